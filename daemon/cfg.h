@@ -1,0 +1,93 @@
+/*
+ * cfg.h - the configuration: Apache directive syntax in, one immutable refcounted snapshot out.
+ *
+ * cfg_load() reads a file (or the embedded default when path is NULL), follows Include globs,
+ * validates every directive and compiles the policy objects. Errors are "FILE:LINE: message".
+ * A loaded snapshot is never modified; readers hold a reference (cfg_ref/cfg_unref, atomic) so
+ * a reload can swap in a new snapshot while requests finish under the one they started with.
+ */
+#ifndef GH_CFG_H
+#define GH_CFG_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "policy/pol.h"
+#include "resolver/res.h"
+
+#define CFG_MAX_LISTEN 16
+
+struct cfg_listen {
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	char text[64];        /* as written, for logs: "127.0.0.1:3128", "[::1]:3128" */
+};
+
+enum cfg_via { CFG_VIA_OFF = 0, CFG_VIA_ON, CFG_VIA_FULL, CFG_VIA_BLOCK };
+enum cfg_bad_header { CFG_BADHDR_ISERROR = 0, CFG_BADHDR_IGNORE = 1, CFG_BADHDR_STARTBODY = 2 };
+enum cfg_log_format { CFG_LOG_SQUID = 0, CFG_LOG_COMBINED };
+/* Apache's levels; LOG_* values below are ours, ordered by severity. */
+enum cfg_log_level {
+	CFG_LL_EMERG = 0, CFG_LL_ALERT, CFG_LL_CRIT, CFG_LL_ERROR, CFG_LL_WARN, CFG_LL_NOTICE,
+	CFG_LL_INFO, CFG_LL_DEBUG, CFG_LL_TRACE
+};
+
+struct cfg {
+	unsigned refs;                 /* atomic */
+	char *path;                    /* file loaded, or "(built-in)" */
+
+	struct cfg_listen listen[CFG_MAX_LISTEN];
+	size_t nlisten;                /* Listen: "PORT", "ADDR:PORT", "[V6]:PORT"; default 127.0.0.1:3128 */
+
+	int proxy_requests;            /* ProxyRequests On|Off; default On (we are a forward proxy) */
+	enum cfg_via via;              /* ProxyVia; default Off (Apache) */
+	struct pol_ports *allow_connect; /* AllowCONNECT; default 443 563 */
+	unsigned proxy_timeout_ms;     /* ProxyTimeout SECONDS; default 60 */
+	int max_forwards;              /* ProxyMaxForwards N; -1 = unset (default) */
+	enum cfg_bad_header bad_header;/* ProxyBadHeader; default IsError */
+	int chain_auth;                /* ProxyChainAuth On|Off: forward Proxy-Authorization; default Off */
+	struct res_conf dns;           /* DNSServer ADDR[:PORT] ...; DNSTimeout MS, DNSCacheTTL MIN MAX,
+	                                * DNSNegativeTTL S */
+	unsigned workers;              /* Workers N; 0 = one per CPU (default) */
+
+	char *access_log;              /* AccessLog FILE [squid|combined]; NULL = none; "-" = stderr */
+	enum cfg_log_format access_log_format;
+	char *error_log;               /* ErrorLog FILE; NULL = stderr */
+	enum cfg_log_level log_level;  /* LogLevel; default warn (Apache) */
+
+	/* Connection limits, Apache names: Timeout (client I/O, default 60 s),
+	 * KeepAliveTimeout (idle client, default 5 s), MaxKeepAliveRequests (default 100, 0 =
+	 * unlimited), LimitRequestLine (8190), LimitRequestFieldSize (8190), LimitRequestFields
+	 * (100), GracefulShutdownTimeout (default 10 s), UpstreamIdleTimeout (pooled upstream
+	 * connections, default 30 s), MaxConnections (per process, default 4096). */
+	unsigned timeout_ms;
+	unsigned keepalive_timeout_ms;
+	unsigned max_keepalive_requests;
+	unsigned limit_request_line;
+	unsigned limit_request_field_size;
+	unsigned limit_request_fields;
+	unsigned graceful_timeout_ms;
+	unsigned upstream_idle_ms;
+	unsigned max_connections;
+
+	struct pol_acl *acl;           /* <Proxy>/<ProxyMatch> sections */
+};
+
+/* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.
+ * On failure returns -1 and errbuf holds "FILE:LINE: message" (no trailing newline). */
+int cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen);
+
+/* Parse a config held in memory, named name in messages (tests and the built-in default). */
+int cfg_load_string(const char *name, const char *text, struct cfg **out, char *errbuf, size_t errlen);
+
+/* The embedded default configuration text. */
+extern const char cfg_default_text[];
+
+struct cfg *cfg_ref(struct cfg *c);
+void cfg_unref(struct cfg **cp);
+
+const char *cfg_log_level_name(enum cfg_log_level l);
+
+#endif
