@@ -85,6 +85,20 @@ def ipv6_loopback_ok():
         return False
 
 
+def can_connect(host, port, timeout=0.5):
+    """One connect() attempt."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def wait_listening(host, port, deadline, proc=None):
     """Poll connect() until it succeeds; False at the deadline or when proc has exited."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -421,7 +435,7 @@ class Dnsmasq:
 
 
 def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None, extra=(),
-              proxy_section=None, timeout=3, workers=2, dns=True):
+              proxy_section=None, timeout=3, workers=2, dns=True, allow_connect=None):
     """The test configuration. ctx carries dns_port and echo_port; extra lines go before the
     <Proxy> section; proxy_section replaces the default one (None: allow 127.0.0.1 and ::1)."""
     lines = ["# written by tests/integration", "Listen 127.0.0.1:%d" % port]
@@ -435,7 +449,7 @@ def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None,
         lines.append("ProxyVia %s" % via)
     if access_log:
         lines.append("AccessLog %s%s" % (access_log, " " + log_format if log_format else ""))
-    lines.append("AllowCONNECT 443 %d" % ctx.echo_port)
+    lines.append("AllowCONNECT %s" % (allow_connect or "443 %d" % ctx.echo_port))
     lines += list(extra)
     if proxy_section is None:
         proxy_section = "<Proxy *>\n    Require ip 127.0.0.1 ::1\n</Proxy>"

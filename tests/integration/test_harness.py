@@ -22,6 +22,8 @@ def test_dns_answers_test_names_and_nxdomain_for_unknown(ctx):
     assert ctx.dns.query("dual.test", 28) == (0, 1)
     assert ctx.dns.query("nosuch.test", 1)[0] == 3  # NXDOMAIN
     assert ctx.dns.query("nosuch.test", 28)[0] == 3
+    rcode, an = ctx.dns.query("1.0.0.127.in-addr.arpa", 12)  # PTR, for Require host
+    assert rcode == 0 and an >= 1
 
 
 def _direct(ctx, raw, method="GET"):
