@@ -1,0 +1,1503 @@
+/*
+ * proxy.c - client connections and the request state machine of the forward proxy.
+ *
+ * One struct conn per accepted client. Its phase says what it waits for:
+ *
+ *   HEAD ──► NAME (client's DNS name for an ACL) ──► RESOLVE ──► CONNECT ──► EXCHANGE ──► HEAD
+ *     │                                                              └─► TUNNEL (CONNECT)
+ *     └──► local answer (error page, OPTIONS/TRACE, 404) ──► HEAD or CLOSING
+ *
+ * conn_drive() is the one place that makes progress: it parses, moves body bytes between the
+ * capped buffers (re-framing chunked and close-delimited bodies), flushes, and then derives
+ * epoll interest from the state, so a full buffer on one side simply stops reading the other
+ * (backpressure). The request head is turned into the upstream head as soon as it is parsed,
+ * so the parsed h1_head is per-worker scratch and the client's head bytes are consumed at once.
+ *
+ * Ownership: a conn owns at most one busy upstream (struct up). Both are freed through
+ * ev_defer, never inside their own callbacks.
+ */
+#include "daemon/worker.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CONN_MAGIC 0xc0de1e55u
+#define CONN_IN_CAP (96 * 1024)   /* must hold the largest head (max_head 64 KiB) */
+#define CONN_OUT_CAP (320 * 1024) /* local pages and a full response head fit over HIGH_WATER */
+#define HIGH_WATER (128 * 1024)   /* stop producing into an out buffer above this */
+#define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
+
+enum conn_phase {
+	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING
+};
+
+/* Body transfer from one buffer to another with framing conversion. */
+enum body_out { BO_RAW = 0, BO_CHUNKED };
+struct body {
+	enum h1_framing in;
+	enum body_out out;
+	uint64_t remaining;
+	struct h1_chunked ch;
+	int trailer_started;
+	int done;
+};
+
+struct conn {
+	unsigned magic;
+	struct worker *w;
+	struct conn *next, *prev;
+	int fd;
+	struct ev_io io;
+	struct ev_timer tmo;
+	struct sockaddr_storage peer, local;
+	char peer_text[64];
+	struct buf in, out;
+	enum conn_phase phase;
+	unsigned nreq;
+	int close_after;     /* close once the current response is flushed */
+	int read_eof;        /* the client closed its sending side */
+	int dead;
+	int in_req;          /* a request is being handled (it gets a log line) */
+	int logged;
+	size_t scan;         /* h1_head_complete resume offset */
+
+	char *client_name;   /* double-reverse name for host ACLs; "" none; NULL unknown */
+	struct res_query *dnsq;
+	struct cfg *cfg;     /* snapshot of the current request */
+
+	/* the current request */
+	int method;
+	int minor;
+	int is_connect;
+	char *host;          /* lower-case, no brackets */
+	uint16_t port;
+	char *url;           /* absolute URL ("host:port" for CONNECT), for ACLs and the log */
+	char method_str[24];
+	char *request_line;  /* combined log */
+	char *referer, *user_agent;
+	char *uphead;        /* serialized upstream request head */
+	size_t uphead_len;
+	uint64_t t_start_us, t_start_ms;
+	int status;
+	const char *action;
+	const char *hier;
+	char up_peer[64];
+	char ctype[96];
+	uint64_t bytes_out;  /* bytes queued to the client for this request */
+	struct body rq;      /* request body, client -> upstream */
+	struct body rs;      /* response body, upstream -> client */
+
+	struct up *up;
+	int retried;
+	int up_eof;
+	int up_got_bytes;    /* any response byte seen on this upstream for this request */
+	int rs_head_done;
+	size_t rs_scan;
+	int rs_started;      /* response bytes queued to the client */
+	int up_close;        /* upstream said close, or framing demands it */
+	int expect_100;
+	int is_head;
+	uint64_t last_progress;
+
+	/* tunnel */
+	int tun_c_shut, tun_u_shut;
+
+	int local_kind;      /* LOCAL_* */
+	int in_drive;        /* conn_drive is on the stack */
+	int shut_wr;         /* closing: our side shut down, lingering */
+	struct res_addrs addrs;
+};
+
+static void conn_drive(struct conn *c);
+static void conn_close(struct conn *c);
+static void conn_req_done(struct conn *c);
+static void conn_io_cb(struct ev_io *io, unsigned revents);
+static void conn_tmo_cb(struct ev_timer *t);
+static void conn_route(struct conn *c);
+static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
+
+/* ---- small helpers ---- */
+
+static char *
+conn_strndup(const char *p, size_t n)
+{
+	char *s = malloc(n + 1);
+	if (s) {
+		memcpy(s, p, n);
+		s[n] = '\0';
+	}
+	return s;
+}
+
+static void
+conn_html_escape(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '<': buf_append(b, "&lt;", 4); break;
+		case '>': buf_append(b, "&gt;", 4); break;
+		case '&': buf_append(b, "&amp;", 5); break;
+		case '"': buf_append(b, "&quot;", 6); break;
+		default:
+			if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
+				buf_append(b, "?", 1);
+			else
+				buf_append(b, s, 1);
+		}
+	}
+}
+
+static const char *
+conn_status_text(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 414: return "URI Too Long";
+	case 417: return "Expectation Failed";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Error";
+	}
+}
+
+static void
+conn_set_ctype(struct conn *c, const char *p, size_t n)
+{
+	if (n >= sizeof(c->ctype))
+		n = sizeof(c->ctype) - 1;
+	memcpy(c->ctype, p, n);
+	c->ctype[n] = '\0';
+	/* keep just the media type for the log */
+	char *semi = strchr(c->ctype, ';');
+	if (semi)
+		*semi = '\0';
+	for (char *q = c->ctype; *q; q++)
+		if (*q == ' ' || *q == '\t')
+			*q = '\0';
+}
+
+/* Queue a complete local response: status line, headers, a short HTML page naming the cause.
+ * Marks the request done (and the connection to close when close_after is set). */
+static void
+conn_local_page(struct conn *c, int status, const char *action, const char *extra_headers,
+                const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+
+	struct buf body;
+	buf_init(&body, 16384);
+	const char *title = conn_status_text(status);
+	buf_printf(&body, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n<body>\n"
+	           "<h1>%d %s</h1>\n<p>", status, title, status, title);
+	conn_html_escape(&body, msg);
+	buf_printf(&body, "</p>\n<hr><address>Gatehouse/%s at ", GH_VERSION);
+	conn_html_escape(&body, c->w->hostname);
+	buf_printf(&body, "</address>\n</body></html>\n");
+
+	if (c->rq.in != H1_BODY_NONE && !c->rq.done)
+		c->close_after = 1; /* the unread request body would desynchronise the stream */
+	size_t before = buf_len(&c->out);
+	buf_printf(&c->out,
+	           "HTTP/1.1 %d %s\r\nServer: Gatehouse/%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+	           "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
+	           status, title, GH_VERSION, c->is_head ? buf_len(&body) : buf_len(&body),
+	           extra_headers ? extra_headers : "", c->close_after ? "Connection: close\r\n" : "");
+	if (!c->is_head)
+		buf_append(&c->out, buf_head(&body), buf_len(&body));
+	buf_fini(&body);
+	c->bytes_out += buf_len(&c->out) - before;
+	c->status = status;
+	c->action = action;
+	c->rs_started = 1;
+	if (status >= 500)
+		c->w->st.errors_5xx++;
+	else if (status >= 400)
+		c->w->st.errors_4xx++;
+	c->w->st.responses_local++;
+	if (status >= 400)
+		log_info("%s: %d %s: %s", c->peer_text, status, c->url ? c->url : "-", msg);
+	conn_req_done(c);
+}
+
+/* ---- connection lifetime ---- */
+
+static void
+conn_free_deferred(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct conn *c = arg;
+	buf_fini(&c->in);
+	buf_fini(&c->out);
+	free(c->client_name);
+	c->magic = 0;
+	free(c);
+}
+
+static void
+conn_req_reset(struct conn *c)
+{
+	free(c->host);
+	free(c->url);
+	free(c->request_line);
+	free(c->referer);
+	free(c->user_agent);
+	free(c->uphead);
+	c->host = c->url = c->request_line = c->referer = c->user_agent = c->uphead = NULL;
+	c->uphead_len = 0;
+	if (c->cfg)
+		cfg_unref(&c->cfg);
+	memset(&c->rq, 0, sizeof(c->rq));
+	memset(&c->rs, 0, sizeof(c->rs));
+	c->method = 0;
+	c->minor = 1;
+	c->is_connect = 0;
+	c->status = 0;
+	c->action = "NONE";
+	c->hier = "HIER_NONE";
+	c->up_peer[0] = '\0';
+	c->ctype[0] = '\0';
+	c->method_str[0] = '\0';
+	c->bytes_out = 0;
+	c->retried = 0;
+	c->up_eof = 0;
+	c->up_got_bytes = 0;
+	c->rs_head_done = 0;
+	c->rs_scan = 0;
+	c->rs_started = 0;
+	c->up_close = 0;
+	c->expect_100 = 0;
+	c->is_head = 0;
+	c->tun_c_shut = c->tun_u_shut = 0;
+	c->in_req = 0;
+	c->logged = 0;
+}
+
+/* Write the access-log line of the current request, once. */
+static void
+conn_log(struct conn *c)
+{
+	if (!c->in_req || c->logged)
+		return;
+	c->logged = 1;
+	struct worker *w = c->w;
+	struct alog_entry e = {
+		.start_us = c->t_start_us,
+		.elapsed_ms = ev_now(w->loop) - c->t_start_ms,
+		.client = c->peer_text,
+		.action = c->action,
+		.status = c->status,
+		.bytes = c->bytes_out,
+		.method = c->method_str[0] ? c->method_str : "NONE",
+		.url = c->url ? c->url : "error:invalid-request",
+		.user = "-",
+		.hier = c->hier,
+		.peer = c->up_peer[0] ? c->up_peer : "-",
+		.ctype = c->ctype[0] ? c->ctype : "-",
+		.request_line = c->request_line,
+		.referer = c->referer,
+		.user_agent = c->user_agent,
+	};
+	alog_add(&w->alog, &e);
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->dead)
+		return;
+	struct worker *w = c->w;
+	if (c->in_req && !c->logged && c->status == 0)
+		c->status = c->phase == CP_TUNNEL ? 200 : 499; /* 499: client went away (nginx) */
+	conn_log(c);
+	c->dead = 1;
+	if (c->dnsq)
+		res_cancel(&c->dnsq);
+	if (c->up) {
+		up_close(c->up);
+		c->up = NULL;
+	}
+	ev_io_stop(&c->io);
+	ev_timer_stop(&c->tmo);
+	close(c->fd);
+	c->fd = -1;
+	conn_req_reset(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->nconns--;
+	w->st.conns_open--;
+	if (ev_defer(w->loop, conn_free_deferred, c) < 0)
+		log_error("out of memory deferring a connection free; leaking it");
+}
+
+/* Finish the current request: log it, release or close its upstream, and either wait for the
+ * next request or close once the output is flushed. */
+static void
+conn_req_done(struct conn *c)
+{
+	struct worker *w = c->w;
+	conn_log(c);
+	if (c->dnsq)
+		res_cancel(&c->dnsq);
+	if (c->up) {
+		struct up *u = c->up;
+		c->up = NULL;
+		int reuse = !c->up_close && !c->up_eof && c->rs.done && c->rq.done &&
+		            c->phase == CP_EXCHANGE;
+		up_release(u, reuse);
+	}
+	c->nreq++;
+	w->st.requests++;
+	if (w->stopping)
+		c->close_after = 1;
+	conn_req_reset(c);
+	c->phase = c->close_after ? CP_CLOSING : CP_HEAD;
+	if (c->phase == CP_HEAD) {
+		struct cfg *cfg = w->cfg;
+		ev_timer_start(w->loop, &c->tmo, buf_len(&c->in) ? cfg->timeout_ms : cfg->keepalive_timeout_ms);
+	} else {
+		/* Closing: flush, shut down our side, and linger briefly reading what the client
+		 * still sends, so that the response is not lost to a reset. */
+		ev_timer_start(w->loop, &c->tmo, 2000);
+	}
+}
+
+/* ---- bodies ---- */
+
+static int
+body_put_chunk(struct buf *dst, const char *p, size_t n)
+{
+	char hdr[24];
+	int k = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+	if (buf_room(dst) < (size_t)k + n + 2)
+		return -1;
+	buf_append(dst, hdr, (size_t)k);
+	buf_append(dst, p, n);
+	buf_append(dst, "\r\n", 2);
+	return 0;
+}
+
+/* Move body bytes from src to dst, converting framing. Stops when dst reaches HIGH_WATER, src
+ * is empty, or the body is complete. Returns 1 if anything moved, 0 if not, -1 on a framing
+ * error (*err). A close-delimited body is completed by the caller at EOF (body_eof). */
+static int
+body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
+{
+	int progress = 0;
+	while (!b->done && buf_len(dst) < HIGH_WATER) {
+		size_t avail = buf_len(src);
+		size_t room = HIGH_WATER + (HIGH_WATER / 2) - buf_len(dst);
+		if (b->in == H1_BODY_LENGTH) {
+			if (b->remaining == 0) {
+				b->done = 1;
+				return 1;
+			}
+			if (avail == 0)
+				break;
+			size_t n = avail < room ? avail : room;
+			if (n > b->remaining)
+				n = (size_t)b->remaining;
+			buf_append(dst, buf_head(src), n);
+			buf_consume(src, n);
+			b->remaining -= n;
+			progress = 1;
+			if (b->remaining == 0)
+				b->done = 1;
+		} else if (b->in == H1_BODY_CLOSE) {
+			if (avail == 0)
+				break;
+			size_t n = avail < room - CHUNK_OVERHEAD ? avail : room - CHUNK_OVERHEAD;
+			if (b->out == BO_CHUNKED)
+				body_put_chunk(dst, buf_head(src), n);
+			else
+				buf_append(dst, buf_head(src), n);
+			buf_consume(src, n);
+			progress = 1;
+		} else if (b->in == H1_BODY_CHUNKED) {
+			if (avail == 0)
+				break;
+			size_t lim = avail < room - CHUNK_OVERHEAD ? avail : room - CHUNK_OVERHEAD;
+			size_t used = 0;
+			struct h1_str span = {NULL, 0};
+			int kind = H1_SPAN_DATA;
+			int r = h1_chunked_step(&b->ch, buf_head(src), lim, &used, &span, &kind, err);
+			if (r == H1_ERR)
+				return -1;
+			if (span.n > 0) {
+				if (kind == H1_SPAN_DATA) {
+					if (b->out == BO_CHUNKED)
+						body_put_chunk(dst, span.p, span.n);
+					else
+						buf_append(dst, span.p, span.n);
+				} else if (b->out == BO_CHUNKED) {
+					if (!b->trailer_started)
+						buf_append(dst, "0\r\n", 3);
+					b->trailer_started = 1;
+					buf_append(dst, span.p, span.n);
+				}
+			}
+			buf_consume(src, used);
+			if (used > 0 || span.n > 0)
+				progress = 1;
+			if (r == H1_OK) {
+				if (b->out == BO_CHUNKED) {
+					if (!b->trailer_started)
+						buf_append(dst, "0\r\n", 3);
+					buf_append(dst, "\r\n", 2);
+				}
+				b->done = 1;
+				return 1;
+			}
+			if (used == 0 && span.n == 0)
+				break;
+		} else {
+			b->done = 1;
+			return 1;
+		}
+	}
+	return progress;
+}
+
+static void
+body_eof(struct body *b, struct buf *dst)
+{
+	if (b->out == BO_CHUNKED)
+		buf_append(dst, "0\r\n\r\n", 5);
+	b->done = 1;
+}
+
+static void
+body_setup(struct body *b, enum h1_framing in, uint64_t len, enum body_out out)
+{
+	memset(b, 0, sizeof(*b));
+	b->in = in;
+	b->out = out;
+	b->remaining = len;
+	h1_chunked_init(&b->ch);
+	if (in == H1_BODY_NONE || (in == H1_BODY_LENGTH && len == 0))
+		b->done = 1;
+}
+
+/* ---- request heads ---- */
+
+static void
+conn_limits(const struct cfg *cfg, struct h1_limits *lim)
+{
+	h1_limits_default(lim);
+	lim->max_line = cfg->limit_request_line;
+	lim->max_field = cfg->limit_request_field_size;
+	lim->max_fields = cfg->limit_request_fields;
+}
+
+static void
+conn_put_via(struct conn *c, struct buf *b)
+{
+	if (c->cfg->via == CFG_VIA_ON)
+		buf_printf(b, "Via: 1.%d %s\r\n", c->minor, c->w->hostname);
+	else if (c->cfg->via == CFG_VIA_FULL)
+		buf_printf(b, "Via: 1.%d %s (Gatehouse/%s)\r\n", c->minor, c->w->hostname, GH_VERSION);
+}
+
+/* Serialize the head sent upstream: origin-form target, Host from the URI, hop-by-hop fields
+ * removed, Via and Max-Forwards as configured, framing re-stated. */
+static int
+conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *u)
+{
+	struct buf b;
+	buf_init(&b, 160 * 1024);
+	const struct cfg *cfg = c->cfg;
+	int rc = 0;
+	rc |= buf_printf(&b, "%.*s %.*s HTTP/1.1\r\n", (int)h->method_str.n, h->method_str.p,
+	                 (int)u->path.n, u->path.p);
+	if (u->host_is_ip6)
+		rc |= buf_printf(&b, "Host: [%.*s]", (int)u->host.n, u->host.p);
+	else
+		rc |= buf_printf(&b, "Host: %.*s", (int)u->host.n, u->host.p);
+	if (u->port_explicit && u->port != 80)
+		rc |= buf_printf(&b, ":%u", u->port);
+	rc |= buf_append(&b, "\r\n", 2);
+	for (size_t i = 0; i < h->nfields; i++) {
+		const struct h1_field *f = &h->fields[i];
+		if (f->id == H1_F_PROXY_AUTHORIZATION) {
+			if (!cfg->chain_auth)
+				continue;
+		} else if (f->hop) {
+			continue;
+		}
+		switch (f->id) {
+		case H1_F_HOST:
+		case H1_F_MAX_FORWARDS:
+		case H1_F_CONTENT_LENGTH:
+		case H1_F_TRANSFER_ENCODING:
+			continue;
+		case H1_F_VIA:
+			if (cfg->via == CFG_VIA_BLOCK)
+				continue;
+			break;
+		default:
+			break;
+		}
+		rc |= buf_printf(&b, "%.*s: %.*s\r\n", (int)f->name.n, f->name.p, (int)f->value.n,
+		                 f->value.p);
+	}
+	if (cfg->via != CFG_VIA_BLOCK)
+		conn_put_via(c, &b);
+	if (h->max_forwards >= 0)
+		rc |= buf_printf(&b, "Max-Forwards: %d\r\n", h->max_forwards > 0 ? h->max_forwards - 1 : 0);
+	else if (cfg->max_forwards >= 0)
+		rc |= buf_printf(&b, "Max-Forwards: %d\r\n", cfg->max_forwards);
+	if (h->framing == H1_BODY_LENGTH)
+		rc |= buf_printf(&b, "Content-Length: %" PRIu64 "\r\n", h->content_length);
+	else if (h->framing == H1_BODY_CHUNKED)
+		rc |= buf_append(&b, "Transfer-Encoding: chunked\r\n", 28);
+	rc |= buf_append(&b, "\r\n", 2);
+	if (rc != 0) {
+		buf_fini(&b);
+		return -1;
+	}
+	c->uphead = b.data; /* start is 0: nothing was consumed */
+	c->uphead_len = buf_len(&b);
+	return 0;
+}
+
+static char *
+conn_field_dup(const struct h1_head *h, enum h1_field_id id)
+{
+	const struct h1_field *f = h1_field_get(h, id);
+	return f ? conn_strndup(f->value.p, f->value.n) : NULL;
+}
+
+enum { LOCAL_NONE = 0, LOCAL_PAGE, LOCAL_OPTIONS, LOCAL_TRACE };
+
+static int
+conn_is_self(const struct conn *c, const struct h1_url *u)
+{
+	char want[64], host[INET6_ADDRSTRLEN + 1];
+	if (u->host.n >= sizeof(host))
+		return 0;
+	memcpy(host, u->host.p, u->host.n);
+	host[u->host.n] = '\0';
+	gh_addr_text(&c->local, want, sizeof(want), 0);
+	unsigned lport = c->local.ss_family == AF_INET6
+	                     ? ntohs(((const struct sockaddr_in6 *)&c->local)->sin6_port)
+	                     : ntohs(((const struct sockaddr_in *)&c->local)->sin_port);
+	if (u->port != lport)
+		return 0;
+	if (strcasecmp(host, want) == 0)
+		return 1;
+	return strcasecmp(host, c->w->hostname) == 0;
+}
+
+/* Parse one request head from c->in. Returns 1 when something happened (a request started or
+ * the connection is to close), 0 when more input is needed. */
+static int
+conn_parse_head(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct h1_limits lim;
+	conn_limits(w->cfg, &lim);
+	size_t head_len = 0;
+	int status = 400;
+	const char *reason = "bad request";
+	if (buf_len(&c->in) == 0) {
+		if (c->read_eof)
+			conn_close(c);
+		return 0;
+	}
+	int r = h1_head_complete(buf_head(&c->in), buf_len(&c->in), &c->scan, &head_len, &lim, 1,
+	                         &status, &reason);
+	if (r == H1_AGAIN && !c->read_eof)
+		return 0;
+
+	/* A request starts here: it will get a log line whatever happens. */
+	c->in_req = 1;
+	c->logged = 0;
+	c->cfg = cfg_ref(w->cfg);
+	c->t_start_us = ev_wall_us(w->loop);
+	c->t_start_ms = ev_now(w->loop);
+	ev_timer_stop(&c->tmo);
+	if (r == H1_AGAIN) { /* EOF in the middle of a head */
+		c->close_after = 1;
+		conn_local_page(c, 400, "NONE", NULL, "incomplete request head");
+		return 1;
+	}
+	if (r == H1_ERR) {
+		c->close_after = 1;
+		conn_local_page(c, status, "NONE", NULL, "%s", reason);
+		return 1;
+	}
+	c->scan = 0;
+
+	struct h1_head *h = &w->scratch;
+	r = h1_parse_request(buf_head(&c->in), head_len, h, &lim, &status, &reason);
+	if (r != H1_OK) {
+		c->close_after = 1;
+		conn_local_page(c, status, "NONE", NULL, "%s", reason);
+		return 1;
+	}
+	size_t ml = h->method_str.n < sizeof(c->method_str) - 1 ? h->method_str.n : sizeof(c->method_str) - 1;
+	memcpy(c->method_str, h->method_str.p, ml);
+	c->method_str[ml] = '\0';
+	c->method = h->method;
+	c->minor = h->minor;
+	c->is_head = h->method == H1_M_HEAD;
+	c->expect_100 = (h->flags & H1_EXPECT_CONTINUE) != 0;
+	if (h->flags & H1_CONN_CLOSE)
+		c->close_after = 1;
+	body_setup(&c->rq, h->framing, h->content_length,
+	           h->framing == H1_BODY_CHUNKED ? BO_CHUNKED : BO_RAW);
+	if (c->cfg->access_log_format == CFG_LOG_COMBINED) {
+		const char *eol = memchr(buf_head(&c->in), '\n', head_len);
+		size_t n = eol ? (size_t)(eol - buf_head(&c->in)) : 0;
+		while (n > 0 && (buf_head(&c->in)[n - 1] == '\r'))
+			n--;
+		c->request_line = conn_strndup(buf_head(&c->in), n);
+		c->referer = conn_field_dup(h, H1_F_REFERER);
+		c->user_agent = conn_field_dup(h, H1_F_USER_AGENT);
+	}
+
+	int local = LOCAL_NONE;
+	struct h1_url u;
+	memset(&u, 0, sizeof(u));
+	if (h->method == H1_M_CONNECT) {
+		if (h1_authority_parse(h->target, &u, &reason) != H1_OK) {
+			c->url = conn_strndup(h->target.p, h->target.n);
+			c->close_after = 1;
+			conn_local_page(c, 400, "NONE", NULL, "bad CONNECT target: %s", reason);
+			return 1;
+		}
+		c->is_connect = 1;
+	} else if (h->target.n > 0 && (h->target.p[0] == '/' || (h->target.n == 1 && h->target.p[0] == '*'))) {
+		local = LOCAL_PAGE;
+		c->url = conn_strndup(h->target.p, h->target.n);
+	} else if (h1_url_parse(h->target, &u, &reason) != H1_OK) {
+		c->url = conn_strndup(h->target.p, h->target.n < 512 ? h->target.n : 512);
+		c->close_after = 1;
+		conn_local_page(c, 400, "NONE", NULL, "bad request target: %s", reason);
+		return 1;
+	}
+	if (!local) {
+		c->host = conn_strndup(u.host.p, u.host.n);
+		for (char *p = c->host; p && *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		c->port = u.port;
+		if (c->is_connect) {
+			size_t n = u.host.n + 16;
+			c->url = malloc(n);
+			if (c->url)
+				snprintf(c->url, n, u.host_is_ip6 ? "[%s]:%u" : "%s:%u", c->host, c->port);
+		} else {
+			c->url = conn_strndup(h->target.p, h->target.n);
+		}
+		if (c->host == NULL || c->url == NULL) {
+			c->close_after = 1;
+			conn_local_page(c, 500, "NONE", NULL, "out of memory");
+			return 1;
+		}
+		if (!c->is_connect && conn_is_self(c, &u)) {
+			local = LOCAL_PAGE;
+			free(c->url);
+			c->url = conn_strndup(u.path.p, u.path.n);
+		}
+	}
+	if ((h->method == H1_M_OPTIONS || h->method == H1_M_TRACE) && h->max_forwards == 0)
+		local = h->method == H1_M_OPTIONS ? LOCAL_OPTIONS : LOCAL_TRACE;
+	if (local == LOCAL_PAGE && h->method == H1_M_OPTIONS)
+		local = LOCAL_OPTIONS;
+	if (local == LOCAL_TRACE) {
+		/* TRACE answered here echoes the request head, minus credentials. */
+		struct buf b;
+		buf_init(&b, 128 * 1024);
+		const char *eol = memchr(buf_head(&c->in), '\n', head_len);
+		size_t n = eol ? (size_t)(eol - buf_head(&c->in)) + 1 : 0;
+		buf_append(&b, buf_head(&c->in), n);
+		for (size_t i = 0; i < h->nfields; i++) {
+			const struct h1_field *f = &h->fields[i];
+			if (f->id == H1_F_PROXY_AUTHORIZATION || f->id == H1_F_AUTHORIZATION ||
+			    h1_str_ieq(f->name, "cookie"))
+				continue;
+			buf_printf(&b, "%.*s: %.*s\r\n", (int)f->name.n, f->name.p, (int)f->value.n, f->value.p);
+		}
+		buf_append(&b, "\r\n", 2);
+		c->uphead = b.data;
+		c->uphead_len = buf_len(&b);
+	} else if (!local && !c->is_connect) {
+		if (u.scheme != H1_SCHEME_HTTP) {
+			buf_consume(&c->in, head_len);
+			c->close_after |= c->rq.in != H1_BODY_NONE;
+			conn_local_page(c, 501, "NONE", NULL, "%.*s:// URLs are not supported by this proxy",
+			                (int)u.scheme_str.n, u.scheme_str.p);
+			return 1;
+		}
+		if (u.userinfo.n > 0) {
+			c->close_after = 1;
+			conn_local_page(c, 400, "NONE", NULL, "user information in http URLs is not allowed");
+			return 1;
+		}
+		if (conn_build_uphead(c, h, &u) < 0) {
+			c->close_after = 1;
+			conn_local_page(c, 431, "NONE", NULL, "request head too large to forward");
+			return 1;
+		}
+	}
+	c->local_kind = local;
+	buf_consume(&c->in, head_len);
+	conn_route(c);
+	return 1;
+}
+
+/* ---- routing: access control, local answers, name resolution, upstream ---- */
+
+static void
+conn_kick(struct conn *c)
+{
+	/* Called from resolver/connect callbacks: drive unless a drive is already on the stack
+	 * (c-ares may answer synchronously), in which case that drive sees the new state. */
+	if (!c->in_drive)
+		conn_drive(c);
+}
+
+static void
+conn_name_cb(void *arg, const char *name)
+{
+	struct conn *c = arg;
+	if (c->magic != CONN_MAGIC)
+		return;
+	c->dnsq = NULL;
+	free(c->client_name);
+	c->client_name = strdup(name ? name : "");
+	if (c->client_name == NULL) {
+		conn_local_page(c, 500, "NONE", NULL, "out of memory");
+	} else {
+		c->phase = CP_HEAD;
+		conn_route(c);
+	}
+	conn_kick(c);
+}
+
+static void
+conn_local_answer(struct conn *c)
+{
+	if (c->local_kind == LOCAL_OPTIONS) {
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nServer: Gatehouse/%s\r\n"
+		           "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n"
+		           "Content-Length: 0\r\n%s\r\n", GH_VERSION,
+		           c->close_after ? "Connection: close\r\n" : "");
+	} else if (c->local_kind == LOCAL_TRACE) {
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nServer: Gatehouse/%s\r\n"
+		           "Content-Type: message/http\r\nContent-Length: %zu\r\n%s\r\n", GH_VERSION,
+		           c->uphead_len, c->close_after ? "Connection: close\r\n" : "");
+		if (!c->is_head)
+			buf_append(&c->out, c->uphead, c->uphead_len);
+	} else {
+		conn_local_page(c, 404, "NONE", NULL, "no such page on this proxy: %s", c->url);
+		return;
+	}
+	c->bytes_out += buf_len(&c->out);
+	c->status = 200;
+	c->action = "NONE";
+	c->rs_started = 1;
+	c->w->st.responses_local++;
+	if (c->rq.in != H1_BODY_NONE)
+		c->close_after = 1;
+	conn_req_done(c);
+}
+
+static void conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs);
+
+static void
+conn_route(struct conn *c)
+{
+	struct worker *w = c->w;
+	const char *rule = "no rule";
+	enum pol_verdict v = pol_acl_check(c->cfg->acl, c->url, strlen(c->url),
+	                                   (const struct sockaddr *)&c->peer, c->client_name, &rule);
+	if (v == POL_NEED_NAME) {
+		c->phase = CP_NAME; /* before the call: the callback may run inside it */
+		struct res_query *q = res_reverse(w->res, (const struct sockaddr *)&c->peer, conn_name_cb, c);
+		if (c->phase == CP_NAME && q != NULL)
+			c->dnsq = q;
+		return;
+	}
+	if (v != POL_ALLOW) {
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied by %s", c->url, rule);
+		return;
+	}
+	if (c->local_kind != LOCAL_NONE) {
+		conn_local_answer(c);
+		return;
+	}
+	if (!c->cfg->proxy_requests) {
+		conn_local_page(c, 403, "TCP_DENIED", NULL,
+		                "this server does not act as a proxy (ProxyRequests Off)");
+		return;
+	}
+	if (c->is_connect && !pol_ports_has(c->cfg->allow_connect, c->port)) {
+		conn_local_page(c, 403, "TCP_DENIED", NULL,
+		                "CONNECT to port %u is not allowed by AllowCONNECT", c->port);
+		return;
+	}
+	c->phase = CP_RESOLVE;
+	struct res_query *q = res_lookup(w->res, c->host, conn_resolved_cb, c);
+	if (c->phase == CP_RESOLVE && q != NULL)
+		c->dnsq = q;
+}
+
+static void
+conn_connect_upstream(struct conn *c)
+{
+	struct worker *w = c->w;
+	char key[300];
+	snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
+	struct up *u = c->retried ? NULL : up_pool_take(w, key);
+	if (u != NULL) {
+		u->owner = c;
+		proxy_up_connected_cb(c, u, NULL, 0);
+		return;
+	}
+	c->phase = CP_CONNECT;
+	u = up_connect(w, c, key, &c->addrs, c->cfg->proxy_timeout_ms, proxy_up_connected_cb);
+	if (u == NULL)
+		conn_local_page(c, 500, "NONE", NULL, "out of memory");
+}
+
+static void
+conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
+{
+	struct conn *c = arg;
+	if (c->magic != CONN_MAGIC)
+		return;
+	c->dnsq = NULL;
+	if (status != RES_OK) {
+		conn_local_page(c, status == RES_TIMEOUT ? 504 : 502, "TCP_MISS", NULL,
+		                "DNS lookup for %s failed: %s", c->host, res_strerror(status));
+		conn_kick(c);
+		return;
+	}
+	c->addrs = *addrs;
+	for (unsigned i = 0; i < c->addrs.n; i++) {
+		struct sockaddr_storage *ss = &c->addrs.a[i];
+		if (ss->ss_family == AF_INET)
+			((struct sockaddr_in *)ss)->sin_port = htons(c->port);
+		else
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(c->port);
+	}
+	conn_connect_upstream(c);
+	conn_kick(c);
+}
+
+static void
+proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout)
+{
+	if (c == NULL || c->magic != CONN_MAGIC) {
+		if (u)
+			up_close(u);
+		return;
+	}
+	struct worker *w = c->w;
+	if (err != NULL) {
+		conn_local_page(c, timeout ? 504 : 502, "TCP_MISS", NULL, "%s", err);
+		conn_kick(c);
+		return;
+	}
+	c->up = u;
+	u->owner = c;
+	u->nreq++;
+	c->up_eof = 0;
+	c->up_got_bytes = 0;
+	c->hier = "HIER_DIRECT";
+	gh_addr_text(&u->addr, c->up_peer, sizeof(c->up_peer), 0);
+	c->last_progress = ev_now(w->loop);
+	if (c->is_connect) {
+		c->phase = CP_TUNNEL;
+		c->status = 200;
+		c->action = "TCP_TUNNEL";
+		w->st.tunnels++;
+		buf_append(&c->out, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
+		c->bytes_out += 39;
+		ev_timer_start(w->loop, &c->tmo, c->cfg->proxy_timeout_ms);
+	} else {
+		c->phase = CP_EXCHANGE;
+		c->action = "TCP_MISS";
+		if (buf_append(&u->out, c->uphead, c->uphead_len) < 0) {
+			conn_local_page(c, 500, "NONE", NULL, "request head does not fit the upstream buffer");
+			conn_kick(c);
+			return;
+		}
+		ev_timer_start(w->loop, &c->tmo, c->cfg->proxy_timeout_ms);
+	}
+	conn_kick(c);
+}
+
+/* ---- the exchange with the upstream ---- */
+
+/* Abort the current request after its response started: the client sees a truncated body
+ * (no last-chunk, or fewer bytes than Content-Length) and the connection closes. */
+static void
+conn_abort(struct conn *c, const char *why)
+{
+	log_info("%s: %s: %s", c->peer_text, c->url ? c->url : "-", why);
+	c->up_close = 1;
+	c->close_after = 1;
+	conn_req_done(c);
+}
+
+/* Fail the request with an error page if nothing was sent yet, else abort it. */
+static void
+conn_fail(struct conn *c, int status, const char *fmt, const char *arg1, const char *arg2)
+{
+	char msg[1024];
+	snprintf(msg, sizeof(msg), fmt, arg1, arg2);
+	c->up_close = 1;
+	if (!c->rs_started)
+		conn_local_page(c, status, "TCP_MISS", NULL, "%s", msg);
+	else
+		conn_abort(c, msg);
+}
+
+static void
+conn_send_resp_head(struct conn *c, const struct h1_head *h)
+{
+	struct worker *w = c->w;
+	struct buf *o = &c->out;
+	size_t before = buf_len(o);
+	int final = h->status >= 200;
+	if (final) {
+		c->status = h->status;
+		if (h->flags & H1_CONN_CLOSE)
+			c->up_close = 1;
+		enum body_out bo = BO_RAW;
+		if (h->framing == H1_BODY_CHUNKED || h->framing == H1_BODY_CLOSE) {
+			if (c->minor >= 1)
+				bo = BO_CHUNKED;
+			else
+				c->close_after = 1;
+			if (h->framing == H1_BODY_CLOSE)
+				c->up_close = 1;
+		}
+		body_setup(&c->rs, h->framing, h->content_length, bo);
+		if (c->cfg->max_keepalive_requests && c->nreq + 1 >= c->cfg->max_keepalive_requests)
+			c->close_after = 1;
+		if (w->stopping)
+			c->close_after = 1;
+		const struct h1_field *ct = h1_field_get(h, H1_F_CONTENT_TYPE);
+		if (ct)
+			conn_set_ctype(c, ct->value.p, ct->value.n);
+	}
+	buf_printf(o, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason.n, h->reason.p);
+	for (size_t i = 0; i < h->nfields; i++) {
+		const struct h1_field *f = &h->fields[i];
+		if (f->hop)
+			continue;
+		buf_printf(o, "%.*s: %.*s\r\n", (int)f->name.n, f->name.p, (int)f->value.n, f->value.p);
+	}
+	if (final && c->rs.out == BO_CHUNKED)
+		buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
+	if (c->cfg->via == CFG_VIA_ON || c->cfg->via == CFG_VIA_FULL) {
+		int m = c->minor;
+		c->minor = h->minor; /* Via names the protocol received from the upstream */
+		conn_put_via(c, o);
+		c->minor = m;
+	}
+	if (final) {
+		if (c->close_after)
+			buf_append(o, "Connection: close\r\n", 19);
+		else if (c->minor == 0)
+			buf_append(o, "Connection: keep-alive\r\n", 24);
+	}
+	buf_append(o, "\r\n", 2);
+	c->bytes_out += buf_len(o) - before;
+	c->rs_started = 1;
+}
+
+/* Upstream closed (or failed) before a complete response head. */
+static void
+conn_up_gone(struct conn *c, int had_error)
+{
+	struct up *u = c->up;
+	/* A reused connection the server closed just as we sent: retry once on a fresh one
+	 * when the request can be repeated safely (no body, nothing received). */
+	if (!c->up_got_bytes && u->nreq > 1 && !c->retried && c->rq.in == H1_BODY_NONE &&
+	    c->method != H1_M_POST && c->method != H1_M_PATCH) {
+		c->retried = 1;
+		c->w->st.up_retries++;
+		c->up = NULL;
+		up_close(u);
+		conn_connect_upstream(c);
+		return;
+	}
+	char who[300];
+	snprintf(who, sizeof(who), "%s:%u (%s)", c->host, c->port, u->addr_text);
+	if (c->up_got_bytes)
+		conn_fail(c, 502, "%s sent an incomplete response head%s", who,
+		          had_error ? " and reset the connection" : "");
+	else
+		conn_fail(c, 502, "%s closed the connection without sending a response%s", who,
+		          had_error ? " (connection reset)" : "");
+}
+
+static int
+conn_exchange(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct up *u = c->up;
+	const char *err = NULL;
+	int progress = 0;
+
+	if (!c->rq.done && buf_len(&u->out) < HIGH_WATER) {
+		int r = body_pump(&c->rq, &c->in, &u->out, &err);
+		if (r < 0) {
+			c->close_after = 1;
+			conn_fail(c, 400, "bad request body: %s%s", err, "");
+			return 1;
+		}
+		progress |= r;
+		if (!c->rq.done && c->read_eof && buf_len(&c->in) == 0) {
+			conn_close(c); /* the client gave up in the middle of its body */
+			return 0;
+		}
+	}
+
+	while (!c->rs_head_done) {
+		struct h1_limits lim;
+		conn_limits(c->cfg, &lim);
+		size_t hl = 0;
+		int st = 502;
+		const char *reason = "bad response";
+		int r = H1_AGAIN;
+		if (buf_len(&u->in) > 0)
+			r = h1_head_complete(buf_head(&u->in), buf_len(&u->in), &c->rs_scan, &hl, &lim, 0,
+			                     &st, &reason);
+		if (r == H1_AGAIN) {
+			if (c->up_eof) {
+				conn_up_gone(c, c->up_eof > 1);
+				return 1;
+			}
+			return progress;
+		}
+		char who[300];
+		snprintf(who, sizeof(who), "%s:%u", c->host, c->port);
+		if (r == H1_ERR) {
+			conn_fail(c, 502, "bad response from %s: %s", who, reason);
+			return 1;
+		}
+		struct h1_head *h = &w->scratch;
+		r = h1_parse_response(buf_head(&u->in), &hl, h, c->method, &lim, c->cfg->bad_header, &st,
+		                      &reason);
+		c->rs_scan = 0;
+		if (r != H1_OK) {
+			conn_fail(c, 502, "bad response from %s: %s", who, reason);
+			return 1;
+		}
+		if (h->status == 101) {
+			conn_fail(c, 502, "%s switched protocols although no upgrade was requested%s", who, "");
+			return 1;
+		}
+		if (h->status < 200) {
+			if (c->minor >= 1)
+				conn_send_resp_head(c, h); /* 100 Continue and friends, relayed */
+			buf_consume(&u->in, hl);
+			progress = 1;
+			continue;
+		}
+		conn_send_resp_head(c, h);
+		buf_consume(&u->in, hl);
+		c->rs_head_done = 1;
+		progress = 1;
+	}
+
+	if (!c->rs.done && buf_len(&c->out) < HIGH_WATER) {
+		size_t before = buf_len(&c->out);
+		int r = body_pump(&c->rs, &u->in, &c->out, &err);
+		c->bytes_out += buf_len(&c->out) - before;
+		if (r < 0) {
+			conn_abort(c, err);
+			return 1;
+		}
+		progress |= r;
+		if (!c->rs.done && c->up_eof && buf_len(&u->in) == 0) {
+			if (c->rs.in == H1_BODY_CLOSE && c->up_eof == 1) {
+				before = buf_len(&c->out);
+				body_eof(&c->rs, &c->out);
+				c->bytes_out += buf_len(&c->out) - before;
+			} else {
+				conn_abort(c, "upstream closed in the middle of the response body");
+				return 1;
+			}
+		}
+	}
+	if (c->rs.done) {
+		if (!c->rq.done) {
+			/* Answered before the request body ended: drop the rest with the connection. */
+			c->close_after = 1;
+			c->up_close = 1;
+		}
+		conn_req_done(c);
+		return 1;
+	}
+	return progress;
+}
+
+/* ---- CONNECT tunnels: bytes spliced both ways, half-close propagated ---- */
+
+static int
+conn_tunnel(struct conn *c)
+{
+	struct up *u = c->up;
+	int progress = 0;
+	if (buf_len(&c->in) > 0 && !c->tun_u_shut) {
+		ssize_t n = buf_write_fd(&c->in, u->fd);
+		if (n > 0) {
+			progress = 1;
+			c->w->st.bytes_out += (uint64_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_close(c);
+			return 0;
+		}
+	}
+	if (c->read_eof && buf_len(&c->in) == 0 && !c->tun_u_shut) {
+		shutdown(u->fd, SHUT_WR);
+		c->tun_u_shut = 1;
+		progress = 1;
+	}
+	if (buf_len(&c->out) == 0 && buf_len(&u->in) > 0) {
+		ssize_t n = buf_write_fd(&u->in, c->fd);
+		if (n > 0) {
+			progress = 1;
+			c->bytes_out += (uint64_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			conn_close(c);
+			return 0;
+		}
+	}
+	if (c->up_eof && buf_len(&u->in) == 0 && buf_len(&c->out) == 0 && !c->tun_c_shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->tun_c_shut = 1;
+		progress = 1;
+	}
+	if (c->tun_c_shut && c->tun_u_shut) {
+		conn_close(c);
+		return 0;
+	}
+	return progress;
+}
+
+/* ---- driving a connection ---- */
+
+static void
+conn_update_interest(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct up *u = c->up;
+	unsigned ci = 0, ui = 0;
+	int in_room = buf_room(&c->in) > 0;
+	switch (c->phase) {
+	case CP_HEAD:
+		if (!c->read_eof && in_room && buf_len(&c->out) < HIGH_WATER)
+			ci |= EV_READ;
+		break;
+	case CP_EXCHANGE:
+		if (!c->rq.done && !c->read_eof && in_room && u && buf_len(&u->out) < HIGH_WATER)
+			ci |= EV_READ;
+		if (u && !c->up_eof && buf_room(&u->in) > 0 &&
+		    (!c->rs_head_done || buf_len(&c->out) < HIGH_WATER))
+			ui |= EV_READ;
+		if (u && buf_len(&u->out) > 0)
+			ui |= EV_WRITE;
+		break;
+	case CP_TUNNEL:
+		if (!c->read_eof && in_room)
+			ci |= EV_READ;
+		if (buf_len(&c->out) == 0 && u && buf_len(&u->in) > 0)
+			ci |= EV_WRITE;
+		if (u && !c->up_eof && buf_room(&u->in) > 0)
+			ui |= EV_READ;
+		if (u && buf_len(&c->in) > 0 && !c->tun_u_shut)
+			ui |= EV_WRITE;
+		break;
+	case CP_CLOSING:
+		if (buf_len(&c->out) == 0 && !c->read_eof)
+			ci |= EV_READ; /* lingering: drain what the client still sends */
+		break;
+	default:
+		break;
+	}
+	if (buf_len(&c->out) > 0)
+		ci |= EV_WRITE;
+	if (ev_io_set(w->loop, &c->io, ci) < 0) {
+		conn_close(c);
+		return;
+	}
+	if (u && u->fd >= 0 && u->state == UP_BUSY) {
+		if (c->up_eof)
+			ev_io_stop(&u->io); /* nothing more to read; avoid HUP wake-ups */
+		else if (ev_io_set(w->loop, &u->io, ui) < 0)
+			conn_close(c);
+	}
+}
+
+static void
+conn_drive(struct conn *c)
+{
+	if (c->dead)
+		return;
+	struct worker *w = c->w;
+	c->in_drive = 1;
+	for (int guard = 0; guard < 64 && !c->dead; guard++) {
+		int progress = 0;
+		switch (c->phase) {
+		case CP_HEAD:
+			if (buf_len(&c->out) < HIGH_WATER)
+				progress = conn_parse_head(c);
+			break;
+		case CP_EXCHANGE:
+			progress = conn_exchange(c);
+			break;
+		case CP_TUNNEL:
+			progress = conn_tunnel(c);
+			break;
+		case CP_CLOSING:
+			if (buf_len(&c->out) == 0) {
+				if (c->read_eof) {
+					conn_close(c);
+				} else if (!c->shut_wr) {
+					shutdown(c->fd, SHUT_WR);
+					c->shut_wr = 1;
+				}
+			}
+			break;
+		default:
+			break;
+		}
+		if (c->dead)
+			break;
+		if (buf_len(&c->out) > 0) {
+			ssize_t n = buf_write_fd(&c->out, c->fd);
+			if (n > 0) {
+				progress = 1;
+				w->st.bytes_out += (uint64_t)n;
+			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				conn_close(c);
+				break;
+			}
+		}
+		if (c->up && c->phase == CP_EXCHANGE && buf_len(&c->up->out) > 0) {
+			ssize_t n = buf_write_fd(&c->up->out, c->up->fd);
+			if (n > 0) {
+				progress = 1;
+			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+				/* The upstream stopped taking our request: see what it said. */
+				buf_fini(&c->up->out);
+				if (!c->up_eof)
+					c->up_eof = 2;
+				progress = 1;
+			}
+		}
+		if (progress)
+			c->last_progress = ev_now(w->loop);
+		else
+			break;
+	}
+	if (!c->dead)
+		conn_update_interest(c);
+	c->in_drive = 0;
+}
+
+static void
+conn_io_cb(struct ev_io *io, unsigned revents)
+{
+	struct conn *c = io->arg;
+	if (c->magic != CONN_MAGIC || c->dead)
+		return;
+	if (revents & (EV_READ | EV_ERROR)) {
+		if (c->phase == CP_CLOSING && buf_len(&c->out) == 0) {
+			char sink[4096];
+			ssize_t n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+				conn_close(c);
+				return;
+			}
+		} else if (!c->read_eof) {
+			ssize_t n = buf_read_fd(&c->in, c->fd);
+			if (n == 0) {
+				c->read_eof = 1;
+			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+				conn_close(c);
+				return;
+			} else if (n > 0) {
+				c->w->st.bytes_in += (uint64_t)n;
+			}
+		} else if (revents & EV_ERROR) {
+			conn_close(c);
+			return;
+		}
+	}
+	conn_drive(c);
+}
+
+void
+proxy_up_io(struct up *u, unsigned revents)
+{
+	struct conn *c = u->owner;
+	if (c == NULL || c->magic != CONN_MAGIC || c->dead || c->up != u) {
+		up_close(u);
+		return;
+	}
+	if ((revents & (EV_READ | EV_ERROR)) && !c->up_eof) {
+		ssize_t n = buf_read_fd(&u->in, u->fd);
+		if (n == 0) {
+			c->up_eof = 1;
+		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
+			c->up_eof = 2; /* error: a close-delimited body is then not complete */
+		} else if (n > 0) {
+			c->up_got_bytes = 1;
+			c->w->st.bytes_in += (uint64_t)n;
+		}
+	}
+	conn_drive(c);
+}
+
+void
+proxy_up_timeout(struct up *u)
+{
+	(void)u; /* busy upstreams are timed by their owner's timer */
+}
+
+static void
+conn_tmo_cb(struct ev_timer *t)
+{
+	struct conn *c = t->arg;
+	if (c->magic != CONN_MAGIC || c->dead)
+		return;
+	struct worker *w = c->w;
+	uint64_t now = ev_now(w->loop);
+	switch (c->phase) {
+	case CP_HEAD:
+		if (buf_len(&c->in) == 0) {
+			conn_close(c); /* idle keep-alive connection */
+			return;
+		}
+		c->in_req = 1;
+		c->cfg = cfg_ref(w->cfg);
+		c->t_start_us = ev_wall_us(w->loop);
+		c->t_start_ms = now;
+		c->close_after = 1;
+		conn_local_page(c, 408, "NONE", NULL, "timed out waiting for the request head");
+		break;
+	case CP_EXCHANGE:
+	case CP_TUNNEL: {
+		uint64_t limit = c->cfg->proxy_timeout_ms;
+		if (now - c->last_progress < limit) {
+			ev_timer_start(w->loop, &c->tmo, limit - (now - c->last_progress));
+			return;
+		}
+		if (c->phase == CP_TUNNEL) {
+			conn_close(c);
+			return;
+		}
+		char who[300], secs[32];
+		snprintf(who, sizeof(who), "%s:%u", c->host, c->port);
+		snprintf(secs, sizeof(secs), "%u", (unsigned)(limit / 1000));
+		if (!c->rs_head_done)
+			conn_fail(c, 504, "upstream %s timed out: no response within %s s", who, secs);
+		else
+			conn_abort(c, "upstream timed out in the middle of the response body");
+		break;
+	}
+	case CP_CLOSING:
+		if (buf_len(&c->out) > 0 && now - c->last_progress < c->w->cfg->timeout_ms) {
+			ev_timer_start(w->loop, &c->tmo, 2000); /* still draining to a slow client */
+			return;
+		}
+		conn_close(c);
+		return;
+	default:
+		/* NAME, RESOLVE, CONNECT carry their own deadlines */
+		return;
+	}
+	conn_drive(c);
+}
+
+/* ---- accept and shutdown ---- */
+
+void
+conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
+            const struct sockaddr_storage *local)
+{
+	(void)plen;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		close(fd);
+		return;
+	}
+	c->magic = CONN_MAGIC;
+	c->w = w;
+	c->fd = fd;
+	c->peer = *peer;
+	c->local = *local;
+	gh_addr_text(peer, c->peer_text, sizeof(c->peer_text), 0);
+	buf_init(&c->in, CONN_IN_CAP);
+	buf_init(&c->out, CONN_OUT_CAP);
+	conn_req_reset(c);
+	c->phase = CP_HEAD;
+	ev_io_init(&c->io, fd, conn_io_cb, c);
+	ev_timer_init(&c->tmo, conn_tmo_cb, c);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->nconns++;
+	w->st.accepted++;
+	w->st.conns_open++;
+	if (ev_io_set(w->loop, &c->io, EV_READ) < 0) {
+		conn_close(c);
+		return;
+	}
+	ev_timer_start(w->loop, &c->tmo, w->cfg->timeout_ms);
+}
+
+void
+conn_drain_all(struct worker *w)
+{
+	struct conn *c = w->conns, *next;
+	for (; c != NULL; c = next) {
+		next = c->next;
+		if (c->phase == CP_HEAD && buf_len(&c->in) == 0 && !c->in_req)
+			conn_close(c);
+		else
+			c->close_after = 1;
+	}
+}
+
+void
+conn_close_all(struct worker *w)
+{
+	while (w->conns)
+		conn_close(w->conns);
+}

@@ -1,0 +1,386 @@
+/*
+ * up.c - upstream connections: non-blocking connect across every resolved address within one
+ * overall deadline, and the per-worker pool of idle keep-alive connections.
+ *
+ * States: CONNECTING (this file drives it, then calls the owner back), BUSY (events go to
+ * proxy.c through proxy_up_io/proxy_up_timeout), IDLE (pooled: read interest kept so a close
+ * or stray bytes from the server retire it), DEAD (closed, freed after the dispatch batch).
+ */
+#include "daemon/worker.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UP_BUF_CAP (256 * 1024)
+#define UP_MAX_IDLE 512
+#define UP_MAX_IDLE_PER_KEY 64
+
+static void up_io_cb(struct ev_io *io, unsigned revents);
+static void up_tmo_cb(struct ev_timer *t);
+static void up_connect_next(struct up *u);
+
+const char *
+gh_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len, int with_port)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		port = ntohs(s4->sin_port);
+		if (with_port)
+			snprintf(buf, len, "%s:%u", a, port);
+		else
+			snprintf(buf, len, "%s", a);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		port = ntohs(s6->sin6_port);
+		/* v4-mapped clients on a dual-stack listener are shown as IPv4 */
+		if (strncmp(a, "::ffff:", 7) == 0 && strchr(a + 7, '.') != NULL) {
+			if (with_port)
+				snprintf(buf, len, "%s:%u", a + 7, port);
+			else
+				snprintf(buf, len, "%s", a + 7);
+		} else if (with_port) {
+			snprintf(buf, len, "[%s]:%u", a, port);
+		} else {
+			snprintf(buf, len, "%s", a);
+		}
+	} else {
+		snprintf(buf, len, "?");
+	}
+	return buf;
+}
+
+static unsigned
+up_hash(const char *key)
+{
+	unsigned h = 2166136261u;
+	for (; *key; key++)
+		h = (h ^ (unsigned char)*key) * 16777619u;
+	return h % UP_POOL_BUCKETS;
+}
+
+static struct up *
+up_alloc(struct worker *w, const char *key)
+{
+	struct up *u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		return NULL;
+	u->magic = UP_MAGIC;
+	u->w = w;
+	u->fd = -1;
+	buf_init(&u->in, UP_BUF_CAP);
+	buf_init(&u->out, UP_BUF_CAP);
+	snprintf(u->key, sizeof(u->key), "%s", key);
+	ev_timer_init(&u->tmo, up_tmo_cb, u);
+	return u;
+}
+
+static void
+up_free_deferred(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct up *u = arg;
+	buf_fini(&u->in);
+	buf_fini(&u->out);
+	u->magic = 0;
+	free(u);
+}
+
+static void
+up_pool_unlink(struct up *u)
+{
+	struct worker *w = u->w;
+	if (u->hprev)
+		u->hprev->hnext = u->hnext;
+	else
+		w->pool[up_hash(u->key)] = u->hnext;
+	if (u->hnext)
+		u->hnext->hprev = u->hprev;
+	if (u->lprev)
+		u->lprev->lnext = u->lnext;
+	else
+		w->idle_head = u->lnext;
+	if (u->lnext)
+		u->lnext->lprev = u->lprev;
+	else
+		w->idle_tail = u->lprev;
+	u->hnext = u->hprev = u->lnext = u->lprev = NULL;
+	w->nidle--;
+}
+
+void
+up_close(struct up *u)
+{
+	if (u->magic != UP_MAGIC || u->state == UP_DEAD)
+		return;
+	if (u->state == UP_IDLE)
+		up_pool_unlink(u);
+	if (u->fd >= 0) {
+		ev_io_stop(&u->io);
+		close(u->fd);
+		u->fd = -1;
+	}
+	ev_timer_stop(&u->tmo);
+	u->state = UP_DEAD;
+	u->owner = NULL;
+	if (ev_defer(u->w->loop, up_free_deferred, u) < 0)
+		log_error("out of memory deferring an upstream free; leaking it");
+}
+
+struct up *
+up_pool_take(struct worker *w, const char *key)
+{
+	for (struct up *u = w->pool[up_hash(key)]; u != NULL; u = u->hnext) {
+		if (strcmp(u->key, key) != 0)
+			continue;
+		up_pool_unlink(u);
+		ev_timer_stop(&u->tmo);
+		u->state = UP_BUSY;
+		w->st.up_reused++;
+		return u;
+	}
+	return NULL;
+}
+
+void
+up_release(struct up *u, int reusable)
+{
+	struct worker *w = u->w;
+	u->owner = NULL;
+	ev_timer_stop(&u->tmo);
+	if (!reusable || w->stopping || buf_len(&u->in) != 0 || buf_len(&u->out) != 0) {
+		up_close(u);
+		return;
+	}
+	/* Bound the pool: per key and overall, oldest out first. */
+	size_t same = 0;
+	for (struct up *p = w->pool[up_hash(u->key)]; p != NULL; p = p->hnext)
+		if (strcmp(p->key, u->key) == 0)
+			same++;
+	if (same >= UP_MAX_IDLE_PER_KEY) {
+		up_close(u);
+		return;
+	}
+	if (w->nidle >= UP_MAX_IDLE && w->idle_head)
+		up_close(w->idle_head);
+	buf_release(&u->in);
+	buf_release(&u->out);
+	u->state = UP_IDLE;
+	u->idle_since = ev_now(w->loop);
+	unsigned h = up_hash(u->key);
+	u->hnext = w->pool[h];
+	if (u->hnext)
+		u->hnext->hprev = u;
+	u->hprev = NULL;
+	w->pool[h] = u;
+	u->lprev = w->idle_tail;
+	u->lnext = NULL;
+	if (w->idle_tail)
+		w->idle_tail->lnext = u;
+	else
+		w->idle_head = u;
+	w->idle_tail = u;
+	w->nidle++;
+	if (ev_io_set(w->loop, &u->io, EV_READ) < 0)
+		up_close(u);
+	else
+		ev_timer_start(w->loop, &u->tmo, w->cfg->upstream_idle_ms);
+}
+
+void
+up_pool_expire(struct worker *w)
+{
+	uint64_t now = ev_now(w->loop);
+	while (w->idle_head && now - w->idle_head->idle_since >= w->cfg->upstream_idle_ms)
+		up_close(w->idle_head);
+}
+
+void
+up_pool_clear(struct worker *w)
+{
+	while (w->idle_head)
+		up_close(w->idle_head);
+}
+
+static void
+up_connect_fail(struct up *u, int timeout)
+{
+	struct conn *c = u->owner;
+	up_connected_f *cb = u->cb;
+	char err[sizeof(u->err)];
+	snprintf(err, sizeof(err), "%s", u->err);
+	up_close(u);
+	cb(c, NULL, err, timeout);
+}
+
+static void
+up_note_err(struct up *u, const char *what)
+{
+	size_t n = strlen(u->err);
+	snprintf(u->err + n, sizeof(u->err) - n, "%sconnect to %s %s", n ? "; " : "", u->addr_text,
+	         what);
+}
+
+static const char *
+up_errno_text(int e)
+{
+	switch (e) {
+	case ECONNREFUSED: return "refused";
+	case ETIMEDOUT: return "timed out";
+	case ENETUNREACH: return "failed: network unreachable";
+	case EHOSTUNREACH: return "failed: host unreachable";
+	case EADDRNOTAVAIL: return "failed: address not available";
+	case EAFNOSUPPORT: return "failed: address family not supported";
+	default: return strerror(e);
+	}
+}
+
+static void
+up_connect_next(struct up *u)
+{
+	struct worker *w = u->w;
+	for (;;) {
+		if (u->fd >= 0) {
+			ev_io_stop(&u->io);
+			close(u->fd);
+			u->fd = -1;
+		}
+		uint64_t now = ev_now(w->loop);
+		if (u->ai >= u->addrs.n || now >= u->deadline) {
+			if (u->ai < u->addrs.n && u->err[0] == '\0') {
+				gh_addr_text(&u->addrs.a[u->ai], u->addr_text, sizeof(u->addr_text), 1);
+				up_note_err(u, "timed out");
+			}
+			up_connect_fail(u, u->timed_out || now >= u->deadline);
+			return;
+		}
+		const struct sockaddr_storage *sa = &u->addrs.a[u->ai++];
+		u->addr = *sa;
+		gh_addr_text(sa, u->addr_text, sizeof(u->addr_text), 1);
+		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+		                                          : sizeof(struct sockaddr_in);
+		int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			up_note_err(u, up_errno_text(errno));
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		u->fd = fd;
+		ev_io_init(&u->io, fd, up_io_cb, u);
+		w->st.up_connects++;
+		if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EINPROGRESS) {
+			if (ev_io_set(w->loop, &u->io, EV_WRITE) < 0) {
+				up_note_err(u, "failed: epoll");
+				continue;
+			}
+			/* Each address gets an equal share of what is left, at least 1 s, so one
+			 * black-holed address does not eat the whole ProxyTimeout. */
+			uint64_t left = u->deadline - now;
+			unsigned remaining = u->addrs.n - u->ai + 1;
+			uint64_t slice = left / remaining;
+			if (slice < 1000)
+				slice = left < 1000 ? left : 1000;
+			ev_timer_start(w->loop, &u->tmo, slice);
+			return;
+		}
+		up_note_err(u, up_errno_text(errno));
+	}
+}
+
+static void
+up_connect_ready(struct up *u)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		ev_timer_stop(&u->tmo);
+		up_note_err(u, up_errno_text(err));
+		up_connect_next(u);
+		return;
+	}
+	ev_timer_stop(&u->tmo);
+	u->state = UP_BUSY;
+	u->cb(u->owner, u, NULL, 0);
+}
+
+static void
+up_io_cb(struct ev_io *io, unsigned revents)
+{
+	struct up *u = io->arg;
+	if (u->magic != UP_MAGIC)
+		return;
+	switch (u->state) {
+	case UP_CONNECTING:
+		up_connect_ready(u);
+		break;
+	case UP_BUSY:
+		proxy_up_io(u, revents);
+		break;
+	case UP_IDLE: {
+		/* The server closed or sent something unsolicited: either way it is done. */
+		char tmp[64];
+		ssize_t n = recv(u->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		up_close(u);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void
+up_tmo_cb(struct ev_timer *t)
+{
+	struct up *u = t->arg;
+	if (u->magic != UP_MAGIC)
+		return;
+	switch (u->state) {
+	case UP_CONNECTING:
+		if (u->fd >= 0) { /* else: the first attempt, started on this turn */
+			u->timed_out = 1;
+			up_note_err(u, "timed out");
+		}
+		up_connect_next(u);
+		break;
+	case UP_BUSY:
+		proxy_up_timeout(u);
+		break;
+	case UP_IDLE:
+		up_close(u);
+		break;
+	default:
+		break;
+	}
+}
+
+struct up *
+up_connect(struct worker *w, struct conn *owner, const char *key, const struct res_addrs *addrs,
+           unsigned timeout_ms, up_connected_f *cb)
+{
+	struct up *u = up_alloc(w, key);
+	if (u == NULL)
+		return NULL;
+	u->state = UP_CONNECTING;
+	u->owner = owner;
+	u->cb = cb;
+	u->addrs = *addrs;
+	u->deadline = ev_now(w->loop) + timeout_ms;
+	/* Never call the owner back synchronously: start on the next turn. */
+	ev_timer_start(w->loop, &u->tmo, 0);
+	return u;
+}

@@ -1,0 +1,210 @@
+/*
+ * worker.c - worker threads: each owns an event loop, SO_REUSEPORT listeners on every Listen
+ * address, a resolver and its connections. main.c talks to a worker only through
+ * worker_set_cfg / worker_stop, which post to the loop with ev_async_send.
+ */
+#include "daemon/worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WORKER_MAGIC 0x3017e700u
+#define WORKER_ACCEPT_BATCH 64
+
+struct gh_shared gh;
+
+int
+worker_listen_open(const struct cfg_listen *l, const char **err)
+{
+	int fd = socket(l->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*err = strerror(errno);
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+		*err = strerror(errno);
+		close(fd);
+		return -1;
+	}
+	if (l->addr.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0 || listen(fd, 1024) < 0) {
+		*err = strerror(errno);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+worker_accept_cb(struct ev_io *io, unsigned revents)
+{
+	(void)revents;
+	struct listener *ls = io->arg;
+	struct worker *w = ls->w;
+	for (int i = 0; i < WORKER_ACCEPT_BATCH; i++) {
+		struct sockaddr_storage peer, local;
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		int fd = accept4(ls->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_error("accept: %s (raise the file limit or lower MaxConnections)",
+				          strerror(errno));
+			break;
+		}
+		if (w->nconns >= w->cfg->max_connections) {
+			close(fd);
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+			memset(&local, 0, sizeof(local));
+		conn_accept(w, fd, &peer, plen, &local);
+	}
+}
+
+static void
+worker_flush_hook(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct worker *w = arg;
+	alog_flush(&w->alog);
+}
+
+static void
+worker_grace_cb(struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+	log_notice("worker %u: grace period over, closing %zu connections", w->id, w->nconns);
+	conn_close_all(w);
+	up_pool_clear(w);
+	ev_loop_break(w->loop);
+}
+
+static void
+worker_check_done(struct ev_loop *loop, void *arg)
+{
+	struct worker *w = arg;
+	if (w->stopping && w->nconns == 0) {
+		up_pool_clear(w);
+		ev_loop_break(loop);
+	}
+}
+
+static void
+worker_async_cb(struct ev_loop *loop, void *arg)
+{
+	struct worker *w = arg;
+	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
+	if (n != NULL) {
+		struct cfg *old = w->cfg;
+		w->cfg = n; /* new requests take this snapshot; running ones keep theirs */
+		cfg_unref(&old);
+	}
+	if (atomic_load(&w->stop_req) && !w->stopping) {
+		w->stopping = 1;
+		for (size_t i = 0; i < w->nlisteners; i++) {
+			ev_io_stop(&w->listeners[i].io);
+			close(w->listeners[i].fd);
+			w->listeners[i].fd = -1;
+		}
+		conn_drain_all(w);
+		up_pool_clear(w);
+		ev_timer_start(loop, &w->grace, w->cfg->graceful_timeout_ms);
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	ev_loop_run(w->loop);
+	alog_buf_fini(&w->alog);
+	return NULL;
+}
+
+int
+worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, size_t nfds)
+{
+	memset(w, 0, sizeof(*w));
+	w->magic = WORKER_MAGIC;
+	w->id = id;
+	w->cfg = cfg_ref(cfg);
+	snprintf(w->hostname, sizeof(w->hostname), "%s", gh.hostname);
+	int rc = ev_loop_new(&w->loop);
+	if (rc < 0) {
+		log_error("worker %u: event loop: %s", id, strerror(-rc));
+		return -1;
+	}
+	const char *err = NULL;
+	if (res_new(&w->res, w->loop, &cfg->dns, &err) < 0) {
+		log_error("worker %u: resolver: %s", id, err ? err : "failed");
+		return -1;
+	}
+	alog_buf_init(&w->alog, gh.alog);
+	ev_hook_add(w->loop, worker_flush_hook, w);
+	ev_hook_add(w->loop, worker_check_done, w);
+	ev_timer_init(&w->grace, worker_grace_cb, w);
+	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
+		return -1;
+	w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners));
+	if (w->listeners == NULL)
+		return -1;
+	for (size_t i = 0; i < nfds; i++) {
+		struct listener *ls = &w->listeners[i];
+		ls->fd = listen_fds[i];
+		ls->w = w;
+		ev_io_init(&ls->io, ls->fd, worker_accept_cb, ls);
+		if (ev_io_set(w->loop, &ls->io, EV_READ) < 0)
+			return -1;
+	}
+	w->nlisteners = nfds;
+	if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		log_error("worker %u: cannot start thread", id);
+		return -1;
+	}
+	return 0;
+}
+
+void
+worker_set_cfg(struct worker *w, struct cfg *cfg)
+{
+	struct cfg *old = atomic_exchange(&w->next_cfg, cfg_ref(cfg));
+	if (old)
+		cfg_unref(&old);
+	ev_async_send(w->loop);
+}
+
+void
+worker_stop(struct worker *w)
+{
+	atomic_store(&w->stop_req, 1);
+	ev_async_send(w->loop);
+}
+
+void
+worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+	res_free(&w->res);
+	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
+	if (n)
+		cfg_unref(&n);
+	cfg_unref(&w->cfg);
+	free(w->listeners);
+	ev_loop_free(&w->loop);
+}

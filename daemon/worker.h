@@ -1,0 +1,154 @@
+/*
+ * worker.h - one worker thread: its loop, listeners, resolver, client connections, upstream
+ * pool and counters. Connections never move between workers.
+ *
+ * main.c creates the workers (worker_start), publishes new config snapshots (worker_set_cfg)
+ * and asks them to stop (worker_stop). Everything else in this header is used by the daemon's
+ * own files: proxy.c (client connections and the request state machine), up.c (upstream
+ * connections and the keep-alive pool), tun.c (CONNECT tunnels).
+ */
+#ifndef GH_WORKER_H
+#define GH_WORKER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "daemon/buf.h"
+#include "daemon/cfg.h"
+#include "daemon/ev.h"
+#include "daemon/h1.h"
+#include "daemon/log.h"
+#include "resolver/res.h"
+
+struct conn;
+struct up;
+
+/* Counters, per worker, summed when read (status page later). */
+struct worker_stats {
+	uint64_t accepted, requests, responses_local, errors_4xx, errors_5xx, tunnels;
+	uint64_t up_connects, up_reused, up_retries, bytes_in, bytes_out;
+	uint64_t conns_open;
+};
+
+struct listener {
+	int fd;
+	struct ev_io io;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	struct worker *w;
+};
+
+#define UP_POOL_BUCKETS 256
+
+struct worker {
+	unsigned magic;
+	unsigned id;
+	pthread_t thread;
+	struct ev_loop *loop;
+	struct res *res;
+	struct cfg *cfg;              /* current snapshot (ref held) */
+	_Atomic(struct cfg *) next_cfg; /* published by main, picked up on wake-up */
+	atomic_int stop_req;
+	int stopping;
+	struct ev_timer grace;
+
+	struct listener *listeners;
+	size_t nlisteners;
+
+	struct conn *conns;           /* doubly linked list of live client connections */
+	size_t nconns;
+
+	/* Idle upstream connections: hash buckets by pool key, plus a global LRU list. */
+	struct up *pool[UP_POOL_BUCKETS];
+	struct up *idle_head, *idle_tail;
+	size_t nidle;
+
+	struct h1_head scratch;       /* parse scratch: heads are serialized as soon as parsed */
+	struct alog_buf alog;
+	struct worker_stats st;
+	char hostname[128];           /* for Via */
+};
+
+/* Shared process state set by main before workers start. */
+struct gh_shared {
+	struct alog *alog;
+	char hostname[128];
+};
+extern struct gh_shared gh;
+
+/* ---- main.c <-> worker ---- */
+int worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, size_t nfds);
+void worker_set_cfg(struct worker *w, struct cfg *cfg);
+void worker_stop(struct worker *w);
+void worker_join(struct worker *w);
+
+/* Open a listening socket (SO_REUSEPORT) for l; returns fd or -1 with *err. */
+int worker_listen_open(const struct cfg_listen *l, const char **err);
+
+/* ---- proxy.c ---- */
+void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
+                 const struct sockaddr_storage *local);
+/* Begin graceful stop: close idle connections, mark the rest to close after their request. */
+void conn_drain_all(struct worker *w);
+void conn_close_all(struct worker *w);
+/* Events on a busy upstream connection are handed to its owner. */
+void proxy_up_io(struct up *u, unsigned revents);
+void proxy_up_timeout(struct up *u);
+
+/* ---- up.c: upstream connections ---- */
+
+enum up_state { UP_CONNECTING = 1, UP_BUSY, UP_IDLE, UP_DEAD };
+
+#define UP_MAGIC 0x0b57e4a1u
+
+struct up {
+	unsigned magic;
+	enum up_state state;
+	struct worker *w;
+	int fd;
+	struct ev_io io;
+	struct ev_timer tmo;
+	struct buf in, out;
+	char key[300];                /* pool key: "host:port" lower-case */
+	struct sockaddr_storage addr; /* peer actually connected */
+	char addr_text[64];           /* "127.0.0.1:80", "[::1]:80" */
+	unsigned nreq;                /* requests sent on this connection */
+	uint64_t idle_since;
+
+	/* connecting */
+	struct res_addrs addrs;
+	unsigned ai;                  /* next address to try */
+	uint64_t deadline;            /* overall connect deadline (ms) */
+	char err[256];                /* accumulated connect errors */
+	int timed_out;
+
+	struct conn *owner;           /* while connecting or busy */
+	void (*cb)(struct conn *, struct up *, const char *, int); /* up_connected_f */
+	struct up *hnext, *hprev;     /* pool bucket */
+	struct up *lnext, *lprev;     /* idle LRU */
+};
+
+/* Callback to the owner: connection established (err NULL) or failed (err says why,
+ * timeout says whether it was a timeout: 504 rather than 502). */
+typedef void up_connected_f(struct conn *c, struct up *u, const char *err, int timeout);
+
+/* Take an idle pooled connection for key, or NULL. */
+struct up *up_pool_take(struct worker *w, const char *key);
+/* Start connecting to the addresses in addrs (port filled in by the caller), trying each in
+ * turn within timeout_ms overall. cb runs later (never synchronously). Returns the up or NULL
+ * on out-of-memory. */
+struct up *up_connect(struct worker *w, struct conn *owner, const char *key,
+                      const struct res_addrs *addrs, unsigned timeout_ms, up_connected_f *cb);
+/* Return a connection to the pool (it must be at a message boundary), or close it. */
+void up_release(struct up *u, int reusable);
+/* Close now and free after the batch. */
+void up_close(struct up *u);
+/* Expire idle pooled connections older than the configured idle time. */
+void up_pool_expire(struct worker *w);
+void up_pool_clear(struct worker *w);
+
+/* Format a sockaddr as "1.2.3.4:80" or "[::1]:80" (port omitted when with_port is 0). */
+const char *gh_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len, int with_port);
+
+#endif
