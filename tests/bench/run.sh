@@ -1,0 +1,183 @@
+#!/bin/bash
+# run.sh - foundation benchmark: wrk against nginx directly and through gatehouse (and Squid when
+# BENCH_SQUID=1), for a 1 KiB and a 256 KiB static file. Prints requests/s, p99 latency and the
+# ratio to nginx direct, then the proxy's peak RSS. Everything runs on 127.0.0.1 from a temporary
+# directory; every process started here is killed on exit. Not a test: nothing is asserted.
+#
+# Environment: GH_BIN (default build/gatehouse), BENCH_DURATION (seconds per run, default 10),
+# BENCH_CONNS (default 50), BENCH_THREADS (default 2), BENCH_SQUID=1, BENCH_ACCESSLOG=1
+# (gatehouse writes a Squid-format access log), BENCH_KEEP=1 (keep the temporary directory).
+set -euo pipefail
+
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+BENCH="$ROOT/tests/bench"
+GH_BIN=${GH_BIN:-$ROOT/build/gatehouse}
+DUR=${BENCH_DURATION:-10}
+CONNS=${BENCH_CONNS:-50}
+THREADS=${BENCH_THREADS:-2}
+WRK_TIMEOUT=$((DUR + 20))
+
+for tool in nginx wrk curl python3; do
+	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
+		echo "run.sh: $tool is missing (scripts/test-deps.sh installs it)" >&2; exit 1; }
+done
+[ -x "$GH_BIN" ] || { echo "run.sh: $GH_BIN is missing: build it with scons" >&2; exit 1; }
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+DIR=$(mktemp -d /tmp/gh-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	local p
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	sleep 0.3
+	for p in "${PIDS[@]}"; do
+		kill -9 "$p" 2>/dev/null || true
+	done
+	if [ -z "${BENCH_KEEP:-}" ]; then
+		rm -rf "$DIR"
+	else
+		echo "kept $DIR"
+	fi
+}
+trap cleanup EXIT INT TERM
+
+free_port() {
+	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() { # port seconds
+	local i
+	for ((i = 0; i < $2 * 20; i++)); do
+		if /usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5)' "$1" 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+fill() { # template output, then KEY=VALUE...
+	local tpl=$1 out=$2 text
+	shift 2
+	text=$(cat "$tpl")
+	local kv
+	for kv in "$@"; do
+		text=${text//@${kv%%=*}@/${kv#*=}}
+	done
+	printf '%s\n' "$text" >"$out"
+}
+
+# ---- files and nginx
+mkdir -p "$DIR/www"
+head -c 1024 /dev/urandom >"$DIR/www/1k.bin"
+head -c 262144 /dev/urandom >"$DIR/www/256k.bin"
+NGX_PORT=$(free_port)
+fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
+"$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
+PIDS+=($!)
+wait_port "$NGX_PORT" 10 || { echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
+
+# ---- gatehouse
+GH_PORT=$(free_port)
+ACCESSLOG=""
+[ -n "${BENCH_ACCESSLOG:-}" ] && ACCESSLOG="AccessLog $DIR/access.log"
+fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG="$ACCESSLOG"
+"$GH_BIN" -f "$DIR/gatehouse.conf" 2>"$DIR/gatehouse.stderr" &
+GH_PID=$!
+PIDS+=($GH_PID)
+wait_port "$GH_PORT" 10 || { echo "gatehouse did not start:"; cat "$DIR/gatehouse.stderr"; exit 1; }
+curl -sS --max-time 5 -x "http://127.0.0.1:$GH_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/1k.bin" || {
+	echo "gatehouse does not proxy:"; cat "$DIR/gatehouse.stderr"; exit 1; }
+
+# ---- squid, on request
+SQ_PORT=""
+if [ -n "${BENCH_SQUID:-}" ]; then
+	if ! command -v squid >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends squid >"$DIR/apt.log" 2>&1 || {
+			echo "could not install squid (see $DIR/apt.log)"; BENCH_KEEP=1; exit 1; }
+		# the package starts its own service; this benchmark runs its own instance
+		systemctl stop squid 2>/dev/null || service squid stop 2>/dev/null || true
+	fi
+	SQ_PORT=$(free_port)
+	chmod 0777 "$DIR"
+	fill "$BENCH/squid.conf.in" "$DIR/squid.conf" DIR="$DIR" PORT="$SQ_PORT"
+	squid -N -f "$DIR/squid.conf" >"$DIR/squid.out" 2>&1 &
+	PIDS+=($!)
+	wait_port "$SQ_PORT" 20 || { echo "squid did not start:"; cat "$DIR/squid.out" "$DIR/squid-cache.log"; exit 1; }
+fi
+
+# ---- peak RSS of the gatehouse process tree, sampled in the background
+tree_rss_kb() {
+	local total=0 p kb
+	for p in $GH_PID $(pgrep -P "$GH_PID" || true); do
+		kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+		total=$((total + ${kb:-0}))
+	done
+	echo "$total"
+}
+(
+	peak=0
+	for ((i = 0; i < 20 * 60 * 5; i++)); do
+		kill -0 "$GH_PID" 2>/dev/null || break
+		r=$(tree_rss_kb)
+		[ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$DIR/peak_rss"
+		sleep 0.2
+	done
+) &
+PIDS+=($!)
+
+# ---- runs
+run_wrk() { # label url [target]
+	local out
+	out=$(timeout "$WRK_TIMEOUT" wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s \
+		-s "$BENCH/absolute.lua" "$2" ${3:+-- "$3"} 2>&1) || true
+	echo "$out" >>"$DIR/wrk.log"
+	local line
+	line=$(echo "$out" | grep '^BENCH ' || echo "BENCH rps=0 p50_us=0 p99_us=0 errors=-1")
+	echo "$1 $line"
+}
+
+RESULTS="$DIR/results"
+: >"$RESULTS"
+for f in 1k 256k; do
+	echo "running $f: nginx direct ..." >&2
+	run_wrk "$f nginx" "http://127.0.0.1:$NGX_PORT/$f.bin" >>"$RESULTS"
+	echo "running $f: through gatehouse ..." >&2
+	run_wrk "$f gatehouse" "http://127.0.0.1:$GH_PORT/" "http://127.0.0.1:$NGX_PORT/$f.bin" >>"$RESULTS"
+	if [ -n "$SQ_PORT" ]; then
+		echo "running $f: through squid ..." >&2
+		run_wrk "$f squid" "http://127.0.0.1:$SQ_PORT/" "http://127.0.0.1:$NGX_PORT/$f.bin" >>"$RESULTS"
+	fi
+done
+
+# ---- table
+echo
+printf 'wrk -t%s -c%s -d%ss, Workers 2, %s cores\n' "$THREADS" "$CONNS" "$DUR" "$(nproc)"
+awk '
+	{
+		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		if ($2 == "nginx") base[$1] = v["rps"]
+		ratio = (base[$1] > 0) ? sprintf("%.2f", v["rps"] / base[$1]) : "-"
+		if ($2 == "nginx") ratio = "1.00"
+		rows[NR] = sprintf("%-6s %-10s %12.0f %10.2f %10.2f %7s %8d", $1, $2, v["rps"],
+			v["p50_us"] / 1000.0, v["p99_us"] / 1000.0, ratio, v["errors"])
+	}
+	END {
+		printf "%-6s %-10s %12s %10s %10s %7s %8s\n", "size", "target", "requests/s", "p50 ms",
+			"p99 ms", "ratio", "errors"
+		for (i = 1; i <= NR; i++) print rows[i]
+	}' "$RESULTS"
+peak=$(cat "$DIR/peak_rss" 2>/dev/null || echo 0)
+hwm=0
+for p in $GH_PID $(pgrep -P "$GH_PID" || true); do
+	kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+	hwm=$((hwm + ${kb:-0}))
+done
+awk -v p="$peak" -v h="$hwm" 'BEGIN { printf "gatehouse peak RSS: %.1f MB sampled, VmHWM %.1f MB\n", p / 1024, h / 1024 }'
+if ! kill -0 "$GH_PID" 2>/dev/null; then
+	echo "gatehouse DIED during the benchmark; stderr:"
+	tail -20 "$DIR/gatehouse.stderr"
+fi
