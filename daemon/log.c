@@ -23,15 +23,6 @@ static char *log_path;
 static enum cfg_log_level log_level = CFG_LL_WARN;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const char *const log_names[] = {"emerg", "alert", "crit", "error", "warn",
-                                        "notice", "info", "debug", "trace"};
-
-const char *
-cfg_log_level_name(enum cfg_log_level l)
-{
-	return (unsigned)l < sizeof(log_names) / sizeof(log_names[0]) ? log_names[l] : "?";
-}
-
 static int
 log_open_file(const char *path)
 {
