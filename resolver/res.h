@@ -30,12 +30,13 @@ enum res_status {
 	RES_REFUSED,    /* server refused */
 	RES_TIMEOUT,    /* no answer from any server in time */
 	RES_BADNAME,    /* not a valid host name */
-	RES_ERROR,      /* anything else (connection refused to the DNS server, out of memory) */
+	RES_ERROR,      /* anything else (out of memory, malformed answers) */
+	RES_UNREACHABLE, /* every DNS server refused the connection (ICMP port unreachable) */
 	RES_CANCELLED   /* never passed to a callback; for internal use */
 };
 
 /* Short text for a status: "NXDOMAIN", "no address records", "SERVFAIL", "REFUSED",
- * "timed out", "bad name", "resolver error". */
+ * "timed out", "bad name", "resolver error", "DNS server unreachable". */
 const char *res_strerror(int status);
 
 #define RES_MAX_ADDRS 16
@@ -44,8 +45,8 @@ const char *res_strerror(int status);
 struct res_addrs {
 	unsigned n;
 	unsigned ttl;                           /* seconds, after floor/ceiling */
-	struct sockaddr_storage a[RES_MAX_ADDRS]; /* port 0; AF_INET6 first, then AF_INET,
-	                                           * interleaved as returned by c-ares */
+	struct sockaddr_storage a[RES_MAX_ADDRS]; /* port 0; in c-ares' RFC 6724 order, both
+	                                           * families kept when truncated */
 };
 
 struct res_conf {
@@ -70,7 +71,8 @@ typedef void res_done_f(void *arg, int status, const struct res_addrs *addrs);
 
 /* Create a resolver on loop. Returns 0, or -1 with *err (static) describing the failure. */
 int res_new(struct res **resp, struct ev_loop *loop, const struct res_conf *conf, const char **err);
-/* Cancels outstanding queries without calling their callbacks, frees everything. */
+/* Cancels outstanding queries without calling their callbacks, frees everything. May be called
+ * from inside a resolver callback (the channel then goes when the resolver unwinds). */
 void res_free(struct res **resp);
 
 /* Look up A and AAAA for name (a literal IPv4/IPv6 address, bracketed or not, answers at once
@@ -80,7 +82,8 @@ void res_free(struct res **resp);
 struct res_query *res_lookup(struct res *r, const char *name, res_done_f *cb, void *arg);
 
 /* Reverse lookup with forward confirmation (as Apache's double-reverse for Require host):
- * the PTR name is accepted only if it resolves back to addr. cb gets the name or NULL. */
+ * the PTR name is accepted only if it resolves back to addr. cb gets the name or NULL.
+ * As with res_lookup, cb may run before res_reverse returns, which then returns NULL. */
 typedef void res_name_f(void *arg, const char *name);
 struct res_query *res_reverse(struct res *r, const struct sockaddr *addr, res_name_f *cb, void *arg);
 
