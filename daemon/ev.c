@@ -51,6 +51,8 @@ struct ev_loop {
 	void *async_arg;
 };
 
+static void ev_defer_run(struct ev_loop *l);
+
 static void
 ev_clock_refresh(struct ev_loop *l)
 {
@@ -87,6 +89,7 @@ ev_loop_free(struct ev_loop **loopp)
 	if (l == NULL)
 		return;
 	assert(l->magic == EV_LOOP_MAGIC);
+	ev_defer_run(l); /* deferred frees still pending (e.g. from res_free) */
 	if (l->async_fd >= 0) {
 		ev_io_stop(&l->async_io);
 		close(l->async_fd);

@@ -53,6 +53,7 @@ struct ev_timer {
 
 /* Loop lifetime. ev_loop_new returns 0 or -errno. */
 int ev_loop_new(struct ev_loop **loopp);
+/* Runs deferred calls still pending, then frees the loop. */
 void ev_loop_free(struct ev_loop **loopp);
 
 /* Runs until ev_loop_break(). Returns 0, or -errno if epoll_wait failed fatally. */

@@ -1084,7 +1084,7 @@ conn_exchange(struct conn *c)
 		}
 	}
 
-	while (!c->rs_head_done) {
+	while (!c->rs_head_done && buf_len(&c->out) < HIGH_WATER) {
 		struct h1_limits lim;
 		conn_limits(c->cfg, &lim);
 		size_t hl = 0;
