@@ -24,6 +24,7 @@ import ghtest
 from origin import EchoServer, Origin
 
 _RUNNING = []  # Daemon objects alive now, for failure reports and health checks
+_SERIAL = [0]  # daemon names are unique in a session: their stderr files never mix
 
 
 def pytest_configure(config):
@@ -43,10 +44,18 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed:
         offsets = getattr(item, "_gh_offsets", {})
-        for d in list(_RUNNING):
+        for d in list(_RUNNING) + getattr(item, "_gh_stopped", []):
             tail = d.stderr_tail(6000, offsets.get(id(d), 0))
             if tail:
                 rep.sections.append(("gatehouse %s stderr (%s)" % (d.name, d.stderr_path), tail))
+
+
+@pytest.fixture(autouse=True)
+def _stderr_offsets(request):
+    """Remember where each running daemon's stderr stood when the test began."""
+    request.node._gh_offsets = {id(d): d.stderr_size() for d in _RUNNING}
+    request.node._gh_stopped = []
+    yield
 
 
 @pytest.fixture(scope="session")
@@ -99,17 +108,17 @@ def gh_bin():
 
 
 class _Factory:
-    def __init__(self, gh_bin, ctx):
+    def __init__(self, gh_bin, ctx, node=None):
         self.gh_bin = gh_bin
         self.ctx = ctx
-        self.count = 0
+        self.node = node
         self.daemons = []
 
     def __call__(self, name=None, v6=False, text=None, **kw):
         """Start a daemon with conf_text(ctx, port, **kw) (or the given text, in which the
         placeholders {port} and {port6} are filled) and wait for it."""
-        self.count += 1
-        name = name or "gh%d" % self.count
+        _SERIAL[0] += 1
+        name = "%s-%d" % (name or "gh", _SERIAL[0])
         for attempt in range(3):
             port = ghtest.free_port()
             port6 = ghtest.free_port(ghtest.socket.AF_INET6, "::1") if v6 else None
@@ -119,7 +128,7 @@ class _Factory:
                 t = text.format(port=port, port6=port6, dns_port=self.ctx.dns_port,
                                 echo_port=self.ctx.echo_port)
             ports = [("127.0.0.1", port)] + ([("::1", port6)] if port6 else [])
-            d = ghtest.Daemon(self.gh_bin, self.ctx.workdir, "%s-%d" % (name, attempt), t, ports)
+            d = ghtest.Daemon(self.gh_bin, self.ctx.workdir, "%s.%d" % (name, attempt), t, ports)
             try:
                 d.start()
             except RuntimeError:
@@ -139,6 +148,8 @@ class _Factory:
             rc = d.stop()
             if d in _RUNNING:
                 _RUNNING.remove(d)
+            if self.node is not None:
+                self.node._gh_stopped.append(d)
             rep = d.sanitizer_report()
             if rep:
                 problems.append("%s: sanitizer report:\n%s" % (d.name, rep))
@@ -150,8 +161,8 @@ class _Factory:
 
 
 @pytest.fixture
-def start_daemon(gh_bin, ctx):
-    f = _Factory(gh_bin, ctx)
+def start_daemon(gh_bin, ctx, request):
+    f = _Factory(gh_bin, ctx, request.node)
     yield f
     problems = f.stop_all()
     if problems:
@@ -183,8 +194,7 @@ def proxy(_shared, ctx, request):
     if _shared.daemon is None or not _shared.daemon.alive():
         _start_shared(_shared, ctx)
     d = _shared.daemon
-    off = d.stderr_size()
-    request.node._gh_offsets = {id(d): off}
+    off = request.node._gh_offsets.get(id(d), 0)
     yield d
     if not d.alive():
         pytest.fail("the shared gatehouse died during this test (exit %s); stderr:\n%s"

@@ -371,7 +371,10 @@ class Dnsmasq:
 
     RECORDS = [("origin.test", "127.0.0.1"), ("origin6.test", "::1"),
                ("dual.test", "127.0.0.1,::1"), ("fallback.test", "127.0.0.1,::1"),
-               ("proxy.test", "127.0.0.1")]
+               ("proxy.test", "127.0.0.1"), ("client3.test", "127.0.0.3"),
+               ("liar.test", "127.0.0.5")]
+    # 127.0.0.4 claims (PTR) to be liar.test, which resolves elsewhere: double-reverse fails.
+    PTRS = [("4.0.0.127.in-addr.arpa", "liar.test")]
 
     def __init__(self, workdir):
         self.workdir = workdir
@@ -388,6 +391,7 @@ class Dnsmasq:
                     "--log-queries", "--log-facility=%s" % self.log, "--local=/test/",
                     "--cache-size=0"]
             args += ["--host-record=%s,%s" % (n, a) for n, a in self.RECORDS]
+            args += ["--ptr-record=%s,%s" % (n, a) for n, a in self.PTRS]
             out = open(os.path.join(self.workdir, "dnsmasq.out"), "ab")
             self.proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
             out.close()

@@ -20,6 +20,10 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
   /hop               a response carrying hop-by-hop headers (Connection-named, Keep-Alive,
                      Upgrade, Proxy-Connection) next to an end-to-end X-End header
   /via               a response that already carries "Via: 1.0 upstream-cache"
+  /trunc/N           Content-Length N, N/2 bytes, then close;  /truncchunked/N likewise chunked
+  /bad/KIND          a malformed response from BAD_RESPONSES, then close
+  /early-hints       a 103 interim response, then 200
+  ?linger=MS         (any keep-alive route) close the connection MS ms after the response
 Anything else is 404. Expect: 100-continue gets an interim "100 Continue" before the body.
 
 Per-path and per-connection accounting is in Origin.requests / Origin.connections.
@@ -59,6 +63,23 @@ def body_sha256(n):
         h.update(_PATTERN)
     h.update(_PATTERN[:rest])
     return h.hexdigest()
+
+
+# Malformed or ambiguous responses, sent verbatim, then the origin closes the connection.
+BAD_RESPONSES = {
+    "cl-te": b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n"
+             b"5\r\nhello\r\n0\r\n\r\n",
+    "two-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "bad-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello",
+    "space-colon": b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Bad : 1\r\n"
+                   b"X-After: 2\r\nConnection: close\r\n\r\nrest",
+    "bad-status": b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+    "http09": b"hello there, no status line\r\n",
+    "huge-head": b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-Fill-%d: %s\r\n" % (i, b"f" * 500)
+                                                    for i in range(200)) + b"Content-Length: 0\r\n\r\n",
+    "obs-fold": b"HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
+    "empty": b"",
+}
 
 
 class _ClientGone(Exception):
@@ -254,7 +275,14 @@ class Origin:
             self.path_counts[path] = self.path_counts.get(path, 0) + 1
         conn_hdr = ",".join(hget("connection")).lower()
         close = "close" in conn_hdr or (version == "HTTP/1.0" and "keep-alive" not in conn_hdr)
-        return self._route(conn, rec, path, close)
+        keep = self._route(conn, rec, path, close)
+        linger = urllib.parse.parse_qs(urllib.parse.urlsplit(target).query).get("linger")
+        if keep and linger:
+            # Keep-alive was promised, but the connection dies after linger ms of idleness:
+            # what a pooled upstream connection looks like when the server times it out.
+            self.stop_event.wait(int(linger[0]) / 1000.0)
+            return False
+        return keep
 
     def _read_chunked(self, conn):
         body = b""
@@ -337,7 +365,7 @@ class Origin:
                 try:
                     if conn.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
                         break
-                except BlockingIOError:
+                except (BlockingIOError, socket.timeout):
                     pass
                 except OSError:
                     break
@@ -371,6 +399,23 @@ class Origin:
                     ("Proxy-Connection", "keep-alive"), ("Upgrade", "bogus/9"),
                     ("X-End", "end-to-end")]
             return self._send(conn, 200, hdrs, b"hop\n", method, close)
+        if len(seg) == 3 and seg[1] == "trunc" and seg[2].isdigit():
+            n = int(seg[2])
+            conn.sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % n
+                              + body_bytes(n // 2))
+            return False
+        if len(seg) == 3 and seg[1] == "truncchunked" and seg[2].isdigit():
+            n = int(seg[2])
+            conn.sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              + b"%x\r\n" % (n // 2) + body_bytes(n // 2) + b"\r\n")
+            return False
+        if len(seg) == 3 and seg[1] == "bad" and seg[2] in BAD_RESPONSES:
+            conn.sock.sendall(BAD_RESPONSES[seg[2]])
+            return False
+        if path == "/early-hints":
+            conn.sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
+            return self._send(conn, 200, [("Content-Type", "text/plain")], b"after hints\n", method,
+                              close)
         if path == "/via":
             hdrs = [("Content-Type", "text/plain"), ("Via", "1.0 upstream-cache")]
             return self._send(conn, 200, hdrs, b"via\n", method, close)

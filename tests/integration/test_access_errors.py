@@ -89,12 +89,17 @@ def test_proxymatch_regex_section(start_daemon, ctx):
     assert ghtest.get(d.port, url(ctx, "/echo?secret12")).status == 403
 
 
-@pytest.mark.parametrize("name,status", [("allowed.example", 403), ("test", 200)])
-def test_require_host_uses_double_reverse_lookup(start_daemon, ctx, name, status):
-    # The test DNS maps 127.0.0.1 back to a *.test name that resolves forward to 127.0.0.1 again,
-    # so "Require host test" (a domain suffix) allows the client and another name does not.
+@pytest.mark.parametrize("name,source,status", [
+    ("test", "127.0.0.3", 200),             # PTR client3.test, which resolves back: allowed
+    ("client3.test", "127.0.0.3", 200),     # the full name
+    ("allowed.example", "127.0.0.3", 403),  # confirmed name, but not this one
+    ("test", "127.0.0.4", 403),             # PTR liar.test resolves to 127.0.0.5: unconfirmed
+    ("lient3.test", "127.0.0.3", 403),      # suffixes match at dots only
+])
+def test_require_host_uses_double_reverse_lookup(start_daemon, ctx, name, source, status):
+    # The names come from the test DNS (not /etc/hosts, which these addresses are not in).
     d = start_daemon(proxy_section="<Proxy *>\n    Require host %s\n</Proxy>" % name)
-    assert ghtest.get(d.port, url(ctx, "/size/1")).status == status
+    assert ghtest.get(d.port, url(ctx, "/size/1"), source=source).status == status
 
 
 def test_nxdomain_is_502_naming_host_and_cause(proxy, ctx):

@@ -122,7 +122,7 @@ def _slow_download(port, ctx, result):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_graceful_stop_finishes_inflight_download(start_daemon, ctx, sig):
     d = start_daemon(extra=["GracefulShutdownTimeout 10"])
     result = {}
