@@ -22,7 +22,7 @@
 struct cfg_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
-	char text[64];        /* as written, for logs: "127.0.0.1:3128", "[::1]:3128" */
+	char text[64];        /* normalised, for logs: "127.0.0.1:3128", "[::1]:3128" */
 };
 
 enum cfg_via { CFG_VIA_OFF = 0, CFG_VIA_ON, CFG_VIA_FULL, CFG_VIA_BLOCK };
@@ -35,7 +35,7 @@ enum cfg_log_level {
 };
 
 struct cfg {
-	unsigned refs;                 /* atomic */
+	_Atomic unsigned refs;         /* cfg_ref/cfg_unref only */
 	char *path;                    /* file loaded, or "(built-in)" */
 
 	struct cfg_listen listen[CFG_MAX_LISTEN];
@@ -76,7 +76,8 @@ struct cfg {
 };
 
 /* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.
- * On failure returns -1 and errbuf holds "FILE:LINE: message" (no trailing newline). */
+ * On failure returns -1 and errbuf holds "FILE:LINE: message" (no trailing newline), or
+ * "FILE: message" when the top file itself cannot be read. */
 int cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen);
 
 /* Parse a config held in memory, named name in messages (tests and the built-in default). */

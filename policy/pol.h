@@ -37,7 +37,9 @@ char *pol_net_format(const struct pol_net *net, char *buf, size_t len);
 /* ---- port lists (AllowCONNECT) ---- */
 
 struct pol_ports;
-/* Parse "443", "563", "8000-8100" arguments. Returns 0 or -1 with *err naming the bad one. */
+/* Parse "443", "563", "8000-8100" arguments (ports 1..65535, ranges lo-hi with lo <= hi).
+ * Returns 0 or -1 with *err pointing at the bad argument itself (args[i]), or NULL when out of
+ * memory. */
 int pol_ports_new(struct pol_ports **pp, char *const *args, size_t nargs, const char **err);
 void pol_ports_free(struct pol_ports **pp);
 int pol_ports_has(const struct pol_ports *p, unsigned port);
@@ -53,11 +55,16 @@ enum pol_order { POL_ORDER_NONE = 0, POL_ORDER_DENY_ALLOW, POL_ORDER_ALLOW_DENY,
 int pol_acl_new(struct pol_acl **aclp);
 void pol_acl_free(struct pol_acl **aclp);
 
-/* Add a <Proxy pattern> (prefix; "*" matches everything, and Apache's wildcard forms such as
- * "http://*.example.com/*" are accepted) or <ProxyMatch regex> (POSIX extended, case-insensitive)
- * section. Sections are kept in config order. Returns the section or NULL with *err. */
+/* Add a <Proxy pattern> (prefix; "*" matches everything; a pattern with '*' or '?' is one of
+ * Apache's wildcard forms, matched against the whole URL: "http://" "*.example.com/" "*" as one
+ * word) or <ProxyMatch regex> (POSIX extended, case-insensitive) section. Sections are kept in
+ * config order. where names the section in rule descriptions, e.g. "<Proxy *> at
+ * gatehouse.conf:10" (NULL: "<Proxy PATTERN>"). Returns the section or NULL with *err.
+ * Builder messages (*err from pol_acl_*) may live in the acl: valid until the next builder call
+ * on the same acl or pol_acl_free. */
 struct pol_acl_section *pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind,
-                                            const char *pattern, const char **err);
+                                            const char *pattern, const char *where,
+                                            const char **err);
 
 /* Apache 2.4: "Require ip A B...", "Require host H...", "Require all granted|denied",
  * "Require not ip|host ...", "Require local". args are the words after "Require".
@@ -79,7 +86,8 @@ enum pol_verdict { POL_ALLOW = 0, POL_DENY = 1, POL_NEED_NAME = 2 };
  * only. client_name is the client's double-reverse-confirmed host name, or NULL when not (yet)
  * known: if the answer depends on it, POL_NEED_NAME is returned and the caller looks the name up
  * and asks again (with "" when it has none). *rule is set to a static or acl-owned description
- * of the deciding rule for the 403 page and log ("Require ip 10.0.0.0/8 in <Proxy *>"). */
+ * of the deciding rule for the 403 page and log
+ * ("Require ip 10.0.0.0/8 (<Proxy *> at gatehouse.conf:10)"). */
 enum pol_verdict pol_acl_check(const struct pol_acl *acl, const char *url, size_t url_len,
                                const struct sockaddr *client, const char *client_name,
                                const char **rule);

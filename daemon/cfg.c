@@ -1,0 +1,1242 @@
+/*
+ * cfg.c - the configuration loader: Apache httpd directive syntax into one immutable,
+ * refcounted struct cfg.
+ *
+ * Syntax (as Apache's ap_cfg_getline/ap_getword_conf, simplified):
+ *  - one directive per line; a backslash as the last character joins the next line (the
+ *    backslash and newline are removed); CRLF line ends are accepted; a logical line may hold
+ *    up to CFG_LINE_MAX bytes;
+ *  - a line whose first non-blank character is '#' is a comment (after joining, as Apache);
+ *    a UTF-8 byte order mark at the start of a file is skipped;
+ *  - words are separated by blanks; a word may be double-quoted, with \" and \\ as escapes
+ *    (any other backslash stays as it is);
+ *  - directive names are case-insensitive; <Proxy PATTERN> (also <Proxy ~ REGEX>) and
+ *    <ProxyMatch REGEX> open sections closed by </Proxy> and </ProxyMatch>; a section must be
+ *    closed in the file that opened it and sections do not nest.
+ *  - Include and IncludeOptional take a glob(3) pattern, expanded in sorted order. Relative
+ *    patterns are relative to the directory of the including file (Apache uses ServerRoot,
+ *    which we do not have; text loaded by cfg_load_string() is relative to the current
+ *    directory). Include of a path without wildcards that does not exist is an error; a
+ *    pattern with wildcards may match nothing; IncludeOptional never fails for a missing file.
+ *    Directories matched by a wildcard are skipped; naming a directory outright is an error.
+ *    Only regular files are read (no FIFOs or devices). Nesting is limited to
+ *    CFG_INCLUDE_DEPTH levels and CFG_MAX_FILES files in all. Include is not allowed inside
+ *    a section (only access directives are).
+ * The first error stops loading: "FILE:LINE: message", or "FILE: message" when no line applies
+ * (the top file cannot be read).
+ *
+ * Decisions that differ from Apache, documented in the default text as well:
+ *  - no Listen at all means 127.0.0.1:3128 (Apache refuses to start); "Listen 3128" and
+ *    "Listen *:3128" mean 0.0.0.0:3128; host names are not accepted (no blocking lookups).
+ *  - Satisfy Any|All is accepted inside sections but has no effect: there is no
+ *    authentication, so only the host rules exist.
+ *  - relative AccessLog/ErrorLog paths are relative to the config file's directory; stored
+ *    absolute. "-" means standard error.
+ *  - repeated single-value directives: the last one wins; AllowCONNECT and DNSServer replace
+ *    the earlier list; Listen accumulates.
+ * Directives this version does not know are errors: nothing is silently ignored.
+ *
+ * Called by main (start-up and reload) and the tests; one thread at a time per load. The
+ * result is shared by all workers: cfg_ref/cfg_unref use C11 atomics.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/cfg.h"
+
+#define CFG_LINE_MAX (16 * 1024)       /* bytes in one logical line */
+#define CFG_MAX_ARGS 1024              /* words in one line */
+#define CFG_FILE_MAX (4 * 1024 * 1024) /* bytes in one file */
+#define CFG_INCLUDE_DEPTH 16
+#define CFG_MAX_FILES 1024
+#define CFG_BUILTIN_NAME "(built-in)"
+
+const char cfg_default_text[] =
+	"# Gatehouse built-in configuration, used when no configuration file is given.\n"
+	"# It is also a starting point for your own gatehouse.conf: the syntax is Apache\n"
+	"# httpd's, and the directives are those of mod_proxy where one exists.\n"
+	"\n"
+	"# Listen on the loopback interface only. (Apache requires a Listen line; Gatehouse\n"
+	"# uses 127.0.0.1:3128 when there is none. \"Listen 3128\" means all IPv4 addresses.)\n"
+	"Listen 127.0.0.1:3128\n"
+	"\n"
+	"# We are a forward proxy.\n"
+	"ProxyRequests On\n"
+	"\n"
+	"# CONNECT tunnels only to the HTTPS and NNTPS ports.\n"
+	"AllowCONNECT 443 563\n"
+	"\n"
+	"# Who may use the proxy: loopback and the private (RFC 1918) networks. Require host\n"
+	"# would match the client's double-reverse-confirmed name; Satisfy is accepted but has no\n"
+	"# effect, as there is no authentication. Without any <Proxy> section that applies to a\n"
+	"# request, only loopback clients are served.\n"
+	"<Proxy *>\n"
+	"    Require ip 127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16\n"
+	"</Proxy>\n";
+
+/* One file (or string) being parsed. */
+struct cfg_src {
+	const char *name;                /* for messages */
+	char *dir;                       /* absolute directory for relative paths */
+	int depth;                       /* Include nesting, 0 for the top file */
+	struct pol_acl_section *sec;     /* open section, or NULL */
+	const char *sec_name;            /* "Proxy" or "ProxyMatch" */
+	unsigned sec_line;
+	unsigned line;                   /* line of the directive being handled */
+	char buf[CFG_LINE_MAX + 1];      /* the logical line */
+	char *argv[CFG_MAX_ARGS];
+};
+
+struct cfg_parse {
+	struct cfg *c;
+	char *err;
+	size_t errlen;
+	unsigned nfiles;
+};
+
+struct cfg_directive;
+typedef int cfg_handler_f(struct cfg_parse *ps, struct cfg_src *src,
+                          const struct cfg_directive *d, char **argv, size_t argc);
+
+#define CFG_IN_TOP 0x1u
+#define CFG_IN_SECTION 0x2u
+
+struct cfg_directive {
+	const char *name;
+	cfg_handler_f *fn;
+	int min, max;              /* arguments after the name; max -1: no limit */
+	unsigned ctx;              /* CFG_IN_* */
+	/* numeric directives (cfg_d_number) */
+	size_t off;                /* unsigned field in struct cfg */
+	unsigned long lo, hi;      /* range as written */
+	unsigned scale;            /* multiplier to the stored unit (1000: seconds to ms) */
+	const char *unit;          /* "a number", "seconds", "milliseconds" */
+};
+
+/* ---- messages ---- */
+
+__attribute__((format(printf, 3, 4)))
+static int
+cfg_fail(struct cfg_parse *ps, struct cfg_src *src, const char *fmt, ...)
+{
+	va_list ap;
+	int n = 0;
+
+	if (ps->errlen == 0)
+		return -1;
+	if (src)
+		n = snprintf(ps->err, ps->errlen, "%s:%u: ", src->name, src->line);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < ps->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(ps->err + n, ps->errlen - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static int
+cfg_nomem(struct cfg_parse *ps, struct cfg_src *src)
+{
+	return cfg_fail(ps, src, "out of memory");
+}
+
+/* ---- small parsers ---- */
+
+static int
+cfg_is_blank(int c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Strict unsigned decimal: digits only, at most 10 of them, value in [lo, hi]. */
+static int
+cfg_number(const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
+{
+	unsigned long v = 0;
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 10)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(s[i] - '0');
+	}
+	if (v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Match word against a NULL-terminated list, case-insensitively. Returns the index or -1. */
+static int
+cfg_keyword(const char *word, const char *const *list)
+{
+	for (int i = 0; list[i]; i++)
+		if (strcasecmp(word, list[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+cfg_onoff(struct cfg_parse *ps, struct cfg_src *src, const char *name, const char *arg, int *out)
+{
+	static const char *const words[] = { "Off", "On", NULL };
+	int k = cfg_keyword(arg, words);
+
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected On or Off, got \"%.200s\"", name, arg);
+	*out = k;
+	return 0;
+}
+
+/* dir + "/" + path, or a copy of path when it is absolute. */
+static char *
+cfg_join(const char *dir, const char *path)
+{
+	char *s = NULL;
+
+	if (path[0] == '/')
+		return strdup(path);
+	if (asprintf(&s, "%s/%s", dir, path) < 0)
+		return NULL;
+	return s;
+}
+
+/* The absolute directory holding path (a file name as given), or the current directory. */
+static char *
+cfg_dir_of(const char *path)
+{
+	char cwd[4096];
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	char *dir, *abs;
+
+	if (slash && path[0] == '/') {
+		if (slash == path)
+			return strdup("/");
+		return strndup(path, (size_t)(slash - path));
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), ".");
+	if (!slash)
+		return strdup(cwd);
+	dir = strndup(path, (size_t)(slash - path));
+	if (!dir)
+		return NULL;
+	abs = cfg_join(cwd, dir);
+	free(dir);
+	return abs;
+}
+
+/* Split s into words in place (see the file comment for quoting). Returns the count, or -1
+ * with *why. */
+static int
+cfg_tokenize(char *s, char **argv, size_t max, const char **why)
+{
+	size_t n = 0;
+
+	for (;;) {
+		while (cfg_is_blank((unsigned char)*s))
+			s++;
+		if (!*s)
+			break;
+		if (n == max) {
+			*why = "too many arguments";
+			return -1;
+		}
+		if (*s == '"') {
+			char *out = s, *in = s + 1;
+
+			argv[n++] = out;
+			for (;;) {
+				if (!*in) {
+					*why = "unterminated quoted string";
+					return -1;
+				}
+				if (*in == '\\' && (in[1] == '"' || in[1] == '\\')) {
+					*out++ = in[1];
+					in += 2;
+				} else if (*in == '"') {
+					break;
+				} else {
+					*out++ = *in++;
+				}
+			}
+			in++;
+			if (*in && !cfg_is_blank((unsigned char)*in)) {
+				*why = "text after closing quote";
+				return -1;
+			}
+			*out = '\0';
+			s = in;
+		} else {
+			argv[n++] = s;
+			while (*s && !cfg_is_blank((unsigned char)*s))
+				s++;
+			if (*s)
+				*s++ = '\0';
+		}
+	}
+	return (int)n;
+}
+
+static int cfg_parse_file(struct cfg_parse *ps, struct cfg_src *from, const char *path,
+                          int depth);
+
+/* ---- directive handlers ---- */
+
+static int
+cfg_d_number(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+             char **argv, size_t argc)
+{
+	unsigned long v;
+
+	(void)argc;
+	if (cfg_number(argv[1], d->lo, d->hi, &v) != 0)
+		return cfg_fail(ps, src, "%s: expected %s from %lu to %lu, got \"%.200s\"", d->name,
+		                d->unit, d->lo, d->hi, argv[1]);
+	*(unsigned *)((char *)ps->c + d->off) = (unsigned)(v * d->scale);
+	return 0;
+}
+
+/* "3128", "*:3128", "1.2.3.4:3128", "[::1]:3128" into l. Returns 0, -1 for a bad address,
+ * -2 for a bad port. */
+static int
+cfg_listen_parse(const char *text, struct cfg_listen *l)
+{
+	char host[64], a[INET6_ADDRSTRLEN];
+	const char *port;
+	unsigned long p;
+	size_t hlen;
+
+	memset(l, 0, sizeof(*l));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -1;
+		hlen = (size_t)(close - text - 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			return -1;
+		memcpy(host, text + 1, hlen);
+		host[hlen] = '\0';
+		port = close + 2;
+		if (cfg_number(port, 1, 65535, &p) != 0)
+			return -2;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&l->addr;
+
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return -1;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)p);
+		l->addrlen = sizeof(*s6);
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(l->text, sizeof(l->text), "[%s]:%u", a, (unsigned)p);
+		return 0;
+	}
+
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&l->addr;
+	const char *colon = strrchr(text, ':');
+
+	if (colon) {
+		hlen = (size_t)(colon - text);
+		if (hlen == 0 || hlen >= sizeof(host) || memchr(text, ':', hlen))
+			return -1;
+		memcpy(host, text, hlen);
+		host[hlen] = '\0';
+		port = colon + 1;
+	} else {
+		snprintf(host, sizeof(host), "*");
+		port = text;
+	}
+	if (strcmp(host, "*") == 0) {
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+	} else if (inet_pton(AF_INET, host, &s4->sin_addr) != 1) {
+		return -1;
+	}
+	if (cfg_number(port, 1, 65535, &p) != 0)
+		return -2;
+	s4->sin_family = AF_INET;
+	s4->sin_port = htons((uint16_t)p);
+	l->addrlen = sizeof(*s4);
+	inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+	snprintf(l->text, sizeof(l->text), "%s:%u", a, (unsigned)p);
+	return 0;
+}
+
+/* Is either of two same-family, same-port listeners the wildcard address? */
+static int
+cfg_listen_overlaps(const struct cfg_listen *a, const struct cfg_listen *b)
+{
+	if (a->addr.ss_family != b->addr.ss_family)
+		return 0;
+	if (a->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+
+		return x->sin_port == y->sin_port && (x->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		                                      y->sin_addr.s_addr == htonl(INADDR_ANY));
+	}
+	const struct sockaddr_in6 *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+
+	return x->sin6_port == y->sin6_port && (IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+	                                        IN6_IS_ADDR_UNSPECIFIED(&y->sin6_addr));
+}
+
+static int
+cfg_d_listen(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+             char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+	struct cfg_listen l;
+	int rc;
+
+	(void)argc;
+	rc = cfg_listen_parse(argv[1], &l);
+	if (rc == -2)
+		return cfg_fail(ps, src, "%s: bad port \"%.200s\"", d->name, argv[1]);
+	if (rc != 0)
+		return cfg_fail(ps, src, "%s: expected PORT, ADDR:PORT or [ADDR]:PORT with a "
+		                "numeric address, got \"%.200s\"", d->name, argv[1]);
+	for (size_t i = 0; i < c->nlisten; i++) {
+		if (strcmp(c->listen[i].text, l.text) == 0)
+			return cfg_fail(ps, src, "%s: %s given twice", d->name, l.text);
+		if (cfg_listen_overlaps(&c->listen[i], &l))
+			return cfg_fail(ps, src, "%s: %s overlaps %s", d->name, l.text,
+			                c->listen[i].text);
+	}
+	if (c->nlisten == CFG_MAX_LISTEN)
+		return cfg_fail(ps, src, "%s: more than %d addresses", d->name, CFG_MAX_LISTEN);
+	c->listen[c->nlisten++] = l;
+	return 0;
+}
+
+static int
+cfg_d_proxy_requests(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                     char **argv, size_t argc)
+{
+	(void)argc;
+	return cfg_onoff(ps, src, d->name, argv[1], &ps->c->proxy_requests);
+}
+
+static int
+cfg_d_chain_auth(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	(void)argc;
+	return cfg_onoff(ps, src, d->name, argv[1], &ps->c->chain_auth);
+}
+
+static int
+cfg_d_via(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d, char **argv,
+          size_t argc)
+{
+	static const char *const words[] = { "Off", "On", "Full", "Block", NULL };
+	static const enum cfg_via vals[] = { CFG_VIA_OFF, CFG_VIA_ON, CFG_VIA_FULL, CFG_VIA_BLOCK };
+	int k = cfg_keyword(argv[1], words);
+
+	(void)argc;
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected On, Off, Full or Block, got \"%.200s\"",
+		                d->name, argv[1]);
+	ps->c->via = vals[k];
+	return 0;
+}
+
+static int
+cfg_d_bad_header(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	static const char *const words[] = { "IsError", "Ignore", "StartBody", NULL };
+	static const enum cfg_bad_header vals[] = {
+		CFG_BADHDR_ISERROR, CFG_BADHDR_IGNORE, CFG_BADHDR_STARTBODY
+	};
+	int k = cfg_keyword(argv[1], words);
+
+	(void)argc;
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected IsError, Ignore or StartBody, "
+		                "got \"%.200s\"", d->name, argv[1]);
+	ps->c->bad_header = vals[k];
+	return 0;
+}
+
+static int
+cfg_d_allow_connect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                    char **argv, size_t argc)
+{
+	struct pol_ports *p;
+	const char *bad;
+
+	if (pol_ports_new(&p, argv + 1, argc - 1, &bad) != 0) {
+		if (!bad)
+			return cfg_nomem(ps, src);
+		return cfg_fail(ps, src, "%s: bad port \"%.200s\"", d->name, bad);
+	}
+	pol_ports_free(&ps->c->allow_connect);
+	ps->c->allow_connect = p;
+	return 0;
+}
+
+static int
+cfg_d_max_forwards(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                   char **argv, size_t argc)
+{
+	unsigned long v;
+
+	(void)argc;
+	if (strcmp(argv[1], "-1") == 0) {
+		ps->c->max_forwards = -1;
+		return 0;
+	}
+	if (cfg_number(argv[1], 0, 65535, &v) != 0)
+		return cfg_fail(ps, src, "%s: expected -1 or a number from 0 to 65535, "
+		                "got \"%.200s\"", d->name, argv[1]);
+	ps->c->max_forwards = (int)v;
+	return 0;
+}
+
+static int
+cfg_d_dns_server(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	struct sockaddr_storage servers[RES_MAX_SERVERS];
+
+	for (size_t i = 1; i < argc; i++) {
+		const char *why = "bad address";
+
+		if (res_server_parse(argv[i], &servers[i - 1], &why) != 0)
+			return cfg_fail(ps, src, "%s: bad address \"%.200s\": %s", d->name, argv[i],
+			                why ? why : "bad address");
+	}
+	memcpy(ps->c->dns.servers, servers, (argc - 1) * sizeof(servers[0]));
+	ps->c->dns.nservers = (unsigned)(argc - 1);
+	return 0;
+}
+
+static int
+cfg_d_dns_cache_ttl(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                    char **argv, size_t argc)
+{
+	unsigned long lo, hi;
+
+	(void)argc;
+	for (int i = 1; i <= 2; i++)
+		if (cfg_number(argv[i], d->lo, d->hi, i == 1 ? &lo : &hi) != 0)
+			return cfg_fail(ps, src, "%s: expected seconds from %lu to %lu, "
+			                "got \"%.200s\"", d->name, d->lo, d->hi, argv[i]);
+	if (lo > hi)
+		return cfg_fail(ps, src, "%s: minimum %lu is greater than maximum %lu", d->name, lo,
+		                hi);
+	ps->c->dns.ttl_min = (unsigned)lo;
+	ps->c->dns.ttl_max = (unsigned)hi;
+	return 0;
+}
+
+/* A log destination: "-" is standard error; relative paths are made absolute. */
+static int
+cfg_log_path(struct cfg_parse *ps, struct cfg_src *src, const char *name, const char *arg,
+             char **out)
+{
+	char *p;
+
+	if (!*arg)
+		return cfg_fail(ps, src, "%s: empty file name", name);
+	if (arg[0] == '|')
+		return cfg_fail(ps, src, "%s: piped logs are not supported", name);
+	if (strncasecmp(arg, "syslog", 6) == 0 && (arg[6] == '\0' || arg[6] == ':'))
+		return cfg_fail(ps, src, "%s: syslog is not supported; give a file name or \"-\"",
+		                name);
+	p = strcmp(arg, "-") == 0 ? strdup("-") : cfg_join(src->dir, arg);
+	if (!p)
+		return cfg_nomem(ps, src);
+	free(*out);
+	*out = p;
+	return 0;
+}
+
+static int
+cfg_d_access_log(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	static const char *const words[] = { "squid", "combined", NULL };
+	static const enum cfg_log_format vals[] = { CFG_LOG_SQUID, CFG_LOG_COMBINED };
+	enum cfg_log_format f = CFG_LOG_SQUID;
+
+	if (argc == 3) {
+		int k = cfg_keyword(argv[2], words);
+
+		if (k < 0)
+			return cfg_fail(ps, src, "%s: expected squid or combined, got \"%.200s\"",
+			                d->name, argv[2]);
+		f = vals[k];
+	}
+	if (cfg_log_path(ps, src, d->name, argv[1], &ps->c->access_log) != 0)
+		return -1;
+	ps->c->access_log_format = f;
+	return 0;
+}
+
+static int
+cfg_d_error_log(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                char **argv, size_t argc)
+{
+	(void)argc;
+	return cfg_log_path(ps, src, d->name, argv[1], &ps->c->error_log);
+}
+
+static const char *const cfg_level_names[] = {
+	"emerg", "alert", "crit", "error", "warn", "notice", "info", "debug", "trace", NULL
+};
+
+static int
+cfg_d_log_level(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                char **argv, size_t argc)
+{
+	const char *a = argv[1];
+	int k = cfg_keyword(a, cfg_level_names);
+
+	(void)argc;
+	/* Apache's trace1..trace8 are all our one trace level; plain "trace" is not Apache's. */
+	if (k == CFG_LL_TRACE)
+		k = -1;
+	if (k < 0 && strncasecmp(a, "trace", 5) == 0 && a[5] >= '1' && a[5] <= '8' && !a[6])
+		k = CFG_LL_TRACE;
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected emerg, alert, crit, error, warn, notice, "
+		                "info, debug or trace1 to trace8, got \"%.200s\"", d->name, a);
+	ps->c->log_level = (enum cfg_log_level)k;
+	return 0;
+}
+
+static int
+cfg_d_include(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+              char **argv, size_t argc)
+{
+	int optional = strcmp(d->name, "IncludeOptional") == 0;
+	char *pattern;
+	glob_t g;
+	int rc = 0;
+
+	(void)argc;
+	if (src->depth >= CFG_INCLUDE_DEPTH)
+		return cfg_fail(ps, src, "Include nested too deeply (loop?)");
+	if (!*argv[1])
+		return cfg_fail(ps, src, "%s: empty file name", d->name);
+	pattern = cfg_join(src->dir, argv[1]);
+	if (!pattern)
+		return cfg_nomem(ps, src);
+
+	if (!strpbrk(argv[1], "*?[")) {
+		struct stat st;
+
+		if (optional && stat(pattern, &st) != 0 && errno == ENOENT)
+			rc = 0;
+		else
+			rc = cfg_parse_file(ps, src, pattern, src->depth + 1);
+		free(pattern);
+		return rc;
+	}
+
+	memset(&g, 0, sizeof(g));
+	switch (glob(pattern, GLOB_MARK, NULL, &g)) {
+	case 0:
+		break;
+	case GLOB_NOMATCH:
+		globfree(&g);
+		free(pattern);
+		return 0;
+	case GLOB_NOSPACE:
+		globfree(&g);
+		free(pattern);
+		return cfg_nomem(ps, src);
+	default:
+		rc = cfg_fail(ps, src, "%s: cannot read \"%.200s\"", d->name, pattern);
+		globfree(&g);
+		free(pattern);
+		return rc;
+	}
+	/* glob sorts its results (no GLOB_NOSORT); GLOB_MARK flags directories with '/'. */
+	for (size_t i = 0; i < g.gl_pathc && rc == 0; i++) {
+		const char *p = g.gl_pathv[i];
+		size_t len = strlen(p);
+
+		if (len > 0 && p[len - 1] == '/')
+			continue;
+		rc = cfg_parse_file(ps, src, p, src->depth + 1);
+	}
+	globfree(&g);
+	free(pattern);
+	return rc;
+}
+
+/* Access directives: only inside a section (the dispatcher checks). */
+static int
+cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+              char **argv, size_t argc)
+{
+	const char *why;
+
+	if (pol_acl_require(src->sec, argv + 1, argc - 1, &why) != 0)
+		return cfg_fail(ps, src, "%s: %s", d->name, why);
+	return 0;
+}
+
+static int
+cfg_d_order(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+            char **argv, size_t argc)
+{
+	const char *why;
+
+	(void)argc;
+	if (pol_acl_order(src->sec, argv[1], &why) != 0)
+		return cfg_fail(ps, src, "%s: %s", d->name, why);
+	return 0;
+}
+
+static int
+cfg_d_allow(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+            char **argv, size_t argc)
+{
+	const char *why;
+
+	if (strcasecmp(argv[1], "from") != 0)
+		return cfg_fail(ps, src, "%s: expected \"from\", got \"%.200s\"", d->name, argv[1]);
+	if (pol_acl_allow(src->sec, strcmp(d->name, "Deny") == 0, argv + 2, argc - 2, &why) != 0)
+		return cfg_fail(ps, src, "%s: %s", d->name, why);
+	return 0;
+}
+
+static int
+cfg_d_satisfy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+              char **argv, size_t argc)
+{
+	static const char *const words[] = { "Any", "All", NULL };
+
+	(void)argc;
+	/* Accepted for Apache compatibility; without authentication it changes nothing. */
+	if (cfg_keyword(argv[1], words) < 0)
+		return cfg_fail(ps, src, "%s: expected Any or All, got \"%.200s\"", d->name,
+		                argv[1]);
+	return 0;
+}
+
+#define CFG_OFF(f) offsetof(struct cfg, f)
+#define CFG_NUM(name, field, lo, hi, scale, unit) \
+	{ name, cfg_d_number, 1, 1, CFG_IN_TOP, CFG_OFF(field), lo, hi, scale, unit }
+#define CFG_FN(name, fn, min, max, ctx) { name, fn, min, max, ctx, 0, 0, 0, 0, NULL }
+
+static const struct cfg_directive cfg_directives[] = {
+	CFG_FN("Listen", cfg_d_listen, 1, 1, CFG_IN_TOP),
+	CFG_FN("ProxyRequests", cfg_d_proxy_requests, 1, 1, CFG_IN_TOP),
+	CFG_FN("ProxyVia", cfg_d_via, 1, 1, CFG_IN_TOP),
+	CFG_FN("AllowCONNECT", cfg_d_allow_connect, 1, -1, CFG_IN_TOP),
+	CFG_NUM("ProxyTimeout", proxy_timeout_ms, 1, 86400, 1000, "seconds"),
+	CFG_FN("ProxyMaxForwards", cfg_d_max_forwards, 1, 1, CFG_IN_TOP),
+	CFG_FN("ProxyBadHeader", cfg_d_bad_header, 1, 1, CFG_IN_TOP),
+	CFG_FN("ProxyChainAuth", cfg_d_chain_auth, 1, 1, CFG_IN_TOP),
+	CFG_FN("DNSServer", cfg_d_dns_server, 1, RES_MAX_SERVERS, CFG_IN_TOP),
+	CFG_NUM("DNSTimeout", dns.timeout_ms, 10, 60000, 1, "milliseconds"),
+	{ "DNSCacheTTL", cfg_d_dns_cache_ttl, 2, 2, CFG_IN_TOP, 0, 0, 604800, 1, "seconds" },
+	CFG_NUM("DNSNegativeTTL", dns.neg_ttl, 0, 86400, 1, "seconds"),
+	CFG_NUM("Workers", workers, 1, 256, 1, "a number"),
+	CFG_FN("AccessLog", cfg_d_access_log, 1, 2, CFG_IN_TOP),
+	CFG_FN("ErrorLog", cfg_d_error_log, 1, 1, CFG_IN_TOP),
+	CFG_FN("LogLevel", cfg_d_log_level, 1, 1, CFG_IN_TOP),
+	CFG_NUM("Timeout", timeout_ms, 1, 86400, 1000, "seconds"),
+	CFG_NUM("KeepAliveTimeout", keepalive_timeout_ms, 1, 3600, 1000, "seconds"),
+	CFG_NUM("MaxKeepAliveRequests", max_keepalive_requests, 0, 1000000, 1, "a number"),
+	CFG_NUM("LimitRequestLine", limit_request_line, 64, 65536, 1, "a number"),
+	CFG_NUM("LimitRequestFieldSize", limit_request_field_size, 64, 65536, 1, "a number"),
+	CFG_NUM("LimitRequestFields", limit_request_fields, 1, 256, 1, "a number"),
+	CFG_NUM("GracefulShutdownTimeout", graceful_timeout_ms, 1, 86400, 1000, "seconds"),
+	CFG_NUM("UpstreamIdleTimeout", upstream_idle_ms, 1, 86400, 1000, "seconds"),
+	CFG_NUM("MaxConnections", max_connections, 1, 1048576, 1, "a number"),
+	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP),
+	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP),
+	CFG_FN("Require", cfg_d_require, 1, -1, CFG_IN_SECTION),
+	CFG_FN("Order", cfg_d_order, 1, 1, CFG_IN_SECTION),
+	CFG_FN("Allow", cfg_d_allow, 2, -1, CFG_IN_SECTION),
+	CFG_FN("Deny", cfg_d_allow, 2, -1, CFG_IN_SECTION),
+	CFG_FN("Satisfy", cfg_d_satisfy, 1, 1, CFG_IN_SECTION),
+};
+
+static const struct cfg_directive *
+cfg_directive_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cfg_directives) / sizeof(cfg_directives[0]); i++)
+		if (strcasecmp(cfg_directives[i].name, name) == 0)
+			return &cfg_directives[i];
+	return NULL;
+}
+
+/* "1 argument", "1 or 2 arguments", "1 to 8 arguments", "at least 2 arguments". */
+static void
+cfg_arity_text(const struct cfg_directive *d, char *buf, size_t len)
+{
+	if (d->max == d->min)
+		snprintf(buf, len, "%d argument%s", d->min, d->min == 1 ? "" : "s");
+	else if (d->max < 0)
+		snprintf(buf, len, "at least %d argument%s", d->min, d->min == 1 ? "" : "s");
+	else if (d->max == d->min + 1)
+		snprintf(buf, len, "%d or %d arguments", d->min, d->max);
+	else
+		snprintf(buf, len, "%d to %d arguments", d->min, d->max);
+}
+
+static int
+cfg_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t argc)
+{
+	const struct cfg_directive *d = cfg_directive_find(argv[0]);
+	size_t nargs = argc - 1;
+
+	if (!d)
+		return cfg_fail(ps, src, "unknown directive \"%.200s\"", argv[0]);
+	if (src->sec && !(d->ctx & CFG_IN_SECTION))
+		return cfg_fail(ps, src, "%s not allowed in <%s>", d->name, src->sec_name);
+	if (!src->sec && !(d->ctx & CFG_IN_TOP))
+		return cfg_fail(ps, src, "%s: only allowed inside <Proxy> or <ProxyMatch>",
+		                d->name);
+	if (nargs < (size_t)d->min || (d->max >= 0 && nargs > (size_t)d->max)) {
+		char want[64];
+
+		cfg_arity_text(d, want, sizeof(want));
+		return cfg_fail(ps, src, "%s: expected %s, got %zu", d->name, want, nargs);
+	}
+	return d->fn(ps, src, d, argv, argc);
+}
+
+/* "<Proxy ...>" / "<ProxyMatch ...>"; line is the whole logical line from '<'. */
+static int
+cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
+{
+	char name[64], where[512];
+	size_t nlen, len = strlen(line);
+	char *rest;
+	const char *why, *canon, *pattern;
+	enum pol_section_kind kind;
+	int argc, tilde = 0;
+
+	while (len > 0 && cfg_is_blank((unsigned char)line[len - 1]))
+		len--;
+	nlen = strcspn(line + 1, " \t\r\v\f>");
+	snprintf(name, sizeof(name), "%.*s", (int)(nlen < 40 ? nlen : 40), line + 1);
+	if (len < 2 || line[len - 1] != '>')
+		return cfg_fail(ps, src, "<%s> directive missing closing '>'", name);
+	line[len - 1] = '\0';
+	if (strcasecmp(name, "Proxy") == 0) {
+		canon = "Proxy";
+		kind = POL_SEC_PREFIX;
+	} else if (strcasecmp(name, "ProxyMatch") == 0) {
+		canon = "ProxyMatch";
+		kind = POL_SEC_REGEX;
+	} else {
+		return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
+	}
+	if (src->sec)
+		return cfg_fail(ps, src, "<%s> not allowed in <%s>", canon, src->sec_name);
+	rest = line + 1 + nlen;
+	argc = cfg_tokenize(rest, src->argv, CFG_MAX_ARGS, &why);
+	if (argc < 0)
+		return cfg_fail(ps, src, "<%s>: %s", canon, why);
+	if (kind == POL_SEC_PREFIX && argc == 2 && strcmp(src->argv[0], "~") == 0) {
+		/* Apache: <Proxy ~ REGEX> is <ProxyMatch REGEX>. */
+		tilde = 1;
+		kind = POL_SEC_REGEX;
+	} else if (argc != 1) {
+		return cfg_fail(ps, src, "<%s>: expected 1 argument, got %d", canon, argc);
+	}
+	pattern = src->argv[tilde];
+	snprintf(where, sizeof(where), "<%s %s%.200s> at %s:%u", canon, tilde ? "~ " : "", pattern,
+	         src->name, src->line);
+	src->sec = pol_acl_section_add(ps->c->acl, kind, pattern, where, &why);
+	if (!src->sec)
+		return cfg_fail(ps, src, "<%s>: %s", canon, why);
+	src->sec_name = canon;
+	src->sec_line = src->line;
+	return 0;
+}
+
+/* "</Proxy>"; line is the whole logical line from '<'. */
+static int
+cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
+{
+	char name[64];
+	size_t nlen = strcspn(line + 2, " \t\r\v\f>");
+	const char *p = line + 2 + nlen;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(nlen < 40 ? nlen : 40), line + 2);
+	while (cfg_is_blank((unsigned char)*p))
+		p++;
+	if (*p != '>')
+		return cfg_fail(ps, src, "</%s> directive missing closing '>'", name);
+	p++;
+	while (cfg_is_blank((unsigned char)*p))
+		p++;
+	if (*p)
+		return cfg_fail(ps, src, "text after </%s>", name);
+	if (!src->sec)
+		return cfg_fail(ps, src, "</%s> without matching <%s> section", name, name);
+	if (strcasecmp(name, src->sec_name) != 0)
+		return cfg_fail(ps, src, "expected </%s> but saw </%s>", src->sec_name, name);
+	src->sec = NULL;
+	src->sec_name = NULL;
+	return 0;
+}
+
+/* Handle one logical line (NUL-terminated in src->buf). */
+static int
+cfg_line(struct cfg_parse *ps, struct cfg_src *src)
+{
+	char *p = src->buf;
+	const char *why;
+	int argc;
+
+	while (cfg_is_blank((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == '#')
+		return 0;
+	if (p[0] == '<' && p[1] == '/')
+		return cfg_section_close(ps, src, p);
+	if (p[0] == '<')
+		return cfg_section_open(ps, src, p);
+	argc = cfg_tokenize(p, src->argv, CFG_MAX_ARGS, &why);
+	if (argc < 0)
+		return cfg_fail(ps, src, "%s", why);
+	if (argc == 0)
+		return 0;
+	return cfg_directive(ps, src, src->argv, (size_t)argc);
+}
+
+/* Parse text[0..len) as the file src. */
+static int
+cfg_parse_text(struct cfg_parse *ps, struct cfg_src *src, const char *text, size_t len)
+{
+	size_t pos = 0;
+	unsigned line = 1;
+
+	/* A UTF-8 byte order mark is skipped, as Apache does. */
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		size_t n = 0;
+		int too_long = 0;
+
+		src->line = line;
+		/* Gather one logical line: physical lines joined by a trailing backslash. Each turn
+		 * consumes at least one byte of text, so the loop ends. */
+		for (;;) {
+			const char *nl = memchr(text + pos, '\n', len - pos);
+			size_t eol = nl ? (size_t)(nl - text) : len, end = eol;
+			int cont;
+
+			if (end > pos && text[end - 1] == '\r')
+				end--;
+			cont = end > pos && text[end - 1] == '\\';
+			if (cont)
+				end--;
+			if (!too_long && n + (end - pos) <= CFG_LINE_MAX) {
+				memcpy(src->buf + n, text + pos, end - pos);
+				n += end - pos;
+			} else {
+				too_long = 1;
+			}
+			pos = nl ? eol + 1 : len;
+			if (!cont || pos >= len)
+				break;
+			line++;
+		}
+		src->buf[n] = '\0';
+		if (too_long)
+			return cfg_fail(ps, src, "line too long (more than %d bytes)",
+			                CFG_LINE_MAX);
+		if (cfg_line(ps, src) != 0)
+			return -1;
+		line++;
+	}
+	if (src->sec) {
+		src->line = src->sec_line;
+		return cfg_fail(ps, src, "<%s> section not closed", src->sec_name);
+	}
+	return 0;
+}
+
+/* Read a regular file of at most CFG_FILE_MAX bytes. Returns 0, or -1 with *why. */
+static int
+cfg_read_file(const char *path, char **out, size_t *outlen, const char **why)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, &st) != 0) {
+		*why = strerror(errno);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		*why = "is a directory (use a wildcard such as dir/*.conf)";
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*why = "not a regular file";
+		goto fail;
+	}
+	if (st.st_size > CFG_FILE_MAX) {
+		*why = "file too large";
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		*why = "out of memory";
+		goto fail;
+	}
+	/* Read what fstat announced; a file growing meanwhile is cut there. */
+	while (len < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			*why = strerror(errno);
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	if (memchr(buf, '\0', len)) {
+		*why = "contains a NUL byte";
+		goto fail;
+	}
+	buf[len] = '\0';
+	close(fd);
+	*out = buf;
+	*outlen = len;
+	return 0;
+fail:
+	free(buf);
+	close(fd);
+	return -1;
+}
+
+static struct cfg_src *
+cfg_src_new(const char *name, const char *path_for_dir, int depth)
+{
+	struct cfg_src *src = malloc(sizeof(*src));
+
+	if (!src)
+		return NULL;
+	memset(src, 0, offsetof(struct cfg_src, buf));
+	src->name = name;
+	src->depth = depth;
+	src->dir = cfg_dir_of(path_for_dir);
+	if (!src->dir) {
+		free(src);
+		return NULL;
+	}
+	return src;
+}
+
+static void
+cfg_src_free(struct cfg_src *src)
+{
+	if (!src)
+		return;
+	free(src->dir);
+	free(src);
+}
+
+/* Parse the file at path; from is the including file (NULL for the top file), whose current
+ * line takes errors about reading path. */
+static int
+cfg_parse_file(struct cfg_parse *ps, struct cfg_src *from, const char *path, int depth)
+{
+	struct cfg_src *src = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	const char *why;
+	int rc = -1;
+
+	if (++ps->nfiles > CFG_MAX_FILES)
+		return cfg_fail(ps, from, "Include: more than %d files", CFG_MAX_FILES);
+	if (cfg_read_file(path, &text, &len, &why) != 0) {
+		if (from)
+			return cfg_fail(ps, from, "Include: cannot read \"%.300s\": %s", path, why);
+		snprintf(ps->err, ps->errlen, "%s: cannot read: %s", path, why);
+		return -1;
+	}
+	src = cfg_src_new(path, path, depth);
+	if (!src) {
+		cfg_nomem(ps, from);
+		goto out;
+	}
+	rc = cfg_parse_text(ps, src, text, len);
+out:
+	cfg_src_free(src);
+	free(text);
+	return rc;
+}
+
+/* ---- snapshots ---- */
+
+static struct cfg *
+cfg_new_defaults(const char *name)
+{
+	static char *const connect_ports[] = { "443", "563" };
+	struct cfg *c = calloc(1, sizeof(*c));
+	const char *why;
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	c->proxy_requests = 1;
+	c->via = CFG_VIA_OFF;
+	c->proxy_timeout_ms = 60 * 1000;
+	c->max_forwards = -1;
+	c->bad_header = CFG_BADHDR_ISERROR;
+	c->chain_auth = 0;
+	res_conf_default(&c->dns);
+	c->workers = 0;
+	c->access_log_format = CFG_LOG_SQUID;
+	c->log_level = CFG_LL_WARN;
+	c->timeout_ms = 60 * 1000;
+	c->keepalive_timeout_ms = 5 * 1000;
+	c->max_keepalive_requests = 100;
+	c->limit_request_line = 8190;
+	c->limit_request_field_size = 8190;
+	c->limit_request_fields = 100;
+	c->graceful_timeout_ms = 10 * 1000;
+	c->upstream_idle_ms = 30 * 1000;
+	c->max_connections = 4096;
+	c->path = strdup(name);
+	if (!c->path || pol_ports_new(&c->allow_connect, connect_ports, 2, &why) != 0 ||
+	    pol_acl_new(&c->acl) != 0) {
+		cfg_unref(&c);
+		return NULL;
+	}
+	return c;
+}
+
+/* After the last directive: defaults that depend on what was (not) given. */
+static void
+cfg_finish(struct cfg *c)
+{
+	if (c->nlisten == 0) {
+		int rc = cfg_listen_parse("127.0.0.1:3128", &c->listen[0]);
+
+		(void)rc;
+		c->nlisten = 1;
+	}
+}
+
+static int
+cfg_load_common(const char *name, const char *path, const char *text, struct cfg **out,
+                char *errbuf, size_t errlen)
+{
+	struct cfg_parse ps;
+	struct cfg *c;
+	int rc;
+
+	*out = NULL;
+	if (errlen > 0)
+		errbuf[0] = '\0';
+	c = cfg_new_defaults(name);
+	if (!c) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		return -1;
+	}
+	memset(&ps, 0, sizeof(ps));
+	ps.c = c;
+	ps.err = errbuf;
+	ps.errlen = errlen;
+	if (path) {
+		rc = cfg_parse_file(&ps, NULL, path, 0);
+	} else {
+		struct cfg_src *src = cfg_src_new(name, NULL, 0);
+
+		if (!src) {
+			snprintf(errbuf, errlen, "%s: out of memory", name);
+			rc = -1;
+		} else {
+			rc = cfg_parse_text(&ps, src, text, strlen(text));
+			cfg_src_free(src);
+		}
+	}
+	if (rc != 0) {
+		cfg_unref(&c);
+		return -1;
+	}
+	cfg_finish(c);
+	*out = c;
+	return 0;
+}
+
+int
+cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen)
+{
+	if (!path)
+		return cfg_load_common(CFG_BUILTIN_NAME, NULL, cfg_default_text, out, errbuf,
+		                       errlen);
+	return cfg_load_common(path, path, NULL, out, errbuf, errlen);
+}
+
+int
+cfg_load_string(const char *name, const char *text, struct cfg **out, char *errbuf,
+                size_t errlen)
+{
+	return cfg_load_common(name ? name : "(string)", NULL, text ? text : "", out, errbuf,
+	                       errlen);
+}
+
+struct cfg *
+cfg_ref(struct cfg *c)
+{
+	if (c)
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+void
+cfg_unref(struct cfg **cp)
+{
+	struct cfg *c;
+
+	if (!cp || !*cp)
+		return;
+	c = *cp;
+	*cp = NULL;
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	pol_ports_free(&c->allow_connect);
+	pol_acl_free(&c->acl);
+	free(c->access_log);
+	free(c->error_log);
+	free(c->path);
+	free(c);
+}
+
+const char *
+cfg_log_level_name(enum cfg_log_level l)
+{
+	if ((unsigned)l <= CFG_LL_TRACE)
+		return cfg_level_names[l];
+	return "unknown";
+}

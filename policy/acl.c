@@ -1,0 +1,868 @@
+/*
+ * acl.c - client access control compiled from <Proxy>/<ProxyMatch> sections.
+ *
+ * A section holds either Apache 2.4 rules (Require) or Apache 2.2 rules (Order/Allow/Deny),
+ * never both. pol_acl_check() finds the last section, in config order, whose pattern matches
+ * the URL and which has access rules, and evaluates only that one (Apache's default
+ * AuthMerging Off: a later section replaces the rules of an earlier one). No matching section:
+ * loopback clients only.
+ *
+ * Semantics of one section:
+ *  - 2.4: the Require lines form a RequireAny; "Require not ..." lines veto. Allowed when no
+ *    "not" rule matches and at least one positive rule matches. "Require all denied" never
+ *    grants; a section with only "not" rules therefore denies everybody.
+ *  - 2.2: Order deny,allow (also the default when Order is absent): allowed unless in Deny and
+ *    not in Allow. Order allow,deny and mutual-failure: allowed only if in Allow and not in
+ *    Deny. A section with only "Order allow,deny" denies everybody.
+ * Host rules depend on the client's verified name: while it is unknown (client_name NULL) the
+ * evaluation is three-valued and an outcome that a host rule could change gives POL_NEED_NAME.
+ * Host patterns match the whole name or a label-aligned suffix ("example.org" matches
+ * "example.org" and "www.example.org", not "badexample.org"); a leading dot (".example.org")
+ * requires at least one more label, as mod_authz_host's in_domain() does.
+ *
+ * URL patterns: "*" matches everything; a <Proxy> pattern containing '*' or '?' is a
+ * wildcard pattern that must match the whole URL ('*' crosses '/'); any other <Proxy> pattern
+ * is a prefix. Both compare case-insensitively (Apache compares case-sensitively; we prefer
+ * that "HTTP://Example.COM/" cannot slip past a section written in lower case). <ProxyMatch>
+ * is a POSIX extended regex, REG_ICASE|REG_NOSUB, unanchored unless the pattern anchors it.
+ *
+ * Every description a check may return (*rule) is built when the rule is added, so
+ * pol_acl_check() allocates nothing (glibc's regexec may allocate internally).
+ * Builders run in the config loader only; a finished acl is read-only and thread-safe.
+ */
+#include <assert.h>
+#include <netinet/in.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "policy/pol.h"
+
+#define POL_ACL_MAGIC 0x41434c31u   /* "ACL1" */
+#define POL_SEC_MAGIC 0x53454331u   /* "SEC1" */
+#define POL_REGEX_MAX 4096          /* pattern length */
+#define POL_REGEX_REPEAT_MAX 10000  /* product of {n,m} bounds: glibc expands them at compile */
+#define POL_HOST_MAX 253
+
+enum pol_rule_kind { POL_R_IP, POL_R_HOST, POL_R_ALL, POL_R_LOCAL };
+
+/* Three-valued match result. */
+enum pol_tv { POL_TV_NO = 0, POL_TV_YES = 1, POL_TV_UNKNOWN = 2 };
+
+struct pol_rule {
+	enum pol_rule_kind kind;
+	int negate;           /* Require not ... */
+	int granted;          /* POL_R_ALL in 2.4: all granted (1) or all denied (0) */
+	struct pol_net net;   /* POL_R_IP */
+	char *host;           /* POL_R_HOST: lower case, trailing dot removed */
+	size_t host_len;
+	char *desc;           /* "Require ip 10.0.0.0/8 (<Proxy *> at f:3)" */
+};
+
+struct pol_rules {
+	struct pol_rule *v;
+	size_t n, cap;
+};
+
+enum pol_style { POL_STYLE_NONE = 0, POL_STYLE_24, POL_STYLE_22 };
+
+struct pol_acl_section {
+	unsigned magic;
+	struct pol_acl *acl;
+	enum pol_section_kind kind;
+	char *pattern;
+	size_t pattern_len;
+	int match_all;        /* "*" */
+	int wildcard;         /* <Proxy> pattern with '*' or '?' */
+	int have_re;
+	regex_t re;
+	char *where;          /* "<Proxy *> at gatehouse.conf:10" */
+	enum pol_style style;
+	struct pol_rules req;            /* 2.4 */
+	enum pol_order order;            /* 2.2 */
+	struct pol_rules allow, deny;    /* 2.2 */
+	char *desc_none;      /* 2.4: nothing granted */
+	char *desc_default;   /* 2.2: the Order default decided */
+};
+
+struct pol_acl {
+	unsigned magic;
+	struct pol_acl_section **secs;
+	size_t n, cap;
+	char errbuf[512];     /* messages returned through *err by the builders */
+};
+
+static const char pol_acl_err_nomem[] = "out of memory";
+static const char pol_acl_rule_default[] =
+	"no <Proxy> section applies: loopback clients only";
+
+/* Format a message into the acl's error buffer and point *err at it. Returns -1. */
+__attribute__((format(printf, 3, 4)))
+static int
+pol_acl_fail(struct pol_acl *acl, const char **err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(acl->errbuf, sizeof(acl->errbuf), fmt, ap);
+	va_end(ap);
+	*err = acl->errbuf;
+	return -1;
+}
+
+__attribute__((format(printf, 1, 2)))
+static char *
+pol_acl_strf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+static void
+pol_acl_rules_free(struct pol_rules *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->v[i].host);
+		free(r->v[i].desc);
+	}
+	free(r->v);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Append a zeroed rule; NULL on allocation failure. */
+static struct pol_rule *
+pol_acl_rules_push(struct pol_rules *r)
+{
+	if (r->n == r->cap) {
+		size_t ncap = r->cap ? r->cap * 2 : 4;
+		struct pol_rule *v = realloc(r->v, ncap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		r->v = v;
+		r->cap = ncap;
+	}
+	memset(&r->v[r->n], 0, sizeof(r->v[0]));
+	return &r->v[r->n++];
+}
+
+/* Drop the last rule pushed (after a failure that followed the push). */
+static void
+pol_acl_rules_pop(struct pol_rules *r)
+{
+	assert(r->n > 0);
+	r->n--;
+	free(r->v[r->n].host);
+	free(r->v[r->n].desc);
+}
+
+int
+pol_acl_new(struct pol_acl **aclp)
+{
+	struct pol_acl *acl = calloc(1, sizeof(*acl));
+
+	*aclp = acl;
+	if (!acl)
+		return -1;
+	acl->magic = POL_ACL_MAGIC;
+	return 0;
+}
+
+static void
+pol_acl_section_free(struct pol_acl_section *s)
+{
+	if (!s)
+		return;
+	assert(s->magic == POL_SEC_MAGIC);
+	if (s->have_re)
+		regfree(&s->re);
+	free(s->pattern);
+	free(s->where);
+	free(s->desc_none);
+	free(s->desc_default);
+	pol_acl_rules_free(&s->req);
+	pol_acl_rules_free(&s->allow);
+	pol_acl_rules_free(&s->deny);
+	s->magic = 0;
+	free(s);
+}
+
+void
+pol_acl_free(struct pol_acl **aclp)
+{
+	struct pol_acl *acl;
+
+	if (!aclp || !*aclp)
+		return;
+	acl = *aclp;
+	assert(acl->magic == POL_ACL_MAGIC);
+	for (size_t i = 0; i < acl->n; i++)
+		pol_acl_section_free(acl->secs[i]);
+	free(acl->secs);
+	acl->magic = 0;
+	free(acl);
+	*aclp = NULL;
+}
+
+/* Refuse regexes glibc would take too long to compile or match: back-references, and nested
+ * or repeated {n,m} bounds whose product is large (glibc unrolls them at compile time). The
+ * estimate multiplies every bound in the pattern, which over-counts sequential bounds; only
+ * patterns far beyond what an access rule needs are refused. */
+static const char *
+pol_acl_regex_check(const char *p)
+{
+	unsigned long product = 1;
+	size_t len = strlen(p);
+
+	if (len > POL_REGEX_MAX)
+		return "too long";
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\\' && i + 1 < len) {
+			if (p[i + 1] >= '1' && p[i + 1] <= '9')
+				return "back-references are not supported";
+			i++;
+			continue;
+		}
+		if (p[i] == '{') {
+			unsigned long v = 0, maxv = 0;
+
+			for (size_t j = i + 1; j < len && p[j] != '}'; j++) {
+				if (p[j] >= '0' && p[j] <= '9') {
+					v = v * 10 + (unsigned long)(p[j] - '0');
+					if (v > POL_REGEX_REPEAT_MAX)
+						return "repetition bounds too large";
+				} else {
+					v = 0;
+				}
+				if (v > maxv)
+					maxv = v;
+			}
+			if (maxv > 1) {
+				product *= maxv;
+				if (product > POL_REGEX_REPEAT_MAX)
+					return "repetition bounds too large";
+			}
+		}
+	}
+	return NULL;
+}
+
+struct pol_acl_section *
+pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char *pattern,
+                    const char *where, const char **err)
+{
+	struct pol_acl_section *s;
+	const char *why;
+
+	assert(acl && acl->magic == POL_ACL_MAGIC);
+	if (!pattern || !*pattern) {
+		pol_acl_fail(acl, err, "empty pattern");
+		return NULL;
+	}
+	if (kind == POL_SEC_REGEX && (why = pol_acl_regex_check(pattern)) != NULL) {
+		pol_acl_fail(acl, err, "bad regular expression \"%.200s\": %s", pattern, why);
+		return NULL;
+	}
+	if (acl->n == acl->cap) {
+		size_t ncap = acl->cap ? acl->cap * 2 : 8;
+		struct pol_acl_section **v = realloc(acl->secs, ncap * sizeof(*v));
+
+		if (!v) {
+			*err = pol_acl_err_nomem;
+			return NULL;
+		}
+		acl->secs = v;
+		acl->cap = ncap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		*err = pol_acl_err_nomem;
+		return NULL;
+	}
+	s->magic = POL_SEC_MAGIC;
+	s->acl = acl;
+	s->kind = kind;
+	s->pattern = strdup(pattern);
+	s->pattern_len = strlen(pattern);
+	if (where)
+		s->where = strdup(where);
+	else
+		s->where = pol_acl_strf("<%s %s>", kind == POL_SEC_REGEX ? "ProxyMatch" : "Proxy",
+		                        pattern);
+	if (s->where) {
+		s->desc_none = pol_acl_strf("no Require matched (%s)", s->where);
+		s->desc_default = pol_acl_strf("Order deny,allow: no Deny matched (%s)", s->where);
+	}
+	if (!s->pattern || !s->where || !s->desc_none || !s->desc_default) {
+		pol_acl_section_free(s);
+		*err = pol_acl_err_nomem;
+		return NULL;
+	}
+	if (kind == POL_SEC_REGEX) {
+		int rc = regcomp(&s->re, pattern, REG_EXTENDED | REG_ICASE | REG_NOSUB);
+
+		if (rc != 0) {
+			char msg[128];
+
+			regerror(rc, &s->re, msg, sizeof(msg));
+			pol_acl_section_free(s);
+			pol_acl_fail(acl, err, "bad regular expression \"%.200s\": %s", pattern,
+			             msg);
+			return NULL;
+		}
+		s->have_re = 1;
+	} else {
+		s->match_all = strcmp(pattern, "*") == 0;
+		s->wildcard = strpbrk(pattern, "*?") != NULL;
+	}
+	acl->secs[acl->n++] = s;
+	return s;
+}
+
+/* Is text a plausible host name or domain suffix (letters, digits, '-', '_', dots between
+ * labels, optional leading dot)? Names made only of digits and dots are refused: they are
+ * address forms. */
+static int
+pol_acl_host_valid(const char *h)
+{
+	size_t len = strlen(h), i = 0;
+	int alpha = 0;
+
+	if (len == 0 || len > POL_HOST_MAX)
+		return 0;
+	if (h[0] == '.')
+		i = 1;
+	if (i == len || h[len - 1] == '.')
+		return 0;
+	for (; i < len; i++) {
+		char c = h[i];
+
+		if (c == '.') {
+			if (h[i + 1] == '.')
+				return 0;
+		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+		           c == '_') {
+			alpha = 1;
+		} else if (c < '0' || c > '9') {
+			return 0;
+		}
+	}
+	return alpha;
+}
+
+/* Fill a host rule from h (validated). Returns 0 or -1 on allocation failure. */
+static int
+pol_acl_host_set(struct pol_rule *r, const char *h)
+{
+	r->kind = POL_R_HOST;
+	r->host = strdup(h);
+	if (!r->host)
+		return -1;
+	r->host_len = strlen(h);
+	for (size_t i = 0; i < r->host_len; i++)
+		if (r->host[i] >= 'A' && r->host[i] <= 'Z')
+			r->host[i] = (char)(r->host[i] - 'A' + 'a');
+	return 0;
+}
+
+int
+pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, const char **err)
+{
+	struct pol_acl *acl;
+	int negate = 0;
+	const char *provider;
+	size_t first, before;
+
+	assert(s && s->magic == POL_SEC_MAGIC);
+	acl = s->acl;
+	if (s->style == POL_STYLE_22)
+		return pol_acl_fail(acl, err,
+		                    "cannot mix Require with Order/Allow/Deny in one section");
+	if (nargs > 0 && strcasecmp(args[0], "not") == 0) {
+		negate = 1;
+		args++;
+		nargs--;
+	}
+	if (nargs == 0)
+		return pol_acl_fail(acl, err, "missing provider (ip, host, all, local)");
+	provider = args[0];
+	first = 1;
+	before = s->req.n;
+
+	if (strcasecmp(provider, "all") == 0) {
+		struct pol_rule *r;
+		int granted;
+
+		if (negate)
+			return pol_acl_fail(acl, err, "\"Require not all\" is not supported");
+		if (nargs != 2)
+			return pol_acl_fail(acl, err, "expected \"all granted\" or \"all denied\"");
+		if (strcasecmp(args[1], "granted") == 0)
+			granted = 1;
+		else if (strcasecmp(args[1], "denied") == 0)
+			granted = 0;
+		else
+			return pol_acl_fail(acl, err, "expected \"all granted\" or \"all denied\", "
+			                    "got \"all %.200s\"", args[1]);
+		r = pol_acl_rules_push(&s->req);
+		if (!r)
+			goto nomem;
+		r->kind = POL_R_ALL;
+		r->granted = granted;
+		r->desc = pol_acl_strf("Require all %s (%s)", granted ? "granted" : "denied",
+		                       s->where);
+		if (!r->desc)
+			goto nomem;
+	} else if (strcasecmp(provider, "local") == 0) {
+		struct pol_rule *r;
+
+		if (nargs != 1)
+			return pol_acl_fail(acl, err, "\"local\" takes no arguments");
+		r = pol_acl_rules_push(&s->req);
+		if (!r)
+			goto nomem;
+		r->kind = POL_R_LOCAL;
+		r->negate = negate;
+		r->desc = pol_acl_strf("Require %slocal (%s)", negate ? "not " : "", s->where);
+		if (!r->desc)
+			goto nomem;
+	} else if (strcasecmp(provider, "ip") == 0 || strcasecmp(provider, "host") == 0) {
+		int is_ip = strcasecmp(provider, "ip") == 0;
+
+		if (nargs < 2)
+			return pol_acl_fail(acl, err, "\"%s\" needs at least one %s",
+			                    is_ip ? "ip" : "host",
+			                    is_ip ? "address or subnet" : "host name or domain");
+		for (size_t i = first; i < nargs; i++) {
+			struct pol_net net;
+			const char *why;
+			struct pol_rule *r;
+
+			if (is_ip) {
+				if (pol_net_parse(args[i], &net, &why) != 0) {
+					pol_acl_fail(acl, err, "bad address \"%.200s\": %s",
+					             args[i], why);
+					goto fail;
+				}
+			} else if (!pol_acl_host_valid(args[i])) {
+				if (pol_net_parse(args[i], &net, &why) == 0)
+					pol_acl_fail(acl, err, "\"%.200s\" is an address: "
+					             "use Require ip", args[i]);
+				else
+					pol_acl_fail(acl, err, "bad host name \"%.200s\"", args[i]);
+				goto fail;
+			}
+			r = pol_acl_rules_push(&s->req);
+			if (!r)
+				goto nomem;
+			r->negate = negate;
+			if (is_ip) {
+				r->kind = POL_R_IP;
+				r->net = net;
+			} else if (pol_acl_host_set(r, args[i]) != 0) {
+				goto nomem;
+			}
+			r->desc = pol_acl_strf("Require %s%s %s (%s)", negate ? "not " : "",
+			                       is_ip ? "ip" : "host", args[i], s->where);
+			if (!r->desc)
+				goto nomem;
+		}
+	} else {
+		return pol_acl_fail(acl, err, "unsupported provider \"%.200s\" (supported: ip, "
+		                    "host, all, local; there is no authentication)", provider);
+	}
+	s->style = POL_STYLE_24;
+	return 0;
+
+nomem:
+	*err = pol_acl_err_nomem;
+fail:
+	/* Undo this line's rules, including a half-filled last one. */
+	while (s->req.n > before)
+		pol_acl_rules_pop(&s->req);
+	return -1;
+}
+
+int
+pol_acl_order(struct pol_acl_section *s, const char *arg, const char **err)
+{
+	struct pol_acl *acl;
+	enum pol_order order;
+	const char *text;
+	char *desc;
+
+	assert(s && s->magic == POL_SEC_MAGIC);
+	acl = s->acl;
+	if (s->style == POL_STYLE_24)
+		return pol_acl_fail(acl, err,
+		                    "cannot mix Order/Allow/Deny with Require in one section");
+	if (strcasecmp(arg, "deny,allow") == 0) {
+		order = POL_ORDER_DENY_ALLOW;
+		text = "Order deny,allow: no Deny matched";
+	} else if (strcasecmp(arg, "allow,deny") == 0) {
+		order = POL_ORDER_ALLOW_DENY;
+		text = "Order allow,deny: no Allow matched";
+	} else if (strcasecmp(arg, "mutual-failure") == 0) {
+		order = POL_ORDER_MUTUAL_FAILURE;
+		text = "Order mutual-failure: no Allow matched";
+	} else {
+		return pol_acl_fail(acl, err, "expected deny,allow, allow,deny or mutual-failure, "
+		                    "got \"%.200s\"", arg);
+	}
+	desc = pol_acl_strf("%s (%s)", text, s->where);
+	if (!desc) {
+		*err = pol_acl_err_nomem;
+		return -1;
+	}
+	free(s->desc_default);
+	s->desc_default = desc;
+	s->order = order;
+	s->style = POL_STYLE_22;
+	return 0;
+}
+
+int
+pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t nargs,
+              const char **err)
+{
+	struct pol_acl *acl;
+	struct pol_rules *list;
+	size_t before;
+
+	assert(s && s->magic == POL_SEC_MAGIC);
+	acl = s->acl;
+	if (s->style == POL_STYLE_24)
+		return pol_acl_fail(acl, err,
+		                    "cannot mix Order/Allow/Deny with Require in one section");
+	if (nargs == 0)
+		return pol_acl_fail(acl, err,
+		                    "expected \"all\", addresses or host names after \"from\"");
+	list = deny ? &s->deny : &s->allow;
+	before = list->n;
+	for (size_t i = 0; i < nargs; i++) {
+		struct pol_rule *r;
+		struct pol_net net;
+		const char *why;
+		int is_all = strcasecmp(args[i], "all") == 0, is_net = 0;
+
+		if (strncasecmp(args[i], "env=", 4) == 0) {
+			pol_acl_fail(acl, err, "\"%.200s\": env= is not supported", args[i]);
+			goto fail;
+		}
+		if (!is_all) {
+			if (pol_net_parse(args[i], &net, &why) == 0) {
+				is_net = 1;
+			} else if (!pol_acl_host_valid(args[i])) {
+				/* A colon, or only digits, dots and slashes: an address was
+				 * meant. */
+				if (strchr(args[i], ':') ||
+				    strspn(args[i], "0123456789./") == strlen(args[i]))
+					pol_acl_fail(acl, err, "bad address \"%.200s\": %s",
+					             args[i], why);
+				else
+					pol_acl_fail(acl, err, "bad address or host name "
+					             "\"%.200s\"", args[i]);
+				goto fail;
+			}
+		}
+		r = pol_acl_rules_push(list);
+		if (!r)
+			goto nomem;
+		if (is_all) {
+			r->kind = POL_R_ALL;
+			r->granted = 1;
+		} else if (is_net) {
+			r->kind = POL_R_IP;
+			r->net = net;
+		} else if (pol_acl_host_set(r, args[i]) != 0) {
+			goto nomem;
+		}
+		r->desc = pol_acl_strf("%s from %s (%s)", deny ? "Deny" : "Allow", args[i],
+		                       s->where);
+		if (!r->desc)
+			goto nomem;
+	}
+	s->style = POL_STYLE_22;
+	return 0;
+
+nomem:
+	*err = pol_acl_err_nomem;
+fail:
+	while (list->n > before)
+		pol_acl_rules_pop(list);
+	return -1;
+}
+
+/* ---- evaluation: no allocation below this line ---- */
+
+static int
+pol_acl_lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+static int
+pol_acl_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+		return a[0] == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_LOOPBACK(a6))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+/* mod_authz_host's in_domain(): name equals pattern, or ends with it on a label boundary;
+ * a pattern with a leading dot needs at least one more label. Case-insensitive; a trailing
+ * dot on the name is ignored. */
+static int
+pol_acl_host_match(const struct pol_rule *r, const char *name)
+{
+	size_t nl = strlen(name), hl = r->host_len;
+	const char *tail;
+
+	if (nl > 0 && name[nl - 1] == '.')
+		nl--;
+	if (nl < hl)
+		return 0;
+	tail = name + (nl - hl);
+	for (size_t i = 0; i < hl; i++)
+		if (pol_acl_lower((unsigned char)tail[i]) != r->host[i])
+			return 0;
+	if (nl == hl)
+		return r->host[0] != '.';
+	return r->host[0] == '.' || tail[-1] == '.';
+}
+
+static enum pol_tv
+pol_acl_rule_match(const struct pol_rule *r, const struct sockaddr *client, const char *name)
+{
+	switch (r->kind) {
+	case POL_R_IP:
+		return pol_net_match(&r->net, client) ? POL_TV_YES : POL_TV_NO;
+	case POL_R_LOCAL:
+		return pol_acl_is_loopback(client) ? POL_TV_YES : POL_TV_NO;
+	case POL_R_ALL:
+		return POL_TV_YES;
+	case POL_R_HOST:
+		if (!name)
+			return POL_TV_UNKNOWN;
+		return pol_acl_host_match(r, name) ? POL_TV_YES : POL_TV_NO;
+	}
+	return POL_TV_NO;
+}
+
+/* Is the client in a 2.2 Allow or Deny list? *which is the first matching entry, or the
+ * first entry whose answer is unknown. */
+static enum pol_tv
+pol_acl_list_match(const struct pol_rules *l, const struct sockaddr *client, const char *name,
+                   const struct pol_rule **which)
+{
+	enum pol_tv res = POL_TV_NO;
+
+	*which = NULL;
+	for (size_t i = 0; i < l->n; i++) {
+		enum pol_tv m = pol_acl_rule_match(&l->v[i], client, name);
+
+		if (m == POL_TV_YES) {
+			*which = &l->v[i];
+			return POL_TV_YES;
+		}
+		if (m == POL_TV_UNKNOWN && res == POL_TV_NO) {
+			res = POL_TV_UNKNOWN;
+			*which = &l->v[i];
+		}
+	}
+	return res;
+}
+
+static enum pol_verdict
+pol_acl_eval22(const struct pol_acl_section *s, const struct sockaddr *client, const char *name,
+               const char **rule)
+{
+	const struct pol_rule *ar, *dr;
+	enum pol_tv in_allow = pol_acl_list_match(&s->allow, client, name, &ar);
+	enum pol_tv in_deny = pol_acl_list_match(&s->deny, client, name, &dr);
+
+	if (s->order == POL_ORDER_DENY_ALLOW || s->order == POL_ORDER_NONE) {
+		/* Default allow; Deny, then Allow overrides. */
+		if (in_allow == POL_TV_YES) {
+			*rule = ar->desc;
+			return POL_ALLOW;
+		}
+		if (in_deny == POL_TV_NO) {
+			*rule = s->desc_default;
+			return POL_ALLOW;
+		}
+		if (in_deny == POL_TV_YES && in_allow == POL_TV_NO) {
+			*rule = dr->desc;
+			return POL_DENY;
+		}
+		*rule = (in_allow == POL_TV_UNKNOWN ? ar : dr)->desc;
+		return POL_NEED_NAME;
+	}
+	/* allow,deny and mutual-failure: default deny; Allow, then Deny overrides. */
+	if (in_deny == POL_TV_YES) {
+		*rule = dr->desc;
+		return POL_DENY;
+	}
+	if (in_allow == POL_TV_NO) {
+		*rule = s->desc_default;
+		return POL_DENY;
+	}
+	if (in_allow == POL_TV_YES && in_deny == POL_TV_NO) {
+		*rule = ar->desc;
+		return POL_ALLOW;
+	}
+	*rule = (in_deny == POL_TV_UNKNOWN ? dr : ar)->desc;
+	return POL_NEED_NAME;
+}
+
+static enum pol_verdict
+pol_acl_eval24(const struct pol_acl_section *s, const struct sockaddr *client, const char *name,
+               const char **rule)
+{
+	const struct pol_rule *grant_rule = NULL, *unknown_veto = NULL, *unknown_grant = NULL;
+	const struct pol_rule *denied_rule = NULL;
+
+	/* Vetoes first: a matching "Require not" denies whatever else matches. */
+	for (size_t i = 0; i < s->req.n; i++) {
+		const struct pol_rule *r = &s->req.v[i];
+		enum pol_tv m;
+
+		if (!r->negate)
+			continue;
+		m = pol_acl_rule_match(r, client, name);
+		if (m == POL_TV_YES) {
+			*rule = r->desc;
+			return POL_DENY;
+		}
+		if (m == POL_TV_UNKNOWN && !unknown_veto)
+			unknown_veto = r;
+	}
+	for (size_t i = 0; i < s->req.n && !grant_rule; i++) {
+		const struct pol_rule *r = &s->req.v[i];
+		enum pol_tv m;
+
+		if (r->negate)
+			continue;
+		if (r->kind == POL_R_ALL && !r->granted) {
+			if (!denied_rule)
+				denied_rule = r;
+			continue;
+		}
+		m = pol_acl_rule_match(r, client, name);
+		if (m == POL_TV_YES)
+			grant_rule = r;
+		else if (m == POL_TV_UNKNOWN && !unknown_grant)
+			unknown_grant = r;
+	}
+	if (grant_rule) {
+		if (unknown_veto) {
+			*rule = unknown_veto->desc;
+			return POL_NEED_NAME;
+		}
+		*rule = grant_rule->desc;
+		return POL_ALLOW;
+	}
+	if (unknown_grant) {
+		*rule = unknown_grant->desc;
+		return POL_NEED_NAME;
+	}
+	*rule = denied_rule ? denied_rule->desc : s->desc_none;
+	return POL_DENY;
+}
+
+/* Case-insensitive wildcard match of the whole of s[0..n) against pat ('*' any run, '?' any
+ * one byte). Iterative with one backtrack point: O(len(pat) * n), no recursion. */
+static int
+pol_acl_wild_match(const char *pat, size_t plen, const char *s, size_t n)
+{
+	size_t p = 0, i = 0, star_p = 0, star_i = 0;
+	int have_star = 0;
+
+	while (i < n) {
+		if (p < plen && pat[p] == '*') {
+			have_star = 1;
+			star_p = p++;
+			star_i = i;
+		} else if (p < plen && (pat[p] == '?' ||
+		                        pol_acl_lower((unsigned char)pat[p]) ==
+		                        pol_acl_lower((unsigned char)s[i]))) {
+			p++;
+			i++;
+		} else if (have_star) {
+			p = star_p + 1;
+			i = ++star_i;
+		} else {
+			return 0;
+		}
+	}
+	while (p < plen && pat[p] == '*')
+		p++;
+	return p == plen;
+}
+
+static int
+pol_acl_section_matches(const struct pol_acl_section *s, const char *url, size_t url_len)
+{
+	if (s->kind == POL_SEC_REGEX) {
+		regmatch_t m[1];
+
+		m[0].rm_so = 0;
+		m[0].rm_eo = (regoff_t)url_len;
+		return regexec(&s->re, url, 1, m, REG_STARTEND) == 0;
+	}
+	if (s->match_all)
+		return 1;
+	if (s->wildcard)
+		return pol_acl_wild_match(s->pattern, s->pattern_len, url, url_len);
+	if (url_len < s->pattern_len)
+		return 0;
+	for (size_t i = 0; i < s->pattern_len; i++)
+		if (pol_acl_lower((unsigned char)s->pattern[i]) !=
+		    pol_acl_lower((unsigned char)url[i]))
+			return 0;
+	return 1;
+}
+
+enum pol_verdict
+pol_acl_check(const struct pol_acl *acl, const char *url, size_t url_len,
+              const struct sockaddr *client, const char *client_name, const char **rule)
+{
+	const char *dummy;
+
+	if (!rule)
+		rule = &dummy;
+	assert(!acl || acl->magic == POL_ACL_MAGIC);
+	if (!url)
+		url_len = 0;
+	for (size_t k = acl ? acl->n : 0; k > 0; k--) {
+		const struct pol_acl_section *s = acl->secs[k - 1];
+
+		if (s->style == POL_STYLE_NONE ||
+		    !pol_acl_section_matches(s, url ? url : "", url_len))
+			continue;
+		if (s->style == POL_STYLE_22)
+			return pol_acl_eval22(s, client, client_name, rule);
+		return pol_acl_eval24(s, client, client_name, rule);
+	}
+	*rule = pol_acl_rule_default;
+	return pol_acl_is_loopback(client) ? POL_ALLOW : POL_DENY;
+}

@@ -1,0 +1,797 @@
+/*
+ * test_acl.c - policy/: address and subnet forms, port lists, and access decisions of
+ * <Proxy>/<ProxyMatch> sections under Apache 2.4 (Require) and 2.2 (Order/Allow/Deny)
+ * semantics, including section order, URL pattern kinds and POL_NEED_NAME.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/pol.h"
+
+/* ---- helpers ---- */
+
+/* A client address from text: IPv6 when it has a colon. */
+static const struct sockaddr *
+acl_addr(const char *text, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(text, ':')) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		s6->sin6_family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, text, &s6->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		s4->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, text, &s4->sin_addr), 1);
+	}
+	return (const struct sockaddr *)ss;
+}
+
+/* Split a copy of line into words (space-separated); returns the count. */
+static size_t
+acl_words(char *line, char **w, size_t max)
+{
+	size_t n = 0;
+	char *save = NULL;
+
+	for (char *t = strtok_r(line, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+		w[n++] = t;
+	return n;
+}
+
+/* Build an acl from a small script, one directive per line:
+ *   "Proxy PATTERN" / "ProxyMatch REGEX" open a section (named "t:LINE" in descriptions),
+ *   "Require ...", "Order X", "Allow from ...", "Deny from ..." add to the current section.
+ * Every directive must succeed. */
+static struct pol_acl *
+acl_build(const char *script)
+{
+	struct pol_acl *acl = NULL;
+	struct pol_acl_section *sec = NULL;
+	char *copy = strdup(script), *save = NULL;
+	unsigned lineno = 0;
+
+	assert_non_null(copy);
+	assert_int_equal(pol_acl_new(&acl), 0);
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *w[32], where[128];
+		size_t n = acl_words(line, w, 32);
+		const char *err = NULL;
+		int rc = 0;
+
+		lineno++;
+		assert_true(n >= 1);
+		if (strcmp(w[0], "Proxy") == 0 || strcmp(w[0], "ProxyMatch") == 0) {
+			int re = strcmp(w[0], "ProxyMatch") == 0;
+
+			assert_int_equal(n, 2);
+			snprintf(where, sizeof(where), "<%s %s> at t:%u", w[0], w[1], lineno);
+			sec = pol_acl_section_add(acl, re ? POL_SEC_REGEX : POL_SEC_PREFIX, w[1],
+			                          where, &err);
+			if (!sec)
+				fail_msg("section %s: %s", w[1], err);
+			continue;
+		}
+		assert_non_null(sec);
+		if (strcmp(w[0], "Require") == 0)
+			rc = pol_acl_require(sec, w + 1, n - 1, &err);
+		else if (strcmp(w[0], "Order") == 0)
+			rc = pol_acl_order(sec, w[1], &err);
+		else if (strcmp(w[0], "Allow") == 0 || strcmp(w[0], "Deny") == 0)
+			rc = pol_acl_allow(sec, w[0][0] == 'D', w + 2, n - 2, &err);
+		else
+			fail_msg("bad script line %s", w[0]);
+		if (rc != 0)
+			fail_msg("line %u: %s", lineno, err);
+	}
+	free(copy);
+	return acl;
+}
+
+/* ---- nets ---- */
+
+struct net_case {
+	const char *text;
+	const char *formatted;   /* NULL: must fail */
+	const char *err;         /* expected message when failing, or NULL for any */
+};
+
+static const struct net_case net_cases[] = {
+	{ "10.1.2.3", "10.1.2.3/32", NULL },
+	{ "0.0.0.0", "0.0.0.0/32", NULL },
+	{ "192.168", "192.168.0.0/16", NULL },
+	{ "10.", "10.0.0.0/8", NULL },
+	{ "10", "10.0.0.0/8", NULL },
+	{ "172.16.5", "172.16.5.0/24", NULL },
+	{ "172.16.5.", "172.16.5.0/24", NULL },
+	{ "10.0.0.0/255.0.0.0", "10.0.0.0/8", NULL },
+	{ "192.168.1.0/255.255.255.128", "192.168.1.0/25", NULL },
+	{ "10.0.0.0/0.0.0.0", "0.0.0.0/0", NULL },
+	{ "10.0.0.0/8", "10.0.0.0/8", NULL },
+	{ "10.1.2.3/8", "10.0.0.0/8", NULL },           /* host bits masked off */
+	{ "192.168.77.200/27", "192.168.77.192/27", NULL },
+	{ "0.0.0.0/0", "0.0.0.0/0", NULL },
+	{ "1.2.3.4/32", "1.2.3.4/32", NULL },
+	{ "::1", "::1/128", NULL },
+	{ "::", "::/128", NULL },
+	{ "::/0", "::/0", NULL },
+	{ "fe80::/10", "fe80::/10", NULL },
+	{ "2001:db8:1:2::5/32", "2001:db8::/32", NULL },
+	{ "2001:DB8::/48", "2001:db8::/48", NULL },
+	{ "::ffff:10.0.0.0/104", "::ffff:10.0.0.0/104", NULL },
+	{ "2001:db8::1/127", "2001:db8::/127", NULL },
+	/* bad forms */
+	{ "", NULL, "not an IP address or subnet" },
+	{ "example.org", NULL, "not an IP address or subnet" },
+	{ "10.1.2.3.", NULL, "not an IP address or subnet" },
+	{ "10..1", NULL, "not an IP address or subnet" },
+	{ ".10.1", NULL, "not an IP address or subnet" },
+	{ "256.1.2.3", NULL, "not an IP address or subnet" },
+	{ "1.2.3.4.5", NULL, "not an IP address or subnet" },
+	{ "010.1.2.3", NULL, "not an IP address or subnet" },
+	{ "1.2.3.-4", NULL, "not an IP address or subnet" },
+	{ "10.0.0.0/33", NULL, "bad prefix length" },
+	{ "10.0.0.0/", NULL, "bad prefix length" },
+	{ "10.0.0.0/08", NULL, "bad prefix length" },
+	{ "10.0.0.0/-1", NULL, "bad prefix length" },
+	{ "10.0.0.0/255.0.255.0", NULL, "netmask is not contiguous" },
+	{ "10.0.0.0/0.255.255.255", NULL, "netmask is not contiguous" },
+	{ "10.0.0.0/255.255.255", NULL, "bad netmask" },
+	{ "10.0.0.0/255.255.256.0", NULL, "bad netmask" },
+	{ "::1/129", NULL, "bad prefix length" },
+	{ "::1/64/2", NULL, "bad prefix length" },
+	{ "::1/ffff::", NULL, "bad prefix length" },
+	{ "fe80::1%eth0", NULL, "not an IP address or subnet" },
+	{ "[::1]", NULL, "not an IP address or subnet" },
+	{ "1:2:3:4:5:6:7:8:9", NULL, "not an IP address or subnet" },
+	{ "/8", NULL, "not an IP address or subnet" },
+};
+
+static void
+net_forms_parse_and_format(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(net_cases) / sizeof(net_cases[0]); i++) {
+		const struct net_case *c = &net_cases[i];
+		struct pol_net net;
+		const char *err = NULL;
+		char buf[64];
+		int rc = pol_net_parse(c->text, &net, &err);
+
+		if (c->formatted) {
+			if (rc != 0)
+				fail_msg("\"%s\" refused: %s", c->text, err);
+			assert_string_equal(pol_net_format(&net, buf, sizeof(buf)), c->formatted);
+		} else {
+			if (rc == 0)
+				fail_msg("\"%s\" accepted as %s", c->text,
+				         pol_net_format(&net, buf, 64));
+			assert_non_null(err);
+			if (c->err)
+				assert_string_equal(err, c->err);
+		}
+	}
+}
+
+static void
+net_format_truncates_safely(void **state)
+{
+	struct pol_net net;
+	const char *err;
+	char buf[6];
+
+	(void)state;
+	assert_int_equal(pol_net_parse("192.168.0.0/16", &net, &err), 0);
+	assert_string_equal(pol_net_format(&net, buf, sizeof(buf)), "192.1");
+	assert_int_equal(net.family, AF_INET);
+	assert_int_equal(net.prefix, 16);
+}
+
+struct match_case {
+	const char *net;
+	const char *client;
+	int match;
+};
+
+static const struct match_case match_cases[] = {
+	{ "10.0.0.0/8", "10.255.1.2", 1 },
+	{ "10.0.0.0/8", "11.0.0.1", 0 },
+	{ "10.0.0.0/8", "9.255.255.255", 0 },
+	{ "10.0.0.0/8", "::ffff:10.1.2.3", 1 },     /* v4-mapped client */
+	{ "10.0.0.0/8", "::ffff:11.1.2.3", 0 },
+	{ "10.0.0.0/8", "::1", 0 },
+	{ "10.0.0.0/8", "::a01:203", 0 },           /* v4-compatible is not v4-mapped */
+	{ "192.168.1.0/25", "192.168.1.127", 1 },
+	{ "192.168.1.0/25", "192.168.1.128", 0 },
+	{ "192.168", "192.168.200.1", 1 },
+	{ "192.168", "192.169.0.1", 0 },
+	{ "10.1.2.3", "10.1.2.3", 1 },
+	{ "10.1.2.3", "10.1.2.4", 0 },
+	{ "0.0.0.0/0", "1.2.3.4", 1 },
+	{ "0.0.0.0/0", "::1", 0 },
+	{ "0.0.0.0/0", "::ffff:1.2.3.4", 1 },
+	{ "::1", "::1", 1 },
+	{ "::1", "127.0.0.1", 0 },
+	{ "::1", "::2", 0 },
+	{ "fe80::/10", "fe80::1", 1 },
+	{ "fe80::/10", "febf:ffff::1", 1 },
+	{ "fe80::/10", "fec0::1", 0 },
+	{ "2001:db8::/32", "2001:db8:ffff::1", 1 },
+	{ "2001:db8::/32", "2001:db9::1", 0 },
+	{ "::ffff:10.0.0.0/104", "10.9.9.9", 1 },   /* v4 client, v6 net of mapped space */
+	{ "::ffff:10.0.0.0/104", "11.9.9.9", 0 },
+	{ "::/0", "2001:db8::1", 1 },
+};
+
+static void
+net_match_v4_v6_and_mapped(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(match_cases) / sizeof(match_cases[0]); i++) {
+		const struct match_case *c = &match_cases[i];
+		struct pol_net net;
+		struct sockaddr_storage ss;
+		const char *err;
+
+		assert_int_equal(pol_net_parse(c->net, &net, &err), 0);
+		if (pol_net_match(&net, acl_addr(c->client, &ss)) != c->match)
+			fail_msg("%s in %s: expected %d", c->client, c->net, c->match);
+	}
+}
+
+static void
+net_match_rejects_other_families(void **state)
+{
+	struct pol_net net;
+	struct sockaddr_storage ss;
+	const char *err;
+
+	(void)state;
+	memset(&ss, 0, sizeof(ss));
+	ss.ss_family = AF_UNIX;
+	assert_int_equal(pol_net_parse("0.0.0.0/0", &net, &err), 0);
+	assert_int_equal(pol_net_match(&net, (struct sockaddr *)&ss), 0);
+	assert_int_equal(pol_net_match(&net, NULL), 0);
+}
+
+/* ---- ports ---- */
+
+struct ports_case {
+	const char *args;        /* space-separated */
+	const char *bad;         /* expected bad argument, or NULL for success */
+	const unsigned in[6];    /* ports that must be in the list (0 ends) */
+	const unsigned out[6];   /* ports that must not (0 ends) */
+};
+
+static const struct ports_case ports_cases[] = {
+	{ "443 563", NULL, { 443, 563 }, { 80, 442, 444, 562, 564, 65535 } },
+	{ "8000-8100", NULL, { 8000, 8050, 8100 }, { 7999, 8101 } },
+	{ "9000-9010 443 9005-9020 1", NULL, { 1, 443, 9000, 9015, 9020 }, { 2, 8999, 9021 } },
+	{ "1-65535", NULL, { 1, 80, 65535 }, { 0 } },
+	{ "65535", NULL, { 65535 }, { 65534, 1 } },
+	{ "5 4 3 2 1", NULL, { 1, 2, 3, 4, 5 }, { 6 } },
+	{ "10-20 21-30", NULL, { 20, 21, 30 }, { 9, 31 } },
+	{ "443 0", "0", { 0 }, { 0 } },
+	{ "65536", "65536", { 0 }, { 0 } },
+	{ "443 *", "*", { 0 }, { 0 } },
+	{ "10-5", "10-5", { 0 }, { 0 } },
+	{ "-5", "-5", { 0 }, { 0 } },
+	{ "5-", "5-", { 0 }, { 0 } },
+	{ "1-2-3", "1-2-3", { 0 }, { 0 } },
+	{ "+443", "+443", { 0 }, { 0 } },
+	{ "443x", "443x", { 0 }, { 0 } },
+	{ "000443", "000443", { 0 }, { 0 } },
+	{ "", NULL, { 0 }, { 443, 1 } },
+};
+
+static void
+ports_lists_parse_and_lookup(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(ports_cases) / sizeof(ports_cases[0]); i++) {
+		const struct ports_case *c = &ports_cases[i];
+		char buf[128], *w[16];
+		size_t n;
+		struct pol_ports *p = NULL;
+		const char *bad = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", c->args);
+		n = acl_words(buf, w, 16);
+		if (c->bad) {
+			if (pol_ports_new(&p, w, n, &bad) == 0)
+				fail_msg("\"%s\" accepted", c->args);
+			assert_null(p);
+			assert_non_null(bad);
+			assert_string_equal(bad, c->bad);
+			continue;
+		}
+		if (pol_ports_new(&p, w, n, &bad) != 0)
+			fail_msg("\"%s\" refused at %s", c->args, bad);
+		for (size_t k = 0; k < 6 && c->in[k]; k++)
+			if (!pol_ports_has(p, c->in[k]))
+				fail_msg("\"%s\" lacks %u", c->args, c->in[k]);
+		for (size_t k = 0; k < 6 && c->out[k]; k++)
+			if (pol_ports_has(p, c->out[k]))
+				fail_msg("\"%s\" has %u", c->args, c->out[k]);
+		assert_false(pol_ports_has(p, 0));
+		assert_false(pol_ports_has(p, 70000));
+		pol_ports_free(&p);
+		assert_null(p);
+	}
+	assert_false(pol_ports_has(NULL, 443));
+}
+
+/* ---- access decisions ---- */
+
+struct acl_case {
+	const char *script;
+	const char *url;
+	const char *client;
+	const char *name;          /* client_name: NULL unknown, "" none */
+	enum pol_verdict expect;
+	const char *rule;          /* expected *rule exactly, or NULL to skip */
+};
+
+#define ANY "http://example.com/"
+static const char loopback_rule[] = "no <Proxy> section applies: loopback clients only";
+
+static const struct acl_case acl_cases[] = {
+	/* no sections: loopback only */
+	{ "", ANY, "127.0.0.1", NULL, POL_ALLOW, loopback_rule },
+	{ "", ANY, "127.9.9.9", NULL, POL_ALLOW, loopback_rule },
+	{ "", ANY, "::1", NULL, POL_ALLOW, loopback_rule },
+	{ "", ANY, "::ffff:127.0.0.1", NULL, POL_ALLOW, loopback_rule },
+	{ "", ANY, "10.0.0.1", NULL, POL_DENY, loopback_rule },
+	{ "", ANY, "::2", NULL, POL_DENY, loopback_rule },
+
+	/* 2.4: Require ip */
+	{ "Proxy *\nRequire ip 10.0.0.0/8", ANY, "10.1.1.1", NULL, POL_ALLOW,
+	  "Require ip 10.0.0.0/8 (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire ip 10.0.0.0/8", ANY, "11.1.1.1", NULL, POL_DENY,
+	  "no Require matched (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire ip 10.0.0.0/8", ANY, "127.0.0.1", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire ip 10.0.0.0/8 192.168", ANY, "192.168.3.4", NULL, POL_ALLOW,
+	  "Require ip 192.168 (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nRequire ip ::1", ANY, "::1", NULL, POL_ALLOW,
+	  "Require ip ::1 (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire ip 10.0.0.0/8", ANY, "::ffff:10.2.3.4", NULL, POL_ALLOW, NULL },
+	/* all, local */
+	{ "Proxy *\nRequire all granted", ANY, "8.8.8.8", NULL, POL_ALLOW,
+	  "Require all granted (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire all denied", ANY, "127.0.0.1", NULL, POL_DENY,
+	  "Require all denied (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire all denied\nRequire ip 10.0.0.0/8", ANY, "10.0.0.1", NULL, POL_ALLOW,
+	  NULL },
+	{ "Proxy *\nRequire local", ANY, "::1", NULL, POL_ALLOW,
+	  "Require local (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire local", ANY, "127.0.0.2", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire local", ANY, "10.0.0.1", NULL, POL_DENY, NULL },
+	/* not: vetoes */
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nRequire not ip 10.1.0.0/16", ANY, "10.2.0.1", NULL,
+	  POL_ALLOW, "Require ip 10.0.0.0/8 (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nRequire not ip 10.1.0.0/16", ANY, "10.1.0.1", NULL,
+	  POL_DENY, "Require not ip 10.1.0.0/16 (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire not ip 10.0.0.0/8", ANY, "11.0.0.1", NULL, POL_DENY,
+	  "no Require matched (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire all granted\nRequire not local", ANY, "127.0.0.1", NULL, POL_DENY,
+	  "Require not local (<Proxy *> at t:1)" },
+	/* host: suffix match on the verified name */
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", NULL, POL_NEED_NAME,
+	  "Require host example.org (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", "example.org", POL_ALLOW, NULL },
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", "www.example.org", POL_ALLOW,
+	  NULL },
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", "WWW.Example.ORG.", POL_ALLOW,
+	  NULL },
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", "badexample.org", POL_DENY, NULL },
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", "example.org.evil", POL_DENY,
+	  NULL },
+	{ "Proxy *\nRequire host example.org", ANY, "10.0.0.1", "", POL_DENY,
+	  "no Require matched (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire host .example.org", ANY, "10.0.0.1", "example.org", POL_DENY, NULL },
+	{ "Proxy *\nRequire host .example.org", ANY, "10.0.0.1", "a.example.org", POL_ALLOW, NULL },
+	/* host answers only when it can change the outcome */
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nRequire host example.org", ANY, "10.0.0.1", NULL,
+	  POL_ALLOW, NULL },
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nRequire host example.org", ANY, "11.0.0.1", NULL,
+	  POL_NEED_NAME, NULL },
+	{ "Proxy *\nRequire all granted\nRequire not host evil.com", ANY, "8.8.8.8", NULL,
+	  POL_NEED_NAME, "Require not host evil.com (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire all granted\nRequire not host evil.com", ANY, "8.8.8.8", "x.evil.com",
+	  POL_DENY, "Require not host evil.com (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire all granted\nRequire not host evil.com", ANY, "8.8.8.8", "", POL_ALLOW,
+	  "Require all granted (<Proxy *> at t:1)" },
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nRequire not host evil.com", ANY, "8.8.8.8", NULL,
+	  POL_DENY, NULL },
+	{ "Proxy *\nRequire host example.org\nRequire not ip 8.8.8.8", ANY, "8.8.8.8", NULL,
+	  POL_DENY, "Require not ip 8.8.8.8 (<Proxy *> at t:1)" },
+
+	/* 2.2: Order deny,allow */
+	{ "Proxy *\nOrder deny,allow\nDeny from all\nAllow from 10.0.0.0/8", ANY, "10.1.1.1", NULL,
+	  POL_ALLOW, "Allow from 10.0.0.0/8 (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder deny,allow\nDeny from all\nAllow from 10.0.0.0/8", ANY, "8.8.8.8", NULL,
+	  POL_DENY, "Deny from all (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder deny,allow", ANY, "8.8.8.8", NULL, POL_ALLOW,
+	  "Order deny,allow: no Deny matched (<Proxy *> at t:1)" },
+	{ "Proxy *\nDeny from 8.8.8.8", ANY, "8.8.8.8", NULL, POL_DENY, NULL },   /* no Order */
+	{ "Proxy *\nDeny from 8.8.8.8", ANY, "1.1.1.1", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nOrder deny,allow\nDeny from all\nAllow from example.org", ANY, "10.0.0.1", NULL,
+	  POL_NEED_NAME, "Allow from example.org (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder deny,allow\nDeny from all\nAllow from example.org", ANY, "10.0.0.1",
+	  "a.example.org", POL_ALLOW, NULL },
+	{ "Proxy *\nOrder deny,allow\nDeny from all\nAllow from example.org", ANY, "10.0.0.1", "",
+	  POL_DENY, NULL },
+	{ "Proxy *\nOrder deny,allow\nDeny from 10.0.0.0/8\nAllow from example.org", ANY, "8.8.8.8",
+	  NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nOrder Deny,Allow\nDeny from evil.com", ANY, "8.8.8.8", NULL, POL_NEED_NAME,
+	  NULL },
+	/* Order allow,deny */
+	{ "Proxy *\nOrder allow,deny\nAllow from all\nDeny from 10.1.0.0/16", ANY, "10.1.2.3", NULL,
+	  POL_DENY, "Deny from 10.1.0.0/16 (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder allow,deny\nAllow from all\nDeny from 10.1.0.0/16", ANY, "8.8.8.8", NULL,
+	  POL_ALLOW, "Allow from all (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder allow,deny", ANY, "127.0.0.1", NULL, POL_DENY,
+	  "Order allow,deny: no Allow matched (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder allow,deny\nAllow from 192.168", ANY, "192.168.5.5", NULL, POL_ALLOW,
+	  NULL },
+	{ "Proxy *\nOrder allow,deny\nAllow from all\nDeny from evil.com", ANY, "8.8.8.8", NULL,
+	  POL_NEED_NAME, "Deny from evil.com (<Proxy *> at t:1)" },
+	{ "Proxy *\nOrder allow,deny\nAllow from all\nDeny from evil.com", ANY, "8.8.8.8", "",
+	  POL_ALLOW, NULL },
+	{ "Proxy *\nOrder allow,deny\nAllow from 10.0.0.0/8\nDeny from evil.com", ANY, "8.8.8.8",
+	  NULL, POL_DENY, NULL },
+	{ "Proxy *\nOrder allow,deny\nAllow from example.org", ANY, "8.8.8.8", NULL, POL_NEED_NAME,
+	  NULL },
+	/* the Order line position does not matter */
+	{ "Proxy *\nAllow from all\nDeny from 8.8.8.8\nOrder allow,deny", ANY, "8.8.8.8", NULL,
+	  POL_DENY, NULL },
+	/* mutual-failure */
+	{ "Proxy *\nOrder mutual-failure\nAllow from 10.0.0.0/8\nDeny from 10.1.0.0/16", ANY,
+	  "10.2.0.1", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nOrder mutual-failure\nAllow from 10.0.0.0/8\nDeny from 10.1.0.0/16", ANY,
+	  "10.1.0.1", NULL, POL_DENY, NULL },
+	{ "Proxy *\nOrder mutual-failure\nAllow from 10.0.0.0/8\nDeny from 10.1.0.0/16", ANY,
+	  "8.8.8.8", NULL, POL_DENY, "Order mutual-failure: no Allow matched (<Proxy *> at t:1)" },
+
+	/* sections: prefix, order, last match decides */
+	{ "Proxy *\nRequire all granted\nProxy http://intranet/\nRequire ip 10.0.0.0/8",
+	  "http://intranet/x", "8.8.8.8", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://intranet/\nRequire ip 10.0.0.0/8",
+	  "HTTP://INTRANET/x", "8.8.8.8", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://intranet/\nRequire ip 10.0.0.0/8",
+	  "http://other/", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://intranet/\nRequire ip 10.0.0.0/8",
+	  "http://intranet", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy http://intranet/\nRequire ip 10.0.0.0/8\nProxy *\nRequire all granted",
+	  "http://intranet/x", "8.8.8.8", NULL, POL_ALLOW,
+	  "Require all granted (<Proxy *> at t:3)" },
+	/* a matching section without rules does not decide */
+	{ "Proxy *\nRequire ip 10.0.0.0/8\nProxy http://x/", "http://x/", "8.8.8.8", NULL, POL_DENY,
+	  "no Require matched (<Proxy *> at t:1)" },
+	{ "Proxy http://x/", "http://x/", "8.8.8.8", NULL, POL_DENY, loopback_rule },
+	/* sections that do not match leave the default */
+	{ "Proxy http://intranet/\nRequire all granted", "http://example.com/", "8.8.8.8", NULL,
+	  POL_DENY, loopback_rule },
+	{ "Proxy http://intranet/\nRequire all denied", "http://example.com/", "127.0.0.1", NULL,
+	  POL_ALLOW, loopback_rule },
+	/* CONNECT targets match only "*" or suitable patterns */
+	{ "Proxy http://\nRequire all granted", "example.com:443", "8.8.8.8", NULL, POL_DENY,
+	  NULL },
+	{ "Proxy *\nRequire all granted", "example.com:443", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy example.com:443\nRequire all granted", "example.com:443", "8.8.8.8", NULL,
+	  POL_ALLOW, NULL },
+	/* wildcard patterns match the whole URL */
+	{ "Proxy *\nRequire all granted\nProxy http://*.example.com/*\nRequire all denied",
+	  "http://www.example.com/a/b", "8.8.8.8", NULL, POL_DENY,
+	  "Require all denied (<Proxy http://*.example.com/*> at t:3)" },
+	{ "Proxy *\nRequire all granted\nProxy http://*.example.com/*\nRequire all denied",
+	  "http://example.com/a", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://*.example.com/*\nRequire all denied",
+	  "http://www.example.com", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://*.example.com/*\nRequire all denied",
+	  "HTTP://A.B.EXAMPLE.COM/", "8.8.8.8", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://*.example.com/\nRequire all denied",
+	  "http://www.example.com/x", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://host?/*\nRequire all denied",
+	  "http://host1/", "8.8.8.8", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://host?/*\nRequire all denied",
+	  "http://host12/", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxy *a*a*a*a*b\nRequire all denied",
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaac",
+	  "8.8.8.8", NULL, POL_ALLOW, NULL },
+	/* regex sections */
+	{ "ProxyMatch ^https?://[^/]*\\.example\\.com/\nRequire all denied",
+	  "http://a.example.com/", "127.0.0.1", NULL, POL_DENY, NULL },
+	{ "ProxyMatch ^https?://[^/]*\\.example\\.com/\nRequire all denied",
+	  "HTTPS://A.EXAMPLE.COM/x", "127.0.0.1", NULL, POL_DENY, NULL },
+	{ "ProxyMatch ^https?://[^/]*\\.example\\.com/\nRequire all denied",
+	  "http://example.org/", "127.0.0.1", NULL, POL_ALLOW, loopback_rule },
+	{ "ProxyMatch ^https?://[^/]*\\.example\\.com/\nRequire all denied",
+	  "http://example.org/", "8.8.8.8", NULL, POL_DENY, loopback_rule },
+	{ "ProxyMatch \\.exe$\nRequire all denied\nProxy *\nRequire all granted",
+	  "http://x/a.exe", "8.8.8.8", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxyMatch \\.exe$\nRequire all denied",
+	  "http://x/a.exe", "8.8.8.8", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire all granted\nProxyMatch \\.exe$\nRequire all denied",
+	  "http://x/a.exe?y", "8.8.8.8", NULL, POL_ALLOW, NULL },
+};
+
+static void
+acl_decisions(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(acl_cases) / sizeof(acl_cases[0]); i++) {
+		const struct acl_case *c = &acl_cases[i];
+		struct pol_acl *acl = acl_build(c->script);
+		struct sockaddr_storage ss;
+		const char *rule = NULL;
+		enum pol_verdict v = pol_acl_check(acl, c->url, strlen(c->url),
+		                                   acl_addr(c->client, &ss), c->name, &rule);
+
+		if (v != c->expect)
+			fail_msg("case %zu (%s, %s, name %s): verdict %d, expected %d (rule %s)", i,
+			         c->url, c->client, c->name ? c->name : "NULL", v, c->expect,
+			         rule ? rule : "NULL");
+		assert_non_null(rule);
+		if (c->rule && strcmp(rule, c->rule) != 0)
+			fail_msg("case %zu: rule \"%s\", expected \"%s\"", i, rule, c->rule);
+		pol_acl_free(&acl);
+		assert_null(acl);
+	}
+}
+
+static void
+acl_check_honours_url_length(void **state)
+{
+	struct pol_acl *acl = acl_build("Proxy *\nRequire all denied\n"
+	                                "Proxy http://intranet/\nRequire all granted\n"
+	                                "ProxyMatch ^http://$\nRequire ip 10.0.0.0/8");
+	struct sockaddr_storage ss;
+	const struct sockaddr *client = acl_addr("8.8.8.8", &ss);
+	const char *url = "http://intranet/x", *rule;
+
+	(void)state;
+	assert_int_equal(pol_acl_check(acl, url, strlen(url), client, NULL, &rule), POL_ALLOW);
+	/* Only "http://" is the URL: the prefix section cannot match, the anchored regex does. */
+	assert_int_equal(pol_acl_check(acl, url, 7, client, NULL, &rule), POL_DENY);
+	assert_string_equal(rule, "no Require matched (<ProxyMatch ^http://$> at t:5)");
+	assert_int_equal(pol_acl_check(acl, url, 12, client, NULL, &rule), POL_DENY);
+	assert_string_equal(rule, "Require all denied (<Proxy *> at t:1)");
+	pol_acl_free(&acl);
+}
+
+static void
+acl_null_acl_means_loopback_only(void **state)
+{
+	struct sockaddr_storage ss;
+	const char *rule = NULL;
+
+	(void)state;
+	assert_int_equal(pol_acl_check(NULL, ANY, strlen(ANY), acl_addr("::1", &ss), NULL, &rule),
+	                 POL_ALLOW);
+	assert_string_equal(rule, loopback_rule);
+	assert_int_equal(pol_acl_check(NULL, ANY, strlen(ANY), acl_addr("10.0.0.1", &ss), NULL,
+	                               &rule), POL_DENY);
+}
+
+/* ---- builder errors ---- */
+
+enum bld_op { BLD_REQUIRE, BLD_ORDER, BLD_ALLOW, BLD_DENY };
+
+struct bld_case {
+	const char *before;      /* one directive applied first to a "*" section (may be "") */
+	enum bld_op op;
+	const char *args;        /* words */
+	const char *err;         /* expected message */
+};
+
+static const struct bld_case bld_cases[] = {
+	{ "", BLD_REQUIRE, "", "missing provider (ip, host, all, local)" },
+	{ "", BLD_REQUIRE, "not", "missing provider (ip, host, all, local)" },
+	{ "", BLD_REQUIRE, "ip", "\"ip\" needs at least one address or subnet" },
+	{ "", BLD_REQUIRE, "host", "\"host\" needs at least one host name or domain" },
+	{ "", BLD_REQUIRE, "ip 10.0.0.300",
+	  "bad address \"10.0.0.300\": not an IP address or subnet" },
+	{ "", BLD_REQUIRE, "ip 10.0.0.0/255.0.255.0",
+	  "bad address \"10.0.0.0/255.0.255.0\": netmask is not contiguous" },
+	{ "", BLD_REQUIRE, "ip example.org",
+	  "bad address \"example.org\": not an IP address or subnet" },
+	{ "", BLD_REQUIRE, "host 10.1.2.3", "\"10.1.2.3\" is an address: use Require ip" },
+	{ "", BLD_REQUIRE, "host bad!name", "bad host name \"bad!name\"" },
+	{ "", BLD_REQUIRE, "host a..b", "bad host name \"a..b\"" },
+	{ "", BLD_REQUIRE, "host example.org.", "bad host name \"example.org.\"" },
+	{ "", BLD_REQUIRE, "all", "expected \"all granted\" or \"all denied\"" },
+	{ "", BLD_REQUIRE, "all maybe",
+	  "expected \"all granted\" or \"all denied\", got \"all maybe\"" },
+	{ "", BLD_REQUIRE, "not all granted", "\"Require not all\" is not supported" },
+	{ "", BLD_REQUIRE, "local x", "\"local\" takes no arguments" },
+	{ "", BLD_REQUIRE, "user bob",
+	  "unsupported provider \"user\" (supported: ip, host, all, local; there is no "
+	  "authentication)" },
+	{ "", BLD_REQUIRE, "valid-user",
+	  "unsupported provider \"valid-user\" (supported: ip, host, all, local; there is no "
+	  "authentication)" },
+	{ "Order deny,allow", BLD_REQUIRE, "all granted",
+	  "cannot mix Require with Order/Allow/Deny in one section" },
+	{ "Allow from all", BLD_REQUIRE, "all granted",
+	  "cannot mix Require with Order/Allow/Deny in one section" },
+	{ "Require all granted", BLD_ORDER, "deny,allow",
+	  "cannot mix Order/Allow/Deny with Require in one section" },
+	{ "Require all granted", BLD_DENY, "all",
+	  "cannot mix Order/Allow/Deny with Require in one section" },
+	{ "", BLD_ORDER, "deny",
+	  "expected deny,allow, allow,deny or mutual-failure, got \"deny\"" },
+	{ "", BLD_ORDER, "deny,allow,", "expected deny,allow, allow,deny or mutual-failure, got "
+	  "\"deny,allow,\"" },
+	{ "", BLD_ALLOW, "", "expected \"all\", addresses or host names after \"from\"" },
+	{ "", BLD_ALLOW, "env=internal", "\"env=internal\": env= is not supported" },
+	{ "", BLD_DENY, "10.0.0.300", "bad address \"10.0.0.300\": not an IP address or subnet" },
+	{ "", BLD_DENY, "10.0.0.0/40", "bad address \"10.0.0.0/40\": bad prefix length" },
+	{ "", BLD_ALLOW, "fe80::zz", "bad address \"fe80::zz\": not an IP address or subnet" },
+	{ "", BLD_ALLOW, "host/name", "bad address or host name \"host/name\"" },
+	{ "", BLD_ALLOW, "10.1.2.3/8/8", "bad address \"10.1.2.3/8/8\": bad prefix length" },
+	{ "", BLD_ALLOW, "example.org:80", "bad address \"example.org:80\": not an IP address or "
+	  "subnet" },
+};
+
+static void
+acl_builder_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(bld_cases) / sizeof(bld_cases[0]); i++) {
+		const struct bld_case *c = &bld_cases[i];
+		char args[256], *w[16];
+		struct pol_acl *acl;
+		struct pol_acl_section *sec;
+		const char *err = NULL;
+		size_t n;
+		int rc = 0;
+
+		assert_int_equal(pol_acl_new(&acl), 0);
+		sec = pol_acl_section_add(acl, POL_SEC_PREFIX, "*", NULL, &err);
+		assert_non_null(sec);
+		if (*c->before) {
+			snprintf(args, sizeof(args), "%s", c->before);
+			n = acl_words(args, w, 16);
+			if (strcmp(w[0], "Require") == 0)
+				rc = pol_acl_require(sec, w + 1, n - 1, &err);
+			else if (strcmp(w[0], "Order") == 0)
+				rc = pol_acl_order(sec, w[1], &err);
+			else
+				rc = pol_acl_allow(sec, 0, w + 2, n - 2, &err);
+			assert_int_equal(rc, 0);
+		}
+		snprintf(args, sizeof(args), "%s", c->args);
+		n = acl_words(args, w, 16);
+		switch (c->op) {
+		case BLD_REQUIRE:
+			rc = pol_acl_require(sec, w, n, &err);
+			break;
+		case BLD_ORDER:
+			rc = pol_acl_order(sec, n ? w[0] : "", &err);
+			break;
+		case BLD_ALLOW:
+		case BLD_DENY:
+			rc = pol_acl_allow(sec, c->op == BLD_DENY, w, n, &err);
+			break;
+		}
+		if (rc == 0)
+			fail_msg("case %zu (%s) accepted", i, c->args);
+		assert_non_null(err);
+		if (strcmp(err, c->err) != 0)
+			fail_msg("case %zu: \"%s\", expected \"%s\"", i, err, c->err);
+		pol_acl_free(&acl);
+	}
+}
+
+static void
+acl_failed_line_adds_nothing(void **state)
+{
+	struct pol_acl *acl;
+	struct pol_acl_section *sec;
+	const char *err, *rule;
+	char *bad[] = { "ip", "10.0.0.0/8", "bogus!" };
+	char *bad2[] = { "10.0.0.0/8", "env=x" };
+	struct sockaddr_storage ss;
+	const struct sockaddr *client = acl_addr("10.1.1.1", &ss);
+
+	(void)state;
+	assert_int_equal(pol_acl_new(&acl), 0);
+	sec = pol_acl_section_add(acl, POL_SEC_PREFIX, "*", NULL, &err);
+	assert_non_null(sec);
+	assert_int_equal(pol_acl_require(sec, bad, 3, &err), -1);
+	/* The section still has no rules, so the default decides. */
+	assert_int_equal(pol_acl_check(acl, ANY, strlen(ANY), client, NULL, &rule), POL_DENY);
+	assert_string_equal(rule, loopback_rule);
+	/* ... and may still take either style. */
+	assert_int_equal(pol_acl_allow(sec, 0, bad2, 2, &err), -1);
+	assert_int_equal(pol_acl_check(acl, ANY, strlen(ANY), client, NULL, &rule), POL_DENY);
+	assert_string_equal(rule, loopback_rule);
+	assert_int_equal(pol_acl_require(sec, bad, 2, &err), 0);
+	assert_int_equal(pol_acl_check(acl, ANY, strlen(ANY), client, NULL, &rule), POL_ALLOW);
+	assert_string_equal(rule, "Require ip 10.0.0.0/8 (<Proxy *>)");
+	pol_acl_free(&acl);
+}
+
+struct section_err_case {
+	enum pol_section_kind kind;
+	const char *pattern;
+	const char *err_prefix;
+};
+
+static const struct section_err_case section_err_cases[] = {
+	{ POL_SEC_PREFIX, "", "empty pattern" },
+	{ POL_SEC_REGEX, "", "empty pattern" },
+	{ POL_SEC_REGEX, "(", "bad regular expression \"(\": " },
+	{ POL_SEC_REGEX, "a[", "bad regular expression \"a[\": " },
+	{ POL_SEC_REGEX, "(a)\\1", "bad regular expression \"(a)\\1\": back-references are not "
+	  "supported" },
+	{ POL_SEC_REGEX, "(a{200}){100}", "bad regular expression \"(a{200}){100}\": repetition "
+	  "bounds too large" },
+	{ POL_SEC_REGEX, "a{99999}", "bad regular expression \"a{99999}\": repetition bounds too "
+	  "large" },
+};
+
+static void
+acl_section_errors(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(section_err_cases) / sizeof(section_err_cases[0]); i++) {
+		const struct section_err_case *c = &section_err_cases[i];
+		struct pol_acl *acl;
+		const char *err = NULL;
+
+		assert_int_equal(pol_acl_new(&acl), 0);
+		assert_null(pol_acl_section_add(acl, c->kind, c->pattern, NULL, &err));
+		assert_non_null(err);
+		if (strncmp(err, c->err_prefix, strlen(c->err_prefix)) != 0)
+			fail_msg("pattern \"%s\": \"%s\"", c->pattern, err);
+		pol_acl_free(&acl);
+	}
+}
+
+static void
+acl_reasonable_regex_bounds_accepted(void **state)
+{
+	struct pol_acl *acl;
+	const char *err = NULL;
+	struct pol_acl_section *s;
+
+	(void)state;
+	assert_int_equal(pol_acl_new(&acl), 0);
+	s = pol_acl_section_add(acl, POL_SEC_REGEX,
+	                        "^http://[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}/", NULL,
+	                        &err);
+	assert_non_null(s);
+	pol_acl_free(&acl);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(net_forms_parse_and_format),
+		cmocka_unit_test(net_format_truncates_safely),
+		cmocka_unit_test(net_match_v4_v6_and_mapped),
+		cmocka_unit_test(net_match_rejects_other_families),
+		cmocka_unit_test(ports_lists_parse_and_lookup),
+		cmocka_unit_test(acl_decisions),
+		cmocka_unit_test(acl_check_honours_url_length),
+		cmocka_unit_test(acl_null_acl_means_loopback_only),
+		cmocka_unit_test(acl_builder_errors),
+		cmocka_unit_test(acl_failed_line_adds_nothing),
+		cmocka_unit_test(acl_section_errors),
+		cmocka_unit_test(acl_reasonable_regex_bounds_accepted),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
