@@ -287,7 +287,10 @@ alog_add(struct alog_buf *b, const struct alog_entry *e)
 		strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S %z", &tm);
 		ALOG_PUT("%s - %s [%s] \"", e->client, e->user ? e->user : "-", tbuf);
 		o += alog_field(d + o, room - o - 2048, e->request_line, 1);
-		ALOG_PUT("\" %d %llu \"", e->status, (unsigned long long)e->bytes);
+		if (e->body_bytes)
+			ALOG_PUT("\" %d %llu \"", e->status, (unsigned long long)e->body_bytes);
+		else
+			ALOG_PUT("\" %d - \"", e->status);
 		o += alog_field(d + o, room - o - 1024, e->referer, 1);
 		ALOG_PUT("\" \"");
 		o += alog_field(d + o, room - o - 8, e->user_agent, 1);

@@ -47,6 +47,7 @@ struct alog_entry {
 	const char *action;       /* Squid result code: TCP_MISS, TCP_DENIED, TCP_TUNNEL, NONE ... */
 	int status;
 	uint64_t bytes;           /* bytes sent to the client, head included */
+	uint64_t body_bytes;      /* body data only (Apache %b) */
 	const char *method;
 	const char *url;
 	const char *user;         /* "-" */

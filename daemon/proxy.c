@@ -48,6 +48,7 @@ struct body {
 	struct h1_chunked ch;
 	int trailer_started;
 	int done;
+	uint64_t data;       /* body data bytes moved, framing excluded */
 };
 
 struct conn {
@@ -92,6 +93,7 @@ struct conn {
 	char up_peer[64];
 	char ctype[96];
 	uint64_t bytes_out;  /* bytes queued to the client for this request */
+	uint64_t body_out;   /* of which body data (Apache %b) */
 	struct body rq;      /* request body, client -> upstream */
 	struct body rs;      /* response body, upstream -> client */
 
@@ -225,8 +227,10 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	           "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
 	           status, title, GH_VERSION, c->is_head ? buf_len(&body) : buf_len(&body),
 	           extra_headers ? extra_headers : "", c->close_after ? "Connection: close\r\n" : "");
-	if (!c->is_head)
+	if (!c->is_head) {
 		buf_append(&c->out, buf_head(&body), buf_len(&body));
+		c->body_out += buf_len(&body);
+	}
 	buf_fini(&body);
 	c->bytes_out += buf_len(&c->out) - before;
 	c->status = status;
@@ -281,6 +285,7 @@ conn_req_reset(struct conn *c)
 	c->ctype[0] = '\0';
 	c->method_str[0] = '\0';
 	c->bytes_out = 0;
+	c->body_out = 0;
 	c->retried = 0;
 	c->up_eof = 0;
 	c->up_got_bytes = 0;
@@ -310,6 +315,7 @@ conn_log(struct conn *c)
 		.action = c->action,
 		.status = c->status,
 		.bytes = c->bytes_out,
+		.body_bytes = c->body_out + c->rs.data,
 		.method = c->method_str[0] ? c->method_str : "NONE",
 		.url = c->url ? c->url : "error:invalid-request",
 		.user = "-",
@@ -425,6 +431,7 @@ body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 				n = (size_t)b->remaining;
 			buf_append(dst, buf_head(src), n);
 			buf_consume(src, n);
+			b->data += n;
 			b->remaining -= n;
 			progress = 1;
 			if (b->remaining == 0)
@@ -438,6 +445,7 @@ body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 			else
 				buf_append(dst, buf_head(src), n);
 			buf_consume(src, n);
+			b->data += n;
 			progress = 1;
 		} else if (b->in == H1_BODY_CHUNKED) {
 			if (avail == 0)
@@ -451,6 +459,7 @@ body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 				return -1;
 			if (span.n > 0) {
 				if (kind == H1_SPAN_DATA) {
+					b->data += span.n;
 					if (b->out == BO_CHUNKED)
 						body_put_chunk(dst, span.p, span.n);
 					else
@@ -804,6 +813,7 @@ conn_name_cb(void *arg, const char *name)
 static void
 conn_local_answer(struct conn *c)
 {
+	size_t before = buf_len(&c->out);
 	if (c->local_kind == LOCAL_OPTIONS) {
 		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nServer: Gatehouse/%s\r\n"
 		           "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n"
@@ -813,13 +823,15 @@ conn_local_answer(struct conn *c)
 		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nServer: Gatehouse/%s\r\n"
 		           "Content-Type: message/http\r\nContent-Length: %zu\r\n%s\r\n", GH_VERSION,
 		           c->uphead_len, c->close_after ? "Connection: close\r\n" : "");
-		if (!c->is_head)
+		if (!c->is_head) {
 			buf_append(&c->out, c->uphead, c->uphead_len);
+			c->body_out += c->uphead_len;
+		}
 	} else {
 		conn_local_page(c, 404, "NONE", NULL, "no such page on this proxy: %s", c->url);
 		return;
 	}
-	c->bytes_out += buf_len(&c->out);
+	c->bytes_out += buf_len(&c->out) - before;
 	c->status = 200;
 	c->action = "NONE";
 	c->rs_started = 1;
@@ -1191,6 +1203,7 @@ conn_tunnel(struct conn *c)
 		if (n > 0) {
 			progress = 1;
 			c->bytes_out += (uint64_t)n;
+			c->body_out += (uint64_t)n;
 		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			conn_close(c);
 			return 0;
