@@ -95,6 +95,7 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	unsigned nw = cfg->workers ? cfg->workers : main_ncpu();
+	gh.nworkers = nw;
 	struct worker *workers = calloc(nw, sizeof(*workers));
 	int *fds = calloc((size_t)nw * cfg->nlisten + 1, sizeof(int));
 	if (workers == NULL || fds == NULL) {

@@ -62,7 +62,9 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 				          strerror(errno));
 			break;
 		}
-		if (w->nconns >= w->cfg->max_connections) {
+		/* MaxConnections is per process; SO_REUSEPORT spreads clients evenly. */
+		unsigned share = w->cfg->max_connections / (gh.nworkers ? gh.nworkers : 1);
+		if (w->nconns >= (share ? share : 1)) {
 			close(fd);
 			continue;
 		}

@@ -73,6 +73,7 @@ struct worker {
 /* Shared process state set by main before workers start. */
 struct gh_shared {
 	struct alog *alog;
+	unsigned nworkers;
 	char hostname[128];
 };
 extern struct gh_shared gh;
