@@ -32,7 +32,14 @@ cleanup() {
 	for p in "${PIDS[@]}"; do
 		kill "$p" 2>/dev/null || true
 	done
-	sleep 0.3
+	for ((i = 0; i < 50; i++)); do # up to 5 s for a graceful exit
+		alive=0
+		for p in "${PIDS[@]}"; do
+			kill -0 "$p" 2>/dev/null && alive=1
+		done
+		[ "$alive" -eq 0 ] && break
+		sleep 0.1
+	done
 	for p in "${PIDS[@]}"; do
 		kill -9 "$p" 2>/dev/null || true
 	done
@@ -78,6 +85,7 @@ NGX_PORT=$(free_port)
 fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
 "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
 PIDS+=($!)
+disown
 wait_port "$NGX_PORT" 10 || { echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
 
 # ---- gatehouse
@@ -88,6 +96,7 @@ fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG=
 "$GH_BIN" -f "$DIR/gatehouse.conf" 2>"$DIR/gatehouse.stderr" &
 GH_PID=$!
 PIDS+=($GH_PID)
+disown
 wait_port "$GH_PORT" 10 || { echo "gatehouse did not start:"; cat "$DIR/gatehouse.stderr"; exit 1; }
 curl -sS --max-time 5 -x "http://127.0.0.1:$GH_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/1k.bin" || {
 	echo "gatehouse does not proxy:"; cat "$DIR/gatehouse.stderr"; exit 1; }
@@ -106,6 +115,7 @@ if [ -n "${BENCH_SQUID:-}" ]; then
 	fill "$BENCH/squid.conf.in" "$DIR/squid.conf" DIR="$DIR" PORT="$SQ_PORT"
 	squid -N -f "$DIR/squid.conf" >"$DIR/squid.out" 2>&1 &
 	PIDS+=($!)
+	disown
 	wait_port "$SQ_PORT" 20 || { echo "squid did not start:"; cat "$DIR/squid.out" "$DIR/squid-cache.log"; exit 1; }
 fi
 
@@ -128,6 +138,7 @@ tree_rss_kb() {
 	done
 ) &
 PIDS+=($!)
+disown
 
 # ---- runs
 run_wrk() { # label url [target]

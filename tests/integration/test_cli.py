@@ -122,3 +122,18 @@ def test_daemon_fails_cleanly_when_port_is_taken(gh_bin, ctx, tmp_path):
     assert p.returncode != 0
     err = (p.stderr + p.stdout).decode("latin-1")
     assert str(port) in err or "in use" in err.lower(), err
+
+
+def test_config_test_of_built_in_default(gh_bin):
+    rc, out = run(gh_bin, ["-t"])
+    assert rc == 0, out
+    assert "Syntax OK" in out
+
+
+def test_error_log_directive_sends_messages_to_the_file(start_daemon, ctx):
+    path = os.path.join(ctx.workdir, "error-%d.log" % os.getpid())
+    d = start_daemon(extra=["ErrorLog %s" % path])
+    r = ghtest.get(d.port, "http://nosuch.test/")
+    assert r.status == 502
+    lines = ghtest.poll_lines(path, lambda ln: "nosuch.test" in ln, timeout=5)
+    assert lines, "nothing about the failed request in the ErrorLog file"

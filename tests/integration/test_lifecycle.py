@@ -199,3 +199,34 @@ def test_client_timeout_on_incomplete_head(start_daemon, ctx):
         except ghtest.Closed:
             pass
         assert time.monotonic() - t0 < 5
+
+
+def test_origin_stalling_mid_body_is_cut_off_after_proxy_timeout(proxy, ctx):
+    # Head and first bytes arrive, then the origin goes quiet for longer than ProxyTimeout (3 s):
+    # the proxy must give up and close the client connection, not wait forever.
+    with ghtest.Conn("127.0.0.1", proxy.port, timeout=20) as c:
+        c.send(ghtest.build("http://origin.test:%d/slow?size=1000&chunk=100&delay=8000"
+                            % ctx.origin_port))
+        assert c.read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 200")
+        t0 = time.monotonic()
+        data = c.read_to_eof(timeout=15)
+        took = time.monotonic() - t0
+    assert len(data) < 1000
+    assert 2.0 <= took <= 7.0, "closed after %.1f s with ProxyTimeout 3" % took
+
+
+def test_client_stalling_mid_request_body_times_out(start_daemon, ctx):
+    d = start_daemon(extra=["Timeout 1"])
+    tok = "stallbody%d" % os.getpid()
+    with ghtest.Conn("127.0.0.1", d.port, timeout=10) as c:
+        c.send(ghtest.build("http://origin.test:%d/echo?%s" % (ctx.origin_port, tok),
+                            [("Content-Length", "100")], method="POST") + b"only ten..")
+        t0 = time.monotonic()
+        try:
+            r = c.read_response(timeout=8)
+            assert r.status in (400, 408), r  # the client's fault, not the origin's (504)
+        except ghtest.Closed:
+            pass
+        # Timeout 1 governs client I/O; ProxyTimeout (3 s) must not be what ends this.
+        assert time.monotonic() - t0 < 2.8
+    assert ctx.origin.requests_with(tok) == []

@@ -222,3 +222,39 @@ def test_body_sha_of_large_chunked_download(proxy, ctx):
     n = 5 * 1024 * 1024 + 3
     r = ghtest.get(proxy.port, url(ctx, "/chunked/%d" % n), timeout=30)
     assert hashlib.sha256(r.body).hexdigest() == body_sha256(n)
+
+
+def test_uppercase_scheme_and_host_work(proxy, ctx):
+    r = ghtest.get(proxy.port, "HTTP://ORIGIN.TEST:%d/size/12" % ctx.origin_port)
+    assert r.status == 200 and r.body == body_bytes(12)
+
+
+def test_http10_request_with_body(proxy, ctx):
+    r = ghtest.get(proxy.port, url(ctx, "/echo"), method="POST", body=b"ten bytes!",
+                   version="HTTP/1.0", close=False)
+    assert r.status == 200
+    assert json.loads(r.body)["body"] == "ten bytes!"
+
+
+def test_head_of_chunked_resource_then_next_request(proxy, ctx):
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(ghtest.build(url(ctx, "/chunked/5000"), method="HEAD"))
+        r = c.read_response("HEAD")
+        assert r.status == 200 and r.body == b""
+        c.send(ghtest.build(url(ctx, "/size/8"), close=True))
+        assert c.read_response().body == body_bytes(8)
+
+
+def test_pipelined_post_bodies_keep_their_boundaries(proxy, ctx):
+    bodies = [b"a" * 10, b"", b"c" * 70000]
+    raw = b"".join(ghtest.build(url(ctx, "/echo?i=%d" % i), method="POST", body=b)
+                   for i, b in enumerate(bodies))
+    raw += ghtest.build(url(ctx, "/echo?i=chunked"), [("Transfer-Encoding", "chunked")],
+                        method="POST", close=True) + ghtest.chunk_encode(b"zz" * 500)
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(raw)
+        for i, b in enumerate(bodies):
+            doc = json.loads(c.read_response().body)
+            assert doc["target"] == "/echo?i=%d" % i and doc["body_len"] == len(b)
+        doc = json.loads(c.read_response().body)
+        assert doc["body"] == "zz" * 500
