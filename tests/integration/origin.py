@@ -79,6 +79,9 @@ BAD_RESPONSES = {
                                                     for i in range(200)) + b"Content-Length: 0\r\n\r\n",
     "obs-fold": b"HTTP/1.1 200 OK\r\nX-Fold: a\r\n b\r\nContent-Length: 2\r\n\r\nok",
     "empty": b"",
+    # Connection names a framing header: stripping it must not change how the body is read.
+    "conn-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Content-Length\r\n\r\n"
+               b"helloEXTRA",
 }
 
 

@@ -5,8 +5,11 @@ ProxyVia modes, Max-Forwards (answered by the proxy at 0, decremented otherwise)
 ProxyMaxForwards.
 """
 
+import email.utils
 import json
 import re
+import socket
+import time
 import uuid
 
 import pytest
@@ -84,6 +87,8 @@ def test_via_on_added_to_request_and_response(proxy, ctx):
     doc, r = echo(proxy.port, ctx)
     req_via = via_list(hvals(doc, "Via"))
     assert len(req_via) == 1 and VIA_ON.match(req_via[0]), req_via
+    # "1.1 <hostname>" (a port may follow the name)
+    assert req_via[0].split(" ")[1].split(":")[0] == socket.gethostname(), req_via
     resp_via = via_list(r.headers_all("Via"))
     assert len(resp_via) == 1 and VIA_ON.match(resp_via[0]), r.headers
 
@@ -184,3 +189,45 @@ def test_http10_client_request_forwarded_as_http11_with_host(proxy, ctx):
 def test_host_names_are_case_insensitive(proxy, ctx, host):
     r = ghtest.get(proxy.port, url(ctx, "/size/3", host=host))
     assert r.status == 200 and len(r.body) == 3
+
+
+def _check_date(value):
+    assert value, "no Date header"
+    when = email.utils.parsedate_to_datetime(value)
+    assert abs(when.timestamp() - time.time()) < 60, value
+    assert value.endswith(" GMT"), value
+
+
+def test_date_added_to_forwarded_response_without_one(proxy, ctx):
+    # RFC 9110 6.6.1: a recipient with a clock MUST add Date to a response forwarded without
+    # one (the test origin sends none).
+    r = ghtest.get(proxy.port, url(ctx, "/size/3"))
+    assert r.status == 200
+    _check_date(r.header("Date"))
+
+
+def test_error_page_has_date(proxy, ctx):
+    r = ghtest.get(proxy.port, "http://nosuch.test/")
+    assert r.status == 502
+    _check_date(r.header("Date"))
+
+
+def test_empty_path_becomes_slash(proxy, ctx):
+    r = ghtest.get(proxy.port, "http://origin.test:%d" % ctx.origin_port)
+    # the origin has no route for "/": its 404 proves the request reached it as "GET /"
+    assert r.status == 404 and r.body == b"no route\n", r
+    r = ghtest.get(proxy.port, "http://origin.test:%d?q=1" % ctx.origin_port)
+    assert r.status in (400, 404), r
+
+
+def test_userinfo_in_url_is_not_forwarded(proxy, ctx):
+    tok = uuid.uuid4().hex
+    r = ghtest.get(proxy.port, "http://user:secret@origin.test:%d/echo?ui=%s"
+                   % (ctx.origin_port, tok), headers=[("Host", "origin.test")])
+    if r.status == 400:
+        assert ctx.origin.requests_with(tok) == []
+        return
+    assert r.status == 200, r
+    doc = json.loads(r.body)
+    assert "secret" not in json.dumps(doc["headers"])
+    assert hvals(doc, "Host") == ["origin.test:%d" % ctx.origin_port]

@@ -47,6 +47,13 @@ def test_origin_response_with_cl_and_te_uses_chunked_and_drops_length(proxy, ctx
         assert r.header("Content-Length") in (None, "5")
 
 
+def test_origin_connection_naming_content_length_keeps_framing(proxy, ctx):
+    r = ghtest.get(proxy.port, url(ctx, "/bad/conn-cl"))
+    if r.status == 502:
+        return
+    assert r.status == 200 and r.body == b"hello", r
+
+
 def test_proxy_bad_header_ignore_drops_the_line(start_daemon, ctx):
     d = start_daemon(extra=["ProxyBadHeader Ignore"])
     r = ghtest.get(d.port, url(ctx, "/bad/space-colon"))

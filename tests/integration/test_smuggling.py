@@ -5,6 +5,8 @@ nothing: the origin records no complete request carrying the test's token, neith
 request nor the one smuggled inside it.
 """
 
+import json
+import time
 import uuid
 
 import pytest
@@ -166,4 +168,32 @@ def test_request_inside_chunked_body_is_delivered_as_body(proxy, ctx):
     assert r.status == 200
     seen = ghtest.poll(lambda: len(ctx.origin.requests_with(tok)) > 1, timeout=0.5)
     assert not seen
+    assert [x["target"] for x in ctx.origin.requests_with(tok)] == ["/echo?outer=%s" % tok]
+
+
+@pytest.mark.parametrize("listed", ["Content-Length", "Transfer-Encoding", "Host"])
+def test_connection_naming_framing_headers_cannot_smuggle(proxy, ctx, listed):
+    # "Connection: Content-Length" (or Transfer-Encoding) must not make the proxy strip the
+    # framing of a body it forwards: the body below is itself a complete request.
+    tok = uuid.uuid4().hex
+    h = "origin.test:%d" % ctx.origin_port
+    inner = ("GET /echo?inner=%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (tok, h)).encode()
+    if listed == "Transfer-Encoding":
+        framing = [("Transfer-Encoding", "chunked")]
+        body = ghtest.chunk_encode(inner)
+    else:
+        framing = [("Content-Length", str(len(inner)))]
+        body = inner
+    raw = ghtest.build("http://%s/echo?outer=%s" % (h, tok), framing +
+                       [("Connection", "keep-alive, " + listed)], method="POST") + body
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(raw)
+        r = c.read_response()
+    if r.status == 400:
+        _check_not_forwarded(ctx, tok)
+        return
+    assert r.status == 200, r
+    doc = json.loads(r.body)
+    assert doc["body"] == inner.decode()
+    time.sleep(0.3)
     assert [x["target"] for x in ctx.origin.requests_with(tok)] == ["/echo?outer=%s" % tok]
