@@ -44,7 +44,8 @@
 #define POL_ACL_MAGIC 0x41434c31u   /* "ACL1" */
 #define POL_SEC_MAGIC 0x53454331u   /* "SEC1" */
 #define POL_REGEX_MAX 4096          /* pattern length */
-#define POL_REGEX_REPEAT_MAX 10000  /* product of {n,m} bounds: glibc expands them at compile */
+#define POL_REGEX_COST_MAX 2000     /* estimated compiled size, see pol_acl_regex_check() */
+#define POL_REGEX_DEPTH 32          /* nested groups */
 #define POL_HOST_MAX 253
 
 enum pol_rule_kind { POL_R_IP, POL_R_HOST, POL_R_ALL, POL_R_LOCAL };
@@ -213,45 +214,110 @@ pol_acl_free(struct pol_acl **aclp)
 	*aclp = NULL;
 }
 
-/* Refuse regexes glibc would take too long to compile or match: back-references, and nested
- * or repeated {n,m} bounds whose product is large (glibc unrolls them at compile time). The
- * estimate multiplies every bound in the pattern, which over-counts sequential bounds; only
- * patterns far beyond what an access rule needs are refused. */
+/* Skip a bracket expression starting at p[i] == '['. Returns the index after its ']', or len
+ * when it is not closed (regcomp then reports it). */
+static size_t
+pol_acl_regex_bracket(const char *p, size_t i, size_t len)
+{
+	size_t j = i + 1;
+
+	if (j < len && p[j] == '^')
+		j++;
+	if (j < len && p[j] == ']')
+		j++;
+	while (j < len && p[j] != ']') {
+		if (p[j] == '[' && j + 1 < len && strchr(":.=", p[j + 1])) {
+			char kind = p[j + 1];
+
+			/* [:class:], [.coll.], [=equiv=] */
+			for (j += 2; j + 1 < len && !(p[j] == kind && p[j + 1] == ']'); j++)
+				;
+			j += 2;
+		} else {
+			j++;
+		}
+	}
+	return j < len ? j + 1 : len;
+}
+
+/* Refuse regexes glibc would take too long to compile or match. glibc copies the operand of
+ * '+' and of {n,m} bounds into the compiled tree, so the size of a pattern is estimated
+ * the same way (an atom counts 1, "E+" twice E, "E{n,m}" max(n,m) times E, nested groups
+ * multiply) and must stay under POL_REGEX_COST_MAX. Stacked repetition operators ("a*+",
+ * undefined in POSIX, exponential in glibc) and back-references are refused. */
 static const char *
 pol_acl_regex_check(const char *p)
 {
-	unsigned long product = 1;
-	size_t len = strlen(p);
+	struct { unsigned long total, last; } st[POL_REGEX_DEPTH], cur = { 0, 0 };
+	size_t depth = 0, len = strlen(p), i = 0;
+	int prev_rep = 0;
 
 	if (len > POL_REGEX_MAX)
 		return "too long";
-	for (size_t i = 0; i < len; i++) {
-		if (p[i] == '\\' && i + 1 < len) {
-			if (p[i + 1] >= '1' && p[i + 1] <= '9')
-				return "back-references are not supported";
-			i++;
-			continue;
-		}
-		if (p[i] == '{') {
-			unsigned long v = 0, maxv = 0;
+	while (i < len) {
+		unsigned long mult = 0;
+		char c = p[i];
 
-			for (size_t j = i + 1; j < len && p[j] != '}'; j++) {
-				if (p[j] >= '0' && p[j] <= '9') {
-					v = v * 10 + (unsigned long)(p[j] - '0');
-					if (v > POL_REGEX_REPEAT_MAX)
-						return "repetition bounds too large";
+		if (c == '*' || c == '?' || c == '+') {
+			mult = c == '+' ? 2 : 1;
+			i++;
+		} else if (c == '{') {
+			unsigned long v = 0, maxv = 1;
+
+			for (i++; i < len && p[i] != '}'; i++) {
+				if (p[i] >= '0' && p[i] <= '9') {
+					v = v * 10 + (unsigned long)(p[i] - '0');
+					if (v > POL_REGEX_COST_MAX)
+						return "repetitions too large or too deeply nested";
 				} else {
 					v = 0;
 				}
 				if (v > maxv)
 					maxv = v;
 			}
-			if (maxv > 1) {
-				product *= maxv;
-				if (product > POL_REGEX_REPEAT_MAX)
-					return "repetition bounds too large";
-			}
+			i++;
+			mult = maxv;
 		}
+		if (mult) {
+			if (prev_rep)
+				return "a repetition operator follows another";
+			prev_rep = 1;
+			cur.last = (cur.last ? cur.last : 1) * mult;
+			if (cur.last > POL_REGEX_COST_MAX)
+				return "repetitions too large or too deeply nested";
+			continue;
+		}
+		prev_rep = 0;
+		cur.total += cur.last;
+		cur.last = 0;
+		if (c == '(') {
+			if (depth == POL_REGEX_DEPTH)
+				return "groups nested too deeply";
+			st[depth++] = cur;
+			cur.total = cur.last = 0;
+			i++;
+		} else if (c == ')' && depth > 0) {
+			unsigned long g = cur.total;
+
+			cur = st[--depth];
+			cur.last = g + 1;
+			i++;
+		} else if (c == '|') {
+			i++;
+		} else if (c == '[') {
+			cur.last = 1;
+			i = pol_acl_regex_bracket(p, i, len);
+		} else if (c == '\\' && i + 1 < len) {
+			if (p[i + 1] >= '1' && p[i + 1] <= '9')
+				return "back-references are not supported";
+			cur.last = 1;
+			i += 2;
+		} else {
+			cur.last = 1;
+			i++;
+		}
+		if (cur.total > POL_REGEX_COST_MAX)
+			return "repetitions too large or too deeply nested";
 	}
 	return NULL;
 }

@@ -728,6 +728,7 @@ struct section_err_case {
 	const char *err_prefix;
 };
 
+#define DEEP33 "(((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))"
 static const struct section_err_case section_err_cases[] = {
 	{ POL_SEC_PREFIX, "", "empty pattern" },
 	{ POL_SEC_REGEX, "", "empty pattern" },
@@ -735,10 +736,19 @@ static const struct section_err_case section_err_cases[] = {
 	{ POL_SEC_REGEX, "a[", "bad regular expression \"a[\": " },
 	{ POL_SEC_REGEX, "(a)\\1", "bad regular expression \"(a)\\1\": back-references are not "
 	  "supported" },
-	{ POL_SEC_REGEX, "(a{200}){100}", "bad regular expression \"(a{200}){100}\": repetition "
-	  "bounds too large" },
-	{ POL_SEC_REGEX, "a{99999}", "bad regular expression \"a{99999}\": repetition bounds too "
-	  "large" },
+	{ POL_SEC_REGEX, "(a{200}){100}", "bad regular expression \"(a{200}){100}\": repetitions "
+	  "too large or too deeply nested" },
+	{ POL_SEC_REGEX, "a{99999}", "bad regular expression \"a{99999}\": repetitions too large "
+	  "or too deeply nested" },
+	{ POL_SEC_REGEX, "((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+",
+	  "bad regular expression \"((((((((((((((a+)+)+)+)+)+)+)+)+)+)+)+)+)+)+\": repetitions "
+	  "too large or too deeply nested" },
+	{ POL_SEC_REGEX, "^https://[^/]*++++\\.example\\.org/", "bad regular expression "
+	  "\"^https://[^/]*++++\\.example\\.org/\": a repetition operator follows another" },
+	{ POL_SEC_REGEX, "a{2}*", "bad regular expression \"a{2}*\": a repetition operator "
+	  "follows another" },
+	{ POL_SEC_REGEX, DEEP33,
+	  "bad regular expression \"" DEEP33 "\": groups nested too deeply" },
 };
 
 static void
@@ -768,10 +778,20 @@ acl_reasonable_regex_bounds_accepted(void **state)
 
 	(void)state;
 	assert_int_equal(pol_acl_new(&acl), 0);
-	s = pol_acl_section_add(acl, POL_SEC_REGEX,
-	                        "^http://[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}/", NULL,
-	                        &err);
-	assert_non_null(s);
+	static const char *const ok[] = {
+		"^http://[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}/",
+		"a+b+c+d+e+f+g+h+i+j+k+l+m+n+o+p+q+r+s+t+",      /* sequential, not nested */
+		"[]*+]x[*+]+",                                   /* operators in brackets */
+		"[[:alpha:]*]+\\.exe$",
+		"\\*+",                                          /* an escaped star repeated */
+		"(((((((((a+)+)+)+)+)+)+)+)+)",                  /* 2^8 copies */
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		s = pol_acl_section_add(acl, POL_SEC_REGEX, ok[i], NULL, &err);
+		if (!s)
+			fail_msg("\"%s\" refused: %s", ok[i], err);
+	}
 	pol_acl_free(&acl);
 }
 
