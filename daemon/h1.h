@@ -26,7 +26,7 @@ struct h1_str {
 };
 
 /* Limits; a request line over max_line is 414, a header line over max_field or more than
- * max_fields fields is 431, a head over max_head is 431 (400 for responses: 502 at the proxy). */
+ * max_fields fields is 431, a head over max_head is 431 (every limit is 502 for responses). */
 struct h1_limits {
 	size_t max_line;   /* request line / status line, default 8190 */
 	size_t max_field;  /* one field line, default 8190 */
@@ -94,8 +94,9 @@ struct h1_head {
 /* Phase 1: is there a complete head in buf[0..len)? *scan carries the resume offset between
  * calls on the same (growing) buffer; start it at 0. Returns H1_OK and sets *head_len,
  * H1_AGAIN, or H1_ERR (head over limits->max_head -> *status 431, or a line over max_line for
- * the first line -> 414) with *reason. Leading empty lines before a request are skipped per
- * RFC 9112 2.2 and counted in *head_len. */
+ * the first line -> 414, a CR not followed by LF -> 400 "bare CR"; 502 for all of these when
+ * !is_request) with *reason. Leading empty lines before a request are skipped per
+ * RFC 9112 2.2 and counted in *head_len. Reset *scan to 0 for the next head. */
 int h1_head_complete(const char *buf, size_t len, size_t *scan, size_t *head_len,
                      const struct h1_limits *lim, int is_request, int *status, const char **reason);
 
@@ -150,8 +151,9 @@ struct h1_url {
 
 /* Parse an absolute-form target ("http://host[:port]/path?q"). Rejects: missing host, bad
  * port (0 or > 65535 or non-digits), characters outside RFC 3986 in host, unbalanced
- * brackets, fragments ('#'), and anything with CTLs or spaces. Returns H1_OK or H1_ERR with
- * a static *reason. Host is not lower-cased here: compare with h1_str_ieq. */
+ * brackets, fragments ('#'), a query without a path ("http://h?q"), a numeric-looking host
+ * that is not a dotted quad ("0x7f.1"), and anything with CTLs or spaces. Returns H1_OK or
+ * H1_ERR with a static *reason. Host is not lower-cased here: compare with h1_str_ieq. */
 int h1_url_parse(struct h1_str target, struct h1_url *u, const char **reason);
 
 /* Parse an authority-form target ("host:port", "[v6]:port"), port required. */
