@@ -1,7 +1,10 @@
 #!/bin/sh
 # run-integration.sh - the pytest integration suite against the daemon (build/gatehouse, or the
 # binary named by GH_BIN, e.g. GH_BIN=build/san/gatehouse for the ASan build). Extra arguments go
-# to pytest (e.g. -k smuggling, -m "not slow", -x). Runs from the repository root.
+# to pytest (e.g. -k smuggling, -m "not slow", -m "not daemon" for the harness self-tests, -x).
+# Runs from the repository root. Other knobs: GH_KEEP_TMP=1 keeps the work directory (configs,
+# daemon stderr, access logs, dnsmasq query log); GH_TEST_LOGLEVEL sets the daemons' LogLevel
+# (default info); GH_RSS_LIMIT_MB overrides the streaming memory limit (64, or 200 for ASan).
 set -eu
 cd "$(dirname "$0")/.."
 if [ -n "${GH_BIN:-}" ]; then

@@ -184,3 +184,13 @@ def test_error_page_to_head_has_no_body(proxy, ctx, method):
                 pass
         else:
             assert len(r.body) > 0
+
+
+def test_request_for_the_proxy_itself_by_name_does_not_loop(proxy, ctx):
+    # proxy.test resolves to the proxy's own address: forwarding there must end at once (the
+    # forwarded origin-form request is answered locally), not recurse.
+    t0 = time.monotonic()
+    r = ghtest.get(proxy.port, "http://proxy.test:%d/loop" % proxy.port, timeout=15)
+    assert r.status in (403, 404, 508), r
+    assert time.monotonic() - t0 < 5
+    assert ghtest.get(proxy.port, url(ctx, "/size/2")).status == 200

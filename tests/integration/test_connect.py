@@ -75,3 +75,37 @@ def test_connect_with_bad_authority_is_400(proxy, ctx):
             c.send("CONNECT %s HTTP/1.1\r\nHost: x\r\n\r\n" % target)
             r = c.read_response("CONNECT")
             assert r.status == 400, (target, r)
+
+
+def test_tunnel_full_duplex_bulk_transfer(proxy, ctx):
+    import threading
+    n = 30 * 1024 * 1024
+    c, r = connect(proxy.port, "127.0.0.1:%d" % ctx.echo_port)
+    assert r.status == 200
+    err = []
+
+    def writer():
+        try:
+            block = os.urandom(65536)
+            sent = 0
+            while sent < n:
+                c.sock.sendall(block)
+                sent += len(block)
+            c.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            err.append(repr(e))
+
+    c.sock.settimeout(20)
+    t = threading.Thread(target=writer, daemon=True)
+    t.start()
+    got = len(c.buf)
+    c.buf = b""
+    for _ in range(100000):
+        data = c.sock.recv(262144)
+        if not data:
+            break
+        got += len(data)
+    t.join(timeout=20)
+    c.close()
+    assert not err, err
+    assert got == n, "echoed %d of %d bytes" % (got, n)

@@ -113,3 +113,13 @@ def test_upstream_connection_close_does_not_break_next_request(proxy, ctx):
             assert r.body == body_bytes(1000 + i)
             if not (r.chunked or r.header("Content-Length")):
                 break  # close-delimited to us too: the connection ends here
+
+
+def test_different_origins_on_one_client_connection(proxy, ctx):
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        for host in ("origin.test", "127.0.0.1", "dual.test", "origin.test", "proxy.test"):
+            c.send(ghtest.build("http://%s:%d/echo" % (host, ctx.origin_port)))
+            r = c.read_response()
+            assert r.status == 200, (host, r)
+            hosts = [v for k, v in json.loads(r.body)["headers"] if k.lower() == "host"]
+            assert hosts == ["%s:%d" % (host, ctx.origin_port)]

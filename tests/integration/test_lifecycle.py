@@ -230,3 +230,34 @@ def test_client_stalling_mid_request_body_times_out(start_daemon, ctx):
         # Timeout 1 governs client I/O; ProxyTimeout (3 s) must not be what ends this.
         assert time.monotonic() - t0 < 2.8
     assert ctx.origin.requests_with(tok) == []
+
+
+def test_sigterm_closes_idle_keepalive_connections_promptly(start_daemon, ctx):
+    d = start_daemon(extra=["GracefulShutdownTimeout 10", "KeepAliveTimeout 30"])
+    with ghtest.Conn("127.0.0.1", d.port) as c:
+        c.send(ghtest.build("http://origin.test:%d/size/1" % ctx.origin_port))
+        assert c.read_response().status == 200
+        t0 = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        # an idle connection has nothing in flight: no reason to wait for the grace period
+        assert c.closed_by_peer(5)
+        rc = d.proc.wait(timeout=10)
+        took = time.monotonic() - t0
+    assert rc == 0
+    assert took < 3, "exit took %.1f s with only an idle keep-alive connection" % took
+
+
+def test_request_in_flight_at_sigterm_ends_with_connection_close(start_daemon, ctx):
+    d = start_daemon(extra=["GracefulShutdownTimeout 10"])
+    with ghtest.Conn("127.0.0.1", d.port, timeout=15) as c:
+        c.send(ghtest.build("http://origin.test:%d/slow?size=20000&chunk=5000&delay=300"
+                            % ctx.origin_port))
+        c.read_until(b"HTTP/1.1 200", timeout=5)
+        d.proc.send_signal(signal.SIGTERM)
+        c.buf = b"HTTP/1.1 200" + c.buf
+        r = c.read_response(timeout=10)
+        assert r.body == body_bytes(20000)
+        # keep-alive was not promised, or the connection is closed right after the response
+        if "close" not in (r.header("Connection") or "").lower():
+            assert c.closed_by_peer(3)
+    assert d.proc.wait(timeout=10) == 0

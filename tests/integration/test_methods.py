@@ -258,3 +258,40 @@ def test_pipelined_post_bodies_keep_their_boundaries(proxy, ctx):
             assert doc["target"] == "/echo?i=%d" % i and doc["body_len"] == len(b)
         doc = json.loads(c.read_response().body)
         assert doc["body"] == "zz" * 500
+
+
+def test_transfer_encoding_is_case_insensitive(proxy, ctx):
+    raw = ghtest.build(url(ctx, "/echo"), [("Transfer-Encoding", "Chunked")], method="POST",
+                       close=True) + ghtest.chunk_encode(b"case" * 100)
+    r, c = ghtest.request(proxy.port, raw)
+    c.close()
+    assert r.status == 200 and json.loads(r.body)["body"] == "case" * 100
+
+
+def test_http10_client_never_gets_1xx(proxy, ctx):
+    # RFC 9110 15.2: no 1xx to an HTTP/1.0 client; its Expect: 100-continue is ignored.
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(ghtest.build(url(ctx, "/echo"), [("Expect", "100-continue")], method="POST",
+                            body=b"0123456789", version="HTTP/1.0"))
+        r = c.read_response()
+    assert r.status == 200 and r.interim == [], r.interim
+    assert json.loads(r.body)["body"] == "0123456789"
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(ghtest.build(url(ctx, "/early-hints"), version="HTTP/1.0"))
+        r = c.read_response()
+    assert r.status == 200 and r.interim == [], r.interim
+
+
+def test_header_count_at_the_limit_is_accepted(proxy, ctx):
+    hdrs = [("X-F%d" % i, "v") for i in range(98)]  # + Host + Connection = 100 fields
+    r = ghtest.get(proxy.port, url(ctx, "/echo"), headers=hdrs)
+    assert r.status == 200, r
+    names = [k for k, _ in json.loads(r.body)["headers"]]
+    assert all("X-F%d" % i in names for i in range(98))
+
+
+def test_long_header_value_below_the_limit_is_forwarded(proxy, ctx):
+    v = "v" * 8000
+    r = ghtest.get(proxy.port, url(ctx, "/echo"), headers=[("X-Long", v)])
+    assert r.status == 200, r
+    assert ["X-Long", v] in json.loads(r.body)["headers"]
