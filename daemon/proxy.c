@@ -1025,7 +1025,8 @@ conn_send_resp_head(struct conn *c, const struct h1_head *h)
 	buf_printf(o, "HTTP/1.1 %d %.*s\r\n", h->status, (int)h->reason.n, h->reason.p);
 	for (size_t i = 0; i < h->nfields; i++) {
 		const struct h1_field *f = &h->fields[i];
-		if (f->hop)
+		/* Content-Length is end-to-end framing even if Connection names it. */
+		if (f->hop && f->id != H1_F_CONTENT_LENGTH)
 			continue;
 		buf_printf(o, "%.*s: %.*s\r\n", (int)f->name.n, f->name.p, (int)f->value.n, f->value.p);
 	}
