@@ -62,3 +62,16 @@ def test_falls_back_to_ipv6_when_ipv4_refuses(proxy, ctx):
         assert json.loads(r.body)["peer"] == "::1"
     finally:
         o6.stop()
+
+
+def test_ipv6_client_logged_with_its_address(proxy, ctx):
+    import uuid
+    tok = uuid.uuid4().hex
+    with ghtest.Conn("::1", proxy.port6) as c:
+        c.send(ghtest.build("http://origin.test:%d/size/1?v6log=%s" % (ctx.origin_port, tok),
+                            close=True))
+        assert c.read_response().status == 200
+    lines = ghtest.poll_lines(proxy.access_log, lambda ln: tok in ln)
+    assert len(lines) == 1
+    m = ghtest.SQUID_RE.match(lines[0])
+    assert m and m.group(3) == "::1", lines
