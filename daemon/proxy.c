@@ -107,7 +107,9 @@ struct conn {
 	int up_close;        /* upstream said close, or framing demands it */
 	int expect_100;
 	int is_head;
-	uint64_t last_progress;
+	uint64_t last_progress; /* any progress (tunnels, closing) */
+	uint64_t last_client;   /* bytes moved from or to the client */
+	uint64_t last_up;       /* bytes moved from or to the upstream */
 
 	/* tunnel */
 	int tun_c_shut, tun_u_shut;
@@ -223,9 +225,10 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 		c->close_after = 1; /* the unread request body would desynchronise the stream */
 	size_t before = buf_len(&c->out);
 	buf_printf(&c->out,
-	           "HTTP/1.1 %d %s\r\nServer: Gatehouse/%s\r\nContent-Type: text/html; charset=utf-8\r\n"
+	           "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
+	           "Content-Type: text/html; charset=utf-8\r\n"
 	           "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-	           status, title, GH_VERSION, c->is_head ? buf_len(&body) : buf_len(&body),
+	           status, title, worker_http_date(c->w), GH_VERSION, buf_len(&body),
 	           extra_headers ? extra_headers : "", c->close_after ? "Connection: close\r\n" : "");
 	if (!c->is_head) {
 		buf_append(&c->out, buf_head(&body), buf_len(&body));
@@ -815,13 +818,14 @@ conn_local_answer(struct conn *c)
 {
 	size_t before = buf_len(&c->out);
 	if (c->local_kind == LOCAL_OPTIONS) {
-		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nServer: Gatehouse/%s\r\n"
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
 		           "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n"
-		           "Content-Length: 0\r\n%s\r\n", GH_VERSION,
+		           "Content-Length: 0\r\n%s\r\n", worker_http_date(c->w), GH_VERSION,
 		           c->close_after ? "Connection: close\r\n" : "");
 	} else if (c->local_kind == LOCAL_TRACE) {
-		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nServer: Gatehouse/%s\r\n"
-		           "Content-Type: message/http\r\nContent-Length: %zu\r\n%s\r\n", GH_VERSION,
+		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
+		           "Content-Type: message/http\r\nContent-Length: %zu\r\n%s\r\n",
+		           worker_http_date(c->w), GH_VERSION,
 		           c->uphead_len, c->close_after ? "Connection: close\r\n" : "");
 		if (!c->is_head) {
 			buf_append(&c->out, c->uphead, c->uphead_len);
@@ -945,7 +949,7 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 	c->up_got_bytes = 0;
 	c->hier = "HIER_DIRECT";
 	gh_addr_text(&u->addr, c->up_peer, sizeof(c->up_peer), 0);
-	c->last_progress = ev_now(w->loop);
+	c->last_progress = c->last_client = c->last_up = ev_now(w->loop);
 	if (c->is_connect) {
 		c->phase = CP_TUNNEL;
 		c->status = 200;
@@ -962,7 +966,8 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 			conn_kick(c);
 			return;
 		}
-		ev_timer_start(w->loop, &c->tmo, c->cfg->proxy_timeout_ms);
+		unsigned ct = c->cfg->timeout_ms, pt = c->cfg->proxy_timeout_ms;
+		ev_timer_start(w->loop, &c->tmo, ct < pt ? ct : pt);
 	}
 	conn_kick(c);
 }
@@ -1032,6 +1037,8 @@ conn_send_resp_head(struct conn *c, const struct h1_head *h)
 	}
 	if (final && c->rs.out == BO_CHUNKED)
 		buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
+	if (final && h1_field_get(h, H1_F_DATE) == NULL) /* RFC 9110 6.6.1 */
+		buf_printf(o, "Date: %s\r\n", worker_http_date(w));
 	if (c->cfg->via == CFG_VIA_ON || c->cfg->via == CFG_VIA_FULL) {
 		int m = c->minor;
 		c->minor = h->minor; /* Via names the protocol received from the upstream */
@@ -1315,6 +1322,7 @@ conn_drive(struct conn *c)
 			ssize_t n = buf_write_fd(&c->out, c->fd);
 			if (n > 0) {
 				progress = 1;
+				c->last_client = ev_now(w->loop);
 				w->st.bytes_out += (uint64_t)n;
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 				conn_close(c);
@@ -1325,6 +1333,7 @@ conn_drive(struct conn *c)
 			ssize_t n = buf_write_fd(&c->up->out, c->up->fd);
 			if (n > 0) {
 				progress = 1;
+				c->last_up = ev_now(w->loop);
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 				/* The upstream stopped taking our request: see what it said. */
 				buf_fini(&c->up->out);
@@ -1366,6 +1375,7 @@ conn_io_cb(struct ev_io *io, unsigned revents)
 				return;
 			} else if (n > 0) {
 				c->w->st.bytes_in += (uint64_t)n;
+				c->last_client = ev_now(c->w->loop);
 			}
 		} else if (revents & EV_ERROR) {
 			conn_close(c);
@@ -1392,6 +1402,7 @@ proxy_up_io(struct up *u, unsigned revents)
 		} else if (n > 0) {
 			c->up_got_bytes = 1;
 			c->w->st.bytes_in += (uint64_t)n;
+			c->last_up = ev_now(c->w->loop);
 		}
 	}
 	conn_drive(c);
@@ -1424,25 +1435,53 @@ conn_tmo_cb(struct ev_timer *t)
 		c->close_after = 1;
 		conn_local_page(c, 408, "NONE", NULL, "timed out waiting for the request head");
 		break;
-	case CP_EXCHANGE:
 	case CP_TUNNEL: {
 		uint64_t limit = c->cfg->proxy_timeout_ms;
 		if (now - c->last_progress < limit) {
 			ev_timer_start(w->loop, &c->tmo, limit - (now - c->last_progress));
 			return;
 		}
-		if (c->phase == CP_TUNNEL) {
-			conn_close(c);
-			return;
+		conn_close(c);
+		return;
+	}
+	case CP_EXCHANGE: {
+		/* Two clocks: Timeout for the client (sending its body, taking our bytes) and
+		 * ProxyTimeout for the upstream (taking the request, answering). Each applies only
+		 * while that side is the one being waited for. */
+		uint64_t ct = c->cfg->timeout_ms, pt = c->cfg->proxy_timeout_ms;
+		struct up *u = c->up;
+		int client_waited = (!c->rq.done && (u == NULL || buf_len(&u->out) < HIGH_WATER)) ||
+		                    buf_len(&c->out) > 0;
+		int up_waited = (c->rq.done && !c->rs.done &&
+		                 (!c->rs_head_done || buf_len(&c->out) < HIGH_WATER)) ||
+		                (u != NULL && buf_len(&u->out) > 0);
+		if (client_waited && now - c->last_client >= ct) {
+			c->up_close = 1;
+			c->close_after = 1;
+			if (!c->rs_started)
+				conn_local_page(c, 408, "NONE", NULL,
+				                "timed out waiting for the client to send the request body");
+			else
+				conn_abort(c, "client stopped taking the response");
+			break;
 		}
-		char who[300], secs[32];
-		snprintf(who, sizeof(who), "%s:%u", c->host, c->port);
-		snprintf(secs, sizeof(secs), "%u", (unsigned)(limit / 1000));
-		if (!c->rs_head_done)
-			conn_fail(c, 504, "upstream %s timed out: no response within %s s", who, secs);
-		else
-			conn_abort(c, "upstream timed out in the middle of the response body");
-		break;
+		if (up_waited && now - c->last_up >= pt) {
+			char who[300], secs[32];
+			snprintf(who, sizeof(who), "%s:%u", c->host, c->port);
+			snprintf(secs, sizeof(secs), "%u", (unsigned)(pt / 1000));
+			if (!c->rs_head_done)
+				conn_fail(c, 504, "upstream %s timed out: no response within %s s", who, secs);
+			else
+				conn_abort(c, "upstream timed out in the middle of the response body");
+			break;
+		}
+		uint64_t next = pt;
+		if (client_waited && ct - (now - c->last_client) < next)
+			next = ct - (now - c->last_client);
+		if (up_waited && now - c->last_up < pt && pt - (now - c->last_up) < next)
+			next = pt - (now - c->last_up);
+		ev_timer_start(w->loop, &c->tmo, next < 10 ? 10 : next);
+		return;
 	}
 	case CP_CLOSING:
 		if (buf_len(&c->out) > 0 && now - c->last_progress < c->w->cfg->timeout_ms) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WORKER_MAGIC 0x3017e700u
@@ -44,6 +45,19 @@ worker_listen_open(const struct cfg_listen *l, const char **err)
 		return -1;
 	}
 	return fd;
+}
+
+const char *
+worker_http_date(struct worker *w)
+{
+	time_t now = (time_t)(ev_wall_us(w->loop) / 1000000);
+	if ((int64_t)now != w->date_sec || w->date[0] == '\0') {
+		struct tm tm;
+		gmtime_r(&now, &tm);
+		strftime(w->date, sizeof(w->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+		w->date_sec = (int64_t)now;
+	}
+	return w->date;
 }
 
 static void

@@ -68,6 +68,8 @@ struct worker {
 	struct alog_buf alog;
 	struct worker_stats st;
 	char hostname[128];           /* for Via */
+	char date[40];                /* IMF-fixdate of date_sec, for Date fields */
+	int64_t date_sec;
 };
 
 /* Shared process state set by main before workers start. */
@@ -77,6 +79,9 @@ struct gh_shared {
 	char hostname[128];
 };
 extern struct gh_shared gh;
+
+/* The current time as an HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT"), formatted once a second. */
+const char *worker_http_date(struct worker *w);
 
 /* ---- main.c <-> worker ---- */
 int worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, size_t nfds);
