@@ -84,8 +84,10 @@ struct conn {
 	char method_str[24];
 	char *request_line;  /* combined log */
 	char *referer, *user_agent;
-	char *uphead;        /* serialized upstream request head */
+	char *uphead;        /* upstream header fields, after the request line, final CRLF included */
 	size_t uphead_len;
+	char *up_method;     /* method and origin-form target for the upstream request line */
+	char *up_path;
 	uint64_t t_start_us, t_start_ms;
 	int status;
 	const char *action;
@@ -272,7 +274,10 @@ conn_req_reset(struct conn *c)
 	free(c->referer);
 	free(c->user_agent);
 	free(c->uphead);
+	free(c->up_method);
+	free(c->up_path);
 	c->host = c->url = c->request_line = c->referer = c->user_agent = c->uphead = NULL;
+	c->up_method = c->up_path = NULL;
 	c->uphead_len = 0;
 	if (c->cfg)
 		cfg_unref(&c->cfg);
@@ -536,8 +541,9 @@ conn_put_via(struct conn *c, struct buf *b)
 		buf_printf(b, "Via: 1.%d %s (Gatehouse/%s)\r\n", c->minor, c->w->hostname, GH_VERSION);
 }
 
-/* Serialize the head sent upstream: origin-form target, Host from the URI, hop-by-hop fields
- * removed, Via and Max-Forwards as configured, framing re-stated. */
+/* Serialize the header fields sent upstream: Host from the URI, hop-by-hop fields removed, Via
+ * and Max-Forwards as configured, framing re-stated. The request line is written when the
+ * upstream is known (conn_send_uphead): origin-form to an origin, absolute-form to a parent. */
 static int
 conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *u)
 {
@@ -545,8 +551,10 @@ conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *
 	buf_init(&b, 160 * 1024);
 	const struct cfg *cfg = c->cfg;
 	int rc = 0;
-	rc |= buf_printf(&b, "%.*s %.*s HTTP/1.1\r\n", (int)h->method_str.n, h->method_str.p,
-	                 (int)u->path.n, u->path.p);
+	c->up_method = conn_strndup(h->method_str.p, h->method_str.n);
+	c->up_path = conn_strndup(u->path.p, u->path.n);
+	if (c->up_method == NULL || c->up_path == NULL)
+		rc = -1;
 	if (u->host_is_ip6)
 		rc |= buf_printf(&b, "Host: [%.*s]", (int)u->host.n, u->host.p);
 	else
@@ -928,6 +936,15 @@ conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
 	conn_kick(c);
 }
 
+/* Queue the request line and header fields on a connected upstream. */
+static int
+conn_send_uphead(struct conn *c, struct up *u)
+{
+	if (buf_printf(&u->out, "%s %s HTTP/1.1\r\n", c->up_method, c->up_path) < 0)
+		return -1;
+	return buf_append(&u->out, c->uphead, c->uphead_len);
+}
+
 static void
 proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout)
 {
@@ -961,7 +978,7 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 	} else {
 		c->phase = CP_EXCHANGE;
 		c->action = "TCP_MISS";
-		if (buf_append(&u->out, c->uphead, c->uphead_len) < 0) {
+		if (conn_send_uphead(c, u) < 0) {
 			conn_local_page(c, 500, "NONE", NULL, "request head does not fit the upstream buffer");
 			conn_kick(c);
 			return;
