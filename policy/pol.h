@@ -92,4 +92,221 @@ enum pol_verdict pol_acl_check(const struct pol_acl *acl, const char *url, size_
                                const struct sockaddr *client, const char *client_name,
                                const char **rule);
 
+/* ==== intranet policy: ProxyBlock, NoProxy, ProxyRemote(Match), ProxyDomain, PAC ====
+ *
+ * Life cycle: pol_new(); one builder call per directive argument or line, in config order;
+ * pol_compile(); then the struct pol is immutable and may be read by any number of threads at
+ * once until pol_free(). Builder calls after pol_compile() fail. Builder error messages (*err)
+ * are static strings; the config loader prefixes "FILE:LINE: Directive: ". where is the
+ * caller's "FILE:LINE" (may be NULL): it appears in rule descriptions and warnings.
+ *
+ * The daemon decides in this order (issue 3), pol_decide() doing all but the first step:
+ *   1. client ACL: pol_acl_check() (a separate object; a denial ends the request);
+ *   2. ProxyDomain: GET for an unqualified host -> REDIRECT (301);
+ *   3. ProxyBlock: `*`, names and words, then addresses (IP/CIDR entries, and the resolved
+ *      addresses of listed names through a struct pol_addrset) -> BLOCK (403);
+ *   4. NoProxy (only when some ProxyRemote line matches): -> DIRECT;
+ *   5. ProxyRemote/ProxyRemoteMatch lines matching the request, in config order -> PARENTS;
+ *   6. otherwise DIRECT.
+ *
+ * Matching semantics (host names compare without case, a trailing dot is ignored):
+ *  ProxyBlock
+ *   - `*` blocks everything.
+ *   - A word (no dot: "casino") blocks every host containing it anywhere: Apache's substring
+ *     rule, checked by a bigram index. Words are meant to be few.
+ *   - A name with a dot ("example.com") blocks every host in which it appears as a whole run
+ *     of labels: example.com, www.example.com, example.com.evil.net, a.example.com.b. This is
+ *     Apache's "hostname contains the entry" with the run aligned to labels; unlike Apache,
+ *     "myexample.com" and "example.community" are not blocked by it (a blocklist of 100,000
+ *     domains stays a hash lookup per label run instead of 100,000 substring searches).
+ *   - A leading dot (".example.com") requires at least one label before the run: it blocks
+ *     www.example.com and www.example.com.evil.net, not example.com (as Apache's substring).
+ *   - An address ("10.1.2.3", "2001:db8::1"), a subnet with '/' (CIDR or address/netmask) or a
+ *     partial dotted address ("192.168", "10.") blocks by address: the host when it is a
+ *     literal, or any of its resolved addresses. A number without a dot is a word.
+ *   - Dotted names without a leading dot (not all digits) are also resolved by the daemon
+ *     (pol_block_name()); their addresses, held in a struct pol_addrset, block requests to any
+ *     host resolving to one of them, also when the request goes through a parent (Apache skips
+ *     the address check there).
+ *  NoProxy
+ *   - ".corp.example" (Domain): corp.example itself and every name below it (Apache matches
+ *     only names below it; the bare domain is included here on purpose).
+ *   - "192.168", "10.0.0.0/8", "10.0.0.0/255.0.0.0", "fd00::/8" (SubNet) and "10.1.2.3",
+ *     "::1" (IpAddr): the host when it is a literal, or any of its resolved addresses.
+ *   - Anything else is a Hostname: an exact name match, or one of the request's resolved
+ *     addresses is one of the name's addresses (pol_noproxy_name() lists the names to resolve;
+ *     the answers go in a second struct pol_addrset). Never a substring match.
+ *  ProxyRemote match remote [user:pass]
+ *   - match `*`: every request; a scheme ("http", "ftp", "https"): requests of that scheme;
+ *     anything containing ':' is a URL prefix, its scheme://authority part compared without
+ *     case and the rest with case. ProxyRemoteMatch: POSIX extended regex over the URL, without
+ *     case (as <ProxyMatch> here; Apache compares with case).
+ *   - CONNECT host:port is matched as the URL "https://host/" (port 443) or
+ *     "https://host:port/", scheme "https".
+ *   - remote is http://[user:pass@]host[:port][/]; the port defaults to 80 as in Apache.
+ *     https:// is refused ("HTTPS parent proxies are not supported yet"). Credentials (the
+ *     percent-decoded userinfo, or the third argument, not both) become the
+ *     "Basic <base64(user:pass)>" value of Proxy-Authorization.
+ *   - Every line that matches a request adds its parent to the request's failover list, in
+ *     config order, each parent once, at most POL_PARENTS_MAX.
+ *  ProxyDomain .corp.example
+ *   - A GET whose host has no dot, is not "localhost" and not an IPv6 literal is redirected to
+ *     the same URL with the domain appended to the host (userinfo, port, path, query kept).
+ */
+
+struct pol;
+struct pol_addrset;
+struct pol_addrset_builder;
+
+/* An empty policy. Returns 0, or -1 when out of memory. */
+int pol_new(struct pol **pp);
+/* Free a policy (NULL is fine); sets *pp to NULL. */
+void pol_free(struct pol **pp);
+
+/* ProxyBlock: one call per argument ("*", a word, a name, ".domain", an address or a subnet). */
+int pol_block_add(struct pol *p, const char *entry, const char *where, const char **err);
+/* NoProxy: one call per argument (Domain, SubNet, IpAddr or Hostname). */
+int pol_noproxy_add(struct pol *p, const char *entry, const char *where, const char **err);
+/* ProxyRemote match remote [userpass]; userpass NULL when absent. */
+int pol_remote_add(struct pol *p, const char *match, const char *remote, const char *userpass,
+                   const char *where, const char **err);
+/* ProxyRemoteMatch regex remote [userpass]. */
+int pol_remote_match_add(struct pol *p, const char *regex, const char *remote,
+                         const char *userpass, const char *where, const char **err);
+/* ProxyDomain .domain (must start with a dot, as in Apache). A second call replaces the first. */
+int pol_domain_set(struct pol *p, const char *domain, const char *where, const char **err);
+/* ProxyRemoteFallback direct (on = 1) | none (on = 0, the default): may the daemon go direct
+ * when every parent of a request is down? Carried to the decision as fallback_direct. */
+void pol_remote_fallback_direct(struct pol *p, int on);
+
+/* Finalise: sort, index, and look for conflicts: a NoProxy entry shadowed by ProxyBlock, a
+ * subnet inside another one, duplicates, `ProxyBlock *` with other rules, NoProxy or
+ * ProxyRemoteFallback without ProxyRemote, a ProxyDomain that NoProxy does not cover while
+ * parents exist, ... Each conflict is one line ending in '\n', naming the config lines
+ * involved ("FILE:LINE: message" when one line is at fault), appended to warn (always
+ * NUL-terminated when warnlen > 0; lines that do not fit are dropped, the count still counts
+ * them). Warnings are for `gatehouse -t`, not errors. Returns the number of warnings, or -1
+ * when out of memory or called twice (the policy is then unusable: pol_free it). */
+int pol_compile(struct pol *p, char *warn, size_t warnlen);
+
+/* Names the daemon resolves in the background and keeps resolved (re-resolving when their TTL
+ * runs out), for ProxyBlock and for NoProxy Hostname entries: lower case, no trailing dot.
+ * i from 0; NULL past the end. Compiled policies only. */
+const char *pol_block_name(const struct pol *p, size_t i);
+const char *pol_noproxy_name(const struct pol *p, size_t i);
+
+/* A parent proxy. Owned by the policy; the same pointer for every line naming the same
+ * (host, port, credentials). */
+struct pol_parent {
+	unsigned id;        /* 0 .. pol_parent_count()-1: index for the daemon's health table */
+	const char *host;   /* host name or address literal (IPv6 without brackets) */
+	unsigned port;
+	const char *key;    /* "host:port" ("[v6]:port"): identity to keep health across reloads */
+	const char *auth;   /* Proxy-Authorization value "Basic ...", or NULL */
+	const char *where;  /* the first line naming it */
+};
+size_t pol_parent_count(const struct pol *p);
+const struct pol_parent *pol_parent_get(const struct pol *p, size_t i);
+
+/* ---- address sets: the resolved addresses of listed names ----
+ * Answers arrive from background DNS and expire, so they live outside the immutable policy.
+ * The daemon keeps one builder per kind (ProxyBlock names, NoProxy host names) on one thread,
+ * sets a name's addresses as answers arrive, and publishes an immutable struct pol_addrset
+ * made by pol_addrset_build() through an atomic pointer (release store; readers load with
+ * acquire at the start of a decision and never keep it past the current loop iteration).
+ * Publishing is coalesced (e.g. at most once a second while answers keep coming: a build
+ * costs O(n log n) in the number of addresses). The old set is freed after a grace period in
+ * which every worker has finished the loop iteration it was in at the swap (each worker
+ * bumps a counter per iteration; free when all counters moved). Sets carry the names, not
+ * indices, so a set built for an older policy is safe: names no longer listed are ignored.
+ */
+
+int pol_addrset_builder_new(struct pol_addrset_builder **bp);
+void pol_addrset_builder_free(struct pol_addrset_builder **bp);
+/* Replace the addresses of name (as given by pol_block_name/pol_noproxy_name) with addrs
+ * (AF_INET/AF_INET6 entries; others are skipped); n == 0 forgets the name. Returns 0 or -1 when
+ * out of memory (the builder is unchanged). */
+int pol_addrset_builder_set(struct pol_addrset_builder *b, const char *name,
+                            const struct sockaddr_storage *addrs, size_t n);
+/* An immutable set of every address set so far (NULL when out of memory). */
+struct pol_addrset *pol_addrset_build(const struct pol_addrset_builder *b);
+void pol_addrset_free(struct pol_addrset **sp);
+size_t pol_addrset_count(const struct pol_addrset *s);
+/* The listed name owning addr (one of them when several share it), or NULL. IPv4 and
+ * v4-mapped IPv6 addresses are the same. */
+const char *pol_addrset_lookup(const struct pol_addrset *s, const struct sockaddr *addr);
+
+/* ---- decisions ---- */
+
+#define POL_PARENTS_MAX 16
+
+struct pol_req {
+	const char *method;   /* "GET", "CONNECT", ... (compared with case, as HTTP does) */
+	const char *scheme;   /* "http", "ftp", ...; ignored for CONNECT */
+	const char *host;     /* NUL-terminated; an IPv6 literal with or without brackets */
+	unsigned port;
+	const char *url;      /* the absolute URL as requested, NUL-terminated (not for CONNECT) */
+	/* The target's addresses: resolved = 0 means not looked up yet (addrs ignored);
+	 * resolved = 1 means addrs[0..naddrs) is the whole answer, possibly empty when resolution
+	 * failed. A literal host is its own address either way. */
+	int resolved;
+	const struct sockaddr_storage *addrs;
+	size_t naddrs;
+};
+
+enum pol_action {
+	POL_DIRECT = 0,   /* contact the origin (or FTP server) directly */
+	POL_PARENTS,      /* go through parents[0..nparents) in order, skipping those down */
+	POL_BLOCK,        /* 403 naming rule */
+	POL_REDIRECT,     /* 301 to location */
+	POL_INVALID       /* the request cannot be decided (host empty or too long, redirect
+	                   * buffer too small, policy not compiled): 400 with rule as the reason */
+};
+
+struct pol_decision {
+	enum pol_action action;
+	/* 1: an address-based rule (ProxyBlock address or subnet, NoProxy subnet or Hostname by
+	 * address) could change this outcome and the target was not resolved: resolve it, then
+	 * decide again with resolved = 1 before acting. Never set for BLOCK or REDIRECT. */
+	int need_addrs;
+	/* Static or policy-owned description of the deciding rule, for the 403 page and the log:
+	 * "ProxyBlock example.com (gatehouse.conf:12)", "NoProxy .corp.example (gatehouse.conf:3)",
+	 * "ProxyRemote * http://fw:3128 (gatehouse.conf:7)" (first matching line),
+	 * "ProxyDomain .corp.example (gatehouse.conf:2)", "no ProxyRemote applies". */
+	const char *rule;
+	const char *location;  /* REDIRECT: NUL-terminated, in the caller's buffer */
+	size_t location_len;
+	size_t nparents;
+	const struct pol_parent *parents[POL_PARENTS_MAX];
+	int fallback_direct;   /* PARENTS: ProxyRemoteFallback direct */
+};
+
+/* Decide req under p. blocked holds the addresses of pol_block_name() names, noproxy those of
+ * pol_noproxy_name() names; either may be NULL (empty). locbuf/loclen receive a REDIRECT's
+ * location: strlen(url) + 256 bytes always suffice. No I/O, no allocation (glibc's regexec may
+ * allocate for ProxyRemoteMatch). Returns out->action. */
+enum pol_action pol_decide(const struct pol *p, const struct pol_req *req,
+                           const struct pol_addrset *blocked, const struct pol_addrset *noproxy,
+                           char *locbuf, size_t loclen, struct pol_decision *out);
+
+/* ---- PAC ---- */
+
+/* Generate a proxy auto-config file from the policy: FindProxyForURL(url, host) sends plain
+ * host names, the ProxyDomain domain and NoProxy domains and host names DIRECT (string tests),
+ * NoProxy subnets DIRECT for IP-literal hosts only (isInNet for IPv4, a small helper for IPv6),
+ * and everything else to "PROXY p1; PROXY p2 ..." where proxies ("host:port", from PacProxy)
+ * are rotated by a stable hash of the host so browsers spread over them, the others following
+ * as failover; "; DIRECT" is appended when fallback_direct (PacFallback direct). ProxyBlock
+ * rules are not copied into the file (the proxy refuses, with its 403 page), except that hosts
+ * a ProxyBlock rule blocks inside a NoProxy/ProxyDomain domain, ProxyBlock words, `*`, and
+ * blocked subnets overlapping NoProxy subnets are sent to the proxy instead of DIRECT.
+ * On success *out is a malloc'd NUL-terminated file (free it), *outlen its length, and 0 is
+ * returned; -1 with *err (static) otherwise. */
+int pol_pac_generate(const struct pol *p, const char *const *proxies, size_t nproxies,
+                     int fallback_direct, char **out, size_t *outlen, const char **err);
+
+/* Standard base64 (RFC 4648, with padding) of in[0..n) into out, NUL-terminated. Returns the
+ * length written, or 0 when outlen < 4 * ((n + 2) / 3) + 1 (out then holds ""). */
+size_t pol_base64(const void *in, size_t n, char *out, size_t outlen);
+
 #endif
