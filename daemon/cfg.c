@@ -34,6 +34,9 @@
  *    absolute. "-" means standard error.
  *  - repeated single-value directives: the last one wins; AllowCONNECT and DNSServer replace
  *    the earlier list; Listen accumulates.
+ *  - User/Group names are resolved when the file is loaded (an unknown user is a FILE:LINE
+ *    error); a root start without User is refused (Apache would take its compiled-in user),
+ *    and "User root" is allowed on purpose (Apache refuses it unless built to allow it).
  * Directives this version does not know are errors: nothing is silently ignored.
  *
  * Called by main (start-up and reload) and the tests; one thread at a time per load. The
@@ -53,6 +56,7 @@
 #include <unistd.h>
 
 #include "daemon/cfg.h"
+#include "daemon/svc.h"
 
 #define CFG_LINE_MAX (16 * 1024)       /* bytes in one logical line */
 #define CFG_MAX_ARGS 1024              /* words in one line */
@@ -82,7 +86,12 @@ const char cfg_default_text[] =
 	"# request, only loopback clients are served.\n"
 	"<Proxy *>\n"
 	"    Require ip 127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16\n"
-	"</Proxy>\n";
+	"</Proxy>\n"
+	"\n"
+	"# Started as root, Gatehouse binds its listeners and opens its logs, then runs as this\n"
+	"# user (and its primary group, unless Group says otherwise). Without a User line a root\n"
+	"# start is refused; \"User root\" keeps root on purpose. Ignored when not started as root.\n"
+	"User nobody\n";
 
 /* One file (or string) being parsed. */
 struct cfg_src {
@@ -620,6 +629,68 @@ cfg_d_log_level(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_dire
 	return 0;
 }
 
+/* User NAME|#UID: resolved now, so that -t reports an unknown user with its line. */
+static int
+cfg_d_user(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+           char **argv, size_t argc)
+{
+	const char *why = "lookup failed";
+	uid_t uid;
+	gid_t gid;
+	char *name;
+
+	(void)argc;
+	if (svc_user_lookup(argv[1], &uid, &gid, &why) != 0)
+		return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1], why);
+	name = strdup(argv[1]);
+	if (!name)
+		return cfg_nomem(ps, src);
+	free(ps->c->user);
+	ps->c->user = name;
+	ps->c->uid = uid;
+	if (!ps->c->group)
+		ps->c->gid = gid; /* the user's primary group, unless Group was given */
+	return 0;
+}
+
+static int
+cfg_d_group(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+            char **argv, size_t argc)
+{
+	const char *why = "lookup failed";
+	gid_t gid;
+	char *name;
+
+	(void)argc;
+	if (svc_group_lookup(argv[1], &gid, &why) != 0)
+		return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1], why);
+	name = strdup(argv[1]);
+	if (!name)
+		return cfg_nomem(ps, src);
+	free(ps->c->group);
+	ps->c->group = name;
+	ps->c->gid = gid;
+	return 0;
+}
+
+/* PidFile FILE: relative to the config file's directory, as the logs. */
+static int
+cfg_d_pid_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+               char **argv, size_t argc)
+{
+	char *p;
+
+	(void)argc;
+	if (!*argv[1] || strcmp(argv[1], "-") == 0)
+		return cfg_fail(ps, src, "%s: expected a file name", d->name);
+	p = cfg_join(src->dir, argv[1]);
+	if (!p)
+		return cfg_nomem(ps, src);
+	free(ps->c->pid_file);
+	ps->c->pid_file = p;
+	return 0;
+}
+
 static int
 cfg_d_include(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
               char **argv, size_t argc)
@@ -732,6 +803,174 @@ cfg_d_satisfy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 	return 0;
 }
 
+/* ---- intranet policy (policy/pol.h: ProxyBlock, NoProxy, ProxyRemote, ProxyDomain, PAC) ---- */
+
+static const char *
+cfg_where(struct cfg_src *src, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s:%u", src->name, src->line);
+	return buf;
+}
+
+static int
+cfg_d_block(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+            char **argv, size_t argc)
+{
+	char where[512];
+	const char *err = NULL;
+
+	cfg_where(src, where, sizeof(where));
+	for (size_t i = 1; i < argc; i++) {
+		int rc = strcasecmp(d->name, "ProxyBlock") == 0
+		                 ? pol_block_add(ps->c->pol, argv[i], where, &err)
+		                 : pol_noproxy_add(ps->c->pol, argv[i], where, &err);
+		if (rc != 0)
+			return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[i],
+			                err ? err : "out of memory");
+	}
+	return 0;
+}
+
+static int
+cfg_d_remote(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+             char **argv, size_t argc)
+{
+	char where[512];
+	const char *err = NULL;
+	const char *userpass = argc > 3 ? argv[3] : NULL;
+	int rc;
+
+	cfg_where(src, where, sizeof(where));
+	if (strcasecmp(d->name, "ProxyRemote") == 0)
+		rc = pol_remote_add(ps->c->pol, argv[1], argv[2], userpass, where, &err);
+	else
+		rc = pol_remote_match_add(ps->c->pol, argv[1], argv[2], userpass, where, &err);
+	if (rc != 0)
+		return cfg_fail(ps, src, "%s: %s", d->name, err ? err : "out of memory");
+	return 0;
+}
+
+static int
+cfg_d_domain(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+             char **argv, size_t argc)
+{
+	char where[512];
+	const char *err = NULL;
+
+	(void)argc;
+	cfg_where(src, where, sizeof(where));
+	if (pol_domain_set(ps->c->pol, argv[1], where, &err) != 0)
+		return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1],
+		                err ? err : "out of memory");
+	return 0;
+}
+
+static int
+cfg_d_fallback(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+               char **argv, size_t argc)
+{
+	static const char *const words[] = { "none", "direct", NULL };
+	int k = cfg_keyword(argv[1], words);
+
+	(void)argc;
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected direct or none, got \"%.200s\"", d->name,
+		                argv[1]);
+	if (strcasecmp(d->name, "ProxyRemoteFallback") == 0)
+		pol_remote_fallback_direct(ps->c->pol, k);
+	else
+		ps->c->pac_fallback_direct = k;
+	return 0;
+}
+
+static int
+cfg_d_pac_proxy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+
+	for (size_t i = 1; i < argc; i++) {
+		const char *a = argv[i], *colon = strrchr(a, ':');
+		char *end = NULL;
+		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+
+		if (!colon || colon == a || !end || *end || colon[1] == '\0' || port < 1 ||
+		    port > 65535 || strpbrk(a, " \t;\"'\\") != NULL)
+			return cfg_fail(ps, src, "%s: expected HOST:PORT, got \"%.200s\"", d->name, a);
+	}
+	for (size_t i = 0; i < c->npac_proxies; i++)
+		free(c->pac_proxies[i]);
+	free(c->pac_proxies);
+	c->npac_proxies = 0;
+	c->pac_proxies = calloc(argc - 1, sizeof(char *));
+	if (!c->pac_proxies)
+		return cfg_nomem(ps, src);
+	for (size_t i = 1; i < argc; i++) {
+		c->pac_proxies[i - 1] = strdup(argv[i]);
+		if (!c->pac_proxies[i - 1])
+			return cfg_nomem(ps, src);
+		c->npac_proxies = i;
+	}
+	return 0;
+}
+
+static int
+cfg_d_pac_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+               char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+	char *path;
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+
+	(void)argc;
+	if (!*argv[1])
+		return cfg_fail(ps, src, "%s: empty file name", d->name);
+	path = cfg_join(src->dir, argv[1]);
+	if (!path)
+		return cfg_nomem(ps, src);
+	f = fopen(path, "rb");
+	if (!f) {
+		int e = errno;
+		cfg_fail(ps, src, "%s: cannot read %.300s: %s", d->name, path, strerror(e));
+		free(path);
+		return -1;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			char *n;
+			if (cap >= 128 * 1024) {
+				fclose(f);
+				free(text);
+				cfg_fail(ps, src, "%s: %.300s is larger than 128 KiB", d->name, path);
+				free(path);
+				return -1;
+			}
+			cap = cap ? cap * 2 : 8192;
+			n = realloc(text, cap);
+			if (!n) {
+				fclose(f);
+				free(text);
+				free(path);
+				return cfg_nomem(ps, src);
+			}
+			text = n;
+		}
+		size_t k = fread(text + len, 1, cap - len, f);
+		len += k;
+		if (k == 0)
+			break;
+	}
+	fclose(f);
+	free(c->pac_file);
+	free(c->pac_text);
+	c->pac_file = path;
+	c->pac_text = text;
+	c->pac_len = len;
+	return 0;
+}
+
 #define CFG_OFF(f) offsetof(struct cfg, f)
 #define CFG_NUM(name, field, lo, hi, scale, unit) \
 	{ name, cfg_d_number, 1, 1, CFG_IN_TOP, CFG_OFF(field), lo, hi, scale, unit }
@@ -763,6 +1002,18 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_NUM("GracefulShutdownTimeout", graceful_timeout_ms, 1, 86400, 1000, "seconds"),
 	CFG_NUM("UpstreamIdleTimeout", upstream_idle_ms, 1, 86400, 1000, "seconds"),
 	CFG_NUM("MaxConnections", max_connections, 1, 1048576, 1, "a number"),
+	CFG_FN("User", cfg_d_user, 1, 1, CFG_IN_TOP),
+	CFG_FN("Group", cfg_d_group, 1, 1, CFG_IN_TOP),
+	CFG_FN("PidFile", cfg_d_pid_file, 1, 1, CFG_IN_TOP),
+	CFG_FN("ProxyBlock", cfg_d_block, 1, -1, CFG_IN_TOP),
+	CFG_FN("NoProxy", cfg_d_block, 1, -1, CFG_IN_TOP),
+	CFG_FN("ProxyRemote", cfg_d_remote, 2, 3, CFG_IN_TOP),
+	CFG_FN("ProxyRemoteMatch", cfg_d_remote, 2, 3, CFG_IN_TOP),
+	CFG_FN("ProxyDomain", cfg_d_domain, 1, 1, CFG_IN_TOP),
+	CFG_FN("ProxyRemoteFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP),
+	CFG_FN("PacProxy", cfg_d_pac_proxy, 1, -1, CFG_IN_TOP),
+	CFG_FN("PacFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP),
+	CFG_FN("PacFile", cfg_d_pac_file, 1, 1, CFG_IN_TOP),
 	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP),
 	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP),
 	CFG_FN("Require", cfg_d_require, 1, -1, CFG_IN_SECTION),
@@ -1128,7 +1379,7 @@ cfg_new_defaults(const char *name)
 	c->max_connections = 4096;
 	c->path = strdup(name);
 	if (!c->path || pol_ports_new(&c->allow_connect, connect_ports, 2, &why) != 0 ||
-	    pol_acl_new(&c->acl) != 0) {
+	    pol_acl_new(&c->acl) != 0 || pol_new(&c->pol) != 0) {
 		cfg_unref(&c);
 		return NULL;
 	}
@@ -1185,6 +1436,24 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		return -1;
 	}
 	cfg_finish(c);
+	/* Compile the intranet policy; conflicts it sees are warnings for -t and the log. */
+	{
+		size_t wlen = 16384;
+		char *warn = malloc(wlen);
+		int nw = warn ? pol_compile(c->pol, warn, wlen) : -1;
+
+		if (nw < 0) {
+			free(warn);
+			snprintf(errbuf, errlen, "%s: out of memory compiling the policy", name);
+			cfg_unref(&c);
+			return -1;
+		}
+		c->pol_nwarnings = nw;
+		if (nw > 0)
+			c->pol_warnings = warn;
+		else
+			free(warn);
+	}
 	*out = c;
 	return 0;
 }
@@ -1227,8 +1496,18 @@ cfg_unref(struct cfg **cp)
 		return;
 	pol_ports_free(&c->allow_connect);
 	pol_acl_free(&c->acl);
+	pol_free(&c->pol);
+	free(c->pol_warnings);
+	for (size_t i = 0; i < c->npac_proxies; i++)
+		free(c->pac_proxies[i]);
+	free(c->pac_proxies);
+	free(c->pac_file);
+	free(c->pac_text);
 	free(c->access_log);
 	free(c->error_log);
+	free(c->user);
+	free(c->group);
+	free(c->pid_file);
 	free(c->path);
 	free(c);
 }

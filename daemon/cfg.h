@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "policy/pol.h"
 #include "resolver/res.h"
@@ -73,6 +74,31 @@ struct cfg {
 	unsigned max_connections;
 
 	struct pol_acl *acl;           /* <Proxy>/<ProxyMatch> sections */
+
+	/* Intranet policy (issue 3): ProxyBlock, NoProxy, ProxyRemote, ProxyRemoteMatch,
+	 * ProxyDomain, ProxyRemoteFallback, compiled when loading ends. */
+	struct pol *pol;
+	char *pol_warnings;            /* "FILE:LINE: message\n" lines from pol_compile, or NULL */
+	int pol_nwarnings;
+	/* PAC/WPAD: PacProxy host:port ... (NULL: the address the client reached us at),
+	 * PacFallback direct|none, PacFile PATH (its contents, read at load time). */
+	char **pac_proxies;
+	size_t npac_proxies;
+	int pac_fallback_direct;
+	char *pac_file;
+	char *pac_text;
+	size_t pac_len;
+
+	/* Service lifecycle (main.c, svc.c). User NAME|#UID and Group NAME|#GID: who the daemon
+	 * becomes after binding its listeners when started as root; resolved at load time. user
+	 * NULL = not given, and a root start then refuses to run. gid is Group's, or the user's
+	 * primary group when Group is not given. PidFile FILE: NULL = none. All three take effect
+	 * at start-up only; a reload that changes them logs a warning. */
+	char *user;
+	uid_t uid;
+	char *group;                   /* Group as written; NULL = the user's primary group */
+	gid_t gid;
+	char *pid_file;
 };
 
 /* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.

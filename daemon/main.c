@@ -1,14 +1,25 @@
 /*
  * main.c - the gatehouse command: options, configuration, listeners, worker threads, signals.
  *
- * The main thread does no request work: it loads the config, binds every listener (one
- * SO_REUSEPORT socket per worker and Listen address, so bind errors surface before anything
- * starts), starts the workers and then waits for signals with sigwait():
+ * The main thread does no request work: it loads the config, takes the pid file, opens the
+ * logs, binds every listener (one SO_REUSEPORT socket per worker and Listen address, so bind
+ * errors surface before anything starts), drops root privileges for User/Group, starts the
+ * workers, tells the service manager it is ready (sd_notify, see svc.c) and then waits for
+ * signals with sigwait():
  *   SIGTERM, SIGINT  graceful stop: listeners close, in-flight requests finish within
- *                    GracefulShutdownTimeout, then exit 0;
- *   SIGHUP           reload: a new snapshot is built and handed to the workers; a bad file is
- *                    logged as FILE:LINE: message and the running config stays;
+ *                    GracefulShutdownTimeout, then exit 0 (STOPPING=1 first);
+ *   SIGHUP           reload (RELOADING=1, then READY=1): a new snapshot is built and handed to
+ *                    the workers, with sockets for Listen addresses that are new and the
+ *                    removal of those that are gone; a bad file, or a new address that cannot
+ *                    be bound, is logged and the running config stays whole;
  *   SIGUSR1          reopen the error and access logs (logrotate).
+ *
+ * Privileges: started as root, the daemon refuses to run unless the config names a User
+ * ("User root" keeps root on purpose). Everything that needs root happens before the drop:
+ * the pid file, the logs (created owned by User, so that they can be reopened later), the
+ * listeners (ports below 1024) and, with the cache, the cache files. After the drop a reload
+ * can bind a new port below 1024 only if the process holds CAP_NET_BIND_SERVICE (the systemd
+ * unit starts it as _gatehouse with that ambient capability); otherwise that needs a restart.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +31,8 @@
 
 #include "daemon/cfg.h"
 #include "daemon/log.h"
+#include "daemon/polres.h"
+#include "daemon/svc.h"
 #include "daemon/worker.h"
 
 static void
@@ -31,6 +44,150 @@ main_usage(FILE *f)
 	        "  -t       check the configuration and exit: \"Syntax OK\" or FILE:LINE: message\n"
 	        "  -V       print the version and exit\n"
 	        "  -h       this help\n");
+}
+
+/* Tell the service manager (when there is one); a failure is logged, never fatal. */
+static void
+main_notify(const char *state)
+{
+	const char *why = NULL;
+
+	if (svc_notify(state, &why) < 0)
+		log_warn("sd_notify to $NOTIFY_SOCKET failed: %s", why ? why : "?");
+}
+
+static int
+main_streq(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Same listening address (family, address, port)? */
+static int
+main_listen_same(const struct cfg_listen *a, const struct cfg_listen *b)
+{
+	if (a->addr.ss_family != b->addr.ss_family)
+		return 0;
+	if (a->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->addr.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)&a->addr, *y = (const void *)&b->addr;
+
+		return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
+		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+	}
+	return 0;
+}
+
+/*
+ * SIGHUP. fds holds, per worker, CFG_MAX_LISTEN slots: slot j is the worker's socket for
+ * (*cfgp)->listen[j]. The new file is loaded and validated; sockets are opened for addresses
+ * that are new (all of them before anything changes, so a bind failure leaves everything as
+ * it was); then each worker is told which sockets to close and which to add, the snapshot is
+ * swapped, and fds is rewritten in the new config's order.
+ */
+static void
+main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigned nw, int *fds)
+{
+	struct cfg *cur = *cfgp, *n = NULL;
+	int kept[CFG_MAX_LISTEN];      /* new listen index -> old index, or -1: new address */
+	int wanted[CFG_MAX_LISTEN];    /* old listen index still in the new config */
+	char err[1024], state[128];
+	size_t total = (size_t)nw * CFG_MAX_LISTEN;
+	int *nfds = NULL;
+
+	snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading",
+	         (unsigned long long)svc_monotonic_usec());
+	main_notify(state);
+	if (cfg_load(path, &n, err, sizeof(err)) < 0)
+		goto refuse;
+	nfds = malloc(total * sizeof(*nfds));
+	if (nfds == NULL) {
+		snprintf(err, sizeof(err), "out of memory");
+		goto refuse;
+	}
+	for (size_t k = 0; k < total; k++)
+		nfds[k] = -1;
+	memset(wanted, 0, sizeof(wanted));
+	for (size_t j = 0; j < n->nlisten; j++) {
+		kept[j] = -1;
+		for (size_t i = 0; i < cur->nlisten; i++) {
+			if (!wanted[i] && main_listen_same(&cur->listen[i], &n->listen[j])) {
+				kept[j] = (int)i;
+				wanted[i] = 1;
+				break;
+			}
+		}
+		for (unsigned w = 0; w < nw && kept[j] >= 0; w++)
+			nfds[w * CFG_MAX_LISTEN + j] = fds[w * CFG_MAX_LISTEN + kept[j]];
+	}
+	for (size_t j = 0; j < n->nlisten; j++) {
+		if (kept[j] >= 0)
+			continue;
+		for (unsigned w = 0; w < nw; w++) {
+			const char *lerr = NULL;
+			int fd = worker_listen_open(&n->listen[j], &lerr);
+
+			if (fd < 0) {
+				snprintf(err, sizeof(err), "cannot listen on %s: %s%s", n->listen[j].text,
+				         lerr, strcmp(lerr, strerror(EACCES)) == 0 ? " (a port below 1024 needs "
+				         "CAP_NET_BIND_SERVICE, which the daemon gave up with root: "
+				         "restart it, or run it from its systemd unit)" : "");
+				goto undo;
+			}
+			nfds[w * CFG_MAX_LISTEN + j] = fd;
+		}
+	}
+
+	/* Committed: nothing below fails the reload. Removals are posted before additions. */
+	for (size_t i = 0; i < cur->nlisten; i++) {
+		if (wanted[i])
+			continue;
+		for (unsigned w = 0; w < nw; w++)
+			if (worker_listen_remove(&workers[w], fds[w * CFG_MAX_LISTEN + i]) < 0)
+				log_error("worker %u: out of memory: still listening on %s", w,
+				          cur->listen[i].text);
+		log_notice("no longer listening on %s", cur->listen[i].text);
+	}
+	for (size_t j = 0; j < n->nlisten; j++) {
+		if (kept[j] >= 0)
+			continue;
+		for (unsigned w = 0; w < nw; w++)
+			if (worker_listen_add(&workers[w], nfds[w * CFG_MAX_LISTEN + j]) < 0)
+				log_error("worker %u: out of memory: not listening on %s", w,
+				          n->listen[j].text);
+		log_notice("now listening on %s", n->listen[j].text);
+	}
+	for (unsigned w = 0; w < nw; w++)
+		worker_set_cfg(&workers[w], n);
+	polres_set_cfg(gh.polres, n);
+	memcpy(fds, nfds, total * sizeof(*fds));
+	free(nfds);
+	if (!main_streq(cur->user, n->user) || !main_streq(cur->group, n->group) ||
+	    !main_streq(cur->pid_file, n->pid_file))
+		log_warn("User, Group and PidFile changes take effect at the next start");
+	log_set_level(n->log_level);
+	cfg_unref(&cur);
+	*cfgp = n;
+	log_notice("configuration reloaded from %s", n->path);
+	main_notify("READY=1\nSTATUS=configuration reloaded");
+	return;
+
+undo:
+	for (size_t j = 0; j < n->nlisten; j++)
+		for (unsigned w = 0; w < nw && kept[j] < 0; w++)
+			if (nfds[w * CFG_MAX_LISTEN + j] >= 0)
+				close(nfds[w * CFG_MAX_LISTEN + j]);
+	free(nfds);
+	cfg_unref(&n);
+refuse:
+	log_error("reload failed, keeping the running configuration: %s", err);
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=reload failed, running the previous "
+	         "configuration");
+	main_notify(state);
 }
 
 static unsigned
@@ -67,20 +224,47 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
+	if (cfg->pol_warnings) /* policy conflicts: worth knowing, not fatal */
+		fputs(cfg->pol_warnings, stderr);
 	if (test_only) {
 		fprintf(stderr, "Syntax OK\n");
 		cfg_unref(&cfg);
 		return 0;
 	}
 
+	/* Started as root: the workers must run as someone the admin named. */
+	int as_root = geteuid() == 0;
+	if (as_root && cfg->user == NULL) {
+		fprintf(stderr, "gatehouse: refusing to run as root: %s names no User. Add "
+		        "\"User _gatehouse\" (or another unprivileged account) to it, or \"User "
+		        "root\" to run as root on purpose\n", cfg->path);
+		return 1;
+	}
+	int drop = as_root && cfg->uid != 0;
+
+	struct svc_pidfile pidf = { .fd = -1, .path = NULL };
+	if (cfg->pid_file && svc_pidfile_open(&pidf, cfg->pid_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gatehouse: %s\n", err);
+		return 1;
+	}
+
+	/* Logs are opened as root, but created owned by User so that SIGUSR1 can reopen them. */
+	if (drop) {
+		const char *logs[2] = { cfg->error_log, cfg->access_log };
+		for (int i = 0; i < 2; i++)
+			if (logs[i] && strcmp(logs[i], "-") != 0)
+				(void)svc_file_precreate(logs[i], cfg->uid, cfg->gid);
+	}
 	if (log_open(cfg->error_log, cfg->log_level) < 0) {
 		fprintf(stderr, "gatehouse: cannot open ErrorLog %s: %s\n", cfg->error_log, strerror(errno));
+		svc_pidfile_close(&pidf);
 		return 1;
 	}
 	if (gethostname(gh.hostname, sizeof(gh.hostname) - 1) < 0 || gh.hostname[0] == '\0')
 		snprintf(gh.hostname, sizeof(gh.hostname), "gatehouse");
 	if (cfg->access_log && alog_open(&gh.alog, cfg->access_log, cfg->access_log_format) < 0) {
 		log_error("cannot open AccessLog %s: %s", cfg->access_log, strerror(errno));
+		svc_pidfile_close(&pidf);
 		return 1;
 	}
 
@@ -97,9 +281,11 @@ main(int argc, char **argv)
 	unsigned nw = cfg->workers ? cfg->workers : main_ncpu();
 	gh.nworkers = nw;
 	struct worker *workers = calloc(nw, sizeof(*workers));
-	int *fds = calloc((size_t)nw * cfg->nlisten + 1, sizeof(int));
+	/* Per worker, CFG_MAX_LISTEN slots: slot j is its socket for cfg->listen[j]. */
+	int *fds = calloc((size_t)nw * CFG_MAX_LISTEN, sizeof(int));
 	if (workers == NULL || fds == NULL) {
 		log_error("out of memory");
+		svc_pidfile_close(&pidf);
 		return 1;
 	}
 	for (unsigned i = 0; i < nw; i++) {
@@ -109,13 +295,35 @@ main(int argc, char **argv)
 			if (fd < 0) {
 				log_error("cannot listen on %s: %s", cfg->listen[j].text, lerr);
 				fprintf(stderr, "gatehouse: cannot listen on %s: %s\n", cfg->listen[j].text, lerr);
+				svc_pidfile_close(&pidf);
 				return 1;
 			}
-			fds[i * cfg->nlisten + j] = fd;
+			fds[i * CFG_MAX_LISTEN + j] = fd;
 		}
 	}
+
+	/* The cache (issue 4) is opened here, still as root, before the privilege drop. */
+
+	if (drop) {
+		if (svc_drop(cfg->user, cfg->uid, cfg->gid, err, sizeof(err)) < 0) {
+			log_error("cannot run as User %s: %s", cfg->user, err);
+			fprintf(stderr, "gatehouse: cannot run as User %s: %s\n", cfg->user, err);
+			svc_pidfile_close(&pidf);
+			return 1;
+		}
+		log_info("running as user %s (uid %lu, gid %lu)", cfg->user, (unsigned long)cfg->uid,
+		         (unsigned long)cfg->gid);
+	} else if (as_root) {
+		log_warn("running as root, as the configuration says \"User root\"");
+	} else if (cfg->user && geteuid() != cfg->uid) {
+		log_info("not started as root: User %s does not apply", cfg->user);
+	}
+
+	/* Policy names resolve in the background; nothing waits for them. */
+	if (polres_start(&gh.polres, cfg) < 0)
+		return 1;
 	for (unsigned i = 0; i < nw; i++) {
-		if (worker_start(&workers[i], i, cfg, &fds[i * cfg->nlisten], cfg->nlisten) < 0) {
+		if (worker_start(&workers[i], i, cfg, &fds[i * CFG_MAX_LISTEN], cfg->nlisten) < 0) {
 			fprintf(stderr, "gatehouse: cannot start worker %u\n", i);
 			return 1;
 		}
@@ -127,6 +335,12 @@ main(int argc, char **argv)
 	if (!log_on(CFG_LL_NOTICE))
 		fprintf(stderr, "gatehouse %s: listening on %s%s (%u workers)\n", GH_VERSION,
 		        cfg->listen[0].text, cfg->nlisten > 1 ? " and more" : "", nw);
+	{
+		char state[256];
+		snprintf(state, sizeof(state), "READY=1\nSTATUS=listening on %s%s, %u workers",
+		         cfg->listen[0].text, cfg->nlisten > 1 ? " and more" : "", nw);
+		main_notify(state);
+	}
 
 	for (;;) {
 		int sig = 0;
@@ -134,20 +348,11 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_notice("caught %s, shutting down gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			main_notify("STOPPING=1\nSTATUS=stopping: finishing requests in flight");
 			break;
 		}
 		if (sig == SIGHUP) {
-			struct cfg *n = NULL;
-			if (cfg_load(path, &n, err, sizeof(err)) < 0) {
-				log_error("reload failed, keeping the running configuration: %s", err);
-				continue;
-			}
-			for (unsigned i = 0; i < nw; i++)
-				worker_set_cfg(&workers[i], n);
-			log_set_level(n->log_level);
-			cfg_unref(&cfg);
-			cfg = n;
-			log_notice("configuration reloaded from %s", cfg->path);
+			main_reload(path, &cfg, workers, nw, fds);
 		} else if (sig == SIGUSR1) {
 			if (log_reopen() < 0 || alog_reopen(gh.alog) < 0)
 				log_error("reopening logs: %s", strerror(errno));
@@ -159,10 +364,17 @@ main(int argc, char **argv)
 		worker_stop(&workers[i]);
 	for (unsigned i = 0; i < nw; i++)
 		worker_join(&workers[i]);
+	polres_stop(&gh.polres);
 	alog_close(&gh.alog);
 	cfg_unref(&cfg);
 	free(workers);
 	free(fds);
+	if (pidf.fd >= 0) {
+		char *pf = strdup(pidf.path);
+		if (svc_pidfile_close(&pidf) < 0)
+			log_info("PidFile %s left in place: %s", pf ? pf : "", strerror(errno));
+		free(pf);
+	}
 	log_notice("stopped");
 	return 0;
 }

@@ -18,6 +18,9 @@
  */
 #include "daemon/worker.h"
 
+#include "daemon/health.h"
+#include "daemon/polres.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -115,6 +118,21 @@ struct conn {
 
 	/* tunnel */
 	int tun_c_shut, tun_u_shut;
+
+	/* routing */
+	int resolved;        /* addrs holds the target's lookup result (possibly empty) */
+	int dns_status;
+	int forced_direct;   /* every parent down and ProxyRemoteFallback direct */
+	struct pol_decision dec;
+	const char *pol_rule;
+	const struct pol_parent *par[POL_PARENTS_MAX];
+	size_t npar, par_i;
+	int par_fallback;
+	const struct pol_parent *via_parent; /* the parent in use, or NULL: direct */
+	struct res_addrs paddrs;
+	char par_errs[512];
+	char *local_host;    /* Host of a request to the proxy itself (PAC default) */
+	char *inm;           /* its If-None-Match */
 
 	int local_kind;      /* LOCAL_* */
 	int in_drive;        /* conn_drive is on the stack */
@@ -241,6 +259,7 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	c->status = status;
 	c->action = action;
 	c->rs_started = 1;
+	snprintf(c->ctype, sizeof(c->ctype), "text/html");
 	if (status >= 500)
 		c->w->st.errors_5xx++;
 	else if (status >= 400)
@@ -278,6 +297,15 @@ conn_req_reset(struct conn *c)
 	free(c->up_path);
 	c->host = c->url = c->request_line = c->referer = c->user_agent = c->uphead = NULL;
 	c->up_method = c->up_path = NULL;
+	free(c->local_host);
+	free(c->inm);
+	c->local_host = c->inm = NULL;
+	c->resolved = 0;
+	c->dns_status = 0;
+	c->forced_direct = 0;
+	c->via_parent = NULL;
+	c->npar = c->par_i = 0;
+	c->pol_rule = NULL;
 	c->uphead_len = 0;
 	if (c->cfg)
 		cfg_unref(&c->cfg);
@@ -787,6 +815,11 @@ conn_parse_head(struct conn *c)
 		}
 	}
 	c->local_kind = local;
+	if (local == LOCAL_PAGE) {
+		c->local_host = conn_field_dup(h, H1_F_HOST);
+		const struct h1_field *inm = h1_field_find(h, "if-none-match", 13);
+		c->inm = inm ? conn_strndup(inm->value.p, inm->value.n) : NULL;
+	}
 	buf_consume(&c->in, head_len);
 	conn_route(c);
 	return 1;
@@ -821,6 +854,100 @@ conn_name_cb(void *arg, const char *name)
 	conn_kick(c);
 }
 
+/* ---- PAC / WPAD ---- */
+
+static int
+conn_is_pac_path(const char *path)
+{
+	size_t n = strcspn(path, "?");
+	return (n == 10 && strncmp(path, "/proxy.pac", 10) == 0) ||
+	       (n == 9 && strncmp(path, "/wpad.dat", 9) == 0);
+}
+
+/* Serve the proxy auto-config file: the admin's PacFile, or one generated from the live
+ * policy with PacProxy (default: the host and port the client reached us at). */
+static void
+conn_serve_pac(struct conn *c)
+{
+	struct cfg *cfg = c->cfg;
+	char *gen = NULL;
+	const char *text;
+	size_t len;
+	if (c->method != H1_M_GET && c->method != H1_M_HEAD) {
+		conn_local_page(c, 405, "NONE", "Allow: GET, HEAD\r\n", "%s is read with GET", c->url);
+		return;
+	}
+	if (cfg->pac_text) {
+		text = cfg->pac_text;
+		len = cfg->pac_len;
+	} else {
+		char self[300];
+		const char *one[1];
+		const char *const *proxies = (const char *const *)cfg->pac_proxies;
+		size_t n = cfg->npac_proxies;
+		if (n == 0) {
+			unsigned port = c->local.ss_family == AF_INET6
+			                    ? ntohs(((const struct sockaddr_in6 *)&c->local)->sin6_port)
+			                    : ntohs(((const struct sockaddr_in *)&c->local)->sin_port);
+			const char *hh = c->local_host;
+			if (hh && *hh && strlen(hh) < 256 && strpbrk(hh, " \t\"';\\") == NULL) {
+				/* the name the browser used to reach us; add our port if it gave none */
+				const char *rb = strrchr(hh, ']');
+				const char *colon = strrchr(hh, ':');
+				if (colon && (!rb || colon > rb))
+					snprintf(self, sizeof(self), "%s", hh);
+				else
+					snprintf(self, sizeof(self), "%s:%u", hh, port);
+			} else {
+				gh_addr_text(&c->local, self, sizeof(self), 1);
+			}
+			one[0] = self;
+			proxies = one;
+			n = 1;
+		}
+		const char *err = NULL;
+		if (pol_pac_generate(cfg->pol, proxies, n, cfg->pac_fallback_direct, &gen, &len, &err) < 0) {
+			conn_local_page(c, 500, "NONE", NULL, "cannot generate the PAC file: %s",
+			                err ? err : "out of memory");
+			return;
+		}
+		text = gen;
+	}
+	if (len + 1024 > buf_room(&c->out)) {
+		free(gen);
+		conn_local_page(c, 500, "NONE", NULL, "the PAC file (%zu bytes) is too large to serve", len);
+		return;
+	}
+	/* ETag: FNV-1a 64 of the content, so browsers revalidate cheaply. */
+	uint64_t hsh = 14695981039346656037ull;
+	for (size_t i = 0; i < len; i++)
+		hsh = (hsh ^ (unsigned char)text[i]) * 1099511628211ull;
+	char etag[40];
+	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)hsh);
+	size_t before = buf_len(&c->out);
+	int not_modified = c->inm && (strstr(c->inm, etag) != NULL || strcmp(c->inm, "*") == 0);
+	buf_printf(&c->out,
+	           "HTTP/1.1 %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
+	           "Content-Type: application/x-ns-proxy-autoconfig\r\nETag: %s\r\n"
+	           "Cache-Control: max-age=300\r\n",
+	           not_modified ? "304 Not Modified" : "200 OK", worker_http_date(c->w), GH_VERSION,
+	           etag);
+	if (!not_modified)
+		buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+	buf_printf(&c->out, "%s\r\n", c->close_after ? "Connection: close\r\n" : "");
+	if (!not_modified && !c->is_head && buf_append(&c->out, text, len) == 0)
+		c->body_out += len;
+	free(gen);
+	c->bytes_out += buf_len(&c->out) - before;
+	c->status = not_modified ? 304 : 200;
+	c->action = "NONE";
+	c->rs_started = 1;
+	c->w->st.responses_local++;
+	if (c->rq.in != H1_BODY_NONE)
+		c->close_after = 1;
+	conn_req_done(c);
+}
+
 static void
 conn_local_answer(struct conn *c)
 {
@@ -839,6 +966,9 @@ conn_local_answer(struct conn *c)
 			buf_append(&c->out, c->uphead, c->uphead_len);
 			c->body_out += c->uphead_len;
 		}
+	} else if (conn_is_pac_path(c->url)) {
+		conn_serve_pac(c);
+		return;
 	} else {
 		conn_local_page(c, 404, "NONE", NULL, "no such page on this proxy: %s", c->url);
 		return;
@@ -854,6 +984,10 @@ conn_local_answer(struct conn *c)
 }
 
 static void conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs);
+static void conn_decide(struct conn *c);
+static void conn_go_direct(struct conn *c);
+static void conn_next_parent(struct conn *c);
+static void conn_connect_upstream(struct conn *c);
 
 static void
 conn_route(struct conn *c)
@@ -887,28 +1021,32 @@ conn_route(struct conn *c)
 		                "CONNECT to port %u is not allowed by AllowCONNECT", c->port);
 		return;
 	}
-	c->phase = CP_RESOLVE;
-	struct res_query *q = res_lookup(w->res, c->host, conn_resolved_cb, c);
-	if (c->phase == CP_RESOLVE && q != NULL)
-		c->dnsq = q;
+	(void)w;
+	conn_decide(c);
 }
 
+/* ---- intranet policy: ProxyDomain, ProxyBlock, NoProxy, ProxyRemote (policy/pol.h) ---- */
+
 static void
-conn_connect_upstream(struct conn *c)
+conn_set_ports(struct res_addrs *a, unsigned port)
 {
-	struct worker *w = c->w;
-	char key[300];
-	snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
-	struct up *u = c->retried ? NULL : up_pool_take(w, key);
-	if (u != NULL) {
-		u->owner = c;
-		proxy_up_connected_cb(c, u, NULL, 0);
-		return;
+	for (unsigned i = 0; i < a->n; i++) {
+		struct sockaddr_storage *ss = &a->a[i];
+		if (ss->ss_family == AF_INET)
+			((struct sockaddr_in *)ss)->sin_port = htons(port);
+		else
+			((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 	}
-	c->phase = CP_CONNECT;
-	u = up_connect(w, c, key, &c->addrs, c->cfg->proxy_timeout_ms, proxy_up_connected_cb);
-	if (u == NULL)
-		conn_local_page(c, 500, "NONE", NULL, "out of memory");
+}
+
+/* Look the target up, then decide again (the callback may run before this returns). */
+static void
+conn_resolve_target(struct conn *c)
+{
+	c->phase = CP_RESOLVE;
+	struct res_query *q = res_lookup(c->w->res, c->host, conn_resolved_cb, c);
+	if (c->phase == CP_RESOLVE && q != NULL && c->dnsq == NULL)
+		c->dnsq = q;
 }
 
 static void
@@ -918,31 +1056,210 @@ conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
 	if (c->magic != CONN_MAGIC)
 		return;
 	c->dnsq = NULL;
-	if (status != RES_OK) {
-		conn_local_page(c, status == RES_TIMEOUT ? 504 : 502, "TCP_MISS", NULL,
-		                "DNS lookup for %s failed: %s", c->host, res_strerror(status));
-		conn_kick(c);
-		return;
+	c->resolved = 1;
+	c->dns_status = status;
+	if (status == RES_OK) {
+		c->addrs = *addrs;
+		conn_set_ports(&c->addrs, c->port);
+	} else {
+		c->addrs.n = 0;
 	}
-	c->addrs = *addrs;
-	for (unsigned i = 0; i < c->addrs.n; i++) {
-		struct sockaddr_storage *ss = &c->addrs.a[i];
-		if (ss->ss_family == AF_INET)
-			((struct sockaddr_in *)ss)->sin_port = htons(c->port);
-		else
-			((struct sockaddr_in6 *)ss)->sin6_port = htons(c->port);
-	}
-	conn_connect_upstream(c);
+	if (c->forced_direct)
+		conn_go_direct(c);
+	else
+		conn_decide(c);
 	conn_kick(c);
 }
 
-/* Queue the request line and header fields on a connected upstream. */
+/* Connect to the origin with the resolved addresses (or say why there are none). */
+static void
+conn_go_direct(struct conn *c)
+{
+	c->via_parent = NULL;
+	if (!c->resolved) {
+		conn_resolve_target(c);
+		return;
+	}
+	if (c->addrs.n == 0) {
+		conn_local_page(c, c->dns_status == RES_TIMEOUT ? 504 : 502, "TCP_MISS", NULL,
+		                "DNS lookup for %s failed: %s", c->host, res_strerror(c->dns_status));
+		return;
+	}
+	conn_connect_upstream(c);
+}
+
+static void
+conn_decide(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct pol_req pr = {
+		.method = c->up_method ? c->up_method : c->method_str,
+		.scheme = c->is_connect ? "https" : "http",
+		.host = c->host,
+		.port = c->port,
+		.url = c->url,
+		.resolved = c->resolved,
+		.addrs = c->addrs.a,
+		.naddrs = c->resolved ? c->addrs.n : 0,
+	};
+	struct pol_decision *d = &c->dec;
+	enum pol_action a = pol_decide(c->cfg->pol, &pr, polres_blocked(gh.polres),
+	                               polres_noproxy(gh.polres), w->locbuf, w->loclen, d);
+	c->pol_rule = d->rule;
+	switch (a) {
+	case POL_INVALID:
+		conn_local_page(c, 400, "NONE", NULL, "cannot route %s: %s", c->url, d->rule);
+		return;
+	case POL_BLOCK:
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "%s is blocked by %s", c->host, d->rule);
+		return;
+	case POL_REDIRECT: {
+		char hdr[64 * 1024 + 300];
+		snprintf(hdr, sizeof(hdr), "Location: %.*s\r\n", (int)d->location_len, d->location);
+		conn_local_page(c, 301, "NONE", hdr, "moved to %.*s (%s)", (int)d->location_len,
+		                d->location, d->rule);
+		return;
+	}
+	default:
+		break;
+	}
+	if (d->need_addrs && !c->resolved) {
+		conn_resolve_target(c);
+		return;
+	}
+	if (a == POL_DIRECT) {
+		conn_go_direct(c);
+		return;
+	}
+	c->npar = d->nparents;
+	memcpy(c->par, d->parents, sizeof(d->parents[0]) * d->nparents);
+	c->par_fallback = d->fallback_direct;
+	c->par_i = 0;
+	c->par_errs[0] = '\0';
+	conn_next_parent(c);
+}
+
+static void
+conn_parent_note(struct conn *c, const struct pol_parent *pp, const char *why)
+{
+	size_t n = strlen(c->par_errs);
+	snprintf(c->par_errs + n, sizeof(c->par_errs) - n, "%s%s:%u (%s)", n ? ", " : "", pp->host,
+	         pp->port, why);
+}
+
+static void
+conn_parent_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
+{
+	struct conn *c = arg;
+	if (c->magic != CONN_MAGIC)
+		return;
+	c->dnsq = NULL;
+	const struct pol_parent *pp = c->via_parent;
+	if (status != RES_OK) {
+		char why[128];
+		snprintf(why, sizeof(why), "DNS lookup failed: %s", res_strerror(status));
+		health_fail(health_get(pp->key), ev_now(c->w->loop));
+		conn_parent_note(c, pp, why);
+		c->par_i++;
+		conn_next_parent(c);
+	} else {
+		c->paddrs = *addrs;
+		conn_set_ports(&c->paddrs, pp->port);
+		conn_connect_upstream(c);
+	}
+	conn_kick(c);
+}
+
+/* Try the next parent of the failover list that is not marked down; when none is left, go
+ * direct if ProxyRemoteFallback allows it, else answer 502 naming every parent. */
+static void
+conn_next_parent(struct conn *c)
+{
+	uint64_t now = ev_now(c->w->loop);
+	while (c->par_i < c->npar) {
+		const struct pol_parent *pp = c->par[c->par_i];
+		if (health_is_down(health_get(pp->key), now)) {
+			conn_parent_note(c, pp, "marked down");
+			c->par_i++;
+			continue;
+		}
+		c->via_parent = pp;
+		c->phase = CP_RESOLVE;
+		struct res_query *q = res_lookup(c->w->res, pp->host, conn_parent_resolved_cb, c);
+		if (c->phase == CP_RESOLVE && q != NULL && c->dnsq == NULL)
+			c->dnsq = q;
+		return;
+	}
+	c->via_parent = NULL;
+	if (c->par_fallback) {
+		log_info("%s: every parent for %s is down (%s): going direct (ProxyRemoteFallback)",
+		         c->peer_text, c->url, c->par_errs);
+		c->forced_direct = 1;
+		conn_go_direct(c);
+		return;
+	}
+	conn_local_page(c, 502, "TCP_MISS", NULL, "no parent proxy is available for %s: %s", c->url,
+	                c->par_errs);
+}
+
+static void
+conn_connect_upstream(struct conn *c)
+{
+	struct worker *w = c->w;
+	char key[300];
+	const struct res_addrs *addrs = &c->addrs;
+	if (c->via_parent) {
+		snprintf(key, sizeof(key), "parent|%s", c->via_parent->key);
+		addrs = &c->paddrs;
+	} else {
+		snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
+	}
+	struct up *u = c->retried ? NULL : up_pool_take(w, key);
+	if (u != NULL) {
+		u->owner = c;
+		proxy_up_connected_cb(c, u, NULL, 0);
+		return;
+	}
+	c->phase = CP_CONNECT;
+	u = up_connect(w, c, key, addrs, c->cfg->proxy_timeout_ms, proxy_up_connected_cb);
+	if (u == NULL)
+		conn_local_page(c, 500, "NONE", NULL, "out of memory");
+}
+
+/* Queue the request line and header fields on a connected upstream: origin-form to an
+ * origin, absolute-form (with the parent's credentials) to a parent, CONNECT to a parent for
+ * a tunnel. */
 static int
 conn_send_uphead(struct conn *c, struct up *u)
 {
-	if (buf_printf(&u->out, "%s %s HTTP/1.1\r\n", c->up_method, c->up_path) < 0)
-		return -1;
-	return buf_append(&u->out, c->uphead, c->uphead_len);
+	const struct pol_parent *pp = c->via_parent;
+	int rc;
+	if (c->is_connect) {
+		rc = buf_printf(&u->out, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", c->url, c->url);
+		if (rc == 0 && pp->auth)
+			rc = buf_printf(&u->out, "Proxy-Authorization: %s\r\n", pp->auth);
+		if (rc == 0 && c->cfg->via != CFG_VIA_OFF && c->cfg->via != CFG_VIA_BLOCK)
+			conn_put_via(c, &u->out);
+		return rc == 0 ? buf_append(&u->out, "\r\n", 2) : -1;
+	}
+	rc = buf_printf(&u->out, "%s %s HTTP/1.1\r\n", c->up_method, pp ? c->url : c->up_path);
+	if (rc == 0 && pp && pp->auth)
+		rc = buf_printf(&u->out, "Proxy-Authorization: %s\r\n", pp->auth);
+	return rc == 0 ? buf_append(&u->out, c->uphead, c->uphead_len) : -1;
+}
+
+static void
+conn_start_tunnel(struct conn *c)
+{
+	struct worker *w = c->w;
+	c->phase = CP_TUNNEL;
+	c->status = 200;
+	c->action = "TCP_TUNNEL";
+	w->st.tunnels++;
+	buf_append(&c->out, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
+	c->bytes_out += 39;
+	c->rs_started = 1;
+	ev_timer_start(w->loop, &c->tmo, c->cfg->proxy_timeout_ms);
 }
 
 static void
@@ -954,8 +1271,19 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 		return;
 	}
 	struct worker *w = c->w;
+	const struct pol_parent *pp = c->via_parent;
 	if (err != NULL) {
-		conn_local_page(c, timeout ? 504 : 502, "TCP_MISS", NULL, "%s", err);
+		if (pp != NULL) {
+			/* Mark the parent down for its backoff and fail over to the next one. */
+			unsigned ms = health_fail(health_get(pp->key), ev_now(w->loop));
+			log_warn("parent proxy %s:%u failed (%s); marked down for %u s", pp->host,
+			         pp->port, err, ms / 1000);
+			conn_parent_note(c, pp, timeout ? "timed out" : "refused");
+			c->par_i++;
+			conn_next_parent(c);
+		} else {
+			conn_local_page(c, timeout ? 504 : 502, "TCP_MISS", NULL, "%s", err);
+		}
 		conn_kick(c);
 		return;
 	}
@@ -964,20 +1292,21 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 	u->nreq++;
 	c->up_eof = 0;
 	c->up_got_bytes = 0;
-	c->hier = "HIER_DIRECT";
-	gh_addr_text(&u->addr, c->up_peer, sizeof(c->up_peer), 0);
 	c->last_progress = c->last_client = c->last_up = ev_now(w->loop);
-	if (c->is_connect) {
-		c->phase = CP_TUNNEL;
-		c->status = 200;
-		c->action = "TCP_TUNNEL";
-		w->st.tunnels++;
-		buf_append(&c->out, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
-		c->bytes_out += 39;
-		ev_timer_start(w->loop, &c->tmo, c->cfg->proxy_timeout_ms);
+	if (pp != NULL) {
+		health_ok(health_get(pp->key));
+		c->hier = "FIRSTUP_PARENT";
+		snprintf(c->up_peer, sizeof(c->up_peer), "%s", pp->host);
 	} else {
+		c->hier = "HIER_DIRECT";
+		gh_addr_text(&u->addr, c->up_peer, sizeof(c->up_peer), 0);
+	}
+	if (c->is_connect && pp == NULL) {
+		conn_start_tunnel(c);
+	} else {
+		/* HTTP exchange; a CONNECT through a parent waits for its answer here too. */
 		c->phase = CP_EXCHANGE;
-		c->action = "TCP_MISS";
+		c->action = c->is_connect ? "TCP_TUNNEL" : "TCP_MISS";
 		if (conn_send_uphead(c, u) < 0) {
 			conn_local_page(c, 500, "NONE", NULL, "request head does not fit the upstream buffer");
 			conn_kick(c);
@@ -1163,6 +1492,14 @@ conn_exchange(struct conn *c)
 			progress = 1;
 			continue;
 		}
+		if (c->is_connect && h->status >= 200 && h->status < 300) {
+			/* The parent opened the tunnel: whatever follows its head is tunnel data. */
+			buf_consume(&u->in, hl);
+			conn_start_tunnel(c);
+			return 1;
+		}
+		if (c->is_connect)
+			c->close_after = 1; /* the parent refused: relay its answer, then close */
 		conn_send_resp_head(c, h);
 		buf_consume(&u->in, hl);
 		c->rs_head_done = 1;

@@ -1,7 +1,12 @@
 /*
  * worker.c - worker threads: each owns an event loop, SO_REUSEPORT listeners on every Listen
  * address, a resolver and its connections. main.c talks to a worker only through
- * worker_set_cfg / worker_stop, which post to the loop with ev_async_send.
+ * worker_set_cfg / worker_stop / worker_listen_add / worker_listen_remove, which post to the
+ * loop with ev_async_send.
+ *
+ * Listeners live in a fixed array of CFG_MAX_LISTEN slots (their ev_io is registered with the
+ * loop by address, so the array never moves); a reload frees and reuses slots. main never
+ * posts more live listeners than CFG_MAX_LISTEN, as it removes before it adds.
  */
 #include "daemon/worker.h"
 
@@ -21,6 +26,13 @@
 #define WORKER_ACCEPT_BATCH 64
 
 struct gh_shared gh;
+
+/* A listener change posted by main (worker_listen_add/_remove), applied by the worker. */
+struct worker_lop {
+	int fd;
+	int add;                      /* 1 add, 0 remove */
+	struct worker_lop *next;
+};
 
 int
 worker_listen_open(const struct cfg_listen *l, const char **err)
@@ -90,6 +102,118 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 	}
 }
 
+/* Start accepting on fd in a free slot (worker thread). */
+static void
+worker_listener_add(struct worker *w, int fd)
+{
+	struct listener *ls = NULL;
+	size_t i;
+
+	if (w->stopping) {
+		close(fd);
+		return;
+	}
+	for (i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i].fd < 0)
+			break;
+	if (i == CFG_MAX_LISTEN) {
+		log_error("worker %u: no free listener slot, closing a new listening socket", w->id);
+		close(fd);
+		return;
+	}
+	ls = &w->listeners[i];
+	memset(ls, 0, sizeof(*ls));
+	ls->fd = fd;
+	ls->w = w;
+	ev_io_init(&ls->io, fd, worker_accept_cb, ls);
+	if (ev_io_set(w->loop, &ls->io, EV_READ) < 0) {
+		log_error("worker %u: cannot watch a new listening socket", w->id);
+		close(fd);
+		ls->fd = -1;
+		return;
+	}
+	if (i == w->nlisteners)
+		w->nlisteners++;
+}
+
+/* Stop accepting on fd and close it (worker thread). Connections the kernel already queued on
+ * this socket are accepted first: closing a listener resets its backlog. */
+static void
+worker_listener_remove(struct worker *w, int fd)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct listener *ls = &w->listeners[i];
+
+		if (ls->fd != fd)
+			continue;
+		if (!w->stopping)
+			worker_accept_cb(&ls->io, EV_READ);
+		ev_io_stop(&ls->io);
+		close(ls->fd);
+		ls->fd = -1;
+		return;
+	}
+	/* Not found: the worker is stopping and closed it already. */
+}
+
+/* Apply the listener changes main posted, in order (worker thread). */
+static void
+worker_lops_apply(struct worker *w)
+{
+	struct worker_lop *op;
+
+	pthread_mutex_lock(&w->lops_lock);
+	op = w->lops;
+	w->lops = w->lops_tail = NULL;
+	pthread_mutex_unlock(&w->lops_lock);
+	while (op != NULL) {
+		struct worker_lop *next = op->next;
+
+		if (op->add)
+			worker_listener_add(w, op->fd);
+		else
+			worker_listener_remove(w, op->fd);
+		free(op);
+		op = next;
+	}
+}
+
+static int
+worker_lop_post(struct worker *w, int fd, int add)
+{
+	struct worker_lop *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return -1;
+	op->fd = fd;
+	op->add = add;
+	pthread_mutex_lock(&w->lops_lock);
+	if (w->lops_tail)
+		w->lops_tail->next = op;
+	else
+		w->lops = op;
+	w->lops_tail = op;
+	pthread_mutex_unlock(&w->lops_lock);
+	ev_async_send(w->loop);
+	return 0;
+}
+
+int
+worker_listen_add(struct worker *w, int fd)
+{
+	if (worker_lop_post(w, fd, 1) < 0) {
+		close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+int
+worker_listen_remove(struct worker *w, int fd)
+{
+	return worker_lop_post(w, fd, 0);
+}
+
 static void
 worker_flush_hook(struct ev_loop *loop, void *arg)
 {
@@ -122,6 +246,7 @@ static void
 worker_async_cb(struct ev_loop *loop, void *arg)
 {
 	struct worker *w = arg;
+	worker_lops_apply(w);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
 	if (n != NULL) {
 		struct cfg *old = w->cfg;
@@ -131,6 +256,8 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 	if (atomic_load(&w->stop_req) && !w->stopping) {
 		w->stopping = 1;
 		for (size_t i = 0; i < w->nlisteners; i++) {
+			if (w->listeners[i].fd < 0)
+				continue;
 			ev_io_stop(&w->listeners[i].io);
 			close(w->listeners[i].fd);
 			w->listeners[i].fd = -1;
@@ -158,6 +285,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 {
 	memset(w, 0, sizeof(*w));
 	w->magic = WORKER_MAGIC;
+	pthread_mutex_init(&w->lops_lock, NULL);
 	w->id = id;
 	w->cfg = cfg_ref(cfg);
 	snprintf(w->hostname, sizeof(w->hostname), "%s", gh.hostname);
@@ -177,9 +305,17 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	ev_timer_init(&w->grace, worker_grace_cb, w);
 	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
 		return -1;
-	w->listeners = calloc(nfds ? nfds : 1, sizeof(*w->listeners));
+	if (nfds > CFG_MAX_LISTEN)
+		return -1;
+	w->loclen = 128 * 1024 + 256; /* longer than any request line we accept, plus the domain */
+	w->locbuf = malloc(w->loclen);
+	if (w->locbuf == NULL)
+		return -1;
+	w->listeners = calloc(CFG_MAX_LISTEN, sizeof(*w->listeners));
 	if (w->listeners == NULL)
 		return -1;
+	for (size_t i = 0; i < CFG_MAX_LISTEN; i++)
+		w->listeners[i].fd = -1;
 	for (size_t i = 0; i < nfds; i++) {
 		struct listener *ls = &w->listeners[i];
 		ls->fd = listen_fds[i];
@@ -221,6 +357,18 @@ worker_join(struct worker *w)
 	if (n)
 		cfg_unref(&n);
 	cfg_unref(&w->cfg);
+	/* Changes posted after the worker stopped: new sockets are closed, removals are moot. */
+	while (w->lops != NULL) {
+		struct worker_lop *op = w->lops;
+
+		w->lops = op->next;
+		if (op->add)
+			close(op->fd);
+		free(op);
+	}
+	w->lops_tail = NULL;
+	pthread_mutex_destroy(&w->lops_lock);
 	free(w->listeners);
+	free(w->locbuf);
 	ev_loop_free(&w->loop);
 }

@@ -23,6 +23,7 @@
 
 struct conn;
 struct up;
+struct worker_lop;
 
 /* Counters, per worker, summed when read (status page later). */
 struct worker_stats {
@@ -53,8 +54,10 @@ struct worker {
 	int stopping;
 	struct ev_timer grace;
 
-	struct listener *listeners;
-	size_t nlisteners;
+	struct listener *listeners;   /* CFG_MAX_LISTEN slots; fd -1 = free */
+	size_t nlisteners;            /* slots ever used (a prefix of the array) */
+	pthread_mutex_t lops_lock;    /* guards lops: main posts listener changes, worker takes */
+	struct worker_lop *lops, *lops_tail;
 
 	struct conn *conns;           /* doubly linked list of live client connections */
 	size_t nconns;
@@ -65,6 +68,8 @@ struct worker {
 	size_t nidle;
 
 	struct h1_head scratch;       /* parse scratch: heads are serialized as soon as parsed */
+	char *locbuf;                 /* ProxyDomain redirect locations (pol_decide) */
+	size_t loclen;
 	struct alog_buf alog;
 	struct worker_stats st;
 	char hostname[128];           /* for Via */
@@ -73,8 +78,10 @@ struct worker {
 };
 
 /* Shared process state set by main before workers start. */
+struct polres;
 struct gh_shared {
 	struct alog *alog;
+	struct polres *polres;        /* background resolution of policy names */
 	unsigned nworkers;
 	char hostname[128];
 };
@@ -91,6 +98,14 @@ void worker_join(struct worker *w);
 
 /* Open a listening socket (SO_REUSEPORT) for l; returns fd or -1 with *err. */
 int worker_listen_open(const struct cfg_listen *l, const char **err);
+
+/* Listener changes on reload (main thread). The worker applies posted changes in order, on its
+ * own thread, at its next wake-up: add starts accepting on fd (the worker owns it from this
+ * call on, and closes it if it is stopping); remove accepts what is already queued on fd, then
+ * stops and closes it (fd must be one of the worker's listeners, given at start or added).
+ * Return 0, or -1 when out of memory (add then closes fd; remove leaves the listener open). */
+int worker_listen_add(struct worker *w, int fd);
+int worker_listen_remove(struct worker *w, int fd);
 
 /* ---- proxy.c ---- */
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,

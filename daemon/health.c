@@ -1,0 +1,78 @@
+/*
+ * health.c - parent proxy health table (see health.h). Entries are created under a mutex and
+ * never removed; reads and updates of an entry are lock-free atomics.
+ */
+#include "daemon/health.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#define HEALTH_MAX 256
+#define HEALTH_BASE_MS 5000u
+#define HEALTH_MAX_MS 60000u
+
+struct health {
+	char key[300];
+	_Atomic uint64_t down_until;
+	atomic_uint fails;
+};
+
+static struct health health_table[HEALTH_MAX];
+static atomic_size_t health_count;
+static pthread_mutex_t health_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct health *
+health_get(const char *key)
+{
+	size_t n = atomic_load_explicit(&health_count, memory_order_acquire);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(health_table[i].key, key) == 0)
+			return &health_table[i];
+	pthread_mutex_lock(&health_lock);
+	struct health *h = NULL;
+	n = atomic_load_explicit(&health_count, memory_order_acquire);
+	for (size_t i = 0; i < n && h == NULL; i++)
+		if (strcmp(health_table[i].key, key) == 0)
+			h = &health_table[i];
+	if (h == NULL && n < HEALTH_MAX) {
+		h = &health_table[n];
+		snprintf(h->key, sizeof(h->key), "%s", key);
+		atomic_store(&h->down_until, 0);
+		atomic_store(&h->fails, 0);
+		atomic_store_explicit(&health_count, n + 1, memory_order_release);
+	}
+	pthread_mutex_unlock(&health_lock);
+	return h;
+}
+
+int
+health_is_down(const struct health *h, uint64_t now_ms)
+{
+	return h != NULL && atomic_load(&h->down_until) > now_ms;
+}
+
+unsigned
+health_fail(struct health *h, uint64_t now_ms)
+{
+	if (h == NULL)
+		return 0;
+	unsigned f = atomic_fetch_add(&h->fails, 1);
+	unsigned backoff = HEALTH_BASE_MS;
+	for (unsigned i = 0; i < f && backoff < HEALTH_MAX_MS; i++)
+		backoff *= 2;
+	if (backoff > HEALTH_MAX_MS)
+		backoff = HEALTH_MAX_MS;
+	atomic_store(&h->down_until, now_ms + backoff);
+	return backoff;
+}
+
+void
+health_ok(struct health *h)
+{
+	if (h == NULL)
+		return;
+	atomic_store(&h->fails, 0);
+	atomic_store(&h->down_until, 0);
+}
