@@ -30,12 +30,16 @@ _SERIAL = [0]  # daemon names are unique in a session: their stderr files never 
 def pytest_configure(config):
     config.addinivalue_line("markers", "daemon: the test runs the gatehouse daemon")
     config.addinivalue_line("markers", "slow: takes several seconds")
+    config.addinivalue_line("markers", "system: changes this machine (installs a package, "
+                            "creates a user); runs after every other test")
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"gh_bin", "proxy", "start_daemon"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.daemon)
+    # Tests that change the machine run last (the sort is stable: file order otherwise).
+    items.sort(key=lambda it: it.get_closest_marker("system") is not None)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -203,3 +207,56 @@ def proxy(_shared, ctx, request):
     if rep:
         d.stop(signal.SIGKILL)
         pytest.fail("sanitizer report from the shared gatehouse:\n" + rep, pytrace=False)
+
+
+# ---------------------------------------------------------------- intranet policy (issue 3)
+
+class PolicyDnsmasq(ghtest.Dnsmasq):
+    """A second dnsmasq for the test_policy_* files, in its own directory (the session one's
+    names, PTR records and query log stay as they are). Names:
+      www/notbad/www.casino-royale/evil.outside.test, www.intranet.test, intranet.test,
+      host1.intranet.test, direct.intranet.test, intranet.corp.test, www.corp.test,
+      parent.test and origin.test -> 127.0.0.1 (served by the test origin);
+      blocked.test and alias.test -> 127.0.0.6 (nobody listens there: a request that is not
+      blocked ends in a 502, not a 403); blocked6.test and alias6.test -> ::1 only (AAAA);
+      every other *.test name is NXDOMAIN (e.g. bad.outside.test, www.evil.outside.test: names
+      the tests block, which must not resolve to the origin's address, or blocking them would
+      block that address too)."""
+
+    ORIGIN_NAMES = ["www.outside.test", "notbad.outside.test", "www.casino-royale.outside.test",
+                    "evil.outside.test", "www.intranet.test", "intranet.test",
+                    "host1.intranet.test", "direct.intranet.test", "intranet.corp.test",
+                    "www.corp.test", "parent.test", "origin.test"]
+    RECORDS = [(n, "127.0.0.1") for n in ORIGIN_NAMES] + [
+        ("blocked.test", "127.0.0.6"), ("alias.test", "127.0.0.6"),
+        ("blocked6.test", "::1"), ("alias6.test", "::1")]
+    PTRS = []
+
+
+@pytest.fixture(scope="session")
+def poldns(workdir):
+    sub = os.path.join(workdir, "poldns")
+    os.makedirs(sub, exist_ok=True)
+    d = PolicyDnsmasq(sub).start()
+    yield d
+    d.stop()
+
+
+@pytest.fixture(scope="session")
+def pctx(ctx, poldns):
+    """ctx with dns_port pointing at the policy dnsmasq (daemons made by start_policy_daemon
+    resolve through it)."""
+    v = dict(vars(ctx))
+    v.update(dns_port=poldns.port, dns=poldns, main_dns_port=ctx.dns_port)
+    return types.SimpleNamespace(**v)
+
+
+@pytest.fixture
+def start_policy_daemon(gh_bin, pctx, request):
+    """start_daemon for the intranet-policy tests: the same factory, resolving through the
+    policy dnsmasq (pctx.dns_port)."""
+    f = _Factory(gh_bin, pctx, request.node)
+    yield f
+    problems = f.stop_all()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)

@@ -1,6 +1,6 @@
 """
 origin.py - the test origin server for the Gatehouse integration suite, and a TCP echo server
-for CONNECT tests.
+for CONNECT tests, and a stub parent proxy (StubParent) for ProxyRemote tests.
 
 A raw-socket, thread-per-connection HTTP/1.1 server (stdlib only) so that tests see exactly
 what the proxy forwarded: every complete request is recorded (method, target, version, header
@@ -499,6 +499,136 @@ class EchoServer:
             pass
         finally:
             sock.close()
+
+
+class StubParent:
+    """A fake parent proxy for ProxyRemote tests: records every request head it gets (request
+    line and header lines as received) and every connection, forwards nothing, answers each
+    request with `status` and the fixed `body` (keep-alive unless the request said close), and
+    answers CONNECT with 200 and then echoes the tunnel bytes until EOF. `port` may name a port
+    to bind (e.g. one that was dead a moment ago)."""
+
+    def __init__(self, host="127.0.0.1", port=0, body=b"stub parent answer\n", status=200):
+        self.host = host
+        self.want_port = port
+        self.port = None
+        self.body = body
+        self.status = status
+        self.lock = threading.Lock()
+        self.heads = []        # dicts: line, method, target, version, headers, conn
+        self.connections = 0
+        self.tunnels = []      # dicts: target, received (bytes echoed)
+        self.stop_event = threading.Event()
+        self.lsock = None
+        self.thread = None
+
+    def start(self):
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self.lsock = _bind(family, self.host, self.want_port)
+        self.lsock.listen(64)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        try:
+            self.lsock.close()
+        except OSError:
+            pass
+        self.thread.join(timeout=5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.stop()
+
+    @property
+    def hostport(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def requests_with(self, token):
+        with self.lock:
+            return [h for h in self.heads if token in h["target"]]
+
+    def conn_count(self):
+        with self.lock:
+            return self.connections
+
+    def _loop(self):
+        while not self.stop_event.is_set():
+            try:
+                sock, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                cid = self.connections
+            threading.Thread(target=self._serve, args=(sock, cid), daemon=True).start()
+
+    def _serve(self, sock, cid):
+        sock.settimeout(0.5)
+        conn = _Conn(sock, self.stop_event)
+        try:
+            for _ in range(10000):
+                head = conn.read_until(b"\r\n\r\n")
+                lines = head[:-4].decode("latin-1").split("\r\n")
+                parts = lines[0].split(" ")
+                headers = []
+                for ln in lines[1:]:
+                    name, _, value = ln.partition(":")
+                    headers.append([name, value.strip(" \t")])
+                rec = {"line": lines[0], "method": parts[0],
+                       "target": parts[1] if len(parts) > 1 else "",
+                       "version": parts[2] if len(parts) > 2 else "", "headers": headers,
+                       "conn": cid}
+                with self.lock:
+                    self.heads.append(rec)
+                if rec["method"] == "CONNECT":
+                    self._tunnel(conn, rec)
+                    return
+                cl = [v for k, v in headers if k.lower() == "content-length"]
+                if cl and cl[0].isdigit():
+                    conn.read_exact(int(cl[0]))
+                close = any(k.lower() in ("connection", "proxy-connection") and
+                            "close" in v.lower() for k, v in headers)
+                out = "HTTP/1.1 %d Stub\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n" \
+                      "X-Stub-Parent: %d\r\n%s\r\n" % (self.status, len(self.body), self.port,
+                                                      "Connection: close\r\n" if close else "")
+                sock.sendall(out.encode("latin-1") + (b"" if rec["method"] == "HEAD"
+                                                      else self.body))
+                if close:
+                    return
+        except (_ClientGone, OSError):
+            pass
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def _tunnel(self, conn, rec):
+        t = {"target": rec["target"], "received": b""}
+        with self.lock:
+            self.tunnels.append(t)
+        conn.sock.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        if conn.buf:
+            t["received"] += conn.buf
+            conn.sock.sendall(conn.buf)
+            conn.buf = b""
+        for _ in range(1 << 20):
+            try:
+                conn._fill()
+            except _ClientGone:
+                return
+            data, conn.buf = conn.buf, b""
+            t["received"] += data
+            conn.sock.sendall(data)
 
 
 def _bind(family, host, port):
