@@ -449,6 +449,8 @@ def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None,
         lines.append("DNSServer 127.0.0.1:%d" % ctx.dns_port)
     lines += ["ProxyTimeout %d" % timeout, "Workers %d" % workers,
               "LogLevel %s" % os.environ.get("GH_TEST_LOGLEVEL", "info")]
+    # The suite runs as root in CI; a root start needs an explicit User (ignored otherwise).
+    lines.append("User root")
     if via is not None:
         lines.append("ProxyVia %s" % via)
     if access_log:

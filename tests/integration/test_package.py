@@ -1,0 +1,709 @@
+"""
+test_package.py - the Debian package, end to end, ON THIS MACHINE.
+
+*** These tests change the system: they build the .deb (`scons deb`), install it with dpkg
+*** (which creates the _gatehouse user and group and enables the unit), run, upgrade, remove and
+*** purge it. They need root, carry the `system` marker (conftest.py runs them after every other
+*** test; `-m "not system"` leaves them out) and purge the package at the end whatever happened.
+
+What they check: lintian reports no error and no warning; Debian's hardening flags reached the
+binary; the package holds what it should; installing creates the user and the directories; the
+unit passes `systemd-analyze verify` (where systemd-analyze exists) and keeps its security
+rating; /usr/sbin/gatehouse started with the packaged configuration (port, DNS server, pid file
+and log level changed for the test) runs as _gatehouse, proxies, tells a notify socket it is
+ready, reloads on SIGHUP while a slow download completes, keeps serving after a broken reload,
+refuses (and says why) a new port below 1024 after dropping root, writes new logs on SIGUSR1
+after the old ones were moved and after the packaged logrotate rule ran; apt-get update and
+apt-get download work through it against a loopback repository (nginx); an upgrade from a
+previous version keeps the admin's changes; remove keeps configuration, cache and logs; purge
+leaves nothing behind.
+
+No systemd runs here, so the daemon is started by hand, as root, and drops to _gatehouse itself.
+Knobs: GH_TEST_DEB=path uses an existing .deb instead of building one; GH_TEST_PURGE_EXISTING=1
+allows purging a gatehouse package that was installed before the tests started.
+"""
+
+import hashlib
+import os
+import pwd
+import grp
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import types
+import uuid
+
+import pytest
+
+import ghtest
+from origin import body_bytes
+from test_reload import Notify, fields
+
+pytestmark = [
+    pytest.mark.system,
+    pytest.mark.skipif(os.geteuid() != 0, reason="installs a package: needs root"),
+    pytest.mark.skipif(ghtest.is_sanitized(ghtest.gh_binary()),
+                       reason="the package is built from the sources once, in the run with the "
+                              "normal build; the sanitizer run skips it"),
+]
+
+REPO = ghtest.REPO
+GATEHOUSE = "/usr/sbin/gatehouse"
+CONF = "/etc/gatehouse/gatehouse.conf"
+LOGDIR = "/var/log/gatehouse"
+CACHEDIR = "/var/cache/gatehouse"
+UNIT = "/lib/systemd/system/gatehouse.service"
+# Where a package's files could land; walked for anything named *gatehouse* before and after.
+FOOTPRINT_ROOTS = ["/etc", "/var", "/usr", "/lib", "/run", "/opt", "/srv"]
+
+_DAEMONS = []  # PkgDaemon objects alive, stopped at teardown
+
+
+def run(cmd, timeout=120, check=True, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL, **kw)
+    if check and p.returncode != 0:
+        pytest.fail("%s exited %d:\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout[-4000:],
+                                              p.stderr[-4000:]), pytrace=False)
+    return p
+
+
+def deb_version():
+    return run(["dpkg-parsechangelog", "-l", os.path.join(REPO, "packaging/debian/changelog"),
+                "-S", "Version"]).stdout.strip()
+
+
+def installed_status():
+    p = run(["dpkg-query", "-W", "-f=${Status} ${Version}", "gatehouse"], check=False)
+    return p.stdout.strip() if p.returncode == 0 else ""
+
+
+def is_installed(version=None):
+    st = installed_status()
+    return st.startswith("install ok installed") and (version is None or st.endswith(" " + version))
+
+
+def purge():
+    stop_daemons()
+    run(["dpkg", "--purge", "gatehouse"], check=False, timeout=120)
+
+
+def footprint():
+    """Every path under FOOTPRINT_ROOTS whose name mentions gatehouse (the repository and
+    temporary directories are elsewhere)."""
+    found = set()
+    for top in FOOTPRINT_ROOTS:
+        for d, dirs, files in os.walk(top, onerror=lambda e: None):
+            if d.startswith("/var/tmp") or d.startswith("/proc"):
+                continue
+            for n in dirs + files:
+                if "gatehouse" in n:
+                    found.add(os.path.join(d, n))
+    return found
+
+
+def user_exists(name):
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+def group_exists(name):
+    try:
+        grp.getgrnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+# ---------------------------------------------------------------- fixtures
+
+@pytest.fixture(scope="module")
+def deb():
+    """The package built from this tree (scons deb), or $GH_TEST_DEB."""
+    path = os.environ.get("GH_TEST_DEB")
+    if not path:
+        arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+        run(["scons", "-Q", "deb"], cwd=REPO, timeout=1800, env=ghtest.clean_env())
+        path = os.path.join(REPO, "build", "deb", "gatehouse_%s_%s.deb" % (deb_version(), arch))
+    assert os.path.isfile(path), path
+    return path
+
+
+@pytest.fixture(scope="module")
+def machine(deb):
+    """The machine before the package: its footprint, then a purge at the end."""
+    if installed_status() and not os.environ.get("GH_TEST_PURGE_EXISTING"):
+        pytest.fail("a gatehouse package is already on this machine (%s); these tests install "
+                    "and purge it: purge it first, or set GH_TEST_PURGE_EXISTING=1"
+                    % installed_status(), pytrace=False)
+    purge()
+    state = types.SimpleNamespace(deb=deb, version=deb_version(), baseline=footprint(),
+                                  had_user=user_exists("_gatehouse"))
+    yield state
+    purge()
+
+
+def ensure_installed(machine):
+    if not is_installed(machine.version):
+        p = run(["dpkg", "-i", machine.deb], timeout=300)
+        assert "Setting up gatehouse (%s)" % machine.version in p.stdout, p.stdout
+
+
+@pytest.fixture
+def installed(machine):
+    ensure_installed(machine)
+    yield machine
+    stop_daemons()
+
+
+# ---------------------------------------------------------------- the packaged daemon
+
+def gatehouse_ids():
+    pw = pwd.getpwnam("_gatehouse")
+    return pw.pw_uid, pw.pw_gid
+
+
+class PkgDaemon:
+    """/usr/sbin/gatehouse with the packaged configuration, changed for the test: listen on a
+    loopback port, use the test DNS server, log at info, keep a pid file in a directory owned
+    by _gatehouse (as systemd's RuntimeDirectory would be). Its config lives in a world-readable
+    directory, so that the daemon can read it again after dropping root. Readiness comes from
+    its READY=1 on a notify socket."""
+
+    def __init__(self, ctx, extra=""):
+        self.ctx = ctx
+        self.dir = tempfile.mkdtemp(prefix="gh-pkg-")
+        os.chmod(self.dir, 0o755)
+        self.rundir = os.path.join(self.dir, "run")
+        os.mkdir(self.rundir, 0o755)
+        os.chown(self.rundir, *gatehouse_ids())
+        self.pidfile = os.path.join(self.rundir, "gatehouse.pid")
+        self.conf = os.path.join(self.dir, "gatehouse.conf")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+        self.port = ghtest.free_port()
+        self.text = self.packaged_text(extra)
+        self.notify = Notify()
+        self.proc = None
+
+    def packaged_text(self, extra=""):
+        with open(CONF) as f:
+            t = f.read()
+        for old, new in (("\nListen 3128\n", "\nListen 127.0.0.1:%d\n" % self.port),
+                         ("\nLogLevel warn\n", "\nLogLevel info\n")):
+            assert old in t, "the packaged config no longer has %r" % old.strip()
+            t = t.replace(old, new)
+        t += ("\n# ---- added by test_package.py\nDNSServer 127.0.0.1:%d\nWorkers 2\n"
+              "PidFile %s\n" % (self.ctx.dns_port, self.pidfile))
+        return t + extra
+
+    def write(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+        os.chmod(self.conf, 0o644)
+
+    def start(self):
+        self.write(self.text)
+        err = open(self.stderr_path, "ab")
+        self.proc = subprocess.Popen([GATEHOUSE, "-f", self.conf], stdout=err, stderr=err,
+                                     stdin=subprocess.DEVNULL, cwd="/",
+                                     env=ghtest.clean_env(NOTIFY_SOCKET=self.notify.name))
+        err.close()
+        _DAEMONS.append(self)
+        ready = self.notify.wait(lambda m: "READY=1" in m, timeout=10)
+        if not ready:
+            rc = self.proc.poll()
+            self.stop()
+            pytest.fail("packaged gatehouse sent no READY=1 within 10 s (exit %s); stderr:\n%s"
+                        % (rc, self.stderr()), pytrace=False)
+        assert ghtest.can_connect("127.0.0.1", self.port)
+        return self
+
+    def stderr(self):
+        try:
+            with open(self.stderr_path, errors="replace") as f:
+                return f.read()[-4000:]
+        except OSError:
+            return ""
+
+    def hup(self, text, ok=True):
+        """Write text as the config and send SIGHUP; wait for RELOADING=1 then READY=1; return
+        the READY message's STATUS."""
+        self.write(text)
+        self.proc.send_signal(signal.SIGHUP)
+        assert self.notify.wait(lambda m: "RELOADING=1" in m), "no RELOADING=1"
+        ready = self.notify.wait(lambda m: "READY=1" in m)
+        assert ready, "no READY=1 after the reload"
+        status = fields(ready).get("STATUS", "")
+        assert ("failed" not in status) == ok, status
+        return status
+
+    def stop(self, sig=signal.SIGTERM):
+        rc = None
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                rc = self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        elif self.proc is not None:
+            rc = self.proc.returncode
+        if self in _DAEMONS:
+            _DAEMONS.remove(self)
+            self.notify.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return rc
+
+
+def stop_daemons():
+    for d in list(_DAEMONS):
+        d.stop()
+
+
+@pytest.fixture
+def daemon(installed, ctx):
+    """Start a PkgDaemon (extra config text optional); all are stopped at teardown."""
+    def start(extra=""):
+        return PkgDaemon(ctx, extra).start()
+    yield start
+    stop_daemons()
+
+
+def error_log_lines(pred, timeout=5.0):
+    return ghtest.poll_lines(os.path.join(LOGDIR, "error.log"), pred, timeout=timeout)
+
+
+# ---------------------------------------------------------------- the .deb itself
+
+def test_lintian_reports_no_errors_or_warnings(deb):
+    p = run(["lintian", "--fail-on", "error,warning", "--no-tag-display-limit",
+             "--show-overrides", deb], check=False, timeout=600)
+    tags = [ln for ln in p.stdout.splitlines() if re.match(r"^[EW]: ", ln)]
+    assert p.returncode == 0 and not tags, "lintian:\n%s\n%s" % (p.stdout, p.stderr)
+    # Each override is used (an unused one would be reported as an info tag).
+    assert "unused-override" not in p.stdout, p.stdout
+
+
+def test_binary_carries_debians_hardening_flags(deb, tmp_path):
+    run(["dpkg-deb", "-x", deb, str(tmp_path)])
+    binary = str(tmp_path / "usr/sbin/gatehouse")
+    dyn = run(["readelf", "-dW", binary]).stdout
+    assert re.search(r"\(FLAGS\).*BIND_NOW", dyn), "not linked with -z now:\n" + dyn
+    assert re.search(r"\(FLAGS_1\).*PIE", dyn), "not a PIE:\n" + dyn
+    assert "TEXTREL" not in dyn
+    assert "GNU_RELRO" in run(["readelf", "-lW", binary]).stdout, "no RELRO segment"
+    syms = run(["readelf", "--dyn-syms", "-W", binary]).stdout
+    assert "__stack_chk_fail" in syms, "no stack protector"
+    assert re.search(r"__\w+_chk\b", syms.replace("__stack_chk_fail", "")), \
+        "no _FORTIFY_SOURCE checked functions"
+    # --as-needed: only the libraries the daemon uses are NEEDED.
+    needed = re.findall(r"\(NEEDED\).*\[(.*)\]", dyn)
+    assert any(n.startswith("libcares") for n in needed), needed
+
+
+def test_package_holds_the_daemon_config_unit_and_docs(deb):
+    names = {ln.split()[-1].lstrip(".") for ln in run(["dpkg-deb", "-c", deb]).stdout.splitlines()}
+    for path in (GATEHOUSE, CONF, "/etc/gatehouse/conf.d/", UNIT, "/etc/logrotate.d/gatehouse",
+                 "/usr/share/man/man8/gatehouse.8.gz", "/usr/share/man/man5/gatehouse.conf.5.gz",
+                 "/usr/share/doc/gatehouse/copyright", "/usr/share/doc/gatehouse/changelog.gz"):
+        assert path in names, "%s missing from the package" % path
+    # Cache and log directories belong to _gatehouse: postinst makes them, the .deb does not.
+    assert not any(n.startswith(CACHEDIR) or n.startswith(LOGDIR) for n in names)
+    conffiles = run(["dpkg-deb", "-I", deb, "conffiles"]).stdout.split()
+    assert CONF in conffiles and "/etc/logrotate.d/gatehouse" in conffiles, conffiles
+    depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
+    assert "adduser" in depends and "libc-ares" in depends, depends
+
+
+def test_install_creates_the_user_and_its_directories(installed):
+    pw = pwd.getpwnam("_gatehouse")
+    assert pw.pw_uid < 1000, "not a system user: uid %d" % pw.pw_uid
+    assert pw.pw_shell in ("/usr/sbin/nologin", "/bin/false"), pw.pw_shell
+    assert pw.pw_dir == "/nonexistent" and not os.path.exists(pw.pw_dir)
+    assert grp.getgrgid(pw.pw_gid).gr_name == "_gatehouse"
+    for d in (LOGDIR, CACHEDIR):
+        st = os.stat(d)
+        assert (st.st_uid, st.st_gid) == (pw.pw_uid, pw.pw_gid), d
+        assert st.st_mode & 0o777 == 0o750, "%s mode %o" % (d, st.st_mode & 0o777)
+    assert os.path.isdir("/etc/gatehouse/conf.d")
+    p = run([GATEHOUSE, "-t", "-f", CONF])
+    assert "Syntax OK" in p.stderr
+    assert run([GATEHOUSE, "-V"]).stdout.strip() == "gatehouse %s" % installed.version.split("-")[0]
+    # the unit is enabled for when systemd runs
+    assert os.path.islink("/etc/systemd/system/multi-user.target.wants/gatehouse.service")
+
+
+def test_systemd_unit_verifies_and_keeps_its_security_rating(installed):
+    if not shutil.which("systemd-analyze"):
+        pytest.skip("systemd-analyze is not installed here")
+    p = run(["systemd-analyze", "verify", UNIT], check=False, timeout=60)
+    assert p.returncode == 0 and "gatehouse" not in p.stdout + p.stderr, p.stdout + p.stderr
+    p = run(["systemd-analyze", "security", "--offline=true", "--no-pager", UNIT],
+            check=False, timeout=60)
+    m = re.search(r"Overall exposure level for gatehouse.service: (\d+\.\d+) (\w+)", p.stdout)
+    if m is None:
+        pytest.skip("systemd-analyze security --offline is not supported here: %s"
+                    % (p.stderr.strip()[:200]))
+    exposure = float(m.group(1))
+    print("systemd-analyze security: %s %s" % (m.group(1), m.group(2)))
+    assert exposure <= 2.0, "exposure %.1f %s; README.md reports 1.4 OK" % (exposure, m.group(2))
+
+
+# ---------------------------------------------------------------- the packaged daemon at work
+
+def thread_ids(pid):
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        info = {}
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for ln in f:
+                k, _, v = ln.partition(":")
+                if k in ("Uid", "Gid", "Groups"):
+                    info[k] = v.split()
+                elif k in ("CapEff", "CapPrm"):
+                    info[k] = int(v, 16)
+        out.append(info)
+    return out
+
+
+def test_packaged_daemon_runs_as_gatehouse_and_proxies(daemon, ctx):
+    d = daemon()
+    uid, gid = gatehouse_ids()
+    threads = thread_ids(d.proc.pid)
+    assert len(threads) >= 3  # main and two workers
+    for th in threads:
+        assert th["Uid"] == [str(uid)] * 4 and th["Gid"] == [str(gid)] * 4, th
+        assert th["Groups"] == [str(gid)], th
+        assert th["CapEff"] == 0 and th["CapPrm"] == 0, th
+    with open(d.pidfile) as f:
+        assert f.read() == "%d\n" % d.proc.pid
+
+    tok = uuid.uuid4().hex
+    r = ghtest.get(d.port, "http://origin.test:%d/echo?%s" % (ctx.origin_port, tok))
+    assert r.status == 200
+    seen = ctx.origin.requests_with(tok)
+    assert len(seen) == 1
+    via = [v for k, v in seen[0]["headers"] if k.lower() == "via"]
+    assert via and via[0].startswith("1.1 "), "the packaged ProxyVia On sends Via: %r" % via
+    alog = os.path.join(LOGDIR, "access.log")
+    lines = ghtest.poll_lines(alog, lambda ln: tok in ln)
+    assert len(lines) == 1 and " TCP_MISS/200 " in lines[0], lines
+    for name in ("access.log", "error.log"):
+        st = os.stat(os.path.join(LOGDIR, name))
+        assert (st.st_uid, st.st_gid) == (uid, gid), name
+
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.notify.wait(lambda m: "STOPPING=1" in m), "no STOPPING=1 on SIGTERM"
+    assert d.proc.wait(timeout=15) == 0
+    # Written by root before the drop, removed by _gatehouse: its directory belongs to it.
+    assert not os.path.exists(d.pidfile), "pid file left behind"
+
+
+@pytest.mark.slow
+def test_packaged_daemon_reloads_while_a_slow_download_completes(daemon, ctx):
+    d = daemon()
+    url = "http://origin.test:%d/size/64?%s" % (ctx.origin_port, uuid.uuid4().hex)
+    assert ghtest.get(d.port, url).status == 200
+    result = {}
+
+    def download():
+        try:
+            with ghtest.Conn("127.0.0.1", d.port, timeout=30) as c:
+                c.send(ghtest.build("http://origin.test:%d/slow?size=300000&chunk=10000&delay=100"
+                                    "&p=%s" % (ctx.origin_port, uuid.uuid4().hex), close=True))
+                r = c.read_response(timeout=30)
+                result.update(status=r.status, body=r.body, done=time.monotonic())
+        except Exception as e:
+            result["error"] = repr(e)
+
+    t0 = time.time()
+    t = threading.Thread(target=download, daemon=True)
+    t.start()
+    assert ghtest.poll(lambda: [r for r in ctx.origin.requests_with("/slow") if r["time"] >= t0])
+    time.sleep(0.5)
+    # Stands in for a ProxyBlock (issue 3): a section that denies a URL prefix.
+    deny = "\n<Proxy http://origin.test:%d/size/>\n    Require all denied\n</Proxy>\n" % ctx.origin_port
+    t_hup = time.monotonic()
+    d.hup(d.text + deny)
+    r = ghtest.poll(lambda: (lambda x: x if x.status == 403 else None)(ghtest.get(d.port, url)),
+                    timeout=3)
+    assert r, "the reloaded rule does not apply"
+    assert "Require all denied" in r.text()
+    assert error_log_lines(lambda ln: "configuration reloaded from %s" % d.conf in ln)
+    t.join(timeout=30)
+    assert "error" not in result, result["error"]
+    assert result["status"] == 200 and result["body"] == body_bytes(300000)
+    assert result["done"] > t_hup + 0.5, "the download did not span the reload"
+    assert d.proc.poll() is None
+
+
+def test_packaged_daemon_keeps_serving_after_a_broken_reload(daemon, ctx):
+    d = daemon()
+    url = "http://origin.test:%d/size/10" % ctx.origin_port
+    bad = d.text + "ProxyVia Sideways\n"
+    status = d.hup(bad, ok=False)
+    assert "failed" in status
+    line = len(bad.splitlines())
+    want = "%s:%d: ProxyVia: expected On, Off, Full or Block" % (d.conf, line)
+    assert error_log_lines(lambda ln: want in ln), "no FILE:LINE message in error.log"
+    assert ghtest.get(d.port, url).status == 200
+    assert d.proc.poll() is None
+
+
+def test_new_port_below_1024_needs_a_restart_after_the_drop(daemon, ctx):
+    d = daemon()
+    low = None
+    for port in range(1023, 900, -1):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            low = port
+            break
+        except OSError:
+            continue
+        finally:
+            s.close()
+    assert low, "no free port below 1024 on 127.0.0.1"
+    new = d.text.replace("\nListen 127.0.0.1:%d\n" % d.port,
+                         "\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d\n" % (d.port, low))
+    d.hup(new, ok=False)
+    assert error_log_lines(lambda ln: "cannot listen on 127.0.0.1:%d" % low in ln
+                           and "CAP_NET_BIND_SERVICE" in ln and "restart" in ln)
+    assert not ghtest.can_connect("127.0.0.1", low)
+    assert ghtest.get(d.port, "http://origin.test:%d/size/1" % ctx.origin_port).status == 200
+
+
+def test_sigusr1_after_moving_the_logs_writes_new_logs(daemon, ctx):
+    d = daemon()
+    uid, _ = gatehouse_ids()
+    alog, elog = os.path.join(LOGDIR, "access.log"), os.path.join(LOGDIR, "error.log")
+    tok1, tok2 = uuid.uuid4().hex, uuid.uuid4().hex
+    assert ghtest.get(d.port, "http://origin.test:%d/size/1?%s" % (ctx.origin_port, tok1)).status == 200
+    assert ghtest.poll_lines(alog, lambda ln: tok1 in ln)
+    os.rename(alog, alog + ".moved")
+    os.rename(elog, elog + ".moved")
+    d.proc.send_signal(signal.SIGUSR1)
+    assert error_log_lines(lambda ln: "logs reopened" in ln), "no new error.log"
+    assert ghtest.get(d.port, "http://origin.test:%d/size/1?%s" % (ctx.origin_port, tok2)).status == 200
+    assert ghtest.poll_lines(alog, lambda ln: tok2 in ln), "no line in the new access.log"
+    assert os.stat(alog).st_uid == uid and os.stat(elog).st_uid == uid
+    with open(alog + ".moved") as f:
+        assert tok2 not in f.read()
+    os.unlink(alog + ".moved")
+    os.unlink(elog + ".moved")
+
+
+def test_packaged_logrotate_rule_rotates_and_the_daemon_reopens(daemon, ctx, tmp_path):
+    if not shutil.which("logrotate"):
+        pytest.skip("logrotate is not installed here")
+    d = daemon()
+    alog = os.path.join(LOGDIR, "access.log")
+    tok1, tok2 = uuid.uuid4().hex, uuid.uuid4().hex
+    assert ghtest.get(d.port, "http://origin.test:%d/size/1?%s" % (ctx.origin_port, tok1)).status == 200
+    assert ghtest.poll_lines(alog, lambda ln: tok1 in ln)
+    run(["logrotate", "-f", "-s", str(tmp_path / "state"), "/etc/logrotate.d/gatehouse"])
+    with open(alog + ".1") as f:
+        assert tok1 in f.read()
+    assert ghtest.get(d.port, "http://origin.test:%d/size/1?%s" % (ctx.origin_port, tok2)).status == 200
+    assert ghtest.poll_lines(alog, lambda ln: tok2 in ln), "the daemon did not reopen access.log"
+    st = os.stat(alog)
+    assert st.st_uid == gatehouse_ids()[0] and st.st_mode & 0o777 == 0o640
+
+
+# ---------------------------------------------------------------- apt through the proxy
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log {dir}/nginx-access.log;
+    default_type application/octet-stream;
+    client_body_temp_path {dir}/tmp-body;
+    proxy_temp_path {dir}/tmp-proxy;
+    fastcgi_temp_path {dir}/tmp-fastcgi;
+    uwsgi_temp_path {dir}/tmp-uwsgi;
+    scgi_temp_path {dir}/tmp-scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {dir}/repo;
+    }}
+}}
+"""
+
+
+def make_repository(top):
+    """A flat apt repository with one package, gh-apt-probe 1.0: returns its .deb's sha256."""
+    probe = os.path.join(top, "probe")
+    os.makedirs(os.path.join(probe, "DEBIAN"))
+    os.makedirs(os.path.join(probe, "usr/share/doc/gh-apt-probe"))
+    with open(os.path.join(probe, "DEBIAN/control"), "w") as f:
+        f.write("Package: gh-apt-probe\nVersion: 1.0\nArchitecture: all\n"
+                "Maintainer: Gatehouse tests <tests@example.org>\n"
+                "Description: package served to apt through gatehouse by the tests\n")
+    with open(os.path.join(probe, "usr/share/doc/gh-apt-probe/README"), "w") as f:
+        f.write("fetched through the proxy\n" * 200)
+    repo = os.path.join(top, "repo")
+    os.makedirs(repo)
+    deb = os.path.join(repo, "gh-apt-probe_1.0_all.deb")
+    run(["dpkg-deb", "--root-owner-group", "-b", probe, deb])
+    packages = run(["dpkg-scanpackages", "-m", ".", "/dev/null"], cwd=repo).stdout
+    with open(os.path.join(repo, "Packages"), "w") as f:
+        f.write(packages)
+    run(["gzip", "-9k", os.path.join(repo, "Packages")])
+    release = run(["apt-ftparchive", "release", "."], cwd=repo).stdout
+    with open(os.path.join(repo, "Release"), "w") as f:
+        f.write(release)
+    with open(deb, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture
+def nginx_repo(tmp_path):
+    top = str(tmp_path)
+    sha = make_repository(top)
+    port = ghtest.free_port()
+    conf = os.path.join(top, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=top, port=port))
+    out = open(os.path.join(top, "nginx.out"), "wb")
+    proc = subprocess.Popen(["/usr/sbin/nginx", "-c", conf, "-p", top], stdout=out, stderr=out,
+                            stdin=subprocess.DEVNULL)
+    out.close()
+    if not ghtest.wait_listening("127.0.0.1", port, time.monotonic() + 10, proc):
+        proc.kill()
+        pytest.fail("nginx did not start: %s" % open(os.path.join(top, "nginx.out")).read())
+    yield types.SimpleNamespace(port=port, sha256=sha, dir=top)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_apt_update_and_download_through_the_proxy(daemon, ctx, nginx_repo, tmp_path):
+    d = daemon()
+    work = tmp_path / "apt"
+    for sub in ("lists/partial", "cache/archives/partial", "sources.list.d", "dl"):
+        (work / sub).mkdir(parents=True)
+    (work / "sources.list").write_text(
+        "deb [trusted=yes] http://origin.test:%d/ ./\n" % nginx_repo.port)
+    opts = ["-o", "Dir::Etc::sourcelist=%s" % (work / "sources.list"),
+            "-o", "Dir::Etc::sourceparts=%s" % (work / "sources.list.d"),
+            "-o", "Dir::State::lists=%s" % (work / "lists"),
+            "-o", "Dir::Cache=%s" % (work / "cache"),
+            "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=",
+            "-o", "APT::Sandbox::User=root",
+            "-o", "Acquire::Languages=none",
+            "-o", "Acquire::Retries=0",
+            "-o", "Acquire::http::Proxy=http://127.0.0.1:%d/" % d.port]
+    env = ghtest.clean_env(DEBIAN_FRONTEND="noninteractive")
+    p = run(["apt-get", "-q"] + opts + ["update"], env=env, timeout=120)
+    out = p.stdout + p.stderr
+    assert "Err:" not in out and not re.search(r"^E: ", out, re.M), out
+    assert "origin.test:%d" % nginx_repo.port in out
+    p = run(["apt-get", "-q"] + opts + ["download", "gh-apt-probe"], env=env, timeout=120,
+            cwd=str(work / "dl"))
+    got = work / "dl" / "gh-apt-probe_1.0_all.deb"
+    assert got.is_file(), p.stdout + p.stderr
+    assert hashlib.sha256(got.read_bytes()).hexdigest() == nginx_repo.sha256
+    # Both went through the proxy (apt cannot resolve origin.test itself), and it logged them.
+    alog = os.path.join(LOGDIR, "access.log")
+    base = "http://origin.test:%d/./" % nginx_repo.port  # a flat repository: "./" suite
+    assert ghtest.poll_lines(alog, lambda ln: base + "gh-apt-probe_1.0_all.deb " in ln
+                             and "TCP_MISS/200" in ln), "no access log line for the .deb"
+    assert ghtest.poll_lines(alog, lambda ln: re.search(re.escape(base) + r"Packages(\.\w+)? ", ln)
+                             and "/200 " in ln), "no access log line for the package index"
+
+
+# ---------------------------------------------------------------- lifecycle
+
+def repack(deb, version, dest):
+    """The same package under another version (a stand-in for the previous release)."""
+    tree = tempfile.mkdtemp(prefix="gh-repack-")
+    try:
+        run(["dpkg-deb", "-R", deb, tree])
+        control = os.path.join(tree, "DEBIAN", "control")
+        with open(control) as f:
+            text = re.sub(r"^Version: .*$", "Version: " + version, f.read(), flags=re.M)
+        with open(control, "w") as f:
+            f.write(text)
+        run(["dpkg-deb", "--root-owner-group", "-b", tree, dest])
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def test_upgrade_from_the_previous_version_keeps_the_admins_changes(machine, tmp_path):
+    previous = machine.version + "~prev1"
+    assert run(["dpkg", "--compare-versions", previous, "lt", machine.version],
+               check=False).returncode == 0
+    old = str(tmp_path / "gatehouse_previous.deb")
+    repack(machine.deb, previous, old)
+    purge()
+    run(["dpkg", "-i", old], timeout=300)
+    assert is_installed(previous)
+    uid = pwd.getpwnam("_gatehouse").pw_uid
+    with open(CONF, "a") as f:
+        f.write("\n# changed by the admin\nProxyTimeout 42\n")
+    with open("/etc/gatehouse/conf.d/local.conf", "w") as f:
+        f.write("ProxyMaxForwards 12\n")
+    with open(os.path.join(CACHEDIR, "kept"), "w") as f:
+        f.write("cache data\n")
+
+    p = run(["dpkg", "-i", machine.deb], timeout=300)
+    out = p.stdout + p.stderr
+    assert "Unpacking gatehouse (%s) over (%s)" % (machine.version, previous) in out, out
+    assert "Configuration file" not in out, "dpkg asked about a conffile:\n" + out
+    assert is_installed(machine.version)
+    with open(CONF) as f:
+        assert "ProxyTimeout 42" in f.read(), "the admin's change to the conffile was lost"
+    assert os.path.isfile("/etc/gatehouse/conf.d/local.conf")
+    assert os.path.isfile(os.path.join(CACHEDIR, "kept"))
+    assert pwd.getpwnam("_gatehouse").pw_uid == uid
+    assert "Syntax OK" in run([GATEHOUSE, "-t", "-f", CONF]).stderr
+
+
+def test_remove_keeps_configuration_cache_and_logs(machine):
+    ensure_installed(machine)
+    with open(os.path.join(CACHEDIR, "entry"), "w") as f:
+        f.write("cached\n")
+    with open(os.path.join(LOGDIR, "access.log"), "a") as f:
+        f.write("an old line\n")
+    run(["dpkg", "-r", "gatehouse"], timeout=120)
+    assert installed_status().startswith("deinstall ok config-files"), installed_status()
+    assert not os.path.exists(GATEHOUSE)
+    assert os.path.isfile(CONF)
+    assert os.path.isfile(os.path.join(CACHEDIR, "entry"))
+    assert os.path.isfile(os.path.join(LOGDIR, "access.log"))
+    assert user_exists("_gatehouse")
+    # and a reinstall picks them up again
+    ensure_installed(machine)
+    assert os.path.isfile(os.path.join(CACHEDIR, "entry"))
+
+
+def test_purge_leaves_nothing_behind(machine, ctx):
+    ensure_installed(machine)
+    d = PkgDaemon(ctx).start()  # leaves logs and a live process behind to clean up
+    assert ghtest.get(d.port, "http://origin.test:%d/size/1" % ctx.origin_port).status == 200
+    assert d.stop() == 0
+    with open("/etc/gatehouse/conf.d/mine.conf", "w") as f:
+        f.write("ProxyVia Off\n")
+    run(["dpkg", "--purge", "gatehouse"], timeout=120)
+    assert installed_status() in ("", "unknown ok not-installed"), installed_status()
+    left = footprint() - machine.baseline
+    assert not left, "left behind after purge: %s" % sorted(left)
+    for path in ("/etc/gatehouse", CACHEDIR, LOGDIR, "/run/gatehouse"):
+        assert not os.path.exists(path), path
+    if not machine.had_user:
+        assert not user_exists("_gatehouse"), "the _gatehouse user is still there"
+        assert not group_exists("_gatehouse"), "the _gatehouse group is still there"
