@@ -200,6 +200,7 @@ struct cache_entry {
 	size_t body_len;
 };
 
+/* Free an entry (NULL is fine). */
 void cache_entry_free(struct cache_entry *e);
 
 /* The first stored field named name, or an empty slice (p == NULL). */
@@ -243,7 +244,8 @@ int cache_entry_merge_304(const struct cache_conf *conf, const struct cache_entr
 /* Debian archive classes of a URL (path only, query ignored). */
 enum cache_debian {
 	CACHE_DEB_NONE = 0,
-	CACHE_DEB_IMMUTABLE, /* .../pool/... ending .deb .udeb .dsc .tar.* .diff.gz; .../by-hash/... */
+	CACHE_DEB_IMMUTABLE, /* .../pool/... ending .deb .udeb .dsc .tar.* .diff.gz;
+	                      * .../by-hash/... */
 	CACHE_DEB_INDEX      /* Release, InRelease, Packages*, Sources* (follow their headers) */
 };
 enum cache_debian cache_debian_class(struct cache_str url);
@@ -278,7 +280,8 @@ struct cache_decision {
 	int64_t lifetime;     /* freshness lifetime */
 	int64_t ttl;          /* lifetime - age; negative when stale (Cache-Status ttl) */
 	int stale;            /* the entry is stale (or the request treats it as stale) */
-	int client_refresh;   /* the request forced validation (no-cache, Pragma, max-age, min-fresh) */
+	int client_refresh;   /* the request forced validation (no-cache, Pragma, max-age,
+	                       * min-fresh) */
 	int stale_if_error;   /* if the refresh fails (5xx, refused, timeout), the stale entry may
 	                       * be served instead (stale-if-error, CacheStaleOnError) */
 	int not_modified;     /* FRESH and STALE_REVALIDATE: the client's own conditional matches:
@@ -348,7 +351,8 @@ struct cache_range {
 
 enum cache_range_result {
 	CACHE_RANGE_FULL = 200,        /* no (usable) Range, or If-Range failed: send 200 */
-	CACHE_RANGE_PARTIAL = 206,     /* *n ranges: 1 -> single part, more -> multipart/byteranges */
+	CACHE_RANGE_PARTIAL = 206,     /* *n ranges: 1 -> single part, more ->
+	                                * multipart/byteranges */
 	CACHE_RANGE_UNSATISFIABLE = 416 /* send 416 with Content-Range: bytes * / size */
 };
 
@@ -457,8 +461,9 @@ struct cache_reader;
 struct cache_fill;
 
 enum cache_sync {
-	CACHE_SYNC_DATA = 0, /* fdatasync data pages each commit, not the meta page (MDB_NOMETASYNC):
-	                      * a power cut may lose the last commit, never consistency */
+	CACHE_SYNC_DATA = 0, /* fdatasync data pages each commit, not the meta page
+	                      * (MDB_NOMETASYNC): a power cut may lose the last commit, never
+	                      * consistency */
 	CACHE_SYNC_FULL,     /* LMDB's default full sync */
 	CACHE_SYNC_NONE      /* no sync (MDB_NOSYNC): kill -9 safe, a power cut is not;
 	                      * cache_store_maintain() syncs every few seconds */
@@ -478,6 +483,8 @@ struct cache_store_conf {
 	                        * per listing/maintenance call in progress) */
 };
 
+/* Defaults: size 1 GiB, budget 75 %, evict from 90 % down to 80 % of the budget,
+ * CACHE_SYNC_DATA, compression on at level 1, 256 reader slots; root unset. */
 void cache_store_conf_default(struct cache_store_conf *c);
 
 /* Open (creating when needed) the store in conf->root. Takes an exclusive lock on
@@ -509,12 +516,19 @@ struct cache_stats {
 	uint64_t swept_chunks;   /* orphan chunks deleted when opening */
 };
 
+/* A snapshot of the counters (takes the write mutex briefly). */
 void cache_store_stats(struct cache_store *s, struct cache_stats *st);
 
 /* Housekeeping: apply queued LRU touches, finish deferred chunk deletion, evict when over
  * the start mark, sync when CACHE_SYNC_NONE. Call it every second or so (a timer of one
  * worker). Uses trylock: returns at once (1) when a writer is busy; else 0 or CACHE_E*.
- * It may block for one commit. */
+ * It may block for one commit (a few ms with a full touch queue).
+ *
+ * LRU approximation: a hit queues (key, seq) in a 2048-slot queue (one short mutex; when
+ * full the touch is dropped without locking). The next write transaction moves the touched
+ * entries to the young end, except entries already among the youngest sixteenth (and
+ * entries replaced meanwhile). So an entry hit at least once per queue drain survives
+ * eviction; under a flood of hits with no writes, some touches are lost. */
 int cache_store_maintain(struct cache_store *s);
 
 /* ---- reading ---- */

@@ -76,7 +76,7 @@ struct cache_entry *cache_entry_copy(const struct cache_meta *m, const unsigned 
 
 /* ---- the store ---- */
 
-#define CACHE_TOUCH_MAX 4096
+#define CACHE_TOUCH_MAX 2048   /* queued LRU touches; more are dropped until the next write */
 #define CACHE_GC_PER_TXN 64     /* chunks deleted per write transaction */
 #define CACHE_EVICT_PER_TXN 32  /* entries evicted per write transaction */
 #define CACHE_URLKEY_MAX 480    /* url db keys longer than this are truncated + hashed */
@@ -108,8 +108,9 @@ struct cache_store {
 	pthread_mutex_t wmu;       /* one write transaction at a time; guards what follows */
 	uint64_t used;             /* accounted bytes of every record */
 	uint64_t entries;
-	uint64_t next_id, next_seq;
-	uint64_t gen;              /* bumped by cache_clear(): fills from before fail */
+	uint64_t next_id;          /* atomic: body ids are taken without the lock */
+	uint64_t next_seq;
+	uint64_t gen;              /* atomic; bumped by cache_clear(): fills from before fail */
 	struct cache_gc *gc;
 	size_t ngc, gccap;
 	unsigned char *zbuf;       /* deflate output for fills (under wmu) */
@@ -118,8 +119,8 @@ struct cache_store {
 
 	pthread_mutex_t tmu;       /* the touch queue */
 	struct cache_touch *touch;
-	size_t ntouch;
-	uint64_t touches_dropped;
+	size_t ntouch;             /* written under tmu with atomic stores, peeked without it */
+	uint64_t touches_dropped;  /* atomic */
 };
 
 /* One write transaction in progress: the changes to the store's counters and GC list are made

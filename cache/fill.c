@@ -155,8 +155,9 @@ cache_fill_begin(struct cache_store *s, const char *key, size_t keylen,
 			rc = CACHE_ENOMEM;
 	}
 	if (!rc) {
-		f->bcap = size_hint >= 0 && (uint64_t)size_hint < CACHE_CHUNK_SIZE ? (size_t)size_hint
-		                                                                  : CACHE_FILL_BUF_MIN;
+		f->bcap = CACHE_FILL_BUF_MIN;
+		if (size_hint >= 0 && (uint64_t)size_hint < CACHE_CHUNK_SIZE)
+			f->bcap = (size_t)size_hint;
 		if (f->bcap == 0)
 			f->bcap = 1;
 		f->buf = malloc(f->bcap);
@@ -168,10 +169,9 @@ cache_fill_begin(struct cache_store *s, const char *key, size_t keylen,
 		free(f);
 		return rc;
 	}
-	pthread_mutex_lock(&s->wmu);
-	f->id = s->next_id++;
-	f->gen = s->gen;
-	pthread_mutex_unlock(&s->wmu);
+	/* no lock: begin must not wait behind a writer */
+	f->id = __atomic_fetch_add(&s->next_id, 1, __ATOMIC_RELAXED);
+	f->gen = __atomic_load_n(&s->gen, __ATOMIC_ACQUIRE);
 	*out = f;
 	return CACHE_OK;
 }
@@ -357,7 +357,8 @@ cache_w_delete_variants(struct cache_wtx *w, const unsigned char *h)
 		unsigned char kb[CACHE_KEY_MAX];
 
 		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size != 64 || memcmp(k.mv_data, h, 32)))) {
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && (k.mv_size != 64 || memcmp(k.mv_data, h, 32)))) {
 			rc = 0;
 			break;
 		}

@@ -36,7 +36,8 @@ cache_method_parse(const char *p, size_t n)
 	static const struct { const char *s; enum cache_method m; } tab[] = {
 		{"GET", CACHE_M_GET}, {"HEAD", CACHE_M_HEAD}, {"POST", CACHE_M_POST},
 		{"PUT", CACHE_M_PUT}, {"DELETE", CACHE_M_DELETE}, {"PATCH", CACHE_M_PATCH},
-		{"OPTIONS", CACHE_M_OPTIONS}, {"TRACE", CACHE_M_TRACE}, {"CONNECT", CACHE_M_CONNECT},
+		{"OPTIONS", CACHE_M_OPTIONS}, {"TRACE", CACHE_M_TRACE},
+		{"CONNECT", CACHE_M_CONNECT},
 	};
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
@@ -430,8 +431,10 @@ cache_cc_value(struct cache_str v, struct cache_cc *cc)
 			eq++;
 		struct cache_str name = cache_trim((struct cache_str){e.p, eq});
 		int has_val = eq < e.n;
-		struct cache_str val = has_val ? cache_trim((struct cache_str){e.p + eq + 1, e.n - eq - 1})
-		                               : (struct cache_str){"", 0};
+		struct cache_str val = {"", 0};
+
+		if (has_val)
+			val = cache_trim((struct cache_str){e.p + eq + 1, e.n - eq - 1});
 
 		if (cache_sieq(name, "no-store"))
 			cc->flags |= CACHE_CC_NO_STORE;

@@ -240,8 +240,10 @@ cache_key_normalise(const char *url, size_t n, int ignore_query, char *out, size
 	if (host_start == auth_end || (port_at && port_at == host_start))
 		return CACHE_EINVAL;
 	size_t host_end = port_at ? port_at : auth_end;
-	struct cache_str port = port_at ? (struct cache_str){url + port_at + 1, auth_end - port_at - 1}
-	                                : (struct cache_str){"", 0};
+	struct cache_str port = {"", 0};
+
+	if (port_at)
+		port = (struct cache_str){url + port_at + 1, auth_end - port_at - 1};
 	int v6 = url[host_start] == '[';
 
 	if (v6 && (host_end - host_start < 3 || url[host_end - 1] != ']'))
@@ -255,9 +257,9 @@ cache_key_normalise(const char *url, size_t n, int ignore_query, char *out, size
 		if (port.p[k] < '0' || port.p[k] > '9')
 			return CACHE_EINVAL;
 	int default_port = port.n == 0 ||
-	                   (cache_sieq(scheme, "http") && port.n == 2 && !memcmp(port.p, "80", 2)) ||
-	                   (cache_sieq(scheme, "https") && port.n == 3 && !memcmp(port.p, "443", 3)) ||
-	                   (cache_sieq(scheme, "ftp") && port.n == 2 && !memcmp(port.p, "21", 2));
+	        (cache_sieq(scheme, "http") && port.n == 2 && !memcmp(port.p, "80", 2)) ||
+	        (cache_sieq(scheme, "https") && port.n == 3 && !memcmp(port.p, "443", 3)) ||
+	        (cache_sieq(scheme, "ftp") && port.n == 2 && !memcmp(port.p, "21", 2));
 	size_t end = auth_end;
 
 	while (end < n && url[end] != '#')
@@ -482,7 +484,7 @@ cache_invalidations(const struct cache_request *req, int status, const struct ca
 	self = malloc(req->url.n + 16);
 	if (!self)
 		return CACHE_ENOMEM;
-	if (cache_key_normalise(req->url.p, req->url.n, 0, self, req->url.n + 16, &sl) != CACHE_OK) {
+	if (cache_key_normalise(req->url.p, req->url.n, 0, self, req->url.n + 16, &sl)) {
 		free(self);
 		return CACHE_OK; /* not an absolute URL: nothing we could have stored */
 	}

@@ -205,7 +205,8 @@ cache_read_chunk(struct cache_reader *r, uint64_t body_id, uint32_t idx, cache_c
 	rc = mdb_get(r->txn, r->s->db_body, &k, &v);
 	if (rc) {
 		rc = rc == MDB_NOTFOUND ? CACHE_ENOENT : CACHE_EIO;
-	} else if (v.mv_size >= 1 && ((const unsigned char *)v.mv_data)[0] == 1 && cache_reader_zbuf(r)) {
+	} else if (v.mv_size >= 1 && ((const unsigned char *)v.mv_data)[0] == 1 &&
+	           cache_reader_zbuf(r)) {
 		rc = CACHE_ENOMEM;
 	} else if ((rc = cache_chunk_decode(&v, r->zbuf, CACHE_CHUNK_SIZE, &data, &len)) == 0) {
 		rc = cb(arg, data, len);

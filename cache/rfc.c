@@ -57,8 +57,8 @@ static int
 cache_hop_by_hop(struct cache_str name)
 {
 	static const char *const hop[] = {
-		"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
-		"trailer", "proxy-authenticate", "proxy-authorization",
+		"connection", "keep-alive", "proxy-connection", "te", "transfer-encoding",
+		"upgrade", "trailer", "proxy-authenticate", "proxy-authorization",
 	};
 
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
@@ -262,7 +262,8 @@ cache_debian_class(struct cache_str url)
 		}
 	}
 	if (cache_sieq(last, "Release") || cache_sieq(last, "InRelease") ||
-	    cache_sieq(last, "Release.gpg") || (last.n >= 8 && memcmp(last.p, "Packages", 8) == 0) ||
+	    cache_sieq(last, "Release.gpg") ||
+	    (last.n >= 8 && memcmp(last.p, "Packages", 8) == 0) ||
 	    (last.n >= 7 && memcmp(last.p, "Sources", 7) == 0))
 		return CACHE_DEB_INDEX;
 	return CACHE_DEB_NONE;
@@ -687,7 +688,8 @@ cache_decide(const struct cache_conf *conf, const struct cache_meta *m,
 	if (rcc.flags & CACHE_CC_NO_CACHE) {
 		must_validate = 1;
 		d->client_refresh = 1;
-		d->reason = (rcc.flags & CACHE_CC_PRAGMA_NO_CACHE) ? "pragma no-cache" : "no-cache request";
+		d->reason = (rcc.flags & CACHE_CC_PRAGMA_NO_CACHE) ? "pragma no-cache"
+		                                                   : "no-cache request";
 	}
 	if (rcc.max_age >= 0 && d->age > rcc.max_age) {
 		must_validate = 1;
@@ -706,19 +708,22 @@ cache_decide(const struct cache_conf *conf, const struct cache_meta *m,
 	if (!must_validate && d->ttl > 0) {
 		d->action = CACHE_ACT_FRESH;
 		d->reason = immutable ? "fresh (debian immutable)" : "fresh";
-	} else if (!must_validate && stale_ok && ((rcc.flags & CACHE_CC_MAX_STALE_ANY) ||
-	                                           (rcc.max_stale >= 0 && -d->ttl <= rcc.max_stale))) {
+	} else if (!must_validate && stale_ok &&
+	           ((rcc.flags & CACHE_CC_MAX_STALE_ANY) ||
+	            (rcc.max_stale >= 0 && -d->ttl <= rcc.max_stale))) {
 		d->action = CACHE_ACT_FRESH;
 		d->reason = "max-stale";
 	} else if (!must_validate && stale_ok && m->cc.swr >= 0 && -d->ttl <= m->cc.swr) {
 		d->action = CACHE_ACT_STALE_REVALIDATE;
 		d->reason = "stale-while-revalidate";
 	} else {
-		d->action = (m->etag.n || m->last_modified >= 0) ? CACHE_ACT_REVALIDATE : CACHE_ACT_FETCH;
+		d->action = (m->etag.n || m->last_modified >= 0) ? CACHE_ACT_REVALIDATE
+		                                                  : CACHE_ACT_FETCH;
 		if (!must_validate)
 			d->reason = stale_ok ? "stale" : "stale, must-revalidate";
 		else if (d->action == CACHE_ACT_FETCH)
-			d->reason = d->client_refresh ? "client refresh, no validator" : "no validator";
+			d->reason = d->client_refresh ? "client refresh, no validator"
+			                              : "no validator";
 	}
 	/* stale-if-error: never with must-revalidate / proxy-revalidate / s-maxage, nor when the
 	 * client or a no-cache response demands validation */

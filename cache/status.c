@@ -112,7 +112,8 @@ size_t
 cache_status_format(const char *name, const struct cache_status *st, char *out, size_t cap)
 {
 	static const char *const fwd[] = {
-		[CACHE_FWD_NONE] = NULL, [CACHE_FWD_BYPASS] = "bypass", [CACHE_FWD_METHOD] = "method",
+		[CACHE_FWD_NONE] = NULL, [CACHE_FWD_BYPASS] = "bypass",
+		[CACHE_FWD_METHOD] = "method",
 		[CACHE_FWD_URI_MISS] = "uri-miss", [CACHE_FWD_VARY_MISS] = "vary-miss",
 		[CACHE_FWD_MISS] = "miss", [CACHE_FWD_REQUEST] = "request",
 		[CACHE_FWD_STALE] = "stale", [CACHE_FWD_PARTIAL] = "partial",

@@ -362,7 +362,7 @@ cache_wrun(struct cache_store *s, cache_wop_f *op, void *arg, unsigned flags)
 				memcpy(touches, s->touch, s->ntouch * sizeof(*touches));
 				nt = s->ntouch;
 			}
-			s->ntouch = 0;
+			__atomic_store_n(&s->ntouch, 0, __ATOMIC_RELAXED);
 		}
 		pthread_mutex_unlock(&s->tmu);
 	}
@@ -665,6 +665,7 @@ struct cache_scan {
 	size_t nids, idcap;
 	struct cache_keylist del_body_ids; /* 8-byte ids whose chunks are orphans */
 	struct cache_keylist del_lru, del_url, add_lru;
+	struct cache_keylist del_meta;     /* damaged entries: undecodable, or chunks missing */
 };
 
 static void
@@ -675,6 +676,7 @@ cache_scan_free(struct cache_scan *sc)
 	cache_keylist_free(&sc->del_lru);
 	cache_keylist_free(&sc->del_url);
 	cache_keylist_free(&sc->add_lru);
+	cache_keylist_free(&sc->del_meta);
 }
 
 /* Read everything once in a read transaction and note what is inconsistent. */
@@ -696,12 +698,18 @@ cache_scan_read(struct cache_store *s, struct cache_scan *sc)
 	for (int op = MDB_FIRST; !rc && !(rc = mdb_cursor_get(c, &k, &v, op)); op = MDB_NEXT) {
 		struct cache_meta m;
 
-		if ((k.mv_size != 32 && k.mv_size != 64) || cache_rec_decode(v.mv_data, v.mv_size, &m)) {
+		if ((k.mv_size != 32 && k.mv_size != 64) ||
+		    cache_rec_decode(v.mv_data, v.mv_size, &m)) {
 			sc->c.missing_chunks++; /* undecodable: counted as damaged */
+			sc->c.bytes += cache_acct(s, k.mv_size, v.mv_size);
+			if (cache_keylist_add(&sc->del_meta, k.mv_data, k.mv_size)) {
+				rc = ENOMEM;
+				break;
+			}
 			continue;
 		}
-		sc->c.bytes += cache_acct(s, k.mv_size, v.mv_size) + cache_acct(s, 8 + k.mv_size, 0) +
-		               m.body_acct;
+		sc->c.bytes += cache_acct(s, k.mv_size, v.mv_size) +
+		               cache_acct(s, 8 + k.mv_size, 0) + m.body_acct;
 		if (k.mv_size == 32) {
 			unsigned char uk[CACHE_URLKEY_MAX + 1];
 
@@ -789,9 +797,36 @@ cache_scan_read(struct cache_store *s, struct cache_scan *sc)
 	}
 	if (rc == MDB_NOTFOUND)
 		rc = 0;
+	size_t damaged = 0;
+
 	for (size_t i = 0; i < sc->nids; i++)
 		if (sc->ids[i].seen != sc->ids[i].nchunks)
-			sc->c.missing_chunks++;
+			damaged++;
+	sc->c.missing_chunks += damaged;
+	if (c)
+		mdb_cursor_close(c);
+	c = NULL;
+	/* entries whose chunks are not all there (never by design): find their keys */
+	if (!rc && damaged)
+		rc = mdb_cursor_open(txn, s->db_meta, &c);
+	for (int op = MDB_FIRST; !rc && damaged && !(rc = mdb_cursor_get(c, &k, &v, op));
+	     op = MDB_NEXT) {
+		struct cache_meta m;
+		struct cache_idref key, *ref;
+
+		if (cache_rec_decode(v.mv_data, v.mv_size, &m) || !m.nchunks ||
+		    (m.flags & CACHE_MF_VARY_STUB))
+			continue;
+		key.id = m.body_id;
+		ref = bsearch(&key, sc->ids, sc->nids, sizeof(*sc->ids), cache_idref_cmp);
+		if (ref && ref->seen != ref->nchunks &&
+		    cache_keylist_add(&sc->del_meta, k.mv_data, k.mv_size)) {
+			rc = ENOMEM;
+			break;
+		}
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
 	if (c)
 		mdb_cursor_close(c);
 	c = NULL;
@@ -844,7 +879,7 @@ cache_scan_read(struct cache_store *s, struct cache_scan *sc)
 
 struct cache_repair_arg {
 	struct cache_scan *sc;
-	size_t lru_i, url_i, add_i;
+	size_t lru_i, url_i, add_i, meta_i;
 };
 
 /* Fix what the scan found, a bounded number of records per transaction. */
@@ -878,8 +913,20 @@ cache_op_repair(struct cache_wtx *w, void *arg)
 		a->url_i++;
 		budget--;
 	}
+	while (!rc && budget > 0 && a->meta_i < sc->del_meta.n) {
+		MDB_val k = {sc->del_meta.kl[a->meta_i], sc->del_meta.k[a->meta_i]}, v;
+
+		rc = mdb_get(w->txn, s->db_meta, &k, &v);
+		if (rc == 0)
+			rc = cache_w_delete_entry(w, k.mv_data, k.mv_size, v.mv_data, v.mv_size, 0);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		a->meta_i++;
+		budget--;
+	}
 	while (!rc && budget > 0 && a->add_i < sc->add_lru.n) {
-		rc = cache_w_put(w, s->db_lru, sc->add_lru.k[a->add_i], sc->add_lru.kl[a->add_i], "", 0);
+		rc = cache_w_put(w, s->db_lru, sc->add_lru.k[a->add_i], sc->add_lru.kl[a->add_i],
+		                 "", 0);
 		a->add_i++;
 		budget--;
 	}
@@ -916,20 +963,34 @@ cache_sweep(struct cache_store *s)
 		}
 		s->gc[s->ngc++] = (struct cache_gc){cache_get_be64(sc.del_body_ids.k[i]), 0, 0};
 	}
-	struct cache_repair_arg a = {&sc, 0, 0, 0};
+	struct cache_repair_arg a = {&sc, 0, 0, 0, 0};
 
 	for (int i = 0; i < CACHE_EVICT_LOOP_MAX; i++) {
 		if (a.lru_i == sc.del_lru.n && a.url_i == sc.del_url.n && a.add_i == sc.add_lru.n &&
-		    s->ngc == 0)
+		    a.meta_i == sc.del_meta.n && s->ngc == 0)
 			break;
-		size_t before = a.lru_i + a.url_i + a.add_i, ngc = s->ngc;
+		size_t before = a.lru_i + a.url_i + a.add_i + a.meta_i, ngc = s->ngc;
 		uint64_t used = s->used;
 
 		rc = cache_wrun(s, cache_op_repair, &a, CACHE_W_NOEVICT | CACHE_W_NOTOUCH);
 		if (rc)
 			goto out;
-		if (a.lru_i + a.url_i + a.add_i == before && s->ngc == ngc && s->used == used)
+		if (a.lru_i + a.url_i + a.add_i + a.meta_i == before && s->ngc == ngc &&
+		    s->used == used)
 			break;
+	}
+	if (sc.del_meta.n) { /* damaged entries claimed chunks they lacked: recount exactly */
+		struct cache_scan again;
+
+		memset(&again, 0, sizeof(again));
+		rc = cache_scan_read(s, &again);
+		if (!rc) {
+			s->used = again.c.bytes;
+			s->entries = again.c.entries;
+		}
+		cache_scan_free(&again);
+		if (rc)
+			goto out;
 	}
 	rc = 0;
 out:
@@ -1022,7 +1083,8 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
 	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, (size_t)conf->size)) != 0 ||
-	    (rc = mdb_env_set_maxreaders(s->env, conf->max_readers ? conf->max_readers : 256)) != 0 ||
+	    (rc = mdb_env_set_maxreaders(s->env, conf->max_readers ? conf->max_readers
+	                                                            : 256)) != 0 ||
 	    (rc = mdb_env_open(s->env, conf->root, flags, 0640)) != 0) {
 		cache_errf(err, errlen, "%s: LMDB: %s", conf->root, mdb_strerror(rc));
 		goto fail;
@@ -1055,7 +1117,9 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 		s->low = s->high;
 	s->max_object = s->budget / 2;
 	s->compress = conf->compress;
-	s->level = conf->compress_level >= 1 && conf->compress_level <= 9 ? conf->compress_level : 1;
+	s->level = 1;
+	if (conf->compress_level >= 1 && conf->compress_level <= 9)
+		s->level = conf->compress_level;
 	s->last_sync = (int64_t)time(NULL);
 	pthread_mutex_lock(&s->wmu);
 	rc = cache_sweep(s);
@@ -1063,7 +1127,8 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 		rc = cache_evict_to(s, s->low, CACHE_EVICT_LOOP_MAX);
 	pthread_mutex_unlock(&s->wmu);
 	if (rc && rc != CACHE_EFULL) {
-		cache_errf(err, errlen, "%s: sweeping the cache: %s", conf->root, cache_strerror(rc));
+		cache_errf(err, errlen, "%s: sweeping the cache: %s", conf->root,
+		           cache_strerror(rc));
 		ret = rc;
 		goto fail;
 	}
@@ -1089,7 +1154,8 @@ cache_store_close(struct cache_store *s)
 	if (s->magic != CACHE_STORE_MAGIC)
 		abort();
 	pthread_mutex_lock(&s->wmu);
-	for (int i = 0; i < 64 && (s->ngc || s->ntouch); i++) /* finish what is cheap to finish */
+	/* finish what is cheap to finish */
+	for (int i = 0; i < 64 && (s->ngc || __atomic_load_n(&s->ntouch, __ATOMIC_RELAXED)); i++)
 		if (cache_wrun(s, cache_op_noop, NULL, 0) != CACHE_OK)
 			break;
 	pthread_mutex_unlock(&s->wmu);
@@ -1118,9 +1184,7 @@ cache_store_stats(struct cache_store *s, struct cache_stats *st)
 	st->bytes_budget = s->budget;
 	st->map_size = s->map_size;
 	pthread_mutex_unlock(&s->wmu);
-	pthread_mutex_lock(&s->tmu);
-	st->touches_dropped = s->touches_dropped;
-	pthread_mutex_unlock(&s->tmu);
+	st->touches_dropped = __atomic_load_n(&s->touches_dropped, __ATOMIC_RELAXED);
 	if (mdb_env_info(s->env, &info) == 0)
 		st->file_bytes = ((uint64_t)info.me_last_pgno + 1) * s->psize;
 }
@@ -1128,15 +1192,21 @@ cache_store_stats(struct cache_store *s, struct cache_stats *st)
 void
 cache_touch_queue(struct cache_store *s, const unsigned char *key, size_t kl, uint64_t seq)
 {
+	if (kl > CACHE_KEY_MAX ||
+	    __atomic_load_n(&s->ntouch, __ATOMIC_RELAXED) >= CACHE_TOUCH_MAX) {
+		__atomic_add_fetch(&s->touches_dropped, 1, __ATOMIC_RELAXED);
+		return; /* full until the next write: no lock taken */
+	}
 	pthread_mutex_lock(&s->tmu);
-	if (s->ntouch < CACHE_TOUCH_MAX && kl <= CACHE_KEY_MAX) {
-		struct cache_touch *t = &s->touch[s->ntouch++];
+	if (s->ntouch < CACHE_TOUCH_MAX) {
+		struct cache_touch *t = &s->touch[s->ntouch];
 
 		memcpy(t->key, key, kl);
 		t->klen = (uint8_t)kl;
 		t->seq = seq;
+		__atomic_store_n(&s->ntouch, s->ntouch + 1, __ATOMIC_RELAXED);
 	} else {
-		s->touches_dropped++;
+		__atomic_add_fetch(&s->touches_dropped, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&s->tmu);
 }
@@ -1243,7 +1313,8 @@ cache_w_purge_hash(struct cache_wtx *w, const unsigned char *h, long *count)
 		size_t kl;
 
 		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size < 32 || memcmp(k.mv_data, h, 32)))) {
+		if (rc == MDB_NOTFOUND ||
+		    (rc == 0 && (k.mv_size < 32 || memcmp(k.mv_data, h, 32)))) {
 			rc = 0;
 			break;
 		}
@@ -1420,8 +1491,10 @@ cache_op_clear(struct cache_wtx *w, void *arg)
 	int rc;
 
 	(void)arg;
-	if ((rc = mdb_drop(w->txn, s->db_meta, 0)) != 0 || (rc = mdb_drop(w->txn, s->db_body, 0)) != 0 ||
-	    (rc = mdb_drop(w->txn, s->db_lru, 0)) != 0 || (rc = mdb_drop(w->txn, s->db_url, 0)) != 0)
+	if ((rc = mdb_drop(w->txn, s->db_meta, 0)) != 0 ||
+	    (rc = mdb_drop(w->txn, s->db_body, 0)) != 0 ||
+	    (rc = mdb_drop(w->txn, s->db_lru, 0)) != 0 ||
+	    (rc = mdb_drop(w->txn, s->db_url, 0)) != 0)
 		return rc;
 	w->d_used = -(int64_t)s->used;
 	w->d_entries = -(int64_t)s->entries;
@@ -1438,10 +1511,11 @@ cache_clear(struct cache_store *s)
 		return CACHE_EINVAL;
 	pthread_mutex_lock(&s->wmu);
 	pthread_mutex_lock(&s->tmu);
-	s->ntouch = 0;
+	__atomic_store_n(&s->ntouch, 0, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&s->tmu);
 	rc = cache_wrun(s, cache_op_clear, NULL, CACHE_W_NOEVICT | CACHE_W_NOTOUCH);
-	s->gen++; /* even on failure: fills in progress may have lost chunks */
+	/* even on failure: fills in progress may have lost chunks */
+	__atomic_add_fetch(&s->gen, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&s->wmu);
 	return rc;
 }
@@ -1467,11 +1541,19 @@ cache_list(struct cache_store *s, const char *prefix, size_t plen, const char *a
 		mdb_txn_abort(txn);
 		return cache_mdb_err(rc);
 	}
-	if (after && alen) {
-		sl = cache_urlkey(after, alen, start);
-	} else {
-		sl = plen < CACHE_URL_TRUNC ? plen : CACHE_URL_TRUNC;
-		memcpy(start, prefix, sl);
+	sl = plen < CACHE_URL_TRUNC ? plen : CACHE_URL_TRUNC;
+	memcpy(start, prefix, sl);
+	if (after && alen) { /* from `after`, unless it sorts before the prefix */
+		unsigned char ak[CACHE_URLKEY_MAX + 1];
+		size_t akl = cache_urlkey(after, alen, ak);
+		int cmp = memcmp(ak, start, akl < sl ? akl : sl);
+
+		if (cmp > 0 || (cmp == 0 && akl >= sl)) {
+			memcpy(start, ak, akl);
+			sl = akl;
+		} else {
+			after = NULL; /* before the prefix: start at the prefix */
+		}
 	}
 	MDB_val k = {sl, start}, v;
 

@@ -197,7 +197,8 @@ rfc_storable_table(void **state)
 		got = cache_storable(&c, &req, storable_rows[i].status,
 		                     th_parse(&rs, storable_rows[i].resp), &reason);
 		if (got != storable_rows[i].want ||
-		    (storable_rows[i].reason && (!reason || strcmp(reason, storable_rows[i].reason))))
+		    (storable_rows[i].reason && (!reason || strcmp(reason,
+		                                                   storable_rows[i].reason))))
 			fail_msg("storable row %zu: got %d (%s), want %d (%s)", i, got,
 			         reason ? reason : "-", storable_rows[i].want,
 			         storable_rows[i].reason ? storable_rows[i].reason : "-");
@@ -306,7 +307,8 @@ rfc_age_table(void **state)
 		int64_t got = cache_current_age(&m, age_rows[i].now);
 
 		if (got != age_rows[i].want)
-			fail_msg("age row %zu: got %" PRId64 ", want %" PRId64, i, got, age_rows[i].want);
+			fail_msg("age row %zu: got %" PRId64 ", want %" PRId64, i, got,
+			         age_rows[i].want);
 	}
 }
 
@@ -594,7 +596,8 @@ rfc_merge_304_updates_fields(void **state)
 	assert_int_equal(nw->meta.body_id, 77);
 	assert_int_equal(nw->meta.body_size, 1234);
 	/* stored fields the 304 did not name stay (Content-Encoding always), then the 304's */
-	assert_string_equal(nw->meta.headers.p, "Content-Encoding: gzip\r\nContent-Type: text/plain\r\n"
+	assert_string_equal(nw->meta.headers.p,
+	                    "Content-Encoding: gzip\r\nContent-Type: text/plain\r\n"
 	                    "X-Old: 1\r\nDate: Tue, 14 Nov 2023 22:15:00 GMT\r\nETag: \"v1\"\r\n"
 	                    "Cache-Control: max-age=3600\r\nX-New: 2\r\n");
 	assert_null(cache_entry_header(nw, "Content-Length").p);
@@ -667,7 +670,8 @@ rfc_vary_value_table(void **state)
 	for (size_t i = 0; i < sizeof(vary_value_rows) / sizeof(vary_value_rows[0]); i++) {
 		struct th r;
 		char out[256];
-		long got = cache_vary_value(th_parse(&r, vary_value_rows[i].req), vary_value_rows[i].name,
+		long got = cache_vary_value(th_parse(&r, vary_value_rows[i].req),
+		                            vary_value_rows[i].name,
 		                            strlen(vary_value_rows[i].name), out, sizeof(out));
 
 		if (got != vary_value_rows[i].want)
@@ -749,7 +753,8 @@ rfc_range_table(void **state)
 			         range_rows[i].want);
 		for (int k = 0; k < got && k < 3; k++)
 			if (r[k].first != range_rows[i].r[k].first || r[k].last != range_rows[i].r[k].last)
-				fail_msg("range row %zu part %d: %" PRIu64 "-%" PRIu64, i, k, r[k].first,
+				fail_msg("range row %zu part %d: %" PRIu64 "-%" PRIu64, i, k,
+				         r[k].first,
 				         r[k].last);
 	}
 }
@@ -785,16 +790,19 @@ rfc_range_decide_table(void **state)
 		struct th rq;
 		struct cache_range r[CACHE_MAX_RANGES];
 		size_t n;
-		struct cache_entry *e = th_entry(&c, "http://h/a", 200, range_decide_rows[i].resp, T0, T0);
+		struct cache_entry *e = th_entry(&c, "http://h/a", 200, range_decide_rows[i].resp,
+		                                 T0, T0);
 		struct cache_request req = th_req(range_decide_rows[i].method, "http://h/a",
 		                                  th_parse(&rq, range_decide_rows[i].req));
 
 		e->meta.body_size = 1000;
-		enum cache_range_result got = cache_range_decide(&e->meta, &req, r, CACHE_MAX_RANGES, &n);
+		enum cache_range_result got = cache_range_decide(&e->meta, &req, r,
+		                                                 CACHE_MAX_RANGES, &n);
 
 		cache_entry_free(e);
 		if (got != range_decide_rows[i].want)
-			fail_msg("range decide row %zu: got %d want %d", i, got, range_decide_rows[i].want);
+			fail_msg("range decide row %zu: got %d want %d", i, got,
+			         range_decide_rows[i].want);
 		assert_true(got == CACHE_RANGE_PARTIAL ? n > 0 : n == 0);
 	}
 }
@@ -815,7 +823,8 @@ rfc_multipart_pieces_add_up(void **state)
 
 	assert_int_equal(n, strlen(buf));
 	assert_true(strncmp(buf, "\r\n--", 4) == 0);
-	assert_non_null(strstr(buf, "\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-9/1000\r\n\r\n"));
+	assert_non_null(strstr(buf,
+	                       "\r\nContent-Type: text/plain\r\nContent-Range: bytes 0-9/1000\r\n\r\n"));
 	total += n + 10;
 	total += cache_multipart_head(b, S("text/plain"), &r[1], 1000, buf, sizeof(buf)) + 10;
 	n = cache_multipart_tail(b, buf, sizeof(buf));
@@ -866,14 +875,16 @@ rfc_invalidation_table(void **state)
 		size_t want = 0;
 
 		assert_int_equal(cache_invalidations(&req, inval_rows[i].status,
-		                                     th_parse(&r, inval_rows[i].resp), &l), CACHE_OK);
+		                                     th_parse(&r,
+		                                              inval_rows[i].resp), &l), CACHE_OK);
 		while (want < 3 && inval_rows[i].want[want])
 			want++;
 		if (l.n != want)
 			fail_msg("invalidation row %zu: %zu URIs, want %zu", i, l.n, want);
 		for (size_t k = 0; k < want; k++)
 			if (strcmp(l.uri[k], inval_rows[i].want[k]))
-				fail_msg("invalidation row %zu: uri %zu is %s, want %s", i, k, l.uri[k],
+				fail_msg("invalidation row %zu: uri %zu is %s, want %s", i, k,
+				         l.uri[k],
 				         inval_rows[i].want[k]);
 		cache_uri_list_free(&l);
 	}
@@ -981,7 +992,8 @@ rfc_cache_control_parsing(void **state)
 	assert_int_equal(cc.s_maxage, 30);
 	assert_int_equal(cc.swr, 5);
 	assert_int_equal(cc.sie, 7);
-	cache_cc_parse_request(th_parse(&r, "Cache-Control: max-stale, min-fresh=5, only-if-cached"), &cc);
+	cache_cc_parse_request(th_parse(&r,
+	                                "Cache-Control: max-stale, min-fresh=5, only-if-cached"), &cc);
 	assert_true(cc.flags & CACHE_CC_MAX_STALE_ANY);
 	assert_true(cc.flags & CACHE_CC_ONLY_IF_CACHED);
 	assert_int_equal(cc.min_fresh, 5);
@@ -1020,13 +1032,16 @@ rfc_key_normalise(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-		assert_int_equal(cache_key_normalise(rows[i].in, strlen(rows[i].in), rows[i].ignore_q,
+		assert_int_equal(cache_key_normalise(rows[i].in, strlen(rows[i].in),
+		                                     rows[i].ignore_q,
 		                                     out, sizeof(out), &n), CACHE_OK);
 		if (strcmp(out, rows[i].want) || n != strlen(out))
 			fail_msg("key row %zu: %s", i, out);
 	}
-	assert_int_equal(cache_key_normalise("/relative", 9, 0, out, sizeof(out), &n), CACHE_EINVAL);
-	assert_int_equal(cache_key_normalise("http:///x", 9, 0, out, sizeof(out), &n), CACHE_EINVAL);
+	assert_int_equal(cache_key_normalise("/relative", 9, 0, out, sizeof(out), &n),
+	                 CACHE_EINVAL);
+	assert_int_equal(cache_key_normalise("http:///x", 9, 0, out, sizeof(out), &n),
+	                 CACHE_EINVAL);
 	assert_int_equal(cache_key_normalise("http://h/x", 10, 0, out, 5, &n), CACHE_EINVAL);
 }
 
@@ -1082,7 +1097,8 @@ rfc_outcomes(void **state)
 	st.ttl = -5;
 	cache_status_format("10.0.0.1", &st, buf, sizeof(buf));
 	assert_string_equal(buf, "\"10.0.0.1\"; hit; ttl=-5");
-	assert_int_equal(cache_status_format("Gatehouse", &st, buf, 4), strlen("Gatehouse; hit; ttl=-5"));
+	assert_int_equal(cache_status_format("Gatehouse", &st, buf, 4),
+	                 strlen("Gatehouse; hit; ttl=-5"));
 	assert_string_equal(cache_outcome_squid(CACHE_OUT__COUNT), "NONE");
 }
 

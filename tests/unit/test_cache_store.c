@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "cache/cache_priv.h" /* cache_sha256, cache_be64: to damage a store on purpose */
 
 #define T0 1700000000ll
 #define MiB (1ull << 20)
@@ -87,9 +88,12 @@ ts_gen(uint64_t seed, int kind, uint64_t off, unsigned char *buf, size_t n)
 		uint64_t o = off + i;
 
 		if (kind == 0) {
-			buf[i] = (unsigned char)(ts_mix(seed * 0x9e3779b97f4a7c15ull + o / 8) >> (8 * (o % 8)));
+			uint64_t x = ts_mix(seed * 0x9e3779b97f4a7c15ull + o / 8);
+
+			buf[i] = (unsigned char)(x >> (8 * (o % 8)));
 		} else {
-			static const char line[] = "the quick brown fox jumps over the lazy dog 0123456789\n";
+			static const char line[] =
+				"the quick brown fox jumps over the lazy dog 0123456789\n";
 			uint64_t l = o / (sizeof(line) - 1);
 
 			buf[i] = (unsigned char)line[o % (sizeof(line) - 1)];
@@ -220,7 +224,8 @@ ts_store_kind(struct ts *t, const char *url, const char *hdrs, const char *req_h
 static int
 ts_store(struct ts *t, const char *url, uint64_t size, uint64_t seed)
 {
-	return ts_store_kind(t, url, "Cache-Control: max-age=600\nContent-Type: application/octet-stream",
+	return ts_store_kind(t, url,
+	                     "Cache-Control: max-age=600\nContent-Type: application/octet-stream",
 	                     NULL, size, seed, 0);
 }
 
@@ -323,17 +328,22 @@ store_round_trip_small(void **state)
 	assert_int_equal(e->meta.cc.max_age, 600);
 	assert_string_equal(e->meta.url.p, "http://t/a");
 	assert_int_equal(e->keylen, 32);
-	assert_memory_equal(cache_entry_header(e, "Content-Type").p, "application/octet-stream", 24);
+	assert_memory_equal(cache_entry_header(e, "Content-Type").p, "application/octet-stream",
+	                    24);
 	cache_entry_free(e);
 	/* HEAD: no body copied */
-	assert_int_equal(cache_lookup(t.r, "http://t/a", 10, NULL, CACHE_LOOKUP_NO_BODY, &e), CACHE_HIT);
+	assert_int_equal(cache_lookup(t.r, "http://t/a", 10, NULL, CACHE_LOOKUP_NO_BODY, &e),
+	                 CACHE_HIT);
 	assert_null(e->body);
 	cache_entry_free(e);
 	/* an empty body (a 204, or a synthesized object) */
-	struct cache_entry *m = ts_meta(&t, "ftp://f/pub/empty", 204, "Content-Type: text/plain\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT");
+	struct cache_entry *m = ts_meta(&t, "ftp://f/pub/empty", 204,
+	                                "Content-Type: text/plain\n"
+	                                "Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT");
 	struct cache_fill *f = NULL;
 
-	assert_int_equal(cache_fill_begin(t.s, "ftp://f/pub/empty", 17, &m->meta, NULL, 0, &f), CACHE_OK);
+	assert_int_equal(cache_fill_begin(t.s, "ftp://f/pub/empty", 17, &m->meta, NULL, 0, &f),
+	                 CACHE_OK);
 	cache_entry_free(m);
 	assert_int_equal(cache_fill_commit(f, 0), CACHE_OK);
 	assert_int_equal(cache_lookup(t.r, "ftp://f/pub/empty", 17, NULL, 0, &e), CACHE_HIT);
@@ -393,7 +403,8 @@ store_chunking_20mb(void **state)
 	assert_int_equal(cache_read_chunk_copy(t.r, e->meta.body_id, e->meta.nchunks, buf,
 	                                       CACHE_CHUNK_SIZE, &len), CACHE_ENOENT);
 	/* a buffer too small for a chunk */
-	assert_int_equal(cache_read_chunk_copy(t.r, e->meta.body_id, 0, buf, 100, &len), CACHE_EINVAL);
+	assert_int_equal(cache_read_chunk_copy(t.r, e->meta.body_id, 0, buf, 100, &len),
+	                 CACHE_EINVAL);
 	cache_entry_free(e);
 	ts_consistent(&t);
 	free(buf);
@@ -412,7 +423,8 @@ store_fill_invisible_until_commit(void **state)
 	(void)state;
 	ts_open(&t, 16 * MiB);
 	m = ts_meta(&t, "http://t/slow", 200, "Cache-Control: max-age=60");
-	assert_int_equal(cache_fill_begin(t.s, "http://t/slow", 13, &m->meta, NULL, -1, &f), CACHE_OK);
+	assert_int_equal(cache_fill_begin(t.s, "http://t/slow", 13, &m->meta, NULL, -1, &f),
+	                 CACHE_OK);
 	cache_entry_free(m);
 	ts_gen(3, 0, 0, buf, CACHE_CHUNK_SIZE);
 	assert_int_equal(cache_fill_append(f, buf, CACHE_CHUNK_SIZE), CACHE_OK);
@@ -447,7 +459,8 @@ store_abort_leaves_nothing(void **state)
 	(void)state;
 	ts_open(&t, 16 * MiB);
 	m = ts_meta(&t, "http://t/ab", 200, "Cache-Control: max-age=60");
-	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, -1, &f), CACHE_OK);
+	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, -1, &f),
+	                 CACHE_OK);
 	memset(buf, 'x', sizeof(buf));
 	for (int i = 0; i < 250; i++) /* ~1 MB: 3 chunks written, one partial */
 		assert_int_equal(cache_fill_append(f, buf, sizeof(buf)), CACHE_OK);
@@ -464,14 +477,16 @@ store_abort_leaves_nothing(void **state)
 	assert_int_equal(st.entries, 0);
 	assert_int_equal(st.fills_aborted, 1);
 	/* a commit whose size does not match what the origin promised stores nothing */
-	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, -1, &f), CACHE_OK);
+	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, -1, &f),
+	                 CACHE_OK);
 	assert_int_equal(cache_fill_append(f, buf, sizeof(buf)), CACHE_OK);
 	assert_int_equal(cache_fill_commit(f, 5000), CACHE_EINVAL);
 	assert_int_equal(cache_lookup(t.r, "http://t/ab", 11, NULL, 0, &e), CACHE_MISS);
 	/* too big for the store: refused at begin, or at the append that passes the limit */
 	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, 64 * MiB, &f),
 	                 CACHE_ETOOBIG);
-	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, -1, &f), CACHE_OK);
+	assert_int_equal(cache_fill_begin(t.s, "http://t/ab", 11, &m->meta, NULL, -1, &f),
+	                 CACHE_OK);
 	int rc = CACHE_OK;
 
 	for (int i = 0; i < 4000 && rc == CACHE_OK; i++)
@@ -504,7 +519,8 @@ store_replace_new_version(void **state)
 	assert_int_equal(cache_lookup(t.r, "http://t/v", 10, NULL, 0, &e2), CACHE_HIT);
 	assert_true(e2->meta.body_id != e1->meta.body_id);
 	/* a reader still streaming the old version finds its chunks gone, never new ones */
-	assert_int_equal(cache_read_chunk_copy(t.r, e1->meta.body_id, 0, buf, CACHE_CHUNK_SIZE, &len),
+	assert_int_equal(cache_read_chunk_copy(t.r, e1->meta.body_id, 0, buf, CACHE_CHUNK_SIZE,
+	                                       &len),
 	                 CACHE_ENOENT);
 	ts_consistent(&t);
 	cache_store_check(t.s, &c);
@@ -528,25 +544,32 @@ ts_list_cb(void *arg, const struct cache_item *it)
 	struct ts_urls *l = arg;
 
 	if (l->n < 16)
-		snprintf(l->u[l->n++], 256, "%.*s%s", (int)it->url.n, it->url.p, it->vary ? " vary" : "");
+		snprintf(l->u[l->n++], 256, "%.*s%s", (int)it->url.n, it->url.p,
+		         it->vary ? " vary" : "");
 	return 0;
 }
 
 static void
 store_vary_variants(void **state)
 {
-	static const char *hdrs = "Cache-Control: max-age=60\nVary: Accept-Encoding\nContent-Type: text/css";
+	static const char *hdrs =
+		"Cache-Control: max-age=60\nVary: Accept-Encoding\nContent-Type: text/css";
 	struct ts t;
 	struct cache_check c;
 	struct ts_urls urls;
 
 	(void)state;
 	ts_open(&t, 16 * MiB);
-	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip, br", 5000, 1, 0), CACHE_OK);
-	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: identity", 7000, 2, 0), CACHE_OK);
-	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "accept-encoding:  gzip,br", 5000, 1, 0), 1);
-	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: identity", 7000, 2, 0), 1);
-	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: deflate", 7000, 2, 0), 0);
+	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip, br", 5000,
+	                               1, 0), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: identity", 7000,
+	                               2, 0), CACHE_OK);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "accept-encoding:  gzip,br", 5000, 1,
+	                                0), 1);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: identity", 7000, 2,
+	                                0), 1);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: deflate", 7000, 2,
+	                                0), 0);
 	struct cache_entry *e = NULL;
 
 	assert_int_equal(cache_lookup(t.r, "http://t/css", 12, NULL, 0, &e), CACHE_VARY_MISS);
@@ -560,18 +583,23 @@ store_vary_variants(void **state)
 	ts_consistent(&t);
 	/* purging the URL removes the stub and every variant */
 	assert_int_equal(cache_purge(t.s, "http://t/css", 12), 3);
-	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: identity", 7000, 2, 0), 0);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: identity", 7000, 2,
+	                                0), 0);
 	ts_consistent(&t);
 	/* a response without Vary replaces the variants */
-	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip", 5000, 1, 0), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip", 5000, 1,
+	                               0), CACHE_OK);
 	assert_int_equal(ts_store(&t, "http://t/css", 4000, 3), CACHE_OK);
-	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: gzip", 4000, 3, 0), 1);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: gzip", 4000, 3, 0),
+	                 1);
 	cache_store_check(t.s, &c);
 	assert_int_equal(c.entries, 1);
 	assert_int_equal(c.stubs, 0);
 	/* and a Vary response replaces the plain entry with a stub */
-	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip", 5000, 4, 0), CACHE_OK);
-	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: gzip", 5000, 4, 0), 1);
+	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip", 5000, 4,
+	                               0), CACHE_OK);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: gzip", 5000, 4, 0),
+	                 1);
 	assert_int_equal(ts_verify_kind(t.r, "http://t/css", NULL, 5000, 4, 0), 0);
 	ts_consistent(&t);
 	cache_store_check(t.s, &c);
@@ -583,33 +611,39 @@ store_vary_variants(void **state)
 static void
 store_compression_transparent(void **state)
 {
-	static const char *text = "Cache-Control: max-age=60\nContent-Type: text/plain; charset=utf-8";
+	static const char *text =
+		"Cache-Control: max-age=60\nContent-Type: text/plain; charset=utf-8";
 	struct ts t;
 	struct cache_stats st, st2;
 	struct cache_entry *e = NULL;
 
 	(void)state;
 	ts_open(&t, 32 * MiB);
-	assert_int_equal(ts_store_kind(&t, "http://t/log.txt", text, NULL, 1 * MiB + 77, 5, 1), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/log.txt", text, NULL, 1 * MiB + 77, 5, 1),
+	                 CACHE_OK);
 	cache_store_stats(t.s, &st);
 	assert_int_equal(st.compress_in, 4 * CACHE_CHUNK_SIZE); /* the 205-byte tail is too short */
 	assert_true(st.compress_out * 4 < st.compress_in);
 	assert_true(st.bytes_used < 512 * 1024);
 	assert_int_equal(ts_verify_kind(t.r, "http://t/log.txt", NULL, 1 * MiB + 77, 5, 1), 1);
 	/* a small text body comes inflated with the lookup */
-	assert_int_equal(ts_store_kind(&t, "http://t/small.txt", text, NULL, 20000, 6, 1), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/small.txt", text, NULL, 20000, 6, 1),
+	                 CACHE_OK);
 	assert_int_equal(cache_lookup(t.r, "http://t/small.txt", 18, NULL, 0, &e), CACHE_HIT);
 	assert_non_null(e->body);
 	cache_entry_free(e);
 	assert_int_equal(ts_verify_kind(t.r, "http://t/small.txt", NULL, 20000, 6, 1), 1);
 	cache_store_stats(t.s, &st);
 	/* random bytes labelled text do not shrink: stored raw */
-	assert_int_equal(ts_store_kind(&t, "http://t/noise.txt", text, NULL, 600000, 7, 0), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/noise.txt", text, NULL, 600000, 7, 0),
+	                 CACHE_OK);
 	cache_store_stats(t.s, &st2);
 	assert_int_equal(st2.compress_in, st.compress_in);
 	assert_int_equal(ts_verify_kind(t.r, "http://t/noise.txt", NULL, 600000, 7, 0), 1);
 	/* binary types are never tried */
-	assert_int_equal(ts_store_kind(&t, "http://t/zeros.bin", "Cache-Control: max-age=60\nContent-Type: application/octet-stream",
+	assert_int_equal(ts_store_kind(&t, "http://t/zeros.bin",
+	                               "Cache-Control: max-age=60\n"
+	                               "Content-Type: application/octet-stream",
 	                               NULL, 300000, 8, 1), CACHE_OK);
 	cache_store_stats(t.s, &st);
 	assert_int_equal(st2.compress_in, st.compress_in);
@@ -618,7 +652,8 @@ store_compression_transparent(void **state)
 	ts_close(&t);
 	t.sc.compress = 0;
 	ts_open_conf(&t);
-	assert_int_equal(ts_store_kind(&t, "http://t/log2.txt", text, NULL, 300000, 5, 1), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/log2.txt", text, NULL, 300000, 5, 1),
+	                 CACHE_OK);
 	cache_store_stats(t.s, &st);
 	assert_int_equal(st.compress_in, 0);
 	assert_int_equal(ts_verify_kind(t.r, "http://t/log.txt", NULL, 1 * MiB + 77, 5, 1), 1);
@@ -644,7 +679,8 @@ store_eviction_keeps_under_budget(void **state)
 		written += size;
 		cache_store_stats(t.s, &st);
 		if (st.bytes_used > st.bytes_budget)
-			fail_msg("after %d entries: %" PRIu64 " used > budget %" PRIu64, n, st.bytes_used,
+			fail_msg("after %d entries: %" PRIu64 " used > budget %" PRIu64, n,
+			         st.bytes_used,
 			         st.bytes_budget);
 		assert_true(st.file_bytes <= st.map_size);
 		n++;
@@ -655,7 +691,8 @@ store_eviction_keeps_under_budget(void **state)
 	/* the newest are there, the oldest went */
 	for (int i = n - 5; i < n; i++) {
 		snprintf(url, sizeof(url), "http://t/e/%d", i);
-		assert_int_equal(ts_verify(&t, url, 150000 + (uint64_t)(i % 7) * 10000, (uint64_t)i), 1);
+		assert_int_equal(ts_verify(&t, url, 150000 + (uint64_t)(i % 7) * 10000,
+		                           (uint64_t)i), 1);
 	}
 	assert_int_equal(ts_verify(&t, "http://t/e/0", 150000, 0), 0);
 	ts_consistent(&t);
@@ -746,9 +783,14 @@ store_purge_list_clear(void **state)
 	assert_string_equal(urls.u[0], "http://a.test/x/1");
 	assert_string_equal(urls.u[4], "http://a.test/x/5");
 	memset(&urls, 0, sizeof(urls));
-	assert_int_equal(cache_list(t.s, "http://a.test/", 14, "http://a.test/x/2", 17, 2, ts_list_cb, &urls), 2);
+	assert_int_equal(cache_list(t.s, "http://a.test/", 14, "http://a.test/x/2", 17, 2,
+	                            ts_list_cb, &urls), 2);
 	assert_string_equal(urls.u[0], "http://a.test/x/3");
 	assert_string_equal(urls.u[1], "http://a.test/x/4");
+	memset(&urls, 0, sizeof(urls));
+	assert_int_equal(cache_list(t.s, "http://b.test/", 14, "http://a.test/x/9", 17, 2,
+	                            ts_list_cb, &urls), 2);
+	assert_string_equal(urls.u[0], "http://b.test/y/1");
 	memset(&urls, 0, sizeof(urls));
 	assert_int_equal(cache_list(t.s, "", 0, NULL, 0, 100, ts_list_cb, &urls), 10);
 	assert_int_equal(cache_purge(t.s, "http://a.test/x/3", 17), 1);
@@ -762,7 +804,8 @@ store_purge_list_clear(void **state)
 	ts_consistent(&t);
 	/* clear: everything goes, and a fill that started before fails at commit */
 	m = ts_meta(&t, "http://b.test/late", 200, "Cache-Control: max-age=60");
-	assert_int_equal(cache_fill_begin(t.s, "http://b.test/late", 18, &m->meta, NULL, -1, &f), CACHE_OK);
+	assert_int_equal(cache_fill_begin(t.s, "http://b.test/late", 18, &m->meta, NULL, -1, &f),
+	                 CACHE_OK);
 	cache_entry_free(m);
 	assert_int_equal(cache_fill_append(f, "hello", 5), CACHE_OK);
 	assert_int_equal(cache_clear(t.s), CACHE_OK);
@@ -817,10 +860,14 @@ store_update_after_304(void **state)
 
 	(void)state;
 	ts_open(&t, 16 * MiB);
-	assert_int_equal(ts_store_kind(&t, "http://t/u", "Cache-Control: max-age=1\nETag: \"e1\"\nContent-Type: text/plain",
+	assert_int_equal(ts_store_kind(&t, "http://t/u",
+	                               "Cache-Control: max-age=1\nETag: \"e1\"\n"
+	                               "Content-Type: text/plain",
 	                               NULL, 2000, 4, 1), CACHE_OK);
 	assert_int_equal(cache_lookup(t.r, "http://t/u", 10, NULL, 0, &e), CACHE_HIT);
-	assert_int_equal(cache_entry_merge_304(&t.conf, e, th_parse(&r, "ETag: \"e1\"\nCache-Control: max-age=900\nX-Fresh: yes"),
+	assert_int_equal(cache_entry_merge_304(&t.conf, e,
+	                                       th_parse(&r, "ETag: \"e1\"\n"
+	                                                "Cache-Control: max-age=900\nX-Fresh: yes"),
 	                                       T0 + 50, T0 + 51, &nw), CACHE_OK);
 	assert_int_equal(cache_store_update(t.s, nw), CACHE_OK);
 	assert_int_equal(cache_lookup(t.r, "http://t/u", 10, NULL, 0, &again), CACHE_HIT);
@@ -853,7 +900,8 @@ store_persists_across_reopen(void **state)
 	ts_open(&t, 16 * MiB);
 	for (int i = 0; i < 5; i++) {
 		snprintf(url, sizeof(url), "http://t/p/%d", i);
-		assert_int_equal(ts_store(&t, url, 100000 * (uint64_t)i + 1, (uint64_t)i), CACHE_OK);
+		assert_int_equal(ts_store(&t, url, 100000 * (uint64_t)i + 1, (uint64_t)i),
+		                 CACHE_OK);
 	}
 	cache_store_stats(t.s, &st1);
 	ts_reopen(&t);
@@ -945,6 +993,70 @@ store_orphans_swept_at_open(void **state)
 	ts_cleanup(&t);
 }
 
+/* Damage the environment behind the store's back (a lost chunk, a lost LRU record, dangling
+ * LRU and URL records): the open repairs it, and never serves the damaged entry. */
+static void
+store_sweep_repairs_damage(void **state)
+{
+	struct ts t;
+	struct cache_entry *e = NULL;
+	struct cache_stats st;
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi body, lru, url;
+	unsigned char k[12], h[32], lk[40];
+	uint64_t body_id, seq_b;
+
+	(void)state;
+	ts_open(&t, 16 * MiB);
+	assert_int_equal(ts_store(&t, "http://t/A", 3 * CACHE_CHUNK_SIZE - 10, 1), CACHE_OK);
+	assert_int_equal(ts_store(&t, "http://t/B", 1000, 2), CACHE_OK);
+	assert_int_equal(cache_lookup(t.r, "http://t/A", 10, NULL, 0, &e), CACHE_HIT);
+	body_id = e->meta.body_id;
+	cache_entry_free(e);
+	assert_int_equal(cache_lookup(t.r, "http://t/B", 10, NULL, 0, &e), CACHE_HIT);
+	seq_b = e->meta.seq;
+	cache_entry_free(e);
+	ts_close(&t);
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, 16 * MiB), 0);
+	assert_int_equal(mdb_env_open(env, t.dir, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "body", 0, &body), 0);
+	assert_int_equal(mdb_dbi_open(txn, "lru", 0, &lru), 0);
+	assert_int_equal(mdb_dbi_open(txn, "url", 0, &url), 0);
+	cache_be64(k, body_id);
+	memset(k + 8, 0, 4);
+	k[11] = 1;
+	MDB_val kv = {12, k}, vv = {32, h};
+
+	assert_int_equal(mdb_del(txn, body, &kv, NULL), 0);            /* A loses chunk 1 */
+	assert_int_equal(cache_sha256("http://t/B", 10, NULL, 0, h), 0);
+	cache_be64(lk, seq_b);
+	memcpy(lk + 8, h, 32);
+	kv = (MDB_val){40, lk};
+	assert_int_equal(mdb_del(txn, lru, &kv, NULL), 0);             /* B loses its LRU record */
+	memset(lk, 0xee, sizeof(lk));
+	kv = (MDB_val){40, lk};
+	vv = (MDB_val){0, ""};
+	assert_int_equal(mdb_put(txn, lru, &kv, &vv, 0), 0);           /* a dangling LRU record */
+	kv = (MDB_val){14, "http://t/ghost"};
+	vv = (MDB_val){32, lk};
+	assert_int_equal(mdb_put(txn, url, &kv, &vv, 0), 0);           /* a dangling URL record */
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	ts_open_conf(&t);
+	cache_store_stats(t.s, &st);
+	assert_int_equal(st.entries, 1);
+	assert_int_equal(ts_verify(&t, "http://t/A", 3 * CACHE_CHUNK_SIZE - 10, 1), 0);
+	assert_int_equal(ts_verify(&t, "http://t/B", 1000, 2), 1);
+	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
 /* ---- kill -9 under load ---- */
 
 static uint64_t
@@ -970,8 +1082,11 @@ ts_crash_child(struct ts *t, int fd, uint32_t base)
 		_exit(2);
 	for (uint32_t i = base; i < base + 100000; i++) {
 		ts_crash_url(url, sizeof(url), i);
-		int rc = ts_store_kind(&c, url, i % 3 ? "Cache-Control: max-age=60\nContent-Type: application/octet-stream"
-		                                      : "Cache-Control: max-age=60\nContent-Type: text/plain",
+		int rc = ts_store_kind(&c, url,
+		                       i % 3 ? "Cache-Control: max-age=60\n"
+		                               "Content-Type: application/octet-stream"
+		                             : "Cache-Control: max-age=60\n"
+		                               "Content-Type: text/plain",
 		                       NULL, ts_crash_size(i), i, i % 3 ? 0 : 1);
 
 		if (rc != CACHE_OK)
@@ -1061,7 +1176,8 @@ store_kill9_during_writes(void **state)
 
 		cache_store_stats(t.s, &st);
 		print_message("round %u: %zu commits reported, %" PRIu64 " orphan chunks swept, "
-		              "%" PRIu64 " entries\n", round, ndone - before, st.swept_chunks, st.entries);
+		              "%" PRIu64 " entries\n", round, ndone - before, st.swept_chunks,
+		              st.entries);
 		assert_int_equal(c.orphan_chunks, 0);
 		assert_int_equal(c.missing_chunks, 0);
 		assert_int_equal(c.orphan_lru, 0);
@@ -1081,9 +1197,11 @@ store_kill9_during_writes(void **state)
 		cache_list(t.s, "http://crash.test/", 18, NULL, 0, 4096, ts_crash_list_cb, &l);
 		assert_true(l.n > 0);
 		for (size_t k = 0; k < l.n; k++) {
-			uint32_t i = (uint32_t)strtoul(l.urls[k] + strlen("http://crash.test/obj/"), NULL, 10);
+			uint32_t i = (uint32_t)strtoul(l.urls[k] + strlen("http://crash.test/obj/"),
+			              NULL, 10);
 
-			if (ts_verify_kind(t.r, l.urls[k], NULL, ts_crash_size(i), i, i % 3 ? 0 : 1) != 1)
+			if (ts_verify_kind(t.r, l.urls[k], NULL, ts_crash_size(i), i,
+			                   i % 3 ? 0 : 1) != 1)
 				fail_msg("round %u: listed %s is not intact", round, l.urls[k]);
 		}
 		free(l.urls);
@@ -1127,7 +1245,8 @@ ts_thread(void *arg)
 			/* the version is in a field, so readers know which body to expect */
 			int v = a->id * 1000 + i;
 
-			snprintf(hdrs, sizeof(hdrs), "Cache-Control: max-age=60\nX-V: %d\nContent-Type: text/plain", v);
+			snprintf(hdrs, sizeof(hdrs),
+			         "Cache-Control: max-age=60\nX-V: %d\nContent-Type: text/plain", v);
 			if (ts_store_kind(a->t, url, hdrs, NULL, 20000 + (uint64_t)v % 5 * 100000,
 			                  (uint64_t)v, v % 2) != CACHE_OK)
 				a->errors++;
@@ -1136,17 +1255,21 @@ ts_thread(void *arg)
 		} else {
 			struct cache_entry *e = NULL;
 
-			if (cache_lookup(r, url, strlen(url), NULL, CACHE_LOOKUP_NO_BODY, &e) != CACHE_HIT)
+			if (cache_lookup(r, url, strlen(url), NULL, CACHE_LOOKUP_NO_BODY,
+			                 &e) != CACHE_HIT)
 				continue;
 			struct cache_str xv = cache_entry_header(e, "X-V");
 			int v = atoi(xv.p ? xv.p : "0");
 
 			cache_entry_free(e);
-			if (ts_verify_kind(r, url, NULL, 20000 + (uint64_t)v % 5 * 100000, (uint64_t)v, v % 2) < 0) {
-				/* replaced between the two lookups: only wrong if this version still stands */
+			if (ts_verify_kind(r, url, NULL, 20000 + (uint64_t)v % 5 * 100000,
+			                   (uint64_t)v, v % 2) < 0) {
+				/* replaced between the two lookups: only wrong if this
+				 * version still stands */
 				struct cache_entry *e2 = NULL;
 
-				if (cache_lookup(r, url, strlen(url), NULL, CACHE_LOOKUP_NO_BODY, &e2) == CACHE_HIT) {
+				if (cache_lookup(r, url, strlen(url), NULL, CACHE_LOOKUP_NO_BODY,
+				                 &e2) == CACHE_HIT) {
 					struct cache_str xv2 = cache_entry_header(e2, "X-V");
 
 					if (xv2.p && atoi(xv2.p) == v)
@@ -1208,6 +1331,7 @@ main(void)
 		cmocka_unit_test(store_persists_across_reopen),
 		cmocka_unit_test(store_open_errors),
 		cmocka_unit_test(store_orphans_swept_at_open),
+		cmocka_unit_test(store_sweep_repairs_damage),
 		cmocka_unit_test(store_kill9_during_writes),
 		cmocka_unit_test(store_concurrent_readers_and_writers),
 	};
