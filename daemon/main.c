@@ -132,10 +132,12 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 			int fd = worker_listen_open(&n->listen[j], &lerr);
 
 			if (fd < 0) {
+				int priv = strcmp(lerr, strerror(EACCES)) == 0;
+
 				snprintf(err, sizeof(err), "cannot listen on %s: %s%s", n->listen[j].text,
-				         lerr, strcmp(lerr, strerror(EACCES)) == 0 ? " (a port below 1024 needs "
-				         "CAP_NET_BIND_SERVICE, which the daemon gave up with root: "
-				         "restart it, or run it from its systemd unit)" : "");
+				         lerr, priv ? " (a port below 1024 needs CAP_NET_BIND_SERVICE, "
+				         "which the daemon gave up with root: restart it, or run it from "
+				         "its systemd unit)" : "");
 				goto undo;
 			}
 			nfds[w * CFG_MAX_LISTEN + j] = fd;
@@ -311,8 +313,8 @@ main(int argc, char **argv)
 			svc_pidfile_close(&pidf);
 			return 1;
 		}
-		log_info("running as user %s (uid %lu, gid %lu)", cfg->user, (unsigned long)cfg->uid,
-		         (unsigned long)cfg->gid);
+		log_info("running as user %s (uid %lu, gid %lu)", cfg->user,
+		         (unsigned long)cfg->uid, (unsigned long)cfg->gid);
 	} else if (as_root) {
 		log_warn("running as root, as the configuration says \"User root\"");
 	} else if (cfg->user && geteuid() != cfg->uid) {

@@ -183,7 +183,7 @@ read_file(const char *path, char *buf, size_t len)
 }
 
 static void
-test_pidfile_holds_our_pid_locks_out_a_second_daemon_and_is_removed(void **state)
+test_pidfile_holds_our_pid_and_locks_out_a_second_daemon(void **state)
 {
 	struct svc_pidfile a, b;
 	char path[300], want[32], got[64], err[512];
@@ -449,7 +449,8 @@ test_cfg_user_group_and_pidfile(void **state)
 
 	load_bad("Listen 3128\nUser gh-no-such-user-x\n",
 	         "t.conf:2: User: \"gh-no-such-user-x\": no such user");
-	load_bad("Group gh-no-such-group-x\n", "t.conf:1: Group: \"gh-no-such-group-x\": no such group");
+	load_bad("Group gh-no-such-group-x\n",
+	         "t.conf:1: Group: \"gh-no-such-group-x\": no such group");
 	load_bad("User #12x\n", "t.conf:1: User: \"#12x\": expected a user name or #UID");
 	load_bad("User a b\n", "t.conf:1: User: expected 1 argument, got 2");
 	load_bad("PidFile -\n", "t.conf:1: PidFile: expected a file name");
@@ -479,7 +480,7 @@ main(void)
 		cmocka_unit_test(test_notify_sends_to_an_abstract_socket),
 		cmocka_unit_test(test_notify_reports_bad_or_missing_sockets),
 		cmocka_unit_test(test_monotonic_usec_advances),
-		cmocka_unit_test(test_pidfile_holds_our_pid_locks_out_a_second_daemon_and_is_removed),
+		cmocka_unit_test(test_pidfile_holds_our_pid_and_locks_out_a_second_daemon),
 		cmocka_unit_test(test_pidfile_reuses_a_stale_file),
 		cmocka_unit_test(test_pidfile_refuses_symlinks_and_missing_directories),
 		cmocka_unit_test(test_user_lookup_by_name_and_number),
