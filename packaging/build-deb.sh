@@ -19,6 +19,14 @@ src=$out/src
 
 say() { printf 'build-deb: %s\n' "$*"; }
 
+# One build at a time in this tree: a second one would delete the first one's copy.
+mkdir -p "$out"
+exec 9>"$out/.lock"
+if ! flock -w 1800 9; then
+	say "another package build in this tree holds $out/.lock"
+	exit 1
+fi
+
 apt_install() { # package...
 	if [ "$(id -u)" -ne 0 ]; then
 		say "missing packages: $*; install them as root: apt-get install $*"

@@ -23,6 +23,7 @@ Knobs: GH_TEST_DEB=path uses an existing .deb instead of building one; GH_TEST_P
 allows purging a gatehouse package that was installed before the tests started.
 """
 
+import fcntl
 import hashlib
 import os
 import pwd
@@ -126,7 +127,27 @@ def group_exists(name):
 # ---------------------------------------------------------------- fixtures
 
 @pytest.fixture(scope="module")
-def deb():
+def machine_lock():
+    """These tests own the machine's gatehouse package: two test runs at once (two checkouts,
+    or two people in one) take turns here instead of installing over each other."""
+    f = open("/tmp/gatehouse-package-tests.lock", "w")
+    deadline = time.monotonic() + 1800
+    while True:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                f.close()
+                pytest.fail("another test run held /tmp/gatehouse-package-tests.lock for 30 "
+                            "minutes", pytrace=False)
+            time.sleep(1)
+    yield
+    f.close()
+
+
+@pytest.fixture(scope="module")
+def deb(machine_lock):
     """The package built from this tree (scons deb), or $GH_TEST_DEB."""
     path = os.environ.get("GH_TEST_DEB")
     if not path:
