@@ -386,11 +386,13 @@ def test_noproxy_hosts_go_direct_and_others_via_the_parent(start_policy_daemon, 
     log = new_log(pctx, "noproxy")
     d = start_policy_daemon(access_log=log, extra=[
         "ProxyRemote * http://127.0.0.1:%d" % stub.port,
-        "NoProxy .intranet.test www.corp.test"])
+        "NoProxy .intranet.test"])
+    # (no Hostname entry here: every test name resolves to 127.0.0.1, and a Hostname entry
+    # also matches by address; see test_noproxy_host_name_matches_by_address_too)
     direct = ["www.intranet.test", "host1.intranet.test", "intranet.test",
-              "WWW.Intranet.TEST", "www.corp.test", "www.corp.test."]
-    via_parent = ["www.outside.test", "intranet.corp.test", "x.www.corp.test",
-                  "www.intranet.test.outside.test", "notintranet.test"]
+              "WWW.Intranet.TEST", "www.intranet.test."]
+    via_parent = ["www.outside.test", "intranet.corp.test", "www.intranet.test.outside.test",
+                  "notintranet.test"]
     for host in direct:
         t = tok()
         r = ghtest.get(d.port, url_for(pctx, host, "/echo?t=" + t))
@@ -450,12 +452,20 @@ def test_noproxy_host_name_matches_by_address_too(start_policy_daemon, pctx, stu
                                    "NoProxy alias.test"])
     r = ghtest.get(d.port, url_for(pctx, "alias.test", "/x"))
     assert r.status == 502, r  # exact name: direct at once
+    # not a substring match: x.alias.test (NXDOMAIN here, so it has no address in common with
+    # alias.test) goes to the parent, which is the one to resolve it
+    t = tok()
+    r = ghtest.get(d.port, url_for(pctx, "x.alias.test", "/x?t=" + t))
+    assert r.status == 200 and len(stub.requests_with(t)) == 1, r
 
     def direct():
         return ghtest.get(d.port, url_for(pctx, "blocked.test", "/x")).status == 502
     assert ghtest.poll(direct, timeout=6, interval=0.2), "blocked.test still sent to the parent"
     r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/x"))
     assert r.status == 200 and r.body == stub.body, r
+    t = tok()
+    r = ghtest.get(d.port, url_for(pctx, "alias.test.outside.test", "/x?t=" + t))
+    assert r.status == 200 and len(stub.requests_with(t)) == 1, r
 
 
 @pytest.mark.parametrize("match,via,direct", [
