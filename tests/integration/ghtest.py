@@ -375,6 +375,7 @@ class Dnsmasq:
                ("liar.test", "127.0.0.5")]
     # 127.0.0.4 claims (PTR) to be liar.test, which resolves elsewhere: double-reverse fails.
     PTRS = [("4.0.0.127.in-addr.arpa", "liar.test")]
+    EXTRA_ARGS = ()  # subclasses add options (e.g. --addn-hosts, --local-ttl)
 
     def __init__(self, workdir):
         self.workdir = workdir
@@ -392,6 +393,7 @@ class Dnsmasq:
                     "--cache-size=0"]
             args += ["--host-record=%s,%s" % (n, a) for n, a in self.RECORDS]
             args += ["--ptr-record=%s,%s" % (n, a) for n, a in self.PTRS]
+            args += list(self.EXTRA_ARGS)
             out = open(os.path.join(self.workdir, "dnsmasq.out"), "ab")
             self.proc = subprocess.Popen(args, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
             out.close()

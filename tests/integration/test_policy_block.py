@@ -294,3 +294,37 @@ def test_block_by_address_also_applies_through_a_parent(start_policy_daemon, pct
         c.close()
         assert_blocked(r, "blocked.test")
         assert not [h for h in stub.heads if h["method"] == "CONNECT"], stub.heads
+
+
+class _MovingDns(ghtest.Dnsmasq):
+    """dnsmasq answering from a hosts file with a 1 s TTL; SIGHUP makes it re-read the file."""
+    RECORDS = [("origin.test", "127.0.0.1")]
+    PTRS = []
+
+
+@pytest.mark.slow
+def test_block_follows_a_listed_name_to_its_new_address(start_policy_daemon, pctx, tmp_path):
+    import signal
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.11 moving.test\n")
+    dns = _MovingDns(str(tmp_path))
+    dns.EXTRA_ARGS = ("--addn-hosts=%s" % hosts, "--local-ttl=1")
+    dns.start()
+    try:
+        d = start_policy_daemon(dns=False, extra=["DNSServer 127.0.0.1:%d" % dns.port,
+                                                  "ProxyBlock moving.test"])
+        old, new = url_for(pctx, "127.0.0.11"), url_for(pctx, "127.0.0.12")
+        assert_blocked(wait_blocked(d.port, old), "moving.test")
+        assert ghtest.get(d.port, new).status == 502
+        hosts.write_text("127.0.0.12 moving.test\n")
+        dns.proc.send_signal(signal.SIGHUP)
+        t0 = time.monotonic()
+        r = wait_blocked(d.port, new, timeout=20)
+        assert r.status == 403, "the new address of moving.test (TTL 1 s) was not refused " \
+                                "within 20 s: %r" % r
+        # the old address is forgotten with the old answer
+        assert ghtest.poll(lambda: ghtest.get(d.port, old).status == 502, timeout=10,
+                           interval=0.2), "127.0.0.11 still refused %.1f s after the move" \
+            % (time.monotonic() - t0)
+    finally:
+        dns.stop()

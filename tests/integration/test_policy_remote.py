@@ -308,6 +308,151 @@ def test_failover_skips_a_dead_parent_and_uses_it_again_after_the_backoff(start_
             assert hierarchy(log, t) == "FIRSTUP_PARENT/127.0.0.1"
 
 
+def blackhole():
+    """A loopback port whose SYNs go unanswered: a listener with a full accept queue that never
+    accepts. Returns (port, sockets to close)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    port = ls.getsockname()[1]
+    keep = [ls]
+    for _ in range(4):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        keep.append(s)
+    time.sleep(0.2)
+    if ghtest.can_connect("127.0.0.1", port, timeout=0.5):
+        for k in keep:
+            k.close()
+        pytest.skip("cannot make a black-hole port here (the accept queue does not fill)")
+    return port, keep
+
+
+@pytest.mark.slow
+def test_parent_whose_connect_times_out_is_marked_down_too(start_policy_daemon, pctx, stub):
+    # A firewall that drops packets: the connect never completes. The first request waits for
+    # the connect timeout (ProxyTimeout 3 s here) and fails over; the next ones skip the parent.
+    port, keep = blackhole()
+    try:
+        d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % port,
+                                       "ProxyRemote * http://127.0.0.1:%d" % stub.port])
+        t0 = time.monotonic()
+        r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?first"), timeout=30)
+        first = time.monotonic() - t0
+        assert r.status == 200 and r.body == stub.body, r
+        assert first < 10, "failover took %.1f s" % first
+        for i in range(3):
+            t0 = time.monotonic()
+            r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?n=%d" % i),
+                           timeout=30)
+            assert r.status == 200 and r.body == stub.body, r
+            assert time.monotonic() - t0 < 1.5, \
+                "request %d waited %.1f s: the timed-out parent was tried again" \
+                % (i, time.monotonic() - t0)
+    finally:
+        for k in keep:
+            k.close()
+
+
+def test_parent_that_does_not_resolve_is_skipped(start_policy_daemon, pctx, stub):
+    d = start_policy_daemon(extra=["ProxyRemote * http://noparent.test:3128",
+                                   "ProxyRemote * http://127.0.0.1:%d" % stub.port])
+    t = tok()
+    r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?t=" + t))
+    assert r.status == 200 and len(stub.requests_with(t)) == 1, r
+
+
+def test_connect_fails_over_to_the_next_parent(start_policy_daemon, pctx, stub):
+    d = start_policy_daemon(allow_connect="443 %d" % pctx.echo_port,
+                            extra=["ProxyRemote * http://127.0.0.1:%d" % dead_port(),
+                                   "ProxyRemote * http://127.0.0.1:%d" % stub.port])
+    c, r = connect(d.port, "www.outside.test:443")
+    with c:
+        assert r.status == 200, r
+        c.send(b"hello")
+        assert c.read_exact(5) == b"hello"
+    assert [h["line"] for h in stub.heads if h["method"] == "CONNECT"] == \
+        ["CONNECT www.outside.test:443 HTTP/1.1"]
+
+
+def test_fallback_direct_for_connect(start_policy_daemon, pctx):
+    d = start_policy_daemon(allow_connect="443 %d" % pctx.echo_port,
+                            extra=["ProxyRemote * http://127.0.0.1:%d" % dead_port(),
+                                   "ProxyRemoteFallback direct"])
+    c, r = connect(d.port, "www.outside.test:%d" % pctx.echo_port)
+    with c:
+        assert r.status == 200, r
+        c.send(b"straight to the echo server")
+        assert c.read_exact(27) == b"straight to the echo server"
+
+
+def test_parent_closing_without_an_answer_is_a_bounded_5xx(start_policy_daemon, pctx):
+    import threading
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(16)
+    ls.settimeout(0.2)
+    stop = threading.Event()
+
+    def rude():
+        while not stop.is_set():
+            try:
+                s, _ = ls.accept()
+            except (socket.timeout, OSError):
+                continue
+            s.close()
+    th = threading.Thread(target=rude, daemon=True)
+    th.start()
+    try:
+        d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d"
+                                       % ls.getsockname()[1]])
+        for i in range(2):
+            t0 = time.monotonic()
+            r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/x%d" % i), timeout=20)
+            assert 500 <= r.status < 600, r
+            assert time.monotonic() - t0 < 8
+    finally:
+        stop.set()
+        th.join(timeout=5)
+        ls.close()
+
+
+def test_ipv6_literal_parent(start_policy_daemon, pctx):
+    if not pctx.has_v6:
+        pytest.skip("no IPv6 loopback (::1) here")
+    log = new_log(pctx, "v6parent")
+    with StubParent(host="::1").start() as s:
+        d = start_policy_daemon(access_log=log,
+                                extra=["ProxyRemote * http://[::1]:%d" % s.port])
+        t = tok()
+        r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?t=" + t))
+        assert r.status == 200 and len(s.requests_with(t)) == 1, r
+        h = hierarchy(log, t)
+        assert h in ("FIRSTUP_PARENT/::1", "FIRSTUP_PARENT/[::1]"), h
+
+
+def test_chain_chunked_upload_reaches_the_origin_intact(start_policy_daemon, pctx):
+    import hashlib
+    parent = start_policy_daemon(name="parent")
+    child = start_policy_daemon(name="child",
+                                extra=["ProxyRemote * http://127.0.0.1:%d" % parent.port])
+    body = os.urandom(150000)
+    t = tok()
+    raw = ("POST %s HTTP/1.1\r\nHost: www.outside.test:%d\r\nTransfer-Encoding: chunked\r\n"
+           "Connection: close\r\n\r\n" % (url_for(pctx, "www.outside.test", "/echo?t=" + t),
+                                            pctx.origin_port)).encode() + ghtest.chunk_encode(body)
+    r, c = ghtest.request(child.port, raw, method="POST")
+    c.close()
+    assert r.status == 200, r
+    doc = json.loads(r.body)
+    assert doc["body_len"] == len(body)
+    assert doc["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
 def test_live_parents_are_used_in_config_order(start_policy_daemon, pctx):
     with StubParent().start() as a, StubParent().start() as b:
         d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % a.port,
