@@ -55,6 +55,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/cachecfg.h"
 #include "daemon/cfg.h"
 #include "daemon/svc.h"
 
@@ -971,6 +972,19 @@ cfg_d_pac_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direc
 	return 0;
 }
 
+/* Cache*: parsed by cachecfg.c, which says what is wrong; the place is added here. */
+static int
+cfg_d_cache(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+            char **argv, size_t argc)
+{
+	char msg[512];
+
+	(void)d;
+	if (cachecfg_directive(ps->c->cache, argv, argc, msg, sizeof(msg)) < 0)
+		return cfg_fail(ps, src, "%s", msg);
+	return 0;
+}
+
 #define CFG_OFF(f) offsetof(struct cfg, f)
 #define CFG_NUM(name, field, lo, hi, scale, unit) \
 	{ name, cfg_d_number, 1, 1, CFG_IN_TOP, CFG_OFF(field), lo, hi, scale, unit }
@@ -1014,6 +1028,23 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FN("PacProxy", cfg_d_pac_proxy, 1, -1, CFG_IN_TOP),
 	CFG_FN("PacFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP),
 	CFG_FN("PacFile", cfg_d_pac_file, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheRoot", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheSize", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheEnable", cfg_d_cache, 2, 2, CFG_IN_TOP),
+	CFG_FN("CacheDisable", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheMaxFileSize", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheMinFileSize", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheIgnoreHeaders", cfg_d_cache, 1, -1, CFG_IN_TOP),
+	CFG_FN("CacheIgnoreNoLastMod", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheIgnoreQueryString", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheStoreNoStore", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheStorePrivate", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheLastModifiedFactor", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheMaxExpire", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheDefaultExpire", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheStaleOnError", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CacheDebianArchive", cfg_d_cache, 1, 1, CFG_IN_TOP),
+	CFG_FN("CachePurgeAllow", cfg_d_cache, 1, -1, CFG_IN_TOP),
 	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP),
 	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP),
 	CFG_FN("Require", cfg_d_require, 1, -1, CFG_IN_SECTION),
@@ -1379,7 +1410,8 @@ cfg_new_defaults(const char *name)
 	c->max_connections = 4096;
 	c->path = strdup(name);
 	if (!c->path || pol_ports_new(&c->allow_connect, connect_ports, 2, &why) != 0 ||
-	    pol_acl_new(&c->acl) != 0 || pol_new(&c->pol) != 0) {
+	    pol_acl_new(&c->acl) != 0 || pol_new(&c->pol) != 0 ||
+	    (c->cache = cachecfg_new()) == NULL) {
 		cfg_unref(&c);
 		return NULL;
 	}
@@ -1508,6 +1540,7 @@ cfg_unref(struct cfg **cp)
 	free(c->user);
 	free(c->group);
 	free(c->pid_file);
+	cachecfg_free(c->cache);
 	free(c->path);
 	free(c);
 }

@@ -20,6 +20,8 @@
 
 #define CFG_MAX_LISTEN 16
 
+struct cachecfg;
+
 struct cfg_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -99,6 +101,9 @@ struct cfg {
 	char *group;                   /* Group as written; NULL = the user's primary group */
 	gid_t gid;
 	char *pid_file;
+
+	/* The cache (issue 4): every Cache* directive, see cachecfg.h. Never NULL. */
+	struct cachecfg *cache;
 };
 
 /* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.

@@ -17,7 +17,8 @@
  * Privileges: started as root, the daemon refuses to run unless the config names a User
  * ("User root" keeps root on purpose). Everything that needs root happens before the drop:
  * the pid file, the logs (created owned by User, so that they can be reopened later), the
- * listeners (ports below 1024) and, with the cache, the cache files. After the drop a reload
+ * listeners (ports below 1024). The cache (CacheRoot) is opened after the drop, so that its
+ * files belong to User and a later start finds them writable. After the drop a reload
  * can bind a new port below 1024 only if the process holds CAP_NET_BIND_SERVICE (the systemd
  * unit starts it as _gatehouse with that ambient capability); otherwise that needs a restart.
  */
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/cachereq.h"
 #include "daemon/cfg.h"
 #include "daemon/log.h"
 #include "daemon/polres.h"
@@ -304,8 +306,6 @@ main(int argc, char **argv)
 		}
 	}
 
-	/* The cache (issue 4) is opened here, still as root, before the privilege drop. */
-
 	if (drop) {
 		if (svc_drop(cfg->user, cfg->uid, cfg->gid, err, sizeof(err)) < 0) {
 			log_error("cannot run as User %s: %s", cfg->user, err);
@@ -319,6 +319,14 @@ main(int argc, char **argv)
 		log_warn("running as root, as the configuration says \"User root\"");
 	} else if (cfg->user && geteuid() != cfg->uid) {
 		log_info("not started as root: User %s does not apply", cfg->user);
+	}
+
+	/* The cache store, shared by every worker: opened once, as User. */
+	if (cachereq_open(cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		fprintf(stderr, "gatehouse: %s\n", err);
+		svc_pidfile_close(&pidf);
+		return 1;
 	}
 
 	/* Policy names resolve in the background; nothing waits for them. */
@@ -367,6 +375,7 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < nw; i++)
 		worker_join(&workers[i]);
 	polres_stop(&gh.polres);
+	cachereq_close();
 	alog_close(&gh.alog);
 	cfg_unref(&cfg);
 	free(workers);

@@ -18,6 +18,7 @@
  */
 #include "daemon/worker.h"
 
+#include "daemon/cachereq.h"
 #include "daemon/health.h"
 #include "daemon/polres.h"
 
@@ -39,7 +40,8 @@
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
 
 enum conn_phase {
-	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING
+	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
+	CP_CACHE /* serving a stored response (cachereq.c) */
 };
 
 /* Body transfer from one buffer to another with framing conversion. */
@@ -52,6 +54,7 @@ struct body {
 	int trailer_started;
 	int done;
 	uint64_t data;       /* body data bytes moved, framing excluded */
+	struct creq *tap;    /* response bodies being stored: decoded data goes here too */
 };
 
 struct conn {
@@ -138,6 +141,9 @@ struct conn {
 	int in_drive;        /* conn_drive is on the stack */
 	int shut_wr;         /* closing: our side shut down, lingering */
 	struct res_addrs addrs;
+
+	struct creq *cq;     /* cache work of the current request (cachereq.h), or NULL */
+	int cq_checked;      /* the cache was consulted for this request */
 };
 
 static void conn_drive(struct conn *c);
@@ -146,6 +152,7 @@ static void conn_req_done(struct conn *c);
 static void conn_io_cb(struct ev_io *io, unsigned revents);
 static void conn_tmo_cb(struct ev_timer *t);
 static void conn_route(struct conn *c);
+static void conn_abort(struct conn *c, const char *why);
 static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
 
 /* ---- small helpers ---- */
@@ -334,6 +341,8 @@ conn_req_reset(struct conn *c)
 	c->tun_c_shut = c->tun_u_shut = 0;
 	c->in_req = 0;
 	c->logged = 0;
+	cachereq_free(&c->cq);
+	c->cq_checked = 0;
 }
 
 /* Write the access-log line of the current request, once. */
@@ -466,6 +475,7 @@ body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 			if (n > b->remaining)
 				n = (size_t)b->remaining;
 			buf_append(dst, buf_head(src), n);
+			cachereq_fill_data(b->tap, buf_head(src), n);
 			buf_consume(src, n);
 			b->data += n;
 			b->remaining -= n;
@@ -480,6 +490,7 @@ body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 				body_put_chunk(dst, buf_head(src), n);
 			else
 				buf_append(dst, buf_head(src), n);
+			cachereq_fill_data(b->tap, buf_head(src), n);
 			buf_consume(src, n);
 			b->data += n;
 			progress = 1;
@@ -496,6 +507,7 @@ body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 			if (span.n > 0) {
 				if (kind == H1_SPAN_DATA) {
 					b->data += span.n;
+					cachereq_fill_data(b->tap, span.p, span.n);
 					if (b->out == BO_CHUNKED)
 						body_put_chunk(dst, span.p, span.n);
 					else
@@ -1088,6 +1100,108 @@ conn_go_direct(struct conn *c)
 	conn_connect_upstream(c);
 }
 
+/* ---- the cache (cachereq.c): consulted after the ACL and the policy, before DNS ---- */
+
+/* Start serving the stored response of c->cq: the head now, the body from conn_cache_pump as
+ * the client drains. */
+static void
+conn_cache_serve(struct conn *c)
+{
+	struct worker *w = c->w;
+	c->phase = CP_CACHE;
+	c->action = cachereq_action(c->cq);
+	if (c->rq.in != H1_BODY_NONE && !c->rq.done)
+		c->close_after = 1; /* the unread request body would desynchronise the stream */
+	if (c->cfg->max_keepalive_requests && c->nreq + 1 >= c->cfg->max_keepalive_requests)
+		c->close_after = 1;
+	if (w->stopping)
+		c->close_after = 1;
+	size_t before = buf_len(&c->out);
+	int status = 0;
+	int rc = cachereq_serve_head(c->cq, &c->out, c->is_head, &status, c->ctype,
+	                             sizeof(c->ctype));
+	conn_put_via(c, &c->out);
+	if (c->close_after)
+		rc |= buf_append(&c->out, "Connection: close\r\n", 19);
+	else if (c->minor == 0)
+		rc |= buf_append(&c->out, "Connection: keep-alive\r\n", 24);
+	rc |= buf_append(&c->out, "\r\n", 2);
+	c->bytes_out += buf_len(&c->out) - before;
+	c->status = status;
+	c->rs_started = 1;
+	if (rc != 0) {
+		conn_abort(c, "the cached response head does not fit the output buffer");
+		return;
+	}
+	c->last_client = ev_now(w->loop);
+	ev_timer_start(w->loop, &c->tmo, c->cfg->timeout_ms);
+}
+
+/* Move stored body chunks to the client while its buffer has room. */
+static int
+conn_cache_pump(struct conn *c)
+{
+	int progress = 0;
+	for (int i = 0; i < 8 && buf_len(&c->out) < HIGH_WATER; i++) {
+		size_t moved = 0;
+		int r = cachereq_serve_body(c->cq, &c->out, &moved);
+		c->bytes_out += moved;
+		c->body_out += moved;
+		if (r < 0) {
+			conn_abort(c, "the cached entry went away while it was being served");
+			return 1;
+		}
+		if (r == 2) {
+			conn_req_done(c);
+			return 1;
+		}
+		if (r == 0)
+			break;
+		progress = 1;
+	}
+	return progress;
+}
+
+/* Returns 1 when the cache answered (stored response or local answer), 0 to forward (maybe
+ * as a revalidation with the head cachereq built). */
+static int
+conn_cache_consult(struct conn *c)
+{
+	c->cq_checked = 1;
+	if (c->is_connect || c->up_method == NULL || c->uphead == NULL)
+		return 0;
+	int status = 0;
+	enum cachereq_verdict v = cachereq_begin(&c->cq, c->w->id, c->cfg, c->method_str, c->url,
+	                                         c->uphead, c->uphead_len,
+	                                         (const struct sockaddr *)&c->peer, &status);
+	if (v == CQ_LOCAL) {
+		const char *hdr = cachereq_status_line(c->cq);
+		if (status == 504)
+			conn_local_page(c, 504, cachereq_action(c->cq), hdr,
+			                "%s is not in the cache (only-if-cached)", c->url);
+		else if (status == 403)
+			conn_local_page(c, 403, "TCP_DENIED", hdr,
+			                "PURGE is not allowed from this address (CachePurgeAllow)");
+		else if (status == 200)
+			conn_local_page(c, 200, "NONE", hdr, "%s purged from the cache", c->url);
+		else
+			conn_local_page(c, 404, "NONE", hdr, "%s is not in the cache", c->url);
+		return 1;
+	}
+	if (v == CQ_SERVE) {
+		conn_cache_serve(c);
+		return 1;
+	}
+	size_t n = 0;
+	char *uh = cachereq_take_uphead(c->cq, &n);
+	if (uh != NULL) {
+		free(c->uphead);
+		c->uphead = uh;
+		c->uphead_len = n;
+	}
+	return 0;
+}
+
 static void
 conn_decide(struct conn *c)
 {
@@ -1127,6 +1241,8 @@ conn_decide(struct conn *c)
 		conn_resolve_target(c);
 		return;
 	}
+	if (!c->cq_checked && conn_cache_consult(c))
+		return;
 	if (a == POL_DIRECT) {
 		conn_go_direct(c);
 		return;
@@ -1365,6 +1481,9 @@ conn_send_resp_head(struct conn *c, const struct h1_head *h)
 				c->up_close = 1;
 		}
 		body_setup(&c->rs, h->framing, h->content_length, bo);
+		c->rs.tap = c->cq;
+		if (c->cq)
+			c->action = cachereq_action(c->cq);
 		if (c->cfg->max_keepalive_requests && c->nreq + 1 >= c->cfg->max_keepalive_requests)
 			c->close_after = 1;
 		if (w->stopping)
@@ -1385,6 +1504,8 @@ conn_send_resp_head(struct conn *c, const struct h1_head *h)
 		buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
 	if (final && h1_field_get(h, H1_F_DATE) == NULL) /* RFC 9110 6.6.1 */
 		buf_printf(o, "Date: %s\r\n", worker_http_date(w));
+	if (final && c->cq)
+		buf_printf(o, "%s", cachereq_status_line(c->cq));
 	if (c->cfg->via == CFG_VIA_ON || c->cfg->via == CFG_VIA_FULL) {
 		int m = c->minor;
 		c->minor = h->minor; /* Via names the protocol received from the upstream */
@@ -1498,6 +1619,17 @@ conn_exchange(struct conn *c)
 			conn_start_tunnel(c);
 			return 1;
 		}
+		if (c->cq != NULL && cachereq_response(c->cq, h) == CQ_SERVE) {
+			/* 304 to our revalidation (or stale-if-error): serve the stored entry */
+			buf_consume(&u->in, hl);
+			int reuse = h->framing == H1_BODY_NONE && !(h->flags & H1_CONN_CLOSE) &&
+			            c->rq.done && buf_len(&u->in) == 0 && !c->up_eof;
+			c->up = NULL;
+			up_release(u, reuse);
+			c->rs_head_done = 1;
+			conn_cache_serve(c);
+			return 1;
+		}
 		if (c->is_connect)
 			c->close_after = 1; /* the parent refused: relay its answer, then close */
 		conn_send_resp_head(c, h);
@@ -1527,6 +1659,7 @@ conn_exchange(struct conn *c)
 		}
 	}
 	if (c->rs.done) {
+		cachereq_response_done(c->cq);
 		if (!c->rq.done) {
 			/* Answered before the request body ended: drop the rest with the connection. */
 			c->close_after = 1;
@@ -1656,6 +1789,10 @@ conn_drive(struct conn *c)
 			break;
 		case CP_TUNNEL:
 			progress = conn_tunnel(c);
+			break;
+		case CP_CACHE:
+			if (buf_len(&c->out) < HIGH_WATER)
+				progress = conn_cache_pump(c);
 			break;
 		case CP_CLOSING:
 			if (buf_len(&c->out) == 0) {
@@ -1837,6 +1974,13 @@ conn_tmo_cb(struct ev_timer *t)
 		ev_timer_start(w->loop, &c->tmo, next < 10 ? 10 : next);
 		return;
 	}
+	case CP_CACHE:
+		if (now - c->last_client >= c->cfg->timeout_ms) {
+			conn_abort(c, "client stopped taking the response");
+			break;
+		}
+		ev_timer_start(w->loop, &c->tmo, c->cfg->timeout_ms - (now - c->last_client));
+		return;
 	case CP_CLOSING:
 		if (buf_len(&c->out) > 0 && now - c->last_progress < c->w->cfg->timeout_ms) {
 			ev_timer_start(w->loop, &c->tmo, 2000); /* still draining to a slow client */

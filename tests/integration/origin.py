@@ -23,6 +23,15 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
   /trunc/N           Content-Length N, N/2 bytes, then close;  /truncchunked/N likewise chunked
   /bad/KIND          a malformed response from BAD_RESPONSES, then close
   /early-hints       a 103 interim response, then 200
+  /cache?...         a cacheable object for the cache tests, shaped by query parameters:
+                     size=N (bytes of body_bytes, default 100), cc=Cache-Control value,
+                     etag=TAG (sent quoted; If-None-Match with it -> 304), lm=SECONDS
+                     (Last-Modified that long ago; If-Modified-Since not older -> 304),
+                     expires=SECONDS (from now), vary=FIELDS, cookie=VALUE (Set-Cookie),
+                     status=N, loc=URL (Location), chunked=1, delay=MS (before answering),
+                     off=N (content offset: a "new version"), trickle=MS (Content-Length
+                     body sent 64 KiB every MS ms); any other method -> 200 "done"
+                     (status= applies), so unsafe-method invalidation can be tested
   ?linger=MS         (any keep-alive route) close the connection MS ms after the response
 Anything else is 404. Expect: 100-continue gets an interim "100 Continue" before the body.
 
@@ -419,10 +428,74 @@ class Origin:
             conn.sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
             return self._send(conn, 200, [("Content-Type", "text/plain")], b"after hints\n", method,
                               close)
+        if path == "/cache":
+            return self._cache(conn, rec, q, close)
         if path == "/via":
             hdrs = [("Content-Type", "text/plain"), ("Via", "1.0 upstream-cache")]
             return self._send(conn, 200, hdrs, b"via\n", method, close)
         return self._send(conn, 404, [("Content-Type", "text/plain")], b"no route\n", method, close)
+
+    def _cache(self, conn, rec, q, close):
+        import email.utils
+        method = rec["method"]
+        one = lambda k, d=None: q[k][0] if k in q else d
+        if one("delay"):
+            self.stop_event.wait(int(one("delay")) / 1000.0)
+        status = int(one("status", "200"))
+        now = time.time()
+        hdrs = [("Date", email.utils.formatdate(now, usegmt=True)),
+                ("Content-Type", "application/octet-stream")]
+        if method not in ("GET", "HEAD"):
+            if one("loc"):
+                hdrs.append(("Location", one("loc")))
+            return self._send(conn, status, hdrs, b"done\n", method, close)
+        if one("cc"):
+            hdrs.append(("Cache-Control", one("cc")))
+        if one("etag"):
+            hdrs.append(("ETag", '"%s"' % one("etag")))
+        if one("lm"):
+            hdrs.append(("Last-Modified", email.utils.formatdate(now - int(one("lm")), usegmt=True)))
+        if one("expires"):
+            hdrs.append(("Expires", email.utils.formatdate(now + int(one("expires")), usegmt=True)))
+        if one("vary"):
+            hdrs.append(("Vary", one("vary")))
+        if one("cookie"):
+            hdrs.append(("Set-Cookie", one("cookie")))
+        if one("loc"):
+            hdrs.append(("Location", one("loc")))
+        hget = lambda n: [v for k, v in rec["headers"] if k.lower() == n]
+        inm = hget("if-none-match")
+        ims = hget("if-modified-since")
+        not_mod = False
+        if inm and one("etag"):
+            not_mod = ('"%s"' % one("etag")) in inm[0] or inm[0].strip() == "*"
+        elif ims and one("lm"):
+            t = email.utils.parsedate_to_datetime(ims[0]).timestamp()
+            not_mod = t >= int(now - int(one("lm")))
+        if not_mod and status == 200:
+            return self._send(conn, 304, hdrs[:1] + hdrs[2:], b"", method, close)
+        body = body_bytes(int(one("size", "100")), int(one("off", "0")))
+        if one("trickle") and method == "GET":
+            out = ["HTTP/1.1 %d OK" % status] + ["%s: %s" % h for h in hdrs]
+            out.append("Content-Length: %d" % len(body))
+            conn.sock.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1"))
+            for i in range(0, len(body), 65536):
+                if self.stop_event.wait(int(one("trickle")) / 1000.0):
+                    raise _ClientGone()
+                conn.sock.sendall(body[i:i + 65536])
+            return not close
+        if one("chunked") == "1":
+            out = ["HTTP/1.1 %d OK" % status] + ["%s: %s" % h for h in hdrs]
+            out.append("Transfer-Encoding: chunked")
+            data = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+            if method != "HEAD":
+                for i in range(0, len(body), 100000):
+                    part = body[i:i + 100000]
+                    data += b"%x\r\n" % len(part) + part + b"\r\n"
+                data += b"0\r\n\r\n"
+            conn.sock.sendall(data)
+            return not close
+        return self._send(conn, status, hdrs, body, method, close)
 
     def _stream(self, sock, n):
         off = 0

@@ -1,0 +1,406 @@
+/*
+ * cachecfg.c - parsing of the Cache* directives into struct cachecfg (see cachecfg.h).
+ *
+ * Called by cfg.c while a snapshot is loaded (one thread), read by workers afterwards.
+ * Sizes take K, M and G suffixes (powers of 1024); times are seconds.
+ */
+#include "daemon/cachecfg.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const cachecfg_names[] = {
+	"CacheRoot", "CacheSize", "CacheEnable", "CacheDisable", "CacheMaxFileSize",
+	"CacheMinFileSize", "CacheIgnoreHeaders", "CacheIgnoreNoLastMod", "CacheIgnoreQueryString",
+	"CacheStoreNoStore", "CacheStorePrivate", "CacheLastModifiedFactor", "CacheMaxExpire",
+	"CacheDefaultExpire", "CacheStaleOnError", "CacheDebianArchive", "CachePurgeAllow", NULL
+};
+
+int
+cachecfg_is_directive(const char *name)
+{
+	for (size_t i = 0; cachecfg_names[i]; i++)
+		if (strcasecmp(name, cachecfg_names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+cachecfg_fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+	snprintf(err, errlen, fmt, a, b);
+	return -1;
+}
+
+static int
+cachecfg_set_ignore(struct cachecfg *cc, char **names, size_t n)
+{
+	char **v = n ? calloc(n, sizeof(*v)) : NULL;
+	if (n && v == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		v[i] = strdup(names[i]);
+		if (v[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(v[j]);
+			free(v);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < cc->nignore; i++)
+		free(cc->ignore[i]);
+	free(cc->ignore);
+	cc->ignore = v;
+	cc->nignore = n;
+	cc->rules.ignore_headers = (const char *const *)v;
+	cc->rules.nignore_headers = n;
+	return 0;
+}
+
+static void
+cachecfg_add_net(struct cachecfg *cc, int family, const void *addr, unsigned bits)
+{
+	struct cachecfg_net *n = &cc->purge[cc->npurge++];
+	n->family = family;
+	memset(n->addr, 0, sizeof(n->addr));
+	memcpy(n->addr, addr, family == AF_INET ? 4 : 16);
+	n->bits = bits;
+}
+
+struct cachecfg *
+cachecfg_new(void)
+{
+	struct cachecfg *cc = calloc(1, sizeof(*cc));
+	char *def[1] = { "Set-Cookie" };
+	if (cc == NULL)
+		return NULL;
+	cc->size = 1ull << 30;
+	cache_conf_default(&cc->rules);
+	if (cachecfg_set_ignore(cc, def, 1) < 0) {
+		free(cc);
+		return NULL;
+	}
+	struct in_addr lo4;
+	inet_pton(AF_INET, "127.0.0.0", &lo4);
+	cachecfg_add_net(cc, AF_INET, &lo4, 8);
+	cachecfg_add_net(cc, AF_INET6, &in6addr_loopback, 128);
+	return cc;
+}
+
+void
+cachecfg_free(struct cachecfg *cc)
+{
+	if (cc == NULL)
+		return;
+	free(cc->root);
+	for (size_t i = 0; i < cc->nenable; i++)
+		free(cc->enable[i]);
+	for (size_t i = 0; i < cc->ndisable; i++)
+		free(cc->disable[i]);
+	for (size_t i = 0; i < cc->nignore; i++)
+		free(cc->ignore[i]);
+	free(cc->ignore);
+	free(cc);
+}
+
+/* "10G", "512M", "64K", "1000": bytes. */
+static int
+cachecfg_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0, mul = 1;
+	size_t n = strlen(s), i;
+	if (n == 0 || n > 16)
+		return -1;
+	char last = (char)toupper((unsigned char)s[n - 1]);
+	if (last == 'K' || last == 'M' || last == 'G' || last == 'T') {
+		mul = last == 'K' ? 1ull << 10 : last == 'M' ? 1ull << 20 : last == 'G' ? 1ull << 30
+		                                                                        : 1ull << 40;
+		n--;
+	}
+	if (n == 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > (UINT64_C(1) << 50) / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+static int
+cachecfg_secs(const char *s, int64_t *out)
+{
+	int64_t v = 0;
+	size_t n = strlen(s);
+	if (n == 0 || n > 10)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+cachecfg_onoff(const char *name, const char *arg, int *out, char *err, size_t errlen)
+{
+	if (strcasecmp(arg, "On") == 0)
+		*out = 1;
+	else if (strcasecmp(arg, "Off") == 0)
+		*out = 0;
+	else
+		return cachecfg_fail(err, errlen, "%s: expected On or Off, got \"%.200s\"", name, arg);
+	return 0;
+}
+
+/* Normalise a URL prefix: "/" stays, "scheme://host/..." gets scheme and host lower-cased. */
+static char *
+cachecfg_prefix(const char *arg)
+{
+	char *p = strdup(arg);
+	if (p == NULL)
+		return NULL;
+	char *sep = strstr(p, "://");
+	if (sep != NULL) {
+		char *q = p;
+		for (; *q && q < sep + 3; q++)
+			*q = (char)tolower((unsigned char)*q);
+		for (; *q && *q != '/'; q++)
+			*q = (char)tolower((unsigned char)*q);
+	}
+	return p;
+}
+
+static int
+cachecfg_valid_prefix(const char *arg)
+{
+	if (strcmp(arg, "/") == 0)
+		return 1;
+	const char *sep = strstr(arg, "://");
+	if (sep == NULL || sep == arg)
+		return 0;
+	for (const char *q = arg; q < sep; q++)
+		if (!isalpha((unsigned char)*q))
+			return 0;
+	for (const char *q = arg; *q; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int
+cachecfg_purge_allow(struct cachecfg *cc, char **argv, size_t argc, char *err, size_t errlen)
+{
+	if (!cc->purge_set) {
+		cc->npurge = 0;
+		cc->purge_set = 1;
+	}
+	for (size_t i = 1; i < argc; i++) {
+		char text[INET6_ADDRSTRLEN + 8];
+		const char *a = argv[i];
+		if (strcasecmp(a, "none") == 0)
+			continue;
+		if (cc->npurge >= CACHECFG_MAX_PURGE)
+			return cachecfg_fail(err, errlen, "%s: more than 32 addresses%s", argv[0], "");
+		snprintf(text, sizeof(text), "%s", a);
+		char *slash = strchr(text, '/');
+		long bits = -1;
+		if (slash) {
+			char *end = NULL;
+			*slash = '\0';
+			errno = 0;
+			bits = strtol(slash + 1, &end, 10);
+			if (end == slash + 1 || *end || errno)
+				bits = -2;
+		}
+		unsigned char buf[16];
+		if (inet_pton(AF_INET, text, buf) == 1 && bits >= -1 && bits <= 32) {
+			cachecfg_add_net(cc, AF_INET, buf, bits < 0 ? 32u : (unsigned)bits);
+		} else if (inet_pton(AF_INET6, text, buf) == 1 && bits >= -1 && bits <= 128) {
+			cachecfg_add_net(cc, AF_INET6, buf, bits < 0 ? 128u : (unsigned)bits);
+		} else {
+			return cachecfg_fail(err, errlen, "%s: expected an address or ADDR/BITS, got "
+			                     "\"%.200s\"", argv[0], a);
+		}
+	}
+	return 0;
+}
+
+int
+cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, size_t errlen)
+{
+	const char *d = argv[0];
+	const char *a = argc > 1 ? argv[1] : "";
+	struct cache_conf *r = &cc->rules;
+	int64_t secs;
+
+	if (argc < 2)
+		return cachecfg_fail(err, errlen, "%s: expected at least 1 argument%s", d, "");
+	if (strcasecmp(d, "CacheRoot") == 0) {
+		if (a[0] != '/')
+			return cachecfg_fail(err, errlen, "%s: expected an absolute directory, got "
+			                     "\"%.200s\"", d, a);
+		free(cc->root);
+		cc->root = strdup(a);
+		return cc->root ? 0 : cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
+	}
+	if (strcasecmp(d, "CacheSize") == 0) {
+		uint64_t v;
+		if (cachecfg_size(a, &v) < 0 || v < (1ull << 20))
+			return cachecfg_fail(err, errlen, "%s: expected a size of at least 1M (K, M, G "
+			                     "suffixes), got \"%.200s\"", d, a);
+		cc->size = v;
+		return 0;
+	}
+	if (strcasecmp(d, "CacheMaxFileSize") == 0 || strcasecmp(d, "CacheMinFileSize") == 0) {
+		uint64_t v;
+		if (cachecfg_size(a, &v) < 0)
+			return cachecfg_fail(err, errlen, "%s: expected a size in bytes (K, M, G "
+			                     "suffixes), got \"%.200s\"", d, a);
+		if (strcasecmp(d, "CacheMaxFileSize") == 0)
+			r->max_file_size = v;
+		else
+			r->min_file_size = v;
+		return 0;
+	}
+	if (strcasecmp(d, "CacheEnable") == 0) {
+		if (argc != 3)
+			return cachecfg_fail(err, errlen, "%s: expected 2 arguments (lmdb URL-prefix)%s",
+			                     d, "");
+		if (strcasecmp(a, "lmdb") != 0)
+			return cachecfg_fail(err, errlen, "%s: unknown cache type \"%.200s\" (only lmdb)",
+			                     d, a);
+		if (!cachecfg_valid_prefix(argv[2]))
+			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix such as "
+			                     "http:// or http://host/path, got \"%.200s\"", d, argv[2]);
+		if (cc->nenable >= CACHECFG_MAX_PREFIX)
+			return cachecfg_fail(err, errlen, "%s: more than 64 prefixes%s", d, "");
+		cc->enable[cc->nenable] = cachecfg_prefix(argv[2]);
+		if (cc->enable[cc->nenable] == NULL)
+			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
+		cc->nenable++;
+		return 0;
+	}
+	if (strcasecmp(d, "CacheDisable") == 0) {
+		if (argc != 2)
+			return cachecfg_fail(err, errlen, "%s: expected 1 argument%s", d, "");
+		if (!cachecfg_valid_prefix(a))
+			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix such as "
+			                     "http://host/path, got \"%.200s\"", d, a);
+		if (cc->ndisable >= CACHECFG_MAX_PREFIX)
+			return cachecfg_fail(err, errlen, "%s: more than 64 prefixes%s", d, "");
+		cc->disable[cc->ndisable] = cachecfg_prefix(a);
+		if (cc->disable[cc->ndisable] == NULL)
+			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
+		cc->ndisable++;
+		return 0;
+	}
+	if (strcasecmp(d, "CacheIgnoreHeaders") == 0) {
+		if (argc == 2 && strcasecmp(a, "None") == 0)
+			return cachecfg_set_ignore(cc, NULL, 0);
+		if (cachecfg_set_ignore(cc, argv + 1, argc - 1) < 0)
+			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
+		return 0;
+	}
+	if (argc != 2)
+		return cachecfg_fail(err, errlen, "%s: expected 1 argument%s", d, "");
+	if (strcasecmp(d, "CacheIgnoreNoLastMod") == 0)
+		return cachecfg_onoff(d, a, &r->ignore_no_lastmod, err, errlen);
+	if (strcasecmp(d, "CacheIgnoreQueryString") == 0)
+		return cachecfg_onoff(d, a, &r->ignore_query_string, err, errlen);
+	if (strcasecmp(d, "CacheStoreNoStore") == 0)
+		return cachecfg_onoff(d, a, &r->store_nostore, err, errlen);
+	if (strcasecmp(d, "CacheStorePrivate") == 0)
+		return cachecfg_onoff(d, a, &r->store_private, err, errlen);
+	if (strcasecmp(d, "CacheStaleOnError") == 0)
+		return cachecfg_onoff(d, a, &r->stale_on_error, err, errlen);
+	if (strcasecmp(d, "CacheDebianArchive") == 0)
+		return cachecfg_onoff(d, a, &r->debian, err, errlen);
+	if (strcasecmp(d, "CacheLastModifiedFactor") == 0) {
+		char *end = NULL;
+		errno = 0;
+		double f = strtod(a, &end);
+		if (end == a || *end || errno || !(f >= 0.0 && f <= 100.0))
+			return cachecfg_fail(err, errlen, "%s: expected a number from 0 to 100, got "
+			                     "\"%.200s\"", d, a);
+		r->lm_factor = f;
+		return 0;
+	}
+	if (strcasecmp(d, "CacheMaxExpire") == 0 || strcasecmp(d, "CacheDefaultExpire") == 0) {
+		if (cachecfg_secs(a, &secs) < 0 || secs > 10 * 365 * 86400LL)
+			return cachecfg_fail(err, errlen, "%s: expected seconds from 0 to 315360000, got "
+			                     "\"%.200s\"", d, a);
+		if (strcasecmp(d, "CacheMaxExpire") == 0)
+			r->max_expire = secs;
+		else
+			r->default_expire = secs;
+		return 0;
+	}
+	if (strcasecmp(d, "CachePurgeAllow") == 0)
+		return cachecfg_purge_allow(cc, argv, argc, err, errlen);
+	return cachecfg_fail(err, errlen, "unknown directive \"%.200s\"%s", d, "");
+}
+
+static int
+cachecfg_prefix_match(const char *pre, const char *key, size_t keylen)
+{
+	size_t n = strlen(pre);
+	if (n == 1 && pre[0] == '/')
+		return 1;
+	return keylen >= n && memcmp(key, pre, n) == 0;
+}
+
+int
+cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen)
+{
+	int on = 0;
+	if (cc == NULL || cc->root == NULL)
+		return 0;
+	for (size_t i = 0; i < cc->nenable && !on; i++)
+		on = cachecfg_prefix_match(cc->enable[i], key, keylen);
+	for (size_t i = 0; i < cc->ndisable && on; i++)
+		if (cachecfg_prefix_match(cc->disable[i], key, keylen))
+			on = 0;
+	return on;
+}
+
+int
+cachecfg_purge_allowed(const struct cachecfg *cc, const struct sockaddr *sa)
+{
+	unsigned char a[16];
+	int fam = sa->sa_family;
+	if (fam == AF_INET) {
+		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (fam == AF_INET6) {
+		memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
+			memmove(a, a + 12, 4);
+			fam = AF_INET;
+		}
+	} else {
+		return 0;
+	}
+	for (size_t i = 0; i < cc->npurge; i++) {
+		const struct cachecfg_net *n = &cc->purge[i];
+		if (n->family != fam)
+			continue;
+		unsigned bits = n->bits, full = bits / 8, rest = bits % 8;
+		if (memcmp(a, n->addr, full) != 0)
+			continue;
+		if (rest && ((a[full] ^ n->addr[full]) & (0xff00u >> rest) & 0xffu) != 0)
+			continue;
+		return 1;
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * cachecfg.h - the Cache* directives (Apache mod_cache names plus our own CacheRoot,
+ * CacheSize, CacheDebianArchive, CachePurgeAllow) as one part of a config snapshot.
+ *
+ * cfg.c owns the snapshot: it creates the part with cachecfg_new(), hands every Cache*
+ * directive to cachecfg_directive() (which only says what is wrong; cfg.c adds FILE:LINE)
+ * and frees it with the snapshot. Like the rest of a snapshot, it is never modified after
+ * loading. cachereq.c reads it per request.
+ */
+#ifndef GH_CACHECFG_H
+#define GH_CACHECFG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "cache/cache.h"
+
+#define CACHECFG_MAX_PREFIX 64
+#define CACHECFG_MAX_PURGE 32
+
+struct cachecfg_net {
+	int family;                 /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned bits;
+};
+
+struct cachecfg {
+	char *root;                 /* CacheRoot DIR; NULL: no cache at all */
+	uint64_t size;              /* CacheSize, default 1G */
+	char *enable[CACHECFG_MAX_PREFIX];  /* CacheEnable lmdb PREFIX (normalised) */
+	size_t nenable;
+	char *disable[CACHECFG_MAX_PREFIX]; /* CacheDisable PREFIX */
+	size_t ndisable;
+	struct cache_conf rules;    /* the RFC 9111 knobs (cache.h); ignore_headers below */
+	char **ignore;              /* CacheIgnoreHeaders; default {"Set-Cookie"} */
+	size_t nignore;
+	struct cachecfg_net purge[CACHECFG_MAX_PURGE]; /* CachePurgeAllow; default loopback */
+	size_t npurge;
+	int purge_set;              /* CachePurgeAllow given (replaces the default) */
+};
+
+/* A snapshot part with the defaults, or NULL when out of memory. */
+struct cachecfg *cachecfg_new(void);
+void cachecfg_free(struct cachecfg *cc);
+
+/* Is name (case-insensitive) one of the Cache* directives handled here? */
+int cachecfg_is_directive(const char *name);
+
+/* Apply one directive (argv[0] is its name, argc counts it). Returns 0, or -1 with a message
+ * (no FILE:LINE) in err. */
+int cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, size_t errlen);
+
+/* Is the cache enabled for this cache key (a normalised absolute URL)? It must start with a
+ * CacheEnable prefix ("/" matches every URL) and with no CacheDisable prefix ("/" again
+ * matches every URL): CacheDisable wins, as in Apache. */
+int cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen);
+
+/* May this client send PURGE? */
+int cachecfg_purge_allowed(const struct cachecfg *cc, const struct sockaddr *sa);
+
+#endif

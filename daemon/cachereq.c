@@ -1,0 +1,646 @@
+/*
+ * cachereq.c - the cache inside the proxy: the shared store and its maintenance thread, and
+ * the per-request decisions proxy.c hooks in (see cachereq.h for the flow).
+ *
+ * Invariants: a struct creq belongs to one request on one worker thread; no LMDB transaction
+ * is held between calls (lookups copy the entry, chunks are read one short transaction
+ * each); a fill is committed only when the relayed body ended completely and within
+ * CacheMaxFileSize, and aborted otherwise (cachereq_free).
+ */
+#include "daemon/cachereq.h"
+
+#include "cache/cache.h"
+#include "daemon/cachecfg.h"
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define CREQ_MAGIC 0xcac4e5e9u
+#define CREQ_MAX_READERS 256
+#define CREQ_MAX_FIELDS 256
+#define CREQ_KEY_MAX 8192
+
+static struct {
+	struct cache_store *store;
+	struct cache_reader *readers[CREQ_MAX_READERS];
+	pthread_t maint;
+	int maint_running;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stop;
+} cq_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+struct creq {
+	unsigned magic;
+	const struct cachecfg *cc;
+	struct cache_reader *rd;
+	char *key;
+	size_t keylen;
+	int enabled;                 /* CacheEnable matches: lookups, storing, Cache-Status */
+	enum cache_method method;
+	char *hblock;                /* copy of the request fields */
+	struct cache_hdr *hv;
+	struct cache_request req;
+	int64_t t_req;
+	struct cache_entry *e;       /* the stored entry looked up (revalidation or serving) */
+	struct cache_entry *ebody;   /* after a 304 merge: the looked-up entry, for its body */
+	struct cache_decision dec;
+	enum cache_outcome outcome;
+	struct cache_status st;
+	int revalidating;
+	char *uphead;
+	size_t uphead_len;
+	struct cache_fill *fill;
+	int64_t fill_expect;
+	uint64_t fill_bytes;
+	int head_only;               /* HEAD request */
+	/* serving */
+	int serve_304;
+	uint32_t chunk;
+	int body_done;
+	char line[256];
+};
+
+/* ---- the store ---- */
+
+static void *
+cachereq_maint_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&cq_g.lock);
+	/* bounded by stop: one maintenance pass a second until cachereq_close */
+	while (!cq_g.stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&cq_g.cond, &cq_g.lock, &ts);
+		if (cq_g.stop)
+			break;
+		pthread_mutex_unlock(&cq_g.lock);
+		int rc = cache_store_maintain(cq_g.store);
+		if (rc < 0)
+			log_warn("cache maintenance: %s", cache_strerror(rc));
+		pthread_mutex_lock(&cq_g.lock);
+	}
+	pthread_mutex_unlock(&cq_g.lock);
+	return NULL;
+}
+
+int
+cachereq_open(const struct cfg *cfg, char *err, size_t errlen)
+{
+	const struct cachecfg *cc = cfg->cache;
+	if (cc == NULL || cc->root == NULL)
+		return 0;
+	struct cache_store_conf sc;
+	cache_store_conf_default(&sc);
+	sc.root = cc->root;
+	sc.size = cc->size;
+	char why[512];
+	int rc = cache_store_open(&sc, &cq_g.store, why, sizeof(why));
+	if (rc != CACHE_OK) {
+		snprintf(err, errlen, "cannot open CacheRoot %s: %s", cc->root, why);
+		cq_g.store = NULL;
+		return -1;
+	}
+	cq_g.stop = 0;
+	if (pthread_create(&cq_g.maint, NULL, cachereq_maint_main, NULL) != 0) {
+		snprintf(err, errlen, "cannot start the cache maintenance thread");
+		cache_store_close(cq_g.store);
+		cq_g.store = NULL;
+		return -1;
+	}
+	cq_g.maint_running = 1;
+	struct cache_stats st;
+	cache_store_stats(cq_g.store, &st);
+	log_notice("cache %s opened: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used",
+	           cc->root, st.entries, st.bytes_used, st.bytes_budget);
+	return 0;
+}
+
+void
+cachereq_close(void)
+{
+	if (cq_g.store == NULL)
+		return;
+	if (cq_g.maint_running) {
+		pthread_mutex_lock(&cq_g.lock);
+		cq_g.stop = 1;
+		pthread_cond_signal(&cq_g.cond);
+		pthread_mutex_unlock(&cq_g.lock);
+		pthread_join(cq_g.maint, NULL);
+		cq_g.maint_running = 0;
+	}
+	for (size_t i = 0; i < CREQ_MAX_READERS; i++) {
+		cache_reader_free(cq_g.readers[i]);
+		cq_g.readers[i] = NULL;
+	}
+	cache_store_close(cq_g.store);
+	cq_g.store = NULL;
+}
+
+/* ---- per request ---- */
+
+static int64_t
+cachereq_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+void
+cachereq_free(struct creq **qp)
+{
+	struct creq *q = *qp;
+	if (q == NULL)
+		return;
+	*qp = NULL;
+	if (q->fill)
+		cache_fill_abort(q->fill);
+	cache_entry_free(q->e);
+	cache_entry_free(q->ebody);
+	free(q->key);
+	free(q->hblock);
+	free(q->hv);
+	free(q->uphead);
+	q->magic = 0;
+	free(q);
+}
+
+/* Parse "Name: value\r\n" lines of block into q->hv. */
+static int
+cachereq_parse_fields(struct creq *q, const char *head, size_t len)
+{
+	q->hblock = malloc(len + 1);
+	q->hv = calloc(CREQ_MAX_FIELDS, sizeof(*q->hv));
+	if (q->hblock == NULL || q->hv == NULL)
+		return -1;
+	memcpy(q->hblock, head, len);
+	q->hblock[len] = '\0';
+	struct cache_str blk = { q->hblock, len };
+	size_t pos = 0, n = 0;
+	while (n < CREQ_MAX_FIELDS && cache_block_next(blk, &pos, &q->hv[n]))
+		n++;
+	q->req.hdrs.v = q->hv;
+	q->req.hdrs.n = n;
+	return 0;
+}
+
+/* The upstream head for revalidating q->e: the request fields minus If-* and Range, plus the
+ * stored validators. */
+static int
+cachereq_build_reval(struct creq *q)
+{
+	char val[4096];
+	size_t vlen = cache_validators(q->e, val, sizeof(val));
+	if (vlen == 0 || vlen >= sizeof(val))
+		return -1;
+	size_t cap = strlen(q->hblock) + vlen + 3;
+	char *out = malloc(cap);
+	if (out == NULL)
+		return -1;
+	size_t o = 0;
+	for (size_t i = 0; i < q->req.hdrs.n; i++) {
+		const struct cache_hdr *f = &q->hv[i];
+		if ((f->name.n >= 3 && strncasecmp(f->name.p, "if-", 3) == 0) ||
+		    (f->name.n == 5 && strncasecmp(f->name.p, "range", 5) == 0))
+			continue;
+		size_t need = f->name.n + f->value.n + 4;
+		if (o + need > cap)
+			break;
+		memcpy(out + o, f->name.p, f->name.n);
+		o += f->name.n;
+		memcpy(out + o, ": ", 2);
+		o += 2;
+		memcpy(out + o, f->value.p, f->value.n);
+		o += f->value.n;
+		memcpy(out + o, "\r\n", 2);
+		o += 2;
+	}
+	if (o + vlen + 2 > cap) {
+		free(out);
+		return -1;
+	}
+	memcpy(out + o, val, vlen);
+	o += vlen;
+	memcpy(out + o, "\r\n", 2);
+	o += 2;
+	q->uphead = out;
+	q->uphead_len = o;
+	return 0;
+}
+
+static struct cache_reader *
+cachereq_reader(unsigned wid)
+{
+	if (wid >= CREQ_MAX_READERS)
+		return NULL;
+	if (cq_g.readers[wid] == NULL)
+		cq_g.readers[wid] = cache_reader_new(cq_g.store);
+	return cq_g.readers[wid];
+}
+
+static void
+cachereq_set_outcome(struct creq *q, enum cache_outcome o)
+{
+	q->outcome = o;
+	int fs = q->st.fwd_status, stored = q->st.stored;
+	cache_outcome_status(o, &q->st);
+	q->st.fwd_status = fs;
+	q->st.stored = stored;
+}
+
+static void
+cachereq_purge_key(const struct cachecfg *cc, const char *url, size_t n)
+{
+	char key[CREQ_KEY_MAX];
+	size_t klen;
+	if (cache_key_normalise(url, n, cc->rules.ignore_query_string, key, sizeof(key), &klen) ==
+	    CACHE_OK)
+		cache_purge(cq_g.store, key, klen);
+}
+
+enum cachereq_verdict
+cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const char *method,
+               const char *url, const char *head, size_t head_len, const struct sockaddr *peer,
+               int *status)
+{
+	*out = NULL;
+	const struct cachecfg *cc = cfg->cache;
+	if (cq_g.store == NULL || cc == NULL || cc->root == NULL)
+		return CQ_FORWARD;
+	struct creq *q = calloc(1, sizeof(*q));
+	char key[CREQ_KEY_MAX];
+	size_t klen = 0;
+	if (q == NULL)
+		return CQ_FORWARD;
+	q->magic = CREQ_MAGIC;
+	q->cc = cc;
+	q->t_req = cachereq_now();
+	q->method = cache_method_parse(method, strlen(method));
+	q->head_only = q->method == CACHE_M_HEAD;
+	if (cache_key_normalise(url, strlen(url), cc->rules.ignore_query_string, key, sizeof(key),
+	                        &klen) != CACHE_OK) {
+		free(q);
+		return CQ_FORWARD;
+	}
+	q->key = malloc(klen + 1);
+	if (q->key == NULL || cachereq_parse_fields(q, head, head_len) < 0) {
+		cachereq_free(&q);
+		return CQ_FORWARD;
+	}
+	memcpy(q->key, key, klen + 1);
+	q->keylen = klen;
+	q->req.method = q->method;
+	q->req.url.p = q->key;
+	q->req.url.n = klen;
+	q->enabled = cachecfg_enabled_for(cc, key, klen);
+	*out = q;
+
+	if (strcmp(method, "PURGE") == 0) {
+		if (!cachecfg_purge_allowed(cc, peer)) {
+			*status = 403;
+		} else {
+			long n = cache_purge(cq_g.store, q->key, q->keylen);
+			*status = n > 0 ? 200 : 404;
+			log_info("PURGE %s: %ld records removed", q->key, n);
+		}
+		q->enabled = 0; /* no Cache-Status on the answer */
+		return CQ_LOCAL;
+	}
+	if (!q->enabled)
+		return CQ_FORWARD;
+	cachereq_set_outcome(q, CACHE_OUT_BYPASS);
+	if (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD)
+		return CQ_FORWARD;  /* unsafe methods: invalidation after the response */
+	q->rd = cachereq_reader(wid);
+	if (q->rd == NULL)
+		return CQ_FORWARD;
+	int rc = cache_lookup(q->rd, q->key, q->keylen, &q->req.hdrs,
+	                      q->head_only ? CACHE_LOOKUP_NO_BODY : 0, &q->e);
+	if (rc < 0) {
+		log_warn("cache lookup of %s: %s", q->key, cache_strerror(rc));
+		rc = CACHE_MISS;
+	}
+	int64_t now = cachereq_now();
+	cache_decide(&cc->rules, rc == CACHE_HIT ? &q->e->meta : NULL, &q->req, now, &q->dec);
+	switch (q->dec.action) {
+	case CACHE_ACT_FRESH:
+	case CACHE_ACT_STALE_REVALIDATE:
+		q->serve_304 = q->dec.not_modified;
+		if (q->serve_304)
+			cachereq_set_outcome(q, cache_hdr_find(&q->req.hdrs, "if-none-match")
+			                            ? CACHE_OUT_HIT_INM : CACHE_OUT_HIT_IMS);
+		else
+			cachereq_set_outcome(q, q->dec.stale ? CACHE_OUT_HIT_STALE : CACHE_OUT_HIT);
+		q->st.has_ttl = 1;
+		q->st.ttl = q->dec.ttl;
+		return CQ_SERVE;
+	case CACHE_ACT_ONLY_IF_CACHED_MISS:
+		cachereq_set_outcome(q, CACHE_OUT_ONLY_IF_CACHED);
+		*status = 504;
+		return CQ_LOCAL;
+	case CACHE_ACT_REVALIDATE:
+		if (cachereq_build_reval(q) == 0) {
+			q->revalidating = 1;
+			cachereq_set_outcome(q, q->dec.client_refresh ? CACHE_OUT_CLIENT_REFRESH
+			                                              : CACHE_OUT_REFRESH_MODIFIED);
+			q->st.fwd = q->dec.client_refresh ? CACHE_FWD_REQUEST : CACHE_FWD_STALE;
+			q->st.hit = 0;
+			return CQ_FORWARD;
+		}
+		break;
+	default:
+		break;
+	}
+	/* fetch */
+	if (rc == CACHE_VARY_MISS)
+		cachereq_set_outcome(q, CACHE_OUT_VARY_MISS);
+	else if (rc == CACHE_HIT && q->dec.client_refresh)
+		cachereq_set_outcome(q, CACHE_OUT_CLIENT_REFRESH);
+	else
+		cachereq_set_outcome(q, CACHE_OUT_MISS);
+	if (rc == CACHE_HIT && q->dec.stale)
+		q->st.fwd = CACHE_FWD_STALE;
+	cache_entry_free(q->e);
+	q->e = NULL;
+	return CQ_FORWARD;
+}
+
+char *
+cachereq_take_uphead(struct creq *q, size_t *len)
+{
+	char *p = q ? q->uphead : NULL;
+	if (p) {
+		*len = q->uphead_len;
+		q->uphead = NULL;
+	}
+	return p;
+}
+
+const char *
+cachereq_action(const struct creq *q)
+{
+	if (q == NULL || !q->enabled)
+		return "TCP_MISS";
+	return cache_outcome_squid(q->outcome);
+}
+
+const char *
+cachereq_status_line(struct creq *q)
+{
+	char v[200];
+	if (q == NULL)
+		return "";
+	if (!q->enabled) {
+		q->line[0] = '\0';
+		return q->line;
+	}
+	size_t n = cache_status_format("Gatehouse", &q->st, v, sizeof(v));
+	if (n >= sizeof(v))
+		snprintf(v, sizeof(v), "Gatehouse");
+	snprintf(q->line, sizeof(q->line), "Cache-Status: %s\r\n", v);
+	return q->line;
+}
+
+/* h's fields as cache_hdrs into v[CREQ_MAX_FIELDS] (slices into the upstream buffer). */
+static size_t
+cachereq_resp_fields(const struct h1_head *h, struct cache_hdr *v)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < h->nfields && n < CREQ_MAX_FIELDS; i++, n++) {
+		v[n].name.p = h->fields[i].name.p;
+		v[n].name.n = h->fields[i].name.n;
+		v[n].value.p = h->fields[i].value.p;
+		v[n].value.n = h->fields[i].value.n;
+	}
+	return n;
+}
+
+static void
+cachereq_invalidate(struct creq *q, int status, const struct cache_hdrs *resp)
+{
+	struct cache_uri_list l;
+	memset(&l, 0, sizeof(l));
+	if (cache_invalidations(&q->req, status, resp, &l) != CACHE_OK)
+		return;
+	for (size_t i = 0; i < l.n; i++)
+		cachereq_purge_key(q->cc, l.uri[i], strlen(l.uri[i]));
+	cache_uri_list_free(&l);
+}
+
+enum cachereq_verdict
+cachereq_response(struct creq *q, const struct h1_head *h)
+{
+	struct cache_hdr *v = calloc(CREQ_MAX_FIELDS, sizeof(*v));
+	if (v == NULL)
+		return CQ_FORWARD;
+	struct cache_hdrs resp = { v, cachereq_resp_fields(h, v) };
+	int64_t now = cachereq_now();
+	enum cachereq_verdict verdict = CQ_FORWARD;
+	q->st.fwd_status = h->status;
+
+	if (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD) {
+		cachereq_invalidate(q, h->status, &resp);
+		goto out;
+	}
+	if (!q->enabled)
+		goto out;
+	if (q->revalidating && q->e != NULL) {
+		if (h->status == 304) {
+			struct cache_entry *ne = NULL;
+			int rc = cache_entry_merge_304(&q->cc->rules, q->e, &resp, q->t_req, now, &ne);
+			if (rc == CACHE_OK) {
+				int urc = cache_store_update(cq_g.store, ne);
+				if (urc != CACHE_OK && urc != CACHE_ENOENT)
+					log_warn("cache update of %s: %s", q->key, cache_strerror(urc));
+				/* the merged fields go out; the body is the looked-up entry's */
+				q->ebody = q->e;
+				q->e = ne;
+				cachereq_set_outcome(q, CACHE_OUT_REFRESH_UNMODIFIED);
+				q->st.fwd = CACHE_FWD_STALE;
+				q->serve_304 = cache_cond_check(&q->e->meta, &q->req);
+				verdict = CQ_SERVE;
+				goto out;
+			}
+			/* validators changed: relay the 304 as it is */
+		} else if (h->status >= 500 && q->dec.stale_if_error) {
+			cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
+			q->serve_304 = 0;
+			verdict = CQ_SERVE;
+			goto out;
+		}
+		cachereq_set_outcome(q, CACHE_OUT_REFRESH_MODIFIED);
+		q->st.fwd = CACHE_FWD_STALE;
+	}
+	if (q->method != CACHE_M_GET || h->status == 304)
+		goto out;
+	const char *why = NULL;
+	if (!cache_storable(&q->cc->rules, &q->req, h->status, &resp, &why)) {
+		q->st.detail = NULL;
+		log_debug("not storing %s: %s", q->key, why);
+		goto out;
+	}
+	struct cache_entry *ne = NULL;
+	if (cache_entry_build(&q->cc->rules, &q->req, h->status, &resp, q->t_req, now, &ne) !=
+	    CACHE_OK)
+		goto out;
+	int64_t hint = h->framing == H1_BODY_LENGTH ? (int64_t)h->content_length : -1;
+	int rc = cache_fill_begin(cq_g.store, q->key, q->keylen, &ne->meta, &q->req.hdrs, hint,
+	                          &q->fill);
+	cache_entry_free(ne);
+	if (rc != CACHE_OK) {
+		q->fill = NULL;
+		log_debug("not storing %s: %s", q->key, cache_strerror(rc));
+		goto out;
+	}
+	q->fill_expect = hint;
+	q->fill_bytes = 0;
+	q->st.stored = 1;
+out:
+	free(v);
+	return verdict;
+}
+
+void
+cachereq_fill_data(struct creq *q, const char *p, size_t n)
+{
+	if (q == NULL || q->fill == NULL || n == 0)
+		return;
+	q->fill_bytes += n;
+	int rc = CACHE_ETOOBIG;
+	if (q->fill_bytes <= q->cc->rules.max_file_size)
+		rc = cache_fill_append(q->fill, p, n);
+	if (rc != CACHE_OK) {
+		log_debug("storing %s stopped: %s", q->key, cache_strerror(rc));
+		cache_fill_abort(q->fill);
+		q->fill = NULL;
+	}
+}
+
+void
+cachereq_response_done(struct creq *q)
+{
+	if (q == NULL || q->fill == NULL)
+		return;
+	struct cache_fill *f = q->fill;
+	q->fill = NULL;
+	if (q->fill_bytes < q->cc->rules.min_file_size) {
+		cache_fill_abort(f);
+		return;
+	}
+	int rc = cache_fill_commit(f, q->fill_expect);
+	if (rc != CACHE_OK)
+		log_warn("storing %s: %s", q->key, cache_strerror(rc));
+}
+
+static const char *
+cachereq_reason(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 203: return "Non-Authoritative Information";
+	case 204: return "No Content";
+	case 206: return "Partial Content";
+	case 300: return "Multiple Choices";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 307: return "Temporary Redirect";
+	case 308: return "Permanent Redirect";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 410: return "Gone";
+	case 414: return "URI Too Long";
+	case 501: return "Not Implemented";
+	default: return "Unknown";
+	}
+}
+
+int
+cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, char *ctype,
+                    size_t ctype_len)
+{
+	const struct cache_meta *m = &q->e->meta;
+	int64_t now = cachereq_now();
+	int st = q->serve_304 ? 304 : m->status;
+	int rc = 0;
+	*status = st;
+	rc |= buf_printf(out, "HTTP/1.1 %d %s\r\n", st, cachereq_reason(st));
+	size_t pos = 0;
+	struct cache_hdr f;
+	int has_date = 0;
+	/* bounded: each call consumes at least one line of the stored block */
+	while (cache_block_next(m->headers, &pos, &f)) {
+		if (f.name.n == 4 && strncasecmp(f.name.p, "date", 4) == 0)
+			has_date = 1;
+		if (f.name.n == 12 && strncasecmp(f.name.p, "content-type", 12) == 0 && ctype_len) {
+			size_t k = strcspn(f.value.p, "; \t\r");
+			if (k > f.value.n)
+				k = f.value.n;
+			if (k >= ctype_len)
+				k = ctype_len - 1;
+			memcpy(ctype, f.value.p, k);
+			ctype[k] = '\0';
+		}
+		rc |= buf_printf(out, "%.*s: %.*s\r\n", (int)f.name.n, f.name.p, (int)f.value.n,
+		                 f.value.p);
+	}
+	if (!has_date) {
+		char d[30];
+		cache_http_date_format(now, d);
+		rc |= buf_printf(out, "Date: %s\r\n", d);
+	}
+	rc |= buf_printf(out, "Age: %" PRId64 "\r\n", cache_current_age(m, now));
+	rc |= buf_printf(out, "%s", cachereq_status_line(q));
+	if (st != 304 && st != 204)
+		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n", m->body_size);
+	if (st == 304 || st == 204 || is_head || m->body_size == 0)
+		q->body_done = 1;
+	return rc ? -1 : 0;
+}
+
+int
+cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
+{
+	*moved = 0;
+	if (q->body_done)
+		return 2;
+	const struct cache_entry *be = q->ebody ? q->ebody : q->e;
+	const struct cache_meta *m = &be->meta;
+	if (be->body != NULL) {
+		if (buf_append(out, be->body, be->body_len) < 0)
+			return 0;
+		*moved = be->body_len;
+		q->body_done = 1;
+		return 1;
+	}
+	if (q->chunk >= m->nchunks) {
+		q->body_done = 1;
+		return 2;
+	}
+	if (out->cap - buf_len(out) < CACHE_CHUNK_SIZE)
+		return 0;
+	size_t avail = 0;
+	char *dst = buf_reserve(out, CACHE_CHUNK_SIZE, &avail);
+	if (dst == NULL || avail < CACHE_CHUNK_SIZE)
+		return 0;
+	size_t len = 0;
+	int rc = cache_read_chunk_copy(q->rd, m->body_id, q->chunk, dst, avail, &len);
+	if (rc < 0) {
+		log_info("cache: %s chunk %u: %s", q->key, q->chunk, cache_strerror(rc));
+		return -1;
+	}
+	buf_commit(out, len);
+	*moved = len;
+	q->chunk++;
+	if (q->chunk >= m->nchunks)
+		q->body_done = 1;
+	return 1;
+}

@@ -1,0 +1,87 @@
+/*
+ * cachereq.h - the shared HTTP cache (cache/cache.h) inside the proxy: the process-wide store,
+ * and the per-request cache work that proxy.c hooks into its state machine.
+ *
+ * The store is opened once by main.c (cachereq_open, after the privilege drop) and shared by
+ * every worker; each worker thread lazily gets its own cache_reader. A maintenance thread
+ * calls cache_store_maintain() about once a second. Everything here is inert unless the
+ * config has a CacheRoot and a CacheEnable prefix matches the URL.
+ *
+ * Per request (proxy.c, one worker thread): cachereq_begin() after the ACL and the policy
+ * decision, before name resolution, says whether to forward (possibly as a revalidation, with
+ * a replacement upstream head), to serve from the cache, or to answer locally (only-if-cached
+ * 504, PURGE). On the forwarded path, cachereq_response() sees the final response head
+ * (storability, 304 merge, invalidation), cachereq_fill_data() the decoded body bytes, and
+ * cachereq_response_done() the end of the body (commit). cachereq_free() aborts whatever is
+ * unfinished (a truncated body is never stored).
+ */
+#ifndef GH_CACHEREQ_H
+#define GH_CACHEREQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "daemon/buf.h"
+#include "daemon/cfg.h"
+#include "daemon/h1.h"
+
+struct creq;
+
+/* Open the store named by cfg's CacheRoot (nothing to do without one: returns 0). Returns 0,
+ * or -1 with a message in err. Starts the maintenance thread. Main thread only. */
+int cachereq_open(const struct cfg *cfg, char *err, size_t errlen);
+/* Stop maintenance, free the readers and close the store (after the workers have stopped). */
+void cachereq_close(void);
+
+enum cachereq_verdict {
+	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */
+	CQ_SERVE,       /* serve from the cache: cachereq_serve_head, then cachereq_serve_body */
+	CQ_LOCAL        /* answer locally: status in *status, Cache-Status in cachereq_status_line */
+};
+
+/* Start the cache work of a request after the ACL and policy allowed it. method is the
+ * request method token, url the absolute URL, head the upstream header block ("Name: value"
+ * lines, as forwarded), peer the client. *out is NULL when the cache has nothing to do with
+ * this request. wid is the worker's id (for its reader). */
+enum cachereq_verdict cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg,
+                                     const char *method, const char *url, const char *head,
+                                     size_t head_len, const struct sockaddr *peer, int *status);
+
+/* A replacement upstream head for a revalidation (the client's If-* and Range dropped, the
+ * stored validators added), or NULL: keep the original. Ownership passes to the caller. */
+char *cachereq_take_uphead(struct creq *q, size_t *len);
+
+/* The access-log action ("TCP_HIT", "TCP_MISS", ...) of the outcome so far. */
+const char *cachereq_action(const struct creq *q);
+
+/* The "Cache-Status: ...\r\n" line for the outcome so far, NUL-terminated (static to q). */
+const char *cachereq_status_line(struct creq *q);
+
+/* The final response head of a forwarded request arrived (h, fields valid during the call).
+ * Returns CQ_SERVE when the stored entry is to be served instead (304 to a revalidation, or
+ * an error with stale-if-error): the caller drops the upstream response and serves; else
+ * CQ_FORWARD (the response is relayed, and stored when storable). */
+enum cachereq_verdict cachereq_response(struct creq *q, const struct h1_head *h);
+
+/* Decoded body bytes of the relayed response (never chunk framing). */
+void cachereq_fill_data(struct creq *q, const char *p, size_t n);
+
+/* The relayed body ended completely: commit the fill if any. */
+void cachereq_response_done(struct creq *q);
+
+/* Serving: queue the status line and fields (stored fields, Age, Cache-Status,
+ * Content-Length) without the final CRLF; the caller adds Via, Connection and the CRLF.
+ * is_head: no body follows. Sets *status. Returns 0, or -1 when the head does not fit. */
+int cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status,
+                        char *ctype, size_t ctype_len);
+
+/* Move more of the stored body into out (chunk by chunk, as room allows). Returns 1 on
+ * progress (*moved bytes), 0 when out has no room for the next chunk, 2 when the body is
+ * complete, -1 when the entry disappeared or is damaged (abort the response). */
+int cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved);
+
+/* Free the request's cache state; an unfinished fill is aborted. NULL is fine. */
+void cachereq_free(struct creq **qp);
+
+#endif

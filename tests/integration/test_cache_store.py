@@ -1,0 +1,88 @@
+"""
+test_cache_store.py - the cache store under the daemon: entries survive a restart, a kill -9
+in the middle of a fill leaves only complete entries (the interrupted object is fetched
+again, intact), and eviction keeps the LMDB files within CacheSize while twice that passes
+through.
+"""
+
+import hashlib
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+
+import ghtest
+from origin import body_bytes
+
+
+def url(ctx, query):
+    return "http://origin.test:%d/cache?%s" % (ctx.origin_port, query)
+
+
+def dir_bytes(root):
+    return sum(os.path.getsize(os.path.join(root, f)) for f in os.listdir(root))
+
+
+def start(start_daemon, ctx, root, size="64M", name="cstore"):
+    return start_daemon(name, extra=["CacheRoot %s" % root, "CacheSize %s" % size,
+                                     "CacheEnable lmdb /"])
+
+
+def test_entries_survive_a_restart(start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "cache-restart-" + uuid.uuid4().hex[:8])
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=600&size=600000" % t)
+    d = start(start_daemon, ctx, root)
+    assert ghtest.get(d.port, u).status == 200
+    assert d.stop() == 0
+    d2 = start(start_daemon, ctx, root)
+    r = ghtest.get(d2.port, u)
+    assert r.status == 200 and r.body == body_bytes(600000)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit")
+    assert len(ctx.origin.requests_with(t)) == 1
+
+
+def test_kill_9_during_a_fill_serves_only_complete_entries(start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "cache-kill-" + uuid.uuid4().hex[:8])
+    d = start(start_daemon, ctx, root)
+    done = uuid.uuid4().hex
+    ud = url(ctx, "t=%s&cc=max-age=600&size=300000" % done)
+    assert ghtest.get(d.port, ud).status == 200
+    t = uuid.uuid4().hex
+    n = 4 * 1024 * 1024
+    u = url(ctx, "t=%s&cc=max-age=600&size=%d&trickle=20" % (t, n))
+    c = ghtest.Conn("127.0.0.1", d.port, timeout=30)
+    c.send(ghtest.build(u))
+    c.read_until(b"\r\n\r\n")
+    c.read_exact(1024 * 1024)  # a megabyte into the fill: some chunks are written
+    os.kill(d.pid, signal.SIGKILL)
+    d.proc.wait(10)
+    c.close()
+    d2 = start(start_daemon, ctx, root)
+    r = ghtest.get(d2.port, ud)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit") and r.body == body_bytes(300000)
+    r = ghtest.get(d2.port, url(ctx, "t=%s&cc=max-age=600&size=%d" % (t, n)), timeout=60)
+    assert "fwd=uri-miss" in r.header("Cache-Status")
+    assert hashlib.sha256(r.body).hexdigest() == hashlib.sha256(body_bytes(n)).hexdigest()
+
+
+def test_eviction_keeps_the_store_under_cache_size(start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "cache-evict-" + uuid.uuid4().hex[:8])
+    size = 8 * 1024 * 1024
+    d = start(start_daemon, ctx, root, size="8M")
+    t = uuid.uuid4().hex
+    each = 256 * 1024
+    count = 2 * size // each
+    for i in range(count):
+        r = ghtest.get(d.port, url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d" % (t, i, each)))
+        assert r.status == 200 and len(r.body) == each
+        assert dir_bytes(root) <= size + 64 * 1024, i
+    # the newest objects are still there, the oldest were evicted
+    time.sleep(1.5)
+    r = ghtest.get(d.port, url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d" % (t, count - 1, each)))
+    assert r.header("Cache-Status").startswith("Gatehouse; hit")
+    r = ghtest.get(d.port, url(ctx, "t=%s&i=0&cc=max-age=600&size=%d" % (t, each)))
+    assert "fwd=uri-miss" in r.header("Cache-Status")
+    assert dir_bytes(root) <= size + 64 * 1024
