@@ -328,3 +328,45 @@ def test_block_follows_a_listed_name_to_its_new_address(start_policy_daemon, pct
             % (time.monotonic() - t0)
     finally:
         dns.stop()
+
+
+@pytest.mark.slow
+def test_blocked_addresses_stay_refused_across_reloads_under_load(start_policy_daemon, pctx):
+    # Reloads swap the policy while workers decide: no request may slip through in between
+    # (the resolved addresses are kept by name across the swap), and nothing else changes.
+    import signal
+    import threading
+    d = start_policy_daemon(extra=["ProxyBlock blocked.test"], workers=2)
+    assert wait_blocked(d.port, url_for(pctx, "127.0.0.6")).status == 403
+    stats = {}
+    lock = threading.Lock()
+    stop = time.monotonic() + 4
+    targets = [(url_for(pctx, "127.0.0.6"), 403), (url_for(pctx, "alias.test"), 403),
+               (url_for(pctx, "www.outside.test", "/size/10"), 200)]
+
+    def hammer(k):
+        i = 0
+        while time.monotonic() < stop and i < 100000:
+            u, want = targets[(i + k) % len(targets)]
+            i += 1
+            try:
+                got = ghtest.get(d.port, u).status
+            except Exception as e:  # reported below
+                got = repr(e)[:60]
+            with lock:
+                stats[(u, want, got)] = stats.get((u, want, got), 0) + 1
+    threads = [threading.Thread(target=hammer, args=(k,), daemon=True) for k in range(4)]
+    for t in threads:
+        t.start()
+    reloads = 0
+    while time.monotonic() < stop - 0.4:
+        time.sleep(0.4)
+        d.proc.send_signal(signal.SIGHUP)
+        reloads += 1
+    for t in threads:
+        t.join(timeout=20)
+    wrong = {k: v for k, v in stats.items() if k[1] != k[2]}
+    assert not wrong, "answers other than expected during %d reloads: %r" % (reloads, wrong)
+    assert sum(stats.values()) > 100, stats
+    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") >= reloads,
+                       timeout=5), d.stderr_tail()

@@ -308,6 +308,30 @@ def test_failover_skips_a_dead_parent_and_uses_it_again_after_the_backoff(start_
             assert hierarchy(log, t) == "FIRSTUP_PARENT/127.0.0.1"
 
 
+def test_parent_health_is_kept_across_a_reload(start_policy_daemon, pctx):
+    # pol.h: a parent's key (host:port) keeps its health across reloads. A parent marked down
+    # just before a SIGHUP is still skipped after it.
+    import signal
+    dead = dead_port()
+    with StubParent().start() as second:
+        d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % dead,
+                                       "ProxyRemote * http://127.0.0.1:%d" % second.port])
+        t = tok()
+        assert ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?t=" + t)).status == 200
+        assert len(second.requests_with(t)) == 1
+        marked = time.monotonic()
+        with StubParent(port=dead).start() as first:
+            ok0 = d.stderr_text().count("configuration reloaded")
+            d.proc.send_signal(signal.SIGHUP)
+            assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > ok0,
+                               timeout=3), d.stderr_tail()
+            t = tok()
+            r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?t=" + t))
+            assert time.monotonic() - marked < 4.5, "test too slow to observe the backoff"
+            assert r.status == 200 and len(second.requests_with(t)) == 1, r
+            assert first.conn_count() == 0, "the reload forgot that the first parent was down"
+
+
 def blackhole():
     """A loopback port whose SYNs go unanswered: a listener with a full accept queue that never
     accepts. Returns (port, sockets to close)."""
