@@ -214,22 +214,23 @@ def proxy(_shared, ctx, request):
 class PolicyDnsmasq(ghtest.Dnsmasq):
     """A second dnsmasq for the test_policy_* files, in its own directory (the session one's
     names, PTR records and query log stay as they are). Names:
-      www/notbad/www.casino-royale/evil.outside.test, www.intranet.test, intranet.test,
+      www/notbad/www.casino-royale/evil/www.evil.outside.test, www.intranet.test, intranet.test,
       host1.intranet.test, direct.intranet.test, intranet.corp.test, www.corp.test,
       parent.test and origin.test -> 127.0.0.1 (served by the test origin);
       blocked.test and alias.test -> 127.0.0.6 (nobody listens there: a request that is not
       blocked ends in a 502, not a 403); blocked6.test and alias6.test -> ::1 only (AAAA);
-      every other *.test name is NXDOMAIN (e.g. bad.outside.test, www.evil.outside.test: names
-      the tests block, which must not resolve to the origin's address, or blocking them would
-      block that address too)."""
+      mixed.test -> 127.0.0.1 and ::1;
+      every other *.test name is NXDOMAIN (e.g. bad.outside.test: dotted names the tests block
+      must not resolve to the origin's address, or blocking them would block that address too;
+      leading-dot entries such as .evil.outside.test are not resolved)."""
 
     ORIGIN_NAMES = ["www.outside.test", "notbad.outside.test", "www.casino-royale.outside.test",
-                    "evil.outside.test", "www.intranet.test", "intranet.test",
-                    "host1.intranet.test", "direct.intranet.test", "intranet.corp.test",
-                    "www.corp.test", "parent.test", "origin.test"]
+                    "evil.outside.test", "www.evil.outside.test", "www.intranet.test",
+                    "intranet.test", "host1.intranet.test", "direct.intranet.test",
+                    "intranet.corp.test", "www.corp.test", "parent.test", "origin.test"]
     RECORDS = [(n, "127.0.0.1") for n in ORIGIN_NAMES] + [
         ("blocked.test", "127.0.0.6"), ("alias.test", "127.0.0.6"),
-        ("blocked6.test", "::1"), ("alias6.test", "::1")]
+        ("blocked6.test", "::1"), ("alias6.test", "::1"), ("mixed.test", "127.0.0.1,::1")]
     PTRS = []
 
 

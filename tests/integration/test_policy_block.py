@@ -370,3 +370,86 @@ def test_blocked_addresses_stay_refused_across_reloads_under_load(start_policy_d
     assert sum(stats.values()) > 100, stats
     assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") >= reloads,
                        timeout=5), d.stderr_tail()
+
+
+# ---------------------------------------------------------------- no way around a block
+
+class _Counter:
+    """A listener on a loopback address that counts connections (and closes them)."""
+
+    def __init__(self, host):
+        import socket
+        import threading
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((host, 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.count += 1
+            c.close()
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_other_spellings_of_a_blocked_address_never_reach_it(start_policy_daemon, pctx):
+    cnt = _Counter("127.0.0.9")
+    try:
+        d = start_policy_daemon(extra=["ProxyBlock 127.0.0.9"],
+                                allow_connect="443 %d" % cnt.port)
+        p = cnt.port
+        spellings = ["127.0.0.9", "[::ffff:127.0.0.9]", "[::ffff:7f00:9]", "2130706441",
+                     "127.0.9", "127.9", "0x7f.0.0.9", "0x7f000009", "0177.0.0.9",
+                     "127.0.0.011", "127.000.000.009", "127.0.0.9."]
+        answers = {}
+        for host in spellings:
+            r = ghtest.get(d.port, "http://%s:%d/x" % (host, p))
+            answers[host] = r.status
+            c, r = connect(d.port, "%s:%d" % (host, p))
+            c.close()
+            answers[host + " CONNECT"] = r.status
+        time.sleep(0.3)
+        assert cnt.count == 0, "127.0.0.9 was reached %d times; answers: %r" % (cnt.count,
+                                                                             answers)
+        assert answers["127.0.0.9"] == 403 and answers["[::ffff:127.0.0.9]"] == 403, answers
+    finally:
+        cnt.close()
+
+
+def test_a_host_with_a_blocked_address_among_several_is_refused(start_policy_daemon, pctx):
+    # mixed.test -> 127.0.0.1 and ::1; blocked6.test -> ::1. The daemon could reach mixed.test
+    # over IPv4, but one of its addresses is a blocked one.
+    d = start_policy_daemon(extra=["ProxyBlock blocked6.test"])
+    r = wait_blocked(d.port, url_for(pctx, "mixed.test"))
+    assert_blocked(r, "blocked6.test")
+    c, r = connect(d.port, "mixed.test:%d" % pctx.echo_port)
+    c.close()
+    assert_blocked(r, "blocked6.test")
+
+
+@pytest.mark.parametrize("host", [
+    "www.evil.outside.test.", "WWW.EVIL.OUTSIDE.TEST", "user@www.evil.outside.test", "user:pw@www.evil.outside.test", "www%2eevil.outside.test",
+    "www.evil%2Eoutside.test", "www.evil.outside.test..",
+])
+def test_other_spellings_of_a_blocked_name_never_reach_the_origin(start_policy_daemon, pctx, host):
+    # .evil.outside.test is a leading-dot entry (not resolved, so not blocked by address):
+    # only the name rule stands between these URLs and the origin.
+    d = start_policy_daemon(extra=["ProxyBlock .evil.outside.test"])
+    t = tok_url(pctx, "x")[1]
+    u = "http://%s:%d/echo?t=%s" % (host, pctx.origin_port, t)
+    r = ghtest.get(d.port, u)
+    assert pctx.origin.requests_with(t) == [], "%s reached the origin: %r" % (u, r)
+    assert r.status in (400, 403, 502), r
