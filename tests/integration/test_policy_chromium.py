@@ -35,8 +35,9 @@ def chromium_path():
     pytest.skip("chromium is not installed (scripts/test-deps.sh installs Debian's chromium)")
 
 
-def dump_dom(tmp_path, pac_url, resolver_rules, url):
-    """Load url in headless Chromium with the PAC; returns (exit status, DOM text, stderr)."""
+def dump_dom(tmp_path, pac_url, resolver_rules, url, proxy_server=None):
+    """Load url in headless Chromium with the PAC (or a fixed proxy_server); returns (exit
+    status, DOM text, stderr)."""
     browser = chromium_path()
     run = tmp_path / ("chromium-" + uuid.uuid4().hex[:8])
     run.mkdir()
@@ -44,7 +45,8 @@ def dump_dom(tmp_path, pac_url, resolver_rules, url):
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--disable-extensions", "--no-default-browser-check",
             "--user-data-dir=%s" % (run / "profile"),
-            "--proxy-pac-url=%s" % pac_url,
+            ("--proxy-pac-url=%s" % pac_url) if pac_url else
+            ("--proxy-server=%s" % proxy_server),
             "--host-resolver-rules=%s" % resolver_rules,
             "--dump-dom", url]
     env = ghtest.clean_env(HOME=str(run))
@@ -74,14 +76,15 @@ def echo_doc(dom):
     return json.loads(text)
 
 
-def test_chromium_uses_the_served_pac(start_policy_daemon, pctx, tmp_path):
+@pytest.mark.parametrize("pac_path", ["/proxy.pac", "/wpad.dat"])
+def test_chromium_uses_the_served_pac(start_policy_daemon, pctx, tmp_path, pac_path):
     log = os.path.join(pctx.workdir, "chromium-%s.log" % uuid.uuid4().hex[:8])
     d = start_policy_daemon(access_log=log, extra=[
         "NoProxy .intranet.test",
         "ProxyBlock casino",
         "ProxyRemote * http://127.0.0.1:%d" % pctx.refused_port,
         "ProxyRemoteFallback direct"])
-    pac_url = "http://127.0.0.1:%d/proxy.pac" % d.port
+    pac_url = "http://127.0.0.1:%d%s" % (d.port, pac_path)
     rules = "MAP direct.intranet.test 127.0.0.1, MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
     o = pctx.origin_port
 
@@ -124,3 +127,23 @@ def test_chromium_uses_the_served_pac(start_policy_daemon, pctx, tmp_path):
     with open(log, errors="replace") as f:
         text = f.read()
     assert t_direct not in text and "direct.intranet.test" not in text, text[-3000:]
+
+
+def test_chromium_with_a_fixed_proxy_server(start_policy_daemon, pctx, tmp_path):
+    # The same browser with --proxy-server instead of the PAC: the proxied page and the 403
+    # page of a blocked host, as a check of the browser set-up independent of PAC handling.
+    log = os.path.join(pctx.workdir, "chromium-%s.log" % uuid.uuid4().hex[:8])
+    d = start_policy_daemon(access_log=log, extra=["ProxyBlock casino"])
+    rules = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+    server = "http://127.0.0.1:%d" % d.port
+    t = uuid.uuid4().hex
+    u = "http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, t)
+    rc, dom, err = dump_dom(tmp_path, None, rules, u, proxy_server=server)
+    assert rc == 0, err[-3000:]
+    assert echo_doc(dom)["target"] == "/echo?t=" + t
+    assert len(ghtest.poll_lines(log, lambda ln: t in ln)) == 1
+    rc, dom, err = dump_dom(tmp_path, None, rules,
+                            "http://www.casino-royale.outside.test:%d/" % pctx.origin_port,
+                            proxy_server=server)
+    assert rc == 0, err[-3000:]
+    assert "ProxyBlock" in dom and "casino" in dom, dom[:2000]
