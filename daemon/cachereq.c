@@ -6,6 +6,17 @@
  * is held between calls (lookups copy the entry, chunks are read one short transaction
  * each); a fill is committed only when the relayed body ended completely and within
  * CacheMaxFileSize, and aborted otherwise (cachereq_free).
+ *
+ * Collapsed forwarding, within one worker: a plain GET miss (no If-*, Range or no-cache)
+ * becomes the leader for its key on its worker; later plain misses for the key on that worker
+ * attach as followers and wait. When the leader's response head arrives and is being stored
+ * with a Content-Length and without Vary, each follower gets its own entry built from the
+ * same head and streams the body from the store as the leader's chunks commit (the last
+ * partial chunk at commit). Otherwise (not storable, no length, Vary, an error, the leader
+ * went away before its head) the followers are released and forward on their own; a leader
+ * that fails in the middle of its body ends its followers' responses too (truncated, as the
+ * leader's). Leaders and followers live on one worker thread, so the lists need no lock;
+ * followers are woken through a callback that proxy.c defers to its loop.
  */
 #include "daemon/cachereq.h"
 
@@ -26,6 +37,10 @@
 #define CREQ_MAX_READERS 256
 #define CREQ_MAX_FIELDS 256
 #define CREQ_KEY_MAX 8192
+
+enum creq_follow {
+	CF_NONE = 0, CF_WAIT, CF_HEAD, CF_STREAM, CF_FORWARD, CF_FAILED
+};
 
 static struct {
 	struct cache_store *store;
@@ -66,7 +81,22 @@ struct creq {
 	uint32_t chunk;
 	int body_done;
 	char line[256];
+	/* collapsed forwarding */
+	unsigned wid;
+	int is_leader;               /* in cq_leaders[wid] */
+	int head_seen;               /* leader: its response head arrived */
+	struct creq *lnext, *lprev;  /* leaders of the worker */
+	struct creq *followers;      /* leader: attached followers */
+	struct creq *leader;         /* follower: its leader while attached */
+	struct creq *fnext, *fprev;  /* followers of one leader */
+	enum creq_follow follow;
+	int complete;                /* follower: the leader committed; nchunks is final */
+	uint32_t seen_chunks;        /* leader: committed chunks at the last wake-up */
+	void (*wake)(void *);
+	void *wake_arg;
 };
+
+static struct creq *cq_leaders[CREQ_MAX_READERS];
 
 /* ---- the store ---- */
 
@@ -154,6 +184,95 @@ cachereq_now(void)
 	return (int64_t)time(NULL);
 }
 
+static void
+cachereq_wake(struct creq *q)
+{
+	if (q->wake)
+		q->wake(q->wake_arg);
+}
+
+static void
+cachereq_detach(struct creq *f)
+{
+	struct creq *l = f->leader;
+	if (f->fprev)
+		f->fprev->fnext = f->fnext;
+	else
+		l->followers = f->fnext;
+	if (f->fnext)
+		f->fnext->fprev = f->fprev;
+	f->fnext = f->fprev = NULL;
+	f->leader = NULL;
+}
+
+static void
+cachereq_unlead(struct creq *q)
+{
+	if (!q->is_leader)
+		return;
+	if (q->lprev)
+		q->lprev->lnext = q->lnext;
+	else
+		cq_leaders[q->wid] = q->lnext;
+	if (q->lnext)
+		q->lnext->lprev = q->lprev;
+	q->lnext = q->lprev = NULL;
+	q->is_leader = 0;
+}
+
+/* The leader is done with its followers: committed (complete, nchunks final), or not (those
+ * still waiting forward on their own, those streaming fail). Each is detached and woken. */
+static void
+cachereq_release_followers(struct creq *l, int committed)
+{
+	/* bounded: each turn detaches one follower */
+	while (l->followers != NULL) {
+		struct creq *f = l->followers;
+		cachereq_detach(f);
+		if (committed && (f->follow == CF_HEAD || f->follow == CF_STREAM)) {
+			f->complete = 1;
+		} else if (f->follow == CF_WAIT) {
+			f->follow = CF_FORWARD;
+		} else if (f->follow == CF_HEAD || f->follow == CF_STREAM) {
+			f->follow = CF_FAILED;
+		}
+		cachereq_wake(f);
+	}
+}
+
+static struct creq *
+cachereq_find_leader(unsigned wid, const char *key, size_t keylen)
+{
+	/* bounded by the worker's concurrent misses */
+	for (struct creq *l = cq_leaders[wid]; l != NULL; l = l->lnext)
+		if (l->keylen == keylen && memcmp(l->key, key, keylen) == 0)
+			return l;
+	return NULL;
+}
+
+/* A plain request: nothing that would make the origin's answer unusable for others. */
+static int
+cachereq_plain(const struct creq *q)
+{
+	for (size_t i = 0; i < q->req.hdrs.n; i++) {
+		const struct cache_hdr *f = &q->hv[i];
+		if ((f->name.n >= 3 && strncasecmp(f->name.p, "if-", 3) == 0) ||
+		    (f->name.n == 5 && strncasecmp(f->name.p, "range", 5) == 0) ||
+		    (f->name.n == 13 && strncasecmp(f->name.p, "authorization", 13) == 0))
+			return 0;
+	}
+	return !q->dec.client_refresh;
+}
+
+void
+cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg)
+{
+	if (q != NULL) {
+		q->wake = fn;
+		q->wake_arg = arg;
+	}
+}
+
 void
 cachereq_free(struct creq **qp)
 {
@@ -161,8 +280,14 @@ cachereq_free(struct creq **qp)
 	if (q == NULL)
 		return;
 	*qp = NULL;
-	if (q->fill)
+	if (q->fill) {
 		cache_fill_abort(q->fill);
+		q->fill = NULL;
+	}
+	cachereq_release_followers(q, 0);
+	cachereq_unlead(q);
+	if (q->leader != NULL)
+		cachereq_detach(q);
 	cache_entry_free(q->e);
 	cache_entry_free(q->ebody);
 	free(q->key);
@@ -282,6 +407,7 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 		return CQ_FORWARD;
 	q->magic = CREQ_MAGIC;
 	q->cc = cc;
+	q->wid = wid;
 	q->t_req = cachereq_now();
 	q->method = cache_method_parse(method, strlen(method));
 	q->head_only = q->method == CACHE_M_HEAD;
@@ -370,6 +496,26 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 		q->st.fwd = CACHE_FWD_STALE;
 	cache_entry_free(q->e);
 	q->e = NULL;
+	if (q->method == CACHE_M_GET && q->dec.action == CACHE_ACT_FETCH && cachereq_plain(q)) {
+		struct creq *l = cachereq_find_leader(wid, q->key, q->keylen);
+		if (l != NULL && !l->head_seen) {
+			q->leader = l;
+			q->fnext = l->followers;
+			if (l->followers)
+				l->followers->fprev = q;
+			l->followers = q;
+			q->follow = CF_WAIT;
+			q->st.collapsed = 1;
+			return CQ_WAIT;
+		}
+		if (l == NULL) {
+			q->is_leader = 1;
+			q->lnext = cq_leaders[wid];
+			if (q->lnext)
+				q->lnext->lprev = q;
+			cq_leaders[wid] = q;
+		}
+	}
 	return CQ_FORWARD;
 }
 
@@ -445,6 +591,7 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	int64_t now = cachereq_now();
 	enum cachereq_verdict verdict = CQ_FORWARD;
 	q->st.fwd_status = h->status;
+	q->head_seen = 1;
 
 	if (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD) {
 		cachereq_invalidate(q, h->status, &resp);
@@ -491,6 +638,7 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	if (cache_entry_build(&q->cc->rules, &q->req, h->status, &resp, q->t_req, now, &ne) !=
 	    CACHE_OK)
 		goto out;
+	int collapsible = ne->meta.vary.n == 0 && h->framing == H1_BODY_LENGTH;
 	int64_t hint = h->framing == H1_BODY_LENGTH ? (int64_t)h->content_length : -1;
 	int rc = cache_fill_begin(cq_g.store, q->key, q->keylen, &ne->meta, &q->req.hdrs, hint,
 	                          &q->fill);
@@ -503,8 +651,38 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	q->fill_expect = hint;
 	q->fill_bytes = 0;
 	q->st.stored = 1;
+	if (collapsible) {
+		uint64_t id = cache_fill_body_id(q->fill);
+		uint64_t size = (uint64_t)hint;
+		for (struct creq *f = q->followers; f != NULL; f = f->fnext) {
+			if (f->follow != CF_WAIT)
+				continue;
+			if (cache_entry_build(&q->cc->rules, &f->req, h->status, &resp, q->t_req, now,
+			                      &f->e) != CACHE_OK)
+				continue; /* released below */
+			f->e->meta.body_id = id;
+			f->e->meta.body_size = size;
+			f->e->meta.nchunks = (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
+			f->follow = CF_HEAD;
+			f->st.fwd_status = h->status;
+			f->st.stored = 1;
+			cachereq_wake(f);
+		}
+	}
 out:
 	free(v);
+	/* followers that got no entry forward on their own; the leader's job is done when its
+	 * response is not being stored */
+	for (struct creq *f = q->followers, *next; f != NULL; f = next) {
+		next = f->fnext;
+		if (f->follow == CF_WAIT) {
+			cachereq_detach(f);
+			f->follow = CF_FORWARD;
+			cachereq_wake(f);
+		}
+	}
+	if (q->fill == NULL || q->followers == NULL)
+		cachereq_unlead(q);
 	return verdict;
 }
 
@@ -521,6 +699,17 @@ cachereq_fill_data(struct creq *q, const char *p, size_t n)
 		log_debug("storing %s stopped: %s", q->key, cache_strerror(rc));
 		cache_fill_abort(q->fill);
 		q->fill = NULL;
+		cachereq_release_followers(q, 0);
+		cachereq_unlead(q);
+		return;
+	}
+	if (q->followers != NULL) {
+		uint32_t k = cache_fill_chunks(q->fill);
+		if (k != q->seen_chunks) {
+			q->seen_chunks = k;
+			for (struct creq *f = q->followers; f != NULL; f = f->fnext)
+				cachereq_wake(f);
+		}
 	}
 }
 
@@ -533,11 +722,15 @@ cachereq_response_done(struct creq *q)
 	q->fill = NULL;
 	if (q->fill_bytes < q->cc->rules.min_file_size) {
 		cache_fill_abort(f);
+		cachereq_release_followers(q, 0);
+		cachereq_unlead(q);
 		return;
 	}
 	int rc = cache_fill_commit(f, q->fill_expect);
 	if (rc != CACHE_OK)
 		log_warn("storing %s: %s", q->key, cache_strerror(rc));
+	cachereq_release_followers(q, rc == CACHE_OK);
+	cachereq_unlead(q);
 }
 
 static const char *
@@ -610,8 +803,29 @@ int
 cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 {
 	*moved = 0;
+	switch (q->follow) {
+	case CF_WAIT:
+		return 0;
+	case CF_HEAD:
+		q->follow = CF_STREAM;
+		return 3;
+	case CF_FORWARD:
+		q->follow = CF_NONE;
+		q->st.collapsed = 0;
+		return 4;
+	case CF_FAILED:
+		return -1;
+	default:
+		break;
+	}
 	if (q->body_done)
 		return 2;
+	if (q->follow == CF_STREAM && !q->complete) {
+		/* the leader's fill: only its committed whole chunks are readable yet */
+		uint32_t k = q->leader && q->leader->fill ? cache_fill_chunks(q->leader->fill) : 0;
+		if (q->chunk >= k)
+			return 0;
+	}
 	const struct cache_entry *be = q->ebody ? q->ebody : q->e;
 	const struct cache_meta *m = &be->meta;
 	if (be->body != NULL) {

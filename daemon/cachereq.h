@@ -37,8 +37,14 @@ void cachereq_close(void);
 enum cachereq_verdict {
 	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */
 	CQ_SERVE,       /* serve from the cache: cachereq_serve_head, then cachereq_serve_body */
-	CQ_LOCAL        /* answer locally: status in *status, Cache-Status in cachereq_status_line */
+	CQ_LOCAL,       /* answer locally: status in *status, Cache-Status in cachereq_status_line */
+	CQ_WAIT         /* collapsed: wait for another request's fill (cachereq_set_wake), then
+	                 * cachereq_serve_body says what to do */
 };
+
+/* The function that wakes a waiting (collapsed) request; called on the worker's thread from
+ * inside another request's processing, so it should only schedule work. */
+void cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg);
 
 /* Start the cache work of a request after the ACL and policy allowed it. method is the
  * request method token, url the absolute URL, head the upstream header block ("Name: value"
@@ -77,8 +83,10 @@ int cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *statu
                         char *ctype, size_t ctype_len);
 
 /* Move more of the stored body into out (chunk by chunk, as room allows). Returns 1 on
- * progress (*moved bytes), 0 when out has no room for the next chunk, 2 when the body is
- * complete, -1 when the entry disappeared or is damaged (abort the response). */
+ * progress (*moved bytes), 0 when out has no room for the next chunk (or, collapsed, the next
+ * chunk is not stored yet), 2 when the body is complete, -1 when the entry disappeared or is
+ * damaged or the fill followed failed (abort the response). A collapsed request also gets 3:
+ * its head is ready (call cachereq_serve_head, then this again), or 4: forward on your own. */
 int cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved);
 
 /* Free the request's cache state; an unfinished fill is aborted. NULL is fine. */

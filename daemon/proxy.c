@@ -144,6 +144,7 @@ struct conn {
 
 	struct creq *cq;     /* cache work of the current request (cachereq.h), or NULL */
 	int cq_checked;      /* the cache was consulted for this request */
+	int cq_wake;         /* a collapsed-forwarding wake-up is deferred */
 };
 
 static void conn_drive(struct conn *c);
@@ -153,6 +154,7 @@ static void conn_io_cb(struct ev_io *io, unsigned revents);
 static void conn_tmo_cb(struct ev_timer *t);
 static void conn_route(struct conn *c);
 static void conn_abort(struct conn *c, const char *why);
+static void conn_decide(struct conn *c);
 static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
 
 /* ---- small helpers ---- */
@@ -1102,13 +1104,12 @@ conn_go_direct(struct conn *c)
 
 /* ---- the cache (cachereq.c): consulted after the ACL and the policy, before DNS ---- */
 
-/* Start serving the stored response of c->cq: the head now, the body from conn_cache_pump as
- * the client drains. */
-static void
-conn_cache_serve(struct conn *c)
+/* Queue the head of the stored response of c->cq. Returns 0, or -1 when the request was
+ * aborted. */
+static int
+conn_cache_head(struct conn *c)
 {
 	struct worker *w = c->w;
-	c->phase = CP_CACHE;
 	c->action = cachereq_action(c->cq);
 	if (c->rq.in != H1_BODY_NONE && !c->rq.done)
 		c->close_after = 1; /* the unread request body would desynchronise the stream */
@@ -1131,10 +1132,46 @@ conn_cache_serve(struct conn *c)
 	c->rs_started = 1;
 	if (rc != 0) {
 		conn_abort(c, "the cached response head does not fit the output buffer");
-		return;
+		return -1;
 	}
-	c->last_client = ev_now(w->loop);
-	ev_timer_start(w->loop, &c->tmo, c->cfg->timeout_ms);
+	return 0;
+}
+
+/* Start serving the stored response of c->cq: the head now, the body from conn_cache_pump as
+ * the client drains. */
+static void
+conn_cache_serve(struct conn *c)
+{
+	c->phase = CP_CACHE;
+	if (conn_cache_head(c) < 0)
+		return;
+	c->last_client = ev_now(c->w->loop);
+	ev_timer_start(c->w->loop, &c->tmo, c->cfg->timeout_ms);
+}
+
+/* Collapsed forwarding: another request's fill woke this one (cachereq.c). The drive runs
+ * from the loop, not inside the other connection's processing. */
+static void
+conn_cache_wake_deferred(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct conn *c = arg;
+	if (c->magic != CONN_MAGIC || c->dead)
+		return;
+	c->cq_wake = 0;
+	if (c->phase == CP_CACHE)
+		conn_drive(c);
+}
+
+static void
+conn_cache_wake(void *arg)
+{
+	struct conn *c = arg;
+	if (c->magic != CONN_MAGIC || c->dead || c->cq_wake)
+		return;
+	c->cq_wake = 1;
+	if (ev_defer(c->w->loop, conn_cache_wake_deferred, c) < 0)
+		c->cq_wake = 0;
 }
 
 /* Move stored body chunks to the client while its buffer has room. */
@@ -1153,6 +1190,17 @@ conn_cache_pump(struct conn *c)
 		}
 		if (r == 2) {
 			conn_req_done(c);
+			return 1;
+		}
+		if (r == 3) { /* collapsed: the fill we wait on has its head */
+			if (conn_cache_head(c) < 0)
+				return 1;
+			progress = 1;
+			continue;
+		}
+		if (r == 4) { /* collapsed: the fill we waited on is not usable, forward */
+			c->action = cachereq_action(c->cq);
+			conn_decide(c);
 			return 1;
 		}
 		if (r == 0)
@@ -1190,6 +1238,13 @@ conn_cache_consult(struct conn *c)
 	}
 	if (v == CQ_SERVE) {
 		conn_cache_serve(c);
+		return 1;
+	}
+	if (v == CQ_WAIT) {
+		c->phase = CP_CACHE;
+		cachereq_set_wake(c->cq, conn_cache_wake, c);
+		c->last_client = ev_now(c->w->loop);
+		ev_timer_start(c->w->loop, &c->tmo, c->cfg->timeout_ms);
 		return 1;
 	}
 	size_t n = 0;
