@@ -453,3 +453,18 @@ def test_other_spellings_of_a_blocked_name_never_reach_the_origin(start_policy_d
     r = ghtest.get(d.port, u)
     assert pctx.origin.requests_with(t) == [], "%s reached the origin: %r" % (u, r)
     assert r.status in (400, 403, 502), r
+
+
+def test_block_page_keeps_the_client_connection_usable(start_policy_daemon, pctx):
+    d = start_policy_daemon(extra=["ProxyBlock casino"])
+    with ghtest.Conn("127.0.0.1", d.port) as c:
+        for method in ("GET", "HEAD", "GET"):
+            c.send(ghtest.build(url_for(pctx, "www.casino-royale.outside.test"), method=method))
+            r = c.read_response(method)
+            assert r.status == 403, r
+            assert (r.body == b"") == (method == "HEAD"), r
+            if "close" in (r.header("Connection") or "").lower():
+                return
+        c.send(ghtest.build(url_for(pctx, "www.outside.test", "/size/7"), close=True))
+        r = c.read_response()
+        assert r.status == 200 and len(r.body) == 7, r

@@ -341,3 +341,15 @@ def test_pacfile_is_served_verbatim(start_policy_daemon, pctx, tmp_path):
     assert_table(tmp_path, own, [row("a.mine.test", "DIRECT"),
                                  row("www.intranet.test",
                                      "PROXY mine.test:3128; SOCKS other.test:1080")])
+
+
+def test_same_policy_gives_the_same_file_and_etag(start_policy_daemon, pctx):
+    # The file depends only on the policy and the PacProxy list: a restarted (or second)
+    # appliance serves the same ETag, so browsers keep their cached copy.
+    conf = ["NoProxy .intranet.test 10.0.0.0/8", "ProxyDomain .corp.test",
+            "PacProxy proxy-a.test:3128 proxy-b.test:3128", "ProxyBlock casino"]
+    a = fetch(start_policy_daemon(extra=conf).port)
+    b = fetch(start_policy_daemon(extra=conf).port)
+    assert a.status == b.status == 200
+    assert a.body == b.body
+    assert a.header("ETag") == b.header("ETag")

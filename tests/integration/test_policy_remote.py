@@ -708,3 +708,104 @@ def test_several_matching_lines_form_one_failover_list(start_policy_daemon, pctx
     t = tok()
     r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/viaparent/x?t=" + t))
     assert r.status == 200 and len(stub.requests_with(t)) == 1, r
+
+
+# ---------------------------------------------------------------- mixed traffic, refusals
+
+def test_one_client_connection_mixing_parent_direct_and_blocked(start_policy_daemon, pctx, stub):
+    d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % stub.port,
+                                   "NoProxy .intranet.test", "ProxyBlock casino"])
+    plan = [("www.intranet.test", "direct"), ("www.outside.test", "parent"),
+            ("www.casino-royale.outside.test", "blocked"), ("host1.intranet.test", "direct"),
+            ("notbad.outside.test", "parent"), ("www.intranet.test", "direct")]
+    with ghtest.Conn("127.0.0.1", d.port) as c:
+        for i, (host, how) in enumerate(plan):
+            t = tok()
+            u = url_for(pctx, host, "/echo?t=" + t)
+            c.send(ghtest.build(u))
+            r = c.read_response()
+            if how == "direct":
+                assert r.status == 200 and json.loads(r.body)["target"] == "/echo?t=" + t, (i, r)
+                assert stub.requests_with(t) == []
+            elif how == "parent":
+                assert r.status == 200 and r.body == stub.body, (i, r)
+                assert [h["line"] for h in stub.requests_with(t)] == ["GET %s HTTP/1.1" % u]
+            else:
+                assert r.status == 403 and b"ProxyBlock" in r.body, (i, r)
+                assert stub.requests_with(t) == [] and pctx.origin.requests_with(t) == []
+            if "close" in (r.header("Connection") or "").lower():
+                c.close()
+                c = ghtest.Conn("127.0.0.1", d.port)
+
+
+def test_parent_refusing_a_connect_is_not_a_tunnel(start_policy_daemon, pctx):
+    # The parent (a real gatehouse) does not allow the echo port: its 403 must reach the
+    # client as a refusal, never as a 200 followed by a dead tunnel.
+    parent = start_policy_daemon(name="parent", allow_connect="443")
+    child = start_policy_daemon(name="child", allow_connect="443 %d" % pctx.echo_port,
+                                extra=["ProxyRemote * http://127.0.0.1:%d" % parent.port])
+    n0 = len(pctx.echo.sessions)
+    c, r = connect(child.port, "www.outside.test:%d" % pctx.echo_port)
+    c.close()
+    assert r.status in (403, 502), r
+    assert len(pctx.echo.sessions) == n0
+
+
+def test_all_parents_down_page_names_a_named_parent(start_policy_daemon, pctx):
+    d = start_policy_daemon(extra=["ProxyRemote * http://noparent.test:3128",
+                                   "ProxyRemote * http://127.0.0.1:%d" % dead_port()])
+    r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/x"))
+    assert r.status == 502, r
+    assert b"noparent.test:3128" in r.body, r
+
+
+def test_all_parents_down_page_to_head_has_no_body(start_policy_daemon, pctx):
+    d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % dead_port()])
+    with ghtest.Conn("127.0.0.1", d.port) as c:
+        c.send(ghtest.build(url_for(pctx, "www.outside.test", "/x"), method="HEAD"))
+        r = c.read_response("HEAD")
+        assert r.status == 502 and r.body == b"", r
+        if "close" in (r.header("Connection") or "").lower():
+            return
+        # no stray body bytes: the next answer parses
+        c.send(ghtest.build(url_for(pctx, "www.outside.test", "/y"), close=True))
+        assert c.read_response().status == 502
+
+
+def test_noproxy_ipv6_entries(start_policy_daemon, pctx, stub):
+    # Apache's NoProxy cannot do IPv6. mixed.test -> 127.0.0.1 and ::1.
+    d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % stub.port,
+                                   "NoProxy ::1/128"])
+    r = ghtest.get(d.port, url_for(pctx, "[::1]", "/echo"))
+    assert r.body != stub.body and r.status == (200 if pctx.has_v6 else 502), r
+    r = ghtest.get(d.port, url_for(pctx, "mixed.test", "/echo"))
+    assert r.status == 200 and r.body != stub.body, r
+    r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo"))
+    assert r.status == 200 and r.body == stub.body, r
+
+
+def test_decision_order_acl_domain_block_noproxy_remote(start_policy_daemon, pctx, stub):
+    d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % stub.port,
+                                   "NoProxy .intranet.test", "ProxyDomain .intranet.test",
+                                   "ProxyBlock secret.intranet.test casino"])
+    o = pctx.origin_port
+    # ACL first: a denied client gets the ACL's refusal, not ProxyBlock's
+    r = ghtest.get(d.port, url_for(pctx, "www.casino-royale.outside.test", "/x"),
+                   source="127.0.0.2")
+    assert r.status == 403 and b"ProxyBlock" not in r.body, r
+    # ProxyDomain before ProxyBlock (the plain name contains the word)
+    r = ghtest.get(d.port, "http://casino:%d/x" % o)
+    assert r.status == 301 and r.header("Location") == \
+        "http://casino.intranet.test:%d/x" % o, r
+    # ProxyBlock before NoProxy
+    r = ghtest.get(d.port, url_for(pctx, "secret.intranet.test", "/x"))
+    assert r.status == 403 and b"ProxyBlock" in r.body, r
+    # NoProxy before ProxyRemote
+    t = tok()
+    r = ghtest.get(d.port, url_for(pctx, "www.intranet.test", "/echo?t=" + t))
+    assert r.status == 200 and len(pctx.origin.requests_with(t)) == 1, r
+    # ProxyRemote for the rest
+    t = tok()
+    r = ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?t=" + t))
+    assert r.status == 200 and len(stub.requests_with(t)) == 1, r
+    assert stub.requests_with("secret") == [] and stub.requests_with("/x") == []
