@@ -78,8 +78,13 @@ struct creq {
 	int head_only;               /* HEAD request */
 	/* serving */
 	int serve_304;
-	uint32_t chunk;
 	int body_done;
+	struct cache_range rg[CACHE_MAX_RANGES]; /* byte ranges to send (the whole body: one) */
+	size_t nrg, ri;              /* ... their number, the one being sent */
+	uint64_t off;                /* next body offset to send */
+	int multipart, part_open;    /* multipart/byteranges; the current part's head is sent */
+	char boundary[CACHE_BOUNDARY_LEN + 1];
+	struct cache_str ctype;      /* stored Content-Type, for the part heads */
 	char line[256];
 	/* collapsed forwarding */
 	unsigned wid;
@@ -761,9 +766,35 @@ cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, c
                     size_t ctype_len)
 {
 	const struct cache_meta *m = &q->e->meta;
+	uint64_t size = m->body_size;
 	int64_t now = cachereq_now();
 	int st = q->serve_304 ? 304 : m->status;
 	int rc = 0;
+	q->nrg = q->ri = 0;
+	q->multipart = 0;
+	q->part_open = 0;
+	q->ctype = cache_entry_header(q->e, "content-type");
+	if (!q->serve_304 && !is_head && q->method == CACHE_M_GET && m->status == 200 &&
+	    q->follow == CF_NONE) {
+		size_t n = 0;
+		enum cache_range_result rr = cache_range_decide(m, &q->req, q->rg, CACHE_MAX_RANGES,
+		                                                &n);
+		if (rr == CACHE_RANGE_PARTIAL && n > 0) {
+			st = 206;
+			q->nrg = n;
+			q->multipart = n > 1;
+		} else if (rr == CACHE_RANGE_UNSATISFIABLE) {
+			st = 416;
+		}
+	}
+	if (q->nrg == 0 && size > 0 && st != 416) {
+		q->rg[0].first = 0;
+		q->rg[0].last = size - 1;
+		q->nrg = 1;
+	}
+	q->off = q->nrg ? q->rg[0].first : 0;
+	if (q->multipart)
+		cache_multipart_boundary((uint64_t)now ^ (uint64_t)(uintptr_t)q ^ size, q->boundary);
 	*status = st;
 	rc |= buf_printf(out, "HTTP/1.1 %d %s\r\n", st, cachereq_reason(st));
 	size_t pos = 0;
@@ -773,14 +804,17 @@ cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, c
 	while (cache_block_next(m->headers, &pos, &f)) {
 		if (f.name.n == 4 && strncasecmp(f.name.p, "date", 4) == 0)
 			has_date = 1;
-		if (f.name.n == 12 && strncasecmp(f.name.p, "content-type", 12) == 0 && ctype_len) {
-			size_t k = strcspn(f.value.p, "; \t\r");
-			if (k > f.value.n)
-				k = f.value.n;
-			if (k >= ctype_len)
-				k = ctype_len - 1;
-			memcpy(ctype, f.value.p, k);
-			ctype[k] = '\0';
+		if (f.name.n == 12 && strncasecmp(f.name.p, "content-type", 12) == 0) {
+			size_t k = 0;
+			while (k < f.value.n && k + 1 < ctype_len && f.value.p[k] != ';' &&
+			       f.value.p[k] != ' ' && f.value.p[k] != '\t')
+				k++;
+			if (ctype_len) {
+				memcpy(ctype, f.value.p, k);
+				ctype[k] = '\0';
+			}
+			if (q->multipart)
+				continue;
 		}
 		rc |= buf_printf(out, "%.*s: %.*s\r\n", (int)f.name.n, f.name.p, (int)f.value.n,
 		                 f.value.p);
@@ -792,9 +826,23 @@ cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, c
 	}
 	rc |= buf_printf(out, "Age: %" PRId64 "\r\n", cache_current_age(m, now));
 	rc |= buf_printf(out, "%s", cachereq_status_line(q));
-	if (st != 304 && st != 204)
-		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n", m->body_size);
-	if (st == 304 || st == 204 || is_head || m->body_size == 0)
+	if (st == 206 && q->multipart) {
+		rc |= buf_printf(out, "Content-Type: multipart/byteranges; boundary=%s\r\n",
+		                 q->boundary);
+		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n",
+		                 cache_multipart_length(q->boundary, q->ctype, q->rg, q->nrg, size));
+	} else if (st == 206) {
+		rc |= buf_printf(out, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+		                 q->rg[0].first, q->rg[0].last, size);
+		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n",
+		                 q->rg[0].last - q->rg[0].first + 1);
+	} else if (st == 416) {
+		rc |= buf_printf(out, "Content-Range: bytes */%" PRIu64 "\r\nContent-Length: 0\r\n",
+		                 size);
+	} else if (st != 304 && st != 204) {
+		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n", size);
+	}
+	if (st == 304 || st == 204 || st == 416 || is_head || q->nrg == 0)
 		q->body_done = 1;
 	return rc ? -1 : 0;
 }
@@ -820,41 +868,80 @@ cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 	}
 	if (q->body_done)
 		return 2;
-	if (q->follow == CF_STREAM && !q->complete) {
-		/* the leader's fill: only its committed whole chunks are readable yet */
-		uint32_t k = q->leader && q->leader->fill ? cache_fill_chunks(q->leader->fill) : 0;
-		if (q->chunk >= k)
-			return 0;
-	}
 	const struct cache_entry *be = q->ebody ? q->ebody : q->e;
-	const struct cache_meta *m = &be->meta;
-	if (be->body != NULL) {
-		if (buf_append(out, be->body, be->body_len) < 0)
-			return 0;
-		*moved = be->body_len;
+	const struct cache_meta *m = &q->e->meta;
+	if (q->ri >= q->nrg) {
 		q->body_done = 1;
+		if (!q->multipart)
+			return 2;
+		char tail[64];
+		size_t n = cache_multipart_tail(q->boundary, tail, sizeof(tail));
+		if (n >= sizeof(tail) || buf_append(out, tail, n) < 0) {
+			q->body_done = 0;
+			return n >= sizeof(tail) ? -1 : 0;
+		}
+		*moved = n;
 		return 1;
 	}
-	if (q->chunk >= m->nchunks) {
-		q->body_done = 1;
-		return 2;
+	const struct cache_range *r = &q->rg[q->ri];
+	if (q->multipart && !q->part_open) {
+		char ph[512];
+		size_t n = cache_multipart_head(q->boundary, q->ctype, r, m->body_size, ph, sizeof(ph));
+		if (n >= sizeof(ph))
+			return -1;
+		if (buf_append(out, ph, n) < 0)
+			return 0;
+		q->part_open = 1;
+		q->off = r->first;
+		*moved = n;
+		return 1;
 	}
-	if (out->cap - buf_len(out) < CACHE_CHUNK_SIZE)
-		return 0;
-	size_t avail = 0;
-	char *dst = buf_reserve(out, CACHE_CHUNK_SIZE, &avail);
-	if (dst == NULL || avail < CACHE_CHUNK_SIZE)
-		return 0;
-	size_t len = 0;
-	int rc = cache_read_chunk_copy(q->rd, m->body_id, q->chunk, dst, avail, &len);
-	if (rc < 0) {
-		log_info("cache: %s chunk %u: %s", q->key, q->chunk, cache_strerror(rc));
-		return -1;
+	uint64_t end = r->last + 1;
+	size_t take;
+	if (be->body != NULL) {
+		if (end > be->body_len)
+			return -1;
+		take = (size_t)(end - q->off);
+		if (buf_append(out, be->body + q->off, take) < 0)
+			return 0;
+	} else {
+		uint32_t idx = (uint32_t)(q->off / CACHE_CHUNK_SIZE);
+		if (q->follow == CF_STREAM && !q->complete) {
+			/* the leader's fill: only its committed whole chunks are readable yet */
+			uint32_t k = q->leader && q->leader->fill ? cache_fill_chunks(q->leader->fill) : 0;
+			if (idx >= k)
+				return 0;
+		}
+		if (out->cap - buf_len(out) < CACHE_CHUNK_SIZE)
+			return 0;
+		size_t avail = 0, len = 0;
+		char *dst = buf_reserve(out, CACHE_CHUNK_SIZE, &avail);
+		if (dst == NULL || avail < CACHE_CHUNK_SIZE)
+			return 0;
+		int rc = cache_read_chunk_copy(q->rd, m->body_id, idx, dst, avail, &len);
+		if (rc < 0) {
+			log_info("cache: %s chunk %u: %s", q->key, idx, cache_strerror(rc));
+			return -1;
+		}
+		size_t skip = (size_t)(q->off - (uint64_t)idx * CACHE_CHUNK_SIZE);
+		if (skip >= len)
+			return -1;
+		take = len - skip;
+		if (take > end - q->off)
+			take = (size_t)(end - q->off);
+		if (skip)
+			memmove(dst, dst + skip, take);
+		buf_commit(out, take);
 	}
-	buf_commit(out, len);
-	*moved = len;
-	q->chunk++;
-	if (q->chunk >= m->nchunks)
-		q->body_done = 1;
+	q->off += take;
+	*moved = take;
+	if (q->off >= end) {
+		q->ri++;
+		q->part_open = 0;
+		if (q->ri < q->nrg)
+			q->off = q->rg[q->ri].first;
+		else if (!q->multipart)
+			q->body_done = 1;
+	}
 	return 1;
 }

@@ -57,7 +57,8 @@ def test_second_get_is_served_from_cache(cproxy, ctx):
     assert r2.header("Content-Length") == "5000"
     assert len(ctx.origin.requests_with(t)) == 1
     lines = ghtest.poll_lines(cproxy.access_log, lambda l: t in l, count=2)
-    assert "TCP_MISS/200" in lines[0] and "TCP_HIT/200" in lines[1]
+    # (workers write their log lines independently: the order is not asserted)
+    assert any("TCP_MISS/200" in l for l in lines) and any("TCP_HIT/200" in l for l in lines)
 
 
 def test_large_object_chunked_from_origin_is_cached_intact(cproxy, ctx):
@@ -131,14 +132,14 @@ def test_client_conditional_gets_304_from_a_fresh_entry(cproxy, ctx):
     assert r.status == 200 and len(r.body) == 100
     assert len(ctx.origin.requests_with(t)) == 1
     lines = ghtest.poll_lines(cproxy.access_log, lambda l: t in l, count=3)
-    assert "TCP_INM_HIT/304" in lines[1]
+    assert any("TCP_INM_HIT/304" in l for l in lines)
 
 
 def test_stale_entry_is_revalidated_with_a_conditional_request(cproxy, ctx):
     t = tok()
-    u = url(ctx, "t=%s&cc=max-age=1&etag=e1&size=3000" % t)
+    u = url(ctx, "t=%s&cc=max-age=3&etag=e1&size=3000" % t)
     assert ghtest.get(cproxy.port, u).status == 200
-    time.sleep(2.2)
+    time.sleep(4.2)
     r = ghtest.get(cproxy.port, u)
     assert r.status == 200 and r.body == body_bytes(3000)
     reqs = ctx.origin.requests_with(t)
@@ -147,7 +148,7 @@ def test_stale_entry_is_revalidated_with_a_conditional_request(cproxy, ctx):
     assert inm == ['"e1"']
     assert "fwd=stale" in r.header("Cache-Status") and "fwd-status=304" in r.header("Cache-Status")
     lines = ghtest.poll_lines(cproxy.access_log, lambda l: t in l, count=2)
-    assert "TCP_REFRESH_UNMODIFIED/200" in lines[1]
+    assert any("TCP_REFRESH_UNMODIFIED/200" in l for l in lines)
     # the refreshed entry is fresh again
     r = ghtest.get(cproxy.port, u)
     assert r.header("Cache-Status").startswith("Gatehouse; hit")
@@ -160,7 +161,8 @@ def test_client_validators_are_dropped_when_revalidating(cproxy, ctx):
     assert ghtest.get(cproxy.port, u).status == 200
     time.sleep(2.2)
     r = ghtest.get(cproxy.port, u, headers=[("If-None-Match", '"zzz"'), ("Range", "bytes=0-3")])
-    assert r.status == 200 and len(r.body) == 100
+    # revalidated (304), then the client's own Range is answered from the stored body
+    assert r.status == 206 and r.body == body_bytes(100)[:4]
     reqs = ctx.origin.requests_with(t)
     hdrs = {k.lower(): v for k, v in reqs[1]["headers"]}
     assert hdrs.get("if-none-match") == '"e2"' and "range" not in hdrs
