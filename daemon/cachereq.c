@@ -691,6 +691,18 @@ out:
 	return verdict;
 }
 
+int
+cachereq_stale_on_error(struct creq *q)
+{
+	if (q == NULL || !q->revalidating || q->e == NULL || !q->dec.stale_if_error ||
+	    q->follow != CF_NONE)
+		return 0;
+	cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
+	q->st.fwd = CACHE_FWD_STALE;
+	q->serve_304 = 0;
+	return 1;
+}
+
 void
 cachereq_fill_data(struct creq *q, const char *p, size_t n)
 {

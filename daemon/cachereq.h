@@ -70,6 +70,11 @@ const char *cachereq_status_line(struct creq *q);
  * CQ_FORWARD (the response is relayed, and stored when storable). */
 enum cachereq_verdict cachereq_response(struct creq *q, const struct h1_head *h);
 
+/* The origin could not be reached or failed before answering (the proxy would send a 5xx of
+ * its own): returns 1 when the stale entry being revalidated is to be served instead
+ * (stale-if-error, CacheStaleOnError), else 0. */
+int cachereq_stale_on_error(struct creq *q);
+
 /* Decoded body bytes of the relayed response (never chunk framing). */
 void cachereq_fill_data(struct creq *q, const char *p, size_t n);
 

@@ -155,6 +155,7 @@ static void conn_tmo_cb(struct ev_timer *t);
 static void conn_route(struct conn *c);
 static void conn_abort(struct conn *c, const char *why);
 static void conn_decide(struct conn *c);
+static void conn_cache_serve(struct conn *c);
 static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
 
 /* ---- small helpers ---- */
@@ -240,6 +241,13 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 
+	if (status >= 500 && !c->rs_started && cachereq_stale_on_error(c->cq)) {
+		/* the origin failed a revalidation: the stale entry is served (stale-if-error) */
+		log_info("%s: %s: serving the stale entry: %s", c->peer_text, c->url, msg);
+		c->up_close = 1;
+		conn_cache_serve(c);
+		return;
+	}
 	struct buf body;
 	buf_init(&body, 16384);
 	const char *title = conn_status_text(status);

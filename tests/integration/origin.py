@@ -30,7 +30,9 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
                      expires=SECONDS (from now), vary=FIELDS, cookie=VALUE (Set-Cookie),
                      status=N, loc=URL (Location), chunked=1, delay=MS (before answering),
                      off=N (content offset: a "new version"), trickle=MS (Content-Length
-                     body sent 64 KiB every MS ms); any other method -> 200 "done"
+                     body sent 64 KiB every MS ms), flip=N|close (every request for the
+                     same target after the first gets status N, or the connection closed
+                     without an answer); any other method -> 200 "done"
                      (status= applies), so unsafe-method invalidation can be tested
   ?linger=MS         (any keep-alive route) close the connection MS ms after the response
 Anything else is 404. Expect: 100-continue gets an interim "100 Continue" before the body.
@@ -442,6 +444,13 @@ class Origin:
         if one("delay"):
             self.stop_event.wait(int(one("delay")) / 1000.0)
         status = int(one("status", "200"))
+        if one("flip"):
+            with self.lock:
+                seen = sum(1 for r in self.requests if r["target"] == rec["target"])
+            if seen > 1 and one("flip") == "close":
+                return False
+            if seen > 1:
+                status = int(one("flip"))
         now = time.time()
         hdrs = [("Date", email.utils.formatdate(now, usegmt=True)),
                 ("Content-Type", "application/octet-stream")]

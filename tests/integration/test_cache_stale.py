@@ -1,0 +1,71 @@
+"""
+test_cache_stale.py - stale content when the origin fails a revalidation: stale-if-error
+(RFC 5861) on a 5xx, CacheStaleOnError (default On) for any stale entry when the origin
+answers 5xx or closes without answering, and the error passed on when neither applies.
+"""
+
+import os
+import time
+import uuid
+
+import ghtest
+from origin import body_bytes
+
+
+def url(ctx, query):
+    return "http://origin.test:%d/cache?%s" % (ctx.origin_port, query)
+
+
+def start(start_daemon, ctx, extra=()):
+    root = os.path.join(ctx.workdir, "cache-stale-" + uuid.uuid4().hex[:8])
+    log = os.path.join(ctx.workdir, "cache-stale-%s.log" % uuid.uuid4().hex[:8])
+    d = start_daemon("cachestale", access_log=log,
+                     extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /"]
+                     + list(extra))
+    d.access_log = log
+    return d
+
+
+def test_stale_if_error_serves_the_stale_entry_on_a_5xx(start_daemon, ctx):
+    d = start(start_daemon, ctx, ["CacheStaleOnError Off"])
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=1,stale-if-error=600&etag=s1&size=2000&flip=503" % t)
+    assert ghtest.get(d.port, u).status == 200
+    time.sleep(2.2)
+    r = ghtest.get(d.port, u)
+    assert r.status == 200 and r.body == body_bytes(2000)
+    assert "fwd-status=503" in r.header("Cache-Status")
+    assert len(ctx.origin.requests_with(t)) == 2
+    lines = ghtest.poll_lines(d.access_log, lambda l: t in l, count=2)
+    assert any("TCP_REFRESH_FAIL_OLD/200" in l for l in lines)
+
+
+def test_stale_on_error_covers_an_origin_that_closes_without_answering(start_daemon, ctx):
+    d = start(start_daemon, ctx)
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=1&etag=s2&size=2000&flip=close" % t)
+    assert ghtest.get(d.port, u).status == 200
+    time.sleep(2.2)
+    r = ghtest.get(d.port, u)
+    assert r.status == 200 and r.body == body_bytes(2000)
+    assert len(ctx.origin.requests_with(t)) >= 2
+
+
+def test_without_stale_on_error_the_error_is_passed_on(start_daemon, ctx):
+    d = start(start_daemon, ctx, ["CacheStaleOnError Off"])
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=1&etag=s3&size=2000&flip=503" % t)
+    assert ghtest.get(d.port, u).status == 200
+    time.sleep(2.2)
+    r = ghtest.get(d.port, u)
+    assert r.status == 503
+
+
+def test_must_revalidate_is_never_served_stale(start_daemon, ctx):
+    d = start(start_daemon, ctx)
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=1,must-revalidate&etag=s4&size=2000&flip=503" % t)
+    assert ghtest.get(d.port, u).status == 200
+    time.sleep(2.2)
+    r = ghtest.get(d.port, u)
+    assert r.status == 503
