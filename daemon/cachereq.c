@@ -37,6 +37,7 @@
 #define CREQ_MAX_READERS 256
 #define CREQ_MAX_FIELDS 256
 #define CREQ_KEY_MAX 8192
+#define CREQ_CLAIMS 1024
 
 enum creq_follow {
 	CF_NONE = 0, CF_WAIT, CF_HEAD, CF_STREAM, CF_FORWARD, CF_FAILED
@@ -50,7 +51,13 @@ static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop;
-} cq_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+	/* URLs being filled, process-wide (FNV-1a 64 of the key; 0 = free slot), so that two
+	 * workers never fill the same URL at once (the second commit would replace the first
+	 * entry under its readers). A full table or a hash collision only skips storing. */
+	pthread_mutex_t claims_lock;
+	uint64_t claims[CREQ_CLAIMS];
+} cq_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
+           .claims_lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct creq {
 	unsigned magic;
@@ -97,6 +104,7 @@ struct creq {
 	enum creq_follow follow;
 	int complete;                /* follower: the leader committed; nchunks is final */
 	uint32_t seen_chunks;        /* leader: committed chunks at the last wake-up */
+	uint64_t claim;              /* the fill's claim in cq_g.claims, 0: none */
 	void (*wake)(void *);
 	void *wake_arg;
 };
@@ -182,6 +190,55 @@ cachereq_close(void)
 }
 
 /* ---- per request ---- */
+
+static uint64_t
+cachereq_key_hash(const char *key, size_t n)
+{
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
+	return h ? h : 1;
+}
+
+/* Claim the right to fill key; returns the claim (nonzero) or 0 when another fill has it. */
+static uint64_t
+cachereq_claim(const char *key, size_t n)
+{
+	uint64_t h = cachereq_key_hash(key, n), got = 0;
+	size_t start = (size_t)(h % CREQ_CLAIMS), free_slot = CREQ_CLAIMS;
+	pthread_mutex_lock(&cq_g.claims_lock);
+	for (size_t i = 0; i < CREQ_CLAIMS; i++) {
+		size_t k = (start + i) % CREQ_CLAIMS;
+		if (cq_g.claims[k] == h) {
+			free_slot = CREQ_CLAIMS;
+			break;
+		}
+		if (cq_g.claims[k] == 0 && free_slot == CREQ_CLAIMS)
+			free_slot = k;
+	}
+	if (free_slot < CREQ_CLAIMS) {
+		cq_g.claims[free_slot] = h;
+		got = h;
+	}
+	pthread_mutex_unlock(&cq_g.claims_lock);
+	return got;
+}
+
+static void
+cachereq_unclaim(struct creq *q)
+{
+	if (q->claim == 0)
+		return;
+	pthread_mutex_lock(&cq_g.claims_lock);
+	for (size_t i = 0; i < CREQ_CLAIMS; i++) {
+		if (cq_g.claims[i] == q->claim) {
+			cq_g.claims[i] = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&cq_g.claims_lock);
+	q->claim = 0;
+}
 
 static int64_t
 cachereq_now(void)
@@ -289,6 +346,7 @@ cachereq_free(struct creq **qp)
 		cache_fill_abort(q->fill);
 		q->fill = NULL;
 	}
+	cachereq_unclaim(q);
 	cachereq_release_followers(q, 0);
 	cachereq_unlead(q);
 	if (q->leader != NULL)
@@ -645,10 +703,17 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 		goto out;
 	int collapsible = ne->meta.vary.n == 0 && h->framing == H1_BODY_LENGTH;
 	int64_t hint = h->framing == H1_BODY_LENGTH ? (int64_t)h->content_length : -1;
+	q->claim = cachereq_claim(q->key, q->keylen);
+	if (q->claim == 0) {
+		cache_entry_free(ne);
+		log_debug("not storing %s: another request is storing it", q->key);
+		goto out;
+	}
 	int rc = cache_fill_begin(cq_g.store, q->key, q->keylen, &ne->meta, &q->req.hdrs, hint,
 	                          &q->fill);
 	cache_entry_free(ne);
 	if (rc != CACHE_OK) {
+		cachereq_unclaim(q);
 		q->fill = NULL;
 		log_debug("not storing %s: %s", q->key, cache_strerror(rc));
 		goto out;
@@ -716,6 +781,7 @@ cachereq_fill_data(struct creq *q, const char *p, size_t n)
 		log_debug("storing %s stopped: %s", q->key, cache_strerror(rc));
 		cache_fill_abort(q->fill);
 		q->fill = NULL;
+		cachereq_unclaim(q);
 		cachereq_release_followers(q, 0);
 		cachereq_unlead(q);
 		return;
@@ -739,11 +805,13 @@ cachereq_response_done(struct creq *q)
 	q->fill = NULL;
 	if (q->fill_bytes < q->cc->rules.min_file_size) {
 		cache_fill_abort(f);
+		cachereq_unclaim(q);
 		cachereq_release_followers(q, 0);
 		cachereq_unlead(q);
 		return;
 	}
 	int rc = cache_fill_commit(f, q->fill_expect);
+	cachereq_unclaim(q);
 	if (rc != CACHE_OK)
 		log_warn("storing %s: %s", q->key, cache_strerror(rc));
 	cachereq_release_followers(q, rc == CACHE_OK);

@@ -6,7 +6,9 @@
 #
 # Environment: GH_BIN (default build/gatehouse), BENCH_DURATION (seconds per run, default 10),
 # BENCH_CONNS (default 50), BENCH_THREADS (default 2), BENCH_SQUID=1, BENCH_ACCESSLOG=1
-# (gatehouse writes a Squid-format access log), BENCH_KEEP=1 (keep the temporary directory).
+# (gatehouse writes a Squid-format access log), BENCH_KEEP=1 (keep the temporary directory),
+# BENCH_CACHE=1 (gatehouse caches: CacheRoot in the temporary directory, files dated a year
+# back so they are heuristically fresh; every request after the first is a cache hit).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -79,8 +81,12 @@ fill() { # template output, then KEY=VALUE...
 
 # ---- files and nginx
 mkdir -p "$DIR/www"
+chmod 0755 "$DIR" # mktemp makes it 0700: nginx's unprivileged workers could not read the files
 head -c 1024 /dev/urandom >"$DIR/www/1k.bin"
 head -c 262144 /dev/urandom >"$DIR/www/256k.bin"
+if [ -n "${BENCH_CACHE:-}" ]; then
+	touch -d '1 year ago' "$DIR/www/1k.bin" "$DIR/www/256k.bin"
+fi
 NGX_PORT=$(free_port)
 fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
 "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
@@ -92,7 +98,12 @@ wait_port "$NGX_PORT" 10 || { echo "nginx did not start:"; cat "$DIR/nginx.out" 
 GH_PORT=$(free_port)
 ACCESSLOG=""
 [ -n "${BENCH_ACCESSLOG:-}" ] && ACCESSLOG="AccessLog $DIR/access.log"
-fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG="$ACCESSLOG"
+CACHE=""
+[ -n "${BENCH_CACHE:-}" ] && CACHE="CacheRoot $DIR/cache
+CacheSize 1G
+CacheEnable lmdb /"
+fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG="$ACCESSLOG" \
+	CACHE="$CACHE"
 "$GH_BIN" -f "$DIR/gatehouse.conf" 2>"$DIR/gatehouse.stderr" &
 GH_PID=$!
 PIDS+=($GH_PID)
@@ -100,6 +111,9 @@ disown
 wait_port "$GH_PORT" 10 || { echo "gatehouse did not start:"; cat "$DIR/gatehouse.stderr"; exit 1; }
 curl -sS --max-time 5 -x "http://127.0.0.1:$GH_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/1k.bin" || {
 	echo "gatehouse does not proxy:"; cat "$DIR/gatehouse.stderr"; exit 1; }
+if [ -n "${BENCH_CACHE:-}" ]; then # store both files before measuring hits
+	curl -sS --max-time 5 -x "http://127.0.0.1:$GH_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/256k.bin"
+fi
 
 # ---- squid, on request
 SQ_PORT=""
@@ -113,10 +127,19 @@ if [ -n "${BENCH_SQUID:-}" ]; then
 	SQ_PORT=$(free_port)
 	chmod 0777 "$DIR"
 	fill "$BENCH/squid.conf.in" "$DIR/squid.conf" DIR="$DIR" PORT="$SQ_PORT"
+	if [ -n "${BENCH_CACHE:-}" ]; then # a caching Squid: memory and disk cache
+		sed -i -e '/^cache deny all$/d' -e "s|^cache_mem .*|cache_mem 64 MB\nmaximum_object_size_in_memory 1 MB\ncache_dir ufs $DIR/squid-disk 256 16 256|" "$DIR/squid.conf"
+		squid -N -z -f "$DIR/squid.conf" >>"$DIR/squid.out" 2>&1
+	fi
 	squid -N -f "$DIR/squid.conf" >"$DIR/squid.out" 2>&1 &
 	PIDS+=($!)
 	disown
 	wait_port "$SQ_PORT" 20 || { echo "squid did not start:"; cat "$DIR/squid.out" "$DIR/squid-cache.log"; exit 1; }
+	if [ -n "${BENCH_CACHE:-}" ]; then
+		for f in 1k 256k; do
+			curl -sS --max-time 5 -x "http://127.0.0.1:$SQ_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/$f.bin"
+		done
+	fi
 fi
 
 # ---- peak RSS of the gatehouse process tree, sampled in the background
@@ -166,7 +189,8 @@ done
 
 # ---- table
 echo
-printf 'wrk -t%s -c%s -d%ss, Workers 2, %s cores\n' "$THREADS" "$CONNS" "$DUR" "$(nproc)"
+printf 'wrk -t%s -c%s -d%ss, Workers 2, %s cores%s\n' "$THREADS" "$CONNS" "$DUR" "$(nproc)" \
+	"${BENCH_CACHE:+, gatehouse serving cache hits}"
 awk '
 	{
 		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }

@@ -65,3 +65,20 @@ def test_unstorable_answer_releases_the_waiting_requests(start_daemon, ctx):
         assert isinstance(r, ghtest.Response), r
         assert r.status == 200 and r.body == body_bytes(5000)
     assert len(ctx.origin.requests_with(t)) == 10
+
+
+def test_concurrent_misses_over_two_workers_all_get_intact_bodies(start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "cache-cf2-" + uuid.uuid4().hex[:8])
+    d = start_daemon("cachecf2", workers=2,
+                     extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /"])
+    t = uuid.uuid4().hex
+    n = 1024 * 1024 + 7
+    u = url(ctx, "t=%s&cc=max-age=600&size=%d&delay=200&trickle=5" % (t, n))
+    want = hashlib.sha256(body_bytes(n)).hexdigest()
+    for r in run_clients(d.port, u):
+        assert isinstance(r, ghtest.Response), r
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == want
+    # one fill per URL at a time, process-wide: what is stored is whole and served
+    r = ghtest.get(d.port, u)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit")
+    assert hashlib.sha256(r.body).hexdigest() == want
