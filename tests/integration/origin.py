@@ -34,6 +34,9 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
                      same target after the first gets status N, or the connection closed
                      without an answer); any other method -> 200 "done"
                      (status= applies), so unsafe-method invalidation can be tested
+  /debian/...        the same as /cache (same parameters), under Debian archive paths
+                     (/debian/pool/.../x.deb, /debian/dists/.../InRelease) for the cache's
+                     Debian awareness
   ?linger=MS         (any keep-alive route) close the connection MS ms after the response
 Anything else is 404. Expect: 100-continue gets an interim "100 Continue" before the body.
 
@@ -430,7 +433,7 @@ class Origin:
             conn.sock.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </x.css>; rel=preload\r\n\r\n")
             return self._send(conn, 200, [("Content-Type", "text/plain")], b"after hints\n", method,
                               close)
-        if path == "/cache":
+        if path == "/cache" or path.startswith("/debian/"):
             return self._cache(conn, rec, q, close)
         if path == "/via":
             hdrs = [("Content-Type", "text/plain"), ("Via", "1.0 upstream-cache")]
