@@ -111,6 +111,13 @@ struct creq {
 
 static struct creq *cq_leaders[CREQ_MAX_READERS];
 
+/* Background refreshes started lately, per worker: key hash and start time. */
+#define CREQ_SWR_RECENT 16
+static struct {
+	uint64_t hash;
+	int64_t when;
+} cq_swr_recent[CREQ_MAX_READERS][CREQ_SWR_RECENT];
+
 /* ---- the store ---- */
 
 static void *
@@ -580,6 +587,52 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 		}
 	}
 	return CQ_FORWARD;
+}
+
+int
+cachereq_refresh_request(struct creq *q, const char *url, char **out, size_t *len)
+{
+	if (q == NULL || q->e == NULL || q->dec.action != CACHE_ACT_STALE_REVALIDATE ||
+	    q->wid >= CREQ_MAX_READERS)
+		return -1;
+	int64_t now = cachereq_now();
+	uint64_t h = cachereq_key_hash(q->key, q->keylen);
+	size_t slot = 0;
+	for (size_t i = 0; i < CREQ_SWR_RECENT; i++) {
+		if (cq_swr_recent[q->wid][i].hash == h && now - cq_swr_recent[q->wid][i].when < 10)
+			return -1;
+		if (cq_swr_recent[q->wid][i].when < cq_swr_recent[q->wid][slot].when)
+			slot = i;
+	}
+	size_t cap = strlen(url) + strlen(q->hblock) + 128, o = 0;
+	char *p = malloc(cap);
+	if (p == NULL)
+		return -1;
+	o += (size_t)snprintf(p, cap, "GET %s HTTP/1.1\r\n", url);
+	for (size_t i = 0; i < q->req.hdrs.n && o < cap; i++) {
+		const struct cache_hdr *f = &q->hv[i];
+		static const char *const skip[] = { "range", "cache-control", "pragma", "via",
+		                                    "max-forwards", "connection", NULL };
+		int drop = f->name.n >= 3 && strncasecmp(f->name.p, "if-", 3) == 0;
+		for (size_t k = 0; skip[k] && !drop; k++)
+			drop = f->name.n == strlen(skip[k]) && strncasecmp(f->name.p, skip[k],
+			                                                    f->name.n) == 0;
+		if (!drop)
+			o += (size_t)snprintf(p + o, cap - o, "%.*s: %.*s\r\n", (int)f->name.n,
+			                      f->name.p, (int)f->value.n, f->value.p);
+	}
+	if (o < cap)
+		o += (size_t)snprintf(p + o, cap - o,
+		                      "Cache-Control: max-age=0\r\nConnection: close\r\n\r\n");
+	if (o >= cap) {
+		free(p);
+		return -1;
+	}
+	cq_swr_recent[q->wid][slot].hash = h;
+	cq_swr_recent[q->wid][slot].when = now;
+	*out = p;
+	*len = o;
+	return 0;
 }
 
 char *

@@ -58,6 +58,13 @@ enum cachereq_verdict cachereq_begin(struct creq **out, unsigned wid, const stru
  * stored validators added), or NULL: keep the original. Ownership passes to the caller. */
 char *cachereq_take_uphead(struct creq *q, size_t *len);
 
+/* stale-while-revalidate: when q is being served stale within its window, the request that
+ * refreshes the entry in the background ("GET URL HTTP/1.1", the client's fields minus
+ * If-*, Range, Cache-Control, Pragma, Via and Max-Forwards, plus "Cache-Control: max-age=0"
+ * and "Connection: close"), malloc'd into *out; -1 otherwise, or when a refresh of the same
+ * URL was started by this worker in the last 10 seconds. */
+int cachereq_refresh_request(struct creq *q, const char *url, char **out, size_t *len);
+
 /* The access-log action ("TCP_HIT", "TCP_MISS", ...) of the outcome so far. */
 const char *cachereq_action(const struct creq *q);
 

@@ -248,6 +248,8 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 		conn_cache_serve(c);
 		return;
 	}
+	if (extra_headers == NULL && c->cq != NULL)
+		extra_headers = cachereq_status_line(c->cq); /* the cache was consulted */
 	struct buf body;
 	buf_init(&body, 16384);
 	const char *title = conn_status_text(status);
@@ -1218,6 +1220,81 @@ conn_cache_pump(struct conn *c)
 	return progress;
 }
 
+/* stale-while-revalidate: the refresh is an internal request on this worker, from the same
+ * client address (so the ACL decides as for the client) over a socketpair whose far end only
+ * drains the answer. Its cache work revalidates the entry (client max-age=0). */
+#define SWR_MAGIC 0x5e1f4e57u
+struct conn_swr {
+	unsigned magic;
+	int fd;
+	struct ev_io io;
+	struct worker *w;
+};
+
+static void
+conn_swr_free(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct conn_swr *s = arg;
+	s->magic = 0;
+	free(s);
+}
+
+static void
+conn_swr_io_cb(struct ev_io *io, unsigned revents)
+{
+	struct conn_swr *s = io->arg;
+	char sink[16384];
+	(void)revents;
+	if (s->magic != SWR_MAGIC || s->fd < 0)
+		return;
+	for (int i = 0; i < 64; i++) {
+		ssize_t n = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		ev_io_stop(&s->io); /* the answer ended (or failed): done */
+		close(s->fd);
+		s->fd = -1;
+		if (ev_defer(s->w->loop, conn_swr_free, s) < 0)
+			log_error("out of memory deferring a refresh free; leaking it");
+		return;
+	}
+}
+
+static void
+conn_swr_spawn(struct conn *c)
+{
+	char *req = NULL;
+	size_t len = 0;
+	int sv[2];
+	if (c->w->stopping || cachereq_refresh_request(c->cq, c->url, &req, &len) < 0)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(req);
+		return;
+	}
+	ssize_t n = send(sv[1], req, len, MSG_NOSIGNAL);
+	free(req);
+	struct conn_swr *s = n == (ssize_t)len ? calloc(1, sizeof(*s)) : NULL;
+	if (s != NULL) {
+		s->magic = SWR_MAGIC;
+		s->fd = sv[1];
+		s->w = c->w;
+		ev_io_init(&s->io, sv[1], conn_swr_io_cb, s);
+	}
+	if (s == NULL || ev_io_set(c->w->loop, &s->io, EV_READ) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		free(s);
+		return;
+	}
+	log_info("%s: %s: stale-while-revalidate: refreshing in the background", c->peer_text,
+	         c->url);
+	conn_accept(c->w, sv[0], &c->peer, sizeof(c->peer), &c->local);
+}
+
 /* Returns 1 when the cache answered (stored response or local answer), 0 to forward (maybe
  * as a revalidation with the head cachereq built). */
 static int
@@ -1245,6 +1322,7 @@ conn_cache_consult(struct conn *c)
 		return 1;
 	}
 	if (v == CQ_SERVE) {
+		conn_swr_spawn(c);
 		conn_cache_serve(c);
 		return 1;
 	}

@@ -267,3 +267,30 @@ def test_unusable_cache_root_is_a_clear_error(gh_bin, ctx):
                        timeout=20)
     assert p.returncode == 1
     assert "CacheRoot /proc/nonexistent/cache" in p.stderr
+
+
+def test_vary_stores_one_variant_per_request_value(cproxy, ctx):
+    t = tok()
+    u = url(ctx, "t=%s&cc=max-age=300&vary=Accept-Language" % t)
+    for lang in ("en", "fr", "en", "fr"):
+        r = ghtest.get(cproxy.port, u, headers=[("Accept-Language", lang)])
+        assert r.status == 200
+    assert len(ctx.origin.requests_with(t)) == 2
+    assert r.header("Cache-Status").startswith("Gatehouse; hit")
+    r = ghtest.get(cproxy.port, u, headers=[("Accept-Language", "de")])
+    assert "fwd=vary-miss" in r.header("Cache-Status")
+    assert len(ctx.origin.requests_with(t)) == 3
+
+
+def test_vary_star_is_never_served_from_cache(cproxy, ctx):
+    t = tok()
+    u = url(ctx, "t=%s&cc=max-age=300&vary=*" % t)
+    for _ in range(2):
+        assert ghtest.get(cproxy.port, u).status == 200
+    assert len(ctx.origin.requests_with(t)) == 2
+
+
+def test_proxy_error_pages_carry_cache_status(cproxy, ctx):
+    r = ghtest.get(cproxy.port, "http://127.0.0.1:%d/cache?x=1" % ctx.refused_port)
+    assert r.status == 502
+    assert "fwd=uri-miss" in r.header("Cache-Status")

@@ -69,3 +69,25 @@ def test_must_revalidate_is_never_served_stale(start_daemon, ctx):
     time.sleep(2.2)
     r = ghtest.get(d.port, u)
     assert r.status == 503
+
+
+def test_stale_while_revalidate_serves_stale_and_refreshes_in_the_background(start_daemon, ctx):
+    d = start(start_daemon, ctx)
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=1,stale-while-revalidate=60&etag=w1&size=3000" % t)
+    assert ghtest.get(d.port, u).status == 200
+    time.sleep(2.2)
+    r = ghtest.get(d.port, u)
+    assert r.status == 200 and r.body == body_bytes(3000)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit")
+    assert int(r.header("Age")) >= 2
+    # the refresh reaches the origin as a conditional request, without a client waiting
+    assert ghtest.poll(lambda: len(ctx.origin.requests_with(t)) == 2, timeout=5)
+    reqs = ctx.origin.requests_with(t)
+    assert ['"w1"'] == [v for k, v in reqs[1]["headers"] if k.lower() == "if-none-match"]
+    lines = ghtest.poll_lines(d.access_log, lambda l: t in l, count=3)
+    assert any("TCP_REFRESH_UNMODIFIED" in l for l in lines)
+    # refreshed: fresh again, with a small age
+    r = ghtest.get(d.port, u)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit") and int(r.header("Age")) < 2
+    assert len(ctx.origin.requests_with(t)) == 2
