@@ -15,22 +15,6 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const cachecfg_names[] = {
-	"CacheRoot", "CacheSize", "CacheEnable", "CacheDisable", "CacheMaxFileSize",
-	"CacheMinFileSize", "CacheIgnoreHeaders", "CacheIgnoreNoLastMod", "CacheIgnoreQueryString",
-	"CacheStoreNoStore", "CacheStorePrivate", "CacheLastModifiedFactor", "CacheMaxExpire",
-	"CacheDefaultExpire", "CacheStaleOnError", "CacheDebianArchive", "CachePurgeAllow", NULL
-};
-
-int
-cachecfg_is_directive(const char *name)
-{
-	for (size_t i = 0; cachecfg_names[i]; i++)
-		if (strcasecmp(name, cachecfg_names[i]) == 0)
-			return 1;
-	return 0;
-}
-
 static int
 cachecfg_fail(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -313,6 +297,8 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
 		return 0;
 	}
+	if (strcasecmp(d, "CachePurgeAllow") == 0)
+		return cachecfg_purge_allow(cc, argv, argc, err, errlen);
 	if (argc != 2)
 		return cachecfg_fail(err, errlen, "%s: expected 1 argument%s", d, "");
 	if (strcasecmp(d, "CacheIgnoreNoLastMod") == 0)
@@ -347,8 +333,6 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			r->default_expire = secs;
 		return 0;
 	}
-	if (strcasecmp(d, "CachePurgeAllow") == 0)
-		return cachecfg_purge_allow(cc, argv, argc, err, errlen);
 	return cachecfg_fail(err, errlen, "unknown directive \"%.200s\"%s", d, "");
 }
 

@@ -44,9 +44,6 @@ struct cachecfg {
 struct cachecfg *cachecfg_new(void);
 void cachecfg_free(struct cachecfg *cc);
 
-/* Is name (case-insensitive) one of the Cache* directives handled here? */
-int cachecfg_is_directive(const char *name);
-
 /* Apply one directive (argv[0] is its name, argc counts it). Returns 0, or -1 with a message
  * (no FILE:LINE) in err. */
 int cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, size_t errlen);
