@@ -103,8 +103,9 @@ cachecfg_size(const char *s, uint64_t *out)
 		return -1;
 	char last = (char)toupper((unsigned char)s[n - 1]);
 	if (last == 'K' || last == 'M' || last == 'G' || last == 'T') {
-		mul = last == 'K' ? 1ull << 10 : last == 'M' ? 1ull << 20 : last == 'G' ? 1ull << 30
-		                                                                        : 1ull << 40;
+		mul = last == 'K' ? 1ull << 10 : last == 'M' ? 1ull << 20 : 1ull << 30;
+		if (last == 'T')
+			mul = 1ull << 40;
 		n--;
 	}
 	if (n == 0)
@@ -144,7 +145,8 @@ cachecfg_onoff(const char *name, const char *arg, int *out, char *err, size_t er
 	else if (strcasecmp(arg, "Off") == 0)
 		*out = 0;
 	else
-		return cachecfg_fail(err, errlen, "%s: expected On or Off, got \"%.200s\"", name, arg);
+		return cachecfg_fail(err, errlen, "%s: expected On or Off, got \"%.200s\"", name,
+		                     arg);
 	return 0;
 }
 
@@ -196,7 +198,8 @@ cachecfg_purge_allow(struct cachecfg *cc, char **argv, size_t argc, char *err, s
 		if (strcasecmp(a, "none") == 0)
 			continue;
 		if (cc->npurge >= CACHECFG_MAX_PURGE)
-			return cachecfg_fail(err, errlen, "%s: more than 32 addresses%s", argv[0], "");
+			return cachecfg_fail(err, errlen, "%s: more than 32 addresses%s", argv[0],
+			                     "");
 		snprintf(text, sizeof(text), "%s", a);
 		char *slash = strchr(text, '/');
 		long bits = -1;
@@ -214,8 +217,9 @@ cachecfg_purge_allow(struct cachecfg *cc, char **argv, size_t argc, char *err, s
 		} else if (inet_pton(AF_INET6, text, buf) == 1 && bits >= -1 && bits <= 128) {
 			cachecfg_add_net(cc, AF_INET6, buf, bits < 0 ? 128u : (unsigned)bits);
 		} else {
-			return cachecfg_fail(err, errlen, "%s: expected an address or ADDR/BITS, got "
-			                     "\"%.200s\"", argv[0], a);
+			return cachecfg_fail(err, errlen,
+			                     "%s: expected an address or ADDR/BITS, got \"%.200s\"",
+			                     argv[0], a);
 		}
 	}
 	return 0;
@@ -242,8 +246,8 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 	if (strcasecmp(d, "CacheSize") == 0) {
 		uint64_t v;
 		if (cachecfg_size(a, &v) < 0 || v < (1ull << 20))
-			return cachecfg_fail(err, errlen, "%s: expected a size of at least 1M (K, M, G "
-			                     "suffixes), got \"%.200s\"", d, a);
+			return cachecfg_fail(err, errlen, "%s: expected a size of at least 1M "
+			                     "(K, M, G suffixes), got \"%.200s\"", d, a);
 		cc->size = v;
 		return 0;
 	}
@@ -260,14 +264,15 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 	}
 	if (strcasecmp(d, "CacheEnable") == 0) {
 		if (argc != 3)
-			return cachecfg_fail(err, errlen, "%s: expected 2 arguments (lmdb URL-prefix)%s",
-			                     d, "");
+			return cachecfg_fail(err, errlen,
+			                     "%s: expected 2 arguments (lmdb URL-prefix)%s", d, "");
 		if (strcasecmp(a, "lmdb") != 0)
-			return cachecfg_fail(err, errlen, "%s: unknown cache type \"%.200s\" (only lmdb)",
-			                     d, a);
+			return cachecfg_fail(err, errlen,
+			                     "%s: unknown cache type \"%.200s\" (only lmdb)", d, a);
 		if (!cachecfg_valid_prefix(argv[2]))
-			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix such as "
-			                     "http:// or http://host/path, got \"%.200s\"", d, argv[2]);
+			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix "
+			                     "such as http:// or http://host/path, got \"%.200s\"",
+			                     d, argv[2]);
 		if (cc->nenable >= CACHECFG_MAX_PREFIX)
 			return cachecfg_fail(err, errlen, "%s: more than 64 prefixes%s", d, "");
 		cc->enable[cc->nenable] = cachecfg_prefix(argv[2]);
@@ -280,8 +285,8 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 		if (argc != 2)
 			return cachecfg_fail(err, errlen, "%s: expected 1 argument%s", d, "");
 		if (!cachecfg_valid_prefix(a))
-			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix such as "
-			                     "http://host/path, got \"%.200s\"", d, a);
+			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix "
+			                     "such as http://host/path, got \"%.200s\"", d, a);
 		if (cc->ndisable >= CACHECFG_MAX_PREFIX)
 			return cachecfg_fail(err, errlen, "%s: more than 64 prefixes%s", d, "");
 		cc->disable[cc->ndisable] = cachecfg_prefix(a);
@@ -318,15 +323,16 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 		errno = 0;
 		double f = strtod(a, &end);
 		if (end == a || *end || errno || !(f >= 0.0 && f <= 100.0))
-			return cachecfg_fail(err, errlen, "%s: expected a number from 0 to 100, got "
-			                     "\"%.200s\"", d, a);
+			return cachecfg_fail(err, errlen,
+			                     "%s: expected a number from 0 to 100, got \"%.200s\"",
+			                     d, a);
 		r->lm_factor = f;
 		return 0;
 	}
 	if (strcasecmp(d, "CacheMaxExpire") == 0 || strcasecmp(d, "CacheDefaultExpire") == 0) {
 		if (cachecfg_secs(a, &secs) < 0 || secs > 10 * 365 * 86400LL)
-			return cachecfg_fail(err, errlen, "%s: expected seconds from 0 to 315360000, got "
-			                     "\"%.200s\"", d, a);
+			return cachecfg_fail(err, errlen, "%s: expected seconds from 0 to "
+			                     "315360000, got \"%.200s\"", d, a);
 		if (strcasecmp(d, "CacheMaxExpire") == 0)
 			r->max_expire = secs;
 		else

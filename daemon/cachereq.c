@@ -718,11 +718,13 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	if (q->revalidating && q->e != NULL) {
 		if (h->status == 304) {
 			struct cache_entry *ne = NULL;
-			int rc = cache_entry_merge_304(&q->cc->rules, q->e, &resp, q->t_req, now, &ne);
+			int rc = cache_entry_merge_304(&q->cc->rules, q->e, &resp, q->t_req, now,
+			                               &ne);
 			if (rc == CACHE_OK) {
 				int urc = cache_store_update(cq_g.store, ne);
 				if (urc != CACHE_OK && urc != CACHE_ENOENT)
-					log_warn("cache update of %s: %s", q->key, cache_strerror(urc));
+					log_warn("cache update of %s: %s", q->key,
+					         cache_strerror(urc));
 				/* the merged fields go out; the body is the looked-up entry's */
 				q->ebody = q->e;
 				q->e = ne;
@@ -780,12 +782,13 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 		for (struct creq *f = q->followers; f != NULL; f = f->fnext) {
 			if (f->follow != CF_WAIT)
 				continue;
-			if (cache_entry_build(&q->cc->rules, &f->req, h->status, &resp, q->t_req, now,
-			                      &f->e) != CACHE_OK)
+			if (cache_entry_build(&q->cc->rules, &f->req, h->status, &resp, q->t_req,
+			                      now, &f->e) != CACHE_OK)
 				continue; /* released below */
 			f->e->meta.body_id = id;
 			f->e->meta.body_size = size;
-			f->e->meta.nchunks = (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
+			f->e->meta.nchunks =
+			        (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
 			f->follow = CF_HEAD;
 			f->st.fwd_status = h->status;
 			f->st.stored = 1;
@@ -927,7 +930,8 @@ cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, c
 	}
 	q->off = q->nrg ? q->rg[0].first : 0;
 	if (q->multipart)
-		cache_multipart_boundary((uint64_t)now ^ (uint64_t)(uintptr_t)q ^ size, q->boundary);
+		cache_multipart_boundary((uint64_t)now ^ (uint64_t)(uintptr_t)q ^ size,
+		                         q->boundary);
 	*status = st;
 	rc |= buf_printf(out, "HTTP/1.1 %d %s\r\n", st, cachereq_reason(st));
 	size_t pos = 0;
@@ -963,9 +967,11 @@ cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, c
 		rc |= buf_printf(out, "Content-Type: multipart/byteranges; boundary=%s\r\n",
 		                 q->boundary);
 		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n",
-		                 cache_multipart_length(q->boundary, q->ctype, q->rg, q->nrg, size));
+		                 cache_multipart_length(q->boundary, q->ctype, q->rg, q->nrg,
+		                                        size));
 	} else if (st == 206) {
-		rc |= buf_printf(out, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
+		rc |= buf_printf(out,
+		                 "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n",
 		                 q->rg[0].first, q->rg[0].last, size);
 		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n",
 		                 q->rg[0].last - q->rg[0].first + 1);
@@ -1019,7 +1025,8 @@ cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 	const struct cache_range *r = &q->rg[q->ri];
 	if (q->multipart && !q->part_open) {
 		char ph[512];
-		size_t n = cache_multipart_head(q->boundary, q->ctype, r, m->body_size, ph, sizeof(ph));
+		size_t n = cache_multipart_head(q->boundary, q->ctype, r, m->body_size, ph,
+		                                sizeof(ph));
 		if (n >= sizeof(ph))
 			return -1;
 		if (buf_append(out, ph, n) < 0)
@@ -1041,7 +1048,9 @@ cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 		uint32_t idx = (uint32_t)(q->off / CACHE_CHUNK_SIZE);
 		if (q->follow == CF_STREAM && !q->complete) {
 			/* the leader's fill: only its committed whole chunks are readable yet */
-			uint32_t k = q->leader && q->leader->fill ? cache_fill_chunks(q->leader->fill) : 0;
+			uint32_t k = 0;
+			if (q->leader != NULL && q->leader->fill != NULL)
+				k = cache_fill_chunks(q->leader->fill);
 			if (idx >= k)
 				return 0;
 		}

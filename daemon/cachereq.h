@@ -37,7 +37,7 @@ void cachereq_close(void);
 enum cachereq_verdict {
 	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */
 	CQ_SERVE,       /* serve from the cache: cachereq_serve_head, then cachereq_serve_body */
-	CQ_LOCAL,       /* answer locally: status in *status, Cache-Status in cachereq_status_line */
+	CQ_LOCAL,       /* answer locally: status in *status (Cache-Status: cachereq_status_line) */
 	CQ_WAIT         /* collapsed: wait for another request's fill (cachereq_set_wake), then
 	                 * cachereq_serve_body says what to do */
 };

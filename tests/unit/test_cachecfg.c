@@ -116,7 +116,8 @@ test_enable_and_disable_prefixes(void **state)
 {
 	(void)state;
 	struct cfg *c = load("CacheRoot /tmp/x\nCacheEnable lmdb HTTP://Deb.Example.test/debian\n"
-	                     "CacheEnable lmdb ftp://\nCacheDisable http://deb.example.test/debian/private\n");
+	                     "CacheEnable lmdb ftp://\n"
+	                     "CacheDisable http://deb.example.test/debian/private\n");
 	assert_true(enabled(c, "http://deb.example.test/debian/pool/a.deb"));
 	assert_false(enabled(c, "http://deb.example.test/other"));
 	assert_true(enabled(c, "ftp://ftp.test/pub/x"));
@@ -138,9 +139,11 @@ purge_ok(const struct cfg *c, int family, const char *addr)
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = (sa_family_t)family;
 	if (family == AF_INET)
-		assert_int_equal(inet_pton(AF_INET, addr, &((struct sockaddr_in *)&ss)->sin_addr), 1);
+		assert_int_equal(inet_pton(AF_INET, addr,
+		                           &((struct sockaddr_in *)&ss)->sin_addr), 1);
 	else
-		assert_int_equal(inet_pton(AF_INET6, addr, &((struct sockaddr_in6 *)&ss)->sin6_addr), 1);
+		assert_int_equal(inet_pton(AF_INET6, addr,
+		                           &((struct sockaddr_in6 *)&ss)->sin6_addr), 1);
 	return cachecfg_purge_allowed(c->cache, (const struct sockaddr *)&ss);
 }
 
