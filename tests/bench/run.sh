@@ -8,7 +8,9 @@
 # BENCH_CONNS (default 50), BENCH_THREADS (default 2), BENCH_SQUID=1, BENCH_ACCESSLOG=1
 # (gatehouse writes a Squid-format access log), BENCH_KEEP=1 (keep the temporary directory),
 # BENCH_CACHE=1 (gatehouse caches: CacheRoot in the temporary directory, files dated a year
-# back so they are heuristically fresh; every request after the first is a cache hit).
+# back so they are heuristically fresh; every request after the first is a cache hit),
+# BENCH_MANY=1 (also 10,000 distinct 4 KiB files requested at random, many.lua, after a
+# warm-up run through each proxy).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -84,8 +86,15 @@ mkdir -p "$DIR/www"
 chmod 0755 "$DIR" # mktemp makes it 0700: nginx's unprivileged workers could not read the files
 head -c 1024 /dev/urandom >"$DIR/www/1k.bin"
 head -c 262144 /dev/urandom >"$DIR/www/256k.bin"
+if [ -n "${BENCH_MANY:-}" ]; then
+	mkdir -p "$DIR/www/many"
+	/usr/bin/python3 -c 'import os, sys
+for i in range(10000):
+    open(os.path.join(sys.argv[1], "f%d.bin" % i), "wb").write(os.urandom(4096))' "$DIR/www/many"
+fi
 if [ -n "${BENCH_CACHE:-}" ]; then
 	touch -d '1 year ago' "$DIR/www/1k.bin" "$DIR/www/256k.bin"
+	[ -d "$DIR/www/many" ] && find "$DIR/www/many" -type f -exec touch -d '1 year ago' {} +
 fi
 NGX_PORT=$(free_port)
 fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
@@ -187,6 +196,31 @@ for f in 1k 256k; do
 	fi
 done
 
+if [ -n "${BENCH_MANY:-}" ]; then
+	run_many() { # label proxy-url|"" (direct)
+		local out
+		if [ -n "$2" ]; then
+			out=$(timeout "$WRK_TIMEOUT" wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s \
+				-s "$BENCH/many.lua" "$2" -- "http://127.0.0.1:$NGX_PORT/many/" 2>&1) || true
+		else
+			out=$(timeout "$WRK_TIMEOUT" wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 10s \
+				-s "$BENCH/many.lua" "http://127.0.0.1:$NGX_PORT/" -- direct /many/ 2>&1) || true
+		fi
+		echo "$out" >>"$DIR/wrk.log"
+		echo "$1 $(echo "$out" | grep '^BENCH ' || echo "BENCH rps=0 p50_us=0 p99_us=0 errors=-1")"
+	}
+	echo "running 10k x 4k: nginx direct ..." >&2
+	run_many "10kx4k nginx" "" >>"$RESULTS"
+	echo "running 10k x 4k: through gatehouse (warm-up, then measured) ..." >&2
+	run_many "warm gatehouse" "http://127.0.0.1:$GH_PORT/" >/dev/null
+	run_many "10kx4k gatehouse" "http://127.0.0.1:$GH_PORT/" >>"$RESULTS"
+	if [ -n "$SQ_PORT" ]; then
+		echo "running 10k x 4k: through squid (warm-up, then measured) ..." >&2
+		run_many "warm squid" "http://127.0.0.1:$SQ_PORT/" >/dev/null
+		run_many "10kx4k squid" "http://127.0.0.1:$SQ_PORT/" >>"$RESULTS"
+	fi
+fi
+
 # ---- table
 echo
 printf 'wrk -t%s -c%s -d%ss, Workers 2, %s cores%s\n' "$THREADS" "$CONNS" "$DUR" "$(nproc)" \
@@ -212,6 +246,9 @@ for p in $GH_PID $(pgrep -P "$GH_PID" || true); do
 	hwm=$((hwm + ${kb:-0}))
 done
 awk -v p="$peak" -v h="$hwm" 'BEGIN { printf "gatehouse peak RSS: %.1f MB sampled, VmHWM %.1f MB\n", p / 1024, h / 1024 }'
+# resident now, split: anonymous memory vs file-backed pages (the cache's LMDB map)
+awk '/^RssAnon:|^RssFile:/ { printf "%s %.1f MB  ", $1, $2 / 1024 } END { print "" }' \
+	"/proc/$GH_PID/status" 2>/dev/null || true
 if ! kill -0 "$GH_PID" 2>/dev/null; then
 	echo "gatehouse DIED during the benchmark; stderr:"
 	tail -20 "$DIR/gatehouse.stderr"
