@@ -877,8 +877,11 @@ cfg_d_fallback(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direc
 	if (k < 0)
 		return cfg_fail(ps, src, "%s: expected direct or none, got \"%.200s\"", d->name,
 		                argv[1]);
-	if (strcasecmp(d->name, "ProxyRemoteFallback") == 0)
+	if (strcasecmp(d->name, "ProxyRemoteFallback") == 0) {
+		char where[512];
 		pol_remote_fallback_direct(ps->c->pol, k);
+		pol_remote_fallback_where(ps->c->pol, cfg_where(src, where, sizeof(where)));
+	}
 	else
 		ps->c->pac_fallback_direct = k;
 	return 0;

@@ -158,11 +158,11 @@ pol_compile_conflicts(struct pol *p, struct pol_warnbuf *wb)
 		pol_compile_warn(wb, "%s refuses every request: the other ProxyBlock, NoProxy and "
 		                 "ProxyRemote lines have no effect", p->block_all);
 	if (p->nremotes == 0 && (p->np_names.n || p->np_nets.nall))
-		pol_compile_warn(wb, "NoProxy has no effect without ProxyRemote (every request "
-		                 "goes direct already)");
+		pol_compile_warn(wb, "%s: NoProxy has no effect without ProxyRemote (every request "
+		                 "goes direct already)", p->np_where ? p->np_where : "(config)");
 	if (p->nremotes == 0 && p->fallback_direct)
-		pol_compile_warn(wb, "ProxyRemoteFallback direct has no effect without "
-		                 "ProxyRemote");
+		pol_compile_warn(wb, "%s: ProxyRemoteFallback direct has no effect without "
+		                 "ProxyRemote", p->fallback_where ? p->fallback_where : "(config)");
 	if (p->nremotes > POL_PARENTS_MAX)
 		pol_compile_warn(wb, "%s: more than %d ProxyRemote lines: a request tries at most "
 		                 "the first %d that match it", p->remotes[POL_PARENTS_MAX].where,

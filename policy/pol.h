@@ -178,6 +178,8 @@ int pol_domain_set(struct pol *p, const char *domain, const char *where, const c
 /* ProxyRemoteFallback direct (on = 1) | none (on = 0, the default): may the daemon go direct
  * when every parent of a request is down? Carried to the decision as fallback_direct. */
 void pol_remote_fallback_direct(struct pol *p, int on);
+/* The FILE:LINE of the ProxyRemoteFallback line, for warnings (optional). */
+void pol_remote_fallback_where(struct pol *p, const char *where);
 
 /* Finalise: sort, index, and look for conflicts: a NoProxy entry shadowed by ProxyBlock, a
  * subnet inside another one, duplicates, `ProxyBlock *` with other rules, NoProxy or

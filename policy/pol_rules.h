@@ -196,6 +196,8 @@ struct pol {
 	struct pol_parent **parents;    /* distinct (host, port, credentials), arena-allocated */
 	size_t nparents, capparents;
 	int fallback_direct;
+	const char *np_where;       /* first NoProxy line, for warnings */
+	const char *fallback_where; /* ProxyRemoteFallback line, for warnings */
 
 	/* ProxyDomain */
 	const char *domain;             /* ".corp.example", lower case */

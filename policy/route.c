@@ -90,6 +90,8 @@ pol_noproxy_add(struct pol *p, const char *entry, const char *where, const char 
 		return -1;
 	}
 	const char *w = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
+	if (!p->np_where && w && *w)
+		p->np_where = w;
 	const char *shown = pol_arena_strndup(&p->arena, entry, strlen(entry));
 	const char *desc = pol_desc(p, "NoProxy", entry, where);
 	if (!w || !shown || !desc)
@@ -532,6 +534,13 @@ pol_domain_set(struct pol *p, const char *domain, const char *where, const char 
 	p->domain_len = (size_t)len + 1;
 	p->domain_desc = desc;
 	return 0;
+}
+
+void
+pol_remote_fallback_where(struct pol *p, const char *where)
+{
+	if (p && where && *where)
+		p->fallback_where = pol_arena_strndup(&p->arena, where, strlen(where));
 }
 
 void
