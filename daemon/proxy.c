@@ -153,6 +153,7 @@ static void conn_req_done(struct conn *c);
 static void conn_io_cb(struct ev_io *io, unsigned revents);
 static void conn_tmo_cb(struct ev_timer *t);
 static void conn_route(struct conn *c);
+static void conn_local_begin(struct conn *c);
 static void conn_abort(struct conn *c, const char *why);
 static void conn_decide(struct conn *c);
 static void conn_cache_serve(struct conn *c);
@@ -260,8 +261,7 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	conn_html_escape(&body, c->w->hostname);
 	buf_printf(&body, "</address>\n</body></html>\n");
 
-	if (c->rq.in != H1_BODY_NONE && !c->rq.done)
-		c->close_after = 1; /* the unread request body would desynchronise the stream */
+	conn_local_begin(c); /* an unread request body would desynchronise the stream */
 	size_t before = buf_len(&c->out);
 	buf_printf(&c->out,
 	           "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
@@ -878,6 +878,27 @@ conn_name_cb(void *arg, const char *name)
 	conn_kick(c);
 }
 
+/* A local answer's common bookkeeping. conn_local_begin() before writing the head (an unread
+ * request body means the connection must close, and the head must say so); conn_local_end()
+ * after queuing it: counts, logs and finishes the request. */
+static void
+conn_local_begin(struct conn *c)
+{
+	if (c->rq.in != H1_BODY_NONE && !c->rq.done)
+		c->close_after = 1;
+}
+
+static void
+conn_local_end(struct conn *c, int status, size_t out_before)
+{
+	c->bytes_out += buf_len(&c->out) - out_before;
+	c->status = status;
+	c->action = "NONE";
+	c->rs_started = 1;
+	c->w->st.responses_local++;
+	conn_req_done(c);
+}
+
 /* ---- PAC / WPAD ---- */
 
 static int
@@ -949,6 +970,7 @@ conn_serve_pac(struct conn *c)
 	char etag[40];
 	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)hsh);
 	size_t before = buf_len(&c->out);
+	conn_local_begin(c);
 	int not_modified = c->inm && (strstr(c->inm, etag) != NULL || strcmp(c->inm, "*") == 0);
 	buf_printf(&c->out,
 	           "HTTP/1.1 %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
@@ -962,20 +984,14 @@ conn_serve_pac(struct conn *c)
 	if (!not_modified && !c->is_head && buf_append(&c->out, text, len) == 0)
 		c->body_out += len;
 	free(gen);
-	c->bytes_out += buf_len(&c->out) - before;
-	c->status = not_modified ? 304 : 200;
-	c->action = "NONE";
-	c->rs_started = 1;
-	c->w->st.responses_local++;
-	if (c->rq.in != H1_BODY_NONE)
-		c->close_after = 1;
-	conn_req_done(c);
+	conn_local_end(c, not_modified ? 304 : 200, before);
 }
 
 static void
 conn_local_answer(struct conn *c)
 {
 	size_t before = buf_len(&c->out);
+	conn_local_begin(c);
 	if (c->local_kind == LOCAL_OPTIONS) {
 		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
 		           "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n"
@@ -997,14 +1013,7 @@ conn_local_answer(struct conn *c)
 		conn_local_page(c, 404, "NONE", NULL, "no such page on this proxy: %s", c->url);
 		return;
 	}
-	c->bytes_out += buf_len(&c->out) - before;
-	c->status = 200;
-	c->action = "NONE";
-	c->rs_started = 1;
-	c->w->st.responses_local++;
-	if (c->rq.in != H1_BODY_NONE)
-		c->close_after = 1;
-	conn_req_done(c);
+	conn_local_end(c, 200, before);
 }
 
 static void conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs);
@@ -2038,12 +2047,6 @@ proxy_up_io(struct up *u, unsigned revents)
 		}
 	}
 	conn_drive(c);
-}
-
-void
-proxy_up_timeout(struct up *u)
-{
-	(void)u; /* busy upstreams are timed by their owner's timer */
 }
 
 static void

@@ -3,7 +3,7 @@
  * overall deadline, and the per-worker pool of idle keep-alive connections.
  *
  * States: CONNECTING (this file drives it, then calls the owner back), BUSY (events go to
- * proxy.c through proxy_up_io/proxy_up_timeout), IDLE (pooled: read interest kept so a close
+ * proxy.c through proxy_up_io; the owner's timer times them), IDLE (pooled: read interest kept so a close
  * or stray bytes from the server retire it), DEAD (closed, freed after the dispatch batch).
  */
 #include "daemon/worker.h"
@@ -356,9 +356,6 @@ up_tmo_cb(struct ev_timer *t)
 			up_note_err(u, "timed out");
 		}
 		up_connect_next(u);
-		break;
-	case UP_BUSY:
-		proxy_up_timeout(u);
 		break;
 	case UP_IDLE:
 		up_close(u);

@@ -113,9 +113,9 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, 
 /* Begin graceful stop: close idle connections, mark the rest to close after their request. */
 void conn_drain_all(struct worker *w);
 void conn_close_all(struct worker *w);
-/* Events on a busy upstream connection are handed to its owner. */
+/* Events on a busy upstream connection are handed to its owner (whose own timer times the
+ * exchange: a busy upstream's timer is not armed). */
 void proxy_up_io(struct up *u, unsigned revents);
-void proxy_up_timeout(struct up *u);
 
 /* ---- up.c: upstream connections ---- */
 

@@ -134,6 +134,21 @@ def test_options_with_max_forwards_zero_is_answered_by_the_proxy(proxy, ctx):
     assert ctx.origin.requests_with(tok) == []
 
 
+def test_local_answer_with_unread_body_says_connection_close(proxy, ctx):
+    # The proxy answers OPTIONS itself without reading the declared body, so it must close the
+    # connection, and its response head must announce that.
+    tok = uuid.uuid4().hex
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(ghtest.build(url(ctx, "/echo?mfb=" + tok), method="OPTIONS",
+                            headers=[("Max-Forwards", "0"), ("Content-Length", "100")])
+               + b"only5")
+        r = c.read_response()
+        assert r.status == 200, r
+        assert (r.header("Connection") or "").lower() == "close", r.headers
+        assert c.closed_by_peer(5)
+    assert ctx.origin.requests_with(tok) == []
+
+
 def test_trace_with_max_forwards_zero_echoes_the_request(proxy, ctx):
     tok = uuid.uuid4().hex
     r = ghtest.get(proxy.port, url(ctx, "/echo?tr0=" + tok), method="TRACE",
