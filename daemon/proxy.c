@@ -84,6 +84,7 @@ struct conn {
 	int method;
 	int minor;
 	int is_connect;
+	int is_ftp;          /* ftp:// URL: forwarded to a parent (the FTP gateway is not built yet) */
 	char *host;          /* lower-case, no brackets */
 	uint16_t port;
 	char *url;           /* absolute URL ("host:port" for CONNECT), for ACLs and the log */
@@ -333,6 +334,7 @@ conn_req_reset(struct conn *c)
 	c->method = 0;
 	c->minor = 1;
 	c->is_connect = 0;
+	c->is_ftp = 0;
 	c->status = 0;
 	c->action = "NONE";
 	c->hier = "HIER_NONE";
@@ -357,6 +359,24 @@ conn_req_reset(struct conn *c)
 	c->cq_checked = 0;
 }
 
+/* Copy s into out (of size n) without the password of a "scheme://user:password@host" URL
+ * inside it, so that ftp logins do not reach the logs. Returns s when there is none. */
+static const char *
+conn_mask_password(const char *s, char *out, size_t n)
+{
+	const char *auth = s ? strstr(s, "://") : NULL;
+	if (auth == NULL)
+		return s;
+	auth += 3;
+	size_t alen = strcspn(auth, "/? ");
+	const char *at = memrchr(auth, '@', alen);
+	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	if (colon == NULL)
+		return s;
+	snprintf(out, n, "%.*s%s", (int)(colon - s), s, at);
+	return out;
+}
+
 /* Write the access-log line of the current request, once. */
 static void
 conn_log(struct conn *c)
@@ -365,6 +385,13 @@ conn_log(struct conn *c)
 		return;
 	c->logged = 1;
 	struct worker *w = c->w;
+	char murl[8192], mline[8192];
+	const char *url = c->url ? c->url : "error:invalid-request";
+	const char *line = c->request_line;
+	if (c->is_ftp) {
+		url = conn_mask_password(url, murl, sizeof(murl));
+		line = conn_mask_password(line, mline, sizeof(mline));
+	}
 	struct alog_entry e = {
 		.start_us = c->t_start_us,
 		.elapsed_ms = ev_now(w->loop) - c->t_start_ms,
@@ -374,12 +401,12 @@ conn_log(struct conn *c)
 		.bytes = c->bytes_out,
 		.body_bytes = c->body_out + c->rs.data,
 		.method = c->method_str[0] ? c->method_str : "NONE",
-		.url = c->url ? c->url : "error:invalid-request",
+		.url = url,
 		.user = "-",
 		.hier = c->hier,
 		.peer = c->up_peer[0] ? c->up_peer : "-",
 		.ctype = c->ctype[0] ? c->ctype : "-",
-		.request_line = c->request_line,
+		.request_line = line,
 		.referer = c->referer,
 		.user_agent = c->user_agent,
 	};
@@ -611,7 +638,7 @@ conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *
 		rc |= buf_printf(&b, "Host: [%.*s]", (int)u->host.n, u->host.p);
 	else
 		rc |= buf_printf(&b, "Host: %.*s", (int)u->host.n, u->host.p);
-	if (u->port_explicit && u->port != 80)
+	if (u->port_explicit && u->port != (u->scheme == H1_SCHEME_FTP ? 21 : 80))
 		rc |= buf_printf(&b, ":%u", u->port);
 	rc |= buf_append(&b, "\r\n", 2);
 	for (size_t i = 0; i < h->nfields; i++) {
@@ -820,14 +847,18 @@ conn_parse_head(struct conn *c)
 		c->uphead = b.data;
 		c->uphead_len = buf_len(&b);
 	} else if (!local && !c->is_connect) {
-		if (u.scheme != H1_SCHEME_HTTP) {
+		/* ftp:// is routed like http:// (ProxyBlock, NoProxy, ProxyRemote "ftp") and goes to
+		 * a parent as an HTTP proxy request; only a direct route is refused, in
+		 * conn_go_direct(). Userinfo is part of an ftp URL (the FTP login). */
+		c->is_ftp = u.scheme == H1_SCHEME_FTP;
+		if (u.scheme != H1_SCHEME_HTTP && !c->is_ftp) {
 			buf_consume(&c->in, head_len);
 			c->close_after |= c->rq.in != H1_BODY_NONE;
 			conn_local_page(c, 501, "NONE", NULL, "%.*s:// URLs are not supported by this proxy",
 			                (int)u.scheme_str.n, u.scheme_str.p);
 			return 1;
 		}
-		if (u.userinfo.n > 0) {
+		if (u.userinfo.n > 0 && !c->is_ftp) {
 			c->close_after = 1;
 			conn_local_page(c, 400, "NONE", NULL, "user information in http URLs is not allowed");
 			return 1;
@@ -1109,6 +1140,13 @@ static void
 conn_go_direct(struct conn *c)
 {
 	c->via_parent = NULL;
+	if (c->is_ftp) {
+		conn_local_page(c, 501, "TCP_MISS", NULL,
+		                "%s goes direct, and this proxy does not speak FTP itself yet: "
+		                "ftp:// URLs need a ProxyRemote parent for ftp",
+		                c->url);
+		return;
+	}
 	if (!c->resolved) {
 		conn_resolve_target(c);
 		return;
@@ -1310,7 +1348,7 @@ static int
 conn_cache_consult(struct conn *c)
 {
 	c->cq_checked = 1;
-	if (c->is_connect || c->up_method == NULL || c->uphead == NULL)
+	if (c->is_connect || c->is_ftp || c->up_method == NULL || c->uphead == NULL)
 		return 0;
 	int status = 0;
 	enum cachereq_verdict v = cachereq_begin(&c->cq, c->w->id, c->cfg, c->method_str, c->url,
@@ -1358,7 +1396,7 @@ conn_decide(struct conn *c)
 	struct worker *w = c->w;
 	struct pol_req pr = {
 		.method = c->up_method ? c->up_method : c->method_str,
-		.scheme = c->is_connect ? "https" : "http",
+		.scheme = c->is_connect ? "https" : c->is_ftp ? "ftp" : "http",
 		.host = c->host,
 		.port = c->port,
 		.url = c->url,

@@ -322,7 +322,7 @@ def get(port, url, headers=(), method="GET", body=None, version="HTTP/1.1", clos
 
 def build(url, headers=(), method="GET", body=None, version="HTTP/1.1", close=False,
           host_header=True):
-    hostport = url.split("/")[2] if "://" in url else url
+    hostport = url.split("/")[2].rsplit("@", 1)[-1] if "://" in url else url
     lines = ["%s %s %s" % (method, url, version)]
     names = [h[0].lower() for h in headers]
     if host_header and "host" not in names:
