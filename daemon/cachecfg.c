@@ -47,16 +47,6 @@ cachecfg_set_ignore(struct cachecfg *cc, char **names, size_t n)
 	return 0;
 }
 
-static void
-cachecfg_add_net(struct cachecfg *cc, int family, const void *addr, unsigned bits)
-{
-	struct cachecfg_net *n = &cc->purge[cc->npurge++];
-	n->family = family;
-	memset(n->addr, 0, sizeof(n->addr));
-	memcpy(n->addr, addr, family == AF_INET ? 4 : 16);
-	n->bits = bits;
-}
-
 struct cachecfg *
 cachecfg_new(void)
 {
@@ -70,10 +60,6 @@ cachecfg_new(void)
 		free(cc);
 		return NULL;
 	}
-	struct in_addr lo4;
-	inet_pton(AF_INET, "127.0.0.0", &lo4);
-	cachecfg_add_net(cc, AF_INET, &lo4, 8);
-	cachecfg_add_net(cc, AF_INET6, &in6addr_loopback, 128);
 	return cc;
 }
 
@@ -185,46 +171,6 @@ cachecfg_valid_prefix(const char *arg)
 	return 1;
 }
 
-static int
-cachecfg_purge_allow(struct cachecfg *cc, char **argv, size_t argc, char *err, size_t errlen)
-{
-	if (!cc->purge_set) {
-		cc->npurge = 0;
-		cc->purge_set = 1;
-	}
-	for (size_t i = 1; i < argc; i++) {
-		char text[INET6_ADDRSTRLEN + 8];
-		const char *a = argv[i];
-		if (strcasecmp(a, "none") == 0)
-			continue;
-		if (cc->npurge >= CACHECFG_MAX_PURGE)
-			return cachecfg_fail(err, errlen, "%s: more than 32 addresses%s", argv[0],
-			                     "");
-		snprintf(text, sizeof(text), "%s", a);
-		char *slash = strchr(text, '/');
-		long bits = -1;
-		if (slash) {
-			char *end = NULL;
-			*slash = '\0';
-			errno = 0;
-			bits = strtol(slash + 1, &end, 10);
-			if (end == slash + 1 || *end || errno)
-				bits = -2;
-		}
-		unsigned char buf[16];
-		if (inet_pton(AF_INET, text, buf) == 1 && bits >= -1 && bits <= 32) {
-			cachecfg_add_net(cc, AF_INET, buf, bits < 0 ? 32u : (unsigned)bits);
-		} else if (inet_pton(AF_INET6, text, buf) == 1 && bits >= -1 && bits <= 128) {
-			cachecfg_add_net(cc, AF_INET6, buf, bits < 0 ? 128u : (unsigned)bits);
-		} else {
-			return cachecfg_fail(err, errlen,
-			                     "%s: expected an address or ADDR/BITS, got \"%.200s\"",
-			                     argv[0], a);
-		}
-	}
-	return 0;
-}
-
 int
 cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, size_t errlen)
 {
@@ -302,8 +248,6 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
 		return 0;
 	}
-	if (strcasecmp(d, "CachePurgeAllow") == 0)
-		return cachecfg_purge_allow(cc, argv, argc, err, errlen);
 	if (argc != 2)
 		return cachecfg_fail(err, errlen, "%s: expected 1 argument%s", d, "");
 	if (strcasecmp(d, "CacheIgnoreNoLastMod") == 0)
@@ -363,34 +307,4 @@ cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen)
 		if (cachecfg_prefix_match(cc->disable[i], key, keylen))
 			on = 0;
 	return on;
-}
-
-int
-cachecfg_purge_allowed(const struct cachecfg *cc, const struct sockaddr *sa)
-{
-	unsigned char a[16];
-	int fam = sa->sa_family;
-	if (fam == AF_INET) {
-		memcpy(a, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (fam == AF_INET6) {
-		memcpy(a, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a)) {
-			memmove(a, a + 12, 4);
-			fam = AF_INET;
-		}
-	} else {
-		return 0;
-	}
-	for (size_t i = 0; i < cc->npurge; i++) {
-		const struct cachecfg_net *n = &cc->purge[i];
-		if (n->family != fam)
-			continue;
-		unsigned bits = n->bits, full = bits / 8, rest = bits % 8;
-		if (memcmp(a, n->addr, full) != 0)
-			continue;
-		if (rest && ((a[full] ^ n->addr[full]) & (0xff00u >> rest) & 0xffu) != 0)
-			continue;
-		return 1;
-	}
-	return 0;
 }

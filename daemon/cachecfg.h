@@ -1,6 +1,6 @@
 /*
  * cachecfg.h - the Cache* directives (Apache mod_cache names plus our own CacheRoot,
- * CacheSize, CacheDebianArchive, CachePurgeAllow) as one part of a config snapshot.
+ * CacheSize, CacheDebianArchive) as one part of a config snapshot.
  *
  * cfg.c owns the snapshot: it creates the part with cachecfg_new(), hands every Cache*
  * directive to cachecfg_directive() (which only says what is wrong; cfg.c adds FILE:LINE)
@@ -17,13 +17,6 @@
 #include "cache/cache.h"
 
 #define CACHECFG_MAX_PREFIX 64
-#define CACHECFG_MAX_PURGE 32
-
-struct cachecfg_net {
-	int family;                 /* AF_INET or AF_INET6 */
-	unsigned char addr[16];
-	unsigned bits;
-};
 
 struct cachecfg {
 	char *root;                 /* CacheRoot DIR; NULL: no cache at all */
@@ -35,9 +28,6 @@ struct cachecfg {
 	struct cache_conf rules;    /* the RFC 9111 knobs (cache.h); ignore_headers below */
 	char **ignore;              /* CacheIgnoreHeaders; default {"Set-Cookie"} */
 	size_t nignore;
-	struct cachecfg_net purge[CACHECFG_MAX_PURGE]; /* CachePurgeAllow; default loopback */
-	size_t npurge;
-	int purge_set;              /* CachePurgeAllow given (replaces the default) */
 };
 
 /* A snapshot part with the defaults, or NULL when out of memory. */
@@ -52,8 +42,5 @@ int cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err,
  * CacheEnable prefix ("/" matches every URL) and with no CacheDisable prefix ("/" again
  * matches every URL): CacheDisable wins, as in Apache. */
 int cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen);
-
-/* May this client send PURGE? */
-int cachecfg_purge_allowed(const struct cachecfg *cc, const struct sockaddr *sa);
 
 #endif

@@ -52,7 +52,7 @@ void cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg);
  * this request. wid is the worker's id (for its reader). */
 enum cachereq_verdict cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg,
                                      const char *method, const char *url, const char *head,
-                                     size_t head_len, const struct sockaddr *peer, int *status);
+                                     size_t head_len, int *status);
 
 /* A replacement upstream head for a revalidation (the client's If-* and Range dropped, the
  * stored validators added), or NULL: keep the original. Ownership passes to the caller. */

@@ -12,7 +12,9 @@
  *    (any other backslash stays as it is);
  *  - directive names are case-insensitive; <Proxy PATTERN> (also <Proxy ~ REGEX>) and
  *    <ProxyMatch REGEX> open sections closed by </Proxy> and </ProxyMatch>; a section must be
- *    closed in the file that opened it and sections do not nest.
+ *    closed in the file that opened it and sections do not nest, except that a section may
+ *    hold <Limit METHOD...> and <LimitExcept METHOD...> blocks of access directives (which
+ *    then apply to those methods only, replacing the section's own rules for them).
  *  - Include and IncludeOptional take a glob(3) pattern, expanded in sorted order. Relative
  *    patterns are relative to the directory of the including file (Apache uses ServerRoot,
  *    which we do not have; text loaded by cfg_load_string() is relative to the current
@@ -87,6 +89,10 @@ const char cfg_default_text[] =
 	"# request, only loopback clients are served.\n"
 	"<Proxy *>\n"
 	"    Require ip 127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16\n"
+	"    # Emptying cache entries (the PURGE method) needs a grant of its own.\n"
+	"    <Limit PURGE>\n"
+	"        Require local\n"
+	"    </Limit>\n"
 	"</Proxy>\n"
 	"\n"
 	"# Started as root, Gatehouse binds its listeners and opens its logs, then runs as this\n"
@@ -102,6 +108,9 @@ struct cfg_src {
 	struct pol_acl_section *sec;     /* open section, or NULL */
 	const char *sec_name;            /* "Proxy" or "ProxyMatch" */
 	unsigned sec_line;
+	struct pol_acl_section *lim;     /* open <Limit>/<LimitExcept> inside sec, or NULL */
+	const char *lim_name;            /* "Limit" or "LimitExcept" */
+	unsigned lim_line;
 	unsigned line;                   /* line of the directive being handled */
 	char buf[CFG_LINE_MAX + 1];      /* the logical line */
 	char *argv[CFG_MAX_ARGS];
@@ -753,6 +762,13 @@ cfg_d_include(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 	return rc;
 }
 
+/* Where access directives go: the open <Limit> block, else the open section. */
+static struct pol_acl_section *
+cfg_rules_sec(struct cfg_src *src)
+{
+	return src->lim ? src->lim : src->sec;
+}
+
 /* Access directives: only inside a section (the dispatcher checks). */
 static int
 cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -760,7 +776,7 @@ cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 {
 	const char *why;
 
-	if (pol_acl_require(src->sec, argv + 1, argc - 1, &why) != 0)
+	if (pol_acl_require(cfg_rules_sec(src), argv + 1, argc - 1, &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
 }
@@ -772,7 +788,7 @@ cfg_d_order(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	const char *why;
 
 	(void)argc;
-	if (pol_acl_order(src->sec, argv[1], &why) != 0)
+	if (pol_acl_order(cfg_rules_sec(src), argv[1], &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
 }
@@ -785,7 +801,7 @@ cfg_d_allow(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 
 	if (strcasecmp(argv[1], "from") != 0)
 		return cfg_fail(ps, src, "%s: expected \"from\", got \"%.200s\"", d->name, argv[1]);
-	if (pol_acl_allow(src->sec, strcmp(d->name, "Deny") == 0, argv + 2, argc - 2, &why) != 0)
+	if (pol_acl_allow(cfg_rules_sec(src), strcmp(d->name, "Deny") == 0, argv + 2, argc - 2, &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
 }
@@ -1047,7 +1063,6 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FN("CacheDefaultExpire", cfg_d_cache, 1, 1, CFG_IN_TOP),
 	CFG_FN("CacheStaleOnError", cfg_d_cache, 1, 1, CFG_IN_TOP),
 	CFG_FN("CacheDebianArchive", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CachePurgeAllow", cfg_d_cache, 1, -1, CFG_IN_TOP),
 	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP),
 	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP),
 	CFG_FN("Require", cfg_d_require, 1, -1, CFG_IN_SECTION),
@@ -1089,7 +1104,7 @@ cfg_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t arg
 	if (!d)
 		return cfg_fail(ps, src, "unknown directive \"%.200s\"", argv[0]);
 	if (src->sec && !(d->ctx & CFG_IN_SECTION))
-		return cfg_fail(ps, src, "%s not allowed in <%s>", d->name, src->sec_name);
+		return cfg_fail(ps, src, "%s not allowed in <%s>", d->name, src->lim ? src->lim_name : src->sec_name);
 	if (!src->sec && !(d->ctx & CFG_IN_TOP))
 		return cfg_fail(ps, src, "%s: only allowed inside <Proxy> or <ProxyMatch>",
 		                d->name);
@@ -1120,6 +1135,27 @@ cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
 	if (len < 2 || line[len - 1] != '>')
 		return cfg_fail(ps, src, "<%s> directive missing closing '>'", name);
 	line[len - 1] = '\0';
+	if (strcasecmp(name, "Limit") == 0 || strcasecmp(name, "LimitExcept") == 0) {
+		int except = strcasecmp(name, "LimitExcept") == 0;
+
+		canon = except ? "LimitExcept" : "Limit";
+		if (!src->sec)
+			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy> or <ProxyMatch>",
+			                canon);
+		if (src->lim)
+			return cfg_fail(ps, src, "<%s> not allowed in <%s>", canon, src->lim_name);
+		argc = cfg_tokenize(line + 1 + nlen, src->argv, CFG_MAX_ARGS, &why);
+		if (argc < 0)
+			return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		snprintf(where, sizeof(where), "<%s %s%s> at %s:%u", canon, argc > 0 ? src->argv[0] : "",
+		         argc > 1 ? " ..." : "", src->name, src->line);
+		src->lim = pol_acl_limit_add(src->sec, except, src->argv, (size_t)argc, where, &why);
+		if (!src->lim)
+			return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		src->lim_name = canon;
+		src->lim_line = src->line;
+		return 0;
+	}
 	if (strcasecmp(name, "Proxy") == 0) {
 		canon = "Proxy";
 		kind = POL_SEC_PREFIX;
@@ -1171,6 +1207,13 @@ cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 		p++;
 	if (*p)
 		return cfg_fail(ps, src, "text after </%s>", name);
+	if (src->lim) {
+		if (strcasecmp(name, src->lim_name) != 0)
+			return cfg_fail(ps, src, "expected </%s> but saw </%s>", src->lim_name, name);
+		src->lim = NULL;
+		src->lim_name = NULL;
+		return 0;
+	}
 	if (!src->sec)
 		return cfg_fail(ps, src, "</%s> without matching <%s> section", name, name);
 	if (strcasecmp(name, src->sec_name) != 0)
@@ -1249,6 +1292,10 @@ cfg_parse_text(struct cfg_parse *ps, struct cfg_src *src, const char *text, size
 		if (cfg_line(ps, src) != 0)
 			return -1;
 		line++;
+	}
+	if (src->lim) {
+		src->line = src->lim_line;
+		return cfg_fail(ps, src, "<%s> section not closed", src->lim_name);
 	}
 	if (src->sec) {
 		src->line = src->sec_line;

@@ -1058,7 +1058,7 @@ conn_route(struct conn *c)
 {
 	struct worker *w = c->w;
 	const char *rule = "no rule";
-	enum pol_verdict v = pol_acl_check(c->cfg->acl, c->url, strlen(c->url),
+	enum pol_verdict v = pol_acl_check(c->cfg->acl, c->method_str, c->url, strlen(c->url),
 	                                   (const struct sockaddr *)&c->peer, c->client_name, &rule);
 	if (v == POL_NEED_NAME) {
 		c->phase = CP_NAME; /* before the call: the callback may run inside it */
@@ -1352,16 +1352,12 @@ conn_cache_consult(struct conn *c)
 		return 0;
 	int status = 0;
 	enum cachereq_verdict v = cachereq_begin(&c->cq, c->w->id, c->cfg, c->method_str, c->url,
-	                                         c->uphead, c->uphead_len,
-	                                         (const struct sockaddr *)&c->peer, &status);
+	                                         c->uphead, c->uphead_len, &status);
 	if (v == CQ_LOCAL) {
 		const char *hdr = cachereq_status_line(c->cq);
 		if (status == 504)
 			conn_local_page(c, 504, cachereq_action(c->cq), hdr,
 			                "%s is not in the cache (only-if-cached)", c->url);
-		else if (status == 403)
-			conn_local_page(c, 403, "TCP_DENIED", hdr,
-			                "PURGE is not allowed from this address (CachePurgeAllow)");
 		else if (status == 200)
 			conn_local_page(c, 200, "NONE", hdr, "%s purged from the cache", c->url);
 		else

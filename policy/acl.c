@@ -87,6 +87,14 @@ struct pol_acl_section {
 	struct pol_rules allow, deny;    /* 2.2 */
 	char *desc_none;      /* 2.4: nothing granted */
 	char *desc_default;   /* 2.2: the Order default decided */
+	/* <Limit>/<LimitExcept> blocks inside a section: each is a pol_acl_section of its own
+	 * (kind, pattern unused) with parent set and the methods it names. */
+	struct pol_acl_section *parent;
+	int except;           /* <LimitExcept>: applies to every method but these */
+	char **methods;
+	size_t nmethods;
+	struct pol_acl_section **limits;
+	size_t nlimits, caplimits;
 };
 
 struct pol_acl {
@@ -99,6 +107,8 @@ struct pol_acl {
 static const char pol_acl_err_nomem[] = "out of memory";
 static const char pol_acl_rule_default[] =
 	"no <Proxy> section applies: loopback clients only";
+static const char pol_acl_rule_purge[] =
+	"PURGE needs a <Limit PURGE> grant in a <Proxy> section";
 
 /* Format a message into the acl's error buffer and point *err at it. Returns -1. */
 __attribute__((format(printf, 3, 4)))
@@ -193,6 +203,12 @@ pol_acl_section_free(struct pol_acl_section *s)
 	pol_acl_rules_free(&s->req);
 	pol_acl_rules_free(&s->allow);
 	pol_acl_rules_free(&s->deny);
+	for (size_t i = 0; i < s->nmethods; i++)
+		free(s->methods[i]);
+	free(s->methods);
+	for (size_t i = 0; i < s->nlimits; i++)
+		pol_acl_section_free(s->limits[i]);
+	free(s->limits);
 	s->magic = 0;
 	free(s);
 }
@@ -391,6 +407,86 @@ pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char 
 		s->wildcard = strpbrk(pattern, "*?") != NULL;
 	}
 	acl->secs[acl->n++] = s;
+	return s;
+}
+
+/* A method name: an RFC 9110 token of at most 23 bytes. */
+static int
+pol_acl_method_valid(const char *m)
+{
+	size_t n = strlen(m);
+
+	if (n == 0 || n > 23)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("!#$%&'*+-.^_`|~", m[i]) && !(m[i] >= '0' && m[i] <= '9') &&
+		    !((m[i] | 0x20) >= 'a' && (m[i] | 0x20) <= 'z'))
+			return 0;
+	return 1;
+}
+
+struct pol_acl_section *
+pol_acl_limit_add(struct pol_acl_section *parent, int except, char *const *methods,
+                  size_t nmethods, const char *where, const char **err)
+{
+	struct pol_acl *acl;
+	struct pol_acl_section *s;
+
+	assert(parent && parent->magic == POL_SEC_MAGIC && !parent->parent);
+	acl = parent->acl;
+	if (nmethods == 0) {
+		pol_acl_fail(acl, err, "expected one or more method names");
+		return NULL;
+	}
+	for (size_t i = 0; i < nmethods; i++) {
+		if (!pol_acl_method_valid(methods[i])) {
+			pol_acl_fail(acl, err, "bad method name \"%.200s\"", methods[i]);
+			return NULL;
+		}
+	}
+	if (parent->nlimits == parent->caplimits) {
+		size_t ncap = parent->caplimits ? parent->caplimits * 2 : 4;
+		struct pol_acl_section **v = realloc(parent->limits, ncap * sizeof(*v));
+
+		if (!v) {
+			*err = pol_acl_err_nomem;
+			return NULL;
+		}
+		parent->limits = v;
+		parent->caplimits = ncap;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		*err = pol_acl_err_nomem;
+		return NULL;
+	}
+	s->magic = POL_SEC_MAGIC;
+	s->acl = acl;
+	s->kind = parent->kind;
+	s->parent = parent;
+	s->except = except;
+	s->methods = calloc(nmethods, sizeof(*s->methods));
+	if (s->methods) {
+		for (size_t i = 0; i < nmethods; i++) {
+			s->methods[i] = strdup(methods[i]);
+			if (!s->methods[i])
+				break;
+			s->nmethods++;
+		}
+	}
+	s->where = where ? strdup(where)
+	                 : pol_acl_strf("<%s %s> in %s", except ? "LimitExcept" : "Limit",
+	                                methods[0], parent->where);
+	if (s->where) {
+		s->desc_none = pol_acl_strf("no Require matched (%s)", s->where);
+		s->desc_default = pol_acl_strf("Order deny,allow: no Deny matched (%s)", s->where);
+	}
+	if (s->nmethods != nmethods || !s->where || !s->desc_none || !s->desc_default) {
+		pol_acl_section_free(s);
+		*err = pol_acl_err_nomem;
+		return NULL;
+	}
+	parent->limits[parent->nlimits++] = s;
 	return s;
 }
 
@@ -908,26 +1004,66 @@ pol_acl_section_matches(const struct pol_acl_section *s, const char *url, size_t
 	return 1;
 }
 
+/* Does a <Limit>/<LimitExcept> block apply to method? Method names compare with case, as
+ * HTTP methods do. */
+static int
+pol_acl_limit_applies(const struct pol_acl_section *l, const char *method)
+{
+	int named = 0;
+
+	for (size_t i = 0; i < l->nmethods && !named; i++)
+		named = strcmp(l->methods[i], method) == 0;
+	return l->except ? !named : named;
+}
+
+/* The rules of section s that decide for method: the last <Limit>/<LimitExcept> block that
+ * applies to it and has rules, else the section's own rules (never for PURGE). NULL when s
+ * has none for this method. */
+static const struct pol_acl_section *
+pol_acl_rules_for(const struct pol_acl_section *s, const char *method, int explicit_only)
+{
+	for (size_t i = s->nlimits; i > 0; i--) {
+		const struct pol_acl_section *l = s->limits[i - 1];
+
+		if (l->style != POL_STYLE_NONE && pol_acl_limit_applies(l, method))
+			return l;
+	}
+	if (explicit_only || s->style == POL_STYLE_NONE)
+		return NULL;
+	return s;
+}
+
 enum pol_verdict
-pol_acl_check(const struct pol_acl *acl, const char *url, size_t url_len,
+pol_acl_check(const struct pol_acl *acl, const char *method, const char *url, size_t url_len,
               const struct sockaddr *client, const char *client_name, const char **rule)
 {
 	const char *dummy;
+	/* PURGE empties the cache for everyone: only an explicit <Limit PURGE> (or a
+	 * <LimitExcept> not naming it) grants it, never the rules that admit ordinary use. */
+	int explicit_only = method && strcmp(method, "PURGE") == 0;
 
 	if (!rule)
 		rule = &dummy;
+	if (!method)
+		method = "GET";
 	assert(!acl || acl->magic == POL_ACL_MAGIC);
 	if (!url)
 		url_len = 0;
 	for (size_t k = acl ? acl->n : 0; k > 0; k--) {
-		const struct pol_acl_section *s = acl->secs[k - 1];
+		const struct pol_acl_section *s = acl->secs[k - 1], *r;
 
-		if (s->style == POL_STYLE_NONE ||
-		    !pol_acl_section_matches(s, url ? url : "", url_len))
+		if (!pol_acl_section_matches(s, url ? url : "", url_len))
 			continue;
-		if (s->style == POL_STYLE_22)
-			return pol_acl_eval22(s, client, client_name, rule);
-		return pol_acl_eval24(s, client, client_name, rule);
+		r = pol_acl_rules_for(s, method, explicit_only);
+		if (!r)
+			continue;
+		if (r->style == POL_STYLE_22)
+			return pol_acl_eval22(r, client, client_name, rule);
+		return pol_acl_eval24(r, client, client_name, rule);
+	}
+	if (explicit_only) {
+		*rule = pol_acl_rule_purge;
+		return POL_DENY;
 	}
 	*rule = pol_acl_rule_default;
 	return pol_acl_is_loopback(client) ? POL_ALLOW : POL_DENY;

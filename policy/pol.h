@@ -66,6 +66,15 @@ struct pol_acl_section *pol_acl_section_add(struct pol_acl *acl, enum pol_sectio
                                             const char *pattern, const char *where,
                                             const char **err);
 
+/* <Limit METHOD...> (except 0) or <LimitExcept METHOD...> (except 1) inside section parent:
+ * access rules added to the returned block apply only to the methods it names (or, for
+ * LimitExcept, to all others) and, for those methods, replace the section's own rules.
+ * Method names are case-sensitive tokens. Returns the block (to pass to pol_acl_require etc.)
+ * or NULL with *err. where names it in rule descriptions (NULL: generated). */
+struct pol_acl_section *pol_acl_limit_add(struct pol_acl_section *parent, int except,
+                                          char *const *methods, size_t nmethods,
+                                          const char *where, const char **err);
+
 /* Apache 2.4: "Require ip A B...", "Require host H...", "Require all granted|denied",
  * "Require not ip|host ...", "Require local". args are the words after "Require".
  * Several Require lines in a section mean any of them (RequireAny), with "not" lines vetoing.
@@ -80,15 +89,18 @@ int pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t
 
 enum pol_verdict { POL_ALLOW = 0, POL_DENY = 1, POL_NEED_NAME = 2 };
 
-/* Decide whether client may use the proxy for url (the request target as an absolute URL, or
- * "host:port" for CONNECT). Sections whose pattern matches url are applied in config order; the
- * last matching section that has access rules decides. No matching section: loopback clients
- * only. client_name is the client's double-reverse-confirmed host name, or NULL when not (yet)
+/* Decide whether client may use the proxy for method (NULL: GET) on url (the request target
+ * as an absolute URL, or "host:port" for CONNECT). Sections whose pattern matches url are
+ * applied in config order; the last matching section that has access rules for the method
+ * decides (a <Limit> block naming the method first, else the section's own rules). No matching
+ * section: loopback clients only. PURGE is special: only <Limit>/<LimitExcept> blocks that
+ * apply to it can grant it, and without one it is denied to everybody. client_name is the client's double-reverse-confirmed host name, or NULL when not (yet)
  * known: if the answer depends on it, POL_NEED_NAME is returned and the caller looks the name up
  * and asks again (with "" when it has none). *rule is set to a static or acl-owned description
  * of the deciding rule for the 403 page and log
  * ("Require ip 10.0.0.0/8 (<Proxy *> at gatehouse.conf:10)"). */
-enum pol_verdict pol_acl_check(const struct pol_acl *acl, const char *url, size_t url_len,
+enum pol_verdict pol_acl_check(const struct pol_acl *acl, const char *method, const char *url,
+                               size_t url_len,
                                const struct sockaddr *client, const char *client_name,
                                const char **rule);
 

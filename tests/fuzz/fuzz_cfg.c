@@ -85,6 +85,7 @@ fz_sockaddr(struct sockaddr_storage *ss, const char *text)
 static void
 fz_exercise(struct cfg *c)
 {
+	static const char *const methods[] = { "GET", "PURGE", "CONNECT", "POST" };
 	static const char *const urls[] = {
 		"http://example.com/", "https://www.example.com/a.exe", "example.com:443",
 		"http://intranet/x?y", "", "*",
@@ -104,14 +105,16 @@ fz_exercise(struct cfg *c)
 			enum pol_verdict v;
 
 			fz_sockaddr(&ss, clients[k]);
-			v = pol_acl_check(c->acl, urls[u], strlen(urls[u]), (struct sockaddr *)&ss,
+			const char *m = methods[(u + k) % (sizeof(methods) / sizeof(methods[0]))];
+
+			v = pol_acl_check(c->acl, m, urls[u], strlen(urls[u]), (struct sockaddr *)&ss,
 			                  NULL, &rule);
 			fz_check(rule != NULL);
 			fz_check(v == POL_ALLOW || v == POL_DENY || v == POL_NEED_NAME);
 			for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
 				enum pol_verdict w;
 
-				w = pol_acl_check(c->acl, urls[u], strlen(urls[u]),
+				w = pol_acl_check(c->acl, m, urls[u], strlen(urls[u]),
 				                  (struct sockaddr *)&ss, names[n], &rule);
 
 				/* with a name the answer is final, and it cannot contradict a final

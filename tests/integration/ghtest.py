@@ -443,7 +443,8 @@ class Dnsmasq:
 def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None, extra=(),
               proxy_section=None, timeout=3, workers=2, dns=True, allow_connect=None):
     """The test configuration. ctx carries dns_port and echo_port; extra lines go before the
-    <Proxy> section; proxy_section replaces the default one (None: allow 127.0.0.1 and ::1)."""
+    <Proxy> section; proxy_section replaces the default one (None: allow 127.0.0.1 and ::1, PURGE
+    included, as the built-in default does for loopback)."""
     lines = ["# written by tests/integration", "Listen 127.0.0.1:%d" % port]
     if port6:
         lines.append("Listen [::1]:%d" % port6)
@@ -460,7 +461,9 @@ def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None,
     lines.append("AllowCONNECT %s" % (allow_connect or "443 %d" % ctx.echo_port))
     lines += list(extra)
     if proxy_section is None:
-        proxy_section = "<Proxy *>\n    Require ip 127.0.0.1 ::1\n</Proxy>"
+        proxy_section = ("<Proxy *>\n    Require ip 127.0.0.1 ::1\n"
+                         "    <Limit PURGE>\n        Require ip 127.0.0.1 ::1\n    </Limit>\n"
+                         "</Proxy>")
     lines.append(proxy_section)
     return "\n".join(lines) + "\n"
 

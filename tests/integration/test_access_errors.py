@@ -194,3 +194,28 @@ def test_request_for_the_proxy_itself_by_name_does_not_loop(proxy, ctx):
     assert r.status in (403, 404, 508), r
     assert time.monotonic() - t0 < 5
     assert ghtest.get(proxy.port, url(ctx, "/size/2")).status == 200
+
+
+def test_limit_and_limit_except_restrict_methods(start_daemon, ctx):
+    # Everybody on 127/8 may GET and HEAD; other methods only from 127.0.0.1; CONNECT from
+    # nobody but 127.0.0.3 (a <Limit> naming it wins over the <LimitExcept>, being later).
+    d = start_daemon("limits", proxy_section=(
+        "<Proxy *>\n  Require ip 127.0.0.0/8\n"
+        "  <LimitExcept GET HEAD>\n    Require ip 127.0.0.1\n  </LimitExcept>\n"
+        "  <Limit CONNECT>\n    Require ip 127.0.0.3\n  </Limit>\n</Proxy>"))
+    tok = uuid.uuid4().hex
+    u = url(ctx, "/echo?lim=" + tok)
+    assert ghtest.get(d.port, u, source="127.0.0.2").status == 200
+    assert ghtest.get(d.port, u, method="HEAD", source="127.0.0.2").status == 200
+    r = ghtest.get(d.port, u, method="POST", body=b"x", source="127.0.0.2")
+    assert r.status == 403 and b"LimitExcept GET" in r.body, r
+    assert ghtest.get(d.port, u, method="POST", body=b"x", source="127.0.0.1").status == 200
+    assert [q["method"] for q in ctx.origin.requests_with(tok)] == ["GET", "HEAD", "POST"]
+    target = "127.0.0.1:%d" % ctx.echo_port
+    for src, want in (("127.0.0.1", 403), ("127.0.0.3", 200)):
+        c = ghtest.Conn("127.0.0.1", d.port, source=src)
+        try:
+            c.send("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target))
+            assert c.read_response("CONNECT").status == want, src
+        finally:
+            c.close()

@@ -211,13 +211,34 @@ def test_purge_from_loopback_removes_the_entry(cproxy, ctx):
     assert len(ctx.origin.requests_with(t)) == 2
 
 
-def test_purge_is_refused_to_clients_not_in_cache_purge_allow(start_daemon, ctx):
-    extra, _ = cache_conf(ctx, ["CachePurgeAllow 10.0.0.0/8"])
-    d = start_daemon("cachepurge", extra=extra)
+def test_purge_needs_a_limit_purge_grant(start_daemon, ctx):
+    # The office may use the proxy (127.0.0.0/8 here), only 127.0.0.1 may PURGE.
+    extra, _ = cache_conf(ctx)
+    d = start_daemon("cachepurge", extra=extra, proxy_section=(
+        "<Proxy *>\n  Require ip 127.0.0.0/8\n"
+        "  <Limit PURGE>\n    Require ip 127.0.0.1\n  </Limit>\n</Proxy>"))
+    t = tok()
+    u = url(ctx, "t=%s&cc=max-age=300" % t)
+    assert ghtest.get(d.port, u, source="127.0.0.2").status == 200
+    r = ghtest.get(d.port, u, method="PURGE", source="127.0.0.2")
+    assert r.status == 403 and b"&lt;Limit PURGE&gt;" in r.body, r
+    assert ghtest.get(d.port, u).header("Cache-Status").startswith("Gatehouse; hit")
+    assert len(ctx.origin.requests_with(t)) == 1
+    assert ghtest.get(d.port, u, method="PURGE").status == 200
+    assert "fwd=uri-miss" in ghtest.get(d.port, u).header("Cache-Status")
+    assert len(ctx.origin.requests_with(t)) == 2
+
+
+def test_purge_is_refused_without_a_limit_purge_grant(start_daemon, ctx):
+    # Rules that admit everybody to the proxy do not grant PURGE, not even to loopback.
+    extra, _ = cache_conf(ctx)
+    d = start_daemon("cachepurge2", extra=extra,
+                     proxy_section="<Proxy *>\n  Require all granted\n</Proxy>")
     t = tok()
     u = url(ctx, "t=%s&cc=max-age=300" % t)
     assert ghtest.get(d.port, u).status == 200
-    assert ghtest.get(d.port, u, method="PURGE").status == 403
+    r = ghtest.get(d.port, u, method="PURGE")
+    assert r.status == 403 and b"PURGE needs a &lt;Limit PURGE&gt; grant" in r.body, r
     assert ghtest.get(d.port, u).header("Cache-Status").startswith("Gatehouse; hit")
     assert len(ctx.origin.requests_with(t)) == 1
 
@@ -246,7 +267,7 @@ def test_bad_cache_directives_name_file_and_line(gh_bin, ctx):
     import subprocess
     for line, word in (("CacheSize lots", "CacheSize"), ("CacheEnable disk /", "cache type"),
                        ("CacheMaxExpire -1", "CacheMaxExpire"), ("CacheStoreNoStore maybe", "On or Off"),
-                       ("CacheEnable lmdb nowhere", "URL prefix"), ("CachePurgeAllow 1.2.3.4/99", "ADDR/BITS")):
+                       ("CacheEnable lmdb nowhere", "URL prefix"), ("<Limit PURGE>", "only allowed inside <Proxy>")):
         path = os.path.join(ctx.workdir, "badcache-%s.conf" % uuid.uuid4().hex[:6])
         with open(path, "w") as f:
             f.write("Listen 127.0.0.1:1\n%s\n" % line)

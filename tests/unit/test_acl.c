@@ -50,13 +50,14 @@ acl_words(char *line, char **w, size_t max)
 
 /* Build an acl from a small script, one directive per line:
  *   "Proxy PATTERN" / "ProxyMatch REGEX" open a section (named "t:LINE" in descriptions),
- *   "Require ...", "Order X", "Allow from ...", "Deny from ..." add to the current section.
+ *   "Require ...", "Order X", "Allow from ...", "Deny from ..." add to the current section;
+ *   "Limit M...", "LimitExcept M..." open a method block in it, "EndLimit" closes it.
  * Every directive must succeed. */
 static struct pol_acl *
 acl_build(const char *script)
 {
 	struct pol_acl *acl = NULL;
-	struct pol_acl_section *sec = NULL;
+	struct pol_acl_section *sec = NULL, *top = NULL;
 	char *copy = strdup(script), *save = NULL;
 	unsigned lineno = 0;
 
@@ -75,10 +76,22 @@ acl_build(const char *script)
 
 			assert_int_equal(n, 2);
 			snprintf(where, sizeof(where), "<%s %s> at t:%u", w[0], w[1], lineno);
-			sec = pol_acl_section_add(acl, re ? POL_SEC_REGEX : POL_SEC_PREFIX, w[1],
-			                          where, &err);
+			sec = top = pol_acl_section_add(acl, re ? POL_SEC_REGEX : POL_SEC_PREFIX, w[1],
+			                                where, &err);
 			if (!sec)
 				fail_msg("section %s: %s", w[1], err);
+			continue;
+		}
+		if (strcmp(w[0], "Limit") == 0 || strcmp(w[0], "LimitExcept") == 0) {
+			assert_non_null(top);
+			snprintf(where, sizeof(where), "<%s %s> at t:%u", w[0], w[1], lineno);
+			sec = pol_acl_limit_add(top, w[0][5] == 'E', w + 1, n - 1, where, &err);
+			if (!sec)
+				fail_msg("limit %s: %s", w[1], err);
+			continue;
+		}
+		if (strcmp(w[0], "EndLimit") == 0) {
+			sec = top;
 			continue;
 		}
 		assert_non_null(sec);
@@ -534,7 +547,7 @@ acl_decisions(void **state)
 		struct pol_acl *acl = acl_build(c->script);
 		struct sockaddr_storage ss;
 		const char *rule = NULL;
-		enum pol_verdict v = pol_acl_check(acl, c->url, strlen(c->url),
+		enum pol_verdict v = pol_acl_check(acl, "GET", c->url, strlen(c->url),
 		                                   acl_addr(c->client, &ss), c->name, &rule);
 
 		if (v != c->expect)
@@ -549,6 +562,110 @@ acl_decisions(void **state)
 	}
 }
 
+/* <Limit>/<LimitExcept>: (script, method, client, expected verdict, expected rule or NULL) */
+struct method_case {
+	const char *script;
+	const char *method;
+	const char *client;
+	enum pol_verdict expect;
+	const char *rule;
+};
+
+#define OFFICE "Proxy *\nRequire ip 10.0.0.0/8\n"
+static const struct method_case method_cases[] = {
+	/* PURGE is never granted by a section's own rules... */
+	{ OFFICE, "PURGE", "10.0.0.5", POL_DENY,
+	  "PURGE needs a <Limit PURGE> grant in a <Proxy> section" },
+	{ "Proxy *\nRequire all granted", "PURGE", "127.0.0.1", POL_DENY, NULL },
+	{ "", "PURGE", "127.0.0.1", POL_DENY, NULL },   /* nor by the no-section default */
+	{ OFFICE, "GET", "10.0.0.5", POL_ALLOW, NULL },
+	/* ...only by a <Limit> naming it, which replaces the section's rules for it */
+	{ OFFICE "Limit PURGE\nRequire ip 10.0.0.9\nEndLimit", "PURGE", "10.0.0.9", POL_ALLOW,
+	  "Require ip 10.0.0.9 (<Limit PURGE> at t:3)" },
+	{ OFFICE "Limit PURGE\nRequire ip 10.0.0.9\nEndLimit", "PURGE", "10.0.0.5", POL_DENY,
+	  "no Require matched (<Limit PURGE> at t:3)" },
+	{ OFFICE "Limit PURGE\nRequire ip 10.0.0.9\nEndLimit", "GET", "10.0.0.5", POL_ALLOW,
+	  "Require ip 10.0.0.0/8 (<Proxy *> at t:1)" },
+	{ OFFICE "Limit PURGE\nRequire ip 10.0.0.9\nEndLimit", "GET", "8.8.8.8", POL_DENY, NULL },
+	/* method names compare with case */
+	{ OFFICE "Limit PURGE\nRequire ip 10.0.0.9\nEndLimit", "purge", "10.0.0.5", POL_ALLOW,
+	  NULL },
+	/* a <Limit> naming several methods; 2.2 rules inside */
+	{ OFFICE "Limit CONNECT POST\nOrder allow,deny\nAllow from 10.1.0.0/16\nEndLimit",
+	  "CONNECT", "10.0.0.5", POL_DENY, NULL },
+	{ OFFICE "Limit CONNECT POST\nOrder allow,deny\nAllow from 10.1.0.0/16\nEndLimit",
+	  "POST", "10.1.2.3", POL_ALLOW, NULL },
+	{ OFFICE "Limit CONNECT POST\nOrder allow,deny\nAllow from 10.1.0.0/16\nEndLimit",
+	  "GET", "10.0.0.5", POL_ALLOW, NULL },
+	/* <LimitExcept>: everything but the named methods, PURGE included */
+	{ OFFICE "LimitExcept GET HEAD\nRequire ip 10.0.0.9\nEndLimit", "HEAD", "10.0.0.5",
+	  POL_ALLOW, NULL },
+	{ OFFICE "LimitExcept GET HEAD\nRequire ip 10.0.0.9\nEndLimit", "POST", "10.0.0.5",
+	  POL_DENY, NULL },
+	{ OFFICE "LimitExcept GET HEAD\nRequire ip 10.0.0.9\nEndLimit", "PURGE", "10.0.0.9",
+	  POL_ALLOW, NULL },
+	/* a section with only a <Limit> has no rules for other methods: an earlier one decides */
+	{ OFFICE "Proxy http://example.com/\nLimit PURGE\nRequire local\nEndLimit", "GET",
+	  "10.0.0.5", POL_ALLOW, "Require ip 10.0.0.0/8 (<Proxy *> at t:1)" },
+	{ OFFICE "Proxy http://example.com/\nLimit PURGE\nRequire local\nEndLimit", "PURGE",
+	  "127.0.0.1", POL_ALLOW, NULL },
+	/* the last applicable block of a section wins; a later section overrides it */
+	{ OFFICE "Limit PURGE\nRequire all denied\nEndLimit\nLimit PURGE\nRequire all granted\n"
+	  "EndLimit", "PURGE", "8.8.8.8", POL_ALLOW, NULL },
+	{ OFFICE "Limit PURGE\nRequire all granted\nEndLimit\nProxy *\nLimit PURGE\n"
+	  "Require all denied\nEndLimit", "PURGE", "10.0.0.5", POL_DENY, NULL },
+	/* an empty block has no rules: it does not decide */
+	{ OFFICE "Limit POST\nEndLimit", "POST", "10.0.0.5", POL_ALLOW, NULL },
+};
+
+static void
+acl_method_limits(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(method_cases) / sizeof(method_cases[0]); i++) {
+		const struct method_case *c = &method_cases[i];
+		struct pol_acl *acl;
+		struct sockaddr_storage ss;
+		const char *rule = NULL;
+		enum pol_verdict v;
+
+		if (*c->script) {
+			acl = acl_build(c->script);
+		} else {
+			assert_int_equal(pol_acl_new(&acl), 0);
+		}
+		v = pol_acl_check(acl, c->method, ANY, strlen(ANY), acl_addr(c->client, &ss), NULL,
+		                  &rule);
+		if (v != c->expect)
+			fail_msg("method case %zu (%s from %s): verdict %d, expected %d (rule %s)", i,
+			         c->method, c->client, v, c->expect, rule ? rule : "NULL");
+		assert_non_null(rule);
+		if (c->rule && strcmp(rule, c->rule) != 0)
+			fail_msg("method case %zu: rule \"%s\", expected \"%s\"", i, rule, c->rule);
+		pol_acl_free(&acl);
+	}
+}
+
+static void
+acl_limit_builder_errors(void **state)
+{
+	struct pol_acl *acl;
+	struct pol_acl_section *sec;
+	const char *err = NULL;
+	char *bad[] = { "GET", "PU RGE" }, *none[] = { NULL }, *ok[] = { "PURGE", "X-CUSTOM_1" };
+
+	(void)state;
+	assert_int_equal(pol_acl_new(&acl), 0);
+	sec = pol_acl_section_add(acl, POL_SEC_PREFIX, "*", NULL, &err);
+	assert_non_null(sec);
+	assert_null(pol_acl_limit_add(sec, 0, bad, 2, NULL, &err));
+	assert_string_equal(err, "bad method name \"PU RGE\"");
+	assert_null(pol_acl_limit_add(sec, 1, none, 0, NULL, &err));
+	assert_string_equal(err, "expected one or more method names");
+	assert_non_null(pol_acl_limit_add(sec, 0, ok, 2, NULL, &err));
+	pol_acl_free(&acl);
+}
+
 static void
 acl_check_honours_url_length(void **state)
 {
@@ -560,11 +677,11 @@ acl_check_honours_url_length(void **state)
 	const char *url = "http://intranet/x", *rule;
 
 	(void)state;
-	assert_int_equal(pol_acl_check(acl, url, strlen(url), client, NULL, &rule), POL_ALLOW);
+	assert_int_equal(pol_acl_check(acl, "GET", url, strlen(url), client, NULL, &rule), POL_ALLOW);
 	/* Only "http://" is the URL: the prefix section cannot match, the anchored regex does. */
-	assert_int_equal(pol_acl_check(acl, url, 7, client, NULL, &rule), POL_DENY);
+	assert_int_equal(pol_acl_check(acl, "GET", url, 7, client, NULL, &rule), POL_DENY);
 	assert_string_equal(rule, "no Require matched (<ProxyMatch ^http://$> at t:5)");
-	assert_int_equal(pol_acl_check(acl, url, 12, client, NULL, &rule), POL_DENY);
+	assert_int_equal(pol_acl_check(acl, "GET", url, 12, client, NULL, &rule), POL_DENY);
 	assert_string_equal(rule, "Require all denied (<Proxy *> at t:1)");
 	pol_acl_free(&acl);
 }
@@ -576,10 +693,10 @@ acl_null_acl_means_loopback_only(void **state)
 	const char *rule = NULL;
 
 	(void)state;
-	assert_int_equal(pol_acl_check(NULL, ANY, strlen(ANY), acl_addr("::1", &ss), NULL, &rule),
+	assert_int_equal(pol_acl_check(NULL, "GET", ANY, strlen(ANY), acl_addr("::1", &ss), NULL, &rule),
 	                 POL_ALLOW);
 	assert_string_equal(rule, loopback_rule);
-	assert_int_equal(pol_acl_check(NULL, ANY, strlen(ANY), acl_addr("10.0.0.1", &ss), NULL,
+	assert_int_equal(pol_acl_check(NULL, "GET", ANY, strlen(ANY), acl_addr("10.0.0.1", &ss), NULL,
 	                               &rule), POL_DENY);
 }
 
@@ -710,14 +827,14 @@ acl_failed_line_adds_nothing(void **state)
 	assert_non_null(sec);
 	assert_int_equal(pol_acl_require(sec, bad, 3, &err), -1);
 	/* The section still has no rules, so the default decides. */
-	assert_int_equal(pol_acl_check(acl, ANY, strlen(ANY), client, NULL, &rule), POL_DENY);
+	assert_int_equal(pol_acl_check(acl, "GET", ANY, strlen(ANY), client, NULL, &rule), POL_DENY);
 	assert_string_equal(rule, loopback_rule);
 	/* ... and may still take either style. */
 	assert_int_equal(pol_acl_allow(sec, 0, bad2, 2, &err), -1);
-	assert_int_equal(pol_acl_check(acl, ANY, strlen(ANY), client, NULL, &rule), POL_DENY);
+	assert_int_equal(pol_acl_check(acl, "GET", ANY, strlen(ANY), client, NULL, &rule), POL_DENY);
 	assert_string_equal(rule, loopback_rule);
 	assert_int_equal(pol_acl_require(sec, bad, 2, &err), 0);
-	assert_int_equal(pol_acl_check(acl, ANY, strlen(ANY), client, NULL, &rule), POL_ALLOW);
+	assert_int_equal(pol_acl_check(acl, "GET", ANY, strlen(ANY), client, NULL, &rule), POL_ALLOW);
 	assert_string_equal(rule, "Require ip 10.0.0.0/8 (<Proxy *>)");
 	pol_acl_free(&acl);
 }
@@ -805,6 +922,8 @@ main(void)
 		cmocka_unit_test(net_match_rejects_other_families),
 		cmocka_unit_test(ports_lists_parse_and_lookup),
 		cmocka_unit_test(acl_decisions),
+		cmocka_unit_test(acl_method_limits),
+		cmocka_unit_test(acl_limit_builder_errors),
 		cmocka_unit_test(acl_check_honours_url_length),
 		cmocka_unit_test(acl_null_acl_means_loopback_only),
 		cmocka_unit_test(acl_builder_errors),

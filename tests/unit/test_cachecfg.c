@@ -2,7 +2,8 @@
  * test_cachecfg.c - the Cache* directives (daemon/cachecfg.c) through the config loader:
  * defaults, sizes with suffixes, On/Off switches, CacheIgnoreHeaders None, FILE:LINE errors,
  * CacheEnable/CacheDisable prefix matching (Disable wins, "/" matches all, scheme and host
- * case), and CachePurgeAllow address matching (default loopback, CIDR, v4-mapped v6).
+ * case), and who may PURGE: <Limit PURGE> in a <Proxy> section, loaded through the config
+ * (the built-in default grants loopback; CachePurgeAllow no longer exists).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 
 #include "daemon/cachecfg.h"
 #include "daemon/cfg.h"
+#include "policy/pol.h"
 
 static struct cfg *
 load(const char *text)
@@ -107,8 +109,15 @@ test_bad_values_are_errors_with_file_and_line(void **state)
 	load_fails("CacheStorePrivate yes\n", "On or Off");
 	load_fails("CacheLastModifiedFactor -1\n", "CacheLastModifiedFactor");
 	load_fails("CacheMaxExpire 1.5\n", "CacheMaxExpire");
-	load_fails("CachePurgeAllow 10.0.0.0/33\n", "ADDR/BITS");
-	load_fails("CachePurgeAllow somehost\n", "ADDR/BITS");
+	load_fails("CachePurgeAllow 10.0.0.0/8\n", "t.conf:1: unknown directive");
+	load_fails("<Limit PURGE>\nRequire local\n</Limit>\n",
+	           "t.conf:1: <Limit> is only allowed inside <Proxy>");
+	load_fails("<Proxy *>\n<Limit PURGE>\nRequire local\n</Proxy>\n",
+	           "t.conf:4: expected </Limit> but saw </Proxy>");
+	load_fails("<Proxy *>\n<Limit PURGE>\nRequire local\n", "t.conf:2: <Limit> section not closed");
+	load_fails("<Proxy *>\n<Limit PURGE>\n<Limit GET>\n", "t.conf:3: <Limit> not allowed in <Limit>");
+	load_fails("<Proxy *>\n<LimitExcept>\n", "t.conf:2: <LimitExcept>: expected one or more");
+	load_fails("<Proxy *>\n<Limit PURGE>\nCacheRoot /x\n", "t.conf:3: CacheRoot not allowed in <Limit>");
 }
 
 static void
@@ -136,6 +145,8 @@ static int
 purge_ok(const struct cfg *c, int family, const char *addr)
 {
 	struct sockaddr_storage ss;
+	const char *rule = NULL;
+	const char *url = "http://any.test/x";
 	memset(&ss, 0, sizeof(ss));
 	ss.ss_family = (sa_family_t)family;
 	if (family == AF_INET)
@@ -144,21 +155,31 @@ purge_ok(const struct cfg *c, int family, const char *addr)
 	else
 		assert_int_equal(inet_pton(AF_INET6, addr,
 		                           &((struct sockaddr_in6 *)&ss)->sin6_addr), 1);
-	return cachecfg_purge_allowed(c->cache, (const struct sockaddr *)&ss);
+	return pol_acl_check(c->acl, "PURGE", url, strlen(url), (const struct sockaddr *)&ss, NULL,
+	                     &rule) == POL_ALLOW;
 }
 
 static void
-test_purge_allow_matches_addresses(void **state)
+test_purge_needs_a_limit_grant(void **state)
 {
 	(void)state;
-	struct cfg *c = load("");
+	struct cfg *c = NULL;
+	char err[512];
+	/* the built-in default: loopback only */
+	if (cfg_load(NULL, &c, err, sizeof(err)) != 0)
+		fail_msg("default: %s", err);
 	assert_true(purge_ok(c, AF_INET, "127.0.0.1"));
-	assert_true(purge_ok(c, AF_INET, "127.9.9.9"));
 	assert_true(purge_ok(c, AF_INET6, "::1"));
 	assert_false(purge_ok(c, AF_INET, "10.0.0.1"));
 	cfg_unref(&c);
-	c = load("CachePurgeAllow 10.1.0.0/16 2001:db8::/32 192.0.2.7\n");
-	assert_false(purge_ok(c, AF_INET, "127.0.0.1")); /* replaces the default */
+	/* a section that admits the office does not grant PURGE */
+	c = load("<Proxy *>\nRequire all granted\n</Proxy>\n");
+	assert_false(purge_ok(c, AF_INET, "127.0.0.1"));
+	assert_false(purge_ok(c, AF_INET, "10.0.0.1"));
+	cfg_unref(&c);
+	c = load("<Proxy *>\n  Require ip 10.0.0.0/8\n  <Limit PURGE>\n"
+	         "    Require ip 10.1.0.0/16 2001:db8::/32 192.0.2.7\n  </Limit>\n</Proxy>\n");
+	assert_false(purge_ok(c, AF_INET, "127.0.0.1"));
 	assert_true(purge_ok(c, AF_INET, "10.1.200.3"));
 	assert_false(purge_ok(c, AF_INET, "10.2.0.1"));
 	assert_true(purge_ok(c, AF_INET, "192.0.2.7"));
@@ -166,9 +187,6 @@ test_purge_allow_matches_addresses(void **state)
 	assert_true(purge_ok(c, AF_INET6, "2001:db8:5::1"));
 	assert_true(purge_ok(c, AF_INET6, "::ffff:10.1.2.3"));
 	assert_false(purge_ok(c, AF_INET6, "2001:db9::1"));
-	cfg_unref(&c);
-	c = load("CachePurgeAllow none\n");
-	assert_false(purge_ok(c, AF_INET, "127.0.0.1"));
 	cfg_unref(&c);
 }
 
@@ -180,7 +198,7 @@ main(void)
 		cmocka_unit_test(test_directives_set_their_fields),
 		cmocka_unit_test(test_bad_values_are_errors_with_file_and_line),
 		cmocka_unit_test(test_enable_and_disable_prefixes),
-		cmocka_unit_test(test_purge_allow_matches_addresses),
+		cmocka_unit_test(test_purge_needs_a_limit_grant),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -71,7 +71,7 @@ verdict(const struct cfg *c, const char *url, const char *who, const char **rule
 	struct sockaddr_storage ss;
 	const char *dummy;
 
-	return pol_acl_check(c->acl, url, strlen(url), client(who, &ss), NULL,
+	return pol_acl_check(c->acl, "GET", url, strlen(url), client(who, &ss), NULL,
 	                     rule ? rule : &dummy);
 }
 
