@@ -120,12 +120,33 @@ static struct {
 
 /* ---- the store ---- */
 
+/* One log line with the store's figures since start-up, the zlib saving on text bodies
+ * included (the status page will show the same counters). */
+static void
+cachereq_log_stats(const char *when)
+{
+	struct cache_stats st;
+	cache_store_stats(cq_g.store, &st);
+	uint64_t saved = st.compress_in > st.compress_out ? st.compress_in - st.compress_out : 0;
+	log_notice("cache %s: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used; "
+	           "%" PRIu64 " stored, %" PRIu64 " aborted, %" PRIu64 " evicted, %" PRIu64
+	           " purged; compression: %" PRIu64 " bytes of text stored in %" PRIu64
+	           " (%" PRIu64 " saved, %.0f%%)",
+	           when, st.entries, st.bytes_used, st.bytes_budget, st.fills_committed,
+	           st.fills_aborted, st.evicted_entries, st.purged_entries, st.compress_in,
+	           st.compress_out, saved,
+	           st.compress_in ? 100.0 * (double)saved / (double)st.compress_in : 0.0);
+}
+
 static void *
 cachereq_maint_main(void *arg)
 {
 	(void)arg;
+	uint64_t last_fills = 0;
+	unsigned ticks = 0;
 	pthread_mutex_lock(&cq_g.lock);
-	/* bounded by stop: one maintenance pass a second until cachereq_close */
+	/* bounded by stop: one maintenance pass a second until cachereq_close; a summary line
+	 * every 10 minutes when something was stored */
 	while (!cq_g.stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -137,6 +158,13 @@ cachereq_maint_main(void *arg)
 		int rc = cache_store_maintain(cq_g.store);
 		if (rc < 0)
 			log_warn("cache maintenance: %s", cache_strerror(rc));
+		if (++ticks % 600 == 0) {
+			struct cache_stats st;
+			cache_store_stats(cq_g.store, &st);
+			if (st.fills_committed != last_fills)
+				cachereq_log_stats("since start-up");
+			last_fills = st.fills_committed;
+		}
 		pthread_mutex_lock(&cq_g.lock);
 	}
 	pthread_mutex_unlock(&cq_g.lock);
@@ -188,6 +216,7 @@ cachereq_close(void)
 		pthread_join(cq_g.maint, NULL);
 		cq_g.maint_running = 0;
 	}
+	cachereq_log_stats("closing");
 	for (size_t i = 0; i < CREQ_MAX_READERS; i++) {
 		cache_reader_free(cq_g.readers[i]);
 		cq_g.readers[i] = NULL;

@@ -32,7 +32,8 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
                      off=N (content offset: a "new version"), trickle=MS (Content-Length
                      body sent 64 KiB every MS ms), flip=N|close (every request for the
                      same target after the first gets status N, or the connection closed
-                     without an answer); any other method -> 200 "done"
+                     without an answer), text=1 (compressible text lines as text/plain
+                     instead of body_bytes); any other method -> 200 "done"
                      (status= applies), so unsafe-method invalidation can be tested
   /debian/...        the same as /cache (same parameters), under Debian archive paths
                      (/debian/pool/.../x.deb, /debian/dists/.../InRelease) for the cache's
@@ -67,6 +68,16 @@ def body_bytes(n, offset=0):
         n -= take
         pos = (pos + take) % PERIOD
     return bytes(out)
+
+
+def text_bytes(n):
+    """n bytes of compressible text: numbered lines, as a log or a Packages file."""
+    out = bytearray()
+    i = 0
+    while len(out) < n:
+        out += b"Package: gatehouse-test-%d\nVersion: 1.%d\nDescription: line %d\n" % (i, i % 7, i)
+        i += 1
+    return bytes(out[:n])
 
 
 def body_sha256(n):
@@ -456,7 +467,7 @@ class Origin:
                 status = int(one("flip"))
         now = time.time()
         hdrs = [("Date", email.utils.formatdate(now, usegmt=True)),
-                ("Content-Type", "application/octet-stream")]
+                ("Content-Type", "text/plain" if one("text") else "application/octet-stream")]
         if method not in ("GET", "HEAD"):
             if one("loc"):
                 hdrs.append(("Location", one("loc")))
@@ -486,7 +497,10 @@ class Origin:
             not_mod = t >= int(now - int(one("lm")))
         if not_mod and status == 200:
             return self._send(conn, 304, hdrs[:1] + hdrs[2:], b"", method, close)
-        body = body_bytes(int(one("size", "100")), int(one("off", "0")))
+        if one("text"):
+            body = text_bytes(int(one("size", "100")))
+        else:
+            body = body_bytes(int(one("size", "100")), int(one("off", "0")))
         if one("trickle") and method == "GET":
             out = ["HTTP/1.1 %d OK" % status] + ["%s: %s" % h for h in hdrs]
             out.append("Content-Length: %d" % len(body))

@@ -315,3 +315,27 @@ def test_proxy_error_pages_carry_cache_status(cproxy, ctx):
     r = ghtest.get(cproxy.port, "http://127.0.0.1:%d/cache?x=1" % ctx.refused_port)
     assert r.status == 502
     assert "fwd=uri-miss" in r.header("Cache-Status")
+
+
+def test_text_bodies_are_stored_compressed_and_the_saving_is_reported(start_daemon, ctx):
+    import re
+    from origin import text_bytes
+    extra, root = cache_conf(ctx)
+    d = start_daemon("cachez", extra=extra)
+    t = tok()
+    u = url(ctx, "t=%s&cc=max-age=300&text=1&size=2000000" % t)
+    first = ghtest.get(d.port, u)
+    assert first.status == 200 and first.body == text_bytes(2000000)
+    second = ghtest.get(d.port, u)
+    assert second.header("Cache-Status").startswith("Gatehouse; hit"), second
+    assert second.body == text_bytes(2000000)  # transparent to the client
+    assert len(ctx.origin.requests_with(t)) == 1
+    # the LMDB file holds far less than the 2 MB body
+    used = sum(os.path.getsize(os.path.join(root, f)) for f in os.listdir(root))
+    assert used < 1500000, used
+    assert d.stop() == 0
+    m = re.search(r"cache closing: .*compression: (\d+) bytes of text stored in (\d+) "
+                  r"\((\d+) saved", d.stderr_text())
+    assert m, d.stderr_tail()
+    raw, stored, saved = map(int, m.groups())
+    assert raw >= 1700000 and stored * 4 < raw and saved == raw - stored, m.group(0)
