@@ -338,6 +338,47 @@ pol_acl_regex_check(const char *p)
 	return NULL;
 }
 
+/* Make room for one more pointer in *vec (n used of *cap) and allocate a section of acl
+ * named where (taken over: freed on failure; NULL means out of memory), with its fixed
+ * descriptions. The caller fills in the rest and appends it. NULL with *err on failure. */
+static struct pol_acl_section *
+pol_acl_section_alloc(struct pol_acl *acl, struct pol_acl_section ***vec, size_t n, size_t *cap,
+                      char *where, const char **err)
+{
+	struct pol_acl_section *s = NULL;
+
+	if (where && n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 4;
+		struct pol_acl_section **v = realloc(*vec, ncap * sizeof(*v));
+
+		if (v) {
+			*vec = v;
+			*cap = ncap;
+		} else {
+			free(where);
+			where = NULL;
+		}
+	}
+	if (where)
+		s = calloc(1, sizeof(*s));
+	if (!s) {
+		free(where);
+		*err = pol_acl_err_nomem;
+		return NULL;
+	}
+	s->magic = POL_SEC_MAGIC;
+	s->acl = acl;
+	s->where = where;
+	s->desc_none = pol_acl_strf("no Require matched (%s)", where);
+	s->desc_default = pol_acl_strf("Order deny,allow: no Deny matched (%s)", where);
+	if (!s->desc_none || !s->desc_default) {
+		pol_acl_section_free(s);
+		*err = pol_acl_err_nomem;
+		return NULL;
+	}
+	return s;
+}
+
 struct pol_acl_section *
 pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char *pattern,
                     const char *where, const char **err)
@@ -354,37 +395,18 @@ pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char 
 		pol_acl_fail(acl, err, "bad regular expression \"%.200s\": %s", pattern, why);
 		return NULL;
 	}
-	if (acl->n == acl->cap) {
-		size_t ncap = acl->cap ? acl->cap * 2 : 8;
-		struct pol_acl_section **v = realloc(acl->secs, ncap * sizeof(*v));
-
-		if (!v) {
-			*err = pol_acl_err_nomem;
-			return NULL;
-		}
-		acl->secs = v;
-		acl->cap = ncap;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		*err = pol_acl_err_nomem;
+	s = pol_acl_section_alloc(acl, &acl->secs, acl->n, &acl->cap,
+	                          where ? strdup(where)
+	                                : pol_acl_strf("<%s %s>", kind == POL_SEC_REGEX
+	                                                              ? "ProxyMatch" : "Proxy",
+	                                               pattern),
+	                          err);
+	if (!s)
 		return NULL;
-	}
-	s->magic = POL_SEC_MAGIC;
-	s->acl = acl;
 	s->kind = kind;
 	s->pattern = strdup(pattern);
 	s->pattern_len = strlen(pattern);
-	if (where)
-		s->where = strdup(where);
-	else
-		s->where = pol_acl_strf("<%s %s>", kind == POL_SEC_REGEX ? "ProxyMatch" : "Proxy",
-		                        pattern);
-	if (s->where) {
-		s->desc_none = pol_acl_strf("no Require matched (%s)", s->where);
-		s->desc_default = pol_acl_strf("Order deny,allow: no Deny matched (%s)", s->where);
-	}
-	if (!s->pattern || !s->where || !s->desc_none || !s->desc_default) {
+	if (!s->pattern) {
 		pol_acl_section_free(s);
 		*err = pol_acl_err_nomem;
 		return NULL;
@@ -444,44 +466,25 @@ pol_acl_limit_add(struct pol_acl_section *parent, int except, char *const *metho
 			return NULL;
 		}
 	}
-	if (parent->nlimits == parent->caplimits) {
-		size_t ncap = parent->caplimits ? parent->caplimits * 2 : 4;
-		struct pol_acl_section **v = realloc(parent->limits, ncap * sizeof(*v));
-
-		if (!v) {
-			*err = pol_acl_err_nomem;
-			return NULL;
-		}
-		parent->limits = v;
-		parent->caplimits = ncap;
-	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		*err = pol_acl_err_nomem;
+	s = pol_acl_section_alloc(acl, &parent->limits, parent->nlimits, &parent->caplimits,
+	                          where ? strdup(where)
+	                                : pol_acl_strf("<%s %s> in %s",
+	                                               except ? "LimitExcept" : "Limit", methods[0],
+	                                               parent->where),
+	                          err);
+	if (!s)
 		return NULL;
-	}
-	s->magic = POL_SEC_MAGIC;
-	s->acl = acl;
 	s->kind = parent->kind;
 	s->parent = parent;
 	s->except = except;
 	s->methods = calloc(nmethods, sizeof(*s->methods));
-	if (s->methods) {
-		for (size_t i = 0; i < nmethods; i++) {
-			s->methods[i] = strdup(methods[i]);
-			if (!s->methods[i])
-				break;
-			s->nmethods++;
-		}
+	for (size_t i = 0; s->methods && i < nmethods; i++) {
+		s->methods[i] = strdup(methods[i]);
+		if (!s->methods[i])
+			break;
+		s->nmethods++;
 	}
-	s->where = where ? strdup(where)
-	                 : pol_acl_strf("<%s %s> in %s", except ? "LimitExcept" : "Limit",
-	                                methods[0], parent->where);
-	if (s->where) {
-		s->desc_none = pol_acl_strf("no Require matched (%s)", s->where);
-		s->desc_default = pol_acl_strf("Order deny,allow: no Deny matched (%s)", s->where);
-	}
-	if (s->nmethods != nmethods || !s->where || !s->desc_none || !s->desc_default) {
+	if (s->nmethods != nmethods) {
 		pol_acl_section_free(s);
 		*err = pol_acl_err_nomem;
 		return NULL;
