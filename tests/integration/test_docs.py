@@ -200,3 +200,21 @@ def test_gatehouse_t_accepts_the_shipped_config_with_every_example_switched_on(g
     conf.write_text("\n".join(out_lines) + "\n")
     rc, out = check(gh_bin, str(conf))
     assert rc == 0 and out.endswith("Syntax OK\n"), out
+
+
+def test_license_file_matches_debian_copyright():
+    """LICENSE at the top of the tree and the package's DEP-5 copyright file say the same:
+    MIT, the same holder and year, the same licence text."""
+    lic = read(os.path.join(ghtest.REPO, "LICENSE"))
+    dep5 = read(os.path.join(ghtest.REPO, "packaging", "debian", "copyright"))
+    holder = re.search(r"^Copyright \(c\) (\d{4} .+)$", lic, re.M)
+    assert holder, "no Copyright line in LICENSE"
+    stanzas = re.findall(r"^Files: .*\nCopyright: (.*)\nLicense: (.*)$", dep5, re.M)
+    assert stanzas and all(s == (holder.group(1), "MIT") for s in stanzas), (holder.group(1),
+                                                                             stanzas)
+    body = re.search(r"^License: MIT\n((?: .*\n?)+)", dep5[dep5.index("\n\nLicense: MIT") + 2:],
+                     re.M)
+    assert body, "no stand-alone MIT licence paragraph in debian/copyright"
+    text = "\n".join("" if ln == " ." else ln[1:] for ln in body.group(1).rstrip("\n").split("\n"))
+    norm = lambda s: " ".join(s.split())
+    assert norm(text) in norm(lic) and len(norm(text)) > 900, "LICENSE and debian/copyright differ"

@@ -10,8 +10,10 @@ What they check: lintian reports no error and no warning; Debian's hardening fla
 binary; the package holds what it should; installing creates the user and the directories; the
 unit passes `systemd-analyze verify` (where systemd-analyze exists) and keeps its security
 rating; /usr/sbin/gatehouse started with the packaged configuration (port, DNS server, pid file
-and log level changed for the test) runs as _gatehouse, proxies, tells a notify socket it is
-ready, reloads on SIGHUP while a slow download completes, keeps serving after a broken reload,
+and log level changed for the test) runs as _gatehouse, proxies, caches in /var/cache/gatehouse
+(a second GET is a hit, the origin is not asked again, the store belongs to _gatehouse and
+survives a restart), tells a notify socket it is ready, reloads on SIGHUP (adding a ProxyBlock)
+while a slow download completes, keeps serving after a broken reload,
 refuses (and says why) a new port below 1024 after dropping root, writes new logs on SIGUSR1
 after the old ones were moved and after the packaged logrotate rule ran; apt-get update and
 apt-get download work through it against a loopback repository (nginx); an upgrade from a
@@ -450,20 +452,56 @@ def test_packaged_daemon_reloads_while_a_slow_download_completes(daemon, ctx):
     t.start()
     assert ghtest.poll(lambda: [r for r in ctx.origin.requests_with("/slow") if r["time"] >= t0])
     time.sleep(0.5)
-    # Stands in for a ProxyBlock (issue 3): a section that denies a URL prefix.
-    deny = "\n<Proxy http://origin.test:%d/size/>\n    Require all denied\n</Proxy>\n" % ctx.origin_port
+    # The reload blocks the very host the download in flight comes from.
     t_hup = time.monotonic()
-    d.hup(d.text + deny)
+    d.hup(d.text + "ProxyBlock origin.test\n")
     r = ghtest.poll(lambda: (lambda x: x if x.status == 403 else None)(ghtest.get(d.port, url)),
                     timeout=3)
-    assert r, "the reloaded rule does not apply"
-    assert "Require all denied" in r.text()
+    assert r, "the reloaded ProxyBlock does not apply"
+    # (the URL was cached before the reload: a blocked URL is not served from the cache)
+    assert "blocked by ProxyBlock origin.test" in r.text(), r.text()
     assert error_log_lines(lambda ln: "configuration reloaded from %s" % d.conf in ln)
     t.join(timeout=30)
     assert "error" not in result, result["error"]
     assert result["status"] == 200 and result["body"] == body_bytes(300000)
     assert result["done"] > t_hup + 0.5, "the download did not span the reload"
     assert d.proc.poll() is None
+
+
+def test_packaged_daemon_caches_in_var_cache_gatehouse(daemon, ctx):
+    with open(CONF) as f:
+        active = [ln for ln in f.read().splitlines() if ln.startswith("Cache")]
+    for want in ("CacheRoot /var/cache/gatehouse", "CacheSize 1G", "CacheEnable lmdb /"):
+        assert want in active, "the packaged config does not say %r: %s" % (want, active)
+    d = daemon()
+    uid, gid = gatehouse_ids()
+    tok = uuid.uuid4().hex
+    url = "http://origin.test:%d/cache?t=%s&cc=max-age=300&size=20000" % (ctx.origin_port, tok)
+    r1 = ghtest.get(d.port, url)
+    assert r1.status == 200 and r1.body == body_bytes(20000)
+    assert "fwd=uri-miss" in r1.header("Cache-Status") and "stored" in r1.header("Cache-Status")
+    time.sleep(0.5)
+    for _ in range(3):  # whichever of the two workers takes it
+        r = ghtest.get(d.port, url)
+        assert r.status == 200 and r.body == body_bytes(20000)
+        assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.header("Cache-Status")
+    assert len(ctx.origin.requests_with(tok)) == 1, "the origin was asked again"
+    lines = ghtest.poll_lines(os.path.join(LOGDIR, "access.log"), lambda ln: tok in ln, count=4)
+    assert sum(" TCP_HIT/200 " in ln for ln in lines) == 3, lines
+    # The store is in the package's directory, made by postinst, written by _gatehouse.
+    st = os.stat(CACHEDIR)
+    assert (st.st_uid, st.st_gid) == (uid, gid) and st.st_mode & 0o777 == 0o750
+    files = os.listdir(CACHEDIR)
+    assert files, "nothing in %s" % CACHEDIR
+    for n in files:
+        st = os.stat(os.path.join(CACHEDIR, n))
+        assert (st.st_uid, st.st_gid) == (uid, gid), "%s is not _gatehouse's" % n
+    # and it survives a restart: a new daemon answers from it without the origin
+    assert d.stop() == 0
+    d2 = daemon()
+    r = ghtest.get(d2.port, url)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.header("Cache-Status")
+    assert len(ctx.origin.requests_with(tok)) == 1
 
 
 def test_packaged_daemon_keeps_serving_after_a_broken_reload(daemon, ctx):
