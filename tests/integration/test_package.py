@@ -502,6 +502,11 @@ def test_packaged_daemon_caches_in_var_cache_gatehouse(daemon, ctx):
     r = ghtest.get(d2.port, url)
     assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.header("Cache-Status")
     assert len(ctx.origin.requests_with(tok)) == 1
+    # The packaged <Limit PURGE> lets the machine itself empty the entry.
+    assert ghtest.get(d2.port, url, method="PURGE").status == 200
+    r = ghtest.get(d2.port, url)
+    assert "fwd=uri-miss" in r.header("Cache-Status"), r.header("Cache-Status")
+    assert len(ctx.origin.requests_with(tok)) == 2
 
 
 def test_packaged_daemon_keeps_serving_after_a_broken_reload(daemon, ctx):
