@@ -7,16 +7,28 @@
  * each); a fill is committed only when the relayed body ended completely and within
  * CacheMaxFileSize, and aborted otherwise (cachereq_free).
  *
- * Collapsed forwarding, within one worker: a plain GET miss (no If-*, Range or no-cache)
- * becomes the leader for its key on its worker; later plain misses for the key on that worker
- * attach as followers and wait. When the leader's response head arrives and is being stored
- * with a Content-Length and without Vary, each follower gets its own entry built from the
- * same head and streams the body from the store as the leader's chunks commit (the last
- * partial chunk at commit). Otherwise (not storable, no length, Vary, an error, the leader
- * went away before its head) the followers are released and forward on their own; a leader
- * that fails in the middle of its body ends its followers' responses too (truncated, as the
- * leader's). Leaders and followers live on one worker thread, so the lists need no lock;
- * followers are woken through a callback that proxy.c defers to its loop.
+ * Collapsed forwarding, process-wide: a plain GET miss (no If-*, Range, Authorization or
+ * no-cache) registers a struct cq_fill under its key and leads it; later plain misses for the
+ * key, on any worker, find it and follow (they hold a reference and wait). When the leader's
+ * response head arrives and is being stored, the fill publishes a copy of the head (status,
+ * fields, times, Content-Length or -1, the Vary spec and the leader's Vary hash) and its body
+ * id; each follower, on its own thread, builds its own entry from that head (a follower whose
+ * Vary-nominated fields differ forwards on its own) and streams the body from the store as
+ * the leader's chunks commit, with Content-Length or, when the origin gave none, chunked (or
+ * close-delimited to HTTP/1.0). The last partial chunk becomes readable at commit. A fill
+ * that is not stored (not storable, an error, the leader gone before its head) releases the
+ * followers still waiting to forward on their own; one that fails in the middle of its body
+ * (the origin truncated, the store refused) ends the streaming followers' responses without
+ * their final framing (short of the Content-Length, or no last chunk), never as complete.
+ *
+ * Threads: the registry and every cq_fill field are under cq_g.reg_lock (one lock: fills
+ * change once per 256 KiB chunk). A cq_fill lives while referenced (its leader and each
+ * follower); it leaves the registry when it ends (committed, failed, not stored). Followers
+ * are listed per worker (cq_w[wid].followers, touched by that worker's thread only) and
+ * counted per worker in the fill (nwait); a change bumps the fill's version and kicks each
+ * worker with followers (its ev_async, registered by worker.c; the leader's own worker is
+ * polled directly), whose poll wakes the followers whose fill changed. A worker's kick is
+ * only used while it has followers, all of which are freed before its loop is.
  */
 #include "daemon/cachereq.h"
 
@@ -38,9 +50,50 @@
 #define CREQ_MAX_FIELDS 256
 #define CREQ_KEY_MAX 8192
 #define CREQ_CLAIMS 1024
+/* A client that goes away in the middle of a stored response: the fill goes on without it
+ * when others follow it, or when the rest (Content-Length known) is at most this or under a
+ * quarter of the whole. */
+#define CREQ_OUTLIVE_REST (1024 * 1024)
 
 enum creq_follow {
-	CF_NONE = 0, CF_WAIT, CF_HEAD, CF_STREAM, CF_FORWARD, CF_FAILED
+	CF_NONE = 0, CF_WAIT, CF_STREAM
+};
+
+#define CREQ_FILL_BUCKETS 256
+
+enum cq_fstate {
+	FS_WAIT = 0,  /* the leader waits for its response head */
+	FS_STREAM,    /* the head is published, the body is being stored */
+	FS_DONE,      /* committed: nchunks and size are final */
+	FS_GONE,      /* not stored (before or at the head): followers forward on their own */
+	FS_FAILED     /* the fill died after its head */
+};
+
+/* A fill that others may follow (see the top comment). Every field is under cq_g.reg_lock,
+ * except ver (atomic); the head fields (status .. body_id) do not change once has_head is
+ * set, so a follower holding a reference reads them without the lock. */
+struct cq_fill {
+	struct cq_fill *next;        /* registry chain */
+	int registered;
+	unsigned refs;
+	unsigned bucket;
+	char *key;
+	size_t keylen;
+	enum cq_fstate state;
+	uint64_t ver;                /* bumped on every change */
+	int has_head;
+	int status;
+	char *resp;                  /* the response fields, "Name: value\r\n" lines */
+	size_t resp_len;
+	int64_t t_req, t_resp;
+	int64_t length;              /* Content-Length, -1: none (chunked, close-delimited) */
+	char *vary;                  /* normalised Vary spec, "" none */
+	size_t vary_len;
+	unsigned char vhash[32];     /* the leader's values of the Vary-nominated fields */
+	uint64_t body_id;
+	uint32_t nchunks;            /* readable chunks (final at FS_DONE, the tail included) */
+	uint64_t size;               /* FS_DONE: the body size */
+	uint16_t nwait[CREQ_MAX_READERS]; /* followers per worker */
 };
 
 static struct {
@@ -56,8 +109,12 @@ static struct {
 	 * entry under its readers). A full table or a hash collision only skips storing. */
 	pthread_mutex_t claims_lock;
 	uint64_t claims[CREQ_CLAIMS];
+	/* fills that can be followed, by key */
+	pthread_mutex_t reg_lock;
+	struct cq_fill *fills[CREQ_FILL_BUCKETS];
+	unsigned nworkers;           /* highest attached worker id + 1 */
 } cq_g = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER,
-           .claims_lock = PTHREAD_MUTEX_INITIALIZER };
+           .claims_lock = PTHREAD_MUTEX_INITIALIZER, .reg_lock = PTHREAD_MUTEX_INITIALIZER };
 
 struct creq {
 	unsigned magic;
@@ -95,21 +152,28 @@ struct creq {
 	char line[256];
 	/* collapsed forwarding */
 	unsigned wid;
-	int is_leader;               /* in cq_leaders[wid] */
-	int head_seen;               /* leader: its response head arrived */
-	struct creq *lnext, *lprev;  /* leaders of the worker */
-	struct creq *followers;      /* leader: attached followers */
-	struct creq *leader;         /* follower: its leader while attached */
-	struct creq *fnext, *fprev;  /* followers of one leader */
+	struct cq_fill *cf;          /* the fill led or followed, NULL: none */
+	int is_leader;               /* q->cf is ours */
+	uint32_t seen_chunks;        /* leader: committed chunks last published */
 	enum creq_follow follow;
-	int complete;                /* follower: the leader committed; nchunks is final */
-	uint32_t seen_chunks;        /* leader: committed chunks at the last wake-up */
+	struct creq *wnext, *wprev;  /* follower: in cq_w[wid].followers */
+	uint64_t seen_ver;           /* follower: the fill's version at the last wake-up */
+	uint32_t next_idx;           /* follower: the next chunk to send */
+	int64_t length;              /* follower: Content-Length, -1: none */
+	int minor;                   /* follower: the client's HTTP minor version */
+	int chunked;                 /* follower: chunk framing to the client */
+	int close_delim;             /* follower: the body ends with the connection */
 	uint64_t claim;              /* the fill's claim in cq_g.claims, 0: none */
 	void (*wake)(void *);
 	void *wake_arg;
 };
 
-static struct creq *cq_leaders[CREQ_MAX_READERS];
+/* Per worker: how to wake its loop from another thread, and its followers. */
+static struct {
+	void (*kick)(void *);
+	void *kick_arg;
+	struct creq *followers;      /* that worker's thread only */
+} cq_w[CREQ_MAX_READERS];
 
 /* Background refreshes started lately, per worker: key hash and start time. */
 #define CREQ_SWR_RECENT 16
@@ -289,63 +353,284 @@ cachereq_wake(struct creq *q)
 		q->wake(q->wake_arg);
 }
 
-static void
-cachereq_detach(struct creq *f)
-{
-	struct creq *l = f->leader;
-	if (f->fprev)
-		f->fprev->fnext = f->fnext;
-	else
-		l->followers = f->fnext;
-	if (f->fnext)
-		f->fnext->fprev = f->fprev;
-	f->fnext = f->fprev = NULL;
-	f->leader = NULL;
-}
+/* ---- collapsed forwarding: the registry of fills ---- */
 
-static void
-cachereq_unlead(struct creq *q)
+void
+cachereq_worker_attach(unsigned wid, void (*kick)(void *), void *arg)
 {
-	if (!q->is_leader)
+	if (wid >= CREQ_MAX_READERS)
 		return;
-	if (q->lprev)
-		q->lprev->lnext = q->lnext;
-	else
-		cq_leaders[q->wid] = q->lnext;
-	if (q->lnext)
-		q->lnext->lprev = q->lprev;
-	q->lnext = q->lprev = NULL;
-	q->is_leader = 0;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	cq_w[wid].kick = kick;
+	cq_w[wid].kick_arg = arg;
+	if (wid + 1 > cq_g.nworkers)
+		cq_g.nworkers = wid + 1;
+	pthread_mutex_unlock(&cq_g.reg_lock);
 }
 
-/* The leader is done with its followers: committed (complete, nchunks final), or not (those
- * still waiting forward on their own, those streaming fail). Each is detached and woken. */
-static void
-cachereq_release_followers(struct creq *l, int committed)
+void
+cachereq_worker_detach(unsigned wid)
 {
-	/* bounded: each turn detaches one follower */
-	while (l->followers != NULL) {
-		struct creq *f = l->followers;
-		cachereq_detach(f);
-		if (committed && (f->follow == CF_HEAD || f->follow == CF_STREAM)) {
-			f->complete = 1;
-		} else if (f->follow == CF_WAIT) {
-			f->follow = CF_FORWARD;
-		} else if (f->follow == CF_HEAD || f->follow == CF_STREAM) {
-			f->follow = CF_FAILED;
+	if (wid >= CREQ_MAX_READERS)
+		return;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	cq_w[wid].kick = NULL;
+	cq_w[wid].kick_arg = NULL;
+	pthread_mutex_unlock(&cq_g.reg_lock);
+}
+
+void
+cachereq_worker_poll(unsigned wid)
+{
+	if (wid >= CREQ_MAX_READERS)
+		return;
+	/* bounded by the worker's followers; a wake-up only schedules work, so the list does
+	 * not change under the walk */
+	for (struct creq *f = cq_w[wid].followers; f != NULL; f = f->wnext) {
+		uint64_t v = __atomic_load_n(&f->cf->ver, __ATOMIC_ACQUIRE);
+		if (v != f->seen_ver) {
+			f->seen_ver = v;
+			cachereq_wake(f);
 		}
-		cachereq_wake(f);
 	}
 }
 
-static struct creq *
-cachereq_find_leader(unsigned wid, const char *key, size_t keylen)
+/* The fill changed: bump its version and kick the workers with followers. Returns 1 when
+ * the caller's own worker (self) has followers: poll it after unlocking. Lock held. */
+static int
+cq_fill_notify_locked(struct cq_fill *cf, unsigned self)
 {
-	/* bounded by the worker's concurrent misses */
-	for (struct creq *l = cq_leaders[wid]; l != NULL; l = l->lnext)
-		if (l->keylen == keylen && memcmp(l->key, key, keylen) == 0)
-			return l;
+	int local = 0;
+	__atomic_store_n(&cf->ver, cf->ver + 1, __ATOMIC_RELEASE);
+	for (unsigned w = 0; w < cq_g.nworkers; w++) {
+		if (cf->nwait[w] == 0)
+			continue;
+		if (w == self)
+			local = 1;
+		else if (cq_w[w].kick != NULL)
+			cq_w[w].kick(cq_w[w].kick_arg);
+	}
+	return local;
+}
+
+static void
+cq_fill_unregister_locked(struct cq_fill *cf)
+{
+	if (!cf->registered)
+		return;
+	struct cq_fill **pp = &cq_g.fills[cf->bucket];
+	/* bounded by the fills in progress in the bucket */
+	while (*pp != NULL && *pp != cf)
+		pp = &(*pp)->next;
+	if (*pp == cf)
+		*pp = cf->next;
+	cf->next = NULL;
+	cf->registered = 0;
+}
+
+static void
+cq_fill_unref_locked(struct cq_fill *cf)
+{
+	if (--cf->refs > 0)
+		return;
+	cq_fill_unregister_locked(cf);
+	free(cf->key);
+	free(cf->resp);
+	free(cf->vary);
+	free(cf);
+}
+
+static struct cq_fill *
+cq_fill_find_locked(unsigned bucket, const char *key, size_t keylen)
+{
+	/* bounded by the fills in progress in the bucket */
+	for (struct cq_fill *cf = cq_g.fills[bucket]; cf != NULL; cf = cf->next)
+		if (cf->keylen == keylen && memcmp(cf->key, key, keylen) == 0)
+			return cf;
 	return NULL;
+}
+
+/* The leader's fill ends: state FS_DONE (nchunks, size final), FS_GONE or FS_FAILED. It leaves
+ * the registry, its followers are woken, the leader's reference goes. */
+static void
+cq_lead_end(struct creq *q, enum cq_fstate state, uint32_t nchunks, uint64_t size)
+{
+	struct cq_fill *cf = q->cf;
+	if (cf == NULL || !q->is_leader)
+		return;
+	q->cf = NULL;
+	q->is_leader = 0;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	cf->state = state;
+	if (state == FS_DONE) {
+		cf->nchunks = nchunks;
+		cf->size = size;
+	}
+	cq_fill_unregister_locked(cf);
+	int local = cq_fill_notify_locked(cf, q->wid);
+	cq_fill_unref_locked(cf);
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	if (local)
+		cachereq_worker_poll(q->wid);
+}
+
+/* The leader's fill has n readable chunks. */
+static void
+cq_lead_progress(struct creq *q, uint32_t n)
+{
+	pthread_mutex_lock(&cq_g.reg_lock);
+	q->cf->nchunks = n;
+	int local = cq_fill_notify_locked(q->cf, q->wid);
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	if (local)
+		cachereq_worker_poll(q->wid);
+}
+
+/* Does anybody follow the leader's fill? */
+static int
+cq_lead_followed(const struct creq *q)
+{
+	int n = 0;
+	if (q->cf == NULL)
+		return 0;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	for (unsigned w = 0; w < cq_g.nworkers && !n; w++)
+		n = q->cf->nwait[w] != 0;
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	return n;
+}
+
+/* A follower stops following (forwards on its own, or goes away). */
+static void
+cq_unfollow(struct creq *q)
+{
+	struct cq_fill *cf = q->cf;
+	if (cf == NULL || q->is_leader)
+		return;
+	if (q->wprev)
+		q->wprev->wnext = q->wnext;
+	else
+		cq_w[q->wid].followers = q->wnext;
+	if (q->wnext)
+		q->wnext->wprev = q->wprev;
+	q->wnext = q->wprev = NULL;
+	q->cf = NULL;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	cf->nwait[q->wid]--;
+	cq_fill_unref_locked(cf);
+	pthread_mutex_unlock(&cq_g.reg_lock);
+}
+
+/* A plain GET miss: follow the fill in progress for its key, or lead a new one. Returns 1
+ * when q follows (it waits), 0 otherwise. */
+static int
+cq_join(struct creq *q)
+{
+	unsigned wid = q->wid;
+	if (wid >= CREQ_MAX_READERS || cq_w[wid].kick == NULL)
+		return 0; /* not a worker thread (tests): no collapsing */
+	unsigned bucket = (unsigned)(cachereq_key_hash(q->key, q->keylen) % CREQ_FILL_BUCKETS);
+	struct cq_fill *nf = NULL;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	struct cq_fill *cf = cq_fill_find_locked(bucket, q->key, q->keylen);
+	if (cf != NULL && cf->nwait[wid] < UINT16_MAX) {
+		cf->refs++;
+		cf->nwait[wid]++;
+		pthread_mutex_unlock(&cq_g.reg_lock);
+		q->cf = cf;
+		q->follow = CF_WAIT;
+		q->seen_ver = 0;
+		q->wnext = cq_w[wid].followers;
+		if (q->wnext)
+			q->wnext->wprev = q;
+		cq_w[wid].followers = q;
+		q->st.collapsed = 1;
+		return 1;
+	}
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	if (cf != NULL)
+		return 0;
+	nf = calloc(1, sizeof(*nf));
+	if (nf == NULL || (nf->key = malloc(q->keylen)) == NULL) {
+		free(nf);
+		return 0;
+	}
+	memcpy(nf->key, q->key, q->keylen);
+	nf->keylen = q->keylen;
+	nf->bucket = bucket;
+	nf->refs = 1;
+	nf->state = FS_WAIT;
+	nf->length = -1;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	cf = cq_fill_find_locked(bucket, q->key, q->keylen);
+	if (cf == NULL) {
+		nf->next = cq_g.fills[bucket];
+		cq_g.fills[bucket] = nf;
+		nf->registered = 1;
+	}
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	if (cf != NULL) { /* another worker registered it meanwhile: lead nothing */
+		free(nf->key);
+		free(nf);
+		return 0;
+	}
+	q->cf = nf;
+	q->is_leader = 1;
+	return 0;
+}
+
+/* The leader's fill began: publish its head so that followers can build their entries. */
+static void
+cq_lead_publish(struct creq *q, int status, const struct cache_hdrs *resp, int64_t t_resp,
+                int64_t length, struct cache_str vary)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < resp->n; i++)
+		n += resp->v[i].name.n + resp->v[i].value.n + 4;
+	char *blk = malloc(n + 1), *vs = malloc(vary.n + 1);
+	unsigned char vh[32];
+	memset(vh, 0, sizeof(vh));
+	if (blk == NULL || vs == NULL ||
+	    (vary.n && cache_vary_hash(vary, &q->req.hdrs, vh) != CACHE_OK)) {
+		free(blk);
+		free(vs);
+		cq_lead_end(q, FS_GONE, 0, 0);
+		return;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < resp->n; i++) {
+		const struct cache_hdr *f = &resp->v[i];
+		memcpy(blk + o, f->name.p, f->name.n);
+		o += f->name.n;
+		memcpy(blk + o, ": ", 2);
+		o += 2;
+		memcpy(blk + o, f->value.p, f->value.n);
+		o += f->value.n;
+		memcpy(blk + o, "\r\n", 2);
+		o += 2;
+	}
+	blk[o] = '\0';
+	memcpy(vs, vary.p, vary.n);
+	vs[vary.n] = '\0';
+	struct cq_fill *cf = q->cf;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	cf->status = status;
+	cf->resp = blk;
+	cf->resp_len = o;
+	cf->t_req = q->t_req;
+	cf->t_resp = t_resp;
+	cf->length = length;
+	cf->vary = vs;
+	cf->vary_len = vary.n;
+	memcpy(cf->vhash, vh, sizeof(vh));
+	cf->body_id = cache_fill_body_id(q->fill);
+	cf->nchunks = 0;
+	cf->has_head = 1;
+	cf->state = FS_STREAM;
+	int local = cq_fill_notify_locked(cf, q->wid);
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	if (local)
+		cachereq_worker_poll(q->wid);
 }
 
 /* A plain request: nothing that would make the origin's answer unusable for others. */
@@ -360,6 +645,29 @@ cachereq_plain(const struct creq *q)
 			return 0;
 	}
 	return !q->dec.client_refresh;
+}
+
+void
+cachereq_set_minor(struct creq *q, int minor)
+{
+	if (q != NULL)
+		q->minor = minor;
+}
+
+int
+cachereq_close_delimited(const struct creq *q)
+{
+	return q != NULL && q->close_delim;
+}
+
+int
+cachereq_outlive_client(const struct creq *q, int64_t rest, uint64_t got)
+{
+	if (q == NULL || q->fill == NULL)
+		return 0;
+	if (cq_lead_followed(q))
+		return 1;
+	return rest >= 0 && ((uint64_t)rest <= CREQ_OUTLIVE_REST || (uint64_t)rest < got / 3);
 }
 
 void
@@ -383,10 +691,10 @@ cachereq_free(struct creq **qp)
 		q->fill = NULL;
 	}
 	cachereq_unclaim(q);
-	cachereq_release_followers(q, 0);
-	cachereq_unlead(q);
-	if (q->leader != NULL)
-		cachereq_detach(q);
+	if (q->is_leader)
+		cq_lead_end(q, q->cf->has_head ? FS_FAILED : FS_GONE, 0, 0);
+	else
+		cq_unfollow(q);
 	cache_entry_free(q->e);
 	cache_entry_free(q->ebody);
 	free(q->key);
@@ -591,26 +899,9 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 		q->st.fwd = CACHE_FWD_STALE;
 	cache_entry_free(q->e);
 	q->e = NULL;
-	if (q->method == CACHE_M_GET && q->dec.action == CACHE_ACT_FETCH && cachereq_plain(q)) {
-		struct creq *l = cachereq_find_leader(wid, q->key, q->keylen);
-		if (l != NULL && !l->head_seen) {
-			q->leader = l;
-			q->fnext = l->followers;
-			if (l->followers)
-				l->followers->fprev = q;
-			l->followers = q;
-			q->follow = CF_WAIT;
-			q->st.collapsed = 1;
-			return CQ_WAIT;
-		}
-		if (l == NULL) {
-			q->is_leader = 1;
-			q->lnext = cq_leaders[wid];
-			if (q->lnext)
-				q->lnext->lprev = q;
-			cq_leaders[wid] = q;
-		}
-	}
+	if (q->method == CACHE_M_GET && q->dec.action == CACHE_ACT_FETCH && cachereq_plain(q) &&
+	    cq_join(q))
+		return CQ_WAIT;
 	return CQ_FORWARD;
 }
 
@@ -732,7 +1023,6 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	int64_t now = cachereq_now();
 	enum cachereq_verdict verdict = CQ_FORWARD;
 	q->st.fwd_status = h->status;
-	q->head_seen = 1;
 
 	if (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD) {
 		cachereq_invalidate(q, h->status, &resp);
@@ -781,8 +1071,8 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	if (cache_entry_build(&q->cc->rules, &q->req, h->status, &resp, q->t_req, now, &ne) !=
 	    CACHE_OK)
 		goto out;
-	int collapsible = ne->meta.vary.n == 0 && h->framing == H1_BODY_LENGTH;
-	int64_t hint = h->framing == H1_BODY_LENGTH ? (int64_t)h->content_length : -1;
+	int64_t hint = h->framing == H1_BODY_LENGTH ? (int64_t)h->content_length
+	             : h->framing == H1_BODY_NONE ? 0 : -1;
 	q->claim = cachereq_claim(q->key, q->keylen);
 	if (q->claim == 0) {
 		cache_entry_free(ne);
@@ -791,8 +1081,8 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	}
 	int rc = cache_fill_begin(cq_g.store, q->key, q->keylen, &ne->meta, &q->req.hdrs, hint,
 	                          &q->fill);
-	cache_entry_free(ne);
 	if (rc != CACHE_OK) {
+		cache_entry_free(ne);
 		cachereq_unclaim(q);
 		q->fill = NULL;
 		log_debug("not storing %s: %s", q->key, cache_strerror(rc));
@@ -801,39 +1091,14 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	q->fill_expect = hint;
 	q->fill_bytes = 0;
 	q->st.stored = 1;
-	if (collapsible) {
-		uint64_t id = cache_fill_body_id(q->fill);
-		uint64_t size = (uint64_t)hint;
-		for (struct creq *f = q->followers; f != NULL; f = f->fnext) {
-			if (f->follow != CF_WAIT)
-				continue;
-			if (cache_entry_build(&q->cc->rules, &f->req, h->status, &resp, q->t_req,
-			                      now, &f->e) != CACHE_OK)
-				continue; /* released below */
-			f->e->meta.body_id = id;
-			f->e->meta.body_size = size;
-			f->e->meta.nchunks =
-			        (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
-			f->follow = CF_HEAD;
-			f->st.fwd_status = h->status;
-			f->st.stored = 1;
-			cachereq_wake(f);
-		}
-	}
+	if (q->is_leader)
+		cq_lead_publish(q, h->status, &resp, now, hint, ne->meta.vary);
+	cache_entry_free(ne);
 out:
 	free(v);
-	/* followers that got no entry forward on their own; the leader's job is done when its
-	 * response is not being stored */
-	for (struct creq *f = q->followers, *next; f != NULL; f = next) {
-		next = f->fnext;
-		if (f->follow == CF_WAIT) {
-			cachereq_detach(f);
-			f->follow = CF_FORWARD;
-			cachereq_wake(f);
-		}
-	}
-	if (q->fill == NULL || q->followers == NULL)
-		cachereq_unlead(q);
+	/* not being stored: whoever waits on this request forwards on its own */
+	if (q->is_leader && q->fill == NULL)
+		cq_lead_end(q, FS_GONE, 0, 0);
 	return verdict;
 }
 
@@ -863,16 +1128,14 @@ cachereq_fill_data(struct creq *q, const char *p, size_t n)
 		cache_fill_abort(q->fill);
 		q->fill = NULL;
 		cachereq_unclaim(q);
-		cachereq_release_followers(q, 0);
-		cachereq_unlead(q);
+		cq_lead_end(q, FS_FAILED, 0, 0);
 		return;
 	}
-	if (q->followers != NULL) {
+	if (q->is_leader) {
 		uint32_t k = cache_fill_chunks(q->fill);
 		if (k != q->seen_chunks) {
 			q->seen_chunks = k;
-			for (struct creq *f = q->followers; f != NULL; f = f->fnext)
-				cachereq_wake(f);
+			cq_lead_progress(q, k);
 		}
 	}
 }
@@ -884,19 +1147,21 @@ cachereq_response_done(struct creq *q)
 		return;
 	struct cache_fill *f = q->fill;
 	q->fill = NULL;
-	if (q->fill_bytes < q->cc->rules.min_file_size) {
+	/* under CacheMinFileSize (a body without Content-Length): not stored, unless others
+	 * are streaming it from the store */
+	if (q->fill_bytes < q->cc->rules.min_file_size && !cq_lead_followed(q)) {
 		cache_fill_abort(f);
 		cachereq_unclaim(q);
-		cachereq_release_followers(q, 0);
-		cachereq_unlead(q);
+		cq_lead_end(q, FS_FAILED, 0, 0);
 		return;
 	}
 	int rc = cache_fill_commit(f, q->fill_expect);
 	cachereq_unclaim(q);
 	if (rc != CACHE_OK)
 		log_warn("storing %s: %s", q->key, cache_strerror(rc));
-	cachereq_release_followers(q, rc == CACHE_OK);
-	cachereq_unlead(q);
+	uint64_t size = q->fill_bytes;
+	cq_lead_end(q, rc == CACHE_OK ? FS_DONE : FS_FAILED,
+	            (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE), size);
 }
 
 static const char *
@@ -1003,33 +1268,150 @@ cachereq_serve_head(struct creq *q, struct buf *out, int is_head, int *status, c
 	} else if (st == 416) {
 		rc |= buf_printf(out, "Content-Range: bytes */%" PRIu64 "\r\nContent-Length: 0\r\n",
 		                 size);
+	} else if (q->follow != CF_NONE && q->length < 0 && st != 304 && st != 204) {
+		/* following a fill without Content-Length: chunked, or to the end of the
+		 * connection for HTTP/1.0 */
+		if (q->minor >= 1) {
+			rc |= buf_printf(out, "Transfer-Encoding: chunked\r\n");
+			q->chunked = 1;
+		} else {
+			q->close_delim = 1;
+		}
 	} else if (st != 304 && st != 204) {
 		rc |= buf_printf(out, "Content-Length: %" PRIu64 "\r\n", size);
 	}
 	if (st == 304 || st == 204 || st == 416 || is_head || q->nrg == 0)
 		q->body_done = 1;
+	if (q->follow != CF_NONE)
+		q->body_done = st == 304 || st == 204 || is_head;
 	return rc ? -1 : 0;
+}
+
+/* A follower whose fill has its head: build q->e from the published head. Returns 0, or -1
+ * when the follower is to forward on its own (another variant, an error). */
+static int
+cachereq_follow_head(struct creq *q)
+{
+	const struct cq_fill *cf = q->cf; /* head fields: immutable, we hold a reference */
+	if (cf->vary_len) {
+		unsigned char vh[32];
+		struct cache_str spec = { cf->vary, cf->vary_len };
+		if (cache_vary_hash(spec, &q->req.hdrs, vh) != CACHE_OK ||
+		    memcmp(vh, cf->vhash, sizeof(vh)) != 0)
+			return -1;
+	}
+	struct cache_hdr *v = calloc(CREQ_MAX_FIELDS, sizeof(*v));
+	if (v == NULL)
+		return -1;
+	struct cache_str blk = { cf->resp, cf->resp_len };
+	size_t pos = 0, n = 0;
+	while (n < CREQ_MAX_FIELDS && cache_block_next(blk, &pos, &v[n]))
+		n++;
+	struct cache_hdrs resp = { v, n };
+	int rc = cache_entry_build(&q->cc->rules, &q->req, cf->status, &resp, cf->t_req,
+	                           cf->t_resp, &q->e);
+	free(v);
+	if (rc != CACHE_OK) {
+		q->e = NULL;
+		return -1;
+	}
+	uint64_t size = cf->length >= 0 ? (uint64_t)cf->length : 0;
+	q->e->meta.body_id = cf->body_id;
+	q->e->meta.body_size = size;
+	q->e->meta.nchunks = (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
+	q->length = cf->length;
+	q->next_idx = 0;
+	q->off = 0;
+	q->st.fwd_status = cf->status;
+	q->st.stored = 1;
+	return 0;
+}
+
+/* serve_body for a follower: wait for the head, then stream the fill's chunks as they are
+ * committed (chunk-framed when q->chunked), and end as the fill ends. */
+static int
+cachereq_follow_body(struct creq *q, struct buf *out, size_t *moved)
+{
+	struct cq_fill *cf = q->cf;
+	if (cf == NULL)
+		return -1;
+	pthread_mutex_lock(&cq_g.reg_lock);
+	enum cq_fstate st = cf->state;
+	uint32_t avail = cf->nchunks;
+	uint64_t size = cf->size;
+	int has_head = cf->has_head;
+	pthread_mutex_unlock(&cq_g.reg_lock);
+	if (q->follow == CF_WAIT) {
+		if (st == FS_WAIT)
+			return 0;
+		if ((st == FS_STREAM || st == FS_DONE) && has_head && cachereq_follow_head(q) == 0) {
+			q->follow = CF_STREAM;
+			return 3;
+		}
+		/* not stored, failed before we sent anything, another variant: forward */
+		cq_unfollow(q);
+		q->follow = CF_NONE;
+		q->st.collapsed = 0;
+		q->st.stored = 0;
+		q->st.fwd_status = 0;
+		cache_entry_free(q->e);
+		q->e = NULL;
+		return 4;
+	}
+	if (q->body_done)
+		return 2;
+	if (st != FS_STREAM && st != FS_DONE)
+		return -1; /* the fill failed: the response ends without its final framing */
+	if (q->next_idx < avail) {
+		size_t need = CACHE_CHUNK_SIZE + 32, room = 0, len = 0;
+		if (out->cap - buf_len(out) < need)
+			return 0;
+		char *dst = buf_reserve(out, need, &room);
+		if (dst == NULL || room < need)
+			return 0;
+		int rc = cache_read_chunk_copy(q->rd, cf->body_id, q->next_idx, dst + 16,
+		                               room - 16 - 8, &len);
+		if (rc < 0) {
+			log_info("cache: %s chunk %u of a fill: %s", q->key, q->next_idx,
+			         cache_strerror(rc));
+			return -1;
+		}
+		size_t o = 0;
+		if (q->chunked) {
+			if (len == 0)
+				return -1;
+			char h[16];
+			int k = snprintf(h, sizeof(h), "%zx\r\n", len);
+			memcpy(dst, h, (size_t)k);
+			memmove(dst + k, dst + 16, len);
+			memcpy(dst + k + len, "\r\n", 2);
+			o = (size_t)k + len + 2;
+		} else {
+			memmove(dst, dst + 16, len);
+			o = len;
+		}
+		buf_commit(out, o);
+		q->next_idx++;
+		q->off += len;
+		*moved = len;
+		return 1;
+	}
+	if (st != FS_DONE)
+		return 0;
+	if ((q->length >= 0 && q->off != (uint64_t)q->length) || q->off != size)
+		return -1;
+	if (q->chunked && buf_append(out, "0\r\n\r\n", 5) < 0)
+		return 0;
+	q->body_done = 1;
+	return 2;
 }
 
 int
 cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 {
 	*moved = 0;
-	switch (q->follow) {
-	case CF_WAIT:
-		return 0;
-	case CF_HEAD:
-		q->follow = CF_STREAM;
-		return 3;
-	case CF_FORWARD:
-		q->follow = CF_NONE;
-		q->st.collapsed = 0;
-		return 4;
-	case CF_FAILED:
-		return -1;
-	default:
-		break;
-	}
+	if (q->follow != CF_NONE)
+		return cachereq_follow_body(q, out, moved);
 	if (q->body_done)
 		return 2;
 	const struct cache_entry *be = q->ebody ? q->ebody : q->e;
@@ -1071,14 +1453,6 @@ cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 			return 0;
 	} else {
 		uint32_t idx = (uint32_t)(q->off / CACHE_CHUNK_SIZE);
-		if (q->follow == CF_STREAM && !q->complete) {
-			/* the leader's fill: only its committed whole chunks are readable yet */
-			uint32_t k = 0;
-			if (q->leader != NULL && q->leader->fill != NULL)
-				k = cache_fill_chunks(q->leader->fill);
-			if (idx >= k)
-				return 0;
-		}
 		if (out->cap - buf_len(out) < CACHE_CHUNK_SIZE)
 			return 0;
 		size_t avail = 0, len = 0;

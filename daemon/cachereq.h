@@ -42,9 +42,29 @@ enum cachereq_verdict {
 	                 * cachereq_serve_body says what to do */
 };
 
-/* The function that wakes a waiting (collapsed) request; called on the worker's thread from
- * inside another request's processing, so it should only schedule work. */
+/* The function that wakes a waiting (collapsed) request; called on the request's worker
+ * thread from inside other processing (another request's, or cachereq_worker_poll), so it
+ * should only schedule work. */
 void cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg);
+/* The waiting request's client speaks HTTP/1.minor (1: a body without length is sent
+ * chunked; 0: it ends with the connection, see cachereq_close_delimited). */
+void cachereq_set_minor(struct creq *q, int minor);
+/* After cachereq_serve_head: the body ends with the connection (close it afterwards). */
+int cachereq_close_delimited(const struct creq *q);
+
+/* Collapsed forwarding across workers: worker wid's loop can be woken from any thread with
+ * kick(arg) (an ev_async_send); on that wake-up the worker calls cachereq_worker_poll(wid)
+ * on its own thread, which wakes its waiting requests whose fill changed. Attach before the
+ * worker serves, detach after its connections are gone. */
+void cachereq_worker_attach(unsigned wid, void (*kick)(void *), void *arg);
+void cachereq_worker_detach(unsigned wid);
+void cachereq_worker_poll(unsigned wid);
+
+/* The client of a forwarded request went away in the middle of the response body: returns 1
+ * when the exchange is to go on without it so that the fill completes (the response is being
+ * stored, and other requests follow the fill, or the rest of the body, rest bytes after got,
+ * is known and small: at most 1 MiB or under a quarter of the whole); 0: drop it. */
+int cachereq_outlive_client(const struct creq *q, int64_t rest, uint64_t got);
 
 /* Start the cache work of a request after the ACL and policy allowed it. method is the
  * request method token, url the absolute URL, head the upstream header block ("Name: value"

@@ -146,6 +146,7 @@ struct conn {
 	struct creq *cq;     /* cache work of the current request (cachereq.h), or NULL */
 	int cq_checked;      /* the cache was consulted for this request */
 	int cq_wake;         /* a collapsed-forwarding wake-up is deferred */
+	int headless;        /* the client went away; the response is read on for the cache */
 };
 
 static void conn_drive(struct conn *c);
@@ -431,7 +432,8 @@ conn_close(struct conn *c)
 	}
 	ev_io_stop(&c->io);
 	ev_timer_stop(&c->tmo);
-	close(c->fd);
+	if (c->fd >= 0)
+		close(c->fd);
 	c->fd = -1;
 	conn_req_reset(c);
 	if (c->prev)
@@ -444,6 +446,39 @@ conn_close(struct conn *c)
 	w->st.conns_open--;
 	if (ev_defer(w->loop, conn_free_deferred, c) < 0)
 		log_error("out of memory deferring a connection free; leaking it");
+}
+
+/* The client went away (reset, a failed write, stopped reading) in the middle of a response
+ * that is being stored. When the cache wants the fill to complete (others follow it, or the
+ * rest is small: cachereq_outlive_client), the connection lives on "headless": the client
+ * socket is closed, the response is read to its end into the cache and what would go to
+ * the client is dropped; then the connection closes. Returns 1 when it went headless. */
+static int
+conn_go_headless(struct conn *c)
+{
+	if (c->headless || c->phase != CP_EXCHANGE || !c->rs_head_done || c->rs.done ||
+	    c->up == NULL || c->cq == NULL || !c->rq.done)
+		return 0;
+	int64_t rest = c->rs.in == H1_BODY_LENGTH ? (int64_t)c->rs.remaining : -1;
+	if (!cachereq_outlive_client(c->cq, rest, c->rs.data))
+		return 0;
+	log_info("%s: %s: the client went away; reading the response on for the cache",
+	         c->peer_text, c->url ? c->url : "-");
+	ev_io_stop(&c->io);
+	close(c->fd);
+	c->fd = -1;
+	c->headless = 1;
+	c->read_eof = 1;
+	c->close_after = 1;
+	buf_consume(&c->out, buf_len(&c->out));
+	return 1;
+}
+
+static void
+conn_client_gone(struct conn *c)
+{
+	if (!conn_go_headless(c))
+		conn_close(c);
 }
 
 /* Finish the current request: log it, release or close its upstream, and either wait for the
@@ -1178,6 +1213,8 @@ conn_cache_head(struct conn *c)
 	int status = 0;
 	int rc = cachereq_serve_head(c->cq, &c->out, c->is_head, &status, c->ctype,
 	                             sizeof(c->ctype));
+	if (cachereq_close_delimited(c->cq))
+		c->close_after = 1; /* a collapsed HTTP/1.0 client of a body without length */
 	conn_put_via(c, &c->out);
 	if (c->close_after)
 		rc |= buf_append(&c->out, "Connection: close\r\n", 19);
@@ -1372,8 +1409,10 @@ conn_cache_consult(struct conn *c)
 	if (v == CQ_WAIT) {
 		c->phase = CP_CACHE;
 		cachereq_set_wake(c->cq, conn_cache_wake, c);
+		cachereq_set_minor(c->cq, c->minor);
 		c->last_client = ev_now(c->w->loop);
 		ev_timer_start(c->w->loop, &c->tmo, c->cfg->timeout_ms);
+		conn_cache_wake(c); /* the fill may have its head already */
 		return 1;
 	}
 	size_t n = 0;
@@ -1942,7 +1981,7 @@ conn_update_interest(struct conn *c)
 	}
 	if (buf_len(&c->out) > 0)
 		ci |= EV_WRITE;
-	if (ev_io_set(w->loop, &c->io, ci) < 0) {
+	if (!c->headless && ev_io_set(w->loop, &c->io, ci) < 0) {
 		conn_close(c);
 		return;
 	}
@@ -1993,15 +2032,19 @@ conn_drive(struct conn *c)
 		}
 		if (c->dead)
 			break;
-		if (buf_len(&c->out) > 0) {
+		if (buf_len(&c->out) > 0 && c->headless) {
+			buf_consume(&c->out, buf_len(&c->out)); /* nobody to send it to */
+		} else if (buf_len(&c->out) > 0) {
 			ssize_t n = buf_write_fd(&c->out, c->fd);
 			if (n > 0) {
 				progress = 1;
 				c->last_client = ev_now(w->loop);
 				w->st.bytes_out += (uint64_t)n;
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-				conn_close(c);
-				break;
+				conn_client_gone(c);
+				if (c->dead)
+					break;
+				progress = 1;
 			}
 		}
 		if (c->up && c->phase == CP_EXCHANGE && buf_len(&c->up->out) > 0) {
@@ -2046,15 +2089,17 @@ conn_io_cb(struct ev_io *io, unsigned revents)
 			if (n == 0) {
 				c->read_eof = 1;
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
-				conn_close(c);
-				return;
+				conn_client_gone(c);
+				if (c->dead)
+					return;
 			} else if (n > 0) {
 				c->w->st.bytes_in += (uint64_t)n;
 				c->last_client = ev_now(c->w->loop);
 			}
 		} else if (revents & EV_ERROR) {
-			conn_close(c);
-			return;
+			conn_client_gone(c);
+			if (c->dead)
+				return;
 		}
 	}
 	conn_drive(c);
@@ -2130,7 +2175,7 @@ conn_tmo_cb(struct ev_timer *t)
 			if (!c->rs_started)
 				conn_local_page(c, 408, "NONE", NULL,
 				                "timed out waiting for the client to send the request body");
-			else
+			else if (!conn_go_headless(c))
 				conn_abort(c, "client stopped taking the response");
 			break;
 		}

@@ -10,6 +10,8 @@
  */
 #include "daemon/worker.h"
 
+#include "daemon/cachereq.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -242,10 +244,19 @@ worker_check_done(struct ev_loop *loop, void *arg)
 	}
 }
 
+/* Collapsed forwarding: another worker's fill changed (cachereq.c). Any thread. */
+static void
+worker_kick(void *arg)
+{
+	struct worker *w = arg;
+	ev_async_send(w->loop);
+}
+
 static void
 worker_async_cb(struct ev_loop *loop, void *arg)
 {
 	struct worker *w = arg;
+	cachereq_worker_poll(w->id);
 	worker_lops_apply(w);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
 	if (n != NULL) {
@@ -305,6 +316,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	ev_timer_init(&w->grace, worker_grace_cb, w);
 	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
 		return -1;
+	cachereq_worker_attach(id, worker_kick, w);
 	if (nfds > CFG_MAX_LISTEN)
 		return -1;
 	w->loclen = 128 * 1024 + 256; /* longer than any request line we accept, plus the domain */
@@ -352,6 +364,7 @@ void
 worker_join(struct worker *w)
 {
 	pthread_join(w->thread, NULL);
+	cachereq_worker_detach(w->id);
 	res_free(&w->res);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
 	if (n)

@@ -29,8 +29,9 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
                      (Last-Modified that long ago; If-Modified-Since not older -> 304),
                      expires=SECONDS (from now), vary=FIELDS, cookie=VALUE (Set-Cookie),
                      status=N, loc=URL (Location), chunked=1, delay=MS (before answering),
-                     off=N (content offset: a "new version"), trickle=MS (Content-Length
-                     body sent 64 KiB every MS ms), flip=N|close (every request for the
+                     off=N (content offset: a "new version"), trickle=MS (body sent 64
+                     KiB every MS ms; with Content-Length, or chunk-framed with chunked=1;
+                     cut=N closes the connection after N body bytes), flip=N|close (every request for the
                      same target after the first gets status N, or the connection closed
                      without an answer), text=1 (compressible text lines as text/plain
                      instead of body_bytes); any other method -> 200 "done"
@@ -502,13 +503,27 @@ class Origin:
         else:
             body = body_bytes(int(one("size", "100")), int(one("off", "0")))
         if one("trickle") and method == "GET":
+            # 64 KiB every trickle ms; chunked=1: chunk-framed; cut=N: the connection is
+            # closed after N body bytes (a truncated response)
+            chunked = one("chunked") == "1"
+            cut = int(one("cut", "-1"))
             out = ["HTTP/1.1 %d OK" % status] + ["%s: %s" % h for h in hdrs]
-            out.append("Content-Length: %d" % len(body))
+            out.append("Transfer-Encoding: chunked" if chunked else
+                       "Content-Length: %d" % len(body))
             conn.sock.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1"))
             for i in range(0, len(body), 65536):
                 if self.stop_event.wait(int(one("trickle")) / 1000.0):
                     raise _ClientGone()
-                conn.sock.sendall(body[i:i + 65536])
+                part = body[i:i + 65536]
+                if 0 <= cut < i + len(part):
+                    part = part[:cut - i]
+                if chunked and part:
+                    part = b"%x\r\n" % len(part) + part + b"\r\n"
+                conn.sock.sendall(part)
+                if 0 <= cut <= i + 65536:
+                    raise _ClientGone()
+            if chunked:
+                conn.sock.sendall(b"0\r\n\r\n")
             return not close
         if one("chunked") == "1":
             out = ["HTTP/1.1 %d OK" % status] + ["%s: %s" % h for h in hdrs]
