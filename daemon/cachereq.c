@@ -460,6 +460,8 @@ cq_lead_end(struct creq *q, enum cq_fstate state, uint32_t nchunks, uint64_t siz
 		return;
 	q->cf = NULL;
 	q->is_leader = 0;
+	log_debug("collapsed forwarding: the fill of %s ends (%s)", q->key,
+	          state == FS_DONE ? "stored" : state == FS_GONE ? "not stored" : "failed");
 	pthread_mutex_lock(&cq_g.reg_lock);
 	cf->state = state;
 	if (state == FS_DONE) {
@@ -530,13 +532,34 @@ cq_join(struct creq *q)
 	if (wid >= CREQ_MAX_READERS || cq_w[wid].kick == NULL)
 		return 0; /* not a worker thread (tests): no collapsing */
 	unsigned bucket = (unsigned)(cachereq_key_hash(q->key, q->keylen) % CREQ_FILL_BUCKETS);
-	struct cq_fill *nf = NULL;
+	/* prepared outside the lock, used when nobody fills the key yet */
+	struct cq_fill *nf = calloc(1, sizeof(*nf));
+	if (nf != NULL && (nf->key = malloc(q->keylen)) == NULL) {
+		free(nf);
+		nf = NULL;
+	}
+	if (nf != NULL) {
+		memcpy(nf->key, q->key, q->keylen);
+		nf->keylen = q->keylen;
+		nf->bucket = bucket;
+		nf->refs = 1;
+		nf->state = FS_WAIT;
+		nf->length = -1;
+	}
 	pthread_mutex_lock(&cq_g.reg_lock);
 	struct cq_fill *cf = cq_fill_find_locked(bucket, q->key, q->keylen);
-	if (cf != NULL && cf->nwait[wid] < UINT16_MAX) {
-		cf->refs++;
-		cf->nwait[wid]++;
+	if (cf != NULL) {
+		int ok = cf->nwait[wid] < UINT16_MAX;
+		if (ok) {
+			cf->refs++;
+			cf->nwait[wid]++;
+		}
 		pthread_mutex_unlock(&cq_g.reg_lock);
+		if (nf != NULL)
+			free(nf->key);
+		free(nf);
+		if (!ok)
+			return 0;
 		q->cf = cf;
 		q->follow = CF_WAIT;
 		q->seen_ver = 0;
@@ -545,37 +568,20 @@ cq_join(struct creq *q)
 			q->wnext->wprev = q;
 		cq_w[wid].followers = q;
 		q->st.collapsed = 1;
+		log_debug("collapsed forwarding: worker %u follows the fill of %s", wid, q->key);
 		return 1;
 	}
-	pthread_mutex_unlock(&cq_g.reg_lock);
-	if (cf != NULL)
-		return 0;
-	nf = calloc(1, sizeof(*nf));
-	if (nf == NULL || (nf->key = malloc(q->keylen)) == NULL) {
-		free(nf);
-		return 0;
-	}
-	memcpy(nf->key, q->key, q->keylen);
-	nf->keylen = q->keylen;
-	nf->bucket = bucket;
-	nf->refs = 1;
-	nf->state = FS_WAIT;
-	nf->length = -1;
-	pthread_mutex_lock(&cq_g.reg_lock);
-	cf = cq_fill_find_locked(bucket, q->key, q->keylen);
-	if (cf == NULL) {
+	if (nf != NULL) {
 		nf->next = cq_g.fills[bucket];
 		cq_g.fills[bucket] = nf;
 		nf->registered = 1;
 	}
 	pthread_mutex_unlock(&cq_g.reg_lock);
-	if (cf != NULL) { /* another worker registered it meanwhile: lead nothing */
-		free(nf->key);
-		free(nf);
+	if (nf == NULL)
 		return 0;
-	}
 	q->cf = nf;
 	q->is_leader = 1;
+	log_debug("collapsed forwarding: worker %u leads the fill of %s", wid, q->key);
 	return 0;
 }
 
@@ -1349,6 +1355,9 @@ cachereq_follow_body(struct creq *q, struct buf *out, size_t *moved)
 			return 3;
 		}
 		/* not stored, failed before we sent anything, another variant: forward */
+		log_debug("collapsed forwarding: %s: forwarding on its own (%s)", q->key,
+		          st == FS_GONE ? "not stored" : st == FS_FAILED ? "the fill failed"
+		                                       : "another variant");
 		cq_unfollow(q);
 		q->follow = CF_NONE;
 		q->st.collapsed = 0;
