@@ -208,8 +208,8 @@ def test_fill_outlives_its_client_when_others_follow(start_daemon, ctx):
     ts = [threading.Thread(target=one, args=(i,)) for i in range(8)]
     for x in ts:
         x.start()
-    time.sleep(0.3)
-    reset_close(lead)  # the first client goes away, 5 MB before the end
+    time.sleep(1.0)  # the followers join (the body takes about 3 s)
+    reset_close(lead)  # the first client goes away, megabytes before the end
     for x in ts:
         x.join(90)
     for r in res:
@@ -233,9 +233,11 @@ def test_fill_outlives_its_client_for_a_small_rest_only(start_daemon, ctx):
         c = open_leader(d.port, u)
         time.sleep(0.1)
         reset_close(c)
-    time.sleep(1.0)  # the small rest arrives in under 0.5 s
+    # the small rest arrives in about 0.5 s; until it is stored a request follows the fill
+    # (no origin request either way)
+    assert ghtest.poll(lambda: ghtest.get(d.port, small).header("Cache-Status")
+                       .startswith("Gatehouse; hit"), timeout=10)
     r = ghtest.get(d.port, small)
-    assert r.header("Cache-Status").startswith("Gatehouse; hit")
     assert r.body == body_bytes(900 * 1024)
     assert len(ctx.origin.requests_with(t1)) == 1
     r = ghtest.get(d.port, big, timeout=30)
