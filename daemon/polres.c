@@ -49,6 +49,8 @@ struct polres {
 	pthread_t thread;
 	struct ev_loop *loop;
 	struct res *res;
+	struct res **res_old;                /* replaced by a reload; freed once idle */
+	size_t nres_old;
 	struct ev_timer tick;
 	struct cfg *cfg;                     /* the policy being served (ref held) */
 	_Atomic(struct cfg *) next_cfg;
@@ -169,10 +171,13 @@ polres_start_due(struct polres *p)
 	}
 }
 
+static void polres_res_retire(struct polres *p);
+
 static void
 polres_tick(struct ev_timer *t)
 {
 	struct polres *p = t->arg;
+	polres_res_retire(p);
 	polres_start_due(p);
 	uint64_t now = ev_now(p->loop);
 	if ((p->dirty[0] || p->dirty[1]) && now - p->last_publish >= POLRES_PUBLISH_MS) {
@@ -269,12 +274,49 @@ polres_load(struct polres *p, struct cfg *cfg)
 		log_info("policy resolver: %zu names to keep resolved", k);
 }
 
+/* Free replaced resolvers whose lookups have all been answered (checked every tick). */
+static void
+polres_res_retire(struct polres *p)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < p->nres_old; i++) {
+		if (res_idle(p->res_old[i]))
+			res_free(&p->res_old[i]);
+		else
+			p->res_old[k++] = p->res_old[i];
+	}
+	p->nres_old = k;
+}
+
+/* The DNS* directives changed: new lookups go to a new resolver, those in flight finish on
+ * the old one. */
+static void
+polres_res_replace(struct polres *p, const struct res_conf *conf)
+{
+	const char *err = NULL;
+	struct res *n = NULL;
+	struct res **v = realloc(p->res_old, (p->nres_old + 1) * sizeof(*v));
+	if (v == NULL)
+		return;
+	p->res_old = v;
+	if (res_new(&n, p->loop, conf, &err) < 0) {
+		log_error("policy resolver: %s: the DNS* directives stay as they were",
+		          err ? err : "failed");
+		return;
+	}
+	p->res_old[p->nres_old++] = p->res;
+	p->res = n;
+	polres_res_retire(p);
+}
+
 static void
 polres_wake(struct ev_loop *loop, void *arg)
 {
 	struct polres *p = arg;
 	struct cfg *n = atomic_exchange(&p->next_cfg, NULL);
 	if (n) {
+		if (res_conf_differs(&p->cfg->dns, &n->dns))
+			polres_res_replace(p, &n->dns);
 		polres_load(p, n);
 		cfg_unref(&n);
 	}
@@ -348,6 +390,9 @@ polres_stop(struct polres **pp)
 			polres_name_free(p, p->names[i]);
 	free(p->names);
 	res_free(&p->res);
+	for (size_t i = 0; i < p->nres_old; i++)
+		res_free(&p->res_old[i]);
+	free(p->res_old);
 	for (int k = 0; k < 2; k++) {
 		struct pol_addrset *s = atomic_exchange(&p->set[k], NULL);
 		pol_addrset_free(&s);

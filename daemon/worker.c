@@ -252,6 +252,47 @@ worker_kick(void *arg)
 	ev_async_send(w->loop);
 }
 
+/* Free the replaced resolvers whose queries have all finished; check again in a second
+ * while some are still answering. */
+static void
+worker_res_retire_cb(struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+	size_t k = 0;
+	for (size_t i = 0; i < w->nres_old; i++) {
+		if (res_idle(w->res_old[i]))
+			res_free(&w->res_old[i]);
+		else
+			w->res_old[k++] = w->res_old[i];
+	}
+	w->nres_old = k;
+	if (k > 0)
+		ev_timer_start(w->loop, &w->res_retire, 1000);
+}
+
+/* A reload changed the DNS* directives: new lookups go to a new resolver; the old one
+ * keeps answering the queries it has, then goes. */
+static void
+worker_res_replace(struct worker *w, const struct res_conf *conf)
+{
+	const char *err = NULL;
+	struct res *n = NULL;
+	struct res **v = realloc(w->res_old, (w->nres_old + 1) * sizeof(*v));
+	if (v == NULL) {
+		log_error("worker %u: out of memory: the DNS* directives stay as they were", w->id);
+		return;
+	}
+	w->res_old = v;
+	if (res_new(&n, w->loop, conf, &err) < 0) {
+		log_error("worker %u: resolver: %s: the DNS* directives stay as they were", w->id,
+		          err ? err : "failed");
+		return;
+	}
+	w->res_old[w->nres_old++] = w->res;
+	w->res = n;
+	worker_res_retire_cb(&w->res_retire);
+}
+
 static void
 worker_async_cb(struct ev_loop *loop, void *arg)
 {
@@ -262,6 +303,8 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 	if (n != NULL) {
 		struct cfg *old = w->cfg;
 		w->cfg = n; /* new requests take this snapshot; running ones keep theirs */
+		if (res_conf_differs(&old->dns, &n->dns))
+			worker_res_replace(w, &n->dns);
 		cfg_unref(&old);
 	}
 	if (atomic_load(&w->stop_req) && !w->stopping) {
@@ -314,6 +357,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	ev_hook_add(w->loop, worker_flush_hook, w);
 	ev_hook_add(w->loop, worker_check_done, w);
 	ev_timer_init(&w->grace, worker_grace_cb, w);
+	ev_timer_init(&w->res_retire, worker_res_retire_cb, w);
 	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
 		return -1;
 	cachereq_worker_attach(id, worker_kick, w);
@@ -366,6 +410,11 @@ worker_join(struct worker *w)
 	pthread_join(w->thread, NULL);
 	cachereq_worker_detach(w->id);
 	res_free(&w->res);
+	for (size_t i = 0; i < w->nres_old; i++)
+		res_free(&w->res_old[i]);
+	free(w->res_old);
+	w->res_old = NULL;
+	w->nres_old = 0;
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
 	if (n)
 		cfg_unref(&n);

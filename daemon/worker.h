@@ -47,7 +47,10 @@ struct worker {
 	unsigned id;
 	pthread_t thread;
 	struct ev_loop *loop;
-	struct res *res;
+	struct res *res;              /* the resolver of the current snapshot's DNS* directives */
+	struct res **res_old;         /* replaced by a reload, freed once idle (res_retire) */
+	size_t nres_old;
+	struct ev_timer res_retire;
 	struct cfg *cfg;              /* current snapshot (ref held) */
 	_Atomic(struct cfg *) next_cfg; /* published by main, picked up on wake-up */
 	atomic_int stop_req;

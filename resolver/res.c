@@ -976,6 +976,25 @@ res_free(struct res **resp)
 	res_destroy(r);
 }
 
+int
+res_conf_differs(const struct res_conf *a, const struct res_conf *b)
+{
+	if (a->nservers != b->nservers || a->timeout_ms != b->timeout_ms || a->tries != b->tries ||
+	    a->ttl_min != b->ttl_min || a->ttl_max != b->ttl_max || a->neg_ttl != b->neg_ttl ||
+	    a->cache_max != b->cache_max)
+		return 1;
+	for (unsigned i = 0; i < a->nservers && i < RES_MAX_SERVERS; i++)
+		if (memcmp(&a->servers[i], &b->servers[i], sizeof(a->servers[i])) != 0)
+			return 1;
+	return 0;
+}
+
+int
+res_idle(const struct res *r)
+{
+	return r == NULL || (r->all == NULL && !r->busy);
+}
+
 void
 res_stats_get(const struct res *r, struct res_stats *out)
 {

@@ -61,6 +61,8 @@ struct res_conf {
 	unsigned cache_max;   /* entries, default 10000; least recently used go first */
 };
 void res_conf_default(struct res_conf *c);
+/* 1 when a and b would make different resolvers (servers, timeouts, TTL bounds, cache). */
+int res_conf_differs(const struct res_conf *a, const struct res_conf *b);
 
 /* Parse "ADDR", "ADDR:PORT", "[V6]:PORT" or bare "V6" into a server address.
  * Returns 0 or -1 with *err set to a static message. */
@@ -74,6 +76,10 @@ int res_new(struct res **resp, struct ev_loop *loop, const struct res_conf *conf
 /* Cancels outstanding queries without calling their callbacks, frees everything. May be called
  * from inside a resolver callback (the channel then goes when the resolver unwinds). */
 void res_free(struct res **resp);
+
+/* 1 when no query is live on r (every callback has run or was cancelled): res_free then
+ * drops nobody. A resolver replaced on reload is freed once it is idle. */
+int res_idle(const struct res *r);
 
 /* Look up A and AAAA for name (a literal IPv4/IPv6 address, bracketed or not, answers at once
  * without DNS). If the answer is available now, cb runs before res_lookup returns and NULL is

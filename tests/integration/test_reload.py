@@ -5,7 +5,8 @@ running configuration stays; Listen addresses are added and removed, and a reloa
 address cannot be bound changes nothing), SIGUSR1 reopens moved logs, sd_notify readiness
 (READY, RELOADING with MONOTONIC_USEC, STOPPING) on an abstract socket, the pid file (written,
 locked against a second daemon, removed at exit), the refusal to run as root without User, and
-the drop to User when started as root.
+the drop to User when started as root, and DNS* directives on reload (new lookups use the new
+servers at once, a lookup in flight finishes on the old ones).
 
 The daemons here come from the `start_daemon` fixture (GH_BIN), so these run for both build
 flavours; the packaged daemon is tested in test_package.py.
@@ -334,3 +335,165 @@ def test_root_start_drops_to_user_after_binding_and_opening_logs(start_daemon, c
         assert d.stop() == 0
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- DNS* on reload
+
+class _DnsOnly(ghtest.Dnsmasq):
+    """A dnsmasq of its own (own directory), answering only the names given."""
+
+    def __init__(self, workdir, records):
+        os.makedirs(workdir, exist_ok=True)
+        super().__init__(workdir)
+        self.RECORDS = list(records) + [("origin.test", "127.0.0.1")]  # readiness probe
+
+    def queried(self, name):
+        try:
+            with open(self.log, errors="replace") as f:
+                return sum(1 for ln in f if "query[A] %s " % name in ln)
+        except OSError:
+            return 0
+
+
+class _SlowDns:
+    """A UDP DNS server on loopback that answers A queries with 127.0.0.1 after `delay`
+    seconds (AAAA: no records, at once): a lookup stays in flight for that long."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.asked = []
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _answer(self, q, addr):
+        import struct
+        qid = q[:2]
+        end = 12
+        while q[end] != 0:
+            end += q[end] + 1
+        question = q[12:end + 5]
+        qtype = struct.unpack(">H", q[end + 1:end + 3])[0]
+        if qtype == 1:
+            self.asked.append(time.monotonic())
+            time.sleep(self.delay)
+            ans = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("127.0.0.1")
+            r = qid + struct.pack(">HHHHH", 0x8580, 1, 1, 0, 0) + question + ans
+        else:
+            r = qid + struct.pack(">HHHHH", 0x8580, 1, 0, 0, 0) + question
+        if not self.stopped:
+            self.sock.sendto(r, addr)
+
+    def _serve(self):
+        self.sock.settimeout(0.2)
+        while not self.stopped:
+            try:
+                q, addr = self.sock.recvfrom(1500)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(q, addr), daemon=True).start()
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def _dns_conf(d, port):
+    return d.text.replace("DNSServer 127.0.0.1:%d\n" % d.ctx_dns_port,
+                          "DNSServer 127.0.0.1:%d\n" % port)
+
+
+def test_reload_switches_dns_servers(start_daemon, ctx, tmp_path):
+    a = _DnsOnly(str(tmp_path / "a"), [("switch.test", "127.0.0.1")]).start()
+    b = _DnsOnly(str(tmp_path / "b"), [("bonly.test", "127.0.0.1")]).start()
+    try:
+        d = start_daemon(extra=["DNSCacheTTL 60 3600", "DNSNegativeTTL 60"])
+        d.ctx_dns_port = ctx.dns_port
+        rewrite(d, _dns_conf(d, a.port))
+        sighup_and_wait(d)
+        one = "http://switch.test:%d/size/10?%s" % (ctx.origin_port, uuid.uuid4().hex)
+        two = "http://bonly.test:%d/size/10?%s" % (ctx.origin_port, uuid.uuid4().hex)
+        # Under A: switch.test resolves, bonly.test does not (and both answers are cached for
+        # 60 s, so only a new resolver can change them); on every worker (Workers 2).
+        for _ in range(4):
+            assert ghtest.get(d.port, one).status == 200
+            assert ghtest.get(d.port, two).status != 200
+        assert a.queried("switch.test") >= 1 and b.queried("switch.test") == 0
+        rewrite(d, _dns_conf(d, b.port))
+        sighup_and_wait(d)
+        # Under B: the other way round, at once (the caches went with the old resolvers).
+        for _ in range(4):
+            assert ghtest.get(d.port, two).status == 200, "bonly.test: the new DNSServer is unused"
+            assert ghtest.get(d.port, one).status != 200, "switch.test: the old answer is still used"
+        assert b.queried("bonly.test") >= 1 and b.queried("switch.test") >= 1
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_reload_lets_a_lookup_in_flight_finish_on_the_old_servers(start_daemon, ctx, tmp_path):
+    slow = _SlowDns(1.0)
+    b = _DnsOnly(str(tmp_path / "b"), [])
+    b.start()
+    try:
+        d = start_daemon(extra=["DNSTimeout 5000"], timeout=10)
+        d.ctx_dns_port = ctx.dns_port
+        rewrite(d, _dns_conf(d, slow.port))
+        sighup_and_wait(d)
+        result = {}
+
+        def fetch():
+            try:
+                r = ghtest.get(d.port, "http://slowname.test:%d/size/1000" % ctx.origin_port,
+                               timeout=15)
+                result.update(status=r.status, body=r.body)
+            except Exception as e:
+                result["error"] = repr(e)
+
+        t = threading.Thread(target=fetch, daemon=True)
+        t.start()
+        assert ghtest.poll(lambda: slow.asked, timeout=5), "the lookup did not start"
+        rewrite(d, _dns_conf(d, b.port))
+        sighup_and_wait(d)
+        assert not result, "the lookup ended before the reload: %s" % result
+        t.join(timeout=15)
+        assert "error" not in result, result.get("error")
+        assert result["status"] == 200 and result["body"] == body_bytes(1000), result
+        # new lookups ask B, which does not know the name
+        assert ghtest.get(d.port, "http://slowname.test:%d/size/1" % ctx.origin_port).status != 200
+        assert b.queried("slowname.test") >= 1
+        assert len(slow.asked) == 1
+        assert d.alive()
+    finally:
+        slow.stop()
+        b.stop()
+
+
+def test_reload_switches_the_dns_servers_of_proxyblock_lookups(start_daemon, ctx, tmp_path):
+    """The background resolution of ProxyBlock names follows DNSServer too: a name only the
+    new server knows gets its address blocked."""
+    a = _DnsOnly(str(tmp_path / "a"), []).start()
+    b = _DnsOnly(str(tmp_path / "b"), [("bonly.test", "127.0.0.1")]).start()
+    try:
+        d = start_daemon()
+        d.ctx_dns_port = ctx.dns_port
+        rewrite(d, _dns_conf(d, a.port))
+        sighup_and_wait(d)
+        lit = "http://127.0.0.1:%d/size/10" % ctx.origin_port
+        assert ghtest.get(d.port, lit).status == 200
+        rewrite(d, _dns_conf(d, b.port) + "ProxyBlock bonly.test\n")
+        sighup_and_wait(d)
+        r = ghtest.poll(lambda: (lambda x: x if x.status == 403 else None)(ghtest.get(d.port, lit)),
+                        timeout=5)
+        assert r, "127.0.0.1 (bonly.test at the new DNSServer) is not blocked"
+        assert "bonly.test" in r.text()
+        assert b.queried("bonly.test") >= 1 and a.queried("bonly.test") == 0
+    finally:
+        a.stop()
+        b.stop()
