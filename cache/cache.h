@@ -198,9 +198,13 @@ struct cache_entry {
 	const unsigned char *body;        /* lookups: the whole body when it is at most
 	                                   * CACHE_INLINE_MAX bytes, else NULL */
 	size_t body_len;
+	struct cache_store *pin;          /* lookups of chunked bodies: the body is pinned
+	                                   * (its chunks stay readable until the entry is freed,
+	                                   * even if the entry is replaced, purged or evicted) */
+	void (*unpin)(struct cache_store *s, uint64_t body_id);
 };
 
-/* Free an entry (NULL is fine). */
+/* Free an entry (NULL is fine); a pinned body is unpinned. */
 void cache_entry_free(struct cache_entry *e);
 
 /* The first stored field named name, or an empty slice (p == NULL). */
@@ -514,6 +518,11 @@ struct cache_stats {
 	uint64_t map_full;       /* MDB_MAP_FULL / ENOSPC handled by evicting */
 	uint64_t touches_applied, touches_dropped;
 	uint64_t swept_chunks;   /* orphan chunks deleted when opening */
+	uint64_t gc_bodies;      /* bodies whose chunks await deletion (replaced, purged,
+	                          * evicted, aborted) */
+	uint64_t gc_bytes;       /* ... their accounted bytes (an estimate; part of bytes_used) */
+	uint64_t pinned_bodies;  /* bodies being read by at least one client */
+	uint64_t gc_pinned;      /* bodies awaiting deletion that a reader still holds */
 };
 
 /* A snapshot of the counters (takes the write mutex briefly). */
@@ -543,7 +552,12 @@ void cache_reader_free(struct cache_reader *r);
 enum { CACHE_MISS = 0, CACHE_HIT = 1, CACHE_VARY_MISS = 2 };
 #define CACHE_LOOKUP_NO_BODY 0x1u  /* HEAD: do not copy a small body into the entry */
 
-/* Look up key (the cache key text; hashed with SHA-256). For a URL whose responses Vary, the
+/* Look up key (the cache key text; hashed with SHA-256).
+ * A hit whose body is not copied along (more than CACHE_INLINE_MAX bytes, not
+ * CACHE_LOOKUP_NO_BODY) pins the body: until cache_entry_free(*out), its chunks stay readable
+ * with cache_read_chunk() even when the entry is replaced, purged or evicted meanwhile (their
+ * deletion waits for the last reader; the bytes stay accounted, and eviction makes room for
+ * them). cache_clear() does not wait. For a URL whose responses Vary, the
  * variant is chosen with req_hdrs (may be NULL: no fields). Returns CACHE_HIT with *out (a
  * private copy: no transaction is held; free with cache_entry_free), CACHE_MISS,
  * CACHE_VARY_MISS (stored, not for these Vary values), or a CACHE_E* error. A hit queues an
@@ -558,8 +572,9 @@ int cache_lookup(struct cache_reader *r, const char *key, size_t keylen,
 typedef int cache_chunk_f(void *arg, const unsigned char *data, size_t len);
 
 /* Read chunk idx (bytes idx * CACHE_CHUNK_SIZE ...) of body body_id in one short read
- * transaction. Returns cb's value, or CACHE_ENOENT (the entry was replaced, evicted or
- * purged since it was looked up: end the client's response, it cannot be completed),
+ * transaction. Returns cb's value, or CACHE_ENOENT (the body is gone: an unpinned body whose
+ * entry was replaced, evicted or purged, a fill aborted, cache_clear(); end the client's
+ * response, it cannot be completed),
  * CACHE_ECORRUPT, CACHE_EIO. Also reads committed chunks of a fill in progress (see
  * cache_fill_chunks()). */
 int cache_read_chunk(struct cache_reader *r, uint64_t body_id, uint32_t idx, cache_chunk_f *cb,
@@ -602,6 +617,14 @@ void cache_fill_abort(struct cache_fill *f);
  * in progress from the store. */
 uint64_t cache_fill_body_id(const struct cache_fill *f);
 uint32_t cache_fill_chunks(const struct cache_fill *f);
+
+/* Pin / unpin body id explicitly (collapsed forwarding of a fill in progress; lookups pin on
+ * their own): while pinned, deleting the body's entry leaves its chunks in place; the last
+ * unpin lets the next write transaction (cache_store_maintain() at the latest) delete them.
+ * A pin taken after the entry is gone protects nothing: pin first, then check the entry or
+ * fill still exists. Any thread; a short mutex. Returns CACHE_OK or CACHE_ENOMEM. */
+int cache_body_pin(struct cache_store *s, uint64_t body_id);
+void cache_body_unpin(struct cache_store *s, uint64_t body_id);
 
 /* Replace the meta of a stored entry after cache_entry_merge_304() (e must come from it, with
  * the key of the lookup). Returns CACHE_OK, or CACHE_ENOENT when the entry was replaced,

@@ -91,8 +91,19 @@ struct cache_touch {
 struct cache_gc {
 	uint64_t id;
 	uint32_t next;
+	uint32_t fresh;            /* queued by the transaction in progress: not deleted by it
+	                            * (a reader's pin check needs one commit in between) */
 	uint64_t acct;             /* accounting still to go (an estimate; 0 when unknown) */
 };
+
+/* A body some reader is streaming: its chunks outlive its entry until the last unpin. */
+struct cache_pin {
+	uint64_t id;
+	uint32_t n;                /* readers */
+};
+
+/* Is body id pinned? The caller holds s->pmu. */
+int cache_pinned_locked(const struct cache_store *s, uint64_t id);
 
 struct cache_store {
 	uint32_t magic;
@@ -121,6 +132,11 @@ struct cache_store {
 	struct cache_touch *touch;
 	size_t ntouch;             /* written under tmu with atomic stores, peeked without it */
 	uint64_t touches_dropped;  /* atomic */
+
+	pthread_mutex_t pmu;       /* the pin registry (readers take it, never wmu) */
+	struct cache_pin *pins;
+	size_t npins, pincap;
+	uint64_t pins_blocked;     /* atomic: GC passes that skipped a pinned body */
 };
 
 /* One write transaction in progress: the changes to the store's counters and GC list are made

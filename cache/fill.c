@@ -448,7 +448,7 @@ cache_fill_drop_chunks(struct cache_fill *f)
 			}
 		}
 		if (s->ngc < s->gccap) /* else the sweep at the next open finds them */
-			s->gc[s->ngc++] = (struct cache_gc){f->id, 0, f->acct};
+			s->gc[s->ngc++] = (struct cache_gc){f->id, 0, 0, f->acct};
 	}
 	pthread_mutex_unlock(&s->wmu);
 }

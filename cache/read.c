@@ -12,6 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#define CACHE_EAGAIN_ (-100) /* internal: the entry changed under the lookup */
+
 struct cache_reader {
 	uint32_t magic;
 	struct cache_store *s;
@@ -86,9 +88,46 @@ cache_reader_zbuf(struct cache_reader *r)
 	return r->zbuf ? 0 : CACHE_ENOMEM;
 }
 
-int
-cache_lookup(struct cache_reader *r, const char *key, size_t keylen,
-             const struct cache_hdrs *req_hdrs, unsigned flags, struct cache_entry **out)
+static void
+cache_entry_unpin(struct cache_store *s, uint64_t body_id)
+{
+	cache_body_unpin(s, body_id);
+}
+
+/* Pin e's body, then check in a new snapshot that its entry still has that body: if it does,
+ * the transaction that will delete it has not committed yet, and the GC (which only deletes
+ * bodies queued by an earlier commit, checking pins under the mutex) will see the pin.
+ * Returns 1 (pinned), 0 (the entry changed meanwhile: look up again) or a CACHE_E* code. */
+static int
+cache_lookup_pin(struct cache_reader *r, struct cache_entry *e)
+{
+	struct cache_store *s = r->s;
+	MDB_val k = {e->keylen, e->key}, v;
+	struct cache_meta m;
+	int rc;
+
+	if (cache_body_pin(s, e->meta.body_id))
+		return CACHE_ENOMEM;
+	if (mdb_txn_renew(r->txn) != 0) {
+		cache_body_unpin(s, e->meta.body_id);
+		return CACHE_EIO;
+	}
+	rc = mdb_get(r->txn, s->db_meta, &k, &v);
+	rc = rc == 0 && cache_rec_decode(v.mv_data, v.mv_size, &m) == 0 &&
+	     m.body_id == e->meta.body_id;
+	mdb_txn_reset(r->txn);
+	if (!rc) {
+		cache_body_unpin(s, e->meta.body_id);
+		return 0;
+	}
+	e->pin = s;
+	e->unpin = cache_entry_unpin;
+	return 1;
+}
+
+static int
+cache_lookup_once(struct cache_reader *r, const char *key, size_t keylen,
+                  const struct cache_hdrs *req_hdrs, unsigned flags, struct cache_entry **out)
 {
 	struct cache_store *s;
 	unsigned char mk[CACHE_KEY_MAX];
@@ -97,7 +136,7 @@ cache_lookup(struct cache_reader *r, const char *key, size_t keylen,
 	struct cache_meta m;
 	struct cache_entry *e = NULL;
 	MDB_val k, v;
-	int rc, ret = CACHE_MISS, variant = 0;
+	int rc, ret = CACHE_MISS, variant = 0, inline_body = 0;
 
 	*out = NULL;
 	if (!r || r->magic != CACHE_READER_MAGIC || !key)
@@ -142,7 +181,7 @@ cache_lookup(struct cache_reader *r, const char *key, size_t keylen,
 		ret = CACHE_MISS;
 		goto out;
 	}
-	int inline_body = !(flags & CACHE_LOOKUP_NO_BODY) && m.body_size <= CACHE_INLINE_MAX &&
+	inline_body = !(flags & CACHE_LOOKUP_NO_BODY) && m.body_size <= CACHE_INLINE_MAX &&
 	                  m.nchunks <= 1;
 
 	if (inline_body)
@@ -179,11 +218,34 @@ out:
 		if (ret == CACHE_HIT)
 			cache_touch_queue(s, mk, mkl, e->meta.seq);
 	}
+	if (ret == CACHE_HIT && !inline_body && e->meta.nchunks > 0 &&
+	    !(flags & CACHE_LOOKUP_NO_BODY)) {
+		int pr = cache_lookup_pin(r, e);
+
+		if (pr != 1) {
+			cache_entry_free(e);
+			return pr == 0 ? CACHE_EAGAIN_ : pr;
+		}
+	}
 	if (ret == CACHE_HIT)
 		*out = e;
 	else
 		cache_entry_free(e);
 	return ret;
+}
+
+int
+cache_lookup(struct cache_reader *r, const char *key, size_t keylen,
+             const struct cache_hdrs *req_hdrs, unsigned flags, struct cache_entry **out)
+{
+	/* an entry replaced between the lookup and the pin: look again (bounded) */
+	for (int i = 0; i < 4; i++) {
+		int rc = cache_lookup_once(r, key, keylen, req_hdrs, flags, out);
+
+		if (rc != CACHE_EAGAIN_)
+			return rc;
+	}
+	return CACHE_MISS;
 }
 
 int

@@ -417,6 +417,8 @@ cache_entry_free(struct cache_entry *e)
 		return;
 	if (e->magic != CACHE_ENTRY_MAGIC)
 		abort(); /* invariant: only entries made here are freed here */
+	if (e->pin && e->unpin)
+		e->unpin(e->pin, e->meta.body_id);
 	e->magic = 0;
 	free(e);
 }

@@ -226,11 +226,83 @@ cache_w_gc_push(struct cache_wtx *w, uint64_t id, uint32_t from, uint64_t acct)
 		w->gc = n;
 		w->gccap = nc;
 	}
-	w->gc[w->ngc++] = (struct cache_gc){id, from, acct};
+	w->gc[w->ngc++] = (struct cache_gc){id, from, 1, acct};
 	return 0;
 }
 
-/* Delete up to w->gc_budget chunks of queued bodies. */
+/* ---- pins: bodies being read ---- */
+
+int
+cache_pinned_locked(const struct cache_store *s, uint64_t id)
+{
+	for (size_t i = 0; i < s->npins; i++)
+		if (s->pins[i].id == id)
+			return 1;
+	return 0;
+}
+
+int
+cache_body_pin(struct cache_store *s, uint64_t body_id)
+{
+	int rc = CACHE_OK;
+
+	pthread_mutex_lock(&s->pmu);
+	size_t i = 0;
+
+	while (i < s->npins && s->pins[i].id != body_id)
+		i++;
+	if (i < s->npins) {
+		s->pins[i].n++;
+	} else if (s->npins == s->pincap) {
+		size_t nc = s->pincap ? s->pincap * 2 : 16;
+		struct cache_pin *n = realloc(s->pins, nc * sizeof(*n));
+
+		if (n) {
+			s->pins = n;
+			s->pincap = nc;
+			s->pins[s->npins++] = (struct cache_pin){body_id, 1};
+		} else {
+			rc = CACHE_ENOMEM;
+		}
+	} else {
+		s->pins[s->npins++] = (struct cache_pin){body_id, 1};
+	}
+	pthread_mutex_unlock(&s->pmu);
+	return rc;
+}
+
+void
+cache_body_unpin(struct cache_store *s, uint64_t body_id)
+{
+	pthread_mutex_lock(&s->pmu);
+	for (size_t i = 0; i < s->npins; i++) {
+		if (s->pins[i].id != body_id)
+			continue;
+		if (--s->pins[i].n == 0)
+			s->pins[i] = s->pins[--s->npins];
+		break;
+	}
+	pthread_mutex_unlock(&s->pmu);
+}
+
+/* Queued bodies that the next write transaction may delete: not pinned. The caller holds
+ * wmu. */
+static size_t
+cache_gc_ready(struct cache_store *s)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->pmu);
+	for (size_t i = 0; i < s->ngc; i++)
+		n += !cache_pinned_locked(s, s->gc[i].id);
+	pthread_mutex_unlock(&s->pmu);
+	return n;
+}
+
+/* Delete up to w->gc_budget chunks of queued bodies: not those queued by this transaction,
+ * nor pinned ones (a reader is streaming them; the pin check is made under pmu after the
+ * commit that queued the body, so a reader that pinned and then still saw the entry is
+ * always seen here). */
 static int
 cache_gc_step(struct cache_wtx *w)
 {
@@ -244,10 +316,17 @@ cache_gc_step(struct cache_wtx *w)
 	rc = mdb_cursor_open(w->txn, s->db_body, &c);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&s->pmu);
 	while (i < w->ngc && w->gc_budget > 0) {
 		unsigned char kb[12];
 		MDB_val k = {12, kb}, v;
 
+		if (w->gc[i].fresh || cache_pinned_locked(s, w->gc[i].id)) {
+			if (!w->gc[i].fresh)
+				__atomic_add_fetch(&s->pins_blocked, 1, __ATOMIC_RELAXED);
+			i++;
+			continue;
+		}
 		cache_be64(kb, w->gc[i].id);
 		cache_be32(kb + 8, w->gc[i].next);
 		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -268,6 +347,7 @@ cache_gc_step(struct cache_wtx *w)
 			break;
 		w->gc_budget--;
 	}
+	pthread_mutex_unlock(&s->pmu);
 	mdb_cursor_close(c);
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
@@ -336,14 +416,18 @@ cache_stats_add(struct cache_stats *a, const struct cache_stats *d)
 	a->touches_applied += d->touches_applied;
 }
 
-/* Accounting that will stay once the queued chunks are deleted. */
+/* Accounting that will stay once the queued chunks are deleted: pinned bodies stay (a
+ * reader holds them), so eviction makes room for them too. */
 static int64_t
 cache_w_projected(const struct cache_wtx *w)
 {
 	int64_t p = (int64_t)w->s->used + w->d_used;
 
+	pthread_mutex_lock(&w->s->pmu);
 	for (size_t i = 0; i < w->ngc; i++)
-		p -= (int64_t)w->gc[i].acct;
+		if (!cache_pinned_locked(w->s, w->gc[i].id))
+			p -= (int64_t)w->gc[i].acct;
+	pthread_mutex_unlock(&w->s->pmu);
 	return p;
 }
 
@@ -401,6 +485,8 @@ cache_wrun(struct cache_store *s, cache_wop_f *op, void *arg, unsigned flags)
 			s->used = (uint64_t)((int64_t)s->used + w.d_used);
 			s->entries = (uint64_t)((int64_t)s->entries + w.d_entries);
 			s->next_seq = w.next_seq;
+			for (size_t i = 0; i < w.ngc; i++)
+				w.gc[i].fresh = 0;
 			free(s->gc);
 			s->gc = w.gc;
 			s->ngc = w.ngc;
@@ -961,7 +1047,7 @@ cache_sweep(struct cache_store *s)
 			s->gc = n;
 			s->gccap = nc;
 		}
-		s->gc[s->ngc++] = (struct cache_gc){cache_get_be64(sc.del_body_ids.k[i]), 0, 0};
+		s->gc[s->ngc++] = (struct cache_gc){cache_get_be64(sc.del_body_ids.k[i]), 0, 0, 0};
 	}
 	struct cache_repair_arg a = {&sc, 0, 0, 0, 0};
 
@@ -1058,6 +1144,7 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	s->lock_fd = -1;
 	pthread_mutex_init(&s->wmu, NULL);
 	pthread_mutex_init(&s->tmu, NULL);
+	pthread_mutex_init(&s->pmu, NULL);
 	s->touch = malloc(CACHE_TOUCH_MAX * sizeof(*s->touch));
 	if (!s->touch) {
 		cache_errf(err, errlen, "%s: out of memory", conf->root);
@@ -1141,6 +1228,7 @@ fail:
 		close(s->lock_fd);
 	pthread_mutex_destroy(&s->wmu);
 	pthread_mutex_destroy(&s->tmu);
+	pthread_mutex_destroy(&s->pmu);
 	free(s->touch);
 	free(s);
 	return ret;
@@ -1165,7 +1253,9 @@ cache_store_close(struct cache_store *s)
 	close(s->lock_fd);
 	pthread_mutex_destroy(&s->wmu);
 	pthread_mutex_destroy(&s->tmu);
+	pthread_mutex_destroy(&s->pmu);
 	free(s->gc);
+	free(s->pins);
 	free(s->zbuf);
 	free(s->touch);
 	s->magic = 0;
@@ -1183,6 +1273,16 @@ cache_store_stats(struct cache_store *s, struct cache_stats *st)
 	st->bytes_used = s->used;
 	st->bytes_budget = s->budget;
 	st->map_size = s->map_size;
+	pthread_mutex_lock(&s->pmu);
+	st->gc_bodies = s->ngc;
+	st->gc_bytes = 0;
+	st->gc_pinned = 0;
+	for (size_t i = 0; i < s->ngc; i++) {
+		st->gc_bytes += s->gc[i].acct;
+		st->gc_pinned += (uint64_t)cache_pinned_locked(s, s->gc[i].id);
+	}
+	st->pinned_bodies = s->npins;
+	pthread_mutex_unlock(&s->pmu);
 	pthread_mutex_unlock(&s->wmu);
 	st->touches_dropped = __atomic_load_n(&s->touches_dropped, __ATOMIC_RELAXED);
 	if (mdb_env_info(s->env, &info) == 0)
@@ -1224,7 +1324,7 @@ cache_store_maintain(struct cache_store *s)
 	size_t nt = s->ntouch;
 
 	pthread_mutex_unlock(&s->tmu);
-	if (nt || s->ngc)
+	if (nt || cache_gc_ready(s))
 		rc = cache_wrun(s, cache_op_noop, NULL, 0);
 	if (!rc && s->used > s->high)
 		rc = cache_evict_to(s, s->low, 16);

@@ -518,15 +518,33 @@ store_replace_new_version(void **state)
 	assert_int_equal(ts_verify(&t, "http://t/v", 300000, 2), 1);
 	assert_int_equal(cache_lookup(t.r, "http://t/v", 10, NULL, 0, &e2), CACHE_HIT);
 	assert_true(e2->meta.body_id != e1->meta.body_id);
-	/* a reader still streaming the old version finds its chunks gone, never new ones */
-	assert_int_equal(cache_read_chunk_copy(t.r, e1->meta.body_id, 0, buf, CACHE_CHUNK_SIZE,
-	                                       &len),
-	                 CACHE_ENOENT);
+	/* a reader still streaming the old version keeps reading it: its lookup pinned it */
+	for (int k = 0; k < 3; k++)
+		assert_int_equal(cache_store_maintain(t.s), CACHE_OK);
+	for (uint32_t i = 0; i < e1->meta.nchunks; i++) {
+		unsigned char *want = malloc(CACHE_CHUNK_SIZE);
+		uint64_t off = (uint64_t)i * CACHE_CHUNK_SIZE;
+		size_t wl = 600000 - off < CACHE_CHUNK_SIZE ? (size_t)(600000 - off)
+		                                            : CACHE_CHUNK_SIZE;
+
+		assert_int_equal(cache_read_chunk_copy(t.r, e1->meta.body_id, i, buf,
+		                                       CACHE_CHUNK_SIZE, &len), CACHE_OK);
+		ts_gen(1, 0, off, want, wl);
+		assert_int_equal(len, wl);
+		assert_memory_equal(buf, want, wl);
+		free(want);
+	}
+	cache_store_check(t.s, &c);
+	assert_int_equal(c.orphan_chunks, e1->meta.nchunks); /* held for the reader */
+	uint64_t old_id = e1->meta.body_id;
+
+	cache_entry_free(e1); /* the last reader ends: the next write deletes the chunks */
 	ts_consistent(&t);
+	assert_int_equal(cache_read_chunk_copy(t.r, old_id, 0, buf, CACHE_CHUNK_SIZE, &len),
+	                 CACHE_ENOENT);
 	cache_store_check(t.s, &c);
 	assert_int_equal(c.entries, 1);
 	assert_int_equal(c.chunks, e2->meta.nchunks);
-	cache_entry_free(e1);
 	cache_entry_free(e2);
 	free(buf);
 	ts_cleanup(&t);
@@ -696,6 +714,79 @@ store_eviction_keeps_under_budget(void **state)
 	}
 	assert_int_equal(ts_verify(&t, "http://t/e/0", 150000, 0), 0);
 	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
+/* A reader's pin keeps a body whole through a purge and eviction pressure; its bytes stay
+ * accounted (eviction makes room for them), and go when the reader ends. */
+static void
+store_pinned_body_survives_purge_and_eviction(void **state)
+{
+	struct ts t;
+	struct cache_stats st;
+	struct cache_check c;
+	struct cache_entry *e = NULL, *e2 = NULL;
+	const uint64_t big = 1500000;
+	char url[64];
+	uint64_t written = 0;
+	int n = 0;
+
+	(void)state;
+	ts_open(&t, 8 * MiB);
+	assert_int_equal(ts_store(&t, "http://t/pin", big, 77), CACHE_OK);
+	assert_int_equal(cache_lookup(t.r, "http://t/pin", 12, NULL, 0, &e), CACHE_HIT);
+	assert_non_null(e->pin);
+	/* two readers of one body: one pin each */
+	assert_int_equal(cache_lookup(t.r, "http://t/pin", 12, NULL, 0, &e2), CACHE_HIT);
+	assert_int_equal(e2->meta.body_id, e->meta.body_id);
+	assert_int_equal(cache_purge(t.s, "http://t/pin", 12), 1);
+	assert_int_equal(ts_verify(&t, "http://t/pin", big, 77), 0); /* gone for lookups */
+	cache_entry_free(e2);
+	/* eviction pressure: twice the store passes through */
+	while (written < 2 * 8 * MiB) {
+		uint64_t size = 150000 + (uint64_t)(n % 7) * 10000;
+
+		snprintf(url, sizeof(url), "http://t/p/%d", n);
+		assert_int_equal(ts_store(&t, url, size, (uint64_t)n), CACHE_OK);
+		assert_int_equal(cache_store_maintain(t.s), CACHE_OK);
+		written += size;
+		cache_store_stats(t.s, &st);
+		assert_true(st.bytes_used <= st.bytes_budget);
+		assert_true(st.file_bytes <= st.map_size);
+		n++;
+	}
+	cache_store_stats(t.s, &st);
+	assert_true(st.evicted_entries > 0);
+	assert_int_equal(st.map_full, 0);
+	assert_int_equal(st.gc_pinned, 1);
+	assert_int_equal(st.pinned_bodies, 1);
+	assert_true(st.gc_bytes >= big);
+	/* the pinned body is intact, chunk by chunk */
+	unsigned char *got = malloc(CACHE_CHUNK_SIZE), *want = malloc(CACHE_CHUNK_SIZE);
+
+	for (uint32_t i = 0; i < e->meta.nchunks; i++) {
+		uint64_t off = (uint64_t)i * CACHE_CHUNK_SIZE;
+		size_t wl = big - off < CACHE_CHUNK_SIZE ? (size_t)(big - off) : CACHE_CHUNK_SIZE;
+		size_t len = 0;
+
+		assert_int_equal(cache_read_chunk_copy(t.r, e->meta.body_id, i, got,
+		                                       CACHE_CHUNK_SIZE, &len), CACHE_OK);
+		ts_gen(77, 0, off, want, wl);
+		assert_int_equal(len, wl);
+		assert_memory_equal(got, want, wl);
+	}
+	free(got);
+	free(want);
+	uint64_t used_before = st.bytes_used;
+
+	cache_entry_free(e);
+	ts_consistent(&t);
+	cache_store_stats(t.s, &st);
+	assert_int_equal(st.pinned_bodies, 0);
+	assert_int_equal(st.gc_bodies, 0);
+	assert_true(st.bytes_used + big <= used_before + CACHE_CHUNK_SIZE);
+	cache_store_check(t.s, &c);
+	assert_int_equal(c.orphan_chunks, 0);
 	ts_cleanup(&t);
 }
 
@@ -1323,6 +1414,7 @@ main(void)
 		cmocka_unit_test(store_vary_variants),
 		cmocka_unit_test(store_compression_transparent),
 		cmocka_unit_test(store_eviction_keeps_under_budget),
+		cmocka_unit_test(store_pinned_body_survives_purge_and_eviction),
 		cmocka_unit_test(store_lru_keeps_recently_used),
 		cmocka_unit_test(store_map_full_is_handled),
 		cmocka_unit_test(store_purge_list_clear),
