@@ -195,11 +195,13 @@ cachereq_log_stats(const char *when)
 	log_notice("cache %s: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used; "
 	           "%" PRIu64 " stored, %" PRIu64 " aborted, %" PRIu64 " evicted, %" PRIu64
 	           " purged; compression: %" PRIu64 " bytes of text stored in %" PRIu64
-	           " (%" PRIu64 " saved, %.0f%%)",
+	           " (%" PRIu64 " saved, %.0f%%); %" PRIu64 " old bodies (%" PRIu64
+	           " bytes) awaiting deletion, %" PRIu64 " of them still being read",
 	           when, st.entries, st.bytes_used, st.bytes_budget, st.fills_committed,
 	           st.fills_aborted, st.evicted_entries, st.purged_entries, st.compress_in,
 	           st.compress_out, saved,
-	           st.compress_in ? 100.0 * (double)saved / (double)st.compress_in : 0.0);
+	           st.compress_in ? 100.0 * (double)saved / (double)st.compress_in : 0.0,
+	           st.gc_bodies, st.gc_bytes, st.gc_pinned);
 }
 
 static void *
@@ -262,8 +264,9 @@ cachereq_open(const struct cfg *cfg, char *err, size_t errlen)
 	cq_g.maint_running = 1;
 	struct cache_stats st;
 	cache_store_stats(cq_g.store, &st);
-	log_notice("cache %s opened: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used",
-	           cc->root, st.entries, st.bytes_used, st.bytes_budget);
+	log_notice("cache %s opened: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used, "
+	           "%" PRIu64 " orphan chunks swept",
+	           cc->root, st.entries, st.bytes_used, st.bytes_budget, st.swept_chunks);
 	return 0;
 }
 

@@ -496,12 +496,21 @@ class Origin:
         elif ims and one("lm"):
             t = email.utils.parsedate_to_datetime(ims[0]).timestamp()
             not_mod = t >= int(now - int(one("lm")))
+        if one("badetag") and (inm or ims) and status == 200:
+            # a 304 whose validator matches nothing the cache stored (RFC 9111 4.3.4 case)
+            return self._send(conn, 304, hdrs[:1] + [("ETag", '"%s"' % one("badetag"))], b"",
+                              method, close)
         if not_mod and status == 200:
             return self._send(conn, 304, hdrs[:1] + hdrs[2:], b"", method, close)
         if one("text"):
             body = text_bytes(int(one("size", "100")))
         else:
-            body = body_bytes(int(one("size", "100")), int(one("off", "0")))
+            off = int(one("off", "0"))
+            if one("bump"):  # a new body on every request: offset + bump * (requests - 1)
+                with self.lock:
+                    seen = sum(1 for r in self.requests if r["target"] == rec["target"])
+                off += int(one("bump")) * (seen - 1)
+            body = body_bytes(int(one("size", "100")), off)
         if one("trickle") and method == "GET":
             # 64 KiB every trickle ms; chunked=1: chunk-framed; cut=N: the connection is
             # closed after N body bytes (a truncated response)
