@@ -1058,7 +1058,20 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 				verdict = CQ_SERVE;
 				goto out;
 			}
-			/* validators changed: relay the 304 as it is */
+			if (rc == CACHE_EMISMATCH) {
+				/* the origin's current validators are not the stored ones: this 304
+				 * is about something we do not have; ask again, unconditionally */
+				log_info("revalidating %s: the 304 does not match the stored "
+				         "validators; fetching it again", q->key);
+				q->revalidating = 0;
+				cache_entry_free(q->e);
+				q->e = NULL;
+				cachereq_set_outcome(q, CACHE_OUT_REFRESH_MODIFIED);
+				q->st.fwd = CACHE_FWD_STALE;
+				q->st.fwd_status = 0;
+				verdict = CQ_REFETCH;
+				goto out;
+			}
 		} else if (h->status >= 500 && q->dec.stale_if_error) {
 			cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
 			q->serve_304 = 0;

@@ -38,8 +38,10 @@ enum cachereq_verdict {
 	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */
 	CQ_SERVE,       /* serve from the cache: cachereq_serve_head, then cachereq_serve_body */
 	CQ_LOCAL,       /* answer locally: status in *status (Cache-Status: cachereq_status_line) */
-	CQ_WAIT         /* collapsed: wait for another request's fill (cachereq_set_wake), then
+	CQ_WAIT,        /* collapsed: wait for another request's fill (cachereq_set_wake), then
 	                 * cachereq_serve_body says what to do */
+	CQ_REFETCH      /* cachereq_response: drop this response and send the client's original
+	                 * request again (a 304 whose validators match nothing stored) */
 };
 
 /* The function that wakes a waiting (collapsed) request; called on the request's worker
@@ -93,8 +95,12 @@ const char *cachereq_status_line(struct creq *q);
 
 /* The final response head of a forwarded request arrived (h, fields valid during the call).
  * Returns CQ_SERVE when the stored entry is to be served instead (304 to a revalidation, or
- * an error with stale-if-error): the caller drops the upstream response and serves; else
- * CQ_FORWARD (the response is relayed, and stored when storable). */
+ * an error with stale-if-error): the caller drops the upstream response and serves;
+ * CQ_REFETCH when the 304 to our revalidation carries an ETag or Last-Modified that differs
+ * from the stored entry's (RFC 9111 4.3.4: it freshens nothing): the caller drops it and
+ * sends the client's original request head (without the cache's validators) once more, and
+ * that response is relayed and stored as on a miss; else CQ_FORWARD (the response is
+ * relayed, and stored when storable). */
 enum cachereq_verdict cachereq_response(struct creq *q, const struct h1_head *h);
 
 /* The origin could not be reached or failed before answering (the proxy would send a 5xx of

@@ -93,6 +93,8 @@ struct conn {
 	char *referer, *user_agent;
 	char *uphead;        /* upstream header fields, after the request line, final CRLF included */
 	size_t uphead_len;
+	char *uphead_orig;   /* the client's, while uphead is the cache's revalidation */
+	size_t uphead_orig_len;
 	char *up_method;     /* method and origin-form target for the upstream request line */
 	char *up_path;
 	uint64_t t_start_us, t_start_ms;
@@ -314,6 +316,9 @@ conn_req_reset(struct conn *c)
 	free(c->referer);
 	free(c->user_agent);
 	free(c->uphead);
+	free(c->uphead_orig);
+	c->uphead_orig = NULL;
+	c->uphead_orig_len = 0;
 	free(c->up_method);
 	free(c->up_path);
 	c->host = c->url = c->request_line = c->referer = c->user_agent = c->uphead = NULL;
@@ -1418,7 +1423,9 @@ conn_cache_consult(struct conn *c)
 	size_t n = 0;
 	char *uh = cachereq_take_uphead(c->cq, &n);
 	if (uh != NULL) {
-		free(c->uphead);
+		free(c->uphead_orig);
+		c->uphead_orig = c->uphead;
+		c->uphead_orig_len = c->uphead_len;
 		c->uphead = uh;
 		c->uphead_len = n;
 	}
@@ -1842,13 +1849,24 @@ conn_exchange(struct conn *c)
 			conn_start_tunnel(c);
 			return 1;
 		}
-		if (c->cq != NULL && cachereq_response(c->cq, h) == CQ_SERVE) {
-			/* 304 to our revalidation (or stale-if-error): serve the stored entry */
+		enum cachereq_verdict cv = c->cq != NULL ? cachereq_response(c->cq, h) : CQ_FORWARD;
+		if (cv == CQ_SERVE || (cv == CQ_REFETCH && c->uphead_orig != NULL)) {
+			/* 304 to our revalidation (or stale-if-error): serve the stored entry;
+			 * a 304 that matches nothing stored: ask again with the client's head */
 			buf_consume(&u->in, hl);
 			int reuse = h->framing == H1_BODY_NONE && !(h->flags & H1_CONN_CLOSE) &&
 			            c->rq.done && buf_len(&u->in) == 0 && !c->up_eof;
 			c->up = NULL;
 			up_release(u, reuse);
+			if (cv == CQ_REFETCH) {
+				free(c->uphead);
+				c->uphead = c->uphead_orig;
+				c->uphead_len = c->uphead_orig_len;
+				c->uphead_orig = NULL;
+				c->uphead_orig_len = 0;
+				conn_connect_upstream(c);
+				return 1;
+			}
 			c->rs_head_done = 1;
 			conn_cache_serve(c);
 			return 1;

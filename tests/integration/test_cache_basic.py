@@ -155,6 +155,33 @@ def test_stale_entry_is_revalidated_with_a_conditional_request(cproxy, ctx):
     assert len(ctx.origin.requests_with(t)) == 2
 
 
+def test_a_304_with_other_validators_is_not_used_and_the_request_is_repeated(cproxy, ctx):
+    """RFC 9111 4.3.4: a 304 whose ETag differs from the stored one freshens nothing; the
+    client (unconditional) must not get that 304 nor the old body: the proxy asks again
+    without validators and serves and stores the new 200."""
+    t = tok()
+    u = url(ctx, "t=%s&cc=max-age=2&etag=e1&size=3000&bump=1000&badetag=e9" % t)
+    r = ghtest.get(cproxy.port, u)
+    assert r.status == 200 and r.body == body_bytes(3000)
+    time.sleep(2.5)
+    r = ghtest.get(cproxy.port, u)
+    assert r.status == 200 and r.body == body_bytes(3000, 2000)  # the third answer's body
+    assert "fwd=stale" in r.header("Cache-Status")
+    assert "fwd-status=200" in r.header("Cache-Status") and "stored" in r.header("Cache-Status")
+    reqs = ctx.origin.requests_with(t)
+    assert len(reqs) == 3
+    inm = [[v for k, v in q["headers"] if k.lower() in ("if-none-match", "if-modified-since")]
+           for q in reqs]
+    assert inm == [[], ['"e1"'], []]
+    lines = ghtest.poll_lines(cproxy.access_log, lambda l: t in l, count=2)
+    assert any("TCP_REFRESH_MODIFIED/200" in l for l in lines)
+    # the new response replaced the stored one
+    r = ghtest.get(cproxy.port, u)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit")
+    assert r.body == body_bytes(3000, 2000)
+    assert len(ctx.origin.requests_with(t)) == 3
+
+
 def test_client_validators_are_dropped_when_revalidating(cproxy, ctx):
     t = tok()
     u = url(ctx, "t=%s&cc=max-age=1&etag=e2" % t)
