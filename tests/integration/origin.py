@@ -456,6 +456,8 @@ class Origin:
         import email.utils
         method = rec["method"]
         one = lambda k, d=None: q[k][0] if k in q else d
+        if one("patient"):  # large bodies to a slow (sanitizer) build: wait longer on sends
+            conn.sock.settimeout(float(one("patient")))
         if one("delay"):
             self.stop_event.wait(int(one("delay")) / 1000.0)
         status = int(one("status", "200"))

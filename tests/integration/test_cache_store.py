@@ -157,11 +157,12 @@ def test_slow_reader_of_a_large_hit_gets_the_whole_old_body(start_daemon, ctx):
     d = start(start_daemon, ctx, root)
     n = 20 * 1024 * 1024
     old = body_bytes(n)
+    slow = "&patient=30"
     digest = hashlib.sha256(old).hexdigest()
 
     # (a) purge
     t = uuid.uuid4().hex
-    u = url(ctx, "t=%s&cc=max-age=600&size=%d" % (t, n))
+    u = url(ctx, "t=%s&cc=max-age=600&size=%d%s" % (t, n, slow))
     assert ghtest.get(d.port, u, timeout=60).status == 200
     c, first = _slow_hit(d, u)
     r = ghtest.get(d.port, u, method="PURGE")
@@ -171,7 +172,7 @@ def test_slow_reader_of_a_large_hit_gets_the_whole_old_body(start_daemon, ctx):
 
     # (b) a refresh that stores a different body under the same URL
     t = uuid.uuid4().hex
-    u = url(ctx, "t=%s&cc=max-age=600&size=%d&bump=1000" % (t, n))
+    u = url(ctx, "t=%s&cc=max-age=600&size=%d&bump=1000%s" % (t, n, slow))
     assert ghtest.get(d.port, u, timeout=60).status == 200
     c, first = _slow_hit(d, u)
     r = ghtest.get(d.port, u, headers=[("Cache-Control", "no-cache")], timeout=60)
@@ -185,13 +186,13 @@ def test_slow_reader_of_a_large_hit_gets_the_whole_old_body(start_daemon, ctx):
 
     # (c) eviction pressure
     t = uuid.uuid4().hex
-    u = url(ctx, "t=%s&cc=max-age=600&size=%d" % (t, n))
+    u = url(ctx, "t=%s&cc=max-age=600&size=%d%s" % (t, n, slow))
     assert ghtest.get(d.port, u, timeout=60).status == 200
     c, first = _slow_hit(d, u)
     each = 4 * 1024 * 1024
     for i in range(25):
-        r = ghtest.get(d.port, url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d" % (t, i, each)),
-                       timeout=60)
+        r = ghtest.get(d.port, url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d%s" % (t, i, each,
+                                                                    slow)), timeout=60)
         assert r.status == 200 and len(r.body) == each
         assert dir_bytes(root) <= 64 * 1024 * 1024 + 64 * 1024, i
     r = ghtest.get(d.port, u, timeout=60)  # evicted: fetched again
