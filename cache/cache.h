@@ -531,7 +531,7 @@ void cache_store_stats(struct cache_store *s, struct cache_stats *st);
 /* Housekeeping: apply queued LRU touches, finish deferred chunk deletion, evict when over
  * the start mark, sync when CACHE_SYNC_NONE. Call it every second or so (a timer of one
  * worker). Uses trylock: returns at once (1) when a writer is busy; else 0 or CACHE_E*.
- * It may block for one commit (a few ms with a full touch queue).
+ * It may block for a few commits (a few ms each; up to 17 while deleting large bodies).
  *
  * LRU approximation: a hit queues (key, seq) in a 2048-slot queue (one short mutex; when
  * full the touch is dropped without locking). The next write transaction moves the touched

@@ -1326,6 +1326,10 @@ cache_store_maintain(struct cache_store *s)
 	pthread_mutex_unlock(&s->tmu);
 	if (nt || cache_gc_ready(s))
 		rc = cache_wrun(s, cache_op_noop, NULL, 0);
+	/* deferred deletion of bodies whose last reader is gone: up to 16 more transactions of
+	 * CACHE_GC_PER_TXN chunks (256 MiB) a pass, so a large body goes within a second */
+	for (int i = 0; i < 16 && !rc && cache_gc_ready(s); i++)
+		rc = cache_wrun(s, cache_op_noop, NULL, CACHE_W_NOTOUCH);
 	if (!rc && s->used > s->high)
 		rc = cache_evict_to(s, s->low, 16);
 	if (s->sync == CACHE_SYNC_NONE && (int64_t)time(NULL) - s->last_sync >= 5) {
