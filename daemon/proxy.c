@@ -37,6 +37,7 @@
 #define CONN_IN_CAP (96 * 1024)   /* must hold the largest head (max_head 64 KiB) */
 #define CONN_OUT_CAP (320 * 1024) /* local pages and a full response head fit over HIGH_WATER */
 #define HIGH_WATER (128 * 1024)   /* stop producing into an out buffer above this */
+#define FLUSH_AT (16 * 1024)      /* conn_drive gathers output steps up to this before a send */
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
 
 enum conn_phase {
@@ -654,8 +655,11 @@ conn_limits(const struct cfg *cfg, struct h1_limits *lim)
 static void
 conn_put_via(struct conn *c, struct buf *b)
 {
-	if (c->cfg->via == CFG_VIA_ON)
-		buf_printf(b, "Via: 1.%d %s\r\n", c->minor, c->w->hostname);
+	if (c->cfg->via == CFG_VIA_ON) { /* appends: this runs for every response */
+		buf_append(b, c->minor ? "Via: 1.1 " : "Via: 1.0 ", 9);
+		buf_append(b, c->w->hostname, strlen(c->w->hostname));
+		buf_append(b, "\r\n", 2);
+	}
 	else if (c->cfg->via == CFG_VIA_FULL)
 		buf_printf(b, "Via: 1.%d %s (Gatehouse/%s)\r\n", c->minor, c->w->hostname, GH_VERSION);
 }
@@ -2050,6 +2054,12 @@ conn_drive(struct conn *c)
 		}
 		if (c->dead)
 			break;
+		/* A step that produced output may be followed by more (a cached head by its body,
+		 * a response by the next pipelined one): gather it, so that a small response goes
+		 * out in one send and one TCP segment. Bounded by FLUSH_AT and the guard. */
+		if (progress && !c->headless && buf_len(&c->out) > 0 && buf_len(&c->out) < FLUSH_AT &&
+		    guard < 60 && (c->phase == CP_CACHE || c->phase == CP_HEAD))
+			continue;
 		if (buf_len(&c->out) > 0 && c->headless) {
 			buf_consume(&c->out, buf_len(&c->out)); /* nobody to send it to */
 		} else if (buf_len(&c->out) > 0) {
