@@ -111,6 +111,8 @@ struct cache_store {
 	MDB_dbi db_meta, db_body, db_lru, db_url;
 	int lock_fd;
 	unsigned psize;            /* LMDB page size */
+	const unsigned char *map;  /* the LMDB map, learnt by read.c (atomic; it never moves) */
+	int data_fd;               /* LMDB's data file, for pread() of overflow values (read.c) */
 	uint64_t map_size, budget, high, low, max_object;
 	int compress, level;
 	enum cache_sync sync;

@@ -3,13 +3,22 @@
  * calls, renewed for each; MDB_NOTLS so any thread may renew it), lookups with Vary variant
  * selection and small bodies copied along, and chunk reads with transparent inflation.
  *
+ * Values LMDB keeps on overflow pages (chunks over about 2 KiB) are copied out with pread()
+ * from the data file, not through the map: the process then maps only the B-tree pages it
+ * walks, and the bodies it serves stay in the page cache without counting as its resident
+ * memory (a read of mapped pages would make every body served resident in the process).
+ * Within the read transaction those pages cannot change, and the page cache is shared with
+ * the map, so both ways read the same bytes.
+ *
  * Nothing here takes the write mutex. A lookup queues an LRU touch that the next write
  * transaction applies (cache_touch_queue).
  */
 #include "cache/cache_priv.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <zlib.h>
 
 #define CACHE_EAGAIN_ (-100) /* internal: the entry changed under the lookup */
@@ -78,6 +87,46 @@ cache_chunk_decode(const MDB_val *v, unsigned char *dst, size_t cap, const unsig
 	*data = dst;
 	*len = dl;
 	return 0;
+}
+
+/* Read a raw (flag 0) chunk value v into dst (cap bytes) with pread() when LMDB keeps it on
+ * overflow pages. Returns the body length, or -1 when the value is not on overflow pages, is
+ * deflated or does not fit: the caller then decodes it from the map. */
+static ssize_t
+cache_chunk_pread(struct cache_store *s, const MDB_val *v, unsigned char *dst, size_t cap)
+{
+	uintptr_t a = (uintptr_t)v->mv_data;
+	unsigned char flag = 0xff;
+
+	if (s->data_fd < 0 || v->mv_size < 2 || v->mv_size - 1 > cap ||
+	    v->mv_size < s->psize / 2 || a % s->psize != 16)
+		return -1; /* overflow data starts right after a 16-byte page header */
+	uintptr_t base = (uintptr_t)__atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
+
+	if (!base) {
+		/* LMDB does not tell where it mapped the file: the first overflow value read tells,
+		 * once. Its page header starts with the page number (the file format); the map's
+		 * page 0 is a meta page, whose magic confirms the base. */
+		uint64_t pgno;
+		uint32_t magic;
+
+		memcpy(&pgno, (const void *)(a - 16), sizeof(pgno));
+		if (pgno < 2 || pgno > (a - 16) / s->psize)
+			return -1;
+		base = a - 16 - (uintptr_t)pgno * s->psize;
+		memcpy(&magic, (const void *)(base + 16), sizeof(magic));
+		if (magic != 0xBEEFC0DEu)
+			return -1;
+		__atomic_store_n(&s->map, (const unsigned char *)base, __ATOMIC_RELEASE);
+	}
+	if (a < base)
+		return -1;
+	struct iovec iov[2] = {{&flag, 1}, {dst, v->mv_size - 1}};
+	ssize_t n = preadv(s->data_fd, iov, 2, (off_t)(a - base));
+
+	if (n != (ssize_t)v->mv_size || flag != 0)
+		return -1;
+	return (ssize_t)(v->mv_size - 1);
 }
 
 static int
@@ -200,7 +249,14 @@ cache_lookup_once(struct cache_reader *r, const char *key, size_t keylen,
 		cache_be64(kb, m.body_id);
 		cache_be32(kb + 8, 0);
 		rc = mdb_get(r->txn, s->db_body, &ck, &cv);
-		if (rc || cache_chunk_decode(&cv, (unsigned char *)e->body, room, &data, &len) ||
+		ssize_t pn = rc ? -1 : cache_chunk_pread(s, &cv, (unsigned char *)e->body, room);
+
+		if (pn >= 0) {
+			data = (const unsigned char *)e->body;
+			len = (size_t)pn;
+		}
+		if (rc ||
+		    (pn < 0 && cache_chunk_decode(&cv, (unsigned char *)e->body, room, &data, &len)) ||
 		    len != m.body_size) {
 			ret = CACHE_ECORRUPT;
 			goto out;
@@ -299,8 +355,29 @@ cache_read_chunk_copy(struct cache_reader *r, uint64_t body_id, uint32_t idx, vo
                       size_t cap, size_t *len)
 {
 	struct cache_copy_arg a = {buf, cap, 0};
-	int rc = cache_read_chunk(r, body_id, idx, cache_copy_cb, &a);
+	unsigned char kb[12];
+	MDB_val k = {12, kb}, v;
+	int rc;
 
+	*len = 0;
+	if (!r || r->magic != CACHE_READER_MAGIC || !buf)
+		return CACHE_EINVAL;
+	cache_be64(kb, body_id);
+	cache_be32(kb + 8, idx);
+	if (mdb_txn_renew(r->txn) != 0)
+		return CACHE_EIO;
+	rc = mdb_get(r->txn, r->s->db_body, &k, &v);
+	if (rc == 0) {
+		ssize_t n = cache_chunk_pread(r->s, &v, buf, cap);
+
+		if (n >= 0)
+			a.len = (size_t)n;
+	}
+	mdb_txn_reset(r->txn);
+	if (rc)
+		return rc == MDB_NOTFOUND ? CACHE_ENOENT : CACHE_EIO;
+	if (a.len == 0) /* not on overflow pages, or deflated: through the map */
+		rc = cache_read_chunk(r, body_id, idx, cache_copy_cb, &a);
 	*len = rc == CACHE_OK ? a.len : 0;
 	return rc;
 }

@@ -1142,6 +1142,7 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	}
 	s->magic = CACHE_STORE_MAGIC;
 	s->lock_fd = -1;
+	s->data_fd = -1;
 	pthread_mutex_init(&s->wmu, NULL);
 	pthread_mutex_init(&s->tmu, NULL);
 	pthread_mutex_init(&s->pmu, NULL);
@@ -1196,6 +1197,8 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	mdb_env_info(s->env, &info);
 	mdb_env_stat(s->env, &mst);
 	s->psize = mst.ms_psize;
+	if (mdb_env_get_fd(s->env, &s->data_fd) != 0)
+		s->data_fd = -1;
 	s->map_size = conf->size;
 	s->budget = conf->size / 100 * (conf->budget_pct ? conf->budget_pct : 75);
 	s->high = s->budget / 100 * (conf->evict_start_pct ? conf->evict_start_pct : 90);
