@@ -111,7 +111,7 @@ struct cache_store {
 	MDB_dbi db_meta, db_body, db_lru, db_url;
 	int lock_fd;
 	unsigned psize;            /* LMDB page size */
-	const unsigned char *map;  /* the LMDB map, learnt by read.c (atomic; it never moves) */
+	const unsigned char *map;  /* the LMDB map (cache_map_learn; atomic; it never moves) */
 	int data_fd;               /* LMDB's data file, for pread() of overflow values (read.c) */
 	uint64_t map_size, budget, high, low, max_object;
 	int compress, level;
@@ -192,5 +192,7 @@ uint32_t cache_get_be32(const unsigned char *p);
 
 /* Queue an LRU touch (lookups). */
 void cache_touch_queue(struct cache_store *s, const unsigned char *key, size_t kl, uint64_t seq);
+const unsigned char *cache_map_learn(struct cache_store *s, const void *p);
+void cache_map_release(struct cache_store *s);
 
 #endif

@@ -101,25 +101,9 @@ cache_chunk_pread(struct cache_store *s, const MDB_val *v, unsigned char *dst, s
 	if (s->data_fd < 0 || v->mv_size < 2 || v->mv_size - 1 > cap ||
 	    v->mv_size < s->psize / 2 || a % s->psize != 16)
 		return -1; /* overflow data starts right after a 16-byte page header */
-	uintptr_t base = (uintptr_t)__atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
+	uintptr_t base = (uintptr_t)cache_map_learn(s, v->mv_data);
 
-	if (!base) {
-		/* LMDB does not tell where it mapped the file: the first overflow value read tells,
-		 * once. Its page header starts with the page number (the file format); the map's
-		 * page 0 is a meta page, whose magic confirms the base. */
-		uint64_t pgno;
-		uint32_t magic;
-
-		memcpy(&pgno, (const void *)(a - 16), sizeof(pgno));
-		if (pgno < 2 || pgno > (a - 16) / s->psize)
-			return -1;
-		base = a - 16 - (uintptr_t)pgno * s->psize;
-		memcpy(&magic, (const void *)(base + 16), sizeof(magic));
-		if (magic != 0xBEEFC0DEu)
-			return -1;
-		__atomic_store_n(&s->map, (const unsigned char *)base, __ATOMIC_RELEASE);
-	}
-	if (a < base)
+	if (!base || a < base)
 		return -1;
 	struct iovec iov[2] = {{&flag, 1}, {dst, v->mv_size - 1}};
 	ssize_t n = preadv(s->data_fd, iov, 2, (off_t)(a - base));

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +104,47 @@ cache_mdb_err(int rc)
 	case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: return CACHE_ECORRUPT;
 	default: return CACHE_EIO;
 	}
+}
+
+/* ---- the map ---- */
+
+/* Learn where LMDB mapped the data file from p, a pointer into the map that LMDB returned (a
+ * key or value): the page holding p starts with its page number (the file format), and page 0
+ * is a meta page whose magic confirms the base. Returns the base or NULL. */
+const unsigned char *
+cache_map_learn(struct cache_store *s, const void *p)
+{
+	const unsigned char *m = __atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
+	uintptr_t page, base;
+	uint64_t pgno;
+	uint32_t magic;
+
+	if (m || !p || !s->psize)
+		return m;
+	page = (uintptr_t)p & ~((uintptr_t)s->psize - 1);
+	memcpy(&pgno, (const void *)page, sizeof(pgno));
+	if (pgno < 2 || pgno > page / s->psize || pgno > s->map_size / s->psize)
+		return NULL;
+	base = page - (uintptr_t)pgno * s->psize;
+	memcpy(&magic, (const void *)(base + 16), sizeof(magic));
+	if (magic != 0xBEEFC0DEu)
+		return NULL;
+	__atomic_store_n(&s->map, (const unsigned char *)base, __ATOMIC_RELEASE);
+	return (const unsigned char *)base;
+}
+
+/* Drop this process's mappings of the store's pages (MADV_DONTNEED: the pages stay in the
+ * page cache, the next access maps them again). Without it every page a lookup, a scan or
+ * the kernel's fault-around touched would stay resident in the process for good, up to the
+ * whole store. Safe with readers running: the map is a shared read-only file mapping (no
+ * MDB_WRITEMAP), so a dropped page is mapped again with the same bytes. */
+void
+cache_map_release(struct cache_store *s)
+{
+	const unsigned char *m = __atomic_load_n(&s->map, __ATOMIC_ACQUIRE);
+
+	if (m && s->map_size)
+		madvise((void *)m, (size_t)s->map_size, MADV_DONTNEED);
 }
 
 /* ---- records ---- */
@@ -784,6 +826,8 @@ cache_scan_read(struct cache_store *s, struct cache_scan *sc)
 	for (int op = MDB_FIRST; !rc && !(rc = mdb_cursor_get(c, &k, &v, op)); op = MDB_NEXT) {
 		struct cache_meta m;
 
+		cache_map_learn(s, k.mv_data);
+
 		if ((k.mv_size != 32 && k.mv_size != 64) ||
 		    cache_rec_decode(v.mv_data, v.mv_size, &m)) {
 			sc->c.missing_chunks++; /* undecodable: counted as damaged */
@@ -1213,6 +1257,7 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	s->last_sync = (int64_t)time(NULL);
 	pthread_mutex_lock(&s->wmu);
 	rc = cache_sweep(s);
+	cache_map_release(s); /* what the sweep read: the whole store's B-trees */
 	if (!rc && s->used > s->high)
 		rc = cache_evict_to(s, s->low, CACHE_EVICT_LOOP_MAX);
 	pthread_mutex_unlock(&s->wmu);
@@ -1321,8 +1366,10 @@ cache_store_maintain(struct cache_store *s)
 
 	if (!s || s->magic != CACHE_STORE_MAGIC)
 		return CACHE_EINVAL;
-	if (pthread_mutex_trylock(&s->wmu) != 0)
+	if (pthread_mutex_trylock(&s->wmu) != 0) {
+		cache_map_release(s);
 		return 1;
+	}
 	pthread_mutex_lock(&s->tmu);
 	size_t nt = s->ntouch;
 
@@ -1340,6 +1387,7 @@ cache_store_maintain(struct cache_store *s)
 		s->last_sync = (int64_t)time(NULL);
 	}
 	pthread_mutex_unlock(&s->wmu);
+	cache_map_release(s); /* last: the write transaction above read pages too */
 	return rc == CACHE_EFULL ? CACHE_OK : rc;
 }
 

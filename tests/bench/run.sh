@@ -151,21 +151,25 @@ if [ -n "${BENCH_SQUID:-}" ]; then
 	fi
 fi
 
-# ---- peak RSS of the gatehouse process tree, sampled in the background
-tree_rss_kb() {
-	local total=0 p kb
+# ---- peak RSS of the gatehouse process tree, sampled in the background: VmRSS = RssAnon
+# (heap, stacks, buffers) + RssFile (mapped file pages: the binary, libraries and the pages of
+# the LMDB map the process touched) + RssShmem; the split is kept at the peak
+tree_rss_kb() { # prints "total anon file"
+	local t=0 a=0 f=0 p v
 	for p in $GH_PID $(pgrep -P "$GH_PID" || true); do
-		kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
-		total=$((total + ${kb:-0}))
+		v=$(awk '/^VmRSS:/ {t=$2} /^RssAnon:/ {a=$2} /^RssFile:/ {f=$2}
+			END {print t+0, a+0, f+0}' "/proc/$p/status" 2>/dev/null || echo "0 0 0")
+		set -- $v
+		t=$((t + $1)) a=$((a + $2)) f=$((f + $3))
 	done
-	echo "$total"
+	echo "$t $a $f"
 }
 (
 	peak=0
 	for ((i = 0; i < 20 * 60 * 5; i++)); do
 		kill -0 "$GH_PID" 2>/dev/null || break
 		r=$(tree_rss_kb)
-		[ "$r" -gt "$peak" ] && peak=$r && echo "$peak" >"$DIR/peak_rss"
+		[ "${r%% *}" -gt "$peak" ] && peak=${r%% *} && echo "$r" >"$DIR/peak_rss"
 		sleep 0.2
 	done
 ) &
@@ -227,27 +231,32 @@ printf 'wrk -t%s -c%s -d%ss, Workers 2, %s cores%s\n' "$THREADS" "$CONNS" "$DUR"
 	"${BENCH_CACHE:+, gatehouse serving cache hits}"
 awk '
 	{
+		delete v
 		for (i = 3; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-		if ($2 == "nginx") base[$1] = v["rps"]
-		ratio = (base[$1] > 0) ? sprintf("%.2f", v["rps"] / base[$1]) : "-"
-		if ($2 == "nginx") ratio = "1.00"
-		rows[NR] = sprintf("%-6s %-10s %12.0f %10.2f %10.2f %7s %8d", $1, $2, v["rps"],
-			v["p50_us"] / 1000.0, v["p99_us"] / 1000.0, ratio, v["errors"])
+		size[NR] = $1; tgt[NR] = $2; rps[NR] = v["rps"]; p50[NR] = v["p50_us"]
+		p99[NR] = v["p99_us"]; err[NR] = v["errors"]; by[$1 " " $2] = v["rps"]
 	}
 	END {
-		printf "%-6s %-10s %12s %10s %10s %7s %8s\n", "size", "target", "requests/s", "p50 ms",
-			"p99 ms", "ratio", "errors"
-		for (i = 1; i <= NR; i++) print rows[i]
+		printf "%-6s %-10s %12s %10s %10s %9s %9s %8s\n", "size", "target", "requests/s",
+			"p50 ms", "p99 ms", "x nginx", "gh/squid", "errors"
+		for (i = 1; i <= NR; i++) {
+			n = by[size[i] " nginx"]; q = by[size[i] " squid"]
+			rn = n > 0 ? sprintf("%.2f", rps[i] / n) : "-"
+			rq = (tgt[i] == "gatehouse" && q > 0) ? sprintf("%.2f", rps[i] / q) : "-"
+			printf "%-6s %-10s %12.0f %10.2f %10.2f %9s %9s %8d\n", size[i], tgt[i], rps[i],
+				p50[i] / 1000.0, p99[i] / 1000.0, rn, rq, err[i]
+		}
 	}' "$RESULTS"
-peak=$(cat "$DIR/peak_rss" 2>/dev/null || echo 0)
+read -r peak peak_anon peak_file <"$DIR/peak_rss" 2>/dev/null || peak=0 peak_anon=0 peak_file=0
 hwm=0
 for p in $GH_PID $(pgrep -P "$GH_PID" || true); do
 	kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
 	hwm=$((hwm + ${kb:-0}))
 done
-awk -v p="$peak" -v h="$hwm" 'BEGIN { printf "gatehouse peak RSS: %.1f MB sampled, VmHWM %.1f MB\n", p / 1024, h / 1024 }'
-# resident now, split: anonymous memory vs file-backed pages (the cache's LMDB map)
-awk '/^RssAnon:|^RssFile:/ { printf "%s %.1f MB  ", $1, $2 / 1024 } END { print "" }' \
+awk -v p="$peak" -v a="$peak_anon" -v f="$peak_file" -v h="$hwm" 'BEGIN {
+	printf "gatehouse peak RSS: %.1f MB sampled every 0.2 s (RssAnon %.1f MB + RssFile %.1f MB at that sample), VmHWM %.1f MB\n", p / 1024, a / 1024, f / 1024, h / 1024 }'
+# resident now, split: anonymous memory vs file-backed pages (binary, libraries, LMDB map pages)
+awk '/^RssAnon:|^RssFile:/ { printf "%s %.1f MB  ", $1, $2 / 1024 } END { print "(now)" }' \
 	"/proc/$GH_PID/status" 2>/dev/null || true
 if ! kill -0 "$GH_PID" 2>/dev/null; then
 	echo "gatehouse DIED during the benchmark; stderr:"
