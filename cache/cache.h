@@ -110,6 +110,10 @@ void cache_conf_default(struct cache_conf *c);
 /* The first field named name (case-insensitive) in h, or NULL. */
 const struct cache_hdr *cache_hdr_find(const struct cache_hdrs *h, const char *name);
 
+/* Append "name: value\r\n" at *o and advance it; the caller has sized the room
+ * (name.n + value.n + 4 bytes). */
+void cache_put_line(char **o, struct cache_str name, struct cache_str value);
+
 /* Iterate the "Name: value\r\n" lines of a stored header block: start with *pos = 0; returns
  * 1 and fills *out (value without OWS), or 0 at the end. Malformed lines are skipped. */
 int cache_block_next(struct cache_str block, size_t *pos, struct cache_hdr *out);

@@ -121,12 +121,6 @@ cache_reader_zbuf(struct cache_reader *r)
 	return r->zbuf ? 0 : CACHE_ENOMEM;
 }
 
-static void
-cache_entry_unpin(struct cache_store *s, uint64_t body_id)
-{
-	cache_body_unpin(s, body_id);
-}
-
 /* Pin e's body, then check in a new snapshot that its entry still has that body: if it does,
  * the transaction that will delete it has not committed yet, and the GC (which only deletes
  * bodies queued by an earlier commit, checking pins under the mutex) will see the pin.
@@ -154,7 +148,7 @@ cache_lookup_pin(struct cache_reader *r, struct cache_entry *e)
 		return 0;
 	}
 	e->pin = s;
-	e->unpin = cache_entry_unpin;
+	e->unpin = cache_body_unpin;
 	return 1;
 }
 
@@ -288,33 +282,54 @@ cache_lookup(struct cache_reader *r, const char *key, size_t keylen,
 	return CACHE_MISS;
 }
 
-int
-cache_read_chunk(struct cache_reader *r, uint64_t body_id, uint32_t idx, cache_chunk_f *cb,
-                 void *arg)
+/* Renew r's read transaction and find chunk idx of body body_id in it. On success the
+ * transaction stays open for the caller, who resets it; on failure it is reset here. */
+static int
+cache_chunk_get(struct cache_reader *r, uint64_t body_id, uint32_t idx, MDB_val *v)
 {
 	unsigned char kb[12];
-	MDB_val k = {12, kb}, v;
-	const unsigned char *data;
-	size_t len;
+	MDB_val k = {12, kb};
 	int rc;
 
-	if (!r || r->magic != CACHE_READER_MAGIC || !cb)
-		return CACHE_EINVAL;
 	cache_be64(kb, body_id);
 	cache_be32(kb + 8, idx);
 	if (mdb_txn_renew(r->txn) != 0)
 		return CACHE_EIO;
-	rc = mdb_get(r->txn, r->s->db_body, &k, &v);
-	if (rc) {
-		rc = rc == MDB_NOTFOUND ? CACHE_ENOENT : CACHE_EIO;
-	} else if (v.mv_size >= 1 && ((const unsigned char *)v.mv_data)[0] == 1 &&
-	           cache_reader_zbuf(r)) {
+	rc = mdb_get(r->txn, r->s->db_body, &k, v);
+	if (rc == 0)
+		return CACHE_OK;
+	mdb_txn_reset(r->txn);
+	return rc == MDB_NOTFOUND ? CACHE_ENOENT : CACHE_EIO;
+}
+
+/* Decode the chunk value v (found by cache_chunk_get) and hand it to cb; resets the
+ * transaction. */
+static int
+cache_chunk_deliver(struct cache_reader *r, MDB_val *v, cache_chunk_f *cb, void *arg)
+{
+	const unsigned char *data;
+	size_t len;
+	int rc;
+
+	if (v->mv_size >= 1 && ((const unsigned char *)v->mv_data)[0] == 1 && cache_reader_zbuf(r))
 		rc = CACHE_ENOMEM;
-	} else if ((rc = cache_chunk_decode(&v, r->zbuf, CACHE_CHUNK_SIZE, &data, &len)) == 0) {
+	else if ((rc = cache_chunk_decode(v, r->zbuf, CACHE_CHUNK_SIZE, &data, &len)) == 0)
 		rc = cb(arg, data, len);
-	}
 	mdb_txn_reset(r->txn);
 	return rc;
+}
+
+int
+cache_read_chunk(struct cache_reader *r, uint64_t body_id, uint32_t idx, cache_chunk_f *cb,
+                 void *arg)
+{
+	MDB_val v;
+	int rc;
+
+	if (!r || r->magic != CACHE_READER_MAGIC || !cb)
+		return CACHE_EINVAL;
+	rc = cache_chunk_get(r, body_id, idx, &v);
+	return rc ? rc : cache_chunk_deliver(r, &v, cb, arg);
 }
 
 struct cache_copy_arg {
@@ -339,29 +354,24 @@ cache_read_chunk_copy(struct cache_reader *r, uint64_t body_id, uint32_t idx, vo
                       size_t cap, size_t *len)
 {
 	struct cache_copy_arg a = {buf, cap, 0};
-	unsigned char kb[12];
-	MDB_val k = {12, kb}, v;
+	MDB_val v;
+	ssize_t n;
 	int rc;
 
 	*len = 0;
 	if (!r || r->magic != CACHE_READER_MAGIC || !buf)
 		return CACHE_EINVAL;
-	cache_be64(kb, body_id);
-	cache_be32(kb + 8, idx);
-	if (mdb_txn_renew(r->txn) != 0)
-		return CACHE_EIO;
-	rc = mdb_get(r->txn, r->s->db_body, &k, &v);
-	if (rc == 0) {
-		ssize_t n = cache_chunk_pread(r->s, &v, buf, cap);
-
-		if (n >= 0)
-			a.len = (size_t)n;
-	}
-	mdb_txn_reset(r->txn);
+	rc = cache_chunk_get(r, body_id, idx, &v);
 	if (rc)
-		return rc == MDB_NOTFOUND ? CACHE_ENOENT : CACHE_EIO;
-	if (a.len == 0) /* not on overflow pages, or deflated: through the map */
-		rc = cache_read_chunk(r, body_id, idx, cache_copy_cb, &a);
+		return rc;
+	n = cache_chunk_pread(r->s, &v, buf, cap);
+	if (n >= 0) {
+		mdb_txn_reset(r->txn);
+		*len = (size_t)n;
+		return CACHE_OK;
+	}
+	/* not on overflow pages, or deflated: through the map, in the same transaction */
+	rc = cache_chunk_deliver(r, &v, cache_copy_cb, &a);
 	*len = rc == CACHE_OK ? a.len : 0;
 	return rc;
 }

@@ -435,8 +435,7 @@ cache_entry_header(const struct cache_entry *e, const char *name)
 	return (struct cache_str){NULL, 0};
 }
 
-/* Append "name: value\r\n" at *o (room checked by the caller's sizing). */
-static void
+void
 cache_put_line(char **o, struct cache_str name, struct cache_str value)
 {
 	memcpy(*o, name.p, name.n);

@@ -606,26 +606,17 @@ cq_lead_publish(struct creq *q, int status, const struct cache_hdrs *resp, int64
 		cq_lead_end(q, FS_GONE, 0, 0);
 		return;
 	}
-	size_t o = 0;
-	for (size_t i = 0; i < resp->n; i++) {
-		const struct cache_hdr *f = &resp->v[i];
-		memcpy(blk + o, f->name.p, f->name.n);
-		o += f->name.n;
-		memcpy(blk + o, ": ", 2);
-		o += 2;
-		memcpy(blk + o, f->value.p, f->value.n);
-		o += f->value.n;
-		memcpy(blk + o, "\r\n", 2);
-		o += 2;
-	}
-	blk[o] = '\0';
+	char *o = blk;
+	for (size_t i = 0; i < resp->n; i++)
+		cache_put_line(&o, resp->v[i].name, resp->v[i].value);
+	*o = '\0';
 	memcpy(vs, vary.p, vary.n);
 	vs[vary.n] = '\0';
 	struct cq_fill *cf = q->cf;
 	pthread_mutex_lock(&cq_g.reg_lock);
 	cf->status = status;
 	cf->resp = blk;
-	cf->resp_len = o;
+	cf->resp_len = (size_t)(o - blk);
 	cf->t_req = q->t_req;
 	cf->t_resp = t_resp;
 	cf->length = length;
@@ -755,14 +746,9 @@ cachereq_build_reval(struct creq *q)
 		size_t need = f->name.n + f->value.n + 4;
 		if (o + need > cap)
 			break;
-		memcpy(out + o, f->name.p, f->name.n);
-		o += f->name.n;
-		memcpy(out + o, ": ", 2);
-		o += 2;
-		memcpy(out + o, f->value.p, f->value.n);
-		o += f->value.n;
-		memcpy(out + o, "\r\n", 2);
-		o += 2;
+		char *at = out + o;
+		cache_put_line(&at, f->name, f->value);
+		o += need;
 	}
 	if (o + vlen + 2 > cap) {
 		free(out);

@@ -278,14 +278,7 @@ polres_load(struct polres *p, struct cfg *cfg)
 static void
 polres_res_retire(struct polres *p)
 {
-	size_t k = 0;
-	for (size_t i = 0; i < p->nres_old; i++) {
-		if (res_idle(p->res_old[i]))
-			res_free(&p->res_old[i]);
-		else
-			p->res_old[k++] = p->res_old[i];
-	}
-	p->nres_old = k;
+	p->nres_old = res_free_idle(p->res_old, p->nres_old);
 }
 
 /* The DNS* directives changed: new lookups go to a new resolver, those in flight finish on

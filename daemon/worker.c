@@ -258,15 +258,8 @@ static void
 worker_res_retire_cb(struct ev_timer *t)
 {
 	struct worker *w = t->arg;
-	size_t k = 0;
-	for (size_t i = 0; i < w->nres_old; i++) {
-		if (res_idle(w->res_old[i]))
-			res_free(&w->res_old[i]);
-		else
-			w->res_old[k++] = w->res_old[i];
-	}
-	w->nres_old = k;
-	if (k > 0)
+	w->nres_old = res_free_idle(w->res_old, w->nres_old);
+	if (w->nres_old > 0)
 		ev_timer_start(w->loop, &w->res_retire, 1000);
 }
 

@@ -995,6 +995,19 @@ res_idle(const struct res *r)
 	return r == NULL || (r->all == NULL && !r->busy);
 }
 
+size_t
+res_free_idle(struct res **v, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (res_idle(v[i]))
+			res_free(&v[i]);
+		else
+			v[k++] = v[i];
+	}
+	return k;
+}
+
 void
 res_stats_get(const struct res *r, struct res_stats *out)
 {

@@ -81,6 +81,10 @@ void res_free(struct res **resp);
  * drops nobody. A resolver replaced on reload is freed once it is idle. */
 int res_idle(const struct res *r);
 
+/* Free the idle resolvers of v[0..n) and pack the others to the front; returns how many are
+ * left (the list of resolvers replaced on reload, checked periodically). */
+size_t res_free_idle(struct res **v, size_t n);
+
 /* Look up A and AAAA for name (a literal IPv4/IPv6 address, bracketed or not, answers at once
  * without DNS). If the answer is available now, cb runs before res_lookup returns and NULL is
  * returned; otherwise the returned handle stays valid until cb runs or res_cancel is called.
