@@ -56,6 +56,7 @@ struct alog_entry {
 	const char *ctype;        /* response Content-Type or "-" */
 	const char *request_line; /* combined format: the request line as received */
 	const char *referer, *user_agent;
+	const char *req_id;       /* the request id shown on error pages and in the logs, or NULL */
 };
 
 /* Per-worker line buffer. */
