@@ -214,7 +214,8 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			                     "%s: expected 2 arguments (lmdb URL-prefix)%s", d, "");
 		if (strcasecmp(a, "lmdb") != 0)
 			return cachecfg_fail(err, errlen,
-			                     "%s: unknown cache type \"%.200s\" (only lmdb)", d, a);
+			                     "%s: unknown cache type \"%.200s\" (lmdb; Apache's "
+			                     "disk, mem and socache mean lmdb)", d, a);
 		if (!cachecfg_valid_prefix(argv[2]))
 			return cachecfg_fail(err, errlen, "%s: expected \"/\" or a URL prefix "
 			                     "such as http:// or http://host/path, got \"%.200s\"",

@@ -100,6 +100,16 @@ const char cfg_default_text[] =
 	"# start is refused; \"User root\" keeps root on purpose. Ignored when not started as root.\n"
 	"User nobody\n";
 
+/* An open section: <Proxy>/<ProxyMatch>, <Limit>/<LimitExcept>, <IfModule>/<IfDefine>, or
+ * any section inside a false <IfModule>/<IfDefine> (skipped unread, as Apache does). */
+#define CFG_MAX_NEST 32
+enum cfg_frame_kind { CFG_FR_PROXY = 1, CFG_FR_LIMIT, CFG_FR_COND, CFG_FR_SKIPPED };
+struct cfg_frame {
+	enum cfg_frame_kind kind;
+	char name[48];                   /* canonical ("IfModule"), or as written when skipped */
+	unsigned line;
+};
+
 /* One file (or string) being parsed. */
 struct cfg_src {
 	const char *name;                /* for messages */
@@ -112,6 +122,11 @@ struct cfg_src {
 	const char *lim_name;            /* "Limit" or "LimitExcept" */
 	unsigned lim_line;
 	unsigned line;                   /* line of the directive being handled */
+	/* Section nesting (issue 9): every open <...> of this file, innermost last. skipping is
+	 * 0, or the index + 1 of the false <IfModule>/<IfDefine> whose lines are being skipped. */
+	struct cfg_frame frames[CFG_MAX_NEST];
+	unsigned nframes;
+	unsigned skipping;
 	char buf[CFG_LINE_MAX + 1];      /* the logical line */
 	char *argv[CFG_MAX_ARGS];
 };
@@ -121,6 +136,11 @@ struct cfg_parse {
 	char *err;
 	size_t errlen;
 	unsigned nfiles;
+	/* Apache compatibility and -M (issue 9, part 3) */
+	FILE *dump;                      /* gatehouse -M: the directives as parsed, or NULL */
+	unsigned char *given;            /* per cfg_directives[] entry: given at least once */
+	unsigned long dir_levels, dir_length; /* CacheDirLevels, CacheDirLength (0: not given) */
+	char notice_first_enable[512];   /* FILE:LINE of the first CacheEnable */
 };
 
 struct cfg_directive;
@@ -129,6 +149,7 @@ typedef int cfg_handler_f(struct cfg_parse *ps, struct cfg_src *src,
 
 #define CFG_IN_TOP 0x1u
 #define CFG_IN_SECTION 0x2u
+#define CFG_NO_DEFAULT 0x4u      /* -M prints nothing when not given (Include, LoadModule ...) */
 
 struct cfg_directive {
 	const char *name;
@@ -140,6 +161,9 @@ struct cfg_directive {
 	unsigned long lo, hi;      /* range as written */
 	unsigned scale;            /* multiplier to the stored unit (1000: seconds to ms) */
 	const char *unit;          /* "a number", "seconds", "milliseconds" */
+	/* gatehouse -M (issue 9): the arguments that mean the default, printed when the
+	 * directive is not given; "(...)" says in words what applies instead; NULL: not set. */
+	const char *dflt;
 };
 
 /* ---- messages ---- */
@@ -1004,72 +1028,469 @@ cfg_d_cache(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	return 0;
 }
 
+/* ---- Apache compatibility (issue 9, part 3): modules, defines, ServerName, notices ---- */
+
+/* The Apache modules Gatehouse stands in for: <IfModule> is true for these and only these,
+ * and LoadModule of one of them is accepted with a notice. mod_ssl joins when TLS exists. */
+static const char *const cfg_modules[] = {
+	"proxy", "proxy_http", "proxy_ftp", "proxy_connect", "cache", "cache_disk", "status",
+	"log_config", "authz_core", "authz_host", "auth_basic", "authn_file", NULL
+};
+
+/* -D NAME from the command line; set by main before the first load, read by every load. */
+static char *cfg_defines[CFG_MAX_DEFINES];
+static size_t cfg_ndefines;
+
+int
+cfg_define(const char *name)
+{
+	char *copy;
+
+	if (!name || !*name || name[0] == '!' || strpbrk(name, " \t\r\n\v\f>\"") ||
+	    cfg_ndefines == CFG_MAX_DEFINES)
+		return -1;
+	copy = strdup(name);
+	if (!copy)
+		return -1;
+	cfg_defines[cfg_ndefines++] = copy;
+	return 0;
+}
+
+void
+cfg_defines_clear(void)
+{
+	while (cfg_ndefines > 0)
+		free(cfg_defines[--cfg_ndefines]);
+}
+
+static int
+cfg_defined(const char *name)
+{
+	for (size_t i = 0; i < cfg_ndefines; i++)
+		if (strcmp(cfg_defines[i], name) == 0) /* case-sensitive, as Apache */
+			return 1;
+	return 0;
+}
+
+/* "mod_proxy.c", "proxy_module" and "mod_proxy" all name module "proxy". */
+int
+cfg_module_present(const char *module)
+{
+	char name[64];
+	size_t n = strlen(module);
+
+	if (n >= sizeof(name))
+		return 0;
+	if (n > 2 && strcasecmp(module + n - 2, ".c") == 0 && strncasecmp(module, "mod_", 4) == 0)
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 6), module + 4);
+	else if (n > 7 && strcasecmp(module + n - 7, "_module") == 0)
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 7), module);
+	else if (strncasecmp(module, "mod_", 4) == 0)
+		snprintf(name, sizeof(name), "%s", module + 4);
+	else
+		return 0;
+	return cfg_keyword(name, cfg_modules) >= 0;
+}
+
+/* A notice: an Apache directive accepted without its Apache effect. Collected as
+ * "FILE:LINE: message\n" lines for -t and the error log. */
+__attribute__((format(printf, 4, 5)))
+static int
+cfg_notice_at(struct cfg_parse *ps, struct cfg_src *src, const char *where, const char *fmt,
+              ...)
+{
+	struct cfg *c = ps->c;
+	char msg[1024];
+	size_t old = c->notices ? strlen(c->notices) : 0;
+	va_list ap;
+	char *n;
+	int len;
+
+	len = snprintf(msg, sizeof(msg), "%.500s: ", where);
+	va_start(ap, fmt);
+	vsnprintf(msg + len, sizeof(msg) - (size_t)len, fmt, ap);
+	va_end(ap);
+	len = (int)strlen(msg);
+	n = realloc(c->notices, old + (size_t)len + 2);
+	if (!n)
+		return cfg_nomem(ps, src);
+	memcpy(n + old, msg, (size_t)len);
+	n[old + (size_t)len] = '\n';
+	n[old + (size_t)len + 1] = '\0';
+	c->notices = n;
+	c->nnotices++;
+	return 0;
+}
+
+#define cfg_notice(ps, src, ...) \
+	cfg_notice_at(ps, src, cfg_where(src, (char[512]){ 0 }, 512), __VA_ARGS__)
+
+/* After the last directive: ServerName's default, and what the notices must add. */
+static int
+cfg_compat_finish(struct cfg_parse *ps)
+{
+	struct cfg *c = ps->c;
+
+	if (!c->server_name) {
+		char host[256];
+
+		if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+			snprintf(host, sizeof(host), "gatehouse");
+		host[sizeof(host) - 1] = '\0';
+		c->server_name = strdup(host);
+		c->server_host = strdup(host);
+		if (!c->server_name || !c->server_host)
+			return -1;
+	}
+	if (c->cache->nenable > 0 && !c->cache->root)
+		return cfg_notice_at(ps, NULL, ps->notice_first_enable, "CacheEnable without "
+		                     "CacheRoot: nothing is cached until a CacheRoot names the "
+		                     "store's directory");
+	return 0;
+}
+
+/* ServerName [scheme://]host[:port]: a name, IPv4 or [IPv6] address, as Apache. */
+static int
+cfg_d_server_name(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                  char **argv, size_t argc)
+{
+	const char *a = argv[1], *host = a, *sep = strstr(a, "://"), *after, *hs;
+	char v6[INET6_ADDRSTRLEN + 1];
+	struct in6_addr addr6;
+	unsigned long port;
+	size_t hlen;
+	char *name, *hostpart;
+
+	(void)argc;
+	if (sep) {
+		if (!((sep - a == 4 && strncasecmp(a, "http", 4) == 0) ||
+		      (sep - a == 5 && strncasecmp(a, "https", 5) == 0)))
+			return cfg_fail(ps, src, "%s: expected http:// or https:// before the name, "
+			                "got \"%.200s\"", d->name, a);
+		host = sep + 3;
+	}
+	if (host[0] == '[') {
+		const char *close = strchr(host, ']');
+
+		hs = host + 1;
+		hlen = close ? (size_t)(close - hs) : 0;
+		if (!close || hlen == 0 || hlen >= sizeof(v6))
+			return cfg_fail(ps, src, "%s: bad IPv6 address in \"%.200s\"", d->name, a);
+		memcpy(v6, hs, hlen);
+		v6[hlen] = '\0';
+		if (inet_pton(AF_INET6, v6, &addr6) != 1)
+			return cfg_fail(ps, src, "%s: bad IPv6 address in \"%.200s\"", d->name, a);
+		after = close + 1;
+	} else {
+		hs = host;
+		hlen = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		              "0123456789.-_");
+		after = host + hlen;
+		if (hlen == 0 || hlen > 253 || host[0] == '.' || host[0] == '-' ||
+		    (*after && *after != ':'))
+			return cfg_fail(ps, src, "%s: expected [scheme://]host[:port], got \"%.200s\"",
+			                d->name, a);
+	}
+	if (*after == ':') {
+		if (cfg_number(after + 1, 1, 65535, &port) != 0)
+			return cfg_fail(ps, src, "%s: bad port in \"%.200s\"", d->name, a);
+	} else if (*after) {
+		return cfg_fail(ps, src, "%s: expected [scheme://]host[:port], got \"%.200s\"",
+		                d->name, a);
+	}
+	name = strdup(host);
+	hostpart = strndup(hs, hlen);
+	if (!name || !hostpart) {
+		free(name);
+		free(hostpart);
+		return cfg_nomem(ps, src);
+	}
+	free(ps->c->server_name);
+	free(ps->c->server_host);
+	ps->c->server_name = name;
+	ps->c->server_host = hostpart;
+	return 0;
+}
+
+/* LoadModule: built in for the modules we stand in for (a notice), an error for others. */
+static int
+cfg_d_load_module(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                  char **argv, size_t argc)
+{
+	(void)argc;
+	if (cfg_module_present(argv[1]))
+		return cfg_notice(ps, src, "%s %.200s: Gatehouse has this module built in; the line "
+		                  "has no effect", d->name, argv[1]);
+	if (strcasecmp(argv[1], "ssl_module") == 0)
+		return cfg_fail(ps, src, "%s %.200s: Gatehouse does not speak TLS yet",
+		                d->name, argv[1]);
+	return cfg_fail(ps, src, "%s %.200s: Gatehouse has no such module (it stands in for "
+	                "mod_proxy, mod_proxy_http, mod_proxy_ftp, mod_proxy_connect, mod_cache, "
+	                "mod_cache_disk, mod_status, mod_log_config, mod_authz_core, "
+	                "mod_authz_host, mod_auth_basic and mod_authn_file)", d->name, argv[1]);
+}
+
+/* mod_cache_disk's layout and mod_cache's lock and handler phase: accepted with a notice,
+ * their arguments checked as Apache checks them. */
+static int
+cfg_d_no_effect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                char **argv, size_t argc)
+{
+	const char *n = d->name, *why;
+	unsigned long v;
+	int on;
+
+	(void)argc;
+	if (strcmp(n, "CacheDirLevels") == 0 || strcmp(n, "CacheDirLength") == 0) {
+		int levels = strcmp(n, "CacheDirLevels") == 0;
+
+		if (cfg_number(argv[1], 1, 20, &v) != 0)
+			return cfg_fail(ps, src, "%s: expected a number from 1 to 20, got \"%.200s\"",
+			                n, argv[1]);
+		*(levels ? &ps->dir_levels : &ps->dir_length) = v;
+		if (ps->dir_levels * ps->dir_length > 20)
+			return cfg_fail(ps, src, "%s: CacheDirLevels times CacheDirLength must not be "
+			                "higher than 20", n);
+		why = "the LMDB store (CacheRoot) has no directory tree";
+	} else if (strcmp(n, "CacheLock") == 0 || strcmp(n, "CacheQuickHandler") == 0) {
+		if (cfg_onoff(ps, src, n, argv[1], &on) != 0)
+			return -1;
+		why = strcmp(n, "CacheLock") == 0
+		          ? "concurrent misses for one URL always wait for a single fetch "
+		            "(collapsed forwarding)"
+		          : "the cache always answers after the <Proxy> access rules and the policy";
+	} else if (strcmp(n, "CacheLockPath") == 0) {
+		if (!*argv[1])
+			return cfg_fail(ps, src, "%s: expected a directory", n);
+		why = "collapsed forwarding needs no lock files";
+	} else {
+		if (cfg_number(argv[1], 1, 2147483647ul, &v) != 0)
+			return cfg_fail(ps, src, "%s: expected a number of seconds above 0, got "
+			                "\"%.200s\"", n, argv[1]);
+		why = "collapsed forwarding needs no lock files";
+	}
+	return cfg_notice(ps, src, "%s: accepted for Apache compatibility, no effect: %s", n, why);
+}
+
+/* CacheEnable disk|mem|socache PREFIX: the one store there is, LMDB. */
+static int
+cfg_d_cache_enable(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                   char **argv, size_t argc)
+{
+	static const char *const types[] = { "disk", "mem", "socache", NULL };
+	char *args[3];
+
+	if (!ps->notice_first_enable[0])
+		cfg_where(src, ps->notice_first_enable, sizeof(ps->notice_first_enable));
+	if (argc != 3 || cfg_keyword(argv[1], types) < 0)
+		return cfg_d_cache(ps, src, d, argv, argc);
+	args[0] = argv[0];
+	args[1] = "lmdb";
+	args[2] = argv[2];
+	if (cfg_d_cache(ps, src, d, args, argc) != 0)
+		return -1;
+	return cfg_notice(ps, src, "%s %s: Gatehouse stores every cached object in its LMDB store "
+	                  "(CacheRoot); treated as CacheEnable lmdb", d->name, argv[1]);
+}
+
+/* Apache directives and sections an admin may carry over that Gatehouse cannot honour: the
+ * error says why. A name ending in '*' is a prefix. */
+static const struct {
+	const char *name, *why;
+} cfg_refused[] = {
+	{ "ProxyPass*", "Gatehouse is a forward proxy only; reverse proxying is not supported" },
+	{ "ProxyPreserveHost", "Gatehouse is a forward proxy only; reverse proxying is not "
+	  "supported" },
+	{ "ProxySet", "Gatehouse is a forward proxy only; there are no balancers or workers" },
+	{ "Balancer*", "Gatehouse is a forward proxy only; there are no balancers" },
+	{ "ProxyHTML*", "Gatehouse is a forward proxy only; it does not rewrite pages" },
+	{ "SSL*", "Gatehouse does not speak TLS yet" },
+	{ "Rewrite*", "Gatehouse has no mod_rewrite" },
+	{ "DocumentRoot", "Gatehouse serves no files" },
+	{ "ServerRoot", "Gatehouse has no ServerRoot; relative paths are relative to the "
+	  "configuration file's directory" },
+	{ "Define", "use \"gatehouse -D NAME\" for <IfDefine NAME>" },
+	{ "VirtualHost", "Gatehouse is one server; put the directives at the top level" },
+	{ "Location*", "Gatehouse serves no paths of its own; use <Proxy URL-prefix>" },
+	{ "Directory*", "Gatehouse serves no files" },
+	{ "Files*", "Gatehouse serves no files" },
+};
+
+static const char *
+cfg_refused_why(const char *name)
+{
+	for (size_t i = 0; i < sizeof(cfg_refused) / sizeof(cfg_refused[0]); i++) {
+		const char *r = cfg_refused[i].name;
+		size_t n = strlen(r);
+
+		if (r[n - 1] == '*' ? strncasecmp(name, r, n - 1) == 0 : strcasecmp(name, r) == 0)
+			return cfg_refused[i].why;
+	}
+	return NULL;
+}
+
+/* gatehouse -M: one word as the tokenizer reads it back. */
+static void
+cfg_dump_word(FILE *f, const char *w)
+{
+	if (*w && !strpbrk(w, " \t\r\v\f\"\\") && w[0] != '#') {
+		fputs(w, f);
+		return;
+	}
+	fputc('"', f);
+	for (; *w; w++) {
+		if (*w == '"' || *w == '\\')
+			fputc('\\', f);
+		fputc(*w, f);
+	}
+	fputc('"', f);
+}
+
+static void
+cfg_dump_indent(FILE *f, const struct cfg_src *src)
+{
+	for (unsigned i = 0; i < src->nframes; i++)
+		if (src->frames[i].kind == CFG_FR_PROXY || src->frames[i].kind == CFG_FR_LIMIT)
+			fputs("    ", f);
+}
+
+/* Directives whose first argument is a file relative to the configuration's directory:
+ * -M prints it absolute, so that the text means the same read from anywhere. */
+static const char *const cfg_dump_path_args[] = { "AccessLog", "ErrorLog", "PidFile", "PacFile",
+	                                         NULL };
+
+static void
+cfg_dump_directive(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                   char **argv, size_t argc)
+{
+	FILE *f = ps->dump;
+
+	cfg_dump_indent(f, src);
+	fprintf(f, "# %s:%u\n", src->name, src->line);
+	cfg_dump_indent(f, src);
+	if (d->fn == cfg_d_include)
+		fputs("# ", f); /* expanded below */
+	fputs(d->name, f);
+	for (size_t i = 1; i < argc; i++) {
+		fputc(' ', f);
+		if (i == 1 && cfg_keyword(d->name, cfg_dump_path_args) >= 0 && argv[1][0] != '/' &&
+		    strcmp(argv[1], "-") != 0 && argv[1][0] != '|' &&
+		    strncasecmp(argv[1], "syslog", 6) != 0) {
+			char *p = cfg_join(src->dir, argv[1]);
+
+			cfg_dump_word(f, p ? p : argv[1]);
+			free(p);
+		} else {
+			cfg_dump_word(f, argv[i]);
+		}
+	}
+	fputc('\n', f);
+}
+
+/* -M, after a successful load: the directives of the table that were not given. */
+static void
+cfg_dump_defaults(struct cfg_parse *ps, const struct cfg_directive *tbl, size_t n)
+{
+	FILE *f = ps->dump;
+
+	fputs("\n# Not given: the defaults\n", f);
+	for (size_t i = 0; i < n; i++) {
+		const struct cfg_directive *d = &tbl[i];
+
+		if (ps->given[i] || !(d->ctx & CFG_IN_TOP) || (d->ctx & CFG_NO_DEFAULT))
+			continue;
+		if (!d->dflt)
+			fprintf(f, "# %s: not set\n", d->name);
+		else if (d->dflt[0] == '(')
+			fprintf(f, "# %s: not set %s\n", d->name, d->dflt);
+		else
+			fprintf(f, "%s %s\n", d->name, d->dflt);
+	}
+}
+
 #define CFG_OFF(f) offsetof(struct cfg, f)
 #define CFG_NUM(name, field, lo, hi, scale, unit) \
-	{ name, cfg_d_number, 1, 1, CFG_IN_TOP, CFG_OFF(field), lo, hi, scale, unit }
-#define CFG_FN(name, fn, min, max, ctx) { name, fn, min, max, ctx, 0, 0, 0, 0, NULL }
+	CFG_NUMD(name, field, lo, hi, scale, unit, NULL)
+#define CFG_FN(name, fn, min, max, ctx) CFG_FND(name, fn, min, max, ctx, NULL)
+/* ... with the default as -M prints it (issue 9) */
+#define CFG_NUMD(name, field, lo, hi, scale, unit, dflt) \
+	{ name, cfg_d_number, 1, 1, CFG_IN_TOP, CFG_OFF(field), lo, hi, scale, unit, dflt }
+#define CFG_FND(name, fn, min, max, ctx, dflt) { name, fn, min, max, ctx, 0, 0, 0, 0, NULL, dflt }
 
 static const struct cfg_directive cfg_directives[] = {
-	CFG_FN("Listen", cfg_d_listen, 1, 1, CFG_IN_TOP),
-	CFG_FN("ProxyRequests", cfg_d_proxy_requests, 1, 1, CFG_IN_TOP),
-	CFG_FN("ProxyVia", cfg_d_via, 1, 1, CFG_IN_TOP),
-	CFG_FN("AllowCONNECT", cfg_d_allow_connect, 1, -1, CFG_IN_TOP),
-	CFG_NUM("ProxyTimeout", proxy_timeout_ms, 1, 86400, 1000, "seconds"),
-	CFG_FN("ProxyMaxForwards", cfg_d_max_forwards, 1, 1, CFG_IN_TOP),
-	CFG_FN("ProxyBadHeader", cfg_d_bad_header, 1, 1, CFG_IN_TOP),
-	CFG_FN("ProxyChainAuth", cfg_d_chain_auth, 1, 1, CFG_IN_TOP),
-	CFG_FN("DNSServer", cfg_d_dns_server, 1, RES_MAX_SERVERS, CFG_IN_TOP),
-	CFG_NUM("DNSTimeout", dns.timeout_ms, 10, 60000, 1, "milliseconds"),
-	{ "DNSCacheTTL", cfg_d_dns_cache_ttl, 2, 2, CFG_IN_TOP, 0, 0, 604800, 1, "seconds" },
-	CFG_NUM("DNSNegativeTTL", dns.neg_ttl, 0, 86400, 1, "seconds"),
-	CFG_NUM("Workers", workers, 1, 256, 1, "a number"),
+	CFG_FND("Listen", cfg_d_listen, 1, 1, CFG_IN_TOP, "127.0.0.1:3128"),
+	CFG_FND("ProxyRequests", cfg_d_proxy_requests, 1, 1, CFG_IN_TOP, "On"),
+	CFG_FND("ProxyVia", cfg_d_via, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_FND("AllowCONNECT", cfg_d_allow_connect, 1, -1, CFG_IN_TOP, "443 563"),
+	CFG_NUMD("ProxyTimeout", proxy_timeout_ms, 1, 86400, 1000, "seconds", "60"),
+	CFG_FND("ProxyMaxForwards", cfg_d_max_forwards, 1, 1, CFG_IN_TOP, "-1"),
+	CFG_FND("ProxyBadHeader", cfg_d_bad_header, 1, 1, CFG_IN_TOP, "IsError"),
+	CFG_FND("ProxyChainAuth", cfg_d_chain_auth, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_FND("DNSServer", cfg_d_dns_server, 1, RES_MAX_SERVERS, CFG_IN_TOP,
+	       "(the servers of /etc/resolv.conf)"),
+	CFG_NUMD("DNSTimeout", dns.timeout_ms, 10, 60000, 1, "milliseconds", "1500"),
+	{ "DNSCacheTTL", cfg_d_dns_cache_ttl, 2, 2, CFG_IN_TOP, 0, 0, 604800, 1, "seconds",
+	  "5 3600" },
+	CFG_NUMD("DNSNegativeTTL", dns.neg_ttl, 0, 86400, 1, "seconds", "30"),
+	CFG_NUMD("Workers", workers, 1, 256, 1, "a number", "(one per CPU)"),
 	CFG_FN("AccessLog", cfg_d_access_log, 1, 2, CFG_IN_TOP),
-	CFG_FN("ErrorLog", cfg_d_error_log, 1, 1, CFG_IN_TOP),
-	CFG_FN("LogLevel", cfg_d_log_level, 1, 1, CFG_IN_TOP),
-	CFG_NUM("Timeout", timeout_ms, 1, 86400, 1000, "seconds"),
-	CFG_NUM("KeepAliveTimeout", keepalive_timeout_ms, 1, 3600, 1000, "seconds"),
-	CFG_NUM("MaxKeepAliveRequests", max_keepalive_requests, 0, 1000000, 1, "a number"),
-	CFG_NUM("LimitRequestLine", limit_request_line, 64, 65536, 1, "a number"),
-	CFG_NUM("LimitRequestFieldSize", limit_request_field_size, 64, 65536, 1, "a number"),
-	CFG_NUM("LimitRequestFields", limit_request_fields, 1, 256, 1, "a number"),
-	CFG_NUM("GracefulShutdownTimeout", graceful_timeout_ms, 1, 86400, 1000, "seconds"),
-	CFG_NUM("UpstreamIdleTimeout", upstream_idle_ms, 1, 86400, 1000, "seconds"),
-	CFG_NUM("MaxConnections", max_connections, 1, 1048576, 1, "a number"),
+	CFG_FND("ErrorLog", cfg_d_error_log, 1, 1, CFG_IN_TOP, "(standard error)"),
+	CFG_FND("LogLevel", cfg_d_log_level, 1, 1, CFG_IN_TOP, "warn"),
+	CFG_NUMD("Timeout", timeout_ms, 1, 86400, 1000, "seconds", "60"),
+	CFG_NUMD("KeepAliveTimeout", keepalive_timeout_ms, 1, 3600, 1000, "seconds", "5"),
+	CFG_NUMD("MaxKeepAliveRequests", max_keepalive_requests, 0, 1000000, 1, "a number", "100"),
+	CFG_NUMD("LimitRequestLine", limit_request_line, 64, 65536, 1, "a number", "8190"),
+	CFG_NUMD("LimitRequestFieldSize", limit_request_field_size, 64, 65536, 1, "a number",
+	         "8190"),
+	CFG_NUMD("LimitRequestFields", limit_request_fields, 1, 256, 1, "a number", "100"),
+	CFG_NUMD("GracefulShutdownTimeout", graceful_timeout_ms, 1, 86400, 1000, "seconds", "10"),
+	CFG_NUMD("UpstreamIdleTimeout", upstream_idle_ms, 1, 86400, 1000, "seconds", "30"),
+	CFG_NUMD("MaxConnections", max_connections, 1, 1048576, 1, "a number", "4096"),
 	CFG_FN("User", cfg_d_user, 1, 1, CFG_IN_TOP),
-	CFG_FN("Group", cfg_d_group, 1, 1, CFG_IN_TOP),
+	CFG_FND("Group", cfg_d_group, 1, 1, CFG_IN_TOP, "(the primary group of User)"),
 	CFG_FN("PidFile", cfg_d_pid_file, 1, 1, CFG_IN_TOP),
 	CFG_FN("ProxyBlock", cfg_d_block, 1, -1, CFG_IN_TOP),
 	CFG_FN("NoProxy", cfg_d_block, 1, -1, CFG_IN_TOP),
 	CFG_FN("ProxyRemote", cfg_d_remote, 2, 3, CFG_IN_TOP),
 	CFG_FN("ProxyRemoteMatch", cfg_d_remote, 2, 3, CFG_IN_TOP),
 	CFG_FN("ProxyDomain", cfg_d_domain, 1, 1, CFG_IN_TOP),
-	CFG_FN("ProxyRemoteFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP),
-	CFG_FN("PacProxy", cfg_d_pac_proxy, 1, -1, CFG_IN_TOP),
-	CFG_FN("PacFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP),
-	CFG_FN("PacFile", cfg_d_pac_file, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheRoot", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheSize", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheEnable", cfg_d_cache, 2, 2, CFG_IN_TOP),
+	CFG_FND("ProxyRemoteFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP, "none"),
+	CFG_FND("PacProxy", cfg_d_pac_proxy, 1, -1, CFG_IN_TOP,
+	       "(the address the browser fetched the PAC file from)"),
+	CFG_FND("PacFallback", cfg_d_fallback, 1, 1, CFG_IN_TOP, "none"),
+	CFG_FND("PacFile", cfg_d_pac_file, 1, 1, CFG_IN_TOP, "(generated from the policy)"),
+	CFG_FND("CacheRoot", cfg_d_cache, 1, 1, CFG_IN_TOP, "(none: no cache)"),
+	CFG_FND("CacheSize", cfg_d_cache, 1, 1, CFG_IN_TOP, "1G"),
+	CFG_FN("CacheEnable", cfg_d_cache_enable, 2, 2, CFG_IN_TOP),
 	CFG_FN("CacheDisable", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheMaxFileSize", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheMinFileSize", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheIgnoreHeaders", cfg_d_cache, 1, -1, CFG_IN_TOP),
-	CFG_FN("CacheIgnoreNoLastMod", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheIgnoreQueryString", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheStoreNoStore", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheStorePrivate", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheLastModifiedFactor", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheMaxExpire", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheDefaultExpire", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheStaleOnError", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("CacheDebianArchive", cfg_d_cache, 1, 1, CFG_IN_TOP),
-	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP),
-	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP),
+	CFG_FND("CacheMaxFileSize", cfg_d_cache, 1, 1, CFG_IN_TOP, "512M"),
+	CFG_FND("CacheMinFileSize", cfg_d_cache, 1, 1, CFG_IN_TOP, "0"),
+	CFG_FND("CacheIgnoreHeaders", cfg_d_cache, 1, -1, CFG_IN_TOP, "Set-Cookie"),
+	CFG_FND("CacheIgnoreNoLastMod", cfg_d_cache, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_FND("CacheIgnoreQueryString", cfg_d_cache, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_FND("CacheStoreNoStore", cfg_d_cache, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_FND("CacheStorePrivate", cfg_d_cache, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_FND("CacheLastModifiedFactor", cfg_d_cache, 1, 1, CFG_IN_TOP, "0.1"),
+	CFG_FND("CacheMaxExpire", cfg_d_cache, 1, 1, CFG_IN_TOP, "86400"),
+	CFG_FND("CacheDefaultExpire", cfg_d_cache, 1, 1, CFG_IN_TOP, "3600"),
+	CFG_FND("CacheStaleOnError", cfg_d_cache, 1, 1, CFG_IN_TOP, "On"),
+	CFG_FND("CacheDebianArchive", cfg_d_cache, 1, 1, CFG_IN_TOP, "On"),
+	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("Require", cfg_d_require, 1, -1, CFG_IN_SECTION),
 	CFG_FN("Order", cfg_d_order, 1, 1, CFG_IN_SECTION),
 	CFG_FN("Allow", cfg_d_allow, 2, -1, CFG_IN_SECTION),
 	CFG_FN("Deny", cfg_d_allow, 2, -1, CFG_IN_SECTION),
 	CFG_FN("Satisfy", cfg_d_satisfy, 1, 1, CFG_IN_SECTION),
+	/* Apache compatibility (issue 9, part 3): ServerName; accepted, without their effect */
+	CFG_FND("ServerName", cfg_d_server_name, 1, 1, CFG_IN_TOP, "(the host name of this machine)"),
+	CFG_FN("LoadModule", cfg_d_load_module, 2, 2, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("CacheDirLevels", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("CacheDirLength", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("CacheLock", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("CacheLockPath", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("CacheLockMaxAge", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("CacheQuickHandler", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 };
 
 static const struct cfg_directive *
@@ -1101,8 +1522,13 @@ cfg_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t arg
 	const struct cfg_directive *d = cfg_directive_find(argv[0]);
 	size_t nargs = argc - 1;
 
-	if (!d)
+	if (!d) {
+		const char *why = cfg_refused_why(argv[0]);
+
+		if (why)
+			return cfg_fail(ps, src, "%.200s: %s", argv[0], why);
 		return cfg_fail(ps, src, "unknown directive \"%.200s\"", argv[0]);
+	}
 	if (src->sec && !(d->ctx & CFG_IN_SECTION))
 		return cfg_fail(ps, src, "%s not allowed in <%s>", d->name, src->lim ? src->lim_name : src->sec_name);
 	if (!src->sec && !(d->ctx & CFG_IN_TOP))
@@ -1114,12 +1540,16 @@ cfg_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t arg
 		cfg_arity_text(d, want, sizeof(want));
 		return cfg_fail(ps, src, "%s: expected %s, got %zu", d->name, want, nargs);
 	}
+	if (ps->given)
+		ps->given[d - cfg_directives] = 1;
+	if (ps->dump)
+		cfg_dump_directive(ps, src, d, argv, argc);
 	return d->fn(ps, src, d, argv, argc);
 }
 
 /* "<Proxy ...>" / "<ProxyMatch ...>"; line is the whole logical line from '<'. */
 static int
-cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
+cfg_section_open_acl(struct cfg_parse *ps, struct cfg_src *src, char *line)
 {
 	char name[64], where[512];
 	size_t nlen, len = strlen(line);
@@ -1163,6 +1593,10 @@ cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
 		canon = "ProxyMatch";
 		kind = POL_SEC_REGEX;
 	} else {
+		const char *refused = cfg_refused_why(name);
+
+		if (refused)
+			return cfg_fail(ps, src, "unknown section \"<%s>\": %s", name, refused);
 		return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
 	}
 	if (src->sec)
@@ -1189,37 +1623,135 @@ cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
 	return 0;
 }
 
-/* "</Proxy>"; line is the whole logical line from '<'. */
+/* ---- sections: nesting, <IfModule>, <IfDefine> (issue 9, part 3) ---- */
+
+static int
+cfg_frame_push(struct cfg_parse *ps, struct cfg_src *src, enum cfg_frame_kind kind,
+               const char *name)
+{
+	struct cfg_frame *f;
+
+	if (src->nframes == CFG_MAX_NEST)
+		return cfg_fail(ps, src, "sections nested more than %d deep", CFG_MAX_NEST);
+	f = &src->frames[src->nframes++];
+	f->kind = kind;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	f->line = src->line;
+	return 0;
+}
+
+/* <IfModule [!]module> or <IfDefine [!]NAME>: is it true? -1 after an error. */
+static int
+cfg_cond_eval(struct cfg_parse *ps, struct cfg_src *src, const char *canon, char *args)
+{
+	const char *why, *w;
+	int argc = cfg_tokenize(args, src->argv, CFG_MAX_ARGS, &why), neg, v;
+
+	if (argc < 0)
+		return cfg_fail(ps, src, "<%s>: %s", canon, why);
+	if (argc != 1)
+		return cfg_fail(ps, src, "<%s>: expected 1 argument, got %d", canon, argc);
+	w = src->argv[0];
+	neg = w[0] == '!';
+	w += neg;
+	if (!*w)
+		return cfg_fail(ps, src, "<%s>: expected a %s after '!'", canon,
+		                canon[2] == 'M' ? "module" : "name");
+	v = canon[2] == 'M' ? cfg_module_present(w) : cfg_defined(w);
+	return neg ? !v : v;
+}
+
+/* Any "<...>" line: a conditional section, a section inside a skipped one, or the ACL
+ * sections (cfg_section_open_acl), each recorded as a frame. */
+static int
+cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
+{
+	char name[48];
+	size_t nlen = strcspn(line + 1, " \t\r\v\f>"), len = strlen(line);
+	char *copy = NULL;
+	int v, rc;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(nlen < 40 ? nlen : 40), line + 1);
+	if (src->skipping) /* Apache reads nothing inside a false section but the nesting */
+		return cfg_frame_push(ps, src, CFG_FR_SKIPPED, name);
+	if (strcasecmp(name, "IfModule") == 0 || strcasecmp(name, "IfDefine") == 0) {
+		const char *canon = strcasecmp(name, "IfModule") == 0 ? "IfModule" : "IfDefine";
+
+		while (len > 0 && cfg_is_blank((unsigned char)line[len - 1]))
+			len--;
+		if (len < 2 || line[len - 1] != '>')
+			return cfg_fail(ps, src, "<%s> directive missing closing '>'", canon);
+		line[len - 1] = '\0';
+		v = cfg_cond_eval(ps, src, canon, line + 1 + nlen);
+		if (v < 0 || cfg_frame_push(ps, src, CFG_FR_COND, canon) != 0)
+			return -1;
+		if (!v)
+			src->skipping = src->nframes;
+		return 0;
+	}
+	if (ps->dump && (copy = strdup(line)) == NULL)
+		return cfg_nomem(ps, src);
+	rc = cfg_section_open_acl(ps, src, line);
+	if (rc == 0) {
+		int lim = strncasecmp(name, "Limit", 5) == 0; /* Limit or LimitExcept */
+		const char *canon = lim ? src->lim_name : src->sec_name;
+
+		if (ps->dump) {
+			size_t n = strlen(copy);
+
+			while (n > 0 && cfg_is_blank((unsigned char)copy[n - 1]))
+				copy[--n] = '\0';
+			cfg_dump_indent(ps->dump, src);
+			fprintf(ps->dump, "# %s:%u\n", src->name, src->line);
+			cfg_dump_indent(ps->dump, src);
+			fprintf(ps->dump, "%s\n", copy);
+		}
+		rc = cfg_frame_push(ps, src, lim ? CFG_FR_LIMIT : CFG_FR_PROXY, canon);
+	}
+	free(copy);
+	return rc;
+}
+
+/* "</...>"; line is the whole logical line from '<'. It must close the innermost section. */
 static int
 cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 {
 	char name[64];
 	size_t nlen = strcspn(line + 2, " \t\r\v\f>");
 	const char *p = line + 2 + nlen;
+	struct cfg_frame *top;
 
 	snprintf(name, sizeof(name), "%.*s", (int)(nlen < 40 ? nlen : 40), line + 2);
 	while (cfg_is_blank((unsigned char)*p))
 		p++;
-	if (*p != '>')
+	if (*p != '>' && !src->skipping)
 		return cfg_fail(ps, src, "</%s> directive missing closing '>'", name);
 	p++;
 	while (cfg_is_blank((unsigned char)*p))
 		p++;
-	if (*p)
+	if (*p && !src->skipping)
 		return cfg_fail(ps, src, "text after </%s>", name);
-	if (src->lim) {
-		if (strcasecmp(name, src->lim_name) != 0)
-			return cfg_fail(ps, src, "expected </%s> but saw </%s>", src->lim_name, name);
+	if (src->nframes == 0)
+		return cfg_fail(ps, src, "</%s> without matching <%s> section", name, name);
+	top = &src->frames[src->nframes - 1];
+	if (strcasecmp(name, top->name) != 0)
+		return cfg_fail(ps, src, "expected </%s> but saw </%s>", top->name, name);
+	if (top->kind == CFG_FR_LIMIT) {
 		src->lim = NULL;
 		src->lim_name = NULL;
-		return 0;
+	} else if (top->kind == CFG_FR_PROXY) {
+		src->sec = NULL;
+		src->sec_name = NULL;
 	}
-	if (!src->sec)
-		return cfg_fail(ps, src, "</%s> without matching <%s> section", name, name);
-	if (strcasecmp(name, src->sec_name) != 0)
-		return cfg_fail(ps, src, "expected </%s> but saw </%s>", src->sec_name, name);
-	src->sec = NULL;
-	src->sec_name = NULL;
+	if (ps->dump && (top->kind == CFG_FR_LIMIT || top->kind == CFG_FR_PROXY)) {
+		src->nframes--;
+		cfg_dump_indent(ps->dump, src);
+		fprintf(ps->dump, "</%s>\n", top->name);
+		src->nframes++;
+	}
+	if (src->skipping == src->nframes)
+		src->skipping = 0;
+	src->nframes--;
 	return 0;
 }
 
@@ -1239,6 +1771,8 @@ cfg_line(struct cfg_parse *ps, struct cfg_src *src)
 		return cfg_section_close(ps, src, p);
 	if (p[0] == '<')
 		return cfg_section_open(ps, src, p);
+	if (src->skipping)
+		return 0;
 	argc = cfg_tokenize(p, src->argv, CFG_MAX_ARGS, &why);
 	if (argc < 0)
 		return cfg_fail(ps, src, "%s", why);
@@ -1293,13 +1827,11 @@ cfg_parse_text(struct cfg_parse *ps, struct cfg_src *src, const char *text, size
 			return -1;
 		line++;
 	}
-	if (src->lim) {
-		src->line = src->lim_line;
-		return cfg_fail(ps, src, "<%s> section not closed", src->lim_name);
-	}
-	if (src->sec) {
-		src->line = src->sec_line;
-		return cfg_fail(ps, src, "<%s> section not closed", src->sec_name);
+	if (src->nframes > 0) {
+		const struct cfg_frame *f = &src->frames[src->nframes - 1];
+
+		src->line = f->line;
+		return cfg_fail(ps, src, "<%s> section not closed", f->name);
 	}
 	return 0;
 }
@@ -1482,7 +2014,7 @@ cfg_finish(struct cfg *c)
 
 static int
 cfg_load_common(const char *name, const char *path, const char *text, struct cfg **out,
-                char *errbuf, size_t errlen)
+                char *errbuf, size_t errlen, FILE *dump)
 {
 	struct cfg_parse ps;
 	struct cfg *c;
@@ -1500,6 +2032,13 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 	ps.c = c;
 	ps.err = errbuf;
 	ps.errlen = errlen;
+	ps.dump = dump;
+	ps.given = calloc(sizeof(cfg_directives) / sizeof(cfg_directives[0]), 1);
+	if (!ps.given) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		cfg_unref(&c);
+		return -1;
+	}
 	if (path) {
 		rc = cfg_parse_file(&ps, NULL, path, 0);
 	} else {
@@ -1513,6 +2052,13 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 			cfg_src_free(src);
 		}
 	}
+	if (rc == 0 && cfg_compat_finish(&ps) != 0) {
+		snprintf(errbuf, errlen, "%s: out of memory", name);
+		rc = -1;
+	}
+	if (rc == 0 && dump)
+		cfg_dump_defaults(&ps, cfg_directives, sizeof(cfg_directives) / sizeof(cfg_directives[0]));
+	free(ps.given);
 	if (rc != 0) {
 		cfg_unref(&c);
 		return -1;
@@ -1545,8 +2091,8 @@ cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen)
 {
 	if (!path)
 		return cfg_load_common(CFG_BUILTIN_NAME, NULL, cfg_default_text, out, errbuf,
-		                       errlen);
-	return cfg_load_common(path, path, NULL, out, errbuf, errlen);
+		                       errlen, NULL);
+	return cfg_load_common(path, path, NULL, out, errbuf, errlen, NULL);
 }
 
 int
@@ -1554,7 +2100,43 @@ cfg_load_string(const char *name, const char *text, struct cfg **out, char *errb
                 size_t errlen)
 {
 	return cfg_load_common(name ? name : "(string)", NULL, text ? text : "", out, errbuf,
-	                       errlen);
+	                       errlen, NULL);
+}
+
+/* gatehouse -M (issue 9): the text is gathered in memory and written only when the load
+ * succeeded, so that an error leaves nothing half printed. */
+int
+cfg_dump(const char *path, FILE *out, char *errbuf, size_t errlen)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mem = open_memstream(&text, &len);
+	struct cfg *c = NULL;
+	int rc;
+
+	if (!mem) {
+		snprintf(errbuf, errlen, "%s: out of memory", path ? path : CFG_BUILTIN_NAME);
+		return -1;
+	}
+	fprintf(mem, "# Gatehouse %s: effective configuration of %s (gatehouse -M)\n"
+	        "# Includes expanded, IfModule and IfDefine sections resolved; each directive under the "
+	        "place it comes from.\n", GH_VERSION, path ? path : CFG_BUILTIN_NAME);
+	if (path)
+		rc = cfg_load_common(path, path, NULL, &c, errbuf, errlen, mem);
+	else
+		rc = cfg_load_common(CFG_BUILTIN_NAME, NULL, cfg_default_text, &c, errbuf, errlen,
+		                     mem);
+	if (fclose(mem) != 0 && rc == 0) {
+		snprintf(errbuf, errlen, "%s: out of memory", path ? path : CFG_BUILTIN_NAME);
+		rc = -1;
+	}
+	if (rc == 0 && fwrite(text, 1, len, out) != len) {
+		snprintf(errbuf, errlen, "writing the configuration: %s", strerror(errno));
+		rc = -1;
+	}
+	free(text);
+	cfg_unref(&c);
+	return rc;
 }
 
 struct cfg *
@@ -1591,6 +2173,9 @@ cfg_unref(struct cfg **cp)
 	free(c->group);
 	free(c->pid_file);
 	cachecfg_free(c->cache);
+	free(c->server_name);
+	free(c->server_host);
+	free(c->notices);
 	free(c->path);
 	free(c);
 }

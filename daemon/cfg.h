@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -104,6 +105,17 @@ struct cfg {
 
 	/* The cache (issue 4): every Cache* directive, see cachecfg.h. Never NULL. */
 	struct cachecfg *cache;
+
+	/* Apache compatibility (issue 9, part 3). ServerName [scheme://]host[:port]: server_name
+	 * is host[:port] as given (the scheme dropped), or this machine's host name when not
+	 * given; it names the proxy in Via and on its pages. server_host is its host part
+	 * (without brackets for IPv6), by which requests addressed to the proxy are recognised.
+	 * notices: "FILE:LINE: message\n" lines for Apache directives accepted without their
+	 * Apache effect (CacheEnable disk, CacheDirLevels, LoadModule ...), or NULL. */
+	char *server_name;
+	char *server_host;
+	char *notices;
+	int nnotices;
 };
 
 /* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.
@@ -116,6 +128,26 @@ int cfg_load_string(const char *name, const char *text, struct cfg **out, char *
 
 /* The embedded default configuration text. */
 extern const char cfg_default_text[];
+
+/* Apache compatibility (issue 9, part 3). */
+
+/* -D NAME: define NAME for <IfDefine NAME> in every later load (start-up and reload alike).
+ * Returns 0, or -1 when the name is empty, holds a blank or '>' or starts with '!', or more
+ * than CFG_MAX_DEFINES are given. */
+#define CFG_MAX_DEFINES 64
+int cfg_define(const char *name);
+/* Forget every -D name (tests). */
+void cfg_defines_clear(void);
+/* Is module (an Apache spelling: "mod_proxy.c", "proxy_module", "mod_proxy") one that
+ * Gatehouse stands in for, so that <IfModule> is true for it? */
+int cfg_module_present(const char *module);
+
+/* gatehouse -M: load path (NULL: the built-in configuration) as cfg_load() does and write the
+ * effective configuration to out: every directive as given, in order, Includes expanded and
+ * <IfModule>/<IfDefine> resolved, each under a "# FILE:LINE" comment; then every directive
+ * of the table that was not given, with its default. The text is accepted by cfg_load()
+ * again. Nothing is written when loading fails: returns -1 with errbuf as cfg_load(). */
+int cfg_dump(const char *path, FILE *out, char *errbuf, size_t errlen);
 
 struct cfg *cfg_ref(struct cfg *c);
 void cfg_unref(struct cfg **cp);

@@ -41,9 +41,12 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: gatehouse [-f FILE] [-t] [-V] [-h]\n"
+	        "usage: gatehouse [-f FILE] [-D NAME]... [-t] [-M] [-V] [-h]\n"
 	        "  -f FILE  configuration file (default: the built-in configuration)\n"
+	        "  -D NAME  define NAME for <IfDefine NAME> sections (repeatable)\n"
 	        "  -t       check the configuration and exit: \"Syntax OK\" or FILE:LINE: message\n"
+	        "  -M       print the effective configuration (defaults filled in, Includes\n"
+	        "           expanded, <IfModule>/<IfDefine> resolved) and exit\n"
 	        "  -V       print the version and exit\n"
 	        "  -h       this help\n");
 }
@@ -56,6 +59,21 @@ main_notify(const char *state)
 
 	if (svc_notify(state, &why) < 0)
 		log_warn("sd_notify to $NOTIFY_SOCKET failed: %s", why ? why : "?");
+}
+
+/* Apache directives accepted without their Apache effect (issue 9): say so in the log. */
+static void
+main_log_notices(const struct cfg *c)
+{
+	const char *p = c->notices;
+
+	while (p && *p) {
+		const char *nl = strchr(p, '\n');
+		int n = nl ? (int)(nl - p) : (int)strlen(p);
+
+		log_warn("%.*s", n, p);
+		p += n + (nl != NULL);
+	}
 }
 
 static int
@@ -174,6 +192,7 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	    !main_streq(cur->pid_file, n->pid_file))
 		log_warn("User, Group and PidFile changes take effect at the next start");
 	log_set_level(n->log_level);
+	main_log_notices(n);
 	cfg_unref(&cur);
 	*cfgp = n;
 	log_notice("configuration reloaded from %s", n->path);
@@ -206,11 +225,20 @@ main(int argc, char **argv)
 {
 	const char *path = NULL;
 	int test_only = 0;
+	int dump = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "f:tVh")) != -1) {
+	while ((opt = getopt(argc, argv, "f:tVhD:M")) != -1) {
 		switch (opt) {
 		case 'f': path = optarg; break;
 		case 't': test_only = 1; break;
+		case 'D': /* <IfDefine NAME>; kept for every reload (issue 9) */
+			if (cfg_define(optarg) < 0) {
+				fprintf(stderr, "gatehouse: -D \"%s\": expected a name (no blanks, not "
+				        "starting with '!'), at most %d of them\n", optarg, CFG_MAX_DEFINES);
+				return 2;
+			}
+			break;
+		case 'M': dump = 1; break;
 		case 'V': printf("gatehouse %s\n", GH_VERSION); return 0;
 		case 'h': main_usage(stdout); return 0;
 		default: main_usage(stderr); return 2;
@@ -224,12 +252,21 @@ main(int argc, char **argv)
 
 	char err[1024];
 	struct cfg *cfg = NULL;
+	if (dump) { /* gatehouse -M (issue 9) */
+		if (cfg_dump(path, stdout, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		return fflush(stdout) == 0 ? 0 : 1;
+	}
 	if (cfg_load(path, &cfg, err, sizeof(err)) < 0) {
 		fprintf(stderr, "%s\n", err);
 		return 1;
 	}
 	if (cfg->pol_warnings) /* policy conflicts: worth knowing, not fatal */
 		fputs(cfg->pol_warnings, stderr);
+	if (test_only && cfg->notices) /* Apache directives without their Apache effect */
+		fputs(cfg->notices, stderr);
 	if (test_only) {
 		fprintf(stderr, "Syntax OK\n");
 		cfg_unref(&cfg);
@@ -264,8 +301,7 @@ main(int argc, char **argv)
 		svc_pidfile_close(&pidf);
 		return 1;
 	}
-	if (gethostname(gh.hostname, sizeof(gh.hostname) - 1) < 0 || gh.hostname[0] == '\0')
-		snprintf(gh.hostname, sizeof(gh.hostname), "gatehouse");
+	main_log_notices(cfg);
 	if (cfg->access_log && alog_open(&gh.alog, cfg->access_log, cfg->access_log_format) < 0) {
 		log_error("cannot open AccessLog %s: %s", cfg->access_log, strerror(errno));
 		svc_pidfile_close(&pidf);

@@ -263,7 +263,7 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	           "<h1>%d %s</h1>\n<p>", status, title, status, title);
 	conn_html_escape(&body, msg);
 	buf_printf(&body, "</p>\n<hr><address>Gatehouse/%s at ", GH_VERSION);
-	conn_html_escape(&body, c->w->hostname);
+	conn_html_escape(&body, c->cfg->server_name);
 	buf_printf(&body, "</address>\n</body></html>\n");
 
 	conn_local_begin(c); /* an unread request body would desynchronise the stream */
@@ -657,11 +657,12 @@ conn_put_via(struct conn *c, struct buf *b)
 {
 	if (c->cfg->via == CFG_VIA_ON) { /* appends: this runs for every response */
 		buf_append(b, c->minor ? "Via: 1.1 " : "Via: 1.0 ", 9);
-		buf_append(b, c->w->hostname, strlen(c->w->hostname));
+		buf_append(b, c->cfg->server_name, strlen(c->cfg->server_name));
 		buf_append(b, "\r\n", 2);
 	}
 	else if (c->cfg->via == CFG_VIA_FULL)
-		buf_printf(b, "Via: 1.%d %s (Gatehouse/%s)\r\n", c->minor, c->w->hostname, GH_VERSION);
+		buf_printf(b, "Via: 1.%d %s (Gatehouse/%s)\r\n", c->minor, c->cfg->server_name,
+		           GH_VERSION);
 }
 
 /* Serialize the header fields sent upstream: Host from the URI, hop-by-hop fields removed, Via
@@ -741,7 +742,7 @@ enum { LOCAL_NONE = 0, LOCAL_PAGE, LOCAL_OPTIONS, LOCAL_TRACE };
 static int
 conn_is_self(const struct conn *c, const struct h1_url *u)
 {
-	char want[64], host[INET6_ADDRSTRLEN + 1];
+	char want[64], host[256]; /* an address, or ServerName's host */
 	if (u->host.n >= sizeof(host))
 		return 0;
 	memcpy(host, u->host.p, u->host.n);
@@ -754,7 +755,7 @@ conn_is_self(const struct conn *c, const struct h1_url *u)
 		return 0;
 	if (strcasecmp(host, want) == 0)
 		return 1;
-	return strcasecmp(host, c->w->hostname) == 0;
+	return strcasecmp(host, c->cfg->server_host) == 0;
 }
 
 /* Parse one request head from c->in. Returns 1 when something happened (a request started or

@@ -335,7 +335,6 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	pthread_mutex_init(&w->lops_lock, NULL);
 	w->id = id;
 	w->cfg = cfg_ref(cfg);
-	snprintf(w->hostname, sizeof(w->hostname), "%s", gh.hostname);
 	int rc = ev_loop_new(&w->loop);
 	if (rc < 0) {
 		log_error("worker %u: event loop: %s", id, strerror(-rc));

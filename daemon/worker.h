@@ -75,7 +75,6 @@ struct worker {
 	size_t loclen;
 	struct alog_buf alog;
 	struct worker_stats st;
-	char hostname[128];           /* for Via */
 	char date[40];                /* IMF-fixdate of date_sec, for Date fields */
 	int64_t date_sec;
 };
@@ -86,7 +85,6 @@ struct gh_shared {
 	struct alog *alog;
 	struct polres *polres;        /* background resolution of policy names */
 	unsigned nworkers;
-	char hostname[128];
 };
 extern struct gh_shared gh;
 

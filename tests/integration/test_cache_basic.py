@@ -292,7 +292,7 @@ def test_without_cache_root_nothing_changes(proxy, ctx):
 
 def test_bad_cache_directives_name_file_and_line(gh_bin, ctx):
     import subprocess
-    for line, word in (("CacheSize lots", "CacheSize"), ("CacheEnable disk /", "cache type"),
+    for line, word in (("CacheSize lots", "CacheSize"), ("CacheEnable ramdisk /", "cache type"),
                        ("CacheMaxExpire -1", "CacheMaxExpire"), ("CacheStoreNoStore maybe", "On or Off"),
                        ("CacheEnable lmdb nowhere", "URL prefix"), ("<Limit PURGE>", "only allowed inside <Proxy>")):
         path = os.path.join(ctx.workdir, "badcache-%s.conf" % uuid.uuid4().hex[:6])

@@ -102,7 +102,7 @@ test_bad_values_are_errors_with_file_and_line(void **state)
 	load_fails("\nCacheSize 10X\n", "t.conf:2: CacheSize");
 	load_fails("CacheSize 512K\n", "at least 1M");
 	load_fails("CacheRoot relative/dir\n", "absolute");
-	load_fails("CacheEnable disk /\n", "unknown cache type");
+	load_fails("CacheEnable ramdisk /\n", "unknown cache type");
 	load_fails("CacheEnable lmdb\n", "CacheEnable: expected 2 arguments");
 	load_fails("CacheEnable lmdb host/path\n", "URL prefix");
 	load_fails("CacheDisable \"http://a b\"\n", "URL prefix");

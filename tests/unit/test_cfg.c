@@ -17,7 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/cachecfg.h"
 #include "daemon/cfg.h"
+
+#define CFG_MAX_NEST_TEST 33 /* one more than cfg.c's CFG_MAX_NEST */
 
 /* ---- helpers ---- */
 
@@ -632,10 +635,13 @@ static const struct bad_case bad_cases[] = {
 	{ "Include", "t.conf:1: Include: expected 1 argument, got 0" },
 	{ "Include \"\"", "t.conf:1: Include: empty file name" },
 	/* reserved for later issues: refused as unknown, never ignored */
-	{ "ProxyPass / http://backend/", "t.conf:1: unknown directive \"ProxyPass\"" },
+	{ "ProxyPass / http://backend/",
+	  "t.conf:1: ProxyPass: Gatehouse is a forward proxy only; reverse proxying is not "
+	  "supported" },
 	{ "ProxyBlock", "t.conf:1: ProxyBlock: expected at least 1 argument, got 0" },
 	{ "KeepAlive On", "t.conf:1: unknown directive \"KeepAlive\"" },
-	{ "ServerRoot /etc", "t.conf:1: unknown directive \"ServerRoot\"" },
+	{ "ServerRoot /etc", "t.conf:1: ServerRoot: Gatehouse has no ServerRoot; relative paths "
+	  "are relative to the configuration file's directory" },
 	/* sections */
 	{ "<Proxy *>\nListen 80\n</Proxy>", "t.conf:2: Listen not allowed in <Proxy>" },
 	{ "<ProxyMatch x>\nInclude y\n</ProxyMatch>",
@@ -659,8 +665,9 @@ static const struct bad_case bad_cases[] = {
 	{ "<Proxy>", "t.conf:1: <Proxy>: expected 1 argument, got 0" },
 	{ "<Proxy a b>", "t.conf:1: <Proxy>: expected 1 argument, got 2" },
 	{ "<ProxyMatch ~ x>", "t.conf:1: <ProxyMatch>: expected 1 argument, got 2" },
-	{ "<VirtualHost *:80>\n</VirtualHost>", "t.conf:1: unknown section \"<VirtualHost>\"" },
-	{ "<IfModule mod_proxy.c>", "t.conf:1: unknown section \"<IfModule>\"" },
+	{ "<VirtualHost *:80>\n</VirtualHost>", "t.conf:1: unknown section \"<VirtualHost>\": "
+	  "Gatehouse is one server; put the directives at the top level" },
+	{ "<IfModule mod_proxy.c>", "t.conf:1: <IfModule> section not closed" },
 	{ "<Proxy \"a>", "t.conf:1: <Proxy>: unterminated quoted string" },
 	{ "<ProxyMatch (a)\\1>",
 	  "t.conf:1: <ProxyMatch>: bad regular expression \"(a)\\1\": back-references are not "
@@ -936,6 +943,471 @@ relative_top_file_resolves_from_cwd(void **state)
 	cfg_unref(&c);
 }
 
+/* ---- Apache compatibility (issue 9, part 3) ---- */
+
+static void
+ifmodule_truth_table(void **state)
+{
+	static const struct {
+		const char *module;
+		int present;
+	} cases[] = {
+		{ "mod_proxy.c", 1 }, { "proxy_module", 1 }, { "mod_proxy", 1 },
+		{ "mod_proxy_http.c", 1 }, { "proxy_http_module", 1 }, { "mod_proxy_ftp.c", 1 },
+		{ "proxy_connect_module", 1 }, { "mod_cache.c", 1 }, { "cache_disk_module", 1 },
+		{ "mod_status.c", 1 }, { "mod_log_config.c", 1 }, { "authz_core_module", 1 },
+		{ "mod_authz_host.c", 1 }, { "mod_auth_basic.c", 1 }, { "authn_file_module", 1 },
+		{ "MOD_PROXY.C", 1 },
+		/* not stood in for: false */
+		{ "mod_ssl.c", 0 }, { "ssl_module", 0 }, { "mod_rewrite.c", 0 },
+		{ "mod_proxy_balancer.c", 0 }, { "mod_cache_socache.c", 0 }, { "proxy", 0 },
+		{ "mod_.c", 0 }, { "_module", 0 }, { "mod_proxy.cc", 0 }, { "", 0 },
+	};
+	char text[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cfg *c;
+
+		if (cfg_module_present(cases[i].module) != cases[i].present)
+			fail_msg("cfg_module_present(\"%s\") != %d", cases[i].module,
+			         cases[i].present);
+		if (!cases[i].module[0])
+			continue;
+		/* the section: true sets Workers 3, the negated one Workers 5 */
+		snprintf(text, sizeof(text), "<IfModule %s>\nWorkers 3\n</IfModule>\n"
+		         "<IfModule !%s>\nWorkers 5\n</IfModule>\n", cases[i].module,
+		         cases[i].module);
+		c = cfg_ok(text);
+		if (c->workers != (cases[i].present ? 3u : 5u))
+			fail_msg("<IfModule %s>: Workers %u", cases[i].module, c->workers);
+		cfg_unref(&c);
+	}
+}
+
+static void
+ifdefine_follows_dash_d(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	cfg_defines_clear();
+	c = cfg_ok("<IfDefine CACHE>\nWorkers 3\n</IfDefine>\n<IfDefine !CACHE>\nWorkers 5\n"
+	           "</IfDefine>\n");
+	assert_int_equal(c->workers, 5);
+	cfg_unref(&c);
+	assert_int_equal(cfg_define("CACHE"), 0);
+	c = cfg_ok("<IfDefine CACHE>\nWorkers 3\n</IfDefine>\n<IfDefine !CACHE>\nWorkers 5\n"
+	           "</IfDefine>\n");
+	assert_int_equal(c->workers, 3);
+	cfg_unref(&c);
+	/* names are case-sensitive, as Apache's */
+	c = cfg_ok("Workers 2\n<IfDefine cache>\nWorkers 3\n</IfDefine>\n");
+	assert_int_equal(c->workers, 2);
+	cfg_unref(&c);
+	assert_int_equal(cfg_define(""), -1);
+	assert_int_equal(cfg_define("!X"), -1);
+	assert_int_equal(cfg_define("A B"), -1);
+	cfg_defines_clear();
+	c = cfg_ok("Workers 2\n<IfDefine CACHE>\nWorkers 3\n</IfDefine>\n");
+	assert_int_equal(c->workers, 2);
+	cfg_unref(&c);
+}
+
+static void
+conditional_sections_nest_and_wrap_proxy(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	/* nested: the inner one counts only when the outer is true */
+	c = cfg_ok("<IfModule mod_proxy.c>\n  <IfModule mod_cache.c>\n    Workers 3\n"
+	           "  </IfModule>\n  <IfModule mod_rewrite.c>\n    Workers 4\n  </IfModule>\n"
+	           "</IfModule>\n");
+	assert_int_equal(c->workers, 3);
+	cfg_unref(&c);
+	/* a false section skips everything inside, sections and unknown directives included */
+	c = cfg_ok("Workers 2\n<IfModule mod_ssl.c>\n  SSLEngine on\n  Frobnicate\n"
+	           "  <VirtualHost *:443>\n    <IfModule mod_proxy.c>\n      Workers 9\n"
+	           "    </IfModule>\n  </VirtualHost>\n</IfModule>\n");
+	assert_int_equal(c->workers, 2);
+	cfg_unref(&c);
+	/* <Proxy> inside <IfModule>, <IfModule> inside <Proxy> and <Limit> */
+	c = cfg_ok("<IfModule mod_proxy.c>\n<Proxy *>\n  <IfModule mod_authz_host.c>\n"
+	           "    Require ip 10.0.0.0/8\n    <Limit PURGE>\n      <IfDefine !NOPURGE>\n"
+	           "        Require ip 10.0.0.5\n      </IfDefine>\n    </Limit>\n"
+	           "  </IfModule>\n  <IfModule !mod_authz_host.c>\n    Require all granted\n"
+	           "  </IfModule>\n</Proxy>\n</IfModule>\n");
+	assert_int_equal(verdict(c, "http://x/", "10.1.2.3", NULL), POL_ALLOW);
+	assert_int_equal(verdict(c, "http://x/", "192.168.1.1", NULL), POL_DENY);
+	cfg_unref(&c);
+	/* a false <IfModule> around a whole <Proxy>: no section, loopback only */
+	c = cfg_ok("<IfModule mod_rewrite.c>\n<Proxy *>\nRequire all granted\n</Proxy>\n"
+	           "</IfModule>\n");
+	assert_int_equal(verdict(c, "http://x/", "10.1.2.3", NULL), POL_DENY);
+	cfg_unref(&c);
+	/* tags are case-insensitive; quoting works as elsewhere */
+	c = cfg_ok("<ifmodule \"mod_proxy.c\">\nWorkers 7\n</IFMODULE>\n");
+	assert_int_equal(c->workers, 7);
+	cfg_unref(&c);
+}
+
+static void
+conditional_section_errors(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "Workers 2\n<IfModule mod_proxy.c>\nWorkers 3\n",
+		  "t.conf:2: <IfModule> section not closed" },
+		{ "<IfModule mod_rewrite.c>\n<IfDefine X>\n</IfDefine>\n",
+		  "t.conf:1: <IfModule> section not closed" },
+		{ "<IfDefine X>\nWorkers 3\n", "t.conf:1: <IfDefine> section not closed" },
+		{ "<IfModule mod_proxy.c>\n</IfDefine>", "t.conf:2: expected </IfModule> but saw "
+		  "</IfDefine>" },
+		{ "<IfModule mod_rewrite.c>\n<VirtualHost *>\n</IfModule>\n",
+		  "t.conf:3: expected </VirtualHost> but saw </IfModule>" },
+		{ "<IfModule mod_proxy.c>\n<Proxy *>\n</IfModule>\n</Proxy>\n",
+		  "t.conf:3: expected </Proxy> but saw </IfModule>" },
+		{ "<Proxy *>\n<IfModule mod_proxy.c>\n</Proxy>\n</IfModule>\n",
+		  "t.conf:3: expected </IfModule> but saw </Proxy>" },
+		{ "<Proxy *>\n<IfModule mod_proxy.c>\n", "t.conf:2: <IfModule> section not closed" },
+		{ "</IfModule>", "t.conf:1: </IfModule> without matching <IfModule> section" },
+		{ "<IfModule>\n</IfModule>", "t.conf:1: <IfModule>: expected 1 argument, got 0" },
+		{ "<IfModule a b>\n</IfModule>", "t.conf:1: <IfModule>: expected 1 argument, got 2" },
+		{ "<IfModule !>\n</IfModule>", "t.conf:1: <IfModule>: expected a module after '!'" },
+		{ "<IfDefine !>\n</IfDefine>", "t.conf:1: <IfDefine>: expected a name after '!'" },
+		{ "<IfModule mod_proxy.c\n</IfModule>",
+		  "t.conf:1: <IfModule> directive missing closing '>'" },
+		/* a true section checks what it holds */
+		{ "<IfModule mod_proxy.c>\nWorkers 0\n</IfModule>",
+		  "t.conf:2: Workers: expected a number from 1 to 256, got \"0\"" },
+		{ "<IfModule mod_proxy.c>\nRequire all granted\n</IfModule>",
+		  "t.conf:2: Require: only allowed inside <Proxy> or <ProxyMatch>" },
+		{ "<Proxy *>\n<IfModule mod_proxy.c>\nListen 80\n</IfModule>\n</Proxy>",
+		  "t.conf:3: Listen not allowed in <Proxy>" },
+	};
+	char text[CFG_MAX_NEST_TEST * 32];
+	size_t n = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *err = cfg_bad(cases[i].text);
+
+		if (strcmp(err, cases[i].err) != 0)
+			fail_msg("config:\n%s\n--- got:      %s\n--- expected: %s", cases[i].text, err,
+			         cases[i].err);
+	}
+	/* nesting has a limit */
+	for (int i = 0; i < CFG_MAX_NEST_TEST; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "<IfModule mod_proxy.c>\n");
+	assert_string_equal(cfg_bad(text), "t.conf:33: sections nested more than 32 deep");
+}
+
+static void
+server_name_forms(void **state)
+{
+	static const struct {
+		const char *arg, *name, *host;
+	} ok[] = {
+		{ "proxy.corp.example", "proxy.corp.example", "proxy.corp.example" },
+		{ "proxy.corp.example:3128", "proxy.corp.example:3128", "proxy.corp.example" },
+		{ "http://proxy.corp.example:8080", "proxy.corp.example:8080", "proxy.corp.example" },
+		{ "https://gw", "gw", "gw" },
+		{ "10.0.0.1:3128", "10.0.0.1:3128", "10.0.0.1" },
+		{ "[fd00::1]:3128", "[fd00::1]:3128", "fd00::1" },
+	};
+	static const struct bad_case bad[] = {
+		{ "ServerName ftp://x", "t.conf:1: ServerName: expected http:// or https:// before "
+		  "the name, got \"ftp://x\"" },
+		{ "ServerName a/b", "t.conf:1: ServerName: expected [scheme://]host[:port], got "
+		  "\"a/b\"" },
+		{ "ServerName x:0", "t.conf:1: ServerName: bad port in \"x:0\"" },
+		{ "ServerName x:", "t.conf:1: ServerName: bad port in \"x:\"" },
+		{ "ServerName [zz]:1", "t.conf:1: ServerName: bad IPv6 address in \"[zz]:1\"" },
+		{ "ServerName", "t.conf:1: ServerName: expected 1 argument, got 0" },
+		{ "<Proxy *>\nServerName x\n</Proxy>", "t.conf:2: ServerName not allowed in <Proxy>" },
+	};
+	char text[256], host[256];
+	struct cfg *c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), "ServerName %s\n", ok[i].arg);
+		c = cfg_ok(text);
+		assert_string_equal(c->server_name, ok[i].name);
+		assert_string_equal(c->server_host, ok[i].host);
+		cfg_unref(&c);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_string_equal(cfg_bad(bad[i].text), bad[i].err);
+	/* not given: this machine's name, so that Via always names the proxy */
+	c = cfg_ok("");
+	assert_int_equal(gethostname(host, sizeof(host)), 0);
+	assert_string_equal(c->server_name, host[0] ? host : "gatehouse");
+	cfg_unref(&c);
+}
+
+static void
+apache_cache_directives_give_notices(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	c = cfg_ok("CacheRoot /tmp/x\nCacheEnable disk /\nCacheEnable mem http://a.example/\n"
+	           "CacheEnable socache http://b.example/\nCacheDirLevels 2\nCacheDirLength 1\n"
+	           "CacheLock on\nCacheLockPath /tmp/mod_cache-lock\nCacheLockMaxAge 5\n"
+	           "CacheQuickHandler off\nLoadModule proxy_module modules/mod_proxy.so\n");
+	assert_int_equal(c->cache->nenable, 3);
+	assert_int_equal(c->nnotices, 10);
+	assert_non_null(strstr(c->notices, "t.conf:2: CacheEnable disk: Gatehouse stores every "
+	                       "cached object in its LMDB store (CacheRoot); treated as "
+	                       "CacheEnable lmdb\n"));
+	assert_non_null(strstr(c->notices, "t.conf:5: CacheDirLevels: accepted for Apache "
+	                       "compatibility, no effect: the LMDB store (CacheRoot) has no "
+	                       "directory tree\n"));
+	assert_non_null(strstr(c->notices, "t.conf:7: CacheLock: accepted for Apache "
+	                       "compatibility, no effect: concurrent misses"));
+	assert_non_null(strstr(c->notices, "t.conf:11: LoadModule proxy_module: Gatehouse has "
+	                       "this module built in; the line has no effect\n"));
+	cfg_unref(&c);
+	/* CacheEnable without CacheRoot stores nothing: say so */
+	c = cfg_ok("Workers 2\nCacheEnable disk /\n");
+	assert_non_null(strstr(c->notices, "t.conf:2: CacheEnable without CacheRoot: nothing is "
+	                       "cached"));
+	cfg_unref(&c);
+	/* a plain config has no notices */
+	c = cfg_ok("CacheRoot /tmp/x\nCacheEnable lmdb /\n");
+	assert_null(c->notices);
+	assert_int_equal(c->nnotices, 0);
+	cfg_unref(&c);
+}
+
+static void
+apache_directives_refused_with_reasons(void **state)
+{
+	static const struct bad_case cases[] = {
+		{ "CacheDirLevels 0", "t.conf:1: CacheDirLevels: expected a number from 1 to 20, "
+		  "got \"0\"" },
+		{ "CacheDirLevels 5\nCacheDirLength 5", "t.conf:2: CacheDirLength: CacheDirLevels "
+		  "times CacheDirLength must not be higher than 20" },
+		{ "CacheLock maybe", "t.conf:1: CacheLock: expected On or Off, got \"maybe\"" },
+		{ "CacheQuickHandler 1", "t.conf:1: CacheQuickHandler: expected On or Off, got "
+		  "\"1\"" },
+		{ "CacheLockMaxAge 0", "t.conf:1: CacheLockMaxAge: expected a number of seconds "
+		  "above 0, got \"0\"" },
+		{ "CacheLockPath \"\"", "t.conf:1: CacheLockPath: expected a directory" },
+		{ "CacheEnable ramdisk /", "t.conf:1: CacheEnable: unknown cache type \"ramdisk\" "
+		  "(lmdb; Apache's disk, mem and socache mean lmdb)" },
+		{ "CacheEnable disk nowhere", "t.conf:1: CacheEnable: expected \"/\" or a URL prefix "
+		  "such as http:// or http://host/path, got \"nowhere\"" },
+		{ "LoadModule rewrite_module modules/mod_rewrite.so", "t.conf:1: LoadModule "
+		  "rewrite_module: Gatehouse has no such module (it stands in for mod_proxy, "
+		  "mod_proxy_http, mod_proxy_ftp, mod_proxy_connect, mod_cache, mod_cache_disk, "
+		  "mod_status, mod_log_config, mod_authz_core, mod_authz_host, mod_auth_basic and "
+		  "mod_authn_file)" },
+		{ "LoadModule ssl_module x.so", "t.conf:1: LoadModule ssl_module: Gatehouse does not "
+		  "speak TLS yet" },
+		{ "ProxyPassReverse /foo http://foo.example.com/bar", "t.conf:1: ProxyPassReverse: "
+		  "Gatehouse is a forward proxy only; reverse proxying is not supported" },
+		{ "SSLProxyEngine on", "t.conf:1: SSLProxyEngine: Gatehouse does not speak TLS yet" },
+		{ "Define X", "t.conf:1: Define: use \"gatehouse -D NAME\" for <IfDefine NAME>" },
+		{ "<Location /x>\n</Location>", "t.conf:1: unknown section \"<Location>\": Gatehouse "
+		  "serves no paths of its own; use <Proxy URL-prefix>" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *err = cfg_bad(cases[i].text);
+
+		if (strcmp(err, cases[i].err) != 0)
+			fail_msg("config:\n%s\n--- got:      %s\n--- expected: %s", cases[i].text, err,
+			         cases[i].err);
+	}
+}
+
+/* -M: the text of path, read back into a string. */
+static char *
+dump_file(const char *path)
+{
+	char *text = NULL, err[1024];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	if (cfg_dump(path, f, err, sizeof(err)) != 0)
+		fail_msg("cfg_dump %s: %s", path ? path : "(built-in)", err);
+	fclose(f);
+	return text;
+}
+
+/* The directive lines of a -M text: no comments, no blank lines. */
+static char *
+dump_directives(const char *text)
+{
+	char *out = calloc(1, strlen(text) + 1), *o = out;
+
+	assert_non_null(out);
+	while (*text) {
+		const char *nl = strchr(text, '\n'), *p = text;
+		size_t n = nl ? (size_t)(nl - text) + 1 : strlen(text);
+
+		while (*p == ' ')
+			p++;
+		if (*p != '#' && *p != '\n') {
+			memcpy(o, text, n);
+			o += n;
+		}
+		text += n;
+	}
+	return out;
+}
+
+static void
+dump_is_effective_and_reloadable(void **state)
+{
+	char path[512], path2[512], *d1, *d2, *l1, *l2;
+	struct cfg *c = NULL;
+	char err[1024];
+
+	(void)state;
+	cfg_defines_clear();
+	assert_int_equal(cfg_define("WITHCACHE"), 0);
+	write_file(tmpdir, "main.conf",
+	           "ServerName gw.corp.example\n"
+	           "<IfModule mod_proxy.c>\n  ProxyVia On\n  Include conf.d/*.conf\n</IfModule>\n"
+	           "<IfModule mod_rewrite.c>\n  RewriteEngine On\n</IfModule>\n"
+	           "<IfDefine WITHCACHE>\n  CacheRoot /tmp/gh-cache\n  CacheEnable disk /\n"
+	           "</IfDefine>\nAccessLog logs/access.log\n"
+	           "<Proxy *>\n  Require ip 10.0.0.0/8 \"127.0.0.1\"\n  <Limit PURGE>\n"
+	           "    Require local\n  </Limit>\n</Proxy>\n"
+	           "ProxyRemoteMatch \"^http://a\\.example/\" http://fw.example:8080\n"
+	           "PidFile \"run dir/gh.pid\"\n");
+	snprintf(path, sizeof(path), "%s/conf.d", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	write_file(tmpdir, "conf.d/10-timeout.conf", "ProxyTimeout 30\n");
+	snprintf(path, sizeof(path), "%s/main.conf", tmpdir);
+	d1 = dump_file(path);
+	/* Includes expanded with their place, conditions resolved, defaults filled in */
+	snprintf(path2, sizeof(path2), "# %s/conf.d/10-timeout.conf:1\nProxyTimeout 30\n", tmpdir);
+	assert_non_null(strstr(d1, path2));
+	assert_non_null(strstr(d1, "\n# Include conf.d/*.conf\n"));
+	assert_null(strstr(d1, "<IfModule"));
+	assert_null(strstr(d1, "</IfModule"));
+	assert_null(strstr(d1, "RewriteEngine"));
+	assert_non_null(strstr(d1, "\nCacheEnable disk /\n"));
+	assert_non_null(strstr(d1, "\n<Proxy *>\n"));
+	assert_non_null(strstr(d1, "\n    Require ip 10.0.0.0/8 127.0.0.1\n"));
+	assert_non_null(strstr(d1, "\n        Require local\n    </Limit>\n</Proxy>\n"));
+	assert_non_null(strstr(d1, "\nProxyRemoteMatch \"^http://a\\\\.example/\" "
+	                       "http://fw.example:8080\n"));
+	snprintf(path2, sizeof(path2), "\nPidFile \"%s/run dir/gh.pid\"\n", tmpdir);
+	assert_non_null(strstr(d1, path2));
+	snprintf(path2, sizeof(path2), "\nAccessLog %s/logs/access.log\n", tmpdir);
+	assert_non_null(strstr(d1, path2));
+	assert_non_null(strstr(d1, "\nKeepAliveTimeout 5\n"));
+	assert_non_null(strstr(d1, "\nListen 127.0.0.1:3128\n"));
+	assert_non_null(strstr(d1, "\n# User: not set\n"));
+	assert_null(strstr(d1, "\nProxyTimeout 60\n"));  /* given, so no default line */
+	assert_null(strstr(d1, "\nInclude "));
+
+	/* read back: accepted, the same snapshot, and its own -M has the same directives */
+	write_file(tmpdir, "dumped.conf", d1);
+	snprintf(path2, sizeof(path2), "%s/dumped.conf", tmpdir);
+	assert_int_equal(cfg_load(path2, &c, err, sizeof(err)), 0);
+	assert_string_equal(c->server_name, "gw.corp.example");
+	assert_int_equal(c->proxy_timeout_ms, 30000);
+	assert_int_equal(c->via, CFG_VIA_ON);
+	assert_int_equal(c->cache->nenable, 1);
+	cfg_unref(&c);
+	d2 = dump_file(path2);
+	l1 = dump_directives(d1);
+	l2 = dump_directives(d2);
+	assert_string_equal(l1, l2);
+	free(l1);
+	free(l2);
+	free(d2);
+	free(d1);
+
+	/* an error prints nothing */
+	write_file(tmpdir, "broken.conf", "ProxyVia On\nWorkers 0\n");
+	snprintf(path, sizeof(path), "%s/broken.conf", tmpdir);
+	{
+		char *text = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&text, &len);
+
+		assert_int_equal(cfg_dump(path, f, err, sizeof(err)), -1);
+		fclose(f);
+		assert_int_equal(len, 0);
+		free(text);
+		assert_non_null(strstr(err, "broken.conf:2: Workers"));
+	}
+	cfg_defines_clear();
+}
+
+static void
+dump_of_builtin_and_empty_configs_load_again(void **state)
+{
+	char path[512], err[1024], *d, *d2, *l1, *l2;
+	struct cfg *c = NULL;
+
+	(void)state;
+	d = dump_file(NULL);
+	assert_non_null(strstr(d, "# (built-in):"));
+	write_file(tmpdir, "b.conf", d);
+	snprintf(path, sizeof(path), "%s/b.conf", tmpdir);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("-M of the built-in configuration refused: %s", err);
+	cfg_unref(&c);
+	d2 = dump_file(path);
+	l1 = dump_directives(d);
+	l2 = dump_directives(d2);
+	assert_string_equal(l1, l2);
+	free(l1);
+	free(l2);
+	free(d2);
+	free(d);
+
+	/* empty file: every default line alone is a valid directive with the default value */
+	write_file(tmpdir, "e.conf", "");
+	snprintf(path, sizeof(path), "%s/e.conf", tmpdir);
+	d = dump_file(path);
+	write_file(tmpdir, "e2.conf", d);
+	snprintf(path, sizeof(path), "%s/e2.conf", tmpdir);
+	if (cfg_load(path, &c, err, sizeof(err)) != 0)
+		fail_msg("-M of an empty configuration refused: %s", err);
+	{
+		struct cfg *e = cfg_ok("");
+
+		/* the defaults printed mean the defaults */
+		assert_int_equal(c->proxy_timeout_ms, e->proxy_timeout_ms);
+		assert_int_equal(c->timeout_ms, e->timeout_ms);
+		assert_int_equal(c->keepalive_timeout_ms, e->keepalive_timeout_ms);
+		assert_int_equal(c->max_keepalive_requests, e->max_keepalive_requests);
+		assert_int_equal(c->limit_request_line, e->limit_request_line);
+		assert_int_equal(c->limit_request_field_size, e->limit_request_field_size);
+		assert_int_equal(c->limit_request_fields, e->limit_request_fields);
+		assert_int_equal(c->graceful_timeout_ms, e->graceful_timeout_ms);
+		assert_int_equal(c->upstream_idle_ms, e->upstream_idle_ms);
+		assert_int_equal(c->max_connections, e->max_connections);
+		assert_int_equal(c->max_forwards, e->max_forwards);
+		assert_int_equal(c->via, e->via);
+		assert_int_equal(c->proxy_requests, e->proxy_requests);
+		assert_int_equal(c->log_level, e->log_level);
+		assert_int_equal(c->dns.timeout_ms, e->dns.timeout_ms);
+		assert_int_equal(c->dns.ttl_min, e->dns.ttl_min);
+		assert_int_equal(c->dns.ttl_max, e->dns.ttl_max);
+		assert_int_equal(c->dns.neg_ttl, e->dns.neg_ttl);
+		assert_int_equal(c->nlisten, e->nlisten);
+		assert_string_equal(c->listen[0].text, e->listen[0].text);
+		assert_int_equal(c->cache->size, e->cache->size);
+		assert_int_equal(c->cache->rules.max_file_size, e->cache->rules.max_file_size);
+		assert_int_equal(c->cache->rules.max_expire, e->cache->rules.max_expire);
+		cfg_unref(&e);
+	}
+	cfg_unref(&c);
+	free(d);
+}
+
 /* ---- references ---- */
 
 static void
@@ -992,6 +1464,18 @@ main(void)
 		cmocka_unit_test_setup_teardown(relative_top_file_resolves_from_cwd, tmp_setup,
 		                                tmp_teardown),
 		cmocka_unit_test(refcount_frees_at_zero),
+		/* Apache compatibility (issue 9, part 3) */
+		cmocka_unit_test(ifmodule_truth_table),
+		cmocka_unit_test(ifdefine_follows_dash_d),
+		cmocka_unit_test(conditional_sections_nest_and_wrap_proxy),
+		cmocka_unit_test(conditional_section_errors),
+		cmocka_unit_test(server_name_forms),
+		cmocka_unit_test(apache_cache_directives_give_notices),
+		cmocka_unit_test(apache_directives_refused_with_reasons),
+		cmocka_unit_test_setup_teardown(dump_is_effective_and_reloadable, tmp_setup,
+		                                tmp_teardown),
+		cmocka_unit_test_setup_teardown(dump_of_builtin_and_empty_configs_load_again,
+		                                tmp_setup, tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
