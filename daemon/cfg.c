@@ -15,6 +15,14 @@
  *    closed in the file that opened it and sections do not nest, except that a section may
  *    hold <Limit METHOD...> and <LimitExcept METHOD...> blocks of access directives (which
  *    then apply to those methods only, replacing the section's own rules for them).
+ *  - <IfModule [!]MODULE> and <IfDefine [!]NAME> (issue 9) are Apache's conditional
+ *    sections: true for the modules of cfg_modules[] and the names given with -D. They nest,
+ *    wrap anything (a <Proxy> section included) and may sit inside <Proxy> and <Limit>.
+ *    Every open section is a frame of its file (struct cfg_frame): a closing tag must name
+ *    the innermost one. Inside a false one nothing is read but the nesting of sections, as
+ *    Apache does (so a directive there is not checked).
+ *  - gatehouse -M (cfg_dump) records each directive as it is dispatched, in the order read,
+ *    and then prints the default column of cfg_directives[] for those never given.
  *  - Include and IncludeOptional take a glob(3) pattern, expanded in sorted order. Relative
  *    patterns are relative to the directory of the including file (Apache uses ServerRoot,
  *    which we do not have; text loaded by cfg_load_string() is relative to the current
@@ -39,6 +47,10 @@
  *  - User/Group names are resolved when the file is loaded (an unknown user is a FILE:LINE
  *    error); a root start without User is refused (Apache would take its compiled-in user),
  *    and "User root" is allowed on purpose (Apache refuses it unless built to allow it).
+ *  - Apache directives Gatehouse accepts without their effect (CacheEnable disk, CacheDirLevels,
+ *    CacheLock, LoadModule of a stood-in module ...) add a notice ("FILE:LINE: message" in
+ *    cfg->notices) for -t and the log; those it cannot honour (ProxyPass ...) are errors
+ *    saying why (cfg_refused[]).
  * Directives this version does not know are errors: nothing is silently ignored.
  *
  * Called by main (start-up and reload) and the tests; one thread at a time per load. The
