@@ -1177,8 +1177,8 @@ cfg_d_server_name(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_di
 	if (sep) {
 		if (!((sep - a == 4 && strncasecmp(a, "http", 4) == 0) ||
 		      (sep - a == 5 && strncasecmp(a, "https", 5) == 0)))
-			return cfg_fail(ps, src, "%s: expected http:// or https:// before the name, "
-			                "got \"%.200s\"", d->name, a);
+			return cfg_fail(ps, src, "%s: expected http:// or https:// before the "
+			                "name, got \"%.200s\"", d->name, a);
 		host = sep + 3;
 	}
 	if (host[0] == '[') {
@@ -1200,8 +1200,8 @@ cfg_d_server_name(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_di
 		after = host + hlen;
 		if (hlen == 0 || hlen > 253 || host[0] == '.' || host[0] == '-' ||
 		    (*after && *after != ':'))
-			return cfg_fail(ps, src, "%s: expected [scheme://]host[:port], got \"%.200s\"",
-			                d->name, a);
+			return cfg_fail(ps, src, "%s: expected [scheme://]host[:port], got "
+			                "\"%.200s\"", d->name, a);
 	}
 	if (*after == ':') {
 		if (cfg_number(after + 1, 1, 65535, &port) != 0)
@@ -1231,8 +1231,8 @@ cfg_d_load_module(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_di
 {
 	(void)argc;
 	if (cfg_module_present(argv[1]))
-		return cfg_notice(ps, src, "%s %.200s: Gatehouse has this module built in; the line "
-		                  "has no effect", d->name, argv[1]);
+		return cfg_notice(ps, src, "%s %.200s: Gatehouse has this module built in; the "
+		                  "line has no effect", d->name, argv[1]);
 	if (strcasecmp(argv[1], "ssl_module") == 0)
 		return cfg_fail(ps, src, "%s %.200s: Gatehouse does not speak TLS yet",
 		                d->name, argv[1]);
@@ -1257,12 +1257,12 @@ cfg_d_no_effect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_dire
 		int levels = strcmp(n, "CacheDirLevels") == 0;
 
 		if (cfg_number(argv[1], 1, 20, &v) != 0)
-			return cfg_fail(ps, src, "%s: expected a number from 1 to 20, got \"%.200s\"",
-			                n, argv[1]);
+			return cfg_fail(ps, src, "%s: expected a number from 1 to 20, got "
+			                "\"%.200s\"", n, argv[1]);
 		*(levels ? &ps->dir_levels : &ps->dir_length) = v;
 		if (ps->dir_levels * ps->dir_length > 20)
-			return cfg_fail(ps, src, "%s: CacheDirLevels times CacheDirLength must not be "
-			                "higher than 20", n);
+			return cfg_fail(ps, src, "%s: CacheDirLevels times CacheDirLength must "
+			                "not be higher than 20", n);
 		why = "the LMDB store (CacheRoot) has no directory tree";
 	} else if (strcmp(n, "CacheLock") == 0 || strcmp(n, "CacheQuickHandler") == 0) {
 		if (cfg_onoff(ps, src, n, argv[1], &on) != 0)
@@ -1270,7 +1270,8 @@ cfg_d_no_effect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_dire
 		why = strcmp(n, "CacheLock") == 0
 		          ? "concurrent misses for one URL always wait for a single fetch "
 		            "(collapsed forwarding)"
-		          : "the cache always answers after the <Proxy> access rules and the policy";
+		          : "the cache always answers after the <Proxy> access rules and the "
+		            "policy";
 	} else if (strcmp(n, "CacheLockPath") == 0) {
 		if (!*argv[1])
 			return cfg_fail(ps, src, "%s: expected a directory", n);
@@ -1326,6 +1327,13 @@ static const struct {
 	{ "Location*", "Gatehouse serves no paths of its own; use <Proxy URL-prefix>" },
 	{ "Directory*", "Gatehouse serves no files" },
 	{ "Files*", "Gatehouse serves no files" },
+	{ "IfVersion", "Gatehouse has only <IfModule> and <IfDefine>" },
+	{ "If", "Gatehouse has only <IfModule> and <IfDefine>" },
+	{ "ElseIf", "Gatehouse has only <IfModule> and <IfDefine>" },
+	{ "Else", "Gatehouse has only <IfModule> and <IfDefine>" },
+	{ "IfFile", "Gatehouse has only <IfModule> and <IfDefine>" },
+	{ "IfDirective", "Gatehouse has only <IfModule> and <IfDefine>" },
+	{ "IfSection", "Gatehouse has only <IfModule> and <IfDefine>" },
 };
 
 static const char *
@@ -1495,7 +1503,8 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FN("Deny", cfg_d_allow, 2, -1, CFG_IN_SECTION),
 	CFG_FN("Satisfy", cfg_d_satisfy, 1, 1, CFG_IN_SECTION),
 	/* Apache compatibility (issue 9, part 3): ServerName; accepted, without their effect */
-	CFG_FND("ServerName", cfg_d_server_name, 1, 1, CFG_IN_TOP, "(the host name of this machine)"),
+	CFG_FND("ServerName", cfg_d_server_name, 1, 1, CFG_IN_TOP,
+	        "(the host name of this machine)"),
 	CFG_FN("LoadModule", cfg_d_load_module, 2, 2, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("CacheDirLevels", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("CacheDirLength", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
@@ -2069,7 +2078,8 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		rc = -1;
 	}
 	if (rc == 0 && dump)
-		cfg_dump_defaults(&ps, cfg_directives, sizeof(cfg_directives) / sizeof(cfg_directives[0]));
+		cfg_dump_defaults(&ps, cfg_directives,
+		                  sizeof(cfg_directives) / sizeof(cfg_directives[0]));
 	free(ps.given);
 	if (rc != 0) {
 		cfg_unref(&c);
@@ -2131,8 +2141,8 @@ cfg_dump(const char *path, FILE *out, char *errbuf, size_t errlen)
 		return -1;
 	}
 	fprintf(mem, "# Gatehouse %s: effective configuration of %s (gatehouse -M)\n"
-	        "# Includes expanded, IfModule and IfDefine sections resolved; each directive under the "
-	        "place it comes from.\n", GH_VERSION, path ? path : CFG_BUILTIN_NAME);
+	        "# Includes expanded, IfModule and IfDefine sections resolved; each directive "
+	        "under the place it comes from.\n", GH_VERSION, path ? path : CFG_BUILTIN_NAME);
 	if (path)
 		rc = cfg_load_common(path, path, NULL, &c, errbuf, errlen, mem);
 	else

@@ -233,8 +233,9 @@ main(int argc, char **argv)
 		case 't': test_only = 1; break;
 		case 'D': /* <IfDefine NAME>; kept for every reload (issue 9) */
 			if (cfg_define(optarg) < 0) {
-				fprintf(stderr, "gatehouse: -D \"%s\": expected a name (no blanks, not "
-				        "starting with '!'), at most %d of them\n", optarg, CFG_MAX_DEFINES);
+				fprintf(stderr, "gatehouse: -D \"%s\": expected a name (no blanks, "
+				        "not starting with '!'), at most %d of them\n", optarg,
+				        CFG_MAX_DEFINES);
 				return 2;
 			}
 			break;

@@ -1212,6 +1212,8 @@ apache_directives_refused_with_reasons(void **state)
 		{ "Define X", "t.conf:1: Define: use \"gatehouse -D NAME\" for <IfDefine NAME>" },
 		{ "<Location /x>\n</Location>", "t.conf:1: unknown section \"<Location>\": Gatehouse "
 		  "serves no paths of its own; use <Proxy URL-prefix>" },
+		{ "<IfVersion >= 2.4>\n</IfVersion>", "t.conf:1: unknown section \"<IfVersion>\": "
+		  "Gatehouse has only <IfModule> and <IfDefine>" },
 	};
 
 	(void)state;
