@@ -1747,7 +1747,8 @@ cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 		p++;
 	if (*p != '>' && !src->skipping)
 		return cfg_fail(ps, src, "</%s> directive missing closing '>'", name);
-	p++;
+	if (*p == '>') /* inside a false section the rest is not checked, as Apache */
+		p++;
 	while (cfg_is_blank((unsigned char)*p))
 		p++;
 	if (*p && !src->skipping)

@@ -1032,6 +1032,11 @@ conditional_sections_nest_and_wrap_proxy(void **state)
 	           "    </IfModule>\n  </VirtualHost>\n</IfModule>\n");
 	assert_int_equal(c->workers, 2);
 	cfg_unref(&c);
+	/* ... and closing tags there are matched by name only */
+	c = cfg_ok("Workers 2\n<IfModule mod_ssl.c>\n<VirtualHost *>\n</VirtualHost\n"
+	           "</IfModule> trailing\nWorkers 4\n");
+	assert_int_equal(c->workers, 4);
+	cfg_unref(&c);
 	/* <Proxy> inside <IfModule>, <IfModule> inside <Proxy> and <Limit> */
 	c = cfg_ok("<IfModule mod_proxy.c>\n<Proxy *>\n  <IfModule mod_authz_host.c>\n"
 	           "    Require ip 10.0.0.0/8\n    <Limit PURGE>\n      <IfDefine !NOPURGE>\n"
