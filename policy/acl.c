@@ -26,7 +26,8 @@
  * that "HTTP://Example.COM/" cannot slip past a section written in lower case). <ProxyMatch>
  * is a POSIX extended regex, REG_ICASE|REG_NOSUB, unanchored unless the pattern anchors it.
  *
- * Every description a check may return (*rule) is built when the rule is added, so
+ * Every description a check may return (*rule, a struct pol_why) is built when the rule is
+ * added, so
  * pol_acl_check() allocates nothing (glibc's regexec may allocate internally).
  * Builders run in the config loader only; a finished acl is read-only and thread-safe.
  */
@@ -60,7 +61,7 @@ struct pol_rule {
 	struct pol_net net;   /* POL_R_IP */
 	char *host;           /* POL_R_HOST: lower case, trailing dot removed */
 	size_t host_len;
-	char *desc;           /* "Require ip 10.0.0.0/8 (<Proxy *> at f:3)" */
+	struct pol_why *desc; /* "Require ip 10.0.0.0/8 (<Proxy *> at f:3)" */
 };
 
 struct pol_rules {
@@ -85,8 +86,8 @@ struct pol_acl_section {
 	struct pol_rules req;            /* 2.4 */
 	enum pol_order order;            /* 2.2 */
 	struct pol_rules allow, deny;    /* 2.2 */
-	char *desc_none;      /* 2.4: nothing granted */
-	char *desc_default;   /* 2.2: the Order default decided */
+	struct pol_why *desc_none;    /* 2.4: nothing granted */
+	struct pol_why *desc_default; /* 2.2: the Order default decided */
 	/* <Limit>/<LimitExcept> blocks inside a section: each is a pol_acl_section of its own
 	 * (kind, pattern unused) with parent set and the methods it names. */
 	struct pol_acl_section *parent;
@@ -105,10 +106,9 @@ struct pol_acl {
 };
 
 static const char pol_acl_err_nomem[] = "out of memory";
-static const char pol_acl_rule_default[] =
-	"no <Proxy> section applies: loopback clients only";
-static const char pol_acl_rule_purge[] =
-	"PURGE needs a <Limit PURGE> grant in a <Proxy> section";
+#define POL_ACL_BUILTIN(name, s) static const struct pol_why name = { s, "", s }
+POL_ACL_BUILTIN(pol_acl_rule_default, "no <Proxy> section applies: loopback clients only");
+POL_ACL_BUILTIN(pol_acl_rule_purge, "PURGE needs a <Limit PURGE> grant in a <Proxy> section");
 
 /* Format a message into the acl's error buffer and point *err at it. Returns -1. */
 __attribute__((format(printf, 3, 4)))
@@ -136,6 +136,42 @@ pol_acl_strf(const char *fmt, ...)
 	n = vasprintf(&s, fmt, ap);
 	va_end(ap);
 	return n < 0 ? NULL : s;
+}
+
+/* A rule description in one allocation (free() it): text from fmt, where the section's
+ * name, full "TEXT (WHERE)". NULL when out of memory. */
+__attribute__((format(printf, 2, 3)))
+static struct pol_why *
+pol_acl_why(const char *where, const char *fmt, ...)
+{
+	va_list ap;
+	char *text = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	size_t tl = (size_t)n, wl = where ? strlen(where) : 0;
+	struct pol_why *y = malloc(sizeof(*y) + (tl + 1) + (wl + 1) + (tl + wl + 4));
+	if (y) {
+		char *t = (char *)(y + 1), *w = t + tl + 1, *f = w + wl + 1;
+
+		memcpy(t, text, tl + 1);
+		memcpy(w, where ? where : "", wl + 1);
+		memcpy(f, text, tl + 1);
+		if (wl) {
+			memcpy(f + tl, " (", 2);
+			memcpy(f + tl + 2, where, wl);
+			memcpy(f + tl + 2 + wl, ")", 2);
+		}
+		y->text = t;
+		y->where = w;
+		y->full = f;
+	}
+	free(text);
+	return y;
 }
 
 static void
@@ -369,8 +405,8 @@ pol_acl_section_alloc(struct pol_acl *acl, struct pol_acl_section ***vec, size_t
 	s->magic = POL_SEC_MAGIC;
 	s->acl = acl;
 	s->where = where;
-	s->desc_none = pol_acl_strf("no Require matched (%s)", where);
-	s->desc_default = pol_acl_strf("Order deny,allow: no Deny matched (%s)", where);
+	s->desc_none = pol_acl_why(where, "no Require matched");
+	s->desc_default = pol_acl_why(where, "Order deny,allow: no Deny matched");
 	if (!s->desc_none || !s->desc_default) {
 		pol_acl_section_free(s);
 		*err = pol_acl_err_nomem;
@@ -583,8 +619,7 @@ pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, cons
 			goto nomem;
 		r->kind = POL_R_ALL;
 		r->granted = granted;
-		r->desc = pol_acl_strf("Require all %s (%s)", granted ? "granted" : "denied",
-		                       s->where);
+		r->desc = pol_acl_why(s->where, "Require all %s", granted ? "granted" : "denied");
 		if (!r->desc)
 			goto nomem;
 	} else if (strcasecmp(provider, "local") == 0) {
@@ -597,7 +632,7 @@ pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, cons
 			goto nomem;
 		r->kind = POL_R_LOCAL;
 		r->negate = negate;
-		r->desc = pol_acl_strf("Require %slocal (%s)", negate ? "not " : "", s->where);
+		r->desc = pol_acl_why(s->where, "Require %slocal", negate ? "not " : "");
 		if (!r->desc)
 			goto nomem;
 	} else if (strcasecmp(provider, "ip") == 0 || strcasecmp(provider, "host") == 0) {
@@ -636,8 +671,8 @@ pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, cons
 			} else if (pol_acl_host_set(r, args[i]) != 0) {
 				goto nomem;
 			}
-			r->desc = pol_acl_strf("Require %s%s %s (%s)", negate ? "not " : "",
-			                       is_ip ? "ip" : "host", args[i], s->where);
+			r->desc = pol_acl_why(s->where, "Require %s%s %s", negate ? "not " : "",
+			                      is_ip ? "ip" : "host", args[i]);
 			if (!r->desc)
 				goto nomem;
 		}
@@ -663,7 +698,7 @@ pol_acl_order(struct pol_acl_section *s, const char *arg, const char **err)
 	struct pol_acl *acl;
 	enum pol_order order;
 	const char *text;
-	char *desc;
+	struct pol_why *desc;
 
 	assert(s && s->magic == POL_SEC_MAGIC);
 	acl = s->acl;
@@ -683,7 +718,7 @@ pol_acl_order(struct pol_acl_section *s, const char *arg, const char **err)
 		return pol_acl_fail(acl, err, "expected deny,allow, allow,deny or mutual-failure, "
 		                    "got \"%.200s\"", arg);
 	}
-	desc = pol_acl_strf("%s (%s)", text, s->where);
+	desc = pol_acl_why(s->where, "%s", text);
 	if (!desc) {
 		*err = pol_acl_err_nomem;
 		return -1;
@@ -751,8 +786,7 @@ pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t nar
 		} else if (pol_acl_host_set(r, args[i]) != 0) {
 			goto nomem;
 		}
-		r->desc = pol_acl_strf("%s from %s (%s)", deny ? "Deny" : "Allow", args[i],
-		                       s->where);
+		r->desc = pol_acl_why(s->where, "%s from %s", deny ? "Deny" : "Allow", args[i]);
 		if (!r->desc)
 			goto nomem;
 	}
@@ -859,7 +893,7 @@ pol_acl_list_match(const struct pol_rules *l, const struct sockaddr *client, con
 
 static enum pol_verdict
 pol_acl_eval22(const struct pol_acl_section *s, const struct sockaddr *client, const char *name,
-               const char **rule)
+               const struct pol_why **rule)
 {
 	const struct pol_rule *ar, *dr;
 	enum pol_tv in_allow = pol_acl_list_match(&s->allow, client, name, &ar);
@@ -901,7 +935,7 @@ pol_acl_eval22(const struct pol_acl_section *s, const struct sockaddr *client, c
 
 static enum pol_verdict
 pol_acl_eval24(const struct pol_acl_section *s, const struct sockaddr *client, const char *name,
-               const char **rule)
+               const struct pol_why **rule)
 {
 	const struct pol_rule *grant_rule = NULL, *unknown_veto = NULL, *unknown_grant = NULL;
 	const struct pol_rule *denied_rule = NULL;
@@ -1037,10 +1071,11 @@ pol_acl_rules_for(const struct pol_acl_section *s, const char *method, int expli
 }
 
 enum pol_verdict
-pol_acl_check(const struct pol_acl *acl, const char *method, const char *url, size_t url_len,
-              const struct sockaddr *client, const char *client_name, const char **rule)
+pol_acl_check_why(const struct pol_acl *acl, const char *method, const char *url,
+                  size_t url_len, const struct sockaddr *client, const char *client_name,
+                  const struct pol_why **rule)
 {
-	const char *dummy;
+	const struct pol_why *dummy;
 	/* PURGE empties the cache for everyone: only an explicit <Limit PURGE> (or a
 	 * <LimitExcept> not naming it) grants it, never the rules that admit ordinary use. */
 	int explicit_only = method && strcmp(method, "PURGE") == 0;
@@ -1065,9 +1100,22 @@ pol_acl_check(const struct pol_acl *acl, const char *method, const char *url, si
 		return pol_acl_eval24(r, client, client_name, rule);
 	}
 	if (explicit_only) {
-		*rule = pol_acl_rule_purge;
+		*rule = &pol_acl_rule_purge;
 		return POL_DENY;
 	}
-	*rule = pol_acl_rule_default;
+	*rule = &pol_acl_rule_default;
 	return pol_acl_is_loopback(client) ? POL_ALLOW : POL_DENY;
+}
+
+enum pol_verdict
+pol_acl_check(const struct pol_acl *acl, const char *method, const char *url, size_t url_len,
+              const struct sockaddr *client, const char *client_name, const char **rule)
+{
+	const struct pol_why *why = NULL;
+	enum pol_verdict v = pol_acl_check_why(acl, method, url, url_len, client, client_name,
+	                                       &why);
+
+	if (rule)
+		*rule = why->full;
+	return v;
 }

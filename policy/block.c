@@ -101,12 +101,46 @@ pol_warn_add(struct pol *p, const char *fmt, ...)
 	return 0;
 }
 
-const char *
+/* text is an arena string already; where is copied. */
+static const struct pol_why *
+pol_why_make(struct pol *p, const char *where, const char *text)
+{
+	struct pol_why *y = pol_arena_alloc(&p->arena, sizeof(*y));
+
+	if (!y || !text)
+		return NULL;
+	y->text = text;
+	y->where = where && *where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
+	y->full = *y->where ? pol_arena_printf(&p->arena, "%s (%s)", text, y->where) : text;
+	return y->where && y->full ? y : NULL;
+}
+
+const struct pol_why *
+pol_why_new(struct pol *p, const char *where, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NULL;
+	if ((size_t)n < sizeof(buf))
+		return pol_why_make(p, where, pol_arena_strndup(&p->arena, buf, (size_t)n));
+	char *big = pol_arena_alloc(&p->arena, (size_t)n + 1);
+	if (!big)
+		return NULL;
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return pol_why_make(p, where, big);
+}
+
+const struct pol_why *
 pol_desc(struct pol *p, const char *directive, const char *arg, const char *where)
 {
-	if (where && *where)
-		return pol_arena_printf(&p->arena, "%s %s (%s)", directive, arg, where);
-	return pol_arena_printf(&p->arena, "%s %s", directive, arg);
+	return pol_why_make(p, where, pol_arena_printf(&p->arena, "%s %s", directive, arg));
 }
 
 static int
@@ -230,7 +264,7 @@ pol_block_add(struct pol *p, const char *entry, const char *where, const char **
 	if (strcmp(entry, "*") == 0) {
 		if (p->block_all) {
 			if (pol_warn_add(p, "%s: ProxyBlock * repeats %s", where ? where : "-",
-			                 p->block_all) != 0)
+			                 p->block_all->full) != 0)
 				goto nomem;
 			return 0;
 		}
@@ -255,7 +289,7 @@ pol_block_add(struct pol *p, const char *entry, const char *where, const char **
 			*err = pol_err_addr;
 			return -1;
 		}
-		const char *desc = pol_desc(p, "ProxyBlock", entry, where);
+		const struct pol_why *desc = pol_desc(p, "ProxyBlock", entry, where);
 		const char *w = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
 		const char *shown = pol_arena_strndup(&p->arena, entry, strlen(entry));
 		if (!desc || !w || !shown ||
@@ -273,7 +307,7 @@ pol_block_add(struct pol *p, const char *entry, const char *where, const char **
 
 	unsigned flags = lead ? POL_NF_SUB : (POL_NF_SELF | POL_NF_SUB | POL_NF_RESOLVE);
 	char *key = pol_arena_strndup(&p->arena, canon, (size_t)len);
-	const char *desc = pol_desc(p, "ProxyBlock", entry, where);
+	const struct pol_why *desc = pol_desc(p, "ProxyBlock", entry, where);
 	struct pol_name *e;
 	if (!key || !desc)
 		goto nomem;
@@ -300,7 +334,7 @@ pol_block_add(struct pol *p, const char *entry, const char *where, const char **
 	if (r == 1 && (before & flags & (POL_NF_SELF | POL_NF_SUB)) ==
 	              (flags & (POL_NF_SELF | POL_NF_SUB))) {
 		if (pol_warn_add(p, "%s: ProxyBlock %s adds nothing to %s", where ? where : "-",
-		                 entry, (before & POL_NF_SELF) ? e->desc : e->desc_sub) != 0)
+		                 entry, ((before & POL_NF_SELF) ? e->desc : e->desc_sub)->full) != 0)
 			goto nomem;
 	}
 	return 0;
@@ -319,7 +353,7 @@ pol_block_name(const struct pol *p, size_t i)
 
 /* ---- matching ---- */
 
-static const char *
+static const struct pol_why *
 pol_block_match_runs(const struct pol_nameset *s, const struct pol_host *hv)
 {
 	for (unsigned a = 0; a < hv->nlabels; a++) {
@@ -391,7 +425,7 @@ pol_block_words_compile(struct pol *p)
 	return 0;
 }
 
-static const char *
+static const struct pol_why *
 pol_block_match_words(const struct pol *p, const struct pol_host *hv)
 {
 	const char *h = hv->name;
@@ -415,10 +449,10 @@ pol_block_match_words(const struct pol *p, const struct pol_host *hv)
 	return NULL;
 }
 
-const char *
+const struct pol_why *
 pol_block_match_name(const struct pol *p, const struct pol_host *hv)
 {
-	const char *d = NULL;
+	const struct pol_why *d = NULL;
 
 	if (p->block_names.n)
 		d = pol_block_match_runs(&p->block_names, hv);

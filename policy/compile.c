@@ -66,7 +66,7 @@ pol_compile_redundant(void *arg, const struct pol_range *dropped, const struct p
 	struct pol_compile_ctx *c = arg;
 
 	pol_compile_warn(c->wb, "%s: %s %s adds nothing to %s", pol_compile_where(dropped->where),
-	                 c->directive, dropped->shown, kept->desc);
+	                 c->directive, dropped->shown, kept->desc->full);
 }
 
 static int
@@ -100,7 +100,7 @@ pol_compile_words(struct pol *p, struct pol_warnbuf *wb)
 			continue;
 		}
 		pol_compile_warn(wb, "%s: ProxyBlock %s adds nothing to %s",
-		                 pol_compile_where(v[i]->where), v[i]->w, v[first]->desc);
+		                 pol_compile_where(v[i]->where), v[i]->w, v[first]->desc->full);
 	}
 	free(v);
 	return 0;
@@ -156,7 +156,7 @@ pol_compile_conflicts(struct pol *p, struct pol_warnbuf *wb)
 
 	if (p->block_all && others)
 		pol_compile_warn(wb, "%s refuses every request: the other ProxyBlock, NoProxy and "
-		                 "ProxyRemote lines have no effect", p->block_all);
+		                 "ProxyRemote lines have no effect", p->block_all->full);
 	if (p->nremotes == 0 && (p->np_names.n || p->np_nets.nall))
 		pol_compile_warn(wb, "%s: NoProxy has no effect without ProxyRemote (every request "
 		                 "goes direct already)", p->np_where ? p->np_where : "(config)");
@@ -171,14 +171,14 @@ pol_compile_conflicts(struct pol *p, struct pol_warnbuf *wb)
 	/* NoProxy names shadowed by ProxyBlock. */
 	for (size_t i = 0; i < p->np_names.n && !p->block_all; i++) {
 		const struct pol_name *e = &p->np_names.v[i];
-		const char *by;
+		const struct pol_why *by;
 
 		if (pol_host_prepare(e->key, &hv) != 0)
 			continue;
 		by = pol_block_match_name(p, &hv);
 		if (by) {
 			pol_compile_warn(wb, "%s: NoProxy %s is shadowed by %s: its hosts are "
-			                 "refused", pol_compile_where(e->where), e->shown, by);
+			                 "refused", pol_compile_where(e->where), e->shown, by->full);
 			continue;
 		}
 		if (e->flags & POL_NF_SUB) {
@@ -188,7 +188,7 @@ pol_compile_conflicts(struct pol *p, struct pol_warnbuf *wb)
 			if (b)
 				pol_compile_warn(wb, "%s: NoProxy %s is shadowed by %s: the "
 				                 "hosts below %s are refused",
-				                 pol_compile_where(e->where), e->shown, b->desc_sub,
+				                 pol_compile_where(e->where), e->shown, b->desc_sub->full,
 				                 e->key);
 		}
 	}
@@ -199,21 +199,21 @@ pol_compile_conflicts(struct pol *p, struct pol_warnbuf *wb)
 
 		if (b && pol_key_cmp(&r->hi, &b->hi) <= 0)
 			pol_compile_warn(wb, "%s: NoProxy %s is shadowed by %s: its addresses are "
-			                 "refused", pol_compile_where(r->where), r->shown, b->desc);
+			                 "refused", pol_compile_where(r->where), r->shown, b->desc->full);
 	}
 	/* ProxyDomain. */
 	if (p->domain && pol_host_prepare(p->domain + 1, &hv) == 0) {
-		const char *by = pol_block_match_name(p, &hv);
+		const struct pol_why *by = pol_block_match_name(p, &hv);
 		const struct pol_name *b = by ? NULL :
 		                           pol_compile_covers_below(&p->block_names, p->domain + 1);
 
 		if (by || b)
 			pol_compile_warn(wb, "%s redirects to host names that %s refuses",
-			                 p->domain_desc, by ? by : b->desc_sub);
+			                 p->domain_desc->full, (by ? by : b->desc_sub)->full);
 		if (p->nremotes && !pol_compile_covers_below(&p->np_names, p->domain + 1))
 			pol_compile_warn(wb, "%s is not covered by NoProxy: the proxy may send "
 			                 "its hosts to a parent while the PAC file sends browsers "
-			                 "to them directly (add NoProxy %s)", p->domain_desc,
+			                 "to them directly (add NoProxy %s)", p->domain_desc->full,
 			                 p->domain);
 	}
 }

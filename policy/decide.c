@@ -20,11 +20,12 @@
 
 #include "policy/pol_rules.h"
 
-static const char pol_rule_nopolicy[] = "no compiled policy";
-static const char pol_rule_nohost[] = "the request has no host";
-static const char pol_rule_badhost[] = "host name too long";
-static const char pol_rule_redirect_long[] = "URL too long for the ProxyDomain redirect";
-static const char pol_rule_noremote[] = "no ProxyRemote applies";
+#define POL_WHY_BUILTIN(name, s) static const struct pol_why name = { s, "", s }
+POL_WHY_BUILTIN(pol_rule_nopolicy, "no compiled policy");
+POL_WHY_BUILTIN(pol_rule_nohost, "the request has no host");
+POL_WHY_BUILTIN(pol_rule_badhost, "host name too long");
+POL_WHY_BUILTIN(pol_rule_redirect_long, "URL too long for the ProxyDomain redirect");
+POL_WHY_BUILTIN(pol_rule_noremote, "no ProxyRemote applies");
 
 int
 pol_host_prepare(const char *host, struct pol_host *hv)
@@ -137,16 +138,17 @@ pol_decide_remote_match(const struct pol_remote *r, const char *scheme, const ch
 }
 
 static enum pol_action
-pol_decide_set(struct pol_decision *out, enum pol_action a, const char *rule)
+pol_decide_set(struct pol_decision *out, enum pol_action a, const struct pol_why *why)
 {
 	out->action = a;
-	out->rule = rule;
+	out->why = why;
+	out->rule = why->full;
 	return a;
 }
 
 /* The description of the rule in nets, or of the listed name in names whose resolved
  * addresses (set) hold one of the target's addresses, or NULL. */
-static const char *
+static const struct pol_why *
 pol_decide_addrs(const struct pol_ranges *nets, const struct pol_addrset *set,
                  const struct pol_nameset *names, const struct pol_host *hv,
                  const struct pol_req *req)
@@ -183,22 +185,23 @@ pol_decide(const struct pol *p, const struct pol_req *req, const struct pol_addr
            struct pol_decision *out)
 {
 	struct pol_host hv;
-	const char *d;
+	const struct pol_why *d;
 	int connect, known, addr_block, addr_np;
 
 	out->action = POL_INVALID;
 	out->need_addrs = 0;
-	out->rule = pol_rule_nopolicy;
+	out->why = &pol_rule_nopolicy;
+	out->rule = pol_rule_nopolicy.full;
 	out->location = NULL;
 	out->location_len = 0;
 	out->nparents = 0;
 	out->fallback_direct = 0;
 	if (!p || p->magic != POL_MAGIC || !p->compiled)
-		return pol_decide_set(out, POL_INVALID, pol_rule_nopolicy);
+		return pol_decide_set(out, POL_INVALID, &pol_rule_nopolicy);
 	if (!req || !req->host || !*req->host)
-		return pol_decide_set(out, POL_INVALID, pol_rule_nohost);
+		return pol_decide_set(out, POL_INVALID, &pol_rule_nohost);
 	if (pol_host_prepare(req->host, &hv) != 0)
-		return pol_decide_set(out, POL_INVALID, pol_rule_badhost);
+		return pol_decide_set(out, POL_INVALID, &pol_rule_badhost);
 	connect = req->method && strcmp(req->method, "CONNECT") == 0;
 
 	/* ProxyDomain */
@@ -209,7 +212,7 @@ pol_decide(const struct pol *p, const struct pol_req *req, const struct pol_addr
 		                                     loclen, &olen) : -1;
 
 		if (r < 0)
-			return pol_decide_set(out, POL_INVALID, pol_rule_redirect_long);
+			return pol_decide_set(out, POL_INVALID, &pol_rule_redirect_long);
 		if (r > 0) {
 			out->location = locbuf;
 			out->location_len = olen;
@@ -255,14 +258,16 @@ pol_decide(const struct pol *p, const struct pol_req *req, const struct pol_addr
 				;
 			if (j < out->nparents)
 				continue;
-			if (out->nparents == 0)
-				out->rule = r->desc;
+			if (out->nparents == 0) {
+				out->why = r->desc;
+				out->rule = r->desc->full;
+			}
 			out->parents[out->nparents++] = r->parent;
 		}
 	}
 	if (out->nparents == 0) {
 		out->need_addrs = !known && addr_block;
-		return pol_decide_set(out, POL_DIRECT, pol_rule_noremote);
+		return pol_decide_set(out, POL_DIRECT, &pol_rule_noremote);
 	}
 
 	/* NoProxy, by name, then by address. */

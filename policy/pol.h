@@ -44,6 +44,20 @@ int pol_ports_new(struct pol_ports **pp, char *const *args, size_t nargs, const 
 void pol_ports_free(struct pol_ports **pp);
 int pol_ports_has(const struct pol_ports *p, unsigned port);
 
+/* ---- why a rule decided ---- */
+
+/* A rule's description in two parts, and both together. text is the rule's words, for the
+ * pages users see ("ProxyBlock casino", "Require ip 10.0.0.0/8"); where says where the rule
+ * is written, for admins only ("gatehouse.conf:12", "<Proxy *> at gatehouse.conf:10"; "" for
+ * built-in rules); full is "TEXT (WHERE)", or the text alone when where is "", for the error
+ * log and the status page ("ProxyBlock casino (gatehouse.conf:12)"). The struct and its
+ * strings are static or owned by the compiled object that returned them. */
+struct pol_why {
+	const char *text;
+	const char *where;
+	const char *full;
+};
+
 /* ---- client access control ---- */
 
 struct pol_acl;
@@ -103,6 +117,12 @@ enum pol_verdict pol_acl_check(const struct pol_acl *acl, const char *method, co
                                size_t url_len,
                                const struct sockaddr *client, const char *client_name,
                                const char **rule);
+/* The same, with the deciding rule in two parts (*why: never NULL on return; see struct
+ * pol_why): pol_acl_check's *rule is (*why)->full. */
+enum pol_verdict pol_acl_check_why(const struct pol_acl *acl, const char *method,
+                                   const char *url, size_t url_len,
+                                   const struct sockaddr *client, const char *client_name,
+                                   const struct pol_why **why);
 
 /* ==== intranet policy: ProxyBlock, NoProxy, ProxyRemote(Match), ProxyDomain, PAC ====
  *
@@ -288,6 +308,7 @@ struct pol_decision {
 	 * "ProxyRemote * http://fw:3128 (gatehouse.conf:7)" (first matching line),
 	 * "ProxyDomain .corp.example (gatehouse.conf:2)", "no ProxyRemote applies". */
 	const char *rule;
+	const struct pol_why *why; /* the same rule in two parts: rule is why->full */
 	const char *location;  /* REDIRECT: NUL-terminated, in the caller's buffer */
 	size_t location_len;
 	size_t nparents;

@@ -63,8 +63,8 @@ struct pol_name {
 	uint32_t len;
 	uint16_t labels;
 	uint16_t flags;
-	const char *desc;       /* rule description when matched with POL_NF_SELF */
-	const char *desc_sub;   /* ... with POL_NF_SUB */
+	const struct pol_why *desc;     /* rule description when matched with POL_NF_SELF */
+	const struct pol_why *desc_sub; /* ... with POL_NF_SUB */
 	const char *shown;      /* the entry as written (first one), for warnings */
 	const char *where;      /* "f:3" of the first one, or "" */
 };
@@ -118,7 +118,7 @@ const char *pol_addrset_lookup_key(const struct pol_addrset *s, const struct pol
 struct pol_range {
 	struct pol_key lo, hi;
 	struct pol_net net;
-	const char *desc;       /* "ProxyBlock 10.0.0.0/8 (f:3)" */
+	const struct pol_why *desc; /* "ProxyBlock 10.0.0.0/8 (f:3)" */
 	const char *where;      /* "f:3" or "" */
 	const char *shown;      /* the entry as written */
 	size_t seq;             /* insertion order */
@@ -131,7 +131,7 @@ struct pol_ranges {
 	size_t nall;
 };
 
-int pol_ranges_add(struct pol_ranges *r, const struct pol_net *net, const char *desc,
+int pol_ranges_add(struct pol_ranges *r, const struct pol_net *net, const struct pol_why *desc,
                    const char *where, const char *shown);
 /* Sort and drop ranges inside an earlier wider (or equal) one; report each dropped one through
  * redundant(arg, dropped, kept). Returns 0 or -1 when out of memory. */
@@ -147,7 +147,7 @@ void pol_ranges_free(struct pol_ranges *r);
 struct pol_word {
 	const char *w;          /* lower case, no dot */
 	size_t len;
-	const char *desc;
+	const struct pol_why *desc;
 	const char *where;
 };
 
@@ -161,7 +161,7 @@ struct pol_remote {
 	int have_re;
 	regex_t re;
 	struct pol_parent *parent;
-	const char *desc;       /* "ProxyRemote * http://fw:3128 (f:7)" (no credentials) */
+	const struct pol_why *desc; /* "ProxyRemote * http://fw:3128 (f:7)" (no credentials) */
 	const char *where;
 };
 
@@ -173,7 +173,7 @@ struct pol {
 	struct pol_arena arena;
 
 	/* ProxyBlock */
-	const char *block_all;          /* description of "ProxyBlock *", or NULL */
+	const struct pol_why *block_all; /* description of "ProxyBlock *", or NULL */
 	struct pol_nameset block_names; /* entries with a dot */
 	struct pol_word *words;         /* entries without a dot */
 	size_t nwords, capwords;
@@ -202,7 +202,7 @@ struct pol {
 	/* ProxyDomain */
 	const char *domain;             /* ".corp.example", lower case */
 	size_t domain_len;
-	const char *domain_desc;
+	const struct pol_why *domain_desc;
 
 	/* warnings found while adding (duplicates), reported by pol_compile */
 	const char **warns;
@@ -213,8 +213,13 @@ struct pol {
 __attribute__((format(printf, 2, 3)))
 int pol_warn_add(struct pol *p, const char *fmt, ...);
 
-/* A rule description: "DIRECTIVE ARG (WHERE)" or "DIRECTIVE ARG" when where is NULL or "". */
-const char *pol_desc(struct pol *p, const char *directive, const char *arg, const char *where);
+/* A rule description (arena): text "DIRECTIVE ARG", where as given ("" for NULL), full
+ * "DIRECTIVE ARG (WHERE)" or the text alone when where is NULL or "". NULL when out of memory. */
+const struct pol_why *pol_desc(struct pol *p, const char *directive, const char *arg,
+                               const char *where);
+/* The same with the text from a format. */
+__attribute__((format(printf, 3, 4)))
+const struct pol_why *pol_why_new(struct pol *p, const char *where, const char *fmt, ...);
 
 /* Check a host name as written in a rule: letters, digits, '-', '_', dots between labels,
  * optional leading dot when allow_lead, optional trailing dot; labels of 1..63 bytes, at most
@@ -242,8 +247,8 @@ int pol_host_prepare(const char *host, struct pol_host *hv);
 int pol_block_words_compile(struct pol *p);
 
 /* ProxyBlock by name: the description of the first matching entry, or NULL. */
-const char *pol_block_match_name(const struct pol *p, const struct pol_host *hv);
+const struct pol_why *pol_block_match_name(const struct pol *p, const struct pol_host *hv);
 /* NoProxy by name (Domain and Hostname forms): the description, or NULL. */
-const char *pol_noproxy_match_name(const struct pol *p, const struct pol_host *hv);
+const struct pol_why *pol_noproxy_match_name(const struct pol *p, const struct pol_host *hv);
 
 #endif

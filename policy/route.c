@@ -93,7 +93,7 @@ pol_noproxy_add(struct pol *p, const char *entry, const char *where, const char 
 	if (!p->np_where && w && *w)
 		p->np_where = w;
 	const char *shown = pol_arena_strndup(&p->arena, entry, strlen(entry));
-	const char *desc = pol_desc(p, "NoProxy", entry, where);
+	const struct pol_why *desc = pol_desc(p, "NoProxy", entry, where);
 	if (!w || !shown || !desc)
 		goto nomem;
 	if (pol_net_parse(entry, &net, &why) == 0) {
@@ -134,7 +134,7 @@ pol_noproxy_add(struct pol *p, const char *entry, const char *where, const char 
 	if (r == 1 && (before & flags & (POL_NF_SELF | POL_NF_SUB)) ==
 	              (flags & (POL_NF_SELF | POL_NF_SUB))) {
 		if (pol_warn_add(p, "%s: NoProxy %s adds nothing to %s", where ? where : "-", entry,
-		                 (before & POL_NF_SUB) ? e->desc_sub : e->desc) != 0)
+		                 ((before & POL_NF_SUB) ? e->desc_sub : e->desc)->full) != 0)
 			goto nomem;
 	}
 	return 0;
@@ -151,7 +151,7 @@ pol_noproxy_name(const struct pol *p, size_t i)
 	return p->np_resolve[i];
 }
 
-const char *
+const struct pol_why *
 pol_noproxy_match_name(const struct pol *p, const struct pol_host *hv)
 {
 	const struct pol_nameset *s = &p->np_names;
@@ -445,9 +445,7 @@ pol_remote_add(struct pol *p, const char *match, const char *remote, const char 
 	r->pat_len = mlen;
 	r->icase_len = icase;
 	r->parent = parent;
-	r->desc = pol_arena_printf(&p->arena, "ProxyRemote %s http://%s%s%s%s", match, parent->key,
-	                           where && *where ? " (" : "", where ? where : "",
-	                           where && *where ? ")" : "");
+	r->desc = pol_why_new(p, where, "ProxyRemote %s http://%s", match, parent->key);
 	if (!r->desc)
 		goto nomem;
 	r->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
@@ -493,9 +491,7 @@ pol_remote_match_add(struct pol *p, const char *regex, const char *remote,
 	r->parent = parent;
 	r->pat = pol_arena_strndup(&p->arena, regex, strlen(regex));
 	r->pat_len = strlen(regex);
-	r->desc = pol_arena_printf(&p->arena, "ProxyRemoteMatch %s http://%s%s%s%s", regex,
-	                           parent->key, where && *where ? " (" : "", where ? where : "",
-	                           where && *where ? ")" : "");
+	r->desc = pol_why_new(p, where, "ProxyRemoteMatch %s http://%s", regex, parent->key);
 	r->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
 	p->nremotes++;   /* counted now so that pol_free releases the regex */
 	if (!r->pat || !r->desc || !r->where)
@@ -520,13 +516,13 @@ pol_domain_set(struct pol *p, const char *domain, const char *where, const char 
 		return -1;
 	}
 	char *d = pol_arena_printf(&p->arena, ".%s", canon);
-	const char *desc = pol_desc(p, "ProxyDomain", domain, where);
+	const struct pol_why *desc = pol_desc(p, "ProxyDomain", domain, where);
 	if (!d || !desc) {
 		*err = pol_err_nomem;
 		return -1;
 	}
 	if (p->domain && pol_warn_add(p, "%s: ProxyDomain %s replaces %s", where ? where : "-",
-	                              domain, p->domain_desc) != 0) {
+	                              domain, p->domain_desc->full) != 0) {
 		*err = pol_err_nomem;
 		return -1;
 	}

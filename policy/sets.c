@@ -290,7 +290,7 @@ pol_key_range(const struct pol_net *net, struct pol_key *lo, struct pol_key *hi)
 /* ---- ranges ---- */
 
 int
-pol_ranges_add(struct pol_ranges *r, const struct pol_net *net, const char *desc,
+pol_ranges_add(struct pol_ranges *r, const struct pol_net *net, const struct pol_why *desc,
                const char *where, const char *shown)
 {
 	if (r->n == r->cap) {

@@ -683,6 +683,17 @@ acl_check_honours_url_length(void **state)
 	assert_string_equal(rule, "no Require matched (<ProxyMatch ^http://$> at t:5)");
 	assert_int_equal(pol_acl_check(acl, "GET", url, 12, client, NULL, &rule), POL_DENY);
 	assert_string_equal(rule, "Require all denied (<Proxy *> at t:1)");
+	/* The same rule in two parts: the words for users' pages, the place for admins. */
+	const struct pol_why *why = NULL;
+	assert_int_equal(pol_acl_check_why(acl, "GET", url, 12, client, NULL, &why), POL_DENY);
+	assert_string_equal(why->text, "Require all denied");
+	assert_string_equal(why->where, "<Proxy *> at t:1");
+	assert_string_equal(why->full, rule);
+	/* A built-in rule has no place. */
+	assert_int_equal(pol_acl_check_why(NULL, "GET", url, strlen(url), client, NULL, &why),
+	                 POL_DENY);
+	assert_string_equal(why->where, "");
+	assert_string_equal(why->text, why->full);
 	pol_acl_free(&acl);
 }
 

@@ -412,6 +412,10 @@ test_block_every_form(void **state)
 	host[243] = '.';
 	assert_int_equal(pol_decide(p, &req, NULL, NULL, NULL, 0, &d), POL_BLOCK);
 	assert_string_equal(d.rule, "ProxyBlock example.com (t:2)");
+	/* The same rule in two parts: the words for users' pages, the place for admins. */
+	assert_string_equal(d.why->text, "ProxyBlock example.com");
+	assert_string_equal(d.why->where, "t:2");
+	assert_ptr_equal(d.why->full, d.rule);
 
 	/* Names to resolve: dotted names without a leading dot only. */
 	assert_string_equal(pol_block_name(p, 0), "example.com");
