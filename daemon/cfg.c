@@ -71,6 +71,7 @@
 
 #include "daemon/cachecfg.h"
 #include "daemon/cfg.h"
+#include "daemon/errdoc.h"
 #include "daemon/svc.h"
 
 #define CFG_LINE_MAX (16 * 1024)       /* bytes in one logical line */
@@ -1428,6 +1429,21 @@ cfg_dump_defaults(struct cfg_parse *ps, const struct cfg_directive *tbl, size_t 
 	}
 }
 
+/* ErrorDocument CODE MESSAGE|/FILE|URL|default (issue 9, part 4): errdoc.c says what is
+ * wrong; the place is added here. */
+static int
+cfg_d_error_document(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                     char **argv, size_t argc)
+{
+	char msg[512];
+
+	(void)d;
+	(void)argc;
+	if (errdoc_directive(&ps->c->errdocs, argv[1], argv[2], msg, sizeof(msg)) < 0)
+		return cfg_fail(ps, src, "%s", msg);
+	return 0;
+}
+
 #define CFG_OFF(f) offsetof(struct cfg, f)
 #define CFG_NUM(name, field, lo, hi, scale, unit) \
 	CFG_NUMD(name, field, lo, hi, scale, unit, NULL)
@@ -1495,6 +1511,8 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FND("CacheDefaultExpire", cfg_d_cache, 1, 1, CFG_IN_TOP, "3600"),
 	CFG_FND("CacheStaleOnError", cfg_d_cache, 1, 1, CFG_IN_TOP, "On"),
 	CFG_FND("CacheDebianArchive", cfg_d_cache, 1, 1, CFG_IN_TOP, "On"),
+	/* issue 9, part 4: error pages */
+	CFG_FND("ErrorDocument", cfg_d_error_document, 2, 2, CFG_IN_TOP, "(the built-in pages)"),
 	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("IncludeOptional", cfg_d_include, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("Require", cfg_d_require, 1, -1, CFG_IN_SECTION),
@@ -2199,6 +2217,7 @@ cfg_unref(struct cfg **cp)
 	free(c->server_name);
 	free(c->server_host);
 	free(c->notices);
+	errdoc_free(&c->errdocs);
 	free(c->path);
 	free(c);
 }

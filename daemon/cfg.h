@@ -22,6 +22,7 @@
 #define CFG_MAX_LISTEN 16
 
 struct cachecfg;
+struct errdoc;
 
 struct cfg_listen {
 	struct sockaddr_storage addr;
@@ -116,6 +117,9 @@ struct cfg {
 	char *server_host;
 	char *notices;
 	int nnotices;
+
+	/* Error pages (issue 9, part 4): ErrorDocument lines, see errdoc.h; NULL = none. */
+	struct errdoc *errdocs;
 };
 
 /* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.

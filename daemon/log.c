@@ -278,7 +278,8 @@ alog_add(struct alog_buf *b, const struct alog_entry *e)
 		         (unsigned long long)e->bytes, e->method ? e->method : "NONE");
 		o += alog_field(d + o, room - o - 1024, e->url, 0);
 		ALOG_PUT(" %s %s/%s ", e->user ? e->user : "-", e->hier, e->peer ? e->peer : "-");
-		o += alog_field(d + o, room - o - 8, e->ctype, 0);
+		o += alog_field(d + o, room - o - 64, e->ctype, 0);
+		ALOG_PUT(" %s", e->req_id ? e->req_id : "-"); /* issue 9: a trailing field */
 	} else {
 		char tbuf[64];
 		struct tm tm;
@@ -293,8 +294,8 @@ alog_add(struct alog_buf *b, const struct alog_entry *e)
 			ALOG_PUT("\" %d - \"", e->status);
 		o += alog_field(d + o, room - o - 1024, e->referer, 1);
 		ALOG_PUT("\" \"");
-		o += alog_field(d + o, room - o - 8, e->user_agent, 1);
-		ALOG_PUT("\"");
+		o += alog_field(d + o, room - o - 64, e->user_agent, 1);
+		ALOG_PUT("\" %s", e->req_id ? e->req_id : "-"); /* issue 9: a trailing field */
 	}
 #undef ALOG_PUT
 	d[o++] = '\n';

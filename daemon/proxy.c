@@ -19,6 +19,7 @@
 #include "daemon/worker.h"
 
 #include "daemon/cachereq.h"
+#include "daemon/errdoc.h"
 #include "daemon/health.h"
 #include "daemon/polres.h"
 
@@ -39,6 +40,8 @@
 #define HIGH_WATER (128 * 1024)   /* stop producing into an out buffer above this */
 #define FLUSH_AT (16 * 1024)      /* conn_drive gathers output steps up to this before a send */
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
+#define CONN_PAGE_CAP (160 * 1024) /* a local page's body: ErrorDocument templates are <= 64 KiB */
+#define CONN_REQ_ID_LEN 12        /* base32 characters: 60 bits */
 
 enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
@@ -150,6 +153,10 @@ struct conn {
 	int cq_checked;      /* the cache was consulted for this request */
 	int cq_wake;         /* a collapsed-forwarding wake-up is deferred */
 	int headless;        /* the client went away; the response is read on for the cache */
+
+	/* Error pages and request ids (issue 9, part 4). */
+	char req_id[CONN_REQ_ID_LEN + 1]; /* this request's id: pages, access and error log */
+	const char *page_where; /* the refusing rule's FILE:LINE: error log only, never the page */
 };
 
 static void conn_drive(struct conn *c);
@@ -166,6 +173,31 @@ static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err,
 
 /* ---- small helpers ---- */
 
+/* A new request id: 60 bits as 12 characters of Crockford's base32 (no I, L, O, U to misread
+ * on a screenshot): the request's start second (32 bits, so ids sort by time), the worker
+ * (8 bits), and a per-worker counter (20 bits) started at a random value. Unique within a run
+ * while a worker starts fewer than a million requests a second, and across restarts unless
+ * two runs start within the same second with overlapping counters. */
+static void
+conn_req_id_new(struct conn *c)
+{
+	static const char b32[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	static _Thread_local uint32_t seq;
+	static _Thread_local int seeded;
+	if (!seeded) {
+		uint32_t r = 0;
+		if (getentropy(&r, sizeof(r)) != 0)
+			r = (uint32_t)ev_wall_us(c->w->loop) ^ (uint32_t)(uintptr_t)c;
+		seq = r;
+		seeded = 1;
+	}
+	uint64_t v = ((c->t_start_us / 1000000) & 0xffffffffull) << 28 |
+	             (uint64_t)(c->w->id & 0xff) << 20 | (seq++ & 0xfffff);
+	for (int i = CONN_REQ_ID_LEN - 1; i >= 0; i--, v >>= 5)
+		c->req_id[i] = b32[v & 31];
+	c->req_id[CONN_REQ_ID_LEN] = '\0';
+}
+
 static char *
 conn_strndup(const char *p, size_t n)
 {
@@ -175,24 +207,6 @@ conn_strndup(const char *p, size_t n)
 		s[n] = '\0';
 	}
 	return s;
-}
-
-static void
-conn_html_escape(struct buf *b, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '<': buf_append(b, "&lt;", 4); break;
-		case '>': buf_append(b, "&gt;", 4); break;
-		case '&': buf_append(b, "&amp;", 5); break;
-		case '"': buf_append(b, "&quot;", 6); break;
-		default:
-			if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
-				buf_append(b, "?", 1);
-			else
-				buf_append(b, s, 1);
-		}
-	}
 }
 
 static const char *
@@ -235,8 +249,39 @@ conn_set_ctype(struct conn *c, const char *p, size_t n)
 			*q = '\0';
 }
 
-/* Queue a complete local response: status line, headers, a short HTML page naming the cause.
- * Marks the request done (and the connection to close when close_after is set). */
+/* The server name on pages: ServerName, or this machine's host name (cfg.h). */
+static const char *
+conn_server_name(struct conn *c)
+{
+	return (c->cfg != NULL ? c->cfg : c->w->cfg)->server_name;
+}
+
+/* The Cache-Status field of a page the proxy answers itself (RFC 9211), so that every error
+ * page has one: the cache's own when it handled the request; "fwd=bypass" when the request
+ * went on without the cache (not enabled for the URL, CONNECT); otherwise the request was
+ * answered before the cache step and "detail" says why (denied, error, local). "" when the
+ * caller's fields carry one already. */
+static const char *
+conn_page_cache_status(struct conn *c, const char *extra, char *buf, size_t n)
+{
+	if (extra != NULL && strstr(extra, "Cache-Status:") != NULL)
+		return "";
+	const char *line = c->cq != NULL ? cachereq_status_line(c->cq) : "";
+	if (*line)
+		return line;
+	const char *what = c->cq_checked                           ? "fwd=bypass"
+	                   : c->action && strcmp(c->action, "TCP_DENIED") == 0 ? "detail=denied"
+	                   : c->status >= 400                       ? "detail=error"
+	                                                            : "detail=local";
+	snprintf(buf, n, "Cache-Status: Gatehouse; %s\r\n", what);
+	return buf;
+}
+
+/* Queue a complete local response: status line, headers, a short HTML page naming the cause
+ * (or the admin's ErrorDocument for it: a page, or a 302 to a URL), with Cache-Status and the
+ * request id (Gatehouse-Request-Id, and on the built-in page). Marks the request done (and the
+ * connection to close when close_after is set). The message is for users: it never holds a
+ * config file's name; c->page_where (the refusing rule's FILE:LINE) goes to the error log. */
 static void
 conn_local_page(struct conn *c, int status, const char *action, const char *extra_headers,
                 const char *fmt, ...)
@@ -249,39 +294,75 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 
 	if (status >= 500 && !c->rs_started && cachereq_stale_on_error(c->cq)) {
 		/* the origin failed a revalidation: the stale entry is served (stale-if-error) */
-		log_info("%s: %s: serving the stale entry: %s", c->peer_text, c->url, msg);
+		log_info("[id %s] %s: %s: serving the stale entry: %s", c->req_id, c->peer_text,
+		         c->url, msg);
 		c->up_close = 1;
 		conn_cache_serve(c);
 		return;
 	}
-	if (extra_headers == NULL && c->cq != NULL)
-		extra_headers = cachereq_status_line(c->cq); /* the cache was consulted */
-	struct buf body;
-	buf_init(&body, 16384);
+	if (extra_headers == NULL)
+		extra_headers = "";
+	c->status = status;
+	c->action = action;
+	char csbuf[96];
+	const char *cache_status = conn_page_cache_status(c, extra_headers, csbuf, sizeof(csbuf));
+
 	const char *title = conn_status_text(status);
-	buf_printf(&body, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n<body>\n"
-	           "<h1>%d %s</h1>\n<p>", status, title, status, title);
-	conn_html_escape(&body, msg);
-	buf_printf(&body, "</p>\n<hr><address>Gatehouse/%s at ", GH_VERSION);
-	conn_html_escape(&body, c->cfg->server_name);
-	buf_printf(&body, "</address>\n</body></html>\n");
+	const struct cfg *cfg = c->cfg != NULL ? c->cfg : c->w->cfg;
+	struct errdoc_vars vars = {
+		.status = status, .status_text = title, .reason = msg, .url = c->url,
+		.req_id = c->req_id, .server_name = conn_server_name(c),
+	};
+	struct buf body;
+	buf_init(&body, CONN_PAGE_CAP);
+	enum errdoc_kind doc = status >= 400 ? errdoc_render(cfg->errdocs, &vars, &body)
+	                                     : ERRDOC_NONE;
+	char *location = NULL;
+	int code = status;
+	if (doc == ERRDOC_REDIRECT) {
+		/* Apache's ErrorDocument to a full URL: the client gets a redirect instead. */
+		location = conn_strndup(buf_head(&body), buf_len(&body));
+		code = 302;
+		buf_consume(&body, buf_len(&body));
+		if (location == NULL)
+			doc = ERRDOC_NONE;
+		else {
+			buf_printf(&body, "<!DOCTYPE html>\n<html><head><title>302 Found</title></head>\n"
+			           "<body>\n<p><a href=\"");
+			errdoc_html_escape(&body, location);
+			buf_printf(&body, "\">%d %s</a></p>\n</body></html>\n", status, title);
+		}
+	}
+	if (doc == ERRDOC_NONE) {
+		buf_consume(&body, buf_len(&body));
+		buf_printf(&body, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head>\n"
+		           "<body>\n<h1>%d %s</h1>\n<p>", status, title, status, title);
+		errdoc_html_escape(&body, msg);
+		buf_printf(&body, "</p>\n<p>Request id: <code>%s</code></p>\n"
+		           "<hr><address>Gatehouse/%s at ", c->req_id, GH_VERSION);
+		errdoc_html_escape(&body, conn_server_name(c));
+		buf_printf(&body, "</address>\n</body></html>\n");
+	}
 
 	conn_local_begin(c); /* an unread request body would desynchronise the stream */
 	size_t before = buf_len(&c->out);
 	buf_printf(&c->out,
 	           "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
 	           "Content-Type: text/html; charset=utf-8\r\n"
-	           "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s\r\n",
-	           status, title, worker_http_date(c->w), GH_VERSION, buf_len(&body),
-	           extra_headers ? extra_headers : "", c->close_after ? "Connection: close\r\n" : "");
+	           "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s%s%s"
+	           "Gatehouse-Request-Id: %s\r\n%s%s\r\n",
+	           code, code == 302 ? "Found" : title, worker_http_date(c->w), GH_VERSION,
+	           buf_len(&body), location ? "Location: " : "", location ? location : "",
+	           location ? "\r\n" : "", cache_status, c->req_id, extra_headers,
+	           c->close_after ? "Connection: close\r\n" : "");
 	if (!c->is_head) {
 		buf_append(&c->out, buf_head(&body), buf_len(&body));
 		c->body_out += buf_len(&body);
 	}
 	buf_fini(&body);
+	free(location);
 	c->bytes_out += buf_len(&c->out) - before;
-	c->status = status;
-	c->action = action;
+	c->status = code;
 	c->rs_started = 1;
 	snprintf(c->ctype, sizeof(c->ctype), "text/html");
 	if (status >= 500)
@@ -289,8 +370,10 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	else if (status >= 400)
 		c->w->st.errors_4xx++;
 	c->w->st.responses_local++;
-	if (status >= 400)
-		log_info("%s: %d %s: %s", c->peer_text, status, c->url ? c->url : "-", msg);
+	if (status >= 400 && log_on(CFG_LL_INFO))
+		log_msg(CFG_LL_INFO, "[id %s] %s: %d %s: %s%s%s%s", c->req_id, c->peer_text, status,
+		        c->url ? c->url : "-", msg, c->page_where ? " (" : "",
+		        c->page_where ? c->page_where : "", c->page_where ? ")" : "");
 	conn_req_done(c);
 }
 
@@ -333,6 +416,8 @@ conn_req_reset(struct conn *c)
 	c->via_parent = NULL;
 	c->npar = c->par_i = 0;
 	c->pol_rule = NULL;
+	c->page_where = NULL;
+	c->req_id[0] = '\0';
 	c->uphead_len = 0;
 	if (c->cfg)
 		cfg_unref(&c->cfg);
@@ -416,6 +501,7 @@ conn_log(struct conn *c)
 		.request_line = line,
 		.referer = c->referer,
 		.user_agent = c->user_agent,
+		.req_id = c->req_id[0] ? c->req_id : NULL,
 	};
 	alog_add(&w->alog, &e);
 }
@@ -468,8 +554,8 @@ conn_go_headless(struct conn *c)
 	int64_t rest = c->rs.in == H1_BODY_LENGTH ? (int64_t)c->rs.remaining : -1;
 	if (!cachereq_outlive_client(c->cq, rest, c->rs.data))
 		return 0;
-	log_info("%s: %s: the client went away; reading the response on for the cache",
-	         c->peer_text, c->url ? c->url : "-");
+	log_info("[id %s] %s: %s: the client went away; reading the response on for the cache",
+	         c->req_id, c->peer_text, c->url ? c->url : "-");
 	ev_io_stop(&c->io);
 	close(c->fd);
 	c->fd = -1;
@@ -785,6 +871,7 @@ conn_parse_head(struct conn *c)
 	c->cfg = cfg_ref(w->cfg);
 	c->t_start_us = ev_wall_us(w->loop);
 	c->t_start_ms = ev_now(w->loop);
+	conn_req_id_new(c);
 	ev_timer_stop(&c->tmo);
 	if (r == H1_AGAIN) { /* EOF in the middle of a head */
 		c->close_after = 1;
@@ -1051,9 +1138,9 @@ conn_serve_pac(struct conn *c)
 	buf_printf(&c->out,
 	           "HTTP/1.1 %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
 	           "Content-Type: application/x-ns-proxy-autoconfig\r\nETag: %s\r\n"
-	           "Cache-Control: max-age=300\r\n",
+	           "Cache-Control: max-age=300\r\nGatehouse-Request-Id: %s\r\n",
 	           not_modified ? "304 Not Modified" : "200 OK", worker_http_date(c->w), GH_VERSION,
-	           etag);
+	           etag, c->req_id);
 	if (!not_modified)
 		buf_printf(&c->out, "Content-Length: %zu\r\n", len);
 	buf_printf(&c->out, "%s\r\n", c->close_after ? "Connection: close\r\n" : "");
@@ -1071,13 +1158,15 @@ conn_local_answer(struct conn *c)
 	if (c->local_kind == LOCAL_OPTIONS) {
 		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
 		           "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n"
-		           "Content-Length: 0\r\n%s\r\n", worker_http_date(c->w), GH_VERSION,
+		           "Content-Length: 0\r\nGatehouse-Request-Id: %s\r\n%s\r\n",
+		           worker_http_date(c->w), GH_VERSION, c->req_id,
 		           c->close_after ? "Connection: close\r\n" : "");
 	} else if (c->local_kind == LOCAL_TRACE) {
 		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
-		           "Content-Type: message/http\r\nContent-Length: %zu\r\n%s\r\n",
-		           worker_http_date(c->w), GH_VERSION,
-		           c->uphead_len, c->close_after ? "Connection: close\r\n" : "");
+		           "Content-Type: message/http\r\nContent-Length: %zu\r\n"
+		           "Gatehouse-Request-Id: %s\r\n%s\r\n",
+		           worker_http_date(c->w), GH_VERSION, c->uphead_len, c->req_id,
+		           c->close_after ? "Connection: close\r\n" : "");
 		if (!c->is_head) {
 			buf_append(&c->out, c->uphead, c->uphead_len);
 			c->body_out += c->uphead_len;
@@ -1102,9 +1191,10 @@ static void
 conn_route(struct conn *c)
 {
 	struct worker *w = c->w;
-	const char *rule = "no rule";
-	enum pol_verdict v = pol_acl_check(c->cfg->acl, c->method_str, c->url, strlen(c->url),
-	                                   (const struct sockaddr *)&c->peer, c->client_name, &rule);
+	const struct pol_why *why = NULL;
+	enum pol_verdict v = pol_acl_check_why(c->cfg->acl, c->method_str, c->url, strlen(c->url),
+	                                       (const struct sockaddr *)&c->peer, c->client_name,
+	                                       &why);
 	if (v == POL_NEED_NAME) {
 		c->phase = CP_NAME; /* before the call: the callback may run inside it */
 		struct res_query *q = res_reverse(w->res, (const struct sockaddr *)&c->peer, conn_name_cb, c);
@@ -1113,7 +1203,11 @@ conn_route(struct conn *c)
 		return;
 	}
 	if (v != POL_ALLOW) {
-		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied by %s", c->url, rule);
+		/* The rule's words on the page, its FILE:LINE in the error log only. */
+		c->pol_rule = why->full;
+		c->page_where = *why->where ? why->where : NULL;
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied by %s", c->url,
+		                why->text);
 		return;
 	}
 	if (c->local_kind != LOCAL_NONE) {
@@ -1384,8 +1478,8 @@ conn_swr_spawn(struct conn *c)
 		free(s);
 		return;
 	}
-	log_info("%s: %s: stale-while-revalidate: refreshing in the background", c->peer_text,
-	         c->url);
+	log_info("[id %s] %s: %s: stale-while-revalidate: refreshing in the background", c->req_id,
+	         c->peer_text, c->url);
 	conn_accept(c->w, sv[0], &c->peer, sizeof(c->peer), &c->local);
 }
 
@@ -1455,18 +1549,21 @@ conn_decide(struct conn *c)
 	enum pol_action a = pol_decide(c->cfg->pol, &pr, polres_blocked(gh.polres),
 	                               polres_noproxy(gh.polres), w->locbuf, w->loclen, d);
 	c->pol_rule = d->rule;
+	/* Pages show the rule's words (d->why->text); its FILE:LINE goes to the error log. */
+	c->page_where = *d->why->where ? d->why->where : NULL;
 	switch (a) {
 	case POL_INVALID:
-		conn_local_page(c, 400, "NONE", NULL, "cannot route %s: %s", c->url, d->rule);
+		conn_local_page(c, 400, "NONE", NULL, "cannot route %s: %s", c->url, d->why->text);
 		return;
 	case POL_BLOCK:
-		conn_local_page(c, 403, "TCP_DENIED", NULL, "%s is blocked by %s", c->host, d->rule);
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "%s is blocked by %s", c->host,
+		                d->why->text);
 		return;
 	case POL_REDIRECT: {
 		char hdr[64 * 1024 + 300];
 		snprintf(hdr, sizeof(hdr), "Location: %.*s\r\n", (int)d->location_len, d->location);
 		conn_local_page(c, 301, "NONE", hdr, "moved to %.*s (%s)", (int)d->location_len,
-		                d->location, d->rule);
+		                d->location, d->why->text);
 		return;
 	}
 	default:
@@ -1543,8 +1640,8 @@ conn_next_parent(struct conn *c)
 	}
 	c->via_parent = NULL;
 	if (c->par_fallback) {
-		log_info("%s: every parent for %s is down (%s): going direct (ProxyRemoteFallback)",
-		         c->peer_text, c->url, c->par_errs);
+		log_info("[id %s] %s: every parent for %s is down (%s): going direct "
+		         "(ProxyRemoteFallback)", c->req_id, c->peer_text, c->url, c->par_errs);
 		c->forced_direct = 1;
 		conn_go_direct(c);
 		return;
@@ -1627,8 +1724,8 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 		if (pp != NULL) {
 			/* Mark the parent down for its backoff and fail over to the next one. */
 			unsigned ms = health_fail(health_get(pp->key), ev_now(w->loop));
-			log_warn("parent proxy %s:%u failed (%s); marked down for %u s", pp->host,
-			         pp->port, err, ms / 1000);
+			log_warn("[id %s] parent proxy %s:%u failed (%s); marked down for %u s",
+			         c->req_id, pp->host, pp->port, err, ms / 1000);
 			conn_parent_note(c, pp, timeout ? "timed out" : "refused");
 			c->par_i++;
 			conn_next_parent(c);
@@ -1676,7 +1773,7 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 static void
 conn_abort(struct conn *c, const char *why)
 {
-	log_info("%s: %s: %s", c->peer_text, c->url ? c->url : "-", why);
+	log_info("[id %s] %s: %s: %s", c->req_id, c->peer_text, c->url ? c->url : "-", why);
 	c->up_close = 1;
 	c->close_after = 1;
 	conn_req_done(c);
@@ -2175,6 +2272,7 @@ conn_tmo_cb(struct ev_timer *t)
 		c->cfg = cfg_ref(w->cfg);
 		c->t_start_us = ev_wall_us(w->loop);
 		c->t_start_ms = now;
+		conn_req_id_new(c);
 		c->close_after = 1;
 		conn_local_page(c, 408, "NONE", NULL, "timed out waiting for the request head");
 		break;
