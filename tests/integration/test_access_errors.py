@@ -208,7 +208,14 @@ def test_limit_and_limit_except_restrict_methods(start_daemon, ctx):
     assert ghtest.get(d.port, u, source="127.0.0.2").status == 200
     assert ghtest.get(d.port, u, method="HEAD", source="127.0.0.2").status == 200
     r = ghtest.get(d.port, u, method="POST", body=b"x", source="127.0.0.2")
-    assert r.status == 403 and b"LimitExcept GET" in r.body, r
+    # the page has the rule's words; where it is (the <LimitExcept> block, FILE:LINE) is in the
+    # error log, on the line of the page's request id
+    assert r.status == 403 and b"denied by no Require matched" in r.body, r
+    assert b"LimitExcept" not in r.body and d.conf.encode() not in r.body, r
+    rid = r.header("Gatehouse-Request-Id")
+    assert ghtest.poll(lambda: any("[id %s]" % rid in ln and "(<LimitExcept GET ...> at "
+                                   in ln and d.conf in ln
+                                   for ln in d.stderr_text().splitlines())), d.stderr_tail()
     assert ghtest.get(d.port, u, method="POST", body=b"x", source="127.0.0.1").status == 200
     assert [q["method"] for q in ctx.origin.requests_with(tok)] == ["GET", "HEAD", "POST"]
     target = "127.0.0.1:%d" % ctx.echo_port

@@ -6,6 +6,7 @@ HIER_NONE for denied requests, TCP_TUNNEL and host:port for CONNECT; Apache comb
 """
 
 import os
+import re
 import socket
 import time
 import uuid
@@ -25,8 +26,8 @@ def test_squid_format_line_per_request(start_daemon, ctx):
     assert len(lines) == 1, lines
     m = ghtest.SQUID_RE.match(lines[0])
     assert m, "not Squid native format: %r" % lines[0]
-    ts, elapsed, client, action, status, nbytes, method, logged_url, ident, hier, peer, ctype = \
-        m.groups()
+    (ts, elapsed, client, action, status, nbytes, method, logged_url, ident, hier, peer, ctype,
+     req_id) = m.groups()
     assert abs(float(ts) - t0) < 10
     assert 0 <= int(elapsed) < 5000
     assert client == "127.0.0.1"
@@ -36,6 +37,7 @@ def test_squid_format_line_per_request(start_daemon, ctx):
     assert ident == "-"
     assert hier == "HIER_DIRECT" and peer == "127.0.0.1"
     assert ctype == "application/octet-stream"
+    assert re.match(r"^[0-9A-Z]{12}$", req_id)  # the request id, a trailing field (issue 9)
 
 
 def test_denied_and_tunnel_and_error_lines(start_daemon, ctx):
@@ -91,7 +93,8 @@ def test_combined_format(start_daemon, ctx):
     assert len(lines) == 1, lines
     m = ghtest.COMBINED_RE.match(lines[0])
     assert m, "not combined format: %r" % lines[0]
-    host, ident, user, stamp, reqline, status, nbytes, referer, agent = m.groups()
+    host, ident, user, stamp, reqline, status, nbytes, referer, agent, req_id = m.groups()
+    assert re.match(r"^[0-9A-Z]{12}$", req_id), lines[0]  # the request id, a trailing field
     assert host == "127.0.0.1" and ident == "-" and user == "-"
     assert reqline == "GET %s HTTP/1.1" % u
     assert status == "200"
