@@ -134,7 +134,8 @@ struct conn {
 	int dns_status;
 	int forced_direct;   /* every parent down and ProxyRemoteFallback direct */
 	struct pol_decision dec;
-	const char *pol_rule;
+	const char *pol_rule;  /* the deciding rule in full, FILE:LINE included (struct pol_why
+	                       * full): for the error log and the status page's explain view */
 	const struct pol_parent *par[POL_PARENTS_MAX];
 	size_t npar, par_i;
 	int par_fallback;

@@ -248,7 +248,11 @@ def test_purge_needs_a_limit_purge_grant(start_daemon, ctx):
     u = url(ctx, "t=%s&cc=max-age=300" % t)
     assert ghtest.get(d.port, u, source="127.0.0.2").status == 200
     r = ghtest.get(d.port, u, method="PURGE", source="127.0.0.2")
-    assert r.status == 403 and b"&lt;Limit PURGE&gt;" in r.body, r
+    # the page says no rule granted it; which block, and where, is in the error log (issue 9)
+    assert r.status == 403 and b"denied by no Require matched" in r.body, r
+    rid = r.header("Gatehouse-Request-Id")
+    assert ghtest.poll(lambda: any("[id %s]" % rid in ln and "(<Limit PURGE> at %s:" % d.conf
+                                   in ln for ln in d.stderr_text().splitlines())), d.stderr_tail()
     assert ghtest.get(d.port, u).header("Cache-Status").startswith("Gatehouse; hit")
     assert len(ctx.origin.requests_with(t)) == 1
     assert ghtest.get(d.port, u, method="PURGE").status == 200
