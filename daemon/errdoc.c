@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define ERRDOC_MAGIC 0x45444f43u /* "EDOC" */
 
@@ -83,6 +84,13 @@ errdoc_read(const char *path, char *msg, size_t msglen)
 	FILE *f = fopen(path, "rb");
 	if (f == NULL) {
 		snprintf(msg, msglen, "ErrorDocument: cannot read %.300s: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		/* a FIFO or a device could block the loader or never end */
+		fclose(f);
+		snprintf(msg, msglen, "ErrorDocument: %.300s is not a regular file", path);
 		return NULL;
 	}
 	char *text = malloc(ERRDOC_MAX_BYTES + 2);

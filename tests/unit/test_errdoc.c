@@ -132,6 +132,8 @@ errdoc_errors(void **state)
 		{ "403", "ftp://host/x", "only http:// and https://" },
 		{ "403", "http:///x", "only http:// and https://" },
 		{ "403", "/nonexistent/dir/page.html", "cannot read /nonexistent/dir/page.html" },
+		{ "403", "/dev/null", "/dev/null is not a regular file" },
+		{ "403", "/tmp", "/tmp is not a regular file" },
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
