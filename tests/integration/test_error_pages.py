@@ -160,7 +160,7 @@ def test_every_request_gets_a_distinct_id_in_both_log_formats(start_daemon, ctx)
 def test_error_document_message_replaces_the_page(start_daemon, ctx):
     log = access_log(ctx, "edmsg")
     d = start_daemon(access_log=log, extra=[
-        "ProxyBlock casino",
+        "ProxyBlock casino", "ServerName gw.corp.test",
         'ErrorDocument 403 "<h1>Sorry</h1><p>%{STATUS} %{STATUS_TEXT}: %{REASON} '
         '[%{REQUEST_ID}] %{SERVER_NAME}</p>"'])
     t = uuid.uuid4().hex
@@ -171,11 +171,12 @@ def test_error_document_message_replaces_the_page(start_daemon, ctx):
     assert r.header("Cache-Status") == "Gatehouse; detail=denied", r
     m = re.match(r"^<h1>Sorry</h1><p>403 Forbidden: www\.casino\.test is blocked by ProxyBlock "
                  r"casino \[([0-9A-Z]{12})\] (\S+)</p>$", r.text())
-    assert m and m.group(1) == rid, r.text()
+    assert m and m.group(1) == rid and m.group(2) == "gw.corp.test", r.text()
     assert access_line(log, t).group(13) == rid
-    # other statuses keep the built-in page
+    # other statuses keep the built-in page, which names the server by ServerName too
     r = ghtest.get(d.port, "http://origin.test:%d/" % ghtest.refused_port())
     assert r.status == 502 and "<h1>502 Bad Gateway</h1>" in r.text(), r
+    assert "at gw.corp.test</address>" in r.text(), r.text()
 
 
 def test_error_document_file_escapes_a_hostile_url(start_daemon, ctx):
