@@ -156,7 +156,7 @@ log_msg(enum cfg_log_level level, const char *fmt, ...)
 		return;
 	}
 	if (log_pipe && logpipe_write(log_pipe, line, n) == 0)
-		return;
+		return; /* else: not started yet, or the program is down: stderr */
 	pthread_mutex_lock(&log_lock);
 	ssize_t w = write(log_fd, line, n);
 	pthread_mutex_unlock(&log_lock);
@@ -209,7 +209,7 @@ struct alog {
 	struct logfmt *lf;           /* a compiled Apache format, or NULL for fmt */
 	struct logpipe *pipe;        /* "|program", or NULL */
 	struct alog *next;           /* the next access log (CustomLog) */
-	unsigned needs;              /* LOGFMT_NEED_* of this log and those after it */
+	unsigned needs;              /* on the head: LOGFMT_NEED_* of every log of the chain */
 };
 
 static int
@@ -313,13 +313,9 @@ alog_open_all(struct alog **ap, const struct cfg *c, char *err, size_t errlen)
 		}
 		tail = &(*tail)->next;
 	}
-	/* needs accumulate from the end, so that the head answers for the whole chain */
-	struct alog *v[1024];
-	size_t n = 0;
-	for (struct alog *a = head; a && n < 1024; a = a->next)
-		v[n++] = a;
-	for (size_t i = n; i-- > 0;)
-		v[i]->needs = logfmt_needs(v[i]->lf) | (i + 1 < n ? v[i + 1]->needs : 0);
+	/* the head answers for the whole chain */
+	for (struct alog *a = head; a; a = a->next)
+		head->needs |= logfmt_needs(a->lf);
 	*ap = head;
 	return 0;
 }

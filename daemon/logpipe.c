@@ -7,6 +7,7 @@
  */
 #include "daemon/logpipe.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -106,6 +107,8 @@ logpipe_spawn(struct logpipe *p, char *err, size_t errlen)
 	(void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	/* nothing of the daemon's (client sockets, c-ares, LMDB) may outlive it in the program */
+	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
 	posix_spawnattr_init(&at);
 	sigemptyset(&none);
 	sigemptyset(&def);
@@ -200,6 +203,7 @@ logpipe_keep_locked(struct logpipe *p, const char *data, size_t n, size_t must)
 int
 logpipe_write(struct logpipe *p, const char *data, size_t n)
 {
+	assert(p->magic == LOGPIPE_MAGIC);
 	pthread_mutex_lock(&p->lock);
 	if (!p->started) {
 		pthread_mutex_unlock(&p->lock);
@@ -211,7 +215,7 @@ logpipe_write(struct logpipe *p, const char *data, size_t n)
 		p->dropped += k;
 		atomic_fetch_add_explicit(&p->dropped_total, k, memory_order_relaxed);
 		pthread_mutex_unlock(&p->lock);
-		return 0;
+		return 1;
 	}
 	size_t off = 0;
 	if (logpipe_drain_locked(p)) {

@@ -36,8 +36,9 @@ struct logpipe *logpipe_new(const char *cmd, const char *what);
 /* Start every registered program and the supervising thread. Returns 0, or -1 with err. */
 int logpipe_start_all(char *err, size_t errlen);
 
-/* Send n bytes of whole lines, never blocking. Returns 0, or -1 when the pipe has not been
- * started (the caller may then write elsewhere, as the error log does to stderr). */
+/* Send n bytes of whole lines, never blocking. Returns 0 (sent or kept), 1 when the program
+ * is down and the lines were dropped (counted), or -1 when the pipe has not been started or
+ * was stopped. On 1 and -1 the caller may write elsewhere, as the error log does to stderr. */
 int logpipe_write(struct logpipe *p, const char *data, size_t n);
 
 /* Lines dropped so far (tests and the status page). */

@@ -287,6 +287,10 @@ def test_piped_custom_log_error_log_and_access_log(start_daemon, ctx):
     assert ghtest.get(d.port, url2).status == 200
     assert ghtest.poll_lines(base + ".custom", lambda ln: ln == "GET %s 200" % url2.split("?")[0], count=2, timeout=5)
     assert victim not in _children(d.pid) and len(_children(d.pid)) == 3
+    # the restarted program holds nothing of the daemon's: only stdin, stdout, stderr
+    for k in _children(d.pid):
+        assert set(os.listdir("/proc/%d/fd" % k)) <= {"0", "1", "2"}, \
+            (k, os.listdir("/proc/%d/fd" % k))
     # shutdown closes the pipes and the programs exit with the daemon
     kids = _children(d.pid)
     assert d.stop() == 0
@@ -321,3 +325,35 @@ def test_stuck_pipe_program_never_delays_requests(start_daemon, ctx):
     assert time.monotonic() - t < 8
     assert not os.path.exists("/proc/%d" % kids[0]) or \
         open("/proc/%d/stat" % kids[0]).read().split()[2] == "Z"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs a root start to drop privileges")
+def test_piped_program_runs_as_user_after_the_drop(start_daemon, ctx):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    d = start_daemon(extra=['CustomLog "|exec cat > /dev/null" common', "User nobody"])
+    kids = ghtest.poll(lambda: _children(d.pid))
+    assert len(kids) == 1, kids
+    with open("/proc/%d/status" % kids[0]) as f:
+        uids = [ln.split()[1:] for ln in f if ln.startswith("Uid:")][0]
+    assert uids == [str(nobody.pw_uid)] * 4, uids
+
+
+def test_reload_that_changes_logs_warns(start_daemon, ctx):
+    log = os.path.join(ctx.workdir, "rl-%s.log" % uuid.uuid4().hex[:8])
+    d = start_daemon(extra=["CustomLog %s common" % log])
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write(text.replace("CustomLog %s common" % log, "CustomLog %s combined" % log))
+    off = d.stderr_size()
+    os.kill(d.pid, signal.SIGHUP)
+    assert ghtest.poll(lambda: "configuration reloaded" in d.stderr_text(off)), d.stderr_tail()
+    assert "CustomLog, TransferLog, LogFormat and ErrorLog changes take effect at the next " \
+        "start" in d.stderr_text(off)
+    # the running log keeps its format
+    tok = uuid.uuid4().hex
+    assert ghtest.get(d.port, "http://origin.test:%d/size/5?%s" % (ctx.origin_port, tok),
+                      headers=[("User-Agent", "ua-" + tok)]).status == 200
+    lines = ghtest.poll_lines(log, lambda ln: tok in ln)
+    assert lines and COMMON_RE.match(lines[0]) and "ua-" not in lines[0], lines
