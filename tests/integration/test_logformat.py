@@ -357,3 +357,24 @@ def test_reload_that_changes_logs_warns(start_daemon, ctx):
                       headers=[("User-Agent", "ua-" + tok)]).status == 200
     lines = ghtest.poll_lines(log, lambda ln: tok in ln)
     assert lines and COMMON_RE.match(lines[0]) and "ua-" not in lines[0], lines
+
+
+def test_response_headers_of_a_cache_hit_and_a_local_page(start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "lfcache-%s" % uuid.uuid4().hex[:8])
+    log = root + ".log"
+    d = start_daemon(extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /",
+                            'CustomLog %s "%%>s %%{Cache-Status}o|%%{Content-Type}o|%%U"' % log])
+    tok = uuid.uuid4().hex
+    url = "http://origin.test:%d/cache?size=100&cc=max-age%%3D600&t=%s" % (ctx.origin_port, tok)
+    for _ in range(2):
+        assert ghtest.get(d.port, url).status == 200
+    assert ghtest.get(d.port, "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok),
+                      source="127.0.0.2").status == 403
+    lines = ghtest.poll_lines(log, lambda ln: ln.startswith("200 ") or ln.startswith("403 "),
+                              count=3)
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("200 Gatehouse; fwd=uri-miss;") and "; stored|" in lines[0], lines
+    assert lines[1].startswith("200 Gatehouse; hit"), lines
+    assert lines[0].endswith("|application/octet-stream|" + url.split("?")[0]), lines
+    assert lines[1].endswith("|application/octet-stream|" + url.split("?")[0]), lines
+    assert lines[2].startswith("403 ") and "|text/html" in lines[2], lines
