@@ -267,6 +267,9 @@ logpipe_tick(uint64_t now, uint64_t *last_report)
 			if (p->fd >= 0)
 				close(p->fd);
 			p->fd = -1;
+			uint64_t lost = logpipe_count_lines(p->pending, p->plen);
+			p->dropped += lost;
+			atomic_fetch_add_explicit(&p->dropped_total, lost, memory_order_relaxed);
 			p->plen = 0;
 			pthread_mutex_unlock(&p->lock);
 			p->pid = 0;

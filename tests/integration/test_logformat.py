@@ -378,3 +378,17 @@ def test_response_headers_of_a_cache_hit_and_a_local_page(start_daemon, ctx):
     assert lines[0].endswith("|application/octet-stream|" + url.split("?")[0]), lines
     assert lines[1].endswith("|application/octet-stream|" + url.split("?")[0]), lines
     assert lines[2].startswith("403 ") and "|text/html" in lines[2], lines
+
+
+def test_a_program_that_keeps_exiting_is_restarted_with_backoff(start_daemon, ctx):
+    d = start_daemon(extra=['CustomLog "|exit 3" common'])
+    want = [r'CustomLog: piped log program "exit 3" exited with status 3; restarting it in 1 s',
+            r'CustomLog: piped log program "exit 3" exited with status 3; restarting it in 2 s',
+            r'CustomLog: piped log program "exit 3" exited with status 3; restarting it in 4 s']
+    assert ghtest.poll(lambda: all(w in d.stderr_text() for w in want), timeout=12), \
+        d.stderr_tail()
+    assert d.stderr_text().count('CustomLog: piped log program "exit 3" restarted') >= 2
+    # requests are served all the while, and their lines are counted as dropped
+    assert ghtest.get(d.port, "http://origin.test:%d/size/3" % ctx.origin_port).status == 200
+    t = d.stderr_text()
+    assert t.index(want[0]) < t.index(want[1]) < t.index(want[2])
