@@ -2,10 +2,11 @@
 test_logformat.py - Apache's log configuration (issue 9): LogFormat and CustomLog with
 mod_log_config's format language, checked field by field against a real request through the
 daemon to the test origin; the nicknames common, combined and squid next to AccessLog; FILE:LINE
-errors from -t; ErrorLog syslog:FACILITY received by a real datagram socket mounted over /dev/log
-in a private mount namespace (the machine's /dev is not touched); piped logs with real programs:
-restarted when killed, left alone by SIGUSR1, and a program that never reads does not slow
-requests (lines are dropped and counted instead).
+errors from -t; ErrorLog syslog:FACILITY and CustomLog "|/usr/bin/logger ..." received by a real
+datagram socket mounted over /dev/log in a private mount namespace (the machine's /dev is not
+touched); piped logs with real programs: run as User, restarted with backoff when they die, left
+alone by SIGUSR1, and a program that never reads does not slow requests (lines are dropped and
+counted instead); a reload that changes the logs warns.
 """
 
 import os
@@ -218,23 +219,30 @@ def test_error_log_to_syslog_facility(start_daemon, gh_bin, ctx):
     os.chmod(wrapper, 0o755)
     f = start_daemon.__class__(wrapper, ctx)
     try:
-        d = f(extra=["ErrorLog syslog:local1"])
+        d = f(extra=["ErrorLog syslog:local1",
+                     'CustomLog "|/usr/bin/logger -t gh-access -p local2.info" combined'])
         tok = uuid.uuid4().hex
         # a 502 is logged at info (LogLevel info in the test config)
         assert ghtest.get(d.port, "http://nosuch.test/%s" % tok).status == 502
         got = []
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not any(tok in g for g in got):
+        while time.monotonic() < deadline and \
+                len([g for g in got if tok in g]) < 2:
             try:
                 got.append(sock.recv(65536).decode("latin-1"))
             except socket.timeout:
                 pass
+        # the access line through logger(1): local2.info = <150>, combined format
+        acc = [g for g in got if "gh-access" in g and tok in g]
+        assert acc and acc[0].startswith("<150>"), got
+        assert re.search(r'gh-access(\[\d+\])?: 127\.0\.0\.1 - - \[[^\]]+\] "GET '
+                         r'http://nosuch\.test/%s HTTP/1\.1" 502 \d+ "-" "-"' % tok, acc[0]), acc
         # local1 = 17: <17*8 + severity>; notice 5, info 6
         start = [g for g in got if "listening on" in g]
         assert start and start[0].startswith("<141>"), got
         assert re.search(r"gatehouse\[\d+\]: \[notice\] gatehouse .* listening on", start[0]), \
             start[0]
-        line = [g for g in got if tok in g]
+        line = [g for g in got if tok in g and "gh-access" not in g]
         assert line and line[0].startswith("<142>") and "[info]" in line[0], got
         assert "listening on" not in d.stderr_text()  # not on stderr: in syslog
     finally:
