@@ -40,8 +40,9 @@
  *    "Listen *:3128" mean 0.0.0.0:3128; host names are not accepted (no blocking lookups).
  *  - Satisfy Any|All is accepted inside sections but has no effect: there is no
  *    authentication, so only the host rules exist.
- *  - relative AccessLog/ErrorLog paths are relative to the config file's directory; stored
- *    absolute. "-" means standard error.
+ *  - relative AccessLog/ErrorLog/CustomLog/TransferLog paths are relative to the config file's
+ *    directory; stored absolute. "-" means standard error; "|program" is a piped log run by
+ *    /bin/sh -c; "syslog[:FACILITY]" (ErrorLog only) goes to syslog(3).
  *  - repeated single-value directives: the last one wins; AllowCONNECT and DNSServer replace
  *    the earlier list; Listen accumulates.
  *  - User/Group names are resolved when the file is loaded (an unknown user is a FILE:LINE
@@ -72,6 +73,8 @@
 #include "daemon/cachecfg.h"
 #include "daemon/cfg.h"
 #include "daemon/errdoc.h"
+#include "daemon/log.h"
+#include "daemon/logfmt.h"
 #include "daemon/svc.h"
 
 #define CFG_LINE_MAX (16 * 1024)       /* bytes in one logical line */
@@ -601,6 +604,191 @@ cfg_d_dns_cache_ttl(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_
 }
 
 /* A log destination: "-" is standard error; relative paths are made absolute. */
+/* ---- issue 9: piped logs, LogFormat, CustomLog, TransferLog ---- */
+
+/* "|program" (Apache's "|$program" too): run by /bin/sh -c; stored as "|program". */
+static int
+cfg_log_pipe(struct cfg_parse *ps, struct cfg_src *src, const char *name, const char *arg,
+             char **out)
+{
+	const char *cmd = arg + 1;
+	char *p;
+
+	if (*cmd == '|')
+		return cfg_fail(ps, src, "%s: \"||program\" (without a shell) is not supported; "
+		                "use \"|program\", which runs it with /bin/sh -c", name);
+	if (*cmd == '$')
+		cmd++;
+	while (cfg_is_blank(*cmd))
+		cmd++;
+	if (!*cmd)
+		return cfg_fail(ps, src, "%s: \"|\" names no program", name);
+	p = malloc(strlen(cmd) + 2);
+	if (!p)
+		return cfg_nomem(ps, src);
+	p[0] = '|';
+	strcpy(p + 1, cmd);
+	free(*out);
+	*out = p;
+	return 0;
+}
+
+static int cfg_log_path(struct cfg_parse *ps, struct cfg_src *src, const char *name,
+                        const char *arg, char **out);
+
+/* LogFormat FORMAT [NICKNAME]: compiled now, so that a bad % directive names this line. */
+static int
+cfg_d_log_format(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+	struct logfmt *f = NULL;
+	char why[256];
+	char *text;
+
+	if (logfmt_compile(argv[1], &f, why, sizeof(why)) < 0)
+		return cfg_fail(ps, src, "%s: %s", d->name, why);
+	logfmt_free(&f);
+	text = strdup(argv[1]);
+	if (!text)
+		return cfg_nomem(ps, src);
+	if (argc == 2) {
+		free(c->log_default_format);
+		c->log_default_format = text;
+		return 0;
+	}
+	if (!argv[2][0] || strchr(argv[2], '%')) {
+		free(text);
+		return cfg_fail(ps, src, "%s: bad nickname \"%.100s\" (LogFormat FORMAT NICKNAME: "
+		                "the format comes first)", d->name, argv[2]);
+	}
+	for (size_t i = 0; i < c->nlog_formats; i++) {
+		if (strcmp(c->log_formats[i].name, argv[2]) == 0) {
+			free(c->log_formats[i].text);
+			c->log_formats[i].text = text;
+			return 0;
+		}
+	}
+	struct cfg_logformat *v = realloc(c->log_formats, (c->nlog_formats + 1) * sizeof(*v));
+	char *name = strdup(argv[2]);
+
+	if (v)
+		c->log_formats = v;
+	if (!v || !name) {
+		free(text);
+		free(name);
+		return cfg_nomem(ps, src);
+	}
+	v[c->nlog_formats].name = name;
+	v[c->nlog_formats].text = text;
+	c->nlog_formats++;
+	return 0;
+}
+
+/* CustomLog FILE|"|program" FORMAT|NICKNAME and TransferLog FILE|"|program". */
+static int
+cfg_d_custom_log(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+	struct cfg_customlog cl;
+	int transfer = strcasecmp(d->name, "TransferLog") == 0;
+	char where[600];
+
+	if (argc == 4)
+		return cfg_fail(ps, src, "%s: conditional logging (\"%.100s\") is not supported",
+		                d->name, argv[3]);
+	memset(&cl, 0, sizeof(cl));
+	cl.transfer = transfer;
+	if (cfg_log_path(ps, src, d->name, argv[1], &cl.target) != 0)
+		return -1;
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	cl.where = strdup(where);
+	if (!transfer && strchr(argv[2], '%')) {
+		struct logfmt *f = NULL;
+		char why[256];
+
+		if (logfmt_compile(argv[2], &f, why, sizeof(why)) < 0) {
+			free(cl.target);
+			free(cl.where);
+			return cfg_fail(ps, src, "%s: %s", d->name, why);
+		}
+		logfmt_free(&f);
+		cl.format = strdup(argv[2]);
+	} else if (!transfer) {
+		cl.nick = strdup(argv[2]);
+	}
+	struct cfg_customlog *v = realloc(c->custom_logs, (c->ncustom_logs + 1) * sizeof(*v));
+
+	if (v)
+		c->custom_logs = v;
+	if (!v || !cl.where || (!transfer && !cl.format && !cl.nick)) {
+		free(cl.target);
+		free(cl.where);
+		free(cl.format);
+		free(cl.nick);
+		return cfg_nomem(ps, src);
+	}
+	v[c->ncustom_logs++] = cl;
+	return 0;
+}
+
+/* When loading ends: nicknames to formats (LogFormat may follow CustomLog, as in Apache). */
+static int
+cfg_logs_finish(struct cfg *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->ncustom_logs; i++) {
+		struct cfg_customlog *cl = &c->custom_logs[i];
+		const char *text = NULL;
+
+		if (cl->transfer) {
+			text = c->log_default_format ? c->log_default_format : logfmt_nickname("common");
+		} else if (cl->nick) {
+			for (size_t k = 0; k < c->nlog_formats; k++)
+				if (strcmp(c->log_formats[k].name, cl->nick) == 0)
+					text = c->log_formats[k].text;
+			if (!text)
+				text = logfmt_nickname(cl->nick);
+			if (!text && strcmp(cl->nick, "squid") == 0) {
+				cl->squid = 1;
+				continue;
+			}
+			if (!text) {
+				snprintf(err, errlen, "%s: CustomLog: unknown format nickname \"%.100s\" "
+				         "(define it with LogFormat, or use common, combined or squid)",
+				         cl->where, cl->nick);
+				return -1;
+			}
+		} else {
+			continue;
+		}
+		cl->format = strdup(text);
+		if (!cl->format) {
+			snprintf(err, errlen, "%s: out of memory", cl->where);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+cfg_logs_free(struct cfg *c)
+{
+	for (size_t i = 0; i < c->nlog_formats; i++) {
+		free(c->log_formats[i].name);
+		free(c->log_formats[i].text);
+	}
+	free(c->log_formats);
+	free(c->log_default_format);
+	for (size_t i = 0; i < c->ncustom_logs; i++) {
+		free(c->custom_logs[i].target);
+		free(c->custom_logs[i].format);
+		free(c->custom_logs[i].nick);
+		free(c->custom_logs[i].where);
+	}
+	free(c->custom_logs);
+}
+
 static int
 cfg_log_path(struct cfg_parse *ps, struct cfg_src *src, const char *name, const char *arg,
              char **out)
@@ -610,10 +798,24 @@ cfg_log_path(struct cfg_parse *ps, struct cfg_src *src, const char *name, const 
 	if (!*arg)
 		return cfg_fail(ps, src, "%s: empty file name", name);
 	if (arg[0] == '|')
-		return cfg_fail(ps, src, "%s: piped logs are not supported", name);
-	if (strncasecmp(arg, "syslog", 6) == 0 && (arg[6] == '\0' || arg[6] == ':'))
-		return cfg_fail(ps, src, "%s: syslog is not supported; give a file name or \"-\"",
-		                name);
+		return cfg_log_pipe(ps, src, name, arg, out);
+	if (log_syslog_spec(arg) != -2) {
+		int fac = log_syslog_spec(arg);
+
+		if (strcmp(name, "ErrorLog") != 0)
+			return cfg_fail(ps, src, "%s: syslog is only for ErrorLog; give a file name, "
+			                "\"-\" or \"|program\" (such as \"|/usr/bin/logger -t "
+			                "gatehouse\")", name);
+		if (fac < 0)
+			return cfg_fail(ps, src, "%s: unknown syslog facility \"%.100s\" (expected "
+			                "daemon, user, local0 to local7, ...)", name, arg + 7);
+		p = strdup(arg);
+		if (!p)
+			return cfg_nomem(ps, src);
+		free(*out);
+		*out = p;
+		return 0;
+	}
 	p = strcmp(arg, "-") == 0 ? strdup("-") : cfg_join(src->dir, arg);
 	if (!p)
 		return cfg_nomem(ps, src);
@@ -1378,7 +1580,7 @@ cfg_dump_indent(FILE *f, const struct cfg_src *src)
 /* Directives whose first argument is a file relative to the configuration's directory:
  * -M prints it absolute, so that the text means the same read from anywhere. */
 static const char *const cfg_dump_path_args[] = { "AccessLog", "ErrorLog", "PidFile", "PacFile",
-	                                         NULL };
+	                                         "CustomLog", "TransferLog", NULL };
 
 static void
 cfg_dump_directive(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -1530,6 +1732,11 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FN("CacheLockPath", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("CacheLockMaxAge", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FN("CacheQuickHandler", cfg_d_no_effect, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	/* issue 9, logs (mod_log_config): */
+	CFG_FND("LogFormat", cfg_d_log_format, 1, 2, CFG_IN_TOP,
+	        "(the nicknames common, combined and squid are predefined)"),
+	CFG_FND("CustomLog", cfg_d_custom_log, 2, 3, CFG_IN_TOP, "(none)"),
+	CFG_FND("TransferLog", cfg_d_custom_log, 1, 1, CFG_IN_TOP, "(none)"),
 };
 
 static const struct cfg_directive *
@@ -2105,6 +2312,10 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		return -1;
 	}
 	cfg_finish(c);
+	if (cfg_logs_finish(c, errbuf, errlen) != 0) {
+		cfg_unref(&c);
+		return -1;
+	}
 	/* Compile the intranet policy; conflicts it sees are warnings for -t and the log. */
 	{
 		size_t wlen = 16384;
@@ -2218,6 +2429,7 @@ cfg_unref(struct cfg **cp)
 	free(c->server_host);
 	free(c->notices);
 	errdoc_free(&c->errdocs);
+	cfg_logs_free(c);
 	free(c->path);
 	free(c);
 }

@@ -120,6 +120,32 @@ struct cfg {
 
 	/* Error pages (issue 9, part 4): ErrorDocument lines, see errdoc.h; NULL = none. */
 	struct errdoc *errdocs;
+	/* Logs in Apache's format language (issue 9, daemon/logfmt.h): LogFormat FORMAT
+	 * [NICKNAME], CustomLog FILE|"|program" FORMAT|NICKNAME, TransferLog FILE|"|program".
+	 * Nicknames are resolved when loading ends (a CustomLog may come before its LogFormat,
+	 * as in Apache). Like AccessLog and ErrorLog, they take effect at the next start. */
+	struct cfg_logformat *log_formats;  /* nicknames defined by LogFormat; the last wins */
+	size_t nlog_formats;
+	char *log_default_format;           /* LogFormat without a nickname (TransferLog's);
+	                                     * NULL = Common Log Format */
+	struct cfg_customlog *custom_logs;  /* CustomLog and TransferLog, in order */
+	size_t ncustom_logs;
+};
+
+/* One LogFormat nickname. */
+struct cfg_logformat {
+	char *name;
+	char *text;
+};
+
+/* One CustomLog/TransferLog. */
+struct cfg_customlog {
+	char *target;      /* absolute path, "-" (stderr) or "|command" */
+	char *format;      /* format text once resolved; NULL for squid */
+	int squid;         /* the nickname squid: Squid native format, log.c's own writer */
+	char *nick;        /* nickname to resolve when loading ends, or NULL */
+	int transfer;      /* TransferLog: the default format */
+	char *where;       /* "FILE:LINE" of the directive, for messages */
 };
 
 /* Load path (NULL: the embedded default). On success returns 0 and *out holds one reference.

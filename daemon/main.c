@@ -33,6 +33,7 @@
 #include "daemon/cachereq.h"
 #include "daemon/cfg.h"
 #include "daemon/log.h"
+#include "daemon/logpipe.h"
 #include "daemon/polres.h"
 #include "daemon/svc.h"
 #include "daemon/worker.h"
@@ -191,6 +192,9 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	if (!main_streq(cur->user, n->user) || !main_streq(cur->group, n->group) ||
 	    !main_streq(cur->pid_file, n->pid_file))
 		log_warn("User, Group and PidFile changes take effect at the next start");
+	if (!alog_cfg_same(cur, n))
+		log_warn("AccessLog, CustomLog, TransferLog, LogFormat and ErrorLog changes take "
+		         "effect at the next start");
 	log_set_level(n->log_level);
 	main_log_notices(n);
 	cfg_unref(&cur);
@@ -291,20 +295,17 @@ main(int argc, char **argv)
 	}
 
 	/* Logs are opened as root, but created owned by User so that SIGUSR1 can reopen them. */
-	if (drop) {
-		const char *logs[2] = { cfg->error_log, cfg->access_log };
-		for (int i = 0; i < 2; i++)
-			if (logs[i] && strcmp(logs[i], "-") != 0)
-				(void)svc_file_precreate(logs[i], cfg->uid, cfg->gid);
-	}
+	if (drop)
+		log_precreate_all(cfg);
 	if (log_open(cfg->error_log, cfg->log_level) < 0) {
 		fprintf(stderr, "gatehouse: cannot open ErrorLog %s: %s\n", cfg->error_log, strerror(errno));
 		svc_pidfile_close(&pidf);
 		return 1;
 	}
 	main_log_notices(cfg);
-	if (cfg->access_log && alog_open(&gh.alog, cfg->access_log, cfg->access_log_format) < 0) {
-		log_error("cannot open AccessLog %s: %s", cfg->access_log, strerror(errno));
+	if (alog_open_all(&gh.alog, cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		fprintf(stderr, "gatehouse: %s\n", err);
 		svc_pidfile_close(&pidf);
 		return 1;
 	}
@@ -356,6 +357,14 @@ main(int argc, char **argv)
 		log_warn("running as root, as the configuration says \"User root\"");
 	} else if (cfg->user && geteuid() != cfg->uid) {
 		log_info("not started as root: User %s does not apply", cfg->user);
+	}
+
+	/* Piped log programs run as User, the first start like every restart (logpipe.h). */
+	if (logpipe_start_all(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		fprintf(stderr, "gatehouse: %s\n", err);
+		svc_pidfile_close(&pidf);
+		return 1;
 	}
 
 	/* The cache store, shared by every worker: opened once, as User. */
@@ -424,5 +433,6 @@ main(int argc, char **argv)
 		free(pf);
 	}
 	log_notice("stopped");
+	log_shutdown();
 	return 0;
 }

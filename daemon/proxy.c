@@ -21,6 +21,7 @@
 #include "daemon/cachereq.h"
 #include "daemon/errdoc.h"
 #include "daemon/health.h"
+#include "daemon/logfmt.h"
 #include "daemon/polres.h"
 
 #include <arpa/inet.h>
@@ -102,6 +103,10 @@ struct conn {
 	char *up_method;     /* method and origin-form target for the upstream request line */
 	char *up_path;
 	uint64_t t_start_us, t_start_ms;
+	/* LogFormat %{NAME}i / %{NAME}o (issue 9): the heads, kept only when a log asks */
+	char *log_reqhead, *log_resphead;
+	size_t log_reqhead_len, log_resphead_len;
+	int log_aborted;     /* the request ended with the connection (%X "X") */
 	int status;
 	const char *action;
 	const char *hier;
@@ -208,6 +213,23 @@ conn_strndup(const char *p, size_t n)
 		s[n] = '\0';
 	}
 	return s;
+}
+
+/* Keep the response head queued at c->out offset before, for LogFormat %{NAME}o, when some
+ * log asks for it (only the first head of a request: interim 1xx heads are not kept). */
+static void
+conn_log_keep_resp(struct conn *c, size_t before)
+{
+	if (!(alog_needs(gh.alog) & LOGFMT_NEED_RESPHEAD) || c->log_resphead ||
+	    before > buf_len(&c->out))
+		return;
+	const char *p = buf_head(&c->out) + before;
+	size_t n = buf_len(&c->out) - before;
+	const char *end = memmem(p, n, "\r\n\r\n", 4);
+	if (end)
+		n = (size_t)(end - p) + 4;
+	c->log_resphead = conn_strndup(p, n);
+	c->log_resphead_len = c->log_resphead ? n : 0;
 }
 
 static const char *
@@ -356,6 +378,7 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	           buf_len(&body), location ? "Location: " : "", location ? location : "",
 	           location ? "\r\n" : "", cache_status, c->req_id, extra_headers,
 	           c->close_after ? "Connection: close\r\n" : "");
+	conn_log_keep_resp(c, before);
 	if (!c->is_head) {
 		buf_append(&c->out, buf_head(&body), buf_len(&body));
 		c->body_out += buf_len(&body);
@@ -407,6 +430,10 @@ conn_req_reset(struct conn *c)
 	free(c->up_method);
 	free(c->up_path);
 	c->host = c->url = c->request_line = c->referer = c->user_agent = c->uphead = NULL;
+	free(c->log_reqhead);
+	free(c->log_resphead);
+	c->log_reqhead = c->log_resphead = NULL;
+	c->log_reqhead_len = c->log_resphead_len = 0;
 	c->up_method = c->up_path = NULL;
 	free(c->local_host);
 	free(c->inm);
@@ -503,6 +530,17 @@ conn_log(struct conn *c)
 		.referer = c->referer,
 		.user_agent = c->user_agent,
 		.req_id = c->req_id[0] ? c->req_id : NULL,
+		.req_head = c->log_reqhead,
+		.req_head_len = c->log_reqhead_len,
+		.resp_head = c->log_resphead,
+		.resp_head_len = c->log_resphead_len,
+		.local_addr = &c->local,
+		.peer_addr = &c->peer,
+		.server_name = c->cfg ? c->cfg->server_host : NULL,
+		.minor = c->minor,
+		.keepalives = c->nreq,
+		.conn_status = c->log_aborted && c->phase != CP_TUNNEL ? 'X' :
+		               c->close_after ? '-' : '+',
 	};
 	alog_add(&w->alog, &e);
 }
@@ -515,6 +553,7 @@ conn_close(struct conn *c)
 	struct worker *w = c->w;
 	if (c->in_req && !c->logged && c->status == 0)
 		c->status = c->phase == CP_TUNNEL ? 200 : 499; /* 499: client went away (nginx) */
+	c->log_aborted = 1;
 	conn_log(c);
 	c->dead = 1;
 	if (c->dnsq)
@@ -904,7 +943,12 @@ conn_parse_head(struct conn *c)
 		c->close_after = 1;
 	body_setup(&c->rq, h->framing, h->content_length,
 	           h->framing == H1_BODY_CHUNKED ? BO_CHUNKED : BO_RAW);
-	if (c->cfg->access_log_format == CFG_LOG_COMBINED) {
+	if (alog_needs(gh.alog) & LOGFMT_NEED_REQHEAD) {
+		c->log_reqhead = conn_strndup(buf_head(&c->in), head_len);
+		c->log_reqhead_len = c->log_reqhead ? head_len : 0;
+	}
+	if (c->cfg->access_log_format == CFG_LOG_COMBINED ||
+	    (alog_needs(gh.alog) & LOGFMT_NEED_LINE)) {
 		const char *eol = memchr(buf_head(&c->in), '\n', head_len);
 		size_t n = eol ? (size_t)(eol - buf_head(&c->in)) : 0;
 		while (n > 0 && (buf_head(&c->in)[n - 1] == '\r'))
@@ -1055,6 +1099,7 @@ conn_local_begin(struct conn *c)
 static void
 conn_local_end(struct conn *c, int status, size_t out_before)
 {
+	conn_log_keep_resp(c, out_before);
 	c->bytes_out += buf_len(&c->out) - out_before;
 	c->status = status;
 	c->action = "NONE";
@@ -1326,6 +1371,7 @@ conn_cache_head(struct conn *c)
 	else if (c->minor == 0)
 		rc |= buf_append(&c->out, "Connection: keep-alive\r\n", 24);
 	rc |= buf_append(&c->out, "\r\n", 2);
+	conn_log_keep_resp(c, before);
 	c->bytes_out += buf_len(&c->out) - before;
 	c->status = status;
 	c->rs_started = 1;
@@ -1705,7 +1751,9 @@ conn_start_tunnel(struct conn *c)
 	c->status = 200;
 	c->action = "TCP_TUNNEL";
 	w->st.tunnels++;
+	size_t before = buf_len(&c->out);
 	buf_append(&c->out, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
+	conn_log_keep_resp(c, before);
 	c->bytes_out += 39;
 	c->rs_started = 1;
 	ev_timer_start(w->loop, &c->tmo, c->cfg->proxy_timeout_ms);
@@ -1852,6 +1900,8 @@ conn_send_resp_head(struct conn *c, const struct h1_head *h)
 			buf_append(o, "Connection: keep-alive\r\n", 24);
 	}
 	buf_append(o, "\r\n", 2);
+	if (final)
+		conn_log_keep_resp(c, before);
 	c->bytes_out += buf_len(o) - before;
 	c->rs_started = 1;
 }

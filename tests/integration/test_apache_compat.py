@@ -18,6 +18,7 @@ lookup confirms it for a client connecting from 127.0.0.6.
 """
 
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -92,9 +93,8 @@ def curl_url(ctx, query):
 PLUMBING = ("# test plumbing\nListen 127.0.0.1:{port}\nDNSServer 127.0.0.1:{dns_port}\n"
             "User root\nLogLevel info\nProxyTimeout 5\nWorkers 2\n")
 
-# The configuration of the issue's first test: a typical Apache forward proxy. Its LogFormat
-# and CustomLog lines are left out here until the access-log formats exist (issue 9, part 3,
-# the logging half).
+# The configuration of the issue's first test: a typical Apache forward proxy, with its
+# LogFormat and CustomLog lines (the log in the test's work directory rather than logs/).
 TYPICAL = """\
 ServerName proxy.corp.example
 <IfModule mod_proxy.c>
@@ -108,6 +108,8 @@ CacheEnable disk /
 CacheRoot %(root)s
 CacheDirLevels 2
 CacheDirLength 1
+LogFormat "%%h %%l %%u %%t \\"%%r\\" %%>s %%b \\"%%{Referer}i\\" \\"%%{User-Agent}i\\"" combined
+CustomLog %(log)s combined
 """
 
 # mod_proxy.txt, "Forward Proxy"
@@ -147,7 +149,7 @@ ProxyPassReverse /foo http://foo.example.com/bar
 
 def typical_text(ctx):
     root = os.path.join(ctx.workdir, "compat-cache-" + tok()[:8])
-    return TYPICAL % {"root": root}
+    return TYPICAL % {"root": root, "log": root + "-access.log"}
 
 
 # ---------------------------------------------------------------- -t
@@ -226,7 +228,10 @@ def test_conditional_section_closed_by_wrong_tag_names_file_and_line(gh_bin, tmp
 # ---------------------------------------------------------------- live
 
 def test_typical_apache_config_live_via_and_cache(start_compat_daemon, ctx):
-    d = start_compat_daemon("typical", PLUMBING + typical_text(ctx))
+    text = typical_text(ctx)
+    log = re.search(r"^CustomLog (\S+) combined$", text, re.M).group(1)
+    # (the factory fills {port} placeholders: the format's own braces are doubled)
+    d = start_compat_daemon("typical", PLUMBING + text.replace("{", "{{").replace("}", "}}"))
     # the notices are logged at start
     assert "CacheEnable disk: Gatehouse stores every cached object" in d.stderr_text()
     t = tok()
@@ -247,6 +252,14 @@ def test_typical_apache_config_live_via_and_cache(start_compat_daemon, ctx):
     # the proxy's own pages carry it
     r3 = ghtest.get(d.port, "http://nosuch.test:%d/x" % ctx.origin_port)
     assert r3.status == 502 and b"at proxy.corp.example</address>" in r3.body, r3
+    # its LogFormat/CustomLog lines write Apache's combined format
+    lines = ghtest.poll_lines(log, lambda ln: t in ln, count=2)
+    assert len(lines) == 2, lines
+    for ln in lines:
+        m = ghtest.COMBINED_RE.match(ln)
+        assert m, ln
+        assert m.group(1) == "127.0.0.1" and m.group(5) == "GET %s HTTP/1.1" % u, ln
+        assert m.group(6) == "200" and m.group(7) == "3000", ln
 
 
 def test_seed_forward_example_live_admits_internal_example_com_only(start_compat_daemon, ctx):

@@ -599,9 +599,11 @@ static const struct bad_case bad_cases[] = {
 	{ "Workers 0x10", "t.conf:1: Workers: expected a number from 1 to 256, got \"0x10\"" },
 	{ "AccessLog a.log json", "t.conf:1: AccessLog: expected squid or combined, got \"json\"" },
 	{ "AccessLog a.log combined x", "t.conf:1: AccessLog: expected 1 or 2 arguments, got 3" },
-	{ "AccessLog \"|/usr/bin/logger\"", "t.conf:1: AccessLog: piped logs are not supported" },
-	{ "ErrorLog syslog:local0",
-	  "t.conf:1: ErrorLog: syslog is not supported; give a file name or \"-\"" },
+	{ "AccessLog \"||/usr/bin/logger\"", "t.conf:1: AccessLog: \"||program\" (without a "
+	  "shell) is not supported; use \"|program\", which runs it with /bin/sh -c" },
+	{ "ErrorLog syslog:local9",
+	  "t.conf:1: ErrorLog: unknown syslog facility \"local9\" (expected daemon, user, "
+	  "local0 to local7, ...)" },
 	{ "ErrorLog", "t.conf:1: ErrorLog: expected 1 argument, got 0" },
 	{ "LogLevel verbose",
 	  "t.conf:1: LogLevel: expected emerg, alert, crit, error, warn, notice, info, debug or "
