@@ -600,6 +600,8 @@ SQUID_RE = re.compile(r"^(\d+\.\d{3}) +(\d+) (\S+) ([A-Z_]+)/(\d{3}) (\d+) (\S+)
                       r"([A-Z_]+)/(\S+) (\S+) ([0-9A-Z]{12}|-)$")
 COMBINED_RE = re.compile(r'^(\S+) (\S+) (\S+) \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] '
                          r'"([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" ([0-9A-Z]{12}|-)$')
+# Apache's own combined format (LogFormat/CustomLog), which has no request id.
+APACHE_COMBINED_RE = re.compile(COMBINED_RE.pattern.replace(' ([0-9A-Z]{12}|-)$', '$'))
 
 
 def poll_lines(path, pred, count=1, timeout=5.0):

@@ -256,7 +256,7 @@ def test_typical_apache_config_live_via_and_cache(start_compat_daemon, ctx):
     lines = ghtest.poll_lines(log, lambda ln: t in ln, count=2)
     assert len(lines) == 2, lines
     for ln in lines:
-        m = ghtest.COMBINED_RE.match(ln)
+        m = ghtest.APACHE_COMBINED_RE.match(ln)
         assert m, ln
         assert m.group(1) == "127.0.0.1" and m.group(5) == "GET %s HTTP/1.1" % u, ln
         assert m.group(6) == "200" and m.group(7) == "3000", ln

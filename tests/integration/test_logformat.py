@@ -143,7 +143,7 @@ def test_nicknames_and_access_log_coexist(start_daemon, ctx):
     assert m, common
     assert m.group(4) == "GET %s HTTP/1.1" % url and m.group(5) == "200" and m.group(6) == "321"
     comb = ghtest.poll_lines(base + ".combined", lambda ln: tok in ln)
-    m = ghtest.COMBINED_RE.match(comb[0]) if comb else None
+    m = ghtest.APACHE_COMBINED_RE.match(comb[0]) if comb else None
     assert m, comb
     assert m.group(8) == "http://ref.test/" + tok and m.group(9) == "agent-" + tok
     sq = ghtest.poll_lines(base + ".squid", lambda ln: tok in ln)
