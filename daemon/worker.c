@@ -290,6 +290,7 @@ static void
 worker_async_cb(struct ev_loop *loop, void *arg)
 {
 	struct worker *w = arg;
+	atomic_store(&w->wd_pong, atomic_load(&w->wd_ping)); /* the loop turns: answer main */
 	cachereq_worker_poll(w->id);
 	worker_lops_apply(w);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
@@ -377,6 +378,10 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 		log_error("worker %u: cannot start thread", id);
 		return -1;
 	}
+	/* A name for ps, top, gdb and the watchdog test (at most 15 characters). */
+	char name[16];
+	snprintf(name, sizeof(name), "gh-worker-%u", id);
+	(void)pthread_setname_np(w->thread, name);
 	return 0;
 }
 
@@ -394,6 +399,19 @@ worker_stop(struct worker *w)
 {
 	atomic_store(&w->stop_req, 1);
 	ev_async_send(w->loop);
+}
+
+void
+worker_wd_ping(struct worker *w, unsigned seq)
+{
+	atomic_store(&w->wd_ping, seq);
+	ev_async_send(w->loop);
+}
+
+int
+worker_wd_answered(struct worker *w, unsigned seq)
+{
+	return atomic_load(&w->wd_pong) == seq;
 }
 
 void
