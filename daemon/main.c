@@ -423,6 +423,11 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
+	if (control != NULL && test_only) {
+		fprintf(stderr, "gatehouse: -k and -t do not go together\n");
+		main_usage(stderr);
+		return 2;
+	}
 	if (control != NULL)
 		return main_control(path, control);
 

@@ -211,6 +211,9 @@ def test_k_needs_a_pid_file(ctx, tmp_path, gh_bin):
 def test_k_unknown_verb_and_bad_config(ctx, tmp_path, gh_bin):
     rc, out = ctl(gh_bin, "restart")
     assert rc == 2 and "-k restart: expected reload, stop or check" in out, out
+    p = subprocess.run([gh_bin, "-t", "-k", "check"], capture_output=True, text=True, timeout=10,
+                       env=ghtest.clean_env())
+    assert p.returncode == 2 and "-k and -t do not go together" in p.stderr, p.stderr
     bad = tmp_path / "bad.conf"
     bad.write_text("PidFile %s\nFrobnicate 1\n" % (tmp_path / "x.pid"))
     rc, out = ctl(gh_bin, "check", str(bad))
