@@ -188,10 +188,14 @@ def cat_pages_restored(make_dirs=False):
     """man-db writes formatted pages of the package's man pages into /var/cache/man/catN/
     (when those directories exist) whenever man shows them, `systemd-analyze verify` included.
     Those that were not there before are removed afterwards, and so are the directories when
-    make_dirs had to create them."""
+    make_dirs had to create them. With make_dirs, cat pages already there are moved aside
+    meanwhile (so that man writes new ones) and put back."""
     made, had = [], {c for c in CAT_PAGES if os.path.lexists(c)}
+    aside = tempfile.mkdtemp(prefix="gh-catpages-")
     try:
         if make_dirs:
+            for c in had:
+                shutil.move(c, os.path.join(aside, os.path.basename(c)))
             for d in (MAN_CACHE, MAN_CACHE + "/cat5", MAN_CACHE + "/cat8"):
                 if not os.path.isdir(d):
                     os.mkdir(d, 0o755)
@@ -201,10 +205,14 @@ def cat_pages_restored(make_dirs=False):
         yield
     finally:
         for c in CAT_PAGES:
-            if c not in had and os.path.lexists(c):
+            kept = os.path.join(aside, os.path.basename(c))
+            if os.path.lexists(kept):
+                shutil.move(kept, c)
+            elif c not in had and os.path.lexists(c):
                 os.unlink(c)
         for d in reversed(made):
             shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the machine as it was
@@ -1024,6 +1032,7 @@ def test_purge_passes_after_man_wrote_its_cat_pages(machine):
             run(["systemd-analyze", "verify", UNIT], check=False, timeout=60)
         written = [c for c in CAT_PAGES if os.path.lexists(c)]
         assert written, "man wrote no cat page: this test no longer shows the case"
+        assert not set(written) & machine.owned
         purge_and_check(machine)
         assert [c for c in CAT_PAGES if os.path.lexists(c)] == written  # still man-db's
 
