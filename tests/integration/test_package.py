@@ -238,10 +238,15 @@ def save_machine(where):
     except KeyError:
         pass
     st.suffix = SAVED + "-" + uuid.uuid4().hex[:8]
-    for d in ADMIN_DIRS:
-        if os.path.lexists(d):
-            os.rename(d, d + st.suffix)
-            st.dirs.append(d)
+    try:
+        for d in ADMIN_DIRS:
+            if os.path.lexists(d):
+                os.rename(d, d + st.suffix)
+                st.dirs.append(d)
+    except BaseException:
+        for d in st.dirs:  # nothing is changed when saving fails
+            os.rename(d + st.suffix, d)
+        raise
     return st
 
 
