@@ -366,7 +366,8 @@ main_control(const char *path, const char *verb)
 	}
 	uint64_t limit_ms = (uint64_t)cfg->graceful_timeout_ms + MAIN_STOP_GRACE_MS;
 	uint64_t deadline = svc_monotonic_usec() + limit_ms * 1000u;
-	while (svc_pidfile_held(fd)) {
+	/* The lock goes with the daemon's last descriptors; then the process itself. */
+	while (svc_pidfile_held(fd) || svc_pid_running(pid)) {
 		if (svc_monotonic_usec() >= deadline) {
 			fprintf(stderr, "gatehouse: pid %ld is still running %llu s after SIGTERM\n", pid,
 			        (unsigned long long)(limit_ms / 1000));

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -180,6 +181,32 @@ svc_pidfile_held(int fd)
 		return errno == EWOULDBLOCK ? 1 : 0;
 	(void)flock(fd, LOCK_UN);
 	return 0;
+}
+
+int
+svc_pid_running(long pid)
+{
+	char path[64], buf[512];
+	const char *paren;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+		return 0;
+	/* /proc/PID/stat: "PID (comm) STATE ...", comm may hold spaces and parentheses. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	if (paren == NULL || paren[1] != ' ')
+		return 1;
+	return paren[2] != 'Z' && paren[2] != 'X';
 }
 
 int

@@ -55,6 +55,9 @@ int svc_pidfile_probe(const char *path, long *pid, int *fd, char *err, size_t er
  * (the daemon has exited: its descriptors are closed even before it is reaped). */
 int svc_pidfile_held(int fd);
 
+/* 1 while process pid exists and is not a zombie (exited, waiting for its parent), else 0. */
+int svc_pid_running(long pid);
+
 /* Resolve "NAME" or "#UID" (Apache's notation). On success returns 0 and fills uid and the
  * user's primary gid; otherwise -1 with *why static ("no such user", or the lookup error). */
 int svc_user_lookup(const char *name, uid_t *uid, gid_t *gid, const char **why);

@@ -4,7 +4,7 @@
  * (content, lock against a second daemon, stale file reuse, symlink refusal, removal), user and
  * group lookup (names and #IDs), log pre-creation, the privilege drop (in a child process, when
  * run as root), and User/Group/PidFile in the config loader; for `gatehouse -k`, the probe of a
- * pid file's lock; the watchdog interval from WATCHDOG_USEC and WATCHDOG_PID.
+ * pid file's lock and whether a process still runs; the watchdog interval from WATCHDOG_USEC and WATCHDOG_PID.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -288,6 +288,27 @@ test_pidfile_probe_finds_the_holder_and_only_it(void **state)
 }
 
 static void
+test_pid_running_is_false_for_zombies_and_the_gone(void **state)
+{
+	pid_t child;
+	int status;
+
+	(void)state;
+	assert_int_equal(svc_pid_running((long)getpid()), 1);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	/* exited, not reaped yet: a zombie counts as gone (it is for `gatehouse -k stop`) */
+	for (int i = 0; i < 200 && svc_pid_running((long)child); i++)
+		usleep(10000);
+	assert_int_equal(svc_pid_running((long)child), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(svc_pid_running((long)child), 0);
+	assert_int_equal(svc_pid_running(0), 0);
+}
+
+static void
 test_watchdog_usec_from_the_environment(void **state)
 {
 	char me[32];
@@ -547,6 +568,7 @@ main(void)
 		cmocka_unit_test(test_pidfile_reuses_a_stale_file),
 		cmocka_unit_test(test_pidfile_refuses_symlinks_and_missing_directories),
 		cmocka_unit_test(test_pidfile_probe_finds_the_holder_and_only_it),
+		cmocka_unit_test(test_pid_running_is_false_for_zombies_and_the_gone),
 		cmocka_unit_test(test_watchdog_usec_from_the_environment),
 		cmocka_unit_test(test_user_lookup_by_name_and_number),
 		cmocka_unit_test(test_group_lookup_by_name_and_number),
