@@ -46,7 +46,8 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: gatehouse [-f FILE] [-D NAME]... [-t] [-M] [-k reload|stop|check] [-V] [-h]\n"
+	        "usage: gatehouse [-f FILE] [-D NAME]... [-t] [-M] [-k reload|stop|check]\n"
+	        "                 [-V] [-h]\n"
 	        "  -f FILE  configuration file (default: the built-in configuration)\n"
 	        "  -D NAME  define NAME for <IfDefine NAME> sections (repeatable)\n"
 	        "  -t       check the configuration and exit: \"Syntax OK\" or FILE:LINE: message\n"
@@ -270,8 +271,8 @@ main_wd_check(struct main_wd *wd, struct worker *workers, unsigned nw)
 		wd->missed = 0;
 		const char *why = NULL;
 		if (svc_notify("WATCHDOG=1", &why) < 0 && !wd->notify_failed) {
-			log_warn("sd_notify WATCHDOG=1 to $NOTIFY_SOCKET failed: %s (not logged again)",
-			         why ? why : "?");
+			log_warn("sd_notify WATCHDOG=1 to $NOTIFY_SOCKET failed: %s "
+			         "(not logged again)", why ? why : "?");
 			wd->notify_failed = 1;
 		}
 	} else if (wd->missed++ == 0) {
@@ -327,7 +328,8 @@ main_control(const char *path, const char *verb)
 	long pid = 0;
 	int fd = -1, rc = 1;
 
-	if (strcmp(verb, "reload") != 0 && strcmp(verb, "stop") != 0 && strcmp(verb, "check") != 0) {
+	if (strcmp(verb, "reload") != 0 && strcmp(verb, "stop") != 0 &&
+	    strcmp(verb, "check") != 0) {
 		fprintf(stderr, "gatehouse: -k %s: expected reload, stop or check\n", verb);
 		main_usage(stderr);
 		return 2;
@@ -337,9 +339,9 @@ main_control(const char *path, const char *verb)
 		return 1;
 	}
 	if (cfg->pid_file == NULL) {
-		fprintf(stderr, "gatehouse: -k needs a PidFile to find the daemon, and %s names none "
-		        "(add e.g. \"PidFile /run/gatehouse/gatehouse.pid\" and restart the daemon; "
-		        "under systemd use systemctl)\n",
+		fprintf(stderr, "gatehouse: -k needs a PidFile to find the daemon, and %s names "
+		        "none (add e.g. \"PidFile /run/gatehouse/gatehouse.pid\" and restart the "
+		        "daemon; under systemd use systemctl)\n",
 		        path ? cfg->path : "the built-in configuration");
 		goto out;
 	}
@@ -369,8 +371,8 @@ main_control(const char *path, const char *verb)
 	/* The lock goes with the daemon's last descriptors; then the process itself. */
 	while (svc_pidfile_held(fd) || svc_pid_running(pid)) {
 		if (svc_monotonic_usec() >= deadline) {
-			fprintf(stderr, "gatehouse: pid %ld is still running %llu s after SIGTERM\n", pid,
-			        (unsigned long long)(limit_ms / 1000));
+			fprintf(stderr, "gatehouse: pid %ld is still running %llu s after SIGTERM\n",
+			        pid, (unsigned long long)(limit_ms / 1000));
 			goto out;
 		}
 		struct timespec ts = { 0, MAIN_STOP_POLL_MS * 1000000L };
@@ -424,8 +426,8 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
-	if (control != NULL && test_only) {
-		fprintf(stderr, "gatehouse: -k and -t do not go together\n");
+	if (control != NULL && (test_only || dump)) {
+		fprintf(stderr, "gatehouse: -k does not go with %s\n", test_only ? "-t" : "-M");
 		main_usage(stderr);
 		return 2;
 	}

@@ -213,7 +213,10 @@ def test_k_unknown_verb_and_bad_config(ctx, tmp_path, gh_bin):
     assert rc == 2 and "-k restart: expected reload, stop or check" in out, out
     p = subprocess.run([gh_bin, "-t", "-k", "check"], capture_output=True, text=True, timeout=10,
                        env=ghtest.clean_env())
-    assert p.returncode == 2 and "-k and -t do not go together" in p.stderr, p.stderr
+    assert p.returncode == 2 and "-k does not go with -t" in p.stderr, p.stderr
+    p = subprocess.run([gh_bin, "-M", "-k", "stop"], capture_output=True, text=True, timeout=10,
+                       env=ghtest.clean_env())
+    assert p.returncode == 2 and "-k does not go with -M" in p.stderr, p.stderr
     bad = tmp_path / "bad.conf"
     bad.write_text("PidFile %s\nFrobnicate 1\n" % (tmp_path / "x.pid"))
     rc, out = ctl(gh_bin, "check", str(bad))

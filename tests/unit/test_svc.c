@@ -4,7 +4,8 @@
  * (content, lock against a second daemon, stale file reuse, symlink refusal, removal), user and
  * group lookup (names and #IDs), log pre-creation, the privilege drop (in a child process, when
  * run as root), and User/Group/PidFile in the config loader; for `gatehouse -k`, the probe of a
- * pid file's lock and whether a process still runs; the watchdog interval from WATCHDOG_USEC and WATCHDOG_PID.
+ * pid file's lock and whether a process still runs; the watchdog interval from WATCHDOG_USEC
+ * and WATCHDOG_PID.
  */
 #include <stdarg.h>
 #include <stddef.h>
