@@ -5,7 +5,7 @@
  * logs, binds every listener (one SO_REUSEPORT socket per worker and Listen address, so bind
  * errors surface before anything starts), drops root privileges for User/Group, starts the
  * workers, tells the service manager it is ready (sd_notify, see svc.c) and then waits for
- * signals with sigwait():
+ * signals (sigwait, or sigtimedwait when systemd's watchdog is on: see main_wd_check):
  *   SIGTERM, SIGINT  graceful stop: listeners close, in-flight requests finish within
  *                    GracefulShutdownTimeout, then exit 0 (STOPPING=1 first);
  *   SIGHUP           reload (RELOADING=1, then READY=1): a new snapshot is built and handed to
@@ -21,6 +21,9 @@
  * files belong to User and a later start finds them writable. After the drop a reload
  * can bind a new port below 1024 only if the process holds CAP_NET_BIND_SERVICE (the systemd
  * unit starts it as _gatehouse with that ambient capability); otherwise that needs a restart.
+ *
+ * `gatehouse -k reload|stop|check` (main_control) does not start a daemon: it finds the running
+ * one through the configuration's PidFile, as apachectl and squid -k do.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon/cachereq.h"
@@ -42,12 +46,16 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: gatehouse [-f FILE] [-D NAME]... [-t] [-M] [-V] [-h]\n"
+	        "usage: gatehouse [-f FILE] [-D NAME]... [-t] [-M] [-k reload|stop|check]\n"
+	        "                 [-V] [-h]\n"
 	        "  -f FILE  configuration file (default: the built-in configuration)\n"
 	        "  -D NAME  define NAME for <IfDefine NAME> sections (repeatable)\n"
 	        "  -t       check the configuration and exit: \"Syntax OK\" or FILE:LINE: message\n"
 	        "  -M       print the effective configuration (defaults filled in, Includes\n"
 	        "           expanded, <IfModule>/<IfDefine> resolved) and exit\n"
+	        "  -k VERB  control the daemon running with this configuration, found through its\n"
+	        "           PidFile: reload (SIGHUP), stop (SIGTERM, and wait until it is gone),\n"
+	        "           check (exit 0 and \"running (pid N)\" when it runs, else exit 1)\n"
 	        "  -V       print the version and exit\n"
 	        "  -h       this help\n");
 }
@@ -217,6 +225,168 @@ refuse:
 	main_notify(state);
 }
 
+/*
+ * The systemd watchdog (WatchdogSec= in the unit: $WATCHDOG_USEC). The main thread wakes every
+ * half interval; WATCHDOG=1 goes out only when every worker's event loop answered the ping
+ * posted at the previous wake-up (worker_wd_ping), so it proves that every worker is turning,
+ * not just this thread. A worker stuck in a callback, or stopped, never answers: the
+ * notifications stop and the service manager restarts the daemon.
+ */
+struct main_wd {
+	uint64_t period_us;            /* half of WATCHDOG_USEC; 0: no watchdog */
+	uint64_t next_us;              /* CLOCK_MONOTONIC of the next check */
+	unsigned seq;                  /* the ping posted last */
+	unsigned missed;               /* checks in a row some worker failed */
+	int notify_failed;             /* WATCHDOG=1 could not be sent (logged once) */
+};
+
+static void
+main_wd_start(struct main_wd *wd, struct worker *workers, unsigned nw)
+{
+	uint64_t us = svc_watchdog_usec();
+
+	memset(wd, 0, sizeof(*wd));
+	if (us == 0)
+		return;
+	wd->period_us = us / 2 > 0 ? us / 2 : 1;
+	wd->seq = 1;
+	for (unsigned i = 0; i < nw; i++)
+		worker_wd_ping(&workers[i], wd->seq);
+	wd->next_us = svc_monotonic_usec() + wd->period_us;
+	log_info("systemd watchdog: WATCHDOG=1 every %llu ms while every worker answers",
+	         (unsigned long long)(wd->period_us / 1000));
+}
+
+static void
+main_wd_check(struct main_wd *wd, struct worker *workers, unsigned nw)
+{
+	unsigned late = nw;
+
+	for (unsigned i = 0; i < nw && late == nw; i++)
+		if (!worker_wd_answered(&workers[i], wd->seq))
+			late = i;
+	if (late == nw) {
+		if (wd->missed > 0)
+			log_notice("watchdog: every worker answers again");
+		wd->missed = 0;
+		const char *why = NULL;
+		if (svc_notify("WATCHDOG=1", &why) < 0 && !wd->notify_failed) {
+			log_warn("sd_notify WATCHDOG=1 to $NOTIFY_SOCKET failed: %s "
+			         "(not logged again)", why ? why : "?");
+			wd->notify_failed = 1;
+		}
+	} else if (wd->missed++ == 0) {
+		log_error("watchdog: worker %u has not turned its event loop for %llu ms: holding "
+		          "back WATCHDOG=1", late, (unsigned long long)(wd->period_us / 1000));
+	}
+	wd->seq++;
+	for (unsigned i = 0; i < nw; i++)
+		worker_wd_ping(&workers[i], wd->seq);
+	wd->next_us = svc_monotonic_usec() + wd->period_us;
+}
+
+/* Wait for one of sigs and return it; meanwhile keep the watchdog. 0 on an unexpected error. */
+static int
+main_wait_signal(const sigset_t *sigs, struct main_wd *wd, struct worker *workers, unsigned nw)
+{
+	int sig = 0;
+
+	if (wd->period_us == 0)
+		return sigwait(sigs, &sig) == 0 ? sig : 0;
+	for (;;) {
+		uint64_t now = svc_monotonic_usec();
+		struct timespec ts;
+
+		if (now >= wd->next_us) {
+			main_wd_check(wd, workers, nw);
+			continue;
+		}
+		ts.tv_sec = (time_t)((wd->next_us - now) / 1000000u);
+		ts.tv_nsec = (long)((wd->next_us - now) % 1000000u) * 1000;
+		sig = sigtimedwait(sigs, NULL, &ts);
+		if (sig > 0)
+			return sig;
+		if (errno != EAGAIN && errno != EINTR)
+			return 0;
+	}
+}
+
+#define MAIN_STOP_GRACE_MS 5000    /* -k stop waits GracefulShutdownTimeout plus this */
+#define MAIN_STOP_POLL_MS 50
+
+/*
+ * gatehouse -k reload|stop|check: load the configuration (-f or the built-in), find the daemon
+ * through its PidFile (the process holding the file's lock) and signal it. stop waits until
+ * the lock is free, i.e. the process is gone, for at most GracefulShutdownTimeout + 5 s.
+ * Exit status: 0 done (check: running), 1 not running or failed, 2 unknown verb.
+ */
+static int
+main_control(const char *path, const char *verb)
+{
+	char err[1024];
+	struct cfg *cfg = NULL;
+	long pid = 0;
+	int fd = -1, rc = 1;
+
+	if (strcmp(verb, "reload") != 0 && strcmp(verb, "stop") != 0 &&
+	    strcmp(verb, "check") != 0) {
+		fprintf(stderr, "gatehouse: -k %s: expected reload, stop or check\n", verb);
+		main_usage(stderr);
+		return 2;
+	}
+	if (cfg_load(path, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (cfg->pid_file == NULL) {
+		fprintf(stderr, "gatehouse: -k needs a PidFile to find the daemon, and %s names "
+		        "none (add e.g. \"PidFile /run/gatehouse/gatehouse.pid\" and restart the "
+		        "daemon; under systemd use systemctl)\n",
+		        path ? cfg->path : "the built-in configuration");
+		goto out;
+	}
+	int r = svc_pidfile_probe(cfg->pid_file, &pid, &fd, err, sizeof(err));
+	if (r <= 0) {
+		fprintf(stderr, "gatehouse: not running (%s)\n", err);
+		goto out;
+	}
+	if (strcmp(verb, "check") == 0) {
+		printf("running (pid %ld)\n", pid);
+		rc = 0;
+		goto out;
+	}
+	int sig = strcmp(verb, "reload") == 0 ? SIGHUP : SIGTERM;
+	if (kill((pid_t)pid, sig) != 0) {
+		fprintf(stderr, "gatehouse: cannot send %s to pid %ld (PidFile %s): %s\n",
+		        sig == SIGHUP ? "SIGHUP" : "SIGTERM", pid, cfg->pid_file, strerror(errno));
+		goto out;
+	}
+	if (sig == SIGHUP) {
+		printf("reload requested (SIGHUP sent to pid %ld)\n", pid);
+		rc = 0;
+		goto out;
+	}
+	uint64_t limit_ms = (uint64_t)cfg->graceful_timeout_ms + MAIN_STOP_GRACE_MS;
+	uint64_t deadline = svc_monotonic_usec() + limit_ms * 1000u;
+	/* The lock goes with the daemon's last descriptors; then the process itself. */
+	while (svc_pidfile_held(fd) || svc_pid_running(pid)) {
+		if (svc_monotonic_usec() >= deadline) {
+			fprintf(stderr, "gatehouse: pid %ld is still running %llu s after SIGTERM\n",
+			        pid, (unsigned long long)(limit_ms / 1000));
+			goto out;
+		}
+		struct timespec ts = { 0, MAIN_STOP_POLL_MS * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	printf("stopped (pid %ld)\n", pid);
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	cfg_unref(&cfg);
+	return rc;
+}
+
 static unsigned
 main_ncpu(void)
 {
@@ -228,10 +398,11 @@ int
 main(int argc, char **argv)
 {
 	const char *path = NULL;
+	const char *control = NULL;   /* -k VERB */
 	int test_only = 0;
 	int dump = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "f:tVhD:M")) != -1) {
+	while ((opt = getopt(argc, argv, "f:tVhD:Mk:")) != -1) {
 		switch (opt) {
 		case 'f': path = optarg; break;
 		case 't': test_only = 1; break;
@@ -244,6 +415,7 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'M': dump = 1; break;
+		case 'k': control = optarg; break;
 		case 'V': printf("gatehouse %s\n", GH_VERSION); return 0;
 		case 'h': main_usage(stdout); return 0;
 		default: main_usage(stderr); return 2;
@@ -254,6 +426,13 @@ main(int argc, char **argv)
 		main_usage(stderr);
 		return 2;
 	}
+	if (control != NULL && (test_only || dump)) {
+		fprintf(stderr, "gatehouse: -k does not go with %s\n", test_only ? "-t" : "-M");
+		main_usage(stderr);
+		return 2;
+	}
+	if (control != NULL)
+		return main_control(path, control);
 
 	char err[1024];
 	struct cfg *cfg = NULL;
@@ -398,9 +577,11 @@ main(int argc, char **argv)
 		main_notify(state);
 	}
 
+	struct main_wd wd;
+	main_wd_start(&wd, workers, nw);
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&sigs, &sig) != 0)
+		int sig = main_wait_signal(&sigs, &wd, workers, nw);
+		if (sig == 0)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT) {
 			log_notice("caught %s, shutting down gracefully", sig == SIGTERM ? "SIGTERM" : "SIGINT");

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,28 @@ svc_monotonic_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t
+svc_watchdog_usec(void)
+{
+	const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+	unsigned long long v = 0;
+	char *end = NULL;
+
+	if (us == NULL || us[0] < '0' || us[0] > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(us, &end, 10);
+	if (errno != 0 || *end != '\0' || v == 0)
+		return 0;
+	if (pid != NULL && pid[0] != '\0') {
+		long p = strtol(pid, &end, 10);
+
+		if (*end != '\0' || p != (long)getpid())
+			return 0; /* meant for another process (our parent, say) */
+	}
+	return (uint64_t)v;
+}
+
 /* ---- pid file ---- */
 
 /* The pid written in an open pid file, or 0 when it holds none. */
@@ -147,6 +170,74 @@ svc_pidfile_open(struct svc_pidfile *pf, const char *path, char *err, size_t err
 fail:
 	close(fd);
 	return -1;
+}
+
+int
+svc_pidfile_held(int fd)
+{
+	/* A shared lock is refused while the daemon holds its exclusive one; when granted, it is
+	 * given back at once. */
+	if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+		return errno == EWOULDBLOCK ? 1 : 0;
+	(void)flock(fd, LOCK_UN);
+	return 0;
+}
+
+int
+svc_pid_running(long pid)
+{
+	char path[64], buf[512];
+	const char *paren;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0 || (kill((pid_t)pid, 0) != 0 && errno == ESRCH))
+		return 0;
+	/* /proc/PID/stat: "PID (comm) STATE ...", comm may hold spaces and parentheses. */
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	paren = strrchr(buf, ')');
+	if (paren == NULL || paren[1] != ' ')
+		return 1;
+	return paren[2] != 'Z' && paren[2] != 'X';
+}
+
+int
+svc_pidfile_probe(const char *path, long *pid, int *fd, char *err, size_t errlen)
+{
+	int f = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+
+	*fd = -1;
+	*pid = 0;
+	if (f < 0) {
+		int e = errno;
+
+		if (e == ENOENT)
+			snprintf(err, errlen, "PidFile %s does not exist", path);
+		else
+			snprintf(err, errlen, "PidFile %s: %s", path, strerror(e));
+		return e == ENOENT ? 0 : -1;
+	}
+	if (!svc_pidfile_held(f)) {
+		snprintf(err, errlen, "PidFile %s is not locked by any process", path);
+		close(f);
+		return 0;
+	}
+	*pid = svc_pidfile_holder(f);
+	if (*pid <= 0) {
+		snprintf(err, errlen, "PidFile %s is locked but holds no process ID", path);
+		close(f);
+		return -1;
+	}
+	*fd = f;
+	return 1;
 }
 
 int

@@ -22,6 +22,11 @@ int svc_notify(const char *state, const char **err);
 /* CLOCK_MONOTONIC in microseconds, for MONOTONIC_USEC= next to RELOADING=1. */
 uint64_t svc_monotonic_usec(void);
 
+/* The service manager's watchdog interval: $WATCHDOG_USEC in microseconds when it is set to a
+ * positive number and $WATCHDOG_PID is unset or names this process (sd_watchdog_enabled(3));
+ * 0 when there is no watchdog. The daemon must then send "WATCHDOG=1" more often than that. */
+uint64_t svc_watchdog_usec(void);
+
 /* The pid file: created (mode 0644) or reused, locked with flock(2) for as long as the daemon
  * runs, and filled with our pid. A second daemon with the same PidFile therefore refuses to
  * start, while a stale file left by a crash is simply reused. */
@@ -38,6 +43,20 @@ int svc_pidfile_open(struct svc_pidfile *pf, const char *path, char *err, size_t
  * drop) and release the lock. Returns 0 when the file was removed, -1 with errno otherwise.
  * Safe to call on a closed pf. */
 int svc_pidfile_close(struct svc_pidfile *pf);
+
+/* For `gatehouse -k`: is a daemon holding the lock of the pid file at path? Returns 1 when one
+ * is: *pid is the number in the file and *fd an open descriptor of the file, to watch the lock
+ * with svc_pidfile_held (the caller closes it). Returns 0 when none is (no file, or nobody
+ * holds its lock) and -1 on other errors, both with the reason in err. Never takes the lock
+ * for longer than the test itself. */
+int svc_pidfile_probe(const char *path, long *pid, int *fd, char *err, size_t errlen);
+
+/* 1 while another process still holds the lock of the pid file open as fd, 0 once it is free
+ * (the daemon has exited: its descriptors are closed even before it is reaped). */
+int svc_pidfile_held(int fd);
+
+/* 1 while process pid exists and is not a zombie (exited, waiting for its parent), else 0. */
+int svc_pid_running(long pid);
 
 /* Resolve "NAME" or "#UID" (Apache's notation). On success returns 0 and fills uid and the
  * user's primary gid; otherwise -1 with *why static ("no such user", or the lookup error). */

@@ -290,6 +290,7 @@ static void
 worker_async_cb(struct ev_loop *loop, void *arg)
 {
 	struct worker *w = arg;
+	atomic_store(&w->wd_pong, atomic_load(&w->wd_ping)); /* the loop turns: answer main */
 	cachereq_worker_poll(w->id);
 	worker_lops_apply(w);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
@@ -320,8 +321,13 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	sigset_t all;
+	char name[16];
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* A name for ps -L, top -H, gdb and the watchdog test (15 characters at most). Set by the
+	 * thread itself: prctl, no /proc access, which a hardened unit may restrict. */
+	snprintf(name, sizeof(name), "gh-worker-%u", w->id);
+	(void)pthread_setname_np(pthread_self(), name);
 	ev_loop_run(w->loop);
 	alog_buf_fini(&w->alog);
 	return NULL;
@@ -394,6 +400,19 @@ worker_stop(struct worker *w)
 {
 	atomic_store(&w->stop_req, 1);
 	ev_async_send(w->loop);
+}
+
+void
+worker_wd_ping(struct worker *w, unsigned seq)
+{
+	atomic_store(&w->wd_ping, seq);
+	ev_async_send(w->loop);
+}
+
+int
+worker_wd_answered(struct worker *w, unsigned seq)
+{
+	return atomic_load(&w->wd_pong) == seq;
 }
 
 void

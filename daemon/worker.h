@@ -77,6 +77,10 @@ struct worker {
 	struct worker_stats st;
 	char date[40];                /* IMF-fixdate of date_sec, for Date fields */
 	int64_t date_sec;
+
+	/* Watchdog (issue 9): main stores a number in wd_ping and wakes the loop; the loop copies
+	 * it to wd_pong when it handles the wake-up, which proves it is turning. */
+	atomic_uint wd_ping, wd_pong;
 };
 
 /* Shared process state set by main before workers start. */
@@ -96,6 +100,12 @@ int worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds
 void worker_set_cfg(struct worker *w, struct cfg *cfg);
 void worker_stop(struct worker *w);
 void worker_join(struct worker *w);
+
+/* Watchdog (main thread): post ping number seq to the worker's loop (any thread may call it);
+ * worker_wd_answered says whether the loop has handled it since. The thread is named
+ * "gh-worker-ID" (pthread_setname_np), as /proc/PID/task/TID/comm shows. */
+void worker_wd_ping(struct worker *w, unsigned seq);
+int worker_wd_answered(struct worker *w, unsigned seq);
 
 /* Open a listening socket (SO_REUSEPORT) for l; returns fd or -1 with *err. */
 int worker_listen_open(const struct cfg_listen *l, const char **err);

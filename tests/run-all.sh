@@ -5,6 +5,8 @@
 set -eu
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
+# pytest would write __pycache__/ folders into tests/integration: the tree stays as checked out.
+export PYTHONDONTWRITEBYTECODE=1
 fail=0
 step() { printf '\n==== %s\n' "$*"; }
 

@@ -11,4 +11,5 @@ if [ -n "${GH_BIN:-}" ]; then
 	case "$GH_BIN" in /*) ;; *) GH_BIN="$(pwd)/$GH_BIN" ;; esac
 	export GH_BIN
 fi
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__/ in the source tree
 exec /usr/bin/python3 -m pytest -q tests/integration "$@"

@@ -27,7 +27,16 @@ _RUNNING = []  # Daemon objects alive now, for failure reports and health checks
 _SERIAL = [0]  # daemon names are unique in a session: their stderr files never mix
 
 
+# Set by a service manager for ITS service: a test run started from one (a CI runner under
+# systemd) must not pass them on to every daemon it starts, which would notify that manager,
+# or arm a watchdog. Tests that want them set them (test_reload.py, test_service.py).
+SERVICE_MANAGER_VARS = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS",
+                        "LISTEN_PID", "LISTEN_FDNAMES")
+
+
 def pytest_configure(config):
+    for var in SERVICE_MANAGER_VARS:
+        os.environ.pop(var, None)
     config.addinivalue_line("markers", "daemon: the test runs the gatehouse daemon")
     config.addinivalue_line("markers", "slow: takes several seconds")
     config.addinivalue_line("markers", "system: changes this machine (installs a package, "

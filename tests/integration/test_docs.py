@@ -177,9 +177,14 @@ def test_commented_out_values_are_the_documented_defaults():
     assert not wrong, wrong
 
 
-def shipped_for_this_machine(text):
+def shipped_for_this_machine(text, tmp_path):
     """The shipped file with User/Group made valid here: _gatehouse exists only once the
-    package is installed (the name is looked up when the file is loaded)."""
+    package is installed (the name is looked up when the file is loaded). Its Include lines
+    read an empty copy of /etc/gatehouse under tmp_path, not this machine's conf.d, which
+    holds an admin's files where the package is installed."""
+    etc = tmp_path / "etc-gatehouse"
+    (etc / "conf.d").mkdir(parents=True, exist_ok=True)
+    text = text.replace("/etc/gatehouse/", str(etc) + "/")
     try:
         pwd.getpwnam("_gatehouse")
         return text
@@ -198,7 +203,7 @@ def test_gatehouse_t_accepts_the_shipped_config(gh_bin, tmp_path):
     text = read(SHIPPED)
     assert "\nUser _gatehouse\n" in text and "\nGroup _gatehouse\n" in text
     conf = tmp_path / "gatehouse.conf"
-    conf.write_text(shipped_for_this_machine(text))
+    conf.write_text(shipped_for_this_machine(text, tmp_path))
     rc, out = check(gh_bin, str(conf))
     assert rc == 0 and out == "Syntax OK\n", out  # no policy warnings either
 
@@ -207,7 +212,7 @@ def test_gatehouse_t_accepts_the_shipped_config_with_every_example_switched_on(g
     pac = tmp_path / "proxy.pac"
     pac.write_text('function FindProxyForURL(url, host) { return "DIRECT"; }\n')
     out_lines, switched = [], 0
-    for ln in shipped_for_this_machine(read(SHIPPED)).splitlines():
+    for ln in shipped_for_this_machine(read(SHIPPED), tmp_path).splitlines():
         if re.match(r"#[A-Z][A-Za-z]+(\s|$)", ln):
             ln = ln[1:]
             switched += 1

@@ -3,7 +3,9 @@
  * to a path and to an abstract socket (received and compared byte for byte), the pid file
  * (content, lock against a second daemon, stale file reuse, symlink refusal, removal), user and
  * group lookup (names and #IDs), log pre-creation, the privilege drop (in a child process, when
- * run as root), and User/Group/PidFile in the config loader.
+ * run as root), and User/Group/PidFile in the config loader; for `gatehouse -k`, the probe of a
+ * pid file's lock and whether a process still runs; the watchdog interval from WATCHDOG_USEC
+ * and WATCHDOG_PID.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -250,6 +252,89 @@ test_pidfile_refuses_symlinks_and_missing_directories(void **state)
 	assert_non_null(strstr(err, strerror(ENOENT)));
 }
 
+static void
+test_pidfile_probe_finds_the_holder_and_only_it(void **state)
+{
+	struct svc_pidfile a;
+	char path[300], err[512];
+	long pid = -1;
+	int fd = -1;
+	FILE *f;
+
+	(void)state;
+	tpath(path, sizeof(path), "probe.pid");
+	assert_int_equal(svc_pidfile_probe(path, &pid, &fd, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "does not exist"));
+	assert_int_equal(fd, -1);
+
+	f = fopen(path, "w"); /* a stale file: a pid, but nobody holds the lock */
+	assert_non_null(f);
+	fputs("1\n", f);
+	fclose(f);
+	assert_int_equal(svc_pidfile_probe(path, &pid, &fd, err, sizeof(err)), 0);
+	assert_non_null(strstr(err, "not locked"));
+	assert_int_equal(fd, -1);
+
+	assert_int_equal(svc_pidfile_open(&a, path, err, sizeof(err)), 0);
+	assert_int_equal(svc_pidfile_probe(path, &pid, &fd, err, sizeof(err)), 1);
+	assert_int_equal(pid, (long)getpid());
+	assert_true(fd >= 0);
+	assert_int_equal(svc_pidfile_held(fd), 1);
+	/* the probe took nothing: the holder still holds it, and another daemon is still refused */
+	struct svc_pidfile b;
+	assert_int_equal(svc_pidfile_open(&b, path, err, sizeof(err)), -1);
+	assert_int_equal(svc_pidfile_close(&a), 0); /* the daemon exits */
+	assert_int_equal(svc_pidfile_held(fd), 0);
+	close(fd);
+}
+
+static void
+test_pid_running_is_false_for_zombies_and_the_gone(void **state)
+{
+	pid_t child;
+	int status;
+
+	(void)state;
+	assert_int_equal(svc_pid_running((long)getpid()), 1);
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(0);
+	/* exited, not reaped yet: a zombie counts as gone (it is for `gatehouse -k stop`) */
+	for (int i = 0; i < 200 && svc_pid_running((long)child); i++)
+		usleep(10000);
+	assert_int_equal(svc_pid_running((long)child), 0);
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(svc_pid_running((long)child), 0);
+	assert_int_equal(svc_pid_running(0), 0);
+}
+
+static void
+test_watchdog_usec_from_the_environment(void **state)
+{
+	char me[32];
+
+	(void)state;
+	unsetenv("WATCHDOG_PID");
+	unsetenv("WATCHDOG_USEC");
+	assert_int_equal(svc_watchdog_usec(), 0);
+	setenv("WATCHDOG_USEC", "30000000", 1);
+	assert_int_equal(svc_watchdog_usec(), 30000000);
+	snprintf(me, sizeof(me), "%ld", (long)getpid());
+	setenv("WATCHDOG_PID", me, 1);
+	assert_int_equal(svc_watchdog_usec(), 30000000);
+	setenv("WATCHDOG_PID", "1", 1); /* meant for another process */
+	assert_int_equal(svc_watchdog_usec(), 0);
+	unsetenv("WATCHDOG_PID");
+	for (const char *bad = "0\0-5\0""12x\0\0"; *bad; bad += strlen(bad) + 1) {
+		setenv("WATCHDOG_USEC", bad, 1);
+		assert_int_equal(svc_watchdog_usec(), 0);
+	}
+	setenv("WATCHDOG_USEC", "", 1);
+	assert_int_equal(svc_watchdog_usec(), 0);
+	unsetenv("WATCHDOG_USEC");
+}
+
 /* ---- users, groups, files ---- */
 
 static void
@@ -483,6 +568,9 @@ main(void)
 		cmocka_unit_test(test_pidfile_holds_our_pid_and_locks_out_a_second_daemon),
 		cmocka_unit_test(test_pidfile_reuses_a_stale_file),
 		cmocka_unit_test(test_pidfile_refuses_symlinks_and_missing_directories),
+		cmocka_unit_test(test_pidfile_probe_finds_the_holder_and_only_it),
+		cmocka_unit_test(test_pid_running_is_false_for_zombies_and_the_gone),
+		cmocka_unit_test(test_watchdog_usec_from_the_environment),
 		cmocka_unit_test(test_user_lookup_by_name_and_number),
 		cmocka_unit_test(test_group_lookup_by_name_and_number),
 		cmocka_unit_test(test_precreate_makes_an_owned_file_once_and_never_follows_links),
