@@ -51,8 +51,9 @@
  *  - every file a load reads is recorded (struct cfg files/dirs) so that preflight.c can
  *    check that User can read them again on reload.
  *  - User/Group names are resolved when the file is loaded (an unknown user is a FILE:LINE
- *    error saying how to create it); a root start without User is refused (Apache would take its compiled-in user),
- *    and "User root" is allowed on purpose (Apache refuses it unless built to allow it).
+ *    error saying how to create it); a root start without User is refused (Apache would
+ *    take its compiled-in user), by -t too, and "User root" is allowed on purpose (Apache
+ *    refuses it unless built to allow it).
  *  - Apache directives Gatehouse accepts without their effect (CacheEnable disk, CacheDirLevels,
  *    CacheLock, LoadModule of a stood-in module ...) add a notice ("FILE:LINE: message" in
  *    cfg->notices) for -t and the log; those it cannot honour (ProxyPass ...) are errors

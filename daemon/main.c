@@ -47,8 +47,8 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: gatehouse [-f FILE] [-D NAME]... [-p PORT | -l ADDR:PORT ...] [-t] [-M] [-V]\n"
-	        "                 [-h]\n"
+	        "usage: gatehouse [-f FILE] [-D NAME]... [-p PORT | -l ADDR:PORT ...] [-t] [-M]\n"
+	        "                 [-V] [-h]\n"
 	        "  -f FILE  configuration file (default: the built-in configuration)\n"
 	        "  -D NAME  define NAME for <IfDefine NAME> sections (repeatable)\n"
 	        "  -p PORT  listen on PORT instead, at each configured address (built-in:\n"
@@ -239,7 +239,8 @@ main_listen_opts(const char *port, const char *const *addrs, size_t n)
 		errno = 0;
 		p = strtoul(port, &end, 10);
 		if (errno || end == port || *end || p < 1 || p > 65535) {
-			fprintf(stderr, "gatehouse: -p %s: expected a port from 1 to 65535\n", port);
+			fprintf(stderr, "gatehouse: -p %s: expected a port from 1 to 65535\n",
+			        port);
 			return -1;
 		}
 	}
