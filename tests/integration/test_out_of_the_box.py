@@ -348,6 +348,20 @@ def test_bad_listen_options_are_command_line_errors(gh_bin, args, words):
     assert words in p.stderr, p.stderr
 
 
+def test_dump_shows_the_command_lines_listeners_as_directives(gh_bin, ctx, tmp_path):
+    """-M with -p: the effective listeners, as ListenReset and Listen lines that load again."""
+    conf = write(str(tmp_path / "m.conf"), ghtest.conf_text(ctx, 3128, extra=[
+        "Listen 127.0.0.2:3129"]))
+    p = subprocess.run([gh_bin, "-M", "-p", "8123", "-f", conf], capture_output=True, text=True,
+                       timeout=20, env=ghtest.clean_env())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.endswith("\nListenReset\nListen 127.0.0.1:8123\nListen 127.0.0.2:8123\n"), \
+        p.stdout[-300:]
+    dumped = write(str(tmp_path / "dumped.conf"), p.stdout)
+    rc, out = run_t(gh_bin, dumped)
+    assert rc == 0 and "Syntax OK" in out, out
+
+
 def test_listen_reset_in_conf_d_narrows_the_main_files_listeners(gh_bin, ctx, procs, tmp_path):
     a, b = ghtest.free_port(), ghtest.free_port()
     confd = tmp_path / "conf.d"
