@@ -1576,6 +1576,10 @@ cfg_d_error_document(struct cfg_parse *ps, struct cfg_src *src, const struct cfg
 	(void)argc;
 	if (errdoc_directive(&ps->c->errdocs, argv[1], argv[2], msg, sizeof(msg)) < 0)
 		return cfg_fail(ps, src, "%s", msg);
+	/* A template file (read now, and again on reload, as User: preflight.c checks it). */
+	if (argv[2][0] == '/' && !strchr(argv[2], ' ') &&
+	    cfg_record(&ps->c->files, &ps->c->nfiles, argv[2]) != 0)
+		return cfg_nomem(ps, src);
 	return 0;
 }
 

@@ -123,8 +123,9 @@ struct cfg {
 
 	/* Out of the box (issue 9, part 2). builtin: loaded from the built-in text (start-up
 	 * then also creates its access log's directory). files: every file this load read (the
-	 * config, its Includes, PacFile), dirs: every directory an Include wildcard listed; the
-	 * user the daemon runs as must be able to read them again on reload (preflight.c).
+	 * config, its Includes, PacFile, ErrorDocument files), dirs: every directory an Include
+	 * wildcard listed; the user the daemon runs as must be able to read them again on reload
+	 * (preflight.c).
 	 * cache_root_where: "FILE:LINE" of the CacheRoot line, NULL when none.
 	 * listen_from_cmdline: -l or -p replaced the Listen lines (cfg_listen_override). */
 	int builtin;

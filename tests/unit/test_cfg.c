@@ -1615,13 +1615,16 @@ files_read_are_recorded(void **state)
 	(void)state;
 	snprintf(sub, sizeof(sub), "%s/conf.d", tmpdir);
 	assert_int_equal(mkdir(sub, 0700), 0);
-	write_file(tmpdir, "main.conf", "Include conf.d/*.conf\nInclude one.conf\n"
-	           "IncludeOptional none.conf\nPacFile p.pac\n");
+	write_file(tmpdir, "p403.html", "<p>blocked</p>\n");
+	snprintf(want, sizeof(want), "Include conf.d/*.conf\nInclude one.conf\n"
+	         "IncludeOptional none.conf\nPacFile p.pac\nErrorDocument 403 %s/p403.html\n",
+	         tmpdir);
+	write_file(tmpdir, "main.conf", want);
 	write_file(tmpdir, "conf.d/a.conf", "ProxyVia On\n");
 	write_file(tmpdir, "one.conf", "Workers 2\n");
 	write_file(tmpdir, "p.pac", "function FindProxyForURL(u, h) { return \"DIRECT\"; }\n");
 	c = load_file_ok("main.conf");
-	assert_int_equal(c->nfiles, 4);
+	assert_int_equal(c->nfiles, 5);
 	snprintf(want, sizeof(want), "%s/main.conf", tmpdir);
 	assert_string_equal(c->files[0], want);
 	snprintf(want, sizeof(want), "%s/conf.d/a.conf", tmpdir);
@@ -1630,6 +1633,8 @@ files_read_are_recorded(void **state)
 	assert_string_equal(c->files[2], want);
 	snprintf(want, sizeof(want), "%s/p.pac", tmpdir);
 	assert_string_equal(c->files[3], want);
+	snprintf(want, sizeof(want), "%s/p403.html", tmpdir);
+	assert_string_equal(c->files[4], want);
 	assert_int_equal(c->ndirs, 1);
 	snprintf(want, sizeof(want), "%s/conf.d", tmpdir);
 	assert_string_equal(c->dirs[0], want);
