@@ -55,6 +55,7 @@ cachecfg_new(void)
 	if (cc == NULL)
 		return NULL;
 	cc->size = 1ull << 30;
+	cc->report_interval = 600;
 	cache_conf_default(&cc->rules);
 	if (cachecfg_set_ignore(cc, def, 1) < 0) {
 		free(cc);
@@ -282,6 +283,14 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			r->max_expire = secs;
 		else
 			r->default_expire = secs;
+		return 0;
+	}
+	/* issue 9: the cache report in the error log (cachereq.c) */
+	if (strcasecmp(d, "CacheReportInterval") == 0) {
+		if (cachecfg_secs(a, &secs) < 0 || secs > 86400)
+			return cachecfg_fail(err, errlen, "%s: expected seconds from 0 to 86400, got "
+			                     "\"%.200s\"", d, a);
+		cc->report_interval = (unsigned)secs;
 		return 0;
 	}
 	return cachecfg_fail(err, errlen, "unknown directive \"%.200s\"%s", d, "");

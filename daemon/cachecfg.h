@@ -28,6 +28,9 @@ struct cachecfg {
 	struct cache_conf rules;    /* the RFC 9111 knobs (cache.h); ignore_headers below */
 	char **ignore;              /* CacheIgnoreHeaders; default {"Set-Cookie"} */
 	size_t nignore;
+	unsigned report_interval;   /* CacheReportInterval SECONDS: the cache report in the error
+	                             * log (hit ratio, store figures); default 600, 0 = only at
+	                             * shutdown; start-up only */
 };
 
 /* A snapshot part with the defaults, or NULL when out of memory. */

@@ -39,6 +39,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,12 +169,23 @@ struct creq {
 	void *wake_arg;
 };
 
-/* Per worker: how to wake its loop from another thread, and its followers. */
+/* Per worker: how to wake its loop from another thread, and its followers; and its hit
+ * counters (written by the worker, summed by the maintenance thread for the report). */
 static struct {
 	void (*kick)(void *);
 	void *kick_arg;
 	struct creq *followers;      /* that worker's thread only */
+	_Atomic uint64_t lookups;    /* GET/HEAD requests to URLs the cache is enabled for */
+	_Atomic uint64_t hits;       /* ... answered from the store (see cachereq_count) */
 } cq_w[CREQ_MAX_READERS];
+
+/* The figures of the last report (maintenance thread, then cachereq_close). */
+static struct {
+	uint64_t lookups, hits, fills;
+	int64_t when;                /* CLOCK_MONOTONIC seconds */
+	int64_t start;
+	unsigned interval;           /* CacheReportInterval at start-up, 0: no periodic report */
+} cq_rep;
 
 /* Background refreshes started lately, per worker: key hash and start time. */
 #define CREQ_SWR_RECENT 16
@@ -184,20 +196,69 @@ static struct {
 
 /* ---- the store ---- */
 
-/* One log line with the store's figures since start-up, the zlib saving on text bodies
- * included (the status page will show the same counters). */
+static int64_t
+cachereq_mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* The hit counters summed over the workers. */
 static void
-cachereq_log_stats(const char *when)
+cachereq_hit_sum(uint64_t *lookups, uint64_t *hits)
+{
+	*lookups = *hits = 0;
+	for (size_t i = 0; i < CREQ_MAX_READERS; i++) {
+		*lookups += atomic_load_explicit(&cq_w[i].lookups, memory_order_relaxed);
+		*hits += atomic_load_explicit(&cq_w[i].hits, memory_order_relaxed);
+	}
+}
+
+/* "66.7% (2 hits / 3 requests)", or "- (0 hits / 0 requests)". */
+static void
+cachereq_ratio_text(uint64_t hits, uint64_t lookups, char *buf, size_t len)
+{
+	if (lookups == 0)
+		snprintf(buf, len, "- (0 hits / 0 requests)");
+	else
+		snprintf(buf, len, "%.1f%% (%" PRIu64 " hits / %" PRIu64 " requests)",
+		         100.0 * (double)hits / (double)lookups, hits, lookups);
+}
+
+/* One log line with the hit ratio (since start-up, and since the last report when periodic)
+ * and the store's figures since start-up, the zlib saving on text bodies included (the
+ * status page will show the same counters). */
+static void
+cachereq_log_stats(const char *when, int periodic)
 {
 	struct cache_stats st;
+	uint64_t lookups, hits;
+	char all[96], recent[160] = "";
+	int64_t now = cachereq_mono_s();
+
+	cachereq_hit_sum(&lookups, &hits);
+	cachereq_ratio_text(hits, lookups, all, sizeof(all));
+	if (periodic) {
+		char r[96];
+		cachereq_ratio_text(hits - cq_rep.hits, lookups - cq_rep.lookups, r, sizeof(r));
+		snprintf(recent, sizeof(recent), ", %s in the last %" PRId64 " s", r,
+		         now - cq_rep.when);
+	}
 	cache_store_stats(cq_g.store, &st);
+	cq_rep.lookups = lookups;
+	cq_rep.hits = hits;
+	cq_rep.fills = st.fills_committed;
+	cq_rep.when = now;
 	uint64_t saved = st.compress_in > st.compress_out ? st.compress_in - st.compress_out : 0;
-	log_notice("cache %s: %" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used; "
+	log_notice("cache %s: hit ratio %s since start-up (%" PRId64 " s)%s; "
+	           "%" PRIu64 " entries, %" PRIu64 " of %" PRIu64 " bytes used; "
 	           "%" PRIu64 " stored, %" PRIu64 " aborted, %" PRIu64 " evicted, %" PRIu64
 	           " purged; compression: %" PRIu64 " bytes of text stored in %" PRIu64
 	           " (%" PRIu64 " saved, %.0f%%); %" PRIu64 " old bodies (%" PRIu64
 	           " bytes) awaiting deletion, %" PRIu64 " of them still being read",
-	           when, st.entries, st.bytes_used, st.bytes_budget, st.fills_committed,
+	           when, all, now - cq_rep.start, recent, st.entries, st.bytes_used,
+	           st.bytes_budget, st.fills_committed,
 	           st.fills_aborted, st.evicted_entries, st.purged_entries, st.compress_in,
 	           st.compress_out, saved,
 	           st.compress_in ? 100.0 * (double)saved / (double)st.compress_in : 0.0,
@@ -208,11 +269,9 @@ static void *
 cachereq_maint_main(void *arg)
 {
 	(void)arg;
-	uint64_t last_fills = 0;
-	unsigned ticks = 0;
 	pthread_mutex_lock(&cq_g.lock);
-	/* bounded by stop: one maintenance pass a second until cachereq_close; a summary line
-	 * every 10 minutes when something was stored */
+	/* bounded by stop: one maintenance pass a second until cachereq_close; a report every
+	 * CacheReportInterval seconds when there were requests or fills since the last one */
 	while (!cq_g.stop) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -224,12 +283,15 @@ cachereq_maint_main(void *arg)
 		int rc = cache_store_maintain(cq_g.store);
 		if (rc < 0)
 			log_warn("cache maintenance: %s", cache_strerror(rc));
-		if (++ticks % 600 == 0) {
+		if (cq_rep.interval > 0 && cachereq_mono_s() - cq_rep.when >= cq_rep.interval) {
 			struct cache_stats st;
+			uint64_t lookups, hits;
 			cache_store_stats(cq_g.store, &st);
-			if (st.fills_committed != last_fills)
-				cachereq_log_stats("since start-up");
-			last_fills = st.fills_committed;
+			cachereq_hit_sum(&lookups, &hits);
+			if (st.fills_committed != cq_rep.fills || lookups != cq_rep.lookups)
+				cachereq_log_stats("report", 1);
+			else
+				cq_rep.when = cachereq_mono_s();
 		}
 		pthread_mutex_lock(&cq_g.lock);
 	}
@@ -255,6 +317,8 @@ cachereq_open(const struct cfg *cfg, char *err, size_t errlen)
 		return -1;
 	}
 	cq_g.stop = 0;
+	cq_rep.start = cq_rep.when = cachereq_mono_s();
+	cq_rep.interval = cc->report_interval;
 	if (pthread_create(&cq_g.maint, NULL, cachereq_maint_main, NULL) != 0) {
 		snprintf(err, errlen, "cannot start the cache maintenance thread");
 		cache_store_close(cq_g.store);
@@ -283,7 +347,7 @@ cachereq_close(void)
 		pthread_join(cq_g.maint, NULL);
 		cq_g.maint_running = 0;
 	}
-	cachereq_log_stats("closing");
+	cachereq_log_stats("closing", 0);
 	for (size_t i = 0; i < CREQ_MAX_READERS; i++) {
 		cache_reader_free(cq_g.readers[i]);
 		cq_g.readers[i] = NULL;
@@ -679,6 +743,31 @@ cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg)
 	}
 }
 
+/* Count a finished request for the hit ratio: GET and HEAD to URLs the cache is enabled
+ * for; a hit is an answer from the store (fresh, stale within its allowance, a 304 from the
+ * cache, a stored body after the origin's 304 or after a failed revalidation), as Squid
+ * counts TCP_HIT, TCP_IMS_HIT, TCP_REFRESH_UNMODIFIED and TCP_REFRESH_FAIL_OLD. */
+static void
+cachereq_count(const struct creq *q)
+{
+	if (!q->enabled || (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD) ||
+	    q->wid >= CREQ_MAX_READERS)
+		return;
+	atomic_fetch_add_explicit(&cq_w[q->wid].lookups, 1, memory_order_relaxed);
+	switch (q->outcome) {
+	case CACHE_OUT_HIT:
+	case CACHE_OUT_HIT_STALE:
+	case CACHE_OUT_HIT_INM:
+	case CACHE_OUT_HIT_IMS:
+	case CACHE_OUT_REFRESH_UNMODIFIED:
+	case CACHE_OUT_REFRESH_FAIL_OLD:
+		atomic_fetch_add_explicit(&cq_w[q->wid].hits, 1, memory_order_relaxed);
+		break;
+	default:
+		break;
+	}
+}
+
 void
 cachereq_free(struct creq **qp)
 {
@@ -686,6 +775,7 @@ cachereq_free(struct creq **qp)
 	if (q == NULL)
 		return;
 	*qp = NULL;
+	cachereq_count(q);
 	if (q->fill) {
 		cache_fill_abort(q->fill);
 		q->fill = NULL;

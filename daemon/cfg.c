@@ -44,10 +44,17 @@
  *    directory; stored absolute. "-" means standard error; "|program" is a piped log run by
  *    /bin/sh -c; "syslog[:FACILITY]" (ErrorLog only) goes to syslog(3).
  *  - repeated single-value directives: the last one wins; AllowCONNECT and DNSServer replace
- *    the earlier list; Listen accumulates.
+ *    the earlier list; Listen accumulates, across files, until ListenReset (ours) forgets
+ *    the addresses given so far; the command line's -l / -p (cfg_listen_override) replace
+ *    the result of every load.
+ *  - the built-in configuration caches and logs; started by a user other than root, it uses
+ *    that user's XDG directories (cfg_builtin_text appends CacheRoot and AccessLog lines).
+ *  - every file a load reads is recorded (struct cfg files/dirs) so that preflight.c can
+ *    check that User can read them again on reload.
  *  - User/Group names are resolved when the file is loaded (an unknown user is a FILE:LINE
- *    error); a root start without User is refused (Apache would take its compiled-in user),
- *    and "User root" is allowed on purpose (Apache refuses it unless built to allow it).
+ *    error saying how to create it); a root start without User is refused (Apache would
+ *    take its compiled-in user), by -t too, and "User root" is allowed on purpose (Apache
+ *    refuses it unless built to allow it).
  *  - Apache directives Gatehouse accepts without their effect (CacheEnable disk, CacheDirLevels,
  *    CacheLock, LoadModule of a stood-in module ...) add a notice ("FILE:LINE: message" in
  *    cfg->notices) for -t and the log; those it cannot honour (ProxyPass ...) are errors
@@ -61,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -83,6 +91,7 @@
 #define CFG_INCLUDE_DEPTH 16
 #define CFG_MAX_FILES 1024
 #define CFG_BUILTIN_NAME "(built-in)"
+#define CFG_PACKAGE_USER "_gatehouse"    /* created by the Debian package's postinst */
 
 const char cfg_default_text[] =
 	"# Gatehouse built-in configuration, used when no configuration file is given.\n"
@@ -114,7 +123,27 @@ const char cfg_default_text[] =
 	"# Started as root, Gatehouse binds its listeners and opens its logs, then runs as this\n"
 	"# user (and its primary group, unless Group says otherwise). Without a User line a root\n"
 	"# start is refused; \"User root\" keeps root on purpose. Ignored when not started as root.\n"
-	"User nobody\n";
+	"User nobody\n"
+	"\n"
+	"# The cache: RFC 9111 rules, one LMDB database of at most 1 GiB, every URL. Started as\n"
+	"# root, Gatehouse creates the directory, owned by User, before it becomes User. Started\n"
+	"# by another user, this built-in configuration caches in that user's directory\n"
+	"# instead: $XDG_CACHE_HOME/gatehouse (~/.cache/gatehouse).\n"
+	"CacheRoot /var/cache/gatehouse\n"
+	"CacheSize 1G\n"
+	"CacheEnable lmdb /\n"
+	"\n"
+	"# One line per request, in Squid's native format; the directory is created like the\n"
+	"# cache's. Started by another user: $XDG_STATE_HOME/gatehouse/access.log\n"
+	"# (~/.local/state/gatehouse/access.log).\n"
+	"AccessLog /var/log/gatehouse/access.log\n"
+	"\n"
+	"# The error log (standard error here) says where the proxy listens, caches and logs,\n"
+	"# when it reloads and stops, and the cache's figures and hit ratio every 10 minutes\n"
+	"# (CacheReportInterval); nothing per request is logged at this level.\n"
+	"LogLevel notice\n"
+	"\n"
+	"# (The status page will be served to loopback clients here once it exists.)\n";
 
 /* An open section: <Proxy>/<ProxyMatch>, <Limit>/<LimitExcept>, <IfModule>/<IfDefine>, or
  * any section inside a false <IfModule>/<IfDefine> (skipped unread, as Apache does). */
@@ -299,6 +328,59 @@ cfg_dir_of(const char *path)
 	return abs;
 }
 
+/* ---- what a load read (issue 9: checked as User by preflight.c) ---- */
+
+/* Append a copy of path to *list (no duplicates). Returns 0 or -1 when out of memory. */
+static int
+cfg_record(char ***list, size_t *n, const char *path)
+{
+	char **v, *dup;
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*list)[i], path) == 0)
+			return 0;
+	dup = strdup(path);
+	v = dup ? realloc(*list, (*n + 1) * sizeof(*v)) : NULL;
+	if (!v) {
+		free(dup);
+		return -1;
+	}
+	v[(*n)++] = dup;
+	*list = v;
+	return 0;
+}
+
+static void
+cfg_record_free(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+/* The directory an Include wildcard lists: the pattern up to the component holding the
+ * first wildcard ("/etc/gatehouse/conf.d/x*.conf" lists "/etc/gatehouse/conf.d"). */
+static int
+cfg_record_glob_dir(struct cfg *c, const char *pattern)
+{
+	size_t w = strcspn(pattern, "*?[");
+	char *dir = strndup(pattern, w);
+	char *slash;
+	int rc;
+
+	if (!dir)
+		return -1;
+	/* Include patterns are absolute (cfg_join with the including file's directory). */
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	rc = cfg_record(&c->dirs, &c->ndirs, dir);
+	free(dir);
+	return rc;
+}
+
 /* Split s into words in place (see the file comment for quoting). Returns the count, or -1
  * with *why. */
 static int
@@ -478,6 +560,20 @@ cfg_d_listen(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directi
 	if (c->nlisten == CFG_MAX_LISTEN)
 		return cfg_fail(ps, src, "%s: more than %d addresses", d->name, CFG_MAX_LISTEN);
 	c->listen[c->nlisten++] = l;
+	return 0;
+}
+
+/* ListenReset: forget the Listen addresses given so far, so that a file read later (a
+ * conf.d file) can replace the main file's list instead of adding to it. */
+static int
+cfg_d_listen_reset(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                   char **argv, size_t argc)
+{
+	(void)src;
+	(void)d;
+	(void)argv;
+	(void)argc;
+	ps->c->nlisten = 0;
 	return 0;
 }
 
@@ -889,8 +985,15 @@ cfg_d_user(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive
 	char *name;
 
 	(void)argc;
-	if (svc_user_lookup(argv[1], &uid, &gid, &why) != 0)
-		return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1], why);
+	if (svc_user_lookup(argv[1], &uid, &gid, &why) != 0) {
+		if (strcmp(why, "no such user") != 0)
+			return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1], why);
+		/* The shipped file names _gatehouse, which only the package creates. */
+		return cfg_fail(ps, src, "%s: \"%.200s\": no such user: %screate it (adduser "
+		                "--system --group %.200s), or name another User", d->name, argv[1],
+		                strcmp(argv[1], "_gatehouse") == 0 ? "install the gatehouse package "
+		                "(which creates it), " : "", argv[1]);
+	}
 	name = strdup(argv[1]);
 	if (!name)
 		return cfg_nomem(ps, src);
@@ -911,8 +1014,14 @@ cfg_d_group(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	char *name;
 
 	(void)argc;
-	if (svc_group_lookup(argv[1], &gid, &why) != 0)
-		return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1], why);
+	if (svc_group_lookup(argv[1], &gid, &why) != 0) {
+		if (strcmp(why, "no such group") != 0)
+			return cfg_fail(ps, src, "%s: \"%.200s\": %s", d->name, argv[1], why);
+		return cfg_fail(ps, src, "%s: \"%.200s\": no such group: %screate it (addgroup "
+		                "--system %.200s), or name another Group", d->name, argv[1],
+		                strcmp(argv[1], "_gatehouse") == 0 ? "install the gatehouse package "
+		                "(which creates it), " : "", argv[1]);
+	}
 	name = strdup(argv[1]);
 	if (!name)
 		return cfg_nomem(ps, src);
@@ -969,6 +1078,10 @@ cfg_d_include(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 		return rc;
 	}
 
+	if (cfg_record_glob_dir(ps->c, pattern) != 0) {
+		free(pattern);
+		return cfg_nomem(ps, src);
+	}
 	memset(&g, 0, sizeof(g));
 	switch (glob(pattern, GLOB_MARK, NULL, &g)) {
 	case 0:
@@ -1222,11 +1335,31 @@ cfg_d_pac_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direc
 			break;
 	}
 	fclose(f);
+	if (cfg_record(&c->files, &c->nfiles, path) != 0) {
+		free(text);
+		free(path);
+		return cfg_nomem(ps, src);
+	}
 	free(c->pac_file);
 	free(c->pac_text);
 	c->pac_file = path;
 	c->pac_text = text;
 	c->pac_len = len;
+	return 0;
+}
+
+/* Remember where CacheRoot was set, for the messages of preflight.c. */
+static int
+cfg_cache_root_where(struct cfg_parse *ps, struct cfg_src *src)
+{
+	char where[512], *w;
+
+	cfg_where(src, where, sizeof(where));
+	w = strdup(where);
+	if (!w)
+		return cfg_nomem(ps, src);
+	free(ps->c->cache_root_where);
+	ps->c->cache_root_where = w;
 	return 0;
 }
 
@@ -1240,6 +1373,8 @@ cfg_d_cache(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	(void)d;
 	if (cachecfg_directive(ps->c->cache, argv, argc, msg, sizeof(msg)) < 0)
 		return cfg_fail(ps, src, "%s", msg);
+	if (strcasecmp(argv[0], "CacheRoot") == 0)
+		return cfg_cache_root_where(ps, src);
 	return 0;
 }
 
@@ -1643,6 +1778,10 @@ cfg_d_error_document(struct cfg_parse *ps, struct cfg_src *src, const struct cfg
 	(void)argc;
 	if (errdoc_directive(&ps->c->errdocs, argv[1], argv[2], msg, sizeof(msg)) < 0)
 		return cfg_fail(ps, src, "%s", msg);
+	/* A template file (read now, and again on reload, as User: preflight.c checks it). */
+	if (argv[2][0] == '/' && !strchr(argv[2], ' ') &&
+	    cfg_record(&ps->c->files, &ps->c->nfiles, argv[2]) != 0)
+		return cfg_nomem(ps, src);
 	return 0;
 }
 
@@ -1737,6 +1876,9 @@ static const struct cfg_directive cfg_directives[] = {
 	        "(the nicknames common, combined and squid are predefined)"),
 	CFG_FND("CustomLog", cfg_d_custom_log, 2, 3, CFG_IN_TOP, "(none)"),
 	CFG_FND("TransferLog", cfg_d_custom_log, 1, 1, CFG_IN_TOP, "(none)"),
+	/* issue 9, part 2: out of the box */
+	CFG_FN("ListenReset", cfg_d_listen_reset, 0, 0, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FND("CacheReportInterval", cfg_d_cache, 1, 1, CFG_IN_TOP, "600"),
 };
 
 static const struct cfg_directive *
@@ -2194,6 +2336,10 @@ cfg_parse_file(struct cfg_parse *ps, struct cfg_src *from, const char *path, int
 		snprintf(ps->err, ps->errlen, "%s: cannot read: %s", path, why);
 		return -1;
 	}
+	if (cfg_record(&ps->c->files, &ps->c->nfiles, path) != 0) {
+		cfg_nomem(ps, from);
+		goto out;
+	}
 	src = cfg_src_new(path, path, depth);
 	if (!src) {
 		cfg_nomem(ps, from);
@@ -2259,6 +2405,222 @@ cfg_finish(struct cfg *c)
 	}
 }
 
+/* ---- command-line listeners (-l, -p): kept for every load of the process ---- */
+
+static struct {
+	struct cfg_listen listen[CFG_MAX_LISTEN];
+	size_t n;
+	unsigned port;
+} cfg_ov;
+
+/* Give l another port, its text included. */
+static void
+cfg_listen_set_port(struct cfg_listen *l, unsigned port)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (l->addr.ss_family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&l->addr;
+
+		s6->sin6_port = htons((uint16_t)port);
+		inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a));
+		snprintf(l->text, sizeof(l->text), "[%s]:%u", a, port);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&l->addr;
+
+		s4->sin_port = htons((uint16_t)port);
+		inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a));
+		snprintf(l->text, sizeof(l->text), "%s:%u", a, port);
+	}
+}
+
+int
+cfg_listen_override(const char *const *addrs, size_t n, unsigned port, char *err,
+                    size_t errlen)
+{
+	struct cfg_listen v[CFG_MAX_LISTEN];
+
+	if (n > CFG_MAX_LISTEN) {
+		snprintf(err, errlen, "-l: more than %d addresses", CFG_MAX_LISTEN);
+		return -1;
+	}
+	if (port > 65535) {
+		snprintf(err, errlen, "-p %u: expected a port from 1 to 65535", port);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc = cfg_listen_parse(addrs[i], &v[i]);
+
+		if (rc == -2) {
+			snprintf(err, errlen, "-l %.200s: bad port", addrs[i]);
+			return -1;
+		}
+		if (rc != 0) {
+			snprintf(err, errlen, "-l %.200s: expected PORT, ADDR:PORT or [ADDR]:PORT with "
+			         "a numeric address", addrs[i]);
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++) {
+			if (strcmp(v[j].text, v[i].text) == 0) {
+				snprintf(err, errlen, "-l %s given twice", v[i].text);
+				return -1;
+			}
+			if (cfg_listen_overlaps(&v[j], &v[i])) {
+				snprintf(err, errlen, "-l %s overlaps %s", v[i].text, v[j].text);
+				return -1;
+			}
+		}
+	}
+	memcpy(cfg_ov.listen, v, n * sizeof(v[0]));
+	cfg_ov.n = n;
+	cfg_ov.port = port;
+	return 0;
+}
+
+/* After the file: the command line's listeners replace the Listen lines (-l), or their port
+ * (-p; addresses that become equal are kept once). */
+static int
+cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
+{
+	size_t k = 0;
+
+	if (cfg_ov.n == 0 && cfg_ov.port == 0)
+		return 0;
+	c->listen_from_cmdline = 1;
+	if (cfg_ov.n > 0) {
+		memcpy(c->listen, cfg_ov.listen, cfg_ov.n * sizeof(c->listen[0]));
+		c->nlisten = cfg_ov.n;
+	}
+	if (cfg_ov.port == 0)
+		return 0;
+	for (size_t i = 0; i < c->nlisten; i++) {
+		struct cfg_listen l = c->listen[i];
+		int dup = 0;
+
+		cfg_listen_set_port(&l, cfg_ov.port);
+		for (size_t j = 0; j < k && !dup; j++) {
+			dup = strcmp(c->listen[j].text, l.text) == 0;
+			if (!dup && cfg_listen_overlaps(&c->listen[j], &l)) {
+				snprintf(errbuf, errlen, "%s: -p %u: %s overlaps %s", c->path, cfg_ov.port,
+				         l.text, c->listen[j].text);
+				return -1;
+			}
+		}
+		if (!dup)
+			c->listen[k++] = l;
+	}
+	c->nlisten = k;
+	return 0;
+}
+
+/* ---- the built-in configuration, per user ---- */
+
+/* dir (without trailing slashes) + suffix, double-quoted for the config syntax, into out.
+ * Returns 0, or -1 when it does not fit or holds a line break. */
+static int
+cfg_quote_path(char *out, size_t len, const char *dir, const char *suffix)
+{
+	char raw[4096];
+	size_t n = 0, dl = strlen(dir);
+
+	while (dl > 1 && dir[dl - 1] == '/')
+		dl--;
+	if (snprintf(raw, sizeof(raw), "%.*s%s", (int)dl, dir, suffix) >= (int)sizeof(raw))
+		return -1;
+	if (strpbrk(raw, "\r\n"))
+		return -1;
+	if (len < 3)
+		return -1;
+	out[n++] = '"';
+	for (const char *p = raw; *p; p++) {
+		if (n + 4 > len)
+			return -1;
+		if (*p == '"' || *p == '\\')
+			out[n++] = '\\';
+		out[n++] = *p;
+	}
+	out[n++] = '"';
+	out[n] = '\0';
+	return 0;
+}
+
+static char *
+cfg_append(const char *a, const char *b)
+{
+	char *s = NULL;
+
+	if (asprintf(&s, "%s%s", a, b) < 0)
+		return NULL;
+	return s;
+}
+
+char *
+cfg_builtin_text(uid_t euid, const char *home, const char *xdg_cache, const char *xdg_state,
+                 char *err, size_t errlen)
+{
+	char cache[4200], state[4200];
+	char *text = NULL;
+	int ok;
+
+	if (euid == 0) {
+		uid_t u;
+		gid_t g;
+		const char *why;
+
+		/* The package's account, when it exists, owns the package's /var/cache/gatehouse
+		 * and /var/log/gatehouse: the built-in configuration then runs as it too. */
+		if (svc_user_lookup(CFG_PACKAGE_USER, &u, &g, &why) == 0)
+			text = cfg_append(cfg_default_text, "\n# The package's account exists: run as "
+			                  "it, in the directories it owns.\nUser " CFG_PACKAGE_USER "\n");
+		else
+			text = strdup(cfg_default_text);
+		if (!text)
+			snprintf(err, errlen, "%s: out of memory", CFG_BUILTIN_NAME);
+		return text;
+	}
+	/* XDG base directories: only absolute values count. */
+	if (xdg_cache && xdg_cache[0] == '/')
+		ok = cfg_quote_path(cache, sizeof(cache), xdg_cache, "/gatehouse") == 0;
+	else
+		ok = home && home[0] == '/' &&
+		     cfg_quote_path(cache, sizeof(cache), home, "/.cache/gatehouse") == 0;
+	if (ok && xdg_state && xdg_state[0] == '/')
+		ok = cfg_quote_path(state, sizeof(state), xdg_state, "/gatehouse/access.log") == 0;
+	else if (ok)
+		ok = home && home[0] == '/' &&
+		     cfg_quote_path(state, sizeof(state), home,
+		                    "/.local/state/gatehouse/access.log") == 0;
+	if (!ok) {
+		snprintf(err, errlen, "%s: no usable cache directory for uid %lu: set HOME (or "
+		         "XDG_CACHE_HOME and XDG_STATE_HOME) to an absolute path, or give a "
+		         "configuration file with -f", CFG_BUILTIN_NAME, (unsigned long)euid);
+		return NULL;
+	}
+	if (asprintf(&text, "%s\n# Started by uid %lu, not root: the cache and the access log "
+	             "go to this user's own\n# directories instead of the ones above.\n"
+	             "CacheRoot %s\nAccessLog %s\n", cfg_default_text, (unsigned long)euid,
+	             cache, state) < 0) {
+		snprintf(err, errlen, "%s: out of memory", CFG_BUILTIN_NAME);
+		return NULL;
+	}
+	return text;
+}
+
+/* The built-in text for the user running this process (HOME, else the password entry). */
+static char *
+cfg_builtin_for_me(char *errbuf, size_t errlen)
+{
+	const char *home = getenv("HOME");
+
+	if (!home || home[0] != '/') {
+		struct passwd *pw = getpwuid(geteuid());
+
+		home = pw ? pw->pw_dir : NULL;
+	}
+	return cfg_builtin_text(geteuid(), home, getenv("XDG_CACHE_HOME"), getenv("XDG_STATE_HOME"),
+	                        errbuf, errlen);
+}
+
 static int
 cfg_load_common(const char *name, const char *path, const char *text, struct cfg **out,
                 char *errbuf, size_t errlen, FILE *dump)
@@ -2316,6 +2678,16 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		cfg_unref(&c);
 		return -1;
 	}
+	if (cfg_listen_apply(c, errbuf, errlen) != 0) {
+		cfg_unref(&c);
+		return -1;
+	}
+	if (dump && c->listen_from_cmdline) {
+		/* -M: the command line's listeners, as directives that mean the same. */
+		fputs("\n# The command line (-l, -p) replaces the listeners\nListenReset\n", dump);
+		for (size_t i = 0; i < c->nlisten; i++)
+			fprintf(dump, "Listen %s\n", c->listen[i].text);
+	}
 	/* Compile the intranet policy; conflicts it sees are warnings for -t and the log. */
 	{
 		size_t wlen = 16384;
@@ -2341,9 +2713,19 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 int
 cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen)
 {
-	if (!path)
-		return cfg_load_common(CFG_BUILTIN_NAME, NULL, cfg_default_text, out, errbuf,
-		                       errlen, NULL);
+	if (!path) {
+		char *text = cfg_builtin_for_me(errbuf, errlen);
+		int rc;
+
+		*out = NULL;
+		if (!text)
+			return -1;
+		rc = cfg_load_common(CFG_BUILTIN_NAME, NULL, text, out, errbuf, errlen, NULL);
+		free(text);
+		if (rc == 0)
+			(*out)->builtin = 1;
+		return rc;
+	}
 	return cfg_load_common(path, path, NULL, out, errbuf, errlen, NULL);
 }
 
@@ -2373,11 +2755,16 @@ cfg_dump(const char *path, FILE *out, char *errbuf, size_t errlen)
 	fprintf(mem, "# Gatehouse %s: effective configuration of %s (gatehouse -M)\n"
 	        "# Includes expanded, IfModule and IfDefine sections resolved; each directive "
 	        "under the place it comes from.\n", GH_VERSION, path ? path : CFG_BUILTIN_NAME);
-	if (path)
+	if (path) {
 		rc = cfg_load_common(path, path, NULL, &c, errbuf, errlen, mem);
-	else
-		rc = cfg_load_common(CFG_BUILTIN_NAME, NULL, cfg_default_text, &c, errbuf, errlen,
-		                     mem);
+	} else {
+		/* the built-in text for this user, as cfg_load() reads it */
+		char *builtin = cfg_builtin_for_me(errbuf, errlen);
+
+		rc = builtin ? cfg_load_common(CFG_BUILTIN_NAME, NULL, builtin, &c, errbuf, errlen,
+		                               mem) : -1;
+		free(builtin);
+	}
 	if (fclose(mem) != 0 && rc == 0) {
 		snprintf(errbuf, errlen, "%s: out of memory", path ? path : CFG_BUILTIN_NAME);
 		rc = -1;
@@ -2430,6 +2817,9 @@ cfg_unref(struct cfg **cp)
 	free(c->notices);
 	errdoc_free(&c->errdocs);
 	cfg_logs_free(c);
+	cfg_record_free(c->files, c->nfiles);
+	cfg_record_free(c->dirs, c->ndirs);
+	free(c->cache_root_where);
 	free(c->path);
 	free(c);
 }

@@ -120,6 +120,21 @@ struct cfg {
 
 	/* Error pages (issue 9, part 4): ErrorDocument lines, see errdoc.h; NULL = none. */
 	struct errdoc *errdocs;
+
+	/* Out of the box (issue 9, part 2). builtin: loaded from the built-in text (start-up
+	 * then also creates its access log's directory). files: every file this load read (the
+	 * config, its Includes, PacFile, ErrorDocument files), dirs: every directory an Include
+	 * wildcard listed; the user the daemon runs as must be able to read them again on reload
+	 * (preflight.c).
+	 * cache_root_where: "FILE:LINE" of the CacheRoot line, NULL when none.
+	 * listen_from_cmdline: -l or -p replaced the Listen lines (cfg_listen_override). */
+	int builtin;
+	char **files;
+	size_t nfiles;
+	char **dirs;
+	size_t ndirs;
+	char *cache_root_where;
+	int listen_from_cmdline;
 	/* Logs in Apache's format language (issue 9, daemon/logfmt.h): LogFormat FORMAT
 	 * [NICKNAME], CustomLog FILE|"|program" FORMAT|NICKNAME, TransferLog FILE|"|program".
 	 * Nicknames are resolved when loading ends (a CustomLog may come before its LogFormat,
@@ -178,6 +193,26 @@ int cfg_module_present(const char *module);
  * of the table that was not given, with its default. The text is accepted by cfg_load()
  * again. Nothing is written when loading fails: returns -1 with errbuf as cfg_load(). */
 int cfg_dump(const char *path, FILE *out, char *errbuf, size_t errlen);
+
+/* The built-in configuration for the user euid: cfg_default_text as it is for root (the
+ * cache in /var/cache/gatehouse, the access log in /var/log/gatehouse; "User _gatehouse" is
+ * appended when the package's account exists, as it owns those directories then; else the
+ * text's "User nobody" applies); for anyone else the
+ * same text followed by CacheRoot and AccessLog lines for that user's own directories:
+ * $XDG_CACHE_HOME/gatehouse (xdg_cache; default home/.cache/gatehouse) and
+ * $XDG_STATE_HOME/gatehouse/access.log (xdg_state; default home/.local/state/...). Relative
+ * or empty XDG values are ignored, as the XDG base directory specification says. Returns
+ * malloc'd text, or NULL with a message in err (no home directory, out of memory). */
+char *cfg_builtin_text(uid_t euid, const char *home, const char *xdg_cache,
+                       const char *xdg_state, char *err, size_t errlen);
+
+/* Command-line listeners, for every later load in this process (start-up, -t, reloads):
+ * addrs (-l ADDR:PORT, as Listen takes them) replace the Listen lines when n > 0; port
+ * (-p PORT) then replaces the port of every listener, keeping its address (the built-in
+ * 127.0.0.1:3128 becomes 127.0.0.1:PORT). n 0 and port 0 clear the override. Returns 0, or
+ * -1 with a message in err ("-l 1.2.3: expected ..."). Main thread, before loading. */
+int cfg_listen_override(const char *const *addrs, size_t n, unsigned port, char *err,
+                        size_t errlen);
 
 struct cfg *cfg_ref(struct cfg *c);
 void cfg_unref(struct cfg **cp);

@@ -16,9 +16,13 @@
  *
  * Privileges: started as root, the daemon refuses to run unless the config names a User
  * ("User root" keeps root on purpose). Everything that needs root happens before the drop:
- * the pid file, the logs (created owned by User, so that they can be reopened later), the
- * listeners (ports below 1024). The cache (CacheRoot) is opened after the drop, so that its
- * files belong to User and a later start finds them writable. After the drop a reload
+ * the pid file, CacheRoot's directory and, for the built-in configuration, the access log's
+ * (created owned by User, preflight.c), the logs (created owned by User, so that they can be
+ * reopened later), the listeners (ports below 1024). The cache (CacheRoot) is opened after
+ * the drop, so that its files belong to User and a later start finds them writable. Before
+ * all that, preflight_check() refuses what would fail later (the same checks as -t).
+ * -p PORT and -l ADDR:PORT replace the listeners for this load and every reload
+ * (cfg_listen_override). After the drop a reload
  * can bind a new port below 1024 only if the process holds CAP_NET_BIND_SERVICE (the systemd
  * unit starts it as _gatehouse with that ambient capability); otherwise that needs a restart.
  *
@@ -34,11 +38,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/cachecfg.h"
 #include "daemon/cachereq.h"
 #include "daemon/cfg.h"
 #include "daemon/log.h"
 #include "daemon/logpipe.h"
 #include "daemon/polres.h"
+#include "daemon/preflight.h"
 #include "daemon/svc.h"
 #include "daemon/worker.h"
 
@@ -46,10 +52,13 @@ static void
 main_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: gatehouse [-f FILE] [-D NAME]... [-t] [-M] [-k reload|stop|check]\n"
-	        "                 [-V] [-h]\n"
+	        "usage: gatehouse [-f FILE] [-D NAME]... [-p PORT | -l ADDR:PORT ...] [-t] [-M]\n"
+	        "                 [-k reload|stop|check] [-V] [-h]\n"
 	        "  -f FILE  configuration file (default: the built-in configuration)\n"
 	        "  -D NAME  define NAME for <IfDefine NAME> sections (repeatable)\n"
+	        "  -p PORT  listen on PORT instead, at each configured address (built-in:\n"
+	        "           127.0.0.1:PORT)\n"
+	        "  -l ADDR:PORT  listen here instead of the Listen lines (repeatable)\n"
 	        "  -t       check the configuration and exit: \"Syntax OK\" or FILE:LINE: message\n"
 	        "  -M       print the effective configuration (defaults filled in, Includes\n"
 	        "           expanded, <IfModule>/<IfDefine> resolved) and exit\n"
@@ -387,6 +396,86 @@ out:
 	return rc;
 }
 
+/* -p PORT and -l ADDR:PORT (issue 9): the listeners for every load, reloads included. */
+static int
+main_listen_opts(const char *port, const char *const *addrs, size_t n)
+{
+	char err[512];
+	unsigned long p = 0;
+	char *end = NULL;
+
+	if (port && n > 0) {
+		fprintf(stderr, "gatehouse: -p and -l do not combine: give the port in each -l\n");
+		return -1;
+	}
+	if (port) {
+		errno = 0;
+		p = strtoul(port, &end, 10);
+		if (errno || end == port || *end || p < 1 || p > 65535) {
+			fprintf(stderr, "gatehouse: -p %s: expected a port from 1 to 65535\n",
+			        port);
+			return -1;
+		}
+	}
+	if (cfg_listen_override(addrs, n, (unsigned)p, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gatehouse: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* "1 GiB", "512 MiB", "1500000 bytes". */
+static void
+main_size_text(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "TiB", "GiB", "MiB", "KiB" };
+
+	for (int i = 0; i < 4; i++) {
+		uint64_t u = 1ull << (10 * (4 - i));
+
+		if (v >= u && v % u == 0) {
+			snprintf(buf, len, "%llu %s", (unsigned long long)(v / u), units[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%llu bytes", (unsigned long long)v);
+}
+
+/* The one line that says where the daemon listens, caches and logs: in the error log (at
+ * notice) and on standard error when the error log is elsewhere or quieter. */
+static void
+main_started_line(const struct cfg *cfg, unsigned nw)
+{
+	char line[2048], size[64];
+	size_t n;
+	int to_stderr;
+
+	n = (size_t)snprintf(line, sizeof(line), "gatehouse %s: listening on", GH_VERSION);
+	for (size_t j = 0; j < cfg->nlisten && n < sizeof(line); j++)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s", j == 0 ? "" :
+		                      j + 1 == cfg->nlisten ? " and" : ",", cfg->listen[j].text);
+	if (n < sizeof(line) && cfg->cache->root && cfg->cache->nenable > 0) {
+		main_size_text(cfg->cache->size, size, sizeof(size));
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ", caching in %s (%s)",
+		                      cfg->cache->root, size);
+	} else if (n < sizeof(line)) {
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ", not caching (%s)",
+		                      cfg->cache->root ? "no CacheEnable" : "no CacheRoot");
+	}
+	if (n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, ", %s%s",
+		                      cfg->access_log ? "access log " : "no access log",
+		                      !cfg->access_log ? "" : strcmp(cfg->access_log, "-") == 0 ?
+		                      "on standard error" : cfg->access_log);
+	if (n < sizeof(line))
+		snprintf(line + n, sizeof(line) - n, " (%u workers, config %s)", nw, cfg->path);
+	log_notice("%s", line);
+	to_stderr = !log_on(CFG_LL_NOTICE) ||
+	            (cfg->error_log != NULL && strcmp(cfg->error_log, "-") != 0);
+	if (to_stderr)
+		fprintf(stderr, "%s\n", line);
+}
+
 static unsigned
 main_ncpu(void)
 {
@@ -399,12 +488,21 @@ main(int argc, char **argv)
 {
 	const char *path = NULL;
 	const char *control = NULL;   /* -k VERB */
+	const char *port_opt = NULL;
+	const char *listen_opt[CFG_MAX_LISTEN + 1];
+	size_t nlisten_opt = 0;
 	int test_only = 0;
 	int dump = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "f:tVhD:Mk:")) != -1) {
+	while ((opt = getopt(argc, argv, "f:tVhD:Mk:p:l:")) != -1) {
 		switch (opt) {
 		case 'f': path = optarg; break;
+		case 'p': port_opt = optarg; break;
+		case 'l':
+			if (nlisten_opt == CFG_MAX_LISTEN + 1)
+				nlisten_opt--; /* cfg_listen_override says "more than ..." */
+			listen_opt[nlisten_opt++] = optarg;
+			break;
 		case 't': test_only = 1; break;
 		case 'D': /* <IfDefine NAME>; kept for every reload (issue 9) */
 			if (cfg_define(optarg) < 0) {
@@ -434,7 +532,10 @@ main(int argc, char **argv)
 	if (control != NULL)
 		return main_control(path, control);
 
-	char err[1024];
+	if (main_listen_opts(port_opt, listen_opt, nlisten_opt) < 0)
+		return 2;
+
+	char err[8192];
 	struct cfg *cfg = NULL;
 	if (dump) { /* gatehouse -M (issue 9) */
 		if (cfg_dump(path, stdout, err, sizeof(err)) < 0) {
@@ -451,25 +552,33 @@ main(int argc, char **argv)
 		fputs(cfg->pol_warnings, stderr);
 	if (test_only && cfg->notices) /* Apache directives without their Apache effect */
 		fputs(cfg->notices, stderr);
+	/* What a start would refuse (no User as root, files or CacheRoot the user cannot use),
+	 * -t refuses too. */
+	if (preflight_check(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s\n", err);
+		cfg_unref(&cfg);
+		return 1;
+	}
 	if (test_only) {
 		fprintf(stderr, "Syntax OK\n");
 		cfg_unref(&cfg);
 		return 0;
 	}
 
-	/* Started as root: the workers must run as someone the admin named. */
+	/* Started as root: the workers run as someone the admin named (preflight_check). */
 	int as_root = geteuid() == 0;
-	if (as_root && cfg->user == NULL) {
-		fprintf(stderr, "gatehouse: refusing to run as root: %s names no User. Add "
-		        "\"User _gatehouse\" (or another unprivileged account) to it, or \"User "
-		        "root\" to run as root on purpose\n", cfg->path);
-		return 1;
-	}
 	int drop = as_root && cfg->uid != 0;
 
 	struct svc_pidfile pidf = { .fd = -1, .path = NULL };
 	if (cfg->pid_file && svc_pidfile_open(&pidf, cfg->pid_file, err, sizeof(err)) < 0) {
 		fprintf(stderr, "gatehouse: %s\n", err);
+		return 1;
+	}
+
+	/* CacheRoot (and the built-in access log's directory), owned by User, before the drop. */
+	if (preflight_prepare(cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "gatehouse: %s\n", err);
+		svc_pidfile_close(&pidf);
 		return 1;
 	}
 
@@ -563,13 +672,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	for (size_t j = 0; j < cfg->nlisten; j++)
-		log_notice("gatehouse %s listening on %s (%u workers, config %s)", GH_VERSION,
-		           cfg->listen[j].text, nw, cfg->path);
-	/* A line on stderr even at the default level: the admin started it in the foreground. */
-	if (!log_on(CFG_LL_NOTICE))
-		fprintf(stderr, "gatehouse %s: listening on %s%s (%u workers)\n", GH_VERSION,
-		        cfg->listen[0].text, cfg->nlisten > 1 ? " and more" : "", nw);
+	main_started_line(cfg, nw);
 	{
 		char state[256];
 		snprintf(state, sizeof(state), "READY=1\nSTATUS=listening on %s%s, %u workers",

@@ -73,7 +73,8 @@ def test_include_glob_is_followed_and_errors_name_the_included_file(gh_bin, tmp_
     inc.mkdir()
     (inc / "10-ok.conf").write_text("ProxyVia On\n")
     (inc / "20-bad.conf").write_text("ProxyTimeout 5\nNoSuchThing 1\n")
-    conf = write(tmp_path, "main.conf", "Listen 127.0.0.1:3128\nInclude %s/*.conf\n" % inc)
+    conf = write(tmp_path, "main.conf",
+                 "Listen 127.0.0.1:3128\nUser root\nInclude %s/*.conf\n" % inc)
     rc, out = run(gh_bin, ["-t", "-f", conf])
     assert rc == 1, out
     assert "%s:2:" % (inc / "20-bad.conf") in out, out

@@ -10,9 +10,12 @@ must be the defaults the man page gives, where the man page gives a plain value.
 """
 
 import os
+import pathlib
 import pwd
 import re
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -199,7 +202,18 @@ def check(gh_bin, path):
     return p.returncode, p.stdout + p.stderr
 
 
-def test_gatehouse_t_accepts_the_shipped_config(gh_bin, tmp_path):
+@pytest.fixture
+def readable_tmp():
+    """A directory every user may read: -t checks, as the shipped User, that the daemon could
+    read the file again on reload (pytest's tmp_path is private to root)."""
+    d = tempfile.mkdtemp(prefix="gh-docs-")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_gatehouse_t_accepts_the_shipped_config(gh_bin, readable_tmp):
+    tmp_path = readable_tmp
     text = read(SHIPPED)
     assert "\nUser _gatehouse\n" in text and "\nGroup _gatehouse\n" in text
     conf = tmp_path / "gatehouse.conf"
@@ -208,7 +222,9 @@ def test_gatehouse_t_accepts_the_shipped_config(gh_bin, tmp_path):
     assert rc == 0 and out == "Syntax OK\n", out  # no policy warnings either
 
 
-def test_gatehouse_t_accepts_the_shipped_config_with_every_example_switched_on(gh_bin, tmp_path):
+def test_gatehouse_t_accepts_the_shipped_config_with_every_example_switched_on(gh_bin,
+                                                                          readable_tmp):
+    tmp_path = readable_tmp
     pac = tmp_path / "proxy.pac"
     pac.write_text('function FindProxyForURL(url, host) { return "DIRECT"; }\n')
     out_lines, switched = [], 0

@@ -411,7 +411,7 @@ class PkgDaemon:
         with open(CONF) as f:
             t = f.read()
         for old, new in (("\nListen 3128\n", "\nListen 127.0.0.1:%d\n" % self.port),
-                         ("\nLogLevel warn\n", "\nLogLevel info\n")):
+                         ("\nLogLevel notice\n", "\nLogLevel info\n")):
             assert old in t, "the packaged config no longer has %r" % old.strip()
             t = t.replace(old, new)
         t += ("\n# ---- added by test_package.py\nDNSServer 127.0.0.1:%d\nWorkers 2\n"

@@ -284,10 +284,11 @@ def test_root_start_without_user_is_refused_naming_the_fix(gh_bin, ctx, tmp_path
     assert p.returncode == 1
     err = p.stderr.decode()
     assert "refusing to run as root" in err and "User _gatehouse" in err and "User root" in err
-    # -t still checks the syntax only.
+    # -t refuses it too (issue 9): it catches what a start would refuse.
     p = subprocess.run([gh_bin, "-t", "-f", str(conf)], capture_output=True, timeout=10,
                        env=ghtest.clean_env())
-    assert p.returncode == 0, p.stderr
+    assert p.returncode == 1, p.stderr
+    assert b"refusing to run as root" in p.stderr and b"Syntax OK" not in p.stderr
 
 
 def proc_ids(pid):
@@ -314,6 +315,10 @@ def test_root_start_drops_to_user_after_binding_and_opening_logs(start_daemon, c
     top = tempfile.mkdtemp(prefix="gh-drop-")
     os.chmod(top, 0o755)
     os.chown(top, nobody.pw_uid, nobody.pw_gid)
+    # nobody must be able to read the config again on reload (a start checks it): the
+    # session's work dir is searchable for the duration of the test.
+    mode = os.stat(ctx.workdir).st_mode & 0o7777
+    os.chmod(ctx.workdir, 0o711)
     try:
         d = start_daemon(access_log=os.path.join(top, "access.log"),
                          extra=["User nobody", "ErrorLog %s/error.log" % top])
@@ -334,6 +339,7 @@ def test_root_start_drops_to_user_after_binding_and_opening_logs(start_daemon, c
         assert os.stat(os.path.join(top, "error.log")).st_uid == nobody.pw_uid
         assert d.stop() == 0
     finally:
+        os.chmod(ctx.workdir, mode)
         shutil.rmtree(top, ignore_errors=True)
 
 

@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1419,6 +1420,229 @@ dump_of_builtin_and_empty_configs_load_again(void **state)
 
 /* ---- references ---- */
 
+
+/* ---- out of the box (issue 9, part 2) ---- */
+
+static struct cfg *
+builtin_for(uid_t uid, const char *home, const char *xc, const char *xs)
+{
+	char err[512];
+	char *text = cfg_builtin_text(uid, home, xc, xs, err, sizeof(err));
+	struct cfg *c;
+
+	if (!text)
+		fail_msg("no built-in text: %s", err);
+	c = cfg_ok(text);
+	free(text);
+	return c;
+}
+
+static void
+builtin_default_caches_and_logs(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	/* root: the system's directories */
+	c = builtin_for(0, "/root", "/elsewhere", "/elsewhere");
+	assert_string_equal(c->cache->root, "/var/cache/gatehouse");
+	assert_true(c->cache->size == 1ull << 30);
+	assert_int_equal(c->cache->nenable, 1);
+	assert_string_equal(c->cache->enable[0], "/");
+	assert_string_equal(c->access_log, "/var/log/gatehouse/access.log");
+	assert_int_equal(c->log_level, CFG_LL_NOTICE);
+	/* the package's account when it exists (it owns the package's directories) */
+	assert_string_equal(c->user, getpwnam("_gatehouse") ? "_gatehouse" : "nobody");
+	assert_int_equal(c->cache->report_interval, 600);
+	cfg_unref(&c);
+	/* anyone else: the user's own, XDG first, then HOME */
+	c = builtin_for(1000, "/home/u", NULL, NULL);
+	assert_string_equal(c->cache->root, "/home/u/.cache/gatehouse");
+	assert_string_equal(c->access_log, "/home/u/.local/state/gatehouse/access.log");
+	assert_int_equal(c->cache->nenable, 1);
+	cfg_unref(&c);
+	c = builtin_for(1000, "/home/u", "/x/cache/", "/x/state");
+	assert_string_equal(c->cache->root, "/x/cache/gatehouse");
+	assert_string_equal(c->access_log, "/x/state/gatehouse/access.log");
+	cfg_unref(&c);
+	/* relative XDG values are ignored; awkward characters are quoted */
+	c = builtin_for(1000, "/home/a \"b\\c", "rel", "");
+	assert_string_equal(c->cache->root, "/home/a \"b\\c/.cache/gatehouse");
+	assert_string_equal(c->access_log, "/home/a \"b\\c/.local/state/gatehouse/access.log");
+	cfg_unref(&c);
+}
+
+static void
+builtin_default_without_home_is_an_error(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_null(cfg_builtin_text(1000, NULL, NULL, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "(built-in): no usable cache directory for uid 1000"));
+	assert_null(cfg_builtin_text(1000, "relative", NULL, "/s", err, sizeof(err)));
+	assert_null(cfg_builtin_text(1000, "/home/u\nx", NULL, NULL, err, sizeof(err)));
+	/* with both XDG directories no home is needed */
+	char *t = cfg_builtin_text(1000, NULL, "/c", "/s", err, sizeof(err));
+	assert_non_null(t);
+	free(t);
+}
+
+static void
+builtin_load_is_marked(void **state)
+{
+	struct cfg *c = NULL;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(cfg_load(NULL, &c, err, sizeof(err)), 0);
+	assert_int_equal(c->builtin, 1);
+	assert_non_null(c->cache->root);
+	assert_non_null(c->access_log);
+	assert_int_equal(c->nfiles, 0);
+	cfg_unref(&c);
+	c = cfg_ok("Listen 3128\n");
+	assert_int_equal(c->builtin, 0);
+	cfg_unref(&c);
+}
+
+static void
+listen_reset_drops_earlier_addresses(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	c = cfg_ok("Listen 3128\nListen [::1]:3128\nListenReset\nListen 127.0.0.1:8080\n");
+	assert_int_equal(c->nlisten, 1);
+	assert_string_equal(c->listen[0].text, "127.0.0.1:8080");
+	cfg_unref(&c);
+	/* the same address may be given again after a reset */
+	c = cfg_ok("Listen 3128\nListenReset\nListen 3128\n");
+	assert_int_equal(c->nlisten, 1);
+	assert_string_equal(c->listen[0].text, "0.0.0.0:3128");
+	cfg_unref(&c);
+	/* nothing after it: the default */
+	c = cfg_ok("Listen 3128\nlistenreset\n");
+	assert_int_equal(c->nlisten, 1);
+	assert_string_equal(c->listen[0].text, "127.0.0.1:3128");
+	cfg_unref(&c);
+	assert_string_equal(cfg_bad("ListenReset now\n"),
+	                    "t.conf:1: ListenReset: expected 0 arguments, got 1");
+}
+
+static void
+listen_override_replaces_and_survives_loads(void **state)
+{
+	const char *two[] = { "127.0.0.1:9000", "[::1]:9001" };
+	const char *bad[] = { "localhost:9000" };
+	const char *dup[] = { "127.0.0.1:1", "127.0.0.1:1" };
+	const char *over[] = { "*:1", "127.0.0.1:1" };
+	const char *badport[] = { "127.0.0.1:0" };
+	char err[512];
+	struct cfg *c;
+
+	(void)state;
+	assert_int_equal(cfg_listen_override(two, 2, 0, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++) { /* every load, as reloads are */
+		c = cfg_ok("Listen 3128\nListen 10.1.1.1:80\n");
+		assert_int_equal(c->nlisten, 2);
+		assert_string_equal(c->listen[0].text, "127.0.0.1:9000");
+		assert_string_equal(c->listen[1].text, "[::1]:9001");
+		assert_int_equal(c->listen_from_cmdline, 1);
+		cfg_unref(&c);
+	}
+	/* -p: the configured addresses on another port */
+	assert_int_equal(cfg_listen_override(NULL, 0, 9100, err, sizeof(err)), 0);
+	c = cfg_ok("Listen 127.0.0.2:3128\nListen [::1]:3129\n");
+	assert_int_equal(c->nlisten, 2);
+	assert_string_equal(c->listen[0].text, "127.0.0.2:9100");
+	assert_string_equal(c->listen[1].text, "[::1]:9100");
+	cfg_unref(&c);
+	c = cfg_ok(""); /* the default address */
+	assert_int_equal(c->nlisten, 1);
+	assert_string_equal(c->listen[0].text, "127.0.0.1:9100");
+	cfg_unref(&c);
+	c = cfg_ok("Listen 127.0.0.1:1\nListen 127.0.0.1:2\n"); /* kept once */
+	assert_int_equal(c->nlisten, 1);
+	assert_string_equal(c->listen[0].text, "127.0.0.1:9100");
+	cfg_unref(&c);
+	assert_string_equal(cfg_bad("Listen 3128\nListen 127.0.0.1:3129\n"),
+	                    "t.conf: -p 9100: 127.0.0.1:9100 overlaps 0.0.0.0:9100");
+	/* bad command lines */
+	assert_int_equal(cfg_listen_override(bad, 1, 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "-l localhost:9000: expected PORT, ADDR:PORT or [ADDR]:PORT "
+	                    "with a numeric address");
+	assert_int_equal(cfg_listen_override(badport, 1, 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "-l 127.0.0.1:0: bad port");
+	assert_int_equal(cfg_listen_override(dup, 2, 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "-l 127.0.0.1:1 given twice");
+	assert_int_equal(cfg_listen_override(over, 2, 0, err, sizeof(err)), -1);
+	assert_string_equal(err, "-l 127.0.0.1:1 overlaps 0.0.0.0:1");
+	/* the failed calls left -p 9100 in place; clear it */
+	c = cfg_ok("Listen 127.0.0.1:1\n");
+	assert_string_equal(c->listen[0].text, "127.0.0.1:9100");
+	cfg_unref(&c);
+	assert_int_equal(cfg_listen_override(NULL, 0, 0, err, sizeof(err)), 0);
+	c = cfg_ok("Listen 127.0.0.1:1\n");
+	assert_string_equal(c->listen[0].text, "127.0.0.1:1");
+	assert_int_equal(c->listen_from_cmdline, 0);
+	cfg_unref(&c);
+}
+
+static void
+cache_report_interval_and_cache_root_place(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	c = cfg_ok("Listen 3128\nCacheRoot /tmp/x\nCacheReportInterval 5\n");
+	assert_int_equal(c->cache->report_interval, 5);
+	assert_string_equal(c->cache_root_where, "t.conf:2");
+	cfg_unref(&c);
+	c = cfg_ok("CacheReportInterval 0\n");
+	assert_int_equal(c->cache->report_interval, 0);
+	assert_null(c->cache_root_where);
+	cfg_unref(&c);
+	assert_string_equal(cfg_bad("CacheReportInterval soon\n"),
+	                    "t.conf:1: CacheReportInterval: expected seconds from 0 to 86400, "
+	                    "got \"soon\"");
+}
+
+static void
+files_read_are_recorded(void **state)
+{
+	char want[1024], sub[512];
+	struct cfg *c;
+
+	(void)state;
+	snprintf(sub, sizeof(sub), "%s/conf.d", tmpdir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	write_file(tmpdir, "p403.html", "<p>blocked</p>\n");
+	snprintf(want, sizeof(want), "Include conf.d/*.conf\nInclude one.conf\n"
+	         "IncludeOptional none.conf\nPacFile p.pac\nErrorDocument 403 %s/p403.html\n",
+	         tmpdir);
+	write_file(tmpdir, "main.conf", want);
+	write_file(tmpdir, "conf.d/a.conf", "ProxyVia On\n");
+	write_file(tmpdir, "one.conf", "Workers 2\n");
+	write_file(tmpdir, "p.pac", "function FindProxyForURL(u, h) { return \"DIRECT\"; }\n");
+	c = load_file_ok("main.conf");
+	assert_int_equal(c->nfiles, 5);
+	snprintf(want, sizeof(want), "%s/main.conf", tmpdir);
+	assert_string_equal(c->files[0], want);
+	snprintf(want, sizeof(want), "%s/conf.d/a.conf", tmpdir);
+	assert_string_equal(c->files[1], want);
+	snprintf(want, sizeof(want), "%s/one.conf", tmpdir);
+	assert_string_equal(c->files[2], want);
+	snprintf(want, sizeof(want), "%s/p.pac", tmpdir);
+	assert_string_equal(c->files[3], want);
+	snprintf(want, sizeof(want), "%s/p403.html", tmpdir);
+	assert_string_equal(c->files[4], want);
+	assert_int_equal(c->ndirs, 1);
+	snprintf(want, sizeof(want), "%s/conf.d", tmpdir);
+	assert_string_equal(c->dirs[0], want);
+	cfg_unref(&c);
+}
+
 static void
 refcount_frees_at_zero(void **state)
 {
@@ -1485,6 +1709,14 @@ main(void)
 		                                tmp_teardown),
 		cmocka_unit_test_setup_teardown(dump_of_builtin_and_empty_configs_load_again,
 		                                tmp_setup, tmp_teardown),
+		/* out of the box (issue 9, part 2) */
+		cmocka_unit_test(builtin_default_caches_and_logs),
+		cmocka_unit_test(builtin_default_without_home_is_an_error),
+		cmocka_unit_test(builtin_load_is_marked),
+		cmocka_unit_test(listen_reset_drops_earlier_addresses),
+		cmocka_unit_test(listen_override_replaces_and_survives_loads),
+		cmocka_unit_test(cache_report_interval_and_cache_root_place),
+		cmocka_unit_test_setup_teardown(files_read_are_recorded, tmp_setup, tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
