@@ -595,7 +595,9 @@ class Daemon:
 
 # ---------------------------------------------------------------- logs
 
-# Both formats end with the request id (issue 9): group 13 (squid), group 10 (combined).
+# The squid and the AccessLog combined formats end with the request id (issue 9): group 13
+# (squid), group 10 (combined). Apache's own combined nickname (CustomLog FILE combined) is
+# Apache's format exactly: group 10 is None there.
 SQUID_RE = re.compile(r"^(\d+\.\d{3}) +(\d+) (\S+) ([A-Z_]+)/(\d{3}) (\d+) (\S+) (\S+) (\S+) "
                       r"([A-Z_]+)/(\S+) (\S+) ([0-9A-Z]{12}|-)$")
 COMBINED_RE = re.compile(r'^(\S+) (\S+) (\S+) \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] '
