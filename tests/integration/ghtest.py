@@ -7,6 +7,7 @@ Invariants: every socket has a timeout, every wait has a deadline, every process
 is killed by its stop() (and conftest's teardown calls stop()).
 """
 
+import contextlib
 import os
 import re
 import signal
@@ -604,6 +605,18 @@ COMBINED_RE = re.compile(r'^(\S+) (\S+) (\S+) \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\
                          r'"([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" ([0-9A-Z]{12}|-)$')
 # Apache's own combined format (LogFormat/CustomLog), which has no request id.
 APACHE_COMBINED_RE = re.compile(COMBINED_RE.pattern.replace(' ([0-9A-Z]{12}|-)$', '$'))
+
+
+@contextlib.contextmanager
+def searchable(path):
+    """Let other users pass through directory path (mode 0711) for the duration, e.g. so
+    that a daemon running as nobody can read its config there again; the mode is restored."""
+    mode = os.stat(path).st_mode & 0o7777
+    os.chmod(path, mode | 0o711)
+    try:
+        yield path
+    finally:
+        os.chmod(path, mode)
 
 
 def poll_lines(path, pred, count=1, timeout=5.0):
