@@ -8,6 +8,7 @@ is killed by its stop() (and conftest's teardown calls stop()).
 """
 
 import contextlib
+import errno
 import os
 import re
 import signal
@@ -605,6 +606,28 @@ COMBINED_RE = re.compile(r'^(\S+) (\S+) (\S+) \[(\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\
                          r'"([^"]*)" (\d{3}) (\d+|-) "([^"]*)" "([^"]*)" ([0-9A-Z]{12}|-)$')
 # Apache's own combined format (LogFormat/CustomLog), which has no request id.
 APACHE_COMBINED_RE = re.compile(COMBINED_RE.pattern.replace(' ([0-9A-Z]{12}|-)$', '$'))
+
+
+# The package tests own the machine's gatehouse package and its directories while they run;
+# two test runs on one machine take turns on this abstract socket name (nothing is left in
+# /tmp, and a killed run releases it).
+PACKAGE_TESTS_LOCK = "\0gatehouse-package-tests"
+
+
+def package_tests_lock(wait=0.0):
+    """Take the package tests' lock, waiting up to wait seconds: the bound socket (close it to
+    release), or None when another run holds it."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            s.bind(PACKAGE_TESTS_LOCK)
+            return s
+        except OSError as e:
+            if e.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                s.close()
+                return None
+            time.sleep(1)
 
 
 @contextlib.contextmanager

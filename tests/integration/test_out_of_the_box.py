@@ -20,7 +20,6 @@ root run of the built-in configuration, which removes /var/cache/gatehouse and
 /var/log/gatehouse again (it is skipped when either existed before).
 """
 
-import fcntl
 import os
 import pwd
 import re
@@ -37,7 +36,6 @@ import ghtest
 
 IS_ROOT = os.geteuid() == 0
 TEST_USER = "gh-ootb-test"
-PACKAGE_LOCK = "/tmp/gatehouse-package-tests.lock"
 VERSION_RE = r"gatehouse \d+\.\d+\.\d+"
 
 
@@ -248,12 +246,10 @@ def test_builtin_config_as_root_creates_its_directories_for_nobody(gh_bin, ctx, 
     dirs = ["/var/cache/gatehouse", "/var/log/gatehouse"]
     # The package tests own these paths while they run (they take this lock when run by
     # hand next to other test runs on one machine).
-    lock = open(PACKAGE_LOCK, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        pytest.skip("the package tests are running (%s is locked)" % PACKAGE_LOCK)
+    lock = ghtest.package_tests_lock()
+    if lock is None:
+        pytest.skip("the package tests are running (@%s is taken)"
+                    % ghtest.PACKAGE_TESTS_LOCK[1:])
     request.addfinalizer(lock.close)
     if any(os.path.lexists(d) for d in dirs):
         pytest.skip("%s exists already (installed package?): not touching it" % dirs)

@@ -42,7 +42,6 @@ Knob: GH_TEST_DEB=path uses an existing .deb instead of building one.
 """
 
 import contextlib
-import errno
 import glob
 import hashlib
 import os
@@ -89,7 +88,6 @@ ADMIN_DIRS = [CONFDIR, CACHEDIR, LOGDIR]
 # Where install could write; walked for names with "gatehouse" before and after each dpkg -i.
 FOOTPRINT_ROOTS = ["/etc", "/var", "/usr", "/lib", "/run", "/opt", "/srv"]
 SAVED = ".saved-by-gatehouse-tests"  # an admin's directory while the tests run: DIR.saved...-XXXX
-LOCK = "\0gatehouse-package-tests"  # an abstract socket name: released when the process ends
 
 _DAEMONS = []  # PkgDaemon objects alive, stopped at teardown
 
@@ -286,18 +284,10 @@ def machine_lock():
     """These tests own the machine's gatehouse package: two test runs at once (two checkouts,
     or two people in one) take turns here instead of installing over each other. The lock is an
     abstract socket name, so nothing is left in /tmp and a killed run releases it."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    deadline = time.monotonic() + 1800
-    while True:
-        try:
-            s.bind(LOCK)
-            break
-        except OSError as e:
-            if e.errno != errno.EADDRINUSE or time.monotonic() > deadline:
-                s.close()
-                pytest.fail("another test run held the package tests' lock (@%s) for 30 minutes"
-                            " (%s)" % (LOCK[1:], e), pytrace=False)
-            time.sleep(1)
+    s = ghtest.package_tests_lock(wait=1800)
+    if s is None:
+        pytest.fail("another test run held the package tests' lock (@%s) for 30 minutes"
+                    % ghtest.PACKAGE_TESTS_LOCK[1:], pytrace=False)
     yield
     s.close()
 
