@@ -89,7 +89,7 @@ def test_every_directive_matches_the_request(start_daemon, ctx):
     assert v["%{X-Tok}i"] == tok
     assert v["%{ETag}o"] == '\\"%s\\"' % tok  # Apache escapes the quotes
     assert v["%{s}C"] == "sess" + tok[:6]
-    assert v["%L"]  # the request id, or "-" where none was given
+    assert re.match(r"^[0-9A-Z]{12}$", v["%L"]), v["%L"]  # the request id of the pages
     assert v["%X"] == "-"  # Connection: close was asked
     assert v["%k"] == "0"
     assert v["%%"] == "%"
