@@ -470,6 +470,27 @@ def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None,
     return "\n".join(lines) + "\n"
 
 
+def children_map():
+    """{parent pid: [child pids]} of every process now, from /proc."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+            ppid = int(st[st.rindex(")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    return children
+
+
+def children(pid):
+    """Direct children of pid."""
+    return children_map().get(pid, [])
+
+
 class Daemon:
     """One gatehouse process. start() writes the config, launches `BIN -f CONF` with stderr in
     a file, and waits (10 s at most) until every Listen port accepts connections."""
@@ -559,17 +580,7 @@ class Daemon:
         """The daemon and its descendants (Workers may be processes)."""
         if self.proc is None:
             return []
-        children = {}
-        for d in os.listdir("/proc"):
-            if not d.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    st = f.read()
-                ppid = int(st[st.rindex(")") + 2:].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(ppid, []).append(int(d))
+        children = children_map()
         out, todo = [], [self.proc.pid]
         for _ in range(10000):
             if not todo:

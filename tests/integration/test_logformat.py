@@ -23,23 +23,6 @@ import pytest
 import ghtest
 
 
-def _children(pid):
-    """Direct children of pid (the piped log programs run by /bin/sh)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                st = f.read()
-        except OSError:
-            continue
-        fields = st[st.rindex(")") + 2:].split()
-        if int(fields[1]) == pid:
-            out.append(int(d))
-    return out
-
-
 # Every directive, separated by "|" so that the line splits into known fields.
 EVERY = ("%h|%a|%{c}a|%A|%l|%u|%t|%r|%s|%>s|%b|%B|%O|%m|%U|%q|%H|%v|%p|%{remote}p|%P|"
          "%D|%T|%{ms}T|%{X-Tok}i|%{ETag}o|%{s}C|%L|%X|%k|%%|%{%Y-%m-%d}t|%{sec}t|"
@@ -269,13 +252,13 @@ def test_piped_custom_log_error_log_and_access_log(start_daemon, ctx):
     assert acc and ghtest.SQUID_RE.match(acc[0]), acc
     assert ghtest.poll_lines(base + ".error", lambda ln: "listening on" in ln)
     # three programs, children of the daemon, running as the daemon's user
-    kids = _children(d.pid)
+    kids = ghtest.children(d.pid)
     assert len(kids) == 3, kids
 
     # SIGUSR1 reopens files and leaves the pipes alone
     os.kill(d.pid, signal.SIGUSR1)
     assert ghtest.poll_lines(base + ".error", lambda ln: "logs reopened" in ln)
-    assert sorted(_children(d.pid)) == sorted(kids)
+    assert sorted(ghtest.children(d.pid)) == sorted(kids)
 
     # kill the CustomLog's program: the daemon says so, restarts it, lines flow again
     victim = None
@@ -296,13 +279,13 @@ def test_piped_custom_log_error_log_and_access_log(start_daemon, ctx):
     url2 = "http://origin.test:%d/size/11?q=%s" % (ctx.origin_port, tok2)
     assert ghtest.get(d.port, url2).status == 200
     assert ghtest.poll_lines(base + ".custom", lambda ln: ln == "GET %s 200" % url2.split("?")[0], count=2, timeout=5)
-    assert victim not in _children(d.pid) and len(_children(d.pid)) == 3
+    assert victim not in ghtest.children(d.pid) and len(ghtest.children(d.pid)) == 3
     # the restarted program holds nothing of the daemon's: only stdin, stdout, stderr
-    for k in _children(d.pid):
+    for k in ghtest.children(d.pid):
         assert set(os.listdir("/proc/%d/fd" % k)) <= {"0", "1", "2"}, \
             (k, os.listdir("/proc/%d/fd" % k))
     # shutdown closes the pipes and the programs exit with the daemon
-    kids = _children(d.pid)
+    kids = ghtest.children(d.pid)
     assert d.stop() == 0
     for k in kids:
         assert not os.path.exists("/proc/%d" % k) or \
@@ -328,7 +311,7 @@ def test_stuck_pipe_program_never_delays_requests(start_daemon, ctx):
     n = int(re.search(r"CustomLog: (\d+) lines dropped", d.stderr_text()).group(1))
     assert 100 < n <= 300, n
     # shutdown does not hang on a program that never reads: it is terminated
-    kids = _children(d.pid)
+    kids = ghtest.children(d.pid)
     assert len(kids) == 1
     t = time.monotonic()
     assert d.stop() == 0
@@ -344,7 +327,7 @@ def test_piped_program_runs_as_user_after_the_drop(start_daemon, ctx):
     # nobody must be able to read the config again on reload (a start checks it)
     with ghtest.searchable(ctx.workdir):
         d = start_daemon(extra=['CustomLog "|exec cat > /dev/null" common', "User nobody"])
-        kids = ghtest.poll(lambda: _children(d.pid))
+        kids = ghtest.poll(lambda: ghtest.children(d.pid))
         assert len(kids) == 1, kids
         with open("/proc/%d/status" % kids[0]) as f:
             uids = [ln.split()[1:] for ln in f if ln.startswith("Uid:")][0]
