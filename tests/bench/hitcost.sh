@@ -10,13 +10,16 @@
 # CacheRoot. Every daemon run is started, warmed (one miss of each object, stored, then one hit
 # of each that must say "hit"), given its hits on one keep-alive connection by a small Python
 # client, then stopped with SIGTERM; callgrind's total Ir covers the whole process (all threads).
-# Three runs: 0 hits, N hits of 1 KiB, N hits of 64 KiB, and
+# A round is three runs: N hits of 1 KiB, N hits of 64 KiB, 0 hits, and
 #   instructions per hit = (Ir of the run with N hits - Ir of the run with 0 hits) / N
 # The 0-hit run idles as long as the longer hit run took, so that what the daemon does once a
 # second (the cache maintenance pass, timers) cancels out rather than counting as hit cost.
+# Every round is printed; the figure is the median round's.
 #
-# Environment: GH_BIN, HITCOST_N (hits per size, default 2000), HITCOST_KEEP=1 (keep the
+# Environment: GH_BIN, HITCOST_N (hits per size, default 2000), HITCOST_ROUNDS (default 3),
+# HITCOST_KEEP=1 (keep the
 # temporary directory with the callgrind.out.* files, for callgrind_annotate),
+# HITCOST_ORIGIN_PORT (default 47811: the same URLs in every run; another port if taken),
 # HITCOST_PROFILE=PREFIX (write PREFIX.1k and PREFIX.64k: each function's own instructions per
 # hit, "Ir<TAB>function [object]", most first).
 #   hitcost.sh --diff OLD.1k NEW.1k
@@ -28,7 +31,8 @@ PY=/usr/bin/python3
 if [ "${1:-}" = "--diff" ]; then
 	[ $# -eq 3 ] || { echo "usage: hitcost.sh --diff OLD_PROFILE NEW_PROFILE" >&2; exit 2; }
 	$PY - "$2" "$3" <<'EOF'
-import sys
+import signal, sys
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 def load(path):
     d = {}
     for line in open(path):
@@ -54,6 +58,7 @@ ROOT=$(pwd)
 BENCH="$ROOT/tests/bench"
 GH_BIN=${GH_BIN:-$ROOT/build/gatehouse}
 N=${HITCOST_N:-2000}
+REPEAT=${HITCOST_ROUNDS:-3}
 CLIENT_TIMEOUT=900 # seconds for one client run (N hits under callgrind take some 10-60 s)
 
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
@@ -62,6 +67,7 @@ command -v valgrind >/dev/null || {
 	echo "hitcost.sh: valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 [ -x "$GH_BIN" ] || { echo "hitcost.sh: $GH_BIN is missing: build it with scons" >&2; exit 1; }
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "hitcost.sh: HITCOST_N must be a positive integer" >&2; exit 1; }
+[[ "$REPEAT" =~ ^[1-9]$ ]] || { echo "hitcost.sh: HITCOST_ROUNDS must be 1 to 9" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 DIR=$(mktemp -d /tmp/gh-hitcost.XXXXXX)
@@ -129,7 +135,13 @@ chmod 0755 "$DIR" # mktemp makes it 0700: nginx's unprivileged workers could not
 head -c 1024 /dev/urandom >"$DIR/www/1k.bin"
 head -c 65536 /dev/urandom >"$DIR/www/64k.bin"
 touch -d '1 year ago' "$DIR/www/1k.bin" "$DIR/www/64k.bin"
-NGX_PORT=$(free_port)
+# A fixed port when it is free: the URLs, so the cache keys, are then the same in every run,
+# and so is the work of finding them (with another port the figure moves by some 100 Ir)
+NGX_PORT=${HITCOST_ORIGIN_PORT:-47811}
+if ! $PY -c 'import socket,sys; socket.socket().bind(("127.0.0.1",int(sys.argv[1])))' "$NGX_PORT" 2>/dev/null; then
+	echo "hitcost.sh: port $NGX_PORT is taken: the origin gets another one, the figures may move by some 100 Ir" >&2
+	NGX_PORT=$(free_port)
+fi
 fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
 "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
 PIDS+=($!)
@@ -214,30 +226,42 @@ CacheEnable lmdb /"
 	[ -s "$DIR/$name/ir" ] || { echo "$name: no total in callgrind.out.$name" >&2; exit 1; }
 }
 
-echo "hitcost: $GH_BIN, $N hits per size, valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
-run hit1k "$N" 1k
-IR_1K=$(cat "$DIR/hit1k/ir")
-S_1K=$(cat "$DIR/hit1k/secs")
-echo "  1 KiB: $N hits in ${S_1K} s, Ir $IR_1K" >&2
-run hit64k "$N" 64k
-IR_64K=$(cat "$DIR/hit64k/ir")
-S_64K=$(cat "$DIR/hit64k/secs")
-echo "  64 KiB: $N hits in ${S_64K} s, Ir $IR_64K" >&2
-IDLE=$(awk -v a="$S_1K" -v b="$S_64K" 'BEGIN { printf "%.0f", (a > b ? a : b) + 0.5 }')
-run idle 0 "$IDLE"
-IR_0=$(cat "$DIR/idle/ir")
-echo "  0 hits: idle ${IDLE} s, Ir $IR_0" >&2
+echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
+: >"$DIR/rounds"
+for ((r = 1; r <= REPEAT; r++)); do
+	run "hit1k.$r" "$N" 1k
+	run "hit64k.$r" "$N" 64k
+	S_1K=$(cat "$DIR/hit1k.$r/secs")
+	S_64K=$(cat "$DIR/hit64k.$r/secs")
+	IDLE=$(awk -v a="$S_1K" -v b="$S_64K" 'BEGIN { printf "%.0f", (a > b ? a : b) + 0.5 }')
+	run "idle.$r" 0 "$IDLE"
+	read -r IR_1K <"$DIR/hit1k.$r/ir"
+	read -r IR_64K <"$DIR/hit64k.$r/ir"
+	read -r IR_0 <"$DIR/idle.$r/ir"
+	echo "  round $r: Ir $IR_1K (1 KiB hits, ${S_1K} s), $IR_64K (64 KiB hits, ${S_64K} s), $IR_0 (0 hits, idle ${IDLE} s)" >&2
+	awk -v r="$r" -v n="$N" -v z="$IR_0" -v a="$IR_1K" -v b="$IR_64K" \
+		'BEGIN { printf "%d %.0f %.0f\n", r, (a - z) / n, (b - z) / n }' >>"$DIR/rounds"
+done
 
-awk -v n="$N" -v z="$IR_0" -v a="$IR_1K" -v b="$IR_64K" -v bin="$GH_BIN" 'BEGIN {
-	printf "%s: instructions per hit (callgrind Ir, (Ir(N hits) - Ir(0 hits)) / %d)\n", bin, n
-	printf "  1 KiB:  %.0f\n", (a - z) / n
-	printf "  64 KiB: %.0f\n", (b - z) / n
-}'
+# the median round by the 1 KiB figure (malloc's state after start-up differs now and then,
+# which moves a round by up to some 200 Ir); its profiles are the ones written
+sort -k2,2n "$DIR/rounds" >"$DIR/rounds.sorted"
+MED=$(awk -v m=$(((REPEAT + 1) / 2)) 'NR == m {print $1}' "$DIR/rounds.sorted")
+awk -v n="$N" -v bin="$GH_BIN" -v med="$MED" '
+	{ a[NR] = $2; b[NR] = $3; r[NR] = $1 }
+	END {
+		printf "%s: instructions per hit (callgrind Ir, (Ir(N hits) - Ir(0 hits)) / %d)\n", bin, n
+		s1 = ""; s2 = ""
+		for (i = 1; i <= NR; i++) { s1 = s1 " " a[i]; s2 = s2 " " b[i] }
+		for (i = 1; i <= NR; i++) if (r[i] == med) { m1 = a[i]; m2 = b[i] }
+		printf "  1 KiB:  %d   (rounds:%s)\n", m1, s1
+		printf "  64 KiB: %d   (rounds:%s)\n", m2, s2
+	}' "$DIR/rounds"
 
 # ---- each function's own Ir per hit: (its Ir in the hit run - its Ir in the idle run) / N
 if [ -n "${HITCOST_PROFILE:-}" ]; then
 	for size in 1k 64k; do
-		$PY - "$DIR/callgrind.out.hit$size" "$DIR/callgrind.out.idle" "$N" \
+		$PY - "$DIR/callgrind.out.hit$size.$MED" "$DIR/callgrind.out.idle.$MED" "$N" \
 			>"$HITCOST_PROFILE.$size" <<'EOF'
 import os, re, subprocess, sys
 def self_ir(path):
