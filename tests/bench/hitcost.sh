@@ -20,6 +20,8 @@
 # HITCOST_KEEP=1 (keep the
 # temporary directory with the callgrind.out.* files, for callgrind_annotate),
 # HITCOST_ORIGIN_PORT (default 47811: the same URLs in every run; another port if taken),
+# HITCOST_LOGCONF (default "AccessLog @LOG@ squid": the access-log lines of the config, @LOG@
+# standing for the file, which must get one line per request; e.g. "CustomLog @LOG@ combined"),
 # HITCOST_PROFILE=PREFIX (write PREFIX.1k and PREFIX.64k: each function's own instructions per
 # hit, "Ir<TAB>function [object]", most first).
 #   hitcost.sh --diff OLD.1k NEW.1k
@@ -59,6 +61,7 @@ BENCH="$ROOT/tests/bench"
 GH_BIN=${GH_BIN:-$ROOT/build/gatehouse}
 N=${HITCOST_N:-2000}
 REPEAT=${HITCOST_ROUNDS:-3}
+LOGCONF=${HITCOST_LOGCONF:-AccessLog @LOG@ squid}
 CLIENT_TIMEOUT=900 # seconds for one client run (N hits under callgrind take some 10-60 s)
 
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
@@ -68,6 +71,7 @@ command -v valgrind >/dev/null || {
 [ -x "$GH_BIN" ] || { echo "hitcost.sh: $GH_BIN is missing: build it with scons" >&2; exit 1; }
 [[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "hitcost.sh: HITCOST_N must be a positive integer" >&2; exit 1; }
 [[ "$REPEAT" =~ ^[1-9]$ ]] || { echo "hitcost.sh: HITCOST_ROUNDS must be 1 to 9" >&2; exit 1; }
+[[ "$LOGCONF" == *@LOG@* ]] || { echo "hitcost.sh: HITCOST_LOGCONF must name the log file as @LOG@" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 DIR=$(mktemp -d /tmp/gh-hitcost.XXXXXX)
@@ -100,9 +104,10 @@ free_port() {
 	$PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-wait_port() { # port seconds
+wait_port() { # port seconds [pid: give up when it is gone]
 	local i
 	for ((i = 0; i < $2 * 10; i++)); do
+		[ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
 		if $PY -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5)' "$1" 2>/dev/null; then
 			return 0
 		fi
@@ -191,7 +196,7 @@ run() {
 	port=$(free_port)
 	mkdir -p "$DIR/$name/cache"
 	fill "$BENCH/gatehouse.conf.in" "$DIR/$name/gatehouse.conf" PORT="$port" \
-		ACCESSLOG="AccessLog $DIR/$name/access.log squid" \
+		ACCESSLOG="${LOGCONF//@LOG@/$DIR/$name/access.log}" \
 		CACHE="CacheRoot $DIR/$name/cache
 CacheSize 64M
 CacheEnable lmdb /"
@@ -200,7 +205,7 @@ CacheEnable lmdb /"
 		"$GH_BIN" -f "$DIR/$name/gatehouse.conf" >"$DIR/$name/stdout" 2>"$DIR/$name/stderr" &
 	pid=$!
 	PIDS+=("$pid")
-	wait_port "$port" 120 || { echo "gatehouse did not start:" >&2; cat "$DIR/$name/stderr" >&2; exit 1; }
+	wait_port "$port" 120 "$pid" || { echo "gatehouse did not start:" >&2; cat "$DIR/$name/stderr" >&2; exit 1; }
 	fg timeout 120 $PY "$DIR/client.py" "$port" "$ORIGIN" warm 0 >&2
 	if [ "$hits" -gt 0 ]; then
 		fg timeout "$CLIENT_TIMEOUT" $PY "$DIR/client.py" "$port" "$ORIGIN" "$what" "$hits" \
@@ -226,7 +231,7 @@ CacheEnable lmdb /"
 	[ -s "$DIR/$name/ir" ] || { echo "$name: no total in callgrind.out.$name" >&2; exit 1; }
 }
 
-echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
+echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, $LOGCONF, valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
 : >"$DIR/rounds"
 for ((r = 1; r <= REPEAT; r++)); do
 	run "hit1k.$r" "$N" 1k
