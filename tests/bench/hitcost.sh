@@ -69,9 +69,11 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || {
 command -v valgrind >/dev/null || {
 	echo "hitcost.sh: valgrind is missing: apt-get install valgrind" >&2; exit 1; }
 [ -x "$GH_BIN" ] || { echo "hitcost.sh: $GH_BIN is missing: build it with scons" >&2; exit 1; }
-[[ "$N" =~ ^[1-9][0-9]*$ ]] || { echo "hitcost.sh: HITCOST_N must be a positive integer" >&2; exit 1; }
+[[ "$N" =~ ^[1-9][0-9]*$ ]] || {
+	echo "hitcost.sh: HITCOST_N must be a positive integer" >&2; exit 1; }
 [[ "$REPEAT" =~ ^[1-9]$ ]] || { echo "hitcost.sh: HITCOST_ROUNDS must be 1 to 9" >&2; exit 1; }
-[[ "$LOGCONF" == *@LOG@* ]] || { echo "hitcost.sh: HITCOST_LOGCONF must name the log file as @LOG@" >&2; exit 1; }
+[[ "$LOGCONF" == *@LOG@* ]] || {
+	echo "hitcost.sh: HITCOST_LOGCONF must name the log file as @LOG@" >&2; exit 1; }
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 DIR=$(mktemp -d /tmp/gh-hitcost.XXXXXX)
@@ -108,7 +110,8 @@ wait_port() { # port seconds [pid: give up when it is gone]
 	local i
 	for ((i = 0; i < $2 * 10; i++)); do
 		[ -n "${3:-}" ] && ! kill -0 "$3" 2>/dev/null && return 1
-		if $PY -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5)' "$1" 2>/dev/null; then
+		if $PY -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5)' \
+			"$1" 2>/dev/null; then
 			return 0
 		fi
 		sleep 0.1
@@ -143,15 +146,18 @@ touch -d '1 year ago' "$DIR/www/1k.bin" "$DIR/www/64k.bin"
 # A fixed port when it is free: the URLs, so the cache keys, are then the same in every run,
 # and so is the work of finding them (with another port the figure moves by some 100 Ir)
 NGX_PORT=${HITCOST_ORIGIN_PORT:-47811}
-if ! $PY -c 'import socket,sys; socket.socket().bind(("127.0.0.1",int(sys.argv[1])))' "$NGX_PORT" 2>/dev/null; then
-	echo "hitcost.sh: port $NGX_PORT is taken: the origin gets another one, the figures may move by some 100 Ir" >&2
+if ! $PY -c 'import socket,sys; socket.socket().bind(("127.0.0.1",int(sys.argv[1])))' \
+	"$NGX_PORT" 2>/dev/null; then
+	echo "hitcost.sh: port $NGX_PORT is taken: the origin gets another one;" \
+		"the figures may move by some 100 Ir" >&2
 	NGX_PORT=$(free_port)
 fi
 fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
 "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
 PIDS+=($!)
 disown
-wait_port "$NGX_PORT" 10 || { echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
+wait_port "$NGX_PORT" 10 || {
+	echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
 ORIGIN="http://127.0.0.1:$NGX_PORT"
 
 # ---- the client: warm-up, or N hits on one keep-alive connection; every answer checked
@@ -205,7 +211,8 @@ CacheEnable lmdb /"
 		"$GH_BIN" -f "$DIR/$name/gatehouse.conf" >"$DIR/$name/stdout" 2>"$DIR/$name/stderr" &
 	pid=$!
 	PIDS+=("$pid")
-	wait_port "$port" 120 "$pid" || { echo "gatehouse did not start:" >&2; cat "$DIR/$name/stderr" >&2; exit 1; }
+	wait_port "$port" 120 "$pid" || {
+		echo "gatehouse did not start:" >&2; cat "$DIR/$name/stderr" >&2; exit 1; }
 	fg timeout 120 $PY "$DIR/client.py" "$port" "$ORIGIN" warm 0 >&2
 	if [ "$hits" -gt 0 ]; then
 		fg timeout "$CLIENT_TIMEOUT" $PY "$DIR/client.py" "$port" "$ORIGIN" "$what" "$hits" \
@@ -226,12 +233,14 @@ CacheEnable lmdb /"
 	# lines in the access log: 4 of the warm-up, then the hits
 	local lines
 	lines=$(wc -l <"$DIR/$name/access.log")
-	[ "$lines" -eq $((4 + hits)) ] || { echo "$name: $lines access log lines, $((4 + hits)) expected" >&2; exit 1; }
+	[ "$lines" -eq $((4 + hits)) ] || {
+		echo "$name: $lines access log lines, $((4 + hits)) expected" >&2; exit 1; }
 	awk '/^(summary|totals):/ {print $2; exit}' "$DIR/callgrind.out.$name" >"$DIR/$name/ir"
 	[ -s "$DIR/$name/ir" ] || { echo "$name: no total in callgrind.out.$name" >&2; exit 1; }
 }
 
-echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, $LOGCONF, valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
+echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, $LOGCONF," \
+	"valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
 : >"$DIR/rounds"
 for ((r = 1; r <= REPEAT; r++)); do
 	run "hit1k.$r" "$N" 1k
@@ -243,7 +252,8 @@ for ((r = 1; r <= REPEAT; r++)); do
 	read -r IR_1K <"$DIR/hit1k.$r/ir"
 	read -r IR_64K <"$DIR/hit64k.$r/ir"
 	read -r IR_0 <"$DIR/idle.$r/ir"
-	echo "  round $r: Ir $IR_1K (1 KiB hits, ${S_1K} s), $IR_64K (64 KiB hits, ${S_64K} s), $IR_0 (0 hits, idle ${IDLE} s)" >&2
+	echo "  round $r: Ir $IR_1K (1 KiB hits, ${S_1K} s), $IR_64K (64 KiB hits, ${S_64K} s)," \
+		"$IR_0 (0 hits, idle ${IDLE} s)" >&2
 	awk -v r="$r" -v n="$N" -v z="$IR_0" -v a="$IR_1K" -v b="$IR_64K" \
 		'BEGIN { printf "%d %.0f %.0f\n", r, (a - z) / n, (b - z) / n }' >>"$DIR/rounds"
 done
@@ -270,8 +280,8 @@ if [ -n "${HITCOST_PROFILE:-}" ]; then
 			>"$HITCOST_PROFILE.$size" <<'EOF'
 import os, re, subprocess, sys
 def self_ir(path):
-    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no", "--auto=no", path],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--inclusive=no",
+                          "--auto=no", path], check=True, capture_output=True, text=True).stdout
     d = {}
     for line in out.splitlines():
         m = re.match(r"\s*([\d,]+) \([ \d.]+%\)\s+(.*)$", line)
