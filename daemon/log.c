@@ -479,6 +479,23 @@ alog_field(char *dst, size_t room, const char *s, int quote)
 
 static void alog_add_one(struct alog_buf *b, const struct alog_entry *e);
 
+/* " ID" (or " -") at d, the request id that ends Squid and combined lines; returns its length.
+ * A copy, not a printf: it is on every request's path, hits included. Ids are short (12
+ * characters); longer text is clipped to 32. */
+static size_t
+alog_req_id(char *d, const char *id)
+{
+	size_t n = id ? strnlen(id, 32) : 0;
+
+	d[0] = ' ';
+	if (n == 0) {
+		d[1] = '-';
+		return 2;
+	}
+	memcpy(d + 1, id, n);
+	return n + 1;
+}
+
 void
 alog_add(struct alog_buf *b, const struct alog_entry *e)
 {
@@ -515,7 +532,7 @@ alog_add_one(struct alog_buf *b, const struct alog_entry *e)
 		o += alog_field(d + o, room - o - 1024, e->url, 0);
 		ALOG_PUT(" %s %s/%s ", e->user ? e->user : "-", e->hier, e->peer ? e->peer : "-");
 		o += alog_field(d + o, room - o - 64, e->ctype, 0);
-		ALOG_PUT(" %s", e->req_id ? e->req_id : "-"); /* issue 9: a trailing field */
+		o += alog_req_id(d + o, e->req_id); /* issue 9: a trailing field */
 	} else {
 		char tbuf[64];
 		struct tm tm;
@@ -531,7 +548,8 @@ alog_add_one(struct alog_buf *b, const struct alog_entry *e)
 		o += alog_field(d + o, room - o - 1024, e->referer, 1);
 		ALOG_PUT("\" \"");
 		o += alog_field(d + o, room - o - 64, e->user_agent, 1);
-		ALOG_PUT("\" %s", e->req_id ? e->req_id : "-"); /* issue 9: a trailing field */
+		d[o++] = '"';
+		o += alog_req_id(d + o, e->req_id); /* issue 9: a trailing field */
 	}
 #undef ALOG_PUT
 	d[o++] = '\n';
