@@ -2626,8 +2626,8 @@ cfg_builtin_for_me(char *errbuf, size_t errlen)
 
 		home = pw ? pw->pw_dir : NULL;
 	}
-	return cfg_builtin_text(start_euid, home, getenv("XDG_CACHE_HOME"), getenv("XDG_STATE_HOME"),
-	                        errbuf, errlen);
+	return cfg_builtin_text(start_euid, home, getenv("XDG_CACHE_HOME"),
+	                        getenv("XDG_STATE_HOME"), errbuf, errlen);
 }
 
 static int

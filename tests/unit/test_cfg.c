@@ -1535,8 +1535,8 @@ builtin_reload_after_the_drop_keeps_the_start_text(void **state)
 			_exit(4);
 		if (strcmp(a->cache->root, b->cache->root) != 0 ||
 		    strcmp(a->access_log, b->access_log) != 0) {
-			fprintf(stderr, "start: %s %s; reload: %s %s\n", a->cache->root, a->access_log,
-			        b->cache->root, b->access_log);
+			fprintf(stderr, "start: %s %s; reload: %s %s\n", a->cache->root,
+			        a->access_log, b->cache->root, b->access_log);
 			rc = 1;
 		}
 		cfg_unref(&a);
