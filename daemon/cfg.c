@@ -2606,19 +2606,28 @@ cfg_builtin_text(uid_t euid, const char *home, const char *xdg_cache, const char
 	return text;
 }
 
-/* The built-in text for the user running this process (HOME, else the password entry). */
+/* The built-in text for the user running this process (HOME, else the password entry).
+ * The user is the one of the process's first load: a root start has dropped to User by the
+ * time a reload loads the text again, and must get root's text again, not User's. */
 static char *
 cfg_builtin_for_me(char *errbuf, size_t errlen)
 {
+	static int have_euid;
+	static uid_t start_euid;
 	const char *home = getenv("HOME");
 
+	if (!have_euid) {
+		start_euid = geteuid();
+		have_euid = 1;
+	}
+
 	if (!home || home[0] != '/') {
-		struct passwd *pw = getpwuid(geteuid());
+		struct passwd *pw = getpwuid(start_euid);
 
 		home = pw ? pw->pw_dir : NULL;
 	}
-	return cfg_builtin_text(geteuid(), home, getenv("XDG_CACHE_HOME"), getenv("XDG_STATE_HOME"),
-	                        errbuf, errlen);
+	return cfg_builtin_text(start_euid, home, getenv("XDG_CACHE_HOME"),
+	                        getenv("XDG_STATE_HOME"), errbuf, errlen);
 }
 
 static int

@@ -355,7 +355,11 @@ main_control(const char *path, const char *verb)
 		goto out;
 	}
 	int r = svc_pidfile_probe(cfg->pid_file, &pid, &fd, err, sizeof(err));
-	if (r <= 0) {
+	if (r < 0) { /* unreadable, or locked without a pid: some process may well run */
+		fprintf(stderr, "gatehouse: cannot tell whether gatehouse is running (%s)\n", err);
+		goto out;
+	}
+	if (r == 0) {
 		fprintf(stderr, "gatehouse: not running (%s)\n", err);
 		goto out;
 	}

@@ -43,6 +43,9 @@
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
 #define CONN_PAGE_CAP (160 * 1024) /* a local page's body: ErrorDocument templates are <= 64 KiB */
 #define CONN_REQ_ID_LEN 12        /* base32 characters: 60 bits */
+/* An ErrorDocument redirect's longest Location: it is sent twice (the field, the page's link),
+ * and both must fit CONN_OUT_CAP behind up to HIGH_WATER of earlier output */
+#define CONN_LOCATION_MAX (64 * 1024)
 
 enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
@@ -342,6 +345,8 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	                                     : ERRDOC_NONE;
 	char *location = NULL;
 	int code = status;
+	if (doc == ERRDOC_REDIRECT && buf_len(&body) > CONN_LOCATION_MAX)
+		doc = ERRDOC_NONE; /* a percent-encoded huge URL: the built-in page instead */
 	if (doc == ERRDOC_REDIRECT) {
 		/* Apache's ErrorDocument to a full URL: the client gets a redirect instead. */
 		location = conn_strndup(buf_head(&body), buf_len(&body));

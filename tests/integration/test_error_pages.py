@@ -214,6 +214,27 @@ def test_error_document_url_redirects_with_encoded_values(start_daemon, ctx):
     assert (m.group(4), m.group(5), m.group(13)) == ("TCP_DENIED", "302", rid), m.group(0)
 
 
+def test_error_document_redirect_of_a_huge_url_is_a_whole_response(start_daemon, ctx):
+    """A redirect whose Location carries a percent-encoded URL of up to LimitRequestLine bytes
+    (tripled): its head and its page used to pass the connection's output buffer together, and
+    the page was dropped behind a head promising it (Content-Length with no body: the next
+    response on the connection would have been read as that body). Every length answers a
+    whole response now; one too long for a redirect gets the built-in 403 page."""
+    d = start_daemon(extra=[
+        "ProxyBlock casino", "LimitRequestLine 65536",
+        "ErrorDocument 403 http://intranet.test/b?u=%{URL}"])
+    for n in range(54400, 54700, 10):
+        try:
+            r = ghtest.get(d.port, "http://www.casino.test/" + "/" * n)
+        except (OSError, ValueError, ghtest.Closed) as e:
+            raise AssertionError("URL of %d bytes: no whole response: %r" % (n + 23, e))
+        assert r.status in (302, 403), (n, r)
+        assert len(r.body) == int(r.header("Content-Length")), (n, r)
+    # a URL of ordinary length is still redirected
+    r = ghtest.get(d.port, "http://www.casino.test/short")
+    assert r.status == 302 and r.header("Location").startswith("http://intranet.test/b?u="), r
+
+
 def test_error_document_file_is_read_again_on_reload(start_daemon, ctx):
     page = os.path.join(ctx.workdir, "edr-%s.html" % uuid.uuid4().hex[:8])
     with open(page, "w") as f:

@@ -272,6 +272,10 @@ def test_builtin_config_as_root_creates_its_directories_for_nobody(gh_bin, ctx, 
         t = tok()
         three_gets(port, ctx, t)
         assert os.stat("/var/log/gatehouse/access.log").st_uid == nobody.pw_uid
+        # A reload, now as nobody, loads root's built-in text again: nothing moves, so
+        # nothing is said to wait for the next start.
+        reload_and_wait(p, 1)
+        assert "take effect at the next start" not in p.stderr(), p.stderr()
         assert p.stop() == 0, p.stderr()
     finally:
         # Only what this run made (nobody's): a package installed meanwhile keeps its own.

@@ -16,6 +16,7 @@ says that -k needs one.
 """
 
 import ctypes
+import fcntl
 import os
 import signal
 import subprocess
@@ -175,6 +176,23 @@ def test_k_check_reload_and_stop_through_the_pid_file(start_daemon, ctx, tmp_pat
     assert not os.path.exists(pidfile)
     rc, out = ctl(gh_bin, "check", d.conf)
     assert rc == 1 and "not running" in out and "%s does not exist" % pidfile in out, (rc, out)
+
+
+@pytest.mark.parametrize("verb", ["check", "stop"])
+def test_k_on_a_locked_pid_file_without_a_pid_does_not_say_not_running(ctx, tmp_path, gh_bin,
+                                                                      verb):
+    """A process holds the pid file's lock but its pid is not written yet (a daemon between its
+    flock and its write): -k cannot tell which process it is, and must not claim that none
+    runs, as it did ("not running (PidFile ... is locked but holds no process ID)")."""
+    text, pidfile = pid_conf(ctx, tmp_path)
+    conf = tmp_path / "gh.conf"
+    conf.write_text(text.format(port=ghtest.free_port()))
+    with open(pidfile, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        rc, out = ctl(gh_bin, verb, str(conf))
+    assert rc == 1 and "not running" not in out, (rc, out)
+    assert out == ("gatehouse: cannot tell whether gatehouse is running (PidFile %s is locked "
+                   "but holds no process ID)\n" % pidfile), out
 
 
 @pytest.mark.parametrize("verb", ["check", "reload", "stop"])

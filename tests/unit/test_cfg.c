@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemon/cachecfg.h"
@@ -1506,6 +1507,47 @@ builtin_load_is_marked(void **state)
 	cfg_unref(&c);
 }
 
+/* A root start of the built-in configuration drops to User; a reload (SIGHUP) loads the
+ * built-in text again as that user and must get the text the start got, not the one for an
+ * unprivileged user's home (which moved CacheRoot and AccessLog and made every reload warn
+ * that log changes wait for the next start). Checked in a child that gives up root. */
+static void
+builtin_reload_after_the_drop_keeps_the_start_text(void **state)
+{
+	pid_t pid;
+	int status = 0;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cfg *a = NULL, *b = NULL;
+		char err[512];
+		int rc = 0;
+
+		if (cfg_load(NULL, &a, err, sizeof(err)) != 0)
+			_exit(2);
+		if (seteuid(65534) != 0)
+			_exit(3);
+		if (cfg_load(NULL, &b, err, sizeof(err)) != 0)
+			_exit(4);
+		if (strcmp(a->cache->root, b->cache->root) != 0 ||
+		    strcmp(a->access_log, b->access_log) != 0) {
+			fprintf(stderr, "start: %s %s; reload: %s %s\n", a->cache->root,
+			        a->access_log, b->cache->root, b->access_log);
+			rc = 1;
+		}
+		cfg_unref(&a);
+		cfg_unref(&b);
+		_exit(rc);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void
 listen_reset_drops_earlier_addresses(void **state)
 {
@@ -1713,6 +1755,7 @@ main(void)
 		cmocka_unit_test(builtin_default_caches_and_logs),
 		cmocka_unit_test(builtin_default_without_home_is_an_error),
 		cmocka_unit_test(builtin_load_is_marked),
+		cmocka_unit_test(builtin_reload_after_the_drop_keeps_the_start_text),
 		cmocka_unit_test(listen_reset_drops_earlier_addresses),
 		cmocka_unit_test(listen_override_replaces_and_survives_loads),
 		cmocka_unit_test(cache_report_interval_and_cache_root_place),
