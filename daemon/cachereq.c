@@ -171,9 +171,11 @@ struct creq {
 };
 
 /* Per worker: how to wake its loop from another thread, and its followers; and its hit
- * counters (written by the worker, summed by the maintenance thread for the report). */
+ * counters (written by the worker, summed by the maintenance thread for the report). Each
+ * worker's entry has a cache line of its own, so that one worker's counting on every request
+ * does not make the other workers' lines bounce between cores. */
 static struct {
-	void (*kick)(void *);
+	_Alignas(64) void (*kick)(void *);
 	void *kick_arg;
 	struct creq *followers;      /* that worker's thread only */
 	_Atomic uint64_t lookups;    /* GET/HEAD requests to URLs the cache is enabled for */
