@@ -124,6 +124,7 @@ struct creq {
 	char *key;
 	size_t keylen;
 	int enabled;                 /* CacheEnable matches: lookups, storing, Cache-Status */
+	int background;              /* a background refresh: not counted (cachereq_count) */
 	enum cache_method method;
 	char *hblock;                /* copy of the request fields */
 	struct cache_hdr *hv;
@@ -170,9 +171,11 @@ struct creq {
 };
 
 /* Per worker: how to wake its loop from another thread, and its followers; and its hit
- * counters (written by the worker, summed by the maintenance thread for the report). */
+ * counters (written by the worker, summed by the maintenance thread for the report). Each
+ * worker's entry has a cache line of its own, so that one worker's counting on every request
+ * does not make the other workers' lines bounce between cores. */
 static struct {
-	void (*kick)(void *);
+	_Alignas(64) void (*kick)(void *);
 	void *kick_arg;
 	struct creq *followers;      /* that worker's thread only */
 	_Atomic uint64_t lookups;    /* GET/HEAD requests to URLs the cache is enabled for */
@@ -743,6 +746,12 @@ cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg)
 	}
 }
 
+void
+cachereq_set_background(struct creq *q)
+{
+	q->background = 1;
+}
+
 /* Count a finished request for the hit ratio: GET and HEAD to URLs the cache is enabled
  * for; a hit is an answer from the store (fresh, stale within its allowance, a 304 from the
  * cache, a stored body after the origin's 304 or after a failed revalidation), as Squid
@@ -750,7 +759,7 @@ cachereq_set_wake(struct creq *q, void (*fn)(void *), void *arg)
 static void
 cachereq_count(const struct creq *q)
 {
-	if (!q->enabled || (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD) ||
+	if (!q->enabled || q->background || (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD) ||
 	    q->wid >= CREQ_MAX_READERS)
 		return;
 	atomic_fetch_add_explicit(&cq_w[q->wid].lookups, 1, memory_order_relaxed);

@@ -76,6 +76,10 @@ enum cachereq_verdict cachereq_begin(struct creq **out, unsigned wid, const stru
                                      const char *method, const char *url, const char *head,
                                      size_t head_len, int *status);
 
+/* q is the proxy's own background refresh (stale-while-revalidate), not a client's request:
+ * it is left out of the hit ratio (lookups and hits). */
+void cachereq_set_background(struct creq *q);
+
 /* A replacement upstream head for a revalidation (the client's If-* and Range dropped, the
  * stored validators added), or NULL: keep the original. Ownership passes to the caller. */
 char *cachereq_take_uphead(struct creq *q, size_t *len);

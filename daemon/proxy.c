@@ -160,6 +160,7 @@ struct conn {
 
 	struct creq *cq;     /* cache work of the current request (cachereq.h), or NULL */
 	int cq_checked;      /* the cache was consulted for this request */
+	int background;      /* the internal connection of a stale-while-revalidate refresh */
 	int cq_wake;         /* a collapsed-forwarding wake-up is deferred */
 	int headless;        /* the client went away; the response is read on for the cache */
 
@@ -1532,7 +1533,9 @@ conn_swr_spawn(struct conn *c)
 	}
 	log_info("[id %s] %s: %s: stale-while-revalidate: refreshing in the background", c->req_id,
 	         c->peer_text, c->url);
-	conn_accept(c->w, sv[0], &c->peer, sizeof(c->peer), &c->local);
+	struct conn *ic = conn_accept(c->w, sv[0], &c->peer, sizeof(c->peer), &c->local);
+	if (ic != NULL)
+		ic->background = 1;
 }
 
 /* Returns 1 when the cache answered (stored response or local answer), 0 to forward (maybe
@@ -1546,6 +1549,8 @@ conn_cache_consult(struct conn *c)
 	int status = 0;
 	enum cachereq_verdict v = cachereq_begin(&c->cq, c->w->id, c->cfg, c->method_str, c->url,
 	                                         c->uphead, c->uphead_len, &status);
+	if (c->background && c->cq != NULL)
+		cachereq_set_background(c->cq);
 	if (v == CQ_LOCAL) {
 		const char *hdr = cachereq_status_line(c->cq);
 		if (status == 504)
@@ -2403,7 +2408,7 @@ conn_tmo_cb(struct ev_timer *t)
 
 /* ---- accept and shutdown ---- */
 
-void
+struct conn *
 conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
             const struct sockaddr_storage *local)
 {
@@ -2411,7 +2416,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	c->magic = CONN_MAGIC;
 	c->w = w;
@@ -2434,9 +2439,10 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 	w->st.conns_open++;
 	if (ev_io_set(w->loop, &c->io, EV_READ) < 0) {
 		conn_close(c);
-		return;
+		return NULL;
 	}
 	ev_timer_start(w->loop, &c->tmo, w->cfg->timeout_ms);
+	return c;
 }
 
 void

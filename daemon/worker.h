@@ -119,7 +119,7 @@ int worker_listen_add(struct worker *w, int fd);
 int worker_listen_remove(struct worker *w, int fd);
 
 /* ---- proxy.c ---- */
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
                  const struct sockaddr_storage *local);
 /* Begin graceful stop: close idle connections, mark the rest to close after their request. */
 void conn_drain_all(struct worker *w);

@@ -543,3 +543,31 @@ def test_missing_cache_root_is_created_for_the_user_before_the_drop(gh_bin, ctx,
     os.chmod(os.path.join(root, "data.mdb"), 0o600)
     rc, out = run_t(gh_bin, conf)
     assert rc == 1 and "cannot write %s/data.mdb" % root in out, out
+
+
+def test_hit_ratio_counts_client_requests_not_background_refreshes(gh_bin, ctx, procs, tmp_path):
+    """A stale-while-revalidate refresh is the proxy's own internal request: the hit ratio
+    counts what clients asked (a miss, a stale hit, a fresh hit: 2 of 3), not the refresh."""
+    port = ghtest.free_port()
+    elog = str(tmp_path / "error.log")
+    conf = write(str(tmp_path / "swr.conf"), ghtest.conf_text(ctx, port, extra=[
+        "LogLevel notice", "ErrorLog %s" % elog, "CacheRoot %s" % (tmp_path / "store"),
+        "CacheSize 64M", "CacheEnable lmdb /"]))
+    p = Proc(gh_bin, ["-f", conf], str(tmp_path))
+    procs.append(p)
+    p.wait_listening(port)
+    t = tok()
+    u = ("http://127.0.0.1:%d/cache?t=%s&cc=max-age=1,stale-while-revalidate=60&etag=w1"
+         "&size=3000" % (ctx.origin_port, t))
+    assert ghtest.get(port, u).status == 200
+    time.sleep(2.2)
+    r = ghtest.get(port, u)
+    assert r.status == 200 and r.header("Cache-Status").startswith("Gatehouse; hit"), r
+    # the background refresh reached the origin (a conditional request) and was answered
+    assert ghtest.poll(lambda: len(ctx.origin.requests_with(t)) == 2, timeout=5)
+    time.sleep(0.3)
+    r = ghtest.get(port, u)
+    assert r.status == 200 and r.header("Cache-Status").startswith("Gatehouse; hit"), r
+    assert p.stop() == 0, p.stderr()
+    text = open(elog).read()
+    assert "cache closing: hit ratio 66.7% (2 hits / 3 requests) since start-up" in text, text
