@@ -77,23 +77,10 @@ command -v valgrind >/dev/null || {
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 DIR=$(mktemp -d /tmp/gh-hitcost.XXXXXX)
+. "$(dirname "$0")/lib.sh"
 PIDS=()
 cleanup() {
-	local p i alive
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for ((i = 0; i < 100; i++)); do # up to 10 s for a graceful exit
-		alive=0
-		for p in "${PIDS[@]}"; do
-			kill -0 "$p" 2>/dev/null && alive=1
-		done
-		[ "$alive" -eq 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
+	bench_stop_pids 100 "${PIDS[@]}" # up to 10 s for a graceful exit
 	if [ -z "${HITCOST_KEEP:-}" ]; then
 		rm -rf "$DIR"
 	else

@@ -30,23 +30,10 @@ done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 DIR=$(mktemp -d /tmp/gh-bench.XXXXXX)
+. "$(dirname "$0")/lib.sh"
 PIDS=()
 cleanup() {
-	local p
-	for p in "${PIDS[@]}"; do
-		kill "$p" 2>/dev/null || true
-	done
-	for ((i = 0; i < 50; i++)); do # up to 5 s for a graceful exit
-		alive=0
-		for p in "${PIDS[@]}"; do
-			kill -0 "$p" 2>/dev/null && alive=1
-		done
-		[ "$alive" -eq 0 ] && break
-		sleep 0.1
-	done
-	for p in "${PIDS[@]}"; do
-		kill -9 "$p" 2>/dev/null || true
-	done
+	bench_stop_pids 50 "${PIDS[@]}" # up to 5 s for a graceful exit
 	if [ -z "${BENCH_KEEP:-}" ]; then
 		rm -rf "$DIR"
 	else
