@@ -68,6 +68,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <ifaddrs.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -75,6 +76,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2006,6 +2009,7 @@ cfg_section_open_acl(struct cfg_parse *ps, struct cfg_src *src, char *line)
 	src->sec = pol_acl_section_add(ps->c->acl, kind, pattern, where, &why);
 	if (!src->sec)
 		return cfg_fail(ps, src, "<%s>: %s", canon, why);
+	ps->c->nproxy_sections++;
 	src->sec_name = canon;
 	src->sec_line = src->line;
 	return 0;
@@ -2630,6 +2634,102 @@ cfg_builtin_for_me(char *errbuf, size_t errlen)
 	                        getenv("XDG_STATE_HOME"), errbuf, errlen);
 }
 
+/* ---- loops: a parent that is this proxy (issue 10) ---- */
+
+/* Is a (port 0) one of this machine's addresses: loopback, or an interface's? */
+static int
+cfg_addr_is_local(const struct sockaddr_storage *a)
+{
+	struct ifaddrs *ifs = NULL;
+	int local = 0;
+
+	if (a->ss_family == AF_INET &&
+	    (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127)
+		return 1;
+	if (a->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr))
+		return 1;
+	if (getifaddrs(&ifs) != 0)
+		return 0;
+	for (struct ifaddrs *i = ifs; i && !local; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != a->ss_family)
+			continue;
+		if (a->ss_family == AF_INET)
+			local = ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+			        ((const struct sockaddr_in *)a)->sin_addr.s_addr;
+		else
+			local = memcmp(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+			               &((const struct sockaddr_in6 *)a)->sin6_addr, 16) == 0;
+	}
+	freeifaddrs(ifs);
+	return local;
+}
+
+/* Does listener l accept connections to address a (its family's literal) on port? A wildcard
+ * listener takes every local address (an IPv6 one also IPv4's, unless the kernel's v6only is
+ * set: the safe guess for a loop check is yes). */
+static int
+cfg_listen_takes(const struct cfg_listen *l, const struct sockaddr_storage *a, unsigned port)
+{
+	if (l->addr.ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)&l->addr;
+
+		if (ntohs(s->sin_port) != port || a->ss_family != AF_INET)
+			return 0;
+		if (s->sin_addr.s_addr == htonl(INADDR_ANY))
+			return cfg_addr_is_local(a);
+		return s->sin_addr.s_addr == ((const struct sockaddr_in *)a)->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)&l->addr;
+
+	if (ntohs(s->sin6_port) != port)
+		return 0;
+	if (IN6_IS_ADDR_UNSPECIFIED(&s->sin6_addr))
+		return cfg_addr_is_local(a);
+	return a->ss_family == AF_INET6 &&
+	       memcmp(&s->sin6_addr, &((const struct sockaddr_in6 *)a)->sin6_addr, 16) == 0;
+}
+
+/* A ProxyRemote whose parent is one of our own listeners sends every request it takes back
+ * to us: refuse it. Literals and "localhost" are judged here; a name that resolves to us is
+ * caught at run time by the CDN-Loop field (proxy.c conn_hop_seen), answered 508. */
+static int
+cfg_parents_check(struct cfg *c, char *errbuf, size_t errlen)
+{
+	for (size_t i = 0; i < pol_parent_count(c->pol); i++) {
+		const struct pol_parent *pp = pol_parent_get(c->pol, i);
+		struct sockaddr_storage a[2];
+		size_t na = 0;
+
+		memset(a, 0, sizeof(a));
+		if (strcasecmp(pp->host, "localhost") == 0 || strcasecmp(pp->host, "localhost.") == 0) {
+			a[0].ss_family = AF_INET;
+			((struct sockaddr_in *)&a[0])->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			a[1].ss_family = AF_INET6;
+			((struct sockaddr_in6 *)&a[1])->sin6_addr = in6addr_loopback;
+			na = 2;
+		} else if (inet_pton(AF_INET, pp->host, &((struct sockaddr_in *)&a[0])->sin_addr) == 1) {
+			a[0].ss_family = AF_INET;
+			na = 1;
+		} else if (inet_pton(AF_INET6, pp->host, &((struct sockaddr_in6 *)&a[0])->sin6_addr) ==
+		           1) {
+			a[0].ss_family = AF_INET6;
+			na = 1;
+		}
+		for (size_t k = 0; k < na; k++) {
+			for (size_t j = 0; j < c->nlisten; j++) {
+				if (!cfg_listen_takes(&c->listen[j], &a[k], pp->port))
+					continue;
+				snprintf(errbuf, errlen, "%s: parent proxy %s is this proxy's own listener "
+				         "%s: every request sent there would come back (a forwarding loop)",
+				         pp->where ? pp->where : c->path, pp->key, c->listen[j].text);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int
 cfg_load_common(const char *name, const char *path, const char *text, struct cfg **out,
                 char *errbuf, size_t errlen, FILE *dump)
@@ -2682,6 +2782,16 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		cfg_unref(&c);
 		return -1;
 	}
+	/* An empty or truncated file (an editor's save caught half-way by SIGHUP, a disk that
+	 * filled) would parse as valid and drop every Listen, ACL and the cache: refuse a file
+	 * that names neither a listener nor a <Proxy> section. The built-in text, strings (tests,
+	 * fuzzing) and -l listeners on the command line are not files to check. */
+	if (path && c->nlisten == 0 && c->nproxy_sections == 0 && cfg_ov.n == 0) {
+		snprintf(errbuf, errlen, "%s: no Listen and no <Proxy> section: the file looks empty "
+		         "or cut short; refusing it (a running daemon keeps its configuration)", name);
+		cfg_unref(&c);
+		return -1;
+	}
 	cfg_finish(c);
 	if (cfg_logs_finish(c, errbuf, errlen) != 0) {
 		cfg_unref(&c);
@@ -2714,6 +2824,10 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 			c->pol_warnings = warn;
 		else
 			free(warn);
+	}
+	if (cfg_parents_check(c, errbuf, errlen) != 0) {
+		cfg_unref(&c);
+		return -1;
 	}
 	*out = c;
 	return 0;

@@ -135,6 +135,8 @@ struct cfg {
 	size_t ndirs;
 	char *cache_root_where;
 	int listen_from_cmdline;
+	unsigned nproxy_sections;     /* <Proxy>/<ProxyMatch> sections read (issue 10: a file with
+	                               * none and no Listen is refused as empty or truncated) */
 	/* Logs in Apache's format language (issue 9, daemon/logfmt.h): LogFormat FORMAT
 	 * [NICKNAME], CustomLog FILE|"|program" FORMAT|NICKNAME, TransferLog FILE|"|program".
 	 * Nicknames are resolved when loading ends (a CustomLog may come before its LogFormat,

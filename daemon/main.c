@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -480,6 +481,19 @@ main_started_line(const struct cfg *cfg, unsigned nw)
 		fprintf(stderr, "%s\n", line);
 }
 
+/* The pseudonym this process puts in CDN-Loop (worker.h): random, so two Gatehouses chained
+ * through parents each see only their own; when entropy fails, the pid and the time still
+ * tell this process from its neighbours. */
+static void
+main_hop_token_new(char *out, size_t len)
+{
+	uint64_t r;
+
+	if (getentropy(&r, sizeof(r)) != 0)
+		r = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	snprintf(out, len, "gatehouse-%016" PRIx64, r);
+}
+
 static unsigned
 main_ncpu(void)
 {
@@ -614,6 +628,7 @@ main(int argc, char **argv)
 
 	unsigned nw = cfg->workers ? cfg->workers : main_ncpu();
 	gh.nworkers = nw;
+	main_hop_token_new(gh.hop_token, sizeof(gh.hop_token));
 	struct worker *workers = calloc(nw, sizeof(*workers));
 	/* Per worker, CFG_MAX_LISTEN slots: slot j is its socket for cfg->listen[j]. */
 	int *fds = calloc((size_t)nw * CFG_MAX_LISTEN, sizeof(int));

@@ -256,6 +256,7 @@ conn_status_text(int status)
 	case 503: return "Service Unavailable";
 	case 504: return "Gateway Timeout";
 	case 505: return "HTTP Version Not Supported";
+	case 508: return "Loop Detected";
 	default: return "Error";
 	}
 }
@@ -871,6 +872,36 @@ conn_field_dup(const struct h1_head *h, enum h1_field_id id)
 
 enum { LOCAL_NONE = 0, LOCAL_PAGE, LOCAL_OPTIONS, LOCAL_TRACE };
 
+/* Has this request already passed through this process? Our pseudonym (gh.hop_token) goes in
+ * a CDN-Loop field (RFC 8586) on every request to a parent, whatever ProxyVia says: a parent
+ * that sends the request back (a ProxyRemote naming this proxy under another name, or two
+ * proxies naming each other) is caught at the second pass instead of looping until
+ * descriptors run out. Members are matched whole, so "gatehouse-1234" is not taken for
+ * "gatehouse-12". */
+static int
+conn_hop_seen(const struct h1_head *h)
+{
+	size_t tl = strlen(gh.hop_token);
+	for (size_t i = 0; i < h->nfields; i++) {
+		const struct h1_field *f = &h->fields[i];
+		if (!h1_str_ieq(f->name, "cdn-loop"))
+			continue;
+		const char *p = f->value.p, *end = p + f->value.n;
+		while (p < end) {
+			while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+				p++;
+			const char *m = p;
+			while (p < end && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+				p++;
+			if ((size_t)(p - m) == tl && memcmp(m, gh.hop_token, tl) == 0)
+				return 1;
+			while (p < end && *p != ',') /* skip parameters */
+				p++;
+		}
+	}
+	return 0;
+}
+
 static int
 conn_is_self(const struct conn *c, const struct h1_url *u)
 {
@@ -1007,6 +1038,14 @@ conn_parse_head(struct conn *c)
 			free(c->url);
 			c->url = conn_strndup(u.path.p, u.path.n);
 		}
+	}
+	if (!local && conn_hop_seen(h)) {
+		buf_consume(&c->in, head_len);
+		c->close_after |= c->rq.in != H1_BODY_NONE;
+		conn_local_page(c, 508, "NONE", NULL, "forwarding loop: this request has already "
+		                "passed through this proxy (CDN-Loop: %s); check ProxyRemote",
+		                gh.hop_token);
+		return 1;
 	}
 	if ((h->method == H1_M_OPTIONS || h->method == H1_M_TRACE) && h->max_forwards == 0)
 		local = h->method == H1_M_OPTIONS ? LOCAL_OPTIONS : LOCAL_TRACE;
@@ -1743,6 +1782,8 @@ conn_send_uphead(struct conn *c, struct up *u)
 		rc = buf_printf(&u->out, "CONNECT %s HTTP/1.1\r\nHost: %s\r\n", c->url, c->url);
 		if (rc == 0 && pp->auth)
 			rc = buf_printf(&u->out, "Proxy-Authorization: %s\r\n", pp->auth);
+		if (rc == 0)
+			rc = buf_printf(&u->out, "CDN-Loop: %s\r\n", gh.hop_token);
 		if (rc == 0 && c->cfg->via != CFG_VIA_OFF && c->cfg->via != CFG_VIA_BLOCK)
 			conn_put_via(c, &u->out);
 		return rc == 0 ? buf_append(&u->out, "\r\n", 2) : -1;
@@ -1750,6 +1791,8 @@ conn_send_uphead(struct conn *c, struct up *u)
 	rc = buf_printf(&u->out, "%s %s HTTP/1.1\r\n", c->up_method, pp ? c->url : c->up_path);
 	if (rc == 0 && pp && pp->auth)
 		rc = buf_printf(&u->out, "Proxy-Authorization: %s\r\n", pp->auth);
+	if (rc == 0 && pp) /* loop detection: conn_hop_seen */
+		rc = buf_printf(&u->out, "CDN-Loop: %s\r\n", gh.hop_token);
 	return rc == 0 ? buf_append(&u->out, c->uphead, c->uphead_len) : -1;
 }
 
@@ -1770,7 +1813,7 @@ conn_start_tunnel(struct conn *c)
 }
 
 static void
-proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout)
+proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int how)
 {
 	if (c == NULL || c->magic != CONN_MAGIC) {
 		if (u)
@@ -1779,6 +1822,14 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout
 	}
 	struct worker *w = c->w;
 	const struct pol_parent *pp = c->via_parent;
+	int timeout = how == UP_FAIL_TIMEOUT;
+	if (err != NULL && how == UP_FAIL_LOCAL) {
+		/* Out of descriptors or ports here: no parent is at fault and none is marked down;
+		 * the next one would fail the same way. */
+		conn_local_page(c, 503, "NONE", NULL, "%s", err);
+		conn_kick(c);
+		return;
+	}
 	if (err != NULL) {
 		if (pp != NULL) {
 			/* Mark the parent down for its backoff and fail over to the next one. */

@@ -213,14 +213,22 @@ up_pool_clear(struct worker *w)
 }
 
 static void
-up_connect_fail(struct up *u, int timeout)
+up_connect_fail(struct up *u, int how)
 {
 	struct conn *c = u->owner;
 	up_connected_f *cb = u->cb;
 	char err[sizeof(u->err)];
 	snprintf(err, sizeof(err), "%s", u->err);
 	up_close(u);
-	cb(c, NULL, err, timeout);
+	cb(c, NULL, err, how);
+}
+
+/* Errors that say this process, not the peer, ran out of something: descriptors, memory, or
+ * local ports (EADDRNOTAVAIL from connect() on TCP). Trying the next address cannot help. */
+static int
+up_errno_is_local(int e)
+{
+	return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL;
 }
 
 static void
@@ -239,7 +247,9 @@ up_errno_text(int e)
 	case ETIMEDOUT: return "timed out";
 	case ENETUNREACH: return "failed: network unreachable";
 	case EHOSTUNREACH: return "failed: host unreachable";
-	case EADDRNOTAVAIL: return "failed: address not available";
+	case EADDRNOTAVAIL: return "failed: this proxy has no local port left";
+	case EMFILE: return "failed: this proxy is out of file descriptors";
+	case ENFILE: return "failed: the system is out of file descriptors";
 	case EAFNOSUPPORT: return "failed: address family not supported";
 	default: return strerror(e);
 	}
@@ -261,7 +271,9 @@ up_connect_next(struct up *u)
 				gh_addr_text(&u->addrs.a[u->ai], u->addr_text, sizeof(u->addr_text), 1);
 				up_note_err(u, "timed out");
 			}
-			up_connect_fail(u, u->timed_out || now >= u->deadline);
+			up_connect_fail(u, u->local_fail                           ? UP_FAIL_LOCAL
+			                   : u->timed_out || now >= u->deadline ? UP_FAIL_TIMEOUT
+			                                                        : UP_FAIL_PEER);
 			return;
 		}
 		const struct sockaddr_storage *sa = &u->addrs.a[u->ai++];
@@ -271,7 +283,12 @@ up_connect_next(struct up *u)
 		                                          : sizeof(struct sockaddr_in);
 		int fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
-			up_note_err(u, up_errno_text(errno));
+			int e = errno;
+			up_note_err(u, up_errno_text(e));
+			if (up_errno_is_local(e)) {
+				u->local_fail = 1;
+				u->ai = u->addrs.n;
+			}
 			continue;
 		}
 		int one = 1;
@@ -294,7 +311,12 @@ up_connect_next(struct up *u)
 			ev_timer_start(w->loop, &u->tmo, slice);
 			return;
 		}
-		up_note_err(u, up_errno_text(errno));
+		int e = errno;
+		up_note_err(u, up_errno_text(e));
+		if (up_errno_is_local(e)) {
+			u->local_fail = 1;
+			u->ai = u->addrs.n;
+		}
 	}
 }
 

@@ -89,6 +89,10 @@ struct gh_shared {
 	struct alog *alog;
 	struct polres *polres;        /* background resolution of policy names */
 	unsigned nworkers;
+	/* Loop detection (issue 10): this process's pseudonym, sent in a CDN-Loop field (RFC 8586)
+	 * on every request to a parent proxy and looked for in every request received, whatever
+	 * ProxyVia says. "gatehouse-" and 16 hex digits, random per process. */
+	char hop_token[32];
 };
 extern struct gh_shared gh;
 
@@ -154,6 +158,7 @@ struct up {
 	uint64_t deadline;            /* overall connect deadline (ms) */
 	char err[256];                /* accumulated connect errors */
 	int timed_out;
+	int local_fail;               /* a local resource ran out: enum up_fail UP_FAIL_LOCAL */
 
 	struct conn *owner;           /* while connecting or busy */
 	void (*cb)(struct conn *, struct up *, const char *, int); /* up_connected_f */
@@ -161,9 +166,11 @@ struct up {
 	struct up *lnext, *lprev;     /* idle LRU */
 };
 
-/* Callback to the owner: connection established (err NULL) or failed (err says why,
- * timeout says whether it was a timeout: 504 rather than 502). */
-typedef void up_connected_f(struct conn *c, struct up *u, const char *err, int timeout);
+/* Callback to the owner: connection established (err NULL) or failed (err says why, how says
+ * whose fault: an enum up_fail). A local failure (this process out of descriptors or ports)
+ * is never held against the peer: a parent is not marked down for it (issue 10). */
+enum up_fail { UP_FAIL_PEER = 0, UP_FAIL_TIMEOUT = 1, UP_FAIL_LOCAL = 2 };
+typedef void up_connected_f(struct conn *c, struct up *u, const char *err, int how);
 
 /* Take an idle pooled connection for key, or NULL. */
 struct up *up_pool_take(struct worker *w, const char *key);

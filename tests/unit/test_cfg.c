@@ -932,7 +932,7 @@ relative_top_file_resolves_from_cwd(void **state)
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	snprintf(want, sizeof(want), "%s/rel", tmpdir);
 	assert_int_equal(mkdir(want, 0700), 0);
-	write_file(tmpdir, "rel/r.conf", "AccessLog a.log\nInclude more.conf\n");
+	write_file(tmpdir, "rel/r.conf", "Listen 3128\nAccessLog a.log\nInclude more.conf\n");
 	write_file(tmpdir, "rel/more.conf", "ErrorLog ../e.log\n");
 	assert_int_equal(chdir(tmpdir), 0);
 	int rc = cfg_load("rel/r.conf", &c, err, sizeof(err));
@@ -1378,9 +1378,20 @@ dump_of_builtin_and_empty_configs_load_again(void **state)
 	free(d2);
 	free(d);
 
-	/* empty file: every default line alone is a valid directive with the default value */
+	/* An empty file is refused (issue 10: it looks truncated), -M included ... */
 	write_file(tmpdir, "e.conf", "");
 	snprintf(path, sizeof(path), "%s/e.conf", tmpdir);
+	{
+		FILE *devnull = fopen("/dev/null", "w");
+
+		assert_non_null(devnull);
+		assert_int_not_equal(cfg_dump(path, devnull, err, sizeof(err)), 0);
+		assert_non_null(strstr(err, "no Listen and no <Proxy> section"));
+		fclose(devnull);
+	}
+	/* ... a file with one Listen line is not: every default line alone is a valid directive
+	 * with the default value */
+	write_file(tmpdir, "e.conf", "Listen 127.0.0.1:3128\n");
 	d = dump_file(path);
 	write_file(tmpdir, "e2.conf", d);
 	snprintf(path, sizeof(path), "%s/e2.conf", tmpdir);
@@ -1660,7 +1671,7 @@ files_read_are_recorded(void **state)
 	snprintf(sub, sizeof(sub), "%s/conf.d", tmpdir);
 	assert_int_equal(mkdir(sub, 0700), 0);
 	write_file(tmpdir, "p403.html", "<p>blocked</p>\n");
-	snprintf(want, sizeof(want), "Include conf.d/*.conf\nInclude one.conf\n"
+	snprintf(want, sizeof(want), "Listen 3128\nInclude conf.d/*.conf\nInclude one.conf\n"
 	         "IncludeOptional none.conf\nPacFile p.pac\nErrorDocument 403 %s/p403.html\n",
 	         tmpdir);
 	write_file(tmpdir, "main.conf", want);
