@@ -278,10 +278,8 @@ url_normalize(const char *in, size_t n, unsigned flags, char *out, size_t cap,
 		size_t k = he + 1;
 
 		port_at = he;
-		if (k == ae) {
-			*reason = "bad port";
-			return -1;
-		}
+		if (k == ae) /* "host:" is the default port (RFC 3986 6.2.3) */
+			port = defport;
 		while (k < ae && in[k] == '0')
 			k++;
 		for (; k < ae; k++) {
@@ -291,7 +289,7 @@ url_normalize(const char *in, size_t n, unsigned flags, char *out, size_t cap,
 			}
 			port = port * 10 + (unsigned)(in[k] - '0');
 		}
-		if (port == 0 || port > URL_PORT_MAX) {
+		if ((port == 0 && k > he + 1) || port > URL_PORT_MAX) {
 			*reason = "bad port";
 			return -1;
 		}

@@ -40,7 +40,7 @@ struct url_norm {
  *    in a reg-name is an error), lower-cased, one trailing dot dropped; empty labels ("a..b")
  *    are an error; an IPv6 literal is written as inet_ntop() writes it, in brackets;
  *  - port: digits with any leading zeros, 1..65535 else an error; the scheme's default (http
- *    80, https 443, ftp 21) is dropped, so ":80" and no port are the same URL;
+ *    80, https 443, ftp 21) is dropped, so ":80", ":" and no port are the same URL;
  *  - path: escapes of unreserved characters (ALPHA DIGIT - . _ ~) decoded, the others
  *    upper-cased, '%' not followed by two hex digits an error ("%2F" stays: it is not '/');
  *    then runs of '/' merged (Apache's MergeSlashes On) and "." and ".." segments resolved

@@ -60,7 +60,8 @@ static const struct url_case url_cases[] = {
 	{ "http://origin.test:99999999999999999999/", 0, NULL, "bad port" },
 	{ "http://origin.test:0/", 0, NULL, "bad port" },
 	{ "http://origin.test:000/", 0, NULL, "bad port" },
-	{ "http://origin.test:/", 0, NULL, "bad port" },
+	{ "http://origin.test:/", 0, "http://origin.test/", NULL },
+	{ "http://origin.test:8080:80/", 0, NULL, "bad port" },
 	{ "http://origin.test:8a/", 0, NULL, "bad port" },
 	/* path */
 	{ "http://origin.test", 0, "http://origin.test/", NULL },
