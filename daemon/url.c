@@ -114,7 +114,8 @@ url_host_put(const char *in, size_t n, int is_ip6, int complete, char *out, size
 		return -1;
 	}
 	for (i = s; i < *o; i++) {
-		if (out[i] == '.' && (i == s || out[i - 1] == '.')) {
+		/* "a..b", ".a", and "a.." (its last dot already gone) */
+		if (out[i] == '.' && (i == s || out[i - 1] == '.' || i + 1 == *o)) {
 			*reason = "empty label in host";
 			return -1;
 		}

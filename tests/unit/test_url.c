@@ -38,6 +38,8 @@ static const struct url_case url_cases[] = {
 	{ "http://origin%4/", 0, NULL, "bad percent-encoding in host" },
 	{ "http://origin..test/", 0, NULL, "empty label in host" },
 	{ "http://.origin.test/", 0, NULL, "empty label in host" },
+	{ "http://origin.test../", 0, NULL, "empty label in host" },
+	{ "http://origin.test.%2E/", 0, NULL, "empty label in host" },
 	{ "http://./", 0, NULL, "missing host" },
 	{ "http://:80/", 0, NULL, "missing host" },
 	{ "http://[::1]/", 0, "http://[::1]/", NULL },
