@@ -927,10 +927,23 @@ conn_url_normalize(struct conn *c, struct h1_str target, struct h1_url *u, const
 		return -1;
 	}
 	c->url = s;
-	t.p = s;
-	t.n = un.len;
-	if (h1_url_parse(t, u, reason) != H1_OK)
-		return -1;
+	if (memchr(u->host.p, '%', u->host.n) != NULL) {
+		t.p = s;
+		t.n = un.len;
+		if (h1_url_parse(t, u, reason) != H1_OK)
+			return -1;
+	} else { /* the same parts, where they now are (no second parse on the hit path) */
+		u->scheme_str.p = s;
+		u->userinfo.p = u->userinfo.n ? s + u->scheme_str.n + 3 : "";
+		u->host.p = s + un.host_off;
+		u->host.n = un.host_len;
+		u->port = (uint16_t)un.port;
+		/* ":port" written: only when it is not the default */
+		u->port_explicit = un.path_off > un.host_off + un.host_len + u->host_is_ip6;
+		u->path.p = s + un.path_off;
+		u->path.n = un.len - un.path_off;
+		u->path_is_default = 0;
+	}
 	c->host = conn_strndup(u->host.p, u->host.n);
 	c->port = u->port;
 	return c->host == NULL ? -1 : 0;

@@ -30,6 +30,18 @@
 
 static const char url_hexdig[] = "0123456789ABCDEF";
 
+/* Character classes, one table lookup per byte on the per-request path. */
+#define URL_C_UNRES 0x1u /* ALPHA DIGIT - . _ ~ */
+#define URL_C_SUB   0x2u /* sub-delims */
+#define URL_CC(c) ((unsigned char)((URL_IS_UNRESERVED(c) ? URL_C_UNRES : 0) | \
+                                   (URL_IS_SUBDELIM(c) ? URL_C_SUB : 0)))
+#define URL_CC4(b) URL_CC(b), URL_CC((b) + 1), URL_CC((b) + 2), URL_CC((b) + 3)
+#define URL_CC16(b) URL_CC4(b), URL_CC4((b) + 4), URL_CC4((b) + 8), URL_CC4((b) + 12)
+#define URL_CC64(b) URL_CC16(b), URL_CC16((b) + 16), URL_CC16((b) + 32), URL_CC16((b) + 48)
+static const unsigned char url_cc[256] = { URL_CC64(0), URL_CC64(64), URL_CC64(128),
+                                           URL_CC64(192) };
+#define URL_CLS(c, bits) (url_cc[(unsigned char)(c)] & (bits))
+
 static int
 url_hex(int c)
 {
@@ -81,6 +93,9 @@ url_host_put(const char *in, size_t n, int is_ip6, int complete, char *out, size
 		*o = s + strlen(out + s);
 		return 0;
 	}
+	size_t k = s;
+	int empty_label = 0, prev = '.'; /* a leading dot is an empty label too */
+
 	for (i = 0; i < n; i++) {
 		int c = (unsigned char)in[i];
 
@@ -94,32 +109,34 @@ url_host_put(const char *in, size_t n, int is_ip6, int complete, char *out, size
 				*reason = "encoded '/' or NUL in host";
 				return -1;
 			}
-			if (!URL_IS_UNRESERVED(c) && !URL_IS_SUBDELIM(c)) {
+			if (!URL_CLS(c, URL_C_UNRES | URL_C_SUB)) {
 				*reason = "encoded character not valid in a host name";
 				return -1;
 			}
 			i += 2;
-		} else if (!URL_IS_UNRESERVED(c) && !URL_IS_SUBDELIM(c)) {
+		} else if (!URL_CLS(c, URL_C_UNRES | URL_C_SUB)) {
 			*reason = "invalid character in host";
 			return -1;
 		}
-		out[(*o)++] = URL_LOWER(c);
+		empty_label |= c == '.' && prev == '.';
+		prev = c;
+		out[k++] = URL_LOWER(c);
 	}
+	*o = k;
 	if (!complete)
 		return 0;
-	if (*o > s && out[*o - 1] == '.')
-		(*o)--;
-	if (*o == s) {
+	if (k > s && out[k - 1] == '.')
+		k--;
+	/* "a..b", ".a", and "a.." (one dot dropped, one left) */
+	if (k > s && (empty_label || out[k - 1] == '.')) {
+		*reason = "empty label in host";
+		return -1;
+	}
+	if (k == s) {
 		*reason = "missing host";
 		return -1;
 	}
-	for (i = s; i < *o; i++) {
-		/* "a..b", ".a", and "a.." (its last dot already gone) */
-		if (out[i] == '.' && (i == s || out[i - 1] == '.' || i + 1 == *o)) {
-			*reason = "empty label in host";
-			return -1;
-		}
-	}
+	*o = k;
 	return 0;
 }
 
@@ -147,12 +164,15 @@ url_escapes_put(const char *in, size_t n, int decode_unreserved, char *out, size
                 const char **reason)
 {
 	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char)in[i];
+		const char *pct = memchr(in + i, '%', n - i);
+		size_t run = pct ? (size_t)(pct - in) - i : n - i;
+		int c;
 
-		if (c != '%') {
-			out[(*o)++] = (char)c;
-			continue;
-		}
+		memcpy(out + *o, in + i, run); /* most URLs have no escape at all */
+		*o += run;
+		i += run;
+		if (i == n)
+			break;
 		c = url_escape_at(in, n, i);
 		if (c < 0) {
 			if (decode_unreserved) {
@@ -163,7 +183,7 @@ url_escapes_put(const char *in, size_t n, int decode_unreserved, char *out, size
 			continue;
 		}
 		i += 2;
-		if (decode_unreserved && URL_IS_UNRESERVED(c)) {
+		if (decode_unreserved && URL_CLS(c, URL_C_UNRES)) {
 			out[(*o)++] = (char)c;
 		} else {
 			out[(*o)++] = '%';
@@ -183,10 +203,9 @@ url_path_clean(char *p, size_t n)
 	size_t i = 0, o = 0;
 
 	while (i < n) {
-		size_t j = i + 1, sn;
+		const char *slash = memchr(p + i + 1, '/', n - i - 1);
+		size_t j = slash ? (size_t)(slash - p) : n, sn;
 
-		while (j < n && p[j] != '/')
-			j++;
 		sn = j - i - 1;
 		if (sn == 0 || (sn == 1 && p[i + 1] == '.')) {
 			/* empty (merged) or "." segment: nothing, but keep a final '/' */
@@ -196,9 +215,9 @@ url_path_clean(char *p, size_t n)
 			if (o > 0)
 				o--;
 		} else {
-			p[o++] = '/';
-			memmove(p + o, p + i + 1, sn);
-			o += sn;
+			if (o != i) /* nothing removed yet: the segment is already in place */
+				memmove(p + o, p + i, sn + 1);
+			o += sn + 1;
 			i = j;
 			continue;
 		}
@@ -252,6 +271,14 @@ url_normalize(const char *in, size_t n, unsigned flags, char *out, size_t cap,
 	a = i + 3;
 	for (ae = a; ae < n && in[ae] != '/' && in[ae] != '?' && in[ae] != '#'; ae++)
 		;
+	{
+		const char *q = memchr(in + ae, '?', n - ae), *h;
+
+		pe = q ? (size_t)(q - in) : n; /* the path ends at '?' or '#' */
+		h = memchr(in + ae, '#', pe - ae);
+		if (h != NULL)
+			pe = (size_t)(h - in);
+	}
 	hs = a;
 	for (at = in + a; (at = memchr(at, '@', (size_t)(in + ae - at))) != NULL; at++)
 		hs = (size_t)(at - in) + 1;
@@ -325,8 +352,6 @@ url_normalize(const char *in, size_t n, unsigned flags, char *out, size_t cap,
 	}
 
 	/* path */
-	for (pe = ae; pe < n && in[pe] != '?' && in[pe] != '#'; pe++)
-		;
 	r.path_off = o;
 	if (pe == ae) {
 		/* no path: "/" for a URL; for a prefix only when the authority is whole (a port
