@@ -341,11 +341,13 @@ int cache_vary_hash(struct cache_str spec, const struct cache_hdrs *req, unsigne
 
 /* ---- cache keys ---- */
 
-/* Normalise an absolute URL into a cache key: scheme and host lower-cased, default ports
- * (http 80, https 443, ftp 21) dropped, empty path -> "/", fragment dropped, query dropped
- * when ignore_query. Writes out (NUL-terminated) and *outlen. Returns CACHE_OK, or
- * CACHE_EINVAL for a URL that is not absolute, has spaces or control characters, or does
- * not fit. */
+/* Normalise an absolute URL into a cache key: the form of url_normalize() (daemon/url.h:
+ * scheme and host lower-cased, host escapes decoded and its trailing dot dropped, default
+ * ports (http 80, https 443, ftp 21) dropped, empty path -> "/", unreserved escapes decoded
+ * and others upper-cased, slashes merged and dot segments resolved, fragment dropped), and
+ * the query dropped when ignore_query. Writes out (NUL-terminated; cap >= n + URL_NORM_SLACK)
+ * and *outlen. Returns CACHE_OK, or CACHE_EINVAL for a URL that is not absolute, has spaces
+ * or control characters, cannot be normalized or does not fit. */
 int cache_key_normalise(const char *url, size_t n, int ignore_query, char *out, size_t cap,
                         size_t *outlen);
 

@@ -3,9 +3,15 @@
  * secondary keys, and the URIs an unsafe request invalidates (RFC 9111 4.4), with RFC 3986
  * reference resolution for Location and Content-Location.
  *
+ * A key is the URL in the one normalized form of daemon/url.h (a pure, dependency-free
+ * lower-layer header, as daemon/ev.h is for the resolver), the form the daemon's ACL and
+ * policy see too: every spelling of a URL is one entry, and a Location naming it in another
+ * spelling invalidates that entry.
+ *
  * Pure functions; allocations only for long Vary values and the returned URI list.
  */
 #include "cache/cache_priv.h"
+#include "daemon/url.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
@@ -232,93 +238,19 @@ int
 cache_key_normalise(const char *url, size_t n, int ignore_query, char *out, size_t cap,
                     size_t *outlen)
 {
-	size_t sl = cache_scheme_len(url, n), i, o = 0, auth_end, host_start, port_at = 0;
-	struct cache_str scheme;
+	struct url_norm un;
+	const char *why;
 
 	*outlen = 0;
-	if (!sl)
-		return CACHE_EINVAL;
 	for (size_t k = 0; k < n; k++)
 		if ((unsigned char)url[k] <= ' ' || url[k] == 0x7f)
 			return CACHE_EINVAL; /* CTLs and spaces never reach a key */
-	scheme = (struct cache_str){url, sl};
-	i = sl + 3;
-	auth_end = i;
-	while (auth_end < n && url[auth_end] != '/' && url[auth_end] != '?' && url[auth_end] != '#')
-		auth_end++;
-	if (auth_end == i)
+	if (url_normalize(url, n, 0, out, cap, &un, &why) != 0)
 		return CACHE_EINVAL;
-	host_start = i;
-	for (size_t k = i; k < auth_end; k++)
-		if (url[k] == '@')
-			host_start = k + 1;
-	/* a port: the last ':' after the host, outside an IPv6 literal */
-	for (size_t k = host_start; k < auth_end; k++) {
-		if (url[k] == ']')
-			port_at = 0;
-		else if (url[k] == ':')
-			port_at = k;
-	}
-	if (host_start == auth_end || (port_at && port_at == host_start))
-		return CACHE_EINVAL;
-	size_t host_end = port_at ? port_at : auth_end;
-	struct cache_str port = {"", 0};
-
-	if (port_at)
-		port = (struct cache_str){url + port_at + 1, auth_end - port_at - 1};
-	int v6 = url[host_start] == '[';
-
-	if (v6 && (host_end - host_start < 3 || url[host_end - 1] != ']'))
-		return CACHE_EINVAL;
-	for (size_t k = host_start + v6; k < host_end - v6; k++)
-		if (url[k] == '[' || url[k] == ']' || (!v6 && url[k] == ':'))
-			return CACHE_EINVAL;
-	if (port.n > 5)
-		return CACHE_EINVAL;
-	for (size_t k = 0; k < port.n; k++)
-		if (port.p[k] < '0' || port.p[k] > '9')
-			return CACHE_EINVAL;
-	int default_port = port.n == 0 ||
-	        (cache_sieq(scheme, "http") && port.n == 2 && !memcmp(port.p, "80", 2)) ||
-	        (cache_sieq(scheme, "https") && port.n == 3 && !memcmp(port.p, "443", 3)) ||
-	        (cache_sieq(scheme, "ftp") && port.n == 2 && !memcmp(port.p, "21", 2));
-	size_t end = auth_end;
-
-	while (end < n && url[end] != '#')
-		end++;
-	size_t path_end = end;
-
 	if (ignore_query)
-		for (size_t k = auth_end; k < end; k++)
-			if (url[k] == '?') {
-				path_end = k;
-				break;
-			}
-	size_t need = (host_end - 0) + (default_port ? 0 : port.n + 1) + (path_end - auth_end) + 2;
-
-	if (need >= cap)
-		return CACHE_EINVAL;
-#define CACHE_LOW(c) ((c) >= 'A' && (c) <= 'Z' ? (char)((c) + 32) : (c))
-	for (size_t k = 0; k < sl; k++)
-		out[o++] = CACHE_LOW(url[k]);
-	memcpy(out + o, "://", 3);
-	o += 3;
-	for (size_t k = i; k < host_start; k++)
-		out[o++] = url[k];
-	for (size_t k = host_start; k < host_end; k++)
-		out[o++] = CACHE_LOW(url[k]);
-#undef CACHE_LOW
-	if (!default_port) {
-		out[o++] = ':';
-		memcpy(out + o, port.p, port.n);
-		o += port.n;
-	}
-	if (auth_end == path_end || url[auth_end] != '/')
-		out[o++] = '/';
-	memcpy(out + o, url + auth_end, path_end - auth_end);
-	o += path_end - auth_end;
-	out[o] = '\0';
-	*outlen = o;
+		un.len = un.query_off;
+	out[un.len] = '\0';
+	*outlen = un.len;
 	return CACHE_OK;
 }
 
@@ -459,10 +391,10 @@ cache_resolve(const char *base, size_t bn, struct cache_str ref)
 		free(path);
 		free(clean);
 	}
-	out = malloc(len + 16);
+	out = malloc(len + URL_NORM_SLACK);
 	size_t ol;
 
-	if (out && cache_key_normalise(tmp, len, 0, out, len + 16, &ol) != CACHE_OK) {
+	if (out && cache_key_normalise(tmp, len, 0, out, len + URL_NORM_SLACK, &ol) != CACHE_OK) {
 		free(out);
 		out = NULL;
 	}
@@ -503,10 +435,11 @@ cache_invalidations(const struct cache_request *req, int status, const struct ca
 	}
 	if (status < 200 || status > 399)
 		return CACHE_OK;
-	self = malloc(req->url.n + 16);
+	self = malloc(req->url.n + URL_NORM_SLACK);
 	if (!self)
 		return CACHE_ENOMEM;
-	if (cache_key_normalise(req->url.p, req->url.n, 0, self, req->url.n + 16, &sl)) {
+	if (cache_key_normalise(req->url.p, req->url.n, 0, self, req->url.n + URL_NORM_SLACK,
+	                        &sl)) {
 		free(self);
 		return CACHE_OK; /* not an absolute URL: nothing we could have stored */
 	}

@@ -5,6 +5,7 @@
  * Sizes take K, M and G suffixes (powers of 1024); times are seconds.
  */
 #include "daemon/cachecfg.h"
+#include "daemon/url.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -137,20 +138,20 @@ cachecfg_onoff(const char *name, const char *arg, int *out, char *err, size_t er
 	return 0;
 }
 
-/* Normalise a URL prefix: "/" stays, "scheme://host/..." gets scheme and host lower-cased. */
+/* Normalise a URL prefix: "/" stays, "scheme://host/..." takes the normalized form of
+ * daemon/url.h, which cache keys have too. NULL with *why when it cannot be normalized, NULL
+ * with *why NULL when out of memory. */
 static char *
-cachecfg_prefix(const char *arg)
+cachecfg_prefix(const char *arg, const char **why)
 {
-	char *p = strdup(arg);
-	if (p == NULL)
+	size_t n = strlen(arg);
+	*why = NULL;
+	if (strcmp(arg, "/") == 0)
+		return strdup(arg);
+	char *p = malloc(n + URL_NORM_SLACK);
+	if (p != NULL && url_normalize(arg, n, URL_N_PREFIX, p, n + URL_NORM_SLACK, NULL, why)) {
+		free(p);
 		return NULL;
-	char *sep = strstr(p, "://");
-	if (sep != NULL) {
-		char *q = p;
-		for (; *q && q < sep + 3; q++)
-			*q = (char)tolower((unsigned char)*q);
-		for (; *q && *q != '/'; q++)
-			*q = (char)tolower((unsigned char)*q);
 	}
 	return p;
 }
@@ -178,6 +179,7 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 	const char *d = argv[0];
 	const char *a = argc > 1 ? argv[1] : "";
 	struct cache_conf *r = &cc->rules;
+	const char *why = NULL;
 	int64_t secs;
 
 	if (argc < 2)
@@ -223,7 +225,10 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			                     d, argv[2]);
 		if (cc->nenable >= CACHECFG_MAX_PREFIX)
 			return cachecfg_fail(err, errlen, "%s: more than 64 prefixes%s", d, "");
-		cc->enable[cc->nenable] = cachecfg_prefix(argv[2]);
+		cc->enable[cc->nenable] = cachecfg_prefix(argv[2], &why);
+		if (cc->enable[cc->nenable] == NULL && why != NULL)
+			return cachecfg_fail(err, errlen, "%s: cannot normalize the URL prefix: %s",
+			                     d, why);
 		if (cc->enable[cc->nenable] == NULL)
 			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
 		cc->nenable++;
@@ -237,7 +242,10 @@ cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err, siz
 			                     "such as http://host/path, got \"%.200s\"", d, a);
 		if (cc->ndisable >= CACHECFG_MAX_PREFIX)
 			return cachecfg_fail(err, errlen, "%s: more than 64 prefixes%s", d, "");
-		cc->disable[cc->ndisable] = cachecfg_prefix(a);
+		cc->disable[cc->ndisable] = cachecfg_prefix(a, &why);
+		if (cc->disable[cc->ndisable] == NULL && why != NULL)
+			return cachecfg_fail(err, errlen, "%s: cannot normalize the URL prefix: %s",
+			                     d, why);
 		if (cc->disable[cc->ndisable] == NULL)
 			return cachecfg_fail(err, errlen, "%s: out of memory%s", d, "");
 		cc->ndisable++;

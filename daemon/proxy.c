@@ -23,6 +23,7 @@
 #include "daemon/health.h"
 #include "daemon/logfmt.h"
 #include "daemon/polres.h"
+#include "daemon/url.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -921,6 +922,64 @@ conn_is_self(const struct conn *c, const struct h1_url *u)
 	return strcasecmp(host, c->cfg->server_host) == 0;
 }
 
+/* Set c->url, c->host and c->port to the normalized form of target, already parsed into *u
+ * (daemon/url.h), and parse *u again from c->url, so that u's slices (the path and Host sent
+ * upstream) are the normalized ones too; the second parse also checks a decoded host
+ * ("%30x7f.1" is "0x7f.1"). CONNECT: the host rules only; c->url is "host:port". Returns 0, or
+ * -1 with *reason for a 400 (NULL: out of memory); c->url may then be NULL. */
+static int
+conn_url_normalize(struct conn *c, struct h1_str target, struct h1_url *u, const char **reason)
+{
+	size_t cap = target.n + URL_NORM_SLACK;
+	char *s = malloc(cap);
+	struct url_norm un;
+	struct h1_str t;
+
+	*reason = NULL;
+	if (s == NULL)
+		return -1;
+	if (c->is_connect) {
+		long hl = url_host_normalize(u->host.p, u->host.n, u->host_is_ip6, s, cap, reason);
+		if (hl < 0) {
+			free(s);
+			return -1;
+		}
+		c->host = s;
+		c->port = u->port;
+		c->url = malloc((size_t)hl + 16);
+		if (c->url == NULL)
+			return -1;
+		snprintf(c->url, (size_t)hl + 16, u->host_is_ip6 ? "[%s]:%u" : "%s:%u", c->host,
+		         c->port);
+		return 0;
+	}
+	if (url_normalize(target.p, target.n, 0, s, cap, &un, reason) != 0) {
+		free(s);
+		return -1;
+	}
+	c->url = s;
+	if (memchr(u->host.p, '%', u->host.n) != NULL) {
+		t.p = s;
+		t.n = un.len;
+		if (h1_url_parse(t, u, reason) != H1_OK)
+			return -1;
+	} else { /* the same parts, where they now are (no second parse on the hit path) */
+		u->scheme_str.p = s;
+		u->userinfo.p = u->userinfo.n ? s + u->scheme_str.n + 3 : "";
+		u->host.p = s + un.host_off;
+		u->host.n = un.host_len;
+		u->port = (uint16_t)un.port;
+		/* ":port" written: only when it is not the default */
+		u->port_explicit = un.path_off > un.host_off + un.host_len + u->host_is_ip6;
+		u->path.p = s + un.path_off;
+		u->path.n = un.len - un.path_off;
+		u->path_is_default = 0;
+	}
+	c->host = conn_strndup(u->host.p, u->host.n);
+	c->port = u->port;
+	return c->host == NULL ? -1 : 0;
+}
+
 /* Parse one request head from c->in. Returns 1 when something happened (a request started or
  * the connection is to close), 0 when more input is needed. */
 static int
@@ -1016,27 +1075,28 @@ conn_parse_head(struct conn *c)
 		return 1;
 	}
 	if (!local) {
-		c->host = conn_strndup(u.host.p, u.host.n);
-		for (char *p = c->host; p && *p; p++)
-			*p = (char)tolower((unsigned char)*p);
-		c->port = u.port;
-		if (c->is_connect) {
-			size_t n = u.host.n + 16;
-			c->url = malloc(n);
-			if (c->url)
-				snprintf(c->url, n, u.host_is_ip6 ? "[%s]:%u" : "%s:%u", c->host, c->port);
-		} else {
-			c->url = conn_strndup(h->target.p, h->target.n);
-		}
-		if (c->host == NULL || c->url == NULL) {
+		/* From here on, c->url, c->host, c->port and u are the normalized URL (daemon/url.h):
+		 * what the ACL, the policy and the cache judge is what goes upstream. */
+		if (conn_url_normalize(c, h->target, &u, &reason) != 0) {
+			if (c->url == NULL)
+				c->url = conn_strndup(h->target.p, h->target.n < 512 ? h->target.n : 512);
 			c->close_after = 1;
-			conn_local_page(c, 500, "NONE", NULL, "out of memory");
+			if (reason == NULL)
+				conn_local_page(c, 500, "NONE", NULL, "out of memory");
+			else
+				conn_local_page(c, 400, "NONE", NULL, "bad request target: %s", reason);
 			return 1;
 		}
 		if (!c->is_connect && conn_is_self(c, &u)) {
+			char *path = conn_strndup(u.path.p, u.path.n); /* u points into c->url */
 			local = LOCAL_PAGE;
 			free(c->url);
-			c->url = conn_strndup(u.path.p, u.path.n);
+			c->url = path;
+			if (c->url == NULL) {
+				c->close_after = 1;
+				conn_local_page(c, 500, "NONE", NULL, "out of memory");
+				return 1;
+			}
 		}
 	}
 	if (!local && conn_hop_seen(h)) {

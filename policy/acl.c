@@ -25,6 +25,10 @@
  * is a prefix. Both compare case-insensitively (Apache compares case-sensitively; we prefer
  * that "HTTP://Example.COM/" cannot slip past a section written in lower case). <ProxyMatch>
  * is a POSIX extended regex, REG_ICASE|REG_NOSUB, unanchored unless the pattern anchors it.
+ * The daemon passes the URL in the normalized form of daemon/url.h, and a prefix pattern
+ * ("http://Origin.test.:80//a/") is normalized the same way when it is added, so no other
+ * spelling of a URL escapes it; wildcard patterns and regexes are kept as written and see the
+ * normalized URL.
  *
  * Every description a check may return (*rule, a struct pol_why) is built when the rule is
  * added, so
@@ -40,6 +44,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon/url.h"
 #include "policy/pol.h"
 
 #define POL_ACL_MAGIC 0x41434c31u   /* "ACL1" */
@@ -415,6 +420,26 @@ pol_acl_section_alloc(struct pol_acl *acl, struct pol_acl_section ***vec, size_t
 	return s;
 }
 
+/* The pattern as it is matched: a <Proxy> URL prefix ("scheme://...") in the normalized form
+ * of daemon/url.h, the one requests are matched in; wildcards, "*" and regexes as written.
+ * NULL with *why when it cannot be normalized, NULL with *why NULL when out of memory. */
+static char *
+pol_acl_pattern_dup(enum pol_section_kind kind, const char *pattern, const char **why)
+{
+	size_t n = strlen(pattern);
+	char *out;
+
+	*why = NULL;
+	if (kind == POL_SEC_REGEX || strpbrk(pattern, "*?") || !strstr(pattern, "://"))
+		return strdup(pattern);
+	out = malloc(n + URL_NORM_SLACK);
+	if (out && url_normalize(pattern, n, URL_N_PREFIX, out, n + URL_NORM_SLACK, NULL, why)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
 struct pol_acl_section *
 pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char *pattern,
                     const char *where, const char **err)
@@ -440,8 +465,13 @@ pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char 
 	if (!s)
 		return NULL;
 	s->kind = kind;
-	s->pattern = strdup(pattern);
-	s->pattern_len = strlen(pattern);
+	s->pattern = pol_acl_pattern_dup(kind, pattern, &why);
+	if (!s->pattern && why) {
+		pol_acl_section_free(s);
+		pol_acl_fail(acl, err, "cannot normalize URL \"%.200s\": %s", pattern, why);
+		return NULL;
+	}
+	s->pattern_len = s->pattern ? strlen(s->pattern) : 0;
 	if (!s->pattern) {
 		pol_acl_section_free(s);
 		*err = pol_acl_err_nomem;

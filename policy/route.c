@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon/url.h"
 #include "policy/pol_rules.h"
 
 static const char pol_err_nomem[] = "out of memory";
@@ -433,7 +434,29 @@ pol_remote_add(struct pol *p, const char *match, const char *remote, const char 
 	r = pol_remote_slot(p);
 	if (!r)
 		goto nomem;
-	char *pat = pol_arena_strndup(&p->arena, match, mlen);
+	char *pat;
+	if (kind == POL_RK_PREFIX && strstr(match, "://")) {
+		/* normalized as requests are (daemon/url.h): ":80", "Host.", "//" and "%73" are
+		 * the same prefix as without them */
+		char *norm = malloc(mlen + URL_NORM_SLACK);
+		const char *why = NULL;
+		struct url_norm un;
+
+		if (!norm)
+			goto nomem;
+		if (url_normalize(match, mlen, URL_N_PREFIX, norm, mlen + URL_NORM_SLACK, &un,
+		                  &why) != 0) {
+			free(norm);
+			*err = why;
+			return -1;
+		}
+		pat = pol_arena_strndup(&p->arena, norm, un.len);
+		mlen = un.len;
+		icase = un.path_off;
+		free(norm);
+	} else {
+		pat = pol_arena_strndup(&p->arena, match, mlen);
+	}
 	if (!pat)
 		goto nomem;
 	if (kind == POL_RK_SCHEME) {

@@ -5,6 +5,11 @@
  * Besides crashes, the harness abort()s when a parse result is inconsistent: slices outside
  * the input, a port of 0, a path not starting with '/', or a URL that, rebuilt from its parts,
  * does not parse back to the same parts (the round trip is the differential check).
+ *
+ * URL normalization (url_normalize, url_host_normalize in daemon/url.c) must be a fixed point:
+ * normalizing its own output gives the same bytes and parts, as a URL and as a config prefix;
+ * its output has no dot segment, no "//" in the path and no lower-case escape, and when the
+ * strict parser accepts the input, it accepts the output too (the daemon parses it again).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +17,7 @@
 #include <string.h>
 
 #include "daemon/h1.h"
+#include "daemon/url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -61,6 +67,55 @@ fz_hostport(char *out, size_t cap, const struct h1_url *u)
 }
 
 static char fz_buf[1 << 17];
+static char fz_norm[1 << 17], fz_norm2[1 << 17];
+
+/* No ".", ".." or empty segment (but a final one) in the path, no lower-case hex in escapes. */
+static void
+fz_check_clean(const char *s, const struct url_norm *r)
+{
+	size_t i, e = r->query_off;
+
+	for (i = r->path_off; i < e; i++) {
+		if (s[i] == '/' && i + 1 < e) {
+			fz_check(s[i + 1] != '/');
+			fz_check(!(s[i + 1] == '.' && (i + 2 == e || s[i + 2] == '/')));
+			fz_check(!(s[i + 1] == '.' && i + 2 < e && s[i + 2] == '.' &&
+			           (i + 3 == e || s[i + 3] == '/')));
+		}
+		if (s[i] == '%') {
+			fz_check(i + 2 < e);
+			fz_check(!(s[i + 1] >= 'a' && s[i + 1] <= 'f') &&
+			         !(s[i + 2] >= 'a' && s[i + 2] <= 'f'));
+		}
+	}
+}
+
+static void
+fz_normalize(const char *p, size_t n, unsigned flags, int parsed)
+{
+	struct url_norm r, r2;
+	const char *why = NULL;
+	struct h1_url u;
+
+	if (url_normalize(p, n, flags, fz_norm, sizeof(fz_norm), &r, &why) != 0) {
+		fz_check(why != NULL);
+		return;
+	}
+	fz_check(r.len < sizeof(fz_norm) && fz_norm[r.len] == '\0' && r.len <= n + 64);
+	fz_check(r.host_off + r.host_len <= r.path_off && r.path_off <= r.query_off);
+	fz_check(r.query_off <= r.len);
+	fz_check_clean(fz_norm, &r);
+	fz_check(url_normalize(fz_norm, r.len, flags, fz_norm2, sizeof(fz_norm2), &r2, &why) == 0);
+	fz_check(r2.len == r.len && memcmp(fz_norm, fz_norm2, r.len) == 0);
+	fz_check(r2.host_off == r.host_off && r2.host_len == r.host_len && r2.port == r.port);
+	fz_check(r2.path_off == r.path_off && r2.query_off == r.query_off);
+	if (parsed && flags == 0) {
+		struct h1_str t = { fz_norm, r.len };
+		/* a decoded host may now look numeric ("%30x7f.1"): the daemon refuses that */
+		if (h1_url_parse(t, &u, &why) == H1_OK)
+			fz_check(u.port == r.port && u.host.n == r.host_len);
+	}
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -72,6 +127,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > 60000)
 		return 0;
+	fz_normalize(t.p, t.n, 0, h1_url_parse(t, &u, &why) == H1_OK);
+	fz_normalize(t.p, t.n, URL_N_PREFIX, 0);
+	if (size < 300) {
+		char host[300 + URL_NORM_SLACK];
+		long hl = url_host_normalize(t.p, t.n, 0, host, sizeof(host), &why);
+
+		if (hl >= 0) {
+			char again[sizeof(host) + URL_NORM_SLACK];
+
+			fz_check(url_host_normalize(host, (size_t)hl, 0, again, sizeof(again), &why) ==
+			         hl && memcmp(host, again, (size_t)hl) == 0);
+		}
+	}
+	why = NULL;
 	if (h1_url_parse(t, &u, &why) == H1_OK) {
 		fz_check(fz_inside(u.scheme_str, t.p, t.n) && u.scheme_str.n > 0);
 		fz_check(fz_inside(u.host, t.p, t.n) && u.host.n > 0);

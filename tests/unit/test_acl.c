@@ -366,6 +366,23 @@ static const struct acl_case acl_cases[] = {
 	{ "", ANY, "10.0.0.1", NULL, POL_DENY, loopback_rule },
 	{ "", ANY, "::2", NULL, POL_DENY, loopback_rule },
 
+	/* a prefix pattern is normalized as requests are (daemon/url.h): any spelling of it
+	 * catches the normalized URL; the description keeps the pattern as written */
+#define NORM_SCRIPT "Proxy *\nRequire all granted\nProxy HTTP://Example.COM.:080//a/./b/../%73ecret\n" \
+	"Require all denied"
+	{ NORM_SCRIPT, "http://example.com/a/secret", "10.0.0.1", NULL, POL_DENY,
+	  "Require all denied (<Proxy HTTP://Example.COM.:080//a/./b/../%73ecret> at t:3)" },
+	{ NORM_SCRIPT, "http://example.com/a/secret/x", "10.0.0.1", NULL, POL_DENY, NULL },
+	{ NORM_SCRIPT, "http://example.com/a/public", "10.0.0.1", NULL, POL_ALLOW, NULL },
+	{ NORM_SCRIPT, "http://example.com:8080/a/secret", "10.0.0.1", NULL, POL_ALLOW, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://example.com:80\nRequire all denied",
+	  "http://example.com/x", "10.0.0.1", NULL, POL_DENY, NULL },
+	{ "Proxy *\nRequire all granted\nProxy http://example.com:80\nRequire all denied",
+	  "http://example.com:8080/x", "10.0.0.1", NULL, POL_ALLOW, NULL },
+	/* wildcards stay as written */
+	{ "Proxy *\nRequire all granted\nProxy http://*.example.com//x\nRequire all denied",
+	  "http://www.example.com//x", "10.0.0.1", NULL, POL_DENY, NULL },
+
 	/* 2.4: Require ip */
 	{ "Proxy *\nRequire ip 10.0.0.0/8", ANY, "10.1.1.1", NULL, POL_ALLOW,
 	  "Require ip 10.0.0.0/8 (<Proxy *> at t:1)" },
@@ -860,6 +877,10 @@ struct section_err_case {
 static const struct section_err_case section_err_cases[] = {
 	{ POL_SEC_PREFIX, "", "empty pattern" },
 	{ POL_SEC_REGEX, "", "empty pattern" },
+	{ POL_SEC_PREFIX, "http://example.com:99999/", "cannot normalize URL "
+	  "\"http://example.com:99999/\": bad port" },
+	{ POL_SEC_PREFIX, "http://example.com%2F.evil/", "cannot normalize URL "
+	  "\"http://example.com%2F.evil/\": encoded '/' or NUL in host" },
 	{ POL_SEC_REGEX, "(", "bad regular expression \"(\": " },
 	{ POL_SEC_REGEX, "a[", "bad regular expression \"a[\": " },
 	{ POL_SEC_REGEX, "(a)\\1", "bad regular expression \"(a)\\1\": back-references are not "

@@ -1026,6 +1026,11 @@ rfc_key_normalise(void **state)
 		{"http://[2001:DB8::1]:80/x", 0, "http://[2001:db8::1]/x"},
 		{"http://User@Host/x", 0, "http://User@host/x"},
 		{"http://example.com:/a", 0, "http://example.com/a"},
+		/* every spelling of one URL is one key (daemon/url.h) */
+		{"http://Example.COM.:0080//a/./b/../%63?Q=%7e", 0, "http://example.com/a/c?Q=%7E"},
+		{"http://%65xample.com/a/c?Q=%7E", 0, "http://example.com/a/c?Q=%7E"},
+		{"http://example.com/a%2Fc", 0, "http://example.com/a%2Fc"},
+		{"http://example.com:08080/a//c?x", 1, "http://example.com:8080/a/c"},
 	};
 	char out[256];
 	size_t n;
@@ -1043,6 +1048,10 @@ rfc_key_normalise(void **state)
 	assert_int_equal(cache_key_normalise("http:///x", 9, 0, out, sizeof(out), &n),
 	                 CACHE_EINVAL);
 	assert_int_equal(cache_key_normalise("http://h/x", 10, 0, out, 5, &n), CACHE_EINVAL);
+	assert_int_equal(cache_key_normalise("http://h%2F/x", 13, 0, out, sizeof(out), &n),
+	                 CACHE_EINVAL);
+	assert_int_equal(cache_key_normalise("http://h:65536/x", 16, 0, out, sizeof(out), &n),
+	                 CACHE_EINVAL);
 }
 
 /* ---- Cache-Status and Squid codes ---- */

@@ -139,6 +139,15 @@ test_enable_and_disable_prefixes(void **state)
 	c = load("CacheRoot /tmp/x\nCacheEnable lmdb /\nCacheDisable /\n");
 	assert_false(enabled(c, "http://any.test/"));
 	cfg_unref(&c);
+	/* prefixes take the normalized form of keys (daemon/url.h) */
+	c = load("CacheRoot /tmp/x\nCacheEnable lmdb http://Deb.Test.:080//debian/./%70ool\n"
+	         "CacheDisable http://deb.test:8080\n");
+	assert_true(enabled(c, "http://deb.test/debian/pool/a.deb"));
+	assert_false(enabled(c, "http://deb.test/debian/other"));
+	assert_false(enabled(c, "http://deb.test:8080/debian/pool/a.deb"));
+	cfg_unref(&c);
+	load_fails("CacheRoot /tmp/x\nCacheEnable lmdb http://deb.test:99999/\n",
+	           "t.conf:2: CacheEnable: cannot normalize the URL prefix: bad port");
 }
 
 static int

@@ -675,6 +675,31 @@ test_remote_match_kinds_and_failover_order(void **state)
 	pol_free(&p);
 }
 
+/* A ProxyRemote URL prefix is normalized as requests are (daemon/url.h), so the normalized
+ * URL the daemon passes matches whatever spelling the config used. */
+static void
+test_remote_prefix_is_normalized(void **state)
+{
+	(void)state;
+	struct pol *p = tp_build("ProxyRemote HTTP://Docs.Example.COM.:080//a/./%62 http://docs:1\n"
+	                         "ProxyRemote * http://fw:1\n");
+	static const struct tp_row rows[] = {
+		{ "GET", "http://docs.example.com/a/b/x", NULL, POL_PARENTS,
+		  "ProxyRemote HTTP://Docs.Example.COM.:080//a/./%62 http://docs:1 (t:1)", 0,
+		  "docs:1 fw:1" },
+		{ "GET", "http://docs.example.com/a/c", NULL, POL_PARENTS, NULL, 0, "fw:1" },
+		{ "GET", "http://docs.example.com:8080/a/b", NULL, POL_PARENTS, NULL, 0, "fw:1" },
+	};
+	tp_run(p, NULL, NULL, rows, sizeof(rows) / sizeof(rows[0]));
+	pol_free(&p);
+
+	const char *err = NULL;
+	assert_int_equal(pol_new(&p), 0);
+	assert_int_equal(pol_remote_add(p, "http://h:99999/", "http://fw:1", NULL, "t:1", &err), -1);
+	assert_string_equal(err, "bad port");
+	pol_free(&p);
+}
+
 static void
 test_remote_prefix_and_regex_match_connect_as_https_url(void **state)
 {
@@ -1467,6 +1492,7 @@ main(void)
 		cmocka_unit_test(test_noproxy_four_forms),
 		cmocka_unit_test(test_noproxy_hostname_by_address_needs_the_set),
 		cmocka_unit_test(test_remote_match_kinds_and_failover_order),
+		cmocka_unit_test(test_remote_prefix_is_normalized),
 		cmocka_unit_test(test_remote_prefix_and_regex_match_connect_as_https_url),
 		cmocka_unit_test(test_remote_server_forms_and_credentials),
 		cmocka_unit_test(test_remote_errors),
