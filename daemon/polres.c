@@ -36,6 +36,7 @@ struct polres_name {
 	uint64_t due;             /* ms; 0 = now */
 	struct res_query *q;      /* in flight */
 	int inflight;
+	int kept;                 /* polres_load: listed again (the old table stays sorted) */
 };
 
 struct polres_retired {
@@ -236,9 +237,11 @@ polres_load(struct polres *p, struct cfg *cfg)
 			struct polres_name key = {.name = (char *)name, .kind = kind}, *kp = &key;
 			struct polres_name **old =
 			    p->nnames ? bsearch(&kp, p->names, p->nnames, sizeof(*p->names), polres_cmp) : NULL;
-			if (old && *old) {
+			/* Found entries stay in place: the old table must stay whole while bsearch
+			 * runs on it (emptying a slot made the next lookup read through NULL). */
+			if (old && !(*old)->kept) {
 				nn[k++] = *old; /* keeps its addresses, due time and query */
-				*old = NULL;
+				(*old)->kept = 1;
 				continue;
 			}
 			struct polres_name *n = calloc(1, sizeof(*n));
@@ -255,8 +258,10 @@ polres_load(struct polres *p, struct cfg *cfg)
 	/* Names no longer listed: forget their addresses. */
 	for (size_t i = 0; i < p->nnames; i++) {
 		struct polres_name *n = p->names[i];
-		if (n == NULL)
+		if (n->kept) {
+			n->kept = 0;
 			continue;
+		}
 		pol_addrset_builder_set(p->b[n->kind], n->name, NULL, 0);
 		p->dirty[n->kind] = 1;
 		polres_name_free(p, n);
