@@ -8,12 +8,12 @@
  * through polres_set_cfg (a queue under a lock and an ev_async wake-up).
  *
  * Readiness (pol_block_ready): each ProxyBlock name counts as unanswered until its first
- * outcome, an answer or an answered failure (SERVFAIL); a timeout or an unreachable server
- * tells nothing about the name, so it stays unanswered and is retried soon (1 s, doubling up
- * to POLRES_RETRY_MS). Every configuration handed to the thread waits in a list until no name
- * of the current table is unanswered; then the blocked set is published at once (not
- * coalesced) and, after it, the policies of the waiting configurations are marked ready and
- * the workers woken (polres_waker_add), so that the requests they parked decide again.
+ * outcome, an answer or an answered failure (SERVFAIL, REFUSED); a timeout or an unreachable
+ * server tells nothing about the name, so it stays unanswered and is retried soon (1 s,
+ * doubling up to POLRES_RETRY_MS). Every configuration handed to the thread waits in a list
+ * until no name of the current table is unanswered; then the blocked set is published at once
+ * (not coalesced) and, after it, the policies of the waiting configurations are marked ready
+ * and the workers woken (polres_waker_add), so that the requests they parked decide again.
  * Older configurations are marked with the newest: names a reload dropped are meant to go.
  */
 #include "daemon/polres.h"
@@ -228,10 +228,10 @@ polres_answer(void *arg, int status, const struct res_addrs *addrs)
 			p->dirty[n->kind] = 1;
 		n->due = now + (uint64_t)(p->cfg->dns.neg_ttl ? p->cfg->dns.neg_ttl : 30) * 1000u;
 		polres_answered(p, n);
-	} else if (!n->answered && (status == RES_TIMEOUT || status == RES_UNREACHABLE ||
-	                            status == RES_REFUSED)) {
+	} else if (!n->answered && (status == RES_TIMEOUT || status == RES_UNREACHABLE)) {
 		/* No server answered for this name: its addresses are unknown, and requests that
-		 * need them keep failing closed. Retry soon. */
+		 * need them keep failing closed. Retry soon. (SERVFAIL and REFUSED are answers: a
+		 * blocklist holds dead domains, and one of them must not hold every request.) */
 		unsigned ms = n->backoff_ms ? n->backoff_ms : POLRES_UNANSWERED_MS;
 		n->backoff_ms = ms * 2 < POLRES_RETRY_MS ? ms * 2 : POLRES_RETRY_MS;
 		n->due = now + ms;

@@ -8,9 +8,10 @@
  * configuration's policy is not ready (pol_block_ready in policy/pol.h): requests that need the
  * blocked set wait for it (proxy.c parks them) and are woken through polres_waker_add once the
  * thread has published the set and marked the policy; a reload's new policy is marked only
- * when the names it adds have answered. Answers are published as immutable struct pol_addrset objects through atomic
- * pointers, at most about once a second; workers load them (acquire) at the start of a decision
- * and do not keep them past it. A replaced set is freed 10 s later, long after any decision that
+ * when the names it adds have answered. Answers are published as immutable struct
+ * pol_addrset objects through atomic pointers, at most about once a second (at once when the
+ * last first answer arrives); workers load them (acquire) at the start of a decision and do
+ * not keep them past it. A replaced set is freed 10 s later, long after any decision that
  * could still be reading it (decisions are synchronous and take microseconds).
  */
 #ifndef GH_POLRES_H
