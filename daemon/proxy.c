@@ -4,8 +4,11 @@
  * One struct conn per accepted client. Its phase says what it waits for:
  *
  *   HEAD ──► NAME (client's DNS name for an ACL) ──► RESOLVE ──► CONNECT ──► EXCHANGE ──► HEAD
- *     │                                  POLWAIT ◄─┘ (ProxyBlock set)     └─► TUNNEL (CONNECT)
+ *     │                                                              └─► TUNNEL (CONNECT)
  *     └──► local answer (error page, OPTIONS/TRACE, 404) ──► HEAD or CLOSING
+ *
+ * POLWAIT comes before CONNECT (from HEAD for a literal target, after RESOLVE for a name)
+ * while the ProxyBlock names' addresses are not known yet (conn_polwait_park).
  *
  * conn_drive() is the one place that makes progress: it parses, moves body bytes between the
  * capped buffers (re-framing chunked and close-delimited bodies), flushes, and then derives
