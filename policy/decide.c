@@ -241,7 +241,8 @@ pol_decide(const struct pol *p, const struct pol_req *req, const struct pol_addr
 		d = pol_decide_addrs(&p->block_nets, blocked, &p->block_names, &hv, req);
 		if (d)
 			return pol_decide_set(out, POL_BLOCK, d);
-		if (pending)
+		/* A name without addresses has nothing the set could match: no wait. */
+		if (pending && (hv.literal || req->naddrs > 0))
 			return pol_decide_set(out, POL_WAIT, &pol_rule_block_pending);
 	}
 

@@ -480,7 +480,8 @@ test_block_pending_until_first_answers(void **state)
 		{ "GET", "http://192.0.2.8/", NULL, POL_WAIT, pending, 0, NULL },
 		{ "CONNECT", "[2001:db8::8]:443", NULL, POL_WAIT, pending, 0, NULL },
 		{ "GET", "http://alias.net/", "192.0.2.8", POL_WAIT, pending, 0, NULL },
-		{ "GET", "http://alias.net/", "", POL_WAIT, pending, 0, NULL },
+		/* Resolved to nothing: nothing the set could match, no wait. */
+		{ "GET", "http://alias.net/", "", POL_PARENTS, NULL, 0, "parent.example:3128" },
 		/* Through a parent or NoProxy-direct too: the address check applies there. */
 		{ "GET", "http://wiki.corp.example/", "192.0.2.8", POL_WAIT, pending, 0, NULL },
 		/* A name not resolved yet: resolve first (need_addrs), whatever the route. */
