@@ -164,6 +164,8 @@ polres_ready(struct polres *p)
 		return;
 	if (p->dirty[POLRES_BLOCK])
 		polres_publish(p, POLRES_BLOCK);
+	if (p->dirty[POLRES_BLOCK])
+		return; /* out of memory: the set lacks answers; the tick tries again */
 	for (size_t i = 0; i < p->nwaiting; i++) {
 		pol_block_ready_mark(p->waiting[i]->pol);
 		cfg_unref(&p->waiting[i]);
@@ -289,6 +291,8 @@ polres_tick(struct ev_timer *t)
 				polres_publish(p, k);
 		p->last_publish = now;
 	}
+	if (p->nwaiting > 0 && p->unanswered == 0)
+		polres_ready(p); /* a publish that failed for want of memory */
 	polres_retire_sweep(p, 0);
 	ev_timer_start(p->loop, &p->tick, POLRES_TICK_MS);
 }
