@@ -5,7 +5,16 @@
  * one pol_addrset_builder per kind, a tick timer that starts due lookups (at most
  * POLRES_INFLIGHT at once, so a 100,000-name blocklist does not flood the DNS server) and
  * publishes dirty sets, and a retire list of replaced sets. main.c talks to the thread only
- * through polres_set_cfg (an atomic pointer and an ev_async wake-up).
+ * through polres_set_cfg (a queue under a lock and an ev_async wake-up).
+ *
+ * Readiness (pol_block_ready): each ProxyBlock name counts as unanswered until its first
+ * outcome, an answer or an answered failure (SERVFAIL, REFUSED); a timeout or an unreachable
+ * server tells nothing about the name, so it stays unanswered and is retried soon (1 s,
+ * doubling up to POLRES_RETRY_MS). Every configuration handed to the thread waits in a list
+ * until no name of the current table is unanswered; then the blocked set is published at once
+ * (not coalesced) and, after it, the policies of the waiting configurations are marked ready
+ * and the workers woken (polres_waker_add), so that the requests they parked decide again.
+ * Older configurations are marked with the newest: names a reload dropped are meant to go.
  */
 #include "daemon/polres.h"
 
@@ -25,6 +34,8 @@
 #define POLRES_PUBLISH_MS 1000
 #define POLRES_RETIRE_MS 10000
 #define POLRES_RETRY_MS 30000 /* after a failure other than NXDOMAIN/NODATA */
+#define POLRES_UNANSWERED_MS 1000 /* first retry of a name no DNS server answered for */
+#define POLRES_WAKERS_MAX 256
 
 enum { POLRES_BLOCK = 0, POLRES_NOPROXY = 1 };
 
@@ -36,6 +47,9 @@ struct polres_name {
 	uint64_t due;             /* ms; 0 = now */
 	struct res_query *q;      /* in flight */
 	int inflight;
+	int answered;             /* its first outcome is in the builder (see the top) */
+	unsigned backoff_ms;      /* next retry while unanswered */
+	int kept;                 /* polres_load: listed again (the old table stays sorted) */
 };
 
 struct polres_retired {
@@ -53,8 +67,20 @@ struct polres {
 	size_t nres_old;
 	struct ev_timer tick;
 	struct cfg *cfg;                     /* the policy being served (ref held) */
-	_Atomic(struct cfg *) next_cfg;
+	pthread_mutex_t lock;                /* guards queued and wakers */
+	struct cfg **queued;                 /* handed over by polres_set_cfg, oldest first */
+	size_t nqueued;
+	struct polres_waker {
+		void (*fn)(void *arg);
+		void *arg;
+	} wakers[POLRES_WAKERS_MAX];
+	size_t nwakers;
 	atomic_int stop;
+
+	struct cfg **waiting;                /* configurations whose policy is not ready (refs) */
+	size_t nwaiting;
+	size_t unanswered;                   /* ProxyBlock names without a first outcome */
+	int starting;                        /* polres_start_due is on the stack */
 
 	struct polres_name **names;
 	size_t nnames;
@@ -121,6 +147,67 @@ polres_retire_sweep(struct polres *p, int all)
 }
 
 static void
+polres_wake_workers(struct polres *p)
+{
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->nwakers; i++)
+		p->wakers[i].fn(p->wakers[i].arg);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Every ProxyBlock name of the current table has its first outcome: publish the blocked set
+ * now, then (release, after the set) mark the waiting policies ready and wake the workers. */
+static void
+polres_ready(struct polres *p)
+{
+	if (p->nwaiting == 0)
+		return;
+	if (p->dirty[POLRES_BLOCK])
+		polres_publish(p, POLRES_BLOCK);
+	if (p->dirty[POLRES_BLOCK])
+		return; /* out of memory: the set lacks answers; the tick tries again */
+	for (size_t i = 0; i < p->nwaiting; i++) {
+		pol_block_ready_mark(p->waiting[i]->pol);
+		cfg_unref(&p->waiting[i]);
+	}
+	log_info("policy resolver: the addresses of every ProxyBlock name are known (%zu in the "
+	         "set)", pol_addrset_count(polres_blocked(p)));
+	p->nwaiting = 0;
+	polres_wake_workers(p);
+}
+
+/* cfg's policy waits for the current table's first answers (if it is not ready already). */
+static void
+polres_wait_add(struct polres *p, struct cfg *cfg)
+{
+	if (pol_block_ready(cfg->pol))
+		return;
+	struct cfg **v = realloc(p->waiting, (p->nwaiting + 1) * sizeof(*v));
+	if (v == NULL) {
+		/* Its requests fail closed after DNSTimeout instead of waiting for the set. */
+		log_error("policy resolver: out of memory: requests by address under the new "
+		          "configuration will fail until the next reload");
+		return;
+	}
+	p->waiting = v;
+	p->waiting[p->nwaiting++] = cfg_ref(cfg);
+}
+
+static void polres_start_due(struct polres *p);
+
+/* n has its first outcome in the builder (called after setting it). */
+static void
+polres_answered(struct polres *p, struct polres_name *n)
+{
+	if (n->answered)
+		return;
+	n->answered = 1;
+	n->backoff_ms = 0;
+	if (n->kind == POLRES_BLOCK && --p->unanswered == 0)
+		polres_ready(p);
+}
+
+static void
 polres_answer(void *arg, int status, const struct res_addrs *addrs)
 {
 	struct polres_name *n = arg;
@@ -137,16 +224,32 @@ polres_answer(void *arg, int status, const struct res_addrs *addrs)
 		if (pol_addrset_builder_set(p->b[n->kind], n->name, addrs->a, addrs->n) == 0)
 			p->dirty[n->kind] = 1;
 		n->due = now + (uint64_t)(addrs->ttl ? addrs->ttl : 5) * 1000u;
+		polres_answered(p, n);
 	} else if (status == RES_NXDOMAIN || status == RES_NODATA) {
 		if (pol_addrset_builder_set(p->b[n->kind], n->name, NULL, 0) == 0)
 			p->dirty[n->kind] = 1;
 		n->due = now + (uint64_t)(p->cfg->dns.neg_ttl ? p->cfg->dns.neg_ttl : 30) * 1000u;
+		polres_answered(p, n);
+	} else if (!n->answered && (status == RES_TIMEOUT || status == RES_UNREACHABLE)) {
+		/* No server answered for this name: its addresses are unknown, and requests that
+		 * need them keep failing closed. Retry soon. (SERVFAIL and REFUSED are answers: a
+		 * blocklist holds dead domains, and one of them must not hold every request.) */
+		unsigned ms = n->backoff_ms ? n->backoff_ms : POLRES_UNANSWERED_MS;
+		n->backoff_ms = ms * 2 < POLRES_RETRY_MS ? ms * 2 : POLRES_RETRY_MS;
+		n->due = now + ms;
+		log_info("policy resolver: %s: %s (retrying in %u ms; requests that need its "
+		         "addresses fail until it answers)", n->name, res_strerror(status), ms);
 	} else {
 		/* Keep what we had: a DNS hiccup must not unblock anything. */
 		n->due = now + POLRES_RETRY_MS;
 		log_info("policy resolver: %s: %s (retrying in %u s)", n->name, res_strerror(status),
 		         POLRES_RETRY_MS / 1000);
+		polres_answered(p, n);
 	}
+	/* During a first resolution, the next name starts as soon as an answer frees a slot
+	 * rather than at the next tick (unless this answer came from inside the scan). */
+	if (p->unanswered > 0 && !p->starting)
+		polres_start_due(p);
 }
 
 static void
@@ -154,6 +257,7 @@ polres_start_due(struct polres *p)
 {
 	uint64_t now = ev_now(p->loop);
 	size_t scanned = 0;
+	p->starting = 1;
 	/* Bounded scan per tick, resuming where the last one stopped. */
 	while (p->inflight < POLRES_INFLIGHT && scanned < p->nnames && scanned < 4096) {
 		if (p->cursor >= p->nnames)
@@ -169,6 +273,7 @@ polres_start_due(struct polres *p)
 		if (n->inflight)
 			n->q = q; /* else answered synchronously */
 	}
+	p->starting = 0;
 }
 
 static void polres_res_retire(struct polres *p);
@@ -186,6 +291,8 @@ polres_tick(struct ev_timer *t)
 				polres_publish(p, k);
 		p->last_publish = now;
 	}
+	if (p->nwaiting > 0 && p->unanswered == 0)
+		polres_ready(p); /* a publish that failed for want of memory */
 	polres_retire_sweep(p, 0);
 	ev_timer_start(p->loop, &p->tick, POLRES_TICK_MS);
 }
@@ -236,9 +343,11 @@ polres_load(struct polres *p, struct cfg *cfg)
 			struct polres_name key = {.name = (char *)name, .kind = kind}, *kp = &key;
 			struct polres_name **old =
 			    p->nnames ? bsearch(&kp, p->names, p->nnames, sizeof(*p->names), polres_cmp) : NULL;
-			if (old && *old) {
+			/* Found entries stay in place: the old table must stay whole while bsearch
+			 * runs on it (emptying a slot made the next lookup read through NULL). */
+			if (old && !(*old)->kept) {
 				nn[k++] = *old; /* keeps its addresses, due time and query */
-				*old = NULL;
+				(*old)->kept = 1;
 				continue;
 			}
 			struct polres_name *n = calloc(1, sizeof(*n));
@@ -255,8 +364,10 @@ polres_load(struct polres *p, struct cfg *cfg)
 	/* Names no longer listed: forget their addresses. */
 	for (size_t i = 0; i < p->nnames; i++) {
 		struct polres_name *n = p->names[i];
-		if (n == NULL)
+		if (n->kept) {
+			n->kept = 0;
 			continue;
+		}
 		pol_addrset_builder_set(p->b[n->kind], n->name, NULL, 0);
 		p->dirty[n->kind] = 1;
 		polres_name_free(p, n);
@@ -266,12 +377,18 @@ polres_load(struct polres *p, struct cfg *cfg)
 	p->names = nn;
 	p->nnames = k;
 	p->cursor = 0;
+	p->unanswered = 0;
+	for (size_t i = 0; i < k; i++)
+		p->unanswered += nn[i]->kind == POLRES_BLOCK && !nn[i]->answered;
 	if (p->cfg != cfg) {
 		cfg_unref(&p->cfg);
 		p->cfg = cfg_ref(cfg);
 	}
+	polres_wait_add(p, cfg);
 	if (k > 0)
 		log_info("policy resolver: %zu names to keep resolved", k);
+	if (p->unanswered == 0)
+		polres_ready(p); /* only names dropped or kept: the set is complete already */
 }
 
 /* Free replaced resolvers whose lookups have all been answered (checked every tick). */
@@ -306,13 +423,27 @@ static void
 polres_wake(struct ev_loop *loop, void *arg)
 {
 	struct polres *p = arg;
-	struct cfg *n = atomic_exchange(&p->next_cfg, NULL);
-	if (n) {
+	pthread_mutex_lock(&p->lock);
+	struct cfg **q = p->queued;
+	size_t nq = p->nqueued;
+	p->queued = NULL;
+	p->nqueued = 0;
+	pthread_mutex_unlock(&p->lock);
+	/* Reloads in quick succession: only the newest table is loaded, but every policy waits
+	 * for it (workers may have taken any of them). */
+	for (size_t i = 0; i + 1 < nq; i++) {
+		polres_wait_add(p, q[i]);
+		cfg_unref(&q[i]);
+	}
+	if (nq > 0) {
+		struct cfg *n = q[nq - 1];
 		if (res_conf_differs(&p->cfg->dns, &n->dns))
 			polres_res_replace(p, &n->dns);
 		polres_load(p, n);
 		cfg_unref(&n);
+		ev_timer_start(loop, &p->tick, 0); /* new names: look them up now */
 	}
+	free(q);
 	if (atomic_load(&p->stop))
 		ev_loop_break(loop);
 }
@@ -337,6 +468,7 @@ polres_start(struct polres **pp, struct cfg *cfg)
 	if (p == NULL)
 		return -1;
 	p->magic = POLRES_MAGIC;
+	pthread_mutex_init(&p->lock, NULL);
 	if (ev_loop_new(&p->loop) < 0 || res_new(&p->res, p->loop, &cfg->dns, &err) < 0 ||
 	    pol_addrset_builder_new(&p->b[0]) < 0 || pol_addrset_builder_new(&p->b[1]) < 0 ||
 	    ev_async_start(p->loop, polres_wake, p) < 0) {
@@ -361,10 +493,49 @@ polres_set_cfg(struct polres *p, struct cfg *cfg)
 {
 	if (p == NULL)
 		return;
-	struct cfg *old = atomic_exchange(&p->next_cfg, cfg_ref(cfg));
-	if (old)
-		cfg_unref(&old);
+	pthread_mutex_lock(&p->lock);
+	struct cfg **v = realloc(p->queued, (p->nqueued + 1) * sizeof(*v));
+	if (v != NULL) {
+		p->queued = v;
+		p->queued[p->nqueued++] = cfg_ref(cfg);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (v == NULL)
+		log_error("policy resolver: out of memory: the reloaded ProxyBlock and NoProxy names "
+		          "are not resolved");
 	ev_async_send(p->loop);
+}
+
+int
+polres_waker_add(struct polres *p, void (*fn)(void *arg), void *arg)
+{
+	int rc = -1;
+	if (p == NULL)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->nwakers < POLRES_WAKERS_MAX) {
+		p->wakers[p->nwakers].fn = fn;
+		p->wakers[p->nwakers].arg = arg;
+		p->nwakers++;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+void
+polres_waker_remove(struct polres *p, void *arg)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->nwakers; i++) {
+		if (p->wakers[i].arg == arg) {
+			p->wakers[i] = p->wakers[--p->nwakers];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 void
@@ -395,9 +566,14 @@ polres_stop(struct polres **pp)
 		polres_retire_sweep(p, 1);
 		ev_loop_free(&p->loop);
 	}
-	struct cfg *n = atomic_exchange(&p->next_cfg, NULL);
-	cfg_unref(&n);
+	for (size_t i = 0; i < p->nqueued; i++)
+		cfg_unref(&p->queued[i]);
+	free(p->queued);
+	for (size_t i = 0; i < p->nwaiting; i++)
+		cfg_unref(&p->waiting[i]);
+	free(p->waiting);
 	cfg_unref(&p->cfg);
+	pthread_mutex_destroy(&p->lock);
 	p->magic = 0;
 	free(p);
 	*pp = NULL;

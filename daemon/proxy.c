@@ -7,6 +7,9 @@
  *     │                                                              └─► TUNNEL (CONNECT)
  *     └──► local answer (error page, OPTIONS/TRACE, 404) ──► HEAD or CLOSING
  *
+ * POLWAIT comes before CONNECT (from HEAD for a literal target, after RESOLVE for a name)
+ * while the ProxyBlock names' addresses are not known yet (conn_polwait_park).
+ *
  * conn_drive() is the one place that makes progress: it parses, moves body bytes between the
  * capped buffers (re-framing chunked and close-delimited bodies), flushes, and then derives
  * epoll interest from the state, so a full buffer on one side simply stops reading the other
@@ -50,7 +53,8 @@
 
 enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
-	CP_CACHE /* serving a stored response (cachereq.c) */
+	CP_CACHE, /* serving a stored response (cachereq.c) */
+	CP_POLWAIT /* waiting for the policy's blocked-address set (w->polwait list) */
 };
 
 /* Body transfer from one buffer to another with framing conversion. */
@@ -143,6 +147,8 @@ struct conn {
 	int dns_status;
 	int forced_direct;   /* every parent down and ProxyRemoteFallback direct */
 	struct pol_decision dec;
+	struct conn *pw_next, *pw_prev; /* w->polwait, while pw_linked */
+	int pw_linked;
 	const char *pol_rule;  /* the deciding rule in full, FILE:LINE included (struct pol_why
 	                       * full): for the error log and the status page's explain view */
 	const struct pol_parent *par[POL_PARENTS_MAX];
@@ -553,12 +559,15 @@ conn_log(struct conn *c)
 	alog_add(&w->alog, &e);
 }
 
+static void conn_polwait_leave(struct conn *c);
+
 static void
 conn_close(struct conn *c)
 {
 	if (c->dead)
 		return;
 	struct worker *w = c->w;
+	conn_polwait_leave(c);
 	if (c->in_req && !c->logged && c->status == 0)
 		c->status = c->phase == CP_TUNNEL ? 200 : 499; /* 499: client went away (nginx) */
 	c->log_aborted = 1;
@@ -627,6 +636,7 @@ static void
 conn_req_done(struct conn *c)
 {
 	struct worker *w = c->w;
+	conn_polwait_leave(c);
 	conn_log(c);
 	if (c->dnsq)
 		res_cancel(&c->dnsq);
@@ -1687,6 +1697,66 @@ conn_cache_consult(struct conn *c)
 	return 0;
 }
 
+/* ---- waiting for the blocked-address set (pol.h POL_WAIT) ----
+ * At start and after a reload that adds ProxyBlock names, their addresses are not known yet.
+ * A request that would need them is parked (no polling): the policy resolver marks the policy
+ * ready once the set holds every name's first answer and wakes the worker, which decides the
+ * parked requests again (conn_polwait_wake). After DNSTimeout the request fails closed: 503,
+ * as for a DNS failure of the proxy itself; a 403 would claim a block nobody decided. */
+
+static void
+conn_polwait_park(struct conn *c)
+{
+	struct worker *w = c->w;
+	c->phase = CP_POLWAIT;
+	c->pw_prev = NULL;
+	c->pw_next = w->polwait;
+	if (w->polwait)
+		w->polwait->pw_prev = c;
+	w->polwait = c;
+	c->pw_linked = 1;
+	ev_timer_start(w->loop, &c->tmo, c->cfg->dns.timeout_ms);
+}
+
+static void
+conn_polwait_leave(struct conn *c)
+{
+	if (!c->pw_linked)
+		return;
+	if (c->pw_prev)
+		c->pw_prev->pw_next = c->pw_next;
+	else
+		c->w->polwait = c->pw_next;
+	if (c->pw_next)
+		c->pw_next->pw_prev = c->pw_prev;
+	c->pw_next = c->pw_prev = NULL;
+	c->pw_linked = 0;
+	ev_timer_stop(&c->tmo);
+}
+
+void
+conn_polwait_wake(struct worker *w)
+{
+	struct conn *c = w->polwait, *next;
+	for (; c != NULL; c = next) {
+		next = c->pw_next;
+		if (c->magic != CONN_MAGIC || c->dead || !pol_block_ready(c->cfg->pol))
+			continue;
+		conn_polwait_leave(c);
+		conn_decide(c);
+		conn_kick(c);
+	}
+}
+
+static void
+conn_polwait_timeout(struct conn *c)
+{
+	conn_polwait_leave(c);
+	conn_local_page(c, 503, "NONE", "Retry-After: 5\r\n",
+	                "cannot decide whether %s is blocked: %s (no DNS answer for them within "
+	                "DNSTimeout, %u ms)", c->url, c->dec.why->text, c->cfg->dns.timeout_ms);
+}
+
 static void
 conn_decide(struct conn *c)
 {
@@ -1714,6 +1784,9 @@ conn_decide(struct conn *c)
 	case POL_BLOCK:
 		conn_local_page(c, 403, "TCP_DENIED", NULL, "%s is blocked by %s", c->host,
 		                d->why->text);
+		return;
+	case POL_WAIT:
+		conn_polwait_park(c);
 		return;
 	case POL_REDIRECT: {
 		char hdr[64 * 1024 + 300];
@@ -2510,6 +2583,9 @@ conn_tmo_cb(struct ev_timer *t)
 		}
 		conn_close(c);
 		return;
+	case CP_POLWAIT:
+		conn_polwait_timeout(c);
+		break;
 	default:
 		/* NAME, RESOLVE, CONNECT carry their own deadlines */
 		return;

@@ -11,6 +11,7 @@
 #include "daemon/worker.h"
 
 #include "daemon/cachereq.h"
+#include "daemon/polres.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -292,6 +293,7 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 	struct worker *w = arg;
 	atomic_store(&w->wd_pong, atomic_load(&w->wd_ping)); /* the loop turns: answer main */
 	cachereq_worker_poll(w->id);
+	conn_polwait_wake(w);
 	worker_lops_apply(w);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
 	if (n != NULL) {
@@ -359,6 +361,8 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
 		return -1;
 	cachereq_worker_attach(id, worker_kick, w);
+	if (polres_waker_add(gh.polres, worker_kick, w) < 0)
+		return -1;
 	if (nfds > CFG_MAX_LISTEN)
 		return -1;
 	w->loclen = 128 * 1024 + 256; /* longer than any request line we accept, plus the domain */
@@ -420,6 +424,7 @@ worker_join(struct worker *w)
 {
 	pthread_join(w->thread, NULL);
 	cachereq_worker_detach(w->id);
+	polres_waker_remove(gh.polres, w);
 	res_free(&w->res);
 	for (size_t i = 0; i < w->nres_old; i++)
 		res_free(&w->res_old[i]);

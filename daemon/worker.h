@@ -64,6 +64,7 @@ struct worker {
 
 	struct conn *conns;           /* doubly linked list of live client connections */
 	size_t nconns;
+	struct conn *polwait;         /* waiting for the ProxyBlock addresses (proxy.c) */
 
 	/* Idle upstream connections: hash buckets by pool key, plus a global LRU list. */
 	struct up *pool[UP_POOL_BUCKETS];
@@ -127,6 +128,9 @@ struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage
                  const struct sockaddr_storage *local);
 /* Begin graceful stop: close idle connections, mark the rest to close after their request. */
 void conn_drain_all(struct worker *w);
+/* Wake-up: requests waiting for their policy's blocked-address set decide again if it is
+ * ready (cheap when none waits). */
+void conn_polwait_wake(struct worker *w);
 void conn_close_all(struct worker *w);
 /* Events on a busy upstream connection are handed to its owner (whose own timer times the
  * exchange: a busy upstream's timer is not armed). */

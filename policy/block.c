@@ -14,7 +14,11 @@
  * incrementally, only for run lengths some entry has, so a match costs at most
  * labels x (longest entry in labels) hash probes whatever the size of the list.
  *
- * Callers: the config loader (builders), decide.c and compile.c (matching).
+ * The readiness flag (pol_block_ready/_mark) says whether the daemon's set of the resolved
+ * addresses of those names is complete enough to decide by it.
+ *
+ * Callers: the config loader (builders), decide.c and compile.c (matching), the daemon's
+ * policy resolver (pol_block_ready_mark).
  */
 #include <ctype.h>
 #include <stdarg.h>
@@ -349,6 +353,22 @@ pol_block_name(const struct pol *p, size_t i)
 	if (!p || p->magic != POL_MAGIC || !p->compiled || i >= p->nblock_resolve)
 		return NULL;
 	return p->block_resolve[i];
+}
+
+void
+pol_block_ready_mark(struct pol *p)
+{
+	if (p && p->magic == POL_MAGIC && p->compiled)
+		atomic_store_explicit(&p->block_ready, 1, memory_order_release);
+}
+
+int
+pol_block_ready(const struct pol *p)
+{
+	/* Acquire: pairs with the release in pol_block_ready_mark, which the daemon does after
+	 * publishing the set, so a reader that sees 1 then loads that set or a newer one. */
+	return p && p->magic == POL_MAGIC && p->compiled &&
+	       atomic_load_explicit(&p->block_ready, memory_order_acquire);
 }
 
 /* ---- matching ---- */

@@ -240,6 +240,8 @@ pol_compile(struct pol *p, char *warn, size_t warnlen)
 	    pol_compile_resolve_list(p, &p->np_names, &p->np_resolve, &p->nnp_resolve) != 0)
 		return -1;
 	pol_compile_conflicts(p, &wb);
+	/* Nothing to resolve: the address set can never hold more than the policy says. */
+	atomic_store_explicit(&p->block_ready, p->nblock_resolve == 0, memory_order_relaxed);
 	p->compiled = 1;
 	return wb.count;
 }

@@ -10,6 +10,10 @@
  * anyway to connect; a PARENTS outcome is not, unless need_addrs says so (this is how the
  * ProxyBlock address check reaches requests that go through a parent, unlike Apache).
  *
+ * Until the daemon has the first answers for every ProxyBlock name (pol_block_ready), the
+ * blocked set is incomplete: a request that no rule blocks by name needs its addresses, and
+ * when they match no entry yet the answer is WAIT, never a route (fail closed).
+ *
  * Reads only immutable data and the caller's buffers: any number of threads at once.
  */
 #include <arpa/inet.h>
@@ -26,6 +30,8 @@ POL_WHY_BUILTIN(pol_rule_nohost, "the request has no host");
 POL_WHY_BUILTIN(pol_rule_badhost, "host name too long");
 POL_WHY_BUILTIN(pol_rule_redirect_long, "URL too long for the ProxyDomain redirect");
 POL_WHY_BUILTIN(pol_rule_noremote, "no ProxyRemote applies");
+POL_WHY_BUILTIN(pol_rule_block_pending,
+                "the addresses of the ProxyBlock names are not resolved yet");
 
 int
 pol_host_prepare(const char *host, struct pol_host *hv)
@@ -186,7 +192,7 @@ pol_decide(const struct pol *p, const struct pol_req *req, const struct pol_addr
 {
 	struct pol_host hv;
 	const struct pol_why *d;
-	int connect, known, addr_block, addr_np;
+	int connect, known, addr_block, addr_np, pending;
 
 	out->action = POL_INVALID;
 	out->need_addrs = 0;
@@ -227,11 +233,17 @@ pol_decide(const struct pol *p, const struct pol_req *req, const struct pol_addr
 	if (d)
 		return pol_decide_set(out, POL_BLOCK, d);
 	known = hv.literal || req->resolved;
-	addr_block = p->block_nets.n > 0 || pol_addrset_count(blocked) > 0;
+	/* Once ready, this is one load per decision (acquire: a plain load on x86). */
+	pending = p->nblock_resolve > 0 && !pol_block_ready(p);
+	addr_block = p->block_nets.n > 0 || pending || pol_addrset_count(blocked) > 0;
 	if (known && addr_block) {
+		/* A partial set still blocks what it holds; what it does not hold may come. */
 		d = pol_decide_addrs(&p->block_nets, blocked, &p->block_names, &hv, req);
 		if (d)
 			return pol_decide_set(out, POL_BLOCK, d);
+		/* A name without addresses has nothing the set could match: no wait. */
+		if (pending && (hv.literal || req->naddrs > 0))
+			return pol_decide_set(out, POL_WAIT, &pol_rule_block_pending);
 	}
 
 	/* The parents this request would use, in config order, each once. */

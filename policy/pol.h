@@ -136,7 +136,8 @@ enum pol_verdict pol_acl_check_why(const struct pol_acl *acl, const char *method
  *   1. client ACL: pol_acl_check() (a separate object; a denial ends the request);
  *   2. ProxyDomain: GET for an unqualified host -> REDIRECT (301);
  *   3. ProxyBlock: `*`, names and words, then addresses (IP/CIDR entries, and the resolved
- *      addresses of listed names through a struct pol_addrset) -> BLOCK (403);
+ *      addresses of listed names through a struct pol_addrset) -> BLOCK (403); when no
+ *      entry matches but the set is not complete yet (pol_block_ready) -> WAIT;
  *   4. NoProxy (only when some ProxyRemote line matches): -> DIRECT;
  *   5. ProxyRemote/ProxyRemoteMatch lines matching the request, in config order -> PARENTS;
  *   6. otherwise DIRECT.
@@ -229,6 +230,19 @@ int pol_compile(struct pol *p, char *warn, size_t warnlen);
 const char *pol_block_name(const struct pol *p, size_t i);
 const char *pol_noproxy_name(const struct pol *p, size_t i);
 
+/* The first resolution of the ProxyBlock names (pol_block_name). A compiled policy that lists
+ * such names starts "not ready": their addresses are not known yet, so a request by address
+ * literal, or through another name, cannot be checked against them, and pol_decide answers
+ * POL_WAIT where it would have to read the blocked set. The daemon marks the policy ready
+ * (pol_block_ready_mark, any thread, once) after it has published a blocked set holding the
+ * first outcome of every such name: addresses, NXDOMAIN/NODATA, or an answered failure such as
+ * SERVFAIL; a DNS server that does not answer at all leaves the policy waiting. A policy with
+ * no such names is ready from pol_compile on. The flag is the one thing that changes in a
+ * compiled policy: 0 to 1, never back (release store; pol_block_ready loads with acquire, so a
+ * thread that sees 1 and then loads the published set sees that set or a newer one). */
+void pol_block_ready_mark(struct pol *p);
+int pol_block_ready(const struct pol *p);
+
 /* A parent proxy. Owned by the policy; the same pointer for every line naming the same
  * (host, port, credentials). */
 struct pol_parent {
@@ -293,15 +307,20 @@ enum pol_action {
 	POL_PARENTS,      /* go through parents[0..nparents) in order, skipping those down */
 	POL_BLOCK,        /* 403 naming rule */
 	POL_REDIRECT,     /* 301 to location */
-	POL_INVALID       /* the request cannot be decided (host empty or too long, redirect
+	POL_INVALID,      /* the request cannot be decided (host empty or too long, redirect
 	                   * buffer too small, policy not compiled): 400 with rule as the reason */
+	POL_WAIT          /* the answer depends on the blocked set, and the policy is not ready
+	                   * (pol_block_ready): wait until it is, then decide again; never act on
+	                   * it (the request may be blocked). rule says why. */
 };
 
 struct pol_decision {
 	enum pol_action action;
 	/* 1: an address-based rule (ProxyBlock address or subnet, NoProxy subnet or Hostname by
 	 * address) could change this outcome and the target was not resolved: resolve it, then
-	 * decide again with resolved = 1 before acting. Never set for BLOCK or REDIRECT. */
+	 * decide again with resolved = 1 before acting. Never set for BLOCK, REDIRECT or WAIT.
+	 * While the policy is not ready (pol_block_ready), every request not yet decided by
+	 * name needs its addresses when the policy lists names to resolve. */
 	int need_addrs;
 	/* Static or policy-owned description of the deciding rule, for the 403 page and the log:
 	 * "ProxyBlock example.com (gatehouse.conf:12)", "NoProxy .corp.example (gatehouse.conf:3)",

@@ -7,11 +7,14 @@
  *
  * Invariants once pol_compile() has succeeded: nothing in a struct pol changes again, so any
  * number of threads may read it at once; every string a decision returns lives in the arena.
+ * The one exception is block_ready, an atomic flag that goes from 0 to 1 once and never back
+ * (pol_block_ready_mark).
  */
 #ifndef GH_POL_RULES_H
 #define GH_POL_RULES_H
 
 #include <regex.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -183,6 +186,10 @@ struct pol {
 	struct pol_ranges block_nets;
 	const char **block_resolve;     /* compiled: names the daemon resolves */
 	size_t nblock_resolve;
+	/* 1 once the daemon's blocked-address set holds the first answer of every name in
+	 * block_resolve (set by pol_compile when there are none): until then, decisions that
+	 * would read the set answer POL_WAIT. 0 -> 1 only. */
+	atomic_int block_ready;
 
 	/* NoProxy */
 	struct pol_nameset np_names;    /* domains (SELF|SUB) and host names (SELF|RESOLVE) */

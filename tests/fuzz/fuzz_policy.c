@@ -122,11 +122,14 @@ fz_decide(const struct pol *p, char **w, size_t n, const struct pol_addrset *bs,
 		req.addrs = ss;
 	}
 	enum pol_action a = pol_decide(p, &req, bs, ns, loc, sizeof(loc), &d);
-	fz_check(a == d.action && a >= POL_DIRECT && a <= POL_INVALID);
+	fz_check(a == d.action && a >= POL_DIRECT && a <= POL_WAIT);
 	fz_check(d.rule != NULL);
 	fz_check(d.need_addrs == 0 || d.need_addrs == 1);
-	if (a == POL_BLOCK || a == POL_REDIRECT || a == POL_INVALID)
+	if (a == POL_BLOCK || a == POL_REDIRECT || a == POL_INVALID || a == POL_WAIT)
 		fz_check(d.need_addrs == 0 && d.nparents == 0);
+	/* Only a policy still waiting for its names' first answers waits. */
+	if (a == POL_WAIT)
+		fz_check(!pol_block_ready(p));
 	if (req.resolved)
 		fz_check(d.need_addrs == 0);
 	if (a == POL_REDIRECT) {
@@ -160,6 +163,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char domain[300] = "";
 	size_t nreqs = 0;
 	const char *err;
+	int pending = 0;
 
 	if (size > 8192)
 		return 0;
@@ -198,6 +202,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (dl > 1 && domain[dl - 1] == '.')
 					domain[dl - 1] = '\0';
 			}
+		} else if (strcmp(w[0], "W") == 0) {
+			pending = 1; /* leave the policy waiting for its names' first answers */
 		} else if (strcmp(w[0], "F") == 0) {
 			pol_remote_fallback_direct(p, 1);
 		} else if (strcmp(w[0], "A") == 0 && n > 2) {
@@ -209,6 +215,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	int nw = pol_compile(p, warn, sizeof(warn));
 	fz_check(nw >= 0);
+	if (!pending)
+		pol_block_ready_mark(p);
 	fz_check(strlen(warn) < sizeof(warn));
 	set = pol_addrset_build(b);
 	fz_check(set != NULL);

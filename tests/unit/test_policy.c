@@ -73,9 +73,10 @@ tp_directive(struct pol *p, const char *line, unsigned lineno, const char **err)
 	return -1;
 }
 
-/* Build and compile a policy from a script (one directive per line, all must succeed). */
+/* Build and compile a policy from a script (one directive per line, all must succeed), and
+ * leave it as the daemon finds it before the first answers for its ProxyBlock names. */
 static struct pol *
-tp_build_w(const char *script, char *warn, size_t wlen, int *nwarn)
+tp_build_pending_w(const char *script, char *warn, size_t wlen, int *nwarn)
 {
 	struct pol *p = NULL;
 	char *copy = strdup(script), *save = NULL;
@@ -100,6 +101,15 @@ tp_build_w(const char *script, char *warn, size_t wlen, int *nwarn)
 	assert_true(n >= 0);
 	if (nwarn)
 		*nwarn = n;
+	return p;
+}
+
+/* The same, marked ready (the blocked set the tests pass is complete): most tests. */
+static struct pol *
+tp_build_w(const char *script, char *warn, size_t wlen, int *nwarn)
+{
+	struct pol *p = tp_build_pending_w(script, warn, wlen, nwarn);
+	pol_block_ready_mark(p);
 	return p;
 }
 
@@ -264,7 +274,7 @@ tp_decide(const struct pol *p, const char *method, const char *url, const char *
 }
 
 static const char *const tp_action_names[] = { "DIRECT", "PARENTS", "BLOCK", "REDIRECT",
-                                               "INVALID" };
+                                               "INVALID", "WAIT" };
 
 static void
 tp_run(const struct pol *p, const struct pol_addrset *blocked, const struct pol_addrset *noproxy,
@@ -441,6 +451,87 @@ test_block_star_blocks_everything_but_proxydomain_comes_first(void **state)
 	};
 	tp_run(p, NULL, NULL, rows, sizeof(rows) / sizeof(rows[0]));
 	pol_free(&p);
+}
+
+/* Before the first answers for its ProxyBlock names, a policy is not ready: what no rule
+ * decides without the blocked set waits (POL_WAIT), literals at once, names once resolved;
+ * what the rules decide without it (names, words, subnets, `*`-free ProxyDomain) is decided,
+ * and a partial set already blocks what it holds. Marking it ready is one-way. */
+static void
+test_block_pending_until_first_answers(void **state)
+{
+	(void)state;
+	static const char pending[] = "the addresses of the ProxyBlock names are not resolved yet";
+	struct pol *p = tp_build_pending_w("ProxyBlock blocked.example casino 10.9.0.0/16\n"
+	                                   "ProxyDomain .corp.example\n"
+	                                   "ProxyRemote * http://parent.example:3128\n"
+	                                   "NoProxy .corp.example\n", NULL, 0, NULL);
+	struct pol_addrset *partial = tp_addrset("blocked.example=192.0.2.7");
+	assert_false(pol_block_ready(p));
+	static const struct tp_row rows[] = {
+		/* Decided by name, by word, by subnet, by ProxyDomain: no wait. */
+		{ "GET", "http://www.blocked.example/", NULL, POL_BLOCK,
+		  "ProxyBlock blocked.example (t:1)", 0, NULL },
+		{ "GET", "http://mycasino.net/", NULL, POL_BLOCK, "ProxyBlock casino (t:1)", 0, NULL },
+		{ "GET", "http://10.9.1.1/", NULL, POL_BLOCK, "ProxyBlock 10.9.0.0/16 (t:1)", 0, NULL },
+		{ "GET", "http://intranet/", NULL, POL_REDIRECT, "ProxyDomain .corp.example (t:2)", 0,
+		  "http://intranet.corp.example/" },
+		/* A literal, or a resolved name, that the set does not hold (yet): wait. */
+		{ "GET", "http://192.0.2.8/", NULL, POL_WAIT, pending, 0, NULL },
+		{ "CONNECT", "[2001:db8::8]:443", NULL, POL_WAIT, pending, 0, NULL },
+		{ "GET", "http://alias.net/", "192.0.2.8", POL_WAIT, pending, 0, NULL },
+		/* Resolved to nothing: nothing the set could match, no wait. */
+		{ "GET", "http://alias.net/", "", POL_PARENTS, NULL, 0, "parent.example:3128" },
+		/* Through a parent or NoProxy-direct too: the address check applies there. */
+		{ "GET", "http://wiki.corp.example/", "192.0.2.8", POL_WAIT, pending, 0, NULL },
+		/* A name not resolved yet: resolve first (need_addrs), whatever the route. */
+		{ "GET", "http://alias.net/", NULL, POL_PARENTS, NULL, 1,
+		  "parent.example:3128" },
+		{ "GET", "http://wiki.corp.example/", NULL, POL_DIRECT, NULL, 1, NULL },
+	};
+	tp_run(p, NULL, NULL, rows, sizeof(rows) / sizeof(rows[0]));
+	tp_run(p, partial, NULL, rows, sizeof(rows) / sizeof(rows[0]));
+	/* What the partial set holds is blocked already. */
+	static const struct tp_row held[] = {
+		{ "GET", "http://192.0.2.7/", NULL, POL_BLOCK, "ProxyBlock blocked.example (t:1)", 0,
+		  NULL },
+		{ "GET", "http://alias.net/", "192.0.2.8 192.0.2.7", POL_BLOCK,
+		  "ProxyBlock blocked.example (t:1)", 0, NULL },
+	};
+	tp_run(p, partial, NULL, held, sizeof(held) / sizeof(held[0]));
+
+	pol_block_ready_mark(p);
+	assert_true(pol_block_ready(p));
+	static const struct tp_row ready[] = {
+		{ "GET", "http://192.0.2.8/", NULL, POL_PARENTS, NULL, 0, "parent.example:3128" },
+		{ "GET", "http://alias.net/", "192.0.2.8", POL_PARENTS, NULL, 0,
+		  "parent.example:3128" },
+		{ "GET", "http://192.0.2.7/", NULL, POL_BLOCK, "ProxyBlock blocked.example (t:1)", 0,
+		  NULL },
+		{ "GET", "http://wiki.corp.example/", "192.0.2.8", POL_DIRECT, NULL, 0, NULL },
+	};
+	tp_run(p, partial, NULL, ready, sizeof(ready) / sizeof(ready[0]));
+	pol_block_ready_mark(p); /* again: stays ready */
+	assert_true(pol_block_ready(p));
+	pol_addrset_free(&partial);
+	pol_free(&p);
+
+	/* Nothing to resolve (subnets, words, leading-dot domains only): ready from the start. */
+	p = tp_build_pending_w("ProxyBlock 10.9.0.0/16 casino .ads.example\n", NULL, 0, NULL);
+	assert_true(pol_block_ready(p));
+	static const struct tp_row none[] = {
+		{ "GET", "http://192.0.2.8/", NULL, POL_DIRECT, NULL, 0, NULL },
+		{ "GET", "http://alias.net/", NULL, POL_DIRECT, NULL, 1, NULL },
+	};
+	tp_run(p, NULL, NULL, none, sizeof(none) / sizeof(none[0]));
+	pol_free(&p);
+	/* Not compiled, or NULL: never ready, and marking does nothing. */
+	assert_int_equal(pol_new(&p), 0);
+	pol_block_ready_mark(p);
+	assert_false(pol_block_ready(p));
+	pol_free(&p);
+	assert_false(pol_block_ready(NULL));
+	pol_block_ready_mark(NULL);
 }
 
 static void
@@ -1503,6 +1594,7 @@ main(void)
 		cmocka_unit_test(test_builder_errors),
 		cmocka_unit_test(test_conflict_warnings),
 		cmocka_unit_test(test_addrset_build_replace_forget),
+		cmocka_unit_test(test_block_pending_until_first_answers),
 		cmocka_unit_test(test_pac_office_policy_in_node),
 		cmocka_unit_test(test_pac_large_lists_use_suffix_maps),
 		cmocka_unit_test(test_pac_block_star_and_minimal_policies),
