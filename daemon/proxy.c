@@ -668,7 +668,9 @@ body_put_chunk(struct buf *dst, const char *p, size_t n)
 
 /* Move body bytes from src to dst, converting framing. Stops when dst reaches HIGH_WATER, src
  * is empty, or the body is complete. Returns 1 if anything moved, 0 if not, -1 on a framing
- * error (*err). A close-delimited body is completed by the caller at EOF (body_eof). */
+ * error (*err). Called with dst under HIGH_WATER, 0 with bytes left in src means they are the
+ * start of a chunk-size or trailer line that needs more input (at EOF: a truncated body).
+ * A close-delimited body is completed by the caller at EOF (body_eof). */
 static int
 body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 {
@@ -1958,8 +1960,10 @@ conn_exchange(struct conn *c)
 			return 1;
 		}
 		progress |= r;
-		if (!c->rq.done && c->read_eof && buf_len(&c->in) == 0) {
-			conn_close(c); /* the client gave up in the middle of its body */
+		/* The client gave up in the middle of its body: nothing left, or only the start of
+		 * a line (a trailer, the final CRLF) that can never end now (r == 0: stuck). */
+		if (!c->rq.done && c->read_eof && (buf_len(&c->in) == 0 || r == 0)) {
+			conn_close(c);
 			return 0;
 		}
 	}
@@ -2051,8 +2055,8 @@ conn_exchange(struct conn *c)
 			return 1;
 		}
 		progress |= r;
-		if (!c->rs.done && c->up_eof && buf_len(&u->in) == 0) {
-			if (c->rs.in == H1_BODY_CLOSE && c->up_eof == 1) {
+		if (!c->rs.done && c->up_eof && (buf_len(&u->in) == 0 || r == 0)) {
+			if (c->rs.in == H1_BODY_CLOSE && c->up_eof == 1 && buf_len(&u->in) == 0) {
 				before = buf_len(&c->out);
 				body_eof(&c->rs, &c->out);
 				c->bytes_out += buf_len(&c->out) - before;
