@@ -1126,6 +1126,30 @@ conn_is_pac_path(const char *path)
 	       (n == 9 && strncmp(path, "/wpad.dat", 9) == 0);
 }
 
+/* Can the Host a client sent for the PAC file name this proxy in it: host[:port] with a DNS
+ * name or an IP literal (RFC 3986 via h1_url_parse, port 1-65535), in characters a PAC
+ * "PROXY host:port" string can hold? Anything else is the client's error (400), not ours. */
+static int
+conn_pac_host_ok(const char *hh)
+{
+	char tmp[300];
+	struct h1_url u;
+	const char *why;
+	size_t n = strlen(hh);
+	if (n >= 256)
+		return 0;
+	n = (size_t)snprintf(tmp, sizeof(tmp), "http://%s/", hh);
+	if (h1_url_parse((struct h1_str){tmp, n}, &u, &why) != H1_OK || u.userinfo.n > 0 ||
+	    u.path.n != 1)
+		return 0;
+	for (size_t i = 0; i < u.host.n; i++) {
+		unsigned char ch = (unsigned char)u.host.p[i];
+		if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_' && !(u.host_is_ip6 && ch == ':'))
+			return 0;
+	}
+	return 1;
+}
+
 /* Serve the proxy auto-config file: the admin's PacFile, or one generated from the live
  * policy with PacProxy (default: the host and port the client reached us at). */
 static void
@@ -1152,7 +1176,14 @@ conn_serve_pac(struct conn *c)
 			                    ? ntohs(((const struct sockaddr_in6 *)&c->local)->sin6_port)
 			                    : ntohs(((const struct sockaddr_in *)&c->local)->sin_port);
 			const char *hh = c->local_host;
-			if (hh && *hh && strlen(hh) < 256 && strpbrk(hh, " \t\"';\\") == NULL) {
+			if (hh && *hh && !conn_pac_host_ok(hh)) {
+				char clip[300];
+				conn_local_page(c, 400, "NONE", NULL, "malformed Host field \"%s\": the PAC "
+				                "file names this proxy by it, as host[:port]",
+				                log_clip(hh, strlen(hh), clip, sizeof(clip)));
+				return;
+			}
+			if (hh && *hh) {
 				/* the name the browser used to reach us; add our port if it gave none */
 				const char *rb = strrchr(hh, ']');
 				const char *colon = strrchr(hh, ':');
