@@ -1555,11 +1555,11 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len, size_t *consum
 		}
 		ch = (unsigned char)in[i++];
 		if (c->state == H1_CK_DATA_END) {
-			if (ch == '\r')
-				c->state = H1_CK_DATA_LF;
-			else
-				return h1_ck_fail(c, ch == '\n' ? "bare LF" : "missing CRLF after chunk data",
-				                  reason);
+			if (ch == '\n')
+				return h1_ck_fail(c, "bare LF", reason);
+			if (ch != '\r')
+				return h1_ck_fail(c, "missing CRLF after chunk data", reason);
+			c->state = H1_CK_DATA_LF;
 			continue;
 		}
 		if (c->state == H1_CK_DATA_LF) {
@@ -1592,7 +1592,8 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len, size_t *consum
 			} else if (ch == '\r') {
 				c->state = H1_CK_SIZE_LF;
 			} else {
-				return h1_ck_fail(c, ch == '\n' ? "bare LF" : "bad chunk size", reason);
+				return h1_ck_fail(c, ch == '\n' ? "bare LF" : "bad chunk size",
+				                  reason);
 			}
 			break;
 		case H1_CK_PRE_SEMI:

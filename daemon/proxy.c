@@ -1160,7 +1160,8 @@ conn_pac_host_ok(const char *hh)
 		return 0;
 	for (size_t i = 0; i < u.host.n; i++) {
 		unsigned char ch = (unsigned char)u.host.p[i];
-		if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_' && !(u.host_is_ip6 && ch == ':'))
+		if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_' &&
+		    !(u.host_is_ip6 && ch == ':'))
 			return 0;
 	}
 	return 1;
@@ -1194,9 +1195,10 @@ conn_serve_pac(struct conn *c)
 			const char *hh = c->local_host;
 			if (hh && *hh && !conn_pac_host_ok(hh)) {
 				char clip[300];
-				conn_local_page(c, 400, "NONE", NULL, "malformed Host field \"%s\": the PAC "
-				                "file names this proxy by it, as host[:port]",
-				                log_clip(hh, strlen(hh), clip, sizeof(clip)));
+				log_clip(hh, strlen(hh), clip, sizeof(clip));
+				conn_local_page(c, 400, "NONE", NULL,
+				                "malformed Host field \"%s\": the PAC file "
+				                "names this proxy by it, as host[:port]", clip);
 				return;
 			}
 			if (hh && *hh) {
@@ -2015,8 +2017,9 @@ conn_exchange(struct conn *c)
 			return 1;
 		}
 		progress |= r;
-		if (c->replay_ok && buf_len(&u->out) > before &&
-		    buf_append(&c->replay, buf_head(&u->out) + before, buf_len(&u->out) - before) < 0) {
+		size_t sent = buf_len(&u->out) - before;
+		if (c->replay_ok && sent > 0 &&
+		    buf_append(&c->replay, buf_head(&u->out) + before, sent) < 0) {
 			c->replay_ok = 0; /* longer than CONN_REPLAY_CAP: not replayed */
 			buf_fini(&c->replay);
 		}
