@@ -16,8 +16,11 @@
  * differently: repeated or conflicting Content-Length (even "5, 5" or two identical lines,
  * in responses as well: RFC 9110 8.6 would let us accept identical values, we do not),
  * Content-Length with Transfer-Encoding, chunked not last or applied twice, Transfer-Encoding
- * in HTTP/1.0, obs-fold, whitespace before the colon, bare CR. A line ending is CRLF or a
- * bare LF (RFC 9112 2.2: heads are re-serialised, never forwarded raw). Requests get 400
+ * in HTTP/1.0, obs-fold, whitespace before the colon, bare CR. A line ending in a head is CRLF
+ * or a bare LF (RFC 9112 2.2: heads are re-serialised, never forwarded raw); in chunked framing
+ * (size lines, after the data, trailer lines) it is CRLF only, since trailer lines are
+ * forwarded as they came and a recipient that splits lines differently at a bare LF must
+ * never see one (RFC 9112 7.1 has no bare-LF allowance of its own). Requests get 400
  * (414/431 for limits, 417, 501, 505), responses 502. ProxyBadHeader (responses only)
  * applies to a malformed field line; a malformed line that names Content-Length or
  * Transfer-Encoding is always an error, as are obs-fold, bare CR and framing conflicts.
@@ -1437,7 +1440,7 @@ enum {
 	H1_CK_POST_QS,     /* right after a quoted-string */
 	H1_CK_SIZE_LF,     /* CR seen at the end of the size line */
 	H1_CK_DATA,
-	H1_CK_DATA_END,    /* CRLF or LF required after the data */
+	H1_CK_DATA_END,    /* CRLF required after the data */
 	H1_CK_DATA_LF,     /* CR seen after the data */
 	H1_CK_TRAILER,     /* at the start of a trailer field line or the final empty line */
 	H1_CK_DONE,
@@ -1490,8 +1493,10 @@ h1_ck_trailer(struct h1_chunked *c, const char *in, size_t len, size_t *used,
 	cr = memchr(in, '\r', total - 1);
 	if (cr != NULL && cr != lf - 1)
 		return h1_ck_fail(c, "bare CR", reason);
+	if (cr == NULL) /* trailer lines are forwarded as they came: CRLF only */
+		return h1_ck_fail(c, "bare LF", reason);
 	line.p = in;
-	line.n = total - 1 - (cr != NULL);
+	line.n = total - 2;
 	c->trailer_bytes += total;
 	*used = total;
 	if (line.n == 0) {
@@ -1551,11 +1556,10 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len, size_t *consum
 		ch = (unsigned char)in[i++];
 		if (c->state == H1_CK_DATA_END) {
 			if (ch == '\n')
-				c->state = H1_CK_SIZE0;
-			else if (ch == '\r')
-				c->state = H1_CK_DATA_LF;
-			else
+				return h1_ck_fail(c, "bare LF", reason);
+			if (ch != '\r')
 				return h1_ck_fail(c, "missing CRLF after chunk data", reason);
+			c->state = H1_CK_DATA_LF;
 			continue;
 		}
 		if (c->state == H1_CK_DATA_LF) {
@@ -1587,10 +1591,9 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len, size_t *consum
 				c->state = H1_CK_PRE_SEMI;
 			} else if (ch == '\r') {
 				c->state = H1_CK_SIZE_LF;
-			} else if (ch == '\n') {
-				h1_ck_line_done(c);
 			} else {
-				return h1_ck_fail(c, "bad chunk size", reason);
+				return h1_ck_fail(c, ch == '\n' ? "bare LF" : "bad chunk size",
+				                  reason);
 			}
 			break;
 		case H1_CK_PRE_SEMI:
@@ -1623,10 +1626,9 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len, size_t *consum
 				                                  : H1_CK_PRE_SEMI;
 			else if (ch == '\r')
 				c->state = H1_CK_SIZE_LF;
-			else if (ch == '\n')
-				h1_ck_line_done(c);
 			else
-				return h1_ck_fail(c, "bad chunk extension", reason);
+				return h1_ck_fail(c, ch == '\n' ? "bare LF" : "bad chunk extension",
+				                  reason);
 			break;
 		case H1_CK_POST_NAME:
 			if (ch == '=')

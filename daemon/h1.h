@@ -177,7 +177,8 @@ void h1_chunked_init(struct h1_chunked *c);
  * Returns H1_AGAIN (call again with the unconsumed rest, plus more input when *consumed == 0
  * and span is empty), H1_OK when the last-chunk and the trailer section's final CRLF have been
  * consumed, or H1_ERR with *reason ("bad chunk size", "chunk size too large", "missing CRLF
- * after chunk data", "bare CR", "trailer section too large", "bad trailer field", ...).
+ * after chunk data", "bare CR", "bare LF", "trailer section too large", "bad trailer field",
+ * ...). Every line of the framing must end in CRLF: a bare LF is an error, never a line end.
  * Sizes use at most 16 hex digits and never overflow; chunk extensions are checked and
  * skipped; trailer lines are validated like header fields (no obs-fold). */
 enum { H1_SPAN_DATA = 0, H1_SPAN_TRAILER = 1 };

@@ -50,6 +50,9 @@
 /* An ErrorDocument redirect's longest Location: it is sent twice (the field, the page's link),
  * and both must fit CONN_OUT_CAP behind up to HIGH_WATER of earlier output */
 #define CONN_LOCATION_MAX (64 * 1024)
+/* Request body bytes kept for one replay on a fresh upstream connection when a reused one
+ * turns out closed (PUT and other idempotent methods); a longer body is not replayed. */
+#define CONN_REPLAY_CAP (64 * 1024)
 
 enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
@@ -127,6 +130,8 @@ struct conn {
 
 	struct up *up;
 	int retried;
+	struct buf replay;   /* request body as sent upstream, while a replay is possible */
+	int replay_ok;       /* replay holds all of it: reused upstream, idempotent method */
 	int up_eof;
 	int up_got_bytes;    /* any response byte seen on this upstream for this request */
 	int rs_head_done;
@@ -189,6 +194,14 @@ static void conn_cache_serve(struct conn *c);
 static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
 
 /* ---- small helpers ---- */
+
+/* RFC 9110 9.2.2: may a request with this method be sent again after a connection failure? */
+static int
+conn_method_idempotent(int method)
+{
+	return method == H1_M_GET || method == H1_M_HEAD || method == H1_M_PUT ||
+	       method == H1_M_DELETE || method == H1_M_OPTIONS || method == H1_M_TRACE;
+}
 
 /* A new request id: 60 bits as 12 characters of Crockford's base32 (no I, L, O, U to misread
  * on a screenshot): the request's start second (32 bits, so ids sort by time), the worker
@@ -424,6 +437,7 @@ conn_free_deferred(struct ev_loop *loop, void *arg)
 	struct conn *c = arg;
 	buf_fini(&c->in);
 	buf_fini(&c->out);
+	buf_fini(&c->replay);
 	free(c->client_name);
 	c->magic = 0;
 	free(c);
@@ -478,6 +492,8 @@ conn_req_reset(struct conn *c)
 	c->bytes_out = 0;
 	c->body_out = 0;
 	c->retried = 0;
+	buf_fini(&c->replay);
+	c->replay_ok = 0;
 	c->up_eof = 0;
 	c->up_got_bytes = 0;
 	c->rs_head_done = 0;
@@ -680,7 +696,9 @@ body_put_chunk(struct buf *dst, const char *p, size_t n)
 
 /* Move body bytes from src to dst, converting framing. Stops when dst reaches HIGH_WATER, src
  * is empty, or the body is complete. Returns 1 if anything moved, 0 if not, -1 on a framing
- * error (*err). A close-delimited body is completed by the caller at EOF (body_eof). */
+ * error (*err). Called with dst under HIGH_WATER, 0 with bytes left in src means they are the
+ * start of a chunk-size or trailer line that needs more input (at EOF: a truncated body).
+ * A close-delimited body is completed by the caller at EOF (body_eof). */
 static int
 body_pump(struct body *b, struct buf *src, struct buf *dst, const char **err)
 {
@@ -1233,6 +1251,31 @@ conn_is_pac_path(const char *path)
 	       (n == 9 && strncmp(path, "/wpad.dat", 9) == 0);
 }
 
+/* Can the Host a client sent for the PAC file name this proxy in it: host[:port] with a DNS
+ * name or an IP literal (RFC 3986 via h1_url_parse, port 1-65535), in characters a PAC
+ * "PROXY host:port" string can hold? Anything else is the client's error (400), not ours. */
+static int
+conn_pac_host_ok(const char *hh)
+{
+	char tmp[300];
+	struct h1_url u;
+	const char *why;
+	size_t n = strlen(hh);
+	if (n >= 256)
+		return 0;
+	n = (size_t)snprintf(tmp, sizeof(tmp), "http://%s/", hh);
+	if (h1_url_parse((struct h1_str){tmp, n}, &u, &why) != H1_OK || u.userinfo.n > 0 ||
+	    u.path.n != 1)
+		return 0;
+	for (size_t i = 0; i < u.host.n; i++) {
+		unsigned char ch = (unsigned char)u.host.p[i];
+		if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_' &&
+		    !(u.host_is_ip6 && ch == ':'))
+			return 0;
+	}
+	return 1;
+}
+
 /* Serve the proxy auto-config file: the admin's PacFile, or one generated from the live
  * policy with PacProxy (default: the host and port the client reached us at). */
 static void
@@ -1259,7 +1302,15 @@ conn_serve_pac(struct conn *c)
 			                    ? ntohs(((const struct sockaddr_in6 *)&c->local)->sin6_port)
 			                    : ntohs(((const struct sockaddr_in *)&c->local)->sin_port);
 			const char *hh = c->local_host;
-			if (hh && *hh && strlen(hh) < 256 && strpbrk(hh, " \t\"';\\") == NULL) {
+			if (hh && *hh && !conn_pac_host_ok(hh)) {
+				char clip[300];
+				log_clip(hh, strlen(hh), clip, sizeof(clip));
+				conn_local_page(c, 400, "NONE", NULL,
+				                "malformed Host field \"%s\": the PAC file "
+				                "names this proxy by it, as host[:port]", clip);
+				return;
+			}
+			if (hh && *hh) {
 				/* the name the browser used to reach us; add our port if it gave none */
 				const char *rb = strrchr(hh, ']');
 				const char *colon = strrchr(hh, ':');
@@ -1998,11 +2049,16 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int how)
 		/* HTTP exchange; a CONNECT through a parent waits for its answer here too. */
 		c->phase = CP_EXCHANGE;
 		c->action = c->is_connect ? "TCP_TUNNEL" : "TCP_MISS";
-		if (conn_send_uphead(c, u) < 0) {
+		if (conn_send_uphead(c, u) < 0 ||
+		    (c->retried && buf_len(&c->replay) > 0 &&
+		     buf_append(&u->out, buf_head(&c->replay), buf_len(&c->replay)) < 0)) {
 			conn_local_page(c, 500, "NONE", NULL, "request head does not fit the upstream buffer");
 			conn_kick(c);
 			return;
 		}
+		/* On a reused connection keep what the body pump sends, for conn_up_gone */
+		buf_fini(&c->replay);
+		c->replay_ok = u->nreq > 1 && conn_method_idempotent(c->method);
 		unsigned ct = c->cfg->timeout_ms, pt = c->cfg->proxy_timeout_ms;
 		ev_timer_start(w->loop, &c->tmo, ct < pt ? ct : pt);
 	}
@@ -2106,9 +2162,11 @@ conn_up_gone(struct conn *c, int had_error)
 {
 	struct up *u = c->up;
 	/* A reused connection the server closed just as we sent: retry once on a fresh one
-	 * when the request can be repeated safely (no body, nothing received). */
-	if (!c->up_got_bytes && u->nreq > 1 && !c->retried && c->rq.in == H1_BODY_NONE &&
-	    c->method != H1_M_POST && c->method != H1_M_PATCH) {
+	 * when the request can be repeated safely (nothing received; no body, or an idempotent
+	 * method with the whole body sent so far kept in c->replay). */
+	int again = c->rq.in == H1_BODY_NONE ? c->method != H1_M_POST && c->method != H1_M_PATCH
+	                                      : c->replay_ok;
+	if (!c->up_got_bytes && u->nreq > 1 && !c->retried && again) {
 		c->retried = 1;
 		c->w->st.up_retries++;
 		c->up = NULL;
@@ -2135,6 +2193,7 @@ conn_exchange(struct conn *c)
 	int progress = 0;
 
 	if (!c->rq.done && buf_len(&u->out) < HIGH_WATER) {
+		size_t before = buf_len(&u->out);
 		int r = body_pump(&c->rq, &c->in, &u->out, &err);
 		if (r < 0) {
 			c->close_after = 1;
@@ -2142,8 +2201,16 @@ conn_exchange(struct conn *c)
 			return 1;
 		}
 		progress |= r;
-		if (!c->rq.done && c->read_eof && buf_len(&c->in) == 0) {
-			conn_close(c); /* the client gave up in the middle of its body */
+		size_t sent = buf_len(&u->out) - before;
+		if (c->replay_ok && sent > 0 &&
+		    buf_append(&c->replay, buf_head(&u->out) + before, sent) < 0) {
+			c->replay_ok = 0; /* longer than CONN_REPLAY_CAP: not replayed */
+			buf_fini(&c->replay);
+		}
+		/* The client gave up in the middle of its body: nothing left, or only the start of
+		 * a line (a trailer, the final CRLF) that can never end now (r == 0: stuck). */
+		if (!c->rq.done && c->read_eof && (buf_len(&c->in) == 0 || r == 0)) {
+			conn_close(c);
 			return 0;
 		}
 	}
@@ -2235,8 +2302,8 @@ conn_exchange(struct conn *c)
 			return 1;
 		}
 		progress |= r;
-		if (!c->rs.done && c->up_eof && buf_len(&u->in) == 0) {
-			if (c->rs.in == H1_BODY_CLOSE && c->up_eof == 1) {
+		if (!c->rs.done && c->up_eof && (buf_len(&u->in) == 0 || r == 0)) {
+			if (c->rs.in == H1_BODY_CLOSE && c->up_eof == 1 && buf_len(&u->in) == 0) {
 				before = buf_len(&c->out);
 				body_eof(&c->rs, &c->out);
 				c->bytes_out += buf_len(&c->out) - before;
@@ -2613,6 +2680,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 	gh_addr_text(peer, c->peer_text, sizeof(c->peer_text), 0);
 	buf_init(&c->in, CONN_IN_CAP);
 	buf_init(&c->out, CONN_OUT_CAP);
+	buf_init(&c->replay, CONN_REPLAY_CAP);
 	conn_req_reset(c);
 	c->phase = CP_HEAD;
 	ev_io_init(&c->io, fd, conn_io_cb, c);

@@ -5,6 +5,9 @@
  * States: CONNECTING (this file drives it, then calls the owner back), BUSY (events go to
  * proxy.c through proxy_up_io; the owner's timer times them), IDLE (pooled: read interest kept so a close
  * or stray bytes from the server retire it), DEAD (closed, freed after the dispatch batch).
+ * A pooled connection is peeked at before reuse (up_pool_take), so a close whose event is
+ * still queued does not cost a request; one that crosses our request on the wire still can:
+ * proxy.c replays idempotent requests once on a fresh connection (conn_up_gone).
  */
 #include "daemon/worker.h"
 
@@ -137,12 +140,29 @@ up_close(struct up *u)
 		log_error("out of memory deferring an upstream free; leaking it");
 }
 
+/* Is an idle connection still usable? The server may have closed it (or sent something
+ * unsolicited) after the loop last looked, and the event is still queued: a request sent on
+ * it would meet the close. One recv per reuse, on misses only: "nothing to read" is usable. */
+static int
+up_idle_usable(const struct up *u)
+{
+	char b;
+	ssize_t n = recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
 struct up *
 up_pool_take(struct worker *w, const char *key)
 {
-	for (struct up *u = w->pool[up_hash(key)]; u != NULL; u = u->hnext) {
+	struct up *next;
+	for (struct up *u = w->pool[up_hash(key)]; u != NULL; u = next) {
+		next = u->hnext;
 		if (strcmp(u->key, key) != 0)
 			continue;
+		if (!up_idle_usable(u)) {
+			up_close(u); /* unlinks it; next is still in the bucket */
+			continue;
+		}
 		up_pool_unlink(u);
 		ev_timer_stop(&u->tmo);
 		u->state = UP_BUSY;

@@ -198,7 +198,9 @@ fz_chunked(const char *in, size_t len, const size_t *cuts, size_t ncuts, struct 
 				o->dlen += span.n;
 			} else {
 				fz_check(kind == H1_SPAN_TRAILER);
-				fz_check(span.p[span.n - 1] == '\n');
+				/* forwarded as it came: it must end in CRLF, never a bare LF */
+				fz_check(span.n >= 2 && span.p[span.n - 2] == '\r' &&
+				         span.p[span.n - 1] == '\n');
 				o->thash = fz_fnv(o->thash, span.p, span.n);
 				o->tlen += span.n;
 			}

@@ -353,3 +353,23 @@ def test_same_policy_gives_the_same_file_and_etag(start_policy_daemon, pctx):
     assert a.status == b.status == 200
     assert a.body == b.body
     assert a.header("ETag") == b.header("ETag")
+
+
+
+@pytest.mark.parametrize("host,cause", [
+    # valid RFC 3986 reg-names the PAC cannot carry: refused where the PAC is made
+    ("a=b", b"malformed Host field"), ("a=b:3128", b"malformed Host field"),
+    ("a!b", b"malformed Host field"), ("x,y:8080", b"malformed Host field"),
+    # not a host[:port] at all: refused with the request head
+    ("proxy.test:99999", b"bad Host"), ("proxy.test:x", b"bad Host"), ("[::1", b"bad Host"),
+    ("user@proxy.test", b"bad Host"), ("proxy.test/x", b"bad Host")])
+def test_malformed_host_on_the_pac_is_400_naming_the_cause(start_policy_daemon, pctx, host,
+                                                           cause):
+    # The generated PAC names the proxy by the Host the browser sent: a Host that cannot be a
+    # host[:port] there is the client's error (400, saying so), not "cannot generate" (500).
+    d = start_policy_daemon(extra=["NoProxy .intranet.test"])
+    r = fetch(d.port, host=host)
+    assert r.status == 400, (host, r)
+    assert cause in r.body, r.body
+    # the same daemon still serves a well-formed request
+    assert fetch(d.port).status == 200

@@ -2,10 +2,13 @@
 test_smuggling.py - ambiguous or malformed requests, each on a fresh connection: the proxy must
 answer with an error (400, or the listed alternatives), close the connection, and forward
 nothing: the origin records no complete request carrying the test's token, neither the outer
-request nor the one smuggled inside it.
+request nor the one smuggled inside it. A bare LF in chunked framing is refused (400) before a
+raw backend that would end a line there, and so see a second request, reads anything whole.
 """
 
 import json
+import socket
+import threading
 import time
 import uuid
 
@@ -197,3 +200,134 @@ def test_connection_naming_framing_headers_cannot_smuggle(proxy, ctx, listed):
     assert doc["body"] == inner.decode()
     time.sleep(0.3)
     assert [x["target"] for x in ctx.origin.requests_with(tok)] == ["/echo?outer=%s" % tok]
+
+
+# ---- bare LF in chunked framing (issue 10 item 15)
+
+class LfSplittingBackend:
+    """A raw origin that reads HTTP the lax way: a bare LF ends a line anywhere, in heads and
+    in chunked framing, so bytes behind a bare LF are the next request to it. Records every
+    request it read whole (method, target), and answers each with a short 200."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        conn.settimeout(5)
+        buf = [b""]
+
+        def more():
+            data = conn.recv(65536)
+            if not data:
+                raise EOFError()
+            buf[0] += data
+
+        def line():
+            while b"\n" not in buf[0]:
+                more()
+            ln, buf[0] = buf[0].split(b"\n", 1)
+            return ln[:-1] if ln.endswith(b"\r") else ln
+
+        def exact(n):
+            while len(buf[0]) < n:
+                more()
+            out, buf[0] = buf[0][:n], buf[0][n:]
+            return out
+
+        try:
+            for _ in range(100):
+                first = line()
+                while first == b"":
+                    first = line()
+                fields = {}
+                for _ in range(200):
+                    ln = line()
+                    if ln == b"":
+                        break
+                    name, _, value = ln.partition(b":")
+                    fields[name.strip().lower()] = value.strip()
+                if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+                    for _ in range(10000):
+                        size = int(line().split(b";")[0].strip() or b"0", 16)
+                        if size == 0:
+                            while line() != b"":
+                                pass
+                            break
+                        exact(size)
+                        line()
+                elif b"content-length" in fields:
+                    exact(int(fields[b"content-length"]))
+                parts = first.split(b" ")
+                with self.lock:
+                    self.requests.append((parts[0], parts[1] if len(parts) > 1 else b""))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        except (EOFError, OSError, ValueError):
+            pass
+        finally:
+            conn.close()
+
+    def with_token(self, tok):
+        with self.lock:
+            return [r for r in self.requests if tok.encode() in r[1]]
+
+    def close(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+
+BARE_LF_BODIES = [
+    # chunked bodies with a bare LF where a line ends; {s} is a request carrying the token,
+    # which the lax backend would read as the next request if these bytes reached it as sent
+    ("after-chunk-size", "5\nhello\r\n0\r\n\r\n{s}"),
+    ("after-chunk-extension", "5;a=b\nhello\r\n0\r\n\r\n{s}"),
+    ("after-chunk-data", "5\r\nhello\n0\r\n\r\n{s}"),
+    ("after-last-chunk", "0\n\n{s}"),
+    ("last-chunk-then-bare-lf-line", "0\r\n\n{s}"),
+    ("ending-a-trailer-line", "0\r\nX-A: 1\n\r\n{s}"),
+    ("trailer-then-bare-lf-line", "0\r\nX-A: 1\r\n\n{s}"),
+    ("every-line", "5\nhello\n0\n\n{s}"),
+]
+
+
+@pytest.mark.parametrize("name,body", BARE_LF_BODIES, ids=[b[0] for b in BARE_LF_BODIES])
+def test_bare_lf_in_chunked_request_is_refused_before_a_lax_backend(proxy, name, body):
+    be = LfSplittingBackend()
+    try:
+        tok = uuid.uuid4().hex
+        h = "127.0.0.1:%d" % be.port
+        inner = "GET http://%s/inner?tok=%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (h, tok, h)
+        raw = ("POST http://%s/outer?tok=%s HTTP/1.1\r\nHost: %s\r\n"
+               "Transfer-Encoding: chunked\r\n\r\n" % (h, tok, h)) + body.format(s=inner)
+        with ghtest.Conn("127.0.0.1", proxy.port) as c:
+            c.send(raw.encode("latin-1"))
+            try:
+                r = c.read_response("POST")
+            except ghtest.Closed:
+                pytest.fail("connection closed without an error response")
+            assert r.status == 400, r
+            assert b"bare LF" in r.body, r.body[:400]
+            assert c.closed_by_peer(5), "connection left open after %d" % r.status
+        # neither the outer request nor the one behind the bare LF reached the backend whole
+        seen = ghtest.poll(lambda: be.with_token(tok), timeout=0.5)
+        assert not seen, "the lax backend read: %r" % seen
+    finally:
+        be.close()

@@ -814,13 +814,12 @@ static const struct ck_case ck_cases[] = {
 	{ "one chunk", "5\r\nhello\r\n0\r\n\r\n", H1_OK, NULL, "hello", "", 0 },
 	{ "several chunks with hex sizes in both cases", "a\r\n0123456789\r\nA\r\nabcdefghij\r\n"
 	  "1\r\n!\r\n0\r\n\r\n", H1_OK, NULL, "0123456789abcdefghij!", "", 0 },
-	{ "bare LF line endings", "3\nabc\n0\n\n", H1_OK, NULL, "abc", "", 0 },
 	{ "extensions with token and quoted values",
 	  "4;name=val;q=\"a \\\" b\";flag\r\nWiki\r\n5 ; a = b\r\npedia\r\n0;last\r\n\r\n", H1_OK,
 	  NULL, "Wikipedia", "", 0 },
 	{ "trailer fields are returned one by one",
-	  "3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum: 42\n\r\n", H1_OK, NULL, "abc",
-	  "Expires: never\r\nX-Sum: 42\n", 0 },
+	  "3\r\nabc\r\n0\r\nExpires: never\r\nX-Sum: 42\r\n\r\n", H1_OK, NULL, "abc",
+	  "Expires: never\r\nX-Sum: 42\r\n", 0 },
 	{ "bytes after the body are not consumed", "0\r\n\r\nGET / HTTP/1.1\r\n", H1_OK, NULL, "",
 	  "", 5 },
 	{ "sixteen hex digits are allowed", "0000000000000001\r\nx\r\n0\r\n\r\n", H1_OK, NULL, "x",
@@ -846,7 +845,7 @@ static const struct ck_case ck_cases[] = {
 	{ "unterminated quoted extension", "5;a=\"x\r\nhello\r\n", H1_ERR, "bad chunk extension",
 	  "", "", 0 },
 	{ "extension shapes with whitespace", "1;a ;b\r\nx\r\n1;a=\"q\" ;b\r\ny\r\n"
-	  "1;a=\"q\"\nz\r\n1;a=\"\"\r\nw\r\n0\r\n\r\n", H1_OK, NULL, "xyzw", "", 0 },
+	  "1;a=\"q\"\r\nz\r\n1;a=\"\"\r\nw\r\n0\r\n\r\n", H1_OK, NULL, "xyzw", "", 0 },
 	{ "whitespace after an extension name before the line end", "5;a \r\nhello\r\n", H1_ERR,
 	  "bad chunk extension", "", "", 0 },
 	{ "junk after a quoted extension", "5;a=\"x\"y\r\nhello\r\n", H1_ERR,
@@ -871,6 +870,26 @@ static const struct ck_case ck_cases[] = {
 	  "", 0 },
 	{ "bare CR in a trailer", "0\r\nX: a\rb\r\n\r\n", H1_ERR, "bare CR", "", "", 0 },
 	{ "trailer section over 8 KiB", g_big, H1_ERR, "trailer section too large", "", "", 0 },
+	/* A bare LF ends no line of the framing (issue 10 item 15): trailer lines are forwarded
+	 * as they came, and a peer that splits at a bare LF would see other messages. */
+	{ "bare LF line endings everywhere", "3\nabc\n0\n\n", H1_ERR, "bare LF", "", "", 0 },
+	{ "bare LF after the chunk size", "5\nhello\r\n0\r\n\r\n", H1_ERR, "bare LF", "", "",
+	  0 },
+	{ "bare LF after the last-chunk size", "0\nGET /x HTTP/1.1\r\n\r\n", H1_ERR, "bare LF",
+	  "", "", 0 },
+	{ "bare LF after an extension name", "5;a\nhello\r\n", H1_ERR, "bare LF", "", "", 0 },
+	{ "bare LF after an extension value", "5;a=b\nhello\r\n", H1_ERR, "bare LF", "", "", 0 },
+	{ "bare LF after a quoted extension", "5;a=\"b\"\nhello\r\n", H1_ERR, "bare LF", "",
+	  "", 0 },
+	{ "bare LF after the data", "5\r\nhello\n0\r\n\r\n", H1_ERR, "bare LF", "hello", "", 0 },
+	{ "bare LF ending a trailer line", "0\r\nX: a\nY: b\r\n\r\n", H1_ERR, "bare LF", "", "",
+	  0 },
+	{ "bare LF as the final empty line", "0\r\n\nGET /x HTTP/1.1\r\n\r\n", H1_ERR,
+	  "bare LF", "", "", 0 },
+	{ "bare LF as the final line after a trailer", "0\r\nX: a\r\n\n", H1_ERR, "bare LF", "",
+	  "X: a\r\n", 0 },
+	{ "whitespace then a bare LF after the size", "5 \nhello\r\n", H1_ERR,
+	  "whitespace before end of chunk line", "", "", 0 },
 };
 
 static void
