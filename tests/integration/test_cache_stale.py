@@ -91,3 +91,22 @@ def test_stale_while_revalidate_serves_stale_and_refreshes_in_the_background(sta
     r = ghtest.get(d.port, u)
     assert r.header("Cache-Status").startswith("Gatehouse; hit") and int(r.header("Age")) < 2
     assert len(ctx.origin.requests_with(t)) == 2
+
+
+def test_an_age_list_counts_by_its_first_member(start_daemon, ctx):
+    """RFC 9111 5.1: "Age: 7200, 0" (or Age: 7200 and Age: 0 on two lines) is 7200 seconds
+    old, so with max-age=3600 it is stale on arrival: the next request goes to the origin.
+    It used to parse as invalid, count as 0, and be served as a fresh hit."""
+    d = start(start_daemon, ctx)
+    for ages, fresh in (("age=7200,%200", False), ("age=7200&age=0", False),
+                        ("age=10", True)):
+        t = uuid.uuid4().hex
+        u = url(ctx, "t=%s&cc=max-age=3600&size=500&%s" % (t, ages))
+        assert ghtest.get(d.port, u).status == 200
+        r = ghtest.get(d.port, u)
+        assert r.status == 200 and r.body == body_bytes(500)
+        cs = r.header("Cache-Status")
+        assert cs.startswith("Gatehouse; hit") == fresh, (ages, cs)
+        assert len(ctx.origin.requests_with(t)) == (1 if fresh else 2), ages
+        if fresh:
+            assert int(r.header("Age")) >= 10
