@@ -132,6 +132,10 @@ struct creq {
 	int64_t t_req;
 	struct cache_entry *e;       /* the stored entry looked up (revalidation or serving) */
 	struct cache_entry *ebody;   /* after a 304 merge: the looked-up entry, for its body */
+	struct cache_entry *stale;   /* a stale entry fetched anew (it has no validator): kept
+	                              * until the origin answers, served if it fails and
+	                              * stale-if-error / CacheStaleOnError allow (then it
+	                              * becomes q->e) */
 	struct cache_decision dec;
 	enum cache_outcome outcome;
 	struct cache_status st;
@@ -796,6 +800,7 @@ cachereq_free(struct creq **qp)
 		cq_unfollow(q);
 	cache_entry_free(q->e);
 	cache_entry_free(q->ebody);
+	cache_entry_free(q->stale);
 	free(q->key);
 	free(q->hblock);
 	free(q->hv);
@@ -991,7 +996,13 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 		cachereq_set_outcome(q, CACHE_OUT_MISS);
 	if (rc == CACHE_HIT && q->dec.stale)
 		q->st.fwd = CACHE_FWD_STALE;
-	cache_entry_free(q->e);
+	/* A stale entry that cannot be revalidated (no ETag, no Last-Modified) is fetched
+	 * unconditionally, but stale-if-error needs no validator: keep it in case the origin
+	 * fails (cachereq_response, cachereq_stale_on_error). */
+	if (rc == CACHE_HIT && q->dec.stale && q->dec.stale_if_error)
+		q->stale = q->e;
+	else
+		cache_entry_free(q->e);
 	q->e = NULL;
 	if (q->method == CACHE_M_GET && q->dec.action == CACHE_ACT_FETCH && cachereq_plain(q) &&
 	    cq_join(q))
@@ -1166,6 +1177,19 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 		cachereq_set_outcome(q, CACHE_OUT_REFRESH_MODIFIED);
 		q->st.fwd = CACHE_FWD_STALE;
 	}
+	if (q->stale != NULL) {
+		if (h->status >= 500 && q->dec.stale_if_error) {
+			q->e = q->stale;
+			q->stale = NULL;
+			cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
+			q->serve_304 = 0;
+			verdict = CQ_SERVE;
+			goto out;
+		}
+		/* the origin answered: the stale entry is not needed (nor its body pin) */
+		cache_entry_free(q->stale);
+		q->stale = NULL;
+	}
 	if (q->method != CACHE_M_GET || h->status == 304)
 		goto out;
 	const char *why = NULL;
@@ -1212,9 +1236,18 @@ out:
 int
 cachereq_stale_on_error(struct creq *q)
 {
-	if (q == NULL || !q->revalidating || q->e == NULL || !q->dec.stale_if_error ||
-	    q->follow != CF_NONE)
+	if (q == NULL || !q->dec.stale_if_error || q->follow != CF_NONE)
 		return 0;
+	if (q->stale != NULL && q->e == NULL) {
+		/* a stale entry without a validator, fetched anew */
+		q->e = q->stale;
+		q->stale = NULL;
+	} else if (!q->revalidating || q->e == NULL) {
+		return 0;
+	}
+	/* requests waiting on this one's fill forward on their own (and fall back likewise) */
+	if (q->is_leader)
+		cq_lead_end(q, FS_GONE, 0, 0);
 	cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
 	q->st.fwd = CACHE_FWD_STALE;
 	q->serve_304 = 0;
@@ -1463,6 +1496,9 @@ cachereq_follow_head(struct creq *q)
 	q->off = 0;
 	q->st.fwd_status = cf->status;
 	q->st.stored = 1;
+	/* the body comes from the fill: a stale fallback is not needed */
+	cache_entry_free(q->stale);
+	q->stale = NULL;
 	return 0;
 }
 
