@@ -145,6 +145,8 @@ struct creq {
 	struct cache_fill *fill;
 	int64_t fill_expect;
 	uint64_t fill_bytes;
+	int committed;               /* the response is in the store: our fill committed, or
+	                              * (a follower) the fill we streamed did */
 	int head_only;               /* HEAD request */
 	/* serving */
 	int serve_304;
@@ -1092,6 +1094,41 @@ cachereq_status_line(struct creq *q)
 	return q->line;
 }
 
+char *
+cachereq_log_resphead(struct creq *q, const char *head, size_t len, size_t *outlen)
+{
+	if (q == NULL || !q->enabled || head == NULL || q->st.stored == q->committed)
+		return NULL;
+	static const char field[] = "\r\nCache-Status: ";
+	const char *at = memmem(head, len, field, sizeof(field) - 1);
+	if (at == NULL)
+		return NULL;
+	at += 2;
+	const char *eol = memmem(at, len - (size_t)(at - head), "\r\n", 2);
+	if (eol == NULL)
+		return NULL;
+	eol += 2;
+	struct cache_status st = q->st;
+	st.stored = q->committed;
+	char v[200], line[256];
+	size_t n = cache_status_format("Gatehouse", &st, v, sizeof(v));
+	if (n >= sizeof(v))
+		return NULL;
+	int ln = snprintf(line, sizeof(line), "Cache-Status: %s\r\n", v);
+	if (ln < 0 || (size_t)ln >= sizeof(line))
+		return NULL;
+	size_t pre = (size_t)(at - head), post = len - (size_t)(eol - head);
+	char *out = malloc(pre + (size_t)ln + post + 1);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, head, pre);
+	memcpy(out + pre, line, (size_t)ln);
+	memcpy(out + pre + (size_t)ln, eol, post);
+	out[pre + (size_t)ln + post] = '\0';
+	*outlen = pre + (size_t)ln + post;
+	return out;
+}
+
 /* h's fields as cache_hdrs into v[CREQ_MAX_FIELDS] (slices into the upstream buffer). */
 static size_t
 cachereq_resp_fields(const struct h1_head *h, struct cache_hdr *v)
@@ -1221,7 +1258,11 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	}
 	q->fill_expect = hint;
 	q->fill_bytes = 0;
-	q->st.stored = 1;
+	/* Cache-Status goes out before the body: say "stored" only when the whole object is
+	 * known to fit (its Content-Length passed CacheMax/MinFileSize and the store's object
+	 * limit). A body without length may still outgrow them: the head does not promise it,
+	 * and the access log tells what happened (cachereq_log_resphead). */
+	q->st.stored = hint >= 0;
 	if (q->is_leader)
 		cq_lead_publish(q, h->status, &resp, now, hint, ne->meta.vary);
 	cache_entry_free(ne);
@@ -1299,6 +1340,7 @@ cachereq_response_done(struct creq *q)
 	cachereq_unclaim(q);
 	if (rc != CACHE_OK)
 		log_warn("storing %s: %s", q->key, cache_strerror(rc));
+	q->committed = rc == CACHE_OK;
 	uint64_t size = q->fill_bytes;
 	cq_lead_end(q, rc == CACHE_OK ? FS_DONE : FS_FAILED,
 	            (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE), size);
@@ -1495,7 +1537,7 @@ cachereq_follow_head(struct creq *q)
 	q->next_idx = 0;
 	q->off = 0;
 	q->st.fwd_status = cf->status;
-	q->st.stored = 1;
+	q->st.stored = cf->length >= 0; /* as the leader's own head says (cachereq_response) */
 	/* the body comes from the fill: a stale fallback is not needed */
 	cache_entry_free(q->stale);
 	q->stale = NULL;
@@ -1581,6 +1623,7 @@ cachereq_follow_body(struct creq *q, struct buf *out, size_t *moved)
 	if (q->chunked && buf_append(out, "0\r\n\r\n", 5) < 0)
 		return 0;
 	q->body_done = 1;
+	q->committed = 1;
 	return 2;
 }
 
