@@ -196,6 +196,18 @@ static struct {
 	unsigned interval;           /* CacheReportInterval at start-up, 0: no periodic report */
 } cq_rep;
 
+/* A full store (the LMDB map at CacheSize, or the file system out of space) is worth a
+ * warning, but it is met by every write while it lasts: the maintenance thread logs it at
+ * most once a minute, with the counts since its last line (cachereq_full_warn). */
+#define CREQ_FULL_WARN_EVERY 60
+static struct {
+	char *root;                  /* CacheRoot, CacheSize: named in the line */
+	uint64_t size;
+	uint64_t map_full, disk_full, failed; /* the store's counts at the last line */
+	int64_t last;                /* CLOCK_MONOTONIC seconds of the last line */
+	int warned;
+} cq_full;
+
 /* Background refreshes started lately, per worker: key hash and start time. */
 #define CREQ_SWR_RECENT 16
 static struct {
@@ -274,6 +286,35 @@ cachereq_log_stats(const char *when, int periodic)
 	           st.gc_bodies, st.gc_bytes, st.gc_pinned);
 }
 
+/* Warn when writes met a full store since the last warning, unless that was less than a
+ * minute ago (force: at close, whatever the time). Maintenance thread, then cachereq_close. */
+static void
+cachereq_full_warn(int force)
+{
+	uint64_t full, disk, failed;
+	cache_store_full_counts(cq_g.store, &full, &disk, &failed);
+	if (full == cq_full.map_full && failed == cq_full.failed)
+		return;
+	int64_t now = cachereq_mono_s();
+	if (!force && cq_full.warned && now - cq_full.last < CREQ_FULL_WARN_EVERY)
+		return;
+	uint64_t n = full - cq_full.map_full, nd = disk - cq_full.disk_full;
+	char when[48];
+	if (cq_full.warned)
+		snprintf(when, sizeof(when), "in the last %" PRId64 " s", now - cq_full.last);
+	else
+		snprintf(when, sizeof(when), "since start-up");
+	log_warn("cache %s is full: %" PRIu64 " writes found no room %s (file system out of "
+	         "space: %" PRIu64 ", CacheSize %" PRIu64 " bytes reached: %" PRIu64 "); %" PRIu64
+	         " were given up even after evicting (their responses were served but not stored)",
+	         cq_full.root, n, when, nd, cq_full.size, n - nd, failed - cq_full.failed);
+	cq_full.map_full = full;
+	cq_full.disk_full = disk;
+	cq_full.failed = failed;
+	cq_full.last = now;
+	cq_full.warned = 1;
+}
+
 static void *
 cachereq_maint_main(void *arg)
 {
@@ -290,8 +331,9 @@ cachereq_maint_main(void *arg)
 			break;
 		pthread_mutex_unlock(&cq_g.lock);
 		int rc = cache_store_maintain(cq_g.store);
-		if (rc < 0)
+		if (rc < 0 && rc != CACHE_EFULL)
 			log_warn("cache maintenance: %s", cache_strerror(rc));
+		cachereq_full_warn(0);
 		if (cq_rep.interval > 0 && cachereq_mono_s() - cq_rep.when >= cq_rep.interval) {
 			struct cache_stats st;
 			uint64_t lookups, hits;
@@ -322,6 +364,16 @@ cachereq_open(const struct cfg *cfg, char *err, size_t errlen)
 	int rc = cache_store_open(&sc, &cq_g.store, why, sizeof(why));
 	if (rc != CACHE_OK) {
 		snprintf(err, errlen, "cannot open CacheRoot %s: %s", cc->root, why);
+		cq_g.store = NULL;
+		return -1;
+	}
+	free(cq_full.root);
+	memset(&cq_full, 0, sizeof(cq_full));
+	cq_full.root = strdup(cc->root);
+	cq_full.size = cc->size;
+	if (cq_full.root == NULL) {
+		snprintf(err, errlen, "out of memory opening CacheRoot %s", cc->root);
+		cache_store_close(cq_g.store);
 		cq_g.store = NULL;
 		return -1;
 	}
@@ -356,6 +408,7 @@ cachereq_close(void)
 		pthread_join(cq_g.maint, NULL);
 		cq_g.maint_running = 0;
 	}
+	cachereq_full_warn(1);
 	cachereq_log_stats("closing", 0);
 	for (size_t i = 0; i < CREQ_MAX_READERS; i++) {
 		cache_reader_free(cq_g.readers[i]);
@@ -363,6 +416,8 @@ cachereq_close(void)
 	}
 	cache_store_close(cq_g.store);
 	cq_g.store = NULL;
+	free(cq_full.root);
+	cq_full.root = NULL;
 }
 
 /* ---- per request ---- */
@@ -1179,7 +1234,7 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 			                               &ne);
 			if (rc == CACHE_OK) {
 				int urc = cache_store_update(cq_g.store, ne);
-				if (urc != CACHE_OK && urc != CACHE_ENOENT)
+				if (urc != CACHE_OK && urc != CACHE_ENOENT && urc != CACHE_EFULL)
 					log_warn("cache update of %s: %s", q->key,
 					         cache_strerror(urc));
 				/* the merged fields go out; the body is the looked-up entry's */
@@ -1338,7 +1393,9 @@ cachereq_response_done(struct creq *q)
 	}
 	int rc = cache_fill_commit(f, q->fill_expect);
 	cachereq_unclaim(q);
-	if (rc != CACHE_OK)
+	if (rc == CACHE_EFULL) /* one line a minute says so for every request (cachereq_full_warn) */
+		log_debug("storing %s: %s", q->key, cache_strerror(rc));
+	else if (rc != CACHE_OK)
 		log_warn("storing %s: %s", q->key, cache_strerror(rc));
 	q->committed = rc == CACHE_OK;
 	uint64_t size = q->fill_bytes;

@@ -2,16 +2,21 @@
 test_cache_store.py - the cache store under the daemon: entries survive a restart, a kill -9
 in the middle of a fill leaves only complete entries (the interrupted object is fetched
 again, intact), and eviction keeps the LMDB files within CacheSize while twice that passes
-through.
+through; Cache-Status says "stored" only of what is stored (the access log has the final
+word), and a full cache disk is logged once a minute at most.
 """
 
 import hashlib
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
+
+import pytest
 
 import ghtest
 from origin import body_bytes
@@ -304,3 +309,58 @@ def test_a_truncated_fill_is_logged_as_not_stored(start_daemon, ctx):
     for cs in _logged_status(d, t, count=2):
         assert "stored" not in cs, cs
         assert "fwd-status=200" in cs, cs
+
+
+def _mount_tmpfs(path, size):
+    """Mount a tmpfs of size at path (root only); False when that is not possible here."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    os.makedirs(path, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs",
+                           path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          timeout=30).returncode == 0
+
+
+def _umount(path):
+    if subprocess.run(["umount", path], stderr=subprocess.DEVNULL, timeout=30).returncode:
+        subprocess.run(["umount", "-l", path], stderr=subprocess.DEVNULL, timeout=30)
+    os.rmdir(path)
+
+
+def test_a_full_cache_disk_is_logged_once_and_responses_stay_correct(start_daemon, ctx):
+    """The cache directory on a 3 MiB tmpfs with CacheSize 64M: the file system fills long
+    before the store's own budget. Every response is still complete and byte-exact (from the
+    origin when it cannot be stored), and the error log says so once (at most one line a
+    minute), at warn level, naming the CacheRoot and CacheSize."""
+    mnt = os.path.join(ctx.workdir, "cache-tmpfs-" + uuid.uuid4().hex[:8])
+    if not _mount_tmpfs(mnt, "3m"):
+        pytest.skip("needs root and a tmpfs mount")
+    d = None
+    try:
+        root = os.path.join(mnt, "cache")
+        d = start(start_daemon, ctx, root, size="64M", name="cfull")
+        t = uuid.uuid4().hex
+        each = 512 * 1024
+        for i in range(12):
+            u = url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d&off=%d" % (t, i, each, i))
+            r = ghtest.get(d.port, u, timeout=30)
+            assert r.status == 200 and r.body == body_bytes(each, i), i
+        # what was stored is served intact, what was not comes from the origin again
+        for i in range(12):
+            u = url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d&off=%d" % (t, i, each, i))
+            r = ghtest.get(d.port, u, timeout=30)
+            assert r.status == 200 and r.body == body_bytes(each, i), i
+        full = lambda: [l for l in d.stderr_text().splitlines() if " is full: " in l]
+        assert ghtest.poll(full, timeout=10), d.stderr_tail()
+        time.sleep(2.5)  # more maintenance passes: no second line within the minute
+        lines = full()
+        assert len(lines) == 1, lines
+        assert "[warn]" in lines[0] and root in lines[0], lines
+        assert "CacheSize 67108864 bytes" in lines[0] and "file system out of space" in lines[0]
+        assert not [l for l in d.stderr_text().splitlines() if "storing http" in l]
+        assert d.alive()
+        assert d.stop() == 0
+    finally:
+        if d is not None:
+            d.stop()
+        _umount(mnt)

@@ -348,7 +348,8 @@ rfc_age_field_parsed(void **state)
 
 		if (e->meta.age_value != age_field_rows[i].want)
 			fail_msg("age field row %zu (%s): got %" PRId64 ", want %" PRId64, i,
-			         age_field_rows[i].fields, e->meta.age_value, age_field_rows[i].want);
+			         age_field_rows[i].fields, e->meta.age_value,
+			         age_field_rows[i].want);
 		cache_entry_free(e);
 	}
 	struct cache_entry *e = th_entry(&c, "http://h/a", 200,
