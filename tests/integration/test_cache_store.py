@@ -341,6 +341,7 @@ def test_a_full_cache_disk_is_logged_once_and_responses_stay_correct(start_daemo
         d = start(start_daemon, ctx, root, size="64M", name="cfull")
         t = uuid.uuid4().hex
         each = 512 * 1024
+        t0 = time.monotonic()
         for i in range(12):
             u = url(ctx, "t=%s&i=%d&cc=max-age=600&size=%d&off=%d" % (t, i, each, i))
             r = ghtest.get(d.port, u, timeout=30)
@@ -354,7 +355,8 @@ def test_a_full_cache_disk_is_logged_once_and_responses_stay_correct(start_daemo
         assert ghtest.poll(full, timeout=10), d.stderr_tail()
         time.sleep(2.5)  # more maintenance passes: no second line within the minute
         lines = full()
-        assert len(lines) == 1, lines
+        # one line, and one more per minute at most should a loaded machine take that long
+        assert 1 <= len(lines) <= 1 + int((time.monotonic() - t0) / 60), lines
         assert "[warn]" in lines[0] and root in lines[0], lines
         assert "CacheSize 67108864 bytes" in lines[0] and "file system out of space" in lines[0]
         assert not [l for l in d.stderr_text().splitlines() if "storing http" in l]
