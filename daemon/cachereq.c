@@ -206,7 +206,15 @@ static struct {
 	uint64_t map_full, disk_full, failed; /* the store's counts at the last line */
 	int64_t last;                /* CLOCK_MONOTONIC seconds of the last line */
 	int warned;
+	uint64_t failed_tick;        /* full_failed at the last maintenance pass */
+	int64_t failed_when;         /* when it last grew (valid when failed_seen) */
+	int failed_seen;
 } cq_full;
+
+/* The store gave up a write for want of room in the last minute: a new fill is not promised
+ * ("stored" left out of Cache-Status) while it lasts. Set by the maintenance thread, read by
+ * the workers on each fill that begins. */
+static _Atomic int cq_short_of_room;
 
 /* Background refreshes started lately, per worker: key hash and start time. */
 #define CREQ_SWR_RECENT 16
@@ -293,9 +301,17 @@ cachereq_full_warn(int force)
 {
 	uint64_t full, disk, failed;
 	cache_store_full_counts(cq_g.store, &full, &disk, &failed);
+	int64_t now = cachereq_mono_s();
+	if (failed != cq_full.failed_tick) {
+		cq_full.failed_tick = failed;
+		cq_full.failed_when = now;
+		cq_full.failed_seen = 1;
+	}
+	atomic_store_explicit(&cq_short_of_room, cq_full.failed_seen &&
+	                      now - cq_full.failed_when < CREQ_FULL_WARN_EVERY,
+	                      memory_order_relaxed);
 	if (full == cq_full.map_full && failed == cq_full.failed)
 		return;
-	int64_t now = cachereq_mono_s();
 	if (!force && cq_full.warned && now - cq_full.last < CREQ_FULL_WARN_EVERY)
 		return;
 	uint64_t n = full - cq_full.map_full, nd = disk - cq_full.disk_full;
@@ -369,6 +385,7 @@ cachereq_open(const struct cfg *cfg, char *err, size_t errlen)
 	}
 	free(cq_full.root);
 	memset(&cq_full, 0, sizeof(cq_full));
+	atomic_store_explicit(&cq_short_of_room, 0, memory_order_relaxed);
 	cq_full.root = strdup(cc->root);
 	cq_full.size = cc->size;
 	if (cq_full.root == NULL) {
@@ -1315,9 +1332,10 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	q->fill_bytes = 0;
 	/* Cache-Status goes out before the body: say "stored" only when the whole object is
 	 * known to fit (its Content-Length passed CacheMax/MinFileSize and the store's object
-	 * limit). A body without length may still outgrow them: the head does not promise it,
-	 * and the access log tells what happened (cachereq_log_resphead). */
-	q->st.stored = hint >= 0;
+	 * limit) and the store has room (it gave up no write for want of room lately). A body
+	 * without length may still outgrow them: the head does not promise it, and the access
+	 * log tells what happened (cachereq_log_resphead). */
+	q->st.stored = hint >= 0 && !atomic_load_explicit(&cq_short_of_room, memory_order_relaxed);
 	if (q->is_leader)
 		cq_lead_publish(q, h->status, &resp, now, hint, ne->meta.vary);
 	cache_entry_free(ne);

@@ -8,6 +8,7 @@ word), and a full cache disk is logged once a minute at most.
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -221,8 +222,8 @@ def test_slow_reader_of_a_large_hit_gets_the_whole_old_body(start_daemon, ctx):
 # CacheMaxFileSize and the store's object limit) and storing has begun; the access log, written
 # at the end, records whether the entry really got committed (LogFormat %{Cache-Status}o).
 
-def _stored_daemon(start_daemon, ctx, extra=(), size="64M"):
-    root = os.path.join(ctx.workdir, "cache-stored-" + uuid.uuid4().hex[:8])
+def _stored_daemon(start_daemon, ctx, extra=(), size="64M", root=None):
+    root = root or os.path.join(ctx.workdir, "cache-stored-" + uuid.uuid4().hex[:8])
     log = os.path.join(ctx.workdir, "cache-stored-%s.log" % uuid.uuid4().hex[:8])
     d = start_daemon("cstored", extra=["CacheRoot %s" % root, "CacheSize %s" % size,
                                        "CacheEnable lmdb /",
@@ -360,6 +361,41 @@ def test_a_full_cache_disk_is_logged_once_and_responses_stay_correct(start_daemo
         assert "[warn]" in lines[0] and root in lines[0], lines
         assert "CacheSize 67108864 bytes" in lines[0] and "file system out of space" in lines[0]
         assert not [l for l in d.stderr_text().splitlines() if "storing http" in l]
+        assert d.alive()
+        assert d.stop() == 0
+    finally:
+        if d is not None:
+            d.stop()
+        _umount(mnt)
+
+
+def test_a_store_that_gives_up_for_want_of_room_promises_nothing(start_daemon, ctx):
+    """The cache directory on a 1 MiB tmpfs and a 2 MiB object: evicting cannot make room, so
+    the store gives the write up. The response is still served whole, its log line says it
+    was not stored, the warning counts the write given up, and while the store keeps failing
+    (a minute) new fills are no longer said "stored" in the head."""
+    mnt = os.path.join(ctx.workdir, "cache-tmpfs-" + uuid.uuid4().hex[:8])
+    if not _mount_tmpfs(mnt, "1m"):
+        pytest.skip("needs root and a tmpfs mount")
+    d = None
+    try:
+        root = os.path.join(mnt, "cache")
+        d = _stored_daemon(start_daemon, ctx, root=root)
+        t = uuid.uuid4().hex
+        n = 2 * 1024 * 1024
+        u = url(ctx, "t=%s&cc=max-age=600&size=%d" % (t, n))
+        r = ghtest.get(d.port, u, timeout=30)
+        assert r.status == 200 and r.body == body_bytes(n)
+        assert "stored" not in _logged_status(d, t)[0]
+        full = lambda: [l for l in d.stderr_text().splitlines() if " is full: " in l]
+        assert ghtest.poll(full, timeout=10), d.stderr_tail()
+        m = re.search(r"; (\d+) were given up even after evicting", full()[0])
+        assert m and int(m.group(1)) >= 1, full()
+        r = ghtest.get(d.port, u, timeout=30)
+        assert r.status == 200 and r.body == body_bytes(n)
+        cs = r.header("Cache-Status")
+        assert "fwd=uri-miss" in cs and "stored" not in cs, cs
+        assert len(ctx.origin.requests_with(t)) == 2
         assert d.alive()
         assert d.stop() == 0
     finally:
