@@ -521,7 +521,12 @@ struct cache_stats {
 	uint64_t purged_entries;
 	uint64_t compress_in;    /* raw bytes of the chunks that were stored deflated */
 	uint64_t compress_out;   /* ... and their stored size: the saving is in - out */
-	uint64_t map_full;       /* MDB_MAP_FULL / ENOSPC handled by evicting */
+	uint64_t map_full;       /* writes that met MDB_MAP_FULL or ENOSPC (each is handled by
+	                          * evicting a quarter and trying again, eviction's own
+	                          * transactions excepted) */
+	uint64_t disk_full;      /* ... of them ENOSPC: the file system, not CacheSize, is full */
+	uint64_t full_failed;    /* writes given up for want of room even after evicting
+	                          * (CACHE_EFULL: that chunk, entry or update is not stored) */
 	uint64_t touches_applied, touches_dropped;
 	uint64_t swept_chunks;   /* orphan chunks deleted when opening */
 	uint64_t gc_bodies;      /* bodies whose chunks await deletion (replaced, purged,
@@ -530,6 +535,11 @@ struct cache_stats {
 	uint64_t pinned_bodies;  /* bodies being read by at least one client */
 	uint64_t gc_pinned;      /* bodies awaiting deletion that a reader still holds */
 };
+
+/* The three counters of a full store above (map_full, disk_full, full_failed), without a
+ * lock (relaxed loads): cheap enough to poll every second. Any thread. */
+void cache_store_full_counts(struct cache_store *s, uint64_t *map_full, uint64_t *disk_full,
+                             uint64_t *full_failed);
 
 /* A snapshot of the counters (takes the write mutex briefly). */
 void cache_store_stats(struct cache_store *s, struct cache_stats *st);

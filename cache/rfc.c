@@ -475,16 +475,26 @@ cache_entry_finish(struct cache_meta *m, struct cache_str block, const unsigned 
 	return *out ? CACHE_OK : CACHE_ENOMEM;
 }
 
+/* The Age field (RFC 9111 5.1). It is a singleton, but a cache that meets a list ("7200, 0",
+ * or two Age lines, which make one list) uses the first member and drops the rest; when that
+ * member is not delta-seconds the whole field is ignored (0). Skipping to a later valid
+ * member instead, or calling the list invalid, would let "Age: 7200, 0" pass as fresh. */
 static int64_t
 cache_age_field(const struct cache_hdrs *h)
 {
 	for (size_t i = 0; i < h->n; i++) {
+		size_t pos = 0;
+		struct cache_str first;
+
 		if (!cache_sieq(h->v[i].name, "age"))
 			continue;
-		int64_t a = cache_delta_parse(h->v[i].value);
+		if (!cache_list_next(h->v[i].value, &pos, &first))
+			continue; /* an empty line adds no member to the list */
+		if (first.p[0] == '"')
+			return 0; /* delta-seconds is bare digits */
+		int64_t a = cache_delta_parse(first);
 
-		if (a >= 0)
-			return a;
+		return a >= 0 ? a : 0;
 	}
 	return 0;
 }

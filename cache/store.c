@@ -24,12 +24,17 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CACHE_SIZE_MIN (1ull << 20)
 #define CACHE_WRUN_TRIES 4
 #define CACHE_EVICT_LOOP_MAX 100000
+/* A write that failed while the file system had less than this left was cut short by a full
+ * disk (cache_short_write_enospc): more than one transaction writes (a chunk and a few
+ * B-tree pages) */
+#define CACHE_DISK_SLACK (1ull << 20)
 
 /* ---- small helpers ---- */
 
@@ -473,6 +478,20 @@ cache_w_projected(const struct cache_wtx *w)
 	return p;
 }
 
+/* LMDB turns a short write into EIO (mdb_page_flush), and that is how a full file system
+ * shows when the pages of a commit only partly fit: call it ENOSPC when the file system
+ * holding the store has (next to) no room left. */
+static int
+cache_short_write_enospc(struct cache_store *s)
+{
+	mdb_filehandle_t fd;
+	struct statvfs v;
+
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstatvfs(fd, &v) != 0)
+		return 0;
+	return (uint64_t)v.f_bavail * (uint64_t)v.f_frsize < CACHE_DISK_SLACK;
+}
+
 int
 cache_wrun(struct cache_store *s, cache_wop_f *op, void *arg, unsigned flags)
 {
@@ -519,10 +538,13 @@ cache_wrun(struct cache_store *s, cache_wop_f *op, void *arg, unsigned flags)
 			rc = op(&w, arg);
 		if (!rc)
 			rc = cache_gc_step(&w);
-		if (!rc)
+		if (!rc) {
 			rc = mdb_txn_commit(w.txn);
-		else
+			if (rc == EIO && cache_short_write_enospc(s))
+				rc = ENOSPC;
+		} else {
 			mdb_txn_abort(w.txn);
+		}
 		if (!rc) {
 			s->used = (uint64_t)((int64_t)s->used + w.d_used);
 			s->entries = (uint64_t)((int64_t)s->entries + w.d_entries);
@@ -538,10 +560,16 @@ cache_wrun(struct cache_store *s, cache_wop_f *op, void *arg, unsigned flags)
 			return CACHE_OK;
 		}
 		free(w.gc);
-		if ((rc != MDB_MAP_FULL && rc != ENOSPC) || (flags & CACHE_W_NOEVICT))
+		if (rc != MDB_MAP_FULL && rc != ENOSPC)
+			break;
+		/* counted for the daemon's warning (cache_store_full_counts): read without the
+		 * lock, so written atomically */
+		__atomic_fetch_add(&s->st.map_full, 1, __ATOMIC_RELAXED);
+		if (rc == ENOSPC)
+			__atomic_fetch_add(&s->st.disk_full, 1, __ATOMIC_RELAXED);
+		if (flags & CACHE_W_NOEVICT)
 			break;
 		/* the map (or the disk) is full: evict a quarter and try again */
-		s->st.map_full++;
 		uint64_t before = s->used;
 
 		cache_evict_to(s, s->used - s->used / 4, 64);
@@ -549,6 +577,8 @@ cache_wrun(struct cache_store *s, cache_wop_f *op, void *arg, unsigned flags)
 			break; /* nothing could be freed */
 	}
 	free(touches);
+	if (rc == MDB_MAP_FULL || rc == ENOSPC)
+		__atomic_fetch_add(&s->st.full_failed, 1, __ATOMIC_RELAXED);
 	return cache_mdb_err(rc);
 }
 
@@ -1308,6 +1338,15 @@ cache_store_close(struct cache_store *s)
 	free(s->touch);
 	s->magic = 0;
 	free(s);
+}
+
+void
+cache_store_full_counts(struct cache_store *s, uint64_t *map_full, uint64_t *disk_full,
+                        uint64_t *full_failed)
+{
+	*map_full = __atomic_load_n(&s->st.map_full, __ATOMIC_RELAXED);
+	*disk_full = __atomic_load_n(&s->st.disk_full, __ATOMIC_RELAXED);
+	*full_failed = __atomic_load_n(&s->st.full_failed, __ATOMIC_RELAXED);
 }
 
 void

@@ -132,6 +132,10 @@ struct creq {
 	int64_t t_req;
 	struct cache_entry *e;       /* the stored entry looked up (revalidation or serving) */
 	struct cache_entry *ebody;   /* after a 304 merge: the looked-up entry, for its body */
+	struct cache_entry *stale;   /* a stale entry fetched anew (it has no validator): kept
+	                              * until the origin answers, served if it fails and
+	                              * stale-if-error / CacheStaleOnError allow (then it
+	                              * becomes q->e) */
 	struct cache_decision dec;
 	enum cache_outcome outcome;
 	struct cache_status st;
@@ -141,6 +145,8 @@ struct creq {
 	struct cache_fill *fill;
 	int64_t fill_expect;
 	uint64_t fill_bytes;
+	int committed;               /* the response is in the store: our fill committed, or
+	                              * (a follower) the fill we streamed did */
 	int head_only;               /* HEAD request */
 	/* serving */
 	int serve_304;
@@ -189,6 +195,26 @@ static struct {
 	int64_t start;
 	unsigned interval;           /* CacheReportInterval at start-up, 0: no periodic report */
 } cq_rep;
+
+/* A full store (the LMDB map at CacheSize, or the file system out of space) is worth a
+ * warning, but it is met by every write while it lasts: the maintenance thread logs it at
+ * most once a minute, with the counts since its last line (cachereq_full_warn). */
+#define CREQ_FULL_WARN_EVERY 60
+static struct {
+	char *root;                  /* CacheRoot, CacheSize: named in the line */
+	uint64_t size;
+	uint64_t map_full, disk_full, failed; /* the store's counts at the last line */
+	int64_t last;                /* CLOCK_MONOTONIC seconds of the last line */
+	int warned;
+	uint64_t failed_tick;        /* full_failed at the last maintenance pass */
+	int64_t failed_when;         /* when it last grew (valid when failed_seen) */
+	int failed_seen;
+} cq_full;
+
+/* The store gave up a write for want of room in the last minute: a new fill is not promised
+ * ("stored" left out of Cache-Status) while it lasts. Set by the maintenance thread, read by
+ * the workers on each fill that begins. */
+static _Atomic int cq_short_of_room;
 
 /* Background refreshes started lately, per worker: key hash and start time. */
 #define CREQ_SWR_RECENT 16
@@ -268,6 +294,43 @@ cachereq_log_stats(const char *when, int periodic)
 	           st.gc_bodies, st.gc_bytes, st.gc_pinned);
 }
 
+/* Warn when writes met a full store since the last warning, unless that was less than a
+ * minute ago (force: at close, whatever the time). Maintenance thread, then cachereq_close. */
+static void
+cachereq_full_warn(int force)
+{
+	uint64_t full, disk, failed;
+	cache_store_full_counts(cq_g.store, &full, &disk, &failed);
+	int64_t now = cachereq_mono_s();
+	if (failed != cq_full.failed_tick) {
+		cq_full.failed_tick = failed;
+		cq_full.failed_when = now;
+		cq_full.failed_seen = 1;
+	}
+	atomic_store_explicit(&cq_short_of_room, cq_full.failed_seen &&
+	                      now - cq_full.failed_when < CREQ_FULL_WARN_EVERY,
+	                      memory_order_relaxed);
+	if (full == cq_full.map_full && failed == cq_full.failed)
+		return;
+	if (!force && cq_full.warned && now - cq_full.last < CREQ_FULL_WARN_EVERY)
+		return;
+	uint64_t n = full - cq_full.map_full, nd = disk - cq_full.disk_full;
+	char when[48];
+	if (cq_full.warned)
+		snprintf(when, sizeof(when), "in the last %" PRId64 " s", now - cq_full.last);
+	else
+		snprintf(when, sizeof(when), "since start-up");
+	log_warn("cache %s is full: %" PRIu64 " writes found no room %s (file system out of "
+	         "space: %" PRIu64 ", CacheSize %" PRIu64 " bytes reached: %" PRIu64 "); %" PRIu64
+	         " were given up even after evicting (their responses were served but not stored)",
+	         cq_full.root, n, when, nd, cq_full.size, n - nd, failed - cq_full.failed);
+	cq_full.map_full = full;
+	cq_full.disk_full = disk;
+	cq_full.failed = failed;
+	cq_full.last = now;
+	cq_full.warned = 1;
+}
+
 static void *
 cachereq_maint_main(void *arg)
 {
@@ -284,8 +347,9 @@ cachereq_maint_main(void *arg)
 			break;
 		pthread_mutex_unlock(&cq_g.lock);
 		int rc = cache_store_maintain(cq_g.store);
-		if (rc < 0)
+		if (rc < 0 && rc != CACHE_EFULL)
 			log_warn("cache maintenance: %s", cache_strerror(rc));
+		cachereq_full_warn(0);
 		if (cq_rep.interval > 0 && cachereq_mono_s() - cq_rep.when >= cq_rep.interval) {
 			struct cache_stats st;
 			uint64_t lookups, hits;
@@ -316,6 +380,17 @@ cachereq_open(const struct cfg *cfg, char *err, size_t errlen)
 	int rc = cache_store_open(&sc, &cq_g.store, why, sizeof(why));
 	if (rc != CACHE_OK) {
 		snprintf(err, errlen, "cannot open CacheRoot %s: %s", cc->root, why);
+		cq_g.store = NULL;
+		return -1;
+	}
+	free(cq_full.root);
+	memset(&cq_full, 0, sizeof(cq_full));
+	atomic_store_explicit(&cq_short_of_room, 0, memory_order_relaxed);
+	cq_full.root = strdup(cc->root);
+	cq_full.size = cc->size;
+	if (cq_full.root == NULL) {
+		snprintf(err, errlen, "out of memory opening CacheRoot %s", cc->root);
+		cache_store_close(cq_g.store);
 		cq_g.store = NULL;
 		return -1;
 	}
@@ -350,6 +425,7 @@ cachereq_close(void)
 		pthread_join(cq_g.maint, NULL);
 		cq_g.maint_running = 0;
 	}
+	cachereq_full_warn(1);
 	cachereq_log_stats("closing", 0);
 	for (size_t i = 0; i < CREQ_MAX_READERS; i++) {
 		cache_reader_free(cq_g.readers[i]);
@@ -357,6 +433,8 @@ cachereq_close(void)
 	}
 	cache_store_close(cq_g.store);
 	cq_g.store = NULL;
+	free(cq_full.root);
+	cq_full.root = NULL;
 }
 
 /* ---- per request ---- */
@@ -796,6 +874,7 @@ cachereq_free(struct creq **qp)
 		cq_unfollow(q);
 	cache_entry_free(q->e);
 	cache_entry_free(q->ebody);
+	cache_entry_free(q->stale);
 	free(q->key);
 	free(q->hblock);
 	free(q->hv);
@@ -991,7 +1070,13 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 		cachereq_set_outcome(q, CACHE_OUT_MISS);
 	if (rc == CACHE_HIT && q->dec.stale)
 		q->st.fwd = CACHE_FWD_STALE;
-	cache_entry_free(q->e);
+	/* A stale entry that cannot be revalidated (no ETag, no Last-Modified) is fetched
+	 * unconditionally, but stale-if-error needs no validator: keep it in case the origin
+	 * fails (cachereq_response, cachereq_stale_on_error). */
+	if (rc == CACHE_HIT && q->dec.stale && q->dec.stale_if_error)
+		q->stale = q->e;
+	else
+		cache_entry_free(q->e);
 	q->e = NULL;
 	if (q->method == CACHE_M_GET && q->dec.action == CACHE_ACT_FETCH && cachereq_plain(q) &&
 	    cq_join(q))
@@ -1081,6 +1166,41 @@ cachereq_status_line(struct creq *q)
 	return q->line;
 }
 
+char *
+cachereq_log_resphead(struct creq *q, const char *head, size_t len, size_t *outlen)
+{
+	if (q == NULL || !q->enabled || head == NULL || q->st.stored == q->committed)
+		return NULL;
+	static const char field[] = "\r\nCache-Status: ";
+	const char *at = memmem(head, len, field, sizeof(field) - 1);
+	if (at == NULL)
+		return NULL;
+	at += 2;
+	const char *eol = memmem(at, len - (size_t)(at - head), "\r\n", 2);
+	if (eol == NULL)
+		return NULL;
+	eol += 2;
+	struct cache_status st = q->st;
+	st.stored = q->committed;
+	char v[200], line[256];
+	size_t n = cache_status_format("Gatehouse", &st, v, sizeof(v));
+	if (n >= sizeof(v))
+		return NULL;
+	int ln = snprintf(line, sizeof(line), "Cache-Status: %s\r\n", v);
+	if (ln < 0 || (size_t)ln >= sizeof(line))
+		return NULL;
+	size_t pre = (size_t)(at - head), post = len - (size_t)(eol - head);
+	char *out = malloc(pre + (size_t)ln + post + 1);
+	if (out == NULL)
+		return NULL;
+	memcpy(out, head, pre);
+	memcpy(out + pre, line, (size_t)ln);
+	memcpy(out + pre + (size_t)ln, eol, post);
+	out[pre + (size_t)ln + post] = '\0';
+	*outlen = pre + (size_t)ln + post;
+	return out;
+}
+
 /* h's fields as cache_hdrs into v[CREQ_MAX_FIELDS] (slices into the upstream buffer). */
 static size_t
 cachereq_resp_fields(const struct h1_head *h, struct cache_hdr *v)
@@ -1131,7 +1251,7 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 			                               &ne);
 			if (rc == CACHE_OK) {
 				int urc = cache_store_update(cq_g.store, ne);
-				if (urc != CACHE_OK && urc != CACHE_ENOENT)
+				if (urc != CACHE_OK && urc != CACHE_ENOENT && urc != CACHE_EFULL)
 					log_warn("cache update of %s: %s", q->key,
 					         cache_strerror(urc));
 				/* the merged fields go out; the body is the looked-up entry's */
@@ -1166,6 +1286,19 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 		cachereq_set_outcome(q, CACHE_OUT_REFRESH_MODIFIED);
 		q->st.fwd = CACHE_FWD_STALE;
 	}
+	if (q->stale != NULL) {
+		if (h->status >= 500 && q->dec.stale_if_error) {
+			q->e = q->stale;
+			q->stale = NULL;
+			cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
+			q->serve_304 = 0;
+			verdict = CQ_SERVE;
+			goto out;
+		}
+		/* the origin answered: the stale entry is not needed (nor its body pin) */
+		cache_entry_free(q->stale);
+		q->stale = NULL;
+	}
 	if (q->method != CACHE_M_GET || h->status == 304)
 		goto out;
 	const char *why = NULL;
@@ -1197,7 +1330,12 @@ cachereq_response(struct creq *q, const struct h1_head *h)
 	}
 	q->fill_expect = hint;
 	q->fill_bytes = 0;
-	q->st.stored = 1;
+	/* Cache-Status goes out before the body: say "stored" only when the whole object is
+	 * known to fit (its Content-Length passed CacheMax/MinFileSize and the store's object
+	 * limit) and the store has room (it gave up no write for want of room lately). A body
+	 * without length may still outgrow them: the head does not promise it, and the access
+	 * log tells what happened (cachereq_log_resphead). */
+	q->st.stored = hint >= 0 && !atomic_load_explicit(&cq_short_of_room, memory_order_relaxed);
 	if (q->is_leader)
 		cq_lead_publish(q, h->status, &resp, now, hint, ne->meta.vary);
 	cache_entry_free(ne);
@@ -1212,9 +1350,18 @@ out:
 int
 cachereq_stale_on_error(struct creq *q)
 {
-	if (q == NULL || !q->revalidating || q->e == NULL || !q->dec.stale_if_error ||
-	    q->follow != CF_NONE)
+	if (q == NULL || !q->dec.stale_if_error || q->follow != CF_NONE)
 		return 0;
+	if (q->stale != NULL && q->e == NULL) {
+		/* a stale entry without a validator, fetched anew */
+		q->e = q->stale;
+		q->stale = NULL;
+	} else if (!q->revalidating || q->e == NULL) {
+		return 0;
+	}
+	/* requests waiting on this one's fill forward on their own (and fall back likewise) */
+	if (q->is_leader)
+		cq_lead_end(q, FS_GONE, 0, 0);
 	cachereq_set_outcome(q, CACHE_OUT_REFRESH_FAIL_OLD);
 	q->st.fwd = CACHE_FWD_STALE;
 	q->serve_304 = 0;
@@ -1264,8 +1411,11 @@ cachereq_response_done(struct creq *q)
 	}
 	int rc = cache_fill_commit(f, q->fill_expect);
 	cachereq_unclaim(q);
-	if (rc != CACHE_OK)
+	if (rc == CACHE_EFULL) /* one line a minute says so for every request (cachereq_full_warn) */
+		log_debug("storing %s: %s", q->key, cache_strerror(rc));
+	else if (rc != CACHE_OK)
 		log_warn("storing %s: %s", q->key, cache_strerror(rc));
+	q->committed = rc == CACHE_OK;
 	uint64_t size = q->fill_bytes;
 	cq_lead_end(q, rc == CACHE_OK ? FS_DONE : FS_FAILED,
 	            (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE), size);
@@ -1462,7 +1612,10 @@ cachereq_follow_head(struct creq *q)
 	q->next_idx = 0;
 	q->off = 0;
 	q->st.fwd_status = cf->status;
-	q->st.stored = 1;
+	q->st.stored = cf->length >= 0; /* as the leader's own head says (cachereq_response) */
+	/* the body comes from the fill: a stale fallback is not needed */
+	cache_entry_free(q->stale);
+	q->stale = NULL;
 	return 0;
 }
 
@@ -1545,6 +1698,7 @@ cachereq_follow_body(struct creq *q, struct buf *out, size_t *moved)
 	if (q->chunked && buf_append(out, "0\r\n\r\n", 5) < 0)
 		return 0;
 	q->body_done = 1;
+	q->committed = 1;
 	return 2;
 }
 

@@ -97,6 +97,13 @@ const char *cachereq_action(const struct creq *q);
 /* The "Cache-Status: ...\r\n" line for the outcome so far, NUL-terminated (static to q). */
 const char *cachereq_status_line(struct creq *q);
 
+/* The access log's copy of the response head (LogFormat %{Cache-Status}o), told the truth at
+ * the end of the request: the head's Cache-Status said "stored" when the fill began with a
+ * known length, and said nothing of a fill without one; whether the entry really got
+ * committed is known only now (a body cut short, or refused by the store, is not stored).
+ * Returns a malloc'd copy of head with its Cache-Status line rewritten (*outlen set) when
+ * that differs, else NULL (keep head). */
+char *cachereq_log_resphead(struct creq *q, const char *head, size_t len, size_t *outlen);
 /* The final response head of a forwarded request arrived (h, fields valid during the call).
  * Returns CQ_SERVE when the stored entry is to be served instead (304 to a revalidation, or
  * an error with stale-if-error): the caller drops the upstream response and serves;

@@ -536,6 +536,16 @@ conn_log(struct conn *c)
 	c->logged = 1;
 	struct worker *w = c->w;
 	char murl[8192], mline[8192];
+	if (c->log_resphead != NULL && c->cq != NULL) {
+		/* %{Cache-Status}o: "stored" as it turned out, not as the head foretold */
+		size_t n = 0;
+		char *fixed = cachereq_log_resphead(c->cq, c->log_resphead, c->log_resphead_len, &n);
+		if (fixed != NULL) {
+			free(c->log_resphead);
+			c->log_resphead = fixed;
+			c->log_resphead_len = n;
+		}
+	}
 	const char *url = c->url ? c->url : "error:invalid-request";
 	const char *line = c->request_line;
 	if (c->is_ftp) {

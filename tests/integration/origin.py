@@ -28,7 +28,8 @@ Routes (any method unless noted; HEAD always gets the GET head without a body):
                      etag=TAG (sent quoted; If-None-Match with it -> 304), lm=SECONDS
                      (Last-Modified that long ago; If-Modified-Since not older -> 304),
                      expires=SECONDS (from now), vary=FIELDS, cookie=VALUE (Set-Cookie),
-                     status=N, loc=URL (Location), chunked=1, delay=MS (before answering),
+                     status=N, loc=URL (Location), age=V (an Age line; repeatable),
+                     chunked=1, delay=MS (before answering),
                      off=N (content offset: a "new version"), trickle=MS (body sent 64
                      KiB every MS ms; with Content-Length, or chunk-framed with chunked=1;
                      cut=N closes the connection after N body bytes), flip=N|close (every request for the
@@ -487,6 +488,8 @@ class Origin:
             hdrs.append(("Vary", one("vary")))
         if one("cookie"):
             hdrs.append(("Set-Cookie", one("cookie")))
+        for a in q.get("age", []):  # each age=V is one Age line, sent as is
+            hdrs.append(("Age", a))
         if one("loc"):
             hdrs.append(("Location", one("loc")))
         hget = lambda n: [v for k, v in rec["headers"] if k.lower() == n]

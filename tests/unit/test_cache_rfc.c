@@ -312,7 +312,26 @@ rfc_age_table(void **state)
 	}
 }
 
-/* The Age field parsed from a stored response feeds the formula (clamped, first valid). */
+/* The Age field parsed from a stored response feeds the formula (clamped). RFC 9111 5.1: a
+ * list, on one line or over several lines (which make one list), counts by its first member,
+ * and a first member that is not delta-seconds makes the field ignored (0). */
+static const struct {
+	const char *fields;
+	int64_t want;
+} age_field_rows[] = {
+	{"Age: 99999999999", 2147483648ll},
+	{"Age: 7200, 0", 7200},           /* a list: the first member, not "invalid, so 0" */
+	{"Age: 7200,0", 7200},
+	{"Age:  , 7200, 0", 7200},       /* empty list elements are no members */
+	{"Age: 7200\nAge: 0", 7200},      /* two lines: one list, "7200, 0" */
+	{"Age: 0\nAge: 7200", 0},
+	{"Age: bogus\nAge: 99", 0},       /* first member invalid: the field is ignored */
+	{"Age: 7200x, 5", 0},
+	{"Age: -5", 0},
+	{"Age: \"300\"", 0},
+	{"X-Age: 5", 0},
+};
+
 static void
 rfc_age_field_parsed(void **state)
 {
@@ -320,12 +339,34 @@ rfc_age_field_parsed(void **state)
 
 	(void)state;
 	cache_conf_default(&c);
+	for (size_t i = 0; i < sizeof(age_field_rows) / sizeof(age_field_rows[0]); i++) {
+		char spec[256];
+
+		snprintf(spec, sizeof(spec), "Date: @-10\n%s\nCache-Control: max-age=3600",
+		         age_field_rows[i].fields);
+		struct cache_entry *e = th_entry(&c, "http://h/a", 200, spec, T0 - 2, T0);
+
+		if (e->meta.age_value != age_field_rows[i].want)
+			fail_msg("age field row %zu (%s): got %" PRId64 ", want %" PRId64, i,
+			         age_field_rows[i].fields, e->meta.age_value,
+			         age_field_rows[i].want);
+		cache_entry_free(e);
+	}
 	struct cache_entry *e = th_entry(&c, "http://h/a", 200,
-	                                 "Date: @-10\nAge: bogus\nAge: 99999999999\nCache-Control: max-age=5",
+	                                 "Date: @-10\nAge: 99999999999\nCache-Control: max-age=5",
 	                                 T0 - 2, T0);
 
-	assert_int_equal(e->meta.age_value, 2147483648ll);
 	assert_int_equal(cache_current_age(&e->meta, T0 + 1), 2147483648ll + 2 + 1);
+	cache_entry_free(e);
+	/* "Age: 7200, 0" with max-age=3600 is stale: it is revalidated, never served as fresh */
+	struct cache_request req = {CACHE_M_GET, {"http://h/a", 10}, {NULL, 0}};
+	struct cache_decision d;
+
+	e = th_entry(&c, "http://h/a", 200,
+	             "Date: @0\nAge: 7200, 0\nETag: \"v\"\nCache-Control: max-age=3600", T0, T0);
+	cache_decide(&c, &e->meta, &req, T0 + 1, &d);
+	assert_true(d.stale);
+	assert_int_equal(d.action, CACHE_ACT_REVALIDATE);
 	cache_entry_free(e);
 }
 

@@ -847,6 +847,23 @@ store_map_full_is_handled(void **state)
 	assert_true(st.map_full > 0);
 	assert_true(st.evicted_entries > 0);
 	assert_true(st.file_bytes <= 4 * MiB);
+	assert_int_equal(st.disk_full, 0);   /* the map, not the file system */
+	assert_int_equal(st.full_failed, 0); /* evicting made room every time */
+	/* an object the whole map cannot hold: evicting everything does not help, and the
+	 * write that gives up is counted, for the daemon's warning */
+	int rc = ts_store(&t, "http://t/m/huge", 6 * MiB, 7);
+
+	assert_int_equal(rc, CACHE_EFULL);
+	assert_int_equal(ts_verify(&t, "http://t/m/huge", 6 * MiB, 7), 0);
+	uint64_t full, disk, failed;
+
+	cache_store_full_counts(t.s, &full, &disk, &failed);
+	cache_store_stats(t.s, &st);
+	assert_true(failed > 0);
+	assert_true(full > failed - 1);
+	assert_int_equal(full, st.map_full);
+	assert_int_equal(disk, 0);
+	assert_int_equal(failed, st.full_failed);
 	ts_consistent(&t);
 	ts_cleanup(&t);
 }
