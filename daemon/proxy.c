@@ -419,6 +419,7 @@ conn_free_deferred(struct ev_loop *loop, void *arg)
 	free(c->client_name);
 	c->magic = 0;
 	free(c);
+	buf_freed_add(sizeof(*c));
 }
 
 static void
@@ -857,9 +858,12 @@ conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *
 		buf_fini(&b);
 		return -1;
 	}
-	c->uphead = b.data; /* start is 0: nothing was consumed */
+	/* Kept for the whole request: an exact copy, and the buffer (BUF_MIN for any usual head)
+	 * goes back to the free list. */
 	c->uphead_len = buf_len(&b);
-	return 0;
+	c->uphead = conn_strndup(b.data, c->uphead_len);
+	buf_fini(&b);
+	return c->uphead != NULL ? 0 : -1;
 }
 
 static char *
@@ -2122,11 +2126,34 @@ conn_tunnel(struct conn *c)
 
 /* ---- driving a connection ---- */
 
+/* Connection memory follows the data in flight (issue 10, item 11): a buffer that is empty at
+ * a point where nothing will fill it before the connection's next event is released, so an
+ * idle keep-alive connection, one waiting for a name or an upstream, and a finished upload
+ * hold no buffer. BUF_MIN blocks go to the thread's free list, so a cache hit's drive (which
+ * ends here with both buffers empty) costs a few instructions, not malloc/free. Buffers that
+ * are being streamed through (a body, a tunnel, a stored response) keep their memory. */
+static void
+conn_buf_release(struct conn *c)
+{
+	struct up *u = c->up;
+	int streaming = c->phase == CP_TUNNEL || c->phase == CP_CACHE ||
+	                (c->phase == CP_EXCHANGE && c->rs_head_done);
+	if (buf_len(&c->in) == 0 && c->in.data != NULL && c->phase != CP_TUNNEL &&
+	    (c->phase != CP_EXCHANGE || c->rq.done))
+		buf_release(&c->in);
+	if (buf_len(&c->out) == 0 && c->out.data != NULL && !streaming)
+		buf_release(&c->out);
+	if (u != NULL && c->phase == CP_EXCHANGE && c->rq.done && buf_len(&u->out) == 0 &&
+	    u->out.data != NULL)
+		buf_release(&u->out);
+}
+
 static void
 conn_update_interest(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct up *u = c->up;
+	conn_buf_release(c);
 	unsigned ci = 0, ui = 0;
 	int in_room = buf_room(&c->in) > 0;
 	switch (c->phase) {
