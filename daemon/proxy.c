@@ -19,6 +19,7 @@
 #include "daemon/worker.h"
 
 #include "daemon/cachereq.h"
+#include "daemon/clientlim.h"
 #include "daemon/errdoc.h"
 #include "daemon/health.h"
 #include "daemon/logfmt.h"
@@ -163,6 +164,8 @@ struct conn {
 	int background;      /* the internal connection of a stale-while-revalidate refresh */
 	int cq_wake;         /* a collapsed-forwarding wake-up is deferred */
 	int headless;        /* the client went away; the response is read on for the cache */
+	int clim_counted;    /* counted in clientlim.c under clim_key (MaxConnectionsPerClient) */
+	uint64_t clim_key;
 
 	/* Error pages and request ids (issue 9, part 4). */
 	char req_id[CONN_REQ_ID_LEN + 1]; /* this request's id: pages, access and error log */
@@ -179,6 +182,8 @@ static void conn_local_begin(struct conn *c);
 static void conn_abort(struct conn *c, const char *why);
 static void conn_decide(struct conn *c);
 static void conn_cache_serve(struct conn *c);
+static struct conn *conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
+                             const struct sockaddr_storage *local);
 static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
 
 /* ---- small helpers ---- */
@@ -574,6 +579,9 @@ conn_close(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->clim_counted)
+		clim_give(c->clim_key);
+	c->clim_counted = 0;
 	conn_req_reset(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -1537,7 +1545,9 @@ conn_swr_spawn(struct conn *c)
 	}
 	log_info("[id %s] %s: %s: stale-while-revalidate: refreshing in the background", c->req_id,
 	         c->peer_text, c->url);
-	struct conn *ic = conn_accept(c->w, sv[0], &c->peer, sizeof(c->peer), &c->local);
+	/* conn_new, not conn_accept: the refresh is the proxy's, not one of the client's
+	 * connections (MaxConnectionsPerClient). */
+	struct conn *ic = conn_new(c->w, sv[0], &c->peer, &c->local);
 	if (ic != NULL)
 		ic->background = 1;
 }
@@ -2435,11 +2445,49 @@ conn_tmo_cb(struct ev_timer *t)
 
 /* ---- accept and shutdown ---- */
 
-struct conn *
-conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
-            const struct sockaddr_storage *local)
+#define CONN_CLIM_LOG_MS 1000 /* at most one "too many connections" line a second per worker */
+
+/* A client over MaxConnectionsPerClient: a short 503 naming the cause, best effort (the socket
+ * is new: its send buffer is empty), then close. What the client already sent is read first,
+ * so that the close does not turn into a reset that loses the answer. The log line is rate
+ * limited per worker, with the number of refusals it stands for. */
+static void
+conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer, unsigned limit)
 {
-	(void)plen;
+	static _Thread_local uint64_t last_log;
+	static _Thread_local unsigned refused;
+	char page[512], resp[1024], sink[4096];
+	int pn = snprintf(page, sizeof(page),
+	                  "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n"
+	                  "<body>\n<h1>Service Unavailable</h1>\n<p>Too many connections from your "
+	                  "address: this proxy takes at most %u at a time from one client "
+	                  "(MaxConnectionsPerClient).</p>\n</body></html>\n", limit);
+	int rn = snprintf(resp, sizeof(resp),
+	                  "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
+	                  "Content-Type: text/html\r\nContent-Length: %d\r\nRetry-After: 5\r\n"
+	                  "Connection: close\r\n\r\n%s", worker_http_date(w), GH_VERSION, pn, page);
+	(void)recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+	if (rn > 0 && (size_t)rn < sizeof(resp))
+		(void)send(fd, resp, (size_t)rn, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+	refused++;
+	uint64_t now = ev_now(w->loop);
+	if (last_log == 0 || now - last_log >= CONN_CLIM_LOG_MS) {
+		char who[64];
+		gh_addr_text(peer, who, sizeof(who), 0);
+		log_warn("%s%s has %u connections open (MaxConnectionsPerClient %u): refusing more "
+		         "(%u refused by worker %u since the last such line)", who,
+		         peer->ss_family == AF_INET6 && strchr(who, ':') ? " (its /64)" : "", limit,
+		         limit, refused, w->id);
+		last_log = now;
+		refused = 0;
+	}
+}
+
+static struct conn *
+conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
+         const struct sockaddr_storage *local)
+{
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -2469,6 +2517,32 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 		return NULL;
 	}
 	ev_timer_start(w->loop, &c->tmo, w->cfg->timeout_ms);
+	return c;
+}
+
+struct conn *
+conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
+            const struct sockaddr_storage *local)
+{
+	(void)plen;
+	unsigned limit = w->cfg->max_conns_per_client;
+	uint64_t key = 0;
+	int counted = 0;
+	if (limit > 0 && clim_key(peer, &key) == 0) {
+		counted = clim_take(key, limit);
+		if (counted == 0) {
+			conn_refuse_client(w, fd, peer, limit);
+			return NULL;
+		}
+	}
+	struct conn *c = conn_new(w, fd, peer, local);
+	if (c == NULL) {
+		if (counted > 0)
+			clim_give(key);
+		return NULL;
+	}
+	c->clim_key = key;
+	c->clim_counted = counted > 0;
 	return c;
 }
 

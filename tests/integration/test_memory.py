@@ -129,7 +129,7 @@ def test_rss_stays_flat_across_bursts_of_keepalive_hit_connections(start_daemon,
         root = os.path.join(ctx.workdir, "memcache-%d" % os.getpid())
         d = start_daemon("mem", dns=False, extra=[
             "CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /",
-            "MaxConnections %d" % (4 * conns),
+            "MaxConnections %d" % (4 * conns), "MaxConnectionsPerClient 0",
             "KeepAliveTimeout 60", "Timeout 60"])
         target = "http://127.0.0.1:%d/cache?size=1024&cc=max-age%%3D3600&k=mem" % ctx.origin_port
         r = ghtest.get(d.port, target)
