@@ -66,7 +66,8 @@ struct cfg {
 	 * KeepAliveTimeout (idle client, default 5 s), MaxKeepAliveRequests (default 100, 0 =
 	 * unlimited), LimitRequestLine (8190), LimitRequestFieldSize (8190), LimitRequestFields
 	 * (100), GracefulShutdownTimeout (default 10 s), UpstreamIdleTimeout (pooled upstream
-	 * connections, default 30 s), MaxConnections (per process, default 4096). */
+	 * connections, default 30 s), MaxConnections (per process, default 4096),
+	 * MaxConnectionsPerClient (per IPv4 address or IPv6 /64, default 256, 0 = no limit). */
 	unsigned timeout_ms;
 	unsigned keepalive_timeout_ms;
 	unsigned max_keepalive_requests;
@@ -76,6 +77,7 @@ struct cfg {
 	unsigned graceful_timeout_ms;
 	unsigned upstream_idle_ms;
 	unsigned max_connections;
+	unsigned max_conns_per_client;
 
 	struct pol_acl *acl;           /* <Proxy>/<ProxyMatch> sections */
 

@@ -22,6 +22,7 @@
 #include "daemon/worker.h"
 
 #include "daemon/cachereq.h"
+#include "daemon/clientlim.h"
 #include "daemon/errdoc.h"
 #include "daemon/health.h"
 #include "daemon/logfmt.h"
@@ -175,6 +176,8 @@ struct conn {
 	int background;      /* the internal connection of a stale-while-revalidate refresh */
 	int cq_wake;         /* a collapsed-forwarding wake-up is deferred */
 	int headless;        /* the client went away; the response is read on for the cache */
+	int clim_counted;    /* counted in clientlim.c under clim_key (MaxConnectionsPerClient) */
+	uint64_t clim_key;
 
 	/* Error pages and request ids (issue 9, part 4). */
 	char req_id[CONN_REQ_ID_LEN + 1]; /* this request's id: pages, access and error log */
@@ -191,6 +194,8 @@ static void conn_local_begin(struct conn *c);
 static void conn_abort(struct conn *c, const char *why);
 static void conn_decide(struct conn *c);
 static void conn_cache_serve(struct conn *c);
+static struct conn *conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
+                             const struct sockaddr_storage *local);
 static void proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int timeout);
 
 /* ---- small helpers ---- */
@@ -441,6 +446,7 @@ conn_free_deferred(struct ev_loop *loop, void *arg)
 	free(c->client_name);
 	c->magic = 0;
 	free(c);
+	buf_freed_add(sizeof(*c));
 }
 
 static void
@@ -610,6 +616,9 @@ conn_close(struct conn *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	if (c->clim_counted)
+		clim_give(c->clim_key);
+	c->clim_counted = 0;
 	conn_req_reset(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -897,9 +906,12 @@ conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *
 		buf_fini(&b);
 		return -1;
 	}
-	c->uphead = b.data; /* start is 0: nothing was consumed */
+	/* Kept for the whole request: an exact copy, and the buffer (BUF_MIN for any usual head)
+	 * goes back to the free list. */
 	c->uphead_len = buf_len(&b);
-	return 0;
+	c->uphead = conn_strndup(b.data, c->uphead_len);
+	buf_fini(&b);
+	return c->uphead != NULL ? 0 : -1;
 }
 
 static char *
@@ -1703,7 +1715,9 @@ conn_swr_spawn(struct conn *c)
 	}
 	log_info("[id %s] %s: %s: stale-while-revalidate: refreshing in the background", c->req_id,
 	         c->peer_text, c->url);
-	struct conn *ic = conn_accept(c->w, sv[0], &c->peer, sizeof(c->peer), &c->local);
+	/* conn_new, not conn_accept: the refresh is the proxy's, not one of the client's
+	 * connections (MaxConnectionsPerClient). */
+	struct conn *ic = conn_new(c->w, sv[0], &c->peer, &c->local);
 	if (ic != NULL)
 		ic->background = 1;
 }
@@ -2383,11 +2397,34 @@ conn_tunnel(struct conn *c)
 
 /* ---- driving a connection ---- */
 
+/* Connection memory follows the data in flight (issue 10, item 11): a buffer that is empty at
+ * a point where nothing will fill it before the connection's next event is released, so an
+ * idle keep-alive connection, one waiting for a name or an upstream, and a finished upload
+ * hold no buffer. BUF_MIN blocks go to the thread's free list, so a cache hit's drive (which
+ * ends here with both buffers empty) costs a few instructions, not malloc/free. Buffers that
+ * are being streamed through (a body, a tunnel, a stored response) keep their memory. */
+static void
+conn_buf_release(struct conn *c)
+{
+	struct up *u = c->up;
+	int streaming = c->phase == CP_TUNNEL || c->phase == CP_CACHE ||
+	                (c->phase == CP_EXCHANGE && c->rs_head_done);
+	if (buf_len(&c->in) == 0 && c->in.data != NULL && c->phase != CP_TUNNEL &&
+	    (c->phase != CP_EXCHANGE || c->rq.done))
+		buf_release(&c->in);
+	if (buf_len(&c->out) == 0 && c->out.data != NULL && !streaming)
+		buf_release(&c->out);
+	if (u != NULL && c->phase == CP_EXCHANGE && c->rq.done && buf_len(&u->out) == 0 &&
+	    u->out.data != NULL)
+		buf_release(&u->out);
+}
+
 static void
 conn_update_interest(struct conn *c)
 {
 	struct worker *w = c->w;
 	struct up *u = c->up;
+	conn_buf_release(c);
 	unsigned ci = 0, ui = 0;
 	int in_room = buf_room(&c->in) > 0;
 	switch (c->phase) {
@@ -2672,11 +2709,49 @@ conn_tmo_cb(struct ev_timer *t)
 
 /* ---- accept and shutdown ---- */
 
-struct conn *
-conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
-            const struct sockaddr_storage *local)
+#define CONN_CLIM_LOG_MS 1000 /* at most one "too many connections" line a second per worker */
+
+/* A client over MaxConnectionsPerClient: a short 503 naming the cause, best effort (the socket
+ * is new: its send buffer is empty), then close. What the client already sent is read first,
+ * so that the close does not turn into a reset that loses the answer. The log line is rate
+ * limited per worker, with the number of refusals it stands for. */
+static void
+conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer, unsigned limit)
 {
-	(void)plen;
+	static _Thread_local uint64_t last_log;
+	static _Thread_local unsigned refused;
+	char page[512], resp[1024], sink[4096];
+	int pn = snprintf(page, sizeof(page),
+	                  "<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n"
+	                  "<body>\n<h1>Service Unavailable</h1>\n<p>Too many connections from your "
+	                  "address: this proxy takes at most %u at a time from one client "
+	                  "(MaxConnectionsPerClient).</p>\n</body></html>\n", limit);
+	int rn = snprintf(resp, sizeof(resp),
+	                  "HTTP/1.1 503 Service Unavailable\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
+	                  "Content-Type: text/html\r\nContent-Length: %d\r\nRetry-After: 5\r\n"
+	                  "Connection: close\r\n\r\n%s", worker_http_date(w), GH_VERSION, pn, page);
+	(void)recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
+	if (rn > 0 && (size_t)rn < sizeof(resp))
+		(void)send(fd, resp, (size_t)rn, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+	refused++;
+	uint64_t now = ev_now(w->loop);
+	if (last_log == 0 || now - last_log >= CONN_CLIM_LOG_MS) {
+		char who[64];
+		gh_addr_text(peer, who, sizeof(who), 0);
+		log_warn("%s%s has %u connections open (MaxConnectionsPerClient %u): refusing more "
+		         "(%u refused by worker %u since the last such line)", who,
+		         peer->ss_family == AF_INET6 && strchr(who, ':') ? " (its /64)" : "", limit,
+		         limit, refused, w->id);
+		last_log = now;
+		refused = 0;
+	}
+}
+
+static struct conn *
+conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
+         const struct sockaddr_storage *local)
+{
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(fd);
@@ -2707,6 +2782,32 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 		return NULL;
 	}
 	ev_timer_start(w->loop, &c->tmo, w->cfg->timeout_ms);
+	return c;
+}
+
+struct conn *
+conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
+            const struct sockaddr_storage *local)
+{
+	(void)plen;
+	unsigned limit = w->cfg->max_conns_per_client;
+	uint64_t key = 0;
+	int counted = 0;
+	if (limit > 0 && clim_key(peer, &key) == 0) {
+		counted = clim_take(key, limit);
+		if (counted == 0) {
+			conn_refuse_client(w, fd, peer, limit);
+			return NULL;
+		}
+	}
+	struct conn *c = conn_new(w, fd, peer, local);
+	if (c == NULL) {
+		if (counted > 0)
+			clim_give(key);
+		return NULL;
+	}
+	c->clim_key = key;
+	c->clim_counted = counted > 0;
 	return c;
 }
 

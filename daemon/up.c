@@ -97,6 +97,7 @@ up_free_deferred(struct ev_loop *loop, void *arg)
 	buf_fini(&u->out);
 	u->magic = 0;
 	free(u);
+	buf_freed_add(sizeof(*u));
 }
 
 static void

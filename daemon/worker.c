@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -27,6 +28,8 @@
 
 #define WORKER_MAGIC 0x3017e700u
 #define WORKER_ACCEPT_BATCH 64
+#define WORKER_TRIM_MS 1000           /* how often a worker looks at the memory it freed */
+#define WORKER_TRIM_BYTES (4u << 20)  /* freed since the last trim that makes a trim worth it */
 
 struct gh_shared gh;
 
@@ -264,6 +267,33 @@ worker_res_retire_cb(struct ev_timer *t)
 		ev_timer_start(w->loop, &w->res_retire, 1000);
 }
 
+/* Memory return (issue 10, item 11). Freed connection memory stays in malloc's arena of this
+ * thread, and the pieces a burst leaves between long-lived allocations are never given back to
+ * the system by free(): RssAnon grew with every burst of connections while malloc had only a
+ * few MB in use. Once a second, when the worker freed WORKER_TRIM_BYTES or more since the last
+ * trim and now has at most half the connections it had since then (the burst is over, or
+ * ending), malloc_trim(0) returns the free pages. Rate-limited and off the request path: it
+ * walks the free lists of every arena, a few milliseconds after a large burst. */
+static void
+worker_trim_cb(struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+	w->trim_freed += buf_freed_take();
+	if (w->nconns > w->trim_peak)
+		w->trim_peak = w->nconns;
+	if (w->trim_freed >= WORKER_TRIM_BYTES && w->nconns <= w->trim_peak / 2) {
+		log_debug("worker %u: %zu bytes of connection memory freed, %zu connections (of %zu): "
+		          "returning free memory to the system", w->id, w->trim_freed, w->nconns,
+		          w->trim_peak);
+#ifdef __GLIBC__
+		malloc_trim(0);
+#endif
+		w->trim_freed = 0;
+		w->trim_peak = w->nconns;
+	}
+	ev_timer_start(w->loop, t, WORKER_TRIM_MS);
+}
+
 /* A reload changed the DNS* directives: new lookups go to a new resolver; the old one
  * keeps answering the queries it has, then goes. */
 static void
@@ -332,6 +362,7 @@ worker_main(void *arg)
 	(void)pthread_setname_np(pthread_self(), name);
 	ev_loop_run(w->loop);
 	alog_buf_fini(&w->alog);
+	buf_pool_drain();
 	return NULL;
 }
 
@@ -358,6 +389,8 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	ev_hook_add(w->loop, worker_check_done, w);
 	ev_timer_init(&w->grace, worker_grace_cb, w);
 	ev_timer_init(&w->res_retire, worker_res_retire_cb, w);
+	ev_timer_init(&w->trim, worker_trim_cb, w);
+	ev_timer_start(w->loop, &w->trim, WORKER_TRIM_MS);
 	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
 		return -1;
 	cachereq_worker_attach(id, worker_kick, w);

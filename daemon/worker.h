@@ -51,6 +51,8 @@ struct worker {
 	struct res **res_old;         /* replaced by a reload, freed once idle (res_retire) */
 	size_t nres_old;
 	struct ev_timer res_retire;
+	struct ev_timer trim;         /* hands freed connection memory back (worker_trim_cb) */
+	size_t trim_freed, trim_peak; /* bytes freed and most connections since the last trim */
 	struct cfg *cfg;              /* current snapshot (ref held) */
 	_Atomic(struct cfg *) next_cfg; /* published by main, picked up on wake-up */
 	atomic_int stop_req;

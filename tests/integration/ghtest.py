@@ -461,6 +461,9 @@ def conf_text(ctx, port, port6=None, via="On", access_log=None, log_format=None,
     if access_log:
         lines.append("AccessLog %s%s" % (access_log, " " + log_format if log_format else ""))
     lines.append("AllowCONNECT %s" % (allow_connect or "443 %d" % ctx.echo_port))
+    # Every client of the suite is one address (loopback): MaxConnectionsPerClient is off
+    # unless a test sets it in extra (test_client_limit.py), so load tests see MaxConnections.
+    lines.append("MaxConnectionsPerClient 0")
     lines += list(extra)
     if proxy_section is None:
         proxy_section = ("<Proxy *>\n    Require ip 127.0.0.1 ::1\n"

@@ -169,6 +169,7 @@ empty_config_gets_documented_defaults(void **state)
 	assert_int_equal(c->graceful_timeout_ms, 10000);
 	assert_int_equal(c->upstream_idle_ms, 30000);
 	assert_int_equal(c->max_connections, 4096);
+	assert_int_equal(c->max_conns_per_client, 256);
 	/* no sections: loopback only */
 	assert_int_equal(verdict(c, "http://x/", "127.0.0.1", NULL), POL_ALLOW);
 	assert_int_equal(verdict(c, "http://x/", "192.168.1.5", NULL), POL_DENY);
@@ -204,6 +205,8 @@ static const struct num_case num_cases[] = {
 	{ "UpstreamIdleTimeout 90", F(upstream_idle_ms), 90000 },
 	{ "MaxConnections 20000", F(max_connections), 20000 },
 	{ "maxconnections 7", F(max_connections), 7 },       /* names are case-insensitive */
+	{ "MaxConnectionsPerClient 20", F(max_conns_per_client), 20 },
+	{ "MaxConnectionsPerClient 0", F(max_conns_per_client), 0 }, /* no limit */
 	{ "Timeout \"45\"", F(timeout_ms), 45000 },          /* quoted */
 };
 
@@ -636,6 +639,8 @@ static const struct bad_case bad_cases[] = {
 	  "t.conf:1: UpstreamIdleTimeout: expected seconds from 1 to 86400, got \"x\"" },
 	{ "MaxConnections 0",
 	  "t.conf:1: MaxConnections: expected a number from 1 to 1048576, got \"0\"" },
+	{ "MaxConnectionsPerClient -1",
+	  "t.conf:1: MaxConnectionsPerClient: expected a number from 0 to 1048576, got \"-1\"" },
 	{ "Include", "t.conf:1: Include: expected 1 argument, got 0" },
 	{ "Include \"\"", "t.conf:1: Include: empty file name" },
 	/* reserved for later issues: refused as unknown, never ignored */
@@ -1411,6 +1416,7 @@ dump_of_builtin_and_empty_configs_load_again(void **state)
 		assert_int_equal(c->graceful_timeout_ms, e->graceful_timeout_ms);
 		assert_int_equal(c->upstream_idle_ms, e->upstream_idle_ms);
 		assert_int_equal(c->max_connections, e->max_connections);
+		assert_int_equal(c->max_conns_per_client, e->max_conns_per_client);
 		assert_int_equal(c->max_forwards, e->max_forwards);
 		assert_int_equal(c->via, e->via);
 		assert_int_equal(c->proxy_requests, e->proxy_requests);
