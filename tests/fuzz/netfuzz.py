@@ -742,6 +742,8 @@ def _origin_chunked(raw, pos, lf_ok):
                     return None
                 if line == b"":
                     return bytes(body)
+                if line[:1] in (b" ", b"\t") or b":" not in line:
+                    return None  # obs-fold or junk in the trailers: a proxy may abort
             return None
         if len(raw) < pos + size:
             return None
