@@ -11,8 +11,8 @@ reads every answer. RLIMIT_NOFILE is raised for the test process (the daemon inh
 restored afterwards. Misses go to nginx (a thread-per-connection Python origin would need
 10,000 threads).
 
-Counts are scaled down for the sanitizer build (ASan's memory per connection): GH_LOAD_CONNS
-overrides the count for both builds. Figures are printed (pytest -s shows them) for the README.
+The sanitizer build runs the same counts (10,000 held: 391 MB RSS on hits, 512 MB on misses);
+GH_LOAD_CONNS overrides the count (e.g. for a machine with a lower hard file limit). Figures are printed (pytest -s shows them) for the README.
 Timing is asserted with generous bounds only: the machine is shared and loaded.
 """
 
@@ -33,7 +33,7 @@ from origin import body_bytes
 pytestmark = pytest.mark.slow
 
 SAN = ghtest.is_sanitized(ghtest.gh_binary())
-CONNS = int(os.environ.get("GH_LOAD_CONNS", "2500" if SAN else "10000"))
+CONNS = int(os.environ.get("GH_LOAD_CONNS", "10000"))
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 SLOWHTTPTEST = shutil.which("slowhttptest") or "/usr/bin/slowhttptest"
 OBJ_SIZE = 4096
@@ -410,7 +410,7 @@ def test_normal_clients_served_during_slow_attack(start_daemon, ctx, nofile, mod
     big = "http://127.0.0.1:%d/cache?t=slow-big-%d&cc=max-age=600&size=4000000" % (
         ctx.origin_port, tag)
     assert ghtest.get(d.port, big, timeout=60).status == 200
-    conns = 500 if SAN else 1000
+    conns = 1000
     seconds = 30
     if mode == "slowloris":
         # Partial heads, one more header line every 5 s, through the proxy.
