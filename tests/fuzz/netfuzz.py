@@ -40,11 +40,13 @@ import hashlib
 import os
 import random
 import re
+import select
 import socket
 import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # the tree stays as checked out (tests/integration too)
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
@@ -112,8 +114,8 @@ def _line(data, pos):
 def parse_proxy_stream(data, methods, eof):
     """Split what the proxy sent on one connection into responses, strictly (CRLF only, no
     obs-fold, one framing). methods[i] is the method of the i-th request sent (HEAD answers
-    have no body; a 2xx to CONNECT ends the HTTP stream). Returns (responses, tail_ok): the
-    last response may be incomplete (complete=False) when the connection ended inside its body.
+    have no body; a 2xx to CONNECT ends the HTTP stream). Returns the responses: the last one
+    may be incomplete (complete=False) when the connection ended inside its body.
     Raises Malformed."""
     out = []
     pos = 0
@@ -235,7 +237,8 @@ VERSIONS = ["HTTP/1.1"] * 14 + ["HTTP/1.0"] * 3 + [
     "HTTP/1.1\x00", "HTTP/1.1 ", "HTTP/9.9", "HTTP/1.2"]
 PATHS = ["/cache?t={tok}&cc=max-age=300&size={n}", "/size/{n}", "/chunked/{n}", "/echo",
          "/status/{st}", "/head", "/close/{n}", "/cache?t={tok}&cc=max-age=300&vary=X-Fz",
-         "/cache?t={tok}&etag=e{n}&cc=no-cache", "/", "/nothing/here", "/slow?size=300&chunk=100&delay=5"]
+         "/cache?t={tok}&etag=e{n}&cc=no-cache", "/", "/nothing/here",
+         "/slow?size=300&chunk=100&delay=5"]
 CL_FORMS = ["{n}", "{n}", "{n}", "0{n}", "+{n}", "-1", "{n}, {n}", "{n},{m}", "0x{n}", " {n}",
             "{n} ", "99999999999999999999", "{m}", "", "1e3", "{n}\x00"]
 TE_FORMS = ["chunked", "chunked", "chunked", "Chunked", "chunked, chunked", "gzip, chunked",
@@ -491,7 +494,6 @@ def exchange(port, segs, half_close, deadline_s=READ_DEADLINE, source=None):
 
 def _drain(s, got, wait):
     """Read what is there (waiting up to wait s for the first byte); True on EOF or reset."""
-    import select
     r, _, _ = select.select([s], [], [], wait)
     if not r:
         return False
@@ -909,7 +911,7 @@ def fuzz(flavour, port, oport_or_origin, seed, seconds=None, count=None, batch=6
         oport = oport_or_origin
         run = lambda c: run_request_case(seed, c, port, oport)  # noqa: E731
     else:
-        oport = oport_or_origin.port if hasattr(oport_or_origin, "port") else 0
+        oport = None
         run = lambda c: run_response_case(seed, c, port, oport_or_origin)  # noqa: E731
     control_origin = control_oport or (oport if flavour == "request" else None)
     for _ in range(1 << 30):

@@ -28,7 +28,8 @@ turn=0
 log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" | tee -a "$WORK/run-long.log"; }
 
 [ -x "$BIN" ] || { echo "run-long: $BIN missing: scons -Q -j2 sanitize=1" >&2; exit 2; }
-ls build/tests/fuzz/fuzz_* >/dev/null 2>&1 || log "no libFuzzer harnesses (scons fuzz): socket fuzzers only"
+ls build/tests/fuzz/fuzz_* >/dev/null 2>&1 ||
+	log "no libFuzzer harnesses (scons fuzz): socket fuzzers only"
 
 while [ "$(date +%s)" -lt "$end" ]; do
 	turn=$((turn + 1))
@@ -66,5 +67,9 @@ while [ "$(date +%s)" -lt "$end" ]; do
 		grep '^netfuzz' "$WORK/net-$flavour.log" | tee -a "$WORK/run-long.log"
 	done
 done
-[ "$fail" -eq 0 ] && log "run-long: no failure in $turn turns" || log "run-long: FAILURES, see $WORK/artifacts"
+if [ "$fail" -eq 0 ]; then
+	log "run-long: no failure in $turn turns"
+else
+	log "run-long: FAILURES, see $WORK/artifacts"
+fi
 exit "$fail"

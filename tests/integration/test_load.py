@@ -12,7 +12,8 @@ restored afterwards. Misses go to nginx (a thread-per-connection Python origin w
 10,000 threads).
 
 The sanitizer build runs the same counts (10,000 held: 391 MB RSS on hits, 512 MB on misses);
-GH_LOAD_CONNS overrides the count (e.g. for a machine with a lower hard file limit). Figures are printed (pytest -s shows them) for the README.
+GH_LOAD_CONNS overrides the count (e.g. for a machine with a lower hard file limit). Figures
+are printed (pytest -s shows them) for the README.
 Timing is asserted with generous bounds only: the machine is shared and loaded.
 """
 
@@ -194,7 +195,8 @@ def _parse(c):
             return False
         head = c.buf[:i].decode("latin-1").split("\r\n")
         c.status = int(head[0].split(" ")[1])
-        cl = [h.split(":", 1)[1].strip() for h in head[1:] if h.lower().startswith("content-length:")]
+        cl = [h.split(":", 1)[1].strip() for h in head[1:]
+              if h.lower().startswith("content-length:")]
         c.want = i + 4 + (int(cl[0]) if cl else 0)
     if len(c.buf) >= c.want:
         c.body = c.buf[c.buf.find(b"\r\n\r\n") + 4:c.want]
@@ -310,7 +312,9 @@ http {
     uwsgi_temp_path %(d)s/ut; scgi_temp_path %(d)s/st;
     server {
         listen 127.0.0.1:%(port)d backlog=4096;
-        location /m/ { alias %(d)s/www/; try_files /obj.bin =404; add_header Cache-Control "max-age=600"; }
+        location /m/ {
+            alias %(d)s/www/; try_files /obj.bin =404; add_header Cache-Control "max-age=600";
+        }
     }
 }
 """ % {"d": d, "port": port, "wc": CONNS + 1000,
