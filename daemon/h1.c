@@ -1142,6 +1142,11 @@ h1_parse_response(const char *buf, size_t *head_len, struct h1_head *h, enum h1_
 		h->framing = H1_BODY_LENGTH;
 	else
 		h->framing = H1_BODY_CLOSE;
+	/* A body in a coding other than chunked (gzip, ...) would reach the client undecoded and
+	 * unnamed once the framing is re-stated (Transfer-Encoding is hop-by-hop), and be stored
+	 * as the content: refuse it, as nginx does (issue 10, found by the response fuzzer). */
+	if (x.have_te && x.te.other && h->framing != H1_BODY_NONE)
+		return h1_fail(&x, 502, "unsupported transfer-coding", status, reason);
 	return H1_OK;
 }
 

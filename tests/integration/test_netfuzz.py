@@ -89,12 +89,7 @@ def test_corpus_seed_answered_well_formed(fuzzed, ctx, name):
     assert fuzzed.check() is None
 
 
-@pytest.mark.xfail(strict=True, reason="found by the response fuzzer (seed 20791 case 10), "
-                   "not fixed on this branch: a response whose last transfer coding is not "
-                   "chunked (Transfer-Encoding: gzip, body to the close) is relayed as "
-                   "'Transfer-Encoding: chunked' alone and stored; the hit then serves the "
-                   "gzip-coded bytes as plain content (Content-Length, no coding named). "
-                   "nginx answers 502 to an unknown upstream transfer coding.")
+# Found by the response fuzzer (seed 20791 case 10); fixed in daemon/h1.c: 502, as nginx.
 def test_unknown_transfer_coding_from_origin_is_not_served_as_plain_content(fuzzed):
     import socket
     import threading
