@@ -351,6 +351,13 @@ int cache_vary_hash(struct cache_str spec, const struct cache_hdrs *req, unsigne
 int cache_key_normalise(const char *url, size_t n, int ignore_query, char *out, size_t cap,
                         size_t *outlen);
 
+/* The same for a URL that is already url_normalize()'s output (the daemon normalizes every
+ * request target once, when it parses it): only the query is dropped when ignore_query, so a
+ * hit does not normalize twice. Giving it anything else makes a key that never matches, not
+ * an error. Returns CACHE_OK, or CACHE_EINVAL when it does not fit cap (with its NUL). */
+int cache_key_from_normalised(const char *url, size_t n, int ignore_query, char *out,
+                              size_t cap, size_t *outlen);
+
 /* ---- Range (RFC 9110 14) ---- */
 
 #define CACHE_MAX_RANGES 16

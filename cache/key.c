@@ -254,6 +254,25 @@ cache_key_normalise(const char *url, size_t n, int ignore_query, char *out, size
 	return CACHE_OK;
 }
 
+int
+cache_key_from_normalised(const char *url, size_t n, int ignore_query, char *out, size_t cap,
+                          size_t *outlen)
+{
+	/* In a normalized URL the first '?' starts the query: neither the authority nor the path
+	 * holds one unescaped. */
+	const char *q = ignore_query ? memchr(url, '?', n) : NULL;
+
+	if (q)
+		n = (size_t)(q - url);
+	*outlen = 0;
+	if (n + 1 > cap)
+		return CACHE_EINVAL;
+	memcpy(out, url, n);
+	out[n] = '\0';
+	*outlen = n;
+	return CACHE_OK;
+}
+
 /* ---- invalidation ---- */
 
 /* RFC 3986 5.2.4 on a path starting with '/'; out has room for n + 1 bytes. */

@@ -990,8 +990,9 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 	q->t_req = cachereq_now();
 	q->method = cache_method_parse(method, strlen(method));
 	q->head_only = q->method == CACHE_M_HEAD;
-	if (cache_key_normalise(url, strlen(url), cc->rules.ignore_query_string, key, sizeof(key),
-	                        &klen) != CACHE_OK) {
+	/* url is c->url, normalized once when the request was parsed (daemon/url.h). */
+	if (cache_key_from_normalised(url, strlen(url), cc->rules.ignore_query_string, key,
+	                              sizeof(key), &klen) != CACHE_OK) {
 		free(q);
 		return CQ_FORWARD;
 	}

@@ -69,9 +69,10 @@ void cachereq_worker_poll(unsigned wid);
 int cachereq_outlive_client(const struct creq *q, int64_t rest, uint64_t got);
 
 /* Start the cache work of a request after the ACL and policy allowed it. method is the
- * request method token, url the absolute URL, head the upstream header block ("Name: value"
- * lines, as forwarded), peer the client. *out is NULL when the cache has nothing to do with
- * this request. wid is the worker's id (for its reader). */
+ * request method token, url the absolute URL as url_normalize() wrote it (daemon/url.h; it
+ * is keyed as it is), head the upstream header block ("Name: value" lines, as forwarded),
+ * peer the client. *out is NULL when the cache has nothing to do with this request. wid is
+ * the worker's id (for its reader). */
 enum cachereq_verdict cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg,
                                      const char *method, const char *url, const char *head,
                                      size_t head_len, int *status);

@@ -1083,7 +1083,17 @@ rfc_key_normalise(void **state)
 		                                     out, sizeof(out), &n), CACHE_OK);
 		if (strcmp(out, rows[i].want) || n != strlen(out))
 			fail_msg("key row %zu: %s", i, out);
+		/* a normalized URL keyed again without normalizing gives the same key */
+		char out2[256], norm[256];
+		size_t n2, nn;
+		assert_int_equal(cache_key_normalise(rows[i].in, strlen(rows[i].in), 0, norm,
+		                                     sizeof(norm), &nn), CACHE_OK);
+		assert_int_equal(cache_key_from_normalised(norm, nn, rows[i].ignore_q, out2,
+		                                           sizeof(out2), &n2), CACHE_OK);
+		if (strcmp(out2, rows[i].want) || n2 != n)
+			fail_msg("key row %zu from the normalized form: %s", i, out2);
 	}
+	assert_int_equal(cache_key_from_normalised("http://h/x", 10, 0, out, 10, &n), CACHE_EINVAL);
 	assert_int_equal(cache_key_normalise("/relative", 9, 0, out, sizeof(out), &n),
 	                 CACHE_EINVAL);
 	assert_int_equal(cache_key_normalise("http:///x", 9, 0, out, sizeof(out), &n),
