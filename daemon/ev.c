@@ -2,9 +2,10 @@
  * ev.c - epoll event loop with a binary min-heap of timers, deferred calls and an eventfd
  * wake-up. See ev.h for the contract.
  *
- * One turn: compute the sleep from the earliest timer, run the before-sleep hooks, epoll_wait,
- * refresh the clock, dispatch I/O (re-checking each watcher's magic and interest, so a watcher
- * stopped earlier in the batch is skipped), run expired timers, then run deferred calls.
+ * One turn: compute the sleep from the earliest timer (none while events are posted), run the
+ * before-sleep hooks, epoll_wait, refresh the clock, dispatch I/O (re-checking each watcher's
+ * magic and interest, so a watcher stopped earlier in the batch is skipped), run expired
+ * timers, run the events posted before this point, then run deferred calls.
  */
 #include "daemon/ev.h"
 
@@ -39,6 +40,8 @@ struct ev_loop {
 	struct ev_defer_item *defer;
 	size_t ndefer, capdefer;
 
+	struct ev_post posted;  /* sentinel of a circular list: the events posted for next turn */
+
 	struct {
 		ev_hook_f *fn;
 		void *arg;
@@ -71,6 +74,7 @@ ev_loop_new(struct ev_loop **loopp)
 		return -ENOMEM;
 	l->magic = EV_LOOP_MAGIC;
 	l->async_fd = -1;
+	l->posted.next = l->posted.prev = &l->posted;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
 		int e = errno;
@@ -269,6 +273,65 @@ ev_timers_run(struct ev_loop *l)
 	}
 }
 
+/* ---- posted events: a circular doubly linked list through the loop's sentinel ---- */
+
+void
+ev_post_init(struct ev_post *p, ev_post_f *cb, void *arg)
+{
+	memset(p, 0, sizeof(*p));
+	p->magic = EV_POST_MAGIC;
+	p->cb = cb;
+	p->arg = arg;
+}
+
+void
+ev_post_start(struct ev_loop *l, struct ev_post *p)
+{
+	assert(p->magic == EV_POST_MAGIC);
+	if (p->next != NULL)
+		return;
+	p->next = &l->posted;
+	p->prev = l->posted.prev;
+	l->posted.prev->next = p;
+	l->posted.prev = p;
+}
+
+void
+ev_post_stop(struct ev_post *p)
+{
+	assert(p->magic == EV_POST_MAGIC);
+	if (p->next == NULL)
+		return;
+	p->prev->next = p->next;
+	p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+/* Run what was posted before this call, once each, in order. The batch moves to a list of its
+ * own first, so that what the callbacks post (themselves included) waits for the next turn:
+ * a connection that keeps posting itself cannot hold the thread, and epoll is polled between
+ * its turns. ev_post_stop works on the batch too (it only touches the neighbours). */
+static void
+ev_posted_run(struct ev_loop *l)
+{
+	struct ev_post batch;
+	struct ev_post *head = &l->posted;
+
+	if (head->next == head)
+		return;
+	batch.next = head->next;
+	batch.prev = head->prev;
+	batch.next->prev = &batch;
+	batch.prev->next = &batch;
+	head->next = head->prev = head;
+	while (batch.next != &batch) {
+		struct ev_post *p = batch.next;
+
+		ev_post_stop(p);
+		p->cb(p);
+	}
+}
+
 /* ---- deferred calls and hooks ---- */
 
 int
@@ -374,7 +437,9 @@ ev_loop_run(struct ev_loop *l)
 		if (l->stop)
 			break;
 		int timeout = -1;
-		if (l->nheap > 0) {
+		if (l->posted.next != &l->posted)
+			timeout = 0; /* posted work waits: only look at what is ready meanwhile */
+		else if (l->nheap > 0) {
 			uint64_t when = l->heap[1]->when;
 			timeout = when <= l->now_ms ? 0 : (int)(when - l->now_ms > 3600000 ? 3600000 : when - l->now_ms);
 		}
@@ -404,6 +469,7 @@ ev_loop_run(struct ev_loop *l)
 				io->cb(io, rev);
 		}
 		ev_timers_run(l);
+		ev_posted_run(l);
 		ev_defer_run(l);
 	}
 	return 0;
