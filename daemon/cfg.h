@@ -66,7 +66,8 @@ struct cfg {
 	 * KeepAliveTimeout (idle client, default 5 s), MaxKeepAliveRequests (default 100, 0 =
 	 * unlimited), LimitRequestLine (8190), LimitRequestFieldSize (8190), LimitRequestFields
 	 * (100), GracefulShutdownTimeout (default 10 s), UpstreamIdleTimeout (pooled upstream
-	 * connections, default 30 s), MaxConnections (per process, default 4096). */
+	 * connections, default 30 s), MaxConnections (per process; 0 until main sizes it from
+	 * the file limit, when the config does not set it). */
 	unsigned timeout_ms;
 	unsigned keepalive_timeout_ms;
 	unsigned max_keepalive_requests;

@@ -10,10 +10,15 @@ read below has a deadline well under it, and a stall fails the test instead of p
 """
 
 import os
+import re
+import resource
+import socket
 import subprocess
 import threading
 import time
 import uuid
+
+import pytest
 
 import ghtest
 from origin import body_bytes
@@ -146,3 +151,132 @@ def test_a_large_hit_read_as_fast_as_it_comes_is_never_left_waiting(start_daemon
         assert f.read() == body_bytes(n)
     os.unlink(out)
     assert len(ctx.origin.requests_with(t)) == 1
+
+
+# ---------------------------------------------------------------- descriptors (item 3)
+
+@pytest.fixture
+def limited(gh_bin, ctx):
+    """Start daemons under a file limit: limited(name, soft, hard, extra) runs gatehouse
+    through prlimit(1) (the same process: prlimit execs it), so that the daemon's raise to the
+    hard limit cannot go past it. Stopped, and checked for sanitizer reports, at teardown."""
+    daemons = []
+
+    def start(name, soft, hard, extra=()):
+        wrapper = os.path.join(ctx.workdir, "%s-%s-nofile.sh" % (name, uuid.uuid4().hex[:8]))
+        with open(wrapper, "w") as f:
+            f.write('#!/bin/sh\nexec prlimit --nofile=%d:%d -- "%s" "$@"\n' % (soft, hard, gh_bin))
+        os.chmod(wrapper, 0o755)
+        port = ghtest.free_port()
+        text = ghtest.conf_text(ctx, port, extra=["Timeout %d" % TIMEOUT] + list(extra))
+        d = ghtest.Daemon(wrapper, ctx.workdir, "%s-%s" % (name, uuid.uuid4().hex[:8]), text,
+                          [("127.0.0.1", port)])
+        daemons.append(d)
+        return d.start()
+
+    yield start
+    problems = []
+    for d in daemons:
+        was_alive = d.alive()
+        rc = d.stop()
+        rep = d.sanitizer_report()
+        if rep:
+            problems.append("%s: sanitizer report:\n%s" % (d.name, rep))
+        elif was_alive and rc != 0:
+            problems.append("%s: exit status %s; stderr:\n%s" % (d.name, rc, d.stderr_tail()))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def start_line(d):
+    assert ghtest.poll(lambda: "listening on" in d.stderr_text(), timeout=10), d.stderr_text()
+    return [ln for ln in d.stderr_text().splitlines() if "listening on" in ln][0]
+
+
+def test_start_raises_the_file_limit_and_sizes_max_connections_from_it(limited, ctx):
+    # soft 64, hard 4096: raised to 4096; MaxConnections not set: sized from it,
+    # (4096 - 32 - 2 workers * (8 + 1 Listen)) / 3 descriptors each
+    d = limited("nofile-raise", 64, 4096)
+    line = start_line(d)
+    assert "MaxConnections %d, file limit 4096" % ((4096 - 32 - 2 * 9) // 3) in line, line
+    with open("/proc/%d/limits" % d.pid) as f:
+        limits = [ln.split() for ln in f if ln.startswith("Max open files")][0]
+    assert limits[3:5] == ["4096", "4096"], limits
+
+
+def test_max_connections_that_cannot_fit_the_file_limit_is_lowered_with_a_warning(limited, ctx):
+    d = limited("nofile-clamp", 100, 100, extra=["MaxConnections 1000"])
+    line = start_line(d)
+    fit = (100 - 32 - 2 * 9) // 2
+    assert "MaxConnections %d, file limit 100" % fit in line, line
+    assert ("MaxConnections 1000 does not fit the file limit of 100 descriptors"
+            in d.stderr_text()), d.stderr_text()
+    assert "using %d" % fit in d.stderr_text()
+    # A value that fits is kept as it is.
+    d2 = limited("nofile-fits", 100, 100, extra=["MaxConnections 20"])
+    assert "MaxConnections 20, file limit 100" in start_line(d2)
+    assert "does not fit" not in d2.stderr_text()
+
+
+def cpu_seconds(pid):
+    """utime + stime of every thread of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        st = f.read()
+    fields = st[st.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def highest_fd(pid):
+    return max(int(x) for x in os.listdir("/proc/%d/fd" % pid))
+
+
+def test_out_of_descriptors_at_accept_pauses_instead_of_spinning(limited, ctx):
+    """At EMFILE the listener stays readable: the old loop called accept again at once, both
+    workers at 100% CPU and 150,000 error lines a second. Now the worker stops watching its
+    listeners for a moment, the error line comes once a second at most, a keep-alive
+    connection already open is still served, and once descriptors are free again new
+    connections are accepted."""
+    root = os.path.join(ctx.workdir, "cache-nofile-" + uuid.uuid4().hex[:8])
+    d = limited("nofile-accept", 64, 64, extra=["CacheRoot %s" % root, "CacheSize 16M",
+                                                "CacheEnable lmdb /", "MaxConnections 7"])
+    t = uuid.uuid4().hex
+    u = url(ctx, "t=%s&cc=max-age=600&size=500" % t)
+    assert ghtest.get(d.port, u).status == 200
+    hit = lambda r: r.status == 200 and r.header("Cache-Status").startswith("Gatehouse; hit")
+    keep = ghtest.Conn("127.0.0.1", d.port, timeout=10)
+    hogs = []
+    try:
+        keep.send(ghtest.build(u))
+        assert hit(keep.read_response())
+        # No descriptor left above those open now: the next accept fails with EMFILE (after
+        # any holes below are filled).
+        lim = highest_fd(d.pid) + 1
+        resource.prlimit(d.pid, resource.RLIMIT_NOFILE, (lim, 64))
+        log_before = d.stderr_size()
+        for _ in range(24):
+            hogs.append(socket.create_connection(("127.0.0.1", d.port), timeout=5))
+        assert ghtest.poll(lambda: "Too many open files" in d.stderr_text(log_before),
+                           timeout=10), d.stderr_tail()
+        time.sleep(0.5)
+        cpu0, log0 = cpu_seconds(d.pid), d.stderr_size()
+        time.sleep(2)
+        cpu = cpu_seconds(d.pid) - cpu0
+        logged = d.stderr_text(log0)
+        lines = logged.count("Too many open files")
+        print("accept failing: %.2f s of CPU, %d error lines in 2 s" % (cpu, lines))
+        assert cpu < 0.5 and lines <= 4, ("%.2f s of CPU and %d error lines (%d bytes) in 2 s "
+                                          "with accept failing" % (cpu, lines, len(logged)))
+        # the connection already open is served meanwhile
+        keep.send(ghtest.build(u))
+        assert hit(keep.read_response(timeout=10))
+    finally:
+        for h in hogs:
+            h.close()
+        keep.close()
+    # descriptors free again: new connections are accepted (the pause is a fraction of a
+    # second; what was queued meanwhile is accepted and closed first)
+    r = ghtest.get(d.port, u, timeout=10)
+    assert hit(r), r
+    # the failures between two lines were counted, not lost
+    assert re.search(r"Too many open files: new connections wait \d+ ms \(\d+ more like this "
+                     r"since the last line", d.stderr_text(log_before)), d.stderr_tail()
