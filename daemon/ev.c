@@ -2,10 +2,12 @@
  * ev.c - epoll event loop with a binary min-heap of timers, deferred calls and an eventfd
  * wake-up. See ev.h for the contract.
  *
- * One turn: compute the sleep from the earliest timer (none while events are posted), run the
- * before-sleep hooks, epoll_wait, refresh the clock, dispatch I/O (re-checking each watcher's
- * magic and interest, so a watcher stopped earlier in the batch is skipped), run expired
- * timers, run the events posted before this point, then run deferred calls.
+ * One turn: run the before-sleep hooks, take the events posted so far as this turn's batch,
+ * compute the sleep from the earliest timer (none when the batch has events), epoll_wait,
+ * refresh the clock, dispatch I/O (re-checking each watcher's magic and interest, so a
+ * watcher stopped earlier in the batch is skipped), run expired timers, run the posted batch,
+ * then run deferred calls. What is posted during a turn waits for the next one, so that a
+ * connection driven by I/O in this turn and posted again is not driven twice.
  */
 #include "daemon/ev.h"
 
@@ -41,6 +43,7 @@ struct ev_loop {
 	size_t ndefer, capdefer;
 
 	struct ev_post posted;  /* sentinel of a circular list: the events posted for next turn */
+	struct ev_post batch;   /* sentinel: this turn's posted events, run after its I/O */
 
 	struct {
 		ev_hook_f *fn;
@@ -75,6 +78,7 @@ ev_loop_new(struct ev_loop **loopp)
 	l->magic = EV_LOOP_MAGIC;
 	l->async_fd = -1;
 	l->posted.next = l->posted.prev = &l->posted;
+	l->batch.next = l->batch.prev = &l->batch;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
 		int e = errno;
@@ -307,25 +311,34 @@ ev_post_stop(struct ev_post *p)
 	p->next = p->prev = NULL;
 }
 
-/* Run what was posted before this call, once each, in order. The batch moves to a list of its
- * own first, so that what the callbacks post (themselves included) waits for the next turn:
- * a connection that keeps posting itself cannot hold the thread, and epoll is polled between
- * its turns. ev_post_stop works on the batch too (it only touches the neighbours). */
+/* Start a turn: what was posted so far joins the end of this turn's batch (which is not empty
+ * only after an interrupted epoll_wait). Returns whether the batch has events. */
+static int
+ev_posted_take(struct ev_loop *l)
+{
+	struct ev_post *head = &l->posted, *b = &l->batch;
+
+	if (head->next != head) {
+		head->next->prev = b->prev;
+		b->prev->next = head->next;
+		head->prev->next = b;
+		b->prev = head->prev;
+		head->next = head->prev = head;
+	}
+	return b->next != b;
+}
+
+/* Run this turn's batch, once each, in order. What the callbacks post (themselves included)
+ * goes to l->posted, for the next turn: a connection that keeps posting itself cannot hold
+ * the thread, and epoll is polled between its turns. ev_post_stop works on the batch too (it
+ * only touches the neighbours): an I/O callback of this turn may take an event out. */
 static void
 ev_posted_run(struct ev_loop *l)
 {
-	struct ev_post batch;
-	struct ev_post *head = &l->posted;
+	struct ev_post *b = &l->batch;
 
-	if (head->next == head)
-		return;
-	batch.next = head->next;
-	batch.prev = head->prev;
-	batch.next->prev = &batch;
-	batch.prev->next = &batch;
-	head->next = head->prev = head;
-	while (batch.next != &batch) {
-		struct ev_post *p = batch.next;
+	while (b->next != b) {
+		struct ev_post *p = b->next;
 
 		ev_post_stop(p);
 		p->cb(p);
@@ -437,7 +450,7 @@ ev_loop_run(struct ev_loop *l)
 		if (l->stop)
 			break;
 		int timeout = -1;
-		if (l->posted.next != &l->posted)
+		if (ev_posted_take(l))
 			timeout = 0; /* posted work waits: only look at what is ready meanwhile */
 		else if (l->nheap > 0) {
 			uint64_t when = l->heap[1]->when;

@@ -101,11 +101,11 @@ ev_timer_active(const struct ev_timer *t)
 }
 
 /* Posted events. ev_post_init does not touch the loop. ev_post_start queues p to run once on
- * the next loop turn, after that turn's I/O and timers (a no-op when p is already queued); a
- * callback posted while the posted ones run waits for the turn after, so a callback that
- * re-posts itself goes to the back of the line. The loop does not sleep while anything is
- * posted. ev_post_stop dequeues p; call it before freeing p's owner. Both are O(1) and
- * allocate nothing. */
+ * the next loop turn, after that turn's I/O and timers (a no-op when p is already queued):
+ * whatever posts it, an I/O callback, a timer or a posted callback, p runs in the turn after,
+ * so a callback that re-posts itself goes to the back of the line. The loop does not sleep
+ * while anything is posted. ev_post_stop dequeues p (also from the turn being run); call it
+ * before freeing p's owner. Both are O(1) and allocate nothing. */
 void ev_post_init(struct ev_post *p, ev_post_f *cb, void *arg);
 void ev_post_start(struct ev_loop *loop, struct ev_post *p);
 void ev_post_stop(struct ev_post *p);

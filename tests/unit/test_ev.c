@@ -1,9 +1,10 @@
 /*
  * test_ev.c - daemon/ev.c's posted events (issue 10): a posted callback runs once on the next
  * turn, after that turn's I/O, in the order posted; posting twice runs once; a callback that
- * posts itself waits for the turn after, so ready I/O runs between its turns; ev_post_stop
- * takes an event out, also from the batch being run; the loop does not sleep while anything
- * is posted. Real loop, real pipe; a 5 s timer fails a test whose loop went to sleep.
+ * posts itself waits for the turn after, so ready I/O runs between its turns; what an I/O
+ * callback posts runs in the next turn, not in its own; ev_post_stop takes an event out,
+ * also from the batch being run; the loop does not sleep while anything is posted. Real loop,
+ * real pipe; a 5 s timer fails a test whose loop went to sleep.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,7 @@ struct t_run {
 	int reposts;         /* how many more times post 'A' re-posts itself */
 	int io_turns;        /* I/O callbacks before the loop breaks */
 	struct ev_post *victim; /* stopped by the first posted callback, when set */
+	struct ev_post *io_posts; /* posted by the first I/O callback, when set */
 	int slept;
 };
 
@@ -60,6 +62,10 @@ t_io_cb(struct ev_io *io, unsigned revents)
 	(void)io;
 	(void)revents;
 	t_log('I');
+	if (run.io_posts != NULL) {
+		ev_post_start(run.loop, run.io_posts);
+		run.io_posts = NULL;
+	}
 	if (--run.io_turns <= 0)
 		ev_loop_break(run.loop);
 }
@@ -157,6 +163,37 @@ reposted_callback_waits_for_the_next_turn(void **state)
 	close(fds[1]);
 }
 
+/* What an I/O callback posts runs after the next turn's I/O, not after its own: a connection
+ * driven by I/O and posted again gets one drive per turn, like the others. */
+static void
+posted_from_io_runs_in_the_next_turn(void **state)
+{
+	static const char nb = 'B';
+	struct ev_post b;
+	struct ev_io io;
+	struct ev_timer far;
+	int fds[2];
+
+	(void)state;
+	assert_int_equal(pipe(fds), 0);
+	assert_int_equal(write(fds[1], "x", 1), 1);
+	ev_io_init(&io, fds[0], t_io_cb, NULL);
+	assert_int_equal(ev_io_set(run.loop, &io, EV_READ), 0);
+	ev_post_init(&b, t_post_cb, (void *)&nb);
+	ev_timer_init(&far, t_sleep_cb, NULL);
+	ev_timer_start(run.loop, &far, 5000);
+	run.io_posts = &b;
+	run.io_turns = 3;
+	assert_int_equal(ev_loop_run(run.loop), 0);
+	assert_false(run.slept);
+	/* Turn 1: I/O posts B; turn 2: I/O, then B; turn 3: I/O breaks. */
+	assert_string_equal(run.log, "IIBI");
+	ev_io_stop(&io);
+	ev_timer_stop(&far);
+	close(fds[0]);
+	close(fds[1]);
+}
+
 /* ev_post_stop takes an event out of the batch being run and out of the next one. */
 static void
 stopped_post_does_not_run(void **state)
@@ -190,6 +227,7 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(reposted_callback_waits_for_the_next_turn, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(posted_from_io_runs_in_the_next_turn, setup, teardown),
 		cmocka_unit_test_setup_teardown(stopped_post_does_not_run, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
