@@ -129,7 +129,8 @@ main_nofile_raise(void)
 	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
 		log_warn("cannot raise the file limit (RLIMIT_NOFILE) from %llu to %llu: %s",
-		         (unsigned long long)main_nofile, (unsigned long long)want, strerror(errno));
+		         (unsigned long long)main_nofile, (unsigned long long)want,
+		         strerror(errno));
 		return;
 	}
 	main_nofile = want;
@@ -142,7 +143,8 @@ main_nofile_raise(void)
 static void
 main_size_connections(struct cfg *c, unsigned nw)
 {
-	uint64_t reserve = MAIN_FD_RESERVE + (uint64_t)nw * (MAIN_FD_RESERVE_PER_WORKER + c->nlisten);
+	uint64_t reserve = MAIN_FD_RESERVE +
+	                   (uint64_t)nw * (MAIN_FD_RESERVE_PER_WORKER + c->nlisten);
 	uint64_t room = main_nofile > reserve ? main_nofile - reserve : 0;
 	uint64_t fit = room / MAIN_FDS_PER_CONN;
 
@@ -559,9 +561,9 @@ main_started_line(const struct cfg *cfg, unsigned nw)
 		                      !cfg->access_log ? "" : strcmp(cfg->access_log, "-") == 0 ?
 		                      "on standard error" : cfg->access_log);
 	if (n < sizeof(line))
-		snprintf(line + n, sizeof(line) - n, " (%u workers, MaxConnections %u, file limit %llu, "
-		         "config %s)", nw, cfg->max_connections, (unsigned long long)main_nofile,
-		         cfg->path);
+		snprintf(line + n, sizeof(line) - n,
+		         " (%u workers, MaxConnections %u, file limit %llu, config %s)", nw,
+		         cfg->max_connections, (unsigned long long)main_nofile, cfg->path);
 	log_notice("%s", line);
 	to_stderr = !log_on(CFG_LL_NOTICE) ||
 	            (cfg->error_log != NULL && strcmp(cfg->error_log, "-") != 0);

@@ -2367,7 +2367,8 @@ conn_tmo_cb(struct ev_timer *t)
 		if (buf_len(&c->out) > 0 && now - c->last_client < w->cfg->timeout_ms) {
 			/* The end of the last response is still being taken (a request is done once
 			 * its last byte is queued): not idle. The client has Timeout to take it. */
-			ev_timer_start(w->loop, &c->tmo, w->cfg->timeout_ms - (now - c->last_client));
+			ev_timer_start(w->loop, &c->tmo,
+			               w->cfg->timeout_ms - (now - c->last_client));
 			return;
 		}
 		if (buf_len(&c->in) == 0) {

@@ -104,7 +104,8 @@ worker_listeners_watch(struct worker *w, int on)
 		}
 		rc = ev_io_set(w->loop, &ls->io, EV_READ);
 		if (rc < 0)
-			log_error("worker %u: cannot watch a listening socket: %s", w->id, strerror(-rc));
+			log_error("worker %u: cannot watch a listening socket: %s", w->id,
+			          strerror(-rc));
 	}
 }
 
@@ -134,7 +135,8 @@ worker_accept_starved(struct worker *w, int err)
 		char more[64] = "";
 
 		if (quiet > 0)
-			snprintf(more, sizeof(more), "%u more like this since the last line; ", quiet);
+			snprintf(more, sizeof(more), "%u more like this since the last line; ",
+			         quiet);
 		log_error("accept: %s: new connections wait %u ms (%s%s)", strerror(err),
 		          WORKER_ACCEPT_PAUSE_MS, more, hint);
 	} else {

@@ -227,7 +227,8 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(reposted_callback_waits_for_the_next_turn, setup,
 		                                teardown),
-		cmocka_unit_test_setup_teardown(posted_from_io_runs_in_the_next_turn, setup, teardown),
+		cmocka_unit_test_setup_teardown(posted_from_io_runs_in_the_next_turn, setup,
+		                                teardown),
 		cmocka_unit_test_setup_teardown(stopped_post_does_not_run, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
