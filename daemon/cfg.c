@@ -1825,7 +1825,8 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_NUMD("LimitRequestFields", limit_request_fields, 1, 256, 1, "a number", "100"),
 	CFG_NUMD("GracefulShutdownTimeout", graceful_timeout_ms, 1, 86400, 1000, "seconds", "10"),
 	CFG_NUMD("UpstreamIdleTimeout", upstream_idle_ms, 1, 86400, 1000, "seconds", "30"),
-	CFG_NUMD("MaxConnections", max_connections, 1, 1048576, 1, "a number", "4096"),
+	CFG_NUMD("MaxConnections", max_connections, 1, 1048576, 1, "a number",
+	         "(sized from the file limit)"),
 	CFG_NUMD("MaxConnectionsPerClient", max_conns_per_client, 0, 1048576, 1, "a number",
 	         "256"),
 	CFG_FN("User", cfg_d_user, 1, 1, CFG_IN_TOP),
@@ -2388,7 +2389,7 @@ cfg_new_defaults(const char *name)
 	c->limit_request_fields = 100;
 	c->graceful_timeout_ms = 10 * 1000;
 	c->upstream_idle_ms = 30 * 1000;
-	c->max_connections = 4096;
+	c->max_connections = 0; /* main_size_connections: from the file limit */
 	c->max_conns_per_client = 256;
 	c->path = strdup(name);
 	if (!c->path || pol_ports_new(&c->allow_connect, connect_ports, 2, &why) != 0 ||

@@ -66,8 +66,9 @@ struct cfg {
 	 * KeepAliveTimeout (idle client, default 5 s), MaxKeepAliveRequests (default 100, 0 =
 	 * unlimited), LimitRequestLine (8190), LimitRequestFieldSize (8190), LimitRequestFields
 	 * (100), GracefulShutdownTimeout (default 10 s), UpstreamIdleTimeout (pooled upstream
-	 * connections, default 30 s), MaxConnections (per process, default 4096),
-	 * MaxConnectionsPerClient (per IPv4 address or IPv6 /64, default 256, 0 = no limit). */
+	 * connections, default 30 s), MaxConnections (per process; 0 until main sizes it from
+	 * the file limit, when the config does not set it), MaxConnectionsPerClient (per IPv4
+	 * address or IPv6 /64, default 256, 0 = no limit). */
 	unsigned timeout_ms;
 	unsigned keepalive_timeout_ms;
 	unsigned max_keepalive_requests;

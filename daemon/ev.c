@@ -2,9 +2,12 @@
  * ev.c - epoll event loop with a binary min-heap of timers, deferred calls and an eventfd
  * wake-up. See ev.h for the contract.
  *
- * One turn: compute the sleep from the earliest timer, run the before-sleep hooks, epoll_wait,
- * refresh the clock, dispatch I/O (re-checking each watcher's magic and interest, so a watcher
- * stopped earlier in the batch is skipped), run expired timers, then run deferred calls.
+ * One turn: run the before-sleep hooks, take the events posted so far as this turn's batch,
+ * compute the sleep from the earliest timer (none when the batch has events), epoll_wait,
+ * refresh the clock, dispatch I/O (re-checking each watcher's magic and interest, so a
+ * watcher stopped earlier in the batch is skipped), run expired timers, run the posted batch,
+ * then run deferred calls. What is posted during a turn waits for the next one, so that a
+ * connection driven by I/O in this turn and posted again is not driven twice.
  */
 #include "daemon/ev.h"
 
@@ -39,6 +42,9 @@ struct ev_loop {
 	struct ev_defer_item *defer;
 	size_t ndefer, capdefer;
 
+	struct ev_post posted;  /* sentinel of a circular list: the events posted for next turn */
+	struct ev_post batch;   /* sentinel: this turn's posted events, run after its I/O */
+
 	struct {
 		ev_hook_f *fn;
 		void *arg;
@@ -71,6 +77,8 @@ ev_loop_new(struct ev_loop **loopp)
 		return -ENOMEM;
 	l->magic = EV_LOOP_MAGIC;
 	l->async_fd = -1;
+	l->posted.next = l->posted.prev = &l->posted;
+	l->batch.next = l->batch.prev = &l->batch;
 	l->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (l->epfd < 0) {
 		int e = errno;
@@ -269,6 +277,74 @@ ev_timers_run(struct ev_loop *l)
 	}
 }
 
+/* ---- posted events: a circular doubly linked list through the loop's sentinel ---- */
+
+void
+ev_post_init(struct ev_post *p, ev_post_f *cb, void *arg)
+{
+	memset(p, 0, sizeof(*p));
+	p->magic = EV_POST_MAGIC;
+	p->cb = cb;
+	p->arg = arg;
+}
+
+void
+ev_post_start(struct ev_loop *l, struct ev_post *p)
+{
+	assert(p->magic == EV_POST_MAGIC);
+	if (p->next != NULL)
+		return;
+	p->next = &l->posted;
+	p->prev = l->posted.prev;
+	l->posted.prev->next = p;
+	l->posted.prev = p;
+}
+
+void
+ev_post_stop(struct ev_post *p)
+{
+	assert(p->magic == EV_POST_MAGIC);
+	if (p->next == NULL)
+		return;
+	p->prev->next = p->next;
+	p->next->prev = p->prev;
+	p->next = p->prev = NULL;
+}
+
+/* Start a turn: what was posted so far joins the end of this turn's batch (which is not empty
+ * only after an interrupted epoll_wait). Returns whether the batch has events. */
+static int
+ev_posted_take(struct ev_loop *l)
+{
+	struct ev_post *head = &l->posted, *b = &l->batch;
+
+	if (head->next != head) {
+		head->next->prev = b->prev;
+		b->prev->next = head->next;
+		head->prev->next = b;
+		b->prev = head->prev;
+		head->next = head->prev = head;
+	}
+	return b->next != b;
+}
+
+/* Run this turn's batch, once each, in order. What the callbacks post (themselves included)
+ * goes to l->posted, for the next turn: a connection that keeps posting itself cannot hold
+ * the thread, and epoll is polled between its turns. ev_post_stop works on the batch too (it
+ * only touches the neighbours): an I/O callback of this turn may take an event out. */
+static void
+ev_posted_run(struct ev_loop *l)
+{
+	struct ev_post *b = &l->batch;
+
+	while (b->next != b) {
+		struct ev_post *p = b->next;
+
+		ev_post_stop(p);
+		p->cb(p);
+	}
+}
+
 /* ---- deferred calls and hooks ---- */
 
 int
@@ -374,7 +450,9 @@ ev_loop_run(struct ev_loop *l)
 		if (l->stop)
 			break;
 		int timeout = -1;
-		if (l->nheap > 0) {
+		if (ev_posted_take(l))
+			timeout = 0; /* posted work waits: only look at what is ready meanwhile */
+		else if (l->nheap > 0) {
 			uint64_t when = l->heap[1]->when;
 			timeout = when <= l->now_ms ? 0 : (int)(when - l->now_ms > 3600000 ? 3600000 : when - l->now_ms);
 		}
@@ -404,6 +482,7 @@ ev_loop_run(struct ev_loop *l)
 				io->cb(io, rev);
 		}
 		ev_timers_run(l);
+		ev_posted_run(l);
 		ev_defer_run(l);
 	}
 	return 0;

@@ -9,6 +9,13 @@
  * batch (ev_io_stop clears its interest and the loop re-checks before each call). Objects that
  * own an ev_io must not be freed inside a callback of the same batch: free them with ev_defer(),
  * which runs after the batch, before the loop sleeps.
+ *
+ * Posted events: a callback that stops with work left over (a fairness cap, a step guard) and
+ * no readiness to come back for (its input is already buffered, its output socket has room)
+ * posts itself with ev_post_start. The loop then does not sleep: it polls epoll, dispatches
+ * what is ready, and runs the posted callbacks once each, in the order posted, so that one
+ * busy connection takes its turn with the others instead of all the thread (nginx's posted
+ * events, Redis's before-sleep).
  */
 #ifndef GH_EV_H
 #define GH_EV_H
@@ -23,14 +30,17 @@
 struct ev_loop;
 struct ev_io;
 struct ev_timer;
+struct ev_post;
 
 /* Called with the subset of the io's interest that is ready (EV_ERROR may be added). */
 typedef void ev_io_f(struct ev_io *io, unsigned revents);
 typedef void ev_timer_f(struct ev_timer *t);
 typedef void ev_hook_f(struct ev_loop *loop, void *arg);
+typedef void ev_post_f(struct ev_post *p);
 
 #define EV_IO_MAGIC    0x1e0a1e0au
 #define EV_TIMER_MAGIC 0x7133e7a3u
+#define EV_POST_MAGIC  0x9057e7e0u
 
 struct ev_io {
 	unsigned magic;
@@ -49,6 +59,13 @@ struct ev_timer {
 	ev_timer_f *cb;
 	void *arg;
 	struct ev_loop *loop;
+};
+
+struct ev_post {
+	unsigned magic;
+	struct ev_post *next, *prev; /* on the loop's posted list; NULL when not posted */
+	ev_post_f *cb;
+	void *arg;
 };
 
 /* Loop lifetime. ev_loop_new returns 0 or -errno. */
@@ -81,6 +98,21 @@ static inline int
 ev_timer_active(const struct ev_timer *t)
 {
 	return t->heap_idx != 0;
+}
+
+/* Posted events. ev_post_init does not touch the loop. ev_post_start queues p to run once on
+ * the next loop turn, after that turn's I/O and timers (a no-op when p is already queued):
+ * whatever posts it, an I/O callback, a timer or a posted callback, p runs in the turn after,
+ * so a callback that re-posts itself goes to the back of the line. The loop does not sleep
+ * while anything is posted. ev_post_stop dequeues p (also from the turn being run); call it
+ * before freeing p's owner. Both are O(1) and allocate nothing. */
+void ev_post_init(struct ev_post *p, ev_post_f *cb, void *arg);
+void ev_post_start(struct ev_loop *loop, struct ev_post *p);
+void ev_post_stop(struct ev_post *p);
+static inline int
+ev_post_active(const struct ev_post *p)
+{
+	return p->next != NULL;
 }
 
 /* Runs fn(loop, arg) once, after the current dispatch batch (or before the next sleep when

@@ -28,6 +28,10 @@
  *
  * `gatehouse -k reload|stop|check` (main_control) does not start a daemon: it finds the running
  * one through the configuration's PidFile, as apachectl and squid -k do.
+ *
+ * Descriptors: the start raises the soft RLIMIT_NOFILE to the hard limit, and MaxConnections
+ * is sized against it (main_size_connections) at the start and at every reload, so that
+ * client connections run out before descriptors do.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +83,89 @@ main_notify(const char *state)
 
 	if (svc_notify(state, &why) < 0)
 		log_warn("sd_notify to $NOTIFY_SOCKET failed: %s", why ? why : "?");
+}
+
+/* Descriptors that are not client connections': stdio, the logs, the cache's files, the pid
+ * file, and per worker its epoll and wake-up descriptors, resolver sockets and one listening
+ * socket per Listen. Generous: what is left over serves the connections. */
+#define MAIN_FD_RESERVE 32
+#define MAIN_FD_RESERVE_PER_WORKER 8
+/* A client connection's descriptors: its socket and its upstream's, plus, when MaxConnections
+ * is not set, one spare for what comes and goes beside them (pooled idle upstreams, connects
+ * in progress, a stale-while-revalidate refresh). */
+#define MAIN_FDS_PER_CONN 2
+#define MAIN_FDS_PER_CONN_AUTO 3
+#define MAIN_MAX_CONNECTIONS 1048576 /* MaxConnections' own upper bound (cfg.c) */
+
+static uint64_t main_nofile; /* the soft RLIMIT_NOFILE after main_nofile_raise */
+
+/* Raise the soft RLIMIT_NOFILE to the hard limit (with no hard limit, to the kernel's
+ * fs.nr_open, the most setrlimit takes). A failure leaves the soft limit, and says so. */
+static void
+main_nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("cannot read the file limit (RLIMIT_NOFILE): %s", strerror(errno));
+		main_nofile = 1024;
+		return;
+	}
+	main_nofile = rl.rlim_cur;
+	if (rl.rlim_cur == rl.rlim_max)
+		return;
+	rlim_t want = rl.rlim_max;
+	if (want == RLIM_INFINITY) {
+		FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+		unsigned long long v = 0;
+
+		if (f == NULL || fscanf(f, "%llu", &v) != 1 || v == 0)
+			v = 1048576; /* the kernel's default nr_open */
+		if (f != NULL)
+			fclose(f);
+		want = (rlim_t)v;
+	}
+	if (want <= rl.rlim_cur)
+		return;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_warn("cannot raise the file limit (RLIMIT_NOFILE) from %llu to %llu: %s",
+		         (unsigned long long)main_nofile, (unsigned long long)want,
+		         strerror(errno));
+		return;
+	}
+	main_nofile = want;
+}
+
+/* Size MaxConnections against the file limit, before c is handed to the workers. Not set
+ * (0): what the limit leaves after the reserve, MAIN_FDS_PER_CONN_AUTO per connection. Set
+ * beyond what can fit (MAIN_FDS_PER_CONN each): lowered to that, with a warning, rather than
+ * have accept and upstream connects fail with "Too many open files". */
+static void
+main_size_connections(struct cfg *c, unsigned nw)
+{
+	uint64_t reserve = MAIN_FD_RESERVE +
+	                   (uint64_t)nw * (MAIN_FD_RESERVE_PER_WORKER + c->nlisten);
+	uint64_t room = main_nofile > reserve ? main_nofile - reserve : 0;
+	uint64_t fit = room / MAIN_FDS_PER_CONN;
+
+	if (fit < 1)
+		fit = 1;
+	if (c->max_connections == 0) {
+		uint64_t n = room / MAIN_FDS_PER_CONN_AUTO;
+
+		c->max_connections = n < 1 ? 1 : n > MAIN_MAX_CONNECTIONS ? MAIN_MAX_CONNECTIONS :
+		                     (unsigned)n;
+		return;
+	}
+	if (c->max_connections <= fit)
+		return;
+	log_warn("%s: MaxConnections %u does not fit the file limit of %llu descriptors (%u per "
+	         "connection, %llu kept for listeners, logs and the cache): using %llu; raise the "
+	         "limit (LimitNOFILE= in the systemd unit, ulimit -n) to allow more", c->path,
+	         c->max_connections, (unsigned long long)main_nofile, MAIN_FDS_PER_CONN,
+	         (unsigned long long)reserve, (unsigned long long)fit);
+	c->max_connections = (unsigned)fit;
 }
 
 /* Apache directives accepted without their Apache effect (issue 9): say so in the log. */
@@ -143,6 +231,7 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	main_notify(state);
 	if (cfg_load(path, &n, err, sizeof(err)) < 0)
 		goto refuse;
+	main_size_connections(n, nw);
 	nfds = malloc(total * sizeof(*nfds));
 	if (nfds == NULL) {
 		snprintf(err, sizeof(err), "out of memory");
@@ -473,7 +562,9 @@ main_started_line(const struct cfg *cfg, unsigned nw)
 		                      !cfg->access_log ? "" : strcmp(cfg->access_log, "-") == 0 ?
 		                      "on standard error" : cfg->access_log);
 	if (n < sizeof(line))
-		snprintf(line + n, sizeof(line) - n, " (%u workers, config %s)", nw, cfg->path);
+		snprintf(line + n, sizeof(line) - n,
+		         " (%u workers, MaxConnections %u, file limit %llu, config %s)", nw,
+		         cfg->max_connections, (unsigned long long)main_nofile, cfg->path);
 	log_notice("%s", line);
 	to_stderr = !log_on(CFG_LL_NOTICE) ||
 	            (cfg->error_log != NULL && strcmp(cfg->error_log, "-") != 0);
@@ -629,6 +720,8 @@ main(int argc, char **argv)
 	unsigned nw = cfg->workers ? cfg->workers : main_ncpu();
 	gh.nworkers = nw;
 	main_hop_token_new(gh.hop_token, sizeof(gh.hop_token));
+	main_nofile_raise();
+	main_size_connections(cfg, nw);
 	struct worker *workers = calloc(nw, sizeof(*workers));
 	/* Per worker, CFG_MAX_LISTEN slots: slot j is its socket for cfg->listen[j]. */
 	int *fds = calloc((size_t)nw * CFG_MAX_LISTEN, sizeof(int));

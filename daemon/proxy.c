@@ -16,6 +16,12 @@
  * (backpressure). The request head is turned into the upstream head as soon as it is parsed,
  * so the parsed h1_head is per-worker scratch and the client's head bytes are consumed at once.
  *
+ * Fairness: a drive stops after CONN_STEPS steps or CONN_SLICE bytes written, so that one
+ * connection cannot hold the worker. When it stops with work left it posts itself
+ * (ev_post_start) and the loop drives it again after the others had their turn; epoll would
+ * not call it back, as the rest of its input may be buffered already and its socket may have
+ * room.
+ *
  * Ownership: a conn owns at most one busy upstream (struct up). Both are freed through
  * ev_defer, never inside their own callbacks.
  */
@@ -45,6 +51,11 @@
 #define CONN_OUT_CAP (320 * 1024) /* local pages and a full response head fit over HIGH_WATER */
 #define HIGH_WATER (128 * 1024)   /* stop producing into an out buffer above this */
 #define FLUSH_AT (16 * 1024)      /* conn_drive gathers output steps up to this before a send */
+/* A drive's fair share: this many bytes written (to the client and the upstream together), or
+ * this many steps, then the connection goes to the back of the loop's posted events. 256 KiB
+ * is one stored chunk, and a few sends at the usual socket buffer sizes. */
+#define CONN_SLICE (256 * 1024)
+#define CONN_STEPS 64
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
 #define CONN_PAGE_CAP (160 * 1024) /* a local page's body: ErrorDocument templates are <= 64 KiB */
 #define CONN_REQ_ID_LEN 12        /* base32 characters: 60 bits */
@@ -81,6 +92,7 @@ struct conn {
 	int fd;
 	struct ev_io io;
 	struct ev_timer tmo;
+	struct ev_post post; /* a drive that stopped with work left continues next turn */
 	struct sockaddr_storage peer, local;
 	char peer_text[64];
 	struct buf in, out;
@@ -613,6 +625,7 @@ conn_close(struct conn *c)
 	}
 	ev_io_stop(&c->io);
 	ev_timer_stop(&c->tmo);
+	ev_post_stop(&c->post);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -2353,7 +2366,7 @@ conn_exchange(struct conn *c)
 /* ---- CONNECT tunnels: bytes spliced both ways, half-close propagated ---- */
 
 static int
-conn_tunnel(struct conn *c)
+conn_tunnel(struct conn *c, size_t *sent)
 {
 	struct up *u = c->up;
 	int progress = 0;
@@ -2361,6 +2374,7 @@ conn_tunnel(struct conn *c)
 		ssize_t n = buf_write_fd(&c->in, u->fd);
 		if (n > 0) {
 			progress = 1;
+			*sent += (size_t)n;
 			c->w->st.bytes_out += (uint64_t)n;
 		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 			conn_close(c);
@@ -2376,6 +2390,7 @@ conn_tunnel(struct conn *c)
 		ssize_t n = buf_write_fd(&u->in, c->fd);
 		if (n > 0) {
 			progress = 1;
+			*sent += (size_t)n;
 			c->bytes_out += (uint64_t)n;
 			c->body_out += (uint64_t)n;
 		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -2478,8 +2493,12 @@ conn_drive(struct conn *c)
 	if (c->dead)
 		return;
 	struct worker *w = c->w;
+	size_t sent = 0; /* bytes written in this drive, against CONN_SLICE */
+	int more = 1;    /* the loop below stopped with work left: continue next turn */
 	c->in_drive = 1;
-	for (int guard = 0; guard < 64 && !c->dead; guard++) {
+	if (ev_post_active(&c->post))
+		ev_post_stop(&c->post); /* this drive is the turn it was posted for */
+	for (int guard = 0; guard < CONN_STEPS && !c->dead; guard++) {
 		int progress = 0;
 		switch (c->phase) {
 		case CP_HEAD:
@@ -2490,7 +2509,7 @@ conn_drive(struct conn *c)
 			progress = conn_exchange(c);
 			break;
 		case CP_TUNNEL:
-			progress = conn_tunnel(c);
+			progress = conn_tunnel(c, &sent);
 			break;
 		case CP_CACHE:
 			if (buf_len(&c->out) < HIGH_WATER)
@@ -2515,7 +2534,7 @@ conn_drive(struct conn *c)
 		 * a response by the next pipelined one): gather it, so that a small response goes
 		 * out in one send and one TCP segment. Bounded by FLUSH_AT and the guard. */
 		if (progress && !c->headless && buf_len(&c->out) > 0 && buf_len(&c->out) < FLUSH_AT &&
-		    guard < 60 && (c->phase == CP_CACHE || c->phase == CP_HEAD))
+		    guard < CONN_STEPS - 4 && (c->phase == CP_CACHE || c->phase == CP_HEAD))
 			continue;
 		if (buf_len(&c->out) > 0 && c->headless) {
 			buf_consume(&c->out, buf_len(&c->out)); /* nobody to send it to */
@@ -2523,6 +2542,7 @@ conn_drive(struct conn *c)
 			ssize_t n = buf_write_fd(&c->out, c->fd);
 			if (n > 0) {
 				progress = 1;
+				sent += (size_t)n;
 				c->last_client = ev_now(w->loop);
 				w->st.bytes_out += (uint64_t)n;
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -2536,6 +2556,7 @@ conn_drive(struct conn *c)
 			ssize_t n = buf_write_fd(&c->up->out, c->up->fd);
 			if (n > 0) {
 				progress = 1;
+				sent += (size_t)n;
 				c->last_up = ev_now(w->loop);
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
 				/* The upstream stopped taking our request: see what it said. */
@@ -2545,14 +2566,32 @@ conn_drive(struct conn *c)
 				progress = 1;
 			}
 		}
-		if (progress)
-			c->last_progress = ev_now(w->loop);
-		else
+		if (!progress) {
+			more = 0; /* waiting for readiness: the interest below asks epoll for it */
 			break;
+		}
+		c->last_progress = ev_now(w->loop);
+		if (sent >= CONN_SLICE)
+			break; /* its share of this turn: the other connections go first */
 	}
 	if (!c->dead)
 		conn_update_interest(c);
+	/* Stopped by the step guard or the slice, not for want of readiness: nothing from epoll
+	 * may come (the rest of a pipeline is buffered, the socket took every byte), so ask the
+	 * loop for another turn. */
+	if (more && !c->dead)
+		ev_post_start(w->loop, &c->post);
 	c->in_drive = 0;
+}
+
+/* The loop's turn for a connection that posted itself (conn_drive). */
+static void
+conn_post_cb(struct ev_post *p)
+{
+	struct conn *c = p->arg;
+	if (c->magic != CONN_MAGIC || c->dead)
+		return;
+	conn_drive(c);
 }
 
 static void
@@ -2623,6 +2662,13 @@ conn_tmo_cb(struct ev_timer *t)
 	uint64_t now = ev_now(w->loop);
 	switch (c->phase) {
 	case CP_HEAD:
+		if (buf_len(&c->out) > 0 && now - c->last_client < w->cfg->timeout_ms) {
+			/* The end of the last response is still being taken (a request is done once
+			 * its last byte is queued): not idle. The client has Timeout to take it. */
+			ev_timer_start(w->loop, &c->tmo,
+			               w->cfg->timeout_ms - (now - c->last_client));
+			return;
+		}
 		if (buf_len(&c->in) == 0) {
 			conn_close(c); /* idle keep-alive connection */
 			return;
@@ -2770,6 +2816,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
 	c->phase = CP_HEAD;
 	ev_io_init(&c->io, fd, conn_io_cb, c);
 	ev_timer_init(&c->tmo, conn_tmo_cb, c);
+	ev_post_init(&c->post, conn_post_cb, c);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;

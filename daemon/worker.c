@@ -7,6 +7,12 @@
  * Listeners live in a fixed array of CFG_MAX_LISTEN slots (their ev_io is registered with the
  * loop by address, so the array never moves); a reload frees and reuses slots. main never
  * posts more live listeners than CFG_MAX_LISTEN, as it removes before it adds.
+ *
+ * Out of descriptors (or kernel memory) at accept, the connection stays in the kernel's queue
+ * and the listener stays readable: a level-triggered loop would call accept again at once,
+ * forever. So the worker stops watching its listeners for WORKER_ACCEPT_PAUSE_MS and tries
+ * again; connections already open are served meanwhile. The error line is said at most once
+ * a second per process, with the count of failures it did not repeat.
  */
 #include "daemon/worker.h"
 
@@ -30,6 +36,13 @@
 #define WORKER_ACCEPT_BATCH 64
 #define WORKER_TRIM_MS 1000           /* how often a worker looks at the memory it freed */
 #define WORKER_TRIM_BYTES (4u << 20)  /* freed since the last trim that makes a trim worth it */
+#define WORKER_ACCEPT_PAUSE_MS 250  /* listeners unwatched after EMFILE and friends */
+#define WORKER_ACCEPT_LOG_MS 1000   /* one "accept: ..." line per second at most */
+
+/* The last "accept: ..." line (ev_now ms, CLOCK_MONOTONIC: the same in every worker) and the
+ * failures since that were not logged, shared by the workers. */
+static _Atomic uint64_t worker_accept_logged_at;
+static atomic_uint worker_accept_quiet;
 
 struct gh_shared gh;
 
@@ -78,6 +91,68 @@ worker_http_date(struct worker *w)
 	return w->date;
 }
 
+/* Watch every listener of w, or unregister them all (not merely no interest: epoll would
+ * still report an error condition on them). */
+static void
+worker_listeners_watch(struct worker *w, int on)
+{
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct listener *ls = &w->listeners[i];
+		int rc;
+
+		if (ls->fd < 0)
+			continue;
+		if (!on) {
+			ev_io_stop(&ls->io);
+			continue;
+		}
+		rc = ev_io_set(w->loop, &ls->io, EV_READ);
+		if (rc < 0)
+			log_error("worker %u: cannot watch a listening socket: %s", w->id,
+			          strerror(-rc));
+	}
+}
+
+static void
+worker_accept_resume_cb(struct ev_timer *t)
+{
+	struct worker *w = t->arg;
+
+	w->accept_paused = 0;
+	if (!w->stopping)
+		worker_listeners_watch(w, 1);
+}
+
+/* accept failed for want of descriptors or memory (err): pause, and say so now and then. */
+static void
+worker_accept_starved(struct worker *w, int err)
+{
+	uint64_t now = ev_now(w->loop);
+	uint64_t last = atomic_load(&worker_accept_logged_at);
+
+	if ((last == 0 || now - last >= WORKER_ACCEPT_LOG_MS) &&
+	    atomic_compare_exchange_strong(&worker_accept_logged_at, &last, now)) {
+		unsigned quiet = atomic_exchange(&worker_accept_quiet, 0);
+		const char *hint = err == EMFILE || err == ENFILE ?
+		                   "raise the file limit or lower MaxConnections" :
+		                   "the kernel is short of memory";
+		char more[64] = "";
+
+		if (quiet > 0)
+			snprintf(more, sizeof(more), "%u more like this since the last line; ",
+			         quiet);
+		log_error("accept: %s: new connections wait %u ms (%s%s)", strerror(err),
+		          WORKER_ACCEPT_PAUSE_MS, more, hint);
+	} else {
+		atomic_fetch_add(&worker_accept_quiet, 1);
+	}
+	if (w->accept_paused)
+		return;
+	w->accept_paused = 1;
+	worker_listeners_watch(w, 0);
+	ev_timer_start(w->loop, &w->accept_pause, WORKER_ACCEPT_PAUSE_MS);
+}
+
 static void
 worker_accept_cb(struct ev_io *io, unsigned revents)
 {
@@ -89,9 +164,12 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		int fd = accept4(ls->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_error("accept: %s (raise the file limit or lower MaxConnections)",
-				          strerror(errno));
+			int e = errno;
+
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+				worker_accept_starved(w, e);
+			else if (e == ECONNABORTED || e == EINTR)
+				continue; /* that one is gone; the next may be there */
 			break;
 		}
 		/* MaxConnections is per process; SO_REUSEPORT spreads clients evenly. */
@@ -132,7 +210,8 @@ worker_listener_add(struct worker *w, int fd)
 	ls->fd = fd;
 	ls->w = w;
 	ev_io_init(&ls->io, fd, worker_accept_cb, ls);
-	if (ev_io_set(w->loop, &ls->io, EV_READ) < 0) {
+	/* While accepting is paused a new listener waits too: the resume watches it. */
+	if (!w->accept_paused && ev_io_set(w->loop, &ls->io, EV_READ) < 0) {
 		log_error("worker %u: cannot watch a new listening socket", w->id);
 		close(fd);
 		ls->fd = -1;
@@ -391,6 +470,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	ev_timer_init(&w->res_retire, worker_res_retire_cb, w);
 	ev_timer_init(&w->trim, worker_trim_cb, w);
 	ev_timer_start(w->loop, &w->trim, WORKER_TRIM_MS);
+	ev_timer_init(&w->accept_pause, worker_accept_resume_cb, w);
 	if (ev_async_start(w->loop, worker_async_cb, w) < 0)
 		return -1;
 	cachereq_worker_attach(id, worker_kick, w);

@@ -61,6 +61,8 @@ struct worker {
 
 	struct listener *listeners;   /* CFG_MAX_LISTEN slots; fd -1 = free */
 	size_t nlisteners;            /* slots ever used (a prefix of the array) */
+	int accept_paused;            /* out of descriptors: listeners unwatched for a moment */
+	struct ev_timer accept_pause;
 	pthread_mutex_t lops_lock;    /* guards lops: main posts listener changes, worker takes */
 	struct worker_lop *lops, *lops_tail;
 

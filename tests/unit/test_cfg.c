@@ -168,7 +168,7 @@ empty_config_gets_documented_defaults(void **state)
 	assert_int_equal(c->limit_request_fields, 100);
 	assert_int_equal(c->graceful_timeout_ms, 10000);
 	assert_int_equal(c->upstream_idle_ms, 30000);
-	assert_int_equal(c->max_connections, 4096);
+	assert_int_equal(c->max_connections, 0); /* sized by main from the file limit */
 	assert_int_equal(c->max_conns_per_client, 256);
 	/* no sections: loopback only */
 	assert_int_equal(verdict(c, "http://x/", "127.0.0.1", NULL), POL_ALLOW);
