@@ -21,6 +21,8 @@ import random
 import re
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -391,8 +393,6 @@ class KillableParent(StubParent):
                 self.live.discard(sock)
 
     def kill(self):
-        import socket
-        import struct
         self.stop_event.set()
         try:
             self.lsock.close()

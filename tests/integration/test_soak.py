@@ -27,10 +27,16 @@ def test_soak_60s_mixed_load_keeps_rss_flat_and_reports_nothing(gh_bin, ctx):
     work = os.path.join(ctx.workdir, "soak")
     curve = os.path.join(ctx.workdir, "soak-rss.csv")
     duration = 60
-    p = subprocess.run([sys.executable, SOAK, "--binary", gh_bin, "--duration", str(duration),
-                        "--csv", curve, "--workdir", work], capture_output=True, text=True,
-                       timeout=duration + 300, env=ghtest.clean_env(PYTHONDONTWRITEBYTECODE="1"))
-    out = p.stdout + p.stderr
+    p = subprocess.Popen([sys.executable, SOAK, "--binary", gh_bin, "--duration", str(duration),
+                          "--csv", curve, "--workdir", work], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True,
+                         env=ghtest.clean_env(PYTHONDONTWRITEBYTECODE="1"))
+    try:
+        out, _ = p.communicate(timeout=duration + 300)
+    except subprocess.TimeoutExpired:
+        p.terminate()  # soak.py stops its daemon, dnsmasq and origin on SIGTERM
+        out, _ = p.communicate(timeout=60)
+        pytest.fail("the soak did not end within %d s:\n%s" % (duration + 300, out[-6000:]))
     assert p.returncode == 0, out[-6000:]
     assert "soak: " in out and '"verdict": "PASS"' in out, out[-3000:]
     with open(curve) as f:
