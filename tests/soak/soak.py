@@ -24,11 +24,14 @@ Passes (exit 0) when
   - no client error, the daemon never died, its stderr has no sanitizer report, and it exits
     0 on SIGTERM (LeakSanitizer runs then on a sanitizer build);
   - RssAnon is flat after warm-up: warm-up is the first --warmup fraction of the run (25%);
-    the rest is cut in two halves, and both the largest and the median RssAnon of the second
-    half may exceed those of the first half by at most --growth-pct percent (10) plus
-    --growth-mb (6 MB). A daemon that keeps a few more buffers passes; one that ratchets up
-    with every burst does not, however long it runs (issue 10 item 11 saw +40 to +77 MB per
-    burst of 10,000 connections).
+    the rest is cut in two halves, and the level RssAnon settles at between bursts (the 20th
+    percentile of the samples) in the second half may exceed that of the first half by at
+    most --growth-pct percent (10) plus --growth-mb (6 MB). The peaks during bursts are
+    reported (first and second half), not judged. A daemon that keeps a few more buffers
+    passes; one that ratchets up with every burst does not: the 10-minute form's halves are
+    about 22 bursts apart, so it catches half a MB per burst; the 60-second form's are 2
+    apart, so it catches a ratchet of about 6 MB per burst of 1,000 connections (issue 10
+    item 11 saw 40 to 77 MB per burst of 10,000).
 
 By hand, the 10-minute form (the default duration), on the sanitizer build:
   /usr/bin/python3 tests/soak/soak.py --binary build/san/gatehouse --csv /tmp/soak.csv
@@ -403,18 +406,22 @@ class Soak:
             problems.append("too few samples after warm-up (%d, %d)" % (len(first), len(second)))
         else:
             summary["warm_anon_mb"] = round(mb(rest[0][2]), 1)
-            # Two views of the same curve, each held to the same bound: the peaks (bursts
-            # included) and the median (the level it settles at between them).
-            for what, f in (("max", max), ("median", median)):
-                m1, m2 = f(first), f(second)
-                limit = m1 * (1 + a.growth_pct / 100.0) + a.growth_mb * 1024
-                summary.update({"first_half_%s_anon_mb" % what: round(mb(m1), 1),
-                                "second_half_%s_anon_mb" % what: round(mb(m2), 1),
-                                "%s_limit_mb" % what: round(mb(limit), 1)})
-                if m2 > limit:
-                    problems.append("RssAnon grew after warm-up: %s %.1f MB in the second "
-                                    "half against %.1f MB in the first (limit %.1f MB)"
-                                    % (what, mb(m2), mb(m1), mb(limit)))
+            # The level RssAnon settles at between bursts (its 20th percentile in each half)
+            # is what must stay flat: issue 10 item 11 is that level ratcheting up after every
+            # burst. The peaks during bursts are reported, not judged: they vary by tens of MB
+            # with how many connections a burst has open at once (a 60-second window of a
+            # flat 10-minute sanitizer run saw 87 to 133 MB), the level by 2.4 MB at most.
+            m1, m2 = percentile(first, 0.2), percentile(second, 0.2)
+            limit = m1 * (1 + a.growth_pct / 100.0) + a.growth_mb * 1024
+            summary.update(first_half_level_anon_mb=round(mb(m1), 1),
+                           second_half_level_anon_mb=round(mb(m2), 1),
+                           level_limit_mb=round(mb(limit), 1),
+                           first_half_max_anon_mb=round(mb(max(first)), 1),
+                           second_half_max_anon_mb=round(mb(max(second)), 1))
+            if m2 > limit:
+                problems.append("RssAnon grew after warm-up: its level (20th percentile) is "
+                                "%.1f MB in the second half against %.1f MB in the first "
+                                "(limit %.1f MB)" % (mb(m2), mb(m1), mb(limit)))
         summary["verdict"] = "FAIL" if problems else "PASS"
         print("soak: " + json.dumps(summary, sort_keys=True), flush=True)
         for p in problems:
@@ -424,10 +431,10 @@ class Soak:
         return 1 if problems else 0
 
 
-def median(xs):
+def percentile(xs, p):
+    """The p-quantile of xs (nearest rank below)."""
     xs = sorted(xs)
-    k = len(xs) // 2
-    return xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2.0
+    return xs[int(p * (len(xs) - 1))]
 
 
 def main(argv=None):
