@@ -3,8 +3,9 @@ test_soak.py - the 60-second form of the soak (tests/soak/soak.py, issue 10's st
 campaign): hits, misses, CONNECT, POST, a slow reader, purges and connection bursts against
 one daemon, its RssAnon sampled every half second. Passes when no client request failed, the
 sanitizers reported nothing, the daemon exited 0, and RssAnon stayed flat after warm-up (see
-soak.py for the bound). Runs on the sanitizer build only: the normal build's run of the suite
-skips it (the 10-minute form is run by hand, see README "Reliability").
+soak.py for the bound). Both builds: the sanitizer build for its reports, the normal build
+for glibc malloc's memory behaviour, which the sanitizer's allocator hides (the 10-minute form
+is run by hand, see README "Reliability").
 """
 
 import csv
@@ -21,9 +22,20 @@ pytestmark = pytest.mark.slow
 SOAK = os.path.join(ghtest.REPO, "tests", "soak", "soak.py")
 
 
-def test_soak_60s_mixed_load_keeps_rss_flat_and_reports_nothing(gh_bin, ctx):
+RATCHET = ("issue 10 item 11, not fixed on this branch: under glibc malloc (the normal build) "
+           "RssAnon settles higher after every burst of connections. The 10-minute soak on "
+           "2026-12-04: 2.5 MB at the start, then 15, 25, 31, 37, 43 MB after the first five "
+           "bursts of 1,000, 71 MB at 2.5 min, 91 MB from 7 min on (verdict FAIL: level 90.0 "
+           "against 70.9 MB, limit 83.9); a 60-second run may stay under the bound (XPASS). "
+           "ASan's allocator does not show it (its 10-minute run: level 62.5 -> 64.2 MB)")
+
+
+def test_soak_60s_mixed_load_keeps_rss_flat_and_reports_nothing(gh_bin, ctx, request):
     if not ghtest.is_sanitized(gh_bin):
-        pytest.skip("the soak runs under the sanitizer build only (GH_BIN=build/san/gatehouse)")
+        # The ratchet of item 11 lives in glibc's malloc arenas, which the sanitizer build
+        # replaces: only the normal build can show it. Marked until the fix is merged; remove
+        # the mark then (an XPASS here means it passed).
+        request.applymarker(pytest.mark.xfail(reason=RATCHET, strict=False))
     work = os.path.join(ctx.workdir, "soak")
     curve = os.path.join(ctx.workdir, "soak-rss.csv")
     duration = 60
