@@ -367,7 +367,7 @@ def test_dns_server_death_is_a_clear_error_in_time_and_its_return_is_used(start_
             return False
     assert ghtest.poll(works, timeout=15, interval=0.3), "DNS did not come back in 15 s"
     after = Load(lambda i, n: check_body(ghtest.get(d.port, dyn_url(ctx), timeout=bound), 1000),
-                 threads=3, seconds=30, budget=5).start()
+                 threads=3, seconds=60, budget=5).start()
     after.finish()
     assert after.bad() == {} and after.counts.get("ok") == 15, after.counts
     assert d.alive() and d.pid == pid
