@@ -445,8 +445,8 @@ def test_parent_death_and_return_under_load(start_policy_daemon, pctx):
 
         load = Load(client, threads=6, seconds=90 * slowdown()).start()
         ghtest.poll(lambda: per_phase.get("before", {}).get("first", 0) >= 20, timeout=20)
+        first.kill()  # then the phase: a request that starts before the kill is "before"
         phase["name"] = "dead"
-        first.kill()
         died = time.monotonic()
         time.sleep(2.5)
         phase["name"] = "returned"

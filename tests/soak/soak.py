@@ -57,6 +57,7 @@ import time
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree (README "Tests")
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 import ghtest  # noqa: E402
