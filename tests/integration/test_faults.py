@@ -475,6 +475,59 @@ def test_parent_death_and_return_under_load(start_policy_daemon, pctx):
         second.stop()
 
 
+def blackhole_port():
+    """A loopback port whose SYNs go unanswered (a listener with a full accept queue that never
+    accepts), as test_policy_remote.py makes one. Returns (port, sockets to close)."""
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    port = ls.getsockname()[1]
+    keep = [ls]
+    for _ in range(4):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        keep.append(s)
+    time.sleep(0.2)
+    if ghtest.can_connect("127.0.0.1", port, timeout=0.5):
+        for k in keep:
+            k.close()
+        pytest.skip("cannot make a black-hole port here (the accept queue does not fill)")
+    return port, keep
+
+
+def test_requests_in_flight_at_a_parent_failure_do_not_stretch_its_backoff(start_policy_daemon,
+                                                                          pctx):
+    # Six requests connect to a parent that does not answer; their attempts time out together.
+    # That is one outage: the parent is down for its base backoff (5 s), not 5, 10, 20, 40 and
+    # 60 s as each late failure doubled it before (README: "doubling to 60 s while it keeps
+    # failing", i.e. when it fails again after the backoff).
+    port, keep = blackhole_port()
+    second = StubParent(body=b"second parent\n").start()
+    try:
+        d = start_policy_daemon(timeout=2, extra=["ProxyRemote * http://127.0.0.1:%d" % port,
+                                                  "ProxyRemote * http://127.0.0.1:%d"
+                                                  % second.port])
+        off = d.stderr_size()
+        load = Load(lambda i, n: "ok" if ghtest.get(
+            d.port, "http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, tok()),
+            timeout=30 * slowdown()).header("X-Stub-Parent") == str(second.port) else "wrong",
+            threads=6, seconds=60, budget=1).start()
+        load.finish(join=90)
+        assert load.counts == {"ok": 6}, load.bad()
+        marks = [int(m) for m in re.findall(r"parent proxy 127\.0\.0\.1:%d failed \(.*?\); "
+                                            r"marked down for (\d+) s" % port,
+                                            d.stderr_text(off))]
+        assert marks and max(marks) <= 5, marks
+    finally:
+        second.stop()
+        for k in keep:
+            k.close()
+
+
 # ---------------------------------------------------------------- signals under load
 
 def mixed_client(d, ctx, t, hit_urls):
