@@ -58,6 +58,13 @@ health_fail(struct health *h, uint64_t now_ms)
 {
 	if (h == NULL)
 		return 0;
+	/* Attempts that started before the parent was marked down end one by one: they are the
+	 * same outage, not a parent that keeps failing after its backoff, so they neither double
+	 * the backoff nor move its end (six requests in flight at a parent's death marked it
+	 * down for 5, 10, 20 ... 60 s). */
+	uint64_t until = atomic_load(&h->down_until);
+	if (until > now_ms)
+		return (unsigned)(until - now_ms);
 	unsigned f = atomic_fetch_add(&h->fails, 1);
 	unsigned backoff = HEALTH_BASE_MS;
 	for (unsigned i = 0; i < f && backoff < HEALTH_MAX_MS; i++)

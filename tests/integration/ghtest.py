@@ -385,9 +385,11 @@ class Dnsmasq:
         self.port = None
         self.log = os.path.join(workdir, "dnsmasq.log")
 
-    def start(self):
+    def start(self, port=None):
+        """Start on a free port, or on port (e.g. the one it had before a stop(), so that the
+        clients configured with it find it again)."""
         for _ in range(3):
-            self.port = free_port(udp_too=True)
+            self.port = port or free_port(udp_too=True)
             args = [DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts", "--port=%d" % self.port,
                     "--listen-address=127.0.0.1", "--bind-interfaces", "-u", "root",
                     "--pid-file=%s" % os.path.join(self.workdir, "dnsmasq.pid"),
