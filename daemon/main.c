@@ -138,9 +138,12 @@ main_nofile_raise(void)
 }
 
 /* Size MaxConnections against the file limit, before c is handed to the workers. Not set
- * (0): what the limit leaves after the reserve, MAIN_FDS_PER_CONN_AUTO per connection. Set
- * beyond what can fit (MAIN_FDS_PER_CONN each): lowered to that, with a warning, rather than
- * have accept and upstream connects fail with "Too many open files". */
+ * (0): what the limit leaves after the reserve, MAIN_FDS_PER_CONN_AUTO per connection. Set by
+ * the admin: kept when each connection can have its upstream too (MAIN_FDS_PER_CONN); kept
+ * with a warning up to one descriptor per connection, since a load of cache hits needs no
+ * upstream (an upstream connect that then finds no descriptor is a 503 that blames nobody
+ * else, proxy.c); lowered, with a warning, past that: those clients could not even be
+ * accepted, and accept would fail with "Too many open files". */
 static void
 main_size_connections(struct cfg *c, unsigned nw)
 {
@@ -160,12 +163,24 @@ main_size_connections(struct cfg *c, unsigned nw)
 	}
 	if (c->max_connections <= fit)
 		return;
-	log_warn("%s: MaxConnections %u does not fit the file limit of %llu descriptors (%u per "
-	         "connection, %llu kept for listeners, logs and the cache): using %llu; raise the "
-	         "limit (LimitNOFILE= in the systemd unit, ulimit -n) to allow more", c->path,
-	         c->max_connections, (unsigned long long)main_nofile, MAIN_FDS_PER_CONN,
-	         (unsigned long long)reserve, (unsigned long long)fit);
-	c->max_connections = (unsigned)fit;
+	if (c->max_connections <= room) {
+		log_warn("%s: MaxConnections %u leaves fewer than %u descriptors per connection under "
+		         "the file limit of %llu (%llu kept for listeners, logs and the cache): cache "
+		         "hits are fine, but past %llu connections with upstreams some will get 503 "
+		         "\"out of file descriptors\"; raise the limit (LimitNOFILE= in the systemd "
+		         "unit, ulimit -n)", c->path, c->max_connections, MAIN_FDS_PER_CONN,
+		         (unsigned long long)main_nofile, (unsigned long long)reserve,
+		         (unsigned long long)fit);
+		return;
+	}
+	if (room < 1)
+		room = 1;
+	log_warn("%s: MaxConnections %u does not fit the file limit of %llu descriptors (%llu kept "
+	         "for listeners, logs and the cache): using %llu; raise the limit (LimitNOFILE= in "
+	         "the systemd unit, ulimit -n) to allow more", c->path, c->max_connections,
+	         (unsigned long long)main_nofile, (unsigned long long)reserve,
+	         (unsigned long long)room);
+	c->max_connections = (unsigned)room;
 }
 
 /* Apache directives accepted without their Apache effect (issue 9): say so in the log. */

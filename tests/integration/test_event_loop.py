@@ -205,17 +205,24 @@ def test_start_raises_the_file_limit_and_sizes_max_connections_from_it(limited, 
 
 
 def test_max_connections_that_cannot_fit_the_file_limit_is_lowered_with_a_warning(limited, ctx):
+    # More connections than descriptors (after the reserve) could never all be accepted:
+    # lowered to one descriptor each.
     d = limited("nofile-clamp", 100, 100, extra=["MaxConnections 1000"])
     line = start_line(d)
-    fit = (100 - 32 - 2 * 9) // 2
-    assert "MaxConnections %d, file limit 100" % fit in line, line
+    room = 100 - 32 - 2 * 9
+    assert "MaxConnections %d, file limit 100" % room in line, line
     assert ("MaxConnections 1000 does not fit the file limit of 100 descriptors"
             in d.stderr_text()), d.stderr_text()
-    assert "using %d" % fit in d.stderr_text()
+    assert "using %d" % room in d.stderr_text()
+    # Between one and two descriptors each: kept (hits need no upstream), with a warning.
+    d3 = limited("nofile-tight", 100, 100, extra=["MaxConnections %d" % (room - 5)])
+    assert "MaxConnections %d, file limit 100" % (room - 5) in start_line(d3)
+    assert "leaves fewer than 2 descriptors per connection" in d3.stderr_text()
     # A value that fits is kept as it is.
     d2 = limited("nofile-fits", 100, 100, extra=["MaxConnections 20"])
     assert "MaxConnections 20, file limit 100" in start_line(d2)
     assert "does not fit" not in d2.stderr_text()
+    assert "fewer than" not in d2.stderr_text()
 
 
 def cpu_seconds(pid):

@@ -202,55 +202,48 @@ def test_start_with_an_empty_file_fails_naming_it(gh_bin, tmp_path):
 
 # ---------------------------------------------------------------- local descriptors
 
-def test_out_of_descriptors_is_a_503_and_never_marks_the_parent_down(start_policy_daemon, pctx,
-                                                                     tmp_path):
-    # The daemon runs with 64 descriptors (soft and hard, so raising to the hard limit cannot
-    # help). Keep-alive clients take every free one; a request that needs a parent connection
-    # then cannot get a socket. That is this proxy's shortage: a 503 naming it, and the parent
-    # stays up for the next request once descriptors are free again.
+def test_out_of_descriptors_is_a_503_and_never_marks_the_parent_down(start_policy_daemon, pctx):
+    # MaxConnections is sized from the file limit at start, so that descriptors do not run
+    # out; lowering the running daemon's limit (prlimit) makes them run out anyway. Keep-alive
+    # clients take every free one; a request that needs a parent connection then cannot get a
+    # socket. That is this proxy's shortage: a 503 naming it, and the parent stays up for the
+    # next request once descriptors are free again.
     stub = StubParent().start()
-    wrapper = tmp_path / "gh-nofile"
-    wrapper.write_text("#!/bin/sh\nexec prlimit --nofile=64:64 %s \"$@\"\n" % ghtest.gh_binary())
-    wrapper.chmod(0o755)
     hogs = []
     try:
         text = loop_conf(pctx, "http://127.0.0.1:%d" % stub.port,
                          extra=["KeepAliveTimeout 120", "Timeout 120", "Workers 1",
                                 "MaxKeepAliveRequests 0"]).replace("Workers 2\n", "")
-        f = start_policy_daemon.__class__(str(wrapper), pctx)
-        try:
-            d = f(text=text)
-            c = ghtest.Conn("127.0.0.1", d.port, timeout=10)
-            t = uuid.uuid4().hex
-            url = "http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, t)
-            c.send("GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            assert c.read_response().status == 404  # accepted; no parent connection pooled
-            # Fill the table: each hog is accepted and answered (a local 404), then held open.
-            for i in range(80):
-                h = ghtest.Conn("127.0.0.1", d.port, timeout=1.5)
-                hogs.append(h)
-                try:
-                    h.send("GET /no-such-page-%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % i)
-                    h.read_response()
-                except (OSError, ghtest.Closed) as e:
-                    print("hog", i, "not served:", e)
-                    break
-            else:
-                pytest.fail("80 connections were all served with 64 descriptors")
-            c.send("CONNECT www.outside.test:443 HTTP/1.1\r\nHost: www.outside.test:443\r\n\r\n")
-            r = c.read_response("CONNECT")
-            assert r.status == 503, r
-            assert "file descriptors" in r.text(), r.text()
-            assert "marked down" not in d.stderr_text(), d.stderr_tail()
-            for h in hogs:
-                h.close()
-            hogs = []
-            time.sleep(0.5)
-            r = ghtest.get(d.port, url + "2", timeout=10)
-            assert r.status == 200 and r.body == stub.body, r
-        finally:
-            problems = f.stop_all()
-            assert not problems, problems
+        d = start_policy_daemon(text=text)
+        c = ghtest.Conn("127.0.0.1", d.port, timeout=10)
+        c.send("GET /no-such-page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert c.read_response().status == 404  # accepted; no parent connection pooled
+        nfd = len(os.listdir("/proc/%d/fd" % d.pid))
+        subprocess.run(["prlimit", "--pid", str(d.pid), "--nofile=%d:%d" % (nfd + 3, nfd + 3)],
+                       check=True, timeout=10)
+        # Fill the table: each hog is accepted and answered (a local 404), then held open.
+        for i in range(40):
+            h = ghtest.Conn("127.0.0.1", d.port, timeout=1.5)
+            hogs.append(h)
+            try:
+                h.send("GET /no-such-page-%d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % i)
+                h.read_response()
+            except (OSError, ghtest.Closed):
+                break
+        else:
+            pytest.fail("40 connections were all served with %d descriptors" % (nfd + 3))
+        c.send("CONNECT www.outside.test:443 HTTP/1.1\r\nHost: www.outside.test:443\r\n\r\n")
+        r = c.read_response("CONNECT")
+        assert r.status == 503, r
+        assert "file descriptors" in r.text(), r.text()
+        assert "marked down" not in d.stderr_text(), d.stderr_tail()
+        for h in hogs:
+            h.close()
+        hogs = []
+        t = uuid.uuid4().hex
+        url = "http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, t)
+        r = ghtest.get(d.port, url, timeout=10)
+        assert r.status == 200 and r.body == stub.body, r
     finally:
         for h in hogs:
             h.close()

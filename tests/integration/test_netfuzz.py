@@ -9,8 +9,10 @@ generous deadline, the proxy answers a control request after every batch of 64 c
 daemon lives and prints no sanitizer report, and (response flavour) a cached 200 carries a body
 the origin sent for that URL in a complete response.
 
-The seed is GH_NETFUZZ_SEED, else the day's number: two runs on one day fuzz the same cases
-(the suite must pass twice in a row), and the cases move on each day. A failure names the seed
+The seed is GH_NETFUZZ_SEED, else a fixed one (20791): the test command is a gate that must
+pass on any machine twice in a row, so it replays the same cases every day (as many as the
+time allows); finding new ones is the long run's job (tests/fuzz/run-long.sh, a new seed
+each round). A failure names the seed
 and the case: `tests/fuzz/netfuzz.py --flavour F --seed S --case N [--print]` replays it.
 """
 
@@ -28,7 +30,7 @@ import netfuzz  # noqa: E402
 pytestmark = pytest.mark.slow
 
 SECONDS = float(os.environ.get("GH_NETFUZZ_SECONDS", "60"))
-SEED = int(os.environ.get("GH_NETFUZZ_SEED", str(int(time.time() // 86400))))
+SEED = int(os.environ.get("GH_NETFUZZ_SEED", "20791"))
 
 
 @pytest.fixture
