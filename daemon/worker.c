@@ -38,6 +38,11 @@
 #define WORKER_TRIM_BYTES (4u << 20)  /* freed since the last trim that makes a trim worth it */
 #define WORKER_ACCEPT_PAUSE_MS 250  /* listeners unwatched after EMFILE and friends */
 #define WORKER_ACCEPT_LOG_MS 1000   /* one "accept: ..." line per second at most */
+/* Unsent bytes a client socket may hold in the kernel (TCP_NOTSENT_LOWAT): about one drive's
+ * share (CONN_SLICE in proxy.c is 256 KiB). Without it the kernel takes a whole 4 MiB hit into
+ * an autotuned send buffer in one go, and the rate each client gets is set by its receive
+ * window and the kernel instead of the loop's round-robin over connections. */
+#define WORKER_NOTSENT_LOWAT (128 * 1024)
 
 /* The last "accept: ..." line (ev_now ms, CLOCK_MONOTONIC: the same in every worker) and the
  * failures since that were not logged, shared by the workers. */
@@ -180,6 +185,8 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		int lowat = WORKER_NOTSENT_LOWAT; /* best effort: unknown before Linux 3.12 */
+		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof(local));
 		conn_accept(w, fd, &peer, plen, &local);
