@@ -204,13 +204,17 @@ def test_start_with_an_empty_file_fails_naming_it(gh_bin, tmp_path):
 
 def test_out_of_descriptors_is_a_503_and_never_marks_the_parent_down(start_policy_daemon, pctx,
                                                                      tmp_path):
-    # The daemon runs with 64 descriptors (soft and hard, so raising to the hard limit cannot
-    # help). Keep-alive clients take every free one; a request that needs a parent connection
-    # then cannot get a socket. That is this proxy's shortage: a 503 naming it, and the parent
-    # stays up for the next request once descriptors are free again.
+    # The daemon starts with 1024 descriptors, so MaxConnections is sized from that, and the
+    # limit is then cut to 64 under it (prlimit --pid: an admin's limit, or descriptors taken
+    # by something else; the start-up sizing keeps a daemon left alone from running out, and
+    # a 64 from the start would only meet the MaxConnections refusal). Keep-alive clients take
+    # every free descriptor; a request that needs a parent connection then cannot get a
+    # socket. That is this proxy's shortage: a 503 naming it, and the parent stays up for the
+    # next request once descriptors are free again.
     stub = StubParent().start()
     wrapper = tmp_path / "gh-nofile"
-    wrapper.write_text("#!/bin/sh\nexec prlimit --nofile=64:64 %s \"$@\"\n" % ghtest.gh_binary())
+    wrapper.write_text("#!/bin/sh\nexec prlimit --nofile=1024:1024 %s \"$@\"\n"
+                       % ghtest.gh_binary())
     wrapper.chmod(0o755)
     hogs = []
     try:
@@ -220,6 +224,8 @@ def test_out_of_descriptors_is_a_503_and_never_marks_the_parent_down(start_polic
         f = start_policy_daemon.__class__(str(wrapper), pctx)
         try:
             d = f(text=text)
+            subprocess.run(["prlimit", "--pid", str(d.proc.pid), "--nofile=64:64"],
+                           check=True, timeout=30)
             c = ghtest.Conn("127.0.0.1", d.port, timeout=10)
             t = uuid.uuid4().hex
             url = "http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, t)
