@@ -665,8 +665,9 @@ def _lines(data, pos, lf_ok):
 
 def origin_readings(raw, closed):
     """Every body a proxy could take as a complete 200 from what the origin sent (raw, and
-    whether it closed right after): the strict CRLF reading and the bare-LF-tolerant one,
-    Transfer-Encoding over Content-Length. Empty when no reading gives a complete 200."""
+    whether it closed right after): the strict CRLF reading and the one tolerating a bare LF
+    in the head (never in chunked framing), Transfer-Encoding over Content-Length. Empty when
+    no reading gives a complete 200."""
     out = set()
     for lf_ok in (False, True):
         b = _origin_reading(raw, closed, lf_ok)
@@ -713,7 +714,9 @@ def _origin_reading(raw, closed, lf_ok):
             if codings[-1] != b"chunked":
                 # RFC 9112 6.3: a response whose last coding is not chunked ends at the close
                 return raw[pos:] if closed else None
-            return _origin_chunked(raw, pos, lf_ok)
+            # chunked framing is CRLF only, whatever the head's line ends (issue 10 item
+            # 15: the proxy refuses a bare LF there, mid-body when the head has gone out)
+            return _origin_chunked(raw, pos, False)
         if cl:
             vals = set(v.strip() for v in b",".join(cl).split(b","))
             if len(vals) != 1:
