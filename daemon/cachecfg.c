@@ -310,6 +310,16 @@ cachecfg_prefix_match(const char *pre, const char *key, size_t keylen)
 	size_t n = strlen(pre);
 	if (n == 1 && pre[0] == '/')
 		return 1;
+	/* "http://origin.test." stays a prefix of longer names (a partial host is kept as
+	 * written), but keys have their trailing dot dropped: it also names origin.test itself,
+	 * followed by a path or a port. (One compare per prefix unless it ends in a dot.) */
+	if (pre[n - 1] == '.') {
+		const char *h = strstr(pre, "://");
+		if (h != NULL && h + 4 < pre + n && strpbrk(h + 3, "/:@[") == NULL &&
+		    keylen >= n && memcmp(key, pre, n - 1) == 0 &&
+		    (key[n - 1] == '/' || key[n - 1] == ':'))
+			return 1;
+	}
 	return keylen >= n && memcmp(key, pre, n) == 0;
 }
 

@@ -84,6 +84,7 @@ struct pol_acl_section {
 	size_t pattern_len;
 	int match_all;        /* "*" */
 	int wildcard;         /* <Proxy> pattern with '*' or '?' */
+	int host_dot;         /* prefix "scheme://host." alone: also the host without the dot */
 	int have_re;
 	regex_t re;
 	char *where;          /* "<Proxy *> at gatehouse.conf:10" */
@@ -493,6 +494,12 @@ pol_acl_section_add(struct pol_acl *acl, enum pol_section_kind kind, const char 
 	} else {
 		s->match_all = strcmp(pattern, "*") == 0;
 		s->wildcard = strpbrk(pattern, "*?") != NULL;
+		/* "http://origin.test." stays a prefix of longer names (a partial host is kept as
+		 * written), but requests have their trailing dot dropped: it must also name the
+		 * host origin.test itself, or it matches none of its requests */
+		const char *h = strstr(s->pattern, "://");
+		s->host_dot = !s->wildcard && h != NULL && s->pattern_len > (size_t)(h - s->pattern) +
+		              4 && s->pattern[s->pattern_len - 1] == '.' && !strpbrk(h + 3, "/:@[");
 	}
 	acl->secs[acl->n++] = s;
 	return s;
@@ -1062,13 +1069,15 @@ pol_acl_section_matches(const struct pol_acl_section *s, const char *url, size_t
 		return 1;
 	if (s->wildcard)
 		return pol_acl_wild_match(s->pattern, s->pattern_len, url, url_len);
-	if (url_len < s->pattern_len)
+	size_t n = s->pattern_len - (size_t)s->host_dot; /* host_dot: compare without the dot */
+	if (url_len < n)
 		return 0;
-	for (size_t i = 0; i < s->pattern_len; i++)
+	for (size_t i = 0; i < n; i++)
 		if (pol_acl_lower((unsigned char)s->pattern[i]) !=
 		    pol_acl_lower((unsigned char)url[i]))
 			return 0;
-	return 1;
+	/* host_dot: the host ends here (the path, a port or nothing follows) or the dot does */
+	return !s->host_dot || url_len == n || url[n] == '/' || url[n] == ':' || url[n] == '.';
 }
 
 /* Does a <Limit>/<LimitExcept> block apply to method? Method names compare with case, as

@@ -133,6 +133,9 @@ pol_decide_remote_match(const struct pol_remote *r, const char *scheme, const ch
 	case POL_RK_SCHEME:
 		return scheme && strcasecmp(scheme, r->pat) == 0;
 	case POL_RK_PREFIX:
+		if (r->host_dot) /* the host, then a path, a port, a dot or the end */
+			return url && strncasecmp(url, r->pat, r->pat_len - 1) == 0 &&
+			       strchr("/:.", url[r->pat_len - 1]) != NULL;
 		/* strncasecmp/strncmp stop at the URL's NUL: a shorter URL does not match. */
 		return url && strncasecmp(url, r->pat, r->icase_len) == 0 &&
 		       strncmp(url + r->icase_len, r->pat + r->icase_len,

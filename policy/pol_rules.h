@@ -161,6 +161,7 @@ struct pol_remote {
 	const char *pat;        /* SCHEME: lower case; PREFIX: as written */
 	size_t pat_len;
 	size_t icase_len;       /* PREFIX: the scheme://authority part compared without case */
+	int host_dot;           /* PREFIX "scheme://host." alone: also the host without the dot */
 	int have_re;
 	regex_t re;
 	struct pol_parent *parent;

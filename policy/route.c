@@ -453,6 +453,12 @@ pol_remote_add(struct pol *p, const char *match, const char *remote, const char 
 		pat = pol_arena_strndup(&p->arena, norm, un.len);
 		mlen = un.len;
 		icase = un.path_off;
+		/* "http://origin.test." stays a prefix of longer names (a partial host is kept as
+		 * written), but requests have their trailing dot dropped: it must also name the
+		 * host origin.test itself, or it matches none of its requests */
+		r->host_dot = un.len == un.path_off && un.host_len > 1 && !un.host_is_ip6 &&
+		              norm[un.len - 1] == '.' && un.host_off + un.host_len == un.len &&
+		              memchr(norm, '@', un.len) == NULL;
 		free(norm);
 	} else {
 		pat = pol_arena_strndup(&p->arena, match, mlen);

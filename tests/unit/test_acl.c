@@ -379,6 +379,15 @@ static const struct acl_case acl_cases[] = {
 	  "http://example.com/x", "10.0.0.1", NULL, POL_DENY, NULL },
 	{ "Proxy *\nRequire all granted\nProxy http://example.com:80\nRequire all denied",
 	  "http://example.com:8080/x", "10.0.0.1", NULL, POL_ALLOW, NULL },
+	/* a host ending in a dot with nothing after it names that host (requests have the dot
+	 * dropped), as well as the longer names it is a prefix of; it denied nothing at all */
+#define DOT_SCRIPT "Proxy *\nRequire all granted\nProxy http://Example.COM.\nRequire all denied"
+	{ DOT_SCRIPT, "http://example.com/x", "10.0.0.1", NULL, POL_DENY, NULL },
+	{ DOT_SCRIPT, "http://example.com:8080/x", "10.0.0.1", NULL, POL_DENY, NULL },
+	{ DOT_SCRIPT, "http://example.com", "10.0.0.1", NULL, POL_DENY, NULL },
+	{ DOT_SCRIPT, "http://example.com.evil.test/x", "10.0.0.1", NULL, POL_DENY, NULL },
+	{ DOT_SCRIPT, "http://example.community/x", "10.0.0.1", NULL, POL_ALLOW, NULL },
+	{ DOT_SCRIPT, "http://example.co/x", "10.0.0.1", NULL, POL_ALLOW, NULL },
 	/* wildcards stay as written */
 	{ "Proxy *\nRequire all granted\nProxy http://*.example.com//x\nRequire all denied",
 	  "http://www.example.com//x", "10.0.0.1", NULL, POL_DENY, NULL },

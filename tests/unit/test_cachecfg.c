@@ -146,6 +146,15 @@ test_enable_and_disable_prefixes(void **state)
 	assert_false(enabled(c, "http://deb.test/debian/other"));
 	assert_false(enabled(c, "http://deb.test:8080/debian/pool/a.deb"));
 	cfg_unref(&c);
+	/* a host with a trailing dot and nothing after it names that host (keys have the dot
+	 * dropped) and the longer names it is a prefix of; it disabled none of them */
+	c = load("CacheRoot /tmp/x\nCacheEnable lmdb /\nCacheDisable http://Private.Test.\n");
+	assert_false(enabled(c, "http://private.test/x"));
+	assert_false(enabled(c, "http://private.test:8080/x"));
+	assert_false(enabled(c, "http://private.test.cdn.test/x"));
+	assert_true(enabled(c, "http://private.testing/x"));
+	assert_true(enabled(c, "http://other.test/x"));
+	cfg_unref(&c);
 	load_fails("CacheRoot /tmp/x\nCacheEnable lmdb http://deb.test:99999/\n",
 	           "t.conf:2: CacheEnable: cannot normalize the URL prefix: bad port");
 }

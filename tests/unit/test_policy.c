@@ -784,6 +784,20 @@ test_remote_prefix_is_normalized(void **state)
 	tp_run(p, NULL, NULL, rows, sizeof(rows) / sizeof(rows[0]));
 	pol_free(&p);
 
+	/* a host with a trailing dot and nothing after it names that host (requests have the
+	 * dot dropped) and the longer names it is a prefix of; it matched none of them */
+	p = tp_build("ProxyRemote http://Docs.Example.COM. http://docs:1\n"
+	             "ProxyRemote * http://fw:1\n");
+	static const struct tp_row dot_rows[] = {
+		{ "GET", "http://docs.example.com/x", NULL, POL_PARENTS, NULL, 0, "docs:1 fw:1" },
+		{ "GET", "http://docs.example.com:8080/x", NULL, POL_PARENTS, NULL, 0, "docs:1 fw:1" },
+		{ "GET", "http://docs.example.com.cdn.test/x", NULL, POL_PARENTS, NULL, 0,
+		  "docs:1 fw:1" },
+		{ "GET", "http://docs.example.community/x", NULL, POL_PARENTS, NULL, 0, "fw:1" },
+	};
+	tp_run(p, NULL, NULL, dot_rows, sizeof(dot_rows) / sizeof(dot_rows[0]));
+	pol_free(&p);
+
 	const char *err = NULL;
 	assert_int_equal(pol_new(&p), 0);
 	assert_int_equal(pol_remote_add(p, "http://h:99999/", "http://fw:1", NULL, "t:1", &err), -1);
