@@ -35,8 +35,8 @@ Passes (exit 0) when
 
 By hand, the 10-minute form (the default duration), on the sanitizer build:
   /usr/bin/python3 tests/soak/soak.py --binary build/san/gatehouse --csv /tmp/soak.csv
-The test command runs a 60-second form under the sanitizer build only
-(tests/integration/test_soak.py). Stdlib only; stops by itself.
+The test command runs a 60-second form on both builds (tests/integration/test_soak.py): the
+sanitizer build for its reports, the normal build for glibc malloc's memory behaviour. Stdlib only; stops by itself.
 """
 
 import argparse
