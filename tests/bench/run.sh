@@ -42,21 +42,6 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() { # port seconds
-	local i
-	for ((i = 0; i < $2 * 20; i++)); do
-		if /usr/bin/python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1",int(sys.argv[1])),0.5)' "$1" 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	return 1
-}
-
 fill() { # template output, then KEY=VALUE...
 	local tpl=$1 out=$2 text
 	shift 2
@@ -83,15 +68,15 @@ if [ -n "${BENCH_CACHE:-}" ]; then
 	touch -d '1 year ago' "$DIR/www/1k.bin" "$DIR/www/256k.bin"
 	[ -d "$DIR/www/many" ] && find "$DIR/www/many" -type f -exec touch -d '1 year ago' {} +
 fi
-NGX_PORT=$(free_port)
+NGX_PORT=$(bench_free_port)
 fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
 "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
 PIDS+=($!)
 disown
-wait_port "$NGX_PORT" 10 || { echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
+bench_wait_port "$NGX_PORT" 10 || { echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
 
 # ---- gatehouse
-GH_PORT=$(free_port)
+GH_PORT=$(bench_free_port)
 ACCESSLOG=""
 [ -n "${BENCH_ACCESSLOG:-}" ] && ACCESSLOG="AccessLog $DIR/access.log"
 CACHE=""
@@ -104,7 +89,7 @@ fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG=
 GH_PID=$!
 PIDS+=($GH_PID)
 disown
-wait_port "$GH_PORT" 10 || { echo "gatehouse did not start:"; cat "$DIR/gatehouse.stderr"; exit 1; }
+bench_wait_port "$GH_PORT" 10 || { echo "gatehouse did not start:"; cat "$DIR/gatehouse.stderr"; exit 1; }
 curl -sS --max-time 5 -x "http://127.0.0.1:$GH_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/1k.bin" || {
 	echo "gatehouse does not proxy:"; cat "$DIR/gatehouse.stderr"; exit 1; }
 if [ -n "${BENCH_CACHE:-}" ]; then # store both files before measuring hits
@@ -120,7 +105,7 @@ if [ -n "${BENCH_SQUID:-}" ]; then
 		# the package starts its own service; this benchmark runs its own instance
 		systemctl stop squid 2>/dev/null || service squid stop 2>/dev/null || true
 	fi
-	SQ_PORT=$(free_port)
+	SQ_PORT=$(bench_free_port)
 	chmod 0777 "$DIR"
 	fill "$BENCH/squid.conf.in" "$DIR/squid.conf" DIR="$DIR" PORT="$SQ_PORT"
 	if [ -n "${BENCH_CACHE:-}" ]; then # a caching Squid: memory and disk cache
@@ -130,7 +115,7 @@ if [ -n "${BENCH_SQUID:-}" ]; then
 	squid -N -f "$DIR/squid.conf" >"$DIR/squid.out" 2>&1 &
 	PIDS+=($!)
 	disown
-	wait_port "$SQ_PORT" 20 || { echo "squid did not start:"; cat "$DIR/squid.out" "$DIR/squid-cache.log"; exit 1; }
+	bench_wait_port "$SQ_PORT" 20 || { echo "squid did not start:"; cat "$DIR/squid.out" "$DIR/squid-cache.log"; exit 1; }
 	if [ -n "${BENCH_CACHE:-}" ]; then
 		for f in 1k 256k; do
 			curl -sS --max-time 5 -x "http://127.0.0.1:$SQ_PORT" -o /dev/null "http://127.0.0.1:$NGX_PORT/$f.bin"
