@@ -87,6 +87,7 @@
 #include "daemon/log.h"
 #include "daemon/logfmt.h"
 #include "daemon/svc.h"
+#include "webui/auth.h"
 
 #define CFG_LINE_MAX (16 * 1024)       /* bytes in one logical line */
 #define CFG_MAX_ARGS 1024              /* words in one line */
@@ -1962,19 +1963,28 @@ static int cfg_frame_push(struct cfg_parse *ps, struct cfg_src *src, enum cfg_fr
                           const char *name);
 
 /* The htpasswd file of AuthUserFile, loaded with the config (a reload reads it again). */
-static int
-cfg_location_users_load(struct cfg_parse *ps, struct cfg_src *src, struct cfg_location *l)
-{
-	if (access(l->auth_user_file, R_OK) != 0)
-		return cfg_fail(ps, src, "AuthUserFile %s: %s", l->auth_user_file, strerror(errno));
-	return 0;
-}
-
 static void
 cfg_location_users_free(struct cfg_location *l)
 {
+	struct auth_htpasswd *h = l->users;
+
+	auth_htpasswd_free(&h);
 	l->users = NULL;
 }
+
+static int
+cfg_location_users_load(struct cfg_parse *ps, struct cfg_src *src, struct cfg_location *l)
+{
+	struct auth_htpasswd *h = NULL;
+	char err[1024];
+
+	if (auth_htpasswd_load(l->auth_user_file, &h, err, sizeof(err)) != 0)
+		return cfg_fail(ps, src, "AuthUserFile: %s", err);
+	cfg_location_users_free(l); /* a second AuthUserFile replaces the first */
+	l->users = h;
+	return 0;
+}
+
 
 /* A complete <Location>: it serves the status page, and its authentication is whole. */
 static int

@@ -21,6 +21,7 @@
 #include "daemon/h1.h"
 #include "daemon/log.h"
 #include "daemon/worker.h"
+#include "webui/auth.h"
 #include "webui/ui.h"
 
 #include <pthread.h>
@@ -61,7 +62,7 @@ struct status_req {
 	struct status_ctx ctx;
 	struct ui_call call;
 	int called;                      /* ui_handle ran: call.resp is to be freed */
-	char user[128];
+	char user[AUTH_USER_MAX + 1];
 	char head[2048];
 	size_t head_len, head_off, body_off;
 	int head_only;                   /* HEAD, 204, 304 */
@@ -72,6 +73,8 @@ struct status_req {
 /* ---- the table webui/ reads through ---- */
 
 static struct ui_ops status_ops;
+static struct auth_limit *status_limit;   /* failed logins per client, all workers */
+static struct auth_vcache *status_vcache; /* verified credentials, all workers */
 static char status_secret[65];
 static pthread_once_t status_ops_once = PTHREAD_ONCE_INIT;
 
@@ -92,6 +95,11 @@ status_ops_make(void)
 	}
 	for (size_t i = 0; i < sizeof(r); i++)
 		snprintf(status_secret + 2 * i, 3, "%02x", r[i]);
+	if (auth_limit_new(&status_limit, AUTH_LIMIT_SLOTS, AUTH_LIMIT_BURST,
+	                   AUTH_LIMIT_REFILL) != 0 ||
+	    auth_vcache_new(&status_vcache, AUTH_VCACHE_SLOTS, AUTH_VCACHE_TTL_OK,
+	                    AUTH_VCACHE_TTL_FAIL) != 0)
+		log_error("out of memory: status page logins will all fail");
 	status_ops.version = GH_VERSION;
 	status_ops.csrf_secret = status_secret;
 	/* The areas' tables (stats_ui_ops(), uicache_ops(), explain_ui_ops()) are wired here. */
@@ -305,57 +313,28 @@ status_read_body(struct status_req *s, struct buf *in, int read_eof)
 	return progress;
 }
 
-/* Decode "Basic BASE64(user:password)" into user and pass. Returns 0, or -1 when the field
- * is not that. */
-static int
-status_basic_decode(const char *field, char *user, size_t ucap, char *pass, size_t pcap)
-{
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char dec[768];
-	size_t n = 0;
-	unsigned acc = 0;
-	int bits = 0;
-	if (field == NULL || strncasecmp(field, "Basic ", 6) != 0)
-		return -1;
-	const char *p = field + 6;
-	while (*p == ' ')
-		p++;
-	for (; *p && *p != '='; p++) {
-		const char *k = strchr(b64, *p);
-		if (k == NULL || *p == '\0')
-			return -1;
-		acc = acc << 6 | (unsigned)(k - b64);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n + 1 >= sizeof(dec))
-				return -1;
-			dec[n++] = (char)(acc >> bits & 0xff);
-		}
-	}
-	dec[n] = '\0';
-	if (memchr(dec, '\0', n) != NULL)
-		return -1;
-	char *colon = strchr(dec, ':');
-	if (colon == NULL || (size_t)(colon - dec) >= ucap || strlen(colon + 1) >= pcap)
-		return -1;
-	memcpy(user, dec, (size_t)(colon - dec));
-	user[colon - dec] = '\0';
-	strcpy(pass, colon + 1);
-	explicit_bzero(dec, sizeof(dec));
-	return 0;
-}
-
 /* Check user:pass against the Location's AuthUserFile. 0: good; -1: wrong; -2: the client is
- * rate limited (*retry_after seconds). */
+ * rate limited (*retry_after seconds): its password is not even hashed, so a flood of failures
+ * costs no bcrypt. A good password is remembered (auth_vcache, keyed by an HMAC, 5 minutes),
+ * so a logged-in browser does not pay bcrypt on every request; the limiter and the cache are
+ * shared by the workers behind one short mutex each, taken only by status page requests. */
 static int
 status_verify(struct status_req *s, const char *user, const char *pass, unsigned *retry_after)
 {
-	(void)s;
-	(void)user;
-	(void)pass;
+	int64_t now = (int64_t)(ev_wall_us(s->w->loop) / 1000000);
 	*retry_after = 0;
-	return -1; /* the htpasswd verification arrives with webui/auth.c */
+	if (status_limit == NULL || s->loc->users == NULL)
+		return -1;
+	if (auth_limit_blocked(status_limit, s->client, now)) {
+		*retry_after = AUTH_LIMIT_REFILL;
+		return -2;
+	}
+	if (auth_htpasswd_verify(s->loc->users, status_vcache, user, pass, now) == 1) {
+		auth_limit_reset(status_limit, s->client);
+		return 0;
+	}
+	auth_limit_fail(status_limit, s->client, now);
+	return -1;
 }
 
 static void
@@ -416,11 +395,12 @@ status_call(struct status_req *s)
 		res = pol_authz_check(s->loc->authz, peer, NULL, &rule);
 	}
 	if (res == POL_AUTHZ_NO_USER) {
-		char user[128], pass[256];
+		char user[AUTH_USER_MAX + 1], pass[AUTH_PASS_MAX + 1];
 		unsigned retry = 0;
 		const char *realm = s->loc->auth_name ? s->loc->auth_name : "Gatehouse";
 		int v = -1;
-		if (status_basic_decode(s->authz, user, sizeof(user), pass, sizeof(pass)) == 0) {
+		if (s->authz != NULL &&
+		    auth_basic_decode(s->authz, user, sizeof(user), pass, sizeof(pass)) == 0) {
 			v = status_verify(s, user, pass, &retry);
 			explicit_bzero(pass, sizeof(pass));
 		}

@@ -262,3 +262,185 @@ def test_config_errors_name_file_and_line(gh_bin, ctx, body, line, msg):
     err = out.stderr + out.stdout
     assert "%s:%d:" % (path, line + 2) in err, err
     assert msg in err, err
+
+
+# ---------------------------------------------------------------- authentication
+
+import base64
+import json
+import signal
+import threading
+
+
+def htpasswd(path, user, password, bcrypt=True):
+    """Add user to the htpasswd file path with Debian's htpasswd (apache2-utils)."""
+    args = ["htpasswd", "-b", "-B" if bcrypt else "-5"]
+    if not os.path.exists(path):
+        args.append("-c")
+    subprocess.run(args + ["-C", "5"] * bcrypt + [path, user, password], check=True,
+                   capture_output=True, timeout=30)
+
+
+def basic(user, password):
+    return ("Authorization", "Basic " + base64.b64encode(
+        ("%s:%s" % (user, password)).encode()).decode())
+
+
+def auth_location(users, rules, realm="Gatehouse admin"):
+    return ("<Location /gatehouse/>\n    SetHandler gatehouse-status\n    AuthType Basic\n"
+            '    AuthName "%s"\n    AuthUserFile %s\n%s\n</Location>' % (realm, users, rules))
+
+
+@pytest.fixture
+def users(ctx, request):
+    path = os.path.join(ctx.workdir, "users-%s.htpasswd" % request.node.name[:40])
+    if os.path.exists(path):
+        os.unlink(path)
+    htpasswd(path, "alice", "s3cret alice")
+    htpasswd(path, "bob", "bob pw", bcrypt=False)  # SHA-256 crypt
+    yield path
+    os.unlink(path)
+
+
+def test_wrong_password_401_right_password_200(start_daemon, users):
+    d = start(start_daemon, location=auth_location(
+        users, "    <RequireAll>\n    Require ip 127.0.0.0/8\n    Require valid-user\n"
+               "    </RequireAll>"))
+    r = fetch(d.port, "/gatehouse/")
+    assert r.status == 401
+    assert r.header("www-authenticate") == 'Basic realm="Gatehouse admin", charset="UTF-8"'
+    assert_secure(r)
+    r = fetch(d.port, "/gatehouse/", headers=[basic("alice", "wrong")])
+    assert r.status == 401
+    r = fetch(d.port, "/gatehouse/", headers=[basic("mallory", "s3cret alice")])
+    assert r.status == 401
+    r = fetch(d.port, "/gatehouse/", headers=[basic("alice", "s3cret alice")])
+    assert r.status == 200
+    assert b"alice" in r.body
+    r = fetch(d.port, "/gatehouse/", headers=[basic("bob", "bob pw")])
+    assert r.status == 200
+    # RequireAll: the right password from outside the subnet is still refused
+    d2 = start(start_daemon, location=auth_location(
+        users, "<RequireAll>\nRequire ip 127.0.0.1\nRequire valid-user\n</RequireAll>"))
+    r = fetch(d2.port, "/gatehouse/", headers=[basic("alice", "s3cret alice")],
+              source="127.0.0.2")
+    assert r.status == 403
+
+
+def test_ip_or_valid_user_is_any_of_them(start_daemon, users):
+    d = start(start_daemon, location=auth_location(
+        users, "Require ip 127.0.0.1\nRequire valid-user"))
+    assert fetch(d.port, "/gatehouse/").status == 200  # the address alone grants
+    assert fetch(d.port, "/gatehouse/", source="127.0.0.2").status == 401
+    r = fetch(d.port, "/gatehouse/", source="127.0.0.2", headers=[basic("bob", "bob pw")])
+    assert r.status == 200
+
+
+def test_require_user_names_the_users(start_daemon, users):
+    d = start(start_daemon, location=auth_location(users, "Require user alice"))
+    assert fetch(d.port, "/gatehouse/", headers=[basic("alice", "s3cret alice")]).status == 200
+    r = fetch(d.port, "/gatehouse/", headers=[basic("bob", "bob pw")])
+    assert r.status == 403  # a good password, not a user the rule names
+
+
+def test_user_is_in_the_access_log(start_daemon, users, ctx):
+    log = os.path.join(ctx.workdir, "status-user-%d.log" % os.getpid())
+    d = start(start_daemon, location=auth_location(users, "Require valid-user"),
+              access_log=log)
+    fetch(d.port, "/gatehouse/static/ui.css?u=1", headers=[basic("alice", "s3cret alice")])
+    lines = ghtest.poll_lines(log, lambda l: "ui.css?u=1" in l)
+    assert lines and " alice " in lines[0], lines
+
+
+def test_htpasswd_with_a_plain_entry_is_a_config_error(gh_bin, ctx):
+    bad = os.path.join(ctx.workdir, "plain.htpasswd")
+    with open(bad, "w") as f:
+        f.write("# admins\nalice:plaintext\n")
+    conf = os.path.join(ctx.workdir, "status-plain.conf")
+    with open(conf, "w") as f:
+        f.write("Listen 127.0.0.1:%d\nUser root\n%s\n" % (ghtest.free_port(), auth_location(
+            bad, "Require valid-user")))
+    out = subprocess.run([gh_bin, "-t", "-f", conf], capture_output=True, text=True, timeout=30)
+    err = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert "%s:7: AuthUserFile: " % conf in err, err
+    assert "%s:2" % bad in err and "htpasswd -B" in err, err
+
+
+def test_reload_reads_the_htpasswd_file_again(start_daemon, users):
+    d = start(start_daemon, location=auth_location(users, "Require valid-user"))
+    assert fetch(d.port, "/gatehouse/", headers=[basic("alice", "s3cret alice")]).status == 200
+    htpasswd(users, "carol", "carol pw")
+    assert fetch(d.port, "/gatehouse/", headers=[basic("carol", "carol pw")]).status == 401
+    n0 = d.stderr_text().count("configuration reloaded")
+    d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), d.stderr_tail()
+    assert fetch(d.port, "/gatehouse/", headers=[basic("carol", "carol pw")]).status == 200
+
+
+def test_csrf_token_from_the_session_lets_a_post_through(start_daemon):
+    d = start(start_daemon)
+    r = fetch(d.port, "/gatehouse/api/csrf")
+    assert r.status == 200
+    cookie = r.header("set-cookie")
+    assert cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    session = cookie.split(";")[0]
+    token = json.loads(r.text())["csrf"]
+    form = [("Content-Type", "application/x-www-form-urlencoded")]
+    ok = fetch(d.port, "/gatehouse/api/csrf", method="POST", body="csrf=" + token,
+               headers=form + [("Cookie", session)])
+    assert ok.status == 204
+    assert_secure(ok)
+    # the token without its session, a wrong token, and another session are all refused
+    assert fetch(d.port, "/gatehouse/api/csrf", method="POST", body="csrf=" + token,
+                 headers=form).status == 403
+    assert fetch(d.port, "/gatehouse/api/csrf", method="POST", body="csrf=" + "0" * 64,
+                 headers=form + [("Cookie", session)]).status == 403
+    other = "gh_session=" + "a" * 32
+    assert fetch(d.port, "/gatehouse/api/csrf", method="POST", body="csrf=" + token,
+                 headers=form + [("Cookie", other)]).status == 403
+
+
+def test_login_failures_do_not_stop_normal_proxying(start_daemon, users, ctx):
+    """1,000 failed logins (from 127.0.0.5) while loopback clients use the proxy: every
+    proxied request is answered, the flooding client ends up limited (429), and a browser
+    that logs in from another address still gets the page."""
+    d = start(start_daemon, location=auth_location(users, "Require valid-user"))
+    failures = []
+    statuses = {}
+    lock = threading.Lock()
+
+    def flood(n):
+        for i in range(n):
+            try:
+                r = fetch(d.port, "/gatehouse/", source="127.0.0.5",
+                          headers=[basic("alice", "wrong%d" % i)])
+                with lock:
+                    statuses[r.status] = statuses.get(r.status, 0) + 1
+            except Exception as e:  # a refused or reset connection is a failure of the test
+                with lock:
+                    failures.append(repr(e))
+
+    threads = [threading.Thread(target=flood, args=(250,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    proxied = 0
+    try:
+        while any(t.is_alive() for t in threads) or proxied < 20:
+            r = ghtest.get(d.port, "http://127.0.0.1:%d/size/1000?flood=%d" % (
+                ctx.origin_port, proxied), timeout=30)
+            assert r.status == 200 and len(r.body) == 1000
+            proxied += 1
+            if proxied > 5000:
+                break
+    finally:
+        for t in threads:
+            t.join(timeout=300)
+    assert not failures, failures[:5]
+    assert sum(statuses.values()) == 1000
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses.get(429, 0) >= 900, statuses  # limited after the first few: no bcrypt
+    r = fetch(d.port, "/gatehouse/", source="127.0.0.6", headers=[basic("alice", "s3cret alice")])
+    assert r.status == 200
+    assert proxied >= 20
