@@ -49,6 +49,11 @@ build(const char *text, const char **err)
 		goto bad;
 	return a;
 bad:
+	{
+		static char keep[512]; /* *err may live in a, which goes now */
+		snprintf(keep, sizeof(keep), "%s", *err ? *err : "(null)");
+		*err = keep;
+	}
 	pol_authz_free(&a);
 	return NULL;
 }

@@ -1257,7 +1257,7 @@ apache_directives_refused_with_reasons(void **state)
 		{ "<RequireAll>\n</RequireAll>", "t.conf:1: <RequireAll> is only allowed inside "
 		  "<Location> (Gatehouse has no authentication for <Proxy> yet)" },
 		{ "<Location /g/>\nSetHandler gatehouse-status\nAuthType Basic\n"
-		  "AuthUserFile /nonexistent/h1.htpasswd\n</Location>", "t.conf:4: AuthUserFile "
+		  "AuthUserFile /nonexistent/h1.htpasswd\n</Location>", "t.conf:4: AuthUserFile: "
 		  "/nonexistent/h1.htpasswd: No such file or directory" },
 		{ "<IfVersion >= 2.4>\n</IfVersion>", "t.conf:1: unknown section \"<IfVersion>\": "
 		  "Gatehouse has only <IfModule> and <IfDefine>" },
