@@ -1722,7 +1722,8 @@ static void
 cfg_dump_indent(FILE *f, const struct cfg_src *src)
 {
 	for (unsigned i = 0; i < src->nframes; i++)
-		if (src->frames[i].kind == CFG_FR_PROXY || src->frames[i].kind == CFG_FR_LIMIT)
+		if (src->frames[i].kind == CFG_FR_PROXY || src->frames[i].kind == CFG_FR_LIMIT ||
+		    src->frames[i].kind == CFG_FR_LOCATION || src->frames[i].kind == CFG_FR_AUTHZ)
 			fputs("    ", f);
 }
 
@@ -2041,9 +2042,14 @@ cfg_dump_loc_line(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t
 	fprintf(ps->dump, "# %s:%u\n", src->name, src->line);
 	cfg_dump_indent(ps->dump, src);
 	for (size_t i = 0; i < argc; i++) {
+		char *abs = NULL;
+
 		if (i)
 			fputc(' ', ps->dump);
-		cfg_dump_word(ps->dump, argv[i]);
+		if (i == 1 && strcasecmp(argv[0], "AuthUserFile") == 0)
+			abs = cfg_join(src->dir, argv[1]); /* means the same read from anywhere */
+		cfg_dump_word(ps->dump, abs ? abs : argv[i]);
+		free(abs);
 	}
 	fputc('\n', ps->dump);
 }

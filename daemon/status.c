@@ -58,6 +58,7 @@ struct status_req {
 	char *body;
 	size_t body_len;
 	int body_err;                    /* 413 or 400 decided while reading */
+	int expect_100;                  /* Expect: 100-continue, no interim answer sent yet */
 	/* the call and its answer */
 	struct status_ctx ctx;
 	struct ui_call call;
@@ -182,6 +183,7 @@ status_req_new(struct worker *w, struct cfg *cfg, const char *path, const struct
 	s->method = h->method == H1_M_GET ? UI_GET : h->method == H1_M_HEAD ? UI_HEAD
 	            : h->method == H1_M_POST ? UI_POST : UI_OTHER;
 	s->framing = h->framing;
+	s->expect_100 = (h->flags & H1_EXPECT_CONTINUE) != 0;
 	s->remaining = h->framing == H1_BODY_LENGTH ? h->content_length : 0;
 	h1_chunked_init(&s->ch);
 	if (s->path == NULL || s->query == NULL) {
@@ -256,8 +258,19 @@ status_user(const struct status_req *s)
 
 /* Read body bytes from in. Returns 1 on progress, 0 when more input is needed. */
 static int
-status_read_body(struct status_req *s, struct buf *in, int read_eof)
+status_read_body(struct status_req *s, struct status_io *io)
 {
+	struct buf *in = io->in;
+	int read_eof = io->read_eof;
+	if (s->expect_100 && buf_len(in) == 0 && buf_room(io->out) >= 32) {
+		/* the client waits for this before it sends the body */
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		buf_append(io->out, cont, sizeof(cont) - 1);
+		io->bytes_out += sizeof(cont) - 1;
+		s->expect_100 = 0;
+		return 1;
+	}
+	s->expect_100 = 0;
 	if (s->body == NULL && (s->body = malloc(UI_BODY_MAX + 1)) == NULL) {
 		s->body_err = 500;
 		s->state = ST_CALL;
@@ -503,7 +516,7 @@ status_step(struct status_req *s, struct status_io *io)
 {
 	switch (s->state) {
 	case ST_BODY:
-		return status_read_body(s, io->in, io->read_eof);
+		return status_read_body(s, io);
 	case ST_CALL:
 		if (s->body_err == 413 || s->body_err == 400)
 			io->close_after = 1; /* the rest of the body is not read */

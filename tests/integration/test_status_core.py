@@ -444,3 +444,38 @@ def test_login_failures_do_not_stop_normal_proxying(start_daemon, users, ctx):
     r = fetch(d.port, "/gatehouse/", source="127.0.0.6", headers=[basic("alice", "s3cret alice")])
     assert r.status == 200
     assert proxied >= 20
+
+
+def test_expect_100_continue_gets_the_interim_answer_before_the_body(start_daemon):
+    d = start(start_daemon)
+    c = ghtest.Conn("127.0.0.1", d.port)
+    try:
+        c.send(b"POST /gatehouse/api/csrf HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+               b"Expect: 100-continue\r\nConnection: close\r\n\r\n")
+        interim = c.read_until(b"\r\n\r\n", timeout=10)
+        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
+        c.send(b"csrf=")
+        r = c.read_response("POST")
+        assert r.status == 403
+    finally:
+        c.close()
+
+
+def test_dump_of_locations_loads_again(gh_bin, ctx, users):
+    conf = os.path.join(ctx.workdir, "status-dump.conf")
+    rel = os.path.relpath(users, ctx.workdir)
+    with open(conf, "w") as f:
+        f.write("Listen 127.0.0.1:%d\nUser root\n%s\n" % (ghtest.free_port(), auth_location(
+            rel, "<RequireAll>\nRequire ip 10.0.0.0/8\n<RequireAny>\nRequire user alice\n"
+                 "Require user bob\n</RequireAny>\n</RequireAll>")))
+    out = subprocess.run([gh_bin, "-M", "-f", conf], capture_output=True, text=True, timeout=30,
+                         cwd="/")
+    assert out.returncode == 0, out.stderr
+    assert "    AuthUserFile %s\n" % users in out.stdout
+    assert "        <RequireAny>\n" in out.stdout
+    again = os.path.join(ctx.workdir, "status-dump-again.conf")
+    with open(again, "w") as f:
+        f.write(out.stdout)
+    chk = subprocess.run([gh_bin, "-t", "-f", again], capture_output=True, text=True,
+                         timeout=30)
+    assert chk.returncode == 0, chk.stdout + chk.stderr
