@@ -2980,6 +2980,34 @@ cfg_listen_takes(const struct cfg_listen *l, const struct sockaddr_storage *a, u
 	       memcmp(&s->sin6_addr, &((const struct sockaddr_in6 *)a)->sin6_addr, 16) == 0;
 }
 
+int
+cfg_listens_on(const struct cfg *c, const struct sockaddr_storage *a)
+{
+	unsigned port;
+	struct sockaddr_storage v4;
+
+	if (a->ss_family == AF_INET)
+		port = ntohs(((const struct sockaddr_in *)a)->sin_port);
+	else if (a->ss_family == AF_INET6)
+		port = ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
+	else
+		return 0;
+	if (a->ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)a)->sin6_addr)) {
+		/* ::ffff:127.0.0.1 reaches an IPv4 listener */
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&v4;
+
+		memset(&v4, 0, sizeof(v4));
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, ((const struct sockaddr_in6 *)a)->sin6_addr.s6_addr + 12, 4);
+		a = &v4;
+	}
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (cfg_listen_takes(&c->listen[i], a, port))
+			return 1;
+	return 0;
+}
+
 /* A ProxyRemote whose parent is one of our own listeners sends every request it takes back
  * to us: refuse it. Literals and "localhost" are judged here; a name that resolves to us is
  * caught at run time by the CDN-Loop field (proxy.c conn_hop_seen), answered 508. */

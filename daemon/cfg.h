@@ -195,6 +195,11 @@ int cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen);
 /* Parse a config held in memory, named name in messages (tests and the built-in default). */
 int cfg_load_string(const char *name, const char *text, struct cfg **out, char *errbuf, size_t errlen);
 
+/* Is a (address and port) one of c's listeners: the address of a listener on that port, or
+ * any of this machine's addresses for a wildcard listener? For loops and the status page:
+ * a request naming the proxy itself is answered by it, never forwarded back to it. */
+int cfg_listens_on(const struct cfg *c, const struct sockaddr_storage *a);
+
 /* The embedded default configuration text. */
 extern const char cfg_default_text[];
 

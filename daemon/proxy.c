@@ -986,7 +986,33 @@ conn_is_self(const struct conn *c, const struct h1_url *u)
 		return 0;
 	if (strcasecmp(host, want) == 0)
 		return 1;
-	return strcasecmp(host, c->cfg->server_host) == 0;
+	if (strcasecmp(host, c->cfg->server_host) == 0)
+		return 1;
+	/* another of our listeners, named by its address (or "localhost"): ours too, so that
+	 * the status page there is judged by its own rules, not reached through a forward */
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	int is_localhost = strcasecmp(host, "localhost") == 0;
+	if (is_localhost || inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(u->port);
+		if (is_localhost)
+			s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (cfg_listens_on(c->cfg, &ss))
+			return 1;
+	}
+	memset(&ss, 0, sizeof(ss));
+	if (is_localhost || inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(u->port);
+		if (is_localhost)
+			s6->sin6_addr = in6addr_loopback;
+		if (cfg_listens_on(c->cfg, &ss))
+			return 1;
+	}
+	return 0;
 }
 
 /* Set c->url, c->host and c->port to the normalized form of target, already parsed into *u
@@ -2127,6 +2153,17 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int how)
 		} else {
 			conn_local_page(c, timeout ? 504 : 502, "TCP_MISS", NULL, "%s", err);
 		}
+		conn_kick(c);
+		return;
+	}
+	if (pp == NULL && u->nreq == 0 && cfg_listens_on(c->cfg, &u->addr)) {
+		/* A name that resolves to this proxy: the request would come back to us, from our
+		 * own address (and reach the status page with the proxy's rights). */
+		char who[64];
+		gh_addr_text(&u->addr, who, sizeof(who), 1);
+		up_close(u);
+		conn_local_page(c, 508, "NONE", NULL, "forwarding loop: %s is this proxy's own "
+		                "listener", who);
 		conn_kick(c);
 		return;
 	}

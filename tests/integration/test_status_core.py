@@ -479,3 +479,41 @@ def test_dump_of_locations_loads_again(gh_bin, ctx, users):
     chk = subprocess.run([gh_bin, "-t", "-f", again], capture_output=True, text=True,
                          timeout=30)
     assert chk.returncode == 0, chk.stdout + chk.stderr
+
+
+# ---------------------------------------------------------------- reaching the page through the proxy
+
+TWO_LISTENERS = ("# written by tests/integration\nListen 127.0.0.1:{port}\n"
+                 "Listen 127.0.0.3:{port}\nDNSServer 127.0.0.1:{dns_port}\nUser root\n"
+                 "LogLevel info\nProxyTimeout 3\nMaxConnectionsPerClient 0\n"
+                 "<Proxy *>\n    Require ip 127.0.0.0/8\n</Proxy>\n"
+                 "<Location /gatehouse/>\n    SetHandler gatehouse-status\n"
+                 "    Require ip 127.0.0.1\n</Location>\n")
+
+
+def test_other_listener_named_by_address_is_judged_as_the_page_not_forwarded(start_daemon):
+    """127.0.0.2 may use the proxy but not see the page: asking the 127.0.0.3 listener for
+    http://127.0.0.1:PORT/gatehouse/ must not turn into a request from the proxy's own
+    127.0.0.1 (which the page admits)."""
+    d = start_daemon("status2", text=TWO_LISTENERS)
+    r = fetch(d.port, "http://127.0.0.1:%d/gatehouse/" % d.port, source="127.0.0.2",
+              addr="127.0.0.3")
+    assert r.status == 403, r
+    assert_secure(r)
+    r = fetch(d.port, "http://localhost:%d/gatehouse/" % d.port, source="127.0.0.2",
+              addr="127.0.0.3")
+    assert r.status == 403, r
+    # the admitted client gets it the same way
+    r = fetch(d.port, "http://127.0.0.3:%d/gatehouse/" % d.port, source="127.0.0.1",
+              addr="127.0.0.3")
+    assert r.status == 200
+
+
+def test_name_resolving_to_the_proxy_is_a_loop_not_the_page(start_daemon):
+    # proxy.test resolves to 127.0.0.1 (the session dnsmasq): forwarded, it would come back
+    # from 127.0.0.1 itself
+    d = start_daemon("status3", text=TWO_LISTENERS)
+    r = fetch(d.port, "http://proxy.test:%d/gatehouse/" % d.port, source="127.0.0.2",
+              addr="127.0.0.3")
+    assert r.status == 508, r
+    assert b"Overview" not in r.body
