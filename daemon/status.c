@@ -454,8 +454,11 @@ status_call(struct status_req *s)
 		snprintf(c->resp.headers, sizeof(c->resp.headers), "Location: %s\r\n", s->loc->path);
 		return;
 	}
-	if (ui_handle(c) == UI_ASYNC)
-		s->state = ST_ASYNC;
+	/* ASYNC first: a page whose callback runs before ui_handle returns (c-ares may answer
+	 * at once) finds the state it completes */
+	s->state = ST_ASYNC;
+	if (ui_handle(c) != UI_ASYNC)
+		s->state = ST_SEND;
 }
 
 static const char *
