@@ -521,7 +521,7 @@ status_step(struct status_req *s, struct status_io *io)
 	case ST_BODY:
 		return status_read_body(s, io);
 	case ST_CALL:
-		if (s->body_err == 413 || s->body_err == 400)
+		if (s->body_err != 0)
 			io->close_after = 1; /* the rest of the body is not read */
 		status_call(s);
 		return STATUS_PROGRESS;

@@ -4,8 +4,12 @@ SetHandler gatehouse-status to requests addressed to the proxy itself (origin-fo
 absolute-form naming the proxy's own listener), never for a forwarded URL; the Location's
 Require rules (another loopback address as a client gets 403); the security headers on every
 response (pages, errors, assets); the method rules (405), POST bodies (413 over 64 KiB,
-chunked bodies read, pipelined requests after them answered); the access log line; and
-config errors naming FILE:LINE.
+chunked bodies read, pipelined requests after them answered, Expect: 100-continue); the
+access log line; config errors naming FILE:LINE; Basic authentication against an htpasswd file
+(401 with the realm, Require valid-user/user, ip-or-user and RequireAll, reload re-reads the
+file, 1,000 failed logins limited to 429 while proxying goes on); the CSRF token of a session
+letting a POST through; markup in the request shown escaped; and the page never reached
+through a forward back to the proxy (another listener by address, a name resolving to it).
 """
 
 import base64
