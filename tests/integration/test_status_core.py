@@ -539,3 +539,14 @@ def test_markup_in_the_request_is_shown_escaped(start_daemon):
     r = fetch(d.port, "/gatehouse/api/%3Cx%3E")
     j = json.loads(r.text())
     assert "<" not in r.text() and j["error"] == "no such page: api/%3Cx%3E"
+
+
+def test_ipv6_loopback_client_is_served(start_daemon, ctx):
+    if not ctx.has_v6:
+        pytest.skip("no IPv6 loopback on this machine")
+    d = start(start_daemon, v6=True)
+    r = fetch(d.port6, "/gatehouse/static/icon.svg", addr="::1", host="[::1]:%d" % d.port6)
+    assert r.status == 200 and r.body.startswith(b"<svg")
+    r = fetch(d.port6, "http://[::1]:%d/gatehouse/" % d.port6, addr="::1",
+              host="[::1]:%d" % d.port6)
+    assert r.status == 200
