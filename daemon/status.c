@@ -36,7 +36,9 @@
 #define STATUS_OUT_HIGH (128 * 1024) /* stop queuing above this much pending output */
 #define STATUS_FIELD_MAX 8192       /* a header field kept for the page (Cookie, Accept) */
 
-enum status_state { ST_BODY = 0, ST_CALL, ST_ASYNC, ST_SEND, ST_DONE };
+enum status_state { ST_BODY = 0, ST_CALL, ST_VERIFY, ST_ASYNC, ST_SEND, ST_DONE };
+
+struct status_job;
 
 struct status_req {
 	unsigned magic;
@@ -64,12 +66,18 @@ struct status_req {
 	struct ui_call call;
 	int called;                      /* ui_handle ran: call.resp is to be freed */
 	char user[AUTH_USER_MAX + 1];
+	struct status_job *job;          /* a password being verified (ST_VERIFY), or NULL */
 	char head[2048];
 	size_t head_len, head_off, body_off;
 	int head_only;                   /* HEAD, 204, 304 */
 	void (*wake)(void *arg);
 	void *wake_arg;
 };
+
+/* the password verifier (below) */
+static void *status_verifier_main(void *arg);
+static void status_job_cancel(struct status_req *s);
+static int status_verifier_up;
 
 /* ---- the table webui/ reads through ---- */
 
@@ -101,6 +109,19 @@ status_ops_make(void)
 	    auth_vcache_new(&status_vcache, AUTH_VCACHE_SLOTS, AUTH_VCACHE_TTL_OK,
 	                    AUTH_VCACHE_TTL_FAIL) != 0)
 		log_error("out of memory: status page logins will all fail");
+	pthread_t t;
+	pthread_attr_t attr;
+	if (pthread_attr_init(&attr) == 0) {
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&t, &attr, status_verifier_main, NULL) == 0) {
+			pthread_setname_np(t, "gh-verify");
+			status_verifier_up = 1;
+		} else {
+			log_warn("cannot start the password verifier thread: status page logins are "
+			         "verified on the workers");
+		}
+		pthread_attr_destroy(&attr);
+	}
 	status_ops.version = GH_VERSION;
 	status_ops.csrf_secret = status_secret;
 	/* The areas' tables (stats_ui_ops(), uicache_ops(), explain_ui_ops()) are wired here. */
@@ -210,6 +231,8 @@ status_req_free(struct status_req **sp)
 		return;
 	if (s->state == ST_ASYNC && s->call.cancel != NULL)
 		s->call.cancel(&s->call); /* the page must never touch the call again */
+	if (s->job != NULL)
+		status_job_cancel(s);
 	if (s->called)
 		ui_out_free(&s->call.resp.body);
 	free(s->path);
@@ -326,29 +349,129 @@ status_read_body(struct status_req *s, struct status_io *io)
 	return progress;
 }
 
-/* Check user:pass against the Location's AuthUserFile. 0: good; -1: wrong; -2: the client is
- * rate limited (*retry_after seconds): its password is not even hashed, so a flood of failures
- * costs no bcrypt. A good password is remembered (auth_vcache, keyed by an HMAC, 5 minutes),
- * so a logged-in browser does not pay bcrypt on every request; the limiter and the cache are
- * shared by the workers behind one short mutex each, taken only by status page requests. */
-static int
-status_verify(struct status_req *s, const char *user, const char *pass, unsigned *retry_after)
+/* ---- password verification, off the worker threads ----
+ *
+ * bcrypt costs milliseconds to a quarter of a second (cost 5 to 12), and a worker that ran it
+ * would hold every other connection it serves for that long. So a status page request whose
+ * rules need a user hands user:password to one verifier thread (a FIFO of jobs) and waits in
+ * ST_VERIFY; the verifier runs auth_htpasswd_verify (through the verified-credentials cache:
+ * a logged-in browser pays bcrypt once in 5 minutes), puts the job on the done list and wakes
+ * the worker (ev_async_send), whose loop calls status_worker_poll(). A client over the
+ * failed-login limit gets 429 at once, without a job. The mutex below is taken by status page
+ * logins only, never by proxied requests.
+ *
+ * Lifetime: a job belongs to the verifier while queued or running, to the done list after;
+ * status_req_free() of its request (client gone, shutdown) detaches it (s = NULL: the
+ * verifier frees it) or unlinks and frees it when done. The wake-up is sent under the mutex
+ * while the request still holds the job, so the worker (which frees its requests before its
+ * loop) is alive for it. */
+enum { JOB_QUEUED = 0, JOB_RUNNING, JOB_DONE };
+
+struct status_job {
+	struct status_job *next;
+	int state;
+	struct worker *w;
+	struct status_req *s;        /* NULL: the request went away */
+	struct cfg *cfg;             /* a reference: keeps the htpasswd file alive */
+	const struct auth_htpasswd *users;
+	char client[64];
+	char user[AUTH_USER_MAX + 1];
+	char pass[AUTH_PASS_MAX + 1];
+	int64_t now;
+	int ok;
+};
+
+static pthread_mutex_t status_jobs_mx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t status_jobs_cv = PTHREAD_COND_INITIALIZER;
+static struct status_job *status_todo, **status_todo_tail = &status_todo;
+static struct status_job *status_done;
+/* status_verifier_up (declared above): the thread runs; else verification is inline */
+
+static void
+status_job_free(struct status_job *j)
 {
-	int64_t now = (int64_t)(ev_wall_us(s->w->loop) / 1000000);
-	*retry_after = 0;
-	if (status_limit == NULL || s->loc->users == NULL)
-		return -1;
-	if (auth_limit_blocked(status_limit, s->client, now)) {
-		*retry_after = AUTH_LIMIT_REFILL;
-		return -2;
-	}
-	if (auth_htpasswd_verify(s->loc->users, status_vcache, user, pass, now) == 1) {
-		auth_limit_reset(status_limit, s->client);
-		return 0;
-	}
-	auth_limit_fail(status_limit, s->client, now);
-	return -1;
+	explicit_bzero(j->pass, sizeof(j->pass));
+	cfg_unref(&j->cfg);
+	free(j);
 }
+
+/* One verification: 1 when user:pass is right. Counts the outcome in the limiter. */
+static int
+status_job_check(struct status_job *j)
+{
+	int ok = auth_htpasswd_verify(j->users, status_vcache, j->user, j->pass, j->now) == 1;
+	explicit_bzero(j->pass, sizeof(j->pass));
+	if (status_limit != NULL) {
+		if (ok)
+			auth_limit_reset(status_limit, j->client);
+		else
+			auth_limit_fail(status_limit, j->client, j->now);
+	}
+	return ok;
+}
+
+static void *
+status_verifier_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&status_jobs_mx);
+	for (;;) {
+		while (status_todo == NULL)
+			pthread_cond_wait(&status_jobs_cv, &status_jobs_mx);
+		struct status_job *j = status_todo;
+		status_todo = j->next;
+		if (status_todo == NULL)
+			status_todo_tail = &status_todo;
+		if (j->s == NULL) {
+			pthread_mutex_unlock(&status_jobs_mx);
+			status_job_free(j);
+			pthread_mutex_lock(&status_jobs_mx);
+			continue;
+		}
+		j->state = JOB_RUNNING;
+		pthread_mutex_unlock(&status_jobs_mx);
+		int ok = status_job_check(j);
+		pthread_mutex_lock(&status_jobs_mx);
+		if (j->s == NULL) {
+			pthread_mutex_unlock(&status_jobs_mx);
+			status_job_free(j);
+			pthread_mutex_lock(&status_jobs_mx);
+			continue;
+		}
+		j->ok = ok;
+		j->state = JOB_DONE;
+		j->next = status_done;
+		status_done = j;
+		ev_async_send(j->w->loop);
+	}
+	return NULL;
+}
+
+/* status_req_free of a request waiting for its verification. */
+static void
+status_job_cancel(struct status_req *s)
+{
+	struct status_job *j = s->job, *free_it = NULL;
+	s->job = NULL;
+	pthread_mutex_lock(&status_jobs_mx);
+	if (j->state == JOB_DONE) {
+		for (struct status_job **pp = &status_done; *pp != NULL; pp = &(*pp)->next)
+			if (*pp == j) {
+				*pp = j->next;
+				break;
+			}
+		free_it = j;
+	} else {
+		j->s = NULL; /* the verifier frees it */
+	}
+	pthread_mutex_unlock(&status_jobs_mx);
+	if (free_it)
+		status_job_free(free_it);
+}
+
+static void status_call_verified(struct status_req *s, int ok, const char *user);
+static void status_call_granted(struct status_req *s, enum pol_authz_res res,
+                                const char *rule);
 
 static void
 status_call_done(struct ui_call *call)
@@ -408,34 +531,107 @@ status_call(struct status_req *s)
 		res = pol_authz_check(s->loc->authz, peer, NULL, &rule);
 	}
 	if (res == POL_AUTHZ_NO_USER) {
-		char user[AUTH_USER_MAX + 1], pass[AUTH_PASS_MAX + 1];
-		unsigned retry = 0;
-		const char *realm = s->loc->auth_name ? s->loc->auth_name : "Gatehouse";
-		int v = -1;
-		if (s->authz != NULL &&
-		    auth_basic_decode(s->authz, user, sizeof(user), pass, sizeof(pass)) == 0) {
-			v = status_verify(s, user, pass, &retry);
-			explicit_bzero(pass, sizeof(pass));
+		int64_t now = (int64_t)(ev_wall_us(s->w->loop) / 1000000);
+		struct status_job *j = NULL;
+		if (s->authz == NULL || s->loc->users == NULL || status_limit == NULL ||
+		    (j = calloc(1, sizeof(*j))) == NULL ||
+		    auth_basic_decode(s->authz, j->user, sizeof(j->user), j->pass,
+		                      sizeof(j->pass)) != 0) {
+			free(j);
+			status_call_verified(s, 0, NULL);
+			return;
 		}
-		if (v == -2) {
+		if (auth_limit_blocked(status_limit, s->client, now)) {
+			/* no hashing at all for a client over the limit */
 			char msg[128];
+			explicit_bzero(j->pass, sizeof(j->pass));
+			free(j);
 			snprintf(msg, sizeof(msg), "too many failed logins from your address: try "
-			         "again in %u seconds", retry);
+			         "again in %u seconds", AUTH_LIMIT_REFILL);
 			ui_refuse(c, 429, msg);
-			snprintf(c->resp.headers, sizeof(c->resp.headers), "Retry-After: %u\r\n", retry);
+			snprintf(c->resp.headers, sizeof(c->resp.headers), "Retry-After: %u\r\n",
+			         AUTH_LIMIT_REFILL);
 			return;
 		}
-		if (v != 0) {
-			ui_refuse(c, 401, "this page needs a user name and password");
-			snprintf(c->resp.headers, sizeof(c->resp.headers),
-			         "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", realm);
+		j->w = s->w;
+		j->s = s;
+		j->cfg = cfg_ref(s->cfg);
+		j->users = s->loc->users;
+		j->now = now;
+		snprintf(j->client, sizeof(j->client), "%s", s->client);
+		if (!status_verifier_up) {
+			int ok = status_job_check(j);
+			status_call_verified(s, ok, j->user);
+			status_job_free(j);
 			return;
 		}
-		snprintf(s->user, sizeof(s->user), "%s", user);
-		res = pol_authz_check(s->loc->authz, peer, s->user, &rule);
-		if (res == POL_AUTHZ_NO_USER)
-			res = POL_AUTHZ_DENIED;
+		s->job = j;
+		s->state = ST_VERIFY;
+		pthread_mutex_lock(&status_jobs_mx);
+		*status_todo_tail = j;
+		status_todo_tail = &j->next;
+		pthread_cond_signal(&status_jobs_cv);
+		pthread_mutex_unlock(&status_jobs_mx);
+		return;
 	}
+	status_call_granted(s, res, rule);
+}
+
+/* The verifier's answer for s (ok: the password is right). */
+static void
+status_call_verified(struct status_req *s, int ok, const char *user)
+{
+	struct ui_call *c = &s->call;
+	const char *rule = NULL;
+	s->state = ST_SEND;
+	if (!ok) {
+		const char *realm = s->loc->auth_name ? s->loc->auth_name : "Gatehouse";
+		ui_refuse(c, 401, "this page needs a user name and password");
+		snprintf(c->resp.headers, sizeof(c->resp.headers),
+		         "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", realm);
+		return;
+	}
+	snprintf(s->user, sizeof(s->user), "%s", user);
+	enum pol_authz_res res = pol_authz_check(s->loc->authz, (const struct sockaddr *)&s->peer,
+	                                         s->user, &rule);
+	if (res == POL_AUTHZ_NO_USER)
+		res = POL_AUTHZ_DENIED;
+	status_call_granted(s, res, rule);
+}
+
+void
+status_worker_poll(struct worker *w)
+{
+	struct status_job *mine = NULL;
+	pthread_mutex_lock(&status_jobs_mx);
+	for (struct status_job **pp = &status_done; *pp != NULL;) {
+		struct status_job *j = *pp;
+		if (j->w == w) {
+			*pp = j->next;
+			j->next = mine;
+			mine = j;
+		} else {
+			pp = &j->next;
+		}
+	}
+	pthread_mutex_unlock(&status_jobs_mx);
+	while (mine != NULL) {
+		struct status_job *j = mine;
+		mine = j->next;
+		struct status_req *s = j->s; /* alive: its free would have unlinked the job */
+		s->job = NULL;
+		status_call_verified(s, j->ok, j->user);
+		status_job_free(j);
+		if (s->wake)
+			s->wake(s->wake_arg);
+	}
+}
+
+/* Access granted or not, after any password; then the page. */
+static void
+status_call_granted(struct status_req *s, enum pol_authz_res res, const char *rule)
+{
+	struct ui_call *c = &s->call;
 	if (res != POL_AUTHZ_GRANTED) {
 		log_info("%s: status page %s%s denied by %s", s->client, s->loc->path, s->path, rule);
 		ui_refuse(c, 403, "access to the status page is denied");
@@ -525,6 +721,7 @@ status_step(struct status_req *s, struct status_io *io)
 			io->close_after = 1; /* the rest of the body is not read */
 		status_call(s);
 		return STATUS_PROGRESS;
+	case ST_VERIFY:
 	case ST_ASYNC:
 		return STATUS_WAIT;
 	case ST_SEND: {

@@ -63,6 +63,10 @@ int status_resp_code(const struct status_req *s);
 const char *status_resp_ctype(const struct status_req *s);
 const char *status_user(const struct status_req *s);   /* "-" when none */
 
+/* The worker's cross-thread wake-up (worker_async_cb): finish the status page requests of w
+ * whose password the verifier thread has checked. */
+void status_worker_poll(struct worker *w);
+
 /* The table webui/ reads through (version, CSRF secret, the areas' ops): made once. */
 const struct ui_ops *status_ui_ops(void);
 

@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -40,7 +41,7 @@ def start(start_daemon, location=LOCATION, **kw):
 
 
 def fetch(port, path, method="GET", headers=(), body=None, source=None, host=None,
-          addr="127.0.0.1"):
+          addr="127.0.0.1", timeout=10.0):
     """A request sent to the proxy itself (origin-form unless path is absolute)."""
     lines = ["%s %s HTTP/1.1" % (method, path),
              "Host: %s" % (host or "%s:%d" % (addr, port))]
@@ -52,10 +53,10 @@ def fetch(port, path, method="GET", headers=(), body=None, source=None, host=Non
     data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
     if body is not None:
         data += body if isinstance(body, bytes) else body.encode("latin-1")
-    c = ghtest.Conn(addr, port, source=source)
+    c = ghtest.Conn(addr, port, source=source, timeout=timeout)
     try:
         c.send(data)
-        return c.read_response(method)
+        return c.read_response(method, timeout)
     finally:
         c.close()
 
@@ -550,3 +551,56 @@ def test_ipv6_loopback_client_is_served(start_daemon, ctx):
     r = fetch(d.port6, "http://[::1]:%d/gatehouse/" % d.port6, addr="::1",
               host="[::1]:%d" % d.port6)
     assert r.status == 200
+
+
+def test_password_check_does_not_hold_the_worker(start_daemon, ctx, tmp_path):
+    """One worker; a login against a cost-15 bcrypt entry (about a second or two of hashing)
+    is sent first, a proxied request right after it: the proxied answer comes back first,
+    because the hash is computed on the verifier thread, not on the worker."""
+    users = str(tmp_path / "slow.htpasswd")
+    subprocess.run(["htpasswd", "-b", "-B", "-C", "15", "-c", users, "slow", "pw"], check=True,
+                   capture_output=True, timeout=120)
+    os.chmod(str(tmp_path), 0o755)
+    os.chmod(users, 0o644)
+    d = start(start_daemon, location=auth_location(users, "Require valid-user"), workers=1)
+    order = []
+    lock = threading.Lock()
+
+    def login():
+        r = fetch(d.port, "/gatehouse/", headers=[basic("slow", "wrong")], source="127.0.0.8")
+        with lock:
+            order.append(("login", r.status))
+
+    t = threading.Thread(target=login)
+    t.start()
+    time.sleep(0.2)  # the login arrives first (an order, not a timing: hashing takes seconds)
+    r = ghtest.get(d.port, "http://127.0.0.1:%d/size/10?during-login" % ctx.origin_port,
+                   timeout=60)
+    with lock:
+        order.append(("proxied", r.status))
+    t.join(timeout=120)
+    assert ("proxied", 200) in order and ("login", 401) in order, order
+    assert order[0] == ("proxied", 200), order
+
+
+def test_client_leaving_during_the_password_check_is_harmless(start_daemon, ctx, tmp_path):
+    users = str(tmp_path / "slow.htpasswd")
+    subprocess.run(["htpasswd", "-b", "-B", "-C", "14", "-c", users, "slow", "pw"], check=True,
+                   capture_output=True, timeout=120)
+    os.chmod(str(tmp_path), 0o755)
+    os.chmod(users, 0o644)
+    d = start(start_daemon, location=auth_location(users, "Require valid-user"), workers=1)
+    for i in range(3):
+        c = ghtest.Conn("127.0.0.1", d.port, source="127.0.0.9")
+        c.send(b"GET /gatehouse/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic " +
+               base64.b64encode(b"slow:pw") + b"\r\n\r\n")
+        time.sleep(0.1)
+        c.close()  # gone before the hash is done: the verifier drops the job
+    r = ghtest.get(d.port, "http://127.0.0.1:%d/size/10?after-leaving" % ctx.origin_port,
+                   timeout=60)
+    assert r.status == 200
+    # the right password still gets in (and the limiter did not count the abandoned tries
+    # as failures: they were right)
+    r = fetch(d.port, "/gatehouse/", headers=[basic("slow", "pw")], timeout=120)
+    assert r.status == 200
+    assert d.alive()
