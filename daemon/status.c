@@ -25,6 +25,7 @@
 #include "webui/ui.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,6 +386,9 @@ static pthread_mutex_t status_jobs_mx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t status_jobs_cv = PTHREAD_COND_INITIALIZER;
 static struct status_job *status_todo, **status_todo_tail = &status_todo;
 static struct status_job *status_done;
+/* Jobs on status_done: read without the mutex by every worker's wake-up (most wake-ups are
+ * for other things), changed only by logins. */
+static atomic_uint status_done_n;
 /* status_verifier_up (declared above): the thread runs; else verification is inline */
 
 static void
@@ -442,6 +446,7 @@ status_verifier_main(void *arg)
 		j->state = JOB_DONE;
 		j->next = status_done;
 		status_done = j;
+		atomic_fetch_add_explicit(&status_done_n, 1, memory_order_release);
 		ev_async_send(j->w->loop);
 	}
 	return NULL;
@@ -458,6 +463,7 @@ status_job_cancel(struct status_req *s)
 		for (struct status_job **pp = &status_done; *pp != NULL; pp = &(*pp)->next)
 			if (*pp == j) {
 				*pp = j->next;
+				atomic_fetch_sub_explicit(&status_done_n, 1, memory_order_relaxed);
 				break;
 			}
 		free_it = j;
@@ -603,11 +609,14 @@ void
 status_worker_poll(struct worker *w)
 {
 	struct status_job *mine = NULL;
+	if (atomic_load_explicit(&status_done_n, memory_order_acquire) == 0)
+		return; /* the usual case: this wake-up is not for a login */
 	pthread_mutex_lock(&status_jobs_mx);
 	for (struct status_job **pp = &status_done; *pp != NULL;) {
 		struct status_job *j = *pp;
 		if (j->w == w) {
 			*pp = j->next;
+			atomic_fetch_sub_explicit(&status_done_n, 1, memory_order_relaxed);
 			j->next = mine;
 			mine = j;
 		} else {
