@@ -23,6 +23,22 @@
 
 struct cachecfg;
 struct errdoc;
+struct pol_authz;
+
+/* <Location PATH> (issue 11): only "SetHandler gatehouse-status" is served there (the status
+ * page), to requests addressed to the proxy itself. Access: the Require lines (policy/
+ * authz.c; none: loopback only), Basic authentication with AuthUserFile. */
+struct cfg_location {
+	char *path;            /* "/gatehouse/": a prefix of the request path */
+	char *where;           /* "FILE:LINE" of the <Location> line */
+	int handler;           /* SetHandler gatehouse-status given */
+	struct pol_authz *authz;
+	int auth_basic;        /* AuthType Basic */
+	char *auth_name;       /* AuthName (the realm); NULL: "Gatehouse" */
+	char *auth_user_file;  /* AuthUserFile, absolute; NULL: none */
+	char *auth_user_where; /* "FILE:LINE" of AuthUserFile */
+	void *users;           /* the loaded htpasswd file (webui/auth.h), or NULL */
+};
 
 struct cfg_listen {
 	struct sockaddr_storage addr;
@@ -150,6 +166,9 @@ struct cfg {
 	                                     * NULL = Common Log Format */
 	struct cfg_customlog *custom_logs;  /* CustomLog and TransferLog, in order */
 	size_t ncustom_logs;
+	/* The status page (issue 11): <Location> sections, in config order. */
+	struct cfg_location *locations;
+	size_t nlocations;
 };
 
 /* One LogFormat nickname. */
@@ -175,6 +194,11 @@ int cfg_load(const char *path, struct cfg **out, char *errbuf, size_t errlen);
 
 /* Parse a config held in memory, named name in messages (tests and the built-in default). */
 int cfg_load_string(const char *name, const char *text, struct cfg **out, char *errbuf, size_t errlen);
+
+/* Is a (address and port) one of c's listeners: the address of a listener on that port, or
+ * any of this machine's addresses for a wildcard listener? For loops and the status page:
+ * a request naming the proxy itself is answered by it, never forwarded back to it. */
+int cfg_listens_on(const struct cfg *c, const struct sockaddr_storage *a);
 
 /* The embedded default configuration text. */
 extern const char cfg_default_text[];

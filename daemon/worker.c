@@ -18,6 +18,7 @@
 
 #include "daemon/cachereq.h"
 #include "daemon/polres.h"
+#include "daemon/status.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -409,6 +410,7 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 	struct worker *w = arg;
 	atomic_store(&w->wd_pong, atomic_load(&w->wd_ping)); /* the loop turns: answer main */
 	cachereq_worker_poll(w->id);
+	status_worker_poll(w);
 	conn_polwait_wake(w);
 	worker_lops_apply(w);
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
