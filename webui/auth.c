@@ -563,6 +563,18 @@ auth_limit_blocked(struct auth_limit *l, const char *addr, int64_t now)
 	return blocked;
 }
 
+unsigned
+auth_limit_wait(struct auth_limit *l, const char *addr, int64_t now)
+{
+	unsigned char key[16];
+	auth_addr_key(addr, key);
+	pthread_mutex_lock(&l->mu);
+	struct auth_limit_ent *e = auth_limit_slot(l, key, 0);
+	int64_t wait = e != NULL ? e->tat - now - (l->burst - 1) * l->refill : 0;
+	pthread_mutex_unlock(&l->mu);
+	return wait > 0 ? (unsigned)wait : 0;
+}
+
 void
 auth_limit_fail(struct auth_limit *l, const char *addr, int64_t now)
 {

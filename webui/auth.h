@@ -75,6 +75,8 @@ void auth_limit_free(struct auth_limit **l);
 /* 1 when addr (text, "192.0.2.1" or "2001:db8::1") may not try now; check before verifying,
  * so that a blocked client costs no hashing. */
 int auth_limit_blocked(struct auth_limit *l, const char *addr, int64_t now);
+/* Seconds until addr may try again (0: now): for Retry-After. */
+unsigned auth_limit_wait(struct auth_limit *l, const char *addr, int64_t now);
 /* Count a failed login of addr. */
 void auth_limit_fail(struct auth_limit *l, const char *addr, int64_t now);
 /* A successful login: forget addr's failures. */

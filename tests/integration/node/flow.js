@@ -11,11 +11,15 @@
 //     {"fill": CSS, "value": TEXT},           set a form field's value (hidden ones too)
 //     {"submit": CSS},                        click it and wait for the navigation it causes
 //     {"screenshot": PATH},                   full-page PNG
-//     {"cookies": true}                       record the page's cookies
+//     {"cookies": true},                      record the page's cookies
+//     {"eval": EXPR}                          evaluate a JS expression in the page (a
+//                                             promise is awaited); its JSON value goes to
+//                                             "evals" (fetch() from the page's origin, with
+//                                             the browser's cookies)
 //   ]
 // }
 // Output: {"ok": true, "pages": [{"step", "url", "status", "title", "text", "html"}...],
-//          "cookies": [...]} or {"ok": false, "error": "...", "pages": [...]}.
+//          "cookies": [...], "evals": [...]} or {"ok": false, "error": "...", "pages": [...]}.
 // The page's text is document.body.innerText, its html document.documentElement.outerHTML.
 'use strict';
 
@@ -34,7 +38,7 @@ async function snapshot(page, step, resp) {
 }
 
 async function run(spec) {
-	const out = { ok: false, pages: [], cookies: [] };
+	const out = { ok: false, pages: [], cookies: [], evals: [] };
 	const timeout = spec.timeout_ms || 60000;
 	const vp = spec.viewport || [1280, 900];
 	const browser = await puppeteer.launch({
@@ -75,6 +79,8 @@ async function run(spec) {
 				out.pages.push(await snapshot(page, i, resp));
 			} else if (s.screenshot !== undefined) {
 				await page.screenshot({ path: s.screenshot, fullPage: true });
+			} else if (s.eval !== undefined) {
+				out.evals.push(await page.evaluate(s.eval));
 			} else if (s.cookies) {
 				out.cookies = await page.cookies();
 			} else {
