@@ -5,7 +5,8 @@ fetched the embedded stylesheet and script under the page's CSP) and saves a scr
 artefact; puppeteer-core, driving the same chromium, walks the CSRF flow: the browser gets the
 gh_session cookie (HttpOnly, SameSite=Strict, Path=/gatehouse/), a POST carrying the session's
 token passes, and a POST with a wrong or missing token, or without the cookie, gets 403 -
-one of them as a real form submission by the browser.
+one of them as a real form submission by the browser. And the promtool_check helper reports
+what `promtool check metrics` finds.
 
 Helpers: uibrowser.py. Screenshots: build/test-artifacts/screenshots/.
 """
@@ -108,3 +109,19 @@ def test_csrf_flow_in_a_real_browser(start_daemon, ctx, tmp_path):
                    headers=[("Content-Type", "application/x-www-form-urlencoded"),
                             ("Cookie", "gh_session=" + other)])
     assert r.status == 403, r
+
+
+def test_promtool_check_reports_what_promtool_finds():
+    # the helper h3's metrics test uses: a clean exposition passes, lint findings and parse
+    # errors come back as lines with a non-zero status
+    good = ("# HELP gatehouse_requests_total Requests answered.\n"
+            "# TYPE gatehouse_requests_total counter\n"
+            'gatehouse_requests_total{outcome="hit"} 3\n'
+            'gatehouse_requests_total{outcome="miss"} 1\n')
+    assert uibrowser.promtool_check(good) == (0, [])
+    rc, findings = uibrowser.promtool_check("# HELP gatehouse_hits Hits.\n"
+                                            "# TYPE gatehouse_hits counter\n"
+                                            "gatehouse_hits 3\n")
+    assert rc != 0 and any("_total" in f for f in findings), (rc, findings)
+    rc, findings = uibrowser.promtool_check("gatehouse_requests_total{outcome=hit} 3\n")
+    assert rc != 0 and findings, (rc, findings)
