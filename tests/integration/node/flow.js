@@ -10,6 +10,11 @@
 //     {"goto": URL},                          navigate, wait for the load
 //     {"fill": CSS, "value": TEXT},           set a form field's value (hidden ones too)
 //     {"submit": CSS},                        click it and wait for the navigation it causes
+//     {"click": CSS},                         click it, no navigation expected
+//     {"wait": CSS},                          wait until an element matches
+//     {"wait_for": EXPR},                     wait until a JS expression is truthy (ui.js
+//                                             refreshed a number, say); never a fixed sleep
+//     {"snapshot": true},                     record the page as it is now (after scripts)
 //     {"screenshot": PATH},                   full-page PNG
 //     {"cookies": true},                      record the page's cookies
 //     {"eval": EXPR}                          evaluate a JS expression in the page (a
@@ -77,6 +82,14 @@ async function run(spec) {
 					page.click(s.submit),
 				]);
 				out.pages.push(await snapshot(page, i, resp));
+			} else if (s.click !== undefined) {
+				await page.click(s.click);
+			} else if (s.wait !== undefined) {
+				await page.waitForSelector(s.wait);
+			} else if (s.wait_for !== undefined) {
+				await page.waitForFunction(s.wait_for, { polling: 100 });
+			} else if (s.snapshot) {
+				out.pages.push(await snapshot(page, i, null));
 			} else if (s.screenshot !== undefined) {
 				await page.screenshot({ path: s.screenshot, fullPage: true });
 			} else if (s.eval !== undefined) {
