@@ -207,9 +207,9 @@ auth_htpasswd_load(const char *path, struct auth_htpasswd **out, char *err, size
 		const char *why = auth_hash_refused(hash);
 		if (why != NULL) {
 			auth_clip(buf, who, sizeof(who));
-			snprintf(err, errlen, "%s:%u: user %s: %s is not accepted (only bcrypt, "
-			         "SHA-256 and SHA-512 crypt are); create the entry with htpasswd -B",
-			         path, line, who, why);
+			snprintf(err, errlen, "%s:%u: user %s: %s is not accepted (only "
+			         "bcrypt, SHA-256 and SHA-512 crypt are); create the entry with "
+			         "htpasswd -B", path, line, who, why);
 			goto out;
 		}
 		if (n == AUTH_HTPASSWD_MAX_USERS) {
@@ -476,7 +476,8 @@ auth_addr_key(const char *addr, unsigned char key[16])
 		memcpy(key + 12, &a4, 4);
 	} else if (inet_pton(AF_INET6, addr, &a6) == 1) {
 		memcpy(key, &a6, 16);
-		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		                                          0xff, 0xff };
 		if (memcmp(key, mapped, 12) != 0)
 			memset(key + 8, 0, 8);
 	} else {

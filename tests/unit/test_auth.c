@@ -383,7 +383,8 @@ csrf_token_roundtrip_and_rejections(void **state)
 	assert_true(auth_csrf_check(secret, s, tok, strlen(tok)));
 	/* a known HMAC-SHA256 value: key "key", message the session id below (openssl dgst) */
 	assert_int_equal(auth_csrf_token("key", "00112233445566778899aabbccddeeff", tok2), 0);
-	assert_string_equal(tok2, "a426cf345df87f5cbfe4fb4492bb51cf0880e10ddc42e7ec17df609e8a10c92a");
+	assert_string_equal(tok2,
+	                    "a426cf345df87f5cbfe4fb4492bb51cf0880e10ddc42e7ec17df609e8a10c92a");
 	/* wrong token, truncated, another session's, another secret's, none */
 	char bad[AUTH_CSRF_LEN + 1];
 	strcpy(bad, tok);

@@ -75,7 +75,7 @@ async function run(spec) {
 					return els.length;
 				}, s.value);
 				if (n === 0)
-					throw new Error('step ' + i + ': no element matches ' + s.fill);
+					throw new Error('step ' + i + ': nothing matches ' + s.fill);
 			} else if (s.submit !== undefined) {
 				const [resp] = await Promise.all([
 					page.waitForNavigation({ waitUntil: 'load' }),
@@ -97,7 +97,7 @@ async function run(spec) {
 			} else if (s.cookies) {
 				out.cookies = await page.cookies();
 			} else {
-				throw new Error('step ' + i + ': unknown step ' + JSON.stringify(s));
+				throw new Error('step ' + i + ': unknown ' + JSON.stringify(s));
 			}
 		}
 		out.ok = true;
