@@ -1,7 +1,8 @@
 #!/bin/sh
 # test-deps.sh - install the Debian packages the build and the tests need (idempotent: apt-get
 # runs only when something is missing). Run as root. squid is not listed: tests/bench/run.sh
-# installs it itself when BENCH_SQUID=1.
+# installs it itself when BENCH_SQUID=1. apache2-utils gives htpasswd (the auth tests' hashes),
+# prometheus gives promtool (the metrics test), nodejs + chromium the browser tests.
 set -eu
 PKGS="scons pkg-config gcc clang libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev libcrypt-dev libcmocka-dev
 python3 python3-pytest curl wget dnsmasq-base nginx-light wrk procps nodejs chromium
@@ -15,10 +16,22 @@ for p in $PKGS; do
 done
 if [ -z "$missing" ]; then
 	echo "test-deps: all packages installed"
-	exit 0
+else
+	echo "test-deps: installing:$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y --no-install-recommends $missing
 fi
-echo "test-deps: installing:$missing"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -q
-# shellcheck disable=SC2086
-apt-get install -y --no-install-recommends $missing
+
+# puppeteer-core (npm) for the status page's browser flows, in tests/integration/node/ (never
+# a global install; it drives Debian's chromium, so no browser is downloaded). npm ci runs
+# only when node_modules is missing or older than package-lock.json.
+node_dir="$(dirname "$0")/../tests/integration/node"
+stamp="$node_dir/node_modules/.package-lock.json"
+if [ ! -f "$stamp" ] || [ "$node_dir/package-lock.json" -nt "$stamp" ]; then
+	echo "test-deps: npm ci in tests/integration/node"
+	(cd "$node_dir" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts)
+else
+	echo "test-deps: puppeteer-core installed"
+fi

@@ -207,9 +207,9 @@ auth_htpasswd_load(const char *path, struct auth_htpasswd **out, char *err, size
 		const char *why = auth_hash_refused(hash);
 		if (why != NULL) {
 			auth_clip(buf, who, sizeof(who));
-			snprintf(err, errlen, "%s:%u: user %s: %s is not accepted (only bcrypt, "
-			         "SHA-256 and SHA-512 crypt are); create the entry with htpasswd -B",
-			         path, line, who, why);
+			snprintf(err, errlen, "%s:%u: user %s: %s is not accepted (only "
+			         "bcrypt, SHA-256 and SHA-512 crypt are); create the entry with "
+			         "htpasswd -B", path, line, who, why);
 			goto out;
 		}
 		if (n == AUTH_HTPASSWD_MAX_USERS) {
@@ -476,7 +476,8 @@ auth_addr_key(const char *addr, unsigned char key[16])
 		memcpy(key + 12, &a4, 4);
 	} else if (inet_pton(AF_INET6, addr, &a6) == 1) {
 		memcpy(key, &a6, 16);
-		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+		static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		                                          0xff, 0xff };
 		if (memcmp(key, mapped, 12) != 0)
 			memset(key + 8, 0, 8);
 	} else {
@@ -561,6 +562,18 @@ auth_limit_blocked(struct auth_limit *l, const char *addr, int64_t now)
 	int blocked = e != NULL && e->tat - now > (l->burst - 1) * l->refill;
 	pthread_mutex_unlock(&l->mu);
 	return blocked;
+}
+
+unsigned
+auth_limit_wait(struct auth_limit *l, const char *addr, int64_t now)
+{
+	unsigned char key[16];
+	auth_addr_key(addr, key);
+	pthread_mutex_lock(&l->mu);
+	struct auth_limit_ent *e = auth_limit_slot(l, key, 0);
+	int64_t wait = e != NULL ? e->tat - now - (l->burst - 1) * l->refill : 0;
+	pthread_mutex_unlock(&l->mu);
+	return wait > 0 ? (unsigned)wait : 0;
 }
 
 void

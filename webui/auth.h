@@ -41,7 +41,9 @@ int auth_htpasswd_has(const struct auth_htpasswd *h, const char *user);
 
 /* Verify user's password with crypt_rn: 1 when it matches, 0 otherwise (unknown user, wrong
  * password, malformed input). The result is compared in constant time; an unknown user costs
- * a verification against another entry's hash, so timing does not tell which users exist.
+ * a verification against another entry's hash (the first user's, in name order), so timing
+ * does not tell which users exist when the entries share one algorithm and cost, as a file
+ * made with htpasswd -B does.
  * Costs what the hash costs (bcrypt cost 5 .. 12: a few ms to a few hundred): call it off
  * the hot path, or through auth_vcache. */
 int auth_htpasswd_check(const struct auth_htpasswd *h, const char *user, const char *pass);
@@ -75,6 +77,8 @@ void auth_limit_free(struct auth_limit **l);
 /* 1 when addr (text, "192.0.2.1" or "2001:db8::1") may not try now; check before verifying,
  * so that a blocked client costs no hashing. */
 int auth_limit_blocked(struct auth_limit *l, const char *addr, int64_t now);
+/* Seconds until addr may try again (0: now): for Retry-After. */
+unsigned auth_limit_wait(struct auth_limit *l, const char *addr, int64_t now);
 /* Count a failed login of addr. */
 void auth_limit_fail(struct auth_limit *l, const char *addr, int64_t now);
 /* A successful login: forget addr's failures. */

@@ -2,7 +2,7 @@
  * test_auth.c - webui/auth.c: htpasswd files (hashes made by Debian's htpasswd from
  * apache2-utils, and by libxcrypt's crypt_gensalt_rn) verified and refused with FILE:LINE,
  * Basic credentials, the failed-login limiter, the verified-credentials cache, sessions and
- * CSRF tokens.
+ * CSRF tokens, and the status page's ui_csrf_* on them (webui/ui_csrf.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "webui/auth.h"
+#include "webui/ui_priv.h"
 
 /* Made with apache2-utils 2.4 (Debian 12): htpasswd -nbB -C 5, -nb -5, -nb -2, -2 -r 6000. */
 #define H_ALICE "alice:$2y$05$2RoqHU7dunI3bx9UK4yM3.hJuY1bR7NIv6WqxYG02t.Ke.fhQeybG\n"
@@ -268,6 +269,9 @@ limit_blocks_after_burst_and_recovers(void **state)
 	}
 	assert_true(auth_limit_blocked(l, "192.0.2.7", t));
 	assert_true(auth_limit_blocked(l, "192.0.2.7", t + 9));
+	assert_int_equal(auth_limit_wait(l, "192.0.2.7", t), 10);
+	assert_int_equal(auth_limit_wait(l, "192.0.2.7", t + 9), 1);
+	assert_int_equal(auth_limit_wait(l, "192.0.2.8", t), 0);
 	/* another client is not affected; the same IPv6 /64 is one client */
 	assert_false(auth_limit_blocked(l, "192.0.2.8", t));
 	for (int i = 0; i < 5; i++)
@@ -379,7 +383,8 @@ csrf_token_roundtrip_and_rejections(void **state)
 	assert_true(auth_csrf_check(secret, s, tok, strlen(tok)));
 	/* a known HMAC-SHA256 value: key "key", message the session id below (openssl dgst) */
 	assert_int_equal(auth_csrf_token("key", "00112233445566778899aabbccddeeff", tok2), 0);
-	assert_string_equal(tok2, "a426cf345df87f5cbfe4fb4492bb51cf0880e10ddc42e7ec17df609e8a10c92a");
+	assert_string_equal(tok2,
+	                    "a426cf345df87f5cbfe4fb4492bb51cf0880e10ddc42e7ec17df609e8a10c92a");
 	/* wrong token, truncated, another session's, another secret's, none */
 	char bad[AUTH_CSRF_LEN + 1];
 	strcpy(bad, tok);
@@ -399,6 +404,120 @@ csrf_token_roundtrip_and_rejections(void **state)
 	assert_false(auth_csrf_check(secret, "not-a-session", tok, strlen(tok)));
 }
 
+static const char SECRET[] = "9b1d4e7f8a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70815f1c0e6a";
+
+static void
+call_init(struct ui_call *c, const struct ui_ops *ops, const char *cookie, const char *body)
+{
+	memset(c, 0, sizeof(*c));
+	c->ops = ops;
+	c->req.method = body != NULL ? UI_POST : UI_GET;
+	c->req.path = "";
+	c->req.query = "";
+	c->req.body = body != NULL ? body : "";
+	c->req.body_len = strlen(c->req.body);
+	c->req.cookie = cookie;
+	c->req.prefix = "/gatehouse/";
+	c->req.client = "127.0.0.1";
+	ui_out_init(&c->resp.body);
+}
+
+static void
+ui_csrf_session_cookie_token_and_check(void **state)
+{
+	(void)state;
+	struct ui_ops ops = { .csrf_secret = SECRET };
+	struct ui_call c;
+	char tok[AUTH_CSRF_LEN + 1], tok2[AUTH_CSRF_LEN + 1];
+
+	/* a first page without a cookie: a session is made and set, once per response */
+	call_init(&c, &ops, NULL, NULL);
+	assert_int_equal(ui_csrf_token(&c, tok, sizeof(tok)), 0);
+	assert_int_equal(ui_csrf_token(&c, tok2, sizeof(tok2)), 0);
+	assert_string_equal(tok, tok2);
+	ui_csrf_field(&c);
+	const char *h = c.resp.headers;
+	assert_non_null(strstr(h, "Set-Cookie: gh_session="));
+	assert_null(strstr(strstr(h, "Set-Cookie") + 1, "Set-Cookie"));
+	assert_non_null(strstr(h, "; Path=/gatehouse/; HttpOnly; SameSite=Strict\r\n"));
+	char sid[AUTH_SESSION_LEN + 1];
+	memcpy(sid, h + strlen("Set-Cookie: gh_session="), AUTH_SESSION_LEN);
+	sid[AUTH_SESSION_LEN] = '\0';
+	assert_true(auth_session_valid(sid, strlen(sid)));
+	char field[160];
+	snprintf(field, sizeof(field), "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", tok);
+	assert_non_null(c.resp.body.p);
+	assert_non_null(strstr(c.resp.body.p, field));
+	ui_out_free(&c.resp.body);
+
+	/* the browser comes back with the cookie: same token, no new cookie */
+	char cookie[96], body[160];
+	snprintf(cookie, sizeof(cookie), "theme=dark; gh_session=%s", sid);
+	call_init(&c, &ops, cookie, NULL);
+	assert_int_equal(ui_csrf_token(&c, tok2, sizeof(tok2)), 0);
+	assert_string_equal(tok, tok2);
+	assert_string_equal(c.resp.headers, "");
+	ui_out_free(&c.resp.body);
+
+	/* POST with the cookie and the token: ok */
+	snprintf(body, sizeof(body), "url=http%%3A%%2F%%2Fa%%2F&csrf=%s", tok);
+	call_init(&c, &ops, cookie, body);
+	assert_true(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	/* no cookie (the session a response would set does not count), another session, no
+	 * token, a wrong one, one in the query only, another secret */
+	call_init(&c, &ops, NULL, body);
+	assert_false(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	call_init(&c, &ops, "gh_session=0123456789abcdef0123456789abcdef", body);
+	assert_false(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	call_init(&c, &ops, cookie, "url=x");
+	assert_false(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	snprintf(body, sizeof(body), "csrf=%.63s0", tok);
+	if (tok[63] == '0')
+		body[strlen(body) - 1] = '1';
+	call_init(&c, &ops, cookie, body);
+	assert_false(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	snprintf(body, sizeof(body), "csrf=%s", tok);
+	call_init(&c, &ops, cookie, "");
+	c.req.query = body;
+	assert_false(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	struct ui_ops other = { .csrf_secret = "another secret" };
+	call_init(&c, &other, cookie, body);
+	assert_false(ui_csrf_ok(&c));
+	ui_out_free(&c.resp.body);
+	struct ui_ops none = { .csrf_secret = NULL };
+	call_init(&c, &none, cookie, body);
+	assert_false(ui_csrf_ok(&c));
+	assert_int_equal(ui_csrf_token(&c, tok2, sizeof(tok2)), -1);
+	ui_out_free(&c.resp.body);
+}
+
+static void
+ui_csrf_cookie_path_is_never_a_header_injection(void **state)
+{
+	(void)state;
+	struct ui_ops ops = { .csrf_secret = SECRET };
+	struct ui_call c;
+	char tok[AUTH_CSRF_LEN + 1];
+	call_init(&c, &ops, NULL, NULL);
+	c.req.prefix = "/a;b\r\nX-Evil: 1/";
+	assert_int_equal(ui_csrf_token(&c, tok, sizeof(tok)), 0);
+	assert_non_null(strstr(c.resp.headers, "; Path=/; HttpOnly"));
+	assert_null(strstr(c.resp.headers, "X-Evil"));
+	/* a malformed cookie value is ignored: a new session is made */
+	ui_out_free(&c.resp.body);
+	call_init(&c, &ops, "gh_session=<script>", NULL);
+	assert_int_equal(ui_csrf_token(&c, tok, sizeof(tok)), 0);
+	assert_non_null(strstr(c.resp.headers, "Set-Cookie: gh_session="));
+	assert_null(strstr(c.resp.headers, "<script>"));
+	ui_out_free(&c.resp.body);
+}
+
 int
 main(void)
 {
@@ -415,6 +534,8 @@ main(void)
 		cmocka_unit_test(vcache_remembers_results_without_the_password),
 		cmocka_unit_test(session_and_cookie_parsing),
 		cmocka_unit_test(csrf_token_roundtrip_and_rejections),
+		cmocka_unit_test(ui_csrf_session_cookie_token_and_check),
+		cmocka_unit_test(ui_csrf_cookie_path_is_never_a_header_injection),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
