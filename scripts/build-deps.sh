@@ -2,7 +2,7 @@
 # Installs what building Gatehouse needs from Debian 12's archive. Idempotent: apt-get runs only
 # when a package is missing. Run as root.
 set -eu
-pkgs="scons gcc pkg-config libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev"
+pkgs="scons gcc pkg-config libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev libcrypt-dev"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -3,9 +3,10 @@
 # runs only when something is missing). Run as root. squid is not listed: tests/bench/run.sh
 # installs it itself when BENCH_SQUID=1.
 set -eu
-PKGS="scons pkg-config gcc clang libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev libcmocka-dev
+PKGS="scons pkg-config gcc clang libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev libcrypt-dev libcmocka-dev
 python3 python3-pytest curl wget dnsmasq-base nginx-light wrk procps nodejs chromium
-dpkg-dev debhelper lintian apt-utils logrotate dpkg-repack slowhttptest"
+dpkg-dev debhelper lintian apt-utils logrotate dpkg-repack slowhttptest
+apache2-utils prometheus"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
