@@ -226,7 +226,7 @@ ui_cache_listing(struct ui_call *call, int json)
 		ui_out_puts(o, "{\"items\":[");
 	} else {
 		ui_page_begin(call, "Cache", "cache");
-		ui_out_puts(o, "<h1>Cache</h1>\n<form method=\"get\" action=\"");
+		ui_out_puts(o, "<form method=\"get\" action=\"");
 		ui_cache_hs(o, call->req.prefix);
 		ui_out_puts(o, "cache\" class=\"search\">\n<label>URL prefix <input name=\"prefix\" "
 		            "size=\"50\" placeholder=\"http://deb.debian.org/debian/\" value=\"");
@@ -256,7 +256,15 @@ ui_cache_listing(struct ui_call *call, int json)
 			ui_cache_js(o, next);
 		else
 			ui_out_puts(o, "null");
-		ui_out_printf(o, ",\"scanned\":%zu,\"count\":%ld}\n", q.scanned, l.n);
+		ui_out_printf(o, ",\"scanned\":%zu,\"count\":%ld", q.scanned, l.n);
+		char tok[128];
+
+		/* the token api/purge wants (bound to this session's cookie) */
+		if (ui_csrf_token(call, tok, sizeof(tok)) == 0) {
+			ui_out_puts(o, ",\"csrf\":");
+			ui_cache_js(o, tok);
+		}
+		ui_out_puts(o, "}\n");
 	} else {
 		if (!l.n)
 			ui_out_puts(o, "<tr><td colspan=\"8\">No entry on this page.</td></tr>\n");
@@ -458,7 +466,7 @@ ui_cache_entry_page(struct ui_call *call, int json)
 		ui_out_puts(o, ",\"records\":[");
 	} else {
 		ui_page_begin(call, "Cache entry", "cache");
-		ui_out_puts(o, "<h1>Cache entry</h1>\n<p class=\"url\"><code>");
+		ui_out_puts(o, "<p class=\"url\"><code>");
 		ui_cache_hs(o, key);
 		ui_out_puts(o, "</code></p>\n");
 	}
@@ -583,7 +591,7 @@ ui_cache_purge(struct ui_call *call, int json)
 				ui_out_printf(o, ",\"purged\":%ld}\n", n);
 			} else {
 				ui_page_begin(call, "Purged", "cache");
-				ui_out_puts(o, "<h1>Purge</h1>\n<p>");
+				ui_out_puts(o, "<p>");
 				ui_out_printf(o, "%ld record%s removed for <code>", n, n == 1 ? "" : "s");
 				ui_cache_hs(o, key);
 				ui_out_puts(o, "</code>.</p>\n");
@@ -610,8 +618,8 @@ ui_cache_purge(struct ui_call *call, int json)
 			              n, more ? "true" : "false");
 			return UI_DONE;
 		}
-		ui_page_begin(call, "Confirm purge", "cache");
-		ui_out_puts(o, "<h1>Purge by prefix</h1>\n<p>This removes <strong id=\"count\">");
+		ui_page_begin(call, "Confirm purge by prefix", "cache");
+		ui_out_puts(o, "<p>This removes <strong id=\"count\">");
 		ui_out_printf(o, "%s%ld</strong> record%s (URLs and their variants) under <code>",
 		              more ? "at least " : "", n, n == 1 ? "" : "s");
 		ui_cache_hs(o, used[0] ? used : "");
@@ -641,8 +649,8 @@ ui_cache_purge(struct ui_call *call, int json)
 		ui_out_printf(o, ",\"purged\":%ld}\n", n);
 		return UI_DONE;
 	}
-	ui_page_begin(call, "Purged", "cache");
-	ui_out_printf(o, "<h1>Purge by prefix</h1>\n<p><strong id=\"purged\">%ld</strong> record%s "
+	ui_page_begin(call, "Purged by prefix", "cache");
+	ui_out_printf(o, "<p><strong id=\"purged\">%ld</strong> record%s "
 	              "removed under <code>", n, n == 1 ? "" : "s");
 	ui_cache_hs(o, used);
 	ui_out_puts(o, "</code>.</p>\n");

@@ -258,7 +258,7 @@ def test_api_purge_url_and_prefix(uproxy, ctx):
     for u in urls:
         fetch(uproxy.port, u)
     b = Browser(uproxy.port)
-    token = Browser.csrf(b.get("cache")[2])
+    token = b.json("api/cache")["csrf"]
     st, _, body = b.post("api/purge", url=urls[0].replace("http://origin.test",
                                                           "HTTP://Origin.Test"), csrf=token)
     assert st == 200 and json.loads(body)["purged"] == 1
