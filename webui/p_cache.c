@@ -268,7 +268,7 @@ ui_cache_listing(struct ui_call *call, int json)
 	} else {
 		if (!l.n)
 			ui_out_puts(o, "<tr><td colspan=\"8\">No entry on this page.</td></tr>\n");
-		ui_out_printf(o, "</tbody></table>\n<p class=\"note\">%ld shown, %zu examined",
+		ui_out_printf(o, "</tbody></table>\n<p class=\"mute\">%ld shown, %zu examined",
 		              l.n, q.scanned);
 		if (q.prefix_used[0]) {
 			ui_out_puts(o, " under <code>");
@@ -297,7 +297,7 @@ ui_cache_listing(struct ui_call *call, int json)
 			ui_csrf_field(call);
 			ui_out_puts(o, "<input type=\"hidden\" name=\"prefix\" value=\"");
 			ui_cache_hs(o, q.prefix_used);
-			ui_out_puts(o, "\"><button type=\"submit\">Purge everything under this "
+			ui_out_puts(o, "\"><button type=\"submit\" class=\"danger\">Purge everything under this "
 			            "prefix&hellip;</button></form>\n");
 		}
 		ui_page_end(call);
@@ -490,7 +490,7 @@ ui_cache_entry_page(struct ui_call *call, int json)
 		ui_csrf_field(call);
 		ui_out_puts(o, "<input type=\"hidden\" name=\"url\" value=\"");
 		ui_cache_hs(o, key);
-		ui_out_puts(o, "\"><button type=\"submit\">Purge this entry</button></form>\n");
+		ui_out_puts(o, "\"><button type=\"submit\" class=\"danger\">Purge this entry</button></form>\n");
 		ui_page_end(call);
 	}
 out:
@@ -633,7 +633,7 @@ ui_cache_purge(struct ui_call *call, int json)
 		ui_out_puts(o, "<input type=\"hidden\" name=\"prefix\" value=\"");
 		ui_cache_hs(o, used);
 		ui_out_puts(o, "\"><input type=\"hidden\" name=\"confirm\" value=\"1\">"
-		            "<button type=\"submit\">Purge</button></form>\n");
+		            "<button type=\"submit\" class=\"danger\">Purge</button></form>\n");
 		ui_cache_back(call, used);
 		ui_page_end(call);
 		return UI_DONE;

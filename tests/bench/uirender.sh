@@ -16,7 +16,7 @@ cd "$(dirname "$0")/../.."
 . tests/bench/lib.sh
 
 N=${N:-1000000}
-R=${R:-21}
+R=${R:-51}
 BIN=${GH_BIN:-build/gatehouse}
 FILL=${FILL:-build/bench/uirender_fill}
 [ -x "$BIN" ] && [ -x "$FILL" ] || { echo "build first: scons -Q -j2 build/gatehouse build/bench" >&2; exit 2; }
@@ -67,19 +67,28 @@ pages=(
 	"cache/entry?url=http%3A%2F%2Fhost123.bench%2Fdir%2F0000123%2Ffile"
 	"api/cache?prefix=http%3A%2F%2Fhost500.bench%2F"
 )
-printf '%-100s %8s %8s %8s %8s\n' page status median_ms max_ms bytes
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
+# total: curl's time_total (connect + request + render + transfer over loopback);
+# server: time_starttransfer - time_pretransfer (request sent -> first byte: the daemon's
+# parse + render + send of the head)
+printf '%-72s %6s %10s %10s %10s %7s\n' page status server_med total_med total_max bytes
 for p in "${pages[@]}"; do
 	curl -s -o /dev/null --max-time 30 "$base$p" || true
-	times=()
+	totals=() servers=()
 	code=0 size=0
 	for ((i = 0; i < R; i++)); do
-		read -r code t size < <(curl -s -o /dev/null --max-time 30 \
-			-w '%{http_code} %{time_total} %{size_download}\n' "$base$p")
-		times+=("$t")
+		read -r code t pre st size < <(curl -s -o /dev/null --max-time 30 \
+			-w '%{http_code} %{time_total} %{time_pretransfer} %{time_starttransfer} %{size_download}\n' "$base$p")
+		totals+=("$t")
+		servers+=("$(echo "$st - $pre" | bc -l)")
 	done
-	sorted=$(printf '%s\n' "${times[@]}" | sort -g)
-	med=$(printf '%s\n' "$sorted" | sed -n "$(((R + 1) / 2))p")
-	max=$(printf '%s\n' "$sorted" | tail -1)
-	printf '%-100s %8s %8.2f %8.2f %8s\n' "/gatehouse/$p" "$code" \
-		"$(echo "$med * 1000" | bc -l)" "$(echo "$max * 1000" | bc -l)" "$size"
+	med() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
+	tmed=$(med "${totals[@]}")
+	smed=$(med "${servers[@]}")
+	tmax=$(printf '%s\n' "${totals[@]}" | sort -g | tail -1)
+	label="/gatehouse/$p"
+	[ ${#label} -gt 72 ] && label="${label:0:69}..."
+	printf '%-72s %6s %8.2fms %8.2fms %8.2fms %7s\n' "$label" "$code" \
+		"$(echo "$smed * 1000" | bc -l)" "$(echo "$tmed * 1000" | bc -l)" \
+		"$(echo "$tmax * 1000" | bc -l)" "$size"
 done
