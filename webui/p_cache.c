@@ -373,8 +373,18 @@ ui_cache_record_html(struct ui_cache_ent *e, const struct ui_cache_record *r)
 	ui_cache_time(o, r->last_access);
 	ui_out_puts(o, "</td></tr>\n</table>\n");
 	if (r->headers_len) {
+		const char *p = r->headers, *end = r->headers + r->headers_len;
+
+		/* one line each, without the CR (a control: the escaper would show U+FFFD) */
 		ui_out_puts(o, "<pre class=\"headers\">");
-		ui_out_html(o, r->headers, r->headers_len);
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			const char *le = nl ? nl : end;
+
+			ui_out_html(o, p, (size_t)(le - p - (le > p && le[-1] == '\r')));
+			ui_out_puts(o, "\n");
+			p = nl ? nl + 1 : end;
+		}
 		ui_out_puts(o, "</pre>\n");
 	}
 }
