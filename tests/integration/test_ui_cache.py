@@ -273,3 +273,34 @@ def test_api_purge_url_and_prefix(uproxy, ctx):
     assert b.json("api/cache", prefix=prefix)["items"] == []
     st, _, _ = b.post("api/purge", csrf=token)
     assert st == 400
+
+
+def test_entry_lists_vary_variants(uproxy, ctx):
+    tok = uuid.uuid4().hex
+    u = curl_url(ctx, tok, 0, "&vary=Accept-Encoding")
+    for enc in ("gzip", "br"):
+        r = ghtest.get(uproxy.port, u, headers=[("Accept-Encoding", enc)])
+        assert r.status == 200
+    assert len(ctx.origin.requests_with(tok)) == 2
+    b = Browser(uproxy.port)
+    items = b.json("api/cache", q=tok)["items"]
+    assert len(items) == 1 and items[0]["vary"] is True
+    recs = b.json("api/cache/entry", url=u)["records"]
+    assert [r["kind"] for r in recs] == ["vary", "variant", "variant"]
+    assert recs[0]["vary"] == "accept-encoding"
+    assert all(len(r["variant"]) == 16 for r in recs[1:])
+    assert recs[1]["variant"] != recs[2]["variant"]
+    st, _, page = b.get("cache/entry", url=u)
+    assert st == 200 and "Varies on" in page and page.count("<h2>Variant ") == 2
+    st, _, body = b.post("api/purge", url=u, csrf=b.json("api/cache")["csrf"])
+    assert st == 200 and json.loads(body)["purged"] == 3
+
+
+def test_without_a_cache_the_pages_say_so(start_daemon, ctx):
+    d = start_daemon("uinocache", extra=["<Location %s>" % LOC, "    SetHandler gatehouse-status",
+                                         "    Require ip 127.0.0.1 ::1", "</Location>"])
+    b = Browser(d.port)
+    st, _, page = b.get("cache")
+    assert st == 503 and "CacheRoot" in page
+    st, hdrs, body = b.get("api/cache")
+    assert st == 503 and "json" in hdrs["Content-Type"] and "error" in json.loads(body)

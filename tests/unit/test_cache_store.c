@@ -1577,6 +1577,40 @@ store_find_substring_is_bounded_per_page(void **state)
 	} while (p.next_len && pages < 10);
 	assert_int_equal(all.n, 60);
 	assert_int_equal(pages, 3);
+	/* long URLs (url records truncated and hashed): matched on the whole URL, and the
+	 * cursor of a page ending on one resumes after it */
+	char *u1 = malloc(2100), *u2 = malloc(2100);
+
+	assert_non_null(u1);
+	assert_non_null(u2);
+	memset(u1, 'a', 2000);
+	memcpy(u1, "http://c.test/", 14);
+	memcpy(u2, u1, 2000);
+	strcpy(u1 + 2000, "/tail-one-NEEDLE");
+	strcpy(u2 + 2000, "/tail-two-needle");
+	assert_int_equal(ts_store(&t, u1, 10, 1), CACHE_OK);
+	assert_int_equal(ts_store(&t, u2, 10, 2), CACHE_OK);
+	struct cache_find l = {.prefix = "http://c.test/", .plen = 14, .substr = "needle",
+	                       .slen = 6, .max = 1, .scan_max = 100, .next = next,
+	                       .next_cap = sizeof(next)};
+
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(cache_find(t.s, &l, ts_found_cb, &all), 1);
+	assert_true(l.next_len > 2000);
+	l.after = next;
+	l.alen = l.next_len;
+	assert_int_equal(cache_find(t.s, &l, ts_found_cb, &all), 1);
+	assert_int_equal(l.next_len, 0);
+	assert_int_equal(all.n, 2);
+	l.substr = "tail-two";
+	l.slen = 8;
+	l.after = NULL;
+	l.alen = 0;
+	l.max = 10;
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(cache_find(t.s, &l, ts_found_cb, &all), 1);
+	free(u1);
+	free(u2);
 	ts_consistent(&t);
 	ts_cleanup(&t);
 }
