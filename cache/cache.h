@@ -186,6 +186,10 @@ struct cache_meta {
 	uint32_t nchunks;          /* set by the store: ceil(body_size / CACHE_CHUNK_SIZE) */
 	uint64_t body_acct;        /* set by the store: accounted bytes of the chunks */
 	uint64_t seq;              /* set by the store: LRU sequence */
+	uint64_t hits;             /* set by the store: lookups that hit it (approximate, see
+	                            * cache_store_maintain) */
+	int64_t last_access;       /* set by the store: when the last of those hits was applied
+	                            * (wall clock seconds), -1 never */
 	struct cache_str url;      /* the cache key */
 	struct cache_str headers;  /* stored fields, "Name: value\r\n" lines */
 	struct cache_str etag;     /* ETag value as sent (W/"x" or "x"), empty when absent */
@@ -663,6 +667,12 @@ struct cache_item {
 	uint64_t body_size;
 	uint64_t bytes;        /* accounted bytes of the entry */
 	int64_t response_time;
+	uint64_t hits;         /* see cache_meta.hits */
+	int64_t last_access;   /* -1: never hit */
+	int variant;           /* cache_entry_records: 1 for a Vary variant's own record */
+	const unsigned char *mkey; /* the meta key (32 bytes, or 64 for a variant) */
+	size_t mkeylen;
+	const struct cache_meta *meta; /* the whole decoded record (slices into the map) */
 };
 
 /* Return nonzero to stop. Runs inside a read transaction: be quick, call no store function. */
@@ -672,6 +682,44 @@ typedef int cache_list_f(void *arg, const struct cache_item *it);
  * empty: from the start), at most max. Returns the number listed or a CACHE_E* error. */
 long cache_list(struct cache_store *s, const char *prefix, size_t plen, const char *after,
                 size_t alen, size_t max, cache_list_f *cb, void *arg);
+
+/* A page of a search: keys starting with prefix and (when slen > 0) containing substr
+ * (ASCII case-insensitive), in key order after `after`. It stops after max matches or after
+ * examining scan_max URL records, whichever comes first, so a page costs at most scan_max
+ * records whatever the store holds: a rare substring gives short (even empty) pages, each
+ * with a cursor to go on. next (next_cap bytes; CACHE_FIND_NEXT_CAP always suffices for keys
+ * the daemon makes) receives the cursor for the next page, the last key examined, to pass
+ * as `after`; next_len is 0 when the range is exhausted. */
+#define CACHE_FIND_NEXT_CAP 8200
+struct cache_find {
+	const char *prefix;
+	size_t plen;
+	const char *substr;
+	size_t slen;
+	const char *after;
+	size_t alen;
+	size_t max;
+	size_t scan_max;
+	char *next;            /* out: NUL-terminated */
+	size_t next_cap;
+	size_t next_len;       /* out */
+	size_t scanned;        /* out: URL records examined */
+};
+
+/* Returns the number of matches passed to cb, or a CACHE_E* error. One read transaction. */
+long cache_find(struct cache_store *s, struct cache_find *q, cache_list_f *cb, void *arg);
+
+/* Every record of key: the primary record first (a stub when the URL has variants), then each
+ * variant (variant = 1, mkey = hash || Vary hash). Returns the number of records (0: not
+ * stored) or a CACHE_E* error. */
+long cache_entry_records(struct cache_store *s, const char *key, size_t keylen, cache_list_f *cb,
+                         void *arg);
+
+/* What cache_purge_prefix(prefix) would remove now, as it counts (records: a URL with
+ * variants counts its stub and each variant), examining at most limit URLs: *more is set to 1
+ * when URLs were left uncounted (the count is then a lower bound). */
+long cache_count_prefix(struct cache_store *s, const char *prefix, size_t plen, size_t limit,
+                        int *more);
 
 /* Purge key with all its variants. Returns the number of records removed (0: none). */
 long cache_purge(struct cache_store *s, const char *key, size_t keylen);

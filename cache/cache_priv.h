@@ -9,6 +9,7 @@
 #include "cache/cache.h"
 
 #include <lmdb.h>
+#include <stddef.h>
 #include <pthread.h>
 
 #define CACHE_ENTRY_MAGIC  0x63456e74u /* "cEnt" */
@@ -62,8 +63,13 @@ struct cache_rec {
 	int64_t request_time, response_time, date, age_value, expires, last_modified;
 	int64_t max_age, s_maxage, swr, sie;
 	uint32_t url_len, hdr_len, etag_len, vary_len;
+	/* version 2: hits and last access, from the LRU touches (version 1 records decode with
+	 * 0 and -1 and are rewritten as version 2 by the next touch or update) */
+	uint64_t hits;
+	int64_t last_access;
 };
-#define CACHE_REC_VERSION 1
+#define CACHE_REC_VERSION 2
+#define CACHE_REC_V1_SIZE offsetof(struct cache_rec, hits)
 
 size_t cache_rec_size(const struct cache_meta *m);
 void cache_rec_encode(const struct cache_meta *m, unsigned char *out);

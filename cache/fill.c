@@ -265,7 +265,8 @@ cache_fill_free(struct cache_fill *f)
 
 /* Build the stub record (no body) that tells lookups which fields a URL varies on. */
 static unsigned char *
-cache_stub_record(const struct cache_meta *m, uint64_t seq, size_t *n)
+cache_stub_record(const struct cache_meta *m, uint64_t seq, uint64_t hits, int64_t last_access,
+                  size_t *n)
 {
 	struct cache_meta st;
 	unsigned char *buf;
@@ -278,6 +279,8 @@ cache_stub_record(const struct cache_meta *m, uint64_t seq, size_t *n)
 	st.request_time = m->request_time;
 	st.response_time = m->response_time;
 	st.seq = seq;
+	st.hits = hits;
+	st.last_access = last_access;
 	st.url = m->url;
 	st.vary = m->vary;
 	*n = cache_rec_size(&st);
@@ -395,10 +398,22 @@ cache_op_commit(struct cache_wtx *w, void *arg)
 	if ((rc = cache_w_delete_key(w, f->key, f->keylen, NULL, &found)) != 0)
 		return rc;
 	if (f->keylen == 64) {
-		/* the primary record becomes (or stays) a stub naming the Vary spec */
+		/* the primary record becomes (or stays) a stub naming the Vary spec; a stub that
+		 * stays keeps the URL's hits */
+		MDB_val pk = {32, f->key}, pv;
+		struct cache_meta old;
+		uint64_t hits = 0;
+		int64_t last = -1;
+
+		if (mdb_get(w->txn, w->s->db_meta, &pk, &pv) == 0 &&
+		    cache_rec_decode(pv.mv_data, pv.mv_size, &old) == 0 &&
+		    (old.flags & CACHE_MF_VARY_STUB)) {
+			hits = old.hits;
+			last = old.last_access;
+		}
 		if ((rc = cache_w_delete_key(w, f->key, 32, NULL, &found)) != 0)
 			return rc;
-		stub = cache_stub_record(&m, w->next_seq, &sl);
+		stub = cache_stub_record(&m, w->next_seq, hits, last, &sl);
 		if (!stub)
 			return ENOMEM;
 		rc = cache_w_put_entry(w, f->key, 32, stub, sl, w->next_seq, &m.url);
@@ -415,6 +430,8 @@ cache_op_commit(struct cache_wtx *w, void *arg)
 	m.body_acct = f->acct + (a->have_tail ? a->tail.acct : 0);
 	m.flags = (m.flags & CACHE_MF_COMPRESSIBLE) | CACHE_MF_COMPLETE;
 	m.seq = w->next_seq++;
+	m.hits = 0;
+	m.last_access = -1;
 	rl = cache_rec_size(&m);
 	rec = malloc(rl);
 	if (!rec)

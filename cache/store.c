@@ -15,6 +15,7 @@
  */
 #include "cache/cache_priv.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -190,6 +191,8 @@ cache_rec_encode(const struct cache_meta *m, unsigned char *out)
 	r.hdr_len = (uint32_t)m->headers.n;
 	r.etag_len = (uint32_t)m->etag.n;
 	r.vary_len = (uint32_t)m->vary.n;
+	r.hits = m->hits;
+	r.last_access = m->last_access;
 	memcpy(out, &r, sizeof(r));
 #define CACHE_PUT_STR(f) do { if (m->f.n) memcpy(p, m->f.p, m->f.n); p += m->f.n; } while (0)
 	CACHE_PUT_STR(url);
@@ -202,15 +205,26 @@ cache_rec_encode(const struct cache_meta *m, unsigned char *out)
 int
 cache_rec_decode(const void *data, size_t n, struct cache_meta *m)
 {
-	const char *p = (const char *)data + sizeof(struct cache_rec);
+	const char *p;
 	struct cache_rec r;
+	size_t fixed;
 
-	if (n < sizeof(r))
+	if (n < CACHE_REC_V1_SIZE)
 		return -1;
-	memcpy(&r, data, sizeof(r));
-	if (r.version != CACHE_REC_VERSION ||
-	    (uint64_t)r.url_len + r.hdr_len + r.etag_len + r.vary_len != n - sizeof(r))
+	memset(&r, 0, sizeof(r));
+	r.last_access = -1;
+	memcpy(&r, data, CACHE_REC_V1_SIZE);
+	if (r.version == 1) {
+		fixed = CACHE_REC_V1_SIZE; /* before hits were kept */
+	} else if (r.version == CACHE_REC_VERSION && n >= sizeof(r)) {
+		fixed = sizeof(r);
+		memcpy(&r, data, sizeof(r));
+	} else {
 		return -1;
+	}
+	if ((uint64_t)r.url_len + r.hdr_len + r.etag_len + r.vary_len != n - fixed)
+		return -1;
+	p = (const char *)data + fixed;
 	memset(m, 0, sizeof(*m));
 	m->status = r.status;
 	m->flags = r.mflags;
@@ -231,6 +245,8 @@ cache_rec_decode(const void *data, size_t n, struct cache_meta *m)
 	m->age_value = r.age_value;
 	m->expires = r.expires;
 	m->last_modified = r.last_modified;
+	m->hits = r.hits;
+	m->last_access = r.last_access;
 	m->url = (struct cache_str){p, r.url_len};
 	p += r.url_len;
 	m->headers = (struct cache_str){p, r.hdr_len};
@@ -399,51 +415,83 @@ cache_gc_step(struct cache_wtx *w)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-/* Apply queued LRU touches: entries not among the most recent few get a new sequence. */
+/* Order touches by meta key, so the touches of one entry are applied together. */
 static int
-cache_apply_touches(struct cache_wtx *w, const struct cache_touch *t, size_t n)
+cache_touch_cmp(const void *a, const void *b)
+{
+	const struct cache_touch *x = a, *y = b;
+	size_t n = x->klen < y->klen ? x->klen : y->klen;
+	int c = memcmp(x->key, y->key, n);
+
+	return c ? c : (int)x->klen - (int)y->klen;
+}
+
+/* Apply queued LRU touches. Each touched entry's record is rewritten once per batch with its
+ * hits added and last_access set to now; entries not among the most recent few also get a
+ * new sequence (move to the young end). Touches whose sequence no longer matches the record
+ * (the entry was replaced or moved since the lookup) count no hit. The order of the touches
+ * in the queue is not kept: all of one batch are "now" anyway. */
+static int
+cache_apply_touches(struct cache_wtx *w, struct cache_touch *t, size_t n)
 {
 	struct cache_store *s = w->s;
 	uint64_t gap = s->entries / 16 > 16 ? s->entries / 16 : 16;
+	int64_t now = (int64_t)time(NULL);
 	unsigned char *buf = NULL;
 	size_t bufcap = 0;
 	int rc = 0;
 
-	for (size_t i = 0; i < n && !rc; i++) {
+	qsort(t, n, sizeof(*t), cache_touch_cmp);
+	for (size_t i = 0, j; i < n && !rc; i = j) {
 		MDB_val k = {t[i].klen, (void *)t[i].key}, v;
 		unsigned char lk[8 + CACHE_KEY_MAX];
-		uint64_t seq;
+		struct cache_meta m;
+		uint64_t seq, hits = 0;
+		size_t rl;
 
-		if (mdb_get(w->txn, s->db_meta, &k, &v))
+		for (j = i; j < n && cache_touch_cmp(&t[i], &t[j]) == 0; j++)
+			;
+		if (mdb_get(w->txn, s->db_meta, &k, &v) ||
+		    cache_rec_decode(v.mv_data, v.mv_size, &m))
 			continue;
-		seq = cache_rec_seq(v.mv_data, v.mv_size);
-		if (seq != t[i].seq || w->next_seq - seq <= gap)
+		seq = m.seq;
+		for (size_t x = i; x < j; x++)
+			hits += t[x].seq == seq;
+		if (!hits)
 			continue;
-		if (v.mv_size > bufcap) {
-			unsigned char *nb = realloc(buf, v.mv_size);
+		m.hits += hits;
+		m.last_access = now;
+		if (w->next_seq - seq > gap) {
+			cache_be64(lk, seq);
+			memcpy(lk + 8, t[i].key, t[i].klen);
+			MDB_val lkey = {8 + (size_t)t[i].klen, lk};
+
+			rc = mdb_del(w->txn, s->db_lru, &lkey, NULL);
+			if (rc == MDB_NOTFOUND)
+				rc = 0;
+			m.seq = w->next_seq++;
+			cache_be64(lk, m.seq);
+			if (!rc)
+				rc = cache_w_put(w, s->db_lru, lk, 8 + (size_t)t[i].klen, "", 0);
+			if (!rc)
+				w->d.touches_applied++;
+		}
+		rl = cache_rec_size(&m);
+		if (rl > bufcap) {
+			unsigned char *nb = realloc(buf, rl);
 
 			if (!nb)
 				break;
 			buf = nb;
-			bufcap = v.mv_size;
+			bufcap = rl;
 		}
-		memcpy(buf, v.mv_data, v.mv_size);
-		cache_be64(lk, seq);
-		memcpy(lk + 8, t[i].key, t[i].klen);
-		MDB_val lkey = {8 + (size_t)t[i].klen, lk};
-
-		rc = mdb_del(w->txn, s->db_lru, &lkey, NULL);
-		if (rc == MDB_NOTFOUND)
-			rc = 0;
-		seq = w->next_seq++;
-		memcpy(buf + offsetof(struct cache_rec, seq), &seq, sizeof(seq));
-		cache_be64(lk, seq);
+		/* m's slices point into the map (v), which the put below may change: encode first */
+		cache_rec_encode(&m, buf);
 		if (!rc)
-			rc = cache_w_put(w, s->db_lru, lk, 8 + (size_t)t[i].klen, "", 0);
+			rc = cache_w_put(w, s->db_meta, t[i].key, t[i].klen, buf, rl);
 		if (!rc)
-			rc = cache_w_put(w, s->db_meta, t[i].key, t[i].klen, buf, v.mv_size);
-		if (!rc)
-			w->d.touches_applied++;
+			w->d_used += (int64_t)cache_acct(s, t[i].klen, rl) -
+			             (int64_t)cache_acct(s, t[i].klen, v.mv_size);
 	}
 	free(buf);
 	return rc;
@@ -1456,6 +1504,8 @@ cache_op_update(struct cache_wtx *w, void *arg)
 	nm.vary = cur.vary;
 	nm.flags = cur.flags;
 	nm.seq = cur.seq;
+	nm.hits = cur.hits; /* touches applied since the lookup */
+	nm.last_access = cur.last_access;
 	nm.body_id = cur.body_id;
 	nm.body_size = cur.body_size;
 	nm.nchunks = cur.nchunks;
@@ -1714,6 +1764,25 @@ cache_clear(struct cache_store *s)
 	return rc;
 }
 
+static void
+cache_item_set(struct cache_store *s, struct cache_item *it, const struct cache_meta *m,
+               const void *mkey, size_t mkl, size_t vl)
+{
+	memset(it, 0, sizeof(*it));
+	it->url = m->url;
+	it->status = m->status;
+	it->vary = (m->flags & CACHE_MF_VARY_STUB) != 0;
+	it->body_size = m->body_size;
+	it->bytes = m->body_acct + cache_acct(s, mkl, vl);
+	it->response_time = m->response_time;
+	it->hits = m->hits;
+	it->last_access = m->last_access;
+	it->variant = mkl == 64;
+	it->mkey = mkey;
+	it->mkeylen = mkl;
+	it->meta = m;
+}
+
 long
 cache_list(struct cache_store *s, const char *prefix, size_t plen, const char *after,
            size_t alen, size_t max, cache_list_f *cb, void *arg)
@@ -1769,17 +1838,269 @@ cache_list(struct cache_store *s, const char *prefix, size_t plen, const char *a
 			continue;
 		if (meta.url.n < plen || memcmp(meta.url.p, prefix, plen))
 			continue;
-		struct cache_item it = {
-			.url = meta.url, .status = meta.status,
-			.vary = (meta.flags & CACHE_MF_VARY_STUB) != 0, .body_size = meta.body_size,
-			.bytes = meta.body_acct + cache_acct(s, 32, mv.mv_size),
-			.response_time = meta.response_time,
-		};
+		struct cache_item it;
+
+		cache_item_set(s, &it, &meta, mk.mv_data, 32, mv.mv_size);
 
 		n++;
 		if (cb(arg, &it))
 			break;
 	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return (rc && rc != MDB_NOTFOUND) ? cache_mdb_err(rc) : n;
+}
+
+/* ASCII case-insensitive: does h (n bytes) contain needle (m bytes, lower case)? */
+static int
+cache_contains_ci(const char *h, size_t n, const char *needle, size_t m)
+{
+	if (m == 0)
+		return 1;
+	for (size_t i = 0; i + m <= n; i++) {
+		size_t j = 0;
+
+		while (j < m && (unsigned char)tolower((unsigned char)h[i + j]) ==
+		                (unsigned char)needle[j])
+			j++;
+		if (j == m)
+			return 1;
+	}
+	return 0;
+}
+
+static void
+cache_find_next(struct cache_find *q, const char *p, size_t n)
+{
+	if (!q->next || n >= q->next_cap) {
+		q->next_len = 0; /* cannot resume after a key that does not fit: end */
+		return;
+	}
+	memcpy(q->next, p, n);
+	q->next[n] = 0;
+	q->next_len = n;
+}
+
+long
+cache_find(struct cache_store *s, struct cache_find *q, cache_list_f *cb, void *arg)
+{
+	unsigned char start[CACHE_URLKEY_MAX + 1];
+	char lsub[256];
+	size_t sl, slen;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	long n = 0;
+	int rc, op, full = 0, stop = 0;
+
+	if (!s || s->magic != CACHE_STORE_MAGIC || !cb || !q || q->slen >= sizeof(lsub) ||
+	    (q->plen && !q->prefix))
+		return CACHE_EINVAL;
+	/* q->after may be q->next (the previous page's cursor): it is copied into start below,
+	 * before next is written */
+	q->next_len = 0;
+	q->scanned = 0;
+	slen = q->slen;
+	for (size_t i = 0; i < slen; i++)
+		lsub[i] = (char)tolower((unsigned char)q->substr[i]);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return cache_mdb_err(rc);
+	rc = mdb_cursor_open(txn, s->db_url, &c);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return cache_mdb_err(rc);
+	}
+	const char *prefix = q->plen ? q->prefix : "", *after = q->after;
+	size_t plen = q->plen, alen = q->after ? q->alen : 0;
+
+	sl = plen < CACHE_URL_TRUNC ? plen : CACHE_URL_TRUNC;
+	memcpy(start, prefix, sl);
+	if (alen) { /* from `after`, unless it sorts before the prefix */
+		unsigned char ak[CACHE_URLKEY_MAX + 1];
+		size_t akl = cache_urlkey(after, alen, ak);
+		int cmp = memcmp(ak, start, akl < sl ? akl : sl);
+
+		if (cmp > 0 || (cmp == 0 && akl >= sl)) {
+			memcpy(start, ak, akl);
+			sl = akl;
+		} else {
+			alen = 0;
+		}
+	}
+	MDB_val k = {sl, start}, v;
+
+	op = sl ? MDB_SET_RANGE : MDB_FIRST;
+	for (;;) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		op = MDB_NEXT;
+		if (rc)
+			break;
+		if (alen && k.mv_size == sl && memcmp(k.mv_data, start, sl) == 0)
+			continue; /* `after` itself */
+		int pm = cache_urlkey_prefix(k.mv_data, k.mv_size, prefix, plen);
+
+		if (pm == 0)
+			break; /* past the prefix */
+		if (stop || q->scanned >= q->scan_max) {
+			full = 1; /* there is more: the cursor (already set) resumes before it */
+			break;
+		}
+		q->scanned++;
+		int truncated = k.mv_size == CACHE_URLKEY_MAX && ((const unsigned char *)
+		                k.mv_data)[CACHE_URL_TRUNC] == 0;
+		MDB_val mk = v, mv;
+		struct cache_meta meta;
+
+		/* a short key is the URL itself: match on it and read the record only on a match */
+		if (!truncated) {
+			cache_find_next(q, k.mv_data, k.mv_size);
+			if (!cache_contains_ci(k.mv_data, k.mv_size, lsub, slen))
+				continue;
+		}
+		if (v.mv_size != 32 || mdb_get(txn, s->db_meta, &mk, &mv) ||
+		    cache_rec_decode(mv.mv_data, mv.mv_size, &meta))
+			continue;
+		if (truncated) {
+			cache_find_next(q, meta.url.p, meta.url.n);
+			if (!cache_contains_ci(meta.url.p, meta.url.n, lsub, slen))
+				continue;
+		}
+		if (meta.url.n < plen || memcmp(meta.url.p, prefix, plen))
+			continue;
+		struct cache_item it;
+
+		cache_item_set(s, &it, &meta, mk.mv_data, 32, mv.mv_size);
+		n++;
+		if (cb(arg, &it))
+			break;
+		if ((size_t)n >= q->max)
+			stop = 1; /* one more step: is there anything after this one? */
+	}
+	if (!full)
+		q->next_len = 0;
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	if (q->next && q->next_cap && !q->next_len)
+		q->next[0] = 0;
+	return (rc && rc != MDB_NOTFOUND) ? cache_mdb_err(rc) : n;
+}
+
+long
+cache_entry_records(struct cache_store *s, const char *key, size_t keylen, cache_list_f *cb,
+                    void *arg)
+{
+	unsigned char h[32];
+	MDB_txn *txn;
+	MDB_cursor *c;
+	long n = 0;
+	int rc, op = MDB_SET_RANGE;
+
+	if (!s || s->magic != CACHE_STORE_MAGIC || !cb)
+		return CACHE_EINVAL;
+	if (cache_sha256(key, keylen, NULL, 0, h))
+		return CACHE_ENOMEM;
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return cache_mdb_err(rc);
+	rc = mdb_cursor_open(txn, s->db_meta, &c);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return cache_mdb_err(rc);
+	}
+	MDB_val k = {32, h}, v;
+
+	/* the primary (32 bytes) sorts before its variants (the same 32 then 32 more) */
+	for (int i = 0; i < 100000; i++) {
+		struct cache_meta meta;
+		struct cache_item it;
+
+		rc = mdb_cursor_get(c, &k, &v, op);
+		op = MDB_NEXT;
+		if (rc)
+			break;
+		if (k.mv_size < 32 || memcmp(k.mv_data, h, 32))
+			break;
+		if (cache_rec_decode(v.mv_data, v.mv_size, &meta))
+			continue;
+		cache_item_set(s, &it, &meta, k.mv_data, k.mv_size, v.mv_size);
+		n++;
+		if (cb(arg, &it))
+			break;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return (rc && rc != MDB_NOTFOUND) ? cache_mdb_err(rc) : n;
+}
+
+long
+cache_count_prefix(struct cache_store *s, const char *prefix, size_t plen, size_t limit,
+                   int *more)
+{
+	unsigned char start[CACHE_URLKEY_MAX + 1];
+	size_t sl, urls = 0;
+	MDB_txn *txn;
+	MDB_cursor *c, *mc;
+	long n = 0;
+	int rc, op;
+
+	if (more)
+		*more = 0;
+	if (!s || s->magic != CACHE_STORE_MAGIC || (plen && !prefix))
+		return CACHE_EINVAL;
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return cache_mdb_err(rc);
+	if ((rc = mdb_cursor_open(txn, s->db_url, &c)) != 0) {
+		mdb_txn_abort(txn);
+		return cache_mdb_err(rc);
+	}
+	if ((rc = mdb_cursor_open(txn, s->db_meta, &mc)) != 0) {
+		mdb_cursor_close(c);
+		mdb_txn_abort(txn);
+		return cache_mdb_err(rc);
+	}
+	sl = plen < CACHE_URL_TRUNC ? plen : CACHE_URL_TRUNC;
+	if (sl)
+		memcpy(start, prefix, sl);
+	MDB_val k = {sl, start}, v;
+
+	op = sl ? MDB_SET_RANGE : MDB_FIRST;
+	for (;;) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		op = MDB_NEXT;
+		if (rc)
+			break;
+		int m = cache_urlkey_prefix(k.mv_data, k.mv_size, plen ? prefix : "", plen);
+
+		if (m == 0)
+			break;
+		if (urls >= limit) {
+			if (more)
+				*more = 1;
+			break;
+		}
+		urls++;
+		if (m < 0)
+			m = cache_meta_url_prefix(txn, s, &v, prefix, plen);
+		if (!m || v.mv_size != 32)
+			continue;
+		/* the records purging this URL removes: its primary and its variants */
+		MDB_val mk = {32, v.mv_data}, mv;
+		unsigned char h[32];
+		int mop = MDB_SET_RANGE;
+
+		memcpy(h, v.mv_data, 32);
+		mk.mv_data = h;
+		for (int i = 0; i < 100000; i++) {
+			int r2 = mdb_cursor_get(mc, &mk, &mv, mop);
+
+			mop = MDB_NEXT;
+			if (r2 || mk.mv_size < 32 || memcmp(mk.mv_data, h, 32))
+				break;
+			n++;
+		}
+	}
+	mdb_cursor_close(mc);
 	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	return (rc && rc != MDB_NOTFOUND) ? cache_mdb_err(rc) : n;

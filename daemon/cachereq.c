@@ -488,6 +488,12 @@ cachereq_unclaim(struct creq *q)
 	q->claim = 0;
 }
 
+struct cache_store *
+cachereq_store(void)
+{
+	return cq_g.store;
+}
+
 static int64_t
 cachereq_now(void)
 {

@@ -27,12 +27,15 @@
 #include "daemon/h1.h"
 
 struct creq;
+struct cache_store;
 
 /* Open the store named by cfg's CacheRoot (nothing to do without one: returns 0). Returns 0,
  * or -1 with a message in err. Starts the maintenance thread. Main thread only. */
 int cachereq_open(const struct cfg *cfg, char *err, size_t errlen);
 /* Stop maintenance, free the readers and close the store (after the workers have stopped). */
 void cachereq_close(void);
+/* The open store, or NULL (no CacheRoot): for the status page (daemon/uicache.c). */
+struct cache_store *cachereq_store(void);
 
 enum cachereq_verdict {
 	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */

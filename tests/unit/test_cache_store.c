@@ -1492,6 +1492,260 @@ store_map_pages_released(void **state)
 	ts_cleanup(&t);
 }
 
+/* ---- the status page's cache browser (issue 11) ---- */
+
+struct ts_found {
+	long n;
+	char u[64][64];
+	uint64_t hits[64];
+	int64_t last[64];
+	int variant[64];
+};
+
+static int
+ts_found_cb(void *arg, const struct cache_item *it)
+{
+	struct ts_found *l = arg;
+
+	if (l->n < 64) {
+		snprintf(l->u[l->n], 64, "%.*s", (int)it->url.n, it->url.p);
+		l->hits[l->n] = it->hits;
+		l->last[l->n] = it->last_access;
+		l->variant[l->n] = it->variant;
+	}
+	l->n++;
+	return 0;
+}
+
+/* A substring search never examines more than scan_max URL records per page; following the
+ * cursor finds every match exactly once, in key order, and the last page says "no more". */
+static void
+store_find_substring_is_bounded_per_page(void **state)
+{
+	struct ts t;
+	struct ts_found all;
+	char url[64], next[CACHE_FIND_NEXT_CAP];
+	int want = 0, pages = 0;
+
+	(void)state;
+	ts_open(&t, 64 * MiB);
+	for (int i = 0; i < 60; i++) {
+		snprintf(url, sizeof(url), "http://a.test/%02d%s", i, i % 7 == 0 ? "/NeeDle" : "/hay");
+		assert_int_equal(ts_store(&t, url, 100, (uint64_t)i), CACHE_OK);
+		want += i % 7 == 0;
+		snprintf(url, sizeof(url), "http://b.test/%02d/needle", i);
+		assert_int_equal(ts_store(&t, url, 100, (uint64_t)i), CACHE_OK);
+	}
+	memset(&all, 0, sizeof(all));
+	struct cache_find q = {.prefix = "http://a.test/", .plen = 14, .substr = "needle", .slen = 6,
+	                       .max = 3, .scan_max = 10, .next = next, .next_cap = sizeof(next)};
+
+	for (;;) {
+		long before = all.n, n = cache_find(t.s, &q, ts_found_cb, &all);
+
+		assert_true(n >= 0);
+		assert_int_equal(all.n - before, n);
+		assert_true(q.scanned <= 10);
+		assert_true(n <= 3);
+		pages++;
+		assert_true(pages < 100);
+		if (!q.next_len)
+			break;
+		assert_int_equal(strlen(next), q.next_len);
+		q.after = next;
+		q.alen = q.next_len;
+	}
+	assert_int_equal(all.n, want);
+	assert_true(pages >= 6); /* 60 URLs, 10 a page */
+	for (long i = 0; i < all.n; i++) {
+		assert_non_null(strstr(all.u[i], "/NeeDle"));
+		assert_memory_equal(all.u[i], "http://a.test/", 14);
+		if (i)
+			assert_true(strcmp(all.u[i - 1], all.u[i]) < 0);
+	}
+	/* without a substring: pages of max, the last one exactly at the end says no more */
+	memset(&all, 0, sizeof(all));
+	struct cache_find p = {.prefix = "http://b.test/", .plen = 14, .max = 20, .scan_max = 100,
+	                       .next = next, .next_cap = sizeof(next)};
+
+	pages = 0;
+	do {
+		assert_true(cache_find(t.s, &p, ts_found_cb, &all) >= 0);
+		p.after = next;
+		p.alen = p.next_len;
+		pages++;
+	} while (p.next_len && pages < 10);
+	assert_int_equal(all.n, 60);
+	assert_int_equal(pages, 3);
+	/* long URLs (url records truncated and hashed): matched on the whole URL, and the
+	 * cursor of a page ending on one resumes after it */
+	char *u1 = malloc(2100), *u2 = malloc(2100);
+
+	assert_non_null(u1);
+	assert_non_null(u2);
+	memset(u1, 'a', 2000);
+	memcpy(u1, "http://c.test/", 14);
+	memcpy(u2, u1, 2000);
+	strcpy(u1 + 2000, "/tail-one-NEEDLE");
+	strcpy(u2 + 2000, "/tail-two-needle");
+	assert_int_equal(ts_store(&t, u1, 10, 1), CACHE_OK);
+	assert_int_equal(ts_store(&t, u2, 10, 2), CACHE_OK);
+	struct cache_find l = {.prefix = "http://c.test/", .plen = 14, .substr = "needle",
+	                       .slen = 6, .max = 1, .scan_max = 100, .next = next,
+	                       .next_cap = sizeof(next)};
+
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(cache_find(t.s, &l, ts_found_cb, &all), 1);
+	assert_true(l.next_len > 2000);
+	l.after = next;
+	l.alen = l.next_len;
+	assert_int_equal(cache_find(t.s, &l, ts_found_cb, &all), 1);
+	assert_int_equal(l.next_len, 0);
+	assert_int_equal(all.n, 2);
+	l.substr = "tail-two";
+	l.slen = 8;
+	l.after = NULL;
+	l.alen = 0;
+	l.max = 10;
+	memset(&all, 0, sizeof(all));
+	assert_int_equal(cache_find(t.s, &l, ts_found_cb, &all), 1);
+	free(u1);
+	free(u2);
+	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
+/* Hits are counted from the LRU touches when a write applies them: no write per hit. The
+ * variants of a Vary'd URL are listed after its stub, and the stub keeps the URL's hits when
+ * a new variant is stored. */
+static void
+store_hits_and_variants_recorded(void **state)
+{
+	static const char *hdrs =
+		"Cache-Control: max-age=60\nVary: Accept-Encoding\nContent-Type: text/css";
+	struct ts t;
+	struct ts_found f;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	ts_open(&t, 16 * MiB);
+	assert_int_equal(ts_store(&t, "http://t/a", 1000, 1), CACHE_OK);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(cache_entry_records(t.s, "http://t/a", 10, ts_found_cb, &f), 1);
+	assert_int_equal(f.hits[0], 0);
+	assert_int_equal(f.last[0], -1);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(ts_verify(&t, "http://t/a", 1000, 1), 1);
+	/* not applied yet: the hit path wrote nothing */
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(cache_entry_records(t.s, "http://t/a", 10, ts_found_cb, &f), 1);
+	assert_int_equal(f.hits[0], 0);
+	assert_int_equal(cache_store_maintain(t.s), CACHE_OK);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(cache_entry_records(t.s, "http://t/a", 10, ts_found_cb, &f), 1);
+	assert_int_equal(f.hits[0], 3);
+	assert_true(f.last[0] >= now - 5 && f.last[0] <= now + 60);
+	assert_int_equal(f.variant[0], 0);
+	assert_int_equal(ts_verify(&t, "http://t/a", 1000, 1), 1);
+	assert_int_equal(cache_store_maintain(t.s), CACHE_OK);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(cache_entry_records(t.s, "http://t/a", 10, ts_found_cb, &f), 1);
+	assert_int_equal(f.hits[0], 4);
+	assert_int_equal(cache_entry_records(t.s, "http://t/none", 13, ts_found_cb, &f), 0);
+	/* Vary: stub then two variants */
+	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: gzip", 500, 1,
+	                               0), CACHE_OK);
+	assert_int_equal(ts_verify_kind(t.r, "http://t/css", "Accept-Encoding: gzip", 500, 1, 0), 1);
+	assert_int_equal(cache_store_maintain(t.s), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://t/css", hdrs, "Accept-Encoding: br", 700, 2, 0),
+	                 CACHE_OK);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(cache_entry_records(t.s, "http://t/css", 12, ts_found_cb, &f), 3);
+	assert_int_equal(f.variant[0], 0);
+	assert_int_equal(f.hits[0], 1); /* kept when the second variant was stored */
+	assert_int_equal(f.variant[1] + f.variant[2], 2);
+	assert_int_equal(f.hits[1] + f.hits[2], 1);
+	ts_consistent(&t);
+	/* the hits survive a reopen (they are in the record) */
+	ts_reopen(&t);
+	memset(&f, 0, sizeof(f));
+	assert_int_equal(cache_entry_records(t.s, "http://t/a", 10, ts_found_cb, &f), 1);
+	assert_int_equal(f.hits[0], 4);
+	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
+/* The confirmation count of a purge by prefix is what the purge then removes; past the limit
+ * it says it is a lower bound. */
+static void
+store_count_prefix_matches_purge(void **state)
+{
+	static const char *hdrs = "Cache-Control: max-age=60\nVary: Accept-Encoding";
+	struct ts t;
+	char url[64];
+	int more = -1;
+
+	(void)state;
+	ts_open(&t, 16 * MiB);
+	for (int i = 0; i < 5; i++) {
+		snprintf(url, sizeof(url), "http://p.test/d/%d", i);
+		assert_int_equal(ts_store(&t, url, 100, (uint64_t)i), CACHE_OK);
+	}
+	assert_int_equal(ts_store(&t, "http://p.test/e", 100, 9), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://p.test/d/v", hdrs, "Accept-Encoding: a", 10, 1,
+	                               0), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://p.test/d/v", hdrs, "Accept-Encoding: b", 10, 1,
+	                               0), CACHE_OK);
+	assert_int_equal(cache_count_prefix(t.s, "http://p.test/d/", 16, 1000, &more), 8);
+	assert_int_equal(more, 0);
+	assert_int_equal(cache_count_prefix(t.s, "http://p.test/d/", 16, 2, &more), 2);
+	assert_int_equal(more, 1);
+	assert_int_equal(cache_count_prefix(t.s, "http://q.test/", 14, 1000, &more), 0);
+	assert_int_equal(more, 0);
+	assert_int_equal(cache_count_prefix(t.s, "", 0, 1000, &more), 9);
+	assert_int_equal(cache_purge_prefix(t.s, "http://p.test/d/", 16), 8);
+	assert_int_equal(cache_count_prefix(t.s, "http://p.test/d/", 16, 1000, &more), 0);
+	assert_int_equal(ts_verify(&t, "http://p.test/e", 100, 9), 1);
+	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
+/* A version 1 record (before hits were kept) still decodes, with no hits. */
+static void
+store_record_v1_decodes(void **state)
+{
+	struct cache_meta m, d;
+	unsigned char buf[512], v1[512];
+
+	(void)state;
+	memset(&m, 0, sizeof(m));
+	m.status = 203;
+	m.seq = 77;
+	m.hits = 5;
+	m.last_access = 1234;
+	m.url = (struct cache_str){"http://x/", 9};
+	m.headers = (struct cache_str){"A: b\r\n", 6};
+	size_t n = cache_rec_size(&m);
+
+	assert_true(n < sizeof(buf));
+	cache_rec_encode(&m, buf);
+	assert_int_equal(cache_rec_decode(buf, n, &d), 0);
+	assert_int_equal(d.hits, 5);
+	assert_int_equal(d.last_access, 1234);
+	/* the same as version 1: the fixed part without hits, then the strings */
+	memcpy(v1, buf, CACHE_REC_V1_SIZE);
+	v1[0] = 1;
+	memcpy(v1 + CACHE_REC_V1_SIZE, buf + sizeof(struct cache_rec), n - sizeof(struct cache_rec));
+	assert_int_equal(cache_rec_decode(v1, n - 16, &d), 0);
+	assert_int_equal(d.status, 203);
+	assert_int_equal(d.seq, 77);
+	assert_int_equal(d.hits, 0);
+	assert_int_equal(d.last_access, -1);
+	assert_memory_equal(d.url.p, "http://x/", 9);
+	assert_memory_equal(d.headers.p, "A: b\r\n", 6);
+	assert_int_equal(cache_rec_decode(v1, n - 17, &d), -1);
+}
+
 int
 main(void)
 {
@@ -1517,6 +1771,10 @@ main(void)
 		cmocka_unit_test(store_kill9_during_writes),
 		cmocka_unit_test(store_concurrent_readers_and_writers),
 		cmocka_unit_test(store_map_pages_released),
+		cmocka_unit_test(store_find_substring_is_bounded_per_page),
+		cmocka_unit_test(store_hits_and_variants_recorded),
+		cmocka_unit_test(store_count_prefix_matches_purge),
+		cmocka_unit_test(store_record_v1_decodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
