@@ -644,6 +644,11 @@ cfg_d_allow_connect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_
 	}
 	pol_ports_free(&ps->c->allow_connect);
 	ps->c->allow_connect = p;
+	char where[512];
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	free(ps->c->allow_connect_where);
+	if ((ps->c->allow_connect_where = strdup(where)) == NULL)
+		return cfg_nomem(ps, src);
 	return 0;
 }
 
@@ -1376,6 +1381,9 @@ cfg_d_cache(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	(void)d;
 	if (cachecfg_directive(ps->c->cache, argv, argc, msg, sizeof(msg)) < 0)
 		return cfg_fail(ps, src, "%s", msg);
+	cfg_where(src, msg, sizeof(msg));
+	if (cachecfg_note_where(ps->c->cache, msg) < 0)
+		return cfg_nomem(ps, src);
 	if (strcasecmp(argv[0], "CacheRoot") == 0)
 		return cfg_cache_root_where(ps, src);
 	return 0;
@@ -2947,6 +2955,7 @@ cfg_unref(struct cfg **cp)
 	cfg_record_free(c->files, c->nfiles);
 	cfg_record_free(c->dirs, c->ndirs);
 	free(c->cache_root_where);
+	free(c->allow_connect_where);
 	free(c->path);
 	free(c);
 }
