@@ -41,7 +41,9 @@ struct explain {
 	ui_explain_done_f *done;
 	void *arg;
 	struct res_query *q;           /* the pending lookup, NULL: none */
-	int in_start;                  /* start() is still on the stack */
+	int waiting;                   /* a lookup's callback is due */
+	int depth;                     /* entry points on the stack: x is freed by the outermost
+	                                * one, never under a caller that still reads it */
 	int finished;
 	struct sockaddr_storage client;
 	char *client_name;             /* after a reverse lookup ("" when none) */
@@ -105,14 +107,30 @@ explain_free(struct explain *x)
 	free(x);
 }
 
-/* Deliver the result and end the walk. */
+/* Deliver the result and end the walk (x is freed when the outermost entry point leaves). */
 static void
 explain_finish(struct explain *x)
 {
 	x->finished = 1;
 	x->done(x->arg, &x->r);
-	if (!x->in_start)
+}
+
+/* Entry points (start, the resolver's callbacks) bracket their work with these: a lookup may
+ * answer inside res_lookup, and the walk may finish there. Returns 1 when x was freed. */
+static void
+explain_enter(struct explain *x)
+{
+	x->depth++;
+}
+
+static int
+explain_leave(struct explain *x)
+{
+	if (--x->depth == 0 && x->finished) {
 		explain_free(x);
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -237,14 +255,16 @@ explain_name_cb(void *arg, const char *name)
 	struct explain *x = arg;
 	if (x->magic != EXPLAIN_MAGIC)
 		return;
+	explain_enter(x);
 	x->q = NULL;
+	x->waiting = 0;
 	free(x->client_name);
 	x->client_name = strdup(name ? name : "");
-	if (x->client_name == NULL) {
+	if (x->client_name == NULL)
 		explain_fail(x, 500, "out of memory");
-		return;
-	}
-	explain_acl(x);
+	else
+		explain_acl(x);
+	explain_leave(x);
 }
 
 /* conn_route: the <Proxy> sections, ProxyRequests, AllowCONNECT. */
@@ -261,9 +281,10 @@ explain_acl(struct explain *x)
 		explain_step(x, "client name", "looked up", NULL,
 		             "a Require host rule applies: the proxy looks up the client's name "
 		             "(reverse, then forward confirmed)");
+		x->waiting = 1;
 		struct res_query *q = res_reverse(x->w->res, (const struct sockaddr *)&x->client,
 		                                  explain_name_cb, x);
-		if (!x->finished && x->client_name == NULL)
+		if (x->waiting)
 			x->q = q;
 		return;
 	}
@@ -327,7 +348,9 @@ explain_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
 	struct explain *x = arg;
 	if (x->magic != EXPLAIN_MAGIC)
 		return;
+	explain_enter(x);
 	x->q = NULL;
+	x->waiting = 0;
 	x->resolved = 1;
 	x->dns_status = status;
 	if (status == RES_OK)
@@ -335,6 +358,7 @@ explain_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
 	else
 		x->addrs.n = 0;
 	explain_after_lookup(x);
+	explain_leave(x);
 }
 
 /* conn_decide before any lookup: ProxyDomain, ProxyBlock by name. */
@@ -389,8 +413,9 @@ explain_policy(struct explain *x)
 		             "no ProxyBlock entry matches the name %s", x->host);
 	/* The live lookup: always, so the admin sees the addresses; the proxy itself resolves
 	 * only when it goes direct or an address rule could change the outcome (need_addrs). */
+	x->waiting = 1;
 	struct res_query *q = res_lookup(x->w->res, x->host, explain_resolved_cb, x);
-	if (!x->finished && !x->resolved)
+	if (x->waiting)
 		x->q = q;
 }
 
@@ -568,14 +593,15 @@ explain_after_lookup(struct explain *x)
 	const struct pol_decision *use = x->dec0.need_addrs || x->dec0.action == POL_WAIT
 	                                     ? &d : &x->dec0;
 	if (use->action == POL_BLOCK) {
-		explain_step(x, "ProxyBlock", "blocked", use->why->where,
+		explain_step(x, "ProxyBlock by address", "blocked", use->why->where,
 		             "an address of %s is blocked: %s", x->host, use->why->text);
 		explain_outcome(x, "403 Forbidden: %s is blocked by %s", x->host, use->why->text);
 		explain_finish(x);
 		return;
 	}
 	if (use->action == POL_WAIT) {
-		explain_step(x, "ProxyBlock", "not ready", use->why->where, "%s", use->why->text);
+		explain_step(x, "ProxyBlock by address", "not ready", use->why->where, "%s",
+		             use->why->text);
 		explain_outcome(x, "waits for the ProxyBlock names' first answers (503 after "
 		                "DNSTimeout)");
 		explain_finish(x);
@@ -587,9 +613,9 @@ explain_after_lookup(struct explain *x)
 		explain_finish(x);
 		return;
 	}
-	explain_step(x, "ProxyBlock", "no match", NULL,
-	             x->addrs.n ? "no ProxyBlock entry matches the name or its addresses"
-	                        : "no ProxyBlock entry matches the name (no addresses to check)");
+	explain_step(x, "ProxyBlock by address", "no match", NULL,
+	             x->addrs.n ? "no ProxyBlock entry matches the addresses of %s"
+	                        : "no addresses of %s to check", x->host);
 	int noproxy = use->action == POL_DIRECT && strncmp(use->why->text, "NoProxy", 7) == 0;
 	if (noproxy)
 		explain_step(x, "NoProxy", "direct", use->why->where, "%s", use->why->text);
@@ -634,7 +660,7 @@ explain_start(struct worker *w, struct cfg *cfg, const char *url, const char *cl
 	x->cfg = cfg_ref(cfg);
 	x->done = done;
 	x->arg = arg;
-	x->in_start = 1;
+	explain_enter(x);
 	x->r.status = 200;
 	if (method == NULL || *method == '\0')
 		method = "GET";
@@ -669,11 +695,8 @@ explain_start(struct worker *w, struct cfg *cfg, const char *url, const char *cl
 		}
 		free(norm);
 	}
-	x->in_start = 0;
-	if (x->finished) {
-		explain_free(x);
+	if (explain_leave(x))
 		return NULL;
-	}
 	return x;
 }
 
