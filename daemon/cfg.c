@@ -1138,6 +1138,16 @@ cfg_rules_sec(struct cfg_src *src)
 	return src->lim ? src->lim : src->sec;
 }
 
+/* Tell the section the FILE:LINE of the access rule about to be added (the status page's
+ * explain names it). */
+static int
+cfg_rule_line(struct cfg_src *src)
+{
+	char where[512];
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	return pol_acl_rule_line(cfg_rules_sec(src), where);
+}
+
 /* Access directives: only inside a section (the dispatcher checks). */
 static int
 cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -1145,6 +1155,8 @@ cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 {
 	const char *why;
 
+	if (cfg_rule_line(src) != 0)
+		return cfg_nomem(ps, src);
 	if (pol_acl_require(cfg_rules_sec(src), argv + 1, argc - 1, &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
@@ -1157,6 +1169,8 @@ cfg_d_order(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	const char *why;
 
 	(void)argc;
+	if (cfg_rule_line(src) != 0)
+		return cfg_nomem(ps, src);
 	if (pol_acl_order(cfg_rules_sec(src), argv[1], &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
@@ -1170,6 +1184,8 @@ cfg_d_allow(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 
 	if (strcasecmp(argv[1], "from") != 0)
 		return cfg_fail(ps, src, "%s: expected \"from\", got \"%.200s\"", d->name, argv[1]);
+	if (cfg_rule_line(src) != 0)
+		return cfg_nomem(ps, src);
 	if (pol_acl_allow(cfg_rules_sec(src), strcmp(d->name, "Deny") == 0, argv + 2, argc - 2, &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
