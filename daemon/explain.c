@@ -249,6 +249,18 @@ static void explain_acl(struct explain *x);
 static void explain_policy(struct explain *x);
 static void explain_after_lookup(struct explain *x);
 
+/* An access rule's own line and its section ("FILE:LINE in <Proxy *> at FILE:LINE"), or the
+ * section alone when the rule has no line (nothing granted, a built-in rule). */
+static const char *
+explain_why_where(const struct pol_why *why)
+{
+	static __thread char buf[256];
+	if (why->line == NULL || *why->line == '\0')
+		return why->where;
+	snprintf(buf, sizeof(buf), "%s in %s", why->line, why->where);
+	return buf;
+}
+
 static void
 explain_name_cb(void *arg, const char *name)
 {
@@ -296,12 +308,12 @@ explain_acl(struct explain *x)
 		         ": %s", *x->client_name ? x->client_name : "no confirmed name");
 	}
 	if (v != POL_ALLOW) {
-		explain_step(x, "<Proxy> access", "denied", why->where, "%s", why->text);
+		explain_step(x, "<Proxy> access", "denied", explain_why_where(why), "%s", why->text);
 		explain_outcome(x, "403 Forbidden: access to %s denied by %s", x->r.url, why->text);
 		explain_finish(x);
 		return;
 	}
-	explain_step(x, "<Proxy> access", "allowed", why->where, "%s", why->text);
+	explain_step(x, "<Proxy> access", "allowed", explain_why_where(why), "%s", why->text);
 	if (!x->cfg->proxy_requests) {
 		explain_step(x, "ProxyRequests", "off", NULL,
 		             "this server does not act as a proxy (ProxyRequests Off)");

@@ -72,7 +72,7 @@ def env(start_policy_daemon, pctx):
 
 
 def where(d, needle):
-    return "%s:%d" % (d.name_conf, line_of(d.tpl, needle))
+    return "%s:%d" % (d.conf, line_of(d.tpl, needle))
 
 
 def api(d, url, client=None, method=None, path="api/explain"):
@@ -142,8 +142,9 @@ def test_noproxy_url_goes_direct_with_its_line(env, pctx):
     assert s["where"] == where(env, "NoProxy .intranet.test")
     assert j["outcome"].startswith("sent direct")
     assert step(j, "<Proxy> access")["verdict"] == "allowed"
-    assert step(j, "<Proxy> access")["where"].startswith("<Proxy *> at %s" % env.name_conf) or \
-        env.name_conf in step(j, "<Proxy> access")["where"]
+    acc = step(j, "<Proxy> access")
+    assert acc["detail"] == "Require ip 127.0.0.1", acc  # the argument that matched
+    assert acc["where"] == "%s in <Proxy *> at %s" % (where(env, "    Require ip 127.0.0.1 ::1"), where(env, "<Proxy *>")), acc
 
 
 def test_parent_route_in_failover_order_with_health(env):
@@ -174,11 +175,9 @@ def test_denied_client_names_the_require_line(env):
     j = explain(env, "http://www.intranet.test/", client="10.1.2.3")
     s = step(j, "<Proxy> access")
     assert s["verdict"] == "denied"
-    assert "Require ip 127.0.0.1 ::1" in s["detail"]
-    assert env.name_conf + ":" in s["where"]
-    m = re.search(r":(\d+)", s["where"])
-    assert int(m.group(1)) in (line_of(env.tpl, "<Proxy *>"),
-                               line_of(env.tpl, "    Require ip 127.0.0.1 ::1"))
+    # no Require line grants 10.1.2.3: the section that decided is named, with its line
+    assert s["detail"] == "no Require matched"
+    assert s["where"] == "<Proxy *> at %s" % where(env, "<Proxy *>")
     assert j["outcome"].startswith("403")
     assert j["client"] == "10.1.2.3"
     # the admin's own address is the default client
