@@ -40,6 +40,9 @@ ProxyRemote * http://127.0.0.1:@P2@
 <Proxy *>
     Require ip 127.0.0.1 ::1
 </Proxy>
+<Proxy http://www.intranet.test/byname/>
+    Require host client3.test
+</Proxy>
 <Location /gatehouse/>
     SetHandler gatehouse-status
     Require ip 127.0.0.1 ::1
@@ -183,6 +186,54 @@ def test_denied_client_names_the_require_line(env):
     # the admin's own address is the default client
     j = explain(env, "http://www.intranet.test/")
     assert j["client"] == "127.0.0.1" and step(j, "<Proxy> access")["verdict"] == "allowed"
+
+
+def test_require_host_does_the_reverse_lookup(env):
+    # 127.0.0.3 has no PTR record with the policy dnsmasq: no confirmed name, nothing granted
+    url = "http://www.intranet.test/byname/x"
+    j = explain(env, url, client="127.0.0.3")
+    n = step(j, "client name")
+    assert n["verdict"] == "none" and "no confirmed name" in n["detail"], n
+    s = step(j, "<Proxy> access")
+    assert s["verdict"] == "denied"
+    assert s["where"] == "<Proxy http://www.intranet.test/byname/> at %s" % where(
+        env, "<Proxy http://www.intranet.test/byname/>")
+    r = ghtest.get(env.port, url, source="127.0.0.3")
+    assert r.status == 403
+    # other URLs need no name: no lookup step
+    j = explain(env, "http://www.intranet.test/other", client="127.0.0.3")
+    assert not [x for x in j["steps"] if x["name"] == "client name"]
+
+
+def test_client_gone_during_the_lookup_cancels_it(start_policy_daemon, pctx):
+    """A DNS server that never answers: the walk waits for its lookup; the admin's connection
+    closes meanwhile (the daemon cancels the walk); a later walk ends with the DNS timeout."""
+    import socket
+    hole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    hole.bind(("127.0.0.1", 0))
+    try:
+        text = CONF.replace("DNSServer 127.0.0.1:{dns_port}",
+                            "DNSServer 127.0.0.1:%d\nDNSTimeout 1000" % hole.getsockname()[1])
+        text = (text.replace("CacheRoot @ROOT@\n", "").replace("CacheSize 64M\n", "")
+                .replace("CacheEnable lmdb http://origin.test:@OPORT@/cache\n", "")
+                .replace("CacheDisable http://origin.test:@OPORT@/cache?private\n", "")
+                .replace("ProxyBlock casino blocked.test", "ProxyBlock casino")
+                .replace("NoProxy .intranet.test origin.test", "NoProxy .intranet.test")
+                .replace("@P1@", "1").replace("@P2@", "2"))
+        d = start_policy_daemon("explain-gone", text=text)
+        for i in range(5):
+            c = ghtest.Conn("127.0.0.1", d.port)
+            c.send(("GET /gatehouse/api/explain?url=http%%3A%%2F%%2Fslow%d.intranet.test%%2F "
+                    "HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % i).encode())
+            time.sleep(0.1)
+            c.close()
+        r = api(d, "http://slow.intranet.test/")
+        assert r.status == 200, r.body
+        j = json.loads(r.body)
+        assert step(j, "DNS")["verdict"] == "failed", j
+        assert d.alive()
+    finally:
+        hole.close()
 
 
 def test_connect_to_a_port_allowconnect_refuses(env, pctx):
