@@ -307,6 +307,25 @@ def test_cache_miss_hit_then_stale(env, pctx):
     assert step(j, "cache decision")["verdict"] == "hit"
 
 
+def test_cache_vary(env, pctx):
+    """Explain asks as a request without header fields: a variant stored for no
+    Accept-Language is a hit showing the Vary spec; one stored only for "de" is no variant."""
+    t = uuid.uuid4().hex
+    url = "http://origin.test:%d/cache?t=%s&cc=max-age=600&vary=Accept-Language" % (
+        pctx.origin_port, t)
+    r = ghtest.get(env.port, url, headers=[("Accept-Language", "de")])
+    assert r.status == 200
+    j = explain(env, url)
+    assert step(j, "cache key")["verdict"] == "stored"
+    assert step(j, "Vary")["verdict"] == "no variant"
+    assert step(j, "cache decision")["verdict"] == "miss"
+    values_agree(j["cache_status"], ghtest.get(env.port, url).header("Cache-Status"))
+    j = explain(env, url)  # the request without the field stored its own variant
+    v = step(j, "Vary")
+    assert v["verdict"] == "varies" and v["detail"] == "accept-language", v
+    assert step(j, "cache decision")["verdict"] == "hit"
+
+
 def test_cache_disable_names_its_line(env, pctx):
     url = "http://origin.test:%d/cache?private=1" % pctx.origin_port
     j = explain(env, url)
