@@ -71,10 +71,14 @@ cachecfg_free(struct cachecfg *cc)
 	if (cc == NULL)
 		return;
 	free(cc->root);
-	for (size_t i = 0; i < cc->nenable; i++)
+	for (size_t i = 0; i < cc->nenable; i++) {
 		free(cc->enable[i]);
-	for (size_t i = 0; i < cc->ndisable; i++)
+		free(cc->enable_where[i]);
+	}
+	for (size_t i = 0; i < cc->ndisable; i++) {
 		free(cc->disable[i]);
+		free(cc->disable_where[i]);
+	}
 	for (size_t i = 0; i < cc->nignore; i++)
 		free(cc->ignore[i]);
 	free(cc->ignore);
@@ -324,15 +328,47 @@ cachecfg_prefix_match(const char *pre, const char *key, size_t keylen)
 }
 
 int
-cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen)
+cachecfg_enabled_why(const struct cachecfg *cc, const char *key, size_t keylen,
+                     const char **prefix, int *by_disable, const char **where)
 {
-	int on = 0;
+	*prefix = *where = NULL;
+	*by_disable = 0;
 	if (cc == NULL || cc->root == NULL)
 		return 0;
-	for (size_t i = 0; i < cc->nenable && !on; i++)
-		on = cachecfg_prefix_match(cc->enable[i], key, keylen);
-	for (size_t i = 0; i < cc->ndisable && on; i++)
-		if (cachecfg_prefix_match(cc->disable[i], key, keylen))
-			on = 0;
-	return on;
+	size_t i;
+	for (i = 0; i < cc->nenable; i++)
+		if (cachecfg_prefix_match(cc->enable[i], key, keylen))
+			break;
+	if (i == cc->nenable)
+		return 0;
+	*prefix = cc->enable[i];
+	*where = cc->enable_where[i];
+	for (i = 0; i < cc->ndisable; i++)
+		if (cachecfg_prefix_match(cc->disable[i], key, keylen)) {
+			*prefix = cc->disable[i];
+			*where = cc->disable_where[i];
+			*by_disable = 1;
+			return 0;
+		}
+	return 1;
+}
+
+int
+cachecfg_note_where(struct cachecfg *cc, const char *where)
+{
+	for (size_t i = 0; i < cc->nenable; i++)
+		if (cc->enable_where[i] == NULL && (cc->enable_where[i] = strdup(where)) == NULL)
+			return -1;
+	for (size_t i = 0; i < cc->ndisable; i++)
+		if (cc->disable_where[i] == NULL && (cc->disable_where[i] = strdup(where)) == NULL)
+			return -1;
+	return 0;
+}
+
+int
+cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen)
+{
+	const char *prefix, *where;
+	int by_disable;
+	return cachecfg_enabled_why(cc, key, keylen, &prefix, &by_disable, &where);
 }

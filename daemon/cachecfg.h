@@ -25,6 +25,8 @@ struct cachecfg {
 	size_t nenable;
 	char *disable[CACHECFG_MAX_PREFIX]; /* CacheDisable PREFIX */
 	size_t ndisable;
+	char *enable_where[CACHECFG_MAX_PREFIX];  /* "FILE:LINE" of each, NULL: not known */
+	char *disable_where[CACHECFG_MAX_PREFIX];
 	struct cache_conf rules;    /* the RFC 9111 knobs (cache.h); ignore_headers below */
 	char **ignore;              /* CacheIgnoreHeaders; default {"Set-Cookie"} */
 	size_t nignore;
@@ -45,5 +47,14 @@ int cachecfg_directive(struct cachecfg *cc, char **argv, size_t argc, char *err,
  * CacheEnable prefix ("/" matches every URL) and with no CacheDisable prefix ("/" again
  * matches every URL): CacheDisable wins, as in Apache. */
 int cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keylen);
+/* The same, saying which prefix decided: *prefix the first CacheEnable prefix that matches, or
+ * the first CacheDisable one that overrides it (*by_disable 1), NULL when no CacheEnable
+ * prefix matches; *where its "FILE:LINE" (NULL: not known). For the status page's explain. */
+int cachecfg_enabled_why(const struct cachecfg *cc, const char *key, size_t keylen,
+                         const char **prefix, int *by_disable, const char **where);
+
+/* Record where the CacheEnable/CacheDisable prefixes added since the last call are written
+ * (cfg.c calls it after each Cache* directive). Returns 0, or -1 when out of memory. */
+int cachecfg_note_where(struct cachecfg *cc, const char *where);
 
 #endif

@@ -977,19 +977,18 @@ cachereq_purge_key(const struct cachecfg *cc, const char *url, size_t n)
 		cache_purge(cq_g.store, key, klen);
 }
 
-enum cachereq_verdict
-cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const char *method,
-               const char *url, const char *head, size_t head_len, int *status)
+/* A request's cache state before any action: its key, fields and whether the cache is
+ * enabled for it (nothing looked up yet). NULL when the key cannot be made or out of memory
+ * (the request is then forwarded untouched). */
+static struct creq *
+cachereq_new(unsigned wid, const struct cachecfg *cc, const char *method, const char *url,
+             const char *head, size_t head_len)
 {
-	*out = NULL;
-	const struct cachecfg *cc = cfg->cache;
-	if (cq_g.store == NULL || cc == NULL || cc->root == NULL)
-		return CQ_FORWARD;
 	struct creq *q = calloc(1, sizeof(*q));
 	char key[CREQ_KEY_MAX];
 	size_t klen = 0;
 	if (q == NULL)
-		return CQ_FORWARD;
+		return NULL;
 	q->magic = CREQ_MAGIC;
 	q->cc = cc;
 	q->wid = wid;
@@ -1000,12 +999,12 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 	if (cache_key_from_normalised(url, strlen(url), cc->rules.ignore_query_string, key,
 	                              sizeof(key), &klen) != CACHE_OK) {
 		free(q);
-		return CQ_FORWARD;
+		return NULL;
 	}
 	q->key = malloc(klen + 1);
 	if (q->key == NULL || cachereq_parse_fields(q, head, head_len) < 0) {
 		cachereq_free(&q);
-		return CQ_FORWARD;
+		return NULL;
 	}
 	memcpy(q->key, key, klen + 1);
 	q->keylen = klen;
@@ -1013,6 +1012,82 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 	q->req.url.p = q->key;
 	q->req.url.n = klen;
 	q->enabled = cachecfg_enabled_for(cc, key, klen);
+	return q;
+}
+
+/* The outcome of a fetch (nothing usable stored, or a stale entry fetched anew) after lookup
+ * result rc: what Cache-Status says of it. */
+static void
+cachereq_judge_fetch(struct creq *q, int rc)
+{
+	if (rc == CACHE_VARY_MISS)
+		cachereq_set_outcome(q, CACHE_OUT_VARY_MISS);
+	else if (rc == CACHE_HIT && q->dec.client_refresh)
+		cachereq_set_outcome(q, CACHE_OUT_CLIENT_REFRESH);
+	else
+		cachereq_set_outcome(q, CACHE_OUT_MISS);
+	if (rc == CACHE_HIT && q->dec.stale)
+		q->st.fwd = CACHE_FWD_STALE;
+}
+
+/* Look q up (a GET or HEAD the cache is enabled for) and decide: q->e (a hit), q->dec, the
+ * outcome and q->st as the answer's Cache-Status will say, assuming a revalidation can be
+ * built. Nothing else: no fill joined, no entry claimed, nothing counted. Both
+ * cachereq_begin and cachereq_probe (the status page's explain) decide through here. Returns
+ * the lookup result (CACHE_HIT, CACHE_MISS, CACHE_VARY_MISS), or -1 without a reader. */
+static int
+cachereq_judge(struct creq *q)
+{
+	q->rd = cachereq_reader(q->wid);
+	if (q->rd == NULL)
+		return -1;
+	int rc = cache_lookup(q->rd, q->key, q->keylen, &q->req.hdrs,
+	                      q->head_only ? CACHE_LOOKUP_NO_BODY : 0, &q->e);
+	if (rc < 0) {
+		log_warn("cache lookup of %s: %s", q->key, cache_strerror(rc));
+		rc = CACHE_MISS;
+	}
+	int64_t now = cachereq_now();
+	cache_decide(&q->cc->rules, rc == CACHE_HIT ? &q->e->meta : NULL, &q->req, now, &q->dec);
+	switch (q->dec.action) {
+	case CACHE_ACT_FRESH:
+	case CACHE_ACT_STALE_REVALIDATE:
+		q->serve_304 = q->dec.not_modified;
+		if (q->serve_304)
+			cachereq_set_outcome(q, cache_hdr_find(&q->req.hdrs, "if-none-match")
+			                            ? CACHE_OUT_HIT_INM : CACHE_OUT_HIT_IMS);
+		else
+			cachereq_set_outcome(q, q->dec.stale ? CACHE_OUT_HIT_STALE : CACHE_OUT_HIT);
+		q->st.has_ttl = 1;
+		q->st.ttl = q->dec.ttl;
+		break;
+	case CACHE_ACT_ONLY_IF_CACHED_MISS:
+		cachereq_set_outcome(q, CACHE_OUT_ONLY_IF_CACHED);
+		break;
+	case CACHE_ACT_REVALIDATE:
+		cachereq_set_outcome(q, q->dec.client_refresh ? CACHE_OUT_CLIENT_REFRESH
+		                                              : CACHE_OUT_REFRESH_MODIFIED);
+		q->st.fwd = q->dec.client_refresh ? CACHE_FWD_REQUEST : CACHE_FWD_STALE;
+		q->st.hit = 0;
+		break;
+	default:
+		cachereq_judge_fetch(q, rc);
+		break;
+	}
+	return rc;
+}
+
+enum cachereq_verdict
+cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const char *method,
+               const char *url, const char *head, size_t head_len, int *status)
+{
+	*out = NULL;
+	const struct cachecfg *cc = cfg->cache;
+	if (cq_g.store == NULL || cc == NULL || cc->root == NULL)
+		return CQ_FORWARD;
+	struct creq *q = cachereq_new(wid, cc, method, url, head, head_len);
+	if (q == NULL)
+		return CQ_FORWARD;
 	*out = q;
 
 	if (strcmp(method, "PURGE") == 0) {
@@ -1028,55 +1103,27 @@ cachereq_begin(struct creq **out, unsigned wid, const struct cfg *cfg, const cha
 	cachereq_set_outcome(q, CACHE_OUT_BYPASS);
 	if (q->method != CACHE_M_GET && q->method != CACHE_M_HEAD)
 		return CQ_FORWARD;  /* unsafe methods: invalidation after the response */
-	q->rd = cachereq_reader(wid);
-	if (q->rd == NULL)
+	int rc = cachereq_judge(q);
+	if (rc < 0)
 		return CQ_FORWARD;
-	int rc = cache_lookup(q->rd, q->key, q->keylen, &q->req.hdrs,
-	                      q->head_only ? CACHE_LOOKUP_NO_BODY : 0, &q->e);
-	if (rc < 0) {
-		log_warn("cache lookup of %s: %s", q->key, cache_strerror(rc));
-		rc = CACHE_MISS;
-	}
-	int64_t now = cachereq_now();
-	cache_decide(&cc->rules, rc == CACHE_HIT ? &q->e->meta : NULL, &q->req, now, &q->dec);
 	switch (q->dec.action) {
 	case CACHE_ACT_FRESH:
 	case CACHE_ACT_STALE_REVALIDATE:
-		q->serve_304 = q->dec.not_modified;
-		if (q->serve_304)
-			cachereq_set_outcome(q, cache_hdr_find(&q->req.hdrs, "if-none-match")
-			                            ? CACHE_OUT_HIT_INM : CACHE_OUT_HIT_IMS);
-		else
-			cachereq_set_outcome(q, q->dec.stale ? CACHE_OUT_HIT_STALE : CACHE_OUT_HIT);
-		q->st.has_ttl = 1;
-		q->st.ttl = q->dec.ttl;
 		return CQ_SERVE;
 	case CACHE_ACT_ONLY_IF_CACHED_MISS:
-		cachereq_set_outcome(q, CACHE_OUT_ONLY_IF_CACHED);
 		*status = 504;
 		return CQ_LOCAL;
 	case CACHE_ACT_REVALIDATE:
 		if (cachereq_build_reval(q) == 0) {
 			q->revalidating = 1;
-			cachereq_set_outcome(q, q->dec.client_refresh ? CACHE_OUT_CLIENT_REFRESH
-			                                              : CACHE_OUT_REFRESH_MODIFIED);
-			q->st.fwd = q->dec.client_refresh ? CACHE_FWD_REQUEST : CACHE_FWD_STALE;
-			q->st.hit = 0;
 			return CQ_FORWARD;
 		}
+		cachereq_judge_fetch(q, rc); /* no revalidation after all: fetched anew */
 		break;
 	default:
 		break;
 	}
 	/* fetch */
-	if (rc == CACHE_VARY_MISS)
-		cachereq_set_outcome(q, CACHE_OUT_VARY_MISS);
-	else if (rc == CACHE_HIT && q->dec.client_refresh)
-		cachereq_set_outcome(q, CACHE_OUT_CLIENT_REFRESH);
-	else
-		cachereq_set_outcome(q, CACHE_OUT_MISS);
-	if (rc == CACHE_HIT && q->dec.stale)
-		q->st.fwd = CACHE_FWD_STALE;
 	/* A stale entry that cannot be revalidated (no ETag, no Last-Modified) is fetched
 	 * unconditionally, but stale-if-error needs no validator: keep it in case the origin
 	 * fails (cachereq_response, cachereq_stale_on_error). */
@@ -1788,4 +1835,58 @@ cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved)
 			q->body_done = 1;
 	}
 	return 1;
+}
+
+/* ---- the status page's explain ---- */
+
+int
+cachereq_probe(unsigned wid, const struct cfg *cfg, const char *method, const char *url,
+               const char *head, size_t head_len, struct cachereq_probe *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->lookup = -1;
+	const struct cachecfg *cc = cfg->cache;
+	if (cq_g.store == NULL || cc == NULL || cc->root == NULL)
+		return 0;
+	out->configured = 1;
+	struct creq *q = cachereq_new(wid, cc, method, url, head, head_len);
+	if (q == NULL)
+		return -1;
+	q->background = 1; /* an explain is not a request: not counted */
+	snprintf(out->key, sizeof(out->key), "%s", q->key);
+	out->key_truncated = q->keylen >= sizeof(out->key);
+	out->enabled = cachecfg_enabled_why(cc, q->key, q->keylen, &out->prefix,
+	                                    &out->by_disable, &out->rule_where);
+	out->method_ok = q->method == CACHE_M_GET || q->method == CACHE_M_HEAD;
+	if (!out->enabled || !out->method_ok || strcmp(method, "PURGE") == 0) {
+		cachereq_free(&q);
+		return 0;
+	}
+	cachereq_set_outcome(q, CACHE_OUT_BYPASS);
+	int rc = cachereq_judge(q);
+	if (rc < 0) {
+		cachereq_free(&q);
+		return -1;
+	}
+	/* As cachereq_begin: a revalidation that cannot be built (no validator) is a fetch. */
+	if (q->dec.action == CACHE_ACT_REVALIDATE && cachereq_build_reval(q) != 0)
+		cachereq_judge_fetch(q, rc);
+	out->lookup = rc;
+	out->dec = q->dec;
+	out->outcome = q->outcome;
+	out->action = cache_outcome_squid(q->outcome);
+	if (q->e != NULL) {
+		const struct cache_meta *m = &q->e->meta;
+		out->status = m->status;
+		out->response_time = m->response_time;
+		out->body_size = m->body_size;
+		snprintf(out->vary, sizeof(out->vary), "%.*s", (int)m->vary.n, m->vary.p);
+		snprintf(out->etag, sizeof(out->etag), "%.*s", (int)m->etag.n, m->etag.p);
+	}
+	snprintf(out->cache_status, sizeof(out->cache_status), "%s", cachereq_status_line(q));
+	size_t n = strlen(out->cache_status);
+	while (n > 0 && (out->cache_status[n - 1] == '\n' || out->cache_status[n - 1] == '\r'))
+		out->cache_status[--n] = '\0';
+	cachereq_free(&q);
+	return 0;
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "cache/cache.h"
 #include "daemon/buf.h"
 #include "daemon/cfg.h"
 #include "daemon/h1.h"
@@ -144,5 +145,40 @@ int cachereq_serve_body(struct creq *q, struct buf *out, size_t *moved);
 
 /* Free the request's cache state; an unfinished fill is aborted. NULL is fine. */
 void cachereq_free(struct creq **qp);
+
+/* ---- the status page's explain (daemon/explain.c) ---- */
+
+/* What cachereq_begin would decide for a request now, decided by the same code
+ * (cachereq_judge) without acting on it: no fill joined, no entry claimed, nothing counted
+ * (a hit's LRU touch is queued as for any lookup). */
+struct cachereq_probe {
+	int configured;          /* a store is open (CacheRoot) */
+	int enabled;             /* a CacheEnable prefix matches and no CacheDisable one */
+	const char *prefix;      /* the deciding CacheEnable prefix, or the CacheDisable one
+	                          * (by_disable), NULL when none matches (owned by the config) */
+	int by_disable;
+	const char *rule_where;  /* its "FILE:LINE", or NULL */
+	int method_ok;           /* GET or HEAD: the store is consulted */
+	char key[2048];          /* the cache key */
+	int key_truncated;
+	int lookup;              /* CACHE_HIT, CACHE_MISS, CACHE_VARY_MISS; -1: not looked up */
+	struct cache_decision dec;       /* when looked up; dec.reason says why */
+	enum cache_outcome outcome;
+	const char *action;      /* "TCP_HIT", "TCP_MISS", ... */
+	/* the stored entry (lookup == CACHE_HIT) */
+	int status;
+	int64_t response_time;
+	uint64_t body_size;
+	char vary[256];          /* its normalised Vary spec, "" when none */
+	char etag[128];
+	/* "Gatehouse; hit; ttl=12" as the answer would carry it (a forwarded request's later
+	 * fwd-status and stored are added when the origin answers) */
+	char cache_status[256];
+};
+
+/* Fill *out for method, url (normalised), head (the request fields). Returns 0, or -1 out of
+ * memory or without a reader (out then says what was known). */
+int cachereq_probe(unsigned wid, const struct cfg *cfg, const char *method, const char *url,
+                   const char *head, size_t head_len, struct cachereq_probe *out);
 
 #endif

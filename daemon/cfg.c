@@ -654,6 +654,11 @@ cfg_d_allow_connect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_
 	}
 	pol_ports_free(&ps->c->allow_connect);
 	ps->c->allow_connect = p;
+	char where[512];
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	free(ps->c->allow_connect_where);
+	if ((ps->c->allow_connect_where = strdup(where)) == NULL)
+		return cfg_nomem(ps, src);
 	return 0;
 }
 
@@ -1134,6 +1139,16 @@ cfg_rules_sec(struct cfg_src *src)
 	return src->lim ? src->lim : src->sec;
 }
 
+/* Tell the section the FILE:LINE of the access rule about to be added (the status page's
+ * explain names it). */
+static int
+cfg_rule_line(struct cfg_src *src)
+{
+	char where[512];
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	return pol_acl_rule_line(cfg_rules_sec(src), where);
+}
+
 /* Access directives: only inside a section (the dispatcher checks). */
 static int
 cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -1141,6 +1156,8 @@ cfg_d_require(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 {
 	const char *why;
 
+	if (cfg_rule_line(src) != 0)
+		return cfg_nomem(ps, src);
 	if (pol_acl_require(cfg_rules_sec(src), argv + 1, argc - 1, &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
@@ -1153,6 +1170,8 @@ cfg_d_order(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	const char *why;
 
 	(void)argc;
+	if (cfg_rule_line(src) != 0)
+		return cfg_nomem(ps, src);
 	if (pol_acl_order(cfg_rules_sec(src), argv[1], &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
@@ -1166,6 +1185,8 @@ cfg_d_allow(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 
 	if (strcasecmp(argv[1], "from") != 0)
 		return cfg_fail(ps, src, "%s: expected \"from\", got \"%.200s\"", d->name, argv[1]);
+	if (cfg_rule_line(src) != 0)
+		return cfg_nomem(ps, src);
 	if (pol_acl_allow(cfg_rules_sec(src), strcmp(d->name, "Deny") == 0, argv + 2, argc - 2, &why) != 0)
 		return cfg_fail(ps, src, "%s: %s", d->name, why);
 	return 0;
@@ -1386,6 +1407,9 @@ cfg_d_cache(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 	(void)d;
 	if (cachecfg_directive(ps->c->cache, argv, argc, msg, sizeof(msg)) < 0)
 		return cfg_fail(ps, src, "%s", msg);
+	cfg_where(src, msg, sizeof(msg));
+	if (cachecfg_note_where(ps->c->cache, msg) < 0)
+		return cfg_nomem(ps, src);
 	if (strcasecmp(argv[0], "CacheRoot") == 0)
 		return cfg_cache_root_where(ps, src);
 	return 0;
@@ -3261,6 +3285,7 @@ cfg_unref(struct cfg **cp)
 	cfg_record_free(c->files, c->nfiles);
 	cfg_record_free(c->dirs, c->ndirs);
 	free(c->cache_root_where);
+	free(c->allow_connect_where);
 	cfg_locations_free(c);
 	free(c->path);
 	free(c);

@@ -65,6 +65,7 @@ struct cfg {
 	int proxy_requests;            /* ProxyRequests On|Off; default On (we are a forward proxy) */
 	enum cfg_via via;              /* ProxyVia; default Off (Apache) */
 	struct pol_ports *allow_connect; /* AllowCONNECT; default 443 563 */
+	char *allow_connect_where;     /* "FILE:LINE" of the AllowCONNECT in force, NULL: default */
 	unsigned proxy_timeout_ms;     /* ProxyTimeout SECONDS; default 60 */
 	int max_forwards;              /* ProxyMaxForwards N; -1 = unset (default) */
 	enum cfg_bad_header bad_header;/* ProxyBadHeader; default IsError */

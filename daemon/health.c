@@ -17,6 +17,7 @@ struct health {
 	char key[300];
 	_Atomic uint64_t down_until;
 	atomic_uint fails;
+	char last_err[160];      /* under health_lock */
 };
 
 static struct health health_table[HEALTH_MAX];
@@ -82,4 +83,36 @@ health_ok(struct health *h)
 		return;
 	atomic_store(&h->fails, 0);
 	atomic_store(&h->down_until, 0);
+}
+
+void
+health_note(struct health *h, const char *why)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&health_lock);
+	snprintf(h->last_err, sizeof(h->last_err), "%s", why);
+	pthread_mutex_unlock(&health_lock);
+}
+
+int
+health_peek(struct health *h, uint64_t now_ms, uint64_t *left_ms, unsigned *fails, char *err,
+            size_t errlen)
+{
+	*left_ms = 0;
+	*fails = 0;
+	if (errlen > 0)
+		err[0] = '\0';
+	if (h == NULL)
+		return 0;
+	uint64_t until = atomic_load(&h->down_until);
+	*fails = atomic_load(&h->fails);
+	pthread_mutex_lock(&health_lock);
+	snprintf(err, errlen, "%s", h->last_err);
+	pthread_mutex_unlock(&health_lock);
+	if (until > now_ms) {
+		*left_ms = until - now_ms;
+		return 1;
+	}
+	return 0;
 }

@@ -2013,7 +2013,9 @@ conn_parent_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
 	if (status != RES_OK) {
 		char why[128];
 		snprintf(why, sizeof(why), "DNS lookup failed: %s", res_strerror(status));
-		health_fail(health_get(pp->key), ev_now(c->w->loop));
+		struct health *hh = health_get(pp->key);
+		health_fail(hh, ev_now(c->w->loop));
+		health_note(hh, why);
 		conn_parent_note(c, pp, why);
 		c->par_i++;
 		conn_next_parent(c);
@@ -2144,7 +2146,9 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int how)
 	if (err != NULL) {
 		if (pp != NULL) {
 			/* Mark the parent down for its backoff and fail over to the next one. */
-			unsigned ms = health_fail(health_get(pp->key), ev_now(w->loop));
+			struct health *hh = health_get(pp->key);
+			unsigned ms = health_fail(hh, ev_now(w->loop));
+			health_note(hh, err);
 			log_warn("[id %s] parent proxy %s:%u failed (%s); marked down for %u s",
 			         c->req_id, pp->host, pp->port, err, ms / 1000);
 			conn_parent_note(c, pp, timeout ? "timed out" : "refused");

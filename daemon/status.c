@@ -15,6 +15,7 @@
  * the client goes away. Every response carries ui_security_headers() and Cache-Control
  * no-store (it is one of them).
  */
+#include "daemon/explain.h"
 #include "daemon/status.h"
 
 #include "daemon/cfg.h"
@@ -129,7 +130,7 @@ status_ops_make(void)
 	/* The areas' tables (stats_ui_ops(), uicache_ops(), explain_ui_ops()) are wired here. */
 	status_ops.stats = NULL;
 	status_ops.cache = uicache_ops();
-	status_ops.explain = NULL;
+	status_ops.explain = explain_ui_ops();
 }
 
 const struct ui_ops *

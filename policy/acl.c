@@ -88,6 +88,7 @@ struct pol_acl_section {
 	int have_re;
 	regex_t re;
 	char *where;          /* "<Proxy *> at gatehouse.conf:10" */
+	char *rule_line;      /* FILE:LINE of the rules being added (pol_acl_rule_line), or NULL */
 	enum pol_style style;
 	struct pol_rules req;            /* 2.4 */
 	enum pol_order order;            /* 2.2 */
@@ -112,7 +113,7 @@ struct pol_acl {
 };
 
 static const char pol_acl_err_nomem[] = "out of memory";
-#define POL_ACL_BUILTIN(name, s) static const struct pol_why name = { s, "", s }
+#define POL_ACL_BUILTIN(name, s) static const struct pol_why name = { s, "", s, NULL }
 POL_ACL_BUILTIN(pol_acl_rule_default, "no <Proxy> section applies: loopback clients only");
 POL_ACL_BUILTIN(pol_acl_rule_purge, "PURGE needs a <Limit PURGE> grant in a <Proxy> section");
 
@@ -145,10 +146,11 @@ pol_acl_strf(const char *fmt, ...)
 }
 
 /* A rule description in one allocation (free() it): text from fmt, where the section's
- * name, full "TEXT (WHERE)". NULL when out of memory. */
-__attribute__((format(printf, 2, 3)))
+ * name, full "TEXT (WHERE)", line the rule's own FILE:LINE (NULL: unknown). NULL when out of
+ * memory. */
+__attribute__((format(printf, 3, 4)))
 static struct pol_why *
-pol_acl_why(const char *where, const char *fmt, ...)
+pol_acl_why(const char *where, const char *line, const char *fmt, ...)
 {
 	va_list ap;
 	char *text = NULL;
@@ -159,8 +161,8 @@ pol_acl_why(const char *where, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0)
 		return NULL;
-	size_t tl = (size_t)n, wl = where ? strlen(where) : 0;
-	struct pol_why *y = malloc(sizeof(*y) + (tl + 1) + (wl + 1) + (tl + wl + 4));
+	size_t tl = (size_t)n, wl = where ? strlen(where) : 0, ll = line ? strlen(line) : 0;
+	struct pol_why *y = malloc(sizeof(*y) + (tl + 1) + (wl + 1) + (tl + wl + 4) + (ll + 1));
 	if (y) {
 		char *t = (char *)(y + 1), *w = t + tl + 1, *f = w + wl + 1;
 
@@ -175,6 +177,12 @@ pol_acl_why(const char *where, const char *fmt, ...)
 		y->text = t;
 		y->where = w;
 		y->full = f;
+		y->line = NULL;
+		if (line) {
+			char *l = f + tl + wl + 4;
+			memcpy(l, line, ll + 1);
+			y->line = l;
+		}
 	}
 	free(text);
 	return y;
@@ -240,6 +248,7 @@ pol_acl_section_free(struct pol_acl_section *s)
 		regfree(&s->re);
 	free(s->pattern);
 	free(s->where);
+	free(s->rule_line);
 	free(s->desc_none);
 	free(s->desc_default);
 	pol_acl_rules_free(&s->req);
@@ -411,8 +420,8 @@ pol_acl_section_alloc(struct pol_acl *acl, struct pol_acl_section ***vec, size_t
 	s->magic = POL_SEC_MAGIC;
 	s->acl = acl;
 	s->where = where;
-	s->desc_none = pol_acl_why(where, "no Require matched");
-	s->desc_default = pol_acl_why(where, "Order deny,allow: no Deny matched");
+	s->desc_none = pol_acl_why(where, NULL, "no Require matched");
+	s->desc_default = pol_acl_why(where, NULL, "Order deny,allow: no Deny matched");
 	if (!s->desc_none || !s->desc_default) {
 		pol_acl_section_free(s);
 		*err = pol_acl_err_nomem;
@@ -656,7 +665,7 @@ pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, cons
 			goto nomem;
 		r->kind = POL_R_ALL;
 		r->granted = granted;
-		r->desc = pol_acl_why(s->where, "Require all %s", granted ? "granted" : "denied");
+		r->desc = pol_acl_why(s->where, s->rule_line, "Require all %s", granted ? "granted" : "denied");
 		if (!r->desc)
 			goto nomem;
 	} else if (strcasecmp(provider, "local") == 0) {
@@ -669,7 +678,7 @@ pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, cons
 			goto nomem;
 		r->kind = POL_R_LOCAL;
 		r->negate = negate;
-		r->desc = pol_acl_why(s->where, "Require %slocal", negate ? "not " : "");
+		r->desc = pol_acl_why(s->where, s->rule_line, "Require %slocal", negate ? "not " : "");
 		if (!r->desc)
 			goto nomem;
 	} else if (strcasecmp(provider, "ip") == 0 || strcasecmp(provider, "host") == 0) {
@@ -708,7 +717,7 @@ pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, cons
 			} else if (pol_acl_host_set(r, args[i]) != 0) {
 				goto nomem;
 			}
-			r->desc = pol_acl_why(s->where, "Require %s%s %s", negate ? "not " : "",
+			r->desc = pol_acl_why(s->where, s->rule_line, "Require %s%s %s", negate ? "not " : "",
 			                      is_ip ? "ip" : "host", args[i]);
 			if (!r->desc)
 				goto nomem;
@@ -755,7 +764,7 @@ pol_acl_order(struct pol_acl_section *s, const char *arg, const char **err)
 		return pol_acl_fail(acl, err, "expected deny,allow, allow,deny or mutual-failure, "
 		                    "got \"%.200s\"", arg);
 	}
-	desc = pol_acl_why(s->where, "%s", text);
+	desc = pol_acl_why(s->where, s->rule_line, "%s", text);
 	if (!desc) {
 		*err = pol_acl_err_nomem;
 		return -1;
@@ -823,7 +832,7 @@ pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t nar
 		} else if (pol_acl_host_set(r, args[i]) != 0) {
 			goto nomem;
 		}
-		r->desc = pol_acl_why(s->where, "%s from %s", deny ? "Deny" : "Allow", args[i]);
+		r->desc = pol_acl_why(s->where, s->rule_line, "%s from %s", deny ? "Deny" : "Allow", args[i]);
 		if (!r->desc)
 			goto nomem;
 	}
@@ -1157,4 +1166,15 @@ pol_acl_check(const struct pol_acl *acl, const char *method, const char *url, si
 	if (rule)
 		*rule = why->full;
 	return v;
+}
+
+int
+pol_acl_rule_line(struct pol_acl_section *s, const char *line)
+{
+	char *l = line ? strdup(line) : NULL;
+	if (line && !l)
+		return -1;
+	free(s->rule_line);
+	s->rule_line = l;
+	return 0;
 }

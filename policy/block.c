@@ -114,6 +114,7 @@ pol_why_make(struct pol *p, const char *where, const char *text)
 	if (!y || !text)
 		return NULL;
 	y->text = text;
+	y->line = NULL; /* where is the rule's own line already */
 	y->where = where && *where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
 	y->full = *y->where ? pol_arena_printf(&p->arena, "%s (%s)", text, y->where) : text;
 	return y->where && y->full ? y : NULL;

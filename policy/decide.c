@@ -24,7 +24,7 @@
 
 #include "policy/pol_rules.h"
 
-#define POL_WHY_BUILTIN(name, s) static const struct pol_why name = { s, "", s }
+#define POL_WHY_BUILTIN(name, s) static const struct pol_why name = { s, "", s, NULL }
 POL_WHY_BUILTIN(pol_rule_nopolicy, "no compiled policy");
 POL_WHY_BUILTIN(pol_rule_nohost, "the request has no host");
 POL_WHY_BUILTIN(pol_rule_badhost, "host name too long");

@@ -86,6 +86,8 @@ struct pol_why {
 	const char *text;
 	const char *where;
 	const char *full;
+	const char *line;  /* the rule's own "FILE:LINE" when known (access rules, see
+	                    * pol_acl_rule_line), else NULL: for the status page's explain */
 };
 
 /* ---- client access control ---- */
@@ -130,6 +132,11 @@ int pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, 
  * suffixes, "env=..." is rejected). Mixing 2.2 and 2.4 directives in one section is an error. */
 int pol_acl_order(struct pol_acl_section *s, const char *arg, const char **err);
 int pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t nargs, const char **err);
+
+/* The Require/Allow/Deny/Order rules added to s from now on are written at line ("FILE:LINE";
+ * NULL: unknown): their struct pol_why says so in its line member (where and full are
+ * unchanged). Returns 0, or -1 when out of memory. */
+int pol_acl_rule_line(struct pol_acl_section *s, const char *line);
 
 enum pol_verdict { POL_ALLOW = 0, POL_DENY = 1, POL_NEED_NAME = 2 };
 

@@ -692,6 +692,43 @@ acl_limit_builder_errors(void **state)
 	pol_acl_free(&acl);
 }
 
+/* The status page's explain names the rule's own line (pol_acl_rule_line); where and full
+ * stay the section's, as the 403 page and the error log show them. */
+static void
+acl_rule_line_names_the_rule(void **state)
+{
+	struct pol_acl *acl;
+	struct pol_acl_section *sec;
+	const char *err = NULL;
+	char *r1[] = { "ip", "10.0.0.0/8" }, *r2[] = { "ip", "192.168.0.0/16" };
+	struct sockaddr_storage ss;
+	const struct pol_why *why = NULL;
+
+	(void)state;
+	assert_int_equal(pol_acl_new(&acl), 0);
+	sec = pol_acl_section_add(acl, POL_SEC_PREFIX, "*", "<Proxy *> at f:3", &err);
+	assert_non_null(sec);
+	assert_int_equal(pol_acl_rule_line(sec, "f:4"), 0);
+	assert_int_equal(pol_acl_require(sec, r1, 2, &err), 0);
+	assert_int_equal(pol_acl_rule_line(sec, "f:5"), 0);
+	assert_int_equal(pol_acl_require(sec, r2, 2, &err), 0);
+	assert_int_equal(pol_acl_check_why(acl, "GET", "http://a/", 9, acl_addr("192.168.1.1", &ss),
+	                                   NULL, &why), POL_ALLOW);
+	assert_string_equal(why->text, "Require ip 192.168.0.0/16");
+	assert_string_equal(why->line, "f:5");
+	assert_string_equal(why->where, "<Proxy *> at f:3");
+	assert_string_equal(why->full, "Require ip 192.168.0.0/16 (<Proxy *> at f:3)");
+	assert_int_equal(pol_acl_check_why(acl, "GET", "http://a/", 9, acl_addr("10.1.1.1", &ss),
+	                                   NULL, &why), POL_ALLOW);
+	assert_string_equal(why->line, "f:4");
+	/* nothing granted: the section decided, no rule line */
+	assert_int_equal(pol_acl_check_why(acl, "GET", "http://a/", 9, acl_addr("8.8.8.8", &ss),
+	                                   NULL, &why), POL_DENY);
+	assert_null(why->line);
+	assert_string_equal(why->where, "<Proxy *> at f:3");
+	pol_acl_free(&acl);
+}
+
 static void
 acl_check_honours_url_length(void **state)
 {
@@ -970,6 +1007,7 @@ main(void)
 		cmocka_unit_test(acl_builder_errors),
 		cmocka_unit_test(acl_failed_line_adds_nothing),
 		cmocka_unit_test(acl_section_errors),
+		cmocka_unit_test(acl_rule_line_names_the_rule),
 		cmocka_unit_test(acl_reasonable_regex_bounds_accepted),
 	};
 

@@ -120,6 +120,42 @@ test_bad_values_are_errors_with_file_and_line(void **state)
 	load_fails("<Proxy *>\n<Limit PURGE>\nCacheRoot /x\n", "t.conf:3: CacheRoot not allowed in <Limit>");
 }
 
+/* The status page's explain names the deciding CacheEnable/CacheDisable line, and the
+ * AllowCONNECT in force. */
+static void
+test_deciding_prefix_has_its_line(void **state)
+{
+	(void)state;
+	struct cfg *c = load("CacheRoot /tmp/x\n\nCacheEnable lmdb http://a.test/\n"
+	                     "CacheEnable lmdb /\nCacheDisable http://a.test/private\n"
+	                     "AllowCONNECT 443 8443\n");
+	const char *prefix, *where;
+	int by_disable;
+	assert_true(cachecfg_enabled_why(c->cache, "http://a.test/x", 15, &prefix, &by_disable,
+	                                 &where));
+	assert_string_equal(prefix, "http://a.test/");
+	assert_string_equal(where, "t.conf:3");
+	assert_false(by_disable);
+	assert_true(cachecfg_enabled_why(c->cache, "http://b.test/x", 15, &prefix, &by_disable,
+	                                 &where));
+	assert_string_equal(prefix, "/");
+	assert_string_equal(where, "t.conf:4");
+	assert_false(cachecfg_enabled_why(c->cache, "http://a.test/private/1", 23, &prefix,
+	                                  &by_disable, &where));
+	assert_true(by_disable);
+	assert_string_equal(prefix, "http://a.test/private");
+	assert_string_equal(where, "t.conf:5");
+	assert_string_equal(c->allow_connect_where, "t.conf:6");
+	cfg_unref(&c);
+	c = load("CacheRoot /tmp/x\nCacheEnable lmdb http://a.test/\n");
+	assert_false(cachecfg_enabled_why(c->cache, "http://b.test/", 14, &prefix, &by_disable,
+	                                  &where));
+	assert_null(prefix);
+	assert_null(where);
+	assert_null(c->allow_connect_where);
+	cfg_unref(&c);
+}
+
 static void
 test_enable_and_disable_prefixes(void **state)
 {
@@ -216,6 +252,7 @@ main(void)
 		cmocka_unit_test(test_directives_set_their_fields),
 		cmocka_unit_test(test_bad_values_are_errors_with_file_and_line),
 		cmocka_unit_test(test_enable_and_disable_prefixes),
+		cmocka_unit_test(test_deciding_prefix_has_its_line),
 		cmocka_unit_test(test_purge_needs_a_limit_grant),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

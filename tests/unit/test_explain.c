@@ -1,0 +1,107 @@
+/*
+ * test_explain.c - the pure parts of the status page's explain (daemon/explain.c): methods,
+ * client addresses, and the target normalised as the proxy normalises it before judging it
+ * (absolute http/ftp URLs, host:port for CONNECT, the proxy's 400/501 reasons).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/explain.h"
+#include "daemon/url.h"
+
+static void
+test_methods(void **state)
+{
+	(void)state;
+	assert_true(explain_method_ok("GET"));
+	assert_true(explain_method_ok("CONNECT"));
+	assert_true(explain_method_ok("PURGE"));
+	assert_false(explain_method_ok("get"));
+	assert_false(explain_method_ok("BREW"));
+	assert_false(explain_method_ok(""));
+}
+
+static void
+test_client_addresses(void **state)
+{
+	(void)state;
+	struct sockaddr_storage ss;
+	assert_int_equal(explain_client_parse("10.1.2.3", &ss), 0);
+	assert_int_equal(ss.ss_family, AF_INET);
+	assert_int_equal(ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr), 0x0a010203u);
+	assert_int_equal(explain_client_parse("::1", &ss), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(explain_client_parse("[2001:db8::1]", &ss), 0);
+	assert_int_equal(ss.ss_family, AF_INET6);
+	assert_int_equal(explain_client_parse("10.1.2", &ss), -1);
+	assert_int_equal(explain_client_parse("host.test", &ss), -1);
+	assert_int_equal(explain_client_parse("", &ss), -1);
+	assert_int_equal(explain_client_parse("10.0.0.1/8", &ss), -1);
+}
+
+static int
+norm(const char *in, int connect, char *out, char *host, unsigned *port, int *ftp,
+     const char **reason)
+{
+	return explain_target_normalize(in, connect, out, 512, host, 256, port, ftp, reason);
+}
+
+static void
+test_targets(void **state)
+{
+	(void)state;
+	char out[512], host[256];
+	unsigned port = 0;
+	int ftp = -1;
+	const char *reason = NULL;
+	assert_int_equal(norm("HTTP://WWW.Example.TEST:80/a/../b?q", 0, out, host, &port, &ftp,
+	                      &reason), 0);
+	assert_string_equal(out, "http://www.example.test/b?q");
+	assert_string_equal(host, "www.example.test");
+	assert_int_equal(port, 80);
+	assert_int_equal(ftp, 0);
+	assert_int_equal(norm("http://h.test:8080", 0, out, host, &port, &ftp, &reason), 0);
+	assert_string_equal(out, "http://h.test:8080/");
+	assert_int_equal(port, 8080);
+	/* a percent-encoded host is decoded and judged as what it decodes to */
+	assert_int_equal(norm("http://%77ww.test/", 0, out, host, &port, &ftp, &reason), 0);
+	assert_string_equal(host, "www.test");
+	assert_int_equal(norm("ftp://user@ftp.test/pub/", 0, out, host, &port, &ftp, &reason), 0);
+	assert_int_equal(ftp, 1);
+	assert_int_equal(port, 21);
+	assert_int_equal(norm("Host.Test.:443", 1, out, host, &port, &ftp, &reason), 0);
+	assert_string_equal(out, "host.test:443");
+	assert_int_equal(port, 443);
+	assert_int_equal(norm("[2001:DB8::1]:8443", 1, out, host, &port, &ftp, &reason), 0);
+	assert_string_equal(out, "[2001:db8::1]:8443");
+	assert_string_equal(host, "2001:db8::1");
+
+	assert_int_equal(norm("http://user@h.test/", 0, out, host, &port, &ftp, &reason), -1);
+	assert_non_null(strstr(reason, "user information"));
+	assert_int_equal(norm("gopher://h.test/", 0, out, host, &port, &ftp, &reason), -1);
+	assert_non_null(strstr(reason, "http://"));
+	assert_int_equal(norm("/local/path", 0, out, host, &port, &ftp, &reason), -1);
+	assert_int_equal(norm("not a url", 0, out, host, &port, &ftp, &reason), -1);
+	assert_int_equal(norm("", 0, out, host, &port, &ftp, &reason), -1);
+	assert_int_equal(norm("h.test", 1, out, host, &port, &ftp, &reason), -1); /* no port */
+	assert_int_equal(norm("http://h.test/", 1, out, host, &port, &ftp, &reason), -1);
+	assert_int_equal(norm("http://h_t\x01.test/", 0, out, host, &port, &ftp, &reason), -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_methods),
+		cmocka_unit_test(test_client_addresses),
+		cmocka_unit_test(test_targets),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
