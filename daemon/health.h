@@ -19,4 +19,18 @@ int health_is_down(const struct health *h, uint64_t now_ms);
 unsigned health_fail(struct health *h, uint64_t now_ms);
 void health_ok(struct health *h);
 
+/* For the status page (any thread). The entry's index in the table (0 .. 255), or -1 for
+ * NULL: a key keeps its index for the life of the process. */
+int health_index(const struct health *h);
+/* Note why a parent failed (the last error shown on the status page); a short lock. */
+void health_note(struct health *h, const char *why);
+struct health_info {
+	int down;
+	unsigned backoff_left_ms;   /* while down */
+	unsigned fails;             /* consecutive failures */
+	char last_err[160];         /* "" when none */
+	int64_t last_err_at;        /* wall clock, seconds; 0 when none */
+};
+void health_info_get(const struct health *h, uint64_t now_ms, struct health_info *out);
+
 #endif

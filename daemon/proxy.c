@@ -601,6 +601,8 @@ conn_log(struct conn *c)
 		               c->close_after ? '-' : '+',
 	};
 	alog_add(&w->alog, &e);
+	stats_req(w, &e, c->pol_rule != NULL && c->pol_rule == c->dec.rule &&
+	          c->dec.action == POL_BLOCK, c->via_parent ? c->via_parent->key : NULL);
 }
 
 static void conn_polwait_leave(struct conn *c);
@@ -617,6 +619,8 @@ conn_close(struct conn *c)
 	c->log_aborted = 1;
 	conn_log(c);
 	c->dead = 1;
+	if (c->phase == CP_TUNNEL)
+		w->st.tunnels_open--;
 	if (c->dnsq)
 		res_cancel(&c->dnsq);
 	if (c->up) {
@@ -1924,6 +1928,7 @@ conn_parent_resolved_cb(void *arg, int status, const struct res_addrs *addrs)
 		char why[128];
 		snprintf(why, sizeof(why), "DNS lookup failed: %s", res_strerror(status));
 		health_fail(health_get(pp->key), ev_now(c->w->loop));
+		health_note(health_get(pp->key), why);
 		conn_parent_note(c, pp, why);
 		c->par_i++;
 		conn_next_parent(c);
@@ -2025,6 +2030,7 @@ conn_start_tunnel(struct conn *c)
 	c->status = 200;
 	c->action = "TCP_TUNNEL";
 	w->st.tunnels++;
+	w->st.tunnels_open++;
 	size_t before = buf_len(&c->out);
 	buf_append(&c->out, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
 	conn_log_keep_resp(c, before);
@@ -2055,6 +2061,7 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int how)
 		if (pp != NULL) {
 			/* Mark the parent down for its backoff and fail over to the next one. */
 			unsigned ms = health_fail(health_get(pp->key), ev_now(w->loop));
+			health_note(health_get(pp->key), err);
 			log_warn("[id %s] parent proxy %s:%u failed (%s); marked down for %u s",
 			         c->req_id, pp->host, pp->port, err, ms / 1000);
 			conn_parent_note(c, pp, timeout ? "timed out" : "refused");
@@ -2646,6 +2653,7 @@ proxy_up_io(struct up *u, unsigned revents)
 		} else if (n > 0) {
 			c->up_got_bytes = 1;
 			c->w->st.bytes_in += (uint64_t)n;
+			stats_upstream_in(&c->w->stats, (uint64_t)n);
 			c->last_up = ev_now(c->w->loop);
 		}
 	}
