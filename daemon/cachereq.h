@@ -33,6 +33,10 @@ struct creq;
 int cachereq_open(const struct cfg *cfg, char *err, size_t errlen);
 /* Stop maintenance, free the readers and close the store (after the workers have stopped). */
 void cachereq_close(void);
+/* The store's counters (cache_store_stats; takes its write mutex briefly), for the status
+ * page. Returns -1 when no store is open. Any thread. */
+struct cache_stats;
+int cachereq_store_stats(struct cache_stats *st);
 
 enum cachereq_verdict {
 	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */

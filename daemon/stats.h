@@ -139,6 +139,10 @@ struct stats_proc {
 };
 void stats_proc_get(struct stats_proc *out);
 
+/* The table webui/ reads the counters through (daemon/statsui.c; webui/ui_stats.h). */
+struct ui_stats_ops;
+const struct ui_stats_ops *stats_ui_ops(void);
+
 /* Monotonic clock in ms, the clock of ev_now. */
 uint64_t stats_mono_ms(void);
 
