@@ -95,7 +95,7 @@ status_ops_make(void)
 	status_ops.version = GH_VERSION;
 	status_ops.csrf_secret = status_secret;
 	/* The areas' tables (stats_ui_ops(), uicache_ops(), explain_ui_ops()) are wired here. */
-	status_ops.stats = NULL;
+	status_ops.stats = stats_ui_ops();
 	status_ops.cache = NULL;
 	status_ops.explain = NULL;
 }

@@ -12,6 +12,7 @@
 #include "webui/ui_stats.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

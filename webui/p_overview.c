@@ -179,7 +179,7 @@ ui_ov_html(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 	const char *version = call->ops && call->ops->version ? call->ops->version : "";
 
 	ui_page_begin(call, "Overview", "overview");
-	ui_out_puts(o, "<h1>Overview</h1>\n<section id=\"ov-server\"><h2>Server</h2>\n"
+	ui_out_puts(o, "<section id=\"ov-server\"><h2>Server</h2>\n"
 	            "<table class=\"kv\">\n<tr><th>Version</th><td>Gatehouse/");
 	ui_out_html(o, version, strlen(version));
 	ui_out_puts(o, "</td></tr>\n");

@@ -500,6 +500,7 @@ const struct ui_route ui_routes_core[] = {
 /* Every area's table, walked in this order; the first row whose path matches decides. One
  * line per area; the core's table comes last (its "" index yields to an area's overview). */
 static const struct ui_route *const ui_route_tables[] = {
+	ui_routes_stats,
 	ui_routes_core,
 	NULL,
 };
