@@ -164,8 +164,10 @@ stats_sum_of(struct stats_sum *out, const struct stats *const *v, size_t n, uint
 {
 	memset(out, 0, sizeof(*out));
 	uint64_t now = mono_ms / 1000, up = mono_ms > started_ms ? (mono_ms - started_ms) / 1000 : 0;
-	out->win_1m = up < 60 ? (unsigned)(up ? up : 1) : 60;
-	out->win_5m = up < 300 ? (unsigned)(up ? up : 1) : 300;
+	/* The windows end with the current second (partly elapsed), so that a page read just
+	 * after a burst shows it; right after start they are as long as the process has run. */
+	out->win_1m = up < 60 ? (unsigned)up + 1 : 60;
+	out->win_5m = up < 300 ? (unsigned)up + 1 : 300;
 	for (size_t i = 0; i < n; i++) {
 		const struct stats *s = v[i];
 		for (int k = 0; k < STATS_OUT__COUNT; k++) {
@@ -178,12 +180,10 @@ stats_sum_of(struct stats_sum *out, const struct stats *const *v, size_t n, uint
 		for (int k = 0; k <= STATS_NBUCKETS; k++)
 			out->dur_bin[k] += LD(s->dur_bin[k]);
 		out->dur_sum_us += LD(s->dur_sum_us);
-		if (now >= 1) {
-			out->req_1m += stats_ring_count(s->sec_ring, STATS_RING_SECS,
-			                                now > 60 ? now - 60 : 0, now - 1);
-			out->req_5m += stats_ring_count(s->sec_ring, STATS_RING_SECS,
-			                                now > 300 ? now - 300 : 0, now - 1);
-		}
+		out->req_1m += stats_ring_count(s->sec_ring, STATS_RING_SECS,
+		                                now >= 59 ? now - 59 : 0, now);
+		out->req_5m += stats_ring_count(s->sec_ring, STATS_RING_SECS,
+		                                now >= 299 ? now - 299 : 0, now);
 		uint64_t min = now / 60;
 		out->blocked_1h += stats_ring_count(s->min_blocked, STATS_BLOCK_MINS,
 		                                    min >= 59 ? min - 59 : 0, min);

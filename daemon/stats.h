@@ -105,7 +105,8 @@ struct stats_sum {
 	uint64_t bytes_client_out, bytes_store_out, bytes_upstream_in, bytes_client_in;
 	uint64_t dur_bin[STATS_NBUCKETS + 1];
 	uint64_t dur_sum_us;
-	uint64_t req_1m, req_5m;      /* requests finished in the last 60 / 300 whole seconds */
+	uint64_t req_1m, req_5m;      /* requests finished in the last 60 / 300 s (the current
+	                               * second included) */
 	unsigned win_1m, win_5m;      /* seconds those windows cover (less just after start) */
 	uint64_t blocked_1h;
 	uint64_t parent_req[STATS_PARENTS_MAX];

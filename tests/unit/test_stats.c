@@ -137,7 +137,7 @@ stats_counts_outcomes_bytes_durations_and_parents(void **state)
 	int k = health_index(health_get("parent.test:3128"));
 	assert_true(k >= 0);
 	assert_int_equal(s.parent_req[k], 2);
-	/* every request finished in the second before mono_ms: both windows hold all 8 */
+	/* every request finished a second before mono_ms: both windows hold all 8 */
 	assert_int_equal(s.req_1m, 8);
 	assert_int_equal(s.req_5m, 8);
 	assert_int_equal(s.win_1m, 60);
@@ -158,17 +158,24 @@ stats_rate_windows_forget_old_seconds(void **state)
 	stats_sum_of(&s, v, 1, now + 120 * 1000, now - 3600 * 1000);
 	assert_int_equal(s.req_1m, 0);
 	assert_int_equal(s.req_5m, 2);
-	/* 301 s later: the ring slot of that second is stale (same index, other tag) */
-	stats_sum_of(&s, v, 1, now + 301 * 1000, now - 3600 * 1000);
-	assert_int_equal(s.req_5m, 0);
-	assert_int_equal(s.requests, 2);
-	/* 300 s later it is the oldest second of the 5-minute window */
+	/* 300 s later: out of the window; 600 s later the ring slot of the current second is
+	 * that second's (same index): its tag is not the current second's, so it counts 0 */
 	stats_sum_of(&s, v, 1, now + 300 * 1000, now - 3600 * 1000);
+	assert_int_equal(s.req_5m, 0);
+	stats_sum_of(&s, v, 1, now + 600 * 1000, now - 3600 * 1000);
+	assert_int_equal(s.req_5m, 0);
+	assert_int_equal(s.req_1m, 0);
+	assert_int_equal(s.requests, 2);
+	/* 299 s later it is the oldest second of the 5-minute window */
+	stats_sum_of(&s, v, 1, now + 299 * 1000, now - 3600 * 1000);
 	assert_int_equal(s.req_5m, 2);
-	/* 10 s after start, the windows are 10 s long */
+	/* in the current second, both windows count them */
+	stats_sum_of(&s, v, 1, now, now - 3600 * 1000);
+	assert_int_equal(s.req_1m, 2);
+	/* 10 s after start, the windows are 11 s long (10 whole seconds and the current one) */
 	stats_sum_of(&s, v, 1, now + 1000, now - 9000);
-	assert_int_equal(s.win_1m, 10);
-	assert_int_equal(s.win_5m, 10);
+	assert_int_equal(s.win_1m, 11);
+	assert_int_equal(s.win_5m, 11);
 	assert_int_equal(s.req_1m, 2);
 }
 
