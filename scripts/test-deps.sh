@@ -5,7 +5,7 @@
 set -eu
 PKGS="scons pkg-config gcc clang libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev libcmocka-dev
 python3 python3-pytest curl wget dnsmasq-base nginx-light wrk procps nodejs chromium
-dpkg-dev debhelper lintian apt-utils logrotate dpkg-repack slowhttptest"
+dpkg-dev debhelper lintian apt-utils logrotate dpkg-repack slowhttptest prometheus"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
