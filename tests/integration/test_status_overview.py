@@ -226,3 +226,25 @@ def test_reload_outcome_is_shown(stats_env):
     a = wait_auto(d.port, lambda a: a["LastReloadOK"] == "1")
     assert a["LastReloadOK"] == "1" and a["LastReloadError"] == "", a
     assert d.alive()
+
+
+def test_connections_now_count_tunnels_and_upstreams(stats_env, ctx):
+    """Connections now: an open CONNECT tunnel is a client connection and a tunnel (and its
+    upstream an upstream connection) while it lasts, and none of them once it is closed."""
+    d = stats_env
+    c = ghtest.Conn("127.0.0.1", d.port)
+    authority = "origin.test:%d" % ctx.echo_port
+    with c:
+        c.send("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (authority, authority))
+        r = c.read_response("CONNECT")
+        assert r.status == 200, r
+        c.send(b"ping")
+        assert c.read_exact(4) == b"ping"
+        a = wait_auto(d.port, lambda a: int(a["ConnsTunnels"]) == 1)
+        assert int(a["ConnsTunnels"]) == 1, a
+        assert int(a["ConnsUpstreams"]) >= 1, a
+        assert int(a["ConnsClients"]) >= 2, a   # the tunnel and this ?auto request
+    a = wait_auto(d.port, lambda a: int(a["ConnsTunnels"]) == 0 and int(a["ReqMiss"]) == 1
+                  and int(a["ConnsUpstreams"]) == 0)
+    assert int(a["ConnsTunnels"]) == 0 and int(a["ConnsUpstreams"]) == 0, a
+    assert int(a["ReqMiss"]) == 1, a            # the tunnel, logged when it closed
