@@ -33,42 +33,60 @@ stats_outcome_name(enum stats_outcome o)
 	return (unsigned)o < STATS_OUT__COUNT ? stats_outcome_names[o] : "?";
 }
 
-/* Squid codes end in _HIT for every answer the store gave without asking upstream. */
-static int
-stats_is_hit(const char *a, size_t n)
+/* What an action string says, as flags: Squid codes end in _HIT for every answer the store
+ * gave without asking upstream. */
+#define STATS_F_HIT 1u
+#define STATS_F_DENIED 2u
+#define STATS_F_REFRESH 4u
+#define STATS_F_NONE 8u
+#define STATS_F_STORE 16u   /* served from the store (a refresh that kept the entry too) */
+
+static unsigned
+stats_action_flags(const char *a)
 {
-	return n > 4 && memcmp(a + n - 4, "_HIT", 4) == 0;
+	if (a == NULL)
+		return STATS_F_NONE;
+	size_t n = strlen(a);
+	if (n > 4 && memcmp(a + n - 4, "_HIT", 4) == 0)
+		return STATS_F_HIT | STATS_F_STORE;
+	if (strcmp(a, "TCP_DENIED") == 0)
+		return STATS_F_DENIED;
+	if (strncmp(a, "TCP_REFRESH_", 12) == 0)
+		return STATS_F_REFRESH | (strcmp(a + 12, "UNMODIFIED") == 0 ||
+		                          strcmp(a + 12, "FAIL_OLD") == 0 ? STATS_F_STORE : 0);
+	if (strcmp(a, "NONE") == 0)
+		return STATS_F_NONE;
+	return 0;
+}
+
+static enum stats_outcome
+stats_outcome_flags(unsigned f, int status, int blocked)
+{
+	if (blocked && status == 403)
+		return STATS_BLOCKED;
+	if (f & STATS_F_DENIED)
+		return STATS_DENIED;
+	if (f & STATS_F_HIT)
+		return STATS_HIT;
+	if (status >= 500)
+		return STATS_ERROR;
+	if (f & STATS_F_REFRESH)
+		return STATS_REFRESH;
+	if (f & STATS_F_NONE)
+		return status >= 400 || status == 0 ? STATS_ERROR : STATS_LOCAL;
+	return STATS_MISS;
 }
 
 enum stats_outcome
 stats_outcome_of(const char *action, int status, int blocked)
 {
-	if (action == NULL)
-		action = "NONE";
-	size_t n = strlen(action);
-	if (blocked && status == 403)
-		return STATS_BLOCKED;
-	if (strcmp(action, "TCP_DENIED") == 0)
-		return STATS_DENIED;
-	if (stats_is_hit(action, n))
-		return STATS_HIT;
-	if (status >= 500)
-		return STATS_ERROR;
-	if (strncmp(action, "TCP_REFRESH_", 12) == 0)
-		return STATS_REFRESH;
-	if (strcmp(action, "NONE") == 0)
-		return status >= 400 || status == 0 ? STATS_ERROR : STATS_LOCAL;
-	return STATS_MISS;
+	return stats_outcome_flags(stats_action_flags(action), status, blocked);
 }
 
 int
 stats_from_store(const char *action)
 {
-	if (action == NULL)
-		return 0;
-	return stats_is_hit(action, strlen(action)) ||
-	       strcmp(action, "TCP_REFRESH_UNMODIFIED") == 0 ||
-	       strcmp(action, "TCP_REFRESH_FAIL_OLD") == 0;
+	return (stats_action_flags(action) & STATS_F_STORE) != 0;
 }
 
 /* Add one to the slot of tag t in a tagged ring ((tag << 32) | count). */
@@ -98,10 +116,16 @@ void
 stats_req(struct worker *w, const struct alog_entry *e, int blocked, const char *parent_key)
 {
 	struct stats *s = &w->stats;
-	enum stats_outcome o = stats_outcome_of(e->action, e->status, blocked);
+	/* Actions are static strings (cache_outcome_squid's table, literals): the flags of the
+	 * last one are kept, so a run of hits compares one pointer instead of strings. */
+	if (e->action != s->memo_action) {
+		s->memo_action = e->action;
+		s->memo_flags = stats_action_flags(e->action);
+	}
+	enum stats_outcome o = stats_outcome_flags(s->memo_flags, e->status, blocked);
 	STATS_ADD(s->req[o], 1);
 	STATS_ADD(s->bytes_client_out, e->bytes);
-	if (o == STATS_HIT || (o == STATS_REFRESH && stats_from_store(e->action)))
+	if ((s->memo_flags & STATS_F_STORE) && (o == STATS_HIT || o == STATS_REFRESH))
 		STATS_ADD(s->bytes_store_out, e->bytes);
 
 	/* The loop's wall clock has microseconds, its monotonic clock milliseconds: take the

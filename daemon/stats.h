@@ -68,6 +68,8 @@ struct stats {
 	 * (in stats_req): another thread never touches a resolver. */
 	uint64_t dns_lookups, dns_hits, dns_failures, dns_queries, dns_entries;
 	uint64_t dns_sec;
+	const char *memo_action;      /* the last action seen and its flags (stats.c) */
+	unsigned memo_flags;
 };
 
 /* Relaxed add for a counter only its worker writes. */
