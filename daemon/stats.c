@@ -149,19 +149,21 @@ stats_req(struct worker *w, const struct alog_entry *e, int blocked, const char 
 		if (i >= 0 && i < STATS_PARENTS_MAX)
 			STATS_ADD(s->parent_req[i], 1);
 	}
-	if (sec != s->dns_sec) {
-		/* once a second: the resolver's counters, for readers on other threads */
-		struct res_stats rs;
-		res_stats_get(w->res, &rs);
-		__atomic_store_n(&s->dns_lookups, rs.lookups, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->dns_hits, rs.cache_hits + rs.cache_neg_hits, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->dns_failures, rs.failures, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->dns_queries, rs.queries, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->dns_entries, rs.cache_entries, __ATOMIC_RELAXED);
-		s->dns_sec = sec;
-	}
 }
 #endif
+
+void
+stats_dns_publish(struct worker *w)
+{
+	struct stats *s = &w->stats;
+	struct res_stats rs;
+	res_stats_get(w->res, &rs);
+	__atomic_store_n(&s->dns_lookups, rs.lookups, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dns_hits, rs.cache_hits + rs.cache_neg_hits, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dns_failures, rs.failures, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dns_queries, rs.queries, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->dns_entries, rs.cache_entries, __ATOMIC_RELAXED);
+}
 
 /* ---- reading ---- */
 

@@ -64,10 +64,9 @@ struct stats {
 	uint64_t sec_ring[STATS_RING_SECS];
 	uint64_t min_blocked[STATS_BLOCK_MINS]; /* (minute << 32) | count, as sec_ring */
 	uint64_t parent_req[STATS_PARENTS_MAX]; /* by health_index() of the parent's key */
-	/* The worker's resolver counters, copied by the worker itself at most once a second
-	 * (in stats_req): another thread never touches a resolver. */
+	/* The worker's resolver counters, copied by the worker itself once a second
+	 * (stats_dns_publish): another thread never touches a resolver. */
 	uint64_t dns_lookups, dns_hits, dns_failures, dns_queries, dns_entries;
-	uint64_t dns_sec;
 	const char *memo_action;      /* the last action seen and its flags (stats.c) */
 	unsigned memo_flags;
 };
@@ -97,6 +96,10 @@ stats_upstream_in(struct stats *s, uint64_t n)
 #define stats_req(w, e, blocked, parent_key) ((void)0)
 #define stats_upstream_in(s, n) ((void)0)
 #endif
+
+/* Copy w's resolver counters where readers find them: the worker's once-a-second timer
+ * (worker.c), off the request path, in every build. */
+void stats_dns_publish(struct worker *w);
 
 /* ---- reading (any thread) ---- */
 

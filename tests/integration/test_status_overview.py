@@ -135,7 +135,8 @@ def test_overview_views_show_the_traffic(stats_env, ctx):
     # an unstored miss may be retried once by a waiting follower: count what reached the
     # access log rather than guess; here every request is distinct, so misses are N + routed
     a = wait_auto(d.port, lambda a: int(a["ReqHit"]) == M_HIT and int(a["ReqMiss"]) == N_MISS + 1
-                  and int(a["ReqBlocked"]) == 1 and int(a["ReqError"]) == 1)
+                  and int(a["ReqBlocked"]) == 1 and int(a["ReqError"]) == 1
+                  and int(a["DNSLookups"]) >= 1)  # DNS figures: published once a second
     assert int(a["ReqHit"]) == M_HIT, a
     assert int(a["ReqMiss"]) == N_MISS + 1, a   # + the request through the live parent
     assert int(a["ReqBlocked"]) == 1 and int(a["ReqDenied"]) == 0, a
@@ -210,13 +211,15 @@ def test_reload_outcome_is_shown(stats_env):
     good = open(d.conf).read()
     try:
         with open(d.conf, "w") as f:
-            f.write(good + "NoSuchDirective here\n")
+            f.write(good + "ProxyBlock \"x<script>alert(1)</script>\"\n")
         os.kill(d.pid, signal.SIGHUP)
         a = wait_auto(d.port, lambda a: a["LastReload"] != "0")
         assert a["LastReloadOK"] == "0", a
-        assert "NoSuchDirective" in a["LastReloadError"] and d.conf in a["LastReloadError"]
+        assert "ProxyBlock" in a["LastReloadError"] and d.conf in a["LastReloadError"]
         st, _, body = page(d.port, "")
-        assert "failed" in body.decode() and "NoSuchDirective" in body.decode()
+        html = body.decode()
+        assert "failed" in html and "ProxyBlock" in html
+        assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
         st, _, body = page(d.port, "metrics")
         assert "gatehouse_config_last_reload_successful 0\n" in body.decode()
     finally:
