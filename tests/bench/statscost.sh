@@ -16,7 +16,9 @@
 # against itself gave round ratios from 0.81 to 1.07.) Per round: ratio = rps(with counters)
 # / rps(without). The figure is the median round's ratio; the spread of the rounds (min-max)
 # says how noisy the machine was. GH_NOSTATS_BIN=build/gatehouse measures the method's own
-# bias (the same binary on both sides should give 1).
+# bias (the same binary on both sides should give 1). A second figure does without the wall
+# clock: each daemon's CPU time (user + system, /proc/PID/stat) per request over all rounds,
+# and their ratio, hits per CPU-second with counters / without.
 # After the runs, the counting build's own ?auto must show every wrk request as a hit (so
 # the figure is about hits and the counters counted them).
 #
@@ -71,7 +73,8 @@ bench_wait_port "$NGX_PORT" 10 || { echo "nginx did not start" >&2; cat "$DIR/ng
 TARGET="http://127.0.0.1:$NGX_PORT/1k.bin"
 
 # ---- the two daemons
-start_gh() { # name binary -> prints its port
+start_gh() { # name binary: sets GH_PORT and GH_PID (not in a $(...) subshell: the daemon
+	# must be in this shell's PIDS to be ended on exit)
 	local name=$1 bin=$2 port
 	port=$(bench_free_port)
 	mkdir -p "$DIR/$name/cache"
@@ -85,7 +88,8 @@ CacheEnable lmdb /
 </Location>"
 	sed -i 's/^Workers .*/Workers 1/' "$DIR/$name/gatehouse.conf"
 	"$bin" -f "$DIR/$name/gatehouse.conf" >"$DIR/$name/stderr" 2>&1 &
-	PIDS+=($!)
+	GH_PID=$!
+	PIDS+=("$GH_PID")
 	bench_wait_port "$port" 20 || {
 		echo "gatehouse ($name) did not start:" >&2; cat "$DIR/$name/stderr" >&2; exit 1; }
 	# warm: a miss, then hits (bounded wait for the stored entry to be readable)
@@ -97,12 +101,21 @@ CacheEnable lmdb /
 		sleep 0.2
 	done
 	[[ "$cs" == *"; hit"* ]] || { echo "gatehouse ($name): $TARGET never a hit ($cs)" >&2; exit 1; }
-	echo "$port"
+	GH_PORT=$port
 }
-PORT_ON=$(start_gh stats "$GH_BIN")
-PORT_OFF=$(start_gh nostats "$GH_NOSTATS_BIN")
+start_gh stats "$GH_BIN"
+PORT_ON=$GH_PORT
+PID_ON=$GH_PID
+start_gh nostats "$GH_NOSTATS_BIN"
+PORT_OFF=$GH_PORT
+PID_OFF=$GH_PID
 HITS_BEFORE=$(curl -s --max-time 10 "http://127.0.0.1:$PORT_ON/gatehouse/?auto" |
 	sed -n 's/^ReqHit: //p')
+
+cpu_ticks() { # pid: user + system CPU time of the process so far, in clock ticks
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+TCK=$(getconf CLK_TCK)
 
 run_wrk() { # port -> "rps requests errors"
 	local out line
@@ -117,6 +130,7 @@ echo "statscost: $GH_BIN (counters) against $GH_NOSTATS_BIN (stats=0); 1 KiB hit
 	"wrk -t1 -c$CONNS -d${DUR}s, $ROUNDS rounds, Workers 1, $(nproc) cores," \
 	"load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 : >"$DIR/rounds"
+: >"$DIR/cpu"
 REQ_ON=0
 for ((r = 1; r <= ROUNDS; r++)); do
 	# both at once: whatever else loads the machine at that moment loads both; the one
@@ -133,10 +147,15 @@ for ((r = 1; r <= ROUNDS; r++)); do
 		W1=$!
 	fi
 	PIDS+=("$W1" "$W2")
+	C_ON=$(cpu_ticks "$PID_ON")
+	C_OFF=$(cpu_ticks "$PID_OFF")
 	wait "$W1" "$W2" || true
+	C_ON=$(($(cpu_ticks "$PID_ON") - C_ON))
+	C_OFF=$(($(cpu_ticks "$PID_OFF") - C_OFF))
 	read -r RPS_ON N E_ON <"$DIR/on"
 	REQ_ON=$((REQ_ON + N))
-	read -r RPS_OFF N E_OFF <"$DIR/off"
+	read -r RPS_OFF N_OFF E_OFF <"$DIR/off"
+	echo "$C_ON $N $C_OFF $N_OFF" >>"$DIR/cpu"
 	[ "$E_ON" = 0 ] && [ "$E_OFF" = 0 ] || {
 		echo "round $r: wrk errors: $E_ON (counters), $E_OFF (without)" >&2
 		tail -20 "$DIR"/wrk.*.log >&2; exit 1; }
@@ -153,6 +172,16 @@ HITS_AFTER=$(curl -s --max-time 10 "http://127.0.0.1:$PORT_ON/gatehouse/?auto" |
 	exit 1
 }
 
+# CPU time per hit, from each daemon's own user + system time: what the load of the machine
+# does to the wall clock does not enter it (it still moves with cache and frequency effects)
+awk -v tck="$TCK" '
+	{ con += $1; non += $2; coff += $3; noff += $4 }
+	END {
+		on = con / tck * 1e6 / non; off = coff / tck * 1e6 / noff
+		printf "CPU per hit: %.2f us with counters, %.2f us without (%d and %d ticks of " \
+		       "1/%d s): hits per CPU-second with / without: %.4f\n", on, off, con, coff, tck,
+		       off / on
+	}' "$DIR/cpu"
 sort -k4,4n "$DIR/rounds" | awk -v n="$ROUNDS" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" '
 	{ ratio[NR] = $4; on += $2; off += $3 }
 	END {
