@@ -294,6 +294,16 @@ cachereq_log_stats(const char *when, int periodic)
 	           st.gc_bodies, st.gc_bytes, st.gc_pinned);
 }
 
+int
+cachereq_store_stats(struct cache_stats *st)
+{
+	struct cache_store *s = cq_g.store;
+	if (s == NULL)
+		return -1;
+	cache_store_stats(s, st);
+	return 0;
+}
+
 /* Warn when writes met a full store since the last warning, unless that was less than a
  * minute ago (force: at close, whatever the time). Maintenance thread, then cachereq_close. */
 static void

@@ -37,6 +37,10 @@ int cachereq_open(const struct cfg *cfg, char *err, size_t errlen);
 void cachereq_close(void);
 /* The open store, or NULL (no CacheRoot): for the status page (daemon/uicache.c). */
 struct cache_store *cachereq_store(void);
+/* The store's counters (cache_store_stats; takes its write mutex briefly), for the status
+ * page. Returns -1 when no store is open. Any thread. */
+struct cache_stats;
+int cachereq_store_stats(struct cache_stats *st);
 
 enum cachereq_verdict {
 	CQ_FORWARD = 0, /* go to the origin (cachereq_uphead may replace the upstream head) */

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define HEALTH_MAX 256
 #define HEALTH_BASE_MS 5000u
@@ -17,7 +18,8 @@ struct health {
 	char key[300];
 	_Atomic uint64_t down_until;
 	atomic_uint fails;
-	char last_err[160];      /* under health_lock */
+	char last_err[160];           /* under health_lock (health_note, health_info_get) */
+	int64_t last_err_at;
 };
 
 static struct health health_table[HEALTH_MAX];
@@ -85,13 +87,38 @@ health_ok(struct health *h)
 	atomic_store(&h->down_until, 0);
 }
 
+int
+health_index(const struct health *h)
+{
+	return h != NULL ? (int)(h - health_table) : -1;
+}
+
 void
 health_note(struct health *h, const char *why)
 {
 	if (h == NULL)
 		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
 	pthread_mutex_lock(&health_lock);
 	snprintf(h->last_err, sizeof(h->last_err), "%s", why);
+	h->last_err_at = ts.tv_sec;
+	pthread_mutex_unlock(&health_lock);
+}
+
+void
+health_info_get(const struct health *h, uint64_t now_ms, struct health_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (h == NULL)
+		return;
+	uint64_t until = atomic_load(&h->down_until);
+	out->down = until > now_ms;
+	out->backoff_left_ms = out->down ? (unsigned)(until - now_ms) : 0;
+	out->fails = atomic_load(&h->fails);
+	pthread_mutex_lock(&health_lock);
+	memcpy(out->last_err, h->last_err, sizeof(out->last_err));
+	out->last_err_at = h->last_err_at;
 	pthread_mutex_unlock(&health_lock);
 }
 
@@ -99,20 +126,12 @@ int
 health_peek(struct health *h, uint64_t now_ms, uint64_t *left_ms, unsigned *fails, char *err,
             size_t errlen)
 {
-	*left_ms = 0;
-	*fails = 0;
+	struct health_info hi;
+
+	health_info_get(h, now_ms, &hi);
+	*left_ms = hi.backoff_left_ms;
+	*fails = hi.fails;
 	if (errlen > 0)
-		err[0] = '\0';
-	if (h == NULL)
-		return 0;
-	uint64_t until = atomic_load(&h->down_until);
-	*fails = atomic_load(&h->fails);
-	pthread_mutex_lock(&health_lock);
-	snprintf(err, errlen, "%s", h->last_err);
-	pthread_mutex_unlock(&health_lock);
-	if (until > now_ms) {
-		*left_ms = until - now_ms;
-		return 1;
-	}
-	return 0;
+		snprintf(err, errlen, "%s", hi.last_err);
+	return hi.down;
 }

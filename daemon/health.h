@@ -26,4 +26,18 @@ void health_note(struct health *h, const char *why);
 int health_peek(struct health *h, uint64_t now_ms, uint64_t *left_ms, unsigned *fails,
                 char *err, size_t errlen);
 
+/* For the status page (any thread). The entry's index in the table (0 .. 255), or -1 for
+ * NULL: a key keeps its index for the life of the process. */
+int health_index(const struct health *h);
+/* Note why a parent failed (the last error shown on the status page); a short lock. */
+void health_note(struct health *h, const char *why);
+struct health_info {
+	int down;
+	unsigned backoff_left_ms;   /* while down */
+	unsigned fails;             /* consecutive failures */
+	char last_err[160];         /* "" when none */
+	int64_t last_err_at;        /* wall clock, seconds; 0 when none */
+};
+void health_info_get(const struct health *h, uint64_t now_ms, struct health_info *out);
+
 #endif

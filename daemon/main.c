@@ -322,6 +322,7 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	cfg_unref(&cur);
 	*cfgp = n;
 	log_notice("configuration reloaded from %s", n->path);
+	stats_reload_note(NULL);
 	main_notify("READY=1\nSTATUS=configuration reloaded");
 	return;
 
@@ -334,6 +335,7 @@ undo:
 	cfg_unref(&n);
 refuse:
 	log_error("reload failed, keeping the running configuration: %s", err);
+	stats_reload_note(err);
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=reload failed, running the previous "
 	         "configuration");
 	main_notify(state);
@@ -745,6 +747,7 @@ main(int argc, char **argv)
 		svc_pidfile_close(&pidf);
 		return 1;
 	}
+	stats_set_workers(workers, nw);
 	for (unsigned i = 0; i < nw; i++) {
 		for (size_t j = 0; j < cfg->nlisten; j++) {
 			const char *lerr = NULL;

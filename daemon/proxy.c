@@ -605,6 +605,8 @@ conn_log(struct conn *c)
 		               c->close_after ? '-' : '+',
 	};
 	alog_add(&w->alog, &e);
+	stats_req(w, &e, c->pol_rule != NULL && c->pol_rule == c->dec.rule &&
+	          c->dec.action == POL_BLOCK, c->via_parent ? c->via_parent->key : NULL);
 }
 
 static void conn_polwait_leave(struct conn *c);
@@ -621,6 +623,8 @@ conn_close(struct conn *c)
 	c->log_aborted = 1;
 	conn_log(c);
 	c->dead = 1;
+	if (c->phase == CP_TUNNEL)
+		w->st.tunnels_open--;
 	if (c->dnsq)
 		res_cancel(&c->dnsq);
 	if (c->up) {
@@ -2117,6 +2121,7 @@ conn_start_tunnel(struct conn *c)
 	c->status = 200;
 	c->action = "TCP_TUNNEL";
 	w->st.tunnels++;
+	w->st.tunnels_open++;
 	size_t before = buf_len(&c->out);
 	buf_append(&c->out, "HTTP/1.1 200 Connection established\r\n\r\n", 39);
 	conn_log_keep_resp(c, before);
@@ -2758,6 +2763,7 @@ proxy_up_io(struct up *u, unsigned revents)
 		} else if (n > 0) {
 			c->up_got_bytes = 1;
 			c->w->st.bytes_in += (uint64_t)n;
+			stats_upstream_in(&c->w->stats, (uint64_t)n);
 			c->last_up = ev_now(c->w->loop);
 		}
 	}

@@ -21,6 +21,7 @@
 #include "daemon/cfg.h"
 #include "daemon/h1.h"
 #include "daemon/log.h"
+#include "daemon/stats.h"
 #include "daemon/uicache.h"
 #include "daemon/worker.h"
 #include "webui/auth.h"
@@ -128,7 +129,7 @@ status_ops_make(void)
 	status_ops.version = GH_VERSION;
 	status_ops.csrf_secret = status_secret;
 	/* The areas' tables (stats_ui_ops(), uicache_ops(), explain_ui_ops()) are wired here. */
-	status_ops.stats = NULL;
+	status_ops.stats = stats_ui_ops();
 	status_ops.cache = uicache_ops();
 	status_ops.explain = explain_ui_ops();
 }

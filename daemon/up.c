@@ -80,6 +80,7 @@ up_alloc(struct worker *w, const char *key)
 		return NULL;
 	u->magic = UP_MAGIC;
 	u->w = w;
+	w->st.ups_open++;
 	u->fd = -1;
 	buf_init(&u->in, UP_BUF_CAP);
 	buf_init(&u->out, UP_BUF_CAP);
@@ -93,6 +94,7 @@ up_free_deferred(struct ev_loop *loop, void *arg)
 {
 	(void)loop;
 	struct up *u = arg;
+	u->w->st.ups_open--;
 	buf_fini(&u->in);
 	buf_fini(&u->out);
 	u->magic = 0;

@@ -365,6 +365,7 @@ static void
 worker_trim_cb(struct ev_timer *t)
 {
 	struct worker *w = t->arg;
+	stats_dns_publish(w); /* the status page's DNS figures (stats.h) */
 	w->trim_freed += buf_freed_take();
 	if (w->nconns > w->trim_peak)
 		w->trim_peak = w->nconns;

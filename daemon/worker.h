@@ -19,6 +19,7 @@
 #include "daemon/ev.h"
 #include "daemon/h1.h"
 #include "daemon/log.h"
+#include "daemon/stats.h"
 #include "resolver/res.h"
 
 struct conn;
@@ -30,6 +31,7 @@ struct worker_stats {
 	uint64_t accepted, requests, responses_local, errors_4xx, errors_5xx, tunnels;
 	uint64_t up_connects, up_reused, up_retries, bytes_in, bytes_out;
 	uint64_t conns_open;
+	uint64_t ups_open, tunnels_open; /* upstream connections and tunnels now */
 };
 
 struct listener {
@@ -80,6 +82,7 @@ struct worker {
 	size_t loclen;
 	struct alog_buf alog;
 	struct worker_stats st;
+	struct stats stats;           /* the status page's counters (stats.h) */
 	char date[40];                /* IMF-fixdate of date_sec, for Date fields */
 	int64_t date_sec;
 

@@ -348,6 +348,15 @@ nomem:
 	return -1;
 }
 
+size_t
+pol_block_count(const struct pol *p)
+{
+	if (p == NULL)
+		return 0;
+	return (p->block_all != NULL) + p->block_names.n + p->nwords +
+	       (p->compiled ? p->block_nets.nall : p->block_nets.n);
+}
+
 const char *
 pol_block_name(const struct pol *p, size_t i)
 {

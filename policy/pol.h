@@ -265,6 +265,8 @@ int pol_compile(struct pol *p, char *warn, size_t warnlen);
  * runs out), for ProxyBlock and for NoProxy Hostname entries: lower case, no trailing dot.
  * i from 0; NULL past the end. Compiled policies only. */
 const char *pol_block_name(const struct pol *p, size_t i);
+/* ProxyBlock entries (names, words, addresses and subnets, `*`), for the status page. */
+size_t pol_block_count(const struct pol *p);
 const char *pol_noproxy_name(const struct pol *p, size_t i);
 
 /* The first resolution of the ProxyBlock names (pol_block_name). A compiled policy that lists

@@ -502,6 +502,7 @@ const struct ui_route ui_routes_core[] = {
 static const struct ui_route *const ui_route_tables[] = {
 	ui_routes_cache,
 	ui_routes_explain,
+	ui_routes_stats,
 	ui_routes_core,
 	NULL,
 };
