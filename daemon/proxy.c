@@ -31,6 +31,7 @@
 #include "daemon/clientlim.h"
 #include "daemon/errdoc.h"
 #include "daemon/health.h"
+#include "daemon/history.h"
 #include "daemon/logfmt.h"
 #include "daemon/polres.h"
 #include "daemon/url.h"
@@ -601,6 +602,7 @@ conn_log(struct conn *c)
 		               c->close_after ? '-' : '+',
 	};
 	alog_add(&w->alog, &e);
+	history_note(w->id, &e, c->host, c->rs.data, c->pol_rule); /* status page (issue 11) */
 }
 
 static void conn_polwait_leave(struct conn *c);

@@ -22,6 +22,13 @@ sketch_hash(const char *p, size_t n)
 }
 
 void
+sketch_init(struct sketch *s, char (*notes)[SKETCH_NOTE_MAX])
+{
+	s->note = notes;
+	sketch_reset(s);
+}
+
+void
 sketch_reset(struct sketch *s)
 {
 	s->n = 0;
@@ -88,15 +95,15 @@ sketch_unlink(struct sketch *s, unsigned ci)
 }
 
 static void
-sketch_set_note(struct sketch_ctr *c, const char *note)
+sketch_set_note(struct sketch *s, unsigned ci, const char *note)
 {
-	if (note == NULL)
+	if (note == NULL || s->note == NULL)
 		return;
 	size_t n = strlen(note);
 	if (n >= SKETCH_NOTE_MAX)
 		n = SKETCH_NOTE_MAX - 1;
-	memcpy(c->note, note, n);
-	c->note[n] = '\0';
+	memcpy(s->note[ci], note, n);
+	s->note[ci][n] = '\0';
 }
 
 void
@@ -110,7 +117,7 @@ sketch_add(struct sketch *s, const char *key, size_t klen, uint64_t w, const cha
 		struct sketch_ctr *c = &s->ctr[i];
 		if (c->hash == h && strncmp(c->key, key, klen) == 0 && c->key[klen] == '\0') {
 			c->count += w;
-			sketch_set_note(c, note);
+			sketch_set_note(s, (unsigned)i, note);
 			sketch_heap_down(s, c->heap);
 			return;
 		}
@@ -133,8 +140,9 @@ sketch_add(struct sketch *s, const char *key, size_t klen, uint64_t w, const cha
 	c->hash = h;
 	memcpy(c->key, key, klen);
 	c->key[klen] = '\0';
-	c->note[0] = '\0';
-	sketch_set_note(c, note);
+	if (s->note != NULL)
+		s->note[ci][0] = '\0';
+	sketch_set_note(s, ci, note);
 	c->next = s->bucket[h & (SKETCH_BUCKETS - 1)];
 	s->bucket[h & (SKETCH_BUCKETS - 1)] = (int16_t)ci;
 	if (base == 0)
@@ -206,8 +214,8 @@ sketch_top_add(struct sketch_top *t, const struct sketch *s, uint64_t num, uint6
 			t->tab[j] = (uint32_t)t->n;
 			memcpy(it->key, c->key, klen + 1);
 		}
-		if (c->note[0] != '\0')
-			memcpy(it->note, c->note, sizeof(it->note));
+		if (s->note != NULL && s->note[i][0] != '\0')
+			memcpy(it->note, s->note[i], sizeof(it->note));
 		it->count += sketch_scale(c->count, num, den);
 		it->err += sketch_scale(c->err, num, den);
 		it->minsum_in += smin;

@@ -30,7 +30,6 @@ struct sketch_ctr {
 	int16_t next;                 /* hash chain, -1 ends it */
 	uint16_t heap;                /* position in the min-heap */
 	char key[SKETCH_KEY_MAX];
-	char note[SKETCH_NOTE_MAX];   /* the last note given with the key ("" none) */
 };
 
 struct sketch {
@@ -39,9 +38,13 @@ struct sketch {
 	int16_t bucket[SKETCH_BUCKETS];
 	uint16_t heap[SKETCH_CAP];    /* counter indexes, a min-heap on count */
 	struct sketch_ctr ctr[SKETCH_CAP];
+	char (*note)[SKETCH_NOTE_MAX]; /* SKETCH_CAP notes (the last one given with the counter's
+	                                * key, "" none), or NULL: only blocked hosts keep notes */
 };
 
-/* Empty the sketch. */
+/* Empty sketch; notes, if not NULL, is an array of SKETCH_CAP notes the caller owns. */
+void sketch_init(struct sketch *s, char (*notes)[SKETCH_NOTE_MAX]);
+/* Empty the sketch (its notes array stays). */
 void sketch_reset(struct sketch *s);
 /* Count weight w for key (klen bytes) with an optional note (NUL-terminated, NULL none). */
 void sketch_add(struct sketch *s, const char *key, size_t klen, uint64_t w, const char *note);
