@@ -146,12 +146,19 @@ const char cfg_default_text[] =
 	"# (CacheReportInterval); nothing per request is logged at this level.\n"
 	"LogLevel notice\n"
 	"\n"
-	"# (The status page will be served to loopback clients here once it exists.)\n";
+	"# The status page (http://127.0.0.1:3128/gatehouse/): what the proxy does, explain a\n"
+	"# URL, browse and purge the cache. Served only to requests addressed to the proxy\n"
+	"# itself, and here to loopback clients only.\n"
+	"<Location /gatehouse/>\n"
+	"    SetHandler gatehouse-status\n"
+	"    Require ip 127.0.0.1 ::1\n"
+	"</Location>\n";
 
 /* An open section: <Proxy>/<ProxyMatch>, <Limit>/<LimitExcept>, <IfModule>/<IfDefine>, or
  * any section inside a false <IfModule>/<IfDefine> (skipped unread, as Apache does). */
 #define CFG_MAX_NEST 32
-enum cfg_frame_kind { CFG_FR_PROXY = 1, CFG_FR_LIMIT, CFG_FR_COND, CFG_FR_SKIPPED };
+enum cfg_frame_kind { CFG_FR_PROXY = 1, CFG_FR_LIMIT, CFG_FR_COND, CFG_FR_SKIPPED,
+                      CFG_FR_LOCATION, CFG_FR_AUTHZ /* <RequireAll> ... in <Location> */ };
 struct cfg_frame {
 	enum cfg_frame_kind kind;
 	char name[48];                   /* canonical ("IfModule"), or as written when skipped */
@@ -169,6 +176,8 @@ struct cfg_src {
 	struct pol_acl_section *lim;     /* open <Limit>/<LimitExcept> inside sec, or NULL */
 	const char *lim_name;            /* "Limit" or "LimitExcept" */
 	unsigned lim_line;
+	int in_loc;                      /* a <Location> is open: c->locations[loc_i] */
+	size_t loc_i;
 	unsigned line;                   /* line of the directive being handled */
 	/* Section nesting (issue 9): every open <...> of this file, innermost last. skipping is
 	 * 0, or the index + 1 of the false <IfModule>/<IfDefine> whose lines are being skipped. */
@@ -1665,7 +1674,8 @@ static const struct {
 	  "configuration file's directory" },
 	{ "Define", "use \"gatehouse -D NAME\" for <IfDefine NAME>" },
 	{ "VirtualHost", "Gatehouse is one server; put the directives at the top level" },
-	{ "Location*", "Gatehouse serves no paths of its own; use <Proxy URL-prefix>" },
+	{ "LocationMatch", "use <Location PATH>: the status page is the only thing served "
+	  "there" },
 	{ "Directory*", "Gatehouse serves no files" },
 	{ "Files*", "Gatehouse serves no files" },
 	{ "IfVersion", "Gatehouse has only <IfModule> and <IfDefine>" },
@@ -1910,12 +1920,17 @@ cfg_arity_text(const struct cfg_directive *d, char *buf, size_t len)
 		snprintf(buf, len, "%d to %d arguments", d->min, d->max);
 }
 
+static int cfg_loc_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv,
+                             size_t argc);
+
 static int
 cfg_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t argc)
 {
 	const struct cfg_directive *d = cfg_directive_find(argv[0]);
 	size_t nargs = argc - 1;
 
+	if (src->in_loc)
+		return cfg_loc_directive(ps, src, argv, argc);
 	if (!d) {
 		const char *why = cfg_refused_why(argv[0]);
 
@@ -1939,6 +1954,254 @@ cfg_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t arg
 	if (ps->dump)
 		cfg_dump_directive(ps, src, d, argv, argc);
 	return d->fn(ps, src, d, argv, argc);
+}
+
+/* ---- <Location> (issue 11): the status page ---- */
+
+static int cfg_frame_push(struct cfg_parse *ps, struct cfg_src *src, enum cfg_frame_kind kind,
+                          const char *name);
+
+/* The htpasswd file of AuthUserFile, loaded with the config (a reload reads it again). */
+static int
+cfg_location_users_load(struct cfg_parse *ps, struct cfg_src *src, struct cfg_location *l)
+{
+	if (access(l->auth_user_file, R_OK) != 0)
+		return cfg_fail(ps, src, "AuthUserFile %s: %s", l->auth_user_file, strerror(errno));
+	return 0;
+}
+
+static void
+cfg_location_users_free(struct cfg_location *l)
+{
+	l->users = NULL;
+}
+
+/* A complete <Location>: it serves the status page, and its authentication is whole. */
+static int
+cfg_location_check(struct cfg_parse *ps, struct cfg_src *src, struct cfg_location *l,
+                   unsigned line)
+{
+	unsigned here = src->line;
+	int rc = 0;
+
+	src->line = line;
+	if (!l->handler)
+		rc = cfg_fail(ps, src, "<Location %s> without \"SetHandler gatehouse-status\": "
+		              "Gatehouse serves nothing under <Location> but its status page", l->path);
+	else if (pol_authz_uses_user(l->authz) && (l->auth_basic != 1 || !l->auth_user_file))
+		rc = cfg_fail(ps, src, "<Location %s>: Require valid-user or user needs "
+		              "\"AuthType Basic\" and AuthUserFile", l->path);
+	else if (l->auth_basic == 1 && !l->auth_user_file)
+		rc = cfg_fail(ps, src, "<Location %s>: AuthType Basic needs AuthUserFile", l->path);
+	else if (l->auth_user_file && l->auth_basic != 1)
+		rc = cfg_fail(ps, src, "<Location %s>: AuthUserFile needs \"AuthType Basic\"",
+		              l->path);
+	if (l->auth_basic < 0)
+		l->auth_basic = 0;
+	src->line = here;
+	return rc;
+}
+
+static void
+cfg_locations_free(struct cfg *c)
+{
+	for (size_t i = 0; i < c->nlocations; i++) {
+		struct cfg_location *l = &c->locations[i];
+
+		free(l->path);
+		free(l->where);
+		pol_authz_free(&l->authz);
+		free(l->auth_name);
+		free(l->auth_user_file);
+		free(l->auth_user_where);
+		cfg_location_users_free(l);
+	}
+	free(c->locations);
+	c->locations = NULL;
+	c->nlocations = 0;
+}
+
+/* -M: a line inside <Location> as read. */
+static void
+cfg_dump_loc_line(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t argc)
+{
+	if (!ps->dump)
+		return;
+	cfg_dump_indent(ps->dump, src);
+	fprintf(ps->dump, "# %s:%u\n", src->name, src->line);
+	cfg_dump_indent(ps->dump, src);
+	for (size_t i = 0; i < argc; i++) {
+		if (i)
+			fputc(' ', ps->dump);
+		cfg_dump_word(ps->dump, argv[i]);
+	}
+	fputc('\n', ps->dump);
+}
+
+/* A directive inside <Location>: SetHandler, Require, AuthType, AuthName, AuthUserFile,
+ * AuthBasicProvider file. */
+static int
+cfg_loc_directive(struct cfg_parse *ps, struct cfg_src *src, char **argv, size_t argc)
+{
+	struct cfg_location *l = &ps->c->locations[src->loc_i];
+	const char *n = argv[0], *why;
+	char where[512];
+
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	cfg_dump_loc_line(ps, src, argv, argc);
+	if (strcasecmp(n, "Require") == 0) {
+		if (argc < 2)
+			return cfg_fail(ps, src, "Require: expected at least 1 argument, got 0");
+		if (pol_authz_require(l->authz, argv + 1, argc - 1, where, &why) != 0)
+			return cfg_fail(ps, src, "Require: %s", why);
+		return 0;
+	}
+	if (strcasecmp(n, "SetHandler") == 0) {
+		if (argc != 2)
+			return cfg_fail(ps, src, "SetHandler: expected 1 argument, got %zu", argc - 1);
+		if (strcasecmp(argv[1], "gatehouse-status") != 0)
+			return cfg_fail(ps, src, "SetHandler %.200s: the only handler is "
+			                "gatehouse-status (the status page)", argv[1]);
+		l->handler = 1; /* the section checks at its end that it was given */
+		return 0;
+	}
+	if (strcasecmp(n, "AuthType") == 0) {
+		if (argc != 2)
+			return cfg_fail(ps, src, "AuthType: expected 1 argument, got %zu", argc - 1);
+		if (strcasecmp(argv[1], "Basic") == 0)
+			l->auth_basic = 1;
+		else if (strcasecmp(argv[1], "None") == 0)
+			l->auth_basic = 0;
+		else
+			return cfg_fail(ps, src, "AuthType %.200s: only Basic (or None) is supported",
+			                argv[1]);
+		return 0;
+	}
+	if (strcasecmp(n, "AuthName") == 0) {
+		if (argc != 2)
+			return cfg_fail(ps, src, "AuthName: expected 1 argument, got %zu", argc - 1);
+		if (argv[1][0] == '\0' || strpbrk(argv[1], "\"\\\r\n") != NULL)
+			return cfg_fail(ps, src, "AuthName: the realm must be non-empty, without "
+			                "quotes or backslashes");
+		free(l->auth_name);
+		if ((l->auth_name = strdup(argv[1])) == NULL)
+			return cfg_nomem(ps, src);
+		return 0;
+	}
+	if (strcasecmp(n, "AuthBasicProvider") == 0) {
+		for (size_t i = 1; i < argc; i++)
+			if (strcasecmp(argv[i], "file") != 0)
+				return cfg_fail(ps, src, "AuthBasicProvider %.200s: only \"file\" "
+				                "(AuthUserFile) is supported", argv[i]);
+		return 0;
+	}
+	if (strcasecmp(n, "AuthUserFile") == 0) {
+		if (argc != 2)
+			return cfg_fail(ps, src, "AuthUserFile: expected 1 argument, got %zu", argc - 1);
+		free(l->auth_user_file);
+		free(l->auth_user_where);
+		l->auth_user_file = cfg_join(src->dir, argv[1]);
+		l->auth_user_where = strdup(where);
+		if (l->auth_user_file == NULL || l->auth_user_where == NULL)
+			return cfg_nomem(ps, src);
+		if (cfg_record(&ps->c->files, &ps->c->nfiles, l->auth_user_file) != 0)
+			return cfg_nomem(ps, src);
+		return cfg_location_users_load(ps, src, l);
+	}
+	if (cfg_directive_find(n) != NULL)
+		return cfg_fail(ps, src, "%s not allowed in <Location>", n);
+	return cfg_fail(ps, src, "%.200s: not supported in <Location> (SetHandler, Require, "
+	                "AuthType, AuthName, AuthUserFile)", n);
+}
+
+/* <Location PATH>, or <RequireAll>/<RequireAny>/<RequireNone> inside one. */
+static int
+cfg_section_open_loc(struct cfg_parse *ps, struct cfg_src *src, char *line, const char *name)
+{
+	size_t nlen = strcspn(line + 1, " \t\r\v\f>"), len = strlen(line);
+	const char *why;
+	int argc;
+
+	while (len > 0 && cfg_is_blank((unsigned char)line[len - 1]))
+		len--;
+	if (len < 2 || line[len - 1] != '>')
+		return cfg_fail(ps, src, "<%s> directive missing closing '>'", name);
+	line[len - 1] = '\0';
+	argc = cfg_tokenize(line + 1 + nlen, src->argv, CFG_MAX_ARGS, &why);
+	if (argc < 0)
+		return cfg_fail(ps, src, "<%s>: %s", name, why);
+	if (strncasecmp(name, "Require", 7) == 0) {
+		const char *canon = strcasecmp(name, "RequireAll") == 0   ? "RequireAll"
+		                    : strcasecmp(name, "RequireAny") == 0 ? "RequireAny"
+		                    : strcasecmp(name, "RequireNone") == 0 ? "RequireNone" : NULL;
+
+		if (canon == NULL)
+			return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
+		if (!src->in_loc)
+			return cfg_fail(ps, src, "<%s> is only allowed inside <Location> (Gatehouse "
+			                "has no authentication for <Proxy> yet)", canon);
+		if (argc != 0)
+			return cfg_fail(ps, src, "<%s> takes no arguments", canon);
+		if (pol_authz_open(ps->c->locations[src->loc_i].authz, canon, &why) != 0)
+			return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		if (ps->dump) {
+			cfg_dump_indent(ps->dump, src);
+			fprintf(ps->dump, "<%s>\n", canon);
+		}
+		return cfg_frame_push(ps, src, CFG_FR_AUTHZ, canon);
+	}
+	if (src->in_loc)
+		return cfg_fail(ps, src, "<%s> not allowed in <Location>", name);
+	if (src->sec)
+		return cfg_fail(ps, src, "<Location> not allowed in <%s>", src->sec_name);
+	if (argc != 1)
+		return cfg_fail(ps, src, "<Location>: expected 1 argument, got %d", argc);
+	if (src->argv[0][0] != '/' || strpbrk(src->argv[0], "?#*[ ") != NULL || src->argv[0][1] == '\0')
+		return cfg_fail(ps, src, "<Location %.200s>: expected a path such as /gatehouse/ "
+		                "(starting with '/', not \"/\" alone, no wildcards)", src->argv[0]);
+	struct cfg *c = ps->c;
+	struct cfg_location *v = realloc(c->locations, (c->nlocations + 1) * sizeof(*v));
+	char where[512];
+
+	if (v == NULL)
+		return cfg_nomem(ps, src);
+	c->locations = v;
+	struct cfg_location *l = &v[c->nlocations];
+	memset(l, 0, sizeof(*l));
+	c->nlocations++;
+	snprintf(where, sizeof(where), "%s:%u", src->name, src->line);
+	l->path = strdup(src->argv[0]);
+	l->where = strdup(where);
+	if (l->path == NULL || l->where == NULL || pol_authz_new(&l->authz) != 0)
+		return cfg_nomem(ps, src);
+	src->in_loc = 1;
+	src->loc_i = c->nlocations - 1;
+	l->auth_basic = -1; /* not given yet: checked at the end */
+	if (ps->dump) {
+		cfg_dump_indent(ps->dump, src);
+		fprintf(ps->dump, "# %s:%u\n", src->name, src->line);
+		cfg_dump_indent(ps->dump, src);
+		fprintf(ps->dump, "<Location %s>\n", l->path);
+	}
+	return cfg_frame_push(ps, src, CFG_FR_LOCATION, "Location");
+}
+
+/* </Location> or </RequireAll> ...: the checks of a complete section. */
+static int
+cfg_section_close_loc(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_frame *top)
+{
+	struct cfg_location *l = &ps->c->locations[src->loc_i];
+	const char *why;
+
+	if (top->kind == CFG_FR_AUTHZ) {
+		if (pol_authz_close(l->authz, &why) != 0)
+			return cfg_fail(ps, src, "</%s>: %s", top->name, why);
+		return 0;
+	}
+	src->in_loc = 0;
+	if (pol_authz_finish(l->authz, &why) != 0)
+		return cfg_fail(ps, src, "</Location>: %s", why);
+	return cfg_location_check(ps, src, l, top->line);
 }
 
 /* "<Proxy ...>" / "<ProxyMatch ...>"; line is the whole logical line from '<'. */
@@ -2084,6 +2347,9 @@ cfg_section_open(struct cfg_parse *ps, struct cfg_src *src, char *line)
 			src->skipping = src->nframes;
 		return 0;
 	}
+	if (strcasecmp(name, "Location") == 0 || strncasecmp(name, "Require", 7) == 0 ||
+	    src->in_loc)
+		return cfg_section_open_loc(ps, src, line, name);
 	if (ps->dump && (copy = strdup(line)) == NULL)
 		return cfg_nomem(ps, src);
 	rc = cfg_section_open_acl(ps, src, line);
@@ -2132,6 +2398,9 @@ cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 	top = &src->frames[src->nframes - 1];
 	if (strcasecmp(name, top->name) != 0)
 		return cfg_fail(ps, src, "expected </%s> but saw </%s>", top->name, name);
+	if ((top->kind == CFG_FR_LOCATION || top->kind == CFG_FR_AUTHZ) &&
+	    cfg_section_close_loc(ps, src, top) != 0)
+		return -1;
 	if (top->kind == CFG_FR_LIMIT) {
 		src->lim = NULL;
 		src->lim_name = NULL;
@@ -2139,7 +2408,8 @@ cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 		src->sec = NULL;
 		src->sec_name = NULL;
 	}
-	if (ps->dump && (top->kind == CFG_FR_LIMIT || top->kind == CFG_FR_PROXY)) {
+	if (ps->dump && (top->kind == CFG_FR_LIMIT || top->kind == CFG_FR_PROXY ||
+	                 top->kind == CFG_FR_LOCATION || top->kind == CFG_FR_AUTHZ)) {
 		src->nframes--;
 		cfg_dump_indent(ps->dump, src);
 		fprintf(ps->dump, "</%s>\n", top->name);
@@ -2947,6 +3217,7 @@ cfg_unref(struct cfg **cp)
 	cfg_record_free(c->files, c->nfiles);
 	cfg_record_free(c->dirs, c->ndirs);
 	free(c->cache_root_where);
+	cfg_locations_free(c);
 	free(c->path);
 	free(c);
 }

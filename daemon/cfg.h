@@ -23,6 +23,22 @@
 
 struct cachecfg;
 struct errdoc;
+struct pol_authz;
+
+/* <Location PATH> (issue 11): only "SetHandler gatehouse-status" is served there (the status
+ * page), to requests addressed to the proxy itself. Access: the Require lines (policy/
+ * authz.c; none: loopback only), Basic authentication with AuthUserFile. */
+struct cfg_location {
+	char *path;            /* "/gatehouse/": a prefix of the request path */
+	char *where;           /* "FILE:LINE" of the <Location> line */
+	int handler;           /* SetHandler gatehouse-status given */
+	struct pol_authz *authz;
+	int auth_basic;        /* AuthType Basic */
+	char *auth_name;       /* AuthName (the realm); NULL: "Gatehouse" */
+	char *auth_user_file;  /* AuthUserFile, absolute; NULL: none */
+	char *auth_user_where; /* "FILE:LINE" of AuthUserFile */
+	void *users;           /* the loaded htpasswd file (webui/auth.h), or NULL */
+};
 
 struct cfg_listen {
 	struct sockaddr_storage addr;
@@ -150,6 +166,9 @@ struct cfg {
 	                                     * NULL = Common Log Format */
 	struct cfg_customlog *custom_logs;  /* CustomLog and TransferLog, in order */
 	size_t ncustom_logs;
+	/* The status page (issue 11): <Location> sections, in config order. */
+	struct cfg_location *locations;
+	size_t nlocations;
 };
 
 /* One LogFormat nickname. */

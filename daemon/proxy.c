@@ -34,6 +34,7 @@
 #include "daemon/history.h"
 #include "daemon/logfmt.h"
 #include "daemon/polres.h"
+#include "daemon/status.h"
 #include "daemon/url.h"
 
 #include <arpa/inet.h>
@@ -70,7 +71,8 @@
 enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
 	CP_CACHE, /* serving a stored response (cachereq.c) */
-	CP_POLWAIT /* waiting for the policy's blocked-address set (w->polwait list) */
+	CP_POLWAIT, /* waiting for the policy's blocked-address set (w->polwait list) */
+	CP_STATUS /* the status page (status.c): reading the body, rendering, queuing */
 };
 
 /* Body transfer from one buffer to another with framing conversion. */
@@ -180,6 +182,7 @@ struct conn {
 	char *inm;           /* its If-None-Match */
 
 	int local_kind;      /* LOCAL_* */
+	struct status_req *st; /* a status page request (status.c), or NULL */
 	int in_drive;        /* conn_drive is on the stack */
 	int shut_wr;         /* closing: our side shut down, lingering */
 	struct res_addrs addrs;
@@ -526,6 +529,7 @@ conn_req_reset(struct conn *c)
 	c->logged = 0;
 	cachereq_free(&c->cq);
 	c->cq_checked = 0;
+	status_req_free(&c->st);
 }
 
 /* Copy s into out (of size n) without the password of a "scheme://user:password@host" URL
@@ -581,7 +585,7 @@ conn_log(struct conn *c)
 		.body_bytes = c->body_out + c->rs.data,
 		.method = c->method_str[0] ? c->method_str : "NONE",
 		.url = url,
-		.user = "-",
+		.user = c->st ? status_user(c->st) : "-",
 		.hier = c->hier,
 		.peer = c->up_peer[0] ? c->up_peer : "-",
 		.ctype = c->ctype[0] ? c->ctype : "-",
@@ -1218,6 +1222,13 @@ conn_parse_head(struct conn *c)
 	}
 	c->local_kind = local;
 	if (local == LOCAL_PAGE) {
+		int oom = 0;
+		c->st = status_req_new(w, c->cfg, c->url, h, &c->peer, c->peer_text, &oom);
+		if (oom) {
+			c->close_after = 1;
+			conn_local_page(c, 500, "NONE", NULL, "out of memory");
+			return 1;
+		}
 		c->local_host = conn_field_dup(h, H1_F_HOST);
 		const struct h1_field *inm = h1_field_find(h, "if-none-match", 13);
 		c->inm = inm ? conn_strndup(inm->value.p, inm->value.n) : NULL;
@@ -1436,11 +1447,64 @@ static void conn_go_direct(struct conn *c);
 static void conn_next_parent(struct conn *c);
 static void conn_connect_upstream(struct conn *c);
 
+/* ---- the status page (status.c): a local response source ---- */
+
+static void
+conn_status_wake(void *arg)
+{
+	struct conn *c = arg;
+	if (c->magic == CONN_MAGIC && !c->dead)
+		conn_kick(c);
+}
+
+/* Its <Location> rules decide who may see it, not the <Proxy> sections (Apache applies
+ * <Proxy> to proxied requests only). */
+static void
+conn_status_start(struct conn *c)
+{
+	c->phase = CP_STATUS;
+	status_set_wake(c->st, conn_status_wake, c);
+	c->last_client = ev_now(c->w->loop);
+	ev_timer_start(c->w->loop, &c->tmo, c->cfg->timeout_ms);
+}
+
+static int
+conn_status_step(struct conn *c)
+{
+	struct status_io io = { .in = &c->in, .out = &c->out, .read_eof = c->read_eof,
+	                        .close_after = c->close_after, .is_head = c->is_head,
+	                        .req_id = c->req_id };
+	int r = status_step(c->st, &io);
+	c->close_after = io.close_after;
+	c->bytes_out += io.bytes_out;
+	c->body_out += io.body_out;
+	if (r != STATUS_END)
+		return r == STATUS_PROGRESS;
+	if (!status_wants_body(c->st))
+		c->rq.done = 1;
+	c->status = status_resp_code(c->st);
+	c->action = "NONE";
+	const char *ct = status_resp_ctype(c->st);
+	conn_set_ctype(c, ct, strlen(ct));
+	c->rs_started = 1;
+	if (c->status >= 500)
+		c->w->st.errors_5xx++;
+	else if (c->status >= 400)
+		c->w->st.errors_4xx++;
+	c->w->st.responses_local++;
+	conn_req_done(c);
+	return 1;
+}
+
 static void
 conn_route(struct conn *c)
 {
 	struct worker *w = c->w;
 	const struct pol_why *why = NULL;
+	if (c->st != NULL) {
+		conn_status_start(c);
+		return;
+	}
 	enum pol_verdict v = pol_acl_check_why(c->cfg->acl, c->method_str, c->url, strlen(c->url),
 	                                       (const struct sockaddr *)&c->peer, c->client_name,
 	                                       &why);
@@ -2472,6 +2536,10 @@ conn_update_interest(struct conn *c)
 		if (buf_len(&c->out) == 0 && !c->read_eof)
 			ci |= EV_READ; /* lingering: drain what the client still sends */
 		break;
+	case CP_STATUS:
+		if (status_wants_body(c->st) && !c->read_eof && in_room)
+			ci |= EV_READ;
+		break;
 	default:
 		break;
 	}
@@ -2516,6 +2584,9 @@ conn_drive(struct conn *c)
 		case CP_CACHE:
 			if (buf_len(&c->out) < HIGH_WATER)
 				progress = conn_cache_pump(c);
+			break;
+		case CP_STATUS:
+			progress = conn_status_step(c);
 			break;
 		case CP_CLOSING:
 			if (buf_len(&c->out) == 0) {
@@ -2748,6 +2819,14 @@ conn_tmo_cb(struct ev_timer *t)
 	case CP_POLWAIT:
 		conn_polwait_timeout(c);
 		break;
+	case CP_STATUS:
+		/* the client sends its body, or takes the page, within Timeout of its last byte */
+		if (now - c->last_client >= c->cfg->timeout_ms) {
+			conn_close(c);
+			return;
+		}
+		ev_timer_start(w->loop, &c->tmo, c->cfg->timeout_ms - (now - c->last_client));
+		return;
 	default:
 		/* NAME, RESOLVE, CONNECT carry their own deadlines */
 		return;

@@ -34,6 +34,36 @@ int pol_net_match(const struct pol_net *net, const struct sockaddr *addr);
 /* Format a net for messages: "10.0.0.0/8". Returns buf. */
 char *pol_net_format(const struct pol_net *net, char *buf, size_t len);
 
+/* ---- authorization containers (issue 11: <Location>; issue 14: <Proxy>) ----
+ *
+ * Apache 2.4 mod_authz_core: Require lines, an implicit <RequireAny> at the top, and
+ * <RequireAny>/<RequireAll>/<RequireNone> containers; terms ip, local, all granted|denied,
+ * valid-user, user NAME..., each optionally "not". Built by the config loader, then read-only
+ * (any thread may check). See policy/authz.c for the evaluation. */
+struct pol_authz;
+enum pol_authz_res {
+	POL_AUTHZ_DENIED = 0, POL_AUTHZ_GRANTED, POL_AUTHZ_NEUTRAL,
+	POL_AUTHZ_NO_USER     /* a user term and no authenticated user: ask for credentials */
+};
+int pol_authz_new(struct pol_authz **ap);
+void pol_authz_free(struct pol_authz **ap);
+/* Open a container ("RequireAny", "RequireAll", "RequireNone") / close the innermost one.
+ * Return 0 or -1 with *err (static or owned by a, valid until the next builder call). */
+int pol_authz_open(struct pol_authz *a, const char *container, const char **err);
+int pol_authz_close(struct pol_authz *a, const char **err);
+/* One Require line: args are the words after "Require"; where is "FILE:LINE" for
+ * descriptions. */
+int pol_authz_require(struct pol_authz *a, char *const *args, size_t nargs, const char *where,
+                      const char **err);
+/* Every container closed? */
+int pol_authz_finish(struct pol_authz *a, const char **err);
+int pol_authz_empty(const struct pol_authz *a);      /* no Require at all */
+int pol_authz_uses_user(const struct pol_authz *a);  /* valid-user or user terms */
+/* Decide for client and user (NULL: not authenticated yet). *rule describes the deciding
+ * Require line (owned by a). */
+enum pol_authz_res pol_authz_check(const struct pol_authz *a, const struct sockaddr *client,
+                                   const char *user, const char **rule);
+
 /* ---- port lists (AllowCONNECT) ---- */
 
 struct pol_ports;

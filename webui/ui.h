@@ -97,6 +97,11 @@ enum { UI_DONE = 0, UI_ASYNC = 1 };
  * pages (400 for bad parameters, 403 for a bad CSRF token, 404, 405, 500). */
 int ui_handle(struct ui_call *call);
 
+/* The daemon's own refusals before ui_handle (401, 403, 413, 429, 301 ...): resets call->resp
+ * and fills it with the error page (JSON for api/ paths) for status and msg. call->req and
+ * call->ops must be set. */
+void ui_refuse(struct ui_call *call, int status, const char *msg);
+
 /* Header lines every status page response carries (CSP default-src 'self', nosniff,
  * no-store, Referrer-Policy same-origin), "Name: value\r\n" each. */
 const char *ui_security_headers(void);

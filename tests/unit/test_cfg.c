@@ -1224,8 +1224,41 @@ apache_directives_refused_with_reasons(void **state)
 		  "Gatehouse is a forward proxy only; reverse proxying is not supported" },
 		{ "SSLProxyEngine on", "t.conf:1: SSLProxyEngine: Gatehouse does not speak TLS yet" },
 		{ "Define X", "t.conf:1: Define: use \"gatehouse -D NAME\" for <IfDefine NAME>" },
-		{ "<Location /x>\n</Location>", "t.conf:1: unknown section \"<Location>\": Gatehouse "
-		  "serves no paths of its own; use <Proxy URL-prefix>" },
+		/* issue 11: <Location> serves the status page and nothing else */
+		{ "<Location /x>\n</Location>", "t.conf:1: <Location /x> without \"SetHandler "
+		  "gatehouse-status\": Gatehouse serves nothing under <Location> but its status page" },
+		{ "<LocationMatch ^/x>\n</LocationMatch>", "t.conf:1: unknown section "
+		  "\"<LocationMatch>\": use <Location PATH>: the status page is the only thing "
+		  "served there" },
+		{ "\n<Location /g/>\nSetHandler server-status\n</Location>", "t.conf:3: SetHandler "
+		  "server-status: the only handler is gatehouse-status (the status page)" },
+		{ "<Location g/>\n</Location>", "t.conf:1: <Location g/>: expected a path such as "
+		  "/gatehouse/ (starting with '/', not \"/\" alone, no wildcards)" },
+		{ "<Location />\n</Location>", "t.conf:1: <Location />: expected a path such as "
+		  "/gatehouse/ (starting with '/', not \"/\" alone, no wildcards)" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nRequire valid-user\n</Location>",
+		  "t.conf:1: <Location /g/>: Require valid-user or user needs \"AuthType Basic\" and "
+		  "AuthUserFile" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nAuthType Basic\n</Location>",
+		  "t.conf:1: <Location /g/>: AuthType Basic needs AuthUserFile" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nAuthType Digest\n</Location>",
+		  "t.conf:3: AuthType Digest: only Basic (or None) is supported" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nRequire ip nowhere\n</Location>",
+		  "t.conf:3: Require: bad address \"nowhere\": not an IP address or subnet" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nRequire not ip 10.0.0.1\n"
+		  "</Location>", "t.conf:3: Require: a negative Require has no effect in <RequireAny> "
+		  "(or outside any container): put it in <RequireAll> or <RequireNone>" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\n<RequireAll>\n</RequireAll>\n"
+		  "</Location>", "t.conf:4: </RequireAll>: the container holds no Require directive" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nProxyRequests On\n</Location>",
+		  "t.conf:3: ProxyRequests not allowed in <Location>" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\n<Proxy *>\n</Proxy>\n</Location>",
+		  "t.conf:3: <Proxy> not allowed in <Location>" },
+		{ "<RequireAll>\n</RequireAll>", "t.conf:1: <RequireAll> is only allowed inside "
+		  "<Location> (Gatehouse has no authentication for <Proxy> yet)" },
+		{ "<Location /g/>\nSetHandler gatehouse-status\nAuthType Basic\n"
+		  "AuthUserFile /nonexistent/h1.htpasswd\n</Location>", "t.conf:4: AuthUserFile "
+		  "/nonexistent/h1.htpasswd: No such file or directory" },
 		{ "<IfVersion >= 2.4>\n</IfVersion>", "t.conf:1: unknown section \"<IfVersion>\": "
 		  "Gatehouse has only <IfModule> and <IfDefine>" },
 	};

@@ -1,0 +1,570 @@
+/*
+ * status.c - the status page as a local response source (issue 11): a request addressed to
+ * the proxy itself whose path is under a <Location> with "SetHandler gatehouse-status" is
+ * answered here through webui/ (ui_handle), never forwarded.
+ *
+ * One struct status_req per such request, owned by the connection (proxy.c) and driven by
+ * status_step() in the connection's CP_STATUS phase:
+ *
+ *   BODY (read a POST body, at most UI_BODY_MAX: 413 beyond) -> CALL (access: the Location's
+ *   Require rules, then Basic credentials when a rule needs a user; ui_handle) -> [ASYNC] ->
+ *   SEND (head, then the body a slice at a time into the client's capped buffer) -> DONE
+ *
+ * Everything runs on the connection's worker thread. An asynchronous page (UI_ASYNC) calls
+ * back through status_call_done on the same thread; status_req_free() cancels it first when
+ * the client goes away. Every response carries ui_security_headers() and Cache-Control
+ * no-store (it is one of them).
+ */
+#include "daemon/status.h"
+
+#include "daemon/cfg.h"
+#include "daemon/h1.h"
+#include "daemon/log.h"
+#include "daemon/worker.h"
+#include "webui/ui.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#define STATUS_MAGIC 0x53544154u    /* "STAT" */
+#define STATUS_SLICE (64 * 1024)    /* body bytes queued per step */
+#define STATUS_OUT_HIGH (128 * 1024) /* stop queuing above this much pending output */
+#define STATUS_FIELD_MAX 8192       /* a header field kept for the page (Cookie, Accept) */
+
+enum status_state { ST_BODY = 0, ST_CALL, ST_ASYNC, ST_SEND, ST_DONE };
+
+struct status_req {
+	unsigned magic;
+	enum status_state state;
+	struct worker *w;
+	struct cfg *cfg;                 /* a reference: the snapshot the request started with */
+	const struct cfg_location *loc;
+	struct sockaddr_storage peer;
+	char client[64];
+	char *path;                      /* after the Location prefix, without the query */
+	char *query;
+	char *cookie, *accept, *ctype, *authz;
+	enum ui_method method;
+	int redirect;                    /* "/gatehouse" for "/gatehouse/": 301 */
+	/* the request body */
+	enum h1_framing framing;
+	uint64_t remaining;
+	struct h1_chunked ch;
+	char *body;
+	size_t body_len;
+	int body_err;                    /* 413 or 400 decided while reading */
+	/* the call and its answer */
+	struct status_ctx ctx;
+	struct ui_call call;
+	int called;                      /* ui_handle ran: call.resp is to be freed */
+	char user[128];
+	char head[2048];
+	size_t head_len, head_off, body_off;
+	int head_only;                   /* HEAD, 204, 304 */
+	void (*wake)(void *arg);
+	void *wake_arg;
+};
+
+/* ---- the table webui/ reads through ---- */
+
+static struct ui_ops status_ops;
+static char status_secret[65];
+static pthread_once_t status_ops_once = PTHREAD_ONCE_INIT;
+
+static void
+status_ops_make(void)
+{
+	unsigned char r[32];
+	size_t got = 0;
+	while (got < sizeof(r)) {
+		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+		if (n <= 0) {
+			/* cannot happen after boot (getrandom blocks until seeded); a secret that
+			 * is not secret must never be used: abort rather than serve forgeable tokens */
+			log_error("getrandom failed: no CSRF secret for the status page");
+			abort();
+		}
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(status_secret + 2 * i, 3, "%02x", r[i]);
+	status_ops.version = GH_VERSION;
+	status_ops.csrf_secret = status_secret;
+	/* The areas' tables (stats_ui_ops(), uicache_ops(), explain_ui_ops()) are wired here. */
+	status_ops.stats = NULL;
+	status_ops.cache = NULL;
+	status_ops.explain = NULL;
+}
+
+const struct ui_ops *
+status_ui_ops(void)
+{
+	pthread_once(&status_ops_once, status_ops_make);
+	return &status_ops;
+}
+
+/* ---- a request ---- */
+
+static char *
+status_field(const struct h1_head *h, enum h1_field_id id, const char *name)
+{
+	const struct h1_field *f = id ? h1_field_get(h, id) : h1_field_find(h, name, strlen(name));
+	if (f == NULL || f->value.n > STATUS_FIELD_MAX)
+		return NULL;
+	return strndup(f->value.p, f->value.n);
+}
+
+/* The <Location> of cfg that serves path (the last in config order, as Apache's merging
+ * would make it win), with *redirect set for the prefix without its final slash. */
+static const struct cfg_location *
+status_loc_find(const struct cfg *cfg, const char *path, size_t plen, int *redirect)
+{
+	const struct cfg_location *hit = NULL;
+	*redirect = 0;
+	for (size_t i = 0; i < cfg->nlocations; i++) {
+		const struct cfg_location *l = &cfg->locations[i];
+		size_t ll = strlen(l->path);
+		if (plen >= ll && memcmp(path, l->path, ll) == 0) {
+			hit = l;
+			*redirect = 0;
+		} else if (ll > 1 && l->path[ll - 1] == '/' && plen == ll - 1 &&
+		           memcmp(path, l->path, plen) == 0) {
+			hit = l;
+			*redirect = 1;
+		}
+	}
+	return hit;
+}
+
+struct status_req *
+status_req_new(struct worker *w, struct cfg *cfg, const char *path, const struct h1_head *h,
+               const struct sockaddr_storage *peer, const char *peer_text, int *oom)
+{
+	*oom = 0;
+	if (cfg->nlocations == 0 || path[0] != '/')
+		return NULL;
+	size_t plen = strcspn(path, "?");
+	int redirect;
+	const struct cfg_location *loc = status_loc_find(cfg, path, plen, &redirect);
+	if (loc == NULL)
+		return NULL;
+	struct status_req *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		*oom = 1;
+		return NULL;
+	}
+	s->magic = STATUS_MAGIC;
+	s->w = w;
+	s->cfg = cfg_ref(cfg);
+	s->loc = loc;
+	s->peer = *peer;
+	snprintf(s->client, sizeof(s->client), "%s", peer_text);
+	s->redirect = redirect;
+	size_t ll = strlen(loc->path);
+	s->path = redirect ? strdup("") : strndup(path + ll, plen - ll);
+	s->query = strdup(path[plen] == '?' ? path + plen + 1 : "");
+	s->cookie = status_field(h, 0, "cookie");
+	s->accept = status_field(h, 0, "accept");
+	s->ctype = status_field(h, H1_F_CONTENT_TYPE, NULL);
+	s->authz = status_field(h, H1_F_AUTHORIZATION, NULL);
+	s->method = h->method == H1_M_GET ? UI_GET : h->method == H1_M_HEAD ? UI_HEAD
+	            : h->method == H1_M_POST ? UI_POST : UI_OTHER;
+	s->framing = h->framing;
+	s->remaining = h->framing == H1_BODY_LENGTH ? h->content_length : 0;
+	h1_chunked_init(&s->ch);
+	if (s->path == NULL || s->query == NULL) {
+		status_req_free(&s);
+		*oom = 1;
+		return NULL;
+	}
+	if (h->framing == H1_BODY_LENGTH && h->content_length > UI_BODY_MAX)
+		s->body_err = 413; /* decided before reading a byte of it */
+	else if (h->framing == H1_BODY_CHUNKED || (h->framing == H1_BODY_LENGTH && s->remaining))
+		s->state = ST_BODY;
+	else
+		s->state = ST_CALL;
+	if (s->body_err)
+		s->state = ST_CALL;
+	return s;
+}
+
+void
+status_req_free(struct status_req **sp)
+{
+	struct status_req *s = *sp;
+	if (s == NULL)
+		return;
+	if (s->state == ST_ASYNC && s->call.cancel != NULL)
+		s->call.cancel(&s->call); /* the page must never touch the call again */
+	if (s->called)
+		ui_out_free(&s->call.resp.body);
+	free(s->path);
+	free(s->query);
+	free(s->cookie);
+	free(s->accept);
+	free(s->ctype);
+	free(s->authz);
+	free(s->body);
+	cfg_unref(&s->cfg);
+	s->magic = 0;
+	free(s);
+	*sp = NULL;
+}
+
+void
+status_set_wake(struct status_req *s, void (*wake)(void *arg), void *arg)
+{
+	s->wake = wake;
+	s->wake_arg = arg;
+}
+
+int
+status_wants_body(const struct status_req *s)
+{
+	return s->state == ST_BODY;
+}
+
+int
+status_resp_code(const struct status_req *s)
+{
+	return s->called ? s->call.resp.status : 500;
+}
+
+const char *
+status_resp_ctype(const struct status_req *s)
+{
+	return s->called ? s->call.resp.ctype : "-";
+}
+
+const char *
+status_user(const struct status_req *s)
+{
+	return s->user[0] ? s->user : "-";
+}
+
+/* Read body bytes from in. Returns 1 on progress, 0 when more input is needed. */
+static int
+status_read_body(struct status_req *s, struct buf *in, int read_eof)
+{
+	if (s->body == NULL && (s->body = malloc(UI_BODY_MAX + 1)) == NULL) {
+		s->body_err = 500;
+		s->state = ST_CALL;
+		return 1;
+	}
+	int progress = 0;
+	while (buf_len(in) > 0 && s->state == ST_BODY) {
+		if (s->framing == H1_BODY_LENGTH) {
+			size_t n = buf_len(in) < s->remaining ? buf_len(in) : (size_t)s->remaining;
+			memcpy(s->body + s->body_len, buf_head(in), n); /* remaining <= UI_BODY_MAX */
+			s->body_len += n;
+			s->remaining -= n;
+			buf_consume(in, n);
+			progress = 1;
+			if (s->remaining == 0)
+				s->state = ST_CALL;
+			continue;
+		}
+		size_t used = 0;
+		struct h1_str span = { NULL, 0 };
+		int kind = H1_SPAN_DATA;
+		const char *why = NULL;
+		int r = h1_chunked_step(&s->ch, buf_head(in), buf_len(in), &used, &span, &kind, &why);
+		if (r == H1_ERR) {
+			s->body_err = 400;
+			s->state = ST_CALL;
+			return 1;
+		}
+		if (span.n > 0 && kind == H1_SPAN_DATA) {
+			if (s->body_len + span.n > UI_BODY_MAX) {
+				s->body_err = 413;
+				s->state = ST_CALL;
+				return 1;
+			}
+			memcpy(s->body + s->body_len, span.p, span.n);
+			s->body_len += span.n;
+		}
+		buf_consume(in, used);
+		if (used > 0 || span.n > 0)
+			progress = 1;
+		if (r == H1_OK)
+			s->state = ST_CALL;
+		else if (used == 0 && span.n == 0)
+			break;
+	}
+	if (s->state == ST_BODY && read_eof) {
+		s->body_err = 400; /* the client closed in the middle of its body */
+		s->state = ST_CALL;
+		return 1;
+	}
+	if (s->body)
+		s->body[s->body_len] = '\0';
+	return progress;
+}
+
+/* Decode "Basic BASE64(user:password)" into user and pass. Returns 0, or -1 when the field
+ * is not that. */
+static int
+status_basic_decode(const char *field, char *user, size_t ucap, char *pass, size_t pcap)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char dec[768];
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0;
+	if (field == NULL || strncasecmp(field, "Basic ", 6) != 0)
+		return -1;
+	const char *p = field + 6;
+	while (*p == ' ')
+		p++;
+	for (; *p && *p != '='; p++) {
+		const char *k = strchr(b64, *p);
+		if (k == NULL || *p == '\0')
+			return -1;
+		acc = acc << 6 | (unsigned)(k - b64);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (n + 1 >= sizeof(dec))
+				return -1;
+			dec[n++] = (char)(acc >> bits & 0xff);
+		}
+	}
+	dec[n] = '\0';
+	if (memchr(dec, '\0', n) != NULL)
+		return -1;
+	char *colon = strchr(dec, ':');
+	if (colon == NULL || (size_t)(colon - dec) >= ucap || strlen(colon + 1) >= pcap)
+		return -1;
+	memcpy(user, dec, (size_t)(colon - dec));
+	user[colon - dec] = '\0';
+	strcpy(pass, colon + 1);
+	explicit_bzero(dec, sizeof(dec));
+	return 0;
+}
+
+/* Check user:pass against the Location's AuthUserFile. 0: good; -1: wrong; -2: the client is
+ * rate limited (*retry_after seconds). */
+static int
+status_verify(struct status_req *s, const char *user, const char *pass, unsigned *retry_after)
+{
+	(void)s;
+	(void)user;
+	(void)pass;
+	*retry_after = 0;
+	return -1; /* the htpasswd verification arrives with webui/auth.c */
+}
+
+static void
+status_call_done(struct ui_call *call)
+{
+	struct status_req *s = (struct status_req *)((char *)call - offsetof(struct status_req, call));
+	if (s->magic != STATUS_MAGIC || s->state != ST_ASYNC)
+		return;
+	s->state = ST_SEND;
+	if (s->wake)
+		s->wake(s->wake_arg);
+}
+
+/* Access, then the page. */
+static void
+status_call(struct status_req *s)
+{
+	struct ui_call *c = &s->call;
+	const char *rule = NULL;
+
+	memset(c, 0, sizeof(*c));
+	s->ctx.w = s->w;
+	s->ctx.cfg = s->cfg;
+	c->ops = status_ui_ops();
+	c->wctx = &s->ctx;
+	c->done = status_call_done;
+	c->req.method = s->method;
+	c->req.path = s->path;
+	c->req.query = s->query;
+	c->req.body = s->body ? s->body : "";
+	c->req.body_len = s->body_len;
+	c->req.content_type = s->ctype;
+	c->req.accept = s->accept;
+	c->req.cookie = s->cookie;
+	c->req.prefix = s->loc->path;
+	c->req.client = s->client;
+	c->req.user = NULL;
+	c->req.now = (int64_t)(ev_wall_us(s->w->loop) / 1000000);
+	s->called = 1;
+	s->state = ST_SEND;
+
+	/* ui_handle sets up resp; the refusals below use ui_page_error on a reset resp too */
+	c->resp.status = 200;
+	ui_out_init(&c->resp.body);
+	snprintf(c->resp.ctype, sizeof(c->resp.ctype), "text/html; charset=utf-8");
+
+	enum pol_authz_res res;
+	const struct sockaddr *peer = (const struct sockaddr *)&s->peer;
+	if (pol_authz_empty(s->loc->authz)) {
+		/* no Require at all: loopback only, as with no <Proxy> section */
+		int lo = (peer->sa_family == AF_INET &&
+		          ((const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr)[0] == 127) ||
+		         (peer->sa_family == AF_INET6 &&
+		          IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)peer)->sin6_addr));
+		res = lo ? POL_AUTHZ_GRANTED : POL_AUTHZ_DENIED;
+		rule = "no Require in the <Location>: loopback clients only";
+	} else {
+		res = pol_authz_check(s->loc->authz, peer, NULL, &rule);
+	}
+	if (res == POL_AUTHZ_NO_USER) {
+		char user[128], pass[256];
+		unsigned retry = 0;
+		const char *realm = s->loc->auth_name ? s->loc->auth_name : "Gatehouse";
+		int v = -1;
+		if (status_basic_decode(s->authz, user, sizeof(user), pass, sizeof(pass)) == 0) {
+			v = status_verify(s, user, pass, &retry);
+			explicit_bzero(pass, sizeof(pass));
+		}
+		if (v == -2) {
+			char msg[128];
+			snprintf(msg, sizeof(msg), "too many failed logins from your address: try "
+			         "again in %u seconds", retry);
+			ui_refuse(c, 429, msg);
+			snprintf(c->resp.headers, sizeof(c->resp.headers), "Retry-After: %u\r\n", retry);
+			return;
+		}
+		if (v != 0) {
+			ui_refuse(c, 401, "this page needs a user name and password");
+			snprintf(c->resp.headers, sizeof(c->resp.headers),
+			         "WWW-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n", realm);
+			return;
+		}
+		snprintf(s->user, sizeof(s->user), "%s", user);
+		res = pol_authz_check(s->loc->authz, peer, s->user, &rule);
+		if (res == POL_AUTHZ_NO_USER)
+			res = POL_AUTHZ_DENIED;
+	}
+	if (res != POL_AUTHZ_GRANTED) {
+		log_info("%s: status page %s%s denied by %s", s->client, s->loc->path, s->path, rule);
+		ui_refuse(c, 403, "access to the status page is denied");
+		return;
+	}
+	c->req.user = s->user[0] ? s->user : NULL;
+	if (s->body_err) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "the request body is larger than %u bytes", UI_BODY_MAX);
+		ui_refuse(c, s->body_err, s->body_err == 413 ? msg : s->body_err == 400
+		          ? "bad request body" : "out of memory");
+		return;
+	}
+	if (s->redirect) {
+		ui_refuse(c, 301, "moved to the status page");
+		snprintf(c->resp.headers, sizeof(c->resp.headers), "Location: %s\r\n", s->loc->path);
+		return;
+	}
+	if (ui_handle(c) == UI_ASYNC)
+		s->state = ST_ASYNC;
+}
+
+static const char *
+status_text(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Content Too Large";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return "Status";
+	}
+}
+
+/* Build the response head. */
+static void
+status_head(struct status_req *s, struct status_io *io)
+{
+	struct ui_resp *r = &s->call.resp;
+	if (r->body.oom) {
+		ui_out_free(&r->body);
+		r->status = 500;
+		snprintf(r->ctype, sizeof(r->ctype), "text/plain; charset=utf-8");
+		ui_out_puts(&r->body, "out of memory rendering the page\n");
+	}
+	if (r->status < 100 || r->status > 599)
+		r->status = 500;
+	int nobody = r->status == 204 || r->status == 304;
+	s->head_only = nobody || io->is_head;
+	char clen[48] = "";
+	if (!nobody)
+		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", r->body.len);
+	int n = snprintf(s->head, sizeof(s->head),
+	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
+	                 "Content-Type: %s\r\n%s%s%.512sGatehouse-Request-Id: %s\r\n%s\r\n",
+	                 r->status, status_text(r->status), worker_http_date(s->w), GH_VERSION,
+	                 r->ctype, clen, ui_security_headers(), r->headers, io->req_id,
+	                 io->close_after ? "Connection: close\r\n" : "");
+	s->head_len = n > 0 && (size_t)n < sizeof(s->head) ? (size_t)n : 0;
+}
+
+int
+status_step(struct status_req *s, struct status_io *io)
+{
+	switch (s->state) {
+	case ST_BODY:
+		return status_read_body(s, io->in, io->read_eof);
+	case ST_CALL:
+		if (s->body_err == 413 || s->body_err == 400)
+			io->close_after = 1; /* the rest of the body is not read */
+		status_call(s);
+		return STATUS_PROGRESS;
+	case ST_ASYNC:
+		return STATUS_WAIT;
+	case ST_SEND: {
+		if (s->head_off == 0 && s->head_len == 0)
+			status_head(s, io);
+		int progress = 0;
+		if (s->head_off < s->head_len) {
+			if (buf_room(io->out) < s->head_len)
+				return STATUS_WAIT;
+			buf_append(io->out, s->head, s->head_len);
+			io->bytes_out += s->head_len;
+			s->head_off = s->head_len;
+			progress = 1;
+		}
+		const struct ui_out *b = &s->call.resp.body;
+		size_t left = s->head_only ? 0 : b->len - s->body_off;
+		while (left > 0 && buf_len(io->out) < STATUS_OUT_HIGH) {
+			size_t n = left < STATUS_SLICE ? left : STATUS_SLICE;
+			if (n > buf_room(io->out))
+				n = buf_room(io->out);
+			if (n == 0 || buf_append(io->out, b->p + s->body_off, n) != 0)
+				break;
+			s->body_off += n;
+			io->bytes_out += n;
+			io->body_out += n;
+			left -= n;
+			progress = 1;
+		}
+		if (left == 0) {
+			s->state = ST_DONE;
+			return STATUS_END;
+		}
+		return progress ? STATUS_PROGRESS : STATUS_WAIT;
+	}
+	case ST_DONE:
+		return STATUS_END;
+	}
+	return STATUS_WAIT;
+}
