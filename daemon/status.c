@@ -19,6 +19,7 @@
 
 #include "daemon/cfg.h"
 #include "daemon/h1.h"
+#include "daemon/history.h"
 #include "daemon/log.h"
 #include "daemon/worker.h"
 #include "webui/ui.h"
@@ -98,6 +99,7 @@ status_ops_make(void)
 	status_ops.stats = NULL;
 	status_ops.cache = NULL;
 	status_ops.explain = NULL;
+	status_ops.series = history_ui_ops();
 }
 
 const struct ui_ops *

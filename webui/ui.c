@@ -501,6 +501,7 @@ const struct ui_route ui_routes_core[] = {
  * line per area; the core's table comes last (its "" index yields to an area's overview). */
 static const struct ui_route *const ui_route_tables[] = {
 	ui_routes_core,
+	ui_routes_history,
 	NULL,
 };
 
