@@ -305,7 +305,7 @@ ui_page_charts(struct ui_call *call)
 		span = k ? UI_SPAN_DAY : UI_SPAN_HOUR;
 		ui_out_printf(o, "<section id=\"charts-%s\" data-gh-refresh=\"", names[k]);
 		ui_out_html(o, call->req.prefix, strlen(call->req.prefix));
-		ui_out_printf(o, "charts?part=%s\">\n", names[k]);
+		ui_out_printf(o, "charts?part=%s\" data-gh-every=\"%d\">\n", names[k], k ? 60 : 5);
 		if (ops->series(call->wctx, span, call->req.now, s) == 0)
 			ui_hist_charts_part(call, s, span);
 		ui_out_puts(o, "</section>\n");

@@ -202,3 +202,42 @@ def test_series_totals_match_the_traffic_and_charts_draw_it(hproxy, ctx):
     assert part.status == 200 and "<html" not in part.text() and "<svg" in part.text()
     r = status(hproxy, "api/series?span=week")
     assert r.status == 400 and "error" in json.loads(r.body)
+
+
+def test_chromium_refreshes_recent_without_reload(hproxy, ctx, tmp_path):
+    """Real headless Chromium (Debian's) loads the recent page; ui.js replaces the table with
+    a fresh fragment a few (virtual) seconds later. The proof is a row that cannot be in the
+    first render: the browser's own request for static/ui.js, made after the page arrived."""
+    import shutil
+    import signal
+    import subprocess
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/test-deps.sh installs it)")
+    t = uuid.uuid4().hex
+    assert ghtest.get(hproxy.port, origin_url(ctx, "origin.test", "t=" + t)).status == 200
+    logged(hproxy, 1)
+    run = tmp_path / "chromium"
+    run.mkdir()
+    url = "http://127.0.0.1:%d/gatehouse/recent" % hproxy.port
+    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-extensions", "--no-default-browser-check", "--no-proxy-server",
+            "--user-data-dir=%s" % (run / "profile"), "--virtual-time-budget=15000",
+            "--dump-dom", url]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, env=ghtest.clean_env(HOME=str(run)),
+                         start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    dom = out.decode("utf-8", "replace")
+    assert 'id="recent-table"' in dom, err.decode("latin-1")[-2000:]
+    assert "t=" + t in dom
+    table = dom[dom.index('id="recent-table"'):]
+    assert "/gatehouse/static/ui.js" in table, dom[-3000:]
+    assert table.count('id="recent-table"') == 1       # replaced, not nested or repeated
