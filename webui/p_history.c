@@ -67,7 +67,7 @@ ui_hist_hhmm(char *buf, size_t n, int64_t t, int secs)
 		strftime(buf, n, "%H:%M", &tm);
 }
 
-/* The smallest of 1, 2, 2.5, 5 x 10^k at or above v (v > 0). */
+/* The smallest of 1, 2, 2.5, 5 x 10^k at or above v (v > 0): a round tick step. */
 static double
 ui_hist_nice(double v)
 {
@@ -112,7 +112,13 @@ ui_chart_svg(struct ui_out *o, const char *title, const char *yunit,
 		for (unsigned i = 0; i < n; i++)
 			if (isfinite(lines[l].v[i]) && lines[l].v[i] > max)
 				max = lines[l].v[i];
-	double ymax = ymax_fixed > 0 ? ymax_fixed : max > 0 ? ui_hist_nice(max) : 1;
+	/* y axis: a round step, up to four of them covering the peak (0, 1, 2, 3, 4) */
+	double ymax = ymax_fixed > 0 ? ymax_fixed : max > 0 ? max : 1;
+	double ystep = ui_hist_nice(ymax / 4);
+	int nsteps = 1;
+	while (nsteps < 4 && ystep * nsteps < ymax * (1 - 1e-9))
+		nsteps++;
+	ymax = ystep * nsteps;
 	char a[32], b[32];
 
 	ui_out_printf(o, "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" "
@@ -137,10 +143,10 @@ ui_chart_svg(struct ui_out *o, const char *title, const char *yunit,
 		ui_out_html(o, lines[l].label, strlen(lines[l].label));
 		ui_out_puts(o, "</text>\n");
 	}
-	/* y axis: five grid lines with labels */
-	for (int k = 0; k <= 4; k++) {
-		double y = UI_CH_MT + ph - ph * k / 4.0;
-		ui_hist_si(a, sizeof(a), ymax * k / 4.0);
+	/* y grid lines with labels */
+	for (int k = 0; k <= nsteps; k++) {
+		double y = UI_CH_MT + ph - ph * k / nsteps;
+		ui_hist_si(a, sizeof(a), ystep * k);
 		ui_out_printf(o, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#8884\" "
 		              "stroke-width=\"1\"/><text x=\"%d\" y=\"%.1f\" font-size=\"10\" "
 		              "text-anchor=\"end\" fill=\"#888\">%s</text>\n",
@@ -158,8 +164,8 @@ ui_chart_svg(struct ui_out *o, const char *title, const char *yunit,
 		              "text-anchor=\"middle\" fill=\"#888\">%s</text>\n",
 		              x, UI_CH_MT, x, UI_CH_MT + (int)ph + 4, x, UI_CH_H - 8, b);
 	}
-	ui_out_printf(o, "<text x=\"%d\" y=\"%d\" font-size=\"10\" text-anchor=\"end\" "
-	              "fill=\"#888\">UTC</text>\n", UI_CH_W - UI_CH_MR, UI_CH_H - 8);
+	ui_out_printf(o, "<text x=\"4\" y=\"%d\" font-size=\"10\" fill=\"#888\">UTC</text>\n",
+	              UI_CH_H - 8);
 	/* the lines: one path each, a gap where a value is missing */
 	for (size_t l = 0; l < nl; l++) {
 		ui_out_puts(o, "<path fill=\"none\" stroke-width=\"1.5\" stroke=\"");
@@ -260,11 +266,13 @@ ui_hist_charts_part(struct ui_call *call, const struct ui_series *s, enum ui_ser
 	struct ui_chart_line l_bytes[2] = {{bc, "to clients", "#2563eb"},
 	                                   {bu, "from upstreams", "#d97706"}};
 	struct ui_chart_line l_err = {ue, "upstream errors", "#dc2626"};
+	ui_out_puts(o, "<div class=\"hist-grid\">\n");
 	ui_chart_svg(o, "Requests", "per second", &l_req, 1, n, s->start, s->res, 0);
 	ui_chart_svg(o, "Hit ratio", "% of requests", &l_hit, 1, n, s->start, s->res, 100);
 	ui_chart_svg(o, "Bandwidth", "bytes per second", l_bytes, 2, n, s->start, s->res, 0);
 	ui_chart_svg(o, "Upstream errors", span == UI_SPAN_DAY ? "per 5 minutes" : "per 10 s",
 	             &l_err, 1, n, s->start, s->res, 0);
+	ui_out_puts(o, "</div>\n");
 	free(req);
 }
 
@@ -299,7 +307,6 @@ ui_page_charts(struct ui_call *call)
 		return UI_DONE;
 	}
 	ui_page_begin(call, "Charts", "charts");
-	ui_out_puts(o, "<h1>Charts</h1>\n");
 	static const char *const names[2] = {"hour", "day"};
 	for (int k = 0; k < 2; k++) {
 		span = k ? UI_SPAN_DAY : UI_SPAN_HOUR;
@@ -377,7 +384,7 @@ ui_hist_top_table(struct ui_out *o, enum ui_top_kind k, const struct ui_top *t, 
 {
 	int blocked = k == UI_TOP_BLOCKED, bytes = ui_top_kinds[k].bytes;
 	char b[32], e[32];
-	ui_out_printf(o, "<h2>%s</h2>\n<table class=\"top\" id=\"top-%s\">\n<tr><th class=\"num\">#"
+	ui_out_printf(o, "<div><h2>%s</h2>\n<table class=\"top\" id=\"top-%s\">\n<tr><th class=\"num\">#"
 	              "</th><th>%s</th>%s<th class=\"num\">%s</th><th class=\"num\">share</th>"
 	              "<th class=\"num\">error</th></tr>\n",
 	              ui_top_kinds[k].title, ui_top_kinds[k].json, ui_top_kinds[k].what,
@@ -406,7 +413,7 @@ ui_hist_top_table(struct ui_out *o, enum ui_top_kind k, const struct ui_top *t, 
 		              "<td class=\"num mute\">&#177; %s</td></tr>\n", b,
 		              t->total ? 100.0 * (double)it->count / (double)t->total : 0.0, e);
 	}
-	ui_out_puts(o, "</table>\n");
+	ui_out_puts(o, "</table></div>\n");
 }
 
 static int
@@ -440,20 +447,21 @@ ui_page_top(struct ui_call *call)
 	int only = ui_arg(call, "part", part, sizeof(part)) >= 0;
 	struct ui_out *o = &call->resp.body;
 	if (!only) {
-		ui_page_begin(call, "Top lists", "top");
-		ui_out_puts(o, "<h1>Top lists <span class=\"mute\">the last hour</span></h1>\n"
-		            "<p class=\"mute\">Estimates from bounded heavy-hitter sketches: each "
+		ui_page_begin(call, "Top lists of the last hour", "top");
+		ui_out_puts(o, "<p class=\"mute\">Estimates from bounded heavy-hitter sketches: each "
 		            "count is within the error shown of the true figure.</p>\n");
 		ui_out_puts(o, "<section id=\"top\" data-gh-refresh=\"");
 		ui_out_html(o, call->req.prefix, strlen(call->req.prefix));
 		ui_out_printf(o, "top?part=1&amp;n=%zu\">\n", max);
 	}
+	ui_out_puts(o, "<div class=\"hist-grid\">\n");
 	for (int k = 0; k < UI_TOP_NKIND; k++) {
 		if (ops->top(call->wctx, (enum ui_top_kind)k, call->req.now, t) < 0)
 			memset(t, 0, sizeof(*t));
 		ui_hist_top_table(o, (enum ui_top_kind)k, t, max);
 	}
 	free(t);
+	ui_out_puts(o, "</div>\n");
 	if (!only) {
 		ui_out_puts(o, "</section>\n");
 		ui_page_end(call);
@@ -641,8 +649,6 @@ ui_page_recent(struct ui_call *call)
 		return UI_DONE;
 	}
 	ui_page_begin(call, "Recent requests", "recent");
-	ui_out_printf(o, "<h1>Recent requests <span class=\"mute\">the last %u</span></h1>\n",
-	              UI_RECENT_MAX);
 	ui_out_puts(o, "<form method=\"get\" action=\"");
 	ui_out_html(o, call->req.prefix, strlen(call->req.prefix));
 	ui_out_puts(o, "recent\" class=\"filter\">\n");

@@ -68,7 +68,8 @@ chart_empty_data_draws_axes(void **state)
 	assert_non_null(strstr(s, "</svg>"));
 	assert_null(strstr(s, "nan"));
 	assert_null(strstr(s, "inf"));
-	assert_non_null(strstr(s, ">1</text>"));       /* y axis up to 1 */
+	assert_non_null(strstr(s, ">1</text>"));       /* y axis up to 1 in steps of 0.25 */
+	assert_non_null(strstr(s, ">0.25</text>"));
 	assert_non_null(strstr(s, ">08:00</text>"));   /* 1800000000 is 08:00 UTC */
 	assert_non_null(strstr(s, ">08:50</text>"));   /* then every 10 minutes */
 	assert_null(strstr(s, "style="));            /* CSP: no style attributes */
@@ -101,7 +102,7 @@ chart_bounds_hold_for_any_values(void **state)
 	double pct[10] = {0, 50, 100, 250, 0, 0, 0, 0, 0, 0};
 	s = svg_of("Hit ratio", pct, NULL, 10, 100);
 	assert_non_null(strstr(s, ">100</text>"));
-	assert_non_null(strstr(s, ">50</text>"));
+	assert_non_null(strstr(s, ">75</text>"));     /* 25 % steps */
 	svg_assert_in_box(s);
 	free(s);
 }
@@ -112,8 +113,9 @@ chart_peak_sets_a_round_axis(void **state)
 	(void)state;
 	double v[6] = {0, 1, 3.7, 2, 0, 0};
 	char *s = svg_of("Requests", v, NULL, 6, 0);
-	assert_non_null(strstr(s, ">5</text>"));      /* 3.7 rounds up to 5 */
-	assert_non_null(strstr(s, ">2.5</text>"));
+	assert_non_null(strstr(s, ">4</text>"));      /* steps of 1 up to 4 cover 3.7 */
+	assert_non_null(strstr(s, ">3</text>"));
+	assert_null(strstr(s, ">5</text>"));
 	free(s);
 	assert_true(ui_hist_nice(3.7) == 5);
 	assert_true(ui_hist_nice(120) == 200);
