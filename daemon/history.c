@@ -147,6 +147,8 @@ history_note(unsigned id, const struct alog_entry *e, const char *host, uint64_t
 	size_t clen = strlen(client);
 	size_t hlen = host ? strlen(host) : 0;
 	int blocked = rule != NULL && strcmp(action, "TCP_DENIED") == 0 && hlen > 0;
+	/* each key is hashed once for its sketches, outside the lock */
+	uint32_t hh = hlen > 0 ? sketch_hash(host, hlen) : 0, ch = sketch_hash(client, clen);
 
 	pthread_mutex_lock(&h->lock);
 	series_add(&h->fine, t, v);
@@ -155,13 +157,13 @@ history_note(unsigned id, const struct alog_entry *e, const char *host, uint64_t
 	if (t / HIST_WINDOW == h->win) {
 		struct sketch *sk = h->sk[h->cur];
 		if (hlen > 0) {
-			sketch_add(&sk[UI_TOP_HOSTS_REQ], host, hlen, 1, NULL);
-			sketch_add(&sk[UI_TOP_HOSTS_BYTES], host, hlen, e->bytes, NULL);
+			sketch_add_hashed(&sk[UI_TOP_HOSTS_REQ], host, hlen, hh, 1, NULL);
+			sketch_add_hashed(&sk[UI_TOP_HOSTS_BYTES], host, hlen, hh, e->bytes, NULL);
 		}
-		sketch_add(&sk[UI_TOP_CLIENTS_REQ], client, clen, 1, NULL);
-		sketch_add(&sk[UI_TOP_CLIENTS_BYTES], client, clen, e->bytes, NULL);
+		sketch_add_hashed(&sk[UI_TOP_CLIENTS_REQ], client, clen, ch, 1, NULL);
+		sketch_add_hashed(&sk[UI_TOP_CLIENTS_BYTES], client, clen, ch, e->bytes, NULL);
 		if (blocked)
-			sketch_add(&sk[UI_TOP_BLOCKED], host, hlen, 1, rule);
+			sketch_add_hashed(&sk[UI_TOP_BLOCKED], host, hlen, hh, 1, rule);
 	}
 	struct ui_recent *r = &h->recent[h->rhead];
 	r->t_ms = (int64_t)(end_us / 1000);

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint32_t
+uint32_t
 sketch_hash(const char *p, size_t n)
 {
+	if (n >= SKETCH_KEY_MAX)
+		n = SKETCH_KEY_MAX - 1;
 	uint32_t h = 2166136261u;             /* FNV-1a */
 	for (size_t i = 0; i < n; i++) {
 		h ^= (unsigned char)p[i];
@@ -40,17 +42,17 @@ sketch_reset(struct sketch *s)
 uint64_t
 sketch_min(const struct sketch *s)
 {
-	return s->n < SKETCH_CAP ? 0 : s->ctr[s->heap[0]].count;
+	return s->n < SKETCH_CAP ? 0 : s->heap[0].count;
 }
 
 static void
 sketch_heap_swap(struct sketch *s, unsigned a, unsigned b)
 {
-	uint16_t t = s->heap[a];
+	struct sketch_hent t = s->heap[a];
 	s->heap[a] = s->heap[b];
 	s->heap[b] = t;
-	s->ctr[s->heap[a]].heap = (uint16_t)a;
-	s->ctr[s->heap[b]].heap = (uint16_t)b;
+	s->ctr[s->heap[a].ci].heap = (uint16_t)a;
+	s->ctr[s->heap[b].ci].heap = (uint16_t)b;
 }
 
 static void
@@ -58,9 +60,9 @@ sketch_heap_down(struct sketch *s, unsigned i)
 {
 	for (;;) {
 		unsigned l = 2 * i + 1, r = l + 1, m = i;
-		if (l < s->n && s->ctr[s->heap[l]].count < s->ctr[s->heap[m]].count)
+		if (l < s->n && s->heap[l].count < s->heap[m].count)
 			m = l;
-		if (r < s->n && s->ctr[s->heap[r]].count < s->ctr[s->heap[m]].count)
+		if (r < s->n && s->heap[r].count < s->heap[m].count)
 			m = r;
 		if (m == i)
 			return;
@@ -74,7 +76,7 @@ sketch_heap_up(struct sketch *s, unsigned i)
 {
 	while (i > 0) {
 		unsigned p = (i - 1) / 2;
-		if (s->ctr[s->heap[p]].count <= s->ctr[s->heap[i]].count)
+		if (s->heap[p].count <= s->heap[i].count)
 			return;
 		sketch_heap_swap(s, i, p);
 		i = p;
@@ -109,14 +111,21 @@ sketch_set_note(struct sketch *s, unsigned ci, const char *note)
 void
 sketch_add(struct sketch *s, const char *key, size_t klen, uint64_t w, const char *note)
 {
+	sketch_add_hashed(s, key, klen, sketch_hash(key, klen), w, note);
+}
+
+void
+sketch_add_hashed(struct sketch *s, const char *key, size_t klen, uint32_t h, uint64_t w,
+                  const char *note)
+{
 	if (klen >= SKETCH_KEY_MAX)
 		klen = SKETCH_KEY_MAX - 1;
-	uint32_t h = sketch_hash(key, klen);
 	s->total += w;
 	for (int16_t i = s->bucket[h & (SKETCH_BUCKETS - 1)]; i != -1; i = s->ctr[i].next) {
 		struct sketch_ctr *c = &s->ctr[i];
 		if (c->hash == h && strncmp(c->key, key, klen) == 0 && c->key[klen] == '\0') {
 			c->count += w;
+			s->heap[c->heap].count = c->count;
 			sketch_set_note(s, (unsigned)i, note);
 			sketch_heap_down(s, c->heap);
 			return;
@@ -126,16 +135,17 @@ sketch_add(struct sketch *s, const char *key, size_t klen, uint64_t w, const cha
 	uint64_t base = 0;
 	if (s->n < SKETCH_CAP) {
 		ci = s->n;
-		s->heap[s->n] = (uint16_t)ci;
+		s->heap[s->n].ci = ci;
 		s->ctr[ci].heap = (uint16_t)s->n;
 		s->n++;
 	} else {
-		ci = s->heap[0];           /* the smallest counter changes hands */
+		ci = s->heap[0].ci;        /* the smallest counter changes hands */
 		base = s->ctr[ci].count;
 		sketch_unlink(s, ci);
 	}
 	struct sketch_ctr *c = &s->ctr[ci];
 	c->count = base + w;
+	s->heap[c->heap].count = c->count;
 	c->err = base;
 	c->hash = h;
 	memcpy(c->key, key, klen);

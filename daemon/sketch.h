@@ -36,7 +36,11 @@ struct sketch {
 	unsigned n;                   /* counters in use */
 	uint64_t total;               /* weight added since the reset */
 	int16_t bucket[SKETCH_BUCKETS];
-	uint16_t heap[SKETCH_CAP];    /* counter indexes, a min-heap on count */
+	struct sketch_hent {          /* a min-heap on count, the counts copied in so that
+	                               * sifting stays within 4 KiB (the counters are 39 KiB) */
+		uint64_t count;
+		uint32_t ci;          /* counter index */
+	} heap[SKETCH_CAP];
 	struct sketch_ctr ctr[SKETCH_CAP];
 	char (*note)[SKETCH_NOTE_MAX]; /* SKETCH_CAP notes (the last one given with the counter's
 	                                * key, "" none), or NULL: only blocked hosts keep notes */
@@ -48,6 +52,11 @@ void sketch_init(struct sketch *s, char (*notes)[SKETCH_NOTE_MAX]);
 void sketch_reset(struct sketch *s);
 /* Count weight w for key (klen bytes) with an optional note (NUL-terminated, NULL none). */
 void sketch_add(struct sketch *s, const char *key, size_t klen, uint64_t w, const char *note);
+/* The same with the key's hash from sketch_hash(key, klen) (one key, several sketches). */
+void sketch_add_hashed(struct sketch *s, const char *key, size_t klen, uint32_t hash, uint64_t w,
+                       const char *note);
+/* The key's hash: of at most SKETCH_KEY_MAX - 1 bytes, as sketch_add cuts it. */
+uint32_t sketch_hash(const char *key, size_t klen);
 /* The smallest count once full (the bound on any key not kept), else 0. */
 uint64_t sketch_min(const struct sketch *s);
 
