@@ -3,13 +3,16 @@
  * requests noted by two workers sum in the chart series (hits, bytes both ways, upstream
  * errors), the top lists name hosts, clients and a blocked host with its rule, the previous
  * hour counts only for its part inside the last 60 minutes, and the recent requests come
- * newest first across workers, capped at UI_RECENT_MAX.
+ * newest first across workers, capped at UI_RECENT_MAX. Two writer threads and a reader at
+ * once lose nothing and read only whole entries (run under ASan in the sanitizer build).
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,11 +117,88 @@ history_series_top_and_recent(void **state)
 	free(s);
 }
 
+#define T1 1900000800LL     /* another hour, far from the first test's */
+#define NPER 20000
+
+static atomic_int writers_done;
+
+static void *
+writer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	char host[32];
+	for (int i = 0; i < NPER; i++) {
+		snprintf(host, sizeof(host), "w%u-h%d.example", id, i % 300);
+		note(id, T1 + i % 600, "10.2.0.1", host, i % 4 ? "TCP_MISS" : "TCP_HIT", 200, 100, 50,
+		     NULL);
+	}
+	atomic_fetch_add(&writers_done, 1);
+	return NULL;
+}
+
+static void *
+reader(void *arg)
+{
+	(void)arg;
+	const struct ui_series_ops *ops = history_ui_ops();
+	struct ui_recent *r = calloc(UI_RECENT_MAX, sizeof(*r));
+	struct ui_series *s = calloc(1, sizeof(*s));
+	struct ui_top *t = calloc(1, sizeof(*t));
+	long reads = 0;
+	while (atomic_load(&writers_done) < 2 || reads < 10) {
+		size_t n = ops->recent(NULL, r, UI_RECENT_MAX);
+		for (size_t i = 0; i < n; i++)   /* whole entries: host and URL agree */
+			if (strncmp(r[i].host, "w3", 2) == 0 || strncmp(r[i].host, "w4", 2) == 0)
+				assert_non_null(strstr(r[i].url, r[i].host));
+		ops->series(NULL, UI_SPAN_HOUR, T1 + 600, s);
+		ops->top(NULL, UI_TOP_HOSTS_REQ, T1 + 600, t);
+		reads++;
+	}
+	free(r);
+	free(s);
+	free(t);
+	return NULL;
+}
+
+static void
+history_writers_and_a_reader_at_once(void **state)
+{
+	(void)state;
+	pthread_t w1, w2, rd;
+	assert_int_equal(pthread_create(&rd, NULL, reader, NULL), 0);
+	assert_int_equal(pthread_create(&w1, NULL, writer, (void *)(uintptr_t)3), 0);
+	assert_int_equal(pthread_create(&w2, NULL, writer, (void *)(uintptr_t)4), 0);
+	pthread_join(w1, NULL);
+	pthread_join(w2, NULL);
+	pthread_join(rd, NULL);
+	const struct ui_series_ops *ops = history_ui_ops();
+	struct ui_series *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	assert_int_equal(ops->series(NULL, UI_SPAN_HOUR, T1 + 600, s), 0);
+	uint64_t req = 0, hits = 0, up = 0;
+	for (unsigned i = 0; i < s->n; i++) {
+		req += s->v[i][UI_SERIES_REQUESTS];
+		hits += s->v[i][UI_SERIES_HITS];
+		up += s->v[i][UI_SERIES_BYTES_UPSTREAM];
+	}
+	assert_int_equal(req, 2 * NPER);
+	assert_int_equal(hits, 2 * NPER / 4);
+	assert_int_equal(up, 2 * NPER * 50);
+	struct ui_top *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	assert_int_equal(ops->top(NULL, UI_TOP_CLIENTS_REQ, T1 + 600, t), 0);
+	assert_string_equal(t->item[0].key, "10.2.0.1");
+	assert_int_equal(t->item[0].count, 2 * NPER);
+	free(t);
+	free(s);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(history_series_top_and_recent),
+		cmocka_unit_test(history_writers_and_a_reader_at_once),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
