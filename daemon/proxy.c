@@ -606,7 +606,8 @@ conn_log(struct conn *c)
 		               c->close_after ? '-' : '+',
 	};
 	alog_add(&w->alog, &e);
-	history_note(w->id, &e, c->host, c->rs.data, c->pol_rule); /* status page (issue 11) */
+	if (c->st == NULL) /* the status page (issue 11) counts the traffic, not its own requests */
+		history_note(w->id, &e, c->host, c->rs.data, c->pol_rule);
 }
 
 static void conn_polwait_leave(struct conn *c);
