@@ -131,6 +131,8 @@ sketch_add_hashed(struct sketch *s, const char *key, size_t klen, uint32_t h, ui
 			return;
 		}
 	}
+	if (w == 0)
+		return;                    /* nothing to count: no counter changes hands */
 	unsigned ci;
 	uint64_t base = 0;
 	if (s->n < SKETCH_CAP) {

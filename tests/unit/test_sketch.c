@@ -104,6 +104,12 @@ sketch_finds_the_true_top_keys_with_bounds(void **state)
 		sketch_add(s, key, strlen(key), w, NULL);
 	}
 	assert_true(distinct > 4 * (int)SKETCH_CAP); /* the stream does overflow the sketch */
+	/* a new key with no weight takes no counter over */
+	uint64_t min_before = sketch_min(s);
+	sketch_add(s, "never-seen.example", 18, 0, NULL);
+	assert_int_equal(sketch_min(s), min_before);
+	for (unsigned i = 0; i < s->n; i++)
+		assert_string_not_equal(s->ctr[i].key, "never-seen.example");
 	assert_int_equal(s->n, SKETCH_CAP);
 	assert_int_equal(s->total, total);
 	/* bounds of every kept key */
