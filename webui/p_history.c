@@ -384,11 +384,12 @@ ui_hist_top_table(struct ui_out *o, enum ui_top_kind k, const struct ui_top *t, 
 {
 	int blocked = k == UI_TOP_BLOCKED, bytes = ui_top_kinds[k].bytes;
 	char b[32], e[32];
-	ui_out_printf(o, "<div><h2>%s</h2>\n<table class=\"top\" id=\"top-%s\">\n<tr><th class=\"num\">#"
-	              "</th><th>%s</th>%s<th class=\"num\">%s</th><th class=\"num\">share</th>"
-	              "<th class=\"num\">error</th></tr>\n",
+	ui_out_printf(o, "<div><h2>%s</h2>\n<table class=\"top\" id=\"top-%s\">\n"
+	              "<tr><th class=\"num\">#</th><th>%s</th>%s<th class=\"num\">%s</th>"
+	              "<th class=\"num\">share</th><th class=\"num\">error</th></tr>\n",
 	              ui_top_kinds[k].title, ui_top_kinds[k].json, ui_top_kinds[k].what,
-	              blocked ? "<th>rule</th>" : "", bytes ? "bytes" : blocked ? "blocked" : "requests");
+	              blocked ? "<th>rule</th>" : "",
+	              bytes ? "bytes" : blocked ? "blocked" : "requests");
 	if (t->n == 0)
 		ui_out_printf(o, "<tr><td colspan=\"%d\" class=\"mute\">none in the last hour</td></tr>\n",
 		              blocked ? 6 : 5);

@@ -2,8 +2,9 @@
  * history_bench.c - what the status page's history costs a request (issue 11): the time of
  * one history_note() call (daemon/history.c: chart rings, five top-list sketches, the recent
  * ring, under the worker's own uncontended mutex) over a skewed stream of 5,000 hosts and 500
- * clients (or uniform hosts: "history_bench N flat"), and the time to read the merged series, top lists and recent requests the pages
- * render. Not a test: its figures depend on the machine. Run build/bench/history_bench.
+ * clients (or uniform hosts: "history_bench N flat"), and the time to read the merged series,
+ * top lists and recent requests the pages render. Not a test: its figures depend on the
+ * machine. Run build/bench/history_bench [N [flat]].
  */
 #include <stdio.h>
 #include <stdlib.h>
