@@ -227,10 +227,10 @@ def test_chromium_refreshes_recent_without_reload(hproxy, ctx, tmp_path):
 
     def traffic():
         i = 0
-        while not stop.is_set() and i < 4000:       # bounded: ~2 minutes at most
+        while not stop.is_set() and i < 6000:       # bounded: ~2 minutes at most
             ghtest.get(hproxy.port, origin_url(ctx, "origin.test", "t=%s-%d" % (t, i)))
             i += 1
-            stop.wait(0.03)
+            stop.wait(0.02)
     th = threading.Thread(target=traffic, daemon=True)
     th.start()
     try:
@@ -242,7 +242,7 @@ def test_chromium_refreshes_recent_without_reload(hproxy, ctx, tmp_path):
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--disable-extensions", "--no-default-browser-check",
                 "--no-proxy-server", "--user-data-dir=%s" % (run / "profile"),
-                "--virtual-time-budget=15000", "--dump-dom", url]
+                "--virtual-time-budget=60000", "--dump-dom", url]
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              stdin=subprocess.DEVNULL, env=ghtest.clean_env(HOME=str(run)),
                              start_new_session=True)
@@ -273,4 +273,5 @@ def test_chromium_refreshes_recent_without_reload(hproxy, ctx, tmp_path):
     later = [ln.split()[6] for ln in lines
              if ("t=%s-" % t) in ln and times(ln)[0] > page_end]
     shown = [u for u in later if u.replace("&", "&amp;") in table]
+    print("requests made after the page loaded, shown after a refresh: %d" % len(shown))
     assert shown, "no request made after the page loaded is in the refreshed table"
