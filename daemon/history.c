@@ -115,10 +115,11 @@ hist_up_error(int status)
 	return status == 502 || status == 504;
 }
 
+/* Served from the store: TCP_HIT, TCP_IMS_HIT, TCP_INM_HIT (Squid's codes end in HIT). */
 static int
-hist_hit(const char *action)
+hist_hit(const char *action, size_t alen)
 {
-	return action != NULL && strstr(action, "HIT") != NULL;
+	return alen >= 3 && memcmp(action + alen - 3, "HIT", 3) == 0;
 }
 
 /* Move the sketches to the hour of win: the next hour keeps the current pair as previous,
@@ -158,10 +159,11 @@ history_note(unsigned id, const struct alog_entry *e, const char *host, uint64_t
 	uint64_t end_us = e->start_us + e->elapsed_ms * 1000;
 	int64_t t = (int64_t)(end_us / 1000000);
 	const char *action = e->action ? e->action : "NONE";
-	int tunnel = strcmp(action, "TCP_TUNNEL") == 0;
+	size_t alen = strlen(action);
+	int tunnel = alen == 10 && memcmp(action, "TCP_TUNNEL", 10) == 0;
 	uint64_t v[SERIES_NMETRIC] = {
 		[SERIES_REQUESTS] = 1,
-		[SERIES_HITS] = hist_hit(action),
+		[SERIES_HITS] = hist_hit(action, alen),
 		[SERIES_BYTES_CLIENT] = e->bytes,
 		/* a tunnel relays what the origin sends: that is what reached the client */
 		[SERIES_BYTES_UPSTREAM] = tunnel ? e->bytes : up_bytes,
@@ -170,7 +172,8 @@ history_note(unsigned id, const struct alog_entry *e, const char *host, uint64_t
 	const char *client = e->client ? e->client : "-";
 	size_t clen = strlen(client);
 	size_t hlen = host ? strlen(host) : 0;
-	int blocked = rule != NULL && strcmp(action, "TCP_DENIED") == 0 && hlen > 0;
+	int blocked = rule != NULL && e->status == 403 && hlen > 0 &&
+	              alen == 10 && memcmp(action, "TCP_DENIED", 10) == 0;
 	/* each key is hashed once for its sketches, outside the lock */
 	uint32_t hh = hlen > 0 ? sketch_hash(host, hlen) : 0, ch = sketch_hash(client, clen);
 

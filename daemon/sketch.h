@@ -21,14 +21,16 @@
 
 #define SKETCH_CAP 256u
 #define SKETCH_BUCKETS 512u       /* hash chains: a power of two, 2 x SKETCH_CAP */
-#define SKETCH_KEY_MAX 128u       /* longer keys are cut (and share a counter) */
+#define SKETCH_KEY_MAX 128u       /* longer keys are cut (and share a counter); < 256 */
 #define SKETCH_NOTE_MAX 160u      /* blocked hosts: the rule's text, cut */
+_Static_assert(SKETCH_KEY_MAX < 256, "struct sketch_ctr keeps klen in 8 bits");
 
 struct sketch_ctr {
 	uint64_t count, err;
 	uint32_t hash;
 	int16_t next;                 /* hash chain, -1 ends it */
 	uint16_t heap;                /* position in the min-heap */
+	uint8_t klen;                 /* strlen(key) */
 	char key[SKETCH_KEY_MAX];
 };
 
