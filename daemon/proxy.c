@@ -31,6 +31,7 @@
 #include "daemon/clientlim.h"
 #include "daemon/errdoc.h"
 #include "daemon/health.h"
+#include "daemon/history.h"
 #include "daemon/logfmt.h"
 #include "daemon/polres.h"
 #include "daemon/status.h"
@@ -607,6 +608,10 @@ conn_log(struct conn *c)
 	alog_add(&w->alog, &e);
 	stats_req(w, &e, c->pol_rule != NULL && c->pol_rule == c->dec.rule &&
 	          c->dec.action == POL_BLOCK, c->via_parent ? c->via_parent->key : NULL);
+#ifndef GH_NO_STATS
+	if (c->st == NULL) /* the status page (issue 11) counts the traffic, not its own requests */
+		history_note(w->id, &e, c->host, c->rs.data, c->pol_rule);
+#endif
 }
 
 static void conn_polwait_leave(struct conn *c);

@@ -20,6 +20,7 @@
 
 #include "daemon/cfg.h"
 #include "daemon/h1.h"
+#include "daemon/history.h"
 #include "daemon/log.h"
 #include "daemon/stats.h"
 #include "daemon/uicache.h"
@@ -132,6 +133,7 @@ status_ops_make(void)
 	status_ops.stats = stats_ui_ops();
 	status_ops.cache = uicache_ops();
 	status_ops.explain = explain_ui_ops();
+	status_ops.series = history_ui_ops();
 }
 
 const struct ui_ops *

@@ -503,6 +503,7 @@ static const struct ui_route *const ui_route_tables[] = {
 	ui_routes_cache,
 	ui_routes_explain,
 	ui_routes_stats,
+	ui_routes_history,
 	ui_routes_core,
 	NULL,
 };

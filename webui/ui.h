@@ -111,11 +111,13 @@ const char *ui_security_headers(void);
 struct ui_stats_ops;    /* webui/ui_stats.h */
 struct ui_cache_ops;    /* webui/ui_cache.h */
 struct ui_explain_ops;  /* webui/ui_explain.h */
+struct ui_series_ops;   /* webui/ui_series.h */
 
 struct ui_ops {
 	const struct ui_stats_ops *stats;     /* NULL: not available */
 	const struct ui_cache_ops *cache;     /* NULL: no cache configured */
 	const struct ui_explain_ops *explain;
+	const struct ui_series_ops *series;   /* charts, top lists, recent requests (h4) */
 	const char *version;
 	const char *csrf_secret;  /* 32 random bytes, hex, made at start (sessions end with
 	                           * the process) */

@@ -29,6 +29,7 @@ extern const struct ui_route ui_routes_core[];    /* ui.c: static assets, ?auto 
 extern const struct ui_route ui_routes_stats[];   /* overview, charts, top, recent, metrics */
 extern const struct ui_route ui_routes_cache[];   /* cache browser, entry, purge */
 extern const struct ui_route ui_routes_explain[]; /* explain */
+extern const struct ui_route ui_routes_history[]; /* p_history.c: charts, top, recent */
 
 /* The HTML frame of every page: doctype, <head> with the embedded CSS and JS
  * (static/ui.css, static/ui.js under the prefix), the navigation bar with `active` marked

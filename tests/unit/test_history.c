@@ -1,0 +1,204 @@
+/*
+ * test_history.c - the status page's history (daemon/history.c) through its webui table:
+ * requests noted by two workers sum in the chart series (hits, bytes both ways, upstream
+ * errors), the top lists name hosts, clients and a blocked host with its rule, the previous
+ * hour counts only for its part inside the last 60 minutes, and the recent requests come
+ * newest first across workers, capped at UI_RECENT_MAX. Two writer threads and a reader at
+ * once lose nothing and read only whole entries (run under ASan in the sanitizer build).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/history.h"
+#include "daemon/log.h"
+#include "webui/ui_series.h"
+
+#define T0 1800000000LL   /* a multiple of 3600 */
+
+static void
+note(unsigned id, int64_t t, const char *client, const char *host, const char *action,
+     int status, uint64_t bytes, uint64_t up, const char *rule)
+{
+	char url[300];
+	snprintf(url, sizeof(url), "http://%s/x", host);
+	struct alog_entry e = {
+		.start_us = (uint64_t)t * 1000000, .elapsed_ms = 0, .client = client,
+		.action = action, .status = status, .bytes = bytes, .method = "GET", .url = url,
+	};
+	history_note(id, &e, host, up, rule);
+}
+
+static void
+history_series_top_and_recent(void **state)
+{
+	(void)state;
+	const struct ui_series_ops *ops = history_ui_ops();
+	for (int i = 0; i < 30; i++)
+		note(i % 2, T0 + 100 + i, "10.0.0.1", "big.example", "TCP_MISS", 200, 1000, 900, NULL);
+	for (int i = 0; i < 10; i++)
+		note(1, T0 + 100 + i, "10.0.0.2", "big.example", "TCP_HIT", 200, 500, 0, NULL);
+	note(0, T0 + 200, "10.0.0.2", "small.example", "TCP_MISS", 502, 300, 0, NULL);
+	note(1, T0 + 201, "10.0.0.3", "ads.example", "TCP_DENIED", 403, 200, 0,
+	     "ProxyBlock ads.example (gh.conf:7)");
+
+	struct ui_series *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	assert_int_equal(ops->series(NULL, UI_SPAN_HOUR, T0 + 205, s), 0);
+	assert_int_equal(s->res, 10);
+	assert_int_equal(s->n, 360);
+	assert_int_equal(s->start + 360 * 10, T0 + 210);
+	uint64_t sum[UI_SERIES_NMETRIC] = {0};
+	for (unsigned i = 0; i < s->n; i++)
+		for (int m = 0; m < UI_SERIES_NMETRIC; m++)
+			sum[m] += s->v[i][m];
+	assert_int_equal(sum[UI_SERIES_REQUESTS], 42);
+	assert_int_equal(sum[UI_SERIES_HITS], 10);
+	assert_int_equal(sum[UI_SERIES_BYTES_CLIENT], 30 * 1000 + 10 * 500 + 300 + 200);
+	assert_int_equal(sum[UI_SERIES_BYTES_UPSTREAM], 30 * 900);
+	assert_int_equal(sum[UI_SERIES_UP_ERRORS], 1);
+	/* the day view holds the same requests in 5-minute points */
+	assert_int_equal(ops->series(NULL, UI_SPAN_DAY, T0 + 205, s), 0);
+	assert_int_equal(s->res, 300);
+	assert_int_equal(s->v[287][UI_SERIES_REQUESTS], 42);
+
+	struct ui_top *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	assert_int_equal(ops->top(NULL, UI_TOP_HOSTS_REQ, T0 + 300, t), 0);
+	assert_int_equal(t->n, 3);
+	assert_string_equal(t->item[0].key, "big.example");
+	assert_int_equal(t->item[0].count, 40);
+	assert_int_equal(t->total, 42);
+	assert_int_equal(ops->top(NULL, UI_TOP_CLIENTS_BYTES, T0 + 300, t), 0);
+	assert_string_equal(t->item[0].key, "10.0.0.1");
+	assert_int_equal(t->item[0].count, 30000);
+	assert_string_equal(t->item[1].key, "10.0.0.2");
+	assert_int_equal(t->item[1].count, 5300);
+	assert_int_equal(ops->top(NULL, UI_TOP_BLOCKED, T0 + 300, t), 0);
+	assert_int_equal(t->n, 1);
+	assert_string_equal(t->item[0].key, "ads.example");
+	assert_string_equal(t->item[0].note, "ProxyBlock ads.example (gh.conf:7)");
+	/* 45 minutes into the next hour: a quarter of the previous one still counts */
+	assert_int_equal(ops->top(NULL, UI_TOP_HOSTS_REQ, T0 + 3600 + 2700, t), 0);
+	assert_string_equal(t->item[0].key, "big.example");
+	assert_in_range(t->item[0].count, 10 - 2, 10);  /* 40 / 4, rounded down per worker */
+	/* two hours later: nothing */
+	assert_int_equal(ops->top(NULL, UI_TOP_HOSTS_REQ, T0 + 7200, t), 0);
+	assert_int_equal(t->n, 0);
+
+	struct ui_recent *r = calloc(UI_RECENT_MAX, sizeof(*r));
+	assert_non_null(r);
+	size_t n = ops->recent(NULL, r, UI_RECENT_MAX);
+	assert_int_equal(n, 42);
+	assert_string_equal(r[0].host, "ads.example");        /* newest first, worker 1 */
+	assert_string_equal(r[0].action, "TCP_DENIED");
+	assert_int_equal(r[0].status, 403);
+	assert_string_equal(r[1].host, "small.example");      /* worker 0 */
+	assert_int_equal(r[1].status, 502);
+	assert_string_equal(r[1].url, "http://small.example/x");
+	for (size_t i = 1; i < n; i++)
+		assert_true(r[i - 1].t_ms >= r[i].t_ms);
+	/* the ring keeps the last UI_RECENT_MAX per worker, the merge the newest overall */
+	for (int i = 0; i < 300; i++)
+		note(0, T0 + 1000 + i, "10.0.0.9", "many.example", "TCP_MISS", 200, 1, 1, NULL);
+	n = ops->recent(NULL, r, UI_RECENT_MAX);
+	assert_int_equal(n, UI_RECENT_MAX);
+	assert_int_equal(r[0].t_ms, (T0 + 1299) * 1000);
+	assert_int_equal(r[UI_RECENT_MAX - 1].t_ms, (T0 + 1100) * 1000);
+	free(r);
+	free(t);
+	free(s);
+}
+
+#define T1 1900000800LL     /* another hour, far from the first test's */
+#define NPER 20000
+
+static atomic_int writers_done;
+
+static void *
+writer(void *arg)
+{
+	unsigned id = (unsigned)(uintptr_t)arg;
+	char host[32];
+	for (int i = 0; i < NPER; i++) {
+		snprintf(host, sizeof(host), "w%u-h%d.example", id, i % 300);
+		note(id, T1 + i % 600, "10.2.0.1", host, i % 4 ? "TCP_MISS" : "TCP_HIT", 200, 100, 50,
+		     NULL);
+	}
+	atomic_fetch_add(&writers_done, 1);
+	return NULL;
+}
+
+static void *
+reader(void *arg)
+{
+	(void)arg;
+	const struct ui_series_ops *ops = history_ui_ops();
+	struct ui_recent *r = calloc(UI_RECENT_MAX, sizeof(*r));
+	struct ui_series *s = calloc(1, sizeof(*s));
+	struct ui_top *t = calloc(1, sizeof(*t));
+	long reads = 0;
+	while (atomic_load(&writers_done) < 2 || reads < 10) {
+		size_t n = ops->recent(NULL, r, UI_RECENT_MAX);
+		for (size_t i = 0; i < n; i++)   /* whole entries: host and URL agree */
+			if (strncmp(r[i].host, "w3", 2) == 0 || strncmp(r[i].host, "w4", 2) == 0)
+				assert_non_null(strstr(r[i].url, r[i].host));
+		ops->series(NULL, UI_SPAN_HOUR, T1 + 600, s);
+		ops->top(NULL, UI_TOP_HOSTS_REQ, T1 + 600, t);
+		reads++;
+	}
+	free(r);
+	free(s);
+	free(t);
+	return NULL;
+}
+
+static void
+history_writers_and_a_reader_at_once(void **state)
+{
+	(void)state;
+	pthread_t w1, w2, rd;
+	assert_int_equal(pthread_create(&rd, NULL, reader, NULL), 0);
+	assert_int_equal(pthread_create(&w1, NULL, writer, (void *)(uintptr_t)3), 0);
+	assert_int_equal(pthread_create(&w2, NULL, writer, (void *)(uintptr_t)4), 0);
+	pthread_join(w1, NULL);
+	pthread_join(w2, NULL);
+	pthread_join(rd, NULL);
+	const struct ui_series_ops *ops = history_ui_ops();
+	struct ui_series *s = calloc(1, sizeof(*s));
+	assert_non_null(s);
+	assert_int_equal(ops->series(NULL, UI_SPAN_HOUR, T1 + 600, s), 0);
+	uint64_t req = 0, hits = 0, up = 0;
+	for (unsigned i = 0; i < s->n; i++) {
+		req += s->v[i][UI_SERIES_REQUESTS];
+		hits += s->v[i][UI_SERIES_HITS];
+		up += s->v[i][UI_SERIES_BYTES_UPSTREAM];
+	}
+	assert_int_equal(req, 2 * NPER);
+	assert_int_equal(hits, 2 * NPER / 4);
+	assert_int_equal(up, 2 * NPER * 50);
+	struct ui_top *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	assert_int_equal(ops->top(NULL, UI_TOP_CLIENTS_REQ, T1 + 600, t), 0);
+	assert_string_equal(t->item[0].key, "10.2.0.1");
+	assert_int_equal(t->item[0].count, 2 * NPER);
+	free(t);
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(history_series_top_and_recent),
+		cmocka_unit_test(history_writers_and_a_reader_at_once),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
