@@ -43,6 +43,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -156,6 +158,7 @@ struct conn {
 	uint64_t last_progress; /* any progress (tunnels, closing) */
 	uint64_t last_client;   /* bytes moved from or to the client */
 	uint64_t last_up;       /* bytes moved from or to the upstream */
+	int tail_queued;        /* SIOCOUTQ at the last keep-alive timeout (conn_tmo_cb) */
 
 	/* tunnel */
 	int tun_c_shut, tun_u_shut;
@@ -2670,6 +2673,22 @@ conn_tmo_cb(struct ev_timer *t)
 			return;
 		}
 		if (buf_len(&c->in) == 0) {
+			/* The kernel may still hold the end of the last response: a send buffer and
+			 * the client's window take megabytes, which a slow reader, or one of many on
+			 * a busy machine, takes seconds to read. It is not idle until it has taken
+			 * them: its next request would meet a closed connection. Each timeout that
+			 * finds the queue moved restarts KeepAliveTimeout; none for Timeout closes. */
+			int queued = 0;
+			if (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0) {
+				if (queued != c->tail_queued) {
+					c->tail_queued = queued;
+					c->last_client = now;
+				}
+				if (now - c->last_client < w->cfg->timeout_ms) {
+					ev_timer_start(w->loop, &c->tmo, w->cfg->keepalive_timeout_ms);
+					return;
+				}
+			}
 			conn_close(c); /* idle keep-alive connection */
 			return;
 		}
