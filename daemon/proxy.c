@@ -54,9 +54,11 @@
 #define HIGH_WATER (128 * 1024)   /* stop producing into an out buffer above this */
 #define FLUSH_AT (16 * 1024)      /* conn_drive gathers output steps up to this before a send */
 /* A drive's fair share: this many bytes written (to the client and the upstream together), or
- * this many steps, then the connection goes to the back of the loop's posted events. 256 KiB
- * is one stored chunk, and a few sends at the usual socket buffer sizes. */
-#define CONN_SLICE (256 * 1024)
+ * this many steps, then the connection goes to the back of the loop's posted events. A send to
+ * the client takes at most the rest of the share, so that every connection gets the same per
+ * turn whatever its socket would take (a stored chunk is 256 KiB); 128 KiB is what a client
+ * socket holds unsent (WORKER_NOTSENT_LOWAT in worker.c). */
+#define CONN_SLICE (128 * 1024)
 #define CONN_STEPS 64
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
 #define CONN_PAGE_CAP (160 * 1024) /* a local page's body: ErrorDocument templates are <= 64 KiB */
@@ -2541,8 +2543,10 @@ conn_drive(struct conn *c)
 			continue;
 		if (buf_len(&c->out) > 0 && c->headless) {
 			buf_consume(&c->out, buf_len(&c->out)); /* nobody to send it to */
-		} else if (buf_len(&c->out) > 0) {
-			ssize_t n = buf_write_fd(&c->out, c->fd);
+		} else if (buf_len(&c->out) > 0 && sent < CONN_SLICE) {
+			/* At most the rest of this turn's share: one send of a whole stored chunk
+			 * would give a client with a wide window twice the others' share. */
+			ssize_t n = buf_write_fd_max(&c->out, c->fd, CONN_SLICE - sent);
 			if (n > 0) {
 				progress = 1;
 				sent += (size_t)n;
