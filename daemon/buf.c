@@ -11,6 +11,7 @@
 #include "daemon/buf.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,7 +225,13 @@ buf_read_fd(struct buf *b, int fd)
 ssize_t
 buf_write_fd(struct buf *b, int fd)
 {
-	size_t len = buf_len(b);
+	return buf_write_fd_max(b, fd, SIZE_MAX);
+}
+
+ssize_t
+buf_write_fd_max(struct buf *b, int fd, size_t max)
+{
+	size_t len = buf_len(b) < max ? buf_len(b) : max;
 	if (len == 0)
 		return 0;
 	ssize_t n;

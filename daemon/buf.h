@@ -83,6 +83,8 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 ssize_t buf_read_fd(struct buf *b, int fd);
 /* write(2)/send(2) from the buffer: returns bytes written or -1 with errno. */
 ssize_t buf_write_fd(struct buf *b, int fd);
+/* The same, sending at most max bytes (max > 0): a connection's share of a loop turn. */
+ssize_t buf_write_fd_max(struct buf *b, int fd, size_t max);
 
 /* Connection memory handed back to malloc on this thread: buf_freed_add(n) counts n more bytes
  * (buffers count themselves; callers add the objects they free with them), buf_freed_take()

@@ -1672,6 +1672,13 @@ cachereq_follow_head(struct creq *q)
 	q->e->meta.body_id = cf->body_id;
 	q->e->meta.body_size = size;
 	q->e->meta.nchunks = (uint32_t)((size + CACHE_CHUNK_SIZE - 1) / CACHE_CHUNK_SIZE);
+	/* Pin the fill's body as a lookup pins a stored one (cache_entry_free unpins): a PURGE
+	 * during the fill deletes the entry and, unpinned, the chunks the follower has still to
+	 * read, which cut its response short. */
+	if (cache_body_pin(cq_g.store, cf->body_id) == CACHE_OK) {
+		q->e->pin = cq_g.store;
+		q->e->unpin = cache_body_unpin;
+	}
 	q->length = cf->length;
 	q->next_idx = 0;
 	q->off = 0;

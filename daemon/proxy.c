@@ -45,6 +45,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,9 +56,11 @@
 #define HIGH_WATER (128 * 1024)   /* stop producing into an out buffer above this */
 #define FLUSH_AT (16 * 1024)      /* conn_drive gathers output steps up to this before a send */
 /* A drive's fair share: this many bytes written (to the client and the upstream together), or
- * this many steps, then the connection goes to the back of the loop's posted events. 256 KiB
- * is one stored chunk, and a few sends at the usual socket buffer sizes. */
-#define CONN_SLICE (256 * 1024)
+ * this many steps, then the connection goes to the back of the loop's posted events. A send to
+ * the client takes at most the rest of the share, so that every connection gets the same per
+ * turn whatever its socket would take (a stored chunk is 256 KiB); 128 KiB is what a client
+ * socket holds unsent (WORKER_NOTSENT_LOWAT in worker.c). */
+#define CONN_SLICE (128 * 1024)
 #define CONN_STEPS 64
 #define CHUNK_OVERHEAD 24         /* "%zx\r\n" + "\r\n" around one chunk */
 #define CONN_PAGE_CAP (160 * 1024) /* a local page's body: ErrorDocument templates are <= 64 KiB */
@@ -159,6 +163,7 @@ struct conn {
 	uint64_t last_progress; /* any progress (tunnels, closing) */
 	uint64_t last_client;   /* bytes moved from or to the client */
 	uint64_t last_up;       /* bytes moved from or to the upstream */
+	int tail_queued;        /* SIOCOUTQ at the last keep-alive timeout (conn_tmo_cb) */
 
 	/* tunnel */
 	int tun_c_shut, tun_u_shut;
@@ -2660,8 +2665,10 @@ conn_drive(struct conn *c)
 			continue;
 		if (buf_len(&c->out) > 0 && c->headless) {
 			buf_consume(&c->out, buf_len(&c->out)); /* nobody to send it to */
-		} else if (buf_len(&c->out) > 0) {
-			ssize_t n = buf_write_fd(&c->out, c->fd);
+		} else if (buf_len(&c->out) > 0 && sent < CONN_SLICE) {
+			/* At most the rest of this turn's share: one send of a whole stored chunk
+			 * would give a client with a wide window twice the others' share. */
+			ssize_t n = buf_write_fd_max(&c->out, c->fd, CONN_SLICE - sent);
 			if (n > 0) {
 				progress = 1;
 				sent += (size_t)n;
@@ -2793,6 +2800,22 @@ conn_tmo_cb(struct ev_timer *t)
 			return;
 		}
 		if (buf_len(&c->in) == 0) {
+			/* The kernel may still hold the end of the last response: a send buffer and
+			 * the client's window take megabytes, which a slow reader, or one of many on
+			 * a busy machine, takes seconds to read. It is not idle until it has taken
+			 * them: its next request would meet a closed connection. Each timeout that
+			 * finds the queue moved restarts KeepAliveTimeout; none for Timeout closes. */
+			int queued = 0;
+			if (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0) {
+				if (queued != c->tail_queued) {
+					c->tail_queued = queued;
+					c->last_client = now;
+				}
+				if (now - c->last_client < w->cfg->timeout_ms) {
+					ev_timer_start(w->loop, &c->tmo, w->cfg->keepalive_timeout_ms);
+					return;
+				}
+			}
 			conn_close(c); /* idle keep-alive connection */
 			return;
 		}

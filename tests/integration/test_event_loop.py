@@ -384,3 +384,50 @@ def test_the_end_of_a_hit_still_being_taken_is_not_cut_by_keep_alive_timeout(sta
     finally:
         for c in conns:
             c.close()
+
+
+def test_a_hit_still_in_the_kernel_is_not_cut_by_keep_alive_timeout(start_daemon, ctx):
+    """Once the last byte of a hit has left the proxy's buffer, the kernel may still hold a
+    good part of it (the send buffer, the client's window): a slow client takes seconds more
+    to read it, and only then sends its next request. KeepAliveTimeout counts from when the
+    client has taken the answer, not from the proxy's last write: here a client reads a
+    120 KiB hit at about 20 KiB/s (6 s against KeepAliveTimeout 1), then asks again on the same
+    connection and must get a second answer, not a closed connection. (Under load, wrk in
+    tests/bench/fair.sh counted these as read errors and reconnected.)"""
+    d = cache_daemon(start_daemon, ctx, "kernelka", extra=["KeepAliveTimeout 1"])
+    n = 120 * 1024
+    u = url(ctx, "t=%s&cc=max-age=600&size=%d" % (uuid.uuid4().hex, n))
+    assert ghtest.get(d.port, u).status == 200
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(10)
+    s.connect(("127.0.0.1", d.port))
+    c = ghtest.Conn.__new__(ghtest.Conn)
+    c.sock, c.timeout, c.buf = s, 10, b""
+    try:
+        c.send(ghtest.build(u))
+        head = c.read_until(b"\r\n\r\n")
+        assert b"Cache-Status: Gatehouse; hit" in head, head
+        body = c.buf
+        c.buf = b""
+        deadline = time.monotonic() + 60
+        while len(body) < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                chunk = s.recv(min(4096, n - len(body)))
+            except (ConnectionResetError, socket.timeout) as e:
+                raise AssertionError("the hit stopped after %d of %d bytes: %s"
+                                     % (len(body), n, e))
+            if not chunk:
+                raise AssertionError("the hit was closed after %d of %d bytes" % (len(body), n))
+            body += chunk
+        assert body == body_bytes(n)
+        c.send(ghtest.build(u))
+        try:
+            r = c.read_response(timeout=10)
+        except (OSError, ghtest.Closed) as e:
+            raise AssertionError("the connection was closed while the client was still taking "
+                                 "the answer (KeepAliveTimeout 1): %s" % e)
+        assert r.status == 200 and r.body == body_bytes(n), r
+    finally:
+        c.close()

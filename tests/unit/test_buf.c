@@ -223,6 +223,32 @@ buf_printf_long_text_grows_the_buffer(void **state)
 	buf_pool_drain();
 }
 
+/* A send takes at most its share (proxy.c: the rest of a drive's CONN_SLICE), even when the
+ * socket would take the whole buffer; without a limit it takes what the socket takes. */
+static void
+buf_write_fd_max_sends_at_most_its_share(void **state)
+{
+	(void)state;
+	int sv[2];
+	struct buf b;
+	char data[10000], got[10000];
+
+	pair_open(sv);
+	buf_init(&b, 64 * 1024);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)(i * 7);
+	assert_int_equal(buf_append(&b, data, sizeof(data)), 0);
+	assert_int_equal(buf_write_fd_max(&b, sv[0], 4096), 4096);
+	assert_int_equal(buf_len(&b), sizeof(data) - 4096);
+	assert_int_equal(buf_write_fd(&b, sv[0]), sizeof(data) - 4096);
+	assert_int_equal(buf_len(&b), 0);
+	assert_int_equal(recv(sv[1], got, sizeof(got), MSG_WAITALL), sizeof(got));
+	assert_memory_equal(got, data, sizeof(data));
+	buf_fini(&b);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -233,6 +259,7 @@ main(void)
 		cmocka_unit_test(buf_release_keeps_data_and_frees_only_an_empty_buffer),
 		cmocka_unit_test(buf_blocks_are_recycled_up_to_a_cap),
 		cmocka_unit_test(buf_printf_long_text_grows_the_buffer),
+		cmocka_unit_test(buf_write_fd_max_sends_at_most_its_share),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
