@@ -1863,6 +1863,8 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_NUMD("UpstreamIdleTimeout", upstream_idle_ms, 1, 86400, 1000, "seconds", "30"),
 	CFG_NUMD("MaxConnections", max_connections, 1, 1048576, 1, "a number",
 	         "(sized from the file limit)"),
+	CFG_NUMD("SendBufferSize", send_buffer_size, 0, 16777216, 1, "a number of bytes",
+	         "(64 KiB for clients nearer than 0.5 ms, the kernel's autotuning for others)"),
 	CFG_NUMD("MaxConnectionsPerClient", max_conns_per_client, 0, 1048576, 1, "a number",
 	         "256"),
 	CFG_FN("User", cfg_d_user, 1, 1, CFG_IN_TOP),
@@ -2701,6 +2703,7 @@ cfg_new_defaults(const char *name)
 	c->upstream_idle_ms = 30 * 1000;
 	c->max_connections = 0; /* main_size_connections: from the file limit */
 	c->max_conns_per_client = 256;
+	c->send_buffer_size = CFG_SNDBUF_NEAR;
 	c->path = strdup(name);
 	if (!c->path || pol_ports_new(&c->allow_connect, connect_ports, 2, &why) != 0 ||
 	    pol_acl_new(&c->acl) != 0 || pol_new(&c->pol) != 0 ||

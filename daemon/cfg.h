@@ -55,6 +55,8 @@ enum cfg_log_level {
 	CFG_LL_INFO, CFG_LL_DEBUG, CFG_LL_TRACE
 };
 
+#define CFG_SNDBUF_NEAR 0xffffffffu
+
 struct cfg {
 	_Atomic unsigned refs;         /* cfg_ref/cfg_unref only */
 	char *path;                    /* file loaded, or "(built-in)" */
@@ -96,6 +98,9 @@ struct cfg {
 	unsigned upstream_idle_ms;
 	unsigned max_connections;
 	unsigned max_conns_per_client;
+	unsigned send_buffer_size;     /* SendBufferSize: CFG_SNDBUF_NEAR (not given: a fixed
+	                                * 64 KiB for near clients, worker.c), 0 (the kernel's
+	                                * autotuning for all) or bytes for every client */
 
 	struct pol_acl *acl;           /* <Proxy>/<ProxyMatch> sections */
 

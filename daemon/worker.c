@@ -172,18 +172,26 @@ worker_accept_starved(struct worker *w, int err)
 	ev_timer_start(w->loop, &w->accept_pause, WORKER_ACCEPT_PAUSE_MS);
 }
 
-/* See WORKER_NEAR_SNDBUF. Best effort: a failed TCP_INFO leaves autotuning on. */
+/* A client's send buffer: SendBufferSize bytes when it is given (0: the kernel's autotuning,
+ * as Apache's 0), else WORKER_NEAR_SNDBUF for a near client. Best effort: a failed TCP_INFO
+ * leaves autotuning on. */
 static void
-worker_sndbuf_near(int fd)
+worker_sndbuf_set(int fd, unsigned configured)
 {
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
+	int sndbuf = (int)configured;
 
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_rtt == 0 ||
-	    ti.tcpi_rtt >= WORKER_NEAR_RTT_US)
+	if (configured == 0)
 		return;
-	int sndbuf = WORKER_NEAR_SNDBUF;
+	if (configured == CFG_SNDBUF_NEAR) {
+		struct tcp_info ti;
+		socklen_t len = sizeof(ti);
+
+		memset(&ti, 0, sizeof(ti));
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0 || ti.tcpi_rtt == 0 ||
+		    ti.tcpi_rtt >= WORKER_NEAR_RTT_US)
+			return;
+		sndbuf = WORKER_NEAR_SNDBUF;
+	}
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 }
 
@@ -216,7 +224,7 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		int lowat = WORKER_NOTSENT_LOWAT; /* best effort: unknown before Linux 3.12 */
 		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
-		worker_sndbuf_near(fd);
+		worker_sndbuf_set(fd, w->cfg->send_buffer_size);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof(local));
 		conn_accept(w, fd, &peer, plen, &local);

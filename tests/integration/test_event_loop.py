@@ -431,3 +431,35 @@ def test_a_hit_still_in_the_kernel_is_not_cut_by_keep_alive_timeout(start_daemon
         assert r.status == 200 and r.body == body_bytes(n), r
     finally:
         c.close()
+
+
+def proxy_side_sndbuf(proxy_port, client_port):
+    """The send buffer (ss's skmem tb, as the kernel counts it: twice SO_SNDBUF) of the
+    proxy's end of the connection from client_port, or None."""
+    p = subprocess.run(["ss", "-tmnH", "state", "established", "( sport = :%d and dport = :%d )"
+                        % (proxy_port, client_port)], capture_output=True, text=True, timeout=10)
+    m = re.search(r"\btb(\d+)\b", p.stdout)
+    return int(m.group(1)) if m else None
+
+
+@pytest.mark.parametrize("setting, expect", [
+    (None, 2 * 64 * 1024),            # not set: a loopback client is near, 64 KiB fixed
+    ("SendBufferSize 200000", 2 * 200000),
+    ("SendBufferSize 0", "autotuned"),
+])
+def test_send_buffer_size_sets_the_client_sockets_buffer(start_daemon, ctx, setting, expect):
+    """SendBufferSize (Apache's): not set, a near client (loopback) gets a fixed 64 KiB send
+    buffer (issue 10 item 10: fair shares of large hits); a size gives every client that
+    buffer; 0 leaves the kernel's autotuning (the socket starts at tcp_wmem's default)."""
+    d = start_daemon("sndbuf", workers=1, extra=[setting] if setting else [])
+    with ghtest.Conn("127.0.0.1", d.port, timeout=PROMPT) as c:
+        c.send(b"GET /proxy.pac HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n" % d.port)
+        assert c.read_response(timeout=PROMPT).status == 200  # accepted and set up
+        tb = proxy_side_sndbuf(d.port, c.sock.getsockname()[1])
+    assert tb is not None, "ss found no connection"
+    if expect == "autotuned":
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            default = int(f.read().split()[1])
+        assert tb != 2 * 64 * 1024 and tb >= default, tb
+    else:
+        assert tb == expect
