@@ -371,3 +371,18 @@ def readme_screenshots(d, t, tmp_path):
             subprocess.run(["optipng", "-quiet", "-o2", "-strip", "all", dest], check=True,
                            timeout=300)
         assert os.path.getsize(dest) < 300 * 1024, (dest, os.path.getsize(dest))
+    # the JSON API's answers for the same traffic, for the README's examples
+    out = os.path.join(os.path.dirname(uibrowser.SCREENSHOT_DIR), "api")
+    os.makedirs(out, exist_ok=True)
+    for name, rel in (("overview", "api/overview"), ("series", "api/series?span=hour"),
+                      ("top", "api/top?n=3"), ("recent", "api/recent?host=casino"),
+                      ("cache", "api/cache?q=_amd64.deb"),
+                      ("entry", "api/cache/entry?" + urllib.parse.urlencode({"url": t.vary})),
+                      ("count", "api/cache/count?" + urllib.parse.urlencode({"prefix": t.deb})),
+                      ("explain", "api/explain?" + urllib.parse.urlencode(
+                          {"url": "http://www.casino-royale.test/poker"})),
+                      ("auto", "?auto"), ("metrics", "metrics"), ("csrf", "api/csrf")):
+        r = ghtest.get(d.port, d.base + rel)
+        assert r.status == 200, (rel, r)
+        with open(os.path.join(out, name + ".txt"), "wb") as f:
+            f.write(r.body)
