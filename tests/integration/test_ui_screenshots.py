@@ -362,7 +362,7 @@ def readme_screenshots(d, t, tmp_path):
     os.makedirs(README_DIR, exist_ok=True)
     shots = {"overview": url(d, ""), "charts": url(d, "charts"), "top": url(d, "top"),
              "cache": url(d, "cache", q="_amd64.deb"), "cache-entry": url(d, "cache/entry", url=t.vary),
-             "explain": url(d, "explain", url="http://www.casino-royale.test/poker")}
+             "explain": url(d, "explain", url=t.cached[0])}
     for name in README_PAGES:
         path = uibrowser.screenshot(tmp_path, shots[name], "readme-" + name, size=(1280, 800))
         dest = os.path.join(README_DIR, name + ".png")
