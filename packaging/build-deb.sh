@@ -64,7 +64,11 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh |
 		xargs -0 cp --parents -t "$src" --
 else
-	tar --exclude=./build --exclude=./.git --exclude=./.sconsign.dblite -cf - . | tar -xf - -C "$src"
+	# What .gitignore leaves out, as the git branch above does: above all the browser tests'
+	# npm modules (tests/integration/node/node_modules, tens of MB the package never uses).
+	tar --exclude=./build --exclude=./.git --exclude=./.sconsign.dblite \
+		--exclude=./tests/integration/node/node_modules --exclude=./tests/fuzz/corpus-run \
+		--exclude=__pycache__ --exclude='*.pyc' -cf - . | tar -xf - -C "$src"
 fi
 rm -rf "$src/debian"
 cp -r packaging/debian "$src/debian"

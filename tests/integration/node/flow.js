@@ -110,10 +110,11 @@ async function run(spec) {
 }
 
 const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-run(spec).then((out) => {
-	process.stdout.write(JSON.stringify(out) + '\n');
-	process.exit(out.ok ? 0 : 1);
-}, (e) => {
-	process.stdout.write(JSON.stringify({ ok: false, error: String(e), pages: [] }) + '\n');
-	process.exit(1);
-});
+// Exit only once the JSON is written: stdout is a pipe, where node writes asynchronously, and
+// process.exit() right after write() cut a long flow's output at 64 KiB.
+function finish(obj, status) {
+	process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(status));
+}
+
+run(spec).then((out) => finish(out, out.ok ? 0 : 1),
+	(e) => finish({ ok: false, error: String(e), pages: [] }, 1));
