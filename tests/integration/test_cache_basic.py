@@ -65,7 +65,7 @@ def test_large_object_chunked_from_origin_is_cached_intact(cproxy, ctx):
     import hashlib
     t = tok()
     n = 20 * 1024 * 1024 + 12345
-    u = url(ctx, "t=%s&cc=max-age=300&size=%d&chunked=1" % (t, n))
+    u = url(ctx, "t=%s&cc=max-age=300&size=%d&chunked=1&patient=30" % (t, n))
     want = hashlib.sha256(body_bytes(n)).hexdigest()
     r1 = ghtest.get(cproxy.port, u, timeout=60)
     assert r1.status == 200 and hashlib.sha256(r1.body).hexdigest() == want
