@@ -209,50 +209,75 @@ def test_series_totals_match_the_traffic_and_charts_draw_it(hproxy, ctx):
     assert r.status == 400 and "error" in json.loads(r.body)
 
 
+def chromium_or_skip():
+    import shutil
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("chromium is not installed (scripts/test-deps.sh installs it)")
+    return browser
+
+
+def chromium_dump(browser, tmp_path, url):
+    """Load url in real headless Chromium with 60 s of virtual time (ui.js's timers run) and
+    return (DOM text bytes, stderr bytes); the browser's process group is killed after."""
+    import signal
+    import subprocess
+    run = tmp_path / ("chromium-" + uuid.uuid4().hex[:8])
+    run.mkdir()
+    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--disable-extensions", "--no-default-browser-check",
+            "--no-proxy-server", "--user-data-dir=%s" % (run / "profile"),
+            "--virtual-time-budget=60000", "--dump-dom", url]
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         stdin=subprocess.DEVNULL, env=ghtest.clean_env(HOME=str(run)),
+                         start_new_session=True)
+    try:
+        return p.communicate(timeout=120)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def traffic_in_background(d, ctx, t):
+    """Proxy requests for distinct URLs (misses) until the returned event is set; bounded at
+    6,000 requests (about 2 minutes). Returns (stop event, thread)."""
+    import threading
+    stop = threading.Event()
+
+    def traffic():
+        i = 0
+        while not stop.is_set() and i < 6000:
+            ghtest.get(d.port, origin_url(ctx, "origin.test", "t=%s-%d" % (t, i)))
+            i += 1
+            stop.wait(0.02)
+    th = threading.Thread(target=traffic, daemon=True)
+    th.start()
+    return stop, th
+
+
+def line_times(line):
+    """(start, end) in ms of an access log line (Squid format: start time, elapsed ms)."""
+    f = line.split()
+    start_ms = int(round(float(f[0]) * 1000))
+    return start_ms, start_ms + int(f[1])
+
+
 def test_chromium_refreshes_recent_without_reload(hproxy, ctx, tmp_path):
     """Real headless Chromium (Debian's) loads the recent page while the test keeps proxying
     requests; ui.js replaces the table with a fresh fragment a few (virtual) seconds later. The
     proof is a row that cannot be in the first render: a request that started after the page's
     own request had ended (both times from the access log). The status page's own requests
     are not in the history (watching does not fill the list)."""
-    import shutil
-    import signal
-    import subprocess
-    import threading
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (scripts/test-deps.sh installs it)")
+    browser = chromium_or_skip()
     t = uuid.uuid4().hex
-    stop = threading.Event()
-
-    def traffic():
-        i = 0
-        while not stop.is_set() and i < 6000:       # bounded: ~2 minutes at most
-            ghtest.get(hproxy.port, origin_url(ctx, "origin.test", "t=%s-%d" % (t, i)))
-            i += 1
-            stop.wait(0.02)
-    th = threading.Thread(target=traffic, daemon=True)
-    th.start()
+    stop, th = traffic_in_background(hproxy, ctx, t)
     try:
         logged(hproxy, 1)
-        run = tmp_path / "chromium"
-        run.mkdir()
-        url = "http://127.0.0.1:%d/gatehouse/recent" % hproxy.port
-        args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--disable-extensions", "--no-default-browser-check",
-                "--no-proxy-server", "--user-data-dir=%s" % (run / "profile"),
-                "--virtual-time-budget=60000", "--dump-dom", url]
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             stdin=subprocess.DEVNULL, env=ghtest.clean_env(HOME=str(run)),
-                             start_new_session=True)
-        try:
-            out, err = p.communicate(timeout=120)
-        finally:
-            try:
-                os.killpg(p.pid, signal.SIGKILL)
-            except OSError:
-                pass
+        out, err = chromium_dump(browser, tmp_path,
+                                 "http://127.0.0.1:%d/gatehouse/recent" % hproxy.port)
     finally:
         stop.set()
         th.join(30)
@@ -262,16 +287,39 @@ def test_chromium_refreshes_recent_without_reload(hproxy, ctx, tmp_path):
     assert table.count('id="recent-table"') == 1       # replaced, not nested or repeated
     assert "/gatehouse/" not in table                   # its own requests are not listed
 
-    def times(line):
-        f = line.split()
-        start_ms = int(round(float(f[0]) * 1000))
-        return start_ms, start_ms + int(f[1])
     lines = ghtest.poll_lines(hproxy.access_log, lambda ln: ln.strip(), count=1)
     page = [ln for ln in lines if ln.split()[6].endswith("/gatehouse/recent")]
     assert page, lines[-5:]
-    page_end = times(page[0])[1]
+    page_end = line_times(page[0])[1]
     later = [ln.split()[6] for ln in lines
-             if ("t=%s-" % t) in ln and times(ln)[0] > page_end]
+             if ("t=%s-" % t) in ln and line_times(ln)[0] > page_end]
     shown = [u for u in later if u.replace("&", "&amp;") in table]
     print("requests made after the page loaded, shown after a refresh: %d" % len(shown))
     assert shown, "no request made after the page loaded is in the refreshed table"
+
+
+def test_chromium_refreshes_the_overview_figures_without_reload(hproxy, ctx, tmp_path):
+    """Real headless Chromium loads the overview while the test keeps proxying misses; ui.js
+    sets every <span data-ov> from api/overview every 5 s. The proof: the misses shown after
+    the refreshes are more than every miss that started before the page's own request ended
+    (an upper bound of what the first render could count)."""
+    browser = chromium_or_skip()
+    t = uuid.uuid4().hex
+    stop, th = traffic_in_background(hproxy, ctx, t)
+    try:
+        logged(hproxy, 1)
+        out, err = chromium_dump(browser, tmp_path, "http://127.0.0.1:%d/gatehouse/" % hproxy.port)
+    finally:
+        stop.set()
+        th.join(30)
+    dom = out.decode("utf-8", "replace")
+    m = re.search(r'<span data-ov="req_miss">([^<]*)</span>', dom)
+    assert m, err.decode("latin-1")[-2000:]
+    shown = int(m.group(1).replace(",", ""))
+    lines = ghtest.poll_lines(hproxy.access_log, lambda ln: ln.strip(), count=1)
+    page = [ln for ln in lines if ln.split()[6].endswith("/gatehouse/")]
+    assert page, lines[-5:]
+    page_end = line_times(page[0])[1]
+    before = [ln for ln in lines if "/gatehouse/" not in ln and line_times(ln)[0] <= page_end]
+    print("misses shown %d, at most %d when the page was rendered" % (shown, len(before)))
+    assert shown > len(before), "the overview's figures were not refreshed"

@@ -1,6 +1,6 @@
 /* ui.js - the status page's one script (issue 11). Pages work without it; it only makes
- * things nicer: a confirmation on forms marked data-confirm. h4 adds the refresh of numbers
- * and charts here. No inline script anywhere (CSP default-src 'self'). */
+ * things nicer: a confirmation on forms marked data-confirm, and the refresh of the figures,
+ * charts and lists below. No inline script anywhere (CSP default-src 'self'). */
 "use strict";
 (function () {
 	document.addEventListener("submit", function (ev) {
@@ -50,4 +50,40 @@
 				.then(function () { busy = false; });
 		}, every * 1000);
 	});
+})();
+
+/* Refresh of the overview's figures: every <span data-ov="KEY"> takes the text of KEY in
+ * api/overview's "display" object (the same text the page was rendered with) every 5 seconds
+ * while the tab is visible. The URL is relative: the overview is the <Location>'s index. */
+(function () {
+	if (!window.fetch)
+		return;
+	var spans = Array.prototype.slice.call(document.querySelectorAll("span[data-ov]"));
+	if (!spans.length)
+		return;
+	var busy = false;
+	window.setInterval(function () {
+		if (busy || document.hidden)
+			return;
+		busy = true;
+		fetch("api/overview", { credentials: "same-origin",
+		                        headers: { "Accept": "application/json" } })
+			.then(function (r) {
+				if (!r.ok)
+					throw new Error("HTTP " + r.status);
+				return r.json();
+			})
+			.then(function (j) {
+				var d = j && j.display;
+				if (!d)
+					return;
+				spans.forEach(function (s) {
+					var k = s.getAttribute("data-ov");
+					if (Object.prototype.hasOwnProperty.call(d, k))
+						s.textContent = String(d[k]);
+				});
+			})
+			.catch(function () { /* keep what is shown */ })
+			.then(function () { busy = false; });
+	}, 5000);
 })();
