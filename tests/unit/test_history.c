@@ -5,6 +5,8 @@
  * hour counts only for its part inside the last 60 minutes, and the recent requests come
  * newest first across workers, capped at UI_RECENT_MAX. Two writer threads and a reader at
  * once lose nothing and read only whole entries (run under ASan in the sanitizer build).
+ * A run of requests for one host and client, gathered before it reaches the sketches,
+ * counts in the hour it was noted in, and interleaved keys read between writes lose nothing.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -193,12 +195,63 @@ history_writers_and_a_reader_at_once(void **state)
 	free(s);
 }
 
+#define T2 2000001600LL     /* a third hour (a multiple of 3600), far from the others */
+
+/* A run of requests for one host and client is gathered and put into the sketches later
+ * (history.c): the part noted in one hour must count for that hour, not for the next one
+ * in which the run goes on, and runs interleaved with other keys lose nothing. */
+static void
+history_runs_keep_their_hour(void **state)
+{
+	(void)state;
+	const struct ui_series_ops *ops = history_ui_ops();
+	for (int i = 0; i < 8; i++)
+		note(6, T2 + 100 + i, "10.6.0.1", "run.example", "TCP_HIT", 200, 10, 0, NULL);
+	note(6, T2 + 3600 + 10, "10.6.0.1", "run.example", "TCP_HIT", 200, 10, 0, NULL);
+	struct ui_top *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	/* half-way through the next hour: 8 / 2 of the previous hour, 1 of this one */
+	assert_int_equal(ops->top(NULL, UI_TOP_HOSTS_REQ, T2 + 3600 + 1800, t), 0);
+	assert_int_equal(t->n, 1);
+	assert_string_equal(t->item[0].key, "run.example");
+	assert_int_equal(t->item[0].count, 5);
+	assert_int_equal(ops->top(NULL, UI_TOP_CLIENTS_BYTES, T2 + 3600 + 1800, t), 0);
+	assert_int_equal(t->item[0].count, 50);
+	/* interleaved keys, read between the writes: every request counted once */
+	for (int i = 0; i < 30; i++) {
+		note(6, T2 + 3700 + i, i % 3 ? "10.6.0.2" : "10.6.0.3", i % 2 ? "a.example" : "b.example",
+		     "TCP_MISS", 200, 100, 100, NULL);
+		if (i % 7 == 0)
+			assert_int_equal(ops->top(NULL, UI_TOP_HOSTS_REQ, T2 + 3700 + i, t), 0);
+	}
+	assert_int_equal(ops->top(NULL, UI_TOP_HOSTS_REQ, T2 + 3800, t), 0);
+	/* this hour 30 + 1; of the previous one, 3400 s of 3600 are still inside the hour */
+	assert_int_equal(t->total, 30 + 1 + 8 * 3400 / 3600);
+	uint64_t a = 0, b = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (strcmp(t->item[i].key, "a.example") == 0)
+			a = t->item[i].count;
+		if (strcmp(t->item[i].key, "b.example") == 0)
+			b = t->item[i].count;
+	}
+	assert_int_equal(a, 15);
+	assert_int_equal(b, 15);
+	assert_int_equal(ops->top(NULL, UI_TOP_CLIENTS_REQ, T2 + 3800, t), 0);
+	uint64_t c3 = 0;
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->item[i].key, "10.6.0.3") == 0)
+			c3 = t->item[i].count;
+	assert_int_equal(c3, 10);
+	free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(history_series_top_and_recent),
 		cmocka_unit_test(history_writers_and_a_reader_at_once),
+		cmocka_unit_test(history_runs_keep_their_hour),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
