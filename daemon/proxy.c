@@ -74,7 +74,6 @@ enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
 	CP_CACHE, /* serving a stored response (cachereq.c) */
 	CP_POLWAIT, /* waiting for the policy's blocked-address set (w->polwait list) */
-	CP_STATUS, /* the status page (status.c): reading the body, rendering, queuing */
 	CP_SOURCE /* a response source (rsrc.h) answers: c->src */
 };
 
@@ -185,7 +184,6 @@ struct conn {
 	char *inm;           /* its If-None-Match */
 
 	int local_kind;      /* LOCAL_* */
-	struct status_req *st; /* a status page request (status.c), or NULL */
 	struct rsrc *src;    /* the response source of CP_SOURCE (rsrc.h), or NULL */
 	int src_head_done;   /* its head is queued */
 	int src_body;        /* its body is still to be queued (not HEAD, not 204/304) */
@@ -535,7 +533,6 @@ conn_req_reset(struct conn *c)
 	c->logged = 0;
 	cachereq_free(&c->cq);
 	c->cq_checked = 0;
-	status_req_free(&c->st);
 	rsrc_free(&c->src);
 	c->src_head_done = c->src_body = 0;
 }
@@ -593,9 +590,7 @@ conn_log(struct conn *c)
 		.body_bytes = c->body_out + c->rs.data,
 		.method = c->method_str[0] ? c->method_str : "NONE",
 		.url = url,
-		.user = c->st ? status_user(c->st)
-		        : c->src && c->src->ops->user && c->src->ops->user(c->src)
-		              ? c->src->ops->user(c->src) : "-",
+		.user = c->src && c->src->ops->user ? c->src->ops->user(c->src) : "-",
 		.hier = c->hier,
 		.peer = c->up_peer[0] ? c->up_peer : "-",
 		.ctype = c->ctype[0] ? c->ctype : "-",
@@ -620,7 +615,7 @@ conn_log(struct conn *c)
 	          c->dec.action == POL_BLOCK, c->via_parent ? c->via_parent->key : NULL);
 #ifndef GH_NO_STATS
 	/* the status page (issue 11) counts the traffic, not its own requests */
-	if (c->st == NULL && (c->src == NULL || !(c->src->ops->flags & RSRC_F_NOT_TRAFFIC)))
+	if (c->src == NULL || !(c->src->ops->flags & RSRC_F_NOT_TRAFFIC))
 		history_note(w->id, &e, c->host, c->rs.data, c->pol_rule);
 #endif
 }
@@ -1266,7 +1261,7 @@ conn_parse_head(struct conn *c)
 	c->local_kind = local;
 	if (local == LOCAL_PAGE) {
 		int oom = 0;
-		c->st = status_req_new(w, c->cfg, c->url, h, &c->peer, c->peer_text, &oom);
+		c->src = status_open(w, c->cfg, c->url, h, &c->peer, c->peer_text, &oom);
 		if (oom) {
 			c->close_after = 1;
 			conn_local_page(c, 500, "NONE", NULL, "out of memory");
@@ -1442,62 +1437,15 @@ static void conn_go_direct(struct conn *c);
 static void conn_next_parent(struct conn *c);
 static void conn_connect_upstream(struct conn *c);
 
-/* ---- the status page (status.c): a local response source ---- */
-
-static void
-conn_status_wake(void *arg)
-{
-	struct conn *c = arg;
-	if (c->magic == CONN_MAGIC && !c->dead)
-		conn_kick(c);
-}
-
-/* Its <Location> rules decide who may see it, not the <Proxy> sections (Apache applies
- * <Proxy> to proxied requests only). */
-static void
-conn_status_start(struct conn *c)
-{
-	c->phase = CP_STATUS;
-	status_set_wake(c->st, conn_status_wake, c);
-	c->last_client = ev_now(c->w->loop);
-	ev_timer_start(c->w->loop, &c->tmo, c->cfg->timeout_ms);
-}
-
-static int
-conn_status_step(struct conn *c)
-{
-	struct status_io io = { .in = &c->in, .out = &c->out, .read_eof = c->read_eof,
-	                        .close_after = c->close_after, .is_head = c->is_head,
-	                        .req_id = c->req_id };
-	int r = status_step(c->st, &io);
-	c->close_after = io.close_after;
-	c->bytes_out += io.bytes_out;
-	c->body_out += io.body_out;
-	if (r != STATUS_END)
-		return r == STATUS_PROGRESS;
-	if (!status_wants_body(c->st))
-		c->rq.done = 1;
-	c->status = status_resp_code(c->st);
-	c->action = "NONE";
-	const char *ct = status_resp_ctype(c->st);
-	conn_set_ctype(c, ct, strlen(ct));
-	c->rs_started = 1;
-	if (c->status >= 500)
-		c->w->st.errors_5xx++;
-	else if (c->status >= 400)
-		c->w->st.errors_4xx++;
-	c->w->st.responses_local++;
-	conn_req_done(c);
-	return 1;
-}
-
 static void
 conn_route(struct conn *c)
 {
 	struct worker *w = c->w;
 	const struct pol_why *why = NULL;
-	if (c->st != NULL) {
-		conn_status_start(c);
+	if (c->src != NULL) {
+		/* a source chosen with the head (the status page): its own access rules, not the
+		 * <Proxy> sections (Apache applies <Proxy> to proxied requests only) */
+		conn_source_start(c);
 		return;
 	}
 	enum pol_verdict v = pol_acl_check_why(c->cfg->acl, c->method_str, c->url, strlen(c->url),
@@ -2547,10 +2495,6 @@ conn_update_interest(struct conn *c)
 		if (buf_len(&c->out) == 0 && !c->read_eof)
 			ci |= EV_READ; /* lingering: drain what the client still sends */
 		break;
-	case CP_STATUS:
-		if (status_wants_body(c->st) && !c->read_eof && in_room)
-			ci |= EV_READ;
-		break;
 	case CP_SOURCE:
 		if (!c->src_head_done && c->src->ops->wants_input && c->src->ops->wants_input(c->src) &&
 		    !c->read_eof && in_room)
@@ -2600,9 +2544,6 @@ conn_drive(struct conn *c)
 		case CP_CACHE:
 			if (buf_len(&c->out) < HIGH_WATER)
 				progress = conn_cache_pump(c);
-			break;
-		case CP_STATUS:
-			progress = conn_status_step(c);
 			break;
 		case CP_SOURCE:
 			progress = conn_source_step(c);
@@ -2839,7 +2780,6 @@ conn_tmo_cb(struct ev_timer *t)
 	case CP_POLWAIT:
 		conn_polwait_timeout(c);
 		break;
-	case CP_STATUS:
 	case CP_SOURCE:
 		/* the client sends its body, or takes the page, within Timeout of its last byte */
 		if (now - c->last_client >= c->cfg->timeout_ms) {
