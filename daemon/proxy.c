@@ -5,7 +5,9 @@
  *
  *   HEAD ──► NAME (client's DNS name for an ACL) ──► RESOLVE ──► CONNECT ──► EXCHANGE ──► HEAD
  *     │                                                              └─► TUNNEL (CONNECT)
- *     └──► local answer (error page, OPTIONS/TRACE, 404) ──► HEAD or CLOSING
+ *     ├──► error page (conn_local_page, written whole) ──► HEAD or CLOSING
+ *     └──► SOURCE: a response source answers (rsrc.h: OPTIONS/TRACE, PAC, status page; head,
+ *          then body as the output has room) ──► HEAD or CLOSING
  *
  * POLWAIT comes before CONNECT (from HEAD for a literal target, after RESOLVE for a name)
  * while the ProxyBlock names' addresses are not known yet (conn_polwait_park).

@@ -75,7 +75,8 @@ struct rsrc_ops {
 	unsigned flags;         /* RSRC_F_* */
 	/* Advance until the head is known: RSRC_END with *h filled (its strings stay valid
 	 * until the source is freed), RSRC_PROGRESS (call again), RSRC_WAIT (input, or
-	 * rsrc_wake). */
+	 * rsrc_wake). Called again after RSRC_END when the output had no room for the head
+	 * yet: it then gives the same head. */
 	int (*head)(struct rsrc *s, struct rsrc_io *io, struct rsrc_head *h);
 	/* Queue up to io->room body bytes into io->out: RSRC_END once the last is queued. */
 	int (*body)(struct rsrc *s, struct rsrc_io *io);
