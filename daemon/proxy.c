@@ -5,7 +5,9 @@
  *
  *   HEAD ──► NAME (client's DNS name for an ACL) ──► RESOLVE ──► CONNECT ──► EXCHANGE ──► HEAD
  *     │                                                              └─► TUNNEL (CONNECT)
- *     └──► local answer (error page, OPTIONS/TRACE, 404) ──► HEAD or CLOSING
+ *     ├──► error page (conn_local_page, written whole) ──► HEAD or CLOSING
+ *     └──► SOURCE: a response source answers (rsrc.h: OPTIONS/TRACE, PAC, status page; head,
+ *          then body as the output has room) ──► HEAD or CLOSING
  *
  * POLWAIT comes before CONNECT (from HEAD for a literal target, after RESOLVE for a name)
  * while the ProxyBlock names' addresses are not known yet (conn_polwait_park).
@@ -32,8 +34,10 @@
 #include "daemon/errdoc.h"
 #include "daemon/health.h"
 #include "daemon/history.h"
+#include "daemon/local.h"
 #include "daemon/logfmt.h"
 #include "daemon/polres.h"
+#include "daemon/rsrc.h"
 #include "daemon/status.h"
 #include "daemon/url.h"
 
@@ -76,7 +80,7 @@ enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
 	CP_CACHE, /* serving a stored response (cachereq.c) */
 	CP_POLWAIT, /* waiting for the policy's blocked-address set (w->polwait list) */
-	CP_STATUS /* the status page (status.c): reading the body, rendering, queuing */
+	CP_SOURCE /* a response source (rsrc.h) answers: c->src */
 };
 
 /* Body transfer from one buffer to another with framing conversion. */
@@ -187,7 +191,9 @@ struct conn {
 	char *inm;           /* its If-None-Match */
 
 	int local_kind;      /* LOCAL_* */
-	struct status_req *st; /* a status page request (status.c), or NULL */
+	struct rsrc *src;    /* the response source of CP_SOURCE (rsrc.h), or NULL */
+	int src_head_done;   /* its head is queued */
+	int src_body;        /* its body is still to be queued (not HEAD, not 204/304) */
 	int in_drive;        /* conn_drive is on the stack */
 	int shut_wr;         /* closing: our side shut down, lingering */
 	struct res_addrs addrs;
@@ -534,7 +540,8 @@ conn_req_reset(struct conn *c)
 	c->logged = 0;
 	cachereq_free(&c->cq);
 	c->cq_checked = 0;
-	status_req_free(&c->st);
+	rsrc_free(&c->src);
+	c->src_head_done = c->src_body = 0;
 }
 
 /* Copy s into out (of size n) without the password of a "scheme://user:password@host" URL
@@ -590,7 +597,7 @@ conn_log(struct conn *c)
 		.body_bytes = c->body_out + c->rs.data,
 		.method = c->method_str[0] ? c->method_str : "NONE",
 		.url = url,
-		.user = c->st ? status_user(c->st) : "-",
+		.user = c->src && c->src->ops->user ? c->src->ops->user(c->src) : "-",
 		.hier = c->hier,
 		.peer = c->up_peer[0] ? c->up_peer : "-",
 		.ctype = c->ctype[0] ? c->ctype : "-",
@@ -614,7 +621,8 @@ conn_log(struct conn *c)
 	stats_req(w, &e, c->pol_rule != NULL && c->pol_rule == c->dec.rule &&
 	          c->dec.action == POL_BLOCK, c->via_parent ? c->via_parent->key : NULL);
 #ifndef GH_NO_STATS
-	if (c->st == NULL) /* the status page (issue 11) counts the traffic, not its own requests */
+	/* the status page (issue 11) counts the traffic, not its own requests */
+	if (c->src == NULL || !(c->src->ops->flags & RSRC_F_NOT_TRAFFIC))
 		history_note(w->id, &e, c->host, c->rs.data, c->pol_rule);
 #endif
 }
@@ -952,7 +960,6 @@ conn_field_dup(const struct h1_head *h, enum h1_field_id id)
 	return f ? conn_strndup(f->value.p, f->value.n) : NULL;
 }
 
-enum { LOCAL_NONE = 0, LOCAL_PAGE, LOCAL_OPTIONS, LOCAL_TRACE };
 
 /* Has this request already passed through this process? Our pseudonym (gh.hop_token) goes in
  * a CDN-Loop field (RFC 8586) on every request to a parent, whatever ProxyVia says: a parent
@@ -1261,7 +1268,7 @@ conn_parse_head(struct conn *c)
 	c->local_kind = local;
 	if (local == LOCAL_PAGE) {
 		int oom = 0;
-		c->st = status_req_new(w, c->cfg, c->url, h, &c->peer, c->peer_text, &oom);
+		c->src = status_open(w, c->cfg, c->url, h, &c->peer, c->peer_text, &oom);
 		if (oom) {
 			c->close_after = 1;
 			conn_local_page(c, 500, "NONE", NULL, "out of memory");
@@ -1305,9 +1312,8 @@ conn_name_cb(void *arg, const char *name)
 	conn_kick(c);
 }
 
-/* A local answer's common bookkeeping. conn_local_begin() before writing the head (an unread
- * request body means the connection must close, and the head must say so); conn_local_end()
- * after queuing it: counts, logs and finishes the request. */
+/* Before writing a local answer's head: an unread request body means the connection must
+ * close, and the head must say so. */
 static void
 conn_local_begin(struct conn *c)
 {
@@ -1315,216 +1321,96 @@ conn_local_begin(struct conn *c)
 		c->close_after = 1;
 }
 
-static void
-conn_local_end(struct conn *c, int status, size_t out_before)
-{
-	conn_log_keep_resp(c, out_before);
-	c->bytes_out += buf_len(&c->out) - out_before;
-	c->status = status;
-	c->action = "NONE";
-	c->rs_started = 1;
-	c->w->st.responses_local++;
-	conn_req_done(c);
-}
+/* ---- response sources (rsrc.h): the connection writes the head, pumps the body ---- */
 
-/* ---- PAC / WPAD ---- */
-
-static int
-conn_is_pac_path(const char *path)
-{
-	size_t n = strcspn(path, "?");
-	return (n == 10 && strncmp(path, "/proxy.pac", 10) == 0) ||
-	       (n == 9 && strncmp(path, "/wpad.dat", 9) == 0);
-}
-
-/* Can the Host a client sent for the PAC file name this proxy in it: host[:port] with a DNS
- * name or an IP literal (RFC 3986 via h1_url_parse, port 1-65535), in characters a PAC
- * "PROXY host:port" string can hold? Anything else is the client's error (400), not ours. */
-static int
-conn_pac_host_ok(const char *hh)
-{
-	char tmp[300];
-	struct h1_url u;
-	const char *why;
-	size_t n = strlen(hh);
-	if (n >= 256)
-		return 0;
-	n = (size_t)snprintf(tmp, sizeof(tmp), "http://%s/", hh);
-	if (h1_url_parse((struct h1_str){tmp, n}, &u, &why) != H1_OK || u.userinfo.n > 0 ||
-	    u.path.n != 1)
-		return 0;
-	for (size_t i = 0; i < u.host.n; i++) {
-		unsigned char ch = (unsigned char)u.host.p[i];
-		if (!isalnum(ch) && ch != '-' && ch != '.' && ch != '_' &&
-		    !(u.host_is_ip6 && ch == ':'))
-			return 0;
-	}
-	return 1;
-}
-
-/* Serve the proxy auto-config file: the admin's PacFile, or one generated from the live
- * policy with PacProxy (default: the host and port the client reached us at). */
-static void
-conn_serve_pac(struct conn *c)
-{
-	struct cfg *cfg = c->cfg;
-	char *gen = NULL;
-	const char *text;
-	size_t len;
-	if (c->method != H1_M_GET && c->method != H1_M_HEAD) {
-		conn_local_page(c, 405, "NONE", "Allow: GET, HEAD\r\n", "%s is read with GET", c->url);
-		return;
-	}
-	if (cfg->pac_text) {
-		text = cfg->pac_text;
-		len = cfg->pac_len;
-	} else {
-		char self[300];
-		const char *one[1];
-		const char *const *proxies = (const char *const *)cfg->pac_proxies;
-		size_t n = cfg->npac_proxies;
-		if (n == 0) {
-			unsigned port = c->local.ss_family == AF_INET6
-			                    ? ntohs(((const struct sockaddr_in6 *)&c->local)->sin6_port)
-			                    : ntohs(((const struct sockaddr_in *)&c->local)->sin_port);
-			const char *hh = c->local_host;
-			if (hh && *hh && !conn_pac_host_ok(hh)) {
-				char clip[300];
-				log_clip(hh, strlen(hh), clip, sizeof(clip));
-				conn_local_page(c, 400, "NONE", NULL,
-				                "malformed Host field \"%s\": the PAC file "
-				                "names this proxy by it, as host[:port]", clip);
-				return;
-			}
-			if (hh && *hh) {
-				/* the name the browser used to reach us; add our port if it gave none */
-				const char *rb = strrchr(hh, ']');
-				const char *colon = strrchr(hh, ':');
-				if (colon && (!rb || colon > rb))
-					snprintf(self, sizeof(self), "%s", hh);
-				else
-					snprintf(self, sizeof(self), "%s:%u", hh, port);
-			} else {
-				gh_addr_text(&c->local, self, sizeof(self), 1);
-			}
-			one[0] = self;
-			proxies = one;
-			n = 1;
-		}
-		const char *err = NULL;
-		if (pol_pac_generate(cfg->pol, proxies, n, cfg->pac_fallback_direct, &gen, &len, &err) < 0) {
-			conn_local_page(c, 500, "NONE", NULL, "cannot generate the PAC file: %s",
-			                err ? err : "out of memory");
-			return;
-		}
-		text = gen;
-	}
-	if (len + 1024 > buf_room(&c->out)) {
-		free(gen);
-		conn_local_page(c, 500, "NONE", NULL, "the PAC file (%zu bytes) is too large to serve", len);
-		return;
-	}
-	/* ETag: FNV-1a 64 of the content, so browsers revalidate cheaply. */
-	uint64_t hsh = 14695981039346656037ull;
-	for (size_t i = 0; i < len; i++)
-		hsh = (hsh ^ (unsigned char)text[i]) * 1099511628211ull;
-	char etag[40];
-	snprintf(etag, sizeof(etag), "\"%016llx\"", (unsigned long long)hsh);
-	size_t before = buf_len(&c->out);
-	conn_local_begin(c);
-	int not_modified = c->inm && (strstr(c->inm, etag) != NULL || strcmp(c->inm, "*") == 0);
-	buf_printf(&c->out,
-	           "HTTP/1.1 %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
-	           "Content-Type: application/x-ns-proxy-autoconfig\r\nETag: %s\r\n"
-	           "Cache-Control: max-age=300\r\nGatehouse-Request-Id: %s\r\n",
-	           not_modified ? "304 Not Modified" : "200 OK", worker_http_date(c->w), GH_VERSION,
-	           etag, c->req_id);
-	if (!not_modified)
-		buf_printf(&c->out, "Content-Length: %zu\r\n", len);
-	buf_printf(&c->out, "%s\r\n", c->close_after ? "Connection: close\r\n" : "");
-	if (!not_modified && !c->is_head && buf_append(&c->out, text, len) == 0)
-		c->body_out += len;
-	free(gen);
-	conn_local_end(c, not_modified ? 304 : 200, before);
-}
+#define CONN_SRC_SLICE (64 * 1024) /* body bytes asked of a source per call */
 
 static void
-conn_local_answer(struct conn *c)
-{
-	size_t before = buf_len(&c->out);
-	conn_local_begin(c);
-	if (c->local_kind == LOCAL_OPTIONS) {
-		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
-		           "Allow: GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS, TRACE, CONNECT\r\n"
-		           "Content-Length: 0\r\nGatehouse-Request-Id: %s\r\n%s\r\n",
-		           worker_http_date(c->w), GH_VERSION, c->req_id,
-		           c->close_after ? "Connection: close\r\n" : "");
-	} else if (c->local_kind == LOCAL_TRACE) {
-		buf_printf(&c->out, "HTTP/1.1 200 OK\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
-		           "Content-Type: message/http\r\nContent-Length: %zu\r\n"
-		           "Gatehouse-Request-Id: %s\r\n%s\r\n",
-		           worker_http_date(c->w), GH_VERSION, c->uphead_len, c->req_id,
-		           c->close_after ? "Connection: close\r\n" : "");
-		if (!c->is_head) {
-			buf_append(&c->out, c->uphead, c->uphead_len);
-			c->body_out += c->uphead_len;
-		}
-	} else if (conn_is_pac_path(c->url)) {
-		conn_serve_pac(c);
-		return;
-	} else {
-		conn_local_page(c, 404, "NONE", NULL, "no such page on this proxy: %s", c->url);
-		return;
-	}
-	conn_local_end(c, 200, before);
-}
-
-static void conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs);
-static void conn_decide(struct conn *c);
-static void conn_go_direct(struct conn *c);
-static void conn_next_parent(struct conn *c);
-static void conn_connect_upstream(struct conn *c);
-
-/* ---- the status page (status.c): a local response source ---- */
-
-static void
-conn_status_wake(void *arg)
+conn_source_wake(void *arg)
 {
 	struct conn *c = arg;
 	if (c->magic == CONN_MAGIC && !c->dead)
 		conn_kick(c);
 }
 
-/* Its <Location> rules decide who may see it, not the <Proxy> sections (Apache applies
- * <Proxy> to proxied requests only). */
+/* Hand the request to c->src: the drive steps it (conn_source_step) in CP_SOURCE. The client
+ * sends its body, or takes the answer, within Timeout of its last byte (conn_tmo_cb). */
 static void
-conn_status_start(struct conn *c)
+conn_source_start(struct conn *c)
 {
-	c->phase = CP_STATUS;
-	status_set_wake(c->st, conn_status_wake, c);
+	c->phase = CP_SOURCE;
+	rsrc_set_wake(c->src, conn_source_wake, c);
 	c->last_client = ev_now(c->w->loop);
 	ev_timer_start(c->w->loop, &c->tmo, c->cfg->timeout_ms);
 }
 
+/* Queue the head a source gave. -1 when the output has no room for it yet. */
 static int
-conn_status_step(struct conn *c)
+conn_source_head(struct conn *c, const struct rsrc_head *h)
 {
-	struct status_io io = { .in = &c->in, .out = &c->out, .read_eof = c->read_eof,
-	                        .close_after = c->close_after, .is_head = c->is_head,
-	                        .req_id = c->req_id };
-	int r = status_step(c->st, &io);
-	c->close_after = io.close_after;
-	c->bytes_out += io.bytes_out;
-	c->body_out += io.body_out;
-	if (r != STATUS_END)
-		return r == STATUS_PROGRESS;
-	if (!status_wants_body(c->st))
-		c->rq.done = 1;
-	c->status = status_resp_code(c->st);
+	size_t need = strlen(h->fields) + (h->ctype ? strlen(h->ctype) : 0) + strlen(h->reason) + 512;
+	if (buf_room(&c->out) < need)
+		return -1;
+	if (c->src->ops->flags & RSRC_F_READS_BODY)
+		c->rq.done = 1; /* read by the source, or left with close_after set */
+	else
+		conn_local_begin(c);
+	size_t before = buf_len(&c->out);
+	buf_printf(&c->out, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n", h->status,
+	           h->reason, worker_http_date(c->w), GH_VERSION);
+	if (h->ctype != NULL)
+		buf_printf(&c->out, "Content-Type: %s\r\n", h->ctype);
+	if (h->length != RSRC_NO_BODY)
+		buf_printf(&c->out, "Content-Length: %" PRId64 "\r\n", h->length);
+	buf_printf(&c->out, "%sGatehouse-Request-Id: %s\r\n%s\r\n", h->fields, c->req_id,
+	           c->close_after ? "Connection: close\r\n" : "");
+	conn_log_keep_resp(c, before);
+	c->bytes_out += buf_len(&c->out) - before;
+	c->status = h->status;
 	c->action = "NONE";
-	const char *ct = status_resp_ctype(c->st);
-	conn_set_ctype(c, ct, strlen(ct));
+	if (h->log_ctype != NULL)
+		conn_set_ctype(c, h->log_ctype, strlen(h->log_ctype));
 	c->rs_started = 1;
+	c->src_head_done = 1;
+	c->src_body = !c->is_head && h->length != RSRC_NO_BODY;
+	return 0;
+}
+
+/* One step of CP_SOURCE: the head once the source knows it, then body bytes while the client's
+ * output is under HIGH_WATER; at the end, count and finish the request. Returns progress. */
+static int
+conn_source_step(struct conn *c)
+{
+	struct rsrc *s = c->src;
+	struct rsrc_io io = { .in = &c->in, .out = &c->out, .read_eof = c->read_eof,
+	                      .is_head = c->is_head, .close_after = c->close_after };
+	int progress = 0;
+	if (!c->src_head_done) {
+		struct rsrc_head h;
+		memset(&h, 0, sizeof(h));
+		int r = s->ops->head(s, &io, &h);
+		c->close_after = io.close_after;
+		c->bytes_out += io.bytes_out;
+		if (r != RSRC_END)
+			return r == RSRC_PROGRESS;
+		if (conn_source_head(c, &h) < 0)
+			return io.bytes_out > 0; /* asked again once the output drains */
+		progress = 1;
+	}
+	while (c->src_body && buf_len(&c->out) < HIGH_WATER) {
+		io.bytes_out = 0;
+		io.room = buf_room(&c->out) < CONN_SRC_SLICE ? buf_room(&c->out) : CONN_SRC_SLICE;
+		int r = s->ops->body(s, &io);
+		c->bytes_out += io.bytes_out;
+		c->body_out += io.bytes_out;
+		if (r == RSRC_END)
+			c->src_body = 0;
+		else if (r == RSRC_WAIT)
+			break;
+		progress = 1;
+	}
+	if (c->src_body)
+		return progress;
 	if (c->status >= 500)
 		c->w->st.errors_5xx++;
 	else if (c->status >= 400)
@@ -1534,13 +1420,39 @@ conn_status_step(struct conn *c)
 	return 1;
 }
 
+/* OPTIONS, TRACE, the PAC file, or a 404 for another path (local.h): after the access check. */
+static void
+conn_local_answer(struct conn *c)
+{
+	struct local_req r = {
+		.kind = c->local_kind, .method = c->method, .path = c->url, .host = c->local_host,
+		.inm = c->inm, .trace = c->uphead, .trace_len = c->uphead_len, .local = &c->local,
+		.cfg = c->cfg, .room = buf_room(&c->out),
+	};
+	struct rsrc_refusal ref;
+	c->src = local_open(&r, &ref);
+	if (c->src == NULL) {
+		conn_local_page(c, ref.status, "NONE", ref.fields, "%s", ref.msg);
+		return;
+	}
+	conn_source_start(c);
+}
+
+static void conn_resolved_cb(void *arg, int status, const struct res_addrs *addrs);
+static void conn_decide(struct conn *c);
+static void conn_go_direct(struct conn *c);
+static void conn_next_parent(struct conn *c);
+static void conn_connect_upstream(struct conn *c);
+
 static void
 conn_route(struct conn *c)
 {
 	struct worker *w = c->w;
 	const struct pol_why *why = NULL;
-	if (c->st != NULL) {
-		conn_status_start(c);
+	if (c->src != NULL) {
+		/* a source chosen with the head (the status page): its own access rules, not the
+		 * <Proxy> sections (Apache applies <Proxy> to proxied requests only) */
+		conn_source_start(c);
 		return;
 	}
 	enum pol_verdict v = pol_acl_check_why(c->cfg->acl, c->method_str, c->url, strlen(c->url),
@@ -2590,8 +2502,9 @@ conn_update_interest(struct conn *c)
 		if (buf_len(&c->out) == 0 && !c->read_eof)
 			ci |= EV_READ; /* lingering: drain what the client still sends */
 		break;
-	case CP_STATUS:
-		if (status_wants_body(c->st) && !c->read_eof && in_room)
+	case CP_SOURCE:
+		if (!c->src_head_done && c->src->ops->wants_input && c->src->ops->wants_input(c->src) &&
+		    !c->read_eof && in_room)
 			ci |= EV_READ;
 		break;
 	default:
@@ -2639,8 +2552,8 @@ conn_drive(struct conn *c)
 			if (buf_len(&c->out) < HIGH_WATER)
 				progress = conn_cache_pump(c);
 			break;
-		case CP_STATUS:
-			progress = conn_status_step(c);
+		case CP_SOURCE:
+			progress = conn_source_step(c);
 			break;
 		case CP_CLOSING:
 			if (buf_len(&c->out) == 0) {
@@ -2892,7 +2805,7 @@ conn_tmo_cb(struct ev_timer *t)
 	case CP_POLWAIT:
 		conn_polwait_timeout(c);
 		break;
-	case CP_STATUS:
+	case CP_SOURCE:
 		/* the client sends its body, or takes the page, within Timeout of its last byte */
 		if (now - c->last_client >= c->cfg->timeout_ms) {
 			conn_close(c);

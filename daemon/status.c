@@ -1,18 +1,20 @@
 /*
- * status.c - the status page as a local response source (issue 11): a request addressed to
+ * status.c - the status page as a response source (rsrc.h; issue 11): a request addressed to
  * the proxy itself whose path is under a <Location> with "SetHandler gatehouse-status" is
  * answered here through webui/ (ui_handle), never forwarded.
  *
- * One struct status_req per such request, owned by the connection (proxy.c) and driven by
- * status_step() in the connection's CP_STATUS phase:
+ * One struct status_req per such request, owned by the connection (proxy.c) as its source and
+ * driven by its CP_SOURCE phase: the source's head() steps
  *
  *   BODY (read a POST body, at most UI_BODY_MAX: 413 beyond) -> CALL (access: the Location's
- *   Require rules, then Basic credentials when a rule needs a user; ui_handle) -> [ASYNC] ->
- *   SEND (head, then the body a slice at a time into the client's capped buffer) -> DONE
+ *   Require rules, then Basic credentials when a rule needs a user; ui_handle) -> [VERIFY,
+ *   ASYNC: wait for rsrc_wake] -> SEND (the head is known)
+ *
+ * then body() hands the rendered page over as the client's output has room -> DONE.
  *
  * Everything runs on the connection's worker thread. An asynchronous page (UI_ASYNC) calls
- * back through status_call_done on the same thread; status_req_free() cancels it first when
- * the client goes away. Every response carries ui_security_headers() and Cache-Control
+ * back through status_call_done on the same thread; the source's free (rsrc_free) cancels it
+ * first when the client goes away. Every response carries ui_security_headers() and Cache-Control
  * no-store (it is one of them).
  */
 #include "daemon/explain.h"
@@ -22,12 +24,14 @@
 #include "daemon/h1.h"
 #include "daemon/history.h"
 #include "daemon/log.h"
+#include "daemon/rsrc.h"
 #include "daemon/stats.h"
 #include "daemon/uicache.h"
 #include "daemon/worker.h"
 #include "webui/auth.h"
 #include "webui/ui.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,8 +41,6 @@
 #include <sys/random.h>
 
 #define STATUS_MAGIC 0x53544154u    /* "STAT" */
-#define STATUS_SLICE (64 * 1024)    /* body bytes queued per step */
-#define STATUS_OUT_HIGH (128 * 1024) /* stop queuing above this much pending output */
 #define STATUS_FIELD_MAX 8192       /* a header field kept for the page (Cookie, Accept) */
 
 enum status_state { ST_BODY = 0, ST_CALL, ST_VERIFY, ST_ASYNC, ST_SEND, ST_DONE };
@@ -46,6 +48,7 @@ enum status_state { ST_BODY = 0, ST_CALL, ST_VERIFY, ST_ASYNC, ST_SEND, ST_DONE 
 struct status_job;
 
 struct status_req {
+	struct rsrc src;                 /* first: the connection holds it as its source */
 	unsigned magic;
 	enum status_state state;
 	struct worker *w;
@@ -72,11 +75,9 @@ struct status_req {
 	int called;                      /* ui_handle ran: call.resp is to be freed */
 	char user[AUTH_USER_MAX + 1];
 	struct status_job *job;          /* a password being verified (ST_VERIFY), or NULL */
-	char head[2048];
-	size_t head_len, head_off, body_off;
-	int head_only;                   /* HEAD, 204, 304 */
-	void (*wake)(void *arg);
-	void *wake_arg;
+	char fields[2048];               /* the head's own fields (security, the page's) */
+	int head_made;
+	size_t body_off;
 };
 
 /* the password verifier (below) */
@@ -176,8 +177,11 @@ status_loc_find(const struct cfg *cfg, const char *path, size_t plen, int *redir
 	return hit;
 }
 
-struct status_req *
-status_req_new(struct worker *w, struct cfg *cfg, const char *path, const struct h1_head *h,
+static const struct rsrc_ops status_src_ops;
+static void status_src_free(struct rsrc *src);
+
+struct rsrc *
+status_open(struct worker *w, struct cfg *cfg, const char *path, const struct h1_head *h,
                const struct sockaddr_storage *peer, const char *peer_text, int *oom)
 {
 	*oom = 0;
@@ -193,6 +197,7 @@ status_req_new(struct worker *w, struct cfg *cfg, const char *path, const struct
 		*oom = 1;
 		return NULL;
 	}
+	rsrc_init(&s->src, &status_src_ops);
 	s->magic = STATUS_MAGIC;
 	s->w = w;
 	s->cfg = cfg_ref(cfg);
@@ -214,7 +219,7 @@ status_req_new(struct worker *w, struct cfg *cfg, const char *path, const struct
 	s->remaining = h->framing == H1_BODY_LENGTH ? h->content_length : 0;
 	h1_chunked_init(&s->ch);
 	if (s->path == NULL || s->query == NULL) {
-		status_req_free(&s);
+		status_src_free(&s->src);
 		*oom = 1;
 		return NULL;
 	}
@@ -226,15 +231,21 @@ status_req_new(struct worker *w, struct cfg *cfg, const char *path, const struct
 		s->state = ST_CALL;
 	if (s->body_err)
 		s->state = ST_CALL;
+	return &s->src;
+}
+
+static struct status_req *
+status_of(const struct rsrc *src)
+{
+	struct status_req *s = (struct status_req *)src;
+	assert(s->magic == STATUS_MAGIC);
 	return s;
 }
 
-void
-status_req_free(struct status_req **sp)
+static void
+status_src_free(struct rsrc *src)
 {
-	struct status_req *s = *sp;
-	if (s == NULL)
-		return;
+	struct status_req *s = status_of(src);
 	if (s->state == ST_ASYNC && s->call.cancel != NULL)
 		s->call.cancel(&s->call); /* the page must never touch the call again */
 	if (s->job != NULL)
@@ -251,43 +262,24 @@ status_req_free(struct status_req **sp)
 	cfg_unref(&s->cfg);
 	s->magic = 0;
 	free(s);
-	*sp = NULL;
 }
 
-void
-status_set_wake(struct status_req *s, void (*wake)(void *arg), void *arg)
+static int
+status_src_wants_input(const struct rsrc *src)
 {
-	s->wake = wake;
-	s->wake_arg = arg;
+	return status_of(src)->state == ST_BODY;
 }
 
-int
-status_wants_body(const struct status_req *s)
+static const char *
+status_src_user(const struct rsrc *src)
 {
-	return s->state == ST_BODY;
-}
-
-int
-status_resp_code(const struct status_req *s)
-{
-	return s->called ? s->call.resp.status : 500;
-}
-
-const char *
-status_resp_ctype(const struct status_req *s)
-{
-	return s->called ? s->call.resp.ctype : "-";
-}
-
-const char *
-status_user(const struct status_req *s)
-{
+	const struct status_req *s = status_of(src);
 	return s->user[0] ? s->user : "-";
 }
 
 /* Read body bytes from in. Returns 1 on progress, 0 when more input is needed. */
 static int
-status_read_body(struct status_req *s, struct status_io *io)
+status_read_body(struct status_req *s, struct rsrc_io *io)
 {
 	struct buf *in = io->in;
 	int read_eof = io->read_eof;
@@ -367,7 +359,7 @@ status_read_body(struct status_req *s, struct status_io *io)
  * logins only, never by proxied requests.
  *
  * Lifetime: a job belongs to the verifier while queued or running, to the done list after;
- * status_req_free() of its request (client gone, shutdown) detaches it (s = NULL: the
+ * the free of its request (client gone, shutdown) detaches it (s = NULL: the
  * verifier frees it) or unlinks and frees it when done. The wake-up is sent under the mutex
  * while the request still holds the job, so the worker (which frees its requests before its
  * loop) is alive for it. */
@@ -457,7 +449,7 @@ status_verifier_main(void *arg)
 	return NULL;
 }
 
-/* status_req_free of a request waiting for its verification. */
+/* The free of a request waiting for its verification. */
 static void
 status_job_cancel(struct status_req *s)
 {
@@ -491,8 +483,7 @@ status_call_done(struct ui_call *call)
 	if (s->magic != STATUS_MAGIC || s->state != ST_ASYNC)
 		return;
 	s->state = ST_SEND;
-	if (s->wake)
-		s->wake(s->wake_arg);
+	rsrc_wake(&s->src);
 }
 
 /* Access, then the page. */
@@ -636,8 +627,7 @@ status_worker_poll(struct worker *w)
 		s->job = NULL;
 		status_call_verified(s, j->ok, j->user);
 		status_job_free(j);
-		if (s->wake)
-			s->wake(s->wake_arg);
+		rsrc_wake(&s->src);
 	}
 }
 
@@ -697,36 +687,33 @@ status_text(int code)
 	}
 }
 
-/* Build the response head. */
+/* Make the response head's parts, once. */
 static void
-status_head(struct status_req *s, struct status_io *io)
+status_head(struct status_req *s, struct rsrc_head *h)
 {
 	struct ui_resp *r = &s->call.resp;
-	if (r->body.oom) {
-		ui_out_free(&r->body);
-		r->status = 500;
-		snprintf(r->ctype, sizeof(r->ctype), "text/plain; charset=utf-8");
-		ui_out_puts(&r->body, "out of memory rendering the page\n");
+	if (!s->head_made) {
+		s->head_made = 1;
+		if (r->body.oom) {
+			ui_out_free(&r->body);
+			r->status = 500;
+			snprintf(r->ctype, sizeof(r->ctype), "text/plain; charset=utf-8");
+			ui_out_puts(&r->body, "out of memory rendering the page\n");
+		}
+		if (r->status < 100 || r->status > 599)
+			r->status = 500;
+		snprintf(s->fields, sizeof(s->fields), "%s%.512s", ui_security_headers(), r->headers);
 	}
-	if (r->status < 100 || r->status > 599)
-		r->status = 500;
 	int nobody = r->status == 204 || r->status == 304;
-	s->head_only = nobody || io->is_head;
-	char clen[48] = "";
-	if (!nobody)
-		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", r->body.len);
-	int n = snprintf(s->head, sizeof(s->head),
-	                 "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: Gatehouse/%s\r\n"
-	                 "Content-Type: %s\r\n%s%s%.512sGatehouse-Request-Id: %s\r\n%s\r\n",
-	                 r->status, status_text(r->status), worker_http_date(s->w), GH_VERSION,
-	                 r->ctype, clen, ui_security_headers(), r->headers, io->req_id,
-	                 io->close_after ? "Connection: close\r\n" : "");
-	s->head_len = n > 0 && (size_t)n < sizeof(s->head) ? (size_t)n : 0;
+	*h = (struct rsrc_head){ .status = r->status, .reason = status_text(r->status),
+	                         .ctype = r->ctype, .fields = s->fields, .log_ctype = r->ctype,
+	                         .length = nobody ? RSRC_NO_BODY : (int64_t)r->body.len };
 }
 
-int
-status_step(struct status_req *s, struct status_io *io)
+static int
+status_src_head(struct rsrc *src, struct rsrc_io *io, struct rsrc_head *h)
 {
+	struct status_req *s = status_of(src);
 	switch (s->state) {
 	case ST_BODY:
 		return status_read_body(s, io);
@@ -734,44 +721,43 @@ status_step(struct status_req *s, struct status_io *io)
 		if (s->body_err != 0)
 			io->close_after = 1; /* the rest of the body is not read */
 		status_call(s);
-		return STATUS_PROGRESS;
+		return RSRC_PROGRESS;
 	case ST_VERIFY:
 	case ST_ASYNC:
-		return STATUS_WAIT;
-	case ST_SEND: {
-		if (s->head_off == 0 && s->head_len == 0)
-			status_head(s, io);
-		int progress = 0;
-		if (s->head_off < s->head_len) {
-			if (buf_room(io->out) < s->head_len)
-				return STATUS_WAIT;
-			buf_append(io->out, s->head, s->head_len);
-			io->bytes_out += s->head_len;
-			s->head_off = s->head_len;
-			progress = 1;
-		}
-		const struct ui_out *b = &s->call.resp.body;
-		size_t left = s->head_only ? 0 : b->len - s->body_off;
-		while (left > 0 && buf_len(io->out) < STATUS_OUT_HIGH) {
-			size_t n = left < STATUS_SLICE ? left : STATUS_SLICE;
-			if (n > buf_room(io->out))
-				n = buf_room(io->out);
-			if (n == 0 || buf_append(io->out, b->p + s->body_off, n) != 0)
-				break;
-			s->body_off += n;
-			io->bytes_out += n;
-			io->body_out += n;
-			left -= n;
-			progress = 1;
-		}
-		if (left == 0) {
-			s->state = ST_DONE;
-			return STATUS_END;
-		}
-		return progress ? STATUS_PROGRESS : STATUS_WAIT;
-	}
+		return RSRC_WAIT;
+	case ST_SEND:
 	case ST_DONE:
-		return STATUS_END;
+		break;
 	}
-	return STATUS_WAIT;
+	status_head(s, h);
+	return RSRC_END;
 }
+
+static int
+status_src_body(struct rsrc *src, struct rsrc_io *io)
+{
+	struct status_req *s = status_of(src);
+	const struct ui_out *b = &s->call.resp.body;
+	size_t n = b->len - s->body_off;
+	if (n > io->room)
+		n = io->room;
+	if (n > 0 && buf_append(io->out, b->p + s->body_off, n) != 0)
+		return RSRC_WAIT;
+	s->body_off += n;
+	io->bytes_out += n;
+	if (s->body_off == b->len) {
+		s->state = ST_DONE;
+		return RSRC_END;
+	}
+	return n > 0 ? RSRC_PROGRESS : RSRC_WAIT;
+}
+
+static const struct rsrc_ops status_src_ops = {
+	.name = "status",
+	.flags = RSRC_F_READS_BODY | RSRC_F_NOT_TRAFFIC,
+	.head = status_src_head,
+	.body = status_src_body,
+	.wants_input = status_src_wants_input,
+	.user = status_src_user,
+	.free = status_src_free,
+};

@@ -25,43 +25,22 @@ struct status_ctx {
 	struct cfg *cfg;          /* the request's snapshot (refcounted by the connection) */
 };
 
-/* ---- proxy.c's side: one status page request (a local response source) ----
+/* ---- proxy.c's side: one status page request, a response source (rsrc.h) ----
  *
- * conn_parse_head() asks status_req_new() about every origin-form request to the proxy
- * itself; a path under a <Location> with SetHandler gatehouse-status gives a status_req that
- * holds copies of what the page needs (the head's scratch is gone once the head is parsed).
- * conn_route() then sets the phase to CP_STATUS and conn_drive() calls status_step(), which
- * reads the POST body from the client's buffer, checks access and credentials, calls
- * ui_handle() and queues the response into the client's output, a slice at a time.
- * status_req_free() (request reset, connection close) cancels an asynchronous page. */
-struct status_req;
+ * conn_parse_head() asks status_open() about every origin-form request to the proxy itself;
+ * a path under a <Location> with SetHandler gatehouse-status gives a source that holds copies
+ * of what the page needs (the head's scratch is gone once the head is parsed). conn_route()
+ * hands it the request before the <Proxy> access check (its <Location> rules apply instead).
+ * Its head() reads the POST body from the client's buffer (RSRC_F_READS_BODY), checks access
+ * and credentials, calls ui_handle() and waits for an asynchronous page or a password check
+ * (rsrc_wake); its body() hands the rendered page over as the output has room. rsrc_free()
+ * (request reset, connection close) cancels an asynchronous page or a pending check. */
+struct rsrc;
 
 /* NULL when path is not under a status <Location> of cfg (or out of memory: *oom = 1). */
-struct status_req *status_req_new(struct worker *w, struct cfg *cfg, const char *path,
-                                  const struct h1_head *h, const struct sockaddr_storage *peer,
-                                  const char *peer_text, int *oom);
-void status_req_free(struct status_req **sp);
-
-struct status_io {
-	struct buf *in, *out;     /* the client's buffers */
-	int read_eof;             /* the client closed its side */
-	int close_after;          /* in: the connection closes after this response; out: set
-	                           * when the request body could not be read (413, 400) */
-	int is_head;
-	const char *req_id;
-	uint64_t bytes_out, body_out;   /* out: bytes queued, of which body */
-};
-enum { STATUS_WAIT = 0, STATUS_PROGRESS = 1, STATUS_END = 2 };
-/* One step: STATUS_WAIT (needs client input, or an asynchronous page), STATUS_PROGRESS,
- * STATUS_END (the whole response is queued). wake is called (on the worker) when an
- * asynchronous page completes. */
-int status_step(struct status_req *s, struct status_io *io);
-void status_set_wake(struct status_req *s, void (*wake)(void *arg), void *arg);
-int status_wants_body(const struct status_req *s);
-/* For the access log once the response is queued. */
-int status_resp_code(const struct status_req *s);
-const char *status_resp_ctype(const struct status_req *s);
-const char *status_user(const struct status_req *s);   /* "-" when none */
+struct rsrc *status_open(struct worker *w, struct cfg *cfg, const char *path,
+                         const struct h1_head *h, const struct sockaddr_storage *peer,
+                         const char *peer_text, int *oom);
 
 /* The worker's cross-thread wake-up (worker_async_cb): finish the status page requests of w
  * whose password the verifier thread has checked. */
