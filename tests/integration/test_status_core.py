@@ -567,7 +567,8 @@ def test_password_check_does_not_hold_the_worker(start_daemon, ctx, tmp_path):
     lock = threading.Lock()
 
     def login():
-        r = fetch(d.port, "/gatehouse/", headers=[basic("slow", "wrong")], source="127.0.0.8")
+        r = fetch(d.port, "/gatehouse/", headers=[basic("slow", "wrong")], source="127.0.0.8",
+                  timeout=120)  # cost 15 on a loaded machine: seconds of hashing
         with lock:
             order.append(("login", r.status))
 
