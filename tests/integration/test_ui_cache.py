@@ -223,6 +223,80 @@ def test_purge_by_prefix_through_the_form(uproxy, ctx):
     assert len(ctx.origin.requests_with(other)) == 1
 
 
+def fill_keepalive(port, urls):
+    """GET each URL through the proxy on one keep-alive connection (fast: a few thousand)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for u in urls:
+            c.request("GET", u, headers={"Host": urllib.parse.urlsplit(u).netloc})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200, (u, r.status)
+    finally:
+        c.close()
+
+
+PURGE_N = 1500
+
+
+def test_large_purge_by_prefix_does_not_hold_the_worker(start_daemon, ctx, monkeypatch):
+    """A purge by prefix of PURGE_N entries runs in batches on the loop of the only worker
+    (Workers 1): the test paces it (GATEHOUSE_TEST_PURGE_PACE: 10 URLs a batch, at least 40 ms
+    between batches, so it lasts 7.5 s at least) and checks that meanwhile the same worker
+    answers proxied requests and the status page, and that the purge is still running after
+    they were answered. Afterwards everything under the prefix is gone, the rest is there."""
+    monkeypatch.setenv("GATEHOUSE_TEST_PURGE_PACE", "10:50")
+    d = start_daemon("uicachebig", extra=status_conf(ctx), workers=1)
+    tok, other = uuid.uuid4().hex, uuid.uuid4().hex
+    urls = [curl_url(ctx, tok, i) for i in range(PURGE_N)]
+    keep = [curl_url(ctx, other, i) for i in range(20)]
+    fill_keepalive(d.port, urls + keep)
+    prefix = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok)
+    b = Browser(d.port)
+    st, _, page = b.get("cache", prefix=prefix)
+    assert st == 200
+    # the confirmation step counts first
+    st, _, page = b.post("cache/purge", prefix=prefix, csrf=Browser.csrf(page))
+    assert st == 200 and re.search(r'id="count">%d</strong>' % PURGE_N, page), page[:2000]
+    assert 'name="count" value="%d"' % PURGE_N in page
+    # confirmed: the page answers after UI_CACHE_PURGE_ANSWER_MS (3 s) with the progress, as
+    # the paced purge needs 7.5 s at least
+    st, _, page = b.post("cache/purge", prefix=prefix, csrf=Browser.csrf(page), confirm="1",
+                         count=str(PURGE_N))
+    assert st == 202, page[:2000]
+    m = re.search(r'id="purged">(\d+)</strong>', page)
+    assert m and "still running" in page, page[:2000]
+    so_far = int(m.group(1))
+    assert 0 < so_far < PURGE_N
+    # meanwhile the same worker serves proxied requests (hits and a miss) and the page
+    for u in keep[:5]:
+        r = fetch(d.port, u)
+        assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.header("Cache-Status")
+    fetch(d.port, curl_url(ctx, other, 999))
+    purges = b.json("api/purges")["purges"]
+    assert len(purges) == 1, purges
+    p = purges[0]
+    assert p["prefix"] == prefix and p["estimate"] == PURGE_N
+    # answered while the purge was still in progress
+    assert p["finished"] is False and so_far <= p["purged"] < PURGE_N, p
+    st, _, page = b.get("cache")
+    assert st == 200 and 'id="purges"' in page and "running" in page
+    # the purge ends on its own (nobody waits for it)
+    assert ghtest.poll(lambda: b.json("api/purges")["purges"][0]["finished"], timeout=120)
+    p = b.json("api/purges")["purges"][0]
+    assert p["purged"] == PURGE_N and p["failed"] is False and p["urls"] == PURGE_N, p
+    assert b.json("api/cache/count", prefix=prefix)["count"] == 0
+    assert b.json("api/cache", prefix=prefix)["items"] == []
+    for u in keep:
+        assert fetch(d.port, u).header("Cache-Status").startswith("Gatehouse; hit")
+    n0 = len(ctx.origin.requests_with(tok))
+    for u in urls[::400]:
+        assert "fwd=" in fetch(d.port, u).header("Cache-Status")
+    assert len(ctx.origin.requests_with(tok)) == n0 + len(urls[::400])
+    st, _, page = b.get("cache")
+    assert st == 200 and "done" in page
+
+
 def test_post_without_valid_csrf_is_403_and_purges_nothing(uproxy, ctx):
     tok = uuid.uuid4().hex
     u = curl_url(ctx, tok, 0)
