@@ -225,8 +225,9 @@ uicache_purge(void *wctx, const char *key)
  * page, and every other connection of that worker would wait. So a purge is a job of the
  * worker that started it: one batch (one write transaction, cache_purge_prefix_step) per turn
  * of the loop, posted (ev_post) so that the turn's I/O and timers run between batches. The
- * batch size adapts to take about UICACHE_PURGE_TARGET_MS, which is also about how long a
- * fill on another worker may wait for the store's write lock. The job reports to the page
+ * batch size adapts so that a batch takes about UICACHE_PURGE_TARGET_MS more than its commit
+ * (a batch holds the worker, and the store's write lock that fills on other workers wait for,
+ * about that long plus one commit). The job reports to the page
  * once (finished, or still running at UI_CACHE_PURGE_ANSWER_MS), then runs to the end on its
  * own; its progress is kept in a small process-wide table, under a mutex taken once per batch
  * and by the pages that show it (never on the request path).
@@ -236,7 +237,7 @@ uicache_purge(void *wctx, const char *key)
 #define UICACHE_PURGE_FIRST 64       /* URLs in the first batch */
 #define UICACHE_PURGE_MIN 16
 #define UICACHE_PURGE_MAX 4096
-#define UICACHE_PURGE_TARGET_MS 4
+#define UICACHE_PURGE_TARGET_MS 4     /* per batch, on top of its commit */
 #define UICACHE_PURGE_RUNNING 8      /* purges running at once, process-wide */
 #define UICACHE_PURGE_SLOTS 16       /* running + recently finished, for the pages */
 
@@ -259,6 +260,7 @@ struct uicache_job {
 	char prefix[2048];
 	size_t plen;
 	size_t batch;                 /* URLs per batch */
+	uint64_t floor_us;            /* the fastest batch so far: about a commit's fixed cost */
 	int fixed;                    /* the test pace: batch fixed, pause_ms between batches */
 	unsigned pause_ms;
 	uint64_t answer_at;           /* ev_now() when the page gets "in progress" */
@@ -335,9 +337,15 @@ uicache_job_run(struct uicache_job *j)
 	if (n > 0)
 		j->removed += n;
 	if (!j->fixed) {
-		if (took > UICACHE_PURGE_TARGET_MS * 1500u && j->batch > UICACHE_PURGE_MIN)
+		/* a batch costs a commit (fdatasync with the default CacheSync: milliseconds,
+		 * whatever its size) plus its URLs: the fastest batch seen approximates the first,
+		 * and the size is tuned on what comes on top of it */
+		if (took < j->floor_us || j->floor_us == 0)
+			j->floor_us = took;
+		took -= j->floor_us;
+		if (took > UICACHE_PURGE_TARGET_MS * 2000u && j->batch > UICACHE_PURGE_MIN)
 			j->batch /= 2;
-		else if (took < UICACHE_PURGE_TARGET_MS * 500u && j->batch < UICACHE_PURGE_MAX)
+		else if (took < UICACHE_PURGE_TARGET_MS * 1000u && j->batch < UICACHE_PURGE_MAX)
 			j->batch *= 2;
 	}
 	pthread_mutex_lock(&uicache_mu);
