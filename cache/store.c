@@ -1578,10 +1578,7 @@ cache_w_purge_hash(struct cache_wtx *w, const unsigned char *h, long *count)
 
 struct cache_purge_arg {
 	unsigned char h[32];
-	const char *prefix;
-	size_t plen;
 	long count;
-	int more;
 };
 
 static int

@@ -241,10 +241,13 @@ uicache_purge(void *wctx, const char *key)
 #define UICACHE_PURGE_RUNNING 8      /* purges running at once, process-wide */
 #define UICACHE_PURGE_SLOTS 16       /* running + recently finished, for the pages */
 
+struct uicache_job;
+
 struct uicache_slot {
 	int used;
 	struct ui_cache_purge_info info;
 	char prefix[2048];
+	struct uicache_job *job;      /* while running: a job cut short by the exit is no leak */
 };
 
 static pthread_mutex_t uicache_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -354,6 +357,7 @@ uicache_job_run(struct uicache_job *j)
 	if (over) {
 		j->slot->info.finished = (int64_t)time(NULL);
 		j->slot->info.failed = n < 0;
+		j->slot->job = NULL;
 		uicache_running--;
 	}
 	info = j->slot->info;
@@ -430,6 +434,7 @@ uicache_purge_prefix_start(void *wctx, const char *prefix, long estimate, char *
 	j->slot = uicache_slot_take();
 	memset(j->slot, 0, sizeof(*j->slot));
 	j->slot->used = 1;
+	j->slot->job = j;
 	j->id = j->slot->info.id = ++uicache_next_id;
 	j->slot->info.estimate = estimate;
 	j->slot->info.started = (int64_t)time(NULL);

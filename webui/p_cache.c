@@ -1,8 +1,9 @@
 /*
  * p_cache.c - the cache browser (issue 11): search by URL prefix or substring, paged by a
  * cursor; one URL's records (variants, headers, age, freshness, hits); purge one URL, or
- * every URL under a prefix after a confirmation page that shows the count. JSON twins under
- * api/: api/cache, api/cache/entry, api/cache/count, api/purge.
+ * every URL under a prefix after a confirmation page that shows the count (run in batches on
+ * the worker's loop, see ui_cache_purge_start; progress on the cache page). JSON twins under
+ * api/: api/cache, api/cache/entry, api/cache/count, api/purge, api/purges.
  *
  * Data comes through struct ui_cache_ops (webui/ui_cache.h, daemon/uicache.c). Every text
  * from the store is attacker-controlled (URLs, header lines): it goes out through

@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import time
 import urllib.parse
 import uuid
@@ -295,6 +296,43 @@ def test_large_purge_by_prefix_does_not_hold_the_worker(start_daemon, ctx, monke
     assert len(ctx.origin.requests_with(tok)) == n0 + len(urls[::400])
     st, _, page = b.get("cache")
     assert st == 200 and "done" in page
+
+
+def test_purge_goes_on_when_the_client_leaves_and_api_answers_202(start_daemon, ctx,
+                                                                   monkeypatch):
+    """A paced purge (1 URL a batch, 40 ms between batches: 3.2 s at least for 80 URLs) whose
+    client closes the connection at once still runs to the end; one through api/purge still
+    running after 3 s is answered 202 with "finished": false, and api/purges then shows both
+    done with every record counted."""
+    monkeypatch.setenv("GATEHOUSE_TEST_PURGE_PACE", "1:40")
+    d = start_daemon("uicachegone", extra=status_conf(ctx), workers=1)
+    ta, tb = uuid.uuid4().hex, uuid.uuid4().hex
+    ua = [curl_url(ctx, ta, i) for i in range(80)]
+    ub = [curl_url(ctx, tb, i) for i in range(80)]
+    fill_keepalive(d.port, ua + ub)
+    pa = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, ta)
+    pb = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tb)
+    b = Browser(d.port)
+    token = b.json("api/cache")["csrf"]
+    body = urllib.parse.urlencode({"prefix": pa, "confirm": "1", "csrf": token}).encode()
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"POST /gatehouse/api/purge HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: %s\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n"
+              b"\r\n%s" % ("; ".join("%s=%s" % kv for kv in b.cookies.items()).encode(),
+                            len(body), body))
+    assert ghtest.poll(lambda: len(b.json("api/purges")["purges"]) == 1, timeout=20)
+    s.close()  # the client leaves: the purge goes on
+    st, _, out = b.post("api/purge", prefix=pb, csrf=token, confirm="1")
+    assert st == 202, out
+    r = json.loads(out)
+    assert r["finished"] is False and r["prefix"] == pb and 0 <= r["purged"] < 80, r
+    assert ghtest.poll(lambda: all(p["finished"] for p in b.json("api/purges")["purges"]),
+                       timeout=120)
+    got = {p["prefix"]: p for p in b.json("api/purges")["purges"]}
+    assert got[pa]["purged"] == 80 and got[pb]["purged"] == 80, got
+    assert got[pa]["id"] < got[pb]["id"]
+    for p in (pa, pb):
+        assert b.json("api/cache/count", prefix=p)["count"] == 0
 
 
 def test_post_without_valid_csrf_is_403_and_purges_nothing(uproxy, ctx):
