@@ -724,8 +724,30 @@ long cache_count_prefix(struct cache_store *s, const char *prefix, size_t plen, 
 /* Purge key with all its variants. Returns the number of records removed (0: none). */
 long cache_purge(struct cache_store *s, const char *key, size_t keylen);
 
-/* Purge every key starting with prefix, in small committed batches. Returns the count. */
+/* Purge every key starting with prefix, in small committed batches, all in this call (use
+ * cache_purge_prefix_step to spread a large purge over an event loop). Returns the count. */
 long cache_purge_prefix(struct cache_store *s, const char *prefix, size_t plen);
+
+/* Where a batched purge by prefix stands. Zero it to start; pass it back unchanged to each
+ * cache_purge_prefix_step of the same prefix. URL keys are walked in key order: each step
+ * resumes strictly after the last key it handled, so a step never looks at a key twice and
+ * the walk ends even while other threads keep filling under the prefix. A key filled under
+ * the prefix during the walk is purged when it sorts after the cursor, kept when it sorts
+ * before (it was stored after the purge passed there: a fresh copy). */
+struct cache_purge_cursor {
+	unsigned char key[512];  /* the last url key handled (store.c asserts it is room enough) */
+	size_t keylen;
+	int started;
+	int done;                /* out: nothing is left under the prefix after key */
+	uint64_t urls;           /* out: URL keys examined so far (purged or skipped) */
+};
+
+/* One batch of a purge by prefix: one write transaction that examines at most max_urls URL
+ * keys after cur (max_urls 0: 256) and removes those under the prefix with all their
+ * variants. Returns the records removed in this batch (cur->done set when the walk is over),
+ * or a CACHE_E* error (cur unchanged: the batch can be retried). */
+long cache_purge_prefix_step(struct cache_store *s, const char *prefix, size_t plen,
+                             struct cache_purge_cursor *cur, size_t max_urls);
 
 /* Remove everything. Fills in progress fail at their next append or commit. */
 int cache_clear(struct cache_store *s);

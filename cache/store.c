@@ -1578,10 +1578,7 @@ cache_w_purge_hash(struct cache_wtx *w, const unsigned char *h, long *count)
 
 struct cache_purge_arg {
 	unsigned char h[32];
-	const char *prefix;
-	size_t plen;
 	long count;
-	int more;
 };
 
 static int
@@ -1636,96 +1633,143 @@ cache_meta_url_prefix(MDB_txn *txn, struct cache_store *s, const MDB_val *h, con
 	return m.url.n >= plen && memcmp(m.url.p, prefix, plen) == 0;
 }
 
+struct cache_purge_step_arg {
+	const char *prefix;
+	size_t plen;
+	size_t max;
+	const struct cache_purge_cursor *in;
+	struct cache_purge_cursor out;   /* copied back only when the transaction commits */
+	long count;
+};
+
+_Static_assert(sizeof(((struct cache_purge_cursor *)0)->key) >= CACHE_URLKEY_MAX + 1,
+               "cache_purge_cursor.key holds any url key");
+
+/* One batch: the cursor is re-positioned (MDB_SET_RANGE on the last key handled) after each
+ * URL, because deleting records moves the cursor's page under it. Keys equal to the last one
+ * handled are skipped: one refilled after its purge stays. */
 static int
-cache_op_purge_prefix(struct cache_wtx *w, void *arg)
+cache_op_purge_prefix_step(struct cache_wtx *w, void *arg)
 {
-	struct cache_purge_arg *a = arg;
+	struct cache_purge_step_arg *a = arg;
+	struct cache_purge_cursor *cur = &a->out;
 	struct cache_store *s = w->s;
-	unsigned char start[CACHE_URLKEY_MAX + 1];
 	size_t sl = a->plen < CACHE_URL_TRUNC ? a->plen : CACHE_URL_TRUNC;
 	MDB_cursor *c;
-	int rc, done = 0;
+	int rc;
 
-	a->more = 0;
-	memcpy(start, a->prefix, sl);
+	*cur = *a->in;
+	a->count = 0;
+	if (cur->done)
+		return 0;
 	rc = mdb_cursor_open(w->txn, s->db_url, &c);
 	if (rc)
 		return rc;
-	MDB_val k = {sl, start}, v;
-	int op = sl ? MDB_SET_RANGE : MDB_FIRST;
+	for (size_t n = 0; n < a->max; n++) {
+		unsigned char seek[CACHE_URLKEY_MAX + 1];
+		MDB_val k, v;
 
-	while (done < 32) {
-		rc = mdb_cursor_get(c, &k, &v, op);
-		op = MDB_NEXT;
+		if (cur->started) {
+			memcpy(seek, cur->key, cur->keylen);
+			k = (MDB_val){cur->keylen, seek};
+		} else {
+			memcpy(seek, a->prefix, sl);
+			k = (MDB_val){sl, seek};
+		}
+		rc = mdb_cursor_get(c, &k, &v, k.mv_size ? MDB_SET_RANGE : MDB_FIRST);
+		if (rc == 0 && cur->started && k.mv_size == cur->keylen &&
+		    memcmp(k.mv_data, cur->key, cur->keylen) == 0)
+			rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
+			cur->done = 1;
 			break;
 		}
 		if (rc)
 			break;
 		int m = cache_urlkey_prefix(k.mv_data, k.mv_size, a->prefix, a->plen);
 
-		if (m == 0)
-			break; /* past the prefix */
+		if (m == 0) {
+			cur->done = 1; /* past the prefix */
+			break;
+		}
+		if (k.mv_size > sizeof(cur->key)) {
+			rc = MDB_CORRUPTED;
+			break;
+		}
+		memcpy(cur->key, k.mv_data, k.mv_size);
+		cur->keylen = k.mv_size;
+		cur->started = 1;
+		cur->urls++;
 		if (m < 0)
 			m = cache_meta_url_prefix(w->txn, s, &v, a->prefix, a->plen);
 		if (!m)
 			continue;
-		unsigned char h[32], uk[CACHE_URLKEY_MAX + 1];
-		size_t ukl = k.mv_size;
+		unsigned char h[32];
 		int have_h = v.mv_size == 32;
+		long removed = 0;
 
-		if (have_h)
+		if (have_h) {
 			memcpy(h, v.mv_data, 32);
-		memcpy(uk, k.mv_data, ukl);
-		long n = 0;
+			if ((rc = cache_w_purge_hash(w, h, &removed)) != 0)
+				break;
+		}
+		a->count += removed;
+		MDB_val ukey = {cur->keylen, seek};
 
-		if (have_h && (rc = cache_w_purge_hash(w, h, &n)) != 0)
-			break;
-		a->count += n;
-		MDB_val ukey = {ukl, uk};
-
+		memcpy(seek, cur->key, cur->keylen);
 		rc = mdb_del(w->txn, s->db_url, &ukey, NULL); /* when no entry took it along */
 		if (rc == 0)
-			w->d_used -= (int64_t)cache_acct(s, ukl, have_h ? 32 : 0);
+			w->d_used -= (int64_t)cache_acct(s, cur->keylen, have_h ? 32 : 0);
 		else if (rc != MDB_NOTFOUND)
 			break;
 		rc = 0;
-		done++;
-		/* the cursor's page changed under it: start again from the prefix */
-		k = (MDB_val){sl, start};
-		op = sl ? MDB_SET_RANGE : MDB_FIRST;
 	}
-	if (done == 32)
-		a->more = 1;
 	mdb_cursor_close(c);
 	return rc;
 }
 
 long
-cache_purge_prefix(struct cache_store *s, const char *prefix, size_t plen)
+cache_purge_prefix_step(struct cache_store *s, const char *prefix, size_t plen,
+                        struct cache_purge_cursor *cur, size_t max_urls)
 {
-	struct cache_purge_arg a;
-	long total = 0;
-	int rc = 0;
+	struct cache_purge_step_arg a;
+	int rc;
 
-	if (!s || s->magic != CACHE_STORE_MAGIC)
+	if (!s || s->magic != CACHE_STORE_MAGIC || !cur || (plen && !prefix))
 		return CACHE_EINVAL;
 	memset(&a, 0, sizeof(a));
-	a.prefix = prefix;
+	a.prefix = plen ? prefix : "";
 	a.plen = plen;
-	for (int i = 0; i < CACHE_EVICT_LOOP_MAX; i++) {
-		pthread_mutex_lock(&s->wmu);
-		a.count = 0;
-		rc = cache_wrun(s, cache_op_purge_prefix, &a, 0);
-		pthread_mutex_unlock(&s->wmu);
-		if (rc)
-			break;
-		total += a.count;
-		if (!a.more)
-			break;
+	a.max = max_urls ? max_urls : 256;
+	a.in = cur;
+	if (cur->done)
+		return 0;
+	pthread_mutex_lock(&s->wmu);
+	rc = cache_wrun(s, cache_op_purge_prefix_step, &a, 0);
+	pthread_mutex_unlock(&s->wmu);
+	if (rc)
+		return rc;
+	*cur = a.out;
+	return a.count;
+}
+
+long
+cache_purge_prefix(struct cache_store *s, const char *prefix, size_t plen)
+{
+	struct cache_purge_cursor cur;
+	long total = 0;
+
+	memset(&cur, 0, sizeof(cur));
+	/* the cursor only moves forward: the walk ends; the bound is a guard */
+	for (long i = 0; i < 100L * CACHE_EVICT_LOOP_MAX && !cur.done; i++) {
+		long n = cache_purge_prefix_step(s, prefix, plen, &cur, 32);
+
+		if (n < 0)
+			return n;
+		total += n;
 	}
-	return rc ? rc : total;
+	return total;
 }
 
 static int

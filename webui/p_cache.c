@@ -1,8 +1,9 @@
 /*
  * p_cache.c - the cache browser (issue 11): search by URL prefix or substring, paged by a
  * cursor; one URL's records (variants, headers, age, freshness, hits); purge one URL, or
- * every URL under a prefix after a confirmation page that shows the count. JSON twins under
- * api/: api/cache, api/cache/entry, api/cache/count, api/purge.
+ * every URL under a prefix after a confirmation page that shows the count (run in batches on
+ * the worker's loop, see ui_cache_purge_start; progress on the cache page). JSON twins under
+ * api/: api/cache, api/cache/entry, api/cache/count, api/purge, api/purges.
  *
  * Data comes through struct ui_cache_ops (webui/ui_cache.h, daemon/uicache.c). Every text
  * from the store is attacker-controlled (URLs, header lines): it goes out through
@@ -141,6 +142,8 @@ ui_cache_arg(const struct ui_call *call, const char *name, char *out, size_t cap
 
 /* ---- the listing ---- */
 
+static void ui_cache_purges_html(struct ui_call *call, const struct ui_cache_ops *ops);
+
 struct ui_cache_list {
 	struct ui_call *call;
 	int json;
@@ -226,6 +229,7 @@ ui_cache_listing(struct ui_call *call, int json)
 		ui_out_puts(o, "{\"items\":[");
 	} else {
 		ui_page_begin(call, "Cache", "cache");
+		ui_cache_purges_html(call, ops);
 		ui_out_puts(o, "<form method=\"get\" action=\"");
 		ui_cache_hs(o, call->req.prefix);
 		ui_out_puts(o, "cache\" class=\"search\">\n<label>URL prefix <input name=\"prefix\" "
@@ -561,6 +565,168 @@ ui_cache_back(struct ui_call *call, const char *prefix)
 	ui_out_puts(o, "\">Back to the cache</a></p>\n");
 }
 
+/* A purge by prefix runs on the worker's loop in batches (daemon/uicache.c): the call waits
+ * for it (UI_ASYNC) and is answered with the count when it ends, or with "in progress" (202)
+ * when it still runs after UI_CACHE_PURGE_ANSWER_MS; it then goes on, and the cache page
+ * and api/purges show its progress. A client that goes away does not stop it. */
+struct ui_cache_pjob {
+	struct ui_call *call;
+	void *handle;
+	int json;
+};
+
+static void
+ui_cache_purge_info_json(struct ui_out *o, const struct ui_cache_purge_info *p)
+{
+	ui_out_printf(o, "{\"id\":%u,\"prefix\":", p->id);
+	ui_cache_js(o, p->prefix);
+	ui_out_printf(o, ",\"purged\":%ld,\"urls\":%" PRIu64 ",\"estimate\":%ld,\"started\":%"
+	              PRId64 ",\"finished\":%s,\"failed\":%s,\"finished_at\":%" PRId64 "}",
+	              p->removed, p->urls, p->estimate, p->started, p->finished ? "true" : "false",
+	              p->failed ? "true" : "false", p->finished);
+}
+
+static void
+ui_cache_purge_done(void *arg, const struct ui_cache_purge_info *p)
+{
+	struct ui_cache_pjob *pj = arg;
+	struct ui_call *call = pj->call;
+	struct ui_out *o = &call->resp.body;
+
+	if (p->failed && !pj->json) {
+		ui_page_error(call, 500, "the purge failed after %ld records", p->removed);
+	} else if (pj->json) {
+		ui_resp_json(call);
+		if (p->failed)
+			call->resp.status = 500;
+		else if (!p->finished)
+			call->resp.status = 202;
+		ui_cache_purge_info_json(o, p);
+		ui_out_puts(o, "\n");
+	} else if (!p->finished) {
+		call->resp.status = 202;
+		ui_page_begin(call, "Purge in progress", "cache");
+		ui_out_printf(o, "<p>Purge %u is still running: <strong id=\"purged\">%ld</strong> "
+		              "record%s removed so far under <code>", p->id, p->removed,
+		              p->removed == 1 ? "" : "s");
+		ui_cache_hs(o, p->prefix);
+		ui_out_puts(o, "</code>. It goes on in the background; the cache page shows its "
+		            "progress.</p>\n");
+		ui_cache_back(call, NULL);
+		ui_page_end(call);
+	} else {
+		ui_page_begin(call, "Purged by prefix", "cache");
+		ui_out_printf(o, "<p><strong id=\"purged\">%ld</strong> record%s "
+		              "removed under <code>", p->removed, p->removed == 1 ? "" : "s");
+		ui_cache_hs(o, p->prefix);
+		ui_out_puts(o, "</code>.</p>\n");
+		ui_cache_back(call, p->prefix);
+		ui_page_end(call);
+	}
+	free(pj);
+	call->hctx = NULL;
+	call->cancel = NULL;
+	call->done(call);
+}
+
+static void
+ui_cache_purge_cancel(struct ui_call *call)
+{
+	struct ui_cache_pjob *pj = call->hctx;
+
+	call->ops->cache->purge_detach(pj->handle);
+	free(pj);
+	call->hctx = NULL;
+}
+
+static int
+ui_cache_purge_start(struct ui_call *call, const struct ui_cache_ops *ops, const char *prefix,
+                     int json)
+{
+	struct ui_cache_pjob *pj = calloc(1, sizeof(*pj));
+	char used[2048], cnt[24];
+	const char *why = NULL;
+	long estimate = -1;
+
+	if (!pj)
+		return ui_page_error(call, 500, "out of memory");
+	if (ui_cache_arg(call, "count", cnt, sizeof(cnt)) >= 0 && cnt[0] >= '0' && cnt[0] <= '9')
+		estimate = strtol(cnt, NULL, 10);
+	pj->call = call;
+	pj->json = json;
+	/* done is never called inside purge_prefix_start: the call is set up after it */
+	pj->handle = ops->purge_prefix_start(call->wctx, prefix, estimate, used, sizeof(used),
+	                                     ui_cache_purge_done, pj, &why);
+	if (!pj->handle) {
+		free(pj);
+		return ui_page_error(call, 503, "the purge could not start: %s", why);
+	}
+	call->hctx = pj;
+	call->cancel = ui_cache_purge_cancel;
+	return UI_ASYNC;
+}
+
+struct ui_cache_plist {
+	struct ui_call *call;
+	int json;
+	size_t n;
+};
+
+static void
+ui_cache_purge_row(void *arg, const struct ui_cache_purge_info *p)
+{
+	struct ui_cache_plist *l = arg;
+	struct ui_out *o = &l->call->resp.body;
+
+	if (l->json) {
+		ui_out_puts(o, l->n ? ",\n" : "\n");
+		ui_cache_purge_info_json(o, p);
+	} else {
+		ui_out_printf(o, "<tr><td class=\"num\">%u</td><td class=\"url\"><code>", p->id);
+		ui_cache_hs(o, p->prefix[0] ? p->prefix : "(the whole cache)");
+		ui_out_printf(o, "</code></td><td class=\"num\">%ld</td><td class=\"num\">", p->removed);
+		if (p->estimate >= 0)
+			ui_out_printf(o, "%ld", p->estimate);
+		else
+			ui_out_puts(o, "-");
+		ui_out_printf(o, "</td><td>%s</td></tr>\n",
+		              p->failed ? "failed" : p->finished ? "done" : "running");
+	}
+	l->n++;
+}
+
+/* The purges table of the cache page (nothing when there was none). */
+static void
+ui_cache_purges_html(struct ui_call *call, const struct ui_cache_ops *ops)
+{
+	struct ui_cache_plist l = {call, 0, 0};
+	struct ui_out *o = &call->resp.body;
+
+	if (!ops->purges || ops->purges(call->wctx, NULL, NULL) == 0)
+		return;
+	ui_out_puts(o, "<h2>Purges by prefix</h2>\n<table class=\"list\" id=\"purges\"><thead><tr>"
+	            "<th>#</th><th>Prefix</th><th>Removed</th><th>Counted before</th>"
+	            "<th>State</th></tr></thead>\n<tbody>\n");
+	ops->purges(call->wctx, ui_cache_purge_row, &l);
+	ui_out_puts(o, "</tbody></table>\n");
+}
+
+/* GET api/purges: the running and recently finished purges by prefix, newest first. */
+static int
+ui_page_api_purges(struct ui_call *call)
+{
+	const struct ui_cache_ops *ops = ui_cache_ops_or_error(call);
+	struct ui_cache_plist l = {call, 1, 0};
+
+	if (!ops)
+		return UI_DONE;
+	ui_resp_json(call);
+	ui_out_puts(&call->resp.body, "{\"purges\":[");
+	ops->purges(call->wctx, ui_cache_purge_row, &l);
+	ui_out_puts(&call->resp.body, "\n]}\n");
+	return UI_DONE;
+}
+
 /* POST url=  -> purge that URL (all its variants)
  * POST prefix= without confirm=1 -> the count and a confirmation form (nothing purged)
  * POST prefix= confirm=1 -> purge everything under the prefix */
@@ -642,31 +808,14 @@ ui_cache_purge(struct ui_call *call, int json)
 		ui_csrf_field(call);
 		ui_out_puts(o, "<input type=\"hidden\" name=\"prefix\" value=\"");
 		ui_cache_hs(o, used);
-		ui_out_puts(o, "\"><input type=\"hidden\" name=\"confirm\" value=\"1\">"
+		ui_out_printf(o, "\"><input type=\"hidden\" name=\"count\" value=\"%ld\">", n);
+		ui_out_puts(o, "<input type=\"hidden\" name=\"confirm\" value=\"1\">"
 		            "<button type=\"submit\" class=\"danger\">Purge</button></form>\n");
 		ui_cache_back(call, used);
 		ui_page_end(call);
 		return UI_DONE;
 	}
-	n = ops->purge_prefix(call->wctx, prefix);
-	if (n < 0)
-		return ui_page_error(call, 500, "the purge failed");
-	ops->count_prefix(call->wctx, prefix, &(int){0}, used, sizeof(used));
-	if (json) {
-		ui_resp_json(call);
-		ui_out_puts(o, "{\"prefix\":");
-		ui_cache_js(o, used);
-		ui_out_printf(o, ",\"purged\":%ld}\n", n);
-		return UI_DONE;
-	}
-	ui_page_begin(call, "Purged by prefix", "cache");
-	ui_out_printf(o, "<p><strong id=\"purged\">%ld</strong> record%s "
-	              "removed under <code>", n, n == 1 ? "" : "s");
-	ui_cache_hs(o, used);
-	ui_out_puts(o, "</code>.</p>\n");
-	ui_cache_back(call, used);
-	ui_page_end(call);
-	return UI_DONE;
+	return ui_cache_purge_start(call, ops, prefix, json);
 }
 
 static int
@@ -689,5 +838,6 @@ const struct ui_route ui_routes_cache[] = {
 	{"api/cache/entry", UI_M_GET, ui_page_api_cache_entry},
 	{"api/cache/count", UI_M_GET, ui_page_api_cache_count},
 	{"api/purge", UI_M_POST, ui_page_api_purge},
+	{"api/purges", UI_M_GET, ui_page_api_purges},
 	{NULL, 0, NULL},
 };

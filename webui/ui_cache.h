@@ -75,6 +75,28 @@ struct ui_cache_record {
 
 typedef int ui_cache_record_f(void *arg, const struct ui_cache_record *r);
 
+/* A purge by prefix, running or finished: it runs in bounded batches on the loop of the worker
+ * that started it (the worker goes on serving its other connections between batches) and
+ * ends even if the page that started it went away. */
+struct ui_cache_purge_info {
+	unsigned id;          /* 1, 2, ... in the order started (process-wide) */
+	const char *prefix;   /* normalised as for list */
+	long removed;         /* records removed so far */
+	uint64_t urls;        /* URLs examined so far */
+	long estimate;        /* the count made when it started (a lower bound when capped) */
+	int64_t started;      /* wall clock, seconds */
+	int64_t finished;     /* 0 while running */
+	int failed;           /* stopped on a store error */
+};
+
+/* Called once on the thread that started the purge: when it has finished, or when it still
+ * runs at the answer deadline (info->finished == 0: it goes on in the background). info is
+ * valid during the call only. */
+typedef void ui_cache_purge_done_f(void *arg, const struct ui_cache_purge_info *info);
+typedef void ui_cache_purge_f(void *arg, const struct ui_cache_purge_info *info);
+
+#define UI_CACHE_PURGE_ANSWER_MS 3000 /* a purge still running then is answered "in progress" */
+
 struct ui_cache_ops {
 	/* Is a store open (CacheRoot configured)? 0: the pages say so. */
 	int (*available)(void *wctx);
@@ -90,10 +112,20 @@ struct ui_cache_ops {
 	 * *more = 1 when it stopped there (the count is a lower bound). -1 on error. The prefix
 	 * is normalised as for list (the normalised form is written to used, cap bytes). */
 	long (*count_prefix)(void *wctx, const char *prefix, int *more, char *used, size_t cap);
-	/* Purge one cache key with its variants / every key under prefix (normalised as for
-	 * list). Return the number of records removed, or -1. */
+	/* Purge one cache key with its variants: the number of records removed, or -1. */
 	long (*purge)(void *wctx, const char *key);
-	long (*purge_prefix)(void *wctx, const char *prefix);
+	/* Start purging every key under prefix (normalised as for list, written to used): done
+	 * is called later (never inside this call) with the result. estimate is the count the
+	 * confirmation showed (-1: none), for the progress display only. Returns a handle, or
+	 * NULL with a static *why (no store, out of memory, too many purges running). */
+	void *(*purge_prefix_start)(void *wctx, const char *prefix, long estimate, char *used,
+	                            size_t cap, ui_cache_purge_done_f *done, void *arg,
+	                            const char **why);
+	/* The page went away before done: done is never called; the purge goes on. */
+	void (*purge_detach)(void *handle);
+	/* Running and recently finished purges of the whole process, newest first: their
+	 * number (cb may be NULL to count). */
+	size_t (*purges)(void *wctx, ui_cache_purge_f *cb, void *arg);
 };
 
 #endif

@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import time
 import urllib.parse
 import uuid
@@ -221,6 +222,117 @@ def test_purge_by_prefix_through_the_form(uproxy, ctx):
     # the other prefix stayed
     assert fetch(uproxy.port, keep).header("Cache-Status").startswith("Gatehouse; hit")
     assert len(ctx.origin.requests_with(other)) == 1
+
+
+def fill_keepalive(port, urls):
+    """GET each URL through the proxy on one keep-alive connection (fast: a few thousand)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for u in urls:
+            c.request("GET", u, headers={"Host": urllib.parse.urlsplit(u).netloc})
+            r = c.getresponse()
+            r.read()
+            assert r.status == 200, (u, r.status)
+    finally:
+        c.close()
+
+
+PURGE_N = 1500
+
+
+def test_large_purge_by_prefix_does_not_hold_the_worker(start_daemon, ctx, monkeypatch):
+    """A purge by prefix of PURGE_N entries runs in batches on the loop of the only worker
+    (Workers 1): the test paces it (GATEHOUSE_TEST_PURGE_PACE: 10 URLs a batch, at least 40 ms
+    between batches, so it lasts 7.5 s at least) and checks that meanwhile the same worker
+    answers proxied requests and the status page, and that the purge is still running after
+    they were answered. Afterwards everything under the prefix is gone, the rest is there."""
+    monkeypatch.setenv("GATEHOUSE_TEST_PURGE_PACE", "10:50")
+    d = start_daemon("uicachebig", extra=status_conf(ctx), workers=1)
+    tok, other = uuid.uuid4().hex, uuid.uuid4().hex
+    urls = [curl_url(ctx, tok, i) for i in range(PURGE_N)]
+    keep = [curl_url(ctx, other, i) for i in range(20)]
+    fill_keepalive(d.port, urls + keep)
+    prefix = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok)
+    b = Browser(d.port)
+    st, _, page = b.get("cache", prefix=prefix)
+    assert st == 200
+    # the confirmation step counts first
+    st, _, page = b.post("cache/purge", prefix=prefix, csrf=Browser.csrf(page))
+    assert st == 200 and re.search(r'id="count">%d</strong>' % PURGE_N, page), page[:2000]
+    assert 'name="count" value="%d"' % PURGE_N in page
+    # confirmed: the page answers after UI_CACHE_PURGE_ANSWER_MS (3 s) with the progress, as
+    # the paced purge needs 7.5 s at least
+    st, _, page = b.post("cache/purge", prefix=prefix, csrf=Browser.csrf(page), confirm="1",
+                         count=str(PURGE_N))
+    assert st == 202, page[:2000]
+    m = re.search(r'id="purged">(\d+)</strong>', page)
+    assert m and "still running" in page, page[:2000]
+    so_far = int(m.group(1))
+    assert 0 < so_far < PURGE_N
+    # meanwhile the same worker serves proxied requests (hits and a miss) and the page
+    for u in keep[:5]:
+        r = fetch(d.port, u)
+        assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.header("Cache-Status")
+    fetch(d.port, curl_url(ctx, other, 999))
+    purges = b.json("api/purges")["purges"]
+    assert len(purges) == 1, purges
+    p = purges[0]
+    assert p["prefix"] == prefix and p["estimate"] == PURGE_N
+    # answered while the purge was still in progress
+    assert p["finished"] is False and so_far <= p["purged"] < PURGE_N, p
+    st, _, page = b.get("cache")
+    assert st == 200 and 'id="purges"' in page and "running" in page
+    # the purge ends on its own (nobody waits for it)
+    assert ghtest.poll(lambda: b.json("api/purges")["purges"][0]["finished"], timeout=120)
+    p = b.json("api/purges")["purges"][0]
+    assert p["purged"] == PURGE_N and p["failed"] is False and p["urls"] == PURGE_N, p
+    assert b.json("api/cache/count", prefix=prefix)["count"] == 0
+    assert b.json("api/cache", prefix=prefix)["items"] == []
+    for u in keep:
+        assert fetch(d.port, u).header("Cache-Status").startswith("Gatehouse; hit")
+    n0 = len(ctx.origin.requests_with(tok))
+    for u in urls[::400]:
+        assert "fwd=" in fetch(d.port, u).header("Cache-Status")
+    assert len(ctx.origin.requests_with(tok)) == n0 + len(urls[::400])
+    st, _, page = b.get("cache")
+    assert st == 200 and "done" in page
+
+
+def test_purge_goes_on_when_the_client_leaves_and_api_answers_202(start_daemon, ctx,
+                                                                   monkeypatch):
+    """A paced purge (1 URL a batch, 40 ms between batches: 3.2 s at least for 80 URLs) whose
+    client closes the connection at once still runs to the end; one through api/purge still
+    running after 3 s is answered 202 with "finished": false, and api/purges then shows both
+    done with every record counted."""
+    monkeypatch.setenv("GATEHOUSE_TEST_PURGE_PACE", "1:40")
+    d = start_daemon("uicachegone", extra=status_conf(ctx), workers=1)
+    ta, tb = uuid.uuid4().hex, uuid.uuid4().hex
+    ua = [curl_url(ctx, ta, i) for i in range(80)]
+    ub = [curl_url(ctx, tb, i) for i in range(80)]
+    fill_keepalive(d.port, ua + ub)
+    pa = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, ta)
+    pb = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tb)
+    b = Browser(d.port)
+    token = b.json("api/cache")["csrf"]
+    body = urllib.parse.urlencode({"prefix": pa, "confirm": "1", "csrf": token}).encode()
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=10)
+    s.sendall(b"POST /gatehouse/api/purge HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: %s\r\n"
+              b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\n"
+              b"\r\n%s" % ("; ".join("%s=%s" % kv for kv in b.cookies.items()).encode(),
+                            len(body), body))
+    assert ghtest.poll(lambda: len(b.json("api/purges")["purges"]) == 1, timeout=20)
+    s.close()  # the client leaves: the purge goes on
+    st, _, out = b.post("api/purge", prefix=pb, csrf=token, confirm="1")
+    assert st == 202, out
+    r = json.loads(out)
+    assert r["finished"] is False and r["prefix"] == pb and 0 <= r["purged"] < 80, r
+    assert ghtest.poll(lambda: all(p["finished"] for p in b.json("api/purges")["purges"]),
+                       timeout=120)
+    got = {p["prefix"]: p for p in b.json("api/purges")["purges"]}
+    assert got[pa]["purged"] == 80 and got[pb]["purged"] == 80, got
+    assert got[pa]["id"] < got[pb]["id"]
+    for p in (pa, pb):
+        assert b.json("api/cache/count", prefix=p)["count"] == 0
 
 
 def test_post_without_valid_csrf_is_403_and_purges_nothing(uproxy, ctx):

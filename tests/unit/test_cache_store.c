@@ -1710,6 +1710,104 @@ store_count_prefix_matches_purge(void **state)
 	ts_cleanup(&t);
 }
 
+/* The batched purge by prefix: a resumable cursor that only moves forward, bounded batches,
+ * everything under the prefix gone at the end and nothing else; fills during the walk are
+ * purged when they sort after the cursor and kept when before (or when refilled after their
+ * own purge); keys truncated in the url db are told apart by their full URL. */
+static void
+store_purge_prefix_steps(void **state)
+{
+	static const char *hdrs = "Cache-Control: max-age=60\nVary: Accept-Encoding";
+	struct cache_purge_cursor cur;
+	struct ts t;
+	char url[64];
+	long total = 0, n;
+	int more = -1, steps = 0;
+	uint64_t last_urls = 0;
+
+	(void)state;
+	ts_open(&t, 32 * MiB);
+	for (int i = 0; i < 300; i++) {
+		snprintf(url, sizeof(url), "http://b.test/x/%04d", i);
+		assert_int_equal(ts_store(&t, url, 50, (uint64_t)i), CACHE_OK);
+	}
+	for (int i = 0; i < 20; i++) {
+		snprintf(url, sizeof(url), "http://b.test/y/%04d", i);
+		assert_int_equal(ts_store(&t, url, 50, (uint64_t)i), CACHE_OK);
+	}
+	assert_int_equal(ts_store_kind(&t, "http://b.test/x/v", hdrs, "Accept-Encoding: a", 10, 1,
+	                               0), CACHE_OK);
+	assert_int_equal(ts_store_kind(&t, "http://b.test/x/v", hdrs, "Accept-Encoding: b", 10, 1,
+	                               0), CACHE_OK);
+	assert_int_equal(cache_count_prefix(t.s, "http://b.test/x/", 16, 100000, &more), 303);
+	memset(&cur, 0, sizeof(cur));
+	while (!cur.done) {
+		assert_true(++steps < 1000);
+		n = cache_purge_prefix_step(t.s, "http://b.test/x/", 16, &cur, 7);
+		assert_true(n >= 0);
+		assert_true(n <= 7 * 3);          /* a batch is bounded: 7 URLs, variants included */
+		assert_true(cur.urls >= last_urls && cur.urls <= last_urls + 7);
+		last_urls = cur.urls;
+		total += n;
+		if (steps == 5) {
+			/* the cursor is past 0000..0027 now: a refill and a new key behind it stay,
+			 * a new key ahead of it goes */
+			assert_true(cur.started);
+			assert_int_equal(ts_verify(&t, "http://b.test/x/0001", 50, 1), 0);
+			assert_int_equal(ts_store(&t, "http://b.test/x/0001", 50, 77), CACHE_OK);
+			assert_int_equal(ts_store(&t, "http://b.test/x/0002a", 50, 78), CACHE_OK);
+			assert_int_equal(ts_store(&t, "http://b.test/x/~late", 50, 79), CACHE_OK);
+			ts_consistent(&t);
+		}
+	}
+	assert_true(steps >= 300 / 7);
+	assert_int_equal(total, 300 + 3 + 1);
+	/* resuming a finished walk does nothing */
+	assert_int_equal(cache_purge_prefix_step(t.s, "http://b.test/x/", 16, &cur, 7), 0);
+	assert_int_equal(cache_count_prefix(t.s, "http://b.test/x/", 16, 100000, &more), 2);
+	assert_int_equal(ts_verify(&t, "http://b.test/x/0001", 50, 77), 1);
+	assert_int_equal(ts_verify(&t, "http://b.test/x/0002a", 50, 78), 1);
+	assert_int_equal(ts_verify(&t, "http://b.test/x/~late", 50, 79), 0);
+	assert_int_equal(ts_verify(&t, "http://b.test/x/0299", 50, 299), 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(url, sizeof(url), "http://b.test/y/%04d", i);
+		assert_int_equal(ts_verify(&t, url, 50, (uint64_t)i), 1);
+	}
+	ts_consistent(&t);
+
+	/* URLs longer than a url db key: the prefix reaches past the truncation point, so the
+	 * stored URL decides */
+	char *a = malloc(1600), *b = malloc(1600);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	memset(a, 'a', 1599);
+	memcpy(a, "http://l.test/", 14);
+	a[1599] = 0;
+	memcpy(b, a, 1600);
+	b[1300] = 'b';
+	assert_int_equal(ts_store(&t, a, 50, 1), CACHE_OK);
+	assert_int_equal(ts_store(&t, b, 50, 2), CACHE_OK);
+	memset(&cur, 0, sizeof(cur));
+	total = 0;
+	for (int i = 0; i < 10 && !cur.done; i++) {
+		n = cache_purge_prefix_step(t.s, b, 1301, &cur, 1);
+		assert_true(n >= 0);
+		total += n;
+	}
+	assert_true(cur.done);
+	assert_int_equal(total, 1);
+	assert_int_equal(ts_verify(&t, a, 50, 1), 1);
+	assert_int_equal(ts_verify(&t, b, 50, 2), 0);
+	free(a);
+	free(b);
+	/* bad arguments */
+	assert_true(cache_purge_prefix_step(t.s, "x", 1, NULL, 1) < 0);
+	assert_true(cache_purge_prefix_step(NULL, "x", 1, &cur, 1) < 0);
+	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
 /* A version 1 record (before hits were kept) still decodes, with no hits. */
 static void
 store_record_v1_decodes(void **state)
@@ -1774,6 +1872,7 @@ main(void)
 		cmocka_unit_test(store_find_substring_is_bounded_per_page),
 		cmocka_unit_test(store_hits_and_variants_recorded),
 		cmocka_unit_test(store_count_prefix_matches_purge),
+		cmocka_unit_test(store_purge_prefix_steps),
 		cmocka_unit_test(store_record_v1_decodes),
 	};
 
