@@ -661,31 +661,6 @@ status_call_granted(struct status_req *s, enum pol_authz_res res, const char *ru
 		s->state = ST_SEND;
 }
 
-static const char *
-status_text(int code)
-{
-	switch (code) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 409: return "Conflict";
-	case 413: return "Content Too Large";
-	case 429: return "Too Many Requests";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default: return "Status";
-	}
-}
 
 /* Make the response head's parts, once. */
 static void
@@ -705,7 +680,7 @@ status_head(struct status_req *s, struct rsrc_head *h)
 		snprintf(s->fields, sizeof(s->fields), "%s%.512s", ui_security_headers(), r->headers);
 	}
 	int nobody = r->status == 204 || r->status == 304;
-	*h = (struct rsrc_head){ .status = r->status, .reason = status_text(r->status),
+	*h = (struct rsrc_head){ .status = r->status, .reason = ui_status_text(r->status),
 	                         .ctype = r->ctype, .fields = s->fields, .log_ctype = r->ctype,
 	                         .length = nobody ? RSRC_NO_BODY : (int64_t)r->body.len };
 }

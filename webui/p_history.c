@@ -628,20 +628,42 @@ ui_recent_input(struct ui_out *o, const char *name, const char *label, const cha
 	ui_out_printf(o, "\" placeholder=\"%s\"></label>\n", hint);
 }
 
+/* The recent requests and the filter of the query, for the page and the API: NULL when the
+ * answer is already made (*ret: no data, a bad filter, no memory); else the entries (free
+ * them) and their number in *n. */
+static struct ui_recent *
+ui_recent_fetch(struct ui_call *call, struct ui_recent_filter *f, size_t *n, int *ret)
+{
+	const struct ui_series_ops *ops = call->ops ? call->ops->series : NULL;
+	const char *err = NULL;
+	struct ui_recent *r;
+
+	if (ops == NULL) {
+		*ret = ui_hist_no_data(call);
+		return NULL;
+	}
+	if (ui_recent_filter_get(call, f, &err) < 0) {
+		*ret = ui_page_error(call, 400, "%s", err);
+		return NULL;
+	}
+	r = calloc(UI_RECENT_MAX, sizeof(*r));
+	if (r == NULL) {
+		*ret = ui_page_error(call, 500, "out of memory");
+		return NULL;
+	}
+	*n = ops->recent(call->wctx, r, UI_RECENT_MAX);
+	return r;
+}
+
 static int
 ui_page_recent(struct ui_call *call)
 {
-	const struct ui_series_ops *ops = call->ops ? call->ops->series : NULL;
-	if (ops == NULL)
-		return ui_hist_no_data(call);
 	struct ui_recent_filter f;
-	const char *err = NULL;
-	if (ui_recent_filter_get(call, &f, &err) < 0)
-		return ui_page_error(call, 400, "%s", err);
-	struct ui_recent *r = calloc(UI_RECENT_MAX, sizeof(*r));
+	size_t n = 0;
+	int ret = UI_DONE;
+	struct ui_recent *r = ui_recent_fetch(call, &f, &n, &ret);
 	if (r == NULL)
-		return ui_page_error(call, 500, "out of memory");
-	size_t n = ops->recent(call->wctx, r, UI_RECENT_MAX);
+		return ret;
 	char part[8];
 	struct ui_out *o = &call->resp.body;
 	if (ui_arg(call, "part", part, sizeof(part)) >= 0) {
@@ -674,17 +696,12 @@ ui_page_recent(struct ui_call *call)
 static int
 ui_page_api_recent(struct ui_call *call)
 {
-	const struct ui_series_ops *ops = call->ops ? call->ops->series : NULL;
-	if (ops == NULL)
-		return ui_hist_no_data(call);
 	struct ui_recent_filter f;
-	const char *err = NULL;
-	if (ui_recent_filter_get(call, &f, &err) < 0)
-		return ui_page_error(call, 400, "%s", err);
-	struct ui_recent *r = calloc(UI_RECENT_MAX, sizeof(*r));
+	size_t n = 0;
+	int ret = UI_DONE;
+	struct ui_recent *r = ui_recent_fetch(call, &f, &n, &ret);
 	if (r == NULL)
-		return ui_page_error(call, 500, "out of memory");
-	size_t n = ops->recent(call->wctx, r, UI_RECENT_MAX);
+		return ret;
 	ui_resp_json(call);
 	struct ui_out *o = &call->resp.body;
 	ui_out_printf(o, "{\"retained\":%zu,\"entries\":[", n);

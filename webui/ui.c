@@ -380,10 +380,18 @@ ui_page_end(struct ui_call *call)
 	ui_out_puts(&call->resp.body, "</main>\n</body></html>\n");
 }
 
-static const char *
+const char *
 ui_status_text(int status)
 {
 	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 303: return "See Other";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";
@@ -394,7 +402,7 @@ ui_status_text(int status)
 	case 429: return "Too Many Requests";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
-	default: return "Error";
+	default: return "Status";
 	}
 }
 

@@ -102,6 +102,10 @@ int ui_handle(struct ui_call *call);
  * call->ops must be set. */
 void ui_refuse(struct ui_call *call, int status, const char *msg);
 
+/* The reason phrase of an HTTP status code the pages answer with ("Not Found"; "Status"
+ * for others): the daemon's status line and the pages' error titles. */
+const char *ui_status_text(int status);
+
 /* Header lines every status page response carries (CSP default-src 'self', nosniff,
  * no-store, Referrer-Policy same-origin), "Name: value\r\n" each. */
 const char *ui_security_headers(void);
