@@ -619,6 +619,30 @@ def test_packaged_daemon_runs_as_gatehouse_and_proxies(daemon, ctx):
     assert not os.path.exists(d.pidfile), "pid file left behind"
 
 
+def test_packaged_daemon_serves_the_status_page_to_loopback_only(daemon, ctx):
+    """The packaged configuration enables the status page (issue 11) for the machine itself:
+    /gatehouse/ answers a loopback client with the overview and the security headers, the
+    metrics are there, and another client address is refused."""
+    d = daemon()
+    raw = ("GET /gatehouse/ HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n"
+           % d.port).encode()
+    r, c = ghtest.request(d.port, raw)
+    c.close()
+    assert r.status == 200, r
+    assert r.header("Content-Security-Policy") == "default-src 'self'"
+    assert r.header("Cache-Control") == "no-store"
+    assert b"data-ov=" in r.body
+    raw = ("GET /gatehouse/metrics HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close"
+           "\r\n\r\n" % d.port).encode()
+    r, c = ghtest.request(d.port, raw)
+    c.close()
+    assert r.status == 200 and b"gatehouse_requests_total" in r.body, r
+    # 127.0.0.2 is loopback too, but not in the packaged "Require ip 127.0.0.1 ::1"
+    with ghtest.Conn("127.0.0.1", d.port, source="127.0.0.2") as c2:
+        c2.send(raw)
+        assert c2.read_response(timeout=30).status == 403
+
+
 @pytest.mark.slow
 def test_packaged_daemon_reloads_while_a_slow_download_completes(daemon, ctx):
     d = daemon()
