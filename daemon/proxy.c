@@ -2004,7 +2004,7 @@ conn_connect_upstream(struct conn *c)
 		return;
 	}
 	c->phase = CP_CONNECT;
-	u = up_connect(w, c, key, addrs, c->cfg->proxy_timeout_ms, proxy_up_connected_cb);
+	u = up_connect(w, c, key, addrs, c->cfg->proxy_timeout_ms, "http", proxy_up_connected_cb);
 	if (u == NULL)
 		conn_local_page(c, 500, "NONE", NULL, "out of memory");
 }
@@ -2403,7 +2403,7 @@ conn_tunnel(struct conn *c, size_t *sent)
 	struct up *u = c->up;
 	int progress = 0;
 	if (buf_len(&c->in) > 0 && !c->tun_u_shut) {
-		ssize_t n = buf_write_fd(&c->in, u->fd);
+		ssize_t n = up_write(u, &c->in);
 		if (n > 0) {
 			progress = 1;
 			*sent += (size_t)n;
@@ -2414,7 +2414,7 @@ conn_tunnel(struct conn *c, size_t *sent)
 		}
 	}
 	if (c->read_eof && buf_len(&c->in) == 0 && !c->tun_u_shut) {
-		shutdown(u->fd, SHUT_WR);
+		u->st->shutdown_wr(u);
 		c->tun_u_shut = 1;
 		progress = 1;
 	}
@@ -2516,10 +2516,9 @@ conn_update_interest(struct conn *c)
 		conn_close(c);
 		return;
 	}
-	if (u && u->fd >= 0 && u->state == UP_BUSY) {
-		if (c->up_eof)
-			ev_io_stop(&u->io); /* nothing more to read; avoid HUP wake-ups */
-		else if (ev_io_set(w->loop, &u->io, ui) < 0)
+	if (u && u->state == UP_BUSY) {
+		/* nothing more to read after the end: no interest, and no HUP wake-ups */
+		if (u->st->want(u, c->up_eof ? 0 : ui) < 0)
 			conn_close(c);
 	}
 }
@@ -2595,7 +2594,7 @@ conn_drive(struct conn *c)
 			}
 		}
 		if (c->up && c->phase == CP_EXCHANGE && buf_len(&c->up->out) > 0) {
-			ssize_t n = buf_write_fd(&c->up->out, c->up->fd);
+			ssize_t n = up_write(c->up, &c->up->out);
 			if (n > 0) {
 				progress = 1;
 				sent += (size_t)n;
@@ -2680,7 +2679,7 @@ proxy_up_io(struct up *u, unsigned revents)
 		return;
 	}
 	if ((revents & (EV_READ | EV_ERROR)) && !c->up_eof) {
-		ssize_t n = buf_read_fd(&u->in, u->fd);
+		ssize_t n = up_read(u, &u->in);
 		if (n == 0) {
 			c->up_eof = 1;
 		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {

@@ -29,6 +29,74 @@ static void up_io_cb(struct ev_io *io, unsigned revents);
 static void up_tmo_cb(struct ev_timer *t);
 static void up_connect_next(struct up *u);
 
+/* ---- the plain TCP stream ---- */
+
+static ssize_t
+tcp_read(struct up *u, struct buf *b)
+{
+	return buf_read_fd(b, u->fd);
+}
+
+static ssize_t
+tcp_write(struct up *u, struct buf *b)
+{
+	return buf_write_fd(b, u->fd);
+}
+
+static void
+tcp_shutdown_wr(struct up *u)
+{
+	shutdown(u->fd, SHUT_WR);
+}
+
+static int
+tcp_want(struct up *u, unsigned events)
+{
+	if (events == 0) {
+		ev_io_stop(&u->io);
+		return 0;
+	}
+	return ev_io_set(u->w->loop, &u->io, events);
+}
+
+/* Is an idle connection still usable? The server may have closed it (or sent something
+ * unsolicited) after the loop last looked, and the event is still queued: a request sent on
+ * it would meet the close. One recv per reuse, on misses only: "nothing to read" is usable. */
+static int
+tcp_idle_usable(struct up *u)
+{
+	char b;
+	ssize_t n = recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+static int
+tcp_idle(struct up *u)
+{
+	return ev_io_set(u->w->loop, &u->io, EV_READ);
+}
+
+static void
+tcp_close(struct up *u)
+{
+	if (u->fd >= 0) {
+		ev_io_stop(&u->io);
+		close(u->fd);
+		u->fd = -1;
+	}
+}
+
+const struct up_stream up_tcp = {
+	.name = "tcp",
+	.read = tcp_read,
+	.write = tcp_write,
+	.shutdown_wr = tcp_shutdown_wr,
+	.want = tcp_want,
+	.idle_usable = tcp_idle_usable,
+	.idle = tcp_idle,
+	.close = tcp_close,
+};
+
 const char *
 gh_addr_text(const struct sockaddr_storage *ss, char *buf, size_t len, int with_port)
 {
@@ -82,6 +150,7 @@ up_alloc(struct worker *w, const char *key)
 	u->w = w;
 	w->st.ups_open++;
 	u->fd = -1;
+	u->st = &up_tcp;
 	buf_init(&u->in, UP_BUF_CAP);
 	buf_init(&u->out, UP_BUF_CAP);
 	snprintf(u->key, sizeof(u->key), "%s", key);
@@ -131,27 +200,12 @@ up_close(struct up *u)
 		return;
 	if (u->state == UP_IDLE)
 		up_pool_unlink(u);
-	if (u->fd >= 0) {
-		ev_io_stop(&u->io);
-		close(u->fd);
-		u->fd = -1;
-	}
+	u->st->close(u);
 	ev_timer_stop(&u->tmo);
 	u->state = UP_DEAD;
 	u->owner = NULL;
 	if (ev_defer(u->w->loop, up_free_deferred, u) < 0)
 		log_error("out of memory deferring an upstream free; leaking it");
-}
-
-/* Is an idle connection still usable? The server may have closed it (or sent something
- * unsolicited) after the loop last looked, and the event is still queued: a request sent on
- * it would meet the close. One recv per reuse, on misses only: "nothing to read" is usable. */
-static int
-up_idle_usable(const struct up *u)
-{
-	char b;
-	ssize_t n = recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
 struct up *
@@ -162,7 +216,7 @@ up_pool_take(struct worker *w, const char *key)
 		next = u->hnext;
 		if (strcmp(u->key, key) != 0)
 			continue;
-		if (!up_idle_usable(u)) {
+		if (!u->st->idle_usable(u)) {
 			up_close(u); /* unlinks it; next is still in the bucket */
 			continue;
 		}
@@ -214,7 +268,7 @@ up_release(struct up *u, int reusable)
 		w->idle_head = u;
 	w->idle_tail = u;
 	w->nidle++;
-	if (ev_io_set(w->loop, &u->io, EV_READ) < 0)
+	if (u->st->idle(u) < 0)
 		up_close(u);
 	else
 		ev_timer_start(w->loop, &u->tmo, w->cfg->upstream_idle_ms);
@@ -358,6 +412,14 @@ up_connect_ready(struct up *u)
 	}
 	ev_timer_stop(&u->tmo);
 	u->state = UP_BUSY;
+	if (u->attach != NULL && u->attach(u) < 0) {
+		/* The stream could not take the connection over (out of memory here). */
+		u->local_fail = 1;
+		up_note_err(u, "failed: out of memory");
+		u->ai = u->addrs.n;
+		up_connect_next(u);
+		return;
+	}
 	u->cb(u->owner, u, NULL, 0);
 }
 
@@ -412,11 +474,12 @@ up_tmo_cb(struct ev_timer *t)
 
 struct up *
 up_connect(struct worker *w, struct conn *owner, const char *key, const struct res_addrs *addrs,
-           unsigned timeout_ms, up_connected_f *cb)
+           unsigned timeout_ms, const char *scheme, up_connected_f *cb)
 {
 	struct up *u = up_alloc(w, key);
 	if (u == NULL)
 		return NULL;
+	(void)scheme; /* every connection is plain TCP so far */
 	u->state = UP_CONNECTING;
 	u->owner = owner;
 	u->cb = cb;

@@ -147,6 +147,32 @@ void proxy_up_io(struct up *u, unsigned revents);
 
 enum up_state { UP_CONNECTING = 1, UP_BUSY, UP_IDLE, UP_DEAD };
 
+/* The stream seam (ARCHITECTURE.md, "Seams for what comes next"): what an upstream
+ * connection is made of once connected. proxy.c and the pool talk to a struct up through
+ * these operations and never to its descriptor, so a stream can be plain TCP (up_tcp), the
+ * FTP gateway (daemon/ftp.c: an HTTP/1.1 exchange in, FTP on the wire) or, later, TLS.
+ *
+ * read and write have buf_read_fd's and buf_write_fd's contract (bytes moved; 0 from read is
+ * the end of the stream; -1 with errno, EAGAIN when nothing can move now). want states the
+ * owner's interest while the connection is BUSY (EV_READ | EV_WRITE, 0 for none): a stream
+ * without a descriptor of its own reports readiness by calling proxy_up_io(u, revents) from
+ * the loop (never from inside one of these calls). idle_usable and idle serve the pool: is a
+ * pooled connection still good, and watch it while it waits (the server closing retires it
+ * through up_close). close releases what the stream holds (descriptors, timers, memory);
+ * up.c frees the struct up itself. */
+struct up;
+struct up_stream {
+	const char *name;                         /* "tcp", "ftp" */
+	ssize_t (*read)(struct up *u, struct buf *b);
+	ssize_t (*write)(struct up *u, struct buf *b);
+	void (*shutdown_wr)(struct up *u);        /* no more request bytes (CONNECT tunnels) */
+	int (*want)(struct up *u, unsigned events);
+	int (*idle_usable)(struct up *u);
+	int (*idle)(struct up *u);                /* entering the pool; -1: cannot be pooled */
+	void (*close)(struct up *u);
+};
+extern const struct up_stream up_tcp;
+
 #define UP_MAGIC 0x0b57e4a1u
 
 struct up {
@@ -175,7 +201,25 @@ struct up {
 	void (*cb)(struct conn *, struct up *, const char *, int); /* up_connected_f */
 	struct up *hnext, *hprev;     /* pool bucket */
 	struct up *lnext, *lprev;     /* idle LRU */
+
+	const struct up_stream *st;   /* &up_tcp unless a gateway took the connection over */
+	int (*attach)(struct up *u);  /* once connected: the stream that takes it over, or NULL */
+	void *sdata;                  /* the stream's own state */
+	int absolute_form;            /* the stream wants absolute-form request targets (as a
+	                               * parent does): the FTP gateway reads the URL's login */
 };
+
+static inline ssize_t
+up_read(struct up *u, struct buf *b)
+{
+	return u->st->read(u, b);
+}
+
+static inline ssize_t
+up_write(struct up *u, struct buf *b)
+{
+	return u->st->write(u, b);
+}
 
 /* Callback to the owner: connection established (err NULL) or failed (err says why, how says
  * whose fault: an enum up_fail). A local failure (this process out of descriptors or ports)
@@ -186,10 +230,13 @@ typedef void up_connected_f(struct conn *c, struct up *u, const char *err, int h
 /* Take an idle pooled connection for key, or NULL. */
 struct up *up_pool_take(struct worker *w, const char *key);
 /* Start connecting to the addresses in addrs (port filled in by the caller), trying each in
- * turn within timeout_ms overall. cb runs later (never synchronously). Returns the up or NULL
- * on out-of-memory. */
+ * turn within timeout_ms overall. cb runs later (never synchronously). scheme says what the
+ * connection speaks once connected: "http" (plain TCP, also to every parent) or "ftp" (the
+ * FTP gateway, daemon/ftp.h, takes the connected control connection over). Returns the up or
+ * NULL on out-of-memory. */
 struct up *up_connect(struct worker *w, struct conn *owner, const char *key,
-                      const struct res_addrs *addrs, unsigned timeout_ms, up_connected_f *cb);
+                      const struct res_addrs *addrs, unsigned timeout_ms, const char *scheme,
+                      up_connected_f *cb);
 /* Return a connection to the pool (it must be at a message boundary), or close it. */
 void up_release(struct up *u, int reusable);
 /* Close now and free after the batch. */
