@@ -2686,6 +2686,14 @@ cfg_new_defaults(const char *name)
 	c->proxy_requests = 1;
 	c->via = CFG_VIA_OFF;
 	c->proxy_timeout_ms = 60 * 1000;
+	c->ftp_anon_password = strdup("gatehouse@");
+	if (c->ftp_anon_password == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->ftp_default_expire_s = 3600;
+	c->ftp_listing_expire_s = 300;
+	c->ftp_max_listing = 16u << 20;
 	c->max_forwards = -1;
 	c->bad_header = CFG_BADHDR_ISERROR;
 	c->chain_auth = 0;
@@ -3275,6 +3283,7 @@ cfg_unref(struct cfg **cp)
 	free(c->pac_file);
 	free(c->pac_text);
 	free(c->access_log);
+	free(c->ftp_anon_password);
 	free(c->error_log);
 	free(c->user);
 	free(c->group);

@@ -72,6 +72,15 @@ struct cfg {
 	int max_forwards;              /* ProxyMaxForwards N; -1 = unset (default) */
 	enum cfg_bad_header bad_header;/* ProxyBadHeader; default IsError */
 	int chain_auth;                /* ProxyChainAuth On|Off: forward Proxy-Authorization; default Off */
+
+	/* The FTP gateway (daemon/ftp.c, issue 12) */
+	char *ftp_anon_password;       /* FTPAnonymousPassword WORD; default "gatehouse@" */
+	int ftp_active_fallback;       /* FTPActiveFallback On|Off: EPRT/PORT after EPSV and PASV
+	                                * fail; default Off */
+	unsigned ftp_default_expire_s; /* FTPDefaultExpire SECONDS: a file without MDTM; 3600 */
+	unsigned ftp_listing_expire_s; /* FTPListingExpire SECONDS: a directory listing; 300 */
+	uint64_t ftp_max_listing;      /* FTPMaxListingSize BYTES: a larger listing is cut off
+	                                * with a 502; default 16 MiB */
 	struct res_conf dns;           /* DNSServer ADDR[:PORT] ...; DNSTimeout MS, DNSCacheTTL MIN MAX,
 	                                * DNSNegativeTTL S */
 	unsigned workers;              /* Workers N; 0 = one per CPU (default) */

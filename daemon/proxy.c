@@ -124,10 +124,13 @@ struct conn {
 	int method;
 	int minor;
 	int is_connect;
-	int is_ftp;          /* ftp:// URL: forwarded to a parent (the FTP gateway is not built yet) */
+	int is_ftp;          /* ftp:// URL: to a parent, or direct through the FTP gateway */
 	char *host;          /* lower-case, no brackets */
 	uint16_t port;
-	char *url;           /* absolute URL ("host:port" for CONNECT), for ACLs and the log */
+	char *url;           /* absolute URL ("host:port" for CONNECT), for ACLs and the log;
+	                      * never with a password in it (an ftp:// login), see url_full */
+	char *url_full;      /* the URL with its password, for the request line to a parent or
+	                      * the FTP gateway; NULL when it has none (then c->url) */
 	char method_str[24];
 	char *request_line;  /* combined log */
 	char *referer, *user_agent;
@@ -481,6 +484,8 @@ conn_req_reset(struct conn *c)
 {
 	free(c->host);
 	free(c->url);
+	free(c->url_full);
+	c->url_full = NULL;
 	free(c->request_line);
 	free(c->referer);
 	free(c->user_agent);
@@ -1091,7 +1096,23 @@ conn_url_normalize(struct conn *c, struct h1_str target, struct h1_url *u, const
 	}
 	c->host = conn_strndup(u->host.p, u->host.n);
 	c->port = u->port;
-	return c->host == NULL ? -1 : 0;
+	if (c->host == NULL)
+		return -1;
+	if (memchr(u->userinfo.p, ':', u->userinfo.n) != NULL) {
+		/* A password (an ftp:// login): kept for the request line upstream only; every
+		 * page, log line, cache key and rule sees the URL without it. u stays on url_full. */
+		char *m = malloc(un.len + 1);
+		if (m == NULL)
+			return -1;
+		c->url_full = s;
+		c->url = m;
+		const char *colon = memchr(u->userinfo.p, ':', u->userinfo.n);
+		size_t a = (size_t)(colon - s), b = (size_t)(u->userinfo.p + u->userinfo.n - s);
+		memcpy(m, s, a);
+		memcpy(m + a, s + b, un.len - b);
+		m[a + un.len - b] = '\0';
+	}
+	return 0;
 }
 
 /* Parse one request head from c->in. Returns 1 when something happened (a request started or
@@ -1244,8 +1265,8 @@ conn_parse_head(struct conn *c)
 		c->uphead_len = buf_len(&b);
 	} else if (!local && !c->is_connect) {
 		/* ftp:// is routed like http:// (ProxyBlock, NoProxy, ProxyRemote "ftp") and goes to
-		 * a parent as an HTTP proxy request; only a direct route is refused, in
-		 * conn_go_direct(). Userinfo is part of an ftp URL (the FTP login). */
+		 * a parent as an HTTP proxy request, or direct through the FTP gateway (the "ftp"
+		 * stream of up.c). Userinfo is part of an ftp URL (the FTP login). */
 		c->is_ftp = u.scheme == H1_SCHEME_FTP;
 		if (u.scheme != H1_SCHEME_HTTP && !c->is_ftp) {
 			buf_consume(&c->in, head_len);
@@ -1542,13 +1563,6 @@ static void
 conn_go_direct(struct conn *c)
 {
 	c->via_parent = NULL;
-	if (c->is_ftp) {
-		conn_local_page(c, 501, "TCP_MISS", NULL,
-		                "%s goes direct, and this proxy does not speak FTP itself yet: "
-		                "ftp:// URLs need a ProxyRemote parent for ftp",
-		                c->url);
-		return;
-	}
 	if (!c->resolved) {
 		conn_resolve_target(c);
 		return;
@@ -1757,7 +1771,7 @@ static int
 conn_cache_consult(struct conn *c)
 {
 	c->cq_checked = 1;
-	if (c->is_connect || c->is_ftp || c->up_method == NULL || c->uphead == NULL)
+	if (c->is_connect || c->up_method == NULL || c->uphead == NULL)
 		return 0;
 	int status = 0;
 	enum cachereq_verdict v = cachereq_begin(&c->cq, c->w->id, c->cfg, c->method_str, c->url,
@@ -1994,6 +2008,8 @@ conn_connect_upstream(struct conn *c)
 	if (c->via_parent) {
 		snprintf(key, sizeof(key), "parent|%s", c->via_parent->key);
 		addrs = &c->paddrs;
+	} else if (c->is_ftp) {
+		snprintf(key, sizeof(key), "ftp|%s:%u", c->host, c->port);
 	} else {
 		snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
 	}
@@ -2004,7 +2020,8 @@ conn_connect_upstream(struct conn *c)
 		return;
 	}
 	c->phase = CP_CONNECT;
-	u = up_connect(w, c, key, addrs, c->cfg->proxy_timeout_ms, "http", proxy_up_connected_cb);
+	u = up_connect(w, c, key, addrs, c->cfg->proxy_timeout_ms,
+	               c->via_parent == NULL && c->is_ftp ? "ftp" : "http", proxy_up_connected_cb);
 	if (u == NULL)
 		conn_local_page(c, 500, "NONE", NULL, "out of memory");
 }
@@ -2027,7 +2044,8 @@ conn_send_uphead(struct conn *c, struct up *u)
 			conn_put_via(c, &u->out);
 		return rc == 0 ? buf_append(&u->out, "\r\n", 2) : -1;
 	}
-	rc = buf_printf(&u->out, "%s %s HTTP/1.1\r\n", c->up_method, pp ? c->url : c->up_path);
+	const char *target = pp || u->absolute_form ? (c->url_full ? c->url_full : c->url) : c->up_path;
+	rc = buf_printf(&u->out, "%s %s HTTP/1.1\r\n", c->up_method, target);
 	if (rc == 0 && pp && pp->auth)
 		rc = buf_printf(&u->out, "Proxy-Authorization: %s\r\n", pp->auth);
 	if (rc == 0 && pp) /* loop detection: conn_hop_seen */

@@ -10,6 +10,7 @@
  * proxy.c replays idempotent requests once on a fresh connection (conn_up_gone).
  */
 #include "daemon/worker.h"
+#include "daemon/ftp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -479,7 +480,9 @@ up_connect(struct worker *w, struct conn *owner, const char *key, const struct r
 	struct up *u = up_alloc(w, key);
 	if (u == NULL)
 		return NULL;
-	(void)scheme; /* every connection is plain TCP so far */
+	/* What the connection becomes once connected: the streams by scheme. */
+	if (scheme != NULL && strcmp(scheme, "ftp") == 0)
+		u->attach = ftp_attach;
 	u->state = UP_CONNECTING;
 	u->owner = owner;
 	u->cb = cb;
