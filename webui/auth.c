@@ -555,13 +555,7 @@ auth_limit_slot(struct auth_limit *l, const unsigned char key[16], int create)
 int
 auth_limit_blocked(struct auth_limit *l, const char *addr, int64_t now)
 {
-	unsigned char key[16];
-	auth_addr_key(addr, key);
-	pthread_mutex_lock(&l->mu);
-	struct auth_limit_ent *e = auth_limit_slot(l, key, 0);
-	int blocked = e != NULL && e->tat - now > (l->burst - 1) * l->refill;
-	pthread_mutex_unlock(&l->mu);
-	return blocked;
+	return auth_limit_wait(l, addr, now) > 0;
 }
 
 unsigned
