@@ -432,18 +432,42 @@ ui_hist_top_n(const struct ui_call *call, size_t *n)
 	return 0;
 }
 
+/* The top lists' start, for the page and the API: NULL when the answer is already made (*ret:
+ * no data, a bad n, no memory); else a list to fill one kind at a time with ui_top_get (free
+ * it), and the number of items to show in *max. */
+static struct ui_top *
+ui_top_fetch(struct ui_call *call, size_t *max, int *ret)
+{
+	if (call->ops == NULL || call->ops->series == NULL) {
+		*ret = ui_hist_no_data(call);
+		return NULL;
+	}
+	if (ui_hist_top_n(call, max) < 0) {
+		*ret = ui_page_error(call, 400, "n must be a number from 1 to %u", UI_TOP_MAX);
+		return NULL;
+	}
+	struct ui_top *t = malloc(sizeof(*t));
+	if (t == NULL)
+		*ret = ui_page_error(call, 500, "out of memory");
+	return t;
+}
+
+/* One kind's list into t (empty when the daemon has none). */
+static void
+ui_top_get(struct ui_call *call, enum ui_top_kind k, struct ui_top *t)
+{
+	if (call->ops->series->top(call->wctx, k, call->req.now, t) < 0)
+		memset(t, 0, sizeof(*t));
+}
+
 static int
 ui_page_top(struct ui_call *call)
 {
-	const struct ui_series_ops *ops = call->ops ? call->ops->series : NULL;
-	if (ops == NULL)
-		return ui_hist_no_data(call);
 	size_t max;
-	if (ui_hist_top_n(call, &max) < 0)
-		return ui_page_error(call, 400, "n must be a number from 1 to %u", UI_TOP_MAX);
-	struct ui_top *t = malloc(sizeof(*t));
+	int ret;
+	struct ui_top *t = ui_top_fetch(call, &max, &ret);
 	if (t == NULL)
-		return ui_page_error(call, 500, "out of memory");
+		return ret;
 	char part[8];
 	int only = ui_arg(call, "part", part, sizeof(part)) >= 0;
 	struct ui_out *o = &call->resp.body;
@@ -457,8 +481,7 @@ ui_page_top(struct ui_call *call)
 	}
 	ui_out_puts(o, "<div class=\"hist-grid\">\n");
 	for (int k = 0; k < UI_TOP_NKIND; k++) {
-		if (ops->top(call->wctx, (enum ui_top_kind)k, call->req.now, t) < 0)
-			memset(t, 0, sizeof(*t));
+		ui_top_get(call, (enum ui_top_kind)k, t);
 		ui_hist_top_table(o, (enum ui_top_kind)k, t, max);
 	}
 	free(t);
@@ -473,21 +496,16 @@ ui_page_top(struct ui_call *call)
 static int
 ui_page_api_top(struct ui_call *call)
 {
-	const struct ui_series_ops *ops = call->ops ? call->ops->series : NULL;
-	if (ops == NULL)
-		return ui_hist_no_data(call);
 	size_t max;
-	if (ui_hist_top_n(call, &max) < 0)
-		return ui_page_error(call, 400, "n must be a number from 1 to %u", UI_TOP_MAX);
-	struct ui_top *t = malloc(sizeof(*t));
+	int ret;
+	struct ui_top *t = ui_top_fetch(call, &max, &ret);
 	if (t == NULL)
-		return ui_page_error(call, 500, "out of memory");
+		return ret;
 	ui_resp_json(call);
 	struct ui_out *o = &call->resp.body;
 	ui_out_printf(o, "{\"window_s\":3600,\"now\":%lld", (long long)call->req.now);
 	for (int k = 0; k < UI_TOP_NKIND; k++) {
-		if (ops->top(call->wctx, (enum ui_top_kind)k, call->req.now, t) < 0)
-			memset(t, 0, sizeof(*t));
+		ui_top_get(call, (enum ui_top_kind)k, t);
 		ui_out_printf(o, ",\"%s\":{\"total\":%llu,\"items\":[", ui_top_kinds[k].json,
 		              (unsigned long long)t->total);
 		for (size_t i = 0; i < t->n && i < max; i++) {
