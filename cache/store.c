@@ -1827,74 +1827,6 @@ cache_item_set(struct cache_store *s, struct cache_item *it, const struct cache_
 	it->meta = m;
 }
 
-long
-cache_list(struct cache_store *s, const char *prefix, size_t plen, const char *after,
-           size_t alen, size_t max, cache_list_f *cb, void *arg)
-{
-	unsigned char start[CACHE_URLKEY_MAX + 1];
-	size_t sl;
-	MDB_txn *txn;
-	MDB_cursor *c;
-	long n = 0;
-	int rc, op;
-
-	if (!s || s->magic != CACHE_STORE_MAGIC || !cb)
-		return CACHE_EINVAL;
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return cache_mdb_err(rc);
-	rc = mdb_cursor_open(txn, s->db_url, &c);
-	if (rc) {
-		mdb_txn_abort(txn);
-		return cache_mdb_err(rc);
-	}
-	sl = plen < CACHE_URL_TRUNC ? plen : CACHE_URL_TRUNC;
-	memcpy(start, prefix, sl);
-	if (after && alen) { /* from `after`, unless it sorts before the prefix */
-		unsigned char ak[CACHE_URLKEY_MAX + 1];
-		size_t akl = cache_urlkey(after, alen, ak);
-		int cmp = memcmp(ak, start, akl < sl ? akl : sl);
-
-		if (cmp > 0 || (cmp == 0 && akl >= sl)) {
-			memcpy(start, ak, akl);
-			sl = akl;
-		} else {
-			after = NULL; /* before the prefix: start at the prefix */
-		}
-	}
-	MDB_val k = {sl, start}, v;
-
-	op = sl ? MDB_SET_RANGE : MDB_FIRST;
-	while ((size_t)n < max) {
-		rc = mdb_cursor_get(c, &k, &v, op);
-		op = MDB_NEXT;
-		if (rc)
-			break;
-		if (after && alen && k.mv_size == sl && memcmp(k.mv_data, start, sl) == 0)
-			continue; /* `after` itself */
-		if (cache_urlkey_prefix(k.mv_data, k.mv_size, prefix, plen) == 0)
-			break; /* past the prefix */
-		MDB_val mk = v, mv;
-		struct cache_meta meta;
-
-		if (v.mv_size != 32 || mdb_get(txn, s->db_meta, &mk, &mv) ||
-		    cache_rec_decode(mv.mv_data, mv.mv_size, &meta))
-			continue;
-		if (meta.url.n < plen || memcmp(meta.url.p, prefix, plen))
-			continue;
-		struct cache_item it;
-
-		cache_item_set(s, &it, &meta, mk.mv_data, 32, mv.mv_size);
-
-		n++;
-		if (cb(arg, &it))
-			break;
-	}
-	mdb_cursor_close(c);
-	mdb_txn_abort(txn);
-	return (rc && rc != MDB_NOTFOUND) ? cache_mdb_err(rc) : n;
-}
-
 /* ASCII case-insensitive: does h (n bytes) contain needle (m bytes, lower case)? */
 static int
 cache_contains_ci(const char *h, size_t n, const char *needle, size_t m)
@@ -2027,6 +1959,21 @@ cache_find(struct cache_store *s, struct cache_find *q, cache_list_f *cb, void *
 	if (q->next && q->next_cap && !q->next_len)
 		q->next[0] = 0;
 	return (rc && rc != MDB_NOTFOUND) ? cache_mdb_err(rc) : n;
+}
+
+/* A listing is a search without a substring and without a scan bound: one walk, written once
+ * (cache_find). */
+long
+cache_list(struct cache_store *s, const char *prefix, size_t plen, const char *after,
+           size_t alen, size_t max, cache_list_f *cb, void *arg)
+{
+	struct cache_find q = {
+		.prefix = prefix, .plen = plen, .after = after, .alen = after ? alen : 0,
+		.max = max, .scan_max = SIZE_MAX,
+	};
+	if (max == 0)
+		return !s || s->magic != CACHE_STORE_MAGIC || !cb ? CACHE_EINVAL : 0;
+	return cache_find(s, &q, cb, arg);
 }
 
 long
