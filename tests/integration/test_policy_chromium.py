@@ -15,7 +15,6 @@ fresh profile and HOME under tmp_path; the browser's process group is killed aft
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import uuid
@@ -23,27 +22,18 @@ import uuid
 import pytest
 
 import ghtest
+import uibrowser
 
 CHROMIUM_TIMEOUT = 60
-
-
-def chromium_path():
-    for name in ("chromium", "chromium-browser"):
-        p = shutil.which(name)
-        if p:
-            return p
-    pytest.skip("chromium is not installed (scripts/test-deps.sh installs Debian's chromium)")
 
 
 def dump_dom(tmp_path, pac_url, resolver_rules, url, proxy_server=None):
     """Load url in headless Chromium with the PAC (or a fixed proxy_server); returns (exit
     status, DOM text, stderr)."""
-    browser = chromium_path()
+    browser = uibrowser.chromium_path()
     run = tmp_path / ("chromium-" + uuid.uuid4().hex[:8])
     run.mkdir()
-    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-extensions", "--no-default-browser-check",
+    args = [browser] + uibrowser.CHROMIUM_BASE_ARGS + [
             "--user-data-dir=%s" % (run / "profile"),
             ("--proxy-pac-url=%s" % pac_url) if pac_url else
             ("--proxy-server=%s" % proxy_server),

@@ -22,6 +22,7 @@ import uuid
 import pytest
 
 import ghtest
+import uibrowser
 
 LOCATION = ["<Location /gatehouse/>", "    SetHandler gatehouse-status",
             "    Require ip 127.0.0.1 ::1", "</Location>"]
@@ -224,9 +225,7 @@ def chromium_dump(browser, tmp_path, url):
     import subprocess
     run = tmp_path / ("chromium-" + uuid.uuid4().hex[:8])
     run.mkdir()
-    args = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--disable-extensions", "--no-default-browser-check",
+    args = [browser] + uibrowser.CHROMIUM_BASE_ARGS + [
             "--no-proxy-server", "--user-data-dir=%s" % (run / "profile"),
             "--virtual-time-budget=60000", "--dump-dom", url]
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

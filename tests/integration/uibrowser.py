@@ -32,10 +32,13 @@ BROWSER_TIMEOUT = 90          # seconds: the machine may be loaded
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
 SCREENSHOT_DIR = os.path.join(ghtest.REPO, "build", "test-artifacts", "screenshots")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-extensions",
-                 "--no-default-browser-check", "--no-proxy-server", "--hide-scrollbars"]
+# Every test's headless Chromium starts with these (the one place they are written); the
+# caller adds how it reaches the network (--no-proxy-server, a PAC, a proxy).
+CHROMIUM_BASE_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                      "--no-first-run", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--disable-extensions",
+                      "--no-default-browser-check"]
+CHROMIUM_ARGS = CHROMIUM_BASE_ARGS + ["--no-proxy-server", "--hide-scrollbars"]
 
 
 def chromium_path():
