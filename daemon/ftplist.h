@@ -47,8 +47,9 @@ int ftp_reply_feed(struct ftp_reply *r, const char *in, size_t len, size_t *cons
 void ftp_reply_last_line(const struct ftp_reply *r, char *out, size_t n);
 
 /* These parsers take the reply's text (r->text, its "227 " code skipped) or the text after
- * the code. 227 "Entering Passive Mode (h1,h2,h3,h4,p1,p2)": the port; *addr4 the address the server
- * named (for the log only: the gateway connects to the control connection's peer). 0 or -1. */
+ * the code. 227 "Entering Passive Mode (h1,h2,h3,h4,p1,p2)": the port; *addr4 the address the
+ * server named (for the log only: the gateway connects to the control connection's peer).
+ * 0 or -1. */
 int ftp_parse_pasv(const char *text, unsigned *port, uint32_t *addr4);
 /* 229 "Entering Extended Passive Mode (|||6446|)": the port. 0 or -1. */
 int ftp_parse_epsv(const char *text, unsigned *port);

@@ -11,6 +11,7 @@
  * decoded path segment holding CR, LF or NUL or being "." or "..", a page holding "<script"
  * or a raw '<' from a name, JSON that does not parse.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,7 +182,7 @@ fz_json_string(const char *p, const char *e)
 				return NULL;
 			if (*p == 'u') {
 				for (int i = 1; i <= 4; i++)
-					if (p + i >= e || strchr("0123456789abcdefABCDEF", p[i]) == NULL)
+					if (p + i >= e || !isxdigit((unsigned char)p[i]))
 						return NULL;
 				p += 4;
 			} else if (strchr("\"\\/bfnrt", *p) == NULL) {
