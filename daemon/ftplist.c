@@ -467,6 +467,12 @@ ftp_fmt_port(char *out, size_t n, const struct sockaddr_storage *ss)
 
 /* ---- ftp:// paths and logins ---- */
 
+static int
+ftp_is_dots(const char *p, size_t n)
+{
+	return (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.');
+}
+
 /* Percent-decode in[0..n) into out (cap bytes, NUL-terminated); -1 on a bad escape, on CR,
  * LF or NUL after decoding, or when it does not fit. */
 static long
@@ -509,6 +515,25 @@ ftp_pct_decode(const char *in, size_t n, char *out, size_t cap, const char **rea
 	}
 	out[k] = '\0';
 	return (long)k;
+}
+
+/* Is the decoded segment "." or "..", or does it hold one between encoded slashes
+ * ("..%2F..")? An encoded slash is RFC 1738's way to name an absolute path ("%2Fpub"), so it
+ * is allowed, but not to climb out of the directory the URL names. */
+static int
+ftp_path_has_dots(const char *seg, size_t n)
+{
+	size_t i = 0;
+
+	while (i <= n) {
+		const char *slash = memchr(seg + i, '/', n - i);
+		size_t end = slash != NULL ? (size_t)(slash - seg) : n;
+
+		if (ftp_is_dots(seg + i, end - i))
+			return 1;
+		i = end + 1;
+	}
+	return 0;
 }
 
 int
@@ -572,7 +597,7 @@ ftp_path_parse(const char *path, size_t len, struct ftp_path *p, const char **re
 				*reason = "CR, LF or NUL in the path";
 			return -1;
 		}
-		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+		if (ftp_path_has_dots(seg, (size_t)n)) {
 			*reason = "'.' or '..' segment in the path";
 			return -1;
 		}
@@ -866,12 +891,6 @@ ftp_is_blank(const char *p, size_t n)
 		if (!ftp_is_space((unsigned char)p[i]) && p[i] != '\r')
 			return 0;
 	return 1;
-}
-
-static int
-ftp_is_dots(const char *p, size_t n)
-{
-	return (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.');
 }
 
 /* The year of Unix day number days (the inverse of ftp_days_from_civil, year only). */

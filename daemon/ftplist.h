@@ -78,7 +78,8 @@ struct ftp_path {
 };
 /* Parse an ftp URL's path ("/pub/a%20b/file.txt;type=i", query and fragment excluded by the
  * caller). Each segment percent-decoded; a decoded segment containing CR, LF or NUL, or a
- * segment that is "." or ".." after decoding, or too many or too long, is refused with
+ * segment that is "." or ".." after decoding (or holds one between encoded slashes: "%2F" is
+ * allowed, for RFC 1738's absolute paths), or too many or too long, is refused with
  * *reason (the gateway answers 400). The last segment is the file unless the path ends in
  * "/". 0 or -1. */
 int ftp_path_parse(const char *path, size_t len, struct ftp_path *p, const char **reason);

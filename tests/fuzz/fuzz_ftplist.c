@@ -119,8 +119,7 @@ fz_entry_check(const char *p, size_t n, int rc, const struct ftp_entry *e)
 	fz_check(e->target == NULL || fz_inside(e->target, e->target_len, p, n));
 	fz_check(e->size >= -1);
 	fz_check(e->mtime_precision >= 0 && e->mtime_precision <= 3);
-	fz_check((e->mtime >= 0) == (e->mtime_precision > 0) || e->mtime < -1 ||
-	         e->mtime_precision == 0);
+	fz_check(e->mtime_precision == 0 || e->mtime != -1); /* a date, or "unknown" */
 	fz_check(!(e->name_len == 1 && e->name[0] == '.'));
 	fz_check(!(e->name_len == 2 && e->name[0] == '.' && e->name[1] == '.'));
 }

@@ -301,6 +301,13 @@ test_path_parse(void **state)
 	assert_int_equal(ftp_path_parse("/a/%2e%2E/etc", 13, &p, &why), -1);
 	assert_non_null(strstr(why, ".."));
 	assert_int_equal(ftp_path_parse("/a/./b", 6, &p, &why), -1);
+	assert_int_equal(ftp_path_parse("/a/..%2F..%2Fetc/x", 18, &p, &why), -1);
+	assert_int_equal(ftp_path_parse("/a/x%2F.", 8, &p, &why), -1);
+	/* an encoded slash names an absolute path (RFC 1738 3.2.2) */
+	assert_int_equal(ftp_path_parse("/%2Fetc/motd", 12, &p, &why), 0);
+	assert_string_equal(p.seg[0], "/etc");
+	assert_string_equal(p.seg[1], "motd");
+	assert_int_equal(ftp_path_parse("/a/..b/.c", 9, &p, &why), 0);
 	assert_int_equal(ftp_path_parse("/a/x%0d%0aDELE%20y", 18, &p, &why), -1);
 	assert_non_null(strstr(why, "CR, LF"));
 	assert_int_equal(ftp_path_parse("/a%00", 5, &p, &why), -1);
