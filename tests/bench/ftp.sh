@@ -231,7 +231,7 @@ if [ "$ONLY" != direct ]; then
 		awk -v m="$F_RPS" '$1 == m && !done { printf "  FTP hit:  %.1f req/s, p50 %.1f ms, p99 %.1f ms\n", $1, $2 / 1000, $3 / 1000; done = 1 }' "$DIR/hits.ftp"
 		echo "    rounds: $(awk '{printf "%s%.1f", (NR > 1 ? ", " : ""), $1}' "$DIR/hits.ftp")"
 		echo "    vsftpd RETRs of the cached file: $RETR_BEFORE (the warm-up's), none during the hits"
-		awk -v f="$F_RPS" -v h="$H_RPS" 'BEGIN { r = f / h; printf "  ratio FTP/HTTP hits: %.3f (target >= 0.95: %s)\n", r, r >= 0.95 ? "met" : "NOT met" }'
+		awk -v f="$F_RPS" -v h="$H_RPS" 'BEGIN { r = f / h; printf "  ratio FTP/HTTP hits: %.3f (target >= 0.95: %s)\n", r, (r >= 0.95 ? "met" : "NOT met") }'
 	fi
 fi
 
@@ -268,6 +268,6 @@ if [ "$ONLY" != http ]; then
 		read -r P_RPS P_MED <<<"$(summary "$DIR/miss.proxy")"
 		echo "  FTP miss through gatehouse: $P_RPS req/s, median $P_MED ms"
 		echo "    vsftpd RETRs of the file: $((WANT - RETR_BEFORE)) ($N direct + $N through gatehouse)"
-		awk -v p="$P_RPS" -v d="$D_RPS" 'BEGIN { r = p / d; printf "  ratio gatehouse/direct: %.3f (target >= 0.9: %s)\n", r, r >= 0.9 ? "met" : "NOT met" }'
+		awk -v p="$P_RPS" -v d="$D_RPS" 'BEGIN { r = p / d; printf "  ratio gatehouse/direct: %.3f (target >= 0.9: %s)\n", r, (r >= 0.9 ? "met" : "NOT met") }'
 	fi
 fi

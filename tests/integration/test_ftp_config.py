@@ -14,6 +14,7 @@ never holds the login's password.
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import urllib.parse
@@ -259,3 +260,196 @@ def test_explain_never_shows_the_ftp_password(xenv):
     assert j["url"] == "ftp://alice@www.outside.test:2121/home/alice/f.txt", j
     assert _step(j, "cache key")["detail"] == "ftp://alice@www.outside.test:2121/home/alice/f.txt"
     assert j["outcome"] == "fetched by the FTP gateway from www.outside.test port 2121", j
+
+
+# ---------------------------------------------------------------- live, through the gateway
+
+# pyftpdlib (Debian's python3-pyftpdlib) on a free loopback port: anonymous read of ROOT/pub,
+# every login ("USER PASS") and every file sent appended to RECORD, so that the tests see what
+# the gateway said and how often it fetched.
+FTPD = r'''
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+root, port, record = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+def note(line):
+    with open(record, "a") as f:
+        f.write(line + "\n")
+
+class Authorizer(DummyAuthorizer):
+    def validate_authentication(self, username, password, handler):
+        note("LOGIN %s %s" % (username, password))
+        return DummyAuthorizer.validate_authentication(self, username, password, handler)
+
+class Handler(FTPHandler):
+    def on_file_sent(self, file):
+        note("SENT %s" % file[len(root):])
+
+a = Authorizer()
+a.add_anonymous(root)
+Handler.authorizer = a
+Handler.passive_ports = range(port + 1, port + 30)
+FTPServer(("127.0.0.1", port), Handler).serve_forever()
+'''
+
+
+class Ftpd:
+    def __init__(self, workdir):
+        self.root = os.path.join(workdir, "ftpcfg-" + uuid.uuid4().hex[:8])
+        self.record = self.root + ".record"
+        self.files = {}
+        for path in ("pub/a.bin", "pub/private/b.bin", "other/c.bin"):
+            full = os.path.join(self.root, path)
+            os.makedirs(os.path.dirname(full), exist_ok=True)
+            self.files[path] = os.urandom(20000)
+            with open(full, "wb") as f:
+                f.write(self.files[path])
+            # a year old: MDTM makes the copy heuristically fresh (a day, CacheMaxExpire)
+            t = time.time() - 365 * 86400
+            os.utime(full, (t, t))
+        self.proc = None
+
+    def start(self):
+        for _ in range(5):
+            # the control port and the 29 passive ports after it
+            self.port = ghtest.free_port()
+            self.proc = subprocess.Popen(["/usr/bin/python3", "-c", FTPD, self.root,
+                                          str(self.port), self.record],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if ghtest.wait_listening("127.0.0.1", self.port, time.monotonic() + 10, self.proc):
+                return self
+            self.proc.kill()
+            self.proc.wait()
+        raise RuntimeError("pyftpdlib did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+
+    def lines(self, prefix):
+        try:
+            with open(self.record) as f:
+                return [ln.rstrip("\n") for ln in f if ln.startswith(prefix)]
+        except FileNotFoundError:
+            return []
+
+    def sent(self, path, n):
+        """How many times path was sent, once at least n were (the server notes a transfer
+        after its data connection closed: the client may have the bytes before)."""
+        ghtest.poll(lambda: self.lines("SENT").count("SENT /" + path) >= n, timeout=10)
+        return self.lines("SENT").count("SENT /" + path)
+
+    def url(self, path, login=""):
+        return "ftp://%s127.0.0.1:%d/%s" % (login, self.port, path)
+
+
+@pytest.fixture
+def ftpd(workdir):
+    s = Ftpd(workdir).start()
+    yield s
+    s.stop()
+
+
+def _reload(d, timeout=10.0):
+    n = d.stderr_text().count("configuration reloaded")
+    d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
+                       timeout=timeout), d.stderr_tail()
+
+
+def test_anonymous_password_reaches_the_server_and_a_reload_changes_it(start_daemon, ftpd):
+    d = start_daemon("ftpanon", timeout=10)
+    r = ghtest.get(d.port, ftpd.url("pub/a.bin"), timeout=30)
+    assert r.status == 200 and r.body == ftpd.files["pub/a.bin"], r
+    assert ftpd.lines("LOGIN") == ["LOGIN anonymous gatehouse@"]  # the default
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write(text.replace("<Proxy *>", "FTPAnonymousPassword audit@corp.example\n<Proxy *>"))
+    _reload(d)
+    r = ghtest.get(d.port, ftpd.url("other/c.bin"), timeout=30)
+    assert r.status == 200 and r.body == ftpd.files["other/c.bin"], r
+    assert ftpd.lines("LOGIN")[-1] == "LOGIN anonymous audit@corp.example", ftpd.lines("LOGIN")
+
+
+def _cache_status(r):
+    return r.header("Cache-Status") or ""
+
+
+def test_cache_enable_and_disable_with_ftp_prefixes(start_daemon, ftpd, workdir):
+    root = os.path.join(workdir, "ftpcache-" + uuid.uuid4().hex[:8])
+    log = root + "-access.log"
+    base = "ftp://127.0.0.1:%d" % ftpd.port
+    d = start_daemon("ftpcache", timeout=10, access_log=log, extra=[
+        "CacheRoot %s" % root, "CacheSize 16M",
+        "CacheEnable lmdb %s/pub/" % base,
+        "CacheDisable %s/pub/private/" % base,
+        "<Location /gatehouse/>\n    SetHandler gatehouse-status\n"
+        "    Require ip 127.0.0.1 ::1\n</Location>"])
+
+    def twice(path, login=""):
+        out = []
+        for _ in range(2):
+            r = ghtest.get(d.port, ftpd.url(path, login), timeout=30)
+            assert r.status == 200 and r.body == ftpd.files[path.split("?")[0]], r
+            out.append(r)
+        return out
+
+    # under CacheEnable ftp://host/pub/: stored, then hits, one RETR
+    first = ghtest.get(d.port, ftpd.url("pub/a.bin"), timeout=30)
+    assert first.status == 200 and first.body == ftpd.files["pub/a.bin"], first
+    assert "fwd=uri-miss" in _cache_status(first) and "; stored" in _cache_status(first)
+    hit = []
+    assert ghtest.poll(lambda: hit.append(ghtest.get(d.port, ftpd.url("pub/a.bin"),
+                                                     timeout=30)) or
+                       "; hit" in _cache_status(hit[-1]), timeout=10), hit[-1].headers
+    assert hit[-1].body == ftpd.files["pub/a.bin"]
+    assert ftpd.sent("pub/a.bin", 1) == 1, ftpd.lines("SENT")
+    # under CacheDisable: fetched each time
+    twice("pub/private/b.bin")
+    assert ftpd.sent("pub/private/b.bin", 2) == 2, ftpd.lines("SENT")
+    # outside every CacheEnable prefix: fetched each time, no Cache-Status
+    r1, r2 = twice("other/c.bin")
+    assert not _cache_status(r2), r2.headers
+    assert ftpd.sent("other/c.bin", 2) == 2, ftpd.lines("SENT")
+
+    # explain agrees: a stored hit, by the CacheEnable line
+    j = _explain(d, ftpd.url("pub/a.bin"))
+    assert _step(j, "ProxyRemote")["verdict"] == "direct (FTP gateway)", j
+    assert _step(j, "CacheEnable")["detail"] == "CacheEnable lmdb %s/pub/" % base, j
+    assert _step(j, "cache key")["verdict"] == "stored", j
+    assert _step(j, "cache decision")["verdict"] == "hit", j
+    assert j["outcome"].startswith("served from the cache"), j
+    j = _explain(d, ftpd.url("pub/private/b.bin"))
+    assert _step(j, "CacheEnable")["verdict"] == "disabled", j
+
+
+def test_ftp_cache_key_and_log_have_no_password(start_daemon, ftpd, workdir):
+    root = os.path.join(workdir, "ftpkey-" + uuid.uuid4().hex[:8])
+    log = root + "-access.log"
+    d = start_daemon("ftpkey", timeout=10, access_log=log, extra=[
+        "CacheRoot %s" % root, "CacheSize 16M", "CacheEnable lmdb ftp://",
+        "<Location /gatehouse/>\n    SetHandler gatehouse-status\n"
+        "    Require ip 127.0.0.1 ::1\n</Location>"])
+    # an anonymous login with its password in the URL: stored under the URL without it
+    u = ftpd.url("pub/a.bin", "anonymous:Pw-In-Url%40x@")
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.status == 200 and r.body == ftpd.files["pub/a.bin"], r
+    assert ftpd.lines("LOGIN") == ["LOGIN anonymous Pw-In-Url@x"], ftpd.lines("LOGIN")
+    # another password for the same user finds the same entry
+    u2 = ftpd.url("pub/a.bin", "anonymous:other@")
+    assert ghtest.poll(lambda: "; hit" in _cache_status(
+        ghtest.get(d.port, u2, timeout=30)), timeout=10)
+    assert ftpd.sent("pub/a.bin", 1) == 1, ftpd.lines("SENT")
+    j = _explain(d, u2)
+    key = "ftp://anonymous@127.0.0.1:%d/pub/a.bin" % ftpd.port
+    assert _step(j, "cache key")["detail"] == key and j["url"] == key, j
+    assert "other@" not in json.dumps(j), j
+    assert ghtest.poll(lambda: os.path.exists(log) and len(open(log).readlines()) >= 2,
+                       timeout=10)
+    text = open(log).read()
+    assert "Pw-In-Url" not in text and "other@" not in text, text
+    assert key in text, text
