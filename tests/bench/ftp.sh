@@ -23,7 +23,9 @@
 # default 5), FTPBENCH_ROUNDS (wrk runs per scheme, alternating, default 3; the figure is the
 # median), FTPBENCH_CONNS (wrk connections, default 4), FTPBENCH_N (sequential misses per side,
 # default 50), FTPBENCH_ONLY=direct|http (only the parts that need no FTP gateway: curl straight
-# from vsftpd, and the HTTP hits), FTPBENCH_KEEP=1 (keep the temporary directory).
+# from vsftpd, and the HTTP hits), FTPBENCH_ACCESSLOG=1 (Gatehouse writes a Squid-format access
+# log, and the outcomes of the hits are counted from it), FTPBENCH_KEEP=1 (keep the temporary
+# directory).
 # Bounded: every wait has a limit; every process started here is ended on exit.
 set -euo pipefail
 PY=/usr/bin/python3
@@ -150,7 +152,9 @@ retr_count() {
 # ---- gatehouse: everything cached but the nocache/ directory
 GH_PORT=$(bench_free_port)
 mkdir -p "$DIR/cache"
-bench_fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG="" \
+ACCESSLOG=""
+[ -n "${FTPBENCH_ACCESSLOG:-}" ] && ACCESSLOG="AccessLog $DIR/access.log squid"
+bench_fill "$BENCH/gatehouse.conf.in" "$DIR/gatehouse.conf" PORT="$GH_PORT" ACCESSLOG="$ACCESSLOG" \
 	CACHE="CacheRoot $DIR/cache
 CacheSize 256M
 CacheEnable lmdb /
@@ -233,6 +237,13 @@ if [ "$ONLY" != direct ]; then
 		echo "    vsftpd RETRs of the cached file: $RETR_BEFORE (the warm-up's), none during the hits"
 		awk -v f="$F_RPS" -v h="$H_RPS" 'BEGIN { r = f / h; printf "  ratio FTP/HTTP hits: %.3f (target >= 0.95: %s)\n", r, (r >= 0.95 ? "met" : "NOT met") }'
 	fi
+fi
+
+# the access log's outcomes per scheme (Squid format: 4th field CODE/STATUS, 7th the URL)
+if [ -n "${FTPBENCH_ACCESSLOG:-}" ] && [ "$ONLY" != direct ]; then
+	echo "  access log outcomes of the hit phase and before:"
+	awk '{ split($7, u, ":"); n[u[1] " " $4]++ } END { for (k in n) print "    " k ": " n[k] }' \
+		"$DIR/access.log" | sort
 fi
 
 # ---- misses (and the direct fetches they compare with), interleaved
