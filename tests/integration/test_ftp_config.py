@@ -172,7 +172,7 @@ MaxConnectionsPerClient 0
 CacheRoot @ROOT@
 CacheSize 64M
 CacheEnable lmdb ftp://
-CacheDisable ftp://www.outside.test/private/
+CacheDisable FTP://WWW.Outside.Test:21/private/
 ProxyBlock casino
 ProxyRemote ftp://www.corp.test/ http://127.0.0.1:@DEAD@
 <Proxy *>
@@ -242,8 +242,10 @@ def test_explain_direct_ftp_goes_to_the_gateway_and_is_cacheable(xenv):
 def test_explain_ftp_cache_disable_and_parent(xenv):
     j = _explain(xenv, "ftp://www.outside.test/private/x")
     s = _step(j, "CacheEnable")
+    # the prefix is normalised as keys are (scheme and host case, the default port 21)
     assert s["verdict"] == "disabled", s
-    assert s["where"] == _where(xenv, "CacheDisable ftp://www.outside.test/private/"), s
+    assert s["detail"] == "CacheDisable ftp://www.outside.test/private/", s
+    assert s["where"] == _where(xenv, "CacheDisable FTP://WWW.Outside.Test:21/private/"), s
     # a ProxyRemote for an ftp prefix still sends it to the parent, not to the gateway
     j = _explain(xenv, "ftp://www.corp.test/pub/f")
     assert _step(j, "ProxyRemote")["verdict"] == "parents", j
