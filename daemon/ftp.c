@@ -266,7 +266,7 @@ ftp_page(struct ftp *f, int status, const char *extra, const char *quote, const 
 		buf_append(&f->resp, buf_head(&body), buf_len(&body));
 	buf_fini(&body);
 	if (log_on(CFG_LL_INFO))
-		log_info("ftp %s: %d %s", f->u->addr_text, status, msg);
+		log_info("ftp %s: %s: %d %s", f->u->addr_text, f->url, status, msg);
 	f->rmode = RM_DONE;
 	ftp_req_finish(f);
 }
