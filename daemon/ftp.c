@@ -286,7 +286,7 @@ ftp_fail_reply(struct ftp *f, const char *what)
 		int hl = colon ? (int)(colon - host) : (int)strlen(host);
 		snprintf(realm, sizeof(realm), "WWW-Authenticate: Basic realm=\"FTP %.*s\"\r\n", hl,
 		         host);
-		ftp_page(f, 401, realm, q, "%s: the FTP server refused the login", what);
+		ftp_page(f, 401, realm, q, "%s", what);
 		return;
 	}
 	if (code == 550 || code == 553) {
