@@ -26,8 +26,9 @@ from pyftpdlib.servers import FTPServer
 root, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 logging.basicConfig(filename=log, level=logging.INFO)
 a = DummyAuthorizer()
-a.add_anonymous(root + "/pub")
+a.add_anonymous(root + "/pub", perm="elrw")
 a.add_user("alice", "s3cret-pw", root + "/alice", perm="elradfmwMT")
+a.add_user("reader", "r-pw", root + "/alice", perm="elr")
 h = FTPHandler
 h.authorizer = a
 h.passive_ports = range(port + 1, port + 40)
@@ -219,3 +220,53 @@ def test_listing_as_json_and_vary(ftpd, gw):
     assert names == {"a <b>.txt": "file", "sub": "dir"}, names
     r = ghtest.get(gw.port, url(ftpd, "/dir;type=d"), timeout=30)
     assert r.status == 200 and r.header("Content-Type").startswith("text/html"), r
+
+
+def test_head_has_the_fields_without_a_transfer(ftpd, gw):
+    r = ghtest.get(gw.port, url(ftpd, "/file.bin"), method="HEAD", timeout=30)
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Content-Length") == str(len(ftpd.data))
+    with open(ftpd.log, errors="replace") as f:
+        assert "RETR" not in f.read()
+
+
+def test_put_invalidates_the_cached_copy(ftpd, start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "ftpcache-%d" % time.time_ns())
+    d = start_daemon("ftpc", timeout=10,
+                     extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /"])
+    p = os.path.join(ftpd.root, "pub", "doc.txt")
+    with open(p, "wb") as f:
+        f.write(b"old\n")
+    os.utime(p, (time.time() - 86400, time.time() - 86400))
+    u = url(ftpd, "/doc.txt")
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.body == b"old\n" and "stored" in r.header("Cache-Status"), r.headers
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.headers
+    r = ghtest.get(d.port, u, method="PUT", body=b"new\n", timeout=30)
+    assert r.status == 200, r
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.status == 200 and r.body == b"new\n", r
+    assert "hit" not in r.header("Cache-Status"), r.headers
+
+
+def test_curl_upload_with_expect_continue(ftpd, gw, tmp_path):
+    src = tmp_path / "up.bin"
+    data = os.urandom(200000)
+    src.write_bytes(data)
+    p = subprocess.run(["curl", "-sS", "--max-time", "30", "-x", "http://127.0.0.1:%d" % gw.port,
+                        "-T", str(src), "-H", "Expect: 100-continue", "-o", "/dev/null",
+                        "-w", "%{http_code}", url(ftpd, "/put.bin", "alice:s3cret-pw@")],
+                       capture_output=True, text=True, timeout=60, env=ghtest.clean_env())
+    assert p.stdout == "201", (p.stdout, p.stderr)
+    with open(os.path.join(ftpd.root, "alice", "put.bin"), "rb") as f:
+        assert f.read() == data
+
+
+def test_permission_refusal_is_403(ftpd, gw):
+    # a read-only user's STOR: 550 "Not enough privileges." is a 403, not a 404
+    r = ghtest.get(gw.port, url(ftpd, "/new.txt", "reader:r-pw@"), method="PUT", body=b"x",
+                   timeout=30)
+    assert r.status == 403, r
+    assert b"privileges" in r.body
+    assert not os.path.exists(os.path.join(ftpd.root, "alice", "new.txt"))
