@@ -820,8 +820,11 @@ ftp_file_fields(struct ftp *f, const char *etag)
 		buf_printf(&f->resp, "ETag: %s\r\n", etag);
 	if (f->path.type != 'a' && f->size >= 0)
 		buf_append(&f->resp, "Accept-Ranges: bytes\r\n", 22);
-	if (!f->anon)
-		buf_printf(&f->resp, "Cache-Control: private%s\r\n", f->mtime < 0 ? ", max-age=0" : "");
+	if (!f->anon && f->mtime < 0)
+		buf_printf(&f->resp, "Cache-Control: private, max-age=%u\r\n",
+		           cfg->ftp_default_expire_s);
+	else if (!f->anon)
+		buf_append(&f->resp, "Cache-Control: private\r\n", 24);
 	else if (f->mtime < 0)
 		buf_printf(&f->resp, "Cache-Control: max-age=%u\r\n", cfg->ftp_default_expire_s);
 }
@@ -1377,7 +1380,8 @@ ftp_on_reply(struct ftp *f)
 		ftp_xfer_send(f);
 		return;
 	case FS_XFER:
-		if (code == 125 || code == 150) {
+		if (code == 125 || code == 150 || code == 226 || code == 250) {
+			/* the transfer starts (226 without a 1xx: an empty listing or file) */
 			f->step = FS_XFER_END;
 			f->xfer_started = 1;
 			ftp_timer_arm(f);
@@ -1392,19 +1396,12 @@ ftp_on_reply(struct ftp *f)
 			} else {
 				ftp_retr_head(f);
 			}
+			if (code >= 200 && !f->dead)
+				ftp_xfer_final(f);
 			return;
 		}
 		if (code < 200)
 			return;
-		if (code == 226 || code == 250) {
-			/* done without a preliminary reply: an empty listing or file */
-			f->xfer_started = 1;
-			if (!f->listing && f->method != H1_M_PUT)
-				ftp_retr_head(f);
-			f->step = FS_XFER_END;
-			ftp_xfer_final(f);
-			return;
-		}
 		if (code == 425 || code == 426) {
 			ftp_data_close(f);
 			char q[512];
