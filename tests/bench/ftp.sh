@@ -163,7 +163,7 @@ CacheEnable lmdb /
 CacheDisable $FTP/nocache/"
 "$GH_BIN" -f "$DIR/gatehouse.conf" >"$DIR/gatehouse.out" 2>&1 &
 GH_PID=$!
-PIDS+=($GH_PID)
+PIDS+=("$GH_PID")
 bench_wait_port "$GH_PORT" 10 || {
 	echo "gatehouse did not start:" >&2; cat "$DIR/gatehouse.out" >&2; exit 1; }
 PROXY="http://127.0.0.1:$GH_PORT"
@@ -335,7 +335,7 @@ CacheEnable lmdb /"
 	valgrind --tool=callgrind --callgrind-out-file="$DIR/cg/callgrind.out.%p" \
 		"$GH_BIN" -f "$DIR/cg/gatehouse.conf" >"$DIR/cg/out" 2>&1 &
 	CG_PID=$!
-	PIDS+=($CG_PID)
+	PIDS+=("$CG_PID")
 	bench_wait_port "$CG_PORT" 120 || { echo "ftp.sh: gatehouse under callgrind did not start" >&2
 		cat "$DIR/cg/out" >&2; exit 1; }
 	warm "$HTTP/4m.bin" "http://127.0.0.1:$CG_PORT"
