@@ -86,7 +86,7 @@ cachecfg_free(struct cachecfg *cc)
 }
 
 /* "10G", "512M", "64K", "1000": bytes. */
-static int
+int
 cachecfg_size(const char *s, uint64_t *out)
 {
 	uint64_t v = 0, mul = 1;

@@ -53,6 +53,11 @@ int cachecfg_enabled_for(const struct cachecfg *cc, const char *key, size_t keyl
 int cachecfg_enabled_why(const struct cachecfg *cc, const char *key, size_t keylen,
                          const char **prefix, int *by_disable, const char **where);
 
+/* A size as the Cache* directives write it: "1000", "64K", "512M", "10G", "1T" (powers of
+ * 1024, case-insensitive suffix) into *out, at most 2^50 bytes. 0, or -1 when malformed.
+ * cfg.c parses FTPMaxListingSize with it too, so every size reads the same way. */
+int cachecfg_size(const char *s, uint64_t *out);
+
 /* Record where the CacheEnable/CacheDisable prefixes added since the last call are written
  * (cfg.c calls it after each Cache* directive). Returns 0, or -1 when out of memory. */
 int cachecfg_note_where(struct cachecfg *cc, const char *where);

@@ -1660,6 +1660,98 @@ cfg_d_no_effect(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_dire
 	return cfg_notice(ps, src, "%s: accepted for Apache compatibility, no effect: %s", n, why);
 }
 
+/* ---- the FTP gateway (issue 12): daemon/ftp.c reads these fields ---- */
+
+/* FTPAnonymousPassword WORD: sent as "PASS WORD" after "USER anonymous", so one word of
+ * printable ASCII (a space, CR or LF would end or split the command on the control channel). */
+static int
+cfg_d_ftp_anon_password(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                        char **argv, size_t argc)
+{
+	const char *w = argv[1];
+	size_t n = strlen(w);
+	char *copy;
+
+	(void)argc;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)w[i] <= 0x20 || (unsigned char)w[i] >= 0x7f)
+			n = 0; /* refused below */
+	if (n == 0 || n > 128)
+		return cfg_fail(ps, src, "%s: expected one word of printable ASCII without spaces, "
+		                "1 to 128 bytes (an e-mail address such as gatehouse@), got "
+		                "\"%.200s\"", d->name, w);
+	copy = strdup(w);
+	if (!copy)
+		return cfg_nomem(ps, src);
+	free(ps->c->ftp_anon_password);
+	ps->c->ftp_anon_password = copy;
+	return 0;
+}
+
+static int
+cfg_d_ftp_active_fallback(struct cfg_parse *ps, struct cfg_src *src,
+                          const struct cfg_directive *d, char **argv, size_t argc)
+{
+	(void)argc;
+	return cfg_onoff(ps, src, d->name, argv[1], &ps->c->ftp_active_fallback);
+}
+
+/* FTPMaxListingSize BYTES: the listing is held while it is parsed, so this bounds memory per
+ * listing; below 4K even a few long lines would not fit. */
+static int
+cfg_d_ftp_max_listing(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                      char **argv, size_t argc)
+{
+	uint64_t v;
+
+	(void)argc;
+	if (cachecfg_size(argv[1], &v) < 0 || v < (4u << 10) || v > (1u << 30))
+		return cfg_fail(ps, src, "%s: expected a size from 4K to 1G (K, M, G suffixes), "
+		                "got \"%.200s\"", d->name, argv[1]);
+	ps->c->ftp_max_listing = v;
+	return 0;
+}
+
+/* mod_proxy_ftp's directives. Gatehouse sends an ftp:// path's segments to the server as
+ * literal names (one CWD each, then RETR or LIST of the directory itself): a wildcard is never
+ * expanded into a listing nor passed to the server as a pattern, and listings are UTF-8 pages.
+ * The value that asks for exactly that is accepted with a notice; the others cannot be
+ * honoured, and the error says what Gatehouse does instead. */
+static int
+cfg_d_proxy_ftp(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                char **argv, size_t argc)
+{
+	const char *n = d->name;
+	int on = 0;
+
+	(void)argc;
+	if (strcmp(n, "ProxyFtpDirCharset") == 0) {
+		if (strcasecmp(argv[1], "UTF-8") != 0 && strcasecmp(argv[1], "UTF8") != 0)
+			return cfg_fail(ps, src, "%s %.200s: Gatehouse's FTP listings are UTF-8 pages "
+			                "(a name that is not UTF-8 shows U+FFFD for its bad bytes); "
+			                "give UTF-8 or remove the line", n, argv[1]);
+		return cfg_notice(ps, src, "%s: accepted for Apache compatibility, no effect: FTP "
+		                  "listings are always UTF-8", n);
+	}
+	if (cfg_onoff(ps, src, n, argv[1], &on) != 0)
+		return -1;
+	if (strcmp(n, "ProxyFtpListOnWildcard") == 0) {
+		if (on)
+			return cfg_fail(ps, src, "%s On: Gatehouse does not turn a wildcard into a "
+			                "listing (\"*\" in an ftp:// path is part of a file name); "
+			                "ask for the directory (a trailing \"/\" or \";type=d\") and "
+			                "give Off or remove the line", n);
+		return cfg_notice(ps, src, "%s Off: accepted for Apache compatibility, no effect: "
+		                  "Gatehouse never lists on a wildcard", n);
+	}
+	if (!on)
+		return cfg_fail(ps, src, "%s Off: Gatehouse never passes a wildcard to the FTP "
+		                "server as a pattern (each path segment is a literal name); give On "
+		                "or remove the line", n);
+	return cfg_notice(ps, src, "%s On: accepted for Apache compatibility, no effect: "
+	                  "wildcards always reach the FTP server as literal names", n);
+}
+
 /* CacheEnable disk|mem|socache PREFIX: the one store there is, LMDB. */
 static int
 cfg_d_cache_enable(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -1842,6 +1934,15 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FND("ProxyMaxForwards", cfg_d_max_forwards, 1, 1, CFG_IN_TOP, "-1"),
 	CFG_FND("ProxyBadHeader", cfg_d_bad_header, 1, 1, CFG_IN_TOP, "IsError"),
 	CFG_FND("ProxyChainAuth", cfg_d_chain_auth, 1, 1, CFG_IN_TOP, "Off"),
+	/* issue 12: the FTP gateway */
+	CFG_FND("FTPAnonymousPassword", cfg_d_ftp_anon_password, 1, 1, CFG_IN_TOP, "gatehouse@"),
+	CFG_FND("FTPActiveFallback", cfg_d_ftp_active_fallback, 1, 1, CFG_IN_TOP, "Off"),
+	CFG_NUMD("FTPDefaultExpire", ftp_default_expire_s, 0, 315360000, 1, "seconds", "3600"),
+	CFG_NUMD("FTPListingExpire", ftp_listing_expire_s, 0, 315360000, 1, "seconds", "300"),
+	CFG_FND("FTPMaxListingSize", cfg_d_ftp_max_listing, 1, 1, CFG_IN_TOP, "16M"),
+	CFG_FN("ProxyFtpListOnWildcard", cfg_d_proxy_ftp, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("ProxyFtpEscapeWildcards", cfg_d_proxy_ftp, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("ProxyFtpDirCharset", cfg_d_proxy_ftp, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	CFG_FND("DNSServer", cfg_d_dns_server, 1, RES_MAX_SERVERS, CFG_IN_TOP,
 	       "(the servers of /etc/resolv.conf)"),
 	CFG_NUMD("DNSTimeout", dns.timeout_ms, 10, 60000, 1, "milliseconds", "1500"),

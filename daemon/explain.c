@@ -242,6 +242,13 @@ explain_target_normalize(const char *target, int is_connect, char *out, size_t c
 	memcpy(host, out + un.host_off, un.host_len);
 	host[un.host_len] = '\0';
 	*port = un.port;
+	/* As conn_url_normalize: an ftp login's password is dropped, so that the page, the
+	 * rules and the cache key see "ftp://user@host/..." as the proxy does. */
+	const char *colon = memchr(u.userinfo.p, ':', u.userinfo.n);
+	if (colon != NULL) {
+		char *from = out + (u.userinfo.p + u.userinfo.n - out);
+		memmove(out + (colon - out), from, strlen(from) + 1);
+	}
 	return 0;
 }
 
@@ -471,9 +478,8 @@ explain_parents(struct explain *x, const struct pol_decision *d)
 static void
 explain_cache(struct explain *x, int going_direct)
 {
-	if (x->is_connect || x->is_ftp) {
-		explain_step(x, "cache", "not consulted", NULL, "%s requests are not cached",
-		             x->is_connect ? "CONNECT" : "ftp://");
+	if (x->is_connect) {
+		explain_step(x, "cache", "not consulted", NULL, "CONNECT requests are not cached");
 		return;
 	}
 	char head[600];
@@ -642,14 +648,17 @@ explain_after_lookup(struct explain *x)
 		             use->fallback_direct ? ", then direct (ProxyRemoteFallback direct)" : "");
 		explain_parents(x, use);
 	} else {
-		explain_step(x, "ProxyRemote", "direct", NULL,
+		/* A direct ftp:// URL is fetched by the proxy itself (daemon/ftp.c): the FTP
+		 * gateway speaks FTP to the server and answers as an HTTP upstream would. */
+		explain_step(x, "ProxyRemote", x->is_ftp ? "direct (FTP gateway)" : "direct", NULL,
 		             noproxy ? "NoProxy sends it direct" : "%s", use->why->text);
-		if (x->is_ftp)
-			explain_outcome(x, "501: ftp:// going direct needs a ProxyRemote parent for ftp");
-		else if (x->dns_status != RES_OK || x->addrs.n == 0)
+		if (x->dns_status != RES_OK || x->addrs.n == 0)
 			explain_outcome(x, "%d: DNS lookup for %s failed: %s",
 			                x->dns_status == RES_TIMEOUT ? 504 : 502, x->host,
 			                res_strerror(x->dns_status));
+		else if (x->is_ftp)
+			explain_outcome(x, "fetched by the FTP gateway from %s port %u", x->host,
+			                x->port);
 		else
 			explain_outcome(x, "sent direct to %s port %u", x->host, x->port);
 	}

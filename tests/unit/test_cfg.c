@@ -1700,6 +1700,65 @@ cache_report_interval_and_cache_root_place(void **state)
 	                    "got \"soon\"");
 }
 
+/* issue 12: the FTP gateway's directives land in their fields; defaults without them. */
+static void
+ftp_directives_set_their_fields(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	c = cfg_ok("Listen 3128\n");
+	assert_string_equal(c->ftp_anon_password, "gatehouse@");
+	assert_int_equal(c->ftp_active_fallback, 0);
+	assert_int_equal(c->ftp_default_expire_s, 3600);
+	assert_int_equal(c->ftp_listing_expire_s, 300);
+	assert_true(c->ftp_max_listing == 16u << 20);
+	assert_null(c->notices);
+	cfg_unref(&c);
+	c = cfg_ok("Listen 3128\nFTPAnonymousPassword proxy@corp.example\nFTPActiveFallback on\n"
+	           "FTPDefaultExpire 0\nFTPListingExpire 315360000\nFTPMaxListingSize 64k\n"
+	           "FTPAnonymousPassword last@wins\nProxyFtpListOnWildcard Off\n"
+	           "ProxyFtpEscapeWildcards On\nProxyFtpDirCharset utf-8\n"
+	           "CacheEnable lmdb ftp://\n");
+	assert_string_equal(c->ftp_anon_password, "last@wins");
+	assert_int_equal(c->ftp_active_fallback, 1);
+	assert_int_equal(c->ftp_default_expire_s, 0);
+	assert_int_equal(c->ftp_listing_expire_s, 315360000);
+	assert_true(c->ftp_max_listing == 65536);
+	/* the three Apache directives: a notice each, with the place */
+	assert_int_equal(c->nnotices, 4); /* and CacheEnable without CacheRoot */
+	assert_non_null(strstr(c->notices, "t.conf:8: ProxyFtpListOnWildcard Off: accepted"));
+	assert_non_null(strstr(c->notices, "t.conf:9: ProxyFtpEscapeWildcards On: accepted"));
+	assert_non_null(strstr(c->notices, "t.conf:10: ProxyFtpDirCharset: accepted"));
+	cfg_unref(&c);
+	c = cfg_ok("Listen 3128\nFTPMaxListingSize 4096\nFTPAnonymousPassword x\n");
+	assert_true(c->ftp_max_listing == 4096);
+	assert_string_equal(c->ftp_anon_password, "x");
+	cfg_unref(&c);
+	c = cfg_ok("Listen 3128\nFTPMaxListingSize 1G\n");
+	assert_true(c->ftp_max_listing == 1u << 30);
+	cfg_unref(&c);
+	assert_string_equal(cfg_bad("FTPMaxListingSize 4095\n"),
+	                    "t.conf:1: FTPMaxListingSize: expected a size from 4K to 1G (K, M, G "
+	                    "suffixes), got \"4095\"");
+	assert_string_equal(cfg_bad("FTPMaxListingSize 1025M\n"),
+	                    "t.conf:1: FTPMaxListingSize: expected a size from 4K to 1G (K, M, G "
+	                    "suffixes), got \"1025M\"");
+	assert_string_equal(cfg_bad("FTPAnonymousPassword \"a\tb\"\n"),
+	                    "t.conf:1: FTPAnonymousPassword: expected one word of printable ASCII "
+	                    "without spaces, 1 to 128 bytes (an e-mail address such as gatehouse@), "
+	                    "got \"a\tb\"");
+	assert_non_null(strstr(cfg_bad("FTPAnonymousPassword \"a\x7f\"\n"), "printable ASCII"));
+	assert_string_equal(cfg_bad("FTPListingExpire 1.5\n"),
+	                    "t.conf:1: FTPListingExpire: expected seconds from 0 to 315360000, got "
+	                    "\"1.5\"");
+	assert_string_equal(cfg_bad("<Proxy *>\nFTPActiveFallback On\n</Proxy>\n"),
+	                    "t.conf:2: FTPActiveFallback not allowed in <Proxy>");
+	assert_non_null(strstr(cfg_bad("ProxyFtpDirCharset koi8-r\n"),
+	                       "t.conf:1: ProxyFtpDirCharset koi8-r: Gatehouse's FTP listings are "
+	                       "UTF-8"));
+}
+
 static void
 files_read_are_recorded(void **state)
 {
@@ -1809,6 +1868,7 @@ main(void)
 		cmocka_unit_test(listen_reset_drops_earlier_addresses),
 		cmocka_unit_test(listen_override_replaces_and_survives_loads),
 		cmocka_unit_test(cache_report_interval_and_cache_root_place),
+		cmocka_unit_test(ftp_directives_set_their_fields),
 		cmocka_unit_test_setup_teardown(files_read_are_recorded, tmp_setup, tmp_teardown),
 	};
 

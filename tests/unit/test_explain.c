@@ -1,7 +1,8 @@
 /*
  * test_explain.c - the pure parts of the status page's explain (daemon/explain.c): methods,
  * client addresses, and the target normalised as the proxy normalises it before judging it
- * (absolute http/ftp URLs, host:port for CONNECT, the proxy's 400/501 reasons).
+ * (absolute http/ftp URLs, an ftp password dropped, host:port for CONNECT, the proxy's 400/501
+ * reasons).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -76,6 +77,16 @@ test_targets(void **state)
 	assert_int_equal(norm("ftp://user@ftp.test/pub/", 0, out, host, &port, &ftp, &reason), 0);
 	assert_int_equal(ftp, 1);
 	assert_int_equal(port, 21);
+	assert_string_equal(out, "ftp://user@ftp.test/pub/");
+	/* an ftp login's password is dropped, as the proxy drops it from c->url (issue 12) */
+	assert_int_equal(norm("FTP://alice:s%3Acr3t@FTP.Test:21/pub/f.txt;type=i", 0, out, host,
+	                      &port, &ftp, &reason), 0);
+	assert_string_equal(out, "ftp://alice@ftp.test/pub/f.txt;type=i");
+	assert_string_equal(host, "ftp.test");
+	assert_int_equal(ftp, 1);
+	assert_int_equal(norm("ftp://:pw@ftp.test:2121/", 0, out, host, &port, &ftp, &reason), 0);
+	assert_string_equal(out, "ftp://@ftp.test:2121/");
+	assert_int_equal(port, 2121);
 	assert_int_equal(norm("Host.Test.:443", 1, out, host, &port, &ftp, &reason), 0);
 	assert_string_equal(out, "host.test:443");
 	assert_int_equal(port, 443);
