@@ -14,6 +14,11 @@
  * posted event (f->post) that calls proxy_up_io, never synchronously; a file body being
  * streamed is reported by the data socket's own watcher.
  *
+ * Logins: a connection keeps its login while pooled; a request for another login ends the
+ * stream before any byte, which proxy.c answers by sending it again on a fresh connection
+ * (ftp_login_elsewhere). Passwords go to PASS only: logs say "PASS ****", pages quote replies
+ * with the password masked.
+ *
  * Lifetime: the struct ftp lives as long as its struct up; close (from up_close) marks it
  * dead, closes the sockets and frees it after the dispatch batch, so a callback that called
  * into proxy.c checks f->dead before it touches anything again.
