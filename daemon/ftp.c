@@ -1674,6 +1674,13 @@ ftp_tmo_cb(struct ev_timer *t)
 	}
 	f->broken = 1;
 	unsigned secs = u->w->cfg->proxy_timeout_ms / 1000;
+	if (f->rmode == RM_NONE && f->have_req && f->pending_final && u->nreq > 1) {
+		/* the last transfer's reply never came: nothing of this request was sent, so
+		 * proxy.c sends it again on a fresh connection */
+		f->rmode = RM_EOF;
+		ftp_kick(f);
+		return;
+	}
 	if (f->rmode == RM_NONE && f->have_req) {
 		ftp_page(f, 504, NULL, NULL, "the FTP server %s did not answer %s within %u s",
 		         u->addr_text, f->last_cmd, secs);
