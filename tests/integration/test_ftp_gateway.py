@@ -580,3 +580,23 @@ def test_proxyremote_ftp_still_goes_to_the_parent(start_daemon, ctx, vsftpd):
         assert "CONNECT" not in vsftpd.log_text()[mark:], vsftpd.log_tail()
     finally:
         stub.stop()
+
+
+# ---------------------------------------------------------------- the fixture itself
+
+def test_fixture_vsftpd_serves_directly_and_logs_commands(vsftpd_user, tmp_path):
+    # no proxy: curl talks FTP to vsftpd, so a gateway failure above is not the harness's
+    out = str(tmp_path / "direct.txt")
+    p = subprocess.run(["curl", "-sS", "--max-time", str(T), "-o", out, "-u",
+                        "%s:%s" % (TEST_USER, TEST_PASSWORD),
+                        "ftp://127.0.0.1:%d/private.txt" % vsftpd_user.port],
+                       capture_output=True, text=True, timeout=T + 30, env=ghtest.clean_env())
+    assert p.returncode == 0, p.stderr
+    assert read(out) == vsftpd_user.private
+    assert vsftpd_user.wait_commands("RETR", 1) == [("RETR", "private.txt")], \
+        vsftpd_user.log_tail()
+    # anonymous is off on this one
+    p = subprocess.run(["curl", "-sS", "--max-time", str(T), "-o", out,
+                        "ftp://127.0.0.1:%d/" % vsftpd_user.port],
+                       capture_output=True, text=True, timeout=T + 30, env=ghtest.clean_env())
+    assert p.returncode == 67, (p.returncode, p.stderr)  # curl: login denied
