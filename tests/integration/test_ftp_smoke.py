@@ -159,3 +159,50 @@ def test_put_creates_then_replaces(ftpd, gw):
     assert r.status == 200, r
     with open(os.path.join(ftpd.root, "alice", "up.txt"), "rb") as f:
         assert f.read() == b"second\n"
+
+
+def test_ascii_type_is_chunked_and_converted(ftpd, gw):
+    with open(os.path.join(ftpd.root, "pub", "text.txt"), "wb") as f:
+        f.write(b"one\ntwo\n")
+    r = ghtest.get(gw.port, url(ftpd, "/text.txt;type=a"), timeout=30)
+    assert r.status == 200, r
+    assert r.header("Content-Length") is None and r.header("Transfer-Encoding") == "chunked"
+    assert r.body.replace(b"\r\n", b"\n") == b"one\ntwo\n", r.body
+
+
+def test_cached_then_revalidated_after_change(ftpd, start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "ftpcache-%d" % time.time_ns())
+    d = start_daemon("ftpc", timeout=10,
+                     extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /"])
+    u = url(ftpd, "/file.bin")
+    p = os.path.join(ftpd.root, "pub", "file.bin")
+    os.utime(p, (time.time() - 86400, time.time() - 86400))  # heuristic freshness: 2.4 h
+    r1 = ghtest.get(d.port, u, timeout=30)
+    assert r1.status == 200 and r1.body == ftpd.data, r1
+    assert "stored" in r1.header("Cache-Status"), r1.headers
+    r2 = ghtest.get(d.port, u, timeout=30)
+    assert r2.status == 200 and r2.body == ftpd.data
+    assert r2.header("Cache-Status").startswith("Gatehouse; hit"), r2.headers
+    # a revalidation of the unchanged file: 304 from SIZE and MDTM, the stored body served
+    r2 = ghtest.get(d.port, u, timeout=30, headers=[("Cache-Control", "no-cache")])
+    assert r2.status == 200 and r2.body == ftpd.data
+    assert "fwd-status=304" in r2.header("Cache-Status"), r2.headers
+    # changed on the server (new size and mtime): a forced revalidation gets the new bytes
+    new = os.urandom(1234)
+    with open(p, "wb") as f:
+        f.write(new)
+    os.utime(p, (time.time() + 5, time.time() + 5))
+    r3 = ghtest.get(d.port, u, timeout=30, headers=[("Cache-Control", "no-cache")])
+    assert r3.status == 200 and r3.body == new, r3
+
+
+def test_pooled_control_connection_serves_several_requests(ftpd, gw):
+    for i in range(4):
+        r = ghtest.get(gw.port, url(ftpd, "/file.bin"), timeout=30,
+                       headers=[("Range", "bytes=%d-%d" % (i * 10, i * 10 + 9))])
+        assert r.status == 206 and r.body == ftpd.data[i * 10:i * 10 + 10], r
+        r = ghtest.get(gw.port, url(ftpd, "/dir/a%20%3Cb%3E.txt"), timeout=30)
+        assert r.status == 200 and r.body == b"hello\n", r
+    with open(ftpd.log, errors="replace") as f:
+        logins = sum(1 for ln in f if "USER 'anonymous' logged in" in ln)
+    assert 1 <= logins <= 2, logins  # two workers may each open one
