@@ -430,6 +430,8 @@ def test_100mb_through_a_slow_reader_keeps_memory_bounded(gw, vsftpd):
     assert slow_n < size // 2, slow_n  # the slow phase really was slow
     limit_mb = 192 if ghtest.is_sanitized(gw.binary) else 64
     growth_mb = (peak - base_rss) / 1024
+    print("100 MB through a slow reader: RSS base %d kB, peak %d kB, growth %.1f MB, %d bytes "
+          "in the slow phase" % (base_rss, peak, growth_mb, slow_n))
     assert growth_mb < limit_mb, "RSS grew %.1f MB (base %d kB, peak %d kB)" % (
         growth_mb, base_rss, peak)
 
