@@ -513,6 +513,18 @@ def test_second_download_is_a_cache_hit_with_one_retr(cgw, vsftpd):
     assert len(vsftpd.commands("RETR")) == 1, vsftpd.log_tail()
 
 
+def test_listing_is_cached_for_the_listing_expiry(cgw, vsftpd):
+    listing_tree(vsftpd)
+    u = furl(vsftpd, "pub/")
+    r1 = get(cgw, u)
+    assert r1.status == 200 and b"readme.txt" in r1.body, r1
+    assert "max-age=300" in (r1.header("Cache-Control") or ""), r1.headers  # FTPListingExpire
+    r2 = get(cgw, u)
+    assert r2.status == 200 and r2.body == r1.body and is_hit(r2), r2.headers
+    time.sleep(0.5)
+    assert len(vsftpd.commands("LIST")) == 1, vsftpd.log_tail()
+
+
 def test_put_invalidates_the_cached_copy(cgw, vsftpd):
     old = payload(4000, b"old")
     p = vsftpd.put_file("incoming/doc.txt", old, mtime=MTIME)
