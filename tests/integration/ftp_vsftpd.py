@@ -60,7 +60,8 @@ def _free_range(n=16, tries=200):
 class Vsftpd:
     """One vsftpd. `root` is the anonymous root; `path(rel)` a file under it."""
 
-    def __init__(self, workdir, name="vsftpd", local_user=None, anonymous=True, extra=()):
+    def __init__(self, workdir, name="vsftpd", local_user=None, anonymous=True, v6=False,
+                 extra=()):
         self.dir = os.path.join(workdir, "%s-%s" % (name, os.urandom(4).hex()))
         self.root = os.path.join(self.dir, "anon")
         self.log = os.path.join(self.dir, "vsftpd.log")
@@ -68,6 +69,8 @@ class Vsftpd:
         self.out = os.path.join(self.dir, "vsftpd.out")
         self.local_user = local_user  # a pwd entry or None
         self.anonymous = anonymous
+        self.v6 = v6  # listen on ::1 only (EPSV/EPRT are the only data commands there)
+        self.host = "::1" if v6 else "127.0.0.1"
         self.extra = list(extra)
         self.proc = None
         self.port = None
@@ -107,7 +110,9 @@ class Vsftpd:
 
     def _conf_text(self, lo, hi):
         lines = [
-            "listen=YES", "listen_ipv6=NO", "listen_address=127.0.0.1",
+            "listen=%s" % ("NO" if self.v6 else "YES"), "listen_ipv6=%s" % (
+                "YES" if self.v6 else "NO"),
+            "listen_address6=::1" if self.v6 else "listen_address=127.0.0.1",
             "listen_port=%d" % self.port, "background=NO", "seccomp_sandbox=NO",
             "anonymous_enable=%s" % ("YES" if self.anonymous else "NO"),
             "anon_root=%s" % self.root, "no_anon_password=YES",
@@ -129,7 +134,8 @@ class Vsftpd:
         os.makedirs(SECURE_CHROOT, exist_ok=True)
         last = ""
         for _ in range(3):
-            self.port = ghtest.free_port()
+            self.port = ghtest.free_port(ghtest.socket.AF_INET6, "::1") if self.v6 else \
+                ghtest.free_port()
             lo, hi = _free_range()
             self.pasv = (lo, hi)
             with open(self.conf, "w") as f:
@@ -138,7 +144,7 @@ class Vsftpd:
             self.proc = subprocess.Popen([VSFTPD, self.conf], stdout=out, stderr=out,
                                          stdin=subprocess.DEVNULL, env=ghtest.clean_env())
             out.close()
-            if ghtest.wait_listening("127.0.0.1", self.port, time.monotonic() + 10, self.proc):
+            if ghtest.wait_listening(self.host, self.port, time.monotonic() + 10, self.proc):
                 # the first connection above is logged as a CONNECT without commands
                 return self
             ghtest._kill(self.proc)

@@ -634,3 +634,52 @@ def test_fixture_vsftpd_serves_directly_and_logs_commands(vsftpd_user, tmp_path)
                         "ftp://127.0.0.1:%d/" % vsftpd_user.port],
                        capture_output=True, text=True, timeout=T + 30, env=ghtest.clean_env())
     assert p.returncode == 67, (p.returncode, p.stderr)  # curl: login denied
+
+
+# ---------------------------------------------------------------- data connections
+
+@pytest.mark.skipif(not ghtest.ipv6_loopback_ok(), reason="no IPv6 loopback")
+def test_ipv6_server_through_epsv(gw, ctx):
+    s = Vsftpd(ctx.workdir, name="vsftpd6", v6=True).start()
+    try:
+        data = payload(100000, b"v6")
+        s.put_file("pub/v6.bin", data, mtime=MTIME)
+        s.put_file("pub/other.txt", b"other", mtime=MTIME)
+        r = get(gw, "ftp://origin6.test:%d/pub/v6.bin" % s.port)
+        assert r.status == 200 and r.body == data, r
+        r = get(gw, "ftp://[::1]:%d/pub/" % s.port, headers=[("Accept", "application/json")])
+        assert r.status == 200, r
+        assert {e["name"] for e in json.loads(r.body)["entries"]} == {"v6.bin", "other.txt"}
+        assert len(s.wait_commands("EPSV", 2)) >= 2, s.log_tail()
+        assert s.commands("PASV") == [], s.log_tail()
+    finally:
+        s.stop()
+
+
+def gh_accepts(gh_bin, ctx, line):
+    conf = os.path.join(ctx.workdir, "probe-%s.conf" % uuid.uuid4().hex[:8])
+    with open(conf, "w") as f:
+        f.write("Listen 127.0.0.1:%d\nUser root\n%s\n" % (ghtest.free_port(), line))
+    p = subprocess.run([gh_bin, "-t", "-f", conf], capture_output=True, timeout=30,
+                       env=ghtest.clean_env())
+    return p.returncode == 0
+
+
+def test_active_fallback_when_the_server_has_no_passive_mode(start_daemon, gh_bin, ctx):
+    if not gh_accepts(gh_bin, ctx, "FTPActiveFallback On"):
+        pytest.skip("this build does not parse FTPActiveFallback yet (config parsing is h4's)")
+    s = Vsftpd(ctx.workdir, name="vsftpd-active", extra=["pasv_enable=NO"]).start()
+    try:
+        data = payload(200000, b"active")
+        s.put_file("pub/a.bin", data, mtime=MTIME)
+        d = start_daemon("ftpactive", timeout=T, extra=["FTPActiveFallback On"])
+        r = get(d, furl(s, "pub/a.bin"))
+        assert r.status == 200 and r.body == data, r
+        used = {v for v, _ in s.commands()}
+        assert used & {"EPRT", "PORT"}, s.log_tail()
+        # and without the fallback the same server is an error, not a hang
+        d2 = start_daemon("ftpnoactive", timeout=T, extra=["FTPActiveFallback Off"])
+        r = get(d2, furl(s, "pub/a.bin"))
+        assert r.status in (502, 503), r
+    finally:
+        s.stop()
