@@ -83,7 +83,7 @@ struct ftp {
 	struct ftp_reply rep;
 	int pending_final;            /* a transfer's final reply is still to come: swallowed */
 	int broken;                   /* the control connection cannot be reused */
-	int greeted, logged_in, was_logged_in, feat_done, home_known, at_home;
+	int greeted, logged_in, feat_done, home_known, at_home;
 	int f_mlst, f_epsv_bad, f_size, f_mdtm, f_rest;
 	char cur_type;                /* 'I', 'A', 0 unknown */
 	char login_user[FTP_CRED_MAX], login_pass[FTP_CRED_MAX];
@@ -750,8 +750,17 @@ ftp_req_begin(struct ftp *f)
 		ftp_after_login(f);
 		return;
 	}
-	f->was_logged_in = f->logged_in;
-	f->logged_in = 0;
+	if (f->logged_in) {
+		/* Another login than this connection's: never USER/PASS again on it. vsftpd answers
+		 * a second USER for the same name "331 Any password will do" and PASS "230 Already
+		 * logged in" whatever the password, so a re-login proves nothing, and it refuses
+		 * another name. Ending the stream before any byte makes proxy.c send the request
+		 * again on a fresh connection (conn_up_gone), where the login is checked. */
+		f->broken = 1;
+		f->rmode = RM_EOF;
+		ftp_kick(f);
+		return;
+	}
 	f->at_home = 0;
 	f->home_known = 0;
 	ftp_cmd(f, FS_USER, "USER %s", f->user);
@@ -1184,14 +1193,6 @@ ftp_on_reply(struct ftp *f)
 			goto logged_in;
 		if (code == 331) {
 			ftp_cmd(f, FS_PASS, "PASS %s", f->pass);
-			return;
-		}
-		if (f->was_logged_in && (code == 530 || code == 503 || code == 500)) {
-			/* This server keeps its first login (vsftpd): a fresh connection for the new
-			 * one. Ending the stream before any byte makes proxy.c retry on a new one. */
-			f->broken = 1;
-			f->rmode = RM_EOF;
-			ftp_kick(f);
 			return;
 		}
 		ftp_fail_reply(f, "the FTP server refused the login");

@@ -206,3 +206,16 @@ def test_pooled_control_connection_serves_several_requests(ftpd, gw):
     with open(ftpd.log, errors="replace") as f:
         logins = sum(1 for ln in f if "USER 'anonymous' logged in" in ln)
     assert 1 <= logins <= 2, logins  # two workers may each open one
+
+
+def test_listing_as_json_and_vary(ftpd, gw):
+    import json
+    r = ghtest.get(gw.port, url(ftpd, "/dir/"), timeout=30,
+                   headers=[("Accept", "application/json")])
+    assert r.status == 200, r
+    assert r.header("Content-Type") == "application/json"
+    assert "Accept" in r.header("Vary")
+    names = {e["name"]: e["type"] for e in json.loads(r.body)["entries"]}
+    assert names == {"a <b>.txt": "file", "sub": "dir"}, names
+    r = ghtest.get(gw.port, url(ftpd, "/dir;type=d"), timeout=30)
+    assert r.status == 200 and r.header("Content-Type").startswith("text/html"), r
