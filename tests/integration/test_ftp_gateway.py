@@ -337,7 +337,17 @@ def test_login_with_url_credentials(start_daemon, ctx, vsftpd_user):
     assert b"Wr0ngPassw0rd" not in r2.body
     lines = access_lines(d, lambda ln: "private.txt" in ln, count=2)
     assert len(lines) == 2 and TEST_USER in lines[0], lines
-    no_password_anywhere(d, r.body, r2.body, repr(r.headers).encode(), repr(r2.headers).encode())
+    # pages that show the URL (an error, a listing) show it without the password
+    cred = "%s:%s" % (TEST_USER, TEST_PASSWORD)
+    r4 = get(d, furl(vsftpd_user, "missing.txt", cred))
+    assert r4.status == 404 and b"missing.txt" in r4.body, r4
+    r5 = get(d, furl(vsftpd_user, "/", cred))
+    assert r5.status == 200 and b'href="private.txt"' in r5.body, r5
+    r6 = get(d, furl(vsftpd_user, "/", cred), headers=[("Accept", "application/json")])
+    assert r6.status == 200 and json.loads(r6.body)["entries"], r6
+    no_password_anywhere(d, r.body, r2.body, r4.body, r5.body, r6.body,
+                         repr(r.headers).encode(), repr(r2.headers).encode(),
+                         repr(r4.headers).encode(), repr(r5.headers).encode())
     assert "Wr0ngPassw0rd" not in d.stderr_text()
 
 
