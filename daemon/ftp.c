@@ -1633,21 +1633,20 @@ ftp_tmo_cb(struct ev_timer *t)
 	if (f == NULL || f->magic != FTP_MAGIC || f->dead)
 		return;
 	struct up *u = f->u;
-	f->broken = 1;
 	if (u->state == UP_IDLE) {
-		up_close(u);
-		return;
-	}
-	unsigned secs = u->w->cfg->proxy_timeout_ms / 1000;
-	if (f->rmode == RM_NONE && f->have_req) {
-		ftp_page(f, 504, NULL, NULL, "the FTP server %s did not answer %s within %u s",
-		         u->addr_text, f->last_cmd, secs);
+		up_close(u); /* a transfer's final reply never came */
 		return;
 	}
 	if (f->rmode == RM_STREAM && !(f->want & EV_READ) && buf_len(&f->resp) == 0) {
 		/* proxy.c is not reading (a slow client): its own Timeout judges the client */
-		f->broken = 0;
 		ftp_timer_arm(f);
+		return;
+	}
+	f->broken = 1;
+	unsigned secs = u->w->cfg->proxy_timeout_ms / 1000;
+	if (f->rmode == RM_NONE && f->have_req) {
+		ftp_page(f, 504, NULL, NULL, "the FTP server %s did not answer %s within %u s",
+		         u->addr_text, f->last_cmd, secs);
 		return;
 	}
 	if (f->rmode == RM_STREAM) {
