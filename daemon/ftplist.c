@@ -213,12 +213,14 @@ ftp_reply_feed(struct ftp_reply *r, const char *in, size_t len, size_t *consumed
 			*reason = "malformed reply";
 			r->state = 1;
 			*consumed = i;
+			r->text[r->text_len] = '\0';
 			return FTPR_ERR;
 		}
 		if (r->line_len >= FTP_LINE_MAX) {
 			*reason = "control line too long";
 			r->state = 1;
 			*consumed = i;
+			r->text[r->text_len] = '\0';
 			return FTPR_ERR;
 		}
 		/* keep room for this byte, the line's "\n" and the NUL */
@@ -226,6 +228,7 @@ ftp_reply_feed(struct ftp_reply *r, const char *in, size_t len, size_t *consumed
 			*reason = "reply too long";
 			r->state = 1;
 			*consumed = i;
+			r->text[r->text_len] = '\0';
 			return FTPR_ERR;
 		}
 		r->text[r->text_len++] = ch;
@@ -1285,6 +1288,14 @@ ftp_listing_new(const char *dir_url, int mlsd, int64_t now, size_t cap)
 		free(l);
 		return NULL;
 	}
+	/* allocated now: slices and copies never start from a null pointer */
+	l->mem_cap = 4096;
+	l->mem = malloc(l->mem_cap);
+	if (l->mem == NULL) {
+		free(l->dir_url);
+		free(l);
+		return NULL;
+	}
 	l->mlsd = mlsd;
 	l->now = now;
 	/* offsets are 32-bit: a listing cap beyond 2 GiB would be a configuration mistake */
@@ -1373,7 +1384,7 @@ ftp_listing_feed(struct ftp_listing *l, const char *data, size_t len, const char
 		if (l->mem_len - l->cur + take > FTP_LINE_MAX)
 			return ftp_listing_fail(l, "listing line too long", reason);
 		if (l->mem_len + take > l->mem_cap) {
-			size_t ncap = l->mem_cap ? l->mem_cap : 4096;
+			size_t ncap = l->mem_cap;
 			char *m;
 
 			while (ncap < l->mem_len + take)

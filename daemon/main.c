@@ -47,12 +47,16 @@
 #include "daemon/cachecfg.h"
 #include "daemon/cachereq.h"
 #include "daemon/cfg.h"
+#include "daemon/ftplist.h"
 #include "daemon/log.h"
 #include "daemon/logpipe.h"
 #include "daemon/polres.h"
 #include "daemon/preflight.h"
 #include "daemon/svc.h"
 #include "daemon/worker.h"
+
+/* Where the FTP gateway's media types come from (ftp_mime_load) */
+#define MAIN_MIME_TYPES "/etc/mime.types"
 
 static void
 main_usage(FILE *f)
@@ -793,6 +797,22 @@ main(int argc, char **argv)
 		return 1;
 	}
 
+	/* The FTP gateway's media types (Debian's media-types package), read once: the workers
+	 * share the table read-only. Without the file every FTP file is application/octet-stream. */
+	{
+		int loaded = 0;
+		if (ftp_mime_load(MAIN_MIME_TYPES, &loaded) < 0) {
+			log_error("out of memory reading %s", MAIN_MIME_TYPES);
+			svc_pidfile_close(&pidf);
+			return 1;
+		}
+		if (loaded)
+			log_info("FTP media types loaded from %s", MAIN_MIME_TYPES);
+		else
+			log_info("FTP media types: %s not readable (%s), every FTP file is "
+			         "application/octet-stream", MAIN_MIME_TYPES, strerror(errno));
+	}
+
 	/* Policy names resolve in the background; nothing waits for them. */
 	if (polres_start(&gh.polres, cfg) < 0)
 		return 1;
@@ -836,6 +856,7 @@ main(int argc, char **argv)
 		worker_join(&workers[i]);
 	polres_stop(&gh.polres);
 	cachereq_close();
+	ftp_mime_free();
 	alog_close(&gh.alog);
 	cfg_unref(&cfg);
 	free(workers);

@@ -130,6 +130,8 @@ test_reply_errors(void **state)
 	ftp_reply_init(&r);
 	assert_int_equal(ftp_reply_feed(&r, "220 a\0b\r\n", 9, &used, &why), FTPR_ERR);
 	assert_string_equal(why, "malformed reply");
+	assert_int_equal(used, 5);
+	assert_int_equal(strlen(r.text), r.text_len); /* the text so far, terminated */
 	/* an endless line */
 	memset(big, 'a', sizeof(big) - 1);
 	memcpy(big, "220 ", 4);
@@ -922,6 +924,13 @@ test_listing_bounds(void **state)
 	l = ftp_listing_new("ftp://m.test/", 0, TF_NOW, 1 << 20);
 	line[FTP_LINE_MAX] = '\n';
 	assert_int_equal(ftp_listing_feed(l, line, FTP_LINE_MAX + 1, &why), 0);
+	assert_int_equal(ftp_listing_end(l, &why), 0);
+	assert_int_equal(ftp_listing_count(l), 1);
+	ftp_listing_free(l);
+	/* empty lines first, then one entry */
+	l = ftp_listing_new("ftp://m.test/", 0, TF_NOW, 1 << 20);
+	assert_int_equal(ftp_listing_feed(l, "\n\r\n", 3, &why), 0);
+	assert_int_equal(ftp_listing_feed(l, "12-04-26  01:23PM  7 f\n", 23, &why), 0);
 	assert_int_equal(ftp_listing_end(l, &why), 0);
 	assert_int_equal(ftp_listing_count(l), 1);
 	ftp_listing_free(l);
