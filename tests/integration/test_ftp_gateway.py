@@ -5,9 +5,10 @@ curl, wget and raw HTTP requests: anonymous downloads byte for byte with the syn
 HTML and JSON listings (escaped names), logins by URL and through the 401 prompt (the password
 in no log line and no page), a 100 MB file through a slow reader with bounded memory, a Range
 resume, the directory redirect, 550 -> 404, PUT (201 new, 200 replaced, the cached copy
-invalidated), a second download from the cache with ONE RETR in vsftpd's log, revalidation by
-SIZE and MDTM (changed: the new bytes; unchanged: no second RETR), ProxyBlock of an FTP host
-and ProxyRemote ftp still going to the parent.
+invalidated), a second download from the cache with ONE RETR in vsftpd's log, a cached listing,
+revalidation by SIZE and MDTM (changed: the new bytes; unchanged: no data connection at all),
+ProxyBlock of an FTP host, ProxyRemote ftp still going to the parent, an IPv6-only server
+through EPSV, and the active-mode fallback (FTPActiveFallback On).
 
 The server's protocol log (ftp_vsftpd.py) is the hard evidence of what the gateway asked for:
 each test has its own vsftpd, so counting its RETR commands counts the transfers.
@@ -277,7 +278,7 @@ def test_directory_without_slash_redirects(gw, vsftpd):
     assert r.status == 301, r
     loc = r.header("Location")
     assert loc == furl(vsftpd, "pub/subdir/"), r.headers
-    # curl -L follows it to the listing
+    # following it gives the listing
     r2 = get(gw, loc)
     assert r2.status == 200 and b"<html" in r2.body.lower(), r2
 
