@@ -266,7 +266,7 @@ ftp_page(struct ftp *f, int status, const char *extra, const char *quote, const 
 		buf_append(&f->resp, buf_head(&body), buf_len(&body));
 	buf_fini(&body);
 	if (log_on(CFG_LL_INFO))
-		log_info("ftp %s: %d %s", f->u->addr_text, status, msg);
+		log_info("ftp %s: %s: %d %s", f->u->addr_text, f->url, status, msg);
 	f->rmode = RM_DONE;
 	ftp_req_finish(f);
 }
@@ -286,7 +286,7 @@ ftp_fail_reply(struct ftp *f, const char *what)
 		int hl = colon ? (int)(colon - host) : (int)strlen(host);
 		snprintf(realm, sizeof(realm), "WWW-Authenticate: Basic realm=\"FTP %.*s\"\r\n", hl,
 		         host);
-		ftp_page(f, 401, realm, q, "%s: the FTP server refused the login", what);
+		ftp_page(f, 401, realm, q, "%s", what);
 		return;
 	}
 	if (code == 550 || code == 553) {
