@@ -386,6 +386,7 @@ def test_login_through_the_401_prompt(start_daemon, ctx, vsftpd_user, tmp_path):
 
 # ---------------------------------------------------------------- large files, ranges
 
+@pytest.mark.slow
 def test_100mb_through_a_slow_reader_keeps_memory_bounded(gw, vsftpd):
     size = 100 << 20
     chunk = payload(1 << 20, b"big")
