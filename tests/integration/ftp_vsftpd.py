@@ -33,6 +33,8 @@ TEST_USER = "gh-ftp-test"
 TEST_PASSWORD = "Ftp-Pw-7q3Zx9"
 
 _CMD_RE = re.compile(r'FTP command: Client "[^"]*", "([A-Z]+)(?: ([^"]*))?"')
+_SESSION_RE = re.compile(r'\[pid (\d+)\] (?:\[[^\]]*\] )?FTP (command|response): Client "[^"]*", '
+                         r'"(.*)"$', re.M)
 
 
 def _free_range(n=16, tries=200):
@@ -205,6 +207,27 @@ class Vsftpd:
             if verb is None or m.group(1) == verb:
                 out.append((m.group(1), m.group(2) or ""))
         return out
+
+    def sessions(self):
+        """{session pid: [("command"|"response", text)]} in log order: what each control
+        connection carried (one vsftpd process per connection)."""
+        out = {}
+        for m in _SESSION_RE.finditer(self.log_text()):
+            out.setdefault(int(m.group(1)), []).append((m.group(2), m.group(3)))
+        return out
+
+    def relogins_after_530(self):
+        """Control connections on which a USER was sent after a 530 reply: [(pid, dialogue)]."""
+        bad = []
+        for pid, lines in self.sessions().items():
+            refused = False
+            for kind, text in lines:
+                if kind == "response" and text.startswith("530"):
+                    refused = True
+                elif kind == "command" and text.startswith("USER ") and refused:
+                    bad.append((pid, lines))
+                    break
+        return bad
 
     def wait_commands(self, verb, count, since=0, timeout=10.0):
         """The commands of verb once there are at least count (bounded wait: vsftpd writes its

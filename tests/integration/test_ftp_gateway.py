@@ -366,9 +366,11 @@ def test_login_through_the_401_prompt(start_daemon, ctx, vsftpd_user, tmp_path):
     # the browser's answer: Authorization: Basic (not Proxy-Authorization)
     cred = base64.b64encode(("%s:%s" % (TEST_USER, TEST_PASSWORD)).encode()).decode()
     r2 = get(d, u, headers=[("Authorization", "Basic " + cred)])
-    # (vsftpd often answers 530 to a correct USER/PASS on a control connection that already
-    # had a 530: a connection whose login failed must not be reused for the next login)
     assert r2.status == 200 and r2.body == vsftpd_user.private, (r2, vsftpd_user.log_tail())
+    # vsftpd may answer 530 to a correct USER/PASS on a control connection that already had a
+    # 530 (seen in 4 runs of 5 on a loaded machine): a connection whose login failed is not
+    # reused for another login
+    assert vsftpd_user.relogins_after_530() == [], vsftpd_user.relogins_after_530()
     # wrong credentials: asked again
     bad = base64.b64encode(("%s:nottheone" % TEST_USER).encode()).decode()
     r3 = get(d, u, headers=[("Authorization", "Basic " + bad)])
