@@ -498,6 +498,17 @@ def test_put_creates_201_and_replaces_200(gw, vsftpd):
     assert read(vsftpd.path("incoming/upload.bin")) == third
 
 
+def test_curl_upload_through_the_proxy(gw, vsftpd, tmp_path):
+    # curl -T with an HTTP proxy sends PUT ftp://... with Expect: 100-continue
+    data = payload(300000, b"curl-T")
+    src = tmp_path / "src.bin"
+    src.write_bytes(data)
+    out = str(tmp_path / "resp")
+    rc, head, err = curl(gw, furl(vsftpd, "incoming/curl.bin"), out, "-T", str(src))
+    assert rc == 0 and "HTTP/1.1 201" in head, (rc, head, err)  # after a 100, if any
+    assert read(vsftpd.path("incoming/curl.bin")) == data
+
+
 def test_put_where_the_server_refuses_is_an_error(gw, vsftpd):
     # the anonymous root is not writable: vsftpd says 553
     r = get(gw, furl(vsftpd, "pub/nothere.bin"), method="PUT", body=b"data")
