@@ -281,7 +281,10 @@ ftp_fail_reply(struct ftp *f, const char *what)
 	int code = f->rep.code, status;
 	if (code == 530) {
 		char realm[400];
+		/* Not reused: vsftpd may refuse a correct login on a connection that had a 530
+		 * (h3's test_login_through_the_401_prompt saw it in 4 runs of 5). */
 		f->logged_in = 0;
+		f->broken = 1;
 		/* the pool key is "ftp|host:port": the realm names the host */
 		const char *host = f->u->key + 4, *colon = strrchr(host, ':');
 		int hl = colon ? (int)(colon - host) : (int)strlen(host);
