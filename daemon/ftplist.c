@@ -56,7 +56,8 @@ ftp_ieq(const char *a, size_t an, const char *b)
 	size_t i;
 
 	for (i = 0; i < an; i++)
-		if (b[i] == '\0' || ftp_lower((unsigned char)a[i]) != ftp_lower((unsigned char)b[i]))
+		if (b[i] == '\0' ||
+		    ftp_lower((unsigned char)a[i]) != ftp_lower((unsigned char)b[i]))
 			return 0;
 	return b[an] == '\0';
 }
@@ -414,8 +415,8 @@ ftp_feat_has(const char *feat_text, const char *feature)
 				p++;
 				f++;
 			}
-			if (*f == '\0' && (p == eol || ftp_is_space((unsigned char)*p) || *p == '\r' ||
-			                   *p == ';'))
+			if (*f == '\0' && (p == eol || ftp_is_space((unsigned char)*p) ||
+			                   *p == '\r' || *p == ';'))
 				return 1;
 		}
 		line = *eol == '\n' ? eol + 1 : eol;
@@ -466,6 +467,12 @@ ftp_fmt_port(char *out, size_t n, const struct sockaddr_storage *ss)
 
 /* ---- ftp:// paths and logins ---- */
 
+static int
+ftp_is_dots(const char *p, size_t n)
+{
+	return (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.');
+}
+
 /* Percent-decode in[0..n) into out (cap bytes, NUL-terminated); -1 on a bad escape, on CR,
  * LF or NUL after decoding, or when it does not fit. */
 static long
@@ -508,6 +515,25 @@ ftp_pct_decode(const char *in, size_t n, char *out, size_t cap, const char **rea
 	}
 	out[k] = '\0';
 	return (long)k;
+}
+
+/* Is the decoded segment "." or "..", or does it hold one between encoded slashes
+ * ("..%2F..")? An encoded slash is RFC 1738's way to name an absolute path ("%2Fpub"), so it
+ * is allowed, but not to climb out of the directory the URL names. */
+static int
+ftp_path_has_dots(const char *seg, size_t n)
+{
+	size_t i = 0;
+
+	while (i <= n) {
+		const char *slash = memchr(seg + i, '/', n - i);
+		size_t end = slash != NULL ? (size_t)(slash - seg) : n;
+
+		if (ftp_is_dots(seg + i, end - i))
+			return 1;
+		i = end + 1;
+	}
+	return 0;
 }
 
 int
@@ -571,7 +597,7 @@ ftp_path_parse(const char *path, size_t len, struct ftp_path *p, const char **re
 				*reason = "CR, LF or NUL in the path";
 			return -1;
 		}
-		if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.')) {
+		if (ftp_path_has_dots(seg, (size_t)n)) {
 			*reason = "'.' or '..' segment in the path";
 			return -1;
 		}
@@ -634,7 +660,8 @@ ftp_basic_parse(const char *value, size_t n, char *user, size_t ucap, char *pass
 
 	while (i < n && ftp_is_space((unsigned char)value[i]))
 		i++;
-	if (n - i < 6 || !ftp_ieq(value + i, 5, "basic") || !ftp_is_space((unsigned char)value[i + 5]))
+	if (n - i < 6 || !ftp_ieq(value + i, 5, "basic") ||
+	    !ftp_is_space((unsigned char)value[i + 5]))
 		return -1;
 	i += 6;
 	while (i < n && ftp_is_space((unsigned char)value[i]))
@@ -866,12 +893,6 @@ ftp_is_blank(const char *p, size_t n)
 	return 1;
 }
 
-static int
-ftp_is_dots(const char *p, size_t n)
-{
-	return (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.');
-}
-
 /* The year of Unix day number days (the inverse of ftp_days_from_civil, year only). */
 static int64_t
 ftp_year_of(int64_t t)
@@ -1012,14 +1033,16 @@ ftp_list_unix(const char *p, size_t n, int64_t now, struct ftp_entry *e)
 			/* "Dec 04 12:34" or "Dec  4  2024" */
 			const char *c = p + t[k + 2].s;
 			size_t cn = t[k + 2].e - t[k + 2].s;
-			int64_t day = bn <= 2 ? ftp_num(b, bn) : -1, y = cn == 4 ? ftp_num(c, 4) : -1;
+			int64_t day = bn <= 2 ? ftp_num(b, bn) : -1;
+			int64_t y = cn == 4 ? ftp_num(c, 4) : -1;
 			int hm = ftp_hhmm(c, cn);
 
 			if (day < 1 || day > 31 || (hm < 0 && y < 0))
 				continue;
 			if (hm >= 0) {
 				e->mtime = ftp_list_infer_year(now, (unsigned)mon, (unsigned)day,
-				                               (unsigned)hm / 60, (unsigned)hm % 60);
+				                               (unsigned)hm / 60,
+				                               (unsigned)hm % 60);
 				e->mtime_precision = e->mtime >= 0 ? 2 : 0;
 			} else {
 				e->mtime = ftp_mktime(y, (unsigned)mon, (unsigned)day, 0, 0, 0);
@@ -1029,7 +1052,8 @@ ftp_list_unix(const char *p, size_t n, int64_t now, struct ftp_entry *e)
 		} else if (an == 10 && a[4] == '-' && a[7] == '-' && ftp_hhmm(b, bn) >= 0 &&
 		           bn == 5) {
 			/* ls --time-style=long-iso: "2024-12-04 12:34" */
-			int64_t y = ftp_digits(a, 4), mo = ftp_digits(a + 5, 2), d = ftp_digits(a + 8, 2);
+			int64_t y = ftp_digits(a, 4), mo = ftp_digits(a + 5, 2);
+			int64_t d = ftp_digits(a + 8, 2);
 			int hm = ftp_hhmm(b, bn);
 
 			if (y < 0 || mo < 1 || mo > 12 || d < 1)
@@ -1445,7 +1469,8 @@ static int
 ftp_listing_cmp(const void *a, const void *b, void *arg)
 {
 	const struct ftp_listing *l = arg;
-	const struct ftp_lrec *x = &l->rec[*(const uint32_t *)a], *y = &l->rec[*(const uint32_t *)b];
+	const struct ftp_lrec *x = &l->rec[*(const uint32_t *)a];
+	const struct ftp_lrec *y = &l->rec[*(const uint32_t *)b];
 	size_t n;
 	int c;
 
@@ -1605,9 +1630,12 @@ ftp_date_fmt(char *out, size_t n, int64_t t, int precision, int iso)
 		return -1;
 	if (iso)
 		strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	else if (precision == 1)
+		strftime(out, n, "%Y-%m-%d", &tm);
+	else if (precision == 2)
+		strftime(out, n, "%Y-%m-%d %H:%M", &tm);
 	else
-		strftime(out, n, precision == 1 ? "%Y-%m-%d" : precision == 2 ? "%Y-%m-%d %H:%M" :
-		                                                               "%Y-%m-%d %H:%M:%S", &tm);
+		strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
 	return 0;
 }
 

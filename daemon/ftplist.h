@@ -47,8 +47,9 @@ int ftp_reply_feed(struct ftp_reply *r, const char *in, size_t len, size_t *cons
 void ftp_reply_last_line(const struct ftp_reply *r, char *out, size_t n);
 
 /* These parsers take the reply's text (r->text, its "227 " code skipped) or the text after
- * the code. 227 "Entering Passive Mode (h1,h2,h3,h4,p1,p2)": the port; *addr4 the address the server
- * named (for the log only: the gateway connects to the control connection's peer). 0 or -1. */
+ * the code. 227 "Entering Passive Mode (h1,h2,h3,h4,p1,p2)": the port; *addr4 the address the
+ * server named (for the log only: the gateway connects to the control connection's peer).
+ * 0 or -1. */
 int ftp_parse_pasv(const char *text, unsigned *port, uint32_t *addr4);
 /* 229 "Entering Extended Passive Mode (|||6446|)": the port. 0 or -1. */
 int ftp_parse_epsv(const char *text, unsigned *port);
@@ -77,7 +78,8 @@ struct ftp_path {
 };
 /* Parse an ftp URL's path ("/pub/a%20b/file.txt;type=i", query and fragment excluded by the
  * caller). Each segment percent-decoded; a decoded segment containing CR, LF or NUL, or a
- * segment that is "." or ".." after decoding, or too many or too long, is refused with
+ * segment that is "." or ".." after decoding (or holds one between encoded slashes: "%2F" is
+ * allowed, for RFC 1738's absolute paths), or too many or too long, is refused with
  * *reason (the gateway answers 400). The last segment is the file unless the path ends in
  * "/". 0 or -1. */
 int ftp_path_parse(const char *path, size_t len, struct ftp_path *p, const char **reason);

@@ -11,6 +11,7 @@
  * decoded path segment holding CR, LF or NUL or being "." or "..", a page holding "<script"
  * or a raw '<' from a name, JSON that does not parse.
  */
+#include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,8 +119,7 @@ fz_entry_check(const char *p, size_t n, int rc, const struct ftp_entry *e)
 	fz_check(e->target == NULL || fz_inside(e->target, e->target_len, p, n));
 	fz_check(e->size >= -1);
 	fz_check(e->mtime_precision >= 0 && e->mtime_precision <= 3);
-	fz_check((e->mtime >= 0) == (e->mtime_precision > 0) || e->mtime < -1 ||
-	         e->mtime_precision == 0);
+	fz_check(e->mtime_precision == 0 || e->mtime != -1); /* a date, or "unknown" */
 	fz_check(!(e->name_len == 1 && e->name[0] == '.'));
 	fz_check(!(e->name_len == 2 && e->name[0] == '.' && e->name[1] == '.'));
 }
@@ -181,7 +181,7 @@ fz_json_string(const char *p, const char *e)
 				return NULL;
 			if (*p == 'u') {
 				for (int i = 1; i <= 4; i++)
-					if (p + i >= e || strchr("0123456789abcdefABCDEF", p[i]) == NULL)
+					if (p + i >= e || !isxdigit((unsigned char)p[i]))
 						return NULL;
 				p += 4;
 			} else if (strchr("\"\\/bfnrt", *p) == NULL) {

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +59,8 @@ test_reply_single_line(void **state)
 	assert_int_equal(used, 20);
 	assert_string_equal(r.text, "220 (vsFTPd 3.0.3)\n");
 	/* a bare LF ends a line too, and the next reply's bytes are left */
-	assert_int_equal(tf_feed(&r, "331 Please specify the password.\n230 x\r\n", 100, &used, &why),
-	                 FTPR_DONE);
+	assert_int_equal(tf_feed(&r, "331 Please specify the password.\n230 x\r\n", 100, &used,
+	                         &why), FTPR_DONE);
 	assert_int_equal(r.code, 331);
 	assert_int_equal(used, 33);
 }
@@ -69,7 +70,8 @@ test_reply_multi_line_any_split(void **state)
 {
 	static struct ftp_reply r;
 	const char *s = "211-Features:\r\n EPRT\r\n EPSV\r\n MDTM\r\n MLST type*;size*;modify*;\r\n"
-	                "211-not the end\r\n REST STREAM\r\n SIZE\r\n UTF8\r\n211 End\r\n226 next\r\n";
+	                "211-not the end\r\n REST STREAM\r\n SIZE\r\n UTF8\r\n211 End\r\n"
+	                "226 next\r\n";
 	const char *why;
 	size_t used, step;
 
@@ -176,7 +178,8 @@ test_pasv_epsv(void **state)
 	assert_int_equal(ftp_parse_pasv("Entering Passive Mode 10,1,2,3,4,5", &port, &a), 0);
 	assert_int_equal(port, 4 * 256 + 5);
 	assert_int_equal(a, 0x0a010203u);
-	assert_int_equal(ftp_parse_pasv("227 Entering Passive Mode (256,0,0,1,1,1)", &port, &a), -1);
+	assert_int_equal(ftp_parse_pasv("227 Entering Passive Mode (256,0,0,1,1,1)", &port, &a),
+	                 -1);
 	assert_int_equal(ftp_parse_pasv("227 Entering Passive Mode (1,0,0,1,0,0)", &port, &a), -1);
 	assert_int_equal(ftp_parse_pasv("227 Entering Passive Mode (1,0,0,1,1)", &port, &a), -1);
 	assert_int_equal(ftp_parse_pasv("227 nothing", &port, &a), -1);
@@ -298,6 +301,13 @@ test_path_parse(void **state)
 	assert_int_equal(ftp_path_parse("/a/%2e%2E/etc", 13, &p, &why), -1);
 	assert_non_null(strstr(why, ".."));
 	assert_int_equal(ftp_path_parse("/a/./b", 6, &p, &why), -1);
+	assert_int_equal(ftp_path_parse("/a/..%2F..%2Fetc/x", 18, &p, &why), -1);
+	assert_int_equal(ftp_path_parse("/a/x%2F.", 8, &p, &why), -1);
+	/* an encoded slash names an absolute path (RFC 1738 3.2.2) */
+	assert_int_equal(ftp_path_parse("/%2Fetc/motd", 12, &p, &why), 0);
+	assert_string_equal(p.seg[0], "/etc");
+	assert_string_equal(p.seg[1], "motd");
+	assert_int_equal(ftp_path_parse("/a/..b/.c", 9, &p, &why), 0);
 	assert_int_equal(ftp_path_parse("/a/x%0d%0aDELE%20y", 18, &p, &why), -1);
 	assert_non_null(strstr(why, "CR, LF"));
 	assert_int_equal(ftp_path_parse("/a%00", 5, &p, &why), -1);
@@ -620,7 +630,7 @@ tj_string(const char *p, const char *e)
 				int i;
 
 				for (i = 1; i <= 4; i++)
-					if (p + i >= e || strchr("0123456789abcdefABCDEF", p[i]) == NULL)
+					if (p + i >= e || !isxdigit((unsigned char)p[i]))
 						return NULL;
 				p += 4;
 			} else if (strchr("\"\\/bfnrt", *p) == NULL) {
@@ -736,9 +746,11 @@ tf_listing(const char *url, int mlsd, const char *data, size_t len, size_t step)
 	size_t off;
 
 	assert_non_null(l);
-	for (off = 0; off < len; off += step)
-		assert_int_equal(ftp_listing_feed(l, data + off, len - off < step ? len - off : step,
-		                                  &why), 0);
+	for (off = 0; off < len; off += step) {
+		size_t k = len - off < step ? len - off : step;
+
+		assert_int_equal(ftp_listing_feed(l, data + off, k, &why), 0);
+	}
 	assert_int_equal(ftp_listing_end(l, &why), 0);
 	return l;
 }
@@ -905,6 +917,13 @@ test_listing_bounds(void **state)
 	assert_int_equal(ftp_listing_feed(l, "x\n", 2, &why), -1);
 	assert_int_equal(ftp_listing_end(l, &why), -1);
 	ftp_listing_free(l);
+	/* the bytes count as they arrive, before a line is complete */
+	l = ftp_listing_new("ftp://m.test/", 0, TF_NOW, 100);
+	memset(line, 'x', 150);
+	assert_int_equal(ftp_listing_feed(l, line, 100, &why), 0);
+	assert_int_equal(ftp_listing_feed(l, line, 1, &why), -1);
+	assert_string_equal(why, "listing larger than 100 bytes");
+	ftp_listing_free(l);
 	/* very short lines count their index against the cap too */
 	l = ftp_listing_new("ftp://m.test/", 0, TF_NOW, 100000);
 	for (i = 0; i < 100000; i++)
@@ -943,8 +962,8 @@ test_listing_bounds(void **state)
 
 		buf_init(&b, 1 << 16);
 		assert_int_equal(ftp_listing_json(l, &b), 0);
-		assert_string_equal(tf_str(&b),
-		                    "{\"url\":\"ftp://m.test/d/\",\"entries\":[],\n\"unparsed\":[]}\n");
+		assert_string_equal(tf_str(&b), "{\"url\":\"ftp://m.test/d/\",\"entries\":[],\n"
+		                                "\"unparsed\":[]}\n");
 		buf_fini(&b);
 	}
 	ftp_listing_free(l);
