@@ -381,6 +381,18 @@ def test_login_through_the_401_prompt(start_daemon, ctx, vsftpd_user, tmp_path):
     rc, head, err = curl(d, u, out, "-u", "%s:%s" % (TEST_USER, TEST_PASSWORD))
     assert rc == 0 and head.startswith("HTTP/1.1 200"), (rc, head, err)
     assert read(out) == vsftpd_user.private
+    # wget with --user/--password through ftp_proxy: it asks without credentials, gets the
+    # 401 challenge and answers it with Authorization: Basic
+    out2 = str(tmp_path / "w.txt")
+    p = subprocess.run(["wget", "-q", "--tries=1", "--timeout=%d" % T, "-O", out2,
+                        "--user=" + TEST_USER, "--password=" + TEST_PASSWORD, u],
+                       capture_output=True, text=True, timeout=T + 30,
+                       env=ghtest.clean_env(ftp_proxy="http://127.0.0.1:%d" % d.port))
+    assert p.returncode == 0, p.stderr
+    assert read(out2) == vsftpd_user.private
+    lines = access_lines(d, lambda ln: "/private.txt" in ln, count=6)
+    codes = [ln.split()[3] for ln in lines]
+    assert codes[-2:] == ["TCP_MISS/401", "TCP_MISS/200"], lines  # one worker: in order
     # a logged-in response is not for everyone
     assert "private" in (r2.header("Cache-Control") or ""), r2.headers
     no_password_anywhere(d, r.body, r2.body, r3.body, head.encode())
