@@ -22,6 +22,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 import uuid
 
@@ -550,6 +551,36 @@ def test_second_download_is_a_cache_hit_with_one_retr(cgw, vsftpd):
     assert any(re.match(r"TCP_(MEM_)?HIT/200", c) for c in codes), lines
     time.sleep(0.5)  # vsftpd logs from the session process
     assert len(vsftpd.commands("RETR")) == 1, vsftpd.log_tail()
+
+
+def test_concurrent_misses_collapse_into_one_retr(cgw, ctx):
+    # vsftpd sends at 1 MB/s: the 3 MB transfer lasts long enough for every client to arrive
+    s = Vsftpd(ctx.workdir, name="vsftpd-slow", extra=["anon_max_rate=1000000"]).start()
+    try:
+        data = payload(3 << 20, b"collapse")
+        s.put_file("pub/popular.iso", data, mtime=MTIME)
+        u = furl(s, "pub/popular.iso")
+        out = [None] * 6
+
+        def one(i):
+            try:
+                out[i] = get(cgw, u)
+            except Exception as e:  # reported by the assertions below
+                out[i] = e
+        ts = [threading.Thread(target=one, args=(i,)) for i in range(len(out))]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(T + 30)
+        for r in out:
+            assert isinstance(r, ghtest.Response), r
+            assert r.status == 200 and r.body == data, r
+        time.sleep(0.5)
+        assert len(s.commands("RETR")) == 1, s.log_tail()
+        assert sum("collapsed" in (r.header("Cache-Status") or "") for r in out) == 5, \
+            [r.header("Cache-Status") for r in out]
+    finally:
+        s.stop()
 
 
 def test_listing_is_cached_for_the_listing_expiry(cgw, vsftpd):
