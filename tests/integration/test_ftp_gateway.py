@@ -583,6 +583,46 @@ def test_concurrent_misses_collapse_into_one_retr(cgw, ctx):
         s.stop()
 
 
+def test_a_transfer_cut_by_the_server_is_short_and_not_stored(cgw, ctx):
+    s = Vsftpd(ctx.workdir, name="vsftpd-cut", extra=["anon_max_rate=500000"]).start()
+    try:
+        data = payload(3 << 20, b"cut")
+        s.put_file("pub/cut.iso", data, mtime=MTIME)
+        u = furl(s, "pub/cut.iso")
+        c = socket.create_connection(("127.0.0.1", cgw.port), timeout=T)
+        c.sendall(ghtest.build(u, close=True))
+        buf = b""
+        while b"\r\n\r\n" not in buf or len(buf) < 200000:
+            d = c.recv(65536)
+            assert d, buf[:300]
+            buf += d
+        head, body = buf.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200") and b"Content-Length: %d" % len(data) in head
+        # the server dies mid-transfer: every vsftpd session process
+        for pid in ghtest.children(s.proc.pid):
+            for k in ghtest.children(pid) + [pid]:
+                try:
+                    os.kill(k, 9)
+                except OSError:
+                    pass
+        deadline = time.monotonic() + T
+        while time.monotonic() < deadline:
+            d = c.recv(65536)
+            if not d:
+                break
+            body += d
+        c.close()
+        # the client sees the body cut short (connection closed), never a complete-looking one
+        assert len(body) < len(data) and body == data[:len(body)], len(body)
+        # and nothing was stored: the next request goes to the server again
+        r = get(cgw, u)
+        assert r.status == 200 and r.body == data, r
+        assert not is_hit(r), r.headers
+        assert len(s.wait_commands("RETR", 2)) == 2, s.log_tail()
+    finally:
+        s.stop()
+
+
 def test_listing_is_cached_for_the_listing_expiry(cgw, vsftpd):
     listing_tree(vsftpd)
     u = furl(vsftpd, "pub/")
