@@ -5,7 +5,9 @@ curl, wget and raw HTTP requests: anonymous downloads byte for byte with the syn
 HTML and JSON listings (escaped names), logins by URL and through the 401 prompt (the password
 in no log line and no page), a 100 MB file through a slow reader with bounded memory, a Range
 resume, the directory redirect, 550 -> 404, PUT (201 new, 200 replaced, the cached copy
-invalidated), a second download from the cache with ONE RETR in vsftpd's log, a cached listing,
+invalidated), a second download from the cache with ONE RETR in vsftpd's log, concurrent misses
+collapsed into one RETR, a transfer the server cuts not stored (the client's body short), a
+cached listing,
 revalidation by SIZE and MDTM (changed: the new bytes; unchanged: no data connection at all),
 ProxyBlock of an FTP host, ProxyRemote ftp still going to the parent, an IPv6-only server
 through EPSV, and the active-mode fallback (FTPActiveFallback On).
