@@ -18,6 +18,7 @@ each test has its own vsftpd, so counting its RETR commands counts the transfers
 
 import base64
 import email.utils
+import functools
 import hashlib
 import json
 import os
@@ -800,3 +801,26 @@ def test_active_fallback_when_the_server_has_no_passive_mode(start_daemon, gh_bi
         assert r.status in (502, 503), r
     finally:
         s.stop()
+
+
+# ---------------------------------------------------------------- failure reports
+
+def _with_server_log(fn):
+    """A failing test's message ends with the tail of its vsftpd's protocol log (the
+    fixture's), so a failure shows what the gateway said to the server."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except AssertionError as e:
+            servers = [v for v in kwargs.values() if isinstance(v, Vsftpd)]
+            if not servers:
+                raise
+            tails = "".join("\n--- %s ---\n%s" % (s.log, s.log_tail(4000)) for s in servers)
+            raise AssertionError("%s%s" % (e, tails)) from e
+    return wrapper
+
+
+for _name, _fn in list(globals().items()):
+    if _name.startswith("test_") and callable(_fn):
+        globals()[_name] = _with_server_log(_fn)
