@@ -14,6 +14,11 @@
  * posted event (f->post) that calls proxy_up_io, never synchronously; a file body being
  * streamed is reported by the data socket's own watcher.
  *
+ * Logins: a connection keeps its login while pooled; a request for another login ends the
+ * stream before any byte, which proxy.c answers by sending it again on a fresh connection
+ * (ftp_login_elsewhere). Passwords go to PASS only: logs say "PASS ****", pages quote replies
+ * with the password masked.
+ *
  * Lifetime: the struct ftp lives as long as its struct up; close (from up_close) marks it
  * dead, closes the sockets and frees it after the dispatch batch, so a callback that called
  * into proxy.c checks f->dead before it touches anything again.
@@ -1669,6 +1674,13 @@ ftp_tmo_cb(struct ev_timer *t)
 	}
 	f->broken = 1;
 	unsigned secs = u->w->cfg->proxy_timeout_ms / 1000;
+	if (f->rmode == RM_NONE && f->have_req && f->pending_final && u->nreq > 1) {
+		/* the last transfer's reply never came: nothing of this request was sent, so
+		 * proxy.c sends it again on a fresh connection */
+		f->rmode = RM_EOF;
+		ftp_kick(f);
+		return;
+	}
 	if (f->rmode == RM_NONE && f->have_req) {
 		ftp_page(f, 504, NULL, NULL, "the FTP server %s did not answer %s within %u s",
 		         u->addr_text, f->last_cmd, secs);
