@@ -370,3 +370,26 @@ def test_odd_names_are_escaped_and_their_links_work(start_daemon, tmp_path, ftpd
     sub = urllib.parse.urljoin(base, by_name["sub dir"])
     r = ghtest.get(d.port, sub, timeout=30)
     assert r.status == 200 and b"inner.txt" in r.body, (sub, r)
+
+
+# ------------------------------------------------------------------ the faults are real
+
+def _curl_direct(*args):
+    return subprocess.run(["curl", "-sS", "-m", "10", "-o", "/dev/null", "-w", "%{size_download}"]
+                          + list(args), capture_output=True, timeout=60)
+
+
+def test_scripted_faults_catch_a_naive_client(ftpd):
+    """Without the daemon: curl straight to the scripted servers shows that each fault does
+    what the tests above rely on (a client that follows the PASV address hits the decoy; the
+    stall, the disconnect and the short 226 stop at CUT bytes), so those tests can fail."""
+    s = ftpd("--refuse", "EPSV", "--pasv-address", "127.0.0.77")
+    p = _curl_direct("--no-ftp-skip-pasv-ip", url(s, "/hello.txt"))
+    assert p.returncode != 0 or p.stdout != b"31", p
+    assert ghtest.poll(lambda: s.events("DECOY from 127.0.0.1:"), timeout=5), s.lines()
+    for fault, rc in (("--stall-after", 28), ("--drop-after", 18), ("--short-after", 18)):
+        s = ftpd(fault, str(CUT))
+        p = _curl_direct("-m", "4", url(s, "/big.bin"))
+        assert p.returncode == rc and p.stdout == str(CUT).encode(), (fault, p)
+    s = ftpd("--no-anonymous", "--user", "alice:pw")
+    assert _curl_direct(url(s, "/hello.txt")).returncode == 67
