@@ -46,7 +46,8 @@ int ftp_reply_feed(struct ftp_reply *r, const char *in, size_t len, size_t *cons
  * into out (NUL-terminated, control characters replaced by spaces). */
 void ftp_reply_last_line(const struct ftp_reply *r, char *out, size_t n);
 
-/* 227 "Entering Passive Mode (h1,h2,h3,h4,p1,p2)": the port; *addr4 the address the server
+/* These parsers take the reply's text (r->text, its "227 " code skipped) or the text after
+ * the code. 227 "Entering Passive Mode (h1,h2,h3,h4,p1,p2)": the port; *addr4 the address the server
  * named (for the log only: the gateway connects to the control connection's peer). 0 or -1. */
 int ftp_parse_pasv(const char *text, unsigned *port, uint32_t *addr4);
 /* 229 "Entering Extended Passive Mode (|||6446|)": the port. 0 or -1. */
@@ -121,7 +122,8 @@ int ftp_list_parse_line(const char *line, size_t len, int64_t now, struct ftp_en
 int ftp_mlsd_parse_line(const char *line, size_t len, struct ftp_entry *e);
 
 /* A listing being received: bytes fed as they arrive, split into lines (CRLF or LF), parsed,
- * kept (copied) up to cap bytes of input and FTP_LINE_MAX per line. */
+ * kept (copied) up to cap bytes of input and FTP_LINE_MAX per line (each kept line also
+ * counts 16 bytes, its index, against cap: a listing of tiny lines stays bounded too). */
 struct ftp_listing;
 /* dir_url: the directory's URL as shown (no password), ending in "/"; it is escaped where
  * written. mlsd: the lines are MLSD's. now: for ftp_list_parse_line. NULL when out of
@@ -131,6 +133,7 @@ struct ftp_listing *ftp_listing_new(const char *dir_url, int mlsd, int64_t now, 
 int ftp_listing_feed(struct ftp_listing *l, const char *data, size_t len, const char **reason);
 /* The end of the data: a last line without its line end counts. 0 or -1 as above. */
 int ftp_listing_end(struct ftp_listing *l, const char **reason);
+/* Lines kept: entries and lines shown as text (not the skipped "total", ".", ".."). */
 size_t ftp_listing_count(const struct ftp_listing *l);
 /* The page: directories first, then files, by name; each name a link (percent-encoded
  * relative href, "/" after a directory's), size, date (UTC), type; a parent-directory link
