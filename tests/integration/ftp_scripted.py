@@ -19,7 +19,7 @@ Faults (any combination):
                       ends; --endless-reply AT: a multi-line reply that never ends
   --endless-listing   LIST and MLSD send a listing that never ends
   --greeting-421      the greeting is 421 and the server hangs up
-  --user U:P          a login; --no-anonymous: anonymous gets 530
+  --user U:P          a login; --no-anonymous: anonymous gets 530 (after --auth-delay s)
 Everything endless stops at a cap (--cap BYTES, default 256 MiB) or when the peer goes away.
 
 The server logs, one line each, what it received ("<- RETR name", passwords masked), what it
@@ -335,6 +335,8 @@ def _serve(opts):
         auth.add_user(u, p, opts.root, perm="elradfmwMT")
     Handler.authorizer = auth
     Handler.timeout = 120
+    # pyftpdlib waits 3 s before a 530 (vsftpd 1 s): less than the tests' ProxyTimeout
+    Handler.auth_failed_timeout = opts.auth_delay
     FaultDTP.timeout = 120
 
     server = FTPServer(("127.0.0.1", opts.port), Handler)
@@ -361,6 +363,7 @@ def main(argv=None):
     ap.add_argument("--greeting-421", action="store_true")
     ap.add_argument("--user", action="append", default=[])
     ap.add_argument("--no-anonymous", action="store_true")
+    ap.add_argument("--auth-delay", type=float, default=0.5)
     ap.add_argument("--cap", type=int, default=256 << 20)
     opts = ap.parse_args(argv)
     import logging
