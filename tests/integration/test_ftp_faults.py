@@ -53,6 +53,10 @@ def ftp_root(tmp_path):
     for n in ODD_NAMES:
         (root / n).write_bytes(_content(n))
     (root / "sub dir" / "inner.txt").write_bytes(b"inner\n")
+    # a month old: the Last-Modified heuristic makes a stored copy fresh for days (a cache
+    # hit, not a revalidation)
+    old = time.time() - 30 * 86400
+    os.utime(str(root / "big.bin"), (old, old))
     yield str(root)
     shutil.rmtree(str(root), ignore_errors=True)
 
@@ -250,6 +254,15 @@ def test_transfer_cut_short_is_cut_for_the_client_and_not_stored(start_daemon, t
     lines = ghtest.poll_lines(log, lambda ln: "/big.bin" in ln, count=2, timeout=10)
     assert len(lines) == 2 and not any("HIT" in ln for ln in lines), lines
     assert_alive(d, good, ftp_root)
+    # the control: this daemon does store a whole transfer (one RETR for two requests), so
+    # the two RETRs above mean the cut one was not stored
+    with open(os.path.join(ftp_root, "big.bin"), "rb") as f:
+        want = f.read()
+    for attempt in (1, 2):
+        r = ghtest.get(d.port, url(good, "/big.bin"), timeout=30)
+        assert r.status == 200 and r.body == want, (attempt, r)
+    assert "hit" in (r.header("Cache-Status") or ""), r
+    assert len(good.commands("RETR")) == 2, good.lines()    # hello.txt and big.bin once
 
 
 def test_stall_ends_within_proxy_timeout(start_daemon, tmp_path, ftpd, ftp_root):
@@ -293,6 +306,8 @@ def test_never_ending_listing_is_502(start_daemon, tmp_path, ftpd, ftp_root):
     assert r.status == 502, r
     assert b"listing" in r.body.lower(), r
     assert s.events("FAULT endless listing"), s.lines()
+    rss, _ = d.memory_kb()
+    assert rss < 256 * 1024, rss     # the server would send 256 MiB
     assert_alive(d, good, ftp_root)
     # and a well-behaved listing still comes through
     r = ghtest.get(d.port, url(good), timeout=30)
