@@ -83,7 +83,7 @@ struct ftp {
 	struct ftp_reply rep;
 	int pending_final;            /* a transfer's final reply is still to come: swallowed */
 	int broken;                   /* the control connection cannot be reused */
-	int greeted, logged_in, was_logged_in, feat_done, home_known, at_home;
+	int greeted, logged_in, feat_done, home_known, at_home;
 	int f_mlst, f_epsv_bad, f_size, f_mdtm, f_rest;
 	char cur_type;                /* 'I', 'A', 0 unknown */
 	char login_user[FTP_CRED_MAX], login_pass[FTP_CRED_MAX];
@@ -266,7 +266,7 @@ ftp_page(struct ftp *f, int status, const char *extra, const char *quote, const 
 		buf_append(&f->resp, buf_head(&body), buf_len(&body));
 	buf_fini(&body);
 	if (log_on(CFG_LL_INFO))
-		log_info("ftp %s: %d %s", f->u->addr_text, status, msg);
+		log_info("ftp %s: %s: %d %s", f->u->addr_text, f->url, status, msg);
 	f->rmode = RM_DONE;
 	ftp_req_finish(f);
 }
@@ -750,8 +750,17 @@ ftp_req_begin(struct ftp *f)
 		ftp_after_login(f);
 		return;
 	}
-	f->was_logged_in = f->logged_in;
-	f->logged_in = 0;
+	if (f->logged_in) {
+		/* Another login than this connection's: never USER/PASS again on it. vsftpd answers
+		 * a second USER for the same name "331 Any password will do" and PASS "230 Already
+		 * logged in" whatever the password, so a re-login proves nothing, and it refuses
+		 * another name. Ending the stream before any byte makes proxy.c send the request
+		 * again on a fresh connection (conn_up_gone), where the login is checked. */
+		f->broken = 1;
+		f->rmode = RM_EOF;
+		ftp_kick(f);
+		return;
+	}
 	f->at_home = 0;
 	f->home_known = 0;
 	ftp_cmd(f, FS_USER, "USER %s", f->user);
@@ -1184,14 +1193,6 @@ ftp_on_reply(struct ftp *f)
 			goto logged_in;
 		if (code == 331) {
 			ftp_cmd(f, FS_PASS, "PASS %s", f->pass);
-			return;
-		}
-		if (f->was_logged_in && (code == 530 || code == 503 || code == 500)) {
-			/* This server keeps its first login (vsftpd): a fresh connection for the new
-			 * one. Ending the stream before any byte makes proxy.c retry on a new one. */
-			f->broken = 1;
-			f->rmode = RM_EOF;
-			ftp_kick(f);
 			return;
 		}
 		ftp_fail_reply(f, "the FTP server refused the login");
@@ -1632,21 +1633,20 @@ ftp_tmo_cb(struct ev_timer *t)
 	if (f == NULL || f->magic != FTP_MAGIC || f->dead)
 		return;
 	struct up *u = f->u;
-	f->broken = 1;
 	if (u->state == UP_IDLE) {
-		up_close(u);
-		return;
-	}
-	unsigned secs = u->w->cfg->proxy_timeout_ms / 1000;
-	if (f->rmode == RM_NONE && f->have_req) {
-		ftp_page(f, 504, NULL, NULL, "the FTP server %s did not answer %s within %u s",
-		         u->addr_text, f->last_cmd, secs);
+		up_close(u); /* a transfer's final reply never came */
 		return;
 	}
 	if (f->rmode == RM_STREAM && !(f->want & EV_READ) && buf_len(&f->resp) == 0) {
 		/* proxy.c is not reading (a slow client): its own Timeout judges the client */
-		f->broken = 0;
 		ftp_timer_arm(f);
+		return;
+	}
+	f->broken = 1;
+	unsigned secs = u->w->cfg->proxy_timeout_ms / 1000;
+	if (f->rmode == RM_NONE && f->have_req) {
+		ftp_page(f, 504, NULL, NULL, "the FTP server %s did not answer %s within %u s",
+		         u->addr_text, f->last_cmd, secs);
 		return;
 	}
 	if (f->rmode == RM_STREAM) {

@@ -26,7 +26,7 @@ from pyftpdlib.servers import FTPServer
 root, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 logging.basicConfig(filename=log, level=logging.INFO)
 a = DummyAuthorizer()
-a.add_anonymous(root + "/pub")
+a.add_anonymous(root + "/pub", perm="elrw")
 a.add_user("alice", "s3cret-pw", root + "/alice", perm="elradfmwMT")
 h = FTPHandler
 h.authorizer = a
@@ -219,3 +219,31 @@ def test_listing_as_json_and_vary(ftpd, gw):
     assert names == {"a <b>.txt": "file", "sub": "dir"}, names
     r = ghtest.get(gw.port, url(ftpd, "/dir;type=d"), timeout=30)
     assert r.status == 200 and r.header("Content-Type").startswith("text/html"), r
+
+
+def test_head_has_the_fields_without_a_transfer(ftpd, gw):
+    r = ghtest.get(gw.port, url(ftpd, "/file.bin"), method="HEAD", timeout=30)
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Content-Length") == str(len(ftpd.data))
+    with open(ftpd.log, errors="replace") as f:
+        assert "RETR" not in f.read()
+
+
+def test_put_invalidates_the_cached_copy(ftpd, start_daemon, ctx):
+    root = os.path.join(ctx.workdir, "ftpcache-%d" % time.time_ns())
+    d = start_daemon("ftpc", timeout=10,
+                     extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb /"])
+    p = os.path.join(ftpd.root, "pub", "doc.txt")
+    with open(p, "wb") as f:
+        f.write(b"old\n")
+    os.utime(p, (time.time() - 86400, time.time() - 86400))
+    u = url(ftpd, "/doc.txt")
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.body == b"old\n" and "stored" in r.header("Cache-Status"), r.headers
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.headers
+    r = ghtest.get(d.port, u, method="PUT", body=b"new\n", timeout=30)
+    assert r.status == 200, r
+    r = ghtest.get(d.port, u, timeout=30)
+    assert r.status == 200 and r.body == b"new\n", r
+    assert "hit" not in r.header("Cache-Status"), r.headers
