@@ -19,6 +19,7 @@ Faults (any combination):
                       ends; --endless-reply AT: a multi-line reply that never ends
   --endless-listing   LIST and MLSD send a listing that never ends
   --greeting-421      the greeting is 421 and the server hangs up
+  --silent-at AT      at AT ("greeting" or a command name) the server says nothing, ever
   --user U:P          a login; --no-anonymous: anonymous gets 530 (after --auth-delay s)
 Everything endless stops at a cap (--cap BYTES, default 256 MiB) or when the peer goes away.
 
@@ -277,6 +278,10 @@ def _serve(opts):
                              "(scripted maintenance).")
                 self.close_when_done()
                 return
+            if opts.silent_at == "greeting":
+                self.on_connect()
+                log("FAULT silent")
+                return
             if opts.endless_line == "greeting" or opts.endless_reply == "greeting":
                 self.on_connect()
                 self._endless()
@@ -293,6 +298,9 @@ def _serve(opts):
 
         def pre_process_command(self, line, cmd, arg):
             log("<- %s" % (line if cmd != "PASS" else "PASS ******"))
+            if opts.silent_at and cmd == opts.silent_at.upper():
+                log("FAULT silent")
+                return
             at = (opts.endless_line or opts.endless_reply or "").upper()
             if at and cmd == at:
                 self._endless()
@@ -361,6 +369,7 @@ def main(argv=None):
     ap.add_argument("--endless-reply")
     ap.add_argument("--endless-listing", action="store_true")
     ap.add_argument("--greeting-421", action="store_true")
+    ap.add_argument("--silent-at")
     ap.add_argument("--user", action="append", default=[])
     ap.add_argument("--no-anonymous", action="store_true")
     ap.add_argument("--auth-delay", type=float, default=0.5)

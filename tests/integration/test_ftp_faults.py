@@ -281,8 +281,9 @@ def test_stall_ends_within_proxy_timeout(start_daemon, tmp_path, ftpd, ftp_root)
 
 @pytest.mark.parametrize("fault,at", [("--endless-line", "greeting"), ("--endless-line", "SIZE"),
                                       ("--endless-reply", "greeting"),
-                                      ("--endless-reply", "SIZE")],
-                         ids=["line-greeting", "line-size", "reply-greeting", "reply-size"])
+                                      ("--endless-reply", "SIZE"), ("--endless-reply", "RETR")],
+                         ids=["line-greeting", "line-size", "reply-greeting", "reply-size",
+                              "reply-retr"])
 def test_endless_control_line_or_reply_is_502_too_long(start_daemon, tmp_path, ftpd, ftp_root,
                                                        fault, at):
     s = ftpd(fault, at)
@@ -312,6 +313,20 @@ def test_never_ending_listing_is_502(start_daemon, tmp_path, ftpd, ftp_root):
     # and a well-behaved listing still comes through
     r = ghtest.get(d.port, url(good), timeout=30)
     assert r.status == 200 and b"hello.txt" in r.body, r
+
+
+@pytest.mark.parametrize("at", ["greeting", "PASS", "RETR"])
+def test_silent_server_is_504_within_proxy_timeout(start_daemon, tmp_path, ftpd, ftp_root, at):
+    s = ftpd("--silent-at", at)
+    good = ftpd()
+    d = gateway(start_daemon, tmp_path)
+    t0 = time.monotonic()
+    r = ghtest.get(d.port, url(s, "/hello.txt"), timeout=PROXY_TIMEOUT + SLACK)
+    took = time.monotonic() - t0
+    assert r.status == 504, r
+    assert PROXY_TIMEOUT - 0.5 <= took < PROXY_TIMEOUT + SLACK, took
+    assert s.events("FAULT silent"), s.lines()
+    assert_alive(d, good, ftp_root)
 
 
 # ------------------------------------------------------------------ greetings and logins
