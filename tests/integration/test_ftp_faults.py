@@ -295,7 +295,8 @@ def test_endless_control_line_or_reply_is_502_too_long(start_daemon, tmp_path, f
     assert b"too long" in r.body, r
     assert time.monotonic() - t0 < PROXY_TIMEOUT + SLACK
     rss, _ = d.memory_kb()
-    assert rss < 256 * 1024, rss     # the server would send 256 MiB
+    # about 5 MB (18 MB under ASan) measured; the server would send 256 MiB
+    assert rss < 64 * 1024, rss
     assert_alive(d, good, ftp_root)
 
 
@@ -308,7 +309,8 @@ def test_never_ending_listing_is_502(start_daemon, tmp_path, ftpd, ftp_root):
     assert b"listing" in r.body.lower(), r
     assert s.events("FAULT endless listing"), s.lines()
     rss, _ = d.memory_kb()
-    assert rss < 256 * 1024, rss     # the server would send 256 MiB
+    # about 5 MB (18 MB under ASan) measured; the server would send 256 MiB
+    assert rss < 64 * 1024, rss
     assert_alive(d, good, ftp_root)
     # and a well-behaved listing still comes through
     r = ghtest.get(d.port, url(good), timeout=30)
