@@ -155,6 +155,9 @@ def test_mlsd_is_used_when_announced(start_daemon, tmp_path, ftpd, ftp_root):
     # MLSD's modify fact is to the second, in UTC
     assert big["modified"] == time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(st.st_mtime)), big
     assert entries["sub dir"]["type"] == "dir", entries
+    # the page shows the same size and date (to the second: MLSD's precision)
+    assert str(BIG) in page, page
+    assert time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(st.st_mtime)) in page, page
 
 
 def test_list_is_used_when_mlsd_is_not_announced(start_daemon, tmp_path, ftpd, ftp_root):
@@ -171,6 +174,8 @@ def test_list_is_used_when_mlsd_is_not_announced(start_daemon, tmp_path, ftpd, f
     assert entries["big.bin"]["modified"].startswith(
         time.strftime("%Y-%m-%d", time.gmtime(st.st_mtime))), entries["big.bin"]
     assert entries["sub dir"]["type"] == "dir", entries
+    page = r.body.decode("utf-8")
+    assert str(BIG) in page and time.strftime("%Y-%m-%d", time.gmtime(st.st_mtime)) in page, page
 
 
 # ------------------------------------------------------------------ data connections
