@@ -123,8 +123,8 @@ struct ftp {
 	struct sockaddr_storage dpeer;
 	struct ftp_listing *lst;
 
-	/* the response (to read) */
-	struct buf resp;
+	/* the response (to read): f->resp, then f->rbody (a rendered listing, not copied) */
+	struct buf resp, rbody;
 	enum ftp_rmode rmode;
 	int chunked;
 	int64_t body_left;            /* Content-Length framing: bytes still to come */
@@ -286,12 +286,12 @@ ftp_fail_reply(struct ftp *f, const char *what)
 		int hl = colon ? (int)(colon - host) : (int)strlen(host);
 		snprintf(realm, sizeof(realm), "WWW-Authenticate: Basic realm=\"FTP %.*s\"\r\n", hl,
 		         host);
-		ftp_page(f, 401, realm, q, "%s: the FTP server refused the login", what);
+		ftp_page(f, 401, realm, q, "%s", what);
 		return;
 	}
 	if (code == 550 || code == 553) {
-		status = (strcasestr(q, "permission") || strcasestr(q, "access denied") ||
-		          strcasestr(q, "not allowed")) ? 403 : 404;
+		status = (strcasestr(q, "permission") || strcasestr(q, "denied") ||
+		          strcasestr(q, "privilege") || strcasestr(q, "not allowed")) ? 403 : 404;
 	} else if (code == 421) {
 		status = 503;
 		f->broken = 1;
@@ -589,6 +589,10 @@ ftp_req_parse(struct ftp *f, size_t hl)
 		f->bdone = h->framing == H1_BODY_NONE ||
 		           (h->framing == H1_BODY_LENGTH && h->content_length == 0);
 		h1_chunked_init(&f->bch);
+		/* The client waits for this before its body (curl -T waits a second otherwise);
+		 * proxy.c relays a 1xx. */
+		if ((h->flags & H1_EXPECT_CONTINUE) && !f->bdone && h->minor >= 1)
+			buf_append(&f->resp, "HTTP/1.1 100 Continue\r\n\r\n", 25);
 	}
 	return 0;
 }
@@ -665,7 +669,7 @@ ftp_write(struct up *u, struct buf *b)
 		errno = EAGAIN;
 		return -1;
 	}
-	if (f->rmode != RM_NONE && buf_len(&f->resp) > 0) {
+	if (f->rmode != RM_NONE && (buf_len(&f->resp) > 0 || buf_len(&f->rbody) > 0)) {
 		errno = EAGAIN; /* the last response is still being read */
 		return -1;
 	}
@@ -1048,15 +1052,17 @@ ftp_listing_answer(struct ftp *f)
 		return;
 	}
 	struct cfg *cfg = f->u->w->cfg;
-	f->resp.cap = buf_len(&body) + 4096;
 	ftp_head_start(f, 200);
 	buf_printf(&f->resp, "Content-Type: %s\r\nVary: Accept\r\nCache-Control: %smax-age=%u\r\n"
 	           "Content-Length: %zu\r\n\r\n",
 	           f->json ? "application/json" : "text/html; charset=utf-8", f->anon ? "" : "private, ",
 	           cfg->ftp_listing_expire_s, buf_len(&body));
-	if (f->method != H1_M_HEAD)
-		buf_append(&f->resp, buf_head(&body), buf_len(&body));
-	buf_fini(&body);
+	if (f->method != H1_M_HEAD) {
+		buf_fini(&f->rbody);
+		f->rbody = body; /* read() hands it over after the head */
+	} else {
+		buf_fini(&body);
+	}
 	f->rmode = RM_DONE;
 	ftp_req_finish(f);
 }
@@ -1662,9 +1668,11 @@ static unsigned
 ftp_ready(struct ftp *f)
 {
 	unsigned r = 0;
-	if (buf_len(&f->resp) > 0 || f->rmode == RM_FAIL || f->rmode == RM_EOF)
+	if (buf_len(&f->resp) > 0 || buf_len(&f->rbody) > 0 || f->rmode == RM_FAIL ||
+	    f->rmode == RM_EOF)
 		r |= EV_READ;
-	if (!f->have_req && f->rmode != RM_STREAM && buf_len(&f->resp) == 0)
+	if (!f->have_req && f->rmode != RM_STREAM && buf_len(&f->resp) == 0 &&
+	    buf_len(&f->rbody) == 0)
 		r |= EV_WRITE;
 	else if (f->have_req && f->method == H1_M_PUT && !f->bdone && buf_room(&f->pbody) > 0)
 		r |= EV_WRITE;
@@ -1702,7 +1710,8 @@ ftp_read(struct up *u, struct buf *b)
 		errno = ECONNRESET;
 		return -1;
 	}
-	size_t rl = buf_len(&f->resp);
+	struct buf *src = buf_len(&f->resp) > 0 ? &f->resp : &f->rbody;
+	size_t rl = buf_len(src);
 	if (rl > 0) {
 		size_t avail = 0;
 		char *p = buf_reserve(b, rl, &avail);
@@ -1711,13 +1720,11 @@ ftp_read(struct up *u, struct buf *b)
 			return -1;
 		}
 		size_t n = rl < avail ? rl : avail;
-		memcpy(p, buf_head(&f->resp), n);
+		memcpy(p, buf_head(src), n);
 		buf_commit(b, n);
-		buf_consume(&f->resp, n);
-		if (buf_len(&f->resp) == 0) {
-			buf_release(&f->resp);
-			f->resp.cap = FTP_RESP_CAP;
-		}
+		buf_consume(src, n);
+		if (buf_len(src) == 0)
+			buf_fini(src);
 		ftp_kick(f);
 		return (ssize_t)n;
 	}
@@ -1842,6 +1849,7 @@ ftp_idle(struct up *u)
 {
 	struct ftp *f = u->sdata;
 	if (f == NULL || f->broken || f->have_req || buf_len(&f->resp) > 0 ||
+	    buf_len(&f->rbody) > 0 ||
 	    (f->rmode != RM_DONE && f->rmode != RM_NONE))
 		return -1;
 	f->want = 0;
@@ -1861,6 +1869,7 @@ ftp_free_deferred(struct ev_loop *loop, void *arg)
 	struct ftp *f = arg;
 	buf_fini(&f->req);
 	buf_fini(&f->resp);
+	buf_fini(&f->rbody);
 	buf_fini(&f->pbody);
 	ftp_listing_free(f->lst);
 	f->magic = 0;
@@ -1914,6 +1923,7 @@ ftp_attach(struct up *u)
 	f->rmode = RM_NONE;
 	buf_init(&f->req, FTP_REQ_CAP);
 	buf_init(&f->resp, FTP_RESP_CAP);
+	buf_init(&f->rbody, 0);
 	buf_init(&f->pbody, FTP_PUT_CAP);
 	ftp_reply_init(&f->rep);
 	ev_post_init(&f->post, ftp_post_cb, f);

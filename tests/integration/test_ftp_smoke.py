@@ -28,6 +28,7 @@ logging.basicConfig(filename=log, level=logging.INFO)
 a = DummyAuthorizer()
 a.add_anonymous(root + "/pub", perm="elrw")
 a.add_user("alice", "s3cret-pw", root + "/alice", perm="elradfmwMT")
+a.add_user("reader", "r-pw", root + "/alice", perm="elr")
 h = FTPHandler
 h.authorizer = a
 h.passive_ports = range(port + 1, port + 40)
@@ -247,3 +248,25 @@ def test_put_invalidates_the_cached_copy(ftpd, start_daemon, ctx):
     r = ghtest.get(d.port, u, timeout=30)
     assert r.status == 200 and r.body == b"new\n", r
     assert "hit" not in r.header("Cache-Status"), r.headers
+
+
+def test_curl_upload_with_expect_continue(ftpd, gw, tmp_path):
+    src = tmp_path / "up.bin"
+    data = os.urandom(200000)
+    src.write_bytes(data)
+    p = subprocess.run(["curl", "-sS", "--max-time", "30", "-x", "http://127.0.0.1:%d" % gw.port,
+                        "-T", str(src), "-H", "Expect: 100-continue", "-o", "/dev/null",
+                        "-w", "%{http_code}", url(ftpd, "/put.bin", "alice:s3cret-pw@")],
+                       capture_output=True, text=True, timeout=60, env=ghtest.clean_env())
+    assert p.stdout == "201", (p.stdout, p.stderr)
+    with open(os.path.join(ftpd.root, "alice", "put.bin"), "rb") as f:
+        assert f.read() == data
+
+
+def test_permission_refusal_is_403(ftpd, gw):
+    # a read-only user's STOR: 550 "Not enough privileges." is a 403, not a 404
+    r = ghtest.get(gw.port, url(ftpd, "/new.txt", "reader:r-pw@"), method="PUT", body=b"x",
+                   timeout=30)
+    assert r.status == 403, r
+    assert b"privileges" in r.body
+    assert not os.path.exists(os.path.join(ftpd.root, "alice", "new.txt"))
