@@ -11,6 +11,7 @@ Faults (any combination):
   --pasv-address IP   the 227 reply names IP instead of the control connection's address (a
                       bounce attempt); a decoy listens on IP at the same port, answers
                       "BOUNCED" and logs "DECOY" for every connection it gets
+  --pasv-reply TEXT   the 227 reply is TEXT (a malformed one)
   --stall-after N     RETR sends N bytes, then nothing more (the data connection stays open)
   --drop-after N      RETR sends N bytes, then the server drops the data and control
                       connections without a reply
@@ -308,6 +309,8 @@ def _serve(opts):
             return FTPHandler.pre_process_command(self, line, cmd, arg)
 
         def respond(self, resp, logfun=None):
+            if opts.pasv_reply and resp.startswith("227 "):
+                resp = opts.pasv_reply
             log("-> %s" % resp)
             if opts.pasv_address and resp.startswith("227 "):
                 nums = resp[resp.index("(") + 1:resp.index(")")].split(",")
@@ -362,6 +365,7 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--refuse", action="append", default=[])
     ap.add_argument("--pasv-address")
+    ap.add_argument("--pasv-reply")
     ap.add_argument("--stall-after", type=int)
     ap.add_argument("--drop-after", type=int)
     ap.add_argument("--short-after", type=int)

@@ -195,6 +195,21 @@ def test_pasv_bounce_address_is_ignored(start_daemon, tmp_path, ftpd, ftp_root):
     assert s.events("DATA from 127.0.0.1:"), s.lines()
 
 
+@pytest.mark.parametrize("reply", ["227 Entering Passive Mode (127,0,0,1,300)",
+                                   "227 Entering Passive Mode (127,0,0,1,0,0)",
+                                   "227 Entering Passive Mode (<b>)"],
+                         ids=["five-numbers", "port-zero", "no-numbers"])
+def test_malformed_pasv_reply_is_502(start_daemon, tmp_path, ftpd, ftp_root, reply):
+    s = ftpd("--refuse", "EPSV", "--pasv-reply", reply)
+    good = ftpd()
+    d = gateway(start_daemon, tmp_path)
+    r = ghtest.get(d.port, url(s, "/hello.txt"), timeout=PROXY_TIMEOUT + SLACK)
+    assert r.status == 502, r
+    assert b"<b>" not in r.body, r
+    assert s.events("-> " + reply), s.lines()
+    assert_alive(d, good, ftp_root)
+
+
 def test_epsv_refused_falls_back_to_pasv(start_daemon, tmp_path, ftpd, ftp_root):
     s = ftpd("--refuse", "EPSV")
     d = gateway(start_daemon, tmp_path)
