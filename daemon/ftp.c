@@ -137,6 +137,7 @@ static void ftp_lio_cb(struct ev_io *io, unsigned revents);
 static void ftp_tmo_cb(struct ev_timer *t);
 static void ftp_post_cb(struct ev_post *p);
 static void ftp_req_begin(struct ftp *f);
+static int ftp_login_elsewhere(struct ftp *f);
 static void ftp_nav_next(struct ftp *f);
 static void ftp_data_open(struct ftp *f);
 static void ftp_xfer_check_end(struct ftp *f);
@@ -661,7 +662,7 @@ ftp_write(struct up *u, struct buf *b)
 		return -1;
 	}
 	if (f->have_req) {
-		if (f->method == H1_M_PUT && !f->bdone) {
+		if (f->method == H1_M_PUT && !f->bdone && f->rmode == RM_NONE) {
 			ssize_t n = ftp_body_take(f, b);
 			if (n > 0)
 				return n;
@@ -710,6 +711,8 @@ ftp_write(struct up *u, struct buf *b)
 		ftp_page(f, 400, NULL, NULL, "bad request to the FTP gateway: %s", reason);
 	} else if (ftp_req_parse(f, hl) == 0) {
 		buf_consume(&f->req, buf_len(&f->req));
+		if (ftp_login_elsewhere(f))
+			return (ssize_t)from_b;
 		if (f->method == H1_M_PUT && !f->bdone) {
 			ssize_t m = ftp_body_take(f, b);
 			if (m > 0)
@@ -744,25 +747,31 @@ ftp_after_login(struct ftp *f)
 	ftp_nav_next(f);
 }
 
+/* A request for another login than the connection's: never USER/PASS again on it. vsftpd
+ * answers a second USER for the same name "331 Any password will do" and PASS "230 Already
+ * logged in" whatever the password, so a re-login proves nothing (and it refuses another
+ * name). The stream ends before any byte, so proxy.c sends the request again on a fresh
+ * connection (conn_up_gone), where the login is checked. Checked before any PUT body is
+ * taken: proxy.c replays only what it has sent. Returns 1 when it ended the stream. */
+static int
+ftp_login_elsewhere(struct ftp *f)
+{
+	if (!f->logged_in ||
+	    (strcmp(f->login_user, f->user) == 0 && strcmp(f->login_pass, f->pass) == 0))
+		return 0;
+	f->broken = 1;
+	f->rmode = RM_EOF;
+	ftp_kick(f);
+	return 1;
+}
+
 static void
 ftp_req_begin(struct ftp *f)
 {
-	if (f->rmode != RM_NONE)
-		return; /* answered already (a bad request) */
-	if (f->logged_in && strcmp(f->login_user, f->user) == 0 &&
-	    strcmp(f->login_pass, f->pass) == 0) {
-		ftp_after_login(f);
-		return;
-	}
+	if (f->rmode != RM_NONE || ftp_login_elsewhere(f))
+		return; /* answered already (a bad request), or for a fresh connection */
 	if (f->logged_in) {
-		/* Another login than this connection's: never USER/PASS again on it. vsftpd answers
-		 * a second USER for the same name "331 Any password will do" and PASS "230 Already
-		 * logged in" whatever the password, so a re-login proves nothing, and it refuses
-		 * another name. Ending the stream before any byte makes proxy.c send the request
-		 * again on a fresh connection (conn_up_gone), where the login is checked. */
-		f->broken = 1;
-		f->rmode = RM_EOF;
-		ftp_kick(f);
+		ftp_after_login(f);
 		return;
 	}
 	f->at_home = 0;
@@ -1674,7 +1683,8 @@ ftp_ready(struct ftp *f)
 	if (!f->have_req && f->rmode != RM_STREAM && buf_len(&f->resp) == 0 &&
 	    buf_len(&f->rbody) == 0)
 		r |= EV_WRITE;
-	else if (f->have_req && f->method == H1_M_PUT && !f->bdone && buf_room(&f->pbody) > 0)
+	else if (f->have_req && f->method == H1_M_PUT && !f->bdone && f->rmode == RM_NONE &&
+	         buf_room(&f->pbody) > 0)
 		r |= EV_WRITE;
 	return r;
 }

@@ -270,3 +270,18 @@ def test_permission_refusal_is_403(ftpd, gw):
     assert r.status == 403, r
     assert b"privileges" in r.body
     assert not os.path.exists(os.path.join(ftpd.root, "alice", "new.txt"))
+
+
+def test_big_put_with_another_login_than_the_pooled_one(ftpd, start_daemon):
+    # one worker: the anonymous login is pooled, alice's PUT must go to a fresh connection
+    # with its body whole (proxy.c replays at most 64 KiB it has sent: none is taken before)
+    d = start_daemon("ftp1", timeout=10, workers=1)
+    assert ghtest.get(d.port, url(ftpd, "/file.bin"), timeout=30).status == 200
+    data = os.urandom(500000)
+    r = ghtest.get(d.port, url(ftpd, "/big-up.bin", "alice:s3cret-pw@"), method="PUT",
+                   body=data, timeout=30)
+    assert r.status == 201, r
+    with open(os.path.join(ftpd.root, "alice", "big-up.bin"), "rb") as f:
+        assert f.read() == data
+    r = ghtest.get(d.port, url(ftpd, "/file.bin"), timeout=30)
+    assert r.status == 200 and r.body == ftpd.data
