@@ -18,7 +18,8 @@ Faults (any combination):
   --short-after N     RETR sends N bytes, closes the data connection and claims 226 anyway
   --endless-line AT   at AT ("greeting" or a command name) the server sends one line that never
                       ends; --endless-reply AT: a multi-line reply that never ends
-  --endless-listing   LIST and MLSD send a listing that never ends
+  --endless-listing   LIST and MLSD send a listing that never ends; --endless-listing-line:
+                      a listing whose first line never ends
   --greeting-421      the greeting is 421 and the server hangs up
   --silent-at AT      at AT ("greeting" or a command name) the server says nothing, ever
   --user U:P          a login; --no-anonymous: anonymous gets 530 (after --auth-delay s)
@@ -321,7 +322,17 @@ def _serve(opts):
             else:
                 FTPHandler.respond(self, resp, logfun)
 
+        def _endless_listing(self, cmd):
+            if opts.endless_listing_line:
+                log("FAULT endless listing line")
+                self.push_dtp_data(Endless(b"x", b"-rw-r--r-- 1 ftp ftp 1 Jan 02 2020 "),
+                                   isproducer=True, cmd=cmd)
+                return True
+            return False
+
         def ftp_LIST(self, path):
+            if self._endless_listing("LIST"):
+                return path
             if opts.endless_listing:
                 log("FAULT endless listing")
                 self.push_dtp_data(ListingProducer(), isproducer=True, cmd="LIST")
@@ -329,6 +340,8 @@ def _serve(opts):
             return FTPHandler.ftp_LIST(self, path)
 
         def ftp_MLSD(self, path):
+            if self._endless_listing("MLSD"):
+                return path
             if opts.endless_listing:
                 log("FAULT endless listing")
                 self.push_dtp_data(ListingProducer(), isproducer=True, cmd="MLSD")
@@ -372,6 +385,7 @@ def main(argv=None):
     ap.add_argument("--endless-line")
     ap.add_argument("--endless-reply")
     ap.add_argument("--endless-listing", action="store_true")
+    ap.add_argument("--endless-listing-line", action="store_true")
     ap.add_argument("--greeting-421", action="store_true")
     ap.add_argument("--silent-at")
     ap.add_argument("--user", action="append", default=[])

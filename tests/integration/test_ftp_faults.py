@@ -351,6 +351,21 @@ def test_silent_server_is_504_within_proxy_timeout(start_daemon, tmp_path, ftpd,
     assert_alive(d, good, ftp_root)
 
 
+@pytest.mark.parametrize("listing", ["mlsd", "list"])
+def test_endless_listing_line_is_502_too_long(start_daemon, tmp_path, ftpd, ftp_root, listing):
+    s = ftpd("--endless-listing-line",
+             *(["--refuse", "MLST", "--refuse", "MLSD"] if listing == "list" else []))
+    good = ftpd()
+    d = gateway(start_daemon, tmp_path)
+    r = ghtest.get(d.port, url(s), timeout=PROXY_TIMEOUT + SLACK)
+    assert r.status == 502, r
+    assert b"too long" in r.body, r
+    assert s.events("FAULT endless listing line"), s.lines()
+    rss, _ = d.memory_kb()
+    assert rss < 64 * 1024, rss
+    assert_alive(d, good, ftp_root)
+
+
 # ------------------------------------------------------------------ greetings and logins
 
 def test_421_greeting_quotes_the_reply(start_daemon, tmp_path, ftpd, ftp_root):
