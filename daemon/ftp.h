@@ -14,8 +14,9 @@
  * Everything runs on the worker's loop: the control connection (u->fd), the data connection
  * (passive: EPSV, then PASV to the control peer's address, never the one in the reply; active
  * EPRT/PORT with FTPActiveFallback On), timers. A pooled connection keeps its FTP login for
- * the next request to the same server (pool key "ftp|host:port"); a request for another user
- * logs in again on it.
+ * the next request to the same server (pool key "ftp|host:port"); a request for another login
+ * is sent again on a fresh connection (a re-login on the same one proves nothing: vsftpd says
+ * "230 Already logged in" to any password), and a connection that got a 530 is not pooled.
  *
  * Response fields the gateway writes, which the cache relies on: Last-Modified (MDTM), ETag
  * (ftp_etag: size and mtime), Content-Length (SIZE), Content-Type (ftp_mime_type),

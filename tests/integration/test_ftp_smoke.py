@@ -32,13 +32,16 @@ a.add_user("reader", "r-pw", root + "/alice", perm="elr")
 h = FTPHandler
 h.authorizer = a
 h.passive_ports = range(port + 1, port + 40)
+if len(sys.argv) > 4:
+    h.timeout = float(sys.argv[4])  # idle control connections are closed after this
 s = FTPServer(("127.0.0.1", port), h)
 s.serve_forever()
 '''
 
 
 class FtpServer:
-    def __init__(self):
+    def __init__(self, idle_timeout=None):
+        self.idle_timeout = idle_timeout
         self.root = tempfile.mkdtemp(prefix="gh-ftp-")
         os.makedirs(os.path.join(self.root, "pub", "dir", "sub"))
         os.makedirs(os.path.join(self.root, "alice"))
@@ -55,8 +58,10 @@ class FtpServer:
     def start(self):
         for _ in range(5):
             self.port = ghtest.free_port()
-            self.proc = subprocess.Popen([sys.executable, "-c", SERVER, self.root, str(self.port),
-                                          self.log], stdout=subprocess.DEVNULL,
+            args = [sys.executable, "-c", SERVER, self.root, str(self.port), self.log]
+            if self.idle_timeout:
+                args.append(str(self.idle_timeout))
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                          stderr=subprocess.DEVNULL)
             if ghtest.wait_listening("127.0.0.1", self.port, time.time() + 10, self.proc):
                 return self
@@ -285,3 +290,28 @@ def test_big_put_with_another_login_than_the_pooled_one(ftpd, start_daemon):
         assert f.read() == data
     r = ghtest.get(d.port, url(ftpd, "/file.bin"), timeout=30)
     assert r.status == 200 and r.body == ftpd.data
+
+
+def close_wait_to(port):
+    out = subprocess.run(["ss", "-tnH", "state", "close-wait", "dport", "= :%d" % port],
+                         capture_output=True, text=True, timeout=10).stdout
+    return [ln for ln in out.splitlines() if ln.strip()]
+
+
+def test_idle_control_connection_closed_by_the_server_is_retired(start_daemon):
+    s = FtpServer(idle_timeout=1.5).start()
+    try:
+        d = start_daemon("ftpidle", timeout=10, workers=1)
+        u = "ftp://127.0.0.1:%d/file.bin" % s.port
+        assert ghtest.get(d.port, u, timeout=30).body == s.data
+        # the server closes the pooled control connection: the gateway closes its end too
+        # (no socket left in CLOSE_WAIT), and the next request gets a fresh one
+        deadline = time.time() + 15
+        time.sleep(2)
+        while close_wait_to(s.port) and time.time() < deadline:
+            time.sleep(0.2)
+        assert close_wait_to(s.port) == []
+        r = ghtest.get(d.port, u, timeout=30)
+        assert r.status == 200 and r.body == s.data, r
+    finally:
+        s.stop()

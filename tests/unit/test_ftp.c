@@ -58,7 +58,7 @@ ftp_257_gives_the_quoted_directory(void **state)
 {
 	(void)state;
 	char d[64];
-	assert_int_equal(ftp_parse_257("\"/home/alice\" is the current directory", d, sizeof(d)), 0);
+	assert_int_equal(ftp_parse_257("\"/home/alice\" is the cwd", d, sizeof(d)), 0);
 	assert_string_equal(d, "/home/alice");
 	assert_int_equal(ftp_parse_257("\"/a \"\"quoted\"\" dir\" created", d, sizeof(d)), 0);
 	assert_string_equal(d, "/a \"quoted\" dir");
