@@ -1,11 +1,12 @@
 """
 test_policy_ftp.py - ftp:// URLs under the intranet policy (issue 3): they are routed like
 http:// (ProxyBlock by name and by address, NoProxy, ProxyRemote `ftp`, `*`, URL prefixes) and go
-to a parent as an HTTP proxy request in absolute form, the FTP login included. Gatehouse does
-not speak FTP itself yet, so an ftp:// URL whose route is direct is answered 501 naming why;
-the access log never shows the FTP password.
+to a parent as an HTTP proxy request in absolute form, the FTP login included. An ftp:// URL
+whose route is direct is fetched by the FTP gateway (issue 12) from the server itself; the access
+log never shows the FTP password.
 
-A StubParent (origin.py) stands in for the parent, so the test sees exactly what the child sends.
+A StubParent (origin.py) stands in for the parent, so the test sees exactly what the child sends;
+ftp_scripted.py (pyftpdlib) is the FTP server of the direct routes.
 """
 
 import os
@@ -14,7 +15,10 @@ import uuid
 import pytest
 
 import ghtest
+from ftp_scripted import ScriptedFTP
 from origin import StubParent
+
+HELLO = b"hello over ftp\n"
 
 
 def tok():
@@ -28,6 +32,18 @@ def hdr(head, name):
 @pytest.fixture
 def stub():
     s = StubParent().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def ftpd(tmp_path):
+    """A well-behaved FTP server on loopback (www.outside.test and *.intranet.test resolve to
+    127.0.0.1 in the policy DNS), serving hello.txt."""
+    root = tmp_path / "ftproot"
+    root.mkdir()
+    (root / "hello.txt").write_bytes(HELLO)
+    s = ScriptedFTP(str(root), str(tmp_path / "ftp.log")).start()
     yield s
     s.stop()
 
@@ -81,40 +97,46 @@ def test_ftp_login_reaches_the_parent_but_not_the_log(start_policy_daemon, pctx,
     assert "ftp://alice@ftp.outside.test/home/alice/f" in line, line
 
 
-def test_ftp_with_a_direct_route_is_501_naming_the_cause(start_policy_daemon, pctx, stub):
-    # ProxyRemote for http only: ftp:// has no parent, so it would go direct, which needs the
-    # FTP gateway; the http request on the same connection still goes to the parent.
+def test_ftp_with_a_direct_route_is_fetched_by_the_gateway(start_policy_daemon, pctx, stub, ftpd):
+    # ProxyRemote for http only: ftp:// has no parent, so it goes direct, through the FTP
+    # gateway to the server itself; the http request on the same connection still goes to the
+    # parent.
     log = new_log(pctx)
     d = start_policy_daemon(access_log=log,
                             extra=["ProxyRemote http http://127.0.0.1:%d" % stub.port])
     t = tok()
-    with ghtest.Conn("127.0.0.1", d.port) as c:
-        c.send(ghtest.build("ftp://ftp.outside.test/pub/f?t=" + t))
-        r = c.read_response()
-        assert r.status == 501, r
-        assert b"ftp://" in r.body and b"ProxyRemote" in r.body, r
+    with ghtest.Conn("127.0.0.1", d.port, timeout=30) as c:
+        c.send(ghtest.build("ftp://www.outside.test:%d/hello.txt" % ftpd.port))
+        r = c.read_response(timeout=30)
+        assert r.status == 200 and r.body == HELLO, r
         c.send(ghtest.build("http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, t)))
         r2 = c.read_response()
         assert r2.status == 200 and r2.body == stub.body, r2
     assert [h["line"].split()[1][:6] for h in stub.requests_with(t)] == ["http:/"], stub.heads
-    assert "TCP_MISS/501 " in log_lines(log, "ftp://ftp.outside.test")[0]
+    assert stub.requests_with("hello.txt") == [], stub.heads
+    assert ftpd.commands("RETR") == [("RETR", "hello.txt")], ftpd.lines()
+    line = log_lines(log, "ftp://www.outside.test")[0]
+    assert "TCP_MISS/200 " in line and "HIER_DIRECT" in line, line
 
 
-def test_ftp_without_any_parent_is_501(start_policy_daemon, pctx):
+def test_ftp_without_any_parent_goes_direct(start_policy_daemon, pctx, ftpd):
     d = start_policy_daemon()
-    r = ghtest.get(d.port, "ftp://ftp.outside.test/pub/")
-    assert r.status == 501 and b"ftp://" in r.body, r
+    r = ghtest.get(d.port, "ftp://www.outside.test:%d/hello.txt" % ftpd.port, timeout=30)
+    assert r.status == 200 and r.body == HELLO, r
+    assert len(ftpd.commands("RETR")) == 1, ftpd.lines()
 
 
-def test_noproxy_sends_ftp_direct_which_is_501(start_policy_daemon, pctx, stub):
+def test_noproxy_sends_ftp_direct_to_the_gateway(start_policy_daemon, pctx, stub, ftpd):
     d = start_policy_daemon(extra=["ProxyRemote * http://127.0.0.1:%d" % stub.port,
                                    "NoProxy .intranet.test"])
     t = tok()
-    r = ghtest.get(d.port, "ftp://files.intranet.test/pub/?t=" + t)
-    assert r.status == 501, r
-    assert stub.requests_with(t) == []
+    r = ghtest.get(d.port, "ftp://www.intranet.test:%d/hello.txt" % ftpd.port, timeout=30)
+    assert r.status == 200 and r.body == HELLO, r
+    assert stub.heads == []
+    assert len(ftpd.commands("RETR")) == 1, ftpd.lines()
     r = ghtest.get(d.port, "ftp://ftp.outside.test/pub/?t=" + t)
     assert r.status == 200 and len(stub.requests_with(t)) == 1, r
+    assert len(ftpd.commands("RETR")) == 1, ftpd.lines()
 
 
 @pytest.mark.parametrize("entry,host", [
