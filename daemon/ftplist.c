@@ -9,6 +9,7 @@
  * tests/unit/test_ftplist.c and tests/fuzz/fuzz_ftplist.c exercise them.
  */
 #include "daemon/ftplist.h"
+#include "webui/auth.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -633,73 +634,25 @@ ftp_userinfo_parse(const char *ui, size_t n, char *user, size_t ucap, char *pass
 	return ftp_pct_decode(colon + 1, n - un - 1, pass, pcap, &why) < 0 ? -1 : 0;
 }
 
-static int
-ftp_b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
+/* The decoding is webui/auth.c's, the one Basic parser (the status page's, and issue 14's
+ * proxy logins); what the FTP gateway adds is that a password goes into a PASS command line,
+ * so a CR or LF in it is refused here. */
 int
 ftp_basic_parse(const char *value, size_t n, char *user, size_t ucap, char *pass,
                 size_t pcap)
 {
-	char dec[1024];
-	size_t i = 0, k = 0, pad = 0, un;
-	unsigned acc = 0, bits = 0;
-	const char *colon;
+	char field[1024];
 
-	while (i < n && ftp_is_space((unsigned char)value[i]))
-		i++;
-	if (n - i < 6 || !ftp_ieq(value + i, 5, "basic") ||
-	    !ftp_is_space((unsigned char)value[i + 5]))
+	if (n >= sizeof(field) || memchr(value, '\0', n) != NULL)
 		return -1;
-	i += 6;
-	while (i < n && ftp_is_space((unsigned char)value[i]))
-		i++;
-	while (n > i && ftp_is_space((unsigned char)value[n - 1]))
-		n--;
-	for (; i < n; i++) {
-		int v = ftp_b64val((unsigned char)value[i]);
-
-		if (value[i] == '=') {
-			pad++;
-			continue;
-		}
-		if (v < 0 || pad > 0)
-			return -1;
-		acc = acc << 6 | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (k >= sizeof(dec))
-				return -1;
-			dec[k++] = (char)(acc >> bits & 255);
-		}
+	memcpy(field, value, n);
+	field[n] = '\0';
+	if (auth_basic_decode(field, user, ucap, pass, pcap) < 0)
+		return -1;
+	if (strpbrk(pass, "\r\n") != NULL) {
+		user[0] = pass[0] = '\0';
+		return -1;
 	}
-	if (pad > 2 || bits >= 6)
-		return -1;
-	colon = memchr(dec, ':', k);
-	if (colon == NULL)
-		return -1;
-	un = (size_t)(colon - dec);
-	if (memchr(dec, '\0', k) || memchr(dec, '\r', k) || memchr(dec, '\n', k))
-		return -1;
-	if (un + 1 > ucap || k - un - 1 + 1 > pcap)
-		return -1;
-	memcpy(user, dec, un);
-	user[un] = '\0';
-	memcpy(pass, colon + 1, k - un - 1);
-	pass[k - un - 1] = '\0';
 	return 0;
 }
 

@@ -89,7 +89,9 @@ int ftp_path_parse(const char *path, size_t len, struct ftp_path *p, const char 
  * 0 or -1. */
 int ftp_userinfo_parse(const char *ui, size_t n, char *user, size_t ucap, char *pass,
                        size_t pcap, int *has_pass);
-/* "Basic dXNlcjpwYXNz" (an Authorization value) into user and pass; 0 or -1. */
+/* "Basic dXNlcjpwYXNz" (an Authorization value) into user and pass, decoded by webui/auth.c's
+ * auth_basic_decode (strict, padded base64); a CR or LF in the password is refused (it goes
+ * into a PASS line). 0 or -1. */
 int ftp_basic_parse(const char *value, size_t n, char *user, size_t ucap, char *pass,
                     size_t pcap);
 
