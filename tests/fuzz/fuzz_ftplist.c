@@ -19,6 +19,7 @@
 
 #include "daemon/buf.h"
 #include "daemon/ftplist.h"
+#include "tests/json_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -158,87 +159,6 @@ fz_list_line(const char *p, size_t n, int mlsd)
 
 /* ---- listings, HTML, JSON ---- */
 
-static const char *fz_json_value(const char *p, const char *e, int depth);
-
-static const char *
-fz_json_ws(const char *p, const char *e)
-{
-	while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
-		p++;
-	return p;
-}
-
-static const char *
-fz_json_string(const char *p, const char *e)
-{
-	if (p >= e || *p++ != '"')
-		return NULL;
-	while (p < e && *p != '"') {
-		if ((unsigned char)*p < 0x20)
-			return NULL;
-		if (*p == '\\') {
-			if (++p >= e)
-				return NULL;
-			if (*p == 'u') {
-				for (int i = 1; i <= 4; i++)
-					if (p + i >= e || !isxdigit((unsigned char)p[i]))
-						return NULL;
-				p += 4;
-			} else if (strchr("\"\\/bfnrt", *p) == NULL) {
-				return NULL;
-			}
-		}
-		p++;
-	}
-	return p < e ? p + 1 : NULL;
-}
-
-static const char *
-fz_json_value(const char *p, const char *e, int depth)
-{
-	p = fz_json_ws(p, e);
-	if (p >= e || depth > 8)
-		return NULL;
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		int obj = *p == '{';
-
-		p = fz_json_ws(p + 1, e);
-		if (p < e && *p == close)
-			return p + 1;
-		for (;;) {
-			if (obj) {
-				p = fz_json_string(fz_json_ws(p, e), e);
-				if (p == NULL)
-					return NULL;
-				p = fz_json_ws(p, e);
-				if (p >= e || *p++ != ':')
-					return NULL;
-			}
-			p = fz_json_value(p, e, depth + 1);
-			if (p == NULL)
-				return NULL;
-			p = fz_json_ws(p, e);
-			if (p < e && *p == ',') {
-				p++;
-				continue;
-			}
-			return p < e && *p == close ? p + 1 : NULL;
-		}
-	}
-	if (*p == '"')
-		return fz_json_string(p, e);
-	if (e - p >= 4 && memcmp(p, "null", 4) == 0)
-		return p + 4;
-	if (*p == '-' || (*p >= '0' && *p <= '9')) {
-		p++;
-		while (p < e && *p >= '0' && *p <= '9')
-			p++;
-		return p;
-	}
-	return NULL;
-}
-
 /* Every '<' on the page opens one of the page's own elements. */
 static void
 fz_html_check(const struct buf *b)
@@ -302,8 +222,7 @@ fz_listing(const char *p, size_t n)
 	{
 		const char *s = buf_head(&b), *e = s + buf_len(&b);
 
-		s = fz_json_value(s, e, 0);
-		fz_check(s != NULL && fz_json_ws(s, e) == e);
+		fz_check(tj_valid_span(s, e));
 	}
 	buf_fini(&b);
 	ftp_listing_free(l);
