@@ -824,3 +824,56 @@ def _with_server_log(fn):
 for _name, _fn in list(globals().items()):
     if _name.startswith("test_") and callable(_fn):
         globals()[_name] = _with_server_log(_fn)
+
+
+STATUS_LOCATION = ["<Location /gatehouse/>", "    SetHandler gatehouse-status",
+                   "    Require ip 127.0.0.1 ::1", "</Location>"]
+
+
+def status_get(d, path):
+    """GET /gatehouse/PATH addressed to the proxy itself (origin-form)."""
+    raw = ("GET /gatehouse/%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n"
+           % (path, d.port)).encode()
+    r, c = ghtest.request(d.port, raw)
+    c.close()
+    assert r.status == 200, r
+    return r
+
+
+def test_status_page_counts_ftp_requests(start_daemon, ctx, vsftpd):
+    """FTP requests are counted on the status page like the others (a miss, a hit), and its
+    recent requests show their URLs without a password."""
+    log = new_log(ctx, "ftpstatus")
+    root = os.path.join(ctx.workdir, "ftpstatus-" + uuid.uuid4().hex[:8])
+    d = start_daemon("ftpstatus", access_log=log, timeout=T,
+                     extra=["CacheRoot %s" % root, "CacheSize 64M", "CacheEnable lmdb ftp://"]
+                     + STATUS_LOCATION)
+    d.access_log = log
+    data = payload(50000, b"status")
+    vsftpd.put_file("pub/counted.bin", data, mtime=MTIME)
+    u = furl(vsftpd, "pub/counted.bin")
+    assert get(d, u).status == 200
+    r2 = get(d, u)
+    assert r2.status == 200 and r2.body == data and is_hit(r2), r2.headers
+    # vsftpd takes any password for anonymous: this one must show nowhere
+    secret = furl(vsftpd, "pub/counted.bin", "anonymous:S3cr3tPassw0rd")
+    assert get(d, secret).status == 200
+    access_lines(d, lambda ln: "/pub/counted.bin" in ln, count=3)
+
+    def counted():
+        a = dict(line.split(": ", 1) for line in
+                 status_get(d, "?auto").text().splitlines() if ": " in line)
+        return a if int(a["ReqHit"]) >= 1 and int(a["ReqMiss"]) >= 2 else None
+    a = ghtest.poll(counted, timeout=10)
+    assert a, status_get(d, "?auto").text()
+    recent = status_get(d, "api/recent")
+    assert b"S3cr3tPassw0rd" not in recent.body
+    entries = [e for e in json.loads(recent.body)["entries"] if e["url"].startswith("ftp://")]
+    assert len(entries) == 3, entries
+    assert all(e["status"] == 200 and e["method"] == "GET" for e in entries), entries
+    assert any(re.match(r"TCP_(MEM_)?HIT", e["action"]) for e in entries), entries
+    assert any(e["action"] == "TCP_MISS" for e in entries), entries
+    assert "ftp://anonymous@%s:%d/pub/counted.bin" % (HOST, vsftpd.port) in \
+        [e["url"] for e in entries], entries
+    page = status_get(d, "recent").text()
+    assert "/pub/counted.bin" in page and "S3cr3tPassw0rd" not in page
