@@ -432,7 +432,10 @@ ftp_accept_json(struct h1_str v)
 	return qj > 0 && qj > qh;
 }
 
-/* Is "bytes=N-" or "bytes=N-M" (one range) in v? 0 with the bounds (*end -1 open), or -1. */
+/* Is "bytes=N-", "bytes=N-M" or "bytes=-N" (one range) in v? 0 with the bounds (*end -1
+ * open; a suffix "-N" as *start FTP_RNG_SUFFIX and *end N, made bounds once SIZE is known), or
+ * -1. */
+#define FTP_RNG_SUFFIX (-2)
 static int
 ftp_range_parse(struct h1_str v, int64_t *start, int64_t *end)
 {
@@ -441,10 +444,20 @@ ftp_range_parse(struct h1_str v, int64_t *start, int64_t *end)
 		return -1;
 	memcpy(s, v.p + 6, v.n - 6);
 	s[v.n - 6] = '\0';
-	if (strchr(s, ',') != NULL || s[0] < '0' || s[0] > '9')
+	if (strchr(s, ',') != NULL)
 		return -1;
 	char *ep;
 	errno = 0;
+	if (s[0] == '-' && s[1] >= '0' && s[1] <= '9') {
+		long long n = strtoll(s + 1, &ep, 10);
+		if (errno || *ep != '\0')
+			return -1;
+		*start = FTP_RNG_SUFFIX;
+		*end = n;
+		return 0;
+	}
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
 	long long a = strtoll(s, &ep, 10);
 	if (errno || *ep != '-')
 		return -1;
@@ -860,9 +873,14 @@ ftp_file_decide(struct ftp *f)
 			return;
 		}
 		/* One range from a known size; anything else is the whole file. */
-		if (f->rng_start >= 0 && (f->size < 0 || f->path.type == 'a' ||
-		                          (f->if_range[0] && strcmp(f->if_range, etag) != 0)))
+		if (f->rng_start != -1 && (f->size < 0 || f->path.type == 'a' ||
+		                           (f->if_range[0] && strcmp(f->if_range, etag) != 0)))
 			f->rng_start = f->rng_end = -1;
+		if (f->rng_start == FTP_RNG_SUFFIX) { /* the last N bytes; none is unsatisfiable */
+			int64_t n = f->rng_end;
+			f->rng_start = n == 0 ? f->size : n < f->size ? f->size - n : 0;
+			f->rng_end = f->size - 1;
+		}
 		if (f->rng_start >= 0 && f->rng_start >= f->size) {
 			ftp_head_start(f, 416);
 			buf_printf(&f->resp, "Content-Range: bytes */%" PRId64 "\r\n"

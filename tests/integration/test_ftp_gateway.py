@@ -487,6 +487,25 @@ def test_range_resume_uses_rest(gw, vsftpd, tmp_path):
     assert ("REST", "200000") in vsftpd.wait_commands("REST", 2), vsftpd.log_tail()
 
 
+def test_suffix_range_is_the_last_bytes(gw, vsftpd):
+    data = payload(300000, b"suffix")
+    vsftpd.put_file("pub/tail.bin", data, mtime=MTIME)
+    r = get(gw, furl(vsftpd, "pub/tail.bin"), headers=[("Range", "bytes=-1000")])
+    assert r.status == 206, r
+    assert r.header("Content-Range") == "bytes %d-%d/%d" % (len(data) - 1000, len(data) - 1,
+                                                           len(data)), r.headers
+    assert r.body == data[-1000:]
+    assert ("REST", str(len(data) - 1000)) in vsftpd.wait_commands("REST", 1), \
+        vsftpd.log_tail()
+    # a suffix longer than the file is the whole file, as a 206
+    r = get(gw, furl(vsftpd, "pub/tail.bin"), headers=[("Range", "bytes=-999999")])
+    assert r.status == 206 and r.body == data, r
+    assert r.header("Content-Range") == "bytes 0-%d/%d" % (len(data) - 1, len(data))
+    # a zero-length suffix cannot be satisfied
+    r = get(gw, furl(vsftpd, "pub/tail.bin"), headers=[("Range", "bytes=-0")])
+    assert r.status == 416 and r.header("Content-Range") == "bytes */%d" % len(data), r
+
+
 # ---------------------------------------------------------------- upload
 
 def test_put_creates_201_and_replaces_200(gw, vsftpd):

@@ -1,8 +1,9 @@
 /*
  * test_ftp.c - the FTP gateway's pure helpers (daemon/ftp.c, issue 12), included so that its
- * statics can be tested: the single-range parser (one "bytes=N-[M]" or nothing), Accept's
- * preference for JSON listings, the 257 reply's quoted directory, the URL shown on pages
- * without its password, and the conditional check that turns a revalidation into a 304.
+ * statics can be tested: the single-range parser (one "bytes=N-[M]" or "bytes=-N", or
+ * nothing), Accept's preference for JSON listings, the 257 reply's quoted directory, the URL
+ * shown on pages without its password, and the conditional check that turns a revalidation
+ * into a 304.
  * The stream itself is tested end to end (tests/integration/test_ftp_smoke.py).
  */
 #include <stdarg.h>
@@ -31,9 +32,14 @@ ftp_range_takes_one_range_only(void **state)
 	assert_int_equal(a, 5);
 	assert_int_equal(b, 9);
 	assert_int_equal(ftp_range_parse(S("BYTES=0-0"), &a, &b), 0);
-	/* several ranges, suffix ranges, nonsense: the whole file */
+	/* a suffix: the last 500 bytes, made bounds once SIZE is known */
+	assert_int_equal(ftp_range_parse(S("bytes=-500"), &a, &b), 0);
+	assert_int_equal(a, FTP_RNG_SUFFIX);
+	assert_int_equal(b, 500);
+	assert_int_equal(ftp_range_parse(S("bytes=-"), &a, &b), -1);
+	assert_int_equal(ftp_range_parse(S("bytes=-5x"), &a, &b), -1);
+	/* several ranges, nonsense: the whole file */
 	assert_int_equal(ftp_range_parse(S("bytes=0-1,5-9"), &a, &b), -1);
-	assert_int_equal(ftp_range_parse(S("bytes=-500"), &a, &b), -1);
 	assert_int_equal(ftp_range_parse(S("bytes=9-5"), &a, &b), -1);
 	assert_int_equal(ftp_range_parse(S("bytes=1-x"), &a, &b), -1);
 	assert_int_equal(ftp_range_parse(S("items=1-2"), &a, &b), -1);
