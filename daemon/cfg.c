@@ -83,6 +83,7 @@
 
 #include "daemon/cachecfg.h"
 #include "daemon/cfg.h"
+#include "daemon/tls.h"
 #include "daemon/errdoc.h"
 #include "daemon/log.h"
 #include "daemon/logfmt.h"
@@ -2795,6 +2796,8 @@ cfg_new_defaults(const char *name)
 	c->ftp_default_expire_s = 3600;
 	c->ftp_listing_expire_s = 300;
 	c->ftp_max_listing = 16u << 20;
+	c->ftp_tls = CFG_FTPTLS_TRY;
+	c->ssl_proxy_verify = 1;
 	c->max_forwards = -1;
 	c->bad_header = CFG_BADHDR_ISERROR;
 	c->chain_auth = 0;
@@ -3385,6 +3388,17 @@ cfg_unref(struct cfg **cp)
 	free(c->pac_text);
 	free(c->access_log);
 	free(c->ftp_anon_password);
+	tls_set_release(c->tls);
+	free(c->ssl_cert_file); free(c->ssl_cert_where);
+	free(c->ssl_key_file); free(c->ssl_key_where);
+	free(c->ssl_chain_file); free(c->ssl_chain_where);
+	free(c->ssl_protocol); free(c->ssl_protocol_where);
+	free(c->ssl_ciphers); free(c->ssl_ciphers_where);
+	free(c->ssl_proxy_ca_file); free(c->ssl_proxy_ca_where);
+	free(c->ssl_proxy_ca_path);
+	free(c->ssl_proxy_machine_cert); free(c->ssl_proxy_machine_where);
+	free(c->ssl_proxy_protocol); free(c->ssl_proxy_protocol_where);
+	free(c->ssl_proxy_ciphers); free(c->ssl_proxy_ciphers_where);
 	free(c->error_log);
 	free(c->user);
 	free(c->group);

@@ -44,8 +44,11 @@ struct cfg_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	char text[64];        /* normalised, for logs: "127.0.0.1:3128", "[::1]:3128" */
+	int https;            /* "Listen 3129 https": TLS with the SSLCertificate* files (issue 13) */
 };
 
+enum cfg_ftptls { CFG_FTPTLS_OFF = 0, CFG_FTPTLS_TRY = 1, CFG_FTPTLS_REQUIRE = 2 };
+struct tls_set;
 enum cfg_via { CFG_VIA_OFF = 0, CFG_VIA_ON, CFG_VIA_FULL, CFG_VIA_BLOCK };
 enum cfg_bad_header { CFG_BADHDR_ISERROR = 0, CFG_BADHDR_IGNORE = 1, CFG_BADHDR_STARTBODY = 2 };
 enum cfg_log_format { CFG_LOG_SQUID = 0, CFG_LOG_COMBINED };
@@ -81,6 +84,26 @@ struct cfg {
 	unsigned ftp_listing_expire_s; /* FTPListingExpire SECONDS: a directory listing; 300 */
 	uint64_t ftp_max_listing;      /* FTPMaxListingSize BYTES: a larger listing is cut off
 	                                * with a 502; default 16 MiB */
+	/* TLS (daemon/tls.h, issue 13), Apache's names. "where" fields are "FILE:LINE" of the
+	 * directive, for errors that tls_set_build finds (unreadable file, key mismatch). */
+	char *ssl_cert_file, *ssl_cert_where;   /* SSLCertificateFile PATH (for https listeners) */
+	char *ssl_key_file, *ssl_key_where;     /* SSLCertificateKeyFile PATH; NULL: the key is in
+	                                         * the certificate file */
+	char *ssl_chain_file, *ssl_chain_where; /* SSLCertificateChainFile PATH */
+	char *ssl_protocol, *ssl_protocol_where;/* SSLProtocol as written ("-all +TLSv1.3"); NULL:
+	                                         * TLSv1.2 and TLSv1.3 */
+	char *ssl_ciphers, *ssl_ciphers_where;  /* SSLCipherSuite (TLS 1.2 list); NULL: Mozilla
+	                                         * intermediate */
+	char *ssl_proxy_ca_file, *ssl_proxy_ca_where; /* SSLProxyCACertificateFile; NULL: system */
+	char *ssl_proxy_ca_path;                /* SSLProxyCACertificatePath; NULL: /etc/ssl/certs */
+	int ssl_proxy_verify;                   /* SSLProxyVerify require (1, default) | none (0) */
+	char *ssl_proxy_machine_cert, *ssl_proxy_machine_where; /* SSLProxyMachineCertificateFile:
+	                                         * PEM with the client certificate and its key */
+	char *ssl_proxy_protocol, *ssl_proxy_protocol_where; /* SSLProxyProtocol; NULL: 1.2 + 1.3 */
+	char *ssl_proxy_ciphers, *ssl_proxy_ciphers_where;   /* SSLProxyCipherSuite */
+	int ftp_tls;                            /* FTPTLS Off|Try|Require: CFG_FTPTLS_*; Try */
+	struct tls_set *tls;                    /* built by main.c (tls_set_build) after parsing;
+	                                         * released by cfg_free; NULL until built */
 	struct res_conf dns;           /* DNSServer ADDR[:PORT] ...; DNSTimeout MS, DNSCacheTTL MIN MAX,
 	                                * DNSNegativeTTL S */
 	unsigned workers;              /* Workers N; 0 = one per CPU (default) */

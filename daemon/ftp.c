@@ -1,7 +1,7 @@
 /*
  * ftp.c - the FTP gateway (issue 12): an upstream stream (struct up_stream) that takes an
  * HTTP/1.1 request in absolute form from proxy.c and answers it with an HTTP/1.1 response,
- * speaking FTP on the control connection (u->fd) and a data connection of its own.
+ * speaking FTP on the control connection (u->s.fd) and a data connection of its own.
  *
  * One request at a time per control connection, driven by the replies: each command is sent
  * with the step that handles its reply (enum ftp_step), so the state machine is the table in
@@ -319,7 +319,7 @@ ftp_ctl_flush(struct ftp *f)
 {
 	struct up *u = f->u;
 	while (f->cout_off < f->cout_len) {
-		ssize_t n = send(u->fd, f->cout + f->cout_off, f->cout_len - f->cout_off,
+		ssize_t n = send(u->s.fd, f->cout + f->cout_off, f->cout_len - f->cout_off,
 		                 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			f->cout_off += (size_t)n;
@@ -1007,7 +1007,7 @@ ftp_data_active(struct ftp *f)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	if (getsockname(f->u->fd, (struct sockaddr *)&ss, &len) < 0)
+	if (getsockname(f->u->s.fd, (struct sockaddr *)&ss, &len) < 0)
 		goto fail;
 	if (ss.ss_family == AF_INET)
 		((struct sockaddr_in *)&ss)->sin_port = 0;
@@ -1461,7 +1461,7 @@ static void
 ftp_ctl_read(struct ftp *f)
 {
 	struct up *u = f->u;
-	ssize_t n = recv(u->fd, f->cin + f->cin_len, sizeof(f->cin) - f->cin_len, MSG_DONTWAIT);
+	ssize_t n = recv(u->s.fd, f->cin + f->cin_len, sizeof(f->cin) - f->cin_len, MSG_DONTWAIT);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n <= 0) {
@@ -1884,7 +1884,7 @@ ftp_idle_usable(struct up *u)
 	if (f == NULL || f->broken || !f->greeted)
 		return 0;
 	char c;
-	ssize_t n = recv(u->fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = recv(u->s.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0)
 		return 0;
 	if (n > 0)
@@ -1933,18 +1933,26 @@ ftp_close(struct up *u)
 		ev_post_stop(&f->post);
 		ev_timer_stop(&f->tmo);
 		ftp_data_close(f);
-		if (u->fd >= 0 && f->greeted && !f->broken)
-			(void)send(u->fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (u->s.fd >= 0 && f->greeted && !f->broken)
+			(void)send(u->s.fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
 		f->login_pass[0] = f->pass[0] = '\0';
 		if (ev_defer(u->w->loop, ftp_free_deferred, f) < 0)
 			log_error("out of memory deferring an FTP gateway free; leaking it");
 	}
 	u->sdata = NULL;
-	if (u->fd >= 0) {
+	if (u->s.fd >= 0) {
 		ev_io_stop(&u->io);
-		close(u->fd);
-		u->fd = -1;
+		close(u->s.fd);
+		u->s.fd = -1;
 	}
+}
+
+/* Everything the gateway has read is in its own buffers: nothing held back. */
+static int
+ftp_pending(struct up *u)
+{
+	(void)u;
+	return 0;
 }
 
 static const struct up_stream ftp_stream = {
@@ -1953,6 +1961,7 @@ static const struct up_stream ftp_stream = {
 	.write = ftp_write,
 	.shutdown_wr = ftp_shutdown_wr,
 	.want = ftp_want,
+	.pending = ftp_pending,
 	.idle_usable = ftp_idle_usable,
 	.idle = ftp_idle,
 	.close = ftp_close,
@@ -1977,7 +1986,7 @@ ftp_attach(struct up *u)
 	ev_post_init(&f->post, ftp_post_cb, f);
 	ev_timer_init(&f->tmo, ftp_tmo_cb, f);
 	ev_io_stop(&u->io);
-	ev_io_init(&u->io, u->fd, ftp_cio_cb, f);
+	ev_io_init(&u->io, u->s.fd, ftp_cio_cb, f);
 	if (ev_io_set(u->w->loop, &u->io, EV_READ) < 0) {
 		buf_fini(&f->req);
 		buf_fini(&f->resp);

@@ -28,6 +28,7 @@
  * ev_defer, never inside their own callbacks.
  */
 #include "daemon/worker.h"
+#include "daemon/tls.h"
 
 #include "daemon/cachereq.h"
 #include "daemon/clientlim.h"
@@ -100,7 +101,8 @@ struct conn {
 	unsigned magic;
 	struct worker *w;
 	struct conn *next, *prev;
-	int fd;
+	struct stream s;     /* the client's byte stream (stream.h): TCP, or TLS on an https
+	                      * listener; s.fd is the descriptor */
 	struct ev_io io;
 	struct ev_timer tmo;
 	struct ev_post post; /* a drive that stopped with work left continues next turn */
@@ -657,9 +659,10 @@ conn_close(struct conn *c)
 	ev_io_stop(&c->io);
 	ev_timer_stop(&c->tmo);
 	ev_post_stop(&c->post);
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
+	stream_release(&c->s);
+	if (c->s.fd >= 0)
+		close(c->s.fd);
+	c->s.fd = -1;
 	if (c->clim_counted)
 		clim_give(c->clim_key);
 	c->clim_counted = 0;
@@ -693,8 +696,9 @@ conn_go_headless(struct conn *c)
 	log_info("[id %s] %s: %s: the client went away; reading the response on for the cache",
 	         c->req_id, c->peer_text, c->url ? c->url : "-");
 	ev_io_stop(&c->io);
-	close(c->fd);
-	c->fd = -1;
+	stream_release(&c->s);
+	close(c->s.fd);
+	c->s.fd = -1;
 	c->headless = 1;
 	c->read_eof = 1;
 	c->close_after = 1;
@@ -2437,7 +2441,7 @@ conn_tunnel(struct conn *c, size_t *sent)
 		progress = 1;
 	}
 	if (buf_len(&c->out) == 0 && buf_len(&u->in) > 0) {
-		ssize_t n = buf_write_fd(&u->in, c->fd);
+		ssize_t n = stream_write(&c->s, &u->in, 0);
 		if (n > 0) {
 			progress = 1;
 			*sent += (size_t)n;
@@ -2448,8 +2452,8 @@ conn_tunnel(struct conn *c, size_t *sent)
 			return 0;
 		}
 	}
-	if (c->up_eof && buf_len(&u->in) == 0 && buf_len(&c->out) == 0 && !c->tun_c_shut) {
-		shutdown(c->fd, SHUT_WR);
+	if (c->up_eof && buf_len(&u->in) == 0 && buf_len(&c->out) == 0 && !c->tun_c_shut &&
+	    stream_shutdown_wr(&c->s) == 0) {
 		c->tun_c_shut = 1;
 		progress = 1;
 	}
@@ -2519,6 +2523,8 @@ conn_update_interest(struct conn *c)
 	case CP_CLOSING:
 		if (buf_len(&c->out) == 0 && !c->read_eof)
 			ci |= EV_READ; /* lingering: drain what the client still sends */
+		if (buf_len(&c->out) == 0 && !c->shut_wr)
+			ci |= EV_WRITE; /* a TLS close_notify still to go out */
 		break;
 	case CP_SOURCE:
 		if (!c->src_head_done && c->src->ops->wants_input && c->src->ops->wants_input(c->src) &&
@@ -2530,15 +2536,24 @@ conn_update_interest(struct conn *c)
 	}
 	if (buf_len(&c->out) > 0)
 		ci |= EV_WRITE;
-	if (!c->headless && ev_io_set(w->loop, &c->io, ci) < 0) {
+	if (!c->headless && ev_io_set(w->loop, &c->io, stream_interest(&c->s, ci)) < 0) {
 		conn_close(c);
 		return;
 	}
 	if (u && u->state == UP_BUSY) {
 		/* nothing more to read after the end: no interest, and no HUP wake-ups */
-		if (u->st->want(u, c->up_eof ? 0 : ui) < 0)
+		if (c->up_eof)
+			ui = 0;
+		if (u->st->want(u, ui) < 0) {
 			conn_close(c);
+			return;
+		}
 	}
+	/* A TLS stream may hold decrypted bytes the descriptor will not announce: read them on
+	 * the next turn (conn_post_cb). */
+	if (((ci & EV_READ) && !c->headless && stream_pending(&c->s)) ||
+	    ((ui & EV_READ) && u && u->state == UP_BUSY && u->st->pending(u)))
+		ev_post_start(w->loop, &c->post);
 }
 
 static void
@@ -2576,8 +2591,7 @@ conn_drive(struct conn *c)
 			if (buf_len(&c->out) == 0) {
 				if (c->read_eof) {
 					conn_close(c);
-				} else if (!c->shut_wr) {
-					shutdown(c->fd, SHUT_WR);
+				} else if (!c->shut_wr && stream_shutdown_wr(&c->s) == 0) {
 					c->shut_wr = 1;
 				}
 			}
@@ -2598,7 +2612,7 @@ conn_drive(struct conn *c)
 		} else if (buf_len(&c->out) > 0 && sent < CONN_SLICE) {
 			/* At most the rest of this turn's share: one send of a whole stored chunk
 			 * would give a client with a wide window twice the others' share. */
-			ssize_t n = buf_write_fd_max(&c->out, c->fd, CONN_SLICE - sent);
+			ssize_t n = stream_write(&c->s, &c->out, CONN_SLICE - sent);
 			if (n > 0) {
 				progress = 1;
 				sent += (size_t)n;
@@ -2650,6 +2664,14 @@ conn_post_cb(struct ev_post *p)
 	struct conn *c = p->arg;
 	if (c->magic != CONN_MAGIC || c->dead)
 		return;
+	if (!c->headless && stream_pending(&c->s)) {
+		conn_io_cb(&c->io, EV_READ); /* reads, then drives */
+		return;
+	}
+	if (c->up && c->up->state == UP_BUSY && c->up->st->pending(c->up)) {
+		proxy_up_io(c->up, EV_READ);
+		return;
+	}
 	conn_drive(c);
 }
 
@@ -2659,16 +2681,17 @@ conn_io_cb(struct ev_io *io, unsigned revents)
 	struct conn *c = io->arg;
 	if (c->magic != CONN_MAGIC || c->dead)
 		return;
+	revents = stream_ready(&c->s, revents) | (revents & EV_ERROR);
 	if (revents & (EV_READ | EV_ERROR)) {
 		if (c->phase == CP_CLOSING && buf_len(&c->out) == 0) {
 			char sink[4096];
-			ssize_t n = recv(c->fd, sink, sizeof(sink), MSG_DONTWAIT);
+			ssize_t n = recv(c->s.fd, sink, sizeof(sink), MSG_DONTWAIT);
 			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
 				conn_close(c);
 				return;
 			}
 		} else if (!c->read_eof) {
-			ssize_t n = buf_read_fd(&c->in, c->fd);
+			ssize_t n = stream_read(&c->s, &c->in);
 			if (n == 0) {
 				c->read_eof = 1;
 			} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS) {
@@ -2736,7 +2759,7 @@ conn_tmo_cb(struct ev_timer *t)
 			 * them: its next request would meet a closed connection. Each timeout that
 			 * finds the queue moved restarts KeepAliveTimeout; none for Timeout closes. */
 			int queued = 0;
-			if (ioctl(c->fd, SIOCOUTQ, &queued) == 0 && queued > 0) {
+			if (ioctl(c->s.fd, SIOCOUTQ, &queued) == 0 && queued > 0) {
 				if (queued != c->tail_queued) {
 					c->tail_queued = queued;
 					c->last_client = now;
@@ -2889,7 +2912,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
 	}
 	c->magic = CONN_MAGIC;
 	c->w = w;
-	c->fd = fd;
+	stream_tcp_init(&c->s, fd);
 	c->peer = *peer;
 	c->local = *local;
 	gh_addr_text(peer, c->peer_text, sizeof(c->peer_text), 0);
@@ -2918,7 +2941,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
 
 struct conn *
 conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
-            const struct sockaddr_storage *local)
+            const struct sockaddr_storage *local, struct tls_set *tls)
 {
 	(void)plen;
 	unsigned limit = w->cfg->max_conns_per_client;
@@ -2939,6 +2962,10 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 	}
 	c->clim_key = key;
 	c->clim_counted = counted > 0;
+	if (tls != NULL && tls_accept(&c->s, tls) < 0) {
+		conn_close(c); /* out of memory: as if it had never been accepted */
+		return NULL;
+	}
 	return c;
 }
 

@@ -30,24 +30,24 @@ static void up_io_cb(struct ev_io *io, unsigned revents);
 static void up_tmo_cb(struct ev_timer *t);
 static void up_connect_next(struct up *u);
 
-/* ---- the plain TCP stream ---- */
+/* ---- the byte stream: the transport (u->s: TCP, or TLS to an https parent or origin) ---- */
 
 static ssize_t
 tcp_read(struct up *u, struct buf *b)
 {
-	return buf_read_fd(b, u->fd);
+	return stream_read(&u->s, b);
 }
 
 static ssize_t
 tcp_write(struct up *u, struct buf *b)
 {
-	return buf_write_fd(b, u->fd);
+	return stream_write(&u->s, b, 0);
 }
 
 static void
 tcp_shutdown_wr(struct up *u)
 {
-	shutdown(u->fd, SHUT_WR);
+	(void)stream_shutdown_wr(&u->s);
 }
 
 static int
@@ -57,7 +57,13 @@ tcp_want(struct up *u, unsigned events)
 		ev_io_stop(&u->io);
 		return 0;
 	}
-	return ev_io_set(u->w->loop, &u->io, events);
+	return ev_io_set(u->w->loop, &u->io, stream_interest(&u->s, events));
+}
+
+static int
+tcp_pending(struct up *u)
+{
+	return stream_pending(&u->s);
 }
 
 /* Is an idle connection still usable? The server may have closed it (or sent something
@@ -67,7 +73,7 @@ static int
 tcp_idle_usable(struct up *u)
 {
 	char b;
-	ssize_t n = recv(u->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = recv(u->s.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
@@ -80,10 +86,11 @@ tcp_idle(struct up *u)
 static void
 tcp_close(struct up *u)
 {
-	if (u->fd >= 0) {
+	stream_release(&u->s);
+	if (u->s.fd >= 0) {
 		ev_io_stop(&u->io);
-		close(u->fd);
-		u->fd = -1;
+		close(u->s.fd);
+		u->s.fd = -1;
 	}
 }
 
@@ -93,6 +100,7 @@ const struct up_stream up_tcp = {
 	.write = tcp_write,
 	.shutdown_wr = tcp_shutdown_wr,
 	.want = tcp_want,
+	.pending = tcp_pending,
 	.idle_usable = tcp_idle_usable,
 	.idle = tcp_idle,
 	.close = tcp_close,
@@ -150,7 +158,7 @@ up_alloc(struct worker *w, const char *key)
 	u->magic = UP_MAGIC;
 	u->w = w;
 	w->st.ups_open++;
-	u->fd = -1;
+	stream_tcp_init(&u->s, -1);
 	u->st = &up_tcp;
 	buf_init(&u->in, UP_BUF_CAP);
 	buf_init(&u->out, UP_BUF_CAP);
@@ -338,10 +346,11 @@ up_connect_next(struct up *u)
 {
 	struct worker *w = u->w;
 	for (;;) {
-		if (u->fd >= 0) {
+		if (u->s.fd >= 0) {
 			ev_io_stop(&u->io);
-			close(u->fd);
-			u->fd = -1;
+			stream_release(&u->s);
+			close(u->s.fd);
+			u->s.fd = -1;
 		}
 		uint64_t now = ev_now(w->loop);
 		if (u->ai >= u->addrs.n || now >= u->deadline) {
@@ -371,7 +380,7 @@ up_connect_next(struct up *u)
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		u->fd = fd;
+		stream_tcp_init(&u->s, fd);
 		ev_io_init(&u->io, fd, up_io_cb, u);
 		w->st.up_connects++;
 		if (connect(fd, (const struct sockaddr *)sa, len) == 0 || errno == EINPROGRESS) {
@@ -403,7 +412,7 @@ up_connect_ready(struct up *u)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+	if (getsockopt(u->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	if (err != 0) {
 		ev_timer_stop(&u->tmo);
@@ -435,12 +444,12 @@ up_io_cb(struct ev_io *io, unsigned revents)
 		up_connect_ready(u);
 		break;
 	case UP_BUSY:
-		proxy_up_io(u, revents);
+		proxy_up_io(u, stream_ready(&u->s, revents) | (revents & EV_ERROR));
 		break;
 	case UP_IDLE: {
 		/* The server closed or sent something unsolicited: either way it is done. */
 		char tmp[64];
-		ssize_t n = recv(u->fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		ssize_t n = recv(u->s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		up_close(u);
@@ -459,7 +468,7 @@ up_tmo_cb(struct ev_timer *t)
 		return;
 	switch (u->state) {
 	case UP_CONNECTING:
-		if (u->fd >= 0) { /* else: the first attempt, started on this turn */
+		if (u->s.fd >= 0) { /* else: the first attempt, started on this turn */
 			u->timed_out = 1;
 			up_note_err(u, "timed out");
 		}

@@ -227,7 +227,7 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 		worker_sndbuf_set(fd, w->cfg->send_buffer_size);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof(local));
-		conn_accept(w, fd, &peer, plen, &local);
+		conn_accept(w, fd, &peer, plen, &local, NULL);
 	}
 }
 

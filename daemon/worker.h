@@ -20,6 +20,7 @@
 #include "daemon/h1.h"
 #include "daemon/log.h"
 #include "daemon/stats.h"
+#include "daemon/stream.h"
 #include "resolver/res.h"
 
 struct conn;
@@ -131,8 +132,11 @@ int worker_listen_add(struct worker *w, int fd);
 int worker_listen_remove(struct worker *w, int fd);
 
 /* ---- proxy.c ---- */
+/* tls: the TLS set of an https listener (the connection is then a TLS server stream), or
+ * NULL for a plain one. */
+struct tls_set;
 struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, socklen_t plen,
-                 const struct sockaddr_storage *local);
+                 const struct sockaddr_storage *local, struct tls_set *tls);
 /* Begin graceful stop: close idle connections, mark the rest to close after their request. */
 void conn_drain_all(struct worker *w);
 /* Wake-up: requests waiting for their policy's blocked-address set decide again if it is
@@ -167,6 +171,8 @@ struct up_stream {
 	ssize_t (*write)(struct up *u, struct buf *b);
 	void (*shutdown_wr)(struct up *u);        /* no more request bytes (CONNECT tunnels) */
 	int (*want)(struct up *u, unsigned events);
+	int (*pending)(struct up *u);             /* bytes buffered that the loop will not announce
+	                                           * (stream_pending): read them without waiting */
 	int (*idle_usable)(struct up *u);
 	int (*idle)(struct up *u);                /* entering the pool; -1: cannot be pooled */
 	void (*close)(struct up *u);
@@ -179,7 +185,8 @@ struct up {
 	unsigned magic;
 	enum up_state state;
 	struct worker *w;
-	int fd;
+	struct stream s;              /* the transport (stream.h): TCP, or TLS to an https parent
+	                               * or origin; s.fd is the descriptor */
 	struct ev_io io;
 	struct ev_timer tmo;
 	struct buf in, out;
