@@ -14,7 +14,9 @@ workers can read the temp dir) and stopped at teardown.
 
 verify_client_ca: `ssl_verify_client on` against that CA file (a request without a valid client
 certificate gets 400). tls12_only: `ssl_protocols TLSv1.2`. max_age: every answer carries
-`Cache-Control: max-age=N`. v6: also listen on [::1]:PORT. The access log line is tab-separated:
+`Cache-Control: max-age=N`. v6: also listen on [::1]:PORT. protocols / ciphers: nginx's
+ssl_protocols / ssl_ciphers text (e.g. "TLSv1 TLSv1.1 TLSv1.2", "ALL:@SECLEVEL=0": a deliberately
+weak server, the control of the scan tests). The access log line is tab-separated:
 $remote_addr "$request" $status $body_bytes_sent $ssl_protocol $ssl_session_reused ("r" or ".")
 $connection $connection_requests $ssl_server_name $ssl_client_verify.
 
@@ -41,7 +43,7 @@ LOG_FIELDS = ("addr", "request", "status", "bytes", "protocol", "reused", "conne
 
 class NginxTLS:
     def __init__(self, workdir, cert, key, name="tls", verify_client_ca=None, tls12_only=False,
-                 max_age=None, v6=False):
+                 max_age=None, v6=False, protocols=None, ciphers=None):
         self.workdir = workdir
         self.cert, self.key = cert, key
         self.name = name
@@ -49,6 +51,8 @@ class NginxTLS:
         self.tls12_only = tls12_only
         self.max_age = max_age
         self.v6 = v6
+        self.protocols = protocols
+        self.ciphers = ciphers
         self.proc = None
         self.port = None
         self.dir = None
@@ -59,10 +63,14 @@ class NginxTLS:
         if self.verify_client_ca:
             extra += ["ssl_client_certificate %s;" % self.verify_client_ca,
                       "ssl_verify_client on;"]
-        if self.tls12_only:
+        if self.protocols:
+            extra.append("ssl_protocols %s;" % self.protocols)
+        elif self.tls12_only:
             extra.append("ssl_protocols TLSv1.2;")
         else:
             extra.append("ssl_protocols TLSv1.2 TLSv1.3;")
+        if self.ciphers:
+            extra.append("ssl_ciphers %s;" % self.ciphers)
         if self.max_age is not None:
             extra.append('add_header Cache-Control "max-age=%d" always;' % self.max_age)
         listen = ["listen 127.0.0.1:%d ssl;" % self.port]
