@@ -15,6 +15,10 @@ can fail.
 Chromium bypasses proxies for loopback hosts, so the page is on www.outside.test, which only
 the policy dnsmasq (the proxy's resolver) knows; --host-resolver-rules let the browser itself
 resolve nothing but 127.0.0.1 (the PAC's and the proxy's address).
+
+With both listeners and no PacProxy, the generated PAC offers HTTPS first and PROXY second:
+the access log's %p shows the TLS listener carried the page when the CA is trusted, and the
+plain one (Chromium's fallback) when it is not.
 """
 
 import base64
@@ -23,6 +27,7 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -157,3 +162,48 @@ def test_chromium_refuses_the_https_proxy_without_the_ca(start_policy_daemon, pc
     assert len(ghtest.poll_lines(log, lambda ln: t_good in ln)) == 1
     with open(log, errors="replace") as f:
         assert t_bad not in f.read()
+
+
+def test_generated_pac_offers_https_first_and_chromium_takes_it(start_policy_daemon, pctx,
+                                                                 tlsca, tmp_path):
+    """Both listeners, no PacProxy: the generated PAC says HTTPS (the TLS listener) first and
+    PROXY (the plain one) as the fallback. The access log's %p (the listener's port) tells
+    which one carried each page: the TLS one when the browser trusts the CA, the plain one
+    when it does not (Chromium falls over to the next proxy on a bad proxy certificate)."""
+    log = os.path.join(pctx.workdir, "tlschromium-%s.log" % uuid.uuid4().hex[:8])
+    tls_port = ghtest.free_port()
+    text = "\n".join([
+        "# written by test_tls_chromium.py",
+        "Listen 127.0.0.1:{port}",
+        "Listen 127.0.0.1:%d https" % tls_port,
+        "SSLCertificateFile %s" % tlsca.good_pem,
+        "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "DNSServer 127.0.0.1:{dns_port}",
+        "ProxyTimeout 5", "Workers 2", "LogLevel info", "User root", "ProxyVia On",
+        "MaxConnectionsPerClient 0",
+        'LogFormat "%p %>s %r" ports', "CustomLog %s ports" % log,
+        "<Proxy *>", "    Require ip 127.0.0.1 ::1", "</Proxy>"]) + "\n"
+    d = start_policy_daemon("tlspac", text=text)
+    assert ghtest.wait_listening("127.0.0.1", tls_port, time.monotonic() + 10)
+    pac_url = "http://127.0.0.1:%d/proxy.pac" % d.port
+    r = ghtest.get(d.port, pac_url)
+    assert r.status == 200, r.status
+    pac = r.body.decode(errors="replace")
+    https_at = pac.find("HTTPS 127.0.0.1:%d" % tls_port)
+    proxy_at = pac.find("PROXY 127.0.0.1:%d" % d.port)
+    assert 0 <= https_at < proxy_at, pac
+
+    def carried_by(home):
+        t = uuid.uuid4().hex
+        url = "http://www.outside.test:%d/echo?t=%s" % (pctx.origin_port, t)
+        rc, dom, err = load(home, pac_url, url)
+        assert rc == 0, err[-3000:]
+        assert echo_doc(dom)["target"] == "/echo?t=" + t, dom[:2000]
+        lines = ghtest.poll_lines(log, lambda ln: t in ln)
+        assert len(lines) == 1, lines
+        port, status, _ = lines[0].split(" ", 2)
+        assert status == "200", lines[0]
+        return int(port)
+
+    assert carried_by(nss_home(tmp_path, tlsca.ca_pem)) == tls_port
+    assert carried_by(nss_home(tmp_path)) == d.port
