@@ -1507,13 +1507,16 @@ cfg_d_pac_proxy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_dire
 	struct cfg *c = ps->c;
 
 	for (size_t i = 1; i < argc; i++) {
-		const char *a = argv[i], *colon = strrchr(a, ':');
+		/* "https://HOST:PORT": an HTTPS proxy, "HTTPS HOST:PORT" in the PAC (issue 13) */
+		const char *a = argv[i] + (strncasecmp(argv[i], "https://", 8) == 0 ? 8 : 0);
+		const char *colon = strrchr(a, ':');
 		char *end = NULL;
 		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
 
 		if (!colon || colon == a || !end || *end || colon[1] == '\0' || port < 1 ||
-		    port > 65535 || strpbrk(a, " \t;\"'\\") != NULL)
-			return cfg_fail(ps, src, "%s: expected HOST:PORT, got \"%.200s\"", d->name, a);
+		    port > 65535 || strpbrk(a, " \t;\"'\\/") != NULL)
+			return cfg_fail(ps, src, "%s: expected HOST:PORT or https://HOST:PORT, got "
+			                "\"%.200s\"", d->name, argv[i]);
 	}
 	for (size_t i = 0; i < c->npac_proxies; i++)
 		free(c->pac_proxies[i]);

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policy/pol_rules.h"
 
@@ -81,7 +82,11 @@ pol_pac_printf(struct pol_pac_buf *b, const char *fmt, ...)
 static int
 pol_pac_proxy_ok(const char *s)
 {
-	size_t len = strlen(s);
+	size_t len;
+
+	if (strncasecmp(s, "https://", 8) == 0) /* an HTTPS proxy (issue 13): "HTTPS host:port" */
+		s += 8;
+	len = strlen(s);
 	const char *colon = strrchr(s, ':');
 
 	if (len == 0 || len > POL_PAC_PROXY_MAX || !colon || colon == s || !colon[1])
@@ -319,9 +324,13 @@ pol_pac_generate(const struct pol *p, const char *const *proxies, size_t nproxie
 	pol_pac_printf(&b, "var GH_PROXIES = [");
 	for (size_t k = 0; k < nproxies; k++) {
 		pol_pac_printf(&b, "%s\n\t\"", k ? "," : "");
-		for (size_t j = 0; j < nproxies; j++)
-			pol_pac_printf(&b, "%sPROXY %s", j ? "; " : "",
-			               proxies[(k + j) % nproxies]);
+		for (size_t j = 0; j < nproxies; j++) {
+			const char *px = proxies[(k + j) % nproxies];
+			int tls = strncasecmp(px, "https://", 8) == 0;
+
+			pol_pac_printf(&b, "%s%s %s", j ? "; " : "", tls ? "HTTPS" : "PROXY",
+			               px + (tls ? 8 : 0));
+		}
 		pol_pac_printf(&b, "%s\"", fallback_direct ? "; DIRECT" : "");
 	}
 	pol_pac_printf(&b, "\n];\n");
