@@ -752,8 +752,9 @@ main(int argc, char **argv)
 		cfg_unref(&cfg);
 		return 1;
 	}
-	/* The certificates and keys are read now, as root at a start (tls.h); -t reads them too. */
-	if (tls_global_init(err, sizeof(err)) < 0 || main_tls_build(cfg, NULL, err, sizeof(err)) < 0) {
+	/* -t reads the certificates and keys too (a start does below, once its log is open). */
+	if (test_only && (tls_global_init(err, sizeof(err)) < 0 ||
+	                  main_tls_build(cfg, NULL, err, sizeof(err)) < 0)) {
 		fprintf(stderr, "%s\n", err);
 		cfg_unref(&cfg);
 		return 1;
@@ -790,6 +791,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	main_log_notices(cfg);
+	/* TLS: the library and kernel TLS line in the error log, then the certificates and keys,
+	 * read as root (before the drop). A bad one stops the start, saying why. */
+	if (tls_global_init(err, sizeof(err)) < 0 || main_tls_build(cfg, NULL, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		fprintf(stderr, "%s\n", err);
+		svc_pidfile_close(&pidf);
+		return 1;
+	}
 	if (alog_open_all(&gh.alog, cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		fprintf(stderr, "gatehouse: %s\n", err);

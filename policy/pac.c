@@ -322,14 +322,34 @@ pol_pac_generate(const struct pol *p, const char *const *proxies, size_t nproxie
 	               "// IP-literal hosts are tested against the NoProxy subnets; everything\n"
 	               "// else goes to the proxies.\n");
 	pol_pac_printf(&b, "var GH_PROXIES = [");
-	for (size_t k = 0; k < nproxies; k++) {
-		pol_pac_printf(&b, "%s\n\t\"", k ? "," : "");
-		for (size_t j = 0; j < nproxies; j++) {
-			const char *px = proxies[(k + j) % nproxies];
-			int tls = strncasecmp(px, "https://", 8) == 0;
+	/* HTTPS proxies come first, PROXY ones after as the fallback (issue 13); within each
+	 * kind, entry k starts at the kind's k-th proxy. */
+	size_t nhttps = 0;
 
-			pol_pac_printf(&b, "%s%s %s", j ? "; " : "", tls ? "HTTPS" : "PROXY",
-			               px + (tls ? 8 : 0));
+	for (size_t i = 0; i < nproxies; i++)
+		nhttps += strncasecmp(proxies[i], "https://", 8) == 0;
+	for (size_t k = 0; k < nproxies; k++) {
+		int sep = 0;
+
+		pol_pac_printf(&b, "%s\n\t\"", k ? "," : "");
+		for (int tls = 1; tls >= 0; tls--) {
+			size_t nkind = tls ? nhttps : nproxies - nhttps;
+
+			for (size_t j = 0; j < nkind; j++) {
+				size_t want = (k + j) % nkind, seen = 0;
+
+				for (size_t i = 0; i < nproxies; i++) {
+					const char *px = proxies[i];
+
+					if ((strncasecmp(px, "https://", 8) == 0) != tls)
+						continue;
+					if (seen++ != want)
+						continue;
+					pol_pac_printf(&b, "%s%s %s", sep++ ? "; " : "",
+					               tls ? "HTTPS" : "PROXY", px + (tls ? 8 : 0));
+					break;
+				}
+			}
 		}
 		pol_pac_printf(&b, "%s\"", fallback_direct ? "; DIRECT" : "");
 	}

@@ -285,8 +285,15 @@ def test_pacproxy_https_items_are_https_proxies_in_the_pac(start_policy_daemon, 
     pac = fetch(d.port).body
     assert b"https://" not in pac, pac
     got = answers(tmp_path, pac, ["host%d.outside.test" % i for i in range(30)])
-    assert set(got.values()) == {"HTTPS gh.corp.test:3129; PROXY gh.corp.test:3128",
-                                 "PROXY gh.corp.test:3128; HTTPS gh.corp.test:3129"}, got
+    # HTTPS first for every host, PROXY as the fallback
+    assert set(got.values()) == {"HTTPS gh.corp.test:3129; PROXY gh.corp.test:3128"}, got
+    # several of each kind: each kind spread on its own, HTTPS ones always before PROXY ones
+    d2 = start_policy_daemon(extra=["PacProxy a.test:1 https://b.test:2 c.test:3 https://d.test:4",
+                                    "ProxyRemote * http://127.0.0.1:%d" % pctx.refused_port])
+    got = answers(tmp_path, fetch(d2.port).body, ["host%d.outside.test" % i for i in range(60)])
+    assert set(got.values()) == {"HTTPS b.test:2; HTTPS d.test:4; PROXY a.test:1; PROXY c.test:3",
+                                 "HTTPS d.test:4; HTTPS b.test:2; PROXY c.test:3; PROXY a.test:1"
+                                 }, got
     assert_table(tmp_path, pac, [row("www.intranet.test", "DIRECT")])
 
 
