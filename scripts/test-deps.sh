@@ -3,13 +3,15 @@
 # runs only when something is missing). Run as root. squid is not listed: tests/bench/run.sh
 # installs it itself when BENCH_SQUID=1. apache2-utils gives htpasswd (the auth tests' hashes),
 # prometheus gives promtool (the metrics test), nodejs + chromium the browser tests; vsftpd and
-# python3-pyftpdlib are the FTP servers of the gateway's tests, media-types its /etc/mime.types.
+# python3-pyftpdlib are the FTP servers of the gateway's tests, media-types its /etc/mime.types;
+# libnss3-tools gives certutil (the test CA in chromium's NSS db), sslscan the TLS listener's scan.
 set -eu
 PKGS="scons pkg-config gcc clang libc-ares-dev libssl-dev zlib1g-dev liblmdb-dev libcrypt-dev libcmocka-dev
 python3 python3-pytest curl wget dnsmasq-base nginx-light wrk procps nodejs chromium
 dpkg-dev debhelper lintian apt-utils logrotate dpkg-repack slowhttptest
 apache2-utils prometheus
-vsftpd python3-pyftpdlib media-types"
+vsftpd python3-pyftpdlib media-types
+libnss3-tools sslscan"
 missing=""
 for p in $PKGS; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
