@@ -1,0 +1,365 @@
+"""
+test_tls_listener.py - the HTTPS proxy listener (issue 13): `Listen PORT https` with the test CA's
+certificate (tlsca.py) beside a plain listener, driven by real clients:
+  - curl --proxy https://... --proxy-cacert: an http:// URL from origin.py, a CONNECT tunnel to
+    an nginx TLS origin (nginx_tls.py), the status page and /proxy.pac over TLS;
+  - the generated PAC offers HTTPS first and PROXY as the fallback;
+  - openssl s_client: TLS 1.1 refused, 1.2 and 1.3 accepted, ALPN http/1.1, a weak cipher
+    refused, a session resumed ("Reused") with the ticket of a first connection;
+  - plain HTTP sent to the TLS port is closed and the daemon goes on serving; a client that
+    connects and says nothing is closed after Timeout;
+  - SIGHUP with a renewed certificate while a download is in flight over TLS: the download
+    completes byte for byte, the next connection sees the new serial; SIGHUP with a broken
+    certificate: the old one is still served and the error is logged;
+  - the start line names the https listener and the kernel TLS line is logged.
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+
+import pytest
+
+import ghtest
+from nginx_tls import nginx_tls  # noqa: F401
+from origin import body_bytes
+from tlsca import serial, tlsca  # noqa: F401
+
+CURL = shutil.which("curl") or "/usr/bin/curl"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+LOCATION = ("<Location /gatehouse/>\n    SetHandler gatehouse-status\n"
+            "    Require ip 127.0.0.1 ::1\n</Location>")
+
+
+class TLSProxy:
+    """A daemon with a plain listener (d.port) and an https one (tport), its certificate and
+    key copied into a directory of its own so that a test can replace them."""
+
+    def __init__(self, d, tport, cert, key):
+        self.d, self.tport, self.cert, self.key = d, tport, cert, key
+
+    @property
+    def port(self):
+        return self.d.port
+
+
+@pytest.fixture
+def tls_proxy(start_daemon, tlsca, tmp_path):  # noqa: F811
+    def make(extra=(), **kw):
+        certdir = tmp_path / ("certs-%s" % uuid.uuid4().hex[:6])
+        certdir.mkdir()
+        cert, key = str(certdir / "proxy.pem"), str(certdir / "proxy.key")
+        shutil.copy(tlsca.good_pem, cert)
+        shutil.copy(tlsca.good_key, key)
+        for attempt in range(3):
+            tport = ghtest.free_port()
+            try:
+                d = start_daemon("tls", extra=["Listen 127.0.0.1:%d https" % tport,
+                                               "SSLCertificateFile %s" % cert,
+                                               "SSLCertificateKeyFile %s" % key] + list(extra),
+                                 **kw)
+            except RuntimeError:
+                if attempt < 2:
+                    continue
+                raise
+            if ghtest.wait_listening("127.0.0.1", tport, time.monotonic() + 10, d.proc):
+                return TLSProxy(d, tport, cert, key)
+        raise RuntimeError("no https listener")
+    return make
+
+
+def curl(args, timeout=60):
+    p = subprocess.run([CURL, "-sS", "--max-time", str(timeout)] + args, capture_output=True,
+                       timeout=timeout + 10)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def s_client(port, args=(), data=b"", timeout=30):
+    """openssl s_client to 127.0.0.1:port; returns (exit status, stdout+stderr text)."""
+    p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port,
+                        "-servername", "localhost"] + list(args), input=data,
+                       capture_output=True, timeout=timeout)
+    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def served_serial(port, ca):
+    """The serial of the certificate the listener presents now (verified against ca)."""
+    rc, out = s_client(port, ["-CAfile", ca, "-verify_return_error"])
+    assert rc == 0, out
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+    assert m, out
+    p = subprocess.run([OPENSSL, "x509", "-noout", "-serial"], input=m.group(0).encode(),
+                       capture_output=True, timeout=30)
+    return p.stdout.decode().strip().split("=", 1)[1]
+
+
+# ---------------------------------------------------------------- clients through the listener
+
+def test_curl_through_the_https_proxy_fetches_an_http_url(tls_proxy, ctx, tlsca):  # noqa: F811
+    p = tls_proxy()
+    url = "http://origin.test:%d/size/100000?r=%s" % (ctx.origin_port, uuid.uuid4().hex)
+    rc, body, err = curl(["--proxy", "https://127.0.0.1:%d" % p.tport,
+                          "--proxy-cacert", tlsca.ca_pem, url])
+    assert rc == 0, err
+    assert body == body_bytes(100000)
+    # the proxy's certificate is checked: without the CA curl refuses it
+    rc, _, err = curl(["--proxy", "https://127.0.0.1:%d" % p.tport, url])
+    assert rc != 0 and "certificate" in err.lower(), err
+    # the same daemon still serves its plain listener
+    assert ghtest.get(p.port, url).status == 200
+
+
+def test_connect_through_the_https_proxy_to_a_tls_origin(start_daemon, nginx_tls,  # noqa: F811
+                                                         tlsca, tmp_path):  # noqa: F811
+    n = nginx_tls(tlsca.good_pem, tlsca.good_key, name="origin")
+    body = os.urandom(50000)
+    url = n.put("tunnel.bin", body)
+    tport = ghtest.free_port()
+    d = start_daemon("tlsconnect", allow_connect="443 %d" % n.port,
+                     extra=["Listen 127.0.0.1:%d https" % tport,
+                            "SSLCertificateFile %s" % tlsca.good_pem,
+                            "SSLCertificateKeyFile %s" % tlsca.good_key])
+    assert ghtest.wait_listening("127.0.0.1", tport, time.monotonic() + 10, d.proc)
+    out = tmp_path / "got.bin"
+    rc, _, err = curl(["--proxy", "https://127.0.0.1:%d" % tport, "--proxy-cacert", tlsca.ca_pem,
+                       "--cacert", tlsca.ca_pem, "-o", str(out), url])
+    assert rc == 0, err
+    assert out.read_bytes() == body
+    # nginx saw a TLS client through the tunnel (TLS inside TLS, never decrypted by the proxy)
+    entries = n.wait_entries(1)
+    assert entries and entries[-1]["request"].startswith("GET /tunnel.bin"), entries
+
+
+def test_status_page_and_pac_over_tls(tls_proxy, tlsca):  # noqa: F811
+    p = tls_proxy(extra=[LOCATION])
+    base = "https://127.0.0.1:%d" % p.tport
+    rc, body, err = curl(["--cacert", tlsca.ca_pem, "-H", "Accept: text/html",
+                          base + "/gatehouse/"])
+    assert rc == 0, err
+    assert b"Gatehouse" in body and b"<html" in body.lower(), body[:300]
+    rc, pac, err = curl(["--cacert", tlsca.ca_pem, base + "/proxy.pac"])
+    assert rc == 0, err
+    assert b"FindProxyForURL" in pac
+    # fetched over the https listener: that one first, the plain one as the fallback
+    assert ('"HTTPS 127.0.0.1:%d; PROXY 127.0.0.1:%d"' % (p.tport, p.port)).encode() in pac, pac
+    assert b'PROXY 127.0.0.1:%d; HTTPS' % p.port not in pac, pac
+
+
+def test_generated_pac_offers_https_first_from_the_plain_listener(tls_proxy):
+    p = tls_proxy()
+    r, c = ghtest.request(p.port, "GET /proxy.pac HTTP/1.1\r\nHost: gh.test:%d\r\n"
+                          "Connection: close\r\n\r\n" % p.port)
+    c.close()
+    assert r.status == 200, r
+    assert ('"HTTPS gh.test:%d; PROXY gh.test:%d"' % (p.tport, p.port)).encode() in r.body, r.body
+    assert b"; HTTPS" not in r.body, r.body
+
+
+# ---------------------------------------------------------------- what the listener speaks
+
+def test_protocols_tls12_and_13_only(tls_proxy, tlsca):  # noqa: F811
+    p = tls_proxy()
+    for flag, want in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
+        rc, out = s_client(p.tport, [flag, "-CAfile", tlsca.ca_pem, "-verify_return_error"])
+        assert rc == 0 and re.search(r"New, %s, Cipher is" % re.escape(want), out), out
+        assert "Verify return code: 0 (ok)" in out, out
+    for flag in ("-tls1_1", "-tls1"):
+        # SECLEVEL=0: the client offers the old protocol; the server's alert refuses it
+        rc, out = s_client(p.tport, [flag, "-cipher", "DEFAULT@SECLEVEL=0"])
+        assert rc != 0, out
+        assert "alert protocol version" in out, out
+
+
+def test_alpn_http11(tls_proxy, tlsca):  # noqa: F811
+    p = tls_proxy()
+    rc, out = s_client(p.tport, ["-alpn", "h2,http/1.1", "-CAfile", tlsca.ca_pem])
+    assert rc == 0 and "ALPN protocol: http/1.1" in out, out
+
+
+def test_weak_cipher_refused(tls_proxy):
+    p = tls_proxy()
+    for cipher in ("AES128-SHA", "DES-CBC3-SHA:@SECLEVEL=0", "ECDHE-RSA-AES128-SHA"):
+        rc, out = s_client(p.tport, ["-tls1_2", "-cipher", cipher])
+        assert rc != 0, (cipher, out)
+    # ... while an intermediate one works
+    rc, out = s_client(p.tport, ["-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256"])
+    assert rc == 0 and "ECDHE-RSA-AES128-GCM-SHA256" in out, out
+
+
+@pytest.mark.parametrize("proto", ["-tls1_2", "-tls1_3"])
+def test_session_resumption(tls_proxy, tlsca, tmp_path, proto):  # noqa: F811
+    p = tls_proxy()
+    sess = str(tmp_path / "sess.pem")
+    req = b"GET /proxy.pac HTTP/1.1\r\nHost: x:1\r\nConnection: close\r\n\r\n"
+    rc, out = s_client(p.tport, [proto, "-CAfile", tlsca.ca_pem, "-ign_eof", "-sess_out", sess],
+                       data=req)
+    assert rc == 0 and "FindProxyForURL" in out, out
+    assert "New," in out, out
+    rc, out = s_client(p.tport, [proto, "-CAfile", tlsca.ca_pem, "-ign_eof", "-sess_in", sess],
+                       data=req)
+    assert rc == 0 and "FindProxyForURL" in out, out
+    assert "Reused," in out, out
+
+
+# ---------------------------------------------------------------- misbehaving clients
+
+def test_plain_http_to_the_tls_port_is_closed_and_the_daemon_goes_on(tls_proxy, ctx,
+                                                                     tlsca):  # noqa: F811
+    p = tls_proxy()
+    s = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
+    try:
+        s.sendall(b"GET http://origin.test:%d/size/10 HTTP/1.1\r\nHost: origin.test\r\n\r\n"
+                  % ctx.origin_port)
+        got = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(4096)
+            except (ConnectionResetError, socket.timeout):
+                break
+            if not chunk:
+                break
+            got += chunk
+        else:
+            pytest.fail("the connection stayed open")
+        assert b"HTTP/1.1 200" not in got and b"0123" not in got, got
+    finally:
+        s.close()
+    rc, body, err = curl(["--proxy", "https://127.0.0.1:%d" % p.tport,
+                          "--proxy-cacert", tlsca.ca_pem,
+                          "http://origin.test:%d/size/10" % ctx.origin_port])
+    assert rc == 0 and body == body_bytes(10), err
+    assert p.d.alive()
+
+
+def test_stalled_handshake_is_closed_after_timeout(tls_proxy, tlsca):  # noqa: F811
+    p = tls_proxy(extra=["Timeout 2"])
+    s = socket.create_connection(("127.0.0.1", p.tport), timeout=15)
+    t0 = time.monotonic()
+    try:
+        try:
+            data = s.recv(100)
+        except ConnectionResetError:
+            data = b""
+        waited = time.monotonic() - t0
+    finally:
+        s.close()
+    assert data == b"", data
+    assert 1.5 <= waited < 12, waited
+    # the listener still works
+    rc, out = s_client(p.tport, ["-CAfile", tlsca.ca_pem, "-verify_return_error"])
+    assert rc == 0, out
+
+
+# ---------------------------------------------------------------- reloads and the log
+
+def slow_over_tls(port, ctx, ca, out, result, size):
+    url = "http://origin.test:%d/slow?size=%d&chunk=10000&delay=100&t=%s" % (
+        ctx.origin_port, size, uuid.uuid4().hex)
+    rc, _, err = curl(["--proxy", "https://127.0.0.1:%d" % port, "--proxy-cacert", ca,
+                       "-o", out, url], timeout=90)
+    result["rc"], result["err"] = rc, err
+
+
+@pytest.mark.slow
+def test_reload_with_a_renewed_certificate_during_a_download(tls_proxy, ctx, tlsca,  # noqa: F811
+                                                             tmp_path):
+    p = tls_proxy()
+    assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.good_pem)
+    size = 400000
+    out, result = str(tmp_path / "slow.bin"), {}
+    t0 = time.time()
+    t = threading.Thread(target=slow_over_tls, args=(p.tport, ctx, tlsca.ca_pem, out, result,
+                                                     size), daemon=True)
+    t.start()
+    assert ghtest.poll(lambda: [r for r in ctx.origin.requests_with("/slow")
+                                if r["time"] >= t0], timeout=10), "download did not start"
+    shutil.copy(tlsca.renewed_pem, p.cert)
+    shutil.copy(tlsca.renewed_key, p.key)
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
+    assert "rc" not in result, "the download ended before the reload could matter"
+    t.join(timeout=90)
+    assert not t.is_alive()
+    assert result["rc"] == 0, result
+    with open(out, "rb") as f:
+        assert f.read() == body_bytes(size)
+
+
+def test_reload_with_a_broken_certificate_keeps_the_old_one(tls_proxy, ctx, tlsca):  # noqa: F811
+    p = tls_proxy()
+    good = serial(tlsca.good_pem)
+    assert served_serial(p.tport, tlsca.ca_pem) == good
+    # a renewed certificate whose key was not renewed with it
+    shutil.copy(tlsca.renewed_pem, p.cert)
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    off = p.d.stderr_size()
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    log = p.d.stderr_text(off)
+    assert re.search(r"\[error\] TLS: %s:\d+: SSLCertificate" % re.escape(p.d.conf), log), log
+    assert "keeping the certificates" in log, log
+    assert "PRIVATE KEY" not in log
+    assert served_serial(p.tport, tlsca.ca_pem) == good
+    # ... and the proxy works over it
+    rc, body, err = curl(["--proxy", "https://127.0.0.1:%d" % p.tport,
+                          "--proxy-cacert", tlsca.ca_pem,
+                          "http://origin.test:%d/size/10" % ctx.origin_port])
+    assert rc == 0 and body == body_bytes(10), err
+    # garbage instead of a certificate: the same
+    with open(p.cert, "w") as f:
+        f.write("not a certificate\n")
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    assert served_serial(p.tport, tlsca.ca_pem) == good
+    # the good pair back: taken
+    shutil.copy(tlsca.renewed_pem, p.cert)
+    shutil.copy(tlsca.renewed_key, p.key)
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
+
+
+def test_reload_turns_a_plain_listener_into_an_https_one(tls_proxy, ctx, tlsca):  # noqa: F811
+    p = tls_proxy()
+    extra = ghtest.free_port()
+    with open(p.d.conf) as f:
+        text = f.read()
+    with open(p.d.conf, "w") as f:
+        f.write(text.replace("Listen 127.0.0.1:%d https\n" % p.tport,
+                             "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d https\n"
+                             % (p.tport, extra)))
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    assert "now listening on 127.0.0.1:%d (https)" % extra in p.d.stderr_text()
+    url = "http://origin.test:%d/size/10" % ctx.origin_port
+    # the former https port speaks plain HTTP now, the new one TLS
+    assert ghtest.poll(lambda: ghtest.get(p.tport, url).status == 200, timeout=5)
+    rc, body, err = curl(["--proxy", "https://127.0.0.1:%d" % extra,
+                          "--proxy-cacert", tlsca.ca_pem, url])
+    assert rc == 0 and body == body_bytes(10), err
+
+
+def test_start_line_names_the_https_listener_and_kernel_tls(tls_proxy):
+    p = tls_proxy()
+    log = p.d.stderr_text()
+    assert "127.0.0.1:%d (https)" % p.tport in log, log
+    assert "127.0.0.1:%d (https)" % p.port not in log, log
+    assert re.search(r"\[notice\] TLS: .*kernel TLS (available|not available)", log), log
