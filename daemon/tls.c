@@ -1323,29 +1323,3 @@ tls_global_init(char *err, size_t errlen)
 		           why);
 	return 0;
 }
-
-/* Temporary (t3): until t1's tls.c is merged, TLS to upstreams fails cleanly. */
-void
-tls_set_ref(struct tls_set *t)
-{
-	(void)t;
-}
-
-int
-tls_connect(struct stream *s, struct tls_set *t, const char *host, const char *sess_key,
-            const struct stream *resume_from)
-{
-	(void)s;
-	(void)t;
-	(void)host;
-	(void)sess_key;
-	(void)resume_from;
-	return -1;
-}
-
-int
-tls_handshake(struct stream *s)
-{
-	(void)s;
-	return -1;
-}
