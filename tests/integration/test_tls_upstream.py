@@ -214,7 +214,9 @@ def test_proxyremote_for_the_https_scheme_sends_the_absolute_url_to_the_parent(
 
 def test_explain_shows_the_tls_route(start_daemon, ctx, tlsca, nginx_tls):
     n = nginx_tls(tlsca.good_pem, tlsca.good_key, name="explain")
-    d = _front(start_daemon, tlsca)
+    d = _front(start_daemon, tlsca, proxy_section=(
+        "<Proxy *>\n    Require ip 127.0.0.1 ::1\n</Proxy>\n<Location /gatehouse/>\n"
+        "    SetHandler gatehouse-status\n    Require ip 127.0.0.1 ::1\n</Location>"))
     import json
     import urllib.parse
     q = urllib.parse.urlencode({"url": n.url("e.txt"), "client": "127.0.0.1"})
