@@ -331,3 +331,33 @@ def test_https_parent_without_a_tls_listener_fails_over(start_daemon, ctx, tlsca
     assert r.status == 200, r
     assert ghtest.poll(lambda: "TLS handshake with 127.0.0.1:%d failed" % plain.port
                        in front.stderr_text(), timeout=10), front.stderr_tail()
+
+
+def test_ftp_url_through_an_https_parent_goes_in_absolute_form(start_daemon, ctx, tlsca):
+    plog = _access_log(ctx, "tlsparentftp")
+    parent = _tls_parent(start_daemon, ctx, tlsca, tlsca.good_pem, tlsca.good_key,
+                         access_log=plog)
+    front = _front(start_daemon, tlsca, ["ProxyRemote ftp https://127.0.0.1:%d" % parent.port])
+    t = _tok()
+    # nothing listens there: the parent's own FTP gateway answers, over the parent's TLS
+    url = "ftp://127.0.0.1:%d/pub/%s.txt" % (ctx.refused_port, t)
+    r = ghtest.get(front.port, url)
+    assert r.status in (502, 504), r
+    assert b"TLS handshake" not in r.body, r
+    assert ghtest.poll(lambda: url in _read(plog), timeout=10), _read(plog)
+
+
+def test_stalled_handshake_is_a_timeout_within_proxytimeout(start_daemon, ctx, tlsca):
+    # a server that accepts TCP (the kernel's backlog) and never says a TLS word
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)
+    try:
+        port = hole.getsockname()[1]
+        d = _front(start_daemon, tlsca, timeout=2)
+        r = ghtest.get(d.port, "https://127.0.0.1:%d/x" % port, timeout=30)
+        assert r.status == 504, r
+        assert b"TLS handshake with 127.0.0.1:%d timed out" % port in r.body, r
+        assert d.alive()
+    finally:
+        hole.close()
