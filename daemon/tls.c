@@ -80,6 +80,7 @@ struct tls_conn {
 	unsigned rd_wait;     /* what the last read waits for (EV_READ, or EV_WRITE) */
 	unsigned wr_wait;     /* what the last write waits for (EV_WRITE, or EV_READ) */
 	size_t wr_retry;      /* length of a write that said WANT_*: retried with exactly it */
+	unsigned want;        /* what the owner asked for in its last stream_interest */
 	int shut_sent;        /* close_notify sent */
 	char *sess_key;       /* client: the cache key ("cli_id|host:port"), or NULL */
 	char host[256];       /* client: the name or address checked */
@@ -722,10 +723,8 @@ tls_set_build(const struct cfg *c, char *err, size_t errlen)
 {
 	if (errlen > 0)
 		err[0] = '\0';
-	if (tls_ex_conn < 0) {
-		tls_errf(err, errlen, NULL, "TLS: tls_global_init was not called");
+	if (tls_ex_conn < 0 && tls_global_init(err, errlen) < 0)
 		return NULL;
-	}
 	struct tls_set *t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		tls_errf(err, errlen, NULL, "TLS: out of memory");
@@ -1046,6 +1045,7 @@ static unsigned
 tls_interest(struct stream *s, unsigned want)
 {
 	struct tls_conn *tc = tls_conn_of(s);
+	tc->want = want;
 	if (!tc->hs_done && !tc->hs_failed)
 		return tc->hs_wait;
 	unsigned i = 0;
@@ -1056,19 +1056,25 @@ tls_interest(struct stream *s, unsigned want)
 	return i;
 }
 
+/* The loop's readiness back into what the owner may try. As with TCP, only what it asked for
+ * in its last stream_interest (a TCP descriptor reports nothing else); during the handshake
+ * an owner that asked for nothing (a client driving tls_handshake) gets whatever moved. */
 static unsigned
 tls_ready(struct stream *s, unsigned revents)
 {
 	struct tls_conn *tc = tls_conn_of(s);
-	if (!tc->hs_done && !tc->hs_failed)
-		/* a read or a write drives the handshake: let the owner try both */
-		return (revents & (tc->hs_wait | EV_ERROR)) ? EV_READ | EV_WRITE : 0;
 	unsigned r = 0;
+	if (!tc->hs_done && !tc->hs_failed) {
+		/* a read or a write drives the handshake */
+		if (revents & (tc->hs_wait | EV_ERROR))
+			r = EV_READ | EV_WRITE;
+		return tc->want ? r & tc->want : r;
+	}
 	if (revents & (tc->rd_wait | EV_ERROR))
 		r |= EV_READ;
 	if (revents & (tc->wr_wait | EV_ERROR))
 		r |= EV_WRITE;
-	return r;
+	return r & tc->want;
 }
 
 static int

@@ -385,6 +385,9 @@ tls_handshake_and_both_directions(void **state)
 	tls_counters_get(&after);
 	assert_true(after.srv_handshakes == before.srv_handshakes + 1);
 	assert_true(after.cli_handshakes == before.cli_handshakes + 1);
+	/* kernel TLS depends on the machine: said, not asserted */
+	print_message("kernel TLS send on %llu of these 2 connections\n",
+	              after.ktls_send - before.ktls_send);
 	assert_string_equal(tls_version(&(struct stream){ .tls = NULL }), "");
 	buf_fini(&a);
 	buf_fini(&b);
@@ -784,14 +787,22 @@ tls_interest_follows_the_handshake(void **state)
 	assert_int_equal(stream_interest(&p.srv, EV_WRITE), EV_READ);
 	assert_int_equal(tls_handshake(&p.cli), 0);
 	assert_int_equal(stream_interest(&p.cli, EV_WRITE), EV_READ);
-	/* readiness during the handshake: the owner may try both (a read or a write drives it) */
-	assert_int_equal(stream_ready(&p.srv, EV_READ), EV_READ | EV_WRITE);
+	/* readiness during the handshake: a read or a write drives it, so the owner may try
+	 * what it wants; nothing when the fd moved the other way */
+	assert_int_equal(stream_ready(&p.srv, EV_READ), EV_WRITE);
+	assert_int_equal(stream_interest(&p.srv, EV_READ), EV_READ);
+	assert_int_equal(stream_ready(&p.srv, EV_READ), EV_READ);
 	assert_int_equal(stream_ready(&p.srv, EV_WRITE), 0);
+	assert_int_equal(stream_interest(&p.cli, 0), EV_READ);
+	assert_int_equal(stream_ready(&p.cli, EV_READ), EV_READ | EV_WRITE);
 	assert_int_equal(t_handshake(&p), 1);
 	assert_int_equal(stream_interest(&p.cli, EV_READ), EV_READ);
 	assert_int_equal(stream_interest(&p.cli, EV_READ | EV_WRITE), EV_READ | EV_WRITE);
 	assert_int_equal(stream_interest(&p.cli, 0), 0);
-	assert_int_equal(stream_ready(&p.cli, EV_WRITE), EV_WRITE);
+	assert_int_equal(stream_ready(&p.cli, EV_WRITE), 0); /* not asked for */
+	assert_int_equal(stream_interest(&p.cli, EV_WRITE), EV_WRITE);
+	assert_int_equal(stream_ready(&p.cli, EV_WRITE | EV_READ), EV_WRITE);
+	assert_int_equal(stream_ready(&p.cli, EV_ERROR), EV_WRITE);
 	assert_false(stream_pending(&p.cli));
 	t_pair_close(&p);
 	assert_false(stream_is_tls(&p.cli));
