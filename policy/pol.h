@@ -214,7 +214,8 @@ enum pol_verdict pol_acl_check_why(const struct pol_acl *acl, const char *method
  *   - CONNECT host:port is matched as the URL "https://host/" (port 443) or
  *     "https://host:port/", scheme "https".
  *   - remote is http://[user:pass@]host[:port][/]; the port defaults to 80 as in Apache.
- *     https:// is refused ("HTTPS parent proxies are not supported yet"). Credentials (the
+ *     https://... is an HTTPS parent (pol_parent.tls: TLS to it, port 443 by default), another
+ *     parent than http:// to the same host and port, with the same health key. Credentials (the
  *     percent-decoded userinfo, or the third argument, not both) become the
  *     "Basic <base64(user:pass)>" value of Proxy-Authorization.
  *   - Every line that matches a request adds its parent to the request's failover list, in
@@ -289,6 +290,8 @@ struct pol_parent {
 	const char *host;   /* host name or address literal (IPv6 without brackets) */
 	unsigned port;
 	const char *key;    /* "host:port" ("[v6]:port"): identity to keep health across reloads */
+	int tls;            /* https://: TLS to the parent (SNI and the certificate check name
+	                     * host); the default port is then 443 */
 	const char *auth;   /* Proxy-Authorization value "Basic ...", or NULL */
 	const char *where;  /* the first line naming it */
 };
@@ -387,7 +390,9 @@ enum pol_action pol_decide(const struct pol *p, const struct pol_req *req,
 /* Generate a proxy auto-config file from the policy: FindProxyForURL(url, host) sends plain
  * host names, the ProxyDomain domain and NoProxy domains and host names DIRECT (string tests),
  * NoProxy subnets DIRECT for IP-literal hosts only (isInNet for IPv4, a small helper for IPv6),
- * and everything else to "PROXY p1; PROXY p2 ..." where proxies ("host:port", from PacProxy)
+ * and everything else to "PROXY p1; PROXY p2 ..." where proxies ("host:port", from PacProxy;
+ * "https://host:port" is an HTTPS proxy and becomes "HTTPS host:port", issue 13: HTTPS ones
+ * come first, PROXY ones as their fallback, each kind rotated on its own)
  * are rotated by a stable hash of the host so browsers spread over them, the others following
  * as failover; "; DIRECT" is appended when fallback_direct (PacFallback direct). ProxyBlock
  * rules are not copied into the file (the proxy refuses, with its 403 page), except that hosts
