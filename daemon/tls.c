@@ -812,10 +812,13 @@ tls_fail(struct stream *s, struct tls_conn *tc, int sslerr, int ret)
 		what = "";
 		saved = ECONNRESET;
 	} else {
+		/* under SSLProxyVerify none the chain is still checked, its result ignored: then
+		 * it is not why the handshake failed */
+		int checked = !tc->server && SSL_get_verify_mode(tc->ssl) != SSL_VERIFY_NONE;
 		long vr = SSL_get_verify_result(tc->ssl);
-		if (!tc->hs_done && !tc->server && tc->verify_err == X509_V_OK && vr != X509_V_OK)
+		if (!tc->hs_done && checked && tc->verify_err == X509_V_OK && vr != X509_V_OK)
 			tc->verify_err = (int)vr;
-		int ve = tc->verify_err;
+		int ve = checked ? tc->verify_err : X509_V_OK;
 		why = tls_ossl_reason(&code);
 		int reason = ERR_GET_REASON(code);
 		if (!tc->hs_done && ve != X509_V_OK &&

@@ -740,6 +740,39 @@ tls_second_connection_resumes(void **state)
 	tls_set_release(t2);
 	tls_set_release(t);
 	cfg_unref(&c);
+
+	/* TLS 1.2: a ticket in the handshake itself */
+	c = t_cfg(p_good, p_goodkey);
+	c->ssl_protocol = strdup("TLSv1.2");
+	t = t_set(c);
+	assert_int_equal(t_session(t, t, "localhost:4433"), 0);
+	assert_int_equal(t_session(t, t, "localhost:4433"), 1);
+	assert_int_equal(t_session(t, t, "localhost:4433"), 1);
+	tls_set_release(t);
+	cfg_unref(&c);
+}
+
+/* SSLProxyVerify none against a self-signed certificate, failing on the protocol: the words
+ * name the protocol */
+static void
+tls_unverified_protocol_failure_in_words(void **state)
+{
+	(void)state;
+	struct cfg *cs = t_cfg(p_self, NULL), *cc = t_cfg(p_self, NULL);
+	cs->ssl_protocol = strdup("TLSv1.3");
+	cc->ssl_proxy_protocol = strdup("TLSv1.2");
+	cc->ssl_proxy_verify = 0;
+	struct tls_set *ts = t_set(cs), *tc = t_set(cc);
+	struct t_pair p;
+	t_pair_open(&p, ts, tc, "localhost", NULL);
+	assert_int_equal(t_handshake(&p), -1);
+	if (strstr(stream_error(&p.cli), "no protocol in common") == NULL)
+		fail_msg("\"%s\"", stream_error(&p.cli));
+	t_pair_close(&p);
+	tls_set_release(ts);
+	tls_set_release(tc);
+	cfg_unref(&cs);
+	cfg_unref(&cc);
 }
 
 static void
@@ -823,6 +856,7 @@ main(void)
 		cmocka_unit_test(tls_set_errors_name_the_line),
 		cmocka_unit_test(tls_second_connection_resumes),
 		cmocka_unit_test(tls_server_selects_http11),
+		cmocka_unit_test(tls_unverified_protocol_failure_in_words),
 		cmocka_unit_test(tls_interest_follows_the_handshake),
 	};
 	return cmocka_run_group_tests(tests, t_setup, t_teardown);
