@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -668,6 +669,14 @@ tls_set_client(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	                   "SSLProxyCipherSuite", err, errlen) < 0)
 		return -1;
 	if (c->ssl_proxy_ca_path != NULL) {
+		struct stat st;
+		/* OpenSSL looks into the directory only when it verifies: say now if it cannot */
+		int sr = stat(c->ssl_proxy_ca_path, &st);
+		if (sr < 0 || !S_ISDIR(st.st_mode)) {
+			tls_errf(err, errlen, NULL, "SSLProxyCACertificatePath %s: %s",
+			         c->ssl_proxy_ca_path, sr < 0 ? strerror(errno) : "not a directory");
+			return -1;
+		}
 		if (!SSL_CTX_load_verify_locations(x, NULL, c->ssl_proxy_ca_path)) {
 			tls_errf(err, errlen, NULL, "SSLProxyCACertificatePath %s: %s",
 			         c->ssl_proxy_ca_path, tls_ossl_reason(NULL));

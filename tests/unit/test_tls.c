@@ -843,6 +843,103 @@ tls_interest_follows_the_handshake(void **state)
 	cfg_unref(&c);
 }
 
+/* SSLProxyMachineCertificateFile: the client presents its certificate to a server that asks */
+static void
+tls_client_presents_machine_certificate(void **state)
+{
+	(void)state;
+	struct cfg *c = t_cfg(p_good, p_goodkey);
+	c->ssl_proxy_machine_cert = strdup(p_both);
+	c->ssl_proxy_machine_where = strdup("t.conf:5");
+	struct tls_set *t = t_set(c);
+	/* this test's server asks for a client certificate from the test CA */
+	assert_true(SSL_CTX_load_verify_locations(t->srv, p_ca, NULL));
+	SSL_CTX_set_verify(t->srv, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	struct t_pair p;
+	t_pair_open(&p, t, t, "localhost", NULL);
+	assert_int_equal(t_handshake(&p), 1);
+	struct buf a, b;
+	buf_init(&a, 4096);
+	buf_init(&b, 4096);
+	buf_append(&a, "x", 1);
+	t_move(&p.cli, &a, &p.srv, &b, 1, 0, 0, NULL);
+	X509 *peer = SSL_get0_peer_certificate(tls_conn_of(&p.srv)->ssl);
+	assert_non_null(peer);
+	char cn[64];
+	X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+	assert_string_equal(cn, "localhost");
+	buf_fini(&a);
+	buf_fini(&b);
+	t_pair_close(&p);
+	tls_set_release(t);
+	cfg_unref(&c);
+
+	/* a machine certificate file without its key */
+	c = t_cfg(p_good, p_goodkey);
+	c->ssl_proxy_machine_cert = strdup(p_good);
+	c->ssl_proxy_machine_where = strdup("t.conf:5");
+	t_set_fails(c, "t.conf:5: SSLProxyMachineCertificateFile");
+}
+
+/* SSLProxyCACertificatePath: a hashed directory instead of the system store */
+static void
+tls_ca_path_directory(void **state)
+{
+	(void)state;
+	char dir[300], dir2[300], link[400];
+	snprintf(dir, sizeof(dir), "%s/capath", tdir);
+	snprintf(dir2, sizeof(dir2), "%s/empty", tdir);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(mkdir(dir2, 0700), 0);
+	FILE *f = fopen(p_ca, "r");
+	assert_non_null(f);
+	X509 *ca = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(ca);
+	snprintf(link, sizeof(link), "%s/%08lx.0", dir, X509_NAME_hash_ex(X509_get_subject_name(ca),
+	                                                                 NULL, NULL, NULL));
+	X509_free(ca);
+	assert_int_equal(symlink(p_ca, link), 0);
+
+	struct cfg *cs = t_cfg(p_both, NULL);
+	struct tls_set *ts = t_set(cs);
+	static const struct { const char *path; const char *want; } cases[] = {
+		{ NULL, NULL },
+		{ "", "unable to get local issuer certificate" },
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct cfg *cc = t_cfg(p_both, NULL);
+		free(cc->ssl_proxy_ca_file);
+		cc->ssl_proxy_ca_file = NULL;
+		cc->ssl_proxy_ca_path = strdup(i == 0 ? dir : dir2);
+		struct tls_set *tc = t_set(cc);
+		struct t_pair p;
+		t_pair_open(&p, ts, tc, "localhost", NULL);
+		int h = t_handshake(&p);
+		if (cases[i].want == NULL) {
+			if (h != 1)
+				fail_msg("capath: %s", stream_error(&p.cli));
+		} else {
+			assert_int_equal(h, -1);
+			assert_string_equal(stream_error(&p.cli), cases[i].want);
+		}
+		t_pair_close(&p);
+		tls_set_release(tc);
+		cfg_unref(&cc);
+	}
+	struct cfg *cc = t_cfg(p_both, NULL);
+	cc->ssl_proxy_ca_path = strdup("/nonexistent/certs");
+	t_set_fails(cc, "SSLProxyCACertificatePath /nonexistent/certs: No such file or directory");
+	cc = t_cfg(p_both, NULL);
+	cc->ssl_proxy_ca_path = strdup(p_ca);
+	t_set_fails(cc, ": not a directory");
+	tls_set_release(ts);
+	cfg_unref(&cs);
+	unlink(link);
+	rmdir(dir);
+	rmdir(dir2);
+}
+
 int
 main(void)
 {
@@ -856,6 +953,8 @@ main(void)
 		cmocka_unit_test(tls_set_errors_name_the_line),
 		cmocka_unit_test(tls_second_connection_resumes),
 		cmocka_unit_test(tls_server_selects_http11),
+		cmocka_unit_test(tls_client_presents_machine_certificate),
+		cmocka_unit_test(tls_ca_path_directory),
 		cmocka_unit_test(tls_unverified_protocol_failure_in_words),
 		cmocka_unit_test(tls_interest_follows_the_handshake),
 	};
