@@ -959,8 +959,12 @@ tls_read(struct stream *s, struct buf *b)
 	}
 	b->end += got;
 	b->more = got > 0 && got == avail;
-	if (got > 0)
+	if (got > 0) {
+		/* what a write was waiting to read may have come: let it try again on writability
+		 * (it says WANT_READ again if not) rather than wait for bytes that may never come */
+		tc->wr_wait = EV_WRITE;
 		return (ssize_t)got;
+	}
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
 		errno = EAGAIN;
@@ -1009,6 +1013,7 @@ tls_write(struct stream *s, struct buf *b, size_t max)
 		int r = SSL_write_ex(tc->ssl, buf_head(b), len, &n);
 		if (r == 1) {
 			tc->wr_retry = 0;
+			tc->rd_wait = EV_READ; /* as in tls_read: a read waiting to write tries again */
 			buf_consume(b, n);
 			sent += n;
 			continue;
