@@ -211,7 +211,8 @@ t_tcp_pair(int *a, int *b)
 {
 	int l = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(l >= 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t sl = sizeof(sa);
 	assert_int_equal(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(l, 1), 0);
@@ -247,6 +248,12 @@ t_pair_close(struct t_pair *p)
 	close(p->srv.fd);
 }
 
+static short
+t_events(unsigned interest)
+{
+	return (short)(((interest & EV_READ) ? POLLIN : 0) | ((interest & EV_WRITE) ? POLLOUT : 0));
+}
+
 /* Wait (poll, 5 s at most) until one of the streams may do what it wants; returns what each
  * may try (stream_ready). */
 static void
@@ -256,11 +263,11 @@ t_wait(struct stream *a, unsigned wa, unsigned *ra, struct stream *b, unsigned w
 	unsigned ia = a ? stream_interest(a, wa) : 0, ib = b ? stream_interest(b, wb) : 0;
 	if (a != NULL) {
 		pf[0].fd = a->fd;
-		pf[0].events = (short)(((ia & EV_READ) ? POLLIN : 0) | ((ia & EV_WRITE) ? POLLOUT : 0));
+		pf[0].events = t_events(ia);
 	}
 	if (b != NULL) {
 		pf[1].fd = b->fd;
-		pf[1].events = (short)(((ib & EV_READ) ? POLLIN : 0) | ((ib & EV_WRITE) ? POLLOUT : 0));
+		pf[1].events = t_events(ib);
 	}
 	int n = poll(pf, 2, 5000);
 	if (n <= 0)
@@ -435,9 +442,11 @@ tls_four_mib_with_partial_writes(void **state)
 				}
 				got += (size_t)n;
 				const unsigned char *h = (const unsigned char *)buf_head(&in);
-				for (size_t j = 0; j < buf_len(&in); j++, checked++)
-					if (h[j] != (unsigned char)(checked * 131 + (checked >> 12)))
-						fail_msg("byte %zu differs", checked);
+				for (size_t j = 0; j < buf_len(&in); j++, checked++) {
+					size_t at = checked;
+					if (h[j] != (unsigned char)(at * 131 + (at >> 12)))
+						fail_msg("byte %zu differs", at);
+				}
 				buf_consume(&in, buf_len(&in));
 				if (!stream_pending(&p.cli))
 					break;
@@ -634,7 +643,8 @@ tls_set_errors_name_the_line(void **state)
 {
 	(void)state;
 	struct cfg *c = t_cfg("/nonexistent/x.pem", NULL);
-	t_set_fails(c, "t.conf:2: SSLCertificateFile /nonexistent/x.pem: No such file or directory");
+	t_set_fails(c, "t.conf:2: SSLCertificateFile /nonexistent/x.pem: No such file or "
+	               "directory");
 	t_set_fails(t_cfg(p_notpem, NULL), ": no PEM certificate in it");
 	t_set_fails(t_cfg(p_good, NULL), "t.conf:2: SSLCertificateFile");
 	t_set_fails(t_cfg(p_good, p_otherkey), "t.conf:3: SSLCertificateKeyFile");
