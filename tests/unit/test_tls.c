@@ -950,6 +950,58 @@ tls_ca_path_directory(void **state)
 	rmdir(dir2);
 }
 
+/* An FTPS data connection reuses the control connection's session (resume_from), and the
+ * control connection goes on working. */
+static void
+tls_resume_from_another_stream(void **state)
+{
+	(void)state;
+	struct cfg *c = t_cfg(p_good, p_goodkey);
+	struct tls_set *t = t_set(c);
+	for (int v = 0; v < 2; v++) {
+		struct tls_set *ts = t;
+		struct cfg *c12 = NULL;
+		if (v == 1) { /* and TLS 1.2, where the session is the handshake's */
+			c12 = t_cfg(p_good, p_goodkey);
+			c12->ssl_protocol = strdup("TLSv1.2");
+			ts = t_set(c12);
+		}
+		struct t_pair ctl, data;
+		t_pair_open(&ctl, ts, t, "localhost", NULL);
+		assert_int_equal(t_handshake(&ctl), 1);
+		struct buf a, b;
+		buf_init(&a, 4096);
+		buf_init(&b, 4096);
+		buf_append(&b, "220 ready\r\n", 11); /* the client reads the tickets with it */
+		t_move(&ctl.srv, &b, &ctl.cli, &a, 11, 0, 0, NULL);
+		buf_consume(&a, buf_len(&a));
+
+		int fa, fb;
+		t_tcp_pair(&fa, &fb);
+		stream_tcp_init(&data.cli, fa);
+		stream_tcp_init(&data.srv, fb);
+		assert_int_equal(tls_accept(&data.srv, ts), 0);
+		assert_int_equal(tls_connect(&data.cli, t, "localhost", NULL, &ctl.cli), 0);
+		assert_int_equal(t_handshake(&data), 1);
+		assert_int_equal(tls_resumed(&data.cli), 1);
+		assert_int_equal(tls_resumed(&data.srv), 1);
+		t_pair_close(&data);
+
+		buf_append(&a, "PWD\r\n", 5);
+		t_move(&ctl.cli, &a, &ctl.srv, &b, 5, 0, 0, NULL);
+		assert_memory_equal(buf_head(&b), "PWD\r\n", 5);
+		buf_fini(&a);
+		buf_fini(&b);
+		t_pair_close(&ctl);
+		if (v == 1) {
+			tls_set_release(ts);
+			cfg_unref(&c12);
+		}
+	}
+	tls_set_release(t);
+	cfg_unref(&c);
+}
+
 int
 main(void)
 {
@@ -963,6 +1015,7 @@ main(void)
 		cmocka_unit_test(tls_set_errors_name_the_line),
 		cmocka_unit_test(tls_second_connection_resumes),
 		cmocka_unit_test(tls_server_selects_http11),
+		cmocka_unit_test(tls_resume_from_another_stream),
 		cmocka_unit_test(tls_client_presents_machine_certificate),
 		cmocka_unit_test(tls_ca_path_directory),
 		cmocka_unit_test(tls_unverified_protocol_failure_in_words),
