@@ -15,6 +15,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -149,6 +150,22 @@ t_teardown(void **state)
 		                p_otherkey, p_notpem };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
 		unlink(files[i]);
+	/* what tls_ca_path_directory leaves when it fails half-way */
+	const char *subs[] = { "capath", "empty" };
+	for (size_t i = 0; i < 2; i++) {
+		char d[400], f[700];
+		snprintf(d, sizeof(d), "%s/%s", tdir, subs[i]);
+		DIR *dp = opendir(d);
+		struct dirent *de;
+		while (dp != NULL && (de = readdir(dp)) != NULL) {
+			snprintf(f, sizeof(f), "%s/%s", d, de->d_name);
+			if (de->d_name[0] != '.')
+				unlink(f);
+		}
+		if (dp != NULL)
+			closedir(dp);
+		rmdir(d);
+	}
 	rmdir(tdir);
 	return 0;
 }
