@@ -107,7 +107,8 @@ fz_setup(void)
 	rmdir(dir);
 
 	int l = socket(AF_INET, SOCK_STREAM, 0), a, b;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	socklen_t sl = sizeof(sa);
 	fz_check(l >= 0 && bind(l, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(l, 1) == 0 &&
 	         getsockname(l, (struct sockaddr *)&sa, &sl) == 0);
@@ -133,7 +134,8 @@ fz_setup(void)
 		ssize_t n = stream_read(&fz_srv, &in);
 		fz_check(n < 0 && errno == EAGAIN);
 		if (h == 0) {
-			unsigned ic = stream_interest(&fz_cli, 0), is = stream_interest(&fz_srv, EV_READ);
+			unsigned ic = stream_interest(&fz_cli, 0);
+			unsigned is = stream_interest(&fz_srv, EV_READ);
 			struct pollfd p[2] = {
 				{ .fd = a, .events = (short)(((ic & EV_READ) ? POLLIN : 0) |
 				                             ((ic & EV_WRITE) ? POLLOUT : 0)) },
@@ -231,7 +233,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < 100000 && got < nsent; i++) {
 		ssize_t n = stream_read(&fz_srv, &in);
 		if (n > 0) {
-			memcpy(recv_copy + got, buf_head(&in) + buf_len(&in) - (size_t)n, (size_t)n);
+			const char *fresh = buf_head(&in) + buf_len(&in) - (size_t)n;
+			memcpy(recv_copy + got, fresh, (size_t)n);
 			got += (size_t)n;
 			fz_parse(&in, &lim, &scan, 0);
 			continue;
