@@ -17,3 +17,23 @@ tls_accept(struct stream *s, struct tls_set *t)
 	(void)t;
 	return -1;
 }
+
+/* Placeholders until daemon/tls.c is written (t1): no TLS, so FTPTLS Try stays plain. */
+int
+tls_connect(struct stream *s, struct tls_set *t, const char *host, const char *sess_key,
+            const struct stream *resume_from)
+{
+	(void)s;
+	(void)t;
+	(void)host;
+	(void)sess_key;
+	(void)resume_from;
+	return -1;
+}
+
+int
+tls_handshake(struct stream *s)
+{
+	(void)s;
+	return -1;
+}
