@@ -1323,23 +1323,3 @@ tls_global_init(char *err, size_t errlen)
 		           why);
 	return 0;
 }
-
-/* Placeholders until daemon/tls.c is written (t1): no TLS, so FTPTLS Try stays plain. */
-int
-tls_connect(struct stream *s, struct tls_set *t, const char *host, const char *sess_key,
-            const struct stream *resume_from)
-{
-	(void)s;
-	(void)t;
-	(void)host;
-	(void)sess_key;
-	(void)resume_from;
-	return -1;
-}
-
-int
-tls_handshake(struct stream *s)
-{
-	(void)s;
-	return -1;
-}
