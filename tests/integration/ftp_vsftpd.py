@@ -244,16 +244,21 @@ class Vsftpd:
         return out
 
     def relogins_after_530(self):
-        """Control connections on which a USER was sent after a 530 reply: [(pid, dialogue)]."""
+        """Control connections on which a USER was sent after a 530 reply to a login (USER or
+        PASS): [(pid, dialogue)]. A 530 to AUTH TLS (vsftpd without TLS: "Please login with
+        USER and PASS") refuses no login."""
         bad = []
         for pid, lines in self.sessions().items():
             refused = False
+            last = ""
             for kind, text in lines:
-                if kind == "response" and text.startswith("530"):
+                if kind == "response" and text.startswith("530") and last in ("USER", "PASS"):
                     refused = True
-                elif kind == "command" and text.startswith("USER ") and refused:
-                    bad.append((pid, lines))
-                    break
+                elif kind == "command":
+                    last = text.split(" ", 1)[0].upper()
+                    if last == "USER" and refused:
+                        bad.append((pid, lines))
+                        break
         return bad
 
     def wait_commands(self, verb, count, since=0, timeout=10.0):
