@@ -17,6 +17,9 @@ use, is not in them).
 import hashlib
 import os
 import re
+import socket
+import threading
+import time
 import uuid
 
 import pytest
@@ -264,3 +267,72 @@ def test_verify_none_accepts_a_self_signed_server(start_daemon, ctx, tlsca):  # 
         assert len(wait_handshakes(s, 2)) >= 2, s.log_tail()
     finally:
         s.stop()
+
+
+# ---------------------------------------------------------------- a server that says 234 and then
+
+class Fake234:
+    """A loopback FTP server that greets, answers AUTH TLS with 234 and then either says
+    nothing (after: None) or sends bytes that are not TLS. Records the commands it got."""
+
+    def __init__(self, after=None):
+        self.after = after
+        self.commands = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.stop_ev = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.sock.settimeout(0.5)
+        conns = []
+        while not self.stop_ev.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            conns.append(c)
+            try:
+                c.settimeout(T)
+                c.sendall(b"220 fake\r\n")
+                line = c.makefile("rb").readline().decode("latin-1").strip()
+                self.commands.append(line)
+                if line.upper().startswith("AUTH"):
+                    c.sendall(b"234 go ahead\r\n")
+                    if self.after is not None:
+                        c.sendall(self.after)
+            except OSError:
+                pass
+        for c in conns:
+            c.close()
+
+    def stop(self):
+        self.stop_ev.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("after,status,words", [
+    # the gateway's page ("did not answer AUTH") or proxy.c's, whichever timer fires first
+    (None, 504, ("did not answer AUTH", "timed out")),
+    (b"this is not TLS at all\r\n" * 4, 502, ("TLS",)),
+])
+def test_234_without_a_tls_handshake_ends_within_proxy_timeout(start_daemon, ctx, tlsca,  # noqa: F811,E501
+                                                               after, status, words):
+    srv = Fake234(after)
+    try:
+        extra = ["SSLProxyCACertificateFile %s" % tlsca.ca_pem]
+        d = start_daemon("ftps-fake", timeout=3, extra=extra)
+        t0 = time.monotonic()
+        r = ghtest.get(d.port, "ftp://127.0.0.1:%d/f.txt" % srv.port, timeout=30)
+        took = time.monotonic() - t0
+        assert r.status == status, r
+        text = body_text(r)
+        assert any(w in text for w in words), text
+        assert took < 3 + 20, took
+        assert srv.commands == ["AUTH TLS"], srv.commands  # nothing in plain after the 234
+    finally:
+        srv.stop()
