@@ -336,3 +336,21 @@ def test_234_without_a_tls_handshake_ends_within_proxy_timeout(start_daemon, ctx
         assert srv.commands == ["AUTH TLS"], srv.commands  # nothing in plain after the 234
     finally:
         srv.stop()
+
+
+def test_active_data_connection_over_ftps(start_daemon, ctx, tlsca):  # noqa: F811
+    # no passive mode: the server connects back (EPRT/PORT), and the gateway is still the TLS
+    # client on that connection, resuming the control session
+    s = Vsftpd(ctx.workdir, name="vsftpd-tls-active", extra=["pasv_enable=NO"],
+               tls=(tlsca.good_pem, tlsca.good_key)).start()
+    try:
+        data = payload(200000, b"active")
+        s.put_file("pub/a.bin", data, mtime=MTIME)
+        d = daemon(start_daemon, ctx, tlsca, "FTPActiveFallback On")
+        r = get(d, furl(s, "pub/a.bin"))
+        assert r.status == 200 and r.body == data, (r, s.log_tail())
+        assert {v for v, _ in s.commands()} & {"EPRT", "PORT"}, s.log_tail()
+        hs = wait_handshakes(s, 2)
+        assert len(hs) >= 2 and hs[1][1] is True, (hs, s.log_tail())
+    finally:
+        s.stop()
