@@ -524,8 +524,8 @@ ftp_data_tls_start(struct ftp *f)
 	ftp_tls_host(f, host, sizeof(host));
 	if (tls_connect(&f->ds, f->u->w->cfg->tls, host, NULL, &f->u->s) < 0) {
 		f->broken = 1;
-		ftp_page(f, 502, NULL, NULL, "cannot start TLS on the data connection to %s: out of "
-		         "memory", f->u->addr_text);
+		ftp_page(f, 502, NULL, NULL, "cannot start TLS on the data connection to %s: "
+		         "out of memory", f->u->addr_text);
 		return -1;
 	}
 	f->dhs = 1;
@@ -1400,7 +1400,8 @@ ftp_on_reply(struct ftp *f)
 			char q[512];
 			ftp_reply_quote(f, q, sizeof(q));
 			f->broken = 1;
-			ftp_page(f, 502, NULL, q, "the FTP server does not offer TLS (FTPTLS Require)");
+			ftp_page(f, 502, NULL, q,
+			         "the FTP server does not offer TLS (FTPTLS Require)");
 			return;
 		}
 		/* FTPTLS Try: no TLS here, plain FTP as without it */

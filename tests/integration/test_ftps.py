@@ -107,8 +107,8 @@ def daemon(start_daemon, ctx, tlsca, *lines, cache=False, workers=None):  # noqa
 
 # ---------------------------------------------------------------- FTPS works
 
-def test_download_over_ftps_is_byte_for_byte_with_encrypted_data(start_daemon, ctx, tlsca,  # noqa: F811,E501
-                                                                   ftps):
+def test_download_over_ftps_is_byte_for_byte_with_encrypted_data(
+        start_daemon, ctx, tlsca, ftps):  # noqa: F811
     d = daemon(start_daemon, ctx, tlsca)  # FTPTLS Try: the default
     data = payload(400000, b"dl")
     ftps.put_file("pub/file.bin", data, mtime=MTIME)
@@ -195,8 +195,8 @@ def test_cached_hit_over_ftps_and_pooled_login(start_daemon, ctx, tlsca, ftps): 
 
 # ---------------------------------------------------------------- FTPTLS modes
 
-def test_require_against_a_server_without_tls_is_502_naming_it(start_daemon, ctx, tlsca,  # noqa: F811,E501
-                                                               plain_ftp):
+def test_require_against_a_server_without_tls_is_502_naming_it(
+        start_daemon, ctx, tlsca, plain_ftp):  # noqa: F811
     d = daemon(start_daemon, ctx, tlsca, "FTPTLS Require")
     plain_ftp.put_file("pub/f.txt", b"secret\n", mtime=MTIME)
     r = get(d, furl(plain_ftp, "pub/f.txt"))
@@ -239,8 +239,8 @@ def test_off_never_sends_auth_and_a_forcing_server_refuses(start_daemon, ctx, tl
     ("selfsigned", ("self-signed", "self signed")),
     ("expired", ("expired",)),
 ])
-def test_bad_certificate_is_502_naming_it_without_plain_fallback(start_daemon, ctx, tlsca,  # noqa: F811,E501
-                                                                 kind, words):
+def test_bad_certificate_is_502_naming_it_without_plain_fallback(
+        start_daemon, ctx, tlsca, kind, words):  # noqa: F811
     cert, key = tlsca.kinds()[kind]
     s = Vsftpd(ctx.workdir, name="vsftpd-" + kind, tls=(cert, key), force=False).start()
     try:
@@ -322,8 +322,8 @@ class Fake234:
     (None, 504, ("did not answer AUTH", "timed out")),
     (b"this is not TLS at all\r\n" * 4, 502, ("TLS",)),
 ])
-def test_234_without_a_tls_handshake_ends_within_proxy_timeout(start_daemon, ctx, tlsca,  # noqa: F811,E501
-                                                               after, status, words):
+def test_234_without_a_tls_handshake_ends_within_proxy_timeout(
+        start_daemon, ctx, tlsca, after, status, words):  # noqa: F811
     srv = Fake234(after)
     try:
         extra = ["SSLProxyCACertificateFile %s" % tlsca.ca_pem]
