@@ -356,3 +356,41 @@ def test_active_data_connection_over_ftps(start_daemon, ctx, tlsca):  # noqa: F8
         assert len(hs) >= 2 and hs[1][1] is True, (hs, s.log_tail())
     finally:
         s.stop()
+
+
+def test_local_login_over_ftps_keeps_the_password_out_of_logs(
+        start_daemon, ctx, tlsca):  # noqa: F811
+    # a local user on a server that forces TLS for local logins: USER/PASS only after AUTH TLS,
+    # and a wrong password is still a 401 over TLS
+    import ftp_vsftpd
+    with ghtest.searchable(ctx.workdir):
+        s = Vsftpd(ctx.workdir, name="vsftpd-tls-user", local_user=True, anonymous=False,
+                   tls=(tlsca.good_pem, tlsca.good_key))
+        home = os.path.join(s.dir, "home")
+        with ftp_vsftpd.local_user(home) as pw:
+            s.local_user = pw
+            s.start()
+            try:
+                data = payload(3000, b"private")
+                p = os.path.join(home, "private.txt")
+                with open(p, "wb") as f:
+                    f.write(data)
+                os.chown(p, pw.pw_uid, pw.pw_gid)
+                d = daemon(start_daemon, ctx, tlsca, "LogLevel debug", workers=1)
+                u = "ftp://%s:%s@127.0.0.1:%d/private.txt" % (
+                    ftp_vsftpd.TEST_USER, ftp_vsftpd.TEST_PASSWORD, s.port)
+                r = get(d, u)
+                assert r.status == 200 and r.body == data, (r, s.log_tail())
+                seq = [c for c, _ in s.commands()]
+                assert seq.index("AUTH") < seq.index("USER") < seq.index("PASS"), seq
+                bad = "ftp://%s:Wr0ngPassw0rd@127.0.0.1:%d/private.txt" % (
+                    ftp_vsftpd.TEST_USER, s.port)
+                r2 = get(d, bad)
+                assert r2.status == 401, r2
+                err = d.stderr_text()
+                assert ftp_vsftpd.TEST_PASSWORD not in err and "Wr0ngPassw0rd" not in err
+                assert "PASS ****" in err  # the debug log shows the command, masked
+                with open(d.access_log, "rb") as f:
+                    assert ftp_vsftpd.TEST_PASSWORD.encode() not in f.read()
+            finally:
+                s.stop()
