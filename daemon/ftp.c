@@ -1,7 +1,12 @@
 /*
  * ftp.c - the FTP gateway (issue 12): an upstream stream (struct up_stream) that takes an
  * HTTP/1.1 request in absolute form from proxy.c and answers it with an HTTP/1.1 response,
- * speaking FTP on the control connection (u->s.fd) and a data connection of its own.
+ * speaking FTP on the control connection (the stream u->s) and a data connection of its own
+ * (the stream f->ds). Both move bytes only through stream.h, so after AUTH TLS (FTPTLS Try or
+ * Require, RFC 4217) the same code runs over TLS: the control connection's handshake after
+ * 234, PBSZ 0 and PROT P after the login, and each data connection's handshake reusing the
+ * control connection's session (vsftpd's require_ssl_reuse). Try falls back to plain FTP only
+ * when AUTH TLS is refused, never when a TLS handshake or certificate check fails.
  *
  * One request at a time per control connection, driven by the replies: each command is sent
  * with the step that handles its reply (enum ftp_step), so the state machine is the table in
@@ -25,6 +30,7 @@
  */
 #include "daemon/ftp.h"
 #include "daemon/ftplist.h"
+#include "daemon/tls.h"
 #include "daemon/worker.h"
 #include "cache/cache.h"
 #include "webui/ui.h"
@@ -53,6 +59,9 @@
 
 enum ftp_step {
 	FS_GREETING = 1, /* 220 from a new control connection */
+	FS_AUTH,         /* AUTH TLS sent (FTPTLS Try/Require): 234, or plain FTP */
+	FS_AUTH_HS,      /* 234: the control connection's TLS handshake */
+	FS_PBSZ, FS_PROT, /* after the login over TLS: PBSZ 0, PROT P (TLS data connections) */
 	FS_READY,        /* logged in or not, waiting for a request */
 	FS_USER, FS_PASS, FS_FEAT, FS_PWD, FS_CWD_HOME, FS_CWD, FS_TYPE, FS_SIZE, FS_CWD_PROBE,
 	FS_MDTM, FS_TYPE_XFER, FS_EPSV, FS_PASV, FS_EPRT, FS_PORT, FS_REST,
@@ -80,8 +89,7 @@ struct ftp {
 
 	/* control connection */
 	enum ftp_step step;
-	char cin[FTP_CTL_BUF];
-	size_t cin_len;
+	struct buf cin;               /* reply bytes not parsed yet (FTP_CTL_BUF) */
 	char cout[FTP_LINE_MAX + 8];
 	size_t cout_len, cout_off;
 	char last_cmd[16];            /* for the timeout page: "RETR", "CWD", ... */
@@ -89,6 +97,9 @@ struct ftp {
 	int pending_final;            /* a transfer's final reply is still to come: swallowed */
 	int broken;                   /* the control connection cannot be reused */
 	int greeted, logged_in, feat_done, home_known, at_home;
+	int tls_ctl;                  /* the control connection is TLS (after AUTH TLS) */
+	int prot_done, prot_p;        /* PBSZ/PROT sent; data connections are TLS (PROT P) */
+	struct ev_post spost;         /* bytes OpenSSL holds that the loop will not announce */
 	int f_mlst, f_epsv_bad, f_size, f_mdtm, f_rest;
 	char cur_type;                /* 'I', 'A', 0 unknown */
 	char login_user[FTP_CRED_MAX], login_pass[FTP_CRED_MAX];
@@ -122,9 +133,13 @@ struct ftp {
 	struct buf pbody;
 
 	/* data connection */
-	int dfd, lfd;
+	struct stream ds;             /* ds.fd: -1 when there is none */
+	int lfd;
 	struct ev_io dio, lio;
 	int dconnecting, deof, xfer_ok, xfer_started;
+	int dhs;                      /* the data connection's TLS handshake is in progress */
+	int dwant_write;              /* what the data watcher was last asked for */
+	int dshut;                    /* a TLS upload's close_notify is sent */
 	struct sockaddr_storage dpeer;
 	struct ftp_listing *lst;
 
@@ -141,11 +156,13 @@ static void ftp_dio_cb(struct ev_io *io, unsigned revents);
 static void ftp_lio_cb(struct ev_io *io, unsigned revents);
 static void ftp_tmo_cb(struct ev_timer *t);
 static void ftp_post_cb(struct ev_post *p);
+static void ftp_spost_cb(struct ev_post *p);
 static void ftp_req_begin(struct ftp *f);
 static int ftp_login_elsewhere(struct ftp *f);
 static void ftp_nav_next(struct ftp *f);
 static void ftp_data_open(struct ftp *f);
 static void ftp_xfer_check_end(struct ftp *f);
+static void ftp_data_go(struct ftp *f);
 
 /* ---- small helpers ---- */
 
@@ -210,14 +227,33 @@ ftp_req_finish(struct ftp *f)
 	ftp_kick(f);
 }
 
+/* The data watcher's interest: what the transfer wants (EV_READ, EV_WRITE or 0) as the
+ * stream needs it; a TLS handshake in progress wants what the handshake wants. */
+static void
+ftp_dio_set(struct ftp *f, unsigned want)
+{
+	f->dwant_write = (want & EV_WRITE) != 0;
+	ev_io_set(f->u->w->loop, &f->dio, stream_interest(&f->ds, f->dhs ? 0 : want));
+}
+
+/* The data connection is over: its TLS state and its descriptor go. */
+static void
+ftp_data_end(struct ftp *f)
+{
+	ev_io_stop(&f->dio);
+	stream_release(&f->ds);
+	close(f->ds.fd);
+	f->ds.fd = -1;
+	f->dhs = 0;
+	f->dwant_write = 0;
+	f->dshut = 0;
+}
+
 static void
 ftp_data_close(struct ftp *f)
 {
-	if (f->dfd >= 0) {
-		ev_io_stop(&f->dio);
-		close(f->dfd);
-		f->dfd = -1;
-	}
+	if (f->ds.fd >= 0)
+		ftp_data_end(f);
 	if (f->lfd >= 0) {
 		ev_io_stop(&f->lio);
 		close(f->lfd);
@@ -314,13 +350,36 @@ ftp_fail_reply(struct ftp *f, const char *what)
 
 /* ---- the control connection ---- */
 
+/* The control watcher's interest: always the replies, and the command while it is not all
+ * sent; as the stream (TCP or TLS) needs it. */
+static void
+ftp_ctl_interest(struct ftp *f)
+{
+	struct up *u = f->u;
+	unsigned want = f->cout_off < f->cout_len ? EV_READ | EV_WRITE : EV_READ;
+	ev_io_set(u->w->loop, &u->io, stream_interest(&u->s, f->step == FS_AUTH_HS ? 0 : want));
+}
+
+/* Bytes through the stream from a fixed array: a buffer over it that never grows (its size
+ * is its cap), so the stream's calls cannot reallocate it. */
+static void
+ftp_buf_view(struct buf *v, char *p, size_t len, size_t size)
+{
+	memset(v, 0, sizeof(*v));
+	v->data = p;
+	v->end = len;
+	v->size = v->cap = size;
+}
+
 static void
 ftp_ctl_flush(struct ftp *f)
 {
 	struct up *u = f->u;
-	while (f->cout_off < f->cout_len) {
-		ssize_t n = send(u->s.fd, f->cout + f->cout_off, f->cout_len - f->cout_off,
-		                 MSG_DONTWAIT | MSG_NOSIGNAL);
+	for (int i = 0; i < 8 && f->cout_off < f->cout_len; i++) {
+		struct buf v;
+		ftp_buf_view(&v, f->cout + f->cout_off, f->cout_len - f->cout_off,
+		             f->cout_len - f->cout_off);
+		ssize_t n = stream_write(&u->s, &v, 0);
 		if (n > 0) {
 			f->cout_off += (size_t)n;
 			continue;
@@ -331,7 +390,7 @@ ftp_ctl_flush(struct ftp *f)
 		f->cout_off = f->cout_len;
 		break;
 	}
-	ev_io_set(u->w->loop, &u->io, f->cout_off < f->cout_len ? EV_READ | EV_WRITE : EV_READ);
+	ftp_ctl_interest(f);
 }
 
 /* Send a command; its reply goes to step. */
@@ -395,6 +454,82 @@ ftp_feat_note(struct ftp *f)
 	f->f_size = ftp_feat_has(t, "SIZE");
 	f->f_mdtm = ftp_feat_has(t, "MDTM");
 	f->f_rest = ftp_feat_has(t, "REST STREAM");
+}
+
+/* ---- TLS (FTPTLS, RFC 4217) ---- */
+
+/* The server's name or address for SNI and the certificate check: the pool key's host
+ * ("ftp|host:port"), without the brackets of an IPv6 literal. */
+static void
+ftp_tls_host(struct ftp *f, char *out, size_t n)
+{
+	const char *host = f->u->key + 4, *colon = strrchr(host, ':');
+	size_t hl = colon ? (size_t)(colon - host) : strlen(host);
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		host++;
+		hl -= 2;
+	}
+	snprintf(out, n, "%.*s", (int)hl, host);
+}
+
+/* After the greeting: AUTH TLS unless FTPTLS Off. Returns 1 when the greeting's handling is
+ * taken over (AUTH TLS sent, or the request answered). */
+static int
+ftp_tls_begin(struct ftp *f)
+{
+	struct cfg *cfg = f->u->w->cfg;
+	if (cfg->ftp_tls == CFG_FTPTLS_OFF)
+		return 0;
+	if (cfg->tls == NULL) {
+		/* no TLS set in this configuration (cannot happen once main.c builds one) */
+		if (cfg->ftp_tls != CFG_FTPTLS_REQUIRE)
+			return 0;
+		f->broken = 1;
+		ftp_page(f, 502, NULL, NULL, "FTPTLS Require, but TLS is not set up");
+		return 1;
+	}
+	ftp_cmd(f, FS_AUTH, "AUTH TLS");
+	return 1;
+}
+
+/* Drive the data connection's TLS handshake: 0 done, 1 in progress (the watcher waits for
+ * what it needs), -1 failed (the request is answered). */
+static int
+ftp_data_hs(struct ftp *f)
+{
+	int r = tls_handshake(&f->ds);
+	if (r == 0) {
+		ftp_dio_set(f, 0);
+		return 1;
+	}
+	if (r < 0) {
+		const char *why = stream_error(&f->ds);
+		f->broken = 1;
+		ftp_page(f, 502, NULL, NULL, "TLS on the data connection to %s failed: %s",
+		         f->u->addr_text, why[0] ? why : "the handshake failed");
+		return -1;
+	}
+	f->dhs = 0;
+	return 0;
+}
+
+/* A data connection is up (TCP): with PROT P it becomes TLS, reusing the control
+ * connection's session (vsftpd's require_ssl_reuse). Same returns as ftp_data_hs. */
+static int
+ftp_data_tls_start(struct ftp *f)
+{
+	if (!f->prot_p)
+		return 0;
+	char host[300];
+	ftp_tls_host(f, host, sizeof(host));
+	if (tls_connect(&f->ds, f->u->w->cfg->tls, host, NULL, &f->u->s) < 0) {
+		f->broken = 1;
+		ftp_page(f, 502, NULL, NULL, "cannot start TLS on the data connection to %s: "
+		         "out of memory", f->u->addr_text);
+		return -1;
+	}
+	f->dhs = 1;
+	return ftp_data_hs(f);
 }
 
 /* ---- the request (what proxy.c writes) ---- */
@@ -668,8 +803,8 @@ ftp_body_take(struct ftp *f, struct buf *b)
 				break;
 		}
 	}
-	if (f->dfd >= 0 && f->xfer_started && !f->dconnecting && f->dio.events != EV_WRITE)
-		ev_io_set(f->u->w->loop, &f->dio, EV_WRITE);
+	if (f->ds.fd >= 0 && f->xfer_started && !f->dconnecting && !f->dwant_write)
+		ftp_dio_set(f, EV_WRITE);
 	return (ssize_t)taken;
 }
 
@@ -755,6 +890,11 @@ ftp_write(struct up *u, struct buf *b)
 static void
 ftp_after_login(struct ftp *f)
 {
+	if (f->tls_ctl && !f->prot_done) {
+		/* RFC 4217: data connections protected too, before the first of them */
+		ftp_cmd(f, FS_PBSZ, "PBSZ 0");
+		return;
+	}
 	if (!f->feat_done) {
 		ftp_cmd(f, FS_FEAT, "FEAT");
 		return;
@@ -954,10 +1094,10 @@ ftp_data_connect(struct ftp *f, unsigned port)
 		close(fd);
 		return -1;
 	}
-	f->dfd = fd;
+	stream_tcp_init(&f->ds, fd);
 	f->dconnecting = 1;
 	ev_io_init(&f->dio, fd, ftp_dio_cb, f);
-	ev_io_set(f->u->w->loop, &f->dio, EV_WRITE);
+	ftp_dio_set(f, EV_WRITE);
 	return 0;
 }
 
@@ -1184,7 +1324,7 @@ ftp_xfer_final(struct ftp *f)
 			ftp_req_finish(f); /* a range or a body already complete */
 			return;
 		}
-		if (f->dfd < 0 && f->lfd < 0)
+		if (f->ds.fd < 0 && f->lfd < 0)
 			f->deof = 1;
 		ftp_xfer_check_end(f);
 		return;
@@ -1225,6 +1365,8 @@ ftp_on_reply(struct ftp *f)
 	switch (f->step) {
 	case FS_GREETING:
 		if (code == 220) {
+			if (ftp_tls_begin(f))
+				return;
 			f->greeted = 1;
 			f->step = FS_READY;
 			ev_timer_stop(&f->tmo);
@@ -1234,6 +1376,57 @@ ftp_on_reply(struct ftp *f)
 		}
 		f->broken = 1;
 		ftp_fail_reply(f, "the FTP server refused the connection");
+		return;
+	case FS_AUTH:
+		if (code == 234) {
+			char host[300];
+			ftp_tls_host(f, host, sizeof(host));
+			if (tls_connect(&f->u->s, f->u->w->cfg->tls, host, f->u->key, NULL) < 0) {
+				f->broken = 1;
+				ftp_page(f, 502, NULL, NULL, "cannot start TLS with the FTP server "
+				         "%s: out of memory", f->u->addr_text);
+				return;
+			}
+			f->step = FS_AUTH_HS; /* ftp_ctl_read drives the handshake */
+			return;
+		}
+		if (code == 421) {
+			f->broken = 1;
+			ftp_fail_reply(f, "the FTP server refused the connection");
+			return;
+		}
+		if (f->u->w->cfg->ftp_tls == CFG_FTPTLS_REQUIRE) {
+			/* a 502, not the 401 a 530 would make: no login can fix it */
+			char q[512];
+			ftp_reply_quote(f, q, sizeof(q));
+			f->broken = 1;
+			ftp_page(f, 502, NULL, q,
+			         "the FTP server does not offer TLS (FTPTLS Require)");
+			return;
+		}
+		/* FTPTLS Try: no TLS here, plain FTP as without it */
+		f->greeted = 1;
+		f->step = FS_READY;
+		ev_timer_stop(&f->tmo);
+		if (f->have_req && f->rmode == RM_NONE)
+			ftp_req_begin(f);
+		return;
+	case FS_PBSZ:
+		/* whatever the reply, PROT P decides (some servers take it without PBSZ) */
+		ftp_cmd(f, FS_PROT, "PROT P");
+		return;
+	case FS_PROT:
+		f->prot_done = 1;
+		f->prot_p = code == 200;
+		if (!f->prot_p && f->u->w->cfg->ftp_tls == CFG_FTPTLS_REQUIRE) {
+			char q[512];
+			ftp_reply_quote(f, q, sizeof(q));
+			f->broken = 1;
+			ftp_page(f, 502, NULL, q, "the FTP server refuses TLS on data connections "
+			         "(PROT P; FTPTLS Require)");
+			return;
+		}
+		ftp_after_login(f);
 		return;
 	case FS_USER:
 		if (code == 230)
@@ -1417,11 +1610,11 @@ ftp_on_reply(struct ftp *f)
 			if (f->lfd >= 0)
 				ev_io_set(f->u->w->loop, &f->lio, EV_READ);
 			if (f->listing) {
-				if (f->dfd >= 0 && !f->dconnecting)
-					ev_io_set(f->u->w->loop, &f->dio, EV_READ);
+				if (f->ds.fd >= 0 && !f->dconnecting)
+					ftp_data_go(f);
 			} else if (f->method == H1_M_PUT) {
-				if (f->dfd >= 0 && !f->dconnecting)
-					ev_io_set(f->u->w->loop, &f->dio, EV_WRITE);
+				if (f->ds.fd >= 0 && !f->dconnecting)
+					ftp_data_go(f);
 			} else {
 				ftp_retr_head(f);
 			}
@@ -1457,77 +1650,141 @@ ftp_on_reply(struct ftp *f)
 
 /* ---- watchers ---- */
 
+/* The control connection's TLS handshake (after 234 to AUTH TLS), driven by the watcher. A
+ * certificate that fails verification ends the request with a 502 naming the reason, under Try
+ * as well: a server that offers TLS and cannot prove who it is is never used in plain. */
+static void
+ftp_auth_drive(struct ftp *f)
+{
+	struct up *u = f->u;
+	int r = tls_handshake(&u->s);
+	if (r == 0) {
+		ftp_ctl_interest(f);
+		return;
+	}
+	if (r < 0) {
+		const char *why = stream_error(&u->s);
+		f->broken = 1;
+		ev_io_stop(&u->io);
+		ftp_page(f, 502, NULL, NULL, "TLS with the FTP server %s failed: %s", u->addr_text,
+		         why[0] ? why : "the handshake failed");
+		return;
+	}
+	f->tls_ctl = 1;
+	f->greeted = 1;
+	f->step = FS_READY;
+	ev_timer_stop(&f->tmo);
+	ftp_ctl_interest(f);
+	if (f->have_req && f->rmode == RM_NONE)
+		ftp_req_begin(f);
+	if (!f->dead && stream_pending(&u->s))
+		ev_post_start(u->w->loop, &f->spost);
+}
+
+/* The control connection ended (or failed) while reading. */
+static void
+ftp_ctl_gone(struct ftp *f)
+{
+	struct up *u = f->u;
+	f->broken = 1;
+	if (u->state == UP_IDLE) {
+		up_close(u);
+		return;
+	}
+	ev_io_stop(&u->io);
+	if (f->rmode == RM_NONE && f->have_req) {
+		enum ftp_step st = f->step;
+		int early = st == FS_USER || st == FS_CWD_HOME || st == FS_TYPE ||
+		            st == FS_SIZE || st == FS_EPSV || st == FS_FEAT || st == FS_PWD;
+		if (u->nreq > 1 && early) {
+			/* a pooled connection that had died: proxy.c retries */
+			f->rmode = RM_EOF;
+			ftp_kick(f);
+			return;
+		}
+		const char *why = stream_error(&u->s);
+		if (stream_is_tls(&u->s) && why[0])
+			ftp_page(f, 502, NULL, NULL, "the TLS control connection to the FTP server "
+			         "%s failed: %s", u->addr_text, why);
+		else
+			ftp_page(f, 502, NULL, NULL,
+			         "the FTP server %s closed the control connection", u->addr_text);
+		return;
+	}
+	if (f->rmode == RM_STREAM && !(f->deof && f->xfer_ok)) {
+		/* the data may still complete a Content-Length body: read() decides */
+		if (f->chunked) {
+			f->rmode = RM_FAIL;
+			ftp_data_close(f);
+		}
+		ftp_kick(f);
+	}
+}
+
+/* Replies from the control connection: a bounded number of reads a turn; what OpenSSL still
+ * holds after them is read from a posted event (the descriptor will not announce it). */
 static void
 ftp_ctl_read(struct ftp *f)
 {
 	struct up *u = f->u;
-	ssize_t n = recv(u->s.fd, f->cin + f->cin_len, sizeof(f->cin) - f->cin_len, MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-		return;
-	if (n <= 0) {
-		/* the server closed the control connection */
-		f->broken = 1;
-		if (u->state == UP_IDLE) {
-			up_close(u);
+	for (int round = 0; round < 16; round++) {
+		ssize_t n = stream_read(&u->s, &f->cin);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n < 0 && errno == ENOBUFS) {
+			/* ftp_reply_feed takes every byte it is given: cannot happen */
+			buf_consume(&f->cin, buf_len(&f->cin));
+			continue;
+		}
+		if (n <= 0) {
+			/* the server closed the control connection */
+			ftp_ctl_gone(f);
 			return;
 		}
-		ev_io_stop(&u->io);
-		if (f->rmode == RM_NONE && f->have_req) {
-			enum ftp_step st = f->step;
-			int early = st == FS_USER || st == FS_CWD_HOME || st == FS_TYPE ||
-			            st == FS_SIZE || st == FS_EPSV || st == FS_FEAT || st == FS_PWD;
-			if (u->nreq > 1 && early) {
-				/* a pooled connection that had died: proxy.c retries */
-				f->rmode = RM_EOF;
-				ftp_kick(f);
+		size_t off = 0, len = buf_len(&f->cin);
+		const char *in = buf_head(&f->cin);
+		while (off < len && !f->dead) {
+			size_t used = 0;
+			const char *reason = NULL;
+			int r = ftp_reply_feed(&f->rep, in + off, len - off, &used, &reason);
+			off += used;
+			if (r == FTPR_AGAIN)
+				break;
+			if (r == FTPR_ERR) {
+				f->broken = 1;
+				buf_consume(&f->cin, buf_len(&f->cin));
+				if (u->state == UP_IDLE) {
+					up_close(u);
+					return;
+				}
+				ev_io_stop(&u->io);
+				ftp_page(f, 502, NULL, NULL, "bad reply from the FTP server %s: %s",
+				         u->addr_text, reason);
 				return;
 			}
-			ftp_page(f, 502, NULL, NULL,
-			         "the FTP server %s closed the control connection", u->addr_text);
-			return;
-		}
-		if (f->rmode == RM_STREAM && !(f->deof && f->xfer_ok)) {
-			/* the data may still complete a Content-Length body: read() decides */
-			if (f->chunked) {
-				f->rmode = RM_FAIL;
-				ftp_data_close(f);
-			}
-			ftp_kick(f);
-		}
-		return;
-	}
-	f->cin_len += (size_t)n;
-	size_t off = 0;
-	while (off < f->cin_len && !f->dead) {
-		size_t used = 0;
-		const char *reason = NULL;
-		int r = ftp_reply_feed(&f->rep, f->cin + off, f->cin_len - off, &used, &reason);
-		off += used;
-		if (r == FTPR_AGAIN)
-			break;
-		if (r == FTPR_ERR) {
-			f->broken = 1;
-			f->cin_len = 0;
-			if (u->state == UP_IDLE) {
+			ftp_on_reply(f);
+			ftp_reply_init(&f->rep);
+			if (u->state == UP_IDLE && f->broken) {
 				up_close(u);
 				return;
 			}
-			ev_io_stop(&u->io);
-			ftp_page(f, 502, NULL, NULL, "bad reply from the FTP server %s: %s",
-			         u->addr_text, reason);
-			return;
+			if (f->step == FS_AUTH_HS) {
+				/* 234: what follows is TLS (nothing may come between) */
+				off = len;
+				break;
+			}
 		}
-		ftp_on_reply(f);
-		ftp_reply_init(&f->rep);
-		if (u->state == UP_IDLE && f->broken) {
-			up_close(u);
+		if (f->dead)
+			return;
+		buf_consume(&f->cin, off);
+		if (f->step == FS_AUTH_HS) {
+			buf_consume(&f->cin, buf_len(&f->cin));
+			ftp_auth_drive(f);
 			return;
 		}
 	}
-	if (f->dead)
-		return;
-	memmove(f->cin, f->cin + off, f->cin_len - off);
-	f->cin_len -= off;
+	if (stream_pending(&u->s))
+		ev_post_start(u->w->loop, &f->spost);
 }
 
 static void
@@ -1536,9 +1793,14 @@ ftp_cio_cb(struct ev_io *io, unsigned revents)
 	struct ftp *f = io->arg;
 	if (f == NULL || f->magic != FTP_MAGIC || f->dead)
 		return;
-	if (revents & EV_WRITE)
+	unsigned rev = stream_ready(&f->u->s, revents) | (revents & EV_ERROR);
+	if (f->step == FS_AUTH_HS) {
+		ftp_auth_drive(f);
+		return;
+	}
+	if (rev & EV_WRITE)
 		ftp_ctl_flush(f);
-	if (revents & (EV_READ | EV_ERROR))
+	if (!f->dead && (rev & (EV_READ | EV_ERROR)))
 		ftp_ctl_read(f);
 }
 
@@ -1548,7 +1810,9 @@ ftp_dio_listing(struct ftp *f)
 {
 	char tmp[16384];
 	for (int i = 0; i < 8; i++) {
-		ssize_t n = recv(f->dfd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		struct buf v;
+		ftp_buf_view(&v, tmp, 0, sizeof(tmp));
+		ssize_t n = stream_read(&f->ds, &v);
 		if (n > 0) {
 			const char *reason = NULL;
 			ftp_timer_arm(f);
@@ -1560,15 +1824,47 @@ ftp_dio_listing(struct ftp *f)
 			}
 			continue;
 		}
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ftp_dio_set(f, EV_READ);
 			return;
-		ev_io_stop(&f->dio);
-		close(f->dfd);
-		f->dfd = -1;
+		}
+		ftp_data_end(f);
 		f->deof = 1;
 		ftp_xfer_check_end(f);
 		return;
 	}
+	if (stream_pending(&f->ds))
+		ev_post_start(f->u->w->loop, &f->spost);
+}
+
+/* The end of a TLS upload: close_notify, then the server's end read before the descriptor is
+ * closed (closing it with the server's session tickets unread would send a reset, which can
+ * cost the server the last bytes of the file). 1 while waiting, 0 done. */
+static int
+ftp_dio_tls_close(struct ftp *f)
+{
+	if (!f->dshut) {
+		if (stream_shutdown_wr(&f->ds) < 0 && errno == EAGAIN) {
+			ftp_dio_set(f, EV_WRITE);
+			return 1;
+		}
+		f->dshut = 1;
+	}
+	char tmp[4096];
+	for (int i = 0; i < 8; i++) {
+		struct buf v;
+		ftp_buf_view(&v, tmp, 0, sizeof(tmp));
+		ssize_t n = stream_read(&f->ds, &v);
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ftp_dio_set(f, EV_READ);
+			return 1;
+		}
+		return 0;
+	}
+	ftp_dio_set(f, EV_READ);
+	return 1;
 }
 
 /* PUT body: from f->pbody to the data connection; closed when the body is all sent. */
@@ -1576,10 +1872,8 @@ static void
 ftp_dio_put(struct ftp *f)
 {
 	if (buf_len(&f->pbody) > 0) {
-		ssize_t n = send(f->dfd, buf_head(&f->pbody), buf_len(&f->pbody),
-		                 MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = stream_write(&f->ds, &f->pbody, 0);
 		if (n > 0) {
-			buf_consume(&f->pbody, (size_t)n);
 			ftp_timer_arm(f);
 			ftp_kick(f); /* room for more of the body */
 		} else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
@@ -1590,14 +1884,27 @@ ftp_dio_put(struct ftp *f)
 		}
 	}
 	if (f->bdone && buf_len(&f->pbody) == 0) {
-		ev_io_stop(&f->dio);
-		close(f->dfd);
-		f->dfd = -1;
+		if (stream_is_tls(&f->ds) && ftp_dio_tls_close(f) > 0)
+			return;
+		ftp_data_end(f);
 		f->deof = 1;
 		ftp_xfer_check_end(f);
 		return;
 	}
-	ev_io_set(f->u->w->loop, &f->dio, buf_len(&f->pbody) > 0 ? EV_WRITE : 0);
+	ftp_dio_set(f, buf_len(&f->pbody) > 0 ? EV_WRITE : 0);
+}
+
+/* The data connection is ready for bytes (connected, TLS done): watch it for what the
+ * transfer does, once it has started. */
+static void
+ftp_data_go(struct ftp *f)
+{
+	unsigned ev = 0;
+	if (f->xfer_started)
+		ev = f->listing ? EV_READ : f->method == H1_M_PUT ? EV_WRITE : (f->want & EV_READ);
+	ftp_dio_set(f, ev);
+	if (stream_pending(&f->ds))
+		ev_post_start(f->u->w->loop, &f->spost);
 }
 
 static void
@@ -1605,12 +1912,12 @@ ftp_dio_cb(struct ev_io *io, unsigned revents)
 {
 	(void)revents;
 	struct ftp *f = io->arg;
-	if (f == NULL || f->magic != FTP_MAGIC || f->dead || f->dfd < 0)
+	if (f == NULL || f->magic != FTP_MAGIC || f->dead || f->ds.fd < 0)
 		return;
 	if (f->dconnecting) {
 		int err = 0;
 		socklen_t len = sizeof(err);
-		if (getsockopt(f->dfd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		if (getsockopt(f->ds.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 			err = errno;
 		if (err != 0) {
 			f->broken = 1;
@@ -1619,11 +1926,13 @@ ftp_dio_cb(struct ev_io *io, unsigned revents)
 			return;
 		}
 		f->dconnecting = 0;
-		unsigned ev = 0;
-		if (f->xfer_started)
-			ev = f->listing ? EV_READ : f->method == H1_M_PUT ? EV_WRITE
-			                          : (f->want & EV_READ);
-		ev_io_set(f->u->w->loop, &f->dio, ev);
+		if (ftp_data_tls_start(f) == 0)
+			ftp_data_go(f);
+		return;
+	}
+	if (f->dhs) {
+		if (ftp_data_hs(f) == 0)
+			ftp_data_go(f);
 		return;
 	}
 	if (f->listing) {
@@ -1639,7 +1948,7 @@ ftp_dio_cb(struct ev_io *io, unsigned revents)
 		proxy_up_io(f->u, EV_READ);
 		return;
 	}
-	ev_io_set(f->u->w->loop, &f->dio, 0);
+	ftp_dio_set(f, 0);
 }
 
 /* Active mode: the server connects to our listening socket. */
@@ -1667,11 +1976,11 @@ ftp_lio_cb(struct ev_io *io, unsigned revents)
 	ev_io_stop(&f->lio);
 	close(f->lfd);
 	f->lfd = -1;
-	f->dfd = fd;
+	stream_tcp_init(&f->ds, fd);
 	f->dconnecting = 0;
 	ev_io_init(&f->dio, fd, ftp_dio_cb, f);
-	unsigned ev = f->listing ? EV_READ : f->method == H1_M_PUT ? EV_WRITE : (f->want & EV_READ);
-	ev_io_set(f->u->w->loop, &f->dio, ev);
+	if (ftp_data_tls_start(f) == 0)
+		ftp_data_go(f);
 }
 
 static void
@@ -1790,7 +2099,7 @@ ftp_read(struct up *u, struct buf *b)
 		errno = EAGAIN;
 		return -1;
 	}
-	if (f->dfd < 0 || f->dconnecting) {
+	if (f->ds.fd < 0 || f->dconnecting || f->dhs) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -1805,7 +2114,9 @@ ftp_read(struct up *u, struct buf *b)
 	size_t cap = f->chunked ? avail - 12 : avail;
 	if (cap > want)
 		cap = want;
-	ssize_t n = recv(f->dfd, f->chunked ? p + 10 : p, cap, MSG_DONTWAIT);
+	struct buf v;
+	ftp_buf_view(&v, f->chunked ? p + 10 : p, 0, cap);
+	ssize_t n = stream_read(&f->ds, &v);
 	if (n > 0) {
 		ftp_timer_arm(f);
 		if (f->chunked) {
@@ -1833,14 +2144,12 @@ ftp_read(struct up *u, struct buf *b)
 		return n;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		ev_io_set(u->w->loop, &f->dio, f->want & EV_READ);
+		ftp_dio_set(f, f->want & EV_READ);
 		errno = EAGAIN;
 		return -1;
 	}
 	/* the data connection ended */
-	ev_io_stop(&f->dio);
-	close(f->dfd);
-	f->dfd = -1;
+	ftp_data_end(f);
 	f->deof = 1;
 	if (!f->chunked) {
 		/* short of Content-Length: never a complete-looking body */
@@ -1871,8 +2180,9 @@ ftp_want(struct up *u, unsigned events)
 	if (f == NULL || f->magic != FTP_MAGIC || f->dead)
 		return 0;
 	f->want = events;
-	if (f->rmode == RM_STREAM && f->dfd >= 0 && !f->dconnecting && buf_len(&f->resp) == 0)
-		ev_io_set(u->w->loop, &f->dio, events & EV_READ);
+	if (f->rmode == RM_STREAM && f->ds.fd >= 0 && !f->dconnecting && !f->dhs &&
+	    buf_len(&f->resp) == 0)
+		ftp_dio_set(f, events & EV_READ);
 	ftp_kick(f);
 	return 0;
 }
@@ -1883,6 +2193,9 @@ ftp_idle_usable(struct up *u)
 	struct ftp *f = u->sdata;
 	if (f == NULL || f->broken || !f->greeted)
 		return 0;
+	if (stream_pending(&u->s))
+		return f->pending_final; /* a reply OpenSSL holds */
+	/* raw bytes: on TLS a record that may hold a reply; either way, not idle */
 	char c;
 	ssize_t n = recv(u->s.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n == 0)
@@ -1906,8 +2219,9 @@ ftp_idle(struct up *u)
 	buf_release(&f->req);
 	buf_release(&f->pbody);
 	buf_release(&f->resp);
+	buf_release(&f->cin);
 	f->rmode = RM_NONE;
-	return ev_io_set(u->w->loop, &u->io, EV_READ);
+	return ev_io_set(u->w->loop, &u->io, stream_interest(&u->s, EV_READ));
 }
 
 static void
@@ -1919,6 +2233,7 @@ ftp_free_deferred(struct ev_loop *loop, void *arg)
 	buf_fini(&f->resp);
 	buf_fini(&f->rbody);
 	buf_fini(&f->pbody);
+	buf_fini(&f->cin);
 	ftp_listing_free(f->lst);
 	f->magic = 0;
 	free(f);
@@ -1931,15 +2246,21 @@ ftp_close(struct up *u)
 	if (f != NULL && f->magic == FTP_MAGIC && !f->dead) {
 		f->dead = 1;
 		ev_post_stop(&f->post);
+		ev_post_stop(&f->spost);
 		ev_timer_stop(&f->tmo);
 		ftp_data_close(f);
-		if (u->s.fd >= 0 && f->greeted && !f->broken)
-			(void)send(u->s.fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (u->s.fd >= 0 && f->greeted && !f->broken) {
+			char quit[] = "QUIT\r\n";
+			struct buf v;
+			ftp_buf_view(&v, quit, 6, 6);
+			(void)stream_write(&u->s, &v, 0); /* best effort: no waiting for it */
+		}
 		f->login_pass[0] = f->pass[0] = '\0';
 		if (ev_defer(u->w->loop, ftp_free_deferred, f) < 0)
 			log_error("out of memory deferring an FTP gateway free; leaking it");
 	}
 	u->sdata = NULL;
+	stream_release(&u->s);
 	if (u->s.fd >= 0) {
 		ev_io_stop(&u->io);
 		close(u->s.fd);
@@ -1947,12 +2268,36 @@ ftp_close(struct up *u)
 	}
 }
 
-/* Everything the gateway has read is in its own buffers: nothing held back. */
+/* A file body being streamed may be held decrypted by OpenSSL (PROT P): proxy.c reads it
+ * without waiting for the loop. Everything else is in the gateway's own buffers. */
 static int
 ftp_pending(struct up *u)
 {
-	(void)u;
-	return 0;
+	struct ftp *f = u->sdata;
+	if (f == NULL || f->magic != FTP_MAGIC || f->dead)
+		return 0;
+	return f->rmode == RM_STREAM && f->ds.fd >= 0 && !f->dconnecting && !f->dhs &&
+	       buf_len(&f->resp) == 0 && stream_pending(&f->ds);
+}
+
+/* Bytes OpenSSL holds on the control or the data connection, which no readiness will
+ * announce: handled as if the loop had. */
+static void
+ftp_spost_cb(struct ev_post *p)
+{
+	struct ftp *f = p->arg;
+	if (f == NULL || f->magic != FTP_MAGIC || f->dead)
+		return;
+	if (f->step != FS_AUTH_HS && stream_pending(&f->u->s))
+		ftp_ctl_read(f);
+	if (f->dead || f->ds.fd < 0 || f->dconnecting || f->dhs || !stream_pending(&f->ds))
+		return;
+	if (f->listing)
+		ftp_dio_listing(f);
+	else if (f->method == H1_M_PUT)
+		ftp_dio_put(f);
+	else if (f->u->state == UP_BUSY && f->u->owner != NULL && (f->want & EV_READ))
+		proxy_up_io(f->u, EV_READ);
 }
 
 static const struct up_stream ftp_stream = {
@@ -1975,22 +2320,26 @@ ftp_attach(struct up *u)
 		return -1;
 	f->magic = FTP_MAGIC;
 	f->u = u;
-	f->dfd = f->lfd = -1;
+	stream_tcp_init(&f->ds, -1);
+	f->lfd = -1;
 	f->step = FS_GREETING;
 	f->rmode = RM_NONE;
 	buf_init(&f->req, FTP_REQ_CAP);
 	buf_init(&f->resp, FTP_RESP_CAP);
 	buf_init(&f->rbody, 0);
 	buf_init(&f->pbody, FTP_PUT_CAP);
+	buf_init(&f->cin, FTP_CTL_BUF);
 	ftp_reply_init(&f->rep);
 	ev_post_init(&f->post, ftp_post_cb, f);
+	ev_post_init(&f->spost, ftp_spost_cb, f);
 	ev_timer_init(&f->tmo, ftp_tmo_cb, f);
 	ev_io_stop(&u->io);
 	ev_io_init(&u->io, u->s.fd, ftp_cio_cb, f);
-	if (ev_io_set(u->w->loop, &u->io, EV_READ) < 0) {
+	if (ev_io_set(u->w->loop, &u->io, stream_interest(&u->s, EV_READ)) < 0) {
 		buf_fini(&f->req);
 		buf_fini(&f->resp);
 		buf_fini(&f->pbody);
+		buf_fini(&f->cin);
 		free(f);
 		return -1;
 	}

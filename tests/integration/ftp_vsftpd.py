@@ -10,7 +10,12 @@ directory (under the session work dir, so GH_KEEP_TMP keeps it with the rest):
 - passive ports in a range of free ports picked at start;
 - optionally a local user (a throwaway system user with a password, home in the test's
   directory) for the login tests: `local_user()` creates it, and deletes it at teardown even
-  when the test fails (and a leftover of an interrupted run before creating it again).
+  when the test fails (and a leftover of an interrupted run before creating it again);
+- optionally FTPS (issue 13): `tls=(cert, key)` turns on ssl_enable=YES with that certificate,
+  anonymous logins over TLS allowed, logins and data forced onto TLS (force=False leaves them
+  optional), require_ssl_reuse=YES (data connections must resume the control connection's
+  session) and debug_ssl=YES, so the log shows each TLS handshake (`ssl_log_lines()`). Off by
+  default: without it the server is the plain one every FTP test had.
 
 Used by test_ftp_gateway.py through the `vsftpd` and `vsftpd_user` fixtures there.
 """
@@ -63,7 +68,7 @@ class Vsftpd:
     """One vsftpd. `root` is the anonymous root; `path(rel)` a file under it."""
 
     def __init__(self, workdir, name="vsftpd", local_user=None, anonymous=True, v6=False,
-                 extra=()):
+                 extra=(), tls=None, force=True):
         self.dir = os.path.join(workdir, "%s-%s" % (name, os.urandom(4).hex()))
         self.root = os.path.join(self.dir, "anon")
         self.log = os.path.join(self.dir, "vsftpd.log")
@@ -74,6 +79,8 @@ class Vsftpd:
         self.v6 = v6  # listen on ::1 only (EPSV/EPRT are the only data commands there)
         self.host = "::1" if v6 else "127.0.0.1"
         self.extra = list(extra)
+        self.tls = tls  # (cert, key) or None
+        self.force = force
         self.proc = None
         self.port = None
         os.makedirs(self.root)
@@ -130,6 +137,15 @@ class Vsftpd:
             "max_clients=0", "max_per_ip=0", "idle_session_timeout=120",
             "data_connection_timeout=120", "dirmessage_enable=NO", "ftpd_banner=gatehouse test",
         ]
+        if self.tls is not None:
+            force = "YES" if self.force else "NO"
+            lines += [
+                "ssl_enable=YES", "rsa_cert_file=%s" % self.tls[0],
+                "rsa_private_key_file=%s" % self.tls[1], "allow_anon_ssl=YES",
+                "force_anon_logins_ssl=%s" % force, "force_anon_data_ssl=%s" % force,
+                "force_local_logins_ssl=%s" % force, "force_local_data_ssl=%s" % force,
+                "require_ssl_reuse=YES", "ssl_ciphers=HIGH", "debug_ssl=YES",
+            ]
         return "\n".join(lines + self.extra) + "\n"
 
     def start(self):
@@ -183,6 +199,17 @@ class Vsftpd:
         except OSError:
             return ""
 
+    def ssl_log_lines(self, since=0):
+        """The log's lines about TLS after byte offset since (debug_ssl=YES): the control and
+        data connections' handshakes ("SSL version: TLSv1.3", "DEBUG: ... SSL_accept")."""
+        try:
+            with open(self.log, "rb") as f:
+                f.seek(since)
+                text = f.read().decode("latin-1")
+        except OSError:
+            return []
+        return [ln for ln in text.splitlines() if "SSL" in ln]
+
     def log_tail(self, n=3000):
         return self.log_text()[-n:]
 
@@ -217,16 +244,21 @@ class Vsftpd:
         return out
 
     def relogins_after_530(self):
-        """Control connections on which a USER was sent after a 530 reply: [(pid, dialogue)]."""
+        """Control connections on which a USER was sent after a 530 reply to a login (USER or
+        PASS): [(pid, dialogue)]. A 530 to AUTH TLS (vsftpd without TLS: "Please login with
+        USER and PASS") refuses no login."""
         bad = []
         for pid, lines in self.sessions().items():
             refused = False
+            last = ""
             for kind, text in lines:
-                if kind == "response" and text.startswith("530"):
+                if kind == "response" and text.startswith("530") and last in ("USER", "PASS"):
                     refused = True
-                elif kind == "command" and text.startswith("USER ") and refused:
-                    bad.append((pid, lines))
-                    break
+                elif kind == "command":
+                    last = text.split(" ", 1)[0].upper()
+                    if last == "USER" and refused:
+                        bad.append((pid, lines))
+                        break
         return bad
 
     def wait_commands(self, verb, count, since=0, timeout=10.0):

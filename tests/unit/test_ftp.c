@@ -3,7 +3,8 @@
  * statics can be tested: the single-range parser (one "bytes=N-[M]" or "bytes=-N", or
  * nothing), Accept's preference for JSON listings, the 257 reply's quoted directory, the URL
  * shown on pages without its password, and the conditional check that turns a revalidation
- * into a 304.
+ * into a 304; for FTPS, the host name the TLS check uses and the fixed-array views that carry
+ * control lines and data through the stream.
  * The stream itself is tested end to end (tests/integration/test_ftp_smoke.py).
  */
 #include <stdarg.h>
@@ -115,6 +116,63 @@ ftp_conditional_matches_etag_or_date(void **state)
 	assert_false(ftp_not_modified(&f, ""));
 }
 
+/* FTPS: the name SNI and the certificate check use is the pool key's host, without the port
+ * and without an IPv6 literal's brackets. */
+static void
+ftp_tls_host_is_the_key_host(void **state)
+{
+	(void)state;
+	static const char *cases[][2] = {
+		{"ftp|ftp.example.org:21", "ftp.example.org"},
+		{"ftp|127.0.0.1:990", "127.0.0.1"},
+		{"ftp|[::1]:2121", "::1"},
+		{"ftp|::1:21", "::1"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct up u;
+		struct ftp f;
+		memset(&u, 0, sizeof(u));
+		memset(&f, 0, sizeof(f));
+		snprintf(u.key, sizeof(u.key), "%s", cases[i][0]);
+		f.u = &u;
+		char host[300];
+		ftp_tls_host(&f, host, sizeof(host));
+		assert_string_equal(host, cases[i][1]);
+	}
+}
+
+/* The control line and the data body go through the stream in a view of a fixed array: a read
+ * fills at most the view's size (the bytes after it stay as they were) and a write sends the
+ * view's bytes. */
+static void
+ftp_buf_view_stays_inside_its_array(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	char big[100];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(write(sv[1], big, sizeof(big)), (ssize_t)sizeof(big));
+	struct stream s;
+	stream_tcp_init(&s, sv[0]);
+	char arr[32];
+	memset(arr, '#', sizeof(arr));
+	struct buf v;
+	ftp_buf_view(&v, arr, 0, 10);
+	assert_int_equal(stream_read(&s, &v), 10);
+	assert_int_equal(buf_len(&v), 10);
+	for (size_t i = 10; i < sizeof(arr); i++)
+		assert_int_equal(arr[i], '#');
+	char line[] = "AUTH TLS\r\n";
+	ftp_buf_view(&v, line, 10, 10);
+	assert_int_equal(stream_write(&s, &v, 0), 10);
+	char got[16] = "";
+	assert_int_equal(read(sv[1], got, sizeof(got)), 10);
+	assert_memory_equal(got, "AUTH TLS\r\n", 10);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int
 main(void)
 {
@@ -124,6 +182,8 @@ main(void)
 		cmocka_unit_test(ftp_257_gives_the_quoted_directory),
 		cmocka_unit_test(ftp_url_on_pages_has_no_password),
 		cmocka_unit_test(ftp_conditional_matches_etag_or_date),
+		cmocka_unit_test(ftp_tls_host_is_the_key_host),
+		cmocka_unit_test(ftp_buf_view_stays_inside_its_array),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
