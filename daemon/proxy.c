@@ -2894,7 +2894,8 @@ conn_tmo_cb(struct ev_timer *t)
  * so that the close does not turn into a reset that loses the answer. The log line is rate
  * limited per worker, with the number of refusals it stands for. */
 static void
-conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer, unsigned limit)
+conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer, unsigned limit,
+                   int tls)
 {
 	static _Thread_local uint64_t last_log;
 	static _Thread_local unsigned refused;
@@ -2909,7 +2910,9 @@ conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer
 	                  "Content-Type: text/html\r\nContent-Length: %d\r\nRetry-After: 5\r\n"
 	                  "Connection: close\r\n\r\n%s", worker_http_date(w), GH_VERSION, pn, page);
 	(void)recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
-	if (rn > 0 && (size_t)rn < sizeof(resp))
+	/* On an https listener the page would have to wait for a handshake, which is the work
+	 * being refused: the client is closed without one (the log line below says why). */
+	if (!tls && rn > 0 && (size_t)rn < sizeof(resp))
 		(void)send(fd, resp, (size_t)rn, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
 	refused++;
@@ -2975,7 +2978,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 	if (limit > 0 && clim_key(peer, &key) == 0) {
 		counted = clim_take(key, limit);
 		if (counted == 0) {
-			conn_refuse_client(w, fd, peer, limit);
+			conn_refuse_client(w, fd, peer, limit, tls != NULL);
 			return NULL;
 		}
 	}

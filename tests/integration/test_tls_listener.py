@@ -416,3 +416,46 @@ def test_status_page_and_metrics_count_tls_handshakes(tls_proxy, nginx_tls, tlsc
     assert mm[srv % "full"] + mm[srv % "resumed"] >= 2
     assert mm['gatehouse_tls_handshakes_total{side="client",result="full"}'] + \
         mm['gatehouse_tls_handshakes_total{side="client",result="resumed"}'] >= 1
+
+
+def test_client_over_its_connection_limit_is_closed_without_a_cleartext_page(tls_proxy,
+                                                                              tlsca):  # noqa: F811
+    """MaxConnectionsPerClient on an https listener: the refused connection gets no plain-text
+    503 (a TLS client would read it as garbage) and no handshake: it is closed, and logged."""
+    import ssl
+    p = tls_proxy(extra=["MaxConnectionsPerClient 2", "KeepAliveTimeout 60"])
+    sctx = ssl.create_default_context(cafile=tlsca.ca_pem)
+    held = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
+            held.append(sctx.wrap_socket(s, server_hostname="localhost"))
+        raw = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
+        held.append(raw)
+        raw.settimeout(10)
+        data = b""
+        try:
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1 503" not in data and data == b"", data[:200]
+        deadline = time.monotonic() + 10
+        while "refusing more" not in p.d.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "MaxConnectionsPerClient 2): refusing more" in p.d.stderr_text()
+        # the two it holds still work
+        held[0].sendall(b"GET /proxy.pac HTTP/1.1\r\nHost: x:1\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            chunk = held[0].recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200") and b"FindProxyForURL" in got, got[:200]
+    finally:
+        for s in held:
+            s.close()
