@@ -579,7 +579,7 @@ conn_log(struct conn *c)
 		return;
 	c->logged = 1;
 	struct worker *w = c->w;
-	char murl[8192], mline[8192];
+	char mline[8192];
 	if (c->log_resphead != NULL && c->cq != NULL) {
 		/* %{Cache-Status}o: "stored" as it turned out, not as the head foretold */
 		size_t n = 0;
@@ -590,12 +590,10 @@ conn_log(struct conn *c)
 			c->log_resphead_len = n;
 		}
 	}
-	const char *url = c->url ? c->url : "error:invalid-request";
+	const char *url = c->url ? c->url : "error:invalid-request"; /* never has a password */
 	const char *line = c->request_line;
-	if (c->is_ftp) {
-		url = conn_mask_password(url, murl, sizeof(murl));
+	if (c->is_ftp)
 		line = conn_mask_password(line, mline, sizeof(mline));
-	}
 	struct alog_entry e = {
 		.start_us = c->t_start_us,
 		.elapsed_ms = ev_now(w->loop) - c->t_start_ms,
@@ -1114,11 +1112,8 @@ conn_url_normalize(struct conn *c, struct h1_str target, struct h1_url *u, const
 			return -1;
 		c->url_full = s;
 		c->url = m;
-		const char *colon = memchr(u->userinfo.p, ':', u->userinfo.n);
-		size_t a = (size_t)(colon - s), b = (size_t)(u->userinfo.p + u->userinfo.n - s);
-		memcpy(m, s, a);
-		memcpy(m + a, s + b, un.len - b);
-		m[a + un.len - b] = '\0';
+		if (conn_mask_password(s, m, un.len + 1) != m)
+			return -1; /* not found where the parser saw it: never keep it in c->url */
 	}
 	return 0;
 }
