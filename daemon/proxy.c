@@ -579,7 +579,7 @@ conn_log(struct conn *c)
 		return;
 	c->logged = 1;
 	struct worker *w = c->w;
-	char murl[8192], mline[8192];
+	char mline[8192];
 	if (c->log_resphead != NULL && c->cq != NULL) {
 		/* %{Cache-Status}o: "stored" as it turned out, not as the head foretold */
 		size_t n = 0;
@@ -590,12 +590,10 @@ conn_log(struct conn *c)
 			c->log_resphead_len = n;
 		}
 	}
-	const char *url = c->url ? c->url : "error:invalid-request";
+	const char *url = c->url ? c->url : "error:invalid-request"; /* never has a password */
 	const char *line = c->request_line;
-	if (c->is_ftp) {
-		url = conn_mask_password(url, murl, sizeof(murl));
+	if (c->is_ftp)
 		line = conn_mask_password(line, mline, sizeof(mline));
-	}
 	struct alog_entry e = {
 		.start_us = c->t_start_us,
 		.elapsed_ms = ev_now(w->loop) - c->t_start_ms,
@@ -1114,11 +1112,8 @@ conn_url_normalize(struct conn *c, struct h1_str target, struct h1_url *u, const
 			return -1;
 		c->url_full = s;
 		c->url = m;
-		const char *colon = memchr(u->userinfo.p, ':', u->userinfo.n);
-		size_t a = (size_t)(colon - s), b = (size_t)(u->userinfo.p + u->userinfo.n - s);
-		memcpy(m, s, a);
-		memcpy(m + a, s + b, un.len - b);
-		m[a + un.len - b] = '\0';
+		if (conn_mask_password(s, m, un.len + 1) != m)
+			return -1; /* not found where the parser saw it: never keep it in c->url */
 	}
 	return 0;
 }
@@ -2894,7 +2889,8 @@ conn_tmo_cb(struct ev_timer *t)
  * so that the close does not turn into a reset that loses the answer. The log line is rate
  * limited per worker, with the number of refusals it stands for. */
 static void
-conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer, unsigned limit)
+conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer, unsigned limit,
+                   int tls)
 {
 	static _Thread_local uint64_t last_log;
 	static _Thread_local unsigned refused;
@@ -2909,7 +2905,9 @@ conn_refuse_client(struct worker *w, int fd, const struct sockaddr_storage *peer
 	                  "Content-Type: text/html\r\nContent-Length: %d\r\nRetry-After: 5\r\n"
 	                  "Connection: close\r\n\r\n%s", worker_http_date(w), GH_VERSION, pn, page);
 	(void)recv(fd, sink, sizeof(sink), MSG_DONTWAIT);
-	if (rn > 0 && (size_t)rn < sizeof(resp))
+	/* On an https listener the page would have to wait for a handshake, which is the work
+	 * being refused: the client is closed without one (the log line below says why). */
+	if (!tls && rn > 0 && (size_t)rn < sizeof(resp))
 		(void)send(fd, resp, (size_t)rn, MSG_DONTWAIT | MSG_NOSIGNAL);
 	close(fd);
 	refused++;
@@ -2975,7 +2973,7 @@ conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, sockl
 	if (limit > 0 && clim_key(peer, &key) == 0) {
 		counted = clim_take(key, limit);
 		if (counted == 0) {
-			conn_refuse_client(w, fd, peer, limit);
+			conn_refuse_client(w, fd, peer, limit, tls != NULL);
 			return NULL;
 		}
 	}

@@ -19,6 +19,7 @@
 #include "daemon/health.h"
 #include "daemon/polres.h"
 #include "daemon/status.h"
+#include "daemon/tls.h"
 #include "daemon/worker.h"
 #include "webui/ui_stats.h"
 
@@ -125,6 +126,16 @@ statsui_overview(void *wctx, struct ui_overview *ov)
 	memcpy(ov->dur_le_us, stats_bucket_us, sizeof(ov->dur_le_us));
 	memcpy(ov->dur_bin, s.dur_bin, sizeof(ov->dur_bin));
 	ov->dur_sum_us = s.dur_sum_us;
+
+	struct tls_counters tc;
+	tls_counters_get(&tc);
+	ov->tls_srv_handshakes = tc.srv_handshakes;
+	ov->tls_srv_resumed = tc.srv_resumed;
+	ov->tls_srv_failed = tc.srv_failed;
+	ov->tls_cli_handshakes = tc.cli_handshakes;
+	ov->tls_cli_resumed = tc.cli_resumed;
+	ov->tls_cli_failed = tc.cli_failed;
+	ov->tls_ktls = tc.ktls_send;
 
 	struct cache_stats cs;
 	if (cachereq_store_stats(&cs) == 0) {

@@ -166,6 +166,23 @@ ui_metrics_render(struct ui_out *o, const struct ui_overview *ov, const char *ve
 	ui_metrics_one(o, "gatehouse_policy_blocked_addresses", "gauge",
 	               "Addresses the ProxyBlock names resolved to.", ov->blocked_addrs);
 
+	ui_metrics_head(o, "gatehouse_tls_handshakes_total", "counter",
+	                "TLS handshakes: side server (the https listeners) or client (parents, "
+	                "origins, FTPS); result full, resumed or failed.");
+	ui_out_printf(o, "gatehouse_tls_handshakes_total{side=\"server\",result=\"full\"} %" PRIu64
+	              "\ngatehouse_tls_handshakes_total{side=\"server\",result=\"resumed\"} %" PRIu64
+	              "\ngatehouse_tls_handshakes_total{side=\"server\",result=\"failed\"} %" PRIu64
+	              "\ngatehouse_tls_handshakes_total{side=\"client\",result=\"full\"} %" PRIu64
+	              "\ngatehouse_tls_handshakes_total{side=\"client\",result=\"resumed\"} %" PRIu64
+	              "\ngatehouse_tls_handshakes_total{side=\"client\",result=\"failed\"} %" PRIu64
+	              "\n",
+	              ov->tls_srv_handshakes - ov->tls_srv_resumed, ov->tls_srv_resumed,
+	              ov->tls_srv_failed, ov->tls_cli_handshakes - ov->tls_cli_resumed,
+	              ov->tls_cli_resumed, ov->tls_cli_failed);
+	ui_metrics_one(o, "gatehouse_tls_ktls_connections_total", "counter",
+	               "TLS connections whose sending side the kernel encrypts (kernel TLS).",
+	               ov->tls_ktls);
+
 	if (ov->nparents > 0) {
 		size_t n = ov->nparents < UI_PARENTS_MAX ? ov->nparents : UI_PARENTS_MAX;
 		static const struct {

@@ -29,6 +29,7 @@ enum ui_ov_id {
 	OV_COMPRESS,
 	OV_DNS_ENTRIES, OV_DNS_HIT_RATIO, OV_DNS_FAILURES,
 	OV_BLOCK_ENTRIES, OV_BLOCKED_ADDRS, OV_BLOCKED_1H,
+	OV_TLS_SERVER, OV_TLS_CLIENT, OV_TLS_KTLS,
 	OV__COUNT
 };
 
@@ -42,6 +43,7 @@ static const char *const ui_ov_keys[OV__COUNT] = {
 	"compress",
 	"dns_entries", "dns_hit_ratio", "dns_failures",
 	"block_entries", "blocked_addrs", "blocked_1h",
+	"tls_server", "tls_client", "tls_ktls",
 };
 
 struct ui_ov_text {
@@ -71,6 +73,14 @@ ui_ov_pct(char *buf, size_t n, uint64_t part, uint64_t whole)
 		snprintf(buf, n, "-");
 	else
 		snprintf(buf, n, "%.1f %%", 100.0 * (double)part / (double)whole);
+}
+
+/* "120 (95 resumed), 2 failed" */
+static void
+ui_ov_tls(char *buf, size_t n, uint64_t done, uint64_t resumed, uint64_t failed)
+{
+	snprintf(buf, n, "%" PRIu64 " (%" PRIu64 " resumed), %" PRIu64 " failed", done, resumed,
+	         failed);
 }
 
 static void
@@ -150,6 +160,11 @@ ui_ov_format(const struct ui_overview *ov, struct ui_ov_text *x)
 	snprintf(T(OV_BLOCK_ENTRIES), "%" PRIu64, ov->block_entries);
 	snprintf(T(OV_BLOCKED_ADDRS), "%" PRIu64, ov->blocked_addrs);
 	snprintf(T(OV_BLOCKED_1H), "%" PRIu64, ov->blocked_1h);
+	ui_ov_tls(T(OV_TLS_SERVER), ov->tls_srv_handshakes, ov->tls_srv_resumed,
+	          ov->tls_srv_failed);
+	ui_ov_tls(T(OV_TLS_CLIENT), ov->tls_cli_handshakes, ov->tls_cli_resumed,
+	          ov->tls_cli_failed);
+	snprintf(T(OV_TLS_KTLS), "%" PRIu64 " connections", ov->tls_ktls);
 #undef T
 }
 
@@ -256,6 +271,12 @@ ui_ov_html(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 	ui_out_puts(o, "<tr><th>Servers</th><td>");
 	ui_out_html(o, ov->dns_servers, strlen(ov->dns_servers));
 	ui_out_puts(o, "</td></tr>\n</table></section>\n");
+
+	ui_out_puts(o, "<section id=\"ov-tls\"><h2>TLS</h2>\n<table class=\"kv\">\n");
+	ui_ov_row(o, "Handshakes on the HTTPS listeners", x, OV_TLS_SERVER);
+	ui_ov_row(o, "Handshakes with parents and origins", x, OV_TLS_CLIENT);
+	ui_ov_row(o, "Encrypted by the kernel (kernel TLS)", x, OV_TLS_KTLS);
+	ui_out_puts(o, "</table></section>\n");
 
 	ui_out_puts(o, "<section id=\"ov-policy\"><h2>Policy</h2>\n<table class=\"kv\">\n");
 	ui_ov_row(o, "ProxyBlock entries", x, OV_BLOCK_ENTRIES);
@@ -369,6 +390,12 @@ ui_ov_json(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 	ui_out_printf(o, "},\"policy\":{\"block_entries\":%" PRIu64 ",\"blocked_addresses\":%"
 	              PRIu64 ",\"blocked_1h\":%" PRIu64 "},", ov->block_entries,
 	              ov->blocked_addrs, ov->blocked_1h);
+	ui_out_printf(o, "\"tls\":{\"server\":{\"handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64
+	              ",\"failed\":%" PRIu64 "},\"client\":{\"handshakes\":%" PRIu64
+	              ",\"resumed\":%" PRIu64 ",\"failed\":%" PRIu64 "},\"ktls\":%" PRIu64 "},",
+	              ov->tls_srv_handshakes, ov->tls_srv_resumed, ov->tls_srv_failed,
+	              ov->tls_cli_handshakes, ov->tls_cli_resumed, ov->tls_cli_failed,
+	              ov->tls_ktls);
 	ui_out_printf(o, "\"nparents\":%zu,\"parents\":[", ov->nparents);
 	size_t n = ov->nparents < UI_PARENTS_MAX ? ov->nparents : UI_PARENTS_MAX;
 	for (size_t i = 0; i < n; i++) {
@@ -453,6 +480,13 @@ ui_overview_auto(struct ui_out *o, const struct ui_overview *ov, const char *ver
 	              "\nDNSCacheHits: %" PRIu64 "\nDNSFailures: %" PRIu64 "\n",
 	              ov->dns_entries, ov->dns_lookups, ov->dns_hits, ov->dns_failures);
 	ui_ov_auto_str(o, "DNSServers", ov->dns_servers);
+	ui_out_printf(o, "TLSServerHandshakes: %" PRIu64 "\nTLSServerResumed: %" PRIu64
+	              "\nTLSServerFailed: %" PRIu64 "\nTLSClientHandshakes: %" PRIu64
+	              "\nTLSClientResumed: %" PRIu64 "\nTLSClientFailed: %" PRIu64
+	              "\nTLSKernel: %" PRIu64 "\n",
+	              ov->tls_srv_handshakes, ov->tls_srv_resumed, ov->tls_srv_failed,
+	              ov->tls_cli_handshakes, ov->tls_cli_resumed, ov->tls_cli_failed,
+	              ov->tls_ktls);
 	ui_out_printf(o, "BlockEntries: %" PRIu64 "\nBlockedAddresses: %" PRIu64
 	              "\nBlockedLastHour: %" PRIu64 "\nParents: %zu\n", ov->block_entries,
 	              ov->blocked_addrs, ov->blocked_1h, ov->nparents);

@@ -69,6 +69,12 @@ struct ui_overview {
 	uint64_t blocked_addrs;     /* addresses their names resolved to */
 	uint64_t blocked_1h;        /* requests blocked in the last hour */
 
+	/* TLS (daemon/tls.h): handshakes since start as a server (the https listeners) and as a
+	 * client (https parents, https:// origins, FTPS); handshakes counts the resumed ones. */
+	uint64_t tls_srv_handshakes, tls_srv_resumed, tls_srv_failed;
+	uint64_t tls_cli_handshakes, tls_cli_resumed, tls_cli_failed;
+	uint64_t tls_ktls;          /* connections whose sending side the kernel encrypts */
+
 	size_t nparents;            /* all parents of the running configuration */
 	struct ui_parent parents[UI_PARENTS_MAX]; /* the first UI_PARENTS_MAX of them */
 };

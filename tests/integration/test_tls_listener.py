@@ -363,3 +363,99 @@ def test_start_line_names_the_https_listener_and_kernel_tls(tls_proxy):
     assert "127.0.0.1:%d (https)" % p.tport in log, log
     assert "127.0.0.1:%d (https)" % p.port not in log, log
     assert re.search(r"\[notice\] TLS: .*kernel TLS (available|not available)", log), log
+
+
+# ---------------------------------------------------------------- the status page counts TLS
+
+def test_status_page_and_metrics_count_tls_handshakes(tls_proxy, nginx_tls, tlsca,  # noqa: F811
+                                                      tmp_path):
+    from test_status_overview import auto, metrics_map, page
+    n = nginx_tls(tlsca.good_pem, tlsca.good_key, name="counted")
+    url = n.put("counted.txt", b"counted over TLS\n")
+    p = tls_proxy(extra=[LOCATION, "SSLProxyCACertificateFile %s" % tlsca.ca_pem])
+    before = auto(p.port)
+    # the listener: one full handshake, one resumed with its session, one refused (TLS 1.1)
+    sess = str(tmp_path / "count.sess")
+    req = b"GET /proxy.pac HTTP/1.1\r\nHost: x:1\r\nConnection: close\r\n\r\n"
+    for args in (["-sess_out", sess], ["-sess_in", sess]):
+        rc, out = s_client(p.tport, ["-tls1_2", "-CAfile", tlsca.ca_pem, "-ign_eof"] + args,
+                           data=req)
+        assert rc == 0 and "FindProxyForURL" in out, out
+    rc, out = s_client(p.tport, ["-tls1_1"])
+    assert rc != 0, out
+    # the client side: an https:// URL fetched from nginx over TLS
+    r = ghtest.get(p.port, url)
+    assert r.status == 200 and r.body == b"counted over TLS\n", r
+
+    def grew(a, key):
+        return int(a[key]) - int(before[key])
+
+    a = auto(p.port)
+    assert grew(a, "TLSServerHandshakes") == 2, a
+    assert grew(a, "TLSServerResumed") == 1, a
+    assert grew(a, "TLSServerFailed") >= 1, a
+    assert grew(a, "TLSClientHandshakes") == 1, a
+    assert grew(a, "TLSClientFailed") == 0, a
+    assert int(a["TLSKernel"]) >= 0
+    # the overview page shows them, and /metrics agrees with ?auto (promtool accepts it)
+    st, _, html = page(p.port, "")
+    assert st == 200
+    html = html.decode()
+    m = re.search(r'<span data-ov="tls_server">([^<]*)</span>', html)
+    assert m and "(%s resumed)" % a["TLSServerResumed"] in m.group(1), html
+    st, _, body = page(p.port, "metrics")
+    assert st == 200
+    promtool = shutil.which("promtool")
+    assert promtool
+    pr = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
+                        timeout=60)
+    assert pr.returncode == 0, pr.stdout + pr.stderr
+    mm = metrics_map(body.decode())
+    srv = 'gatehouse_tls_handshakes_total{side="server",result="%s"}'
+    assert mm[srv % "resumed"] == int(a["TLSServerResumed"])
+    assert mm[srv % "full"] + mm[srv % "resumed"] >= 2
+    assert mm['gatehouse_tls_handshakes_total{side="client",result="full"}'] + \
+        mm['gatehouse_tls_handshakes_total{side="client",result="resumed"}'] >= 1
+
+
+def test_client_over_its_connection_limit_is_closed_without_a_cleartext_page(tls_proxy,
+                                                                              tlsca):  # noqa: F811
+    """MaxConnectionsPerClient on an https listener: the refused connection gets no plain-text
+    503 (a TLS client would read it as garbage) and no handshake: it is closed, and logged."""
+    import ssl
+    p = tls_proxy(extra=["MaxConnectionsPerClient 2", "KeepAliveTimeout 60"])
+    sctx = ssl.create_default_context(cafile=tlsca.ca_pem)
+    held = []
+    try:
+        for _ in range(2):
+            s = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
+            held.append(sctx.wrap_socket(s, server_hostname="localhost"))
+        raw = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
+        held.append(raw)
+        raw.settimeout(10)
+        data = b""
+        try:
+            while True:
+                chunk = raw.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
+        assert b"HTTP/1.1 503" not in data and data == b"", data[:200]
+        deadline = time.monotonic() + 10
+        while "refusing more" not in p.d.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "MaxConnectionsPerClient 2): refusing more" in p.d.stderr_text()
+        # the two it holds still work
+        held[0].sendall(b"GET /proxy.pac HTTP/1.1\r\nHost: x:1\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            chunk = held[0].recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        assert got.startswith(b"HTTP/1.1 200") and b"FindProxyForURL" in got, got[:200]
+    finally:
+        for s in held:
+            s.close()
