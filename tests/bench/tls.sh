@@ -8,7 +8,10 @@
 #             - Squid's https_port (Debian's squid-openssl; installed when missing), caching;
 #           and Gatehouse's plain listener for the cost of TLS itself. Twice: on keep-alive
 #           connections (handshakes do not count), and with "Connection: close" on the 1 KiB
-#           object (one full handshake per request: wrk resumes no sessions).
+#           object (one full handshake per request: wrk resumes no sessions). And where session
+#           resumption matters: openssl s_time, one client, a connection per request for the
+#           1 KiB object, with full handshakes (-new) and with resumed ones (-reuse: TLS 1.3
+#           tickets), counting how many were resumed.
 #   parent: uncached requests through an HTTPS parent: wrk -> Gatehouse (plain, no cache,
 #           ProxyRemote * https://...) -> Gatehouse parent (Listen ... https) -> nginx, against
 #           the same chain with ProxyRemote * http://... to the parent's plain listener.
@@ -27,7 +30,8 @@
 # Environment: GH_BIN (default build/gatehouse), TLSBENCH_DURATION (seconds per wrk run,
 # default 5), TLSBENCH_CONNS (wrk connections, default 50), TLSBENCH_THREADS (wrk threads,
 # default 2), TLSBENCH_SQUID=0 (no Squid), TLSBENCH_CLOSE=0 (no "Connection: close" rows),
-# TLSBENCH_PARENT=0 (no parent chain), TLSBENCH_KEEP=1 (keep the temporary directory).
+# TLSBENCH_PARENT=0 (no parent chain), TLSBENCH_RESUME=0 (no s_time rows), TLSBENCH_KEEP=1
+# (keep the temporary directory).
 # Bounded: every wait has a limit; every process started here is ended on exit.
 set -euo pipefail
 PY=/usr/bin/python3
@@ -42,6 +46,7 @@ THREADS=${TLSBENCH_THREADS:-2}
 WANT_SQUID=${TLSBENCH_SQUID:-1}
 WANT_CLOSE=${TLSBENCH_CLOSE:-1}
 WANT_PARENT=${TLSBENCH_PARENT:-1}
+WANT_RESUME=${TLSBENCH_RESUME:-1}
 
 for tool in nginx wrk curl openssl; do
 	command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || {
@@ -247,6 +252,36 @@ if [ "$WANT_CLOSE" != 0 ]; then
 		-H "Connection: close"
 	run close 1k gatehouse-plain "http://127.0.0.1:$GH_PLAIN/" "$ORIGIN/1k.bin" -H "Connection: close"
 fi
+# stime GROUP TARGET PORT WWW -new|-reuse: openssl s_time, one client making connections one
+# after the other for DUR seconds, each a TLS handshake (full with -new, resumed with -reuse:
+# the session of the previous one, a TLS 1.3 ticket) and one HTTP/1.0 request for WWW read to
+# the end. Its "r" (resumed) and "*" (full) per connection are counted.
+stime() {
+	local group=$1 target=$2 port=$3 www=$4 mode=$5 out t0 t1 n per resumed
+	t0=$(date +%s.%N)
+	out=$(timeout $((DUR + 60)) openssl s_time -connect "127.0.0.1:$port" -www "$www" "$mode" \
+		-time "$DUR" 2>&1) || true
+	t1=$(date +%s.%N)
+	echo "== $group $target: $out" >>"$DIR/stime.log"
+	n=$(echo "$out" | awk '/connections in .* real seconds/ {n = $1} END {print n + 0}')
+	per=$(echo "$out" | awk '/bytes read per connection/ {p = $(NF - 4)} END {print p + 0}')
+	resumed=$(echo "$out" | grep -E '^[r*]+$' | tr -cd r | wc -c)
+	awk -v g="$group" -v t="$target" -v n="$n" -v r="$resumed" -v a="$t0" -v b="$t1" -v per="$per" \
+		'BEGIN { printf "%s 1k %s BENCH rps=%.1f p50_us=-1 p99_us=-1 errors=0 requests=%d bytes=%d resumed=%d\n",
+			g, t, n / (b - a), n, n * per, r }' >>"$RESULTS"
+	# a connection's bytes are the head and the 1 KiB body
+	[ "$n" -gt 0 ] && [ "$per" -ge 1024 ] || {
+		echo "tls.sh: s_time $mode $target: $n connections, $per bytes each" >&2; FAILED=1; }
+}
+if [ "$WANT_RESUME" != 0 ]; then
+	echo "running 1k hits, one client, a handshake per request: full, then resumed ..." >&2
+	for mode in new reuse; do
+		g=$([ "$mode" = new ] && echo full || echo resumed)
+		stime "$g" nginx-tls "$NGX_TLS" /1k.bin "-$mode"
+		stime "$g" gatehouse-tls "$GH_TLS" "$ORIGIN/1k.bin" "-$mode"
+		[ -n "$SQ_TLS" ] && stime "$g" squid-tls "$SQ_TLS" "$ORIGIN/1k.bin" "-$mode"
+	done
+fi
 if [ "$WANT_PARENT" != 0 ]; then
 	for f in 1k 256k; do
 		echo "running $f uncached through the parent, TLS then plain ..." >&2
@@ -268,6 +303,7 @@ awk '
 		for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		g[NR] = $1; s[NR] = $2; t[NR] = $3; rps[NR] = v["rps"]; p50[NR] = v["p50_us"]
 		p99[NR] = v["p99_us"]; err[NR] = v["errors"]; by[$1 " " $2 " " $3] = v["rps"]
+		res[NR] = ("resumed" in v) ? sprintf("  resumed %d of %d", v["resumed"], v["requests"]) : ""
 	}
 	END {
 		printf "%-7s %-5s %-17s %11s %8s %8s %8s %8s %6s\n", "run", "size", "target",
@@ -277,11 +313,15 @@ awk '
 			if (g[i] == "parent") n = by[g[i] " " s[i] " via-http-parent"]
 			rn = n > 0 ? sprintf("%.2f", rps[i] / n) : "-"
 			rq = (t[i] ~ /^gatehouse/ && q > 0) ? sprintf("%.2f", rps[i] / q) : "-"
-			printf "%-7s %-5s %-17s %11.0f %8.2f %8.2f %8s %8s %6d\n", g[i], s[i], t[i], rps[i],
-				p50[i] / 1000.0, p99[i] / 1000.0, rn, rq, err[i]
+			l50 = p50[i] < 0 ? "-" : sprintf("%.2f", p50[i] / 1000.0)
+			l99 = p99[i] < 0 ? "-" : sprintf("%.2f", p99[i] / 1000.0)
+			printf "%-7s %-5s %-17s %11.0f %8s %8s %8s %8s %6d%s\n", g[i], s[i], t[i], rps[i],
+				l50, l99, rn, rq, err[i], res[i]
 		}
-		print "(hit: keep-alive; close: a new connection and a full handshake per request;"
-		print " parent: uncached, \"x nginx\" there is the ratio to the chain with a plain parent)"
+		print "(hit: wrk, keep-alive; close: wrk, a new connection and a full handshake per request;"
+		print " full/resumed: openssl s_time, one client, one connection per request, a full or a"
+		print " resumed handshake each; parent: uncached, \"x nginx\" there is the ratio to the"
+		print " chain with a plain parent)"
 		for (i = 1; i <= NR; i++) {
 			if (t[i] != "gatehouse-tls") continue
 			n = by[g[i] " " s[i] " nginx-tls"]
