@@ -84,6 +84,7 @@ void tls_tick(time_t now);
 struct tls_counters {
 	unsigned long long srv_handshakes, srv_resumed, srv_failed;
 	unsigned long long cli_handshakes, cli_resumed, cli_failed;
+	unsigned long long ktls_send;   /* handshakes after which the kernel encrypts (KTLS) */
 };
 void tls_counters_get(struct tls_counters *out);
 
