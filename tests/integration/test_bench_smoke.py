@@ -5,7 +5,8 @@ script itself (status, size, cache hits where there must be hits, none through t
 parent chain), and every row of the table has requests and no error. No speed is asserted.
 
 tls.sh (issue 13): nginx over TLS, Gatehouse's TLS listener serving hits, Squid's https_port
-when the installed Squid has OpenSSL (the test does not install packages), the chain through an
+when the installed Squid has OpenSSL (the test does not install packages), full and resumed
+handshakes (openssl s_time: Gatehouse's listener must resume sessions), the chain through an
 HTTPS parent and through a plain one.
 """
 
@@ -19,7 +20,8 @@ import pytest
 import ghtest
 
 TLS_SH = os.path.join(ghtest.REPO, "tests", "bench", "tls.sh")
-ROW = re.compile(r"^(hit|close|parent)\s+(\S+)\s+(\S+)\s+(\d+)\s+\S+\s+\S+\s+\S+\s+\S+\s+(-?\d+)$")
+ROW = re.compile(r"^(hit|close|full|resumed|parent)\s+(\S+)\s+(\S+)\s+(\d+)\s+\S+\s+\S+\s+\S+\s+\S+"
+                 r"\s+(-?\d+)(?:\s+resumed (\d+) of (\d+))?$")
 
 
 def squid_has_openssl():
@@ -50,22 +52,32 @@ def test_tls_bench_runs_every_part_without_errors():
     out = p.stdout + p.stderr
     assert p.returncode == 0, out
     rows = {}
+    resumed = {}
     for line in p.stdout.splitlines():
         m = ROW.match(line.strip())
         if m:
             rows[(m.group(1), m.group(2), m.group(3))] = (int(m.group(4)), int(m.group(5)))
+            if m.group(6):
+                resumed[(m.group(1), m.group(3))] = (int(m.group(6)), int(m.group(7)))
     want = [("hit", size, t) for size in ("1k", "256k")
             for t in ("nginx-tls", "gatehouse-tls", "gatehouse-plain")]
     want += [("close", "1k", t) for t in ("nginx-tls", "gatehouse-tls", "gatehouse-plain")]
+    want += [(g, "1k", t) for g in ("full", "resumed") for t in ("nginx-tls", "gatehouse-tls")]
     want += [("parent", size, t) for size in ("1k", "256k")
              for t in ("via-https-parent", "via-http-parent")]
     if squid:
         want += [("hit", "1k", "squid-tls"), ("hit", "256k", "squid-tls"),
-                 ("close", "1k", "squid-tls")]
+                 ("close", "1k", "squid-tls"), ("full", "1k", "squid-tls"),
+                 ("resumed", "1k", "squid-tls")]
     for key in want:
         assert key in rows, "no row %s in:\n%s" % (" ".join(key), out)
         rps, errors = rows[key]
         assert rps > 0 and errors == 0, "row %s: %s\n%s" % (" ".join(key), rows[key], out)
+    # s_time -new: every handshake full; -reuse: Gatehouse's listener resumes (tickets)
+    r, n = resumed[("full", "gatehouse-tls")]
+    assert r == 0 and n > 0, out
+    r, n = resumed[("resumed", "gatehouse-tls")]
+    assert n > 0 and r >= n // 2, out
     assert re.search(r"^TLS: TLSv1\.[23] ", p.stdout, re.M), out
     assert "target, hit 1k: Gatehouse TLS hits >= nginx over TLS:" in p.stdout, out
     assert re.search(r"gatehouse child to https parent\s+peak\s+[\d.]+ MB", p.stdout), out
