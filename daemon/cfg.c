@@ -200,6 +200,7 @@ struct cfg_parse {
 	unsigned char *given;            /* per cfg_directives[] entry: given at least once */
 	unsigned long dir_levels, dir_length; /* CacheDirLevels, CacheDirLength (0: not given) */
 	char notice_first_enable[512];   /* FILE:LINE of the first CacheEnable */
+	char https_where[512];           /* FILE:LINE of the last "Listen ... https" */
 };
 
 struct cfg_directive;
@@ -247,6 +248,12 @@ cfg_fail(struct cfg_parse *ps, struct cfg_src *src, const char *fmt, ...)
 	}
 	return -1;
 }
+
+static const char *cfg_where(struct cfg_src *src, char *buf, size_t len);
+static int cfg_notice_at(struct cfg_parse *ps, struct cfg_src *src, const char *where,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define cfg_notice(ps, src, ...) \
+	cfg_notice_at(ps, src, cfg_where(src, (char[512]){ 0 }, 512), __VA_ARGS__)
 
 static int
 cfg_nomem(struct cfg_parse *ps, struct cfg_src *src)
@@ -557,13 +564,24 @@ cfg_d_listen(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directi
 	struct cfg_listen l;
 	int rc;
 
-	(void)argc;
 	rc = cfg_listen_parse(argv[1], &l);
 	if (rc == -2)
 		return cfg_fail(ps, src, "%s: bad port \"%.200s\"", d->name, argv[1]);
 	if (rc != 0)
 		return cfg_fail(ps, src, "%s: expected PORT, ADDR:PORT or [ADDR]:PORT with a "
 		                "numeric address, got \"%.200s\"", d->name, argv[1]);
+	/* Apache's optional protocol argument: "https" is a TLS listener (tls.h). */
+	if (argc == 3) {
+		static const char *const protos[] = { "http", "https", NULL };
+		int k = cfg_keyword(argv[2], protos);
+
+		if (k < 0)
+			return cfg_fail(ps, src, "%s: expected http or https after the address, got "
+			                "\"%.200s\"", d->name, argv[2]);
+		l.https = k;
+		if (l.https)
+			cfg_where(src, ps->https_where, sizeof(ps->https_where));
+	}
 	for (size_t i = 0; i < c->nlisten; i++) {
 		if (strcmp(c->listen[i].text, l.text) == 0)
 			return cfg_fail(ps, src, "%s: %s given twice", d->name, l.text);
@@ -589,6 +607,198 @@ cfg_d_listen_reset(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_d
 	(void)argc;
 	ps->c->nlisten = 0;
 	return 0;
+}
+
+/* ---- TLS (issue 13): the SSL* directives, Apache's names; tls.c builds the contexts ---- */
+
+/* Replace *field (and *where) with a copy of val and this line's FILE:LINE. */
+static int
+cfg_set_str_where(struct cfg_parse *ps, struct cfg_src *src, char **field, char **where,
+                  char *val)
+{
+	char w[512];
+
+	if (!val)
+		return cfg_nomem(ps, src);
+	free(*field);
+	*field = val;
+	if (where) {
+		free(*where);
+		*where = strdup(cfg_where(src, w, sizeof(w)));
+		if (!*where)
+			return cfg_nomem(ps, src);
+	}
+	return 0;
+}
+
+/* The arguments joined by single spaces ("all -SSLv3"), as written. */
+static char *
+cfg_args_join(char **argv, size_t argc)
+{
+	size_t n = 1;
+	char *s, *p;
+
+	for (size_t i = 1; i < argc; i++)
+		n += strlen(argv[i]) + 1;
+	s = malloc(n);
+	if (!s)
+		return NULL;
+	p = s;
+	for (size_t i = 1; i < argc; i++)
+		p += sprintf(p, "%s%s", i > 1 ? " " : "", argv[i]);
+	*p = '\0';
+	return s;
+}
+
+/* SSLCertificateFile, SSLCertificateKeyFile, SSLCertificateChainFile,
+ * SSLProxyCACertificateFile, SSLProxyCACertificatePath, SSLProxyMachineCertificateFile: a
+ * path relative to the configuration's directory. The files are read by tls_set_build (which
+ * names this line when one is wrong) and, as User, by every reload: preflight.c checks that
+ * User can read them. A directory (CACertificatePath) is not recorded. */
+static int
+cfg_d_ssl_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+               char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+	char **field, **where = NULL;
+	char *path;
+
+	(void)argc;
+	if (argv[1][0] == '\0')
+		return cfg_fail(ps, src, "%s: empty file name", d->name);
+	if (strcasecmp(d->name, "SSLCertificateFile") == 0)
+		field = &c->ssl_cert_file, where = &c->ssl_cert_where;
+	else if (strcasecmp(d->name, "SSLCertificateKeyFile") == 0)
+		field = &c->ssl_key_file, where = &c->ssl_key_where;
+	else if (strcasecmp(d->name, "SSLCertificateChainFile") == 0)
+		field = &c->ssl_chain_file, where = &c->ssl_chain_where;
+	else if (strcasecmp(d->name, "SSLProxyCACertificateFile") == 0)
+		field = &c->ssl_proxy_ca_file, where = &c->ssl_proxy_ca_where;
+	else if (strcasecmp(d->name, "SSLProxyMachineCertificateFile") == 0)
+		field = &c->ssl_proxy_machine_cert, where = &c->ssl_proxy_machine_where;
+	else
+		field = &c->ssl_proxy_ca_path;
+	path = cfg_join(src->dir, argv[1]);
+	if (cfg_set_str_where(ps, src, field, where, path) != 0)
+		return -1;
+	if (field != &c->ssl_proxy_ca_path && cfg_record(&c->files, &c->nfiles, path) != 0)
+		return cfg_nomem(ps, src);
+	return 0;
+}
+
+/* SSLProtocol / SSLProxyProtocol [+|-]PROTO ...: Apache's syntax, checked here, kept as written
+ * for tls.c. A word without a sign sets the list, "+" adds, "-" takes away; "all" is every
+ * protocol Gatehouse speaks, TLSv1.2 and TLSv1.3. SSLv3, TLSv1 and TLSv1.1 may only be taken
+ * away ("all -SSLv3 -TLSv1 -TLSv1.1", common in Apache configurations). */
+static int
+cfg_d_ssl_protocol(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                   char **argv, size_t argc)
+{
+	static const char *const names[] = { "all", "TLSv1.2", "TLSv1.3", "SSLv3", "TLSv1",
+	                                     "TLSv1.1", "SSLv2", NULL };
+	static const unsigned bits[] = { 3, 1, 2, 0, 0, 0, 0 };
+	struct cfg *c = ps->c;
+	unsigned set = 0;
+	int proxy = strcasecmp(d->name, "SSLProxyProtocol") == 0;
+
+	for (size_t i = 1; i < argc; i++) {
+		const char *w = argv[i];
+		char sign = (w[0] == '+' || w[0] == '-') ? w[0] : 0;
+		int k = cfg_keyword(w + (sign != 0), names);
+
+		if (k < 0)
+			return cfg_fail(ps, src, "%s: unknown protocol \"%.100s\" (expected all, "
+			                "TLSv1.2 or TLSv1.3, each with an optional + or -)", d->name, w);
+		if (bits[k] == 0 && sign != '-')
+			return cfg_fail(ps, src, "%s: %s is not supported: Gatehouse speaks TLSv1.2 and "
+			                "TLSv1.3 only (\"-%s\" is accepted)", d->name, names[k],
+			                names[k]);
+		if (sign == '+')
+			set |= bits[k];
+		else if (sign == '-')
+			set &= ~bits[k];
+		else
+			set = bits[k];
+	}
+	if (set == 0)
+		return cfg_fail(ps, src, "%s: no protocol left (TLSv1.2 and TLSv1.3 are the ones "
+		                "Gatehouse speaks)", d->name);
+	if (proxy)
+		return cfg_set_str_where(ps, src, &c->ssl_proxy_protocol,
+		                         &c->ssl_proxy_protocol_where, cfg_args_join(argv, argc));
+	return cfg_set_str_where(ps, src, &c->ssl_protocol, &c->ssl_protocol_where,
+	                         cfg_args_join(argv, argc));
+}
+
+/* SSLCipherSuite / SSLProxyCipherSuite [SSL|TLSv1.3] SPEC: kept as written; tls_set_build
+ * gives the string to OpenSSL and names this line when OpenSSL refuses it. */
+static int
+cfg_d_ssl_ciphers(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                  char **argv, size_t argc)
+{
+	struct cfg *c = ps->c;
+
+	if (argc == 3 && strcasecmp(argv[1], "SSL") != 0 && strcasecmp(argv[1], "TLSv1.3") != 0)
+		return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher list, got "
+		                "\"%.100s\"", d->name, argv[1]);
+	if (argv[argc - 1][0] == '\0')
+		return cfg_fail(ps, src, "%s: empty cipher list", d->name);
+	if (strcasecmp(d->name, "SSLProxyCipherSuite") == 0)
+		return cfg_set_str_where(ps, src, &c->ssl_proxy_ciphers, &c->ssl_proxy_ciphers_where,
+		                         cfg_args_join(argv, argc));
+	return cfg_set_str_where(ps, src, &c->ssl_ciphers, &c->ssl_ciphers_where,
+	                         cfg_args_join(argv, argc));
+}
+
+/* SSLProxyVerify require|none: Apache's optional and optional_no_ca would accept what fails
+ * verification while looking safe; they are refused. */
+static int
+cfg_d_ssl_proxy_verify(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                       char **argv, size_t argc)
+{
+	static const char *const words[] = { "none", "require", NULL };
+	int k = cfg_keyword(argv[1], words);
+
+	(void)argc;
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected require or none, got \"%.100s\"", d->name,
+		                argv[1]);
+	ps->c->ssl_proxy_verify = k;
+	return 0;
+}
+
+/* FTPTLS Off|Try|Require (ours): AUTH TLS towards FTP servers (ftp.c). */
+static int
+cfg_d_ftp_tls(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+              char **argv, size_t argc)
+{
+	static const char *const words[] = { "Off", "Try", "Require", NULL };
+	int k = cfg_keyword(argv[1], words);
+
+	(void)argc;
+	if (k < 0)
+		return cfg_fail(ps, src, "%s: expected Off, Try or Require, got \"%.100s\"", d->name,
+		                argv[1]);
+	ps->c->ftp_tls = k == 0 ? CFG_FTPTLS_OFF : k == 1 ? CFG_FTPTLS_TRY : CFG_FTPTLS_REQUIRE;
+	return 0;
+}
+
+/* SSLEngine, SSLProxyEngine: Apache switches; a Listen line with "https" and https:// URLs
+ * are what turn TLS on in Gatehouse. */
+static int
+cfg_d_ssl_engine(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                 char **argv, size_t argc)
+{
+	int on;
+
+	(void)argc;
+	if (cfg_onoff(ps, src, d->name, argv[1], &on) != 0)
+		return -1;
+	if (strcasecmp(d->name, "SSLEngine") == 0)
+		return cfg_notice(ps, src, "%s %s: has no effect; a listener speaks TLS when its "
+		                  "Listen line says https (Listen 3129 https)", d->name, argv[1]);
+	return cfg_notice(ps, src, "%s %s: has no effect; Gatehouse always speaks TLS to https:// "
+	                  "parents and origins", d->name, argv[1]);
 }
 
 static int
@@ -1297,13 +1507,16 @@ cfg_d_pac_proxy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_dire
 	struct cfg *c = ps->c;
 
 	for (size_t i = 1; i < argc; i++) {
-		const char *a = argv[i], *colon = strrchr(a, ':');
+		/* "https://HOST:PORT": an HTTPS proxy, "HTTPS HOST:PORT" in the PAC (issue 13) */
+		const char *a = argv[i] + (strncasecmp(argv[i], "https://", 8) == 0 ? 8 : 0);
+		const char *colon = strrchr(a, ':');
 		char *end = NULL;
 		unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
 
 		if (!colon || colon == a || !end || *end || colon[1] == '\0' || port < 1 ||
-		    port > 65535 || strpbrk(a, " \t;\"'\\") != NULL)
-			return cfg_fail(ps, src, "%s: expected HOST:PORT, got \"%.200s\"", d->name, a);
+		    port > 65535 || strpbrk(a, " \t;\"'\\/") != NULL)
+			return cfg_fail(ps, src, "%s: expected HOST:PORT or https://HOST:PORT, got "
+			                "\"%.200s\"", d->name, argv[i]);
 	}
 	for (size_t i = 0; i < c->npac_proxies; i++)
 		free(c->pac_proxies[i]);
@@ -1419,10 +1632,10 @@ cfg_d_cache(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directiv
 /* ---- Apache compatibility (issue 9, part 3): modules, defines, ServerName, notices ---- */
 
 /* The Apache modules Gatehouse stands in for: <IfModule> is true for these and only these,
- * and LoadModule of one of them is accepted with a notice. mod_ssl joins when TLS exists. */
+ * and LoadModule of one of them is accepted with a notice. */
 static const char *const cfg_modules[] = {
 	"proxy", "proxy_http", "proxy_ftp", "proxy_connect", "cache", "cache_disk", "status",
-	"log_config", "authz_core", "authz_host", "auth_basic", "authn_file", NULL
+	"log_config", "authz_core", "authz_host", "auth_basic", "authn_file", "ssl", NULL
 };
 
 /* -D NAME from the command line; set by main before the first load, read by every load. */
@@ -1509,9 +1722,6 @@ cfg_notice_at(struct cfg_parse *ps, struct cfg_src *src, const char *where, cons
 	c->nnotices++;
 	return 0;
 }
-
-#define cfg_notice(ps, src, ...) \
-	cfg_notice_at(ps, src, cfg_where(src, (char[512]){ 0 }, 512), __VA_ARGS__)
 
 /* After the last directive: ServerName's default, and what the notices must add. */
 static int
@@ -1609,13 +1819,10 @@ cfg_d_load_module(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_di
 	if (cfg_module_present(argv[1]))
 		return cfg_notice(ps, src, "%s %.200s: Gatehouse has this module built in; the "
 		                  "line has no effect", d->name, argv[1]);
-	if (strcasecmp(argv[1], "ssl_module") == 0)
-		return cfg_fail(ps, src, "%s %.200s: Gatehouse does not speak TLS yet",
-		                d->name, argv[1]);
 	return cfg_fail(ps, src, "%s %.200s: Gatehouse has no such module (it stands in for "
 	                "mod_proxy, mod_proxy_http, mod_proxy_ftp, mod_proxy_connect, mod_cache, "
 	                "mod_cache_disk, mod_status, mod_log_config, mod_authz_core, "
-	                "mod_authz_host, mod_auth_basic and mod_authn_file)", d->name, argv[1]);
+	                "mod_authz_host, mod_auth_basic, mod_authn_file and mod_ssl)", d->name, argv[1]);
 }
 
 /* mod_cache_disk's layout and mod_cache's lock and handler phase: accepted with a notice,
@@ -1785,7 +1992,10 @@ static const struct {
 	{ "ProxySet", "Gatehouse is a forward proxy only; there are no balancers or workers" },
 	{ "Balancer*", "Gatehouse is a forward proxy only; there are no balancers" },
 	{ "ProxyHTML*", "Gatehouse is a forward proxy only; it does not rewrite pages" },
-	{ "SSL*", "Gatehouse does not speak TLS yet" },
+	{ "SSL*", "not supported (Gatehouse's TLS directives are SSLCertificateFile, "
+	  "SSLCertificateKeyFile, SSLCertificateChainFile, SSLProtocol, SSLCipherSuite and "
+	  "SSLProxyCACertificateFile, SSLProxyCACertificatePath, SSLProxyVerify, "
+	  "SSLProxyMachineCertificateFile, SSLProxyProtocol, SSLProxyCipherSuite)" },
 	{ "Rewrite*", "Gatehouse has no mod_rewrite" },
 	{ "DocumentRoot", "Gatehouse serves no files" },
 	{ "ServerRoot", "Gatehouse has no ServerRoot; relative paths are relative to the "
@@ -1847,7 +2057,11 @@ cfg_dump_indent(FILE *f, const struct cfg_src *src)
 /* Directives whose first argument is a file relative to the configuration's directory:
  * -M prints it absolute, so that the text means the same read from anywhere. */
 static const char *const cfg_dump_path_args[] = { "AccessLog", "ErrorLog", "PidFile", "PacFile",
-	                                         "CustomLog", "TransferLog", NULL };
+	                                         "CustomLog", "TransferLog", "SSLCertificateFile",
+	                                         "SSLCertificateKeyFile", "SSLCertificateChainFile",
+	                                         "SSLProxyCACertificateFile",
+	                                         "SSLProxyCACertificatePath",
+	                                         "SSLProxyMachineCertificateFile", NULL };
 
 static void
 cfg_dump_directive(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -1927,7 +2141,7 @@ cfg_d_error_document(struct cfg_parse *ps, struct cfg_src *src, const struct cfg
 #define CFG_FND(name, fn, min, max, ctx, dflt) { name, fn, min, max, ctx, 0, 0, 0, 0, NULL, dflt }
 
 static const struct cfg_directive cfg_directives[] = {
-	CFG_FND("Listen", cfg_d_listen, 1, 1, CFG_IN_TOP, "127.0.0.1:3128"),
+	CFG_FND("Listen", cfg_d_listen, 1, 2, CFG_IN_TOP, "127.0.0.1:3128"),
 	CFG_FND("ProxyRequests", cfg_d_proxy_requests, 1, 1, CFG_IN_TOP, "On"),
 	CFG_FND("ProxyVia", cfg_d_via, 1, 1, CFG_IN_TOP, "Off"),
 	CFG_FND("AllowCONNECT", cfg_d_allow_connect, 1, -1, CFG_IN_TOP, "443 563"),
@@ -1998,6 +2212,28 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FND("CacheDefaultExpire", cfg_d_cache, 1, 1, CFG_IN_TOP, "3600"),
 	CFG_FND("CacheStaleOnError", cfg_d_cache, 1, 1, CFG_IN_TOP, "On"),
 	CFG_FND("CacheDebianArchive", cfg_d_cache, 1, 1, CFG_IN_TOP, "On"),
+	/* issue 13: TLS (Apache's mod_ssl names) */
+	CFG_FND("SSLCertificateFile", cfg_d_ssl_file, 1, 1, CFG_IN_TOP,
+	        "(none: a Listen line with https needs one)"),
+	CFG_FND("SSLCertificateKeyFile", cfg_d_ssl_file, 1, 1, CFG_IN_TOP,
+	        "(the key is in SSLCertificateFile)"),
+	CFG_FND("SSLCertificateChainFile", cfg_d_ssl_file, 1, 1, CFG_IN_TOP,
+	        "(the chain is in SSLCertificateFile, after the certificate)"),
+	CFG_FND("SSLProtocol", cfg_d_ssl_protocol, 1, -1, CFG_IN_TOP, "all"),
+	CFG_FND("SSLCipherSuite", cfg_d_ssl_ciphers, 1, 2, CFG_IN_TOP,
+	        "(Mozilla's intermediate profile)"),
+	CFG_FND("SSLProxyCACertificateFile", cfg_d_ssl_file, 1, 1, CFG_IN_TOP,
+	        "(the system's store)"),
+	CFG_FND("SSLProxyCACertificatePath", cfg_d_ssl_file, 1, 1, CFG_IN_TOP, "/etc/ssl/certs"),
+	CFG_FND("SSLProxyVerify", cfg_d_ssl_proxy_verify, 1, 1, CFG_IN_TOP, "require"),
+	CFG_FND("SSLProxyMachineCertificateFile", cfg_d_ssl_file, 1, 1, CFG_IN_TOP,
+	        "(none: no client certificate)"),
+	CFG_FND("SSLProxyProtocol", cfg_d_ssl_protocol, 1, -1, CFG_IN_TOP, "all"),
+	CFG_FND("SSLProxyCipherSuite", cfg_d_ssl_ciphers, 1, 2, CFG_IN_TOP,
+	        "(Mozilla's intermediate profile)"),
+	CFG_FND("FTPTLS", cfg_d_ftp_tls, 1, 1, CFG_IN_TOP, "Try"),
+	CFG_FN("SSLEngine", cfg_d_ssl_engine, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
+	CFG_FN("SSLProxyEngine", cfg_d_ssl_engine, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
 	/* issue 9, part 4: error pages */
 	CFG_FND("ErrorDocument", cfg_d_error_document, 2, 2, CFG_IN_TOP, "(the built-in pages)"),
 	CFG_FN("Include", cfg_d_include, 1, 1, CFG_IN_TOP | CFG_NO_DEFAULT),
@@ -3230,6 +3466,18 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 	if (rc == 0 && cfg_compat_finish(&ps) != 0) {
 		snprintf(errbuf, errlen, "%s: out of memory", name);
 		rc = -1;
+	}
+	/* A TLS listener presents a certificate: without one it could only fail every client. */
+	if (rc == 0 && !c->ssl_cert_file) {
+		for (size_t i = 0; i < c->nlisten; i++) {
+			if (!c->listen[i].https)
+				continue;
+			snprintf(errbuf, errlen, "%s: Listen %s https: SSLCertificateFile is missing "
+			         "(the certificate the listener presents, with SSLCertificateKeyFile)",
+			         ps.https_where, c->listen[i].text);
+			rc = -1;
+			break;
+		}
 	}
 	if (rc == 0 && dump)
 		cfg_dump_defaults(&ps, cfg_directives,

@@ -3,6 +3,11 @@
  * the admin's PacFile, or one generated from the live policy (policy/pol.h, pol_pac_generate)
  * naming PacProxy, or by default the host and port the client reached us at. An ETag of the
  * content lets browsers revalidate with If-None-Match (304).
+ *
+ * Issue 13: a PacProxy item "https://host:port" is "HTTPS host:port" in the file. By default,
+ * when the address the client reached has both an https and an http listener, the file
+ * offers "HTTPS host:port" first and "PROXY host:port" as the fallback (browsers that do not
+ * speak to a proxy over TLS skip the first); the host is the one the client used either way.
  */
 #include "daemon/local.h"
 
@@ -53,6 +58,47 @@ local_pac_host_ok(const char *hh)
 	return 1;
 }
 
+static unsigned
+local_pac_port(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET6 ? ntohs(((const struct sockaddr_in6 *)ss)->sin6_port)
+	                                 : ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* Does listener l take connections for local address a (same family; the same address or the
+ * wildcard)? With port 0 any port will do, else the same port. */
+static int
+local_pac_listen_covers(const struct cfg_listen *l, const struct sockaddr_storage *a,
+                        unsigned port)
+{
+	if (l->addr.ss_family != a->ss_family)
+		return 0;
+	if (port != 0 && local_pac_port(&l->addr) != port)
+		return 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)&l->addr, *y = (const void *)a;
+
+		return x->sin_addr.s_addr == htonl(INADDR_ANY) ||
+		       x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)&l->addr, *y = (const void *)a;
+
+	return IN6_IS_ADDR_UNSPECIFIED(&x->sin6_addr) ||
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+/* The listener of kind https (1) or http (0) serving local address a, port (0: any), or
+ * NULL. */
+static const struct cfg_listen *
+local_pac_listener(const struct cfg *cfg, const struct sockaddr_storage *a, unsigned port,
+                   int https)
+{
+	for (size_t i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].https == https && local_pac_listen_covers(&cfg->listen[i], a, port))
+			return &cfg->listen[i];
+	return NULL;
+}
+
 struct rsrc *
 local_pac_open(const struct local_req *r, struct rsrc_refusal *ref)
 {
@@ -70,14 +116,17 @@ local_pac_open(const struct local_req *r, struct rsrc_refusal *ref)
 		text = cfg->pac_text;
 		len = cfg->pac_len;
 	} else {
-		char self[300];
-		const char *one[1];
+		char self[400], other[400];
+		const char *two[2];
 		const char *const *proxies = (const char *const *)cfg->pac_proxies;
 		size_t n = cfg->npac_proxies;
 		if (n == 0) {
-			unsigned port = r->local->ss_family == AF_INET6
-			                    ? ntohs(((const struct sockaddr_in6 *)r->local)->sin6_port)
-			                    : ntohs(((const struct sockaddr_in *)r->local)->sin_port);
+			unsigned port = local_pac_port(r->local);
+			/* The kind of listener the client came through, and one of the other kind on
+			 * the same address. */
+			int tls = local_pac_listener(cfg, r->local, port, 1) != NULL;
+			const struct cfg_listen *alt = local_pac_listener(cfg, r->local, 0, !tls);
+			char hostonly[300];
 			const char *hh = r->host;
 			if (hh && *hh && !local_pac_host_ok(hh)) {
 				char clip[300];
@@ -88,20 +137,37 @@ local_pac_open(const struct local_req *r, struct rsrc_refusal *ref)
 				         "names this proxy by it, as host[:port]", clip);
 				return NULL;
 			}
+			const char *pfx = tls ? "https://" : "";
 			if (hh && *hh) {
 				/* the name the browser used to reach us; add our port if it gave none */
 				const char *rb = strrchr(hh, ']');
 				const char *colon = strrchr(hh, ':');
-				if (colon && (!rb || colon > rb))
-					snprintf(self, sizeof(self), "%s", hh);
-				else
-					snprintf(self, sizeof(self), "%s:%u", hh, port);
+				if (colon && (!rb || colon > rb)) {
+					snprintf(self, sizeof(self), "%s%s", pfx, hh);
+					snprintf(hostonly, sizeof(hostonly), "%.*s", (int)(colon - hh), hh);
+				} else {
+					snprintf(self, sizeof(self), "%s%s:%u", pfx, hh, port);
+					snprintf(hostonly, sizeof(hostonly), "%s", hh);
+				}
 			} else {
-				gh_addr_text(r->local, self, sizeof(self), 1);
+				char at[80], a[64];
+				gh_addr_text(r->local, at, sizeof(at), 1);
+				snprintf(self, sizeof(self), "%s%s", pfx, at);
+				gh_addr_text(r->local, a, sizeof(a), 0);
+				/* [v6] for host:port */
+				snprintf(hostonly, sizeof(hostonly), strchr(a, ':') ? "[%s]" : "%s", a);
 			}
-			one[0] = self;
-			proxies = one;
+			two[0] = self;
 			n = 1;
+			if (alt) {
+				/* HTTPS first, PROXY as the fallback */
+				snprintf(other, sizeof(other), "%s%s:%u", tls ? "" : "https://", hostonly,
+				         local_pac_port(&alt->addr));
+				two[0] = tls ? self : other;
+				two[1] = tls ? other : self;
+				n = 2;
+			}
+			proxies = two;
 		}
 		const char *err = NULL;
 		if (pol_pac_generate(cfg->pol, proxies, n, cfg->pac_fallback_direct, &gen, &len, &err) < 0) {

@@ -13,6 +13,13 @@
  *                    removal of those that are gone; a bad file, or a new address that cannot
  *                    be bound, is logged and the running config stays whole;
  *   SIGUSR1          reopen the error and access logs (logrotate).
+ * Once a minute the wait also wakes for tls_tick (the listener's session-ticket keys).
+ *
+ * TLS (issue 13): tls_global_init once, then every loaded snapshot gets its set
+ * (main_tls_build): at the start, as root before the drop, a failure is fatal (and -t says
+ * it); at a reload, a failure (a renewed certificate that does not match its key, say) is
+ * logged and the new snapshot keeps the running set, so the listener goes on presenting the
+ * old certificate. Connections keep the set they started with.
  *
  * Privileges: started as root, the daemon refuses to run unless the config names a User
  * ("User root" keeps root on purpose). Everything that needs root happens before the drop:
@@ -53,6 +60,7 @@
 #include "daemon/polres.h"
 #include "daemon/preflight.h"
 #include "daemon/svc.h"
+#include "daemon/tls.h"
 #include "daemon/worker.h"
 
 /* Where the FTP gateway's media types come from (ftp_mime_load) */
@@ -212,7 +220,9 @@ main_streq(const char *a, const char *b)
 static int
 main_listen_same(const struct cfg_listen *a, const struct cfg_listen *b)
 {
-	if (a->addr.ss_family != b->addr.ss_family)
+	/* http <-> https on one address is a new listener (SO_REUSEPORT binds it beside the
+	 * old one, which then closes): a listener's protocol never changes under it. */
+	if (a->addr.ss_family != b->addr.ss_family || a->https != b->https)
 		return 0;
 	if (a->addr.ss_family == AF_INET) {
 		const struct sockaddr_in *x = (const void *)&a->addr, *y = (const void *)&b->addr;
@@ -225,6 +235,40 @@ main_listen_same(const struct cfg_listen *a, const struct cfg_listen *b)
 		return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
 		       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 	}
+	return 0;
+}
+
+/* Does c have a "Listen ... https"? */
+static int
+main_has_https(const struct cfg *c)
+{
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (c->listen[i].https)
+			return 1;
+	return 0;
+}
+
+/*
+ * Give c its TLS set (tls_set_build). old NULL: the start, where a failure is an error (-1,
+ * err). old given: a reload; a failure keeps old's set in c (logged with the reason) unless
+ * old's set cannot serve c's https listeners, which fails the reload (-1).
+ */
+static int
+main_tls_build(struct cfg *c, const struct cfg *old, char *err, size_t errlen)
+{
+	char why[1024];
+
+	c->tls = tls_set_build(c, why, sizeof(why));
+	if (c->tls != NULL)
+		return 0;
+	if (old == NULL || old->tls == NULL ||
+	    (main_has_https(c) && !tls_set_has_server(old->tls))) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	tls_set_ref(old->tls);
+	c->tls = old->tls;
+	log_error("TLS: %s; keeping the certificates and settings in use", why);
 	return 0;
 }
 
@@ -250,6 +294,10 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	main_notify(state);
 	if (cfg_load(path, &n, err, sizeof(err)) < 0)
 		goto refuse;
+	if (main_tls_build(n, cur, err, sizeof(err)) < 0) {
+		cfg_unref(&n);
+		goto refuse;
+	}
 	main_size_connections(n, nw);
 	nfds = malloc(total * sizeof(*nfds));
 	if (nfds == NULL) {
@@ -291,7 +339,8 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 		}
 	}
 
-	/* Committed: nothing below fails the reload. Removals are posted before additions. */
+	/* Committed: nothing below fails the reload. Removals are posted before additions, and
+	 * the snapshot before the additions (an added https listener uses its TLS set). */
 	for (size_t i = 0; i < cur->nlisten; i++) {
 		if (wanted[i])
 			continue;
@@ -299,19 +348,22 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 			if (worker_listen_remove(&workers[w], fds[w * CFG_MAX_LISTEN + i]) < 0)
 				log_error("worker %u: out of memory: still listening on %s", w,
 				          cur->listen[i].text);
-		log_notice("no longer listening on %s", cur->listen[i].text);
+		log_notice("no longer listening on %s%s", cur->listen[i].text,
+		           cur->listen[i].https ? " (https)" : "");
 	}
+	for (unsigned w = 0; w < nw; w++)
+		worker_set_cfg(&workers[w], n);
 	for (size_t j = 0; j < n->nlisten; j++) {
 		if (kept[j] >= 0)
 			continue;
 		for (unsigned w = 0; w < nw; w++)
-			if (worker_listen_add(&workers[w], nfds[w * CFG_MAX_LISTEN + j]) < 0)
+			if (worker_listen_add(&workers[w], nfds[w * CFG_MAX_LISTEN + j],
+			                      n->listen[j].https) < 0)
 				log_error("worker %u: out of memory: not listening on %s", w,
 				          n->listen[j].text);
-		log_notice("now listening on %s", n->listen[j].text);
+		log_notice("now listening on %s%s", n->listen[j].text,
+		           n->listen[j].https ? " (https)" : "");
 	}
-	for (unsigned w = 0; w < nw; w++)
-		worker_set_cfg(&workers[w], n);
 	polres_set_cfg(gh.polres, n);
 	memcpy(fds, nfds, total * sizeof(*fds));
 	free(nfds);
@@ -405,24 +457,34 @@ main_wd_check(struct main_wd *wd, struct worker *workers, unsigned nw)
 	wd->next_us = svc_monotonic_usec() + wd->period_us;
 }
 
-/* Wait for one of sigs and return it; meanwhile keep the watchdog. 0 on an unexpected error. */
+#define MAIN_TLS_TICK_US (60u * 1000000u) /* tls_tick: once a minute */
+
+/* Wait for one of sigs and return it; meanwhile keep the watchdog and call tls_tick once a
+ * minute (*tick_us: CLOCK_MONOTONIC of the next one). 0 on an unexpected error. */
 static int
-main_wait_signal(const sigset_t *sigs, struct main_wd *wd, struct worker *workers, unsigned nw)
+main_wait_signal(const sigset_t *sigs, struct main_wd *wd, struct worker *workers, unsigned nw,
+                 uint64_t *tick_us)
 {
 	int sig = 0;
 
-	if (wd->period_us == 0)
-		return sigwait(sigs, &sig) == 0 ? sig : 0;
 	for (;;) {
-		uint64_t now = svc_monotonic_usec();
+		uint64_t now = svc_monotonic_usec(), next;
 		struct timespec ts;
 
-		if (now >= wd->next_us) {
+		if (now >= *tick_us) {
+			tls_tick(time(NULL));
+			*tick_us = now + MAIN_TLS_TICK_US;
+			continue;
+		}
+		if (wd->period_us != 0 && now >= wd->next_us) {
 			main_wd_check(wd, workers, nw);
 			continue;
 		}
-		ts.tv_sec = (time_t)((wd->next_us - now) / 1000000u);
-		ts.tv_nsec = (long)((wd->next_us - now) % 1000000u) * 1000;
+		next = *tick_us;
+		if (wd->period_us != 0 && wd->next_us < next)
+			next = wd->next_us;
+		ts.tv_sec = (time_t)((next - now) / 1000000u);
+		ts.tv_nsec = (long)((next - now) % 1000000u) * 1000;
 		sig = sigtimedwait(sigs, NULL, &ts);
 		if (sig > 0)
 			return sig;
@@ -567,8 +629,9 @@ main_started_line(const struct cfg *cfg, unsigned nw)
 
 	n = (size_t)snprintf(line, sizeof(line), "gatehouse %s: listening on", GH_VERSION);
 	for (size_t j = 0; j < cfg->nlisten && n < sizeof(line); j++)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s", j == 0 ? "" :
-		                      j + 1 == cfg->nlisten ? " and" : ",", cfg->listen[j].text);
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s %s%s", j == 0 ? "" :
+		                      j + 1 == cfg->nlisten ? " and" : ",", cfg->listen[j].text,
+		                      cfg->listen[j].https ? " (https)" : "");
 	if (n < sizeof(line) && cfg->cache->root && cfg->cache->nenable > 0) {
 		main_size_text(cfg->cache->size, size, sizeof(size));
 		n += (size_t)snprintf(line + n, sizeof(line) - n, ", caching in %s (%s)",
@@ -689,6 +752,13 @@ main(int argc, char **argv)
 		cfg_unref(&cfg);
 		return 1;
 	}
+	/* -t reads the certificates and keys too (a start does below, once its log is open). */
+	if (test_only && (tls_global_init(err, sizeof(err)) < 0 ||
+	                  main_tls_build(cfg, NULL, err, sizeof(err)) < 0)) {
+		fprintf(stderr, "%s\n", err);
+		cfg_unref(&cfg);
+		return 1;
+	}
 	if (test_only) {
 		fprintf(stderr, "Syntax OK\n");
 		cfg_unref(&cfg);
@@ -721,6 +791,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	main_log_notices(cfg);
+	/* TLS: the library and kernel TLS line in the error log, then the certificates and keys,
+	 * read as root (before the drop). A bad one stops the start, saying why. */
+	if (tls_global_init(err, sizeof(err)) < 0 || main_tls_build(cfg, NULL, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		fprintf(stderr, "%s\n", err);
+		svc_pidfile_close(&pidf);
+		return 1;
+	}
 	if (alog_open_all(&gh.alog, cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		fprintf(stderr, "gatehouse: %s\n", err);
@@ -831,9 +909,10 @@ main(int argc, char **argv)
 	}
 
 	struct main_wd wd;
+	uint64_t tick_us = svc_monotonic_usec() + MAIN_TLS_TICK_US;
 	main_wd_start(&wd, workers, nw);
 	for (;;) {
-		int sig = main_wait_signal(&sigs, &wd, workers, nw);
+		int sig = main_wait_signal(&sigs, &wd, workers, nw, &tick_us);
 		if (sig == 0)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT) {

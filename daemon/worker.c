@@ -13,12 +13,17 @@
  * forever. So the worker stops watching its listeners for WORKER_ACCEPT_PAUSE_MS and tries
  * again; connections already open are served meanwhile. The error line is said at most once
  * a second per process, with the count of failures it did not repeat.
+ *
+ * A listener from a "Listen ... https" line (issue 13) hands the worker's current snapshot's
+ * TLS set to conn_accept: the connection keeps that set (its SSL holds the context) after a
+ * reload, while the next clients get the reloaded certificate.
  */
 #include "daemon/worker.h"
 
 #include "daemon/cachereq.h"
 #include "daemon/polres.h"
 #include "daemon/status.h"
+#include "daemon/tls.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -69,6 +74,7 @@ struct gh_shared gh;
 struct worker_lop {
 	int fd;
 	int add;                      /* 1 add, 0 remove */
+	int https;                    /* add: a TLS listener */
 	struct worker_lop *next;
 };
 
@@ -227,13 +233,24 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 		worker_sndbuf_set(fd, w->cfg->send_buffer_size);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof(local));
-		conn_accept(w, fd, &peer, plen, &local, NULL);
+		struct tls_set *tls = NULL;
+		if (ls->https) {
+			/* The snapshot's set: a renewed certificate serves new clients at once. A
+			 * snapshot without a server side cannot happen (cfg.c wants
+			 * SSLCertificateFile, main.c a built set); refuse rather than speak plain. */
+			tls = w->cfg->tls;
+			if (!tls_set_has_server(tls)) {
+				close(fd);
+				continue;
+			}
+		}
+		conn_accept(w, fd, &peer, plen, &local, tls);
 	}
 }
 
 /* Start accepting on fd in a free slot (worker thread). */
 static void
-worker_listener_add(struct worker *w, int fd)
+worker_listener_add(struct worker *w, int fd, int https)
 {
 	struct listener *ls = NULL;
 	size_t i;
@@ -253,6 +270,7 @@ worker_listener_add(struct worker *w, int fd)
 	ls = &w->listeners[i];
 	memset(ls, 0, sizeof(*ls));
 	ls->fd = fd;
+	ls->https = https;
 	ls->w = w;
 	ev_io_init(&ls->io, fd, worker_accept_cb, ls);
 	/* While accepting is paused a new listener waits too: the resume watches it. */
@@ -300,7 +318,7 @@ worker_lops_apply(struct worker *w)
 		struct worker_lop *next = op->next;
 
 		if (op->add)
-			worker_listener_add(w, op->fd);
+			worker_listener_add(w, op->fd, op->https);
 		else
 			worker_listener_remove(w, op->fd);
 		free(op);
@@ -309,7 +327,7 @@ worker_lops_apply(struct worker *w)
 }
 
 static int
-worker_lop_post(struct worker *w, int fd, int add)
+worker_lop_post(struct worker *w, int fd, int add, int https)
 {
 	struct worker_lop *op = calloc(1, sizeof(*op));
 
@@ -317,6 +335,7 @@ worker_lop_post(struct worker *w, int fd, int add)
 		return -1;
 	op->fd = fd;
 	op->add = add;
+	op->https = https;
 	pthread_mutex_lock(&w->lops_lock);
 	if (w->lops_tail)
 		w->lops_tail->next = op;
@@ -329,9 +348,9 @@ worker_lop_post(struct worker *w, int fd, int add)
 }
 
 int
-worker_listen_add(struct worker *w, int fd)
+worker_listen_add(struct worker *w, int fd, int https)
 {
-	if (worker_lop_post(w, fd, 1) < 0) {
+	if (worker_lop_post(w, fd, 1, https) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -341,7 +360,7 @@ worker_listen_add(struct worker *w, int fd)
 int
 worker_listen_remove(struct worker *w, int fd)
 {
-	return worker_lop_post(w, fd, 0);
+	return worker_lop_post(w, fd, 0, 0);
 }
 
 static void
@@ -450,7 +469,8 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 	cachereq_worker_poll(w->id);
 	status_worker_poll(w);
 	conn_polwait_wake(w);
-	worker_lops_apply(w);
+	/* The snapshot first, then the listeners: main publishes a reload's snapshot before it
+	 * posts the new listeners, so an https listener added here finds the TLS set it needs. */
 	struct cfg *n = atomic_exchange(&w->next_cfg, NULL);
 	if (n != NULL) {
 		struct cfg *old = w->cfg;
@@ -459,6 +479,7 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 			worker_res_replace(w, &n->dns);
 		cfg_unref(&old);
 	}
+	worker_lops_apply(w);
 	if (atomic_load(&w->stop_req) && !w->stopping) {
 		w->stopping = 1;
 		for (size_t i = 0; i < w->nlisteners; i++) {
@@ -537,6 +558,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	for (size_t i = 0; i < nfds; i++) {
 		struct listener *ls = &w->listeners[i];
 		ls->fd = listen_fds[i];
+		ls->https = cfg->listen[i].https;
 		ls->w = w;
 		ev_io_init(&ls->io, ls->fd, worker_accept_cb, ls);
 		if (ev_io_set(w->loop, &ls->io, EV_READ) < 0)

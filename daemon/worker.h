@@ -40,6 +40,7 @@ struct listener {
 	struct ev_io io;
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	int https;                    /* "Listen ... https": clients get the snapshot's TLS set */
 	struct worker *w;
 };
 
@@ -109,6 +110,7 @@ extern struct gh_shared gh;
 const char *worker_http_date(struct worker *w);
 
 /* ---- main.c <-> worker ---- */
+/* listen_fds[i] is the socket for cfg->listen[i] (its https flag comes from there). */
 int worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, size_t nfds);
 void worker_set_cfg(struct worker *w, struct cfg *cfg);
 void worker_stop(struct worker *w);
@@ -128,7 +130,7 @@ int worker_listen_open(const struct cfg_listen *l, const char **err);
  * call on, and closes it if it is stopping); remove accepts what is already queued on fd, then
  * stops and closes it (fd must be one of the worker's listeners, given at start or added).
  * Return 0, or -1 when out of memory (add then closes fd; remove leaves the listener open). */
-int worker_listen_add(struct worker *w, int fd);
+int worker_listen_add(struct worker *w, int fd, int https);
 int worker_listen_remove(struct worker *w, int fd);
 
 /* ---- proxy.c ---- */

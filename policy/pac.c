@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policy/pol_rules.h"
 
@@ -81,7 +82,11 @@ pol_pac_printf(struct pol_pac_buf *b, const char *fmt, ...)
 static int
 pol_pac_proxy_ok(const char *s)
 {
-	size_t len = strlen(s);
+	size_t len;
+
+	if (strncasecmp(s, "https://", 8) == 0) /* an HTTPS proxy (issue 13): "HTTPS host:port" */
+		s += 8;
+	len = strlen(s);
 	const char *colon = strrchr(s, ':');
 
 	if (len == 0 || len > POL_PAC_PROXY_MAX || !colon || colon == s || !colon[1])
@@ -317,11 +322,35 @@ pol_pac_generate(const struct pol *p, const char *const *proxies, size_t nproxie
 	               "// IP-literal hosts are tested against the NoProxy subnets; everything\n"
 	               "// else goes to the proxies.\n");
 	pol_pac_printf(&b, "var GH_PROXIES = [");
+	/* HTTPS proxies come first, PROXY ones after as the fallback (issue 13); within each
+	 * kind, entry k starts at the kind's k-th proxy. */
+	size_t nhttps = 0;
+
+	for (size_t i = 0; i < nproxies; i++)
+		nhttps += strncasecmp(proxies[i], "https://", 8) == 0;
 	for (size_t k = 0; k < nproxies; k++) {
+		int sep = 0;
+
 		pol_pac_printf(&b, "%s\n\t\"", k ? "," : "");
-		for (size_t j = 0; j < nproxies; j++)
-			pol_pac_printf(&b, "%sPROXY %s", j ? "; " : "",
-			               proxies[(k + j) % nproxies]);
+		for (int tls = 1; tls >= 0; tls--) {
+			size_t nkind = tls ? nhttps : nproxies - nhttps;
+
+			for (size_t j = 0; j < nkind; j++) {
+				size_t want = (k + j) % nkind, seen = 0;
+
+				for (size_t i = 0; i < nproxies; i++) {
+					const char *px = proxies[i];
+
+					if ((strncasecmp(px, "https://", 8) == 0) != tls)
+						continue;
+					if (seen++ != want)
+						continue;
+					pol_pac_printf(&b, "%s%s %s", sep++ ? "; " : "",
+					               tls ? "HTTPS" : "PROXY", px + (tls ? 8 : 0));
+					break;
+				}
+			}
+		}
 		pol_pac_printf(&b, "%s\"", fallback_direct ? "; DIRECT" : "");
 	}
 	pol_pac_printf(&b, "\n];\n");

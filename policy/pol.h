@@ -387,7 +387,9 @@ enum pol_action pol_decide(const struct pol *p, const struct pol_req *req,
 /* Generate a proxy auto-config file from the policy: FindProxyForURL(url, host) sends plain
  * host names, the ProxyDomain domain and NoProxy domains and host names DIRECT (string tests),
  * NoProxy subnets DIRECT for IP-literal hosts only (isInNet for IPv4, a small helper for IPv6),
- * and everything else to "PROXY p1; PROXY p2 ..." where proxies ("host:port", from PacProxy)
+ * and everything else to "PROXY p1; PROXY p2 ..." where proxies ("host:port", from PacProxy;
+ * "https://host:port" is an HTTPS proxy and becomes "HTTPS host:port", issue 13: HTTPS ones
+ * come first, PROXY ones as their fallback, each kind rotated on its own)
  * are rotated by a stable hash of the host so browsers spread over them, the others following
  * as failover; "; DIRECT" is appended when fallback_direct (PacFallback direct). ProxyBlock
  * rules are not copied into the file (the proxy refuses, with its 403 page), except that hosts

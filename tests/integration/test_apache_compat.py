@@ -210,8 +210,8 @@ def test_seed_snippet_as_printed_is_refused_unclosed(gh_bin, tmp_path):
 def test_carried_over_directives_refused_say_why(gh_bin, tmp_path):
     cases = [("LoadModule rewrite_module modules/mod_rewrite.so",
               "2: LoadModule rewrite_module: Gatehouse has no such module"),
-             ("<IfModule mod_proxy.c>\nSSLProxyEngine on\n</IfModule>",
-              "3: SSLProxyEngine: Gatehouse does not speak TLS yet"),
+             ("<IfModule mod_proxy.c>\nSSLVerifyClient require\n</IfModule>",
+              "3: SSLVerifyClient: not supported (Gatehouse's TLS directives are"),
              ("<VirtualHost *:3128>\n</VirtualHost>",
               "2: unknown section \"<VirtualHost>\": Gatehouse is one server")]
     for i, (text, want) in enumerate(cases):

@@ -277,6 +277,26 @@ def test_several_pacproxies_spread_hosts_with_the_others_as_failover(start_polic
     assert_table(tmp_path, pac, [row("www.intranet.test", "DIRECT")])
 
 
+def test_pacproxy_https_items_are_https_proxies_in_the_pac(start_policy_daemon, pctx, tmp_path):
+    # issue 13: "https://host:port" is an HTTPS proxy ("HTTPS host:port"), a plain item PROXY
+    d = start_policy_daemon(extra=["PacProxy https://gh.corp.test:3129 gh.corp.test:3128",
+                                   "NoProxy .intranet.test", "ProxyRemote * http://127.0.0.1:%d"
+                                   % pctx.refused_port])
+    pac = fetch(d.port).body
+    assert b"https://" not in pac, pac
+    got = answers(tmp_path, pac, ["host%d.outside.test" % i for i in range(30)])
+    # HTTPS first for every host, PROXY as the fallback
+    assert set(got.values()) == {"HTTPS gh.corp.test:3129; PROXY gh.corp.test:3128"}, got
+    # several of each kind: each kind spread on its own, HTTPS ones always before PROXY ones
+    d2 = start_policy_daemon(extra=["PacProxy a.test:1 https://b.test:2 c.test:3 https://d.test:4",
+                                    "ProxyRemote * http://127.0.0.1:%d" % pctx.refused_port])
+    got = answers(tmp_path, fetch(d2.port).body, ["host%d.outside.test" % i for i in range(60)])
+    assert set(got.values()) == {"HTTPS b.test:2; HTTPS d.test:4; PROXY a.test:1; PROXY c.test:3",
+                                 "HTTPS d.test:4; HTTPS b.test:2; PROXY c.test:3; PROXY a.test:1"
+                                 }, got
+    assert_table(tmp_path, pac, [row("www.intranet.test", "DIRECT")])
+
+
 def test_many_noproxy_entries_still_route_correctly(start_policy_daemon, pctx, tmp_path):
     domains = [".dept%d.test" % i for i in range(40)]
     d = start_policy_daemon(extra=["NoProxy " + " ".join(domains), "NoProxy exact.host.test",

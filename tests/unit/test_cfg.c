@@ -553,8 +553,32 @@ static const struct bad_case bad_cases[] = {
 	{ "Listen 1.2.3:80",
 	  "t.conf:1: Listen: expected PORT, ADDR:PORT or [ADDR]:PORT with a numeric address, "
 	  "got \"1.2.3:80\"" },
-	{ "Listen 3128 https", "t.conf:1: Listen: expected 1 argument, got 2" },
-	{ "Listen", "t.conf:1: Listen: expected 1 argument, got 0" },
+	{ "Listen 3128 spdy", "t.conf:1: Listen: expected http or https after the address, "
+	  "got \"spdy\"" },
+	{ "Listen 3128 https extra", "t.conf:1: Listen: expected 1 or 2 arguments, got 3" },
+	/* issue 13: TLS */
+	{ "\nListen 127.0.0.1:3129 https", "t.conf:2: Listen 127.0.0.1:3129 https: "
+	  "SSLCertificateFile is missing (the certificate the listener presents, with "
+	  "SSLCertificateKeyFile)" },
+	{ "SSLProtocol SSLv3", "t.conf:1: SSLProtocol: SSLv3 is not supported: Gatehouse speaks "
+	  "TLSv1.2 and TLSv1.3 only (\"-SSLv3\" is accepted)" },
+	{ "SSLProtocol all +TLSv1.1", "t.conf:1: SSLProtocol: TLSv1.1 is not supported: "
+	  "Gatehouse speaks TLSv1.2 and TLSv1.3 only (\"-TLSv1.1\" is accepted)" },
+	{ "SSLProxyProtocol TLSv1.4", "t.conf:1: SSLProxyProtocol: unknown protocol "
+	  "\"TLSv1.4\" (expected all, TLSv1.2 or TLSv1.3, each with an optional + or -)" },
+	{ "SSLProtocol -all", "t.conf:1: SSLProtocol: no protocol left (TLSv1.2 and TLSv1.3 are "
+	  "the ones Gatehouse speaks)" },
+	{ "SSLProtocol TLSv1.2 -TLSv1.2 +TLSv1", "t.conf:1: SSLProtocol: TLSv1 is not "
+	  "supported: Gatehouse speaks TLSv1.2 and TLSv1.3 only (\"-TLSv1\" is accepted)" },
+	{ "SSLProxyVerify optional", "t.conf:1: SSLProxyVerify: expected require or none, got "
+	  "\"optional\"" },
+	{ "SSLProxyVerify optional_no_ca", "t.conf:1: SSLProxyVerify: expected require or none, "
+	  "got \"optional_no_ca\"" },
+	{ "SSLCipherSuite RSA HIGH", "t.conf:1: SSLCipherSuite: expected SSL or TLSv1.3 before "
+	  "the cipher list, got \"RSA\"" },
+	{ "SSLCertificateFile \"\"", "t.conf:1: SSLCertificateFile: empty file name" },
+	{ "FTPTLS Maybe", "t.conf:1: FTPTLS: expected Off, Try or Require, got \"Maybe\"" },
+	{ "Listen", "t.conf:1: Listen: expected 1 or 2 arguments, got 0" },
 	{ "Listen 3128\nListen *:3128", "t.conf:2: Listen: 0.0.0.0:3128 given twice" },
 	{ "Listen 3128\nListen 127.0.0.1:3128",
 	  "t.conf:2: Listen: 127.0.0.1:3128 overlaps 0.0.0.0:3128" },
@@ -706,6 +730,73 @@ static const struct bad_case bad_cases[] = {
 	/* the first error stops loading */
 	{ "Workers 0\nProxyFoo", "t.conf:1: Workers: expected a number from 1 to 256, got \"0\"" },
 };
+
+/* Issue 13: the SSL* directives, FTPTLS and "Listen ... https" fill the contract fields of
+ * cfg.h, each with the FILE:LINE tls_set_build names in its errors. */
+static void
+tls_directives_set_their_fields(void **state)
+{
+	struct cfg *c;
+
+	(void)state;
+	c = cfg_ok("Listen 127.0.0.1:3128\nListen 127.0.0.1:3129 HTTPS\nListen 3130 http\n"
+	           "SSLCertificateFile /etc/ssl/certs/gh.pem\n"
+	           "SSLCertificateKeyFile /etc/ssl/private/gh.key\n"
+	           "SSLCertificateChainFile /etc/ssl/certs/chain.pem\n"
+	           "SSLProtocol all -SSLv3 -TLSv1 -TLSv1.1\n"
+	           "SSLCipherSuite ECDHE-RSA-AES128-GCM-SHA256\n"
+	           "SSLProxyCACertificateFile /etc/ca.pem\nSSLProxyCACertificatePath /etc/cas\n"
+	           "SSLProxyVerify none\nSSLProxyMachineCertificateFile /etc/client.pem\n"
+	           "SSLProxyProtocol -all +TLSv1.3\nSSLProxyCipherSuite TLSv1.3 TLS_AES_128_GCM_SHA256\n"
+	           "FTPTLS Require\n");
+	assert_int_equal(c->nlisten, 3);
+	assert_int_equal(c->listen[0].https, 0);
+	assert_int_equal(c->listen[1].https, 1);
+	assert_int_equal(c->listen[2].https, 0);
+	assert_string_equal(c->ssl_cert_file, "/etc/ssl/certs/gh.pem");
+	assert_string_equal(c->ssl_cert_where, "t.conf:4");
+	assert_string_equal(c->ssl_key_file, "/etc/ssl/private/gh.key");
+	assert_string_equal(c->ssl_key_where, "t.conf:5");
+	assert_string_equal(c->ssl_chain_file, "/etc/ssl/certs/chain.pem");
+	assert_string_equal(c->ssl_chain_where, "t.conf:6");
+	assert_string_equal(c->ssl_protocol, "all -SSLv3 -TLSv1 -TLSv1.1");
+	assert_string_equal(c->ssl_protocol_where, "t.conf:7");
+	assert_string_equal(c->ssl_ciphers, "ECDHE-RSA-AES128-GCM-SHA256");
+	assert_string_equal(c->ssl_ciphers_where, "t.conf:8");
+	assert_string_equal(c->ssl_proxy_ca_file, "/etc/ca.pem");
+	assert_string_equal(c->ssl_proxy_ca_where, "t.conf:9");
+	assert_string_equal(c->ssl_proxy_ca_path, "/etc/cas");
+	assert_int_equal(c->ssl_proxy_verify, 0);
+	assert_string_equal(c->ssl_proxy_machine_cert, "/etc/client.pem");
+	assert_string_equal(c->ssl_proxy_machine_where, "t.conf:12");
+	assert_string_equal(c->ssl_proxy_protocol, "-all +TLSv1.3");
+	assert_string_equal(c->ssl_proxy_protocol_where, "t.conf:13");
+	assert_string_equal(c->ssl_proxy_ciphers, "TLSv1.3 TLS_AES_128_GCM_SHA256");
+	assert_string_equal(c->ssl_proxy_ciphers_where, "t.conf:14");
+	assert_int_equal(c->ftp_tls, CFG_FTPTLS_REQUIRE);
+	cfg_unref(&c);
+	/* defaults: verify, FTPTLS Try, nothing set; a later line replaces an earlier one */
+	c = cfg_ok("Listen 3128\nSSLProxyVerify none\nSSLProxyVerify REQUIRE\nFTPTLS off\n"
+	           "SSLProtocol TLSv1.2\nSSLProtocol +TLSv1.3\n");
+	assert_int_equal(c->listen[0].https, 0);
+	assert_int_equal(c->ssl_proxy_verify, 1);
+	assert_int_equal(c->ftp_tls, CFG_FTPTLS_OFF);
+	assert_string_equal(c->ssl_protocol, "+TLSv1.3");
+	assert_string_equal(c->ssl_protocol_where, "t.conf:6");
+	assert_null(c->ssl_cert_file);
+	assert_null(c->ssl_proxy_ca_file);
+	cfg_unref(&c);
+	c = cfg_ok("Listen 3128\n");
+	assert_int_equal(c->ftp_tls, CFG_FTPTLS_TRY);
+	assert_int_equal(c->ssl_proxy_verify, 1);
+	assert_null(c->ssl_protocol);
+	cfg_unref(&c);
+	/* SSLEngine / SSLProxyEngine: accepted, with a notice that says what does it instead */
+	c = cfg_ok("Listen 3128\nSSLProxyEngine on\n");
+	assert_non_null(c->notices);
+	assert_non_null(strstr(c->notices, "t.conf:2: SSLProxyEngine on: has no effect"));
+	cfg_unref(&c);
+}
 
 static void
 bad_directives_exact_messages(void **state)
@@ -968,7 +1059,8 @@ ifmodule_truth_table(void **state)
 		{ "mod_authz_host.c", 1 }, { "mod_auth_basic.c", 1 }, { "authn_file_module", 1 },
 		{ "MOD_PROXY.C", 1 },
 		/* not stood in for: false */
-		{ "mod_ssl.c", 0 }, { "ssl_module", 0 }, { "mod_rewrite.c", 0 },
+		{ "mod_ssl.c", 1 }, { "ssl_module", 1 }, /* issue 13 */
+		{ "mod_rewrite.c", 0 },
 		{ "mod_proxy_balancer.c", 0 }, { "mod_cache_socache.c", 0 }, { "proxy", 0 },
 		{ "mod_.c", 0 }, { "_module", 0 }, { "mod_proxy.cc", 0 }, { "", 0 },
 	};
@@ -1036,13 +1128,13 @@ conditional_sections_nest_and_wrap_proxy(void **state)
 	assert_int_equal(c->workers, 3);
 	cfg_unref(&c);
 	/* a false section skips everything inside, sections and unknown directives included */
-	c = cfg_ok("Workers 2\n<IfModule mod_ssl.c>\n  SSLEngine on\n  Frobnicate\n"
+	c = cfg_ok("Workers 2\n<IfModule mod_rewrite.c>\n  RewriteEngine on\n  Frobnicate\n"
 	           "  <VirtualHost *:443>\n    <IfModule mod_proxy.c>\n      Workers 9\n"
 	           "    </IfModule>\n  </VirtualHost>\n</IfModule>\n");
 	assert_int_equal(c->workers, 2);
 	cfg_unref(&c);
 	/* ... and closing tags there are matched by name only */
-	c = cfg_ok("Workers 2\n<IfModule mod_ssl.c>\n<VirtualHost *>\n</VirtualHost\n"
+	c = cfg_ok("Workers 2\n<IfModule mod_rewrite.c>\n<VirtualHost *>\n</VirtualHost\n"
 	           "</IfModule> trailing\nWorkers 4\n");
 	assert_int_equal(c->workers, 4);
 	cfg_unref(&c);
@@ -1216,13 +1308,16 @@ apache_directives_refused_with_reasons(void **state)
 		{ "LoadModule rewrite_module modules/mod_rewrite.so", "t.conf:1: LoadModule "
 		  "rewrite_module: Gatehouse has no such module (it stands in for mod_proxy, "
 		  "mod_proxy_http, mod_proxy_ftp, mod_proxy_connect, mod_cache, mod_cache_disk, "
-		  "mod_status, mod_log_config, mod_authz_core, mod_authz_host, mod_auth_basic and "
-		  "mod_authn_file)" },
-		{ "LoadModule ssl_module x.so", "t.conf:1: LoadModule ssl_module: Gatehouse does not "
-		  "speak TLS yet" },
+		  "mod_status, mod_log_config, mod_authz_core, mod_authz_host, mod_auth_basic, "
+		  "mod_authn_file and mod_ssl)" },
+
 		{ "ProxyPassReverse /foo http://foo.example.com/bar", "t.conf:1: ProxyPassReverse: "
 		  "Gatehouse is a forward proxy only; reverse proxying is not supported" },
-		{ "SSLProxyEngine on", "t.conf:1: SSLProxyEngine: Gatehouse does not speak TLS yet" },
+		{ "SSLVerifyClient require", "t.conf:1: SSLVerifyClient: not supported (Gatehouse's "
+		  "TLS directives are SSLCertificateFile, SSLCertificateKeyFile, "
+		  "SSLCertificateChainFile, SSLProtocol, SSLCipherSuite and SSLProxyCACertificateFile, "
+		  "SSLProxyCACertificatePath, SSLProxyVerify, SSLProxyMachineCertificateFile, "
+		  "SSLProxyProtocol, SSLProxyCipherSuite)" },
 		{ "Define X", "t.conf:1: Define: use \"gatehouse -D NAME\" for <IfDefine NAME>" },
 		/* issue 11: <Location> serves the status page and nothing else */
 		{ "<Location /x>\n</Location>", "t.conf:1: <Location /x> without \"SetHandler "
@@ -1869,6 +1964,7 @@ main(void)
 		cmocka_unit_test(listen_override_replaces_and_survives_loads),
 		cmocka_unit_test(cache_report_interval_and_cache_root_place),
 		cmocka_unit_test(ftp_directives_set_their_fields),
+		cmocka_unit_test(tls_directives_set_their_fields),
 		cmocka_unit_test_setup_teardown(files_read_are_recorded, tmp_setup, tmp_teardown),
 	};
 
