@@ -48,6 +48,7 @@ struct explain {
 	struct sockaddr_storage client;
 	char *client_name;             /* after a reverse lookup ("" when none) */
 	int is_connect, is_ftp;
+	int is_https;        /* https:// URL: TLS to the origin, or absolute form to a parent */
 	char *host;                    /* normalised */
 	unsigned port;
 	int resolved;
@@ -227,8 +228,8 @@ explain_target_normalize(const char *target, int is_connect, char *out, size_t c
 	if (h1_url_parse(nt, &u, reason) != H1_OK) /* the decoded host, as the proxy checks it */
 		return -1;
 	*is_ftp = u.scheme == H1_SCHEME_FTP;
-	if (u.scheme != H1_SCHEME_HTTP && !*is_ftp) {
-		*reason = "only http:// and ftp:// URLs are proxied (501 for the others)";
+	if (u.scheme != H1_SCHEME_HTTP && u.scheme != H1_SCHEME_HTTPS && !*is_ftp) {
+		*reason = "only http://, https:// and ftp:// URLs are proxied (501 for the others)";
 		return -1;
 	}
 	if (u.userinfo.n > 0 && !*is_ftp) {
@@ -349,7 +350,7 @@ explain_decide(struct explain *x, struct pol_decision *d, char *loc, size_t locl
 {
 	struct pol_req pr = {
 		.method = x->r.method,
-		.scheme = x->is_connect ? "https" : x->is_ftp ? "ftp" : "http",
+		.scheme = x->is_connect || x->is_https ? "https" : x->is_ftp ? "ftp" : "http",
 		.host = x->host,
 		.port = x->port,
 		.url = x->r.url,
@@ -453,8 +454,8 @@ explain_parents(struct explain *x, const struct pol_decision *d)
 			first = (int)i;
 		snprintf(name, sizeof(name), "parent %zu", i + 1);
 		explain_step(x, name, down ? "down" : first == (int)i ? "up: tried first" : "up",
-		             pp->where, "%s%s: %s", pp->key, pp->auth ? " (with credentials)" : "",
-		             down ? "marked down, " : "up");
+		             pp->where, "%s%s%s: %s", pp->tls ? "https://" : "", pp->key,
+		             pp->auth ? " (with credentials)" : "", down ? "marked down, " : "up");
 		struct ui_explain_step *s = &x->r.step[x->r.nsteps - 1];
 		size_t n = strlen(s->detail);
 		if (down)
@@ -467,7 +468,9 @@ explain_parents(struct explain *x, const struct pol_decision *d)
 			         fails, fails == 1 ? "" : "s", *err ? ", last: " : "", err);
 	}
 	if (first >= 0)
-		explain_outcome(x, "forwarded through parent %s", d->parents[first]->key);
+		explain_outcome(x, "forwarded through parent %s%s%s",
+		                d->parents[first]->tls ? "https://" : "", d->parents[first]->key,
+		                d->parents[first]->tls ? " (TLS to the parent)" : "");
 	else if (d->fallback_direct)
 		explain_outcome(x, "every parent is down: sent direct (ProxyRemoteFallback direct)");
 	else
@@ -650,7 +653,9 @@ explain_after_lookup(struct explain *x)
 	} else {
 		/* A direct ftp:// URL is fetched by the proxy itself (daemon/ftp.c): the FTP
 		 * gateway speaks FTP to the server and answers as an HTTP upstream would. */
-		explain_step(x, "ProxyRemote", x->is_ftp ? "direct (FTP gateway)" : "direct", NULL,
+		explain_step(x, "ProxyRemote", x->is_ftp     ? "direct (FTP gateway)"
+		                               : x->is_https ? "direct (TLS to origin)"
+		                                             : "direct", NULL,
 		             noproxy ? "NoProxy sends it direct" : "%s", use->why->text);
 		if (x->dns_status != RES_OK || x->addrs.n == 0)
 			explain_outcome(x, "%d: DNS lookup for %s failed: %s",
@@ -659,6 +664,9 @@ explain_after_lookup(struct explain *x)
 		else if (x->is_ftp)
 			explain_outcome(x, "fetched by the FTP gateway from %s port %u", x->host,
 			                x->port);
+		else if (x->is_https)
+			explain_outcome(x, "sent direct to %s port %u over TLS (the certificate checked "
+			                "for %s)", x->host, x->port, x->host);
 		else
 			explain_outcome(x, "sent direct to %s port %u", x->host, x->port);
 	}
@@ -710,6 +718,7 @@ explain_start(struct worker *w, struct cfg *cfg, const char *url, const char *cl
 			             sizeof(x->r.url) - 1);
 		} else {
 			snprintf(x->r.url, sizeof(x->r.url), "%s", norm);
+			x->is_https = !x->is_connect && strncmp(norm, "https://", 8) == 0;
 			explain_step(x, "URL", "normalised", NULL, "%s%s", norm,
 			             strcmp(norm, url) ? "" : " (already normal)");
 			explain_acl(x);

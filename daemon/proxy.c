@@ -127,6 +127,7 @@ struct conn {
 	int minor;
 	int is_connect;
 	int is_ftp;          /* ftp:// URL: to a parent, or direct through the FTP gateway */
+	int is_https;        /* https:// URL: to a parent in absolute form, or TLS to the origin */
 	char *host;          /* lower-case, no brackets */
 	uint16_t port;
 	char *url;           /* absolute URL ("host:port" for CONNECT), for ACLs and the log;
@@ -523,6 +524,7 @@ conn_req_reset(struct conn *c)
 	c->minor = 1;
 	c->is_connect = 0;
 	c->is_ftp = 0;
+	c->is_https = 0;
 	c->status = 0;
 	c->action = "NONE";
 	c->hier = "HIER_NONE";
@@ -912,7 +914,9 @@ conn_build_uphead(struct conn *c, const struct h1_head *h, const struct h1_url *
 		rc |= buf_printf(&b, "Host: [%.*s]", (int)u->host.n, u->host.p);
 	else
 		rc |= buf_printf(&b, "Host: %.*s", (int)u->host.n, u->host.p);
-	if (u->port_explicit && u->port != (u->scheme == H1_SCHEME_FTP ? 21 : 80))
+	if (u->port_explicit && u->port != (u->scheme == H1_SCHEME_FTP     ? 21
+	                                    : u->scheme == H1_SCHEME_HTTPS ? 443
+	                                                                   : 80))
 		rc |= buf_printf(&b, ":%u", u->port);
 	rc |= buf_append(&b, "\r\n", 2);
 	for (size_t i = 0; i < h->nfields; i++) {
@@ -1270,9 +1274,11 @@ conn_parse_head(struct conn *c)
 	} else if (!local && !c->is_connect) {
 		/* ftp:// is routed like http:// (ProxyBlock, NoProxy, ProxyRemote "ftp") and goes to
 		 * a parent as an HTTP proxy request, or direct through the FTP gateway (the "ftp"
-		 * stream of up.c). Userinfo is part of an ftp URL (the FTP login). */
+		 * stream of up.c). Userinfo is part of an ftp URL (the FTP login). https:// too
+		 * (ProxyRemote "https"): absolute form to a parent, or TLS to the origin. */
 		c->is_ftp = u.scheme == H1_SCHEME_FTP;
-		if (u.scheme != H1_SCHEME_HTTP && !c->is_ftp) {
+		c->is_https = u.scheme == H1_SCHEME_HTTPS;
+		if (u.scheme != H1_SCHEME_HTTP && !c->is_ftp && !c->is_https) {
 			buf_consume(&c->in, head_len);
 			c->close_after |= c->rq.in != H1_BODY_NONE;
 			conn_local_page(c, 501, "NONE", NULL, "%.*s:// URLs are not supported by this proxy",
@@ -1885,7 +1891,7 @@ conn_decide(struct conn *c)
 	struct worker *w = c->w;
 	struct pol_req pr = {
 		.method = c->up_method ? c->up_method : c->method_str,
-		.scheme = c->is_connect ? "https" : c->is_ftp ? "ftp" : "http",
+		.scheme = c->is_connect || c->is_https ? "https" : c->is_ftp ? "ftp" : "http",
 		.host = c->host,
 		.port = c->port,
 		.url = c->url,
@@ -2009,13 +2015,22 @@ conn_connect_upstream(struct conn *c)
 	struct worker *w = c->w;
 	char key[300];
 	const struct res_addrs *addrs = &c->addrs;
+	/* Pool keys: what a connection is, so that one is never reused for another kind (a TLS
+	 * connection for a plain one, the FTP gateway's for HTTP). */
+	const char *tls_host = NULL;
+	const char *fmt = strchr(c->host, ':') ? "%s[%s]:%u" : "%s%s:%u";
 	if (c->via_parent) {
-		snprintf(key, sizeof(key), "parent|%s", c->via_parent->key);
+		const struct pol_parent *pp = c->via_parent;
+		snprintf(key, sizeof(key), "parent|%s%s", pp->tls ? "https|" : "", pp->key);
 		addrs = &c->paddrs;
+		tls_host = pp->tls ? pp->host : NULL;
 	} else if (c->is_ftp) {
-		snprintf(key, sizeof(key), "ftp|%s:%u", c->host, c->port);
+		snprintf(key, sizeof(key), fmt, "ftp|", c->host, c->port);
+	} else if (c->is_https) {
+		snprintf(key, sizeof(key), fmt, "https|", c->host, c->port);
+		tls_host = c->host;
 	} else {
-		snprintf(key, sizeof(key), "%s:%u", c->host, c->port);
+		snprintf(key, sizeof(key), fmt, "", c->host, c->port);
 	}
 	struct up *u = c->retried ? NULL : up_pool_take(w, key);
 	if (u != NULL) {
@@ -2025,7 +2040,8 @@ conn_connect_upstream(struct conn *c)
 	}
 	c->phase = CP_CONNECT;
 	u = up_connect(w, c, key, addrs, c->cfg->proxy_timeout_ms,
-	               c->via_parent == NULL && c->is_ftp ? "ftp" : "http", proxy_up_connected_cb);
+	               c->via_parent == NULL && c->is_ftp ? "ftp" : "http", c->cfg->tls, tls_host,
+	               proxy_up_connected_cb);
 	if (u == NULL)
 		conn_local_page(c, 500, "NONE", NULL, "out of memory");
 }
@@ -2098,9 +2114,11 @@ proxy_up_connected_cb(struct conn *c, struct up *u, const char *err, int how)
 			struct health *hh = health_get(pp->key);
 			unsigned ms = health_fail(hh, ev_now(w->loop));
 			health_note(hh, err);
-			log_warn("[id %s] parent proxy %s:%u failed (%s); marked down for %u s",
-			         c->req_id, pp->host, pp->port, err, ms / 1000);
-			conn_parent_note(c, pp, timeout ? "timed out" : "refused");
+			log_warn("[id %s] parent proxy %s%s:%u failed (%s); marked down for %u s",
+			         c->req_id, pp->tls ? "https://" : "", pp->host, pp->port, err,
+			         ms / 1000);
+			conn_parent_note(c, pp, how == UP_FAIL_TLS ? err : timeout ? "timed out"
+			                                                            : "refused");
 			c->par_i++;
 			conn_next_parent(c);
 		} else {
@@ -2436,9 +2454,11 @@ conn_tunnel(struct conn *c, size_t *sent)
 		}
 	}
 	if (c->read_eof && buf_len(&c->in) == 0 && !c->tun_u_shut) {
-		u->st->shutdown_wr(u);
-		c->tun_u_shut = 1;
-		progress = 1;
+		/* TLS to a parent: the close_notify may have to wait for the socket */
+		if (up_shutdown_wr(u) == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+			c->tun_u_shut = 1; /* an error: the peer's side ends the tunnel */
+			progress = 1;
+		}
 	}
 	if (buf_len(&c->out) == 0 && buf_len(&u->in) > 0) {
 		ssize_t n = stream_write(&c->s, &u->in, 0);
@@ -2519,6 +2539,11 @@ conn_update_interest(struct conn *c)
 			ui |= EV_READ;
 		if (u && buf_len(&c->in) > 0 && !c->tun_u_shut)
 			ui |= EV_WRITE;
+		/* a half-close still to go out (a TLS close_notify that met a full socket) */
+		if (u && c->read_eof && buf_len(&c->in) == 0 && !c->tun_u_shut)
+			ui |= EV_WRITE;
+		if (u && c->up_eof && buf_len(&u->in) == 0 && buf_len(&c->out) == 0 && !c->tun_c_shut)
+			ci |= EV_WRITE;
 		break;
 	case CP_CLOSING:
 		if (buf_len(&c->out) == 0 && !c->read_eof)

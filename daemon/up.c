@@ -8,9 +8,17 @@
  * A pooled connection is peeked at before reuse (up_pool_take), so a close whose event is
  * still queued does not cost a request; one that crosses our request on the wire still can:
  * proxy.c replays idempotent requests once on a fresh connection (conn_up_gone).
+ *
+ * TLS (an https parent or origin, issue 13): once TCP is connected the handshake runs in the
+ * CONNECTING state, on the loop (interest from stream_interest), within the same deadline; the
+ * owner is called back only when it is done, so a certificate that does not verify is a failed
+ * connect like a refusal: the next address is tried, and the owner fails over. A pooled TLS
+ * connection is read through the stream while idle, so a record the server sends after the
+ * handshake (TLS 1.3 session tickets) is consumed instead of being taken for a close.
  */
 #include "daemon/worker.h"
 #include "daemon/ftp.h"
+#include "daemon/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,21 +74,38 @@ tcp_pending(struct up *u)
 	return stream_pending(&u->s);
 }
 
+/* Read what an idle connection received through the stream: a TLS stream consumes records
+ * that carry no data (session tickets, key updates) and says EAGAIN. 1 still usable, 0 the
+ * server closed it or sent bytes nobody asked for. */
+static int
+tcp_idle_read(struct up *u)
+{
+	if (stream_pending(&u->s))
+		return 0;
+	ssize_t n = stream_read(&u->s, &u->in);
+	int ok = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	buf_release(&u->in);
+	return ok && !stream_pending(&u->s);
+}
+
 /* Is an idle connection still usable? The server may have closed it (or sent something
  * unsolicited) after the loop last looked, and the event is still queued: a request sent on
- * it would meet the close. One recv per reuse, on misses only: "nothing to read" is usable. */
+ * it would meet the close. One recv per reuse, on misses only: "nothing to read" is usable;
+ * on TLS, bytes waiting may be a record without data, read through the stream. */
 static int
 tcp_idle_usable(struct up *u)
 {
 	char b;
 	ssize_t n = recv(u->s.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return !stream_is_tls(&u->s) || !stream_pending(&u->s);
+	return n > 0 && stream_is_tls(&u->s) && tcp_idle_read(u);
 }
 
 static int
 tcp_idle(struct up *u)
 {
-	return ev_io_set(u->w->loop, &u->io, EV_READ);
+	return ev_io_set(u->w->loop, &u->io, stream_interest(&u->s, EV_READ));
 }
 
 static void
@@ -213,6 +238,8 @@ up_close(struct up *u)
 	ev_timer_stop(&u->tmo);
 	u->state = UP_DEAD;
 	u->owner = NULL;
+	tls_set_release(u->tls);
+	u->tls = NULL;
 	if (ev_defer(u->w->loop, up_free_deferred, u) < 0)
 		log_error("out of memory deferring an upstream free; leaking it");
 }
@@ -345,6 +372,7 @@ static void
 up_connect_next(struct up *u)
 {
 	struct worker *w = u->w;
+	u->handshaking = 0;
 	for (;;) {
 		if (u->s.fd >= 0) {
 			ev_io_stop(&u->io);
@@ -359,11 +387,13 @@ up_connect_next(struct up *u)
 				up_note_err(u, "timed out");
 			}
 			up_connect_fail(u, u->local_fail                           ? UP_FAIL_LOCAL
+			                   : u->tls_fail                           ? UP_FAIL_TLS
 			                   : u->timed_out || now >= u->deadline ? UP_FAIL_TIMEOUT
 			                                                        : UP_FAIL_PEER);
 			return;
 		}
 		const struct sockaddr_storage *sa = &u->addrs.a[u->ai++];
+		u->tls_fail = 0; /* UP_FAIL_TLS says what the last address did */
 		u->addr = *sa;
 		gh_addr_text(sa, u->addr_text, sizeof(u->addr_text), 1);
 		socklen_t len = sa->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
@@ -407,20 +437,13 @@ up_connect_next(struct up *u)
 	}
 }
 
+/* Connected (and through TLS when asked): the owner's turn. */
 static void
-up_connect_ready(struct up *u)
+up_connect_done(struct up *u)
 {
-	int err = 0;
-	socklen_t len = sizeof(err);
-	if (getsockopt(u->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-		err = errno;
-	if (err != 0) {
-		ev_timer_stop(&u->tmo);
-		up_note_err(u, up_errno_text(err));
-		up_connect_next(u);
-		return;
-	}
 	ev_timer_stop(&u->tmo);
+	u->handshaking = 0;
+	u->tls_fail = 0;
 	u->state = UP_BUSY;
 	if (u->attach != NULL && u->attach(u) < 0) {
 		/* The stream could not take the connection over (out of memory here). */
@@ -434,6 +457,86 @@ up_connect_ready(struct up *u)
 }
 
 static void
+up_note_tls(struct up *u, const char *what)
+{
+	size_t n = strlen(u->err);
+	snprintf(u->err + n, sizeof(u->err) - n, "%sTLS handshake with %s %s", n ? "; " : "",
+	         u->addr_text, what);
+}
+
+/* Drive the TLS handshake: done, wait for the loop, or fail over to the next address. */
+static void
+up_tls_step(struct up *u)
+{
+	int r = tls_handshake(&u->s);
+	if (r > 0) {
+		up_connect_done(u);
+		return;
+	}
+	if (r == 0) {
+		if (ev_io_set(u->w->loop, &u->io, stream_interest(&u->s, 0)) == 0)
+			return;
+		up_note_tls(u, "failed: epoll");
+	} else {
+		char why[200];
+		const char *e = stream_error(&u->s);
+		snprintf(why, sizeof(why), "failed: %s", *e ? e : strerror(errno ? errno : EPROTO));
+		up_note_tls(u, why);
+		u->tls_fail = 1;
+	}
+	ev_timer_stop(&u->tmo);
+	up_connect_next(u);
+}
+
+/* TCP is connected: start TLS on it. The handshake gets what is left of the deadline (at
+ * least 1 s, as a connect does), not just this address's connect slice. */
+static void
+up_tls_start(struct up *u)
+{
+	struct worker *w = u->w;
+	char sess[300];
+	char port[8];
+	const char *colon = strrchr(u->addr_text, ':');
+	snprintf(port, sizeof(port), "%s", colon ? colon + 1 : "0");
+	snprintf(sess, sizeof(sess), strchr(u->tls_host, ':') ? "[%s]:%s" : "%s:%s", u->tls_host,
+	         port);
+	ev_timer_stop(&u->tmo);
+	if (u->tls == NULL || tls_connect(&u->s, u->tls, u->tls_host, sess, NULL) < 0) {
+		up_note_tls(u, u->tls == NULL ? "failed: TLS is not set up in this process"
+		                              : "failed: out of memory");
+		u->local_fail = 1;
+		u->ai = u->addrs.n;
+		up_connect_next(u);
+		return;
+	}
+	u->handshaking = 1;
+	uint64_t now = ev_now(w->loop);
+	uint64_t left = u->deadline > now ? u->deadline - now : 0;
+	ev_timer_start(w->loop, &u->tmo, left < 1000 ? 1000 : left);
+	up_tls_step(u);
+}
+
+static void
+up_connect_ready(struct up *u)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(u->s.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err != 0) {
+		ev_timer_stop(&u->tmo);
+		up_note_err(u, up_errno_text(err));
+		up_connect_next(u);
+		return;
+	}
+	if (u->tls_host[0] != '\0') {
+		up_tls_start(u);
+		return;
+	}
+	up_connect_done(u);
+}
+
+static void
 up_io_cb(struct ev_io *io, unsigned revents)
 {
 	struct up *u = io->arg;
@@ -441,20 +544,20 @@ up_io_cb(struct ev_io *io, unsigned revents)
 		return;
 	switch (u->state) {
 	case UP_CONNECTING:
-		up_connect_ready(u);
+		if (u->handshaking)
+			up_tls_step(u);
+		else
+			up_connect_ready(u);
 		break;
 	case UP_BUSY:
 		proxy_up_io(u, stream_ready(&u->s, revents) | (revents & EV_ERROR));
 		break;
-	case UP_IDLE: {
-		/* The server closed or sent something unsolicited: either way it is done. */
-		char tmp[64];
-		ssize_t n = recv(u->s.fd, tmp, sizeof(tmp), MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			break;
-		up_close(u);
+	case UP_IDLE:
+		/* The server closed or sent something unsolicited: either way it is done. A TLS
+		 * record without data (a session ticket) is read and the connection stays. */
+		if (!tcp_idle_read(u) || (stream_is_tls(&u->s) && tcp_idle(u) < 0))
+			up_close(u);
 		break;
-	}
 	default:
 		break;
 	}
@@ -470,7 +573,10 @@ up_tmo_cb(struct ev_timer *t)
 	case UP_CONNECTING:
 		if (u->s.fd >= 0) { /* else: the first attempt, started on this turn */
 			u->timed_out = 1;
-			up_note_err(u, "timed out");
+			if (u->handshaking)
+				up_note_tls(u, "timed out");
+			else
+				up_note_err(u, "timed out");
 		}
 		up_connect_next(u);
 		break;
@@ -484,11 +590,18 @@ up_tmo_cb(struct ev_timer *t)
 
 struct up *
 up_connect(struct worker *w, struct conn *owner, const char *key, const struct res_addrs *addrs,
-           unsigned timeout_ms, const char *scheme, up_connected_f *cb)
+           unsigned timeout_ms, const char *scheme, struct tls_set *tls, const char *tls_host,
+           up_connected_f *cb)
 {
 	struct up *u = up_alloc(w, key);
 	if (u == NULL)
 		return NULL;
+	if (tls_host != NULL) {
+		snprintf(u->tls_host, sizeof(u->tls_host), "%s", tls_host);
+		u->tls = tls;
+		if (tls != NULL)
+			tls_set_ref(tls);
+	}
 	/* What the connection becomes once connected: the streams by scheme. */
 	if (scheme != NULL && strcmp(scheme, "ftp") == 0)
 		u->attach = ftp_attach;
@@ -500,4 +613,13 @@ up_connect(struct worker *w, struct conn *owner, const char *key, const struct r
 	/* Never call the owner back synchronously: start on the next turn. */
 	ev_timer_start(w->loop, &u->tmo, 0);
 	return u;
+}
+
+int
+up_shutdown_wr(struct up *u)
+{
+	if (u->st == &up_tcp)
+		return stream_shutdown_wr(&u->s);
+	u->st->shutdown_wr(u);
+	return 0;
 }

@@ -216,6 +216,12 @@ struct up {
 	void *sdata;                  /* the stream's own state */
 	int absolute_form;            /* the stream wants absolute-form request targets (as a
 	                               * parent does): the FTP gateway reads the URL's login */
+
+	/* TLS (an https parent or origin): the handshake is part of CONNECTING */
+	struct tls_set *tls;          /* held (tls_set_ref) from up_connect to up_close */
+	char tls_host[256];           /* SNI and certificate name; "" for plain TCP */
+	int handshaking;              /* TCP connected, TLS handshake in progress */
+	int tls_fail;                 /* the last address failed its handshake: UP_FAIL_TLS */
 };
 
 static inline ssize_t
@@ -232,8 +238,11 @@ up_write(struct up *u, struct buf *b)
 
 /* Callback to the owner: connection established (err NULL) or failed (err says why, how says
  * whose fault: an enum up_fail). A local failure (this process out of descriptors or ports)
- * is never held against the peer: a parent is not marked down for it (issue 10). */
-enum up_fail { UP_FAIL_PEER = 0, UP_FAIL_TIMEOUT = 1, UP_FAIL_LOCAL = 2 };
+ * is never held against the peer: a parent is not marked down for it (issue 10). UP_FAIL_TLS:
+ * the last address failed its TLS handshake (a certificate that does not verify, no common
+ * protocol); err then says why ("TLS handshake with 127.0.0.1:8443 failed: certificate has
+ * expired"). */
+enum up_fail { UP_FAIL_PEER = 0, UP_FAIL_TIMEOUT = 1, UP_FAIL_LOCAL = 2, UP_FAIL_TLS = 3 };
 typedef void up_connected_f(struct conn *c, struct up *u, const char *err, int how);
 
 /* Take an idle pooled connection for key, or NULL. */
@@ -241,11 +250,16 @@ struct up *up_pool_take(struct worker *w, const char *key);
 /* Start connecting to the addresses in addrs (port filled in by the caller), trying each in
  * turn within timeout_ms overall. cb runs later (never synchronously). scheme says what the
  * connection speaks once connected: "http" (plain TCP, also to every parent) or "ftp" (the
- * FTP gateway, daemon/ftp.h, takes the connected control connection over). Returns the up or
- * NULL on out-of-memory. */
+ * FTP gateway, daemon/ftp.h, takes the connected control connection over). tls_host not NULL:
+ * TLS to that name (an https parent or origin) with tls's client side, the handshake inside
+ * the same deadline; cb runs when it is done, so a certificate that does not verify is a
+ * failed connect (the next address is tried). Returns the up or NULL on out-of-memory. */
 struct up *up_connect(struct worker *w, struct conn *owner, const char *key,
                       const struct res_addrs *addrs, unsigned timeout_ms, const char *scheme,
-                      up_connected_f *cb);
+                      struct tls_set *tls, const char *tls_host, up_connected_f *cb);
+/* No more bytes from us on this connection (a CONNECT tunnel's half-close): 0 done, -1 with
+ * EAGAIN when a TLS close_notify must wait for the socket (call again when writable). */
+int up_shutdown_wr(struct up *u);
 /* Return a connection to the pool (it must be at a message boundary), or close it. */
 void up_release(struct up *u, int reusable);
 /* Close now and free after the batch. */

@@ -32,10 +32,10 @@ static const char pol_err_np_addr[] = "not a valid IP address or subnet";
 static const char pol_err_np_name[] =
 	"not a .domain, subnet, IP address or host name (letters, digits, '-', '_' and dots "
 	"between labels of at most 63 characters)";
-static const char pol_err_https[] = "HTTPS parent proxies are not supported yet";
-static const char pol_err_remote[] = "the remote server must be http://host[:port]";
+static const char pol_err_remote[] = "the remote server must be http://host[:port] or "
+	"https://host[:port]";
 static const char pol_err_remote_path[] =
-	"the remote server must be http://host[:port] with no path";
+	"the remote server must be http://host[:port] or https://host[:port] with no path";
 static const char pol_err_remote_host[] = "bad host name in the remote server";
 static const char pol_err_remote_port[] = "bad port in the remote server (1-65535)";
 static const char pol_err_creds[] = "credentials must be user:password";
@@ -216,7 +216,9 @@ pol_route_pct_decode(const char *s, size_t n, char *out)
 	return (int)o;
 }
 
-/* Parse "http://[user:pass@]host[:port][/]" and find or make its parent. */
+/* Parse "http[s]://[user:pass@]host[:port][/]" and find or make its parent. An https parent
+ * is reached over TLS (port 443 unless given); the same host and port over http is another
+ * parent (the health key, "host:port", is shared: it is the same machine). */
 static int
 pol_parent_parse(struct pol *p, const char *remote, const char *userpass, const char *where,
                  struct pol_parent **out, const char **err)
@@ -226,16 +228,18 @@ pol_parent_parse(struct pol *p, const char *remote, const char *userpass, const 
 	const char *auth = NULL;
 	int credlen = -1;
 	unsigned long port = 80;
+	int tls = 0;
 
 	if (strncasecmp(remote, "https://", 8) == 0) {
-		*err = pol_err_https;
-		return -1;
-	}
-	if (strncasecmp(remote, "http://", 7) != 0) {
+		tls = 1;
+		port = 443;
+		a = remote + 8;
+	} else if (strncasecmp(remote, "http://", 7) == 0) {
+		a = remote + 7;
+	} else {
 		*err = pol_err_remote;
 		return -1;
 	}
-	a = remote + 7;
 	aend = a + strcspn(a, "/?#");
 	if (*aend && strcmp(aend, "/") != 0) {
 		*err = pol_err_remote_path;
@@ -335,7 +339,7 @@ pol_parent_parse(struct pol *p, const char *remote, const char *userpass, const 
 	for (size_t i = 0; i < p->nparents; i++) {
 		struct pol_parent *q = p->parents[i];
 
-		if (q->port == port && strcmp(q->host, host) == 0 &&
+		if (q->port == port && q->tls == tls && strcmp(q->host, host) == 0 &&
 		    ((!q->auth && !auth) || (q->auth && auth && strcmp(q->auth, auth) == 0))) {
 			*out = q;
 			return 0;
@@ -357,6 +361,7 @@ pol_parent_parse(struct pol *p, const char *remote, const char *userpass, const 
 	q->host = pol_arena_strndup(&p->arena, host, strlen(host));
 	q->port = (unsigned)port;
 	q->key = pol_arena_printf(&p->arena, strchr(host, ':') ? "[%s]:%lu" : "%s:%lu", host, port);
+	q->tls = tls;
 	q->auth = auth;
 	q->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
 	if (!q->host || !q->key || !q->where)
@@ -474,7 +479,8 @@ pol_remote_add(struct pol *p, const char *match, const char *remote, const char 
 	r->pat_len = mlen;
 	r->icase_len = icase;
 	r->parent = parent;
-	r->desc = pol_why_new(p, where, "ProxyRemote %s http://%s", match, parent->key);
+	r->desc = pol_why_new(p, where, "ProxyRemote %s %s://%s", match,
+	                      parent->tls ? "https" : "http", parent->key);
 	if (!r->desc)
 		goto nomem;
 	r->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
@@ -520,7 +526,8 @@ pol_remote_match_add(struct pol *p, const char *regex, const char *remote,
 	r->parent = parent;
 	r->pat = pol_arena_strndup(&p->arena, regex, strlen(regex));
 	r->pat_len = strlen(regex);
-	r->desc = pol_why_new(p, where, "ProxyRemoteMatch %s http://%s", regex, parent->key);
+	r->desc = pol_why_new(p, where, "ProxyRemoteMatch %s %s://%s", regex,
+	                      parent->tls ? "https" : "http", parent->key);
 	r->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
 	p->nremotes++;   /* counted now so that pol_free releases the regex */
 	if (!r->pat || !r->desc || !r->where)

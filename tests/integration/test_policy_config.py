@@ -97,7 +97,7 @@ def test_each_conflict_warning_is_one_line_naming_file_and_line(gh_bin, tmp_path
 
 
 @pytest.mark.parametrize("line,word", [
-    ("ProxyRemote * https://fw.corp.test:3128", "ProxyRemote"),
+    ("ProxyRemote * https://fw.corp.test:0", "ProxyRemote"),
     ("ProxyRemote * ftp://fw.corp.test:21", "ProxyRemote"),
     ("ProxyRemote * http://fw.corp.test:99999", "ProxyRemote"),
     ("ProxyRemote * http://u:p@fw.corp.test:3128 other:creds", "ProxyRemote"),

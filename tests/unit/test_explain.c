@@ -94,6 +94,13 @@ test_targets(void **state)
 	assert_string_equal(out, "[2001:db8::1]:8443");
 	assert_string_equal(host, "2001:db8::1");
 
+	/* https:// URLs are proxied (TLS to the origin): port 443 by default */
+	assert_int_equal(norm("HTTPS://Secure.Test:443/a", 0, out, host, &port, &ftp, &reason), 0);
+	assert_string_equal(out, "https://secure.test/a");
+	assert_int_equal(port, 443);
+	assert_int_equal(ftp, 0);
+	assert_int_equal(norm("https://secure.test:8443/", 0, out, host, &port, &ftp, &reason), 0);
+	assert_int_equal(port, 8443);
 	assert_int_equal(norm("http://user@h.test/", 0, out, host, &port, &ftp, &reason), -1);
 	assert_non_null(strstr(reason, "user information"));
 	assert_int_equal(norm("gopher://h.test/", 0, out, host, &port, &ftp, &reason), -1);

@@ -879,6 +879,62 @@ test_remote_server_forms_and_credentials(void **state)
 	pol_free(&p);
 }
 
+/* https:// parents: TLS, port 443 by default, distinct from http:// to the same host and port
+ * (which keeps the same health key), routed for https:// URLs by the scheme "https". */
+static void
+test_remote_https_parents(void **state)
+{
+	(void)state;
+	struct pol *p = tp_build("ProxyRemote * https://FW.corp.example:3129\n"
+	                         "ProxyRemote * HTTPS://fw2\n"
+	                         "ProxyRemote * http://fw.corp.example:3129\n"
+	                         "ProxyRemote * https://u:p@fw.corp.example:3129/\n"
+	                         "ProxyRemote * https://fw.corp.example:3129\n"
+	                         "ProxyRemoteMatch ^https://bank\\. https://[2001:db8::1]\n"
+	                         "ProxyRemote https http://plain:3128\n");
+	const struct pol_parent *a;
+
+	assert_int_equal(pol_parent_count(p), 6);
+	a = pol_parent_get(p, 0);
+	assert_int_equal(a->tls, 1);
+	assert_string_equal(a->host, "fw.corp.example");
+	assert_int_equal(a->port, 3129);
+	assert_string_equal(a->key, "fw.corp.example:3129");
+	a = pol_parent_get(p, 1);
+	assert_int_equal(a->tls, 1);
+	assert_int_equal(a->port, 443);
+	assert_string_equal(a->key, "fw2:443");
+	a = pol_parent_get(p, 2);
+	assert_int_equal(a->tls, 0);
+	assert_string_equal(a->key, "fw.corp.example:3129");
+	a = pol_parent_get(p, 3);
+	assert_int_equal(a->tls, 1);
+	assert_string_equal(a->auth, "Basic dTpw");
+	a = pol_parent_get(p, 4);
+	assert_int_equal(a->tls, 1);
+	assert_string_equal(a->key, "[2001:db8::1]:443");
+	a = pol_parent_get(p, 5);
+	assert_int_equal(a->tls, 0);
+
+	struct pol_decision d;
+	char loc[64];
+	tp_decide(p, "GET", "https://bank.example/", NULL, NULL, NULL, &d, loc, sizeof(loc));
+	assert_int_equal(d.action, POL_PARENTS);
+	assert_string_equal(d.rule, "ProxyRemote * https://fw.corp.example:3129 (t:1)");
+	assert_int_equal(d.nparents, 6);
+	assert_ptr_equal(d.parents[4], pol_parent_get(p, 4));
+	pol_free(&p);
+
+	/* The scheme "https" sends https:// URLs (and CONNECT) to its parent, not http:// ones. */
+	p = tp_build("ProxyRemote https http://plain:3128\n");
+	tp_decide(p, "GET", "https://secure.example/a", NULL, NULL, NULL, &d, loc, sizeof(loc));
+	assert_int_equal(d.action, POL_PARENTS);
+	assert_string_equal(d.parents[0]->key, "plain:3128");
+	tp_decide(p, "GET", "http://secure.example/a", NULL, NULL, NULL, &d, loc, sizeof(loc));
+	assert_int_equal(d.action, POL_DIRECT);
+	pol_free(&p);
+}
+
 static void
 test_remote_errors(void **state)
 {
@@ -886,12 +942,16 @@ test_remote_errors(void **state)
 	static const struct {
 		const char *line, *err;
 	} rows[] = {
-		{ "ProxyRemote * https://fw:3128", "HTTPS parent proxies are not supported yet" },
-		{ "ProxyRemote * HTTPS://fw:3128", "HTTPS parent proxies are not supported yet" },
-		{ "ProxyRemote * ftp://fw:3128", "the remote server must be http://host[:port]" },
-		{ "ProxyRemote * fw:3128", "the remote server must be http://host[:port]" },
+		{ "ProxyRemote * ftp://fw:3128",
+		  "the remote server must be http://host[:port] or https://host[:port]" },
+		{ "ProxyRemote * fw:3128",
+		  "the remote server must be http://host[:port] or https://host[:port]" },
 		{ "ProxyRemote * http://fw:3128/path",
-		  "the remote server must be http://host[:port] with no path" },
+		  "the remote server must be http://host[:port] or https://host[:port] with no path" },
+		{ "ProxyRemote * https://fw:3128/path",
+		  "the remote server must be http://host[:port] or https://host[:port] with no path" },
+		{ "ProxyRemote * https://fw:0", "bad port in the remote server (1-65535)" },
+		{ "ProxyRemote * https://", "bad host name in the remote server" },
 		{ "ProxyRemote * http://fw:0", "bad port in the remote server (1-65535)" },
 		{ "ProxyRemote * http://fw:65536", "bad port in the remote server (1-65535)" },
 		{ "ProxyRemote * http://fw:", "bad port in the remote server (1-65535)" },
@@ -912,8 +972,6 @@ test_remote_errors(void **state)
 		  "the match must be *, a scheme (http, ftp, https) or a URL prefix "
 		  "(http://example.com/)" },
 		{ "ProxyRemoteMatch ([a http://fw:3128", "bad regular expression" },
-		{ "ProxyRemoteMatch ^http https://fw:3128",
-		  "HTTPS parent proxies are not supported yet" },
 		{ "ProxyDomain corp.example",
 		  "the domain must start with a dot and be a valid name (.corp.example)" },
 		{ "ProxyDomain .",
@@ -1600,6 +1658,7 @@ main(void)
 		cmocka_unit_test(test_remote_prefix_is_normalized),
 		cmocka_unit_test(test_remote_prefix_and_regex_match_connect_as_https_url),
 		cmocka_unit_test(test_remote_server_forms_and_credentials),
+		cmocka_unit_test(test_remote_https_parents),
 		cmocka_unit_test(test_remote_errors),
 		cmocka_unit_test(test_base64_rfc4648_vectors),
 		cmocka_unit_test(test_proxydomain_redirects_unqualified_gets_only),
