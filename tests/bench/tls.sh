@@ -189,14 +189,18 @@ fi
 if [ "$WANT_PARENT" != 0 ]; then
 	PAR_PLAIN=$(bench_free_port)
 	PAR_TLS=$(bench_free_port)
+	# ProxyVia Full everywhere in the chain: both proxies name themselves in the response
 	gh_start parent "$PAR_PLAIN" "Listen 127.0.0.1:$PAR_TLS https
-$TLSCONF"
+$TLSCONF
+ProxyVia Full"
 	bench_wait_port "$PAR_TLS" 10 || { echo "tls.sh: parent: no TLS listener" >&2; exit 1; }
 	CH_TLS=$(bench_free_port)
 	gh_start child-tls "$CH_TLS" "ProxyRemote * https://127.0.0.1:$PAR_TLS
-SSLProxyCACertificateFile $CA"
+SSLProxyCACertificateFile $CA
+ProxyVia Full"
 	CH_PLAIN=$(bench_free_port)
-	gh_start child-plain "$CH_PLAIN" "ProxyRemote * http://127.0.0.1:$PAR_PLAIN"
+	gh_start child-plain "$CH_PLAIN" "ProxyRemote * http://127.0.0.1:$PAR_PLAIN
+ProxyVia Full"
 	for ch in tls plain; do
 		port=CH_${ch^^}
 		for f in 1k 256k; do
