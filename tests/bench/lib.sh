@@ -100,3 +100,28 @@ bench_tls_certs() {
 		-days 30 -extfile "$d/server.ext" -out "$d/server.pem" 2>>"$d/openssl.log" || return 1
 	chmod 0644 "$d/server.key" "$d/server.pem" "$d/ca.pem" # nginx's and Squid's users read them
 }
+
+# bench_wait_started PID PORT SECONDS: wait until 127.0.0.1:PORT accepts connections while PID
+# runs: status 1 at once when PID has exited (a refused configuration), or after SECONDS.
+bench_wait_started() {
+	local i
+	for ((i = 0; i < $3; i++)); do
+		bench_wait_port "$2" 1 && return 0
+		kill -0 "$1" 2>/dev/null || return 1
+	done
+	return 1
+}
+
+# bench_tree_ticks PID...: the CPU time (user + system, every thread) used so far by each PID
+# and its children, summed, in clock ticks (getconf CLK_TCK). Around a run, the difference per
+# request is a cost that a loaded machine moves far less than requests/s.
+bench_tree_ticks() {
+	local p q sum=0 t
+	for p in "$@"; do
+		for q in $p $(pgrep -P "$p" || true); do
+			t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$q/stat" 2>/dev/null || true)
+			sum=$((sum + ${t:-0}))
+		done
+	done
+	echo "$sum"
+}

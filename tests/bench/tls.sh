@@ -16,7 +16,9 @@
 #           ProxyRemote * https://...) -> Gatehouse parent (Listen ... https) -> nginx, against
 #           the same chain with ProxyRemote * http://... to the parent's plain listener.
 # Printed: requests/s, latency, ratios to nginx-over-TLS and to Squid, the parent's TLS/plain
-# ratio, and the memory (VmHWM and VmRSS summed over each server's processes).
+# ratio, each server's CPU time per request (user + system over all its processes and threads,
+# from /proc around each run: the figure a loaded machine moves least), and the memory (VmHWM
+# and VmRSS summed over each server's processes).
 #
 # Every answer is checked before measuring (status and size with curl, through the proxies over
 # TLS with the test CA trusted; Gatehouse's and Squid's copies are hits, the parent chain's are
@@ -92,7 +94,7 @@ grep -q "ssl_certificate " "$DIR/nginx.conf" || { echo "tls.sh: nginx.conf.in ha
 "$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
 NGX_PID=$!
 PIDS+=("$NGX_PID")
-bench_wait_port "$NGX_TLS" 10 || {
+bench_wait_started "$NGX_PID" "$NGX_TLS" 60 || {
 	echo "nginx did not start:" >&2; cat "$DIR/nginx.out" "$DIR/nginx-error.log" >&2; exit 1; }
 ORIGIN="http://127.0.0.1:$NGX_PORT"
 
@@ -105,7 +107,7 @@ gh_start() {
 	"$GH_BIN" -f "$DIR/$1/gatehouse.conf" >"$DIR/$1/out" 2>&1 &
 	GH_PID[$1]=$!
 	PIDS+=("$!")
-	bench_wait_port "$2" 10 || { echo "tls.sh: gatehouse $1 did not start:" >&2; cat "$DIR/$1/out" >&2; exit 1; }
+	bench_wait_started "${GH_PID[$1]}" "$2" 60 || { echo "tls.sh: gatehouse $1 did not start:" >&2; cat "$DIR/$1/out" >&2; exit 1; }
 }
 TLSCONF="SSLCertificateFile $DIR/server.pem
 SSLCertificateKeyFile $DIR/server.key"
@@ -150,7 +152,7 @@ $TLSCONF
 CacheRoot $DIR/hits/cache
 CacheSize 256M
 CacheEnable lmdb /"
-bench_wait_port "$GH_TLS" 10 || { echo "tls.sh: no TLS listener:" >&2; cat "$DIR/hits/out" >&2; exit 1; }
+bench_wait_started "${GH_PID[hits]}" "$GH_TLS" 60 || { echo "tls.sh: no TLS listener:" >&2; cat "$DIR/hits/out" >&2; exit 1; }
 
 for f in 1k 256k; do
 	check "nginx over TLS, $f" "${SIZE[$f]}" "https://127.0.0.1:$NGX_TLS/$f.bin" --cacert "$CA"
@@ -177,7 +179,7 @@ if [ "$WANT_SQUID" != 0 ]; then
 	squid -N -f "$DIR/squid.conf" >"$DIR/squid.out" 2>&1 &
 	SQ_PID=$!
 	PIDS+=("$SQ_PID")
-	bench_wait_port "$SQ_TLS" 20 || {
+	bench_wait_started "$SQ_PID" "$SQ_TLS" 60 || {
 		echo "tls.sh: squid did not start:" >&2; cat "$DIR/squid.out" "$DIR/squid-cache.log" >&2; exit 1; }
 	for f in 1k 256k; do
 		warm "squid over TLS, $f" x-cache 'HIT' "${SIZE[$f]}" "$ORIGIN/$f.bin" \
@@ -193,7 +195,7 @@ if [ "$WANT_PARENT" != 0 ]; then
 	gh_start parent "$PAR_PLAIN" "Listen 127.0.0.1:$PAR_TLS https
 $TLSCONF
 ProxyVia Full"
-	bench_wait_port "$PAR_TLS" 10 || { echo "tls.sh: parent: no TLS listener" >&2; exit 1; }
+	bench_wait_started "${GH_PID[parent]}" "$PAR_TLS" 60 || { echo "tls.sh: parent: no TLS listener" >&2; exit 1; }
 	CH_TLS=$(bench_free_port)
 	gh_start child-tls "$CH_TLS" "ProxyRemote * https://127.0.0.1:$PAR_TLS
 SSLProxyCACertificateFile $CA
@@ -223,13 +225,32 @@ fi
 RESULTS="$DIR/results"
 : >"$RESULTS"
 FAILED=0
+TICK=$(getconf CLK_TCK)
+# pids_of TARGET: the processes whose CPU time a run of TARGET counts (the origin nginx is left
+# out of the proxies' and the chains': it serves no hit, and the same misses in both chains)
+pids_of() {
+	case $1 in
+	nginx-tls) echo "$NGX_PID" ;;
+	gatehouse-*) echo "${GH_PID[hits]}" ;;
+	squid-tls) echo "$SQ_PID" ;;
+	via-https-parent) echo "${GH_PID[child-tls]} ${GH_PID[parent]}" ;;
+	via-http-parent) echo "${GH_PID[child-plain]} ${GH_PID[parent]}" ;;
+	esac
+}
+# cpu_field TICKS_BEFORE TICKS_AFTER REQUESTS: " cpu_us=N", the CPU time per request
+cpu_field() {
+	awk -v a="$1" -v b="$2" -v n="$3" -v t="$TICK" 'BEGIN { printf " cpu_us=%.0f", (n > 0 ? (b - a) / t * 1e6 / n : 0) }'
+}
 run() { # group size target url [absolute-form target] [-- more wrk options]
-	local group=$1 size=$2 target=$3 url=$4 abs=${5:-} out line
+	local group=$1 size=$2 target=$3 url=$4 abs=${5:-} out line c0 c1
 	shift 5 || shift $#
+	c0=$(bench_tree_ticks $(pids_of "$target"))
 	out=$(timeout $((DUR + 60)) wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 20s "$@" \
 		-s "$BENCH/absolute.lua" "$url" ${abs:+-- "$abs"} 2>&1) || true
+	c1=$(bench_tree_ticks $(pids_of "$target"))
 	echo "== $group $size $target: $out" >>"$DIR/wrk.log"
 	line=$(echo "$out" | grep '^BENCH ' || echo "BENCH rps=0 p50_us=0 p99_us=0 errors=-1 requests=0 bytes=0")
+	line="$line$(cpu_field "$c0" "$c1" "$(echo "$line" | sed -n 's/.* requests=\([0-9]*\).*/\1/p')")"
 	echo "$group $size $target $line" >>"$RESULTS"
 	# wrk counts the heads too: a full body is at least SIZE per request
 	echo "$line" | awk -v s="${SIZE[$size]}" '{
@@ -261,18 +282,21 @@ fi
 # the session of the previous one, a TLS 1.3 ticket) and one HTTP/1.0 request for WWW read to
 # the end. Its "r" (resumed) and "*" (full) per connection are counted.
 stime() {
-	local group=$1 target=$2 port=$3 www=$4 mode=$5 out t0 t1 n per resumed
+	local group=$1 target=$2 port=$3 www=$4 mode=$5 out t0 t1 n per resumed c0 c1
+	c0=$(bench_tree_ticks $(pids_of "$target"))
 	t0=$(date +%s.%N)
 	out=$(timeout $((DUR + 60)) openssl s_time -connect "127.0.0.1:$port" -www "$www" "$mode" \
 		-time "$DUR" 2>&1) || true
 	t1=$(date +%s.%N)
+	c1=$(bench_tree_ticks $(pids_of "$target"))
 	echo "== $group $target: $out" >>"$DIR/stime.log"
 	n=$(echo "$out" | awk '/connections in .* real seconds/ {n = $1} END {print n + 0}')
 	per=$(echo "$out" | awk '/bytes read per connection/ {p = $(NF - 4)} END {print p + 0}')
 	resumed=$(echo "$out" | grep -E '^[r*]+$' | tr -cd r | wc -c)
 	awk -v g="$group" -v t="$target" -v n="$n" -v r="$resumed" -v a="$t0" -v b="$t1" -v per="$per" \
-		'BEGIN { printf "%s 1k %s BENCH rps=%.1f p50_us=-1 p99_us=-1 errors=0 requests=%d bytes=%d resumed=%d\n",
-			g, t, n / (b - a), n, n * per, r }' >>"$RESULTS"
+		-v cpu="$(cpu_field "$c0" "$c1" "$n")" \
+		'BEGIN { printf "%s 1k %s BENCH rps=%.1f p50_us=-1 p99_us=-1 errors=0 requests=%d bytes=%d resumed=%d%s\n",
+			g, t, n / (b - a), n, n * per, r, cpu }' >>"$RESULTS"
 	# a connection's bytes are the head and the 1 KiB body
 	[ "$n" -gt 0 ] && [ "$per" -ge 1024 ] || {
 		echo "tls.sh: s_time $mode $target: $n connections, $per bytes each" >&2; FAILED=1; }
@@ -307,11 +331,12 @@ awk '
 		for (i = 4; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
 		g[NR] = $1; s[NR] = $2; t[NR] = $3; rps[NR] = v["rps"]; p50[NR] = v["p50_us"]
 		p99[NR] = v["p99_us"]; err[NR] = v["errors"]; by[$1 " " $2 " " $3] = v["rps"]
+		cpu[NR] = v["cpu_us"]
 		res[NR] = ("resumed" in v) ? sprintf("  resumed %d of %d", v["resumed"], v["requests"]) : ""
 	}
 	END {
-		printf "%-7s %-5s %-17s %11s %8s %8s %8s %8s %6s\n", "run", "size", "target",
-			"requests/s", "p50 ms", "p99 ms", "x nginx", "x squid", "errors"
+		printf "%-7s %-5s %-17s %11s %8s %8s %8s %8s %9s %6s\n", "run", "size", "target",
+			"requests/s", "p50 ms", "p99 ms", "x nginx", "x squid", "cpu us/r", "errors"
 		for (i = 1; i <= NR; i++) {
 			n = by[g[i] " " s[i] " nginx-tls"]; q = by[g[i] " " s[i] " squid-tls"]
 			if (g[i] == "parent") n = by[g[i] " " s[i] " via-http-parent"]
@@ -319,13 +344,14 @@ awk '
 			rq = (t[i] ~ /^gatehouse/ && q > 0) ? sprintf("%.2f", rps[i] / q) : "-"
 			l50 = p50[i] < 0 ? "-" : sprintf("%.2f", p50[i] / 1000.0)
 			l99 = p99[i] < 0 ? "-" : sprintf("%.2f", p99[i] / 1000.0)
-			printf "%-7s %-5s %-17s %11.0f %8s %8s %8s %8s %6d%s\n", g[i], s[i], t[i], rps[i],
-				l50, l99, rn, rq, err[i], res[i]
+			printf "%-7s %-5s %-17s %11.0f %8s %8s %8s %8s %9d %6d%s\n", g[i], s[i], t[i], rps[i],
+				l50, l99, rn, rq, cpu[i], err[i], res[i]
 		}
 		print "(hit: wrk, keep-alive; close: wrk, a new connection and a full handshake per request;"
 		print " full/resumed: openssl s_time, one client, one connection per request, a full or a"
 		print " resumed handshake each; parent: uncached, \"x nginx\" there is the ratio to the"
-		print " chain with a plain parent)"
+		print " chain with a plain parent; cpu us/r: the server'"'"'s CPU time per request, all its"
+		print " processes and threads: for the chains both proxies, never the origin)"
 		for (i = 1; i <= NR; i++) {
 			if (t[i] != "gatehouse-tls") continue
 			n = by[g[i] " " s[i] " nginx-tls"]
