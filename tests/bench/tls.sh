@@ -375,6 +375,16 @@ if [ "$WANT_PARENT" != 0 ]; then
 	mem "gatehouse child to https parent" "${GH_PID[child-tls]}"
 	mem "gatehouse child to http parent" "${GH_PID[child-plain]}"
 fi
+# the daemons end gracefully here, so that a sanitizer build's reports (leaks are reported at
+# exit) are in their output: any report fails the run
+bench_stop_pids 100 "${GH_PID[@]}"
+for name in "${!GH_PID[@]}"; do
+	if grep -E -q 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DIR/$name/out"; then
+		echo "tls.sh: gatehouse $name: sanitizer report:" >&2
+		grep -E -A20 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DIR/$name/out" | head -60 >&2
+		FAILED=1
+	fi
+done
 if [ "$FAILED" != 0 ]; then
 	echo "tls.sh: FAILED (see above; wrk's output is in $DIR/wrk.log with TLSBENCH_KEEP=1)" >&2
 	exit 1
