@@ -35,6 +35,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/core_names.h>
@@ -80,6 +81,7 @@ struct tls_conn {
 	unsigned rd_wait;     /* what the last read waits for (EV_READ, or EV_WRITE) */
 	unsigned wr_wait;     /* what the last write waits for (EV_WRITE, or EV_READ) */
 	size_t wr_retry;      /* length of a write that said WANT_*: retried with exactly it */
+	unsigned want;        /* what the owner asked for in its last stream_interest */
 	int shut_sent;        /* close_notify sent */
 	char *sess_key;       /* client: the cache key ("cli_id|host:port"), or NULL */
 	char host[256];       /* client: the name or address checked */
@@ -342,8 +344,8 @@ tls_load_key(SSL_CTX *ctx, const char *path, const char *where, const char *dnam
 	if (k == NULL) {
 		ERR_clear_error();
 		tls_errf(err, errlen, where,
-		         "%s %s: no private key in it (or an encrypted one: keys need no passphrase)",
-		         dname, path);
+		         "%s %s: no private key in it (or an encrypted one: keys need no "
+		         "passphrase)", dname, path);
 		return -1;
 	}
 	int ok = SSL_CTX_use_PrivateKey(ctx, k);
@@ -536,6 +538,49 @@ tls_new_sess_cb(SSL *ssl, SSL_SESSION *sess)
 	return 0;
 }
 
+/* What certificate x is for, "a.example, b.example, 192.0.2.1": its DNS and IP names, or
+ * its common name when it has none. */
+static void
+tls_cert_names(X509 *x, char *out, size_t outlen)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char one[64] = "";
+		if (g->type == GEN_DNS) {
+			int l = ASN1_STRING_length(g->d.dNSName);
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
+			snprintf(one, sizeof(one), "%.*s", l > 60 ? 60 : l, (const char *)d);
+		} else if (g->type == GEN_IPADD) {
+			int l = ASN1_STRING_length(g->d.iPAddress);
+			const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
+			if (l == 4 || l == 16)
+				inet_ntop(l == 4 ? AF_INET : AF_INET6, d, one, sizeof(one));
+		}
+		if (one[0] == '\0')
+			continue;
+		int w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", one);
+		if (w < 0 || (size_t)w >= outlen - n)
+			break; /* what fits is said */
+		n += (size_t)w;
+	}
+	GENERAL_NAMES_free(gens);
+	if (out[0] == '\0') {
+		X509_NAME *sub = X509_get_subject_name(x);
+		int idx = X509_NAME_get_index_by_NID(sub, NID_commonName, -1);
+		ASN1_STRING *cn =
+		    idx >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(sub, idx)) : NULL;
+		int l = cn != NULL ? ASN1_STRING_length(cn) : 0;
+		if (cn != NULL)
+			snprintf(out, outlen, "%.*s", l > 100 ? 100 : l,
+			         (const char *)ASN1_STRING_get0_data(cn));
+	}
+	if (out[0] == '\0')
+		snprintf(out, outlen, "no name");
+}
+
 /* Verification: remember the first error, and for a name mismatch what the certificate is
  * for (the handshake's error then names both). */
 static int
@@ -548,47 +593,10 @@ tls_verify_cb(int ok, X509_STORE_CTX *xs)
 	int e = X509_STORE_CTX_get_error(xs);
 	if (tc->verify_err == X509_V_OK)
 		tc->verify_err = e;
+	X509 *x = X509_STORE_CTX_get_current_cert(xs);
 	if ((e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH) &&
-	    tc->cert_names[0] == '\0') {
-		X509 *x = X509_STORE_CTX_get_current_cert(xs);
-		size_t n = 0;
-		GENERAL_NAMES *gens = x ? X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL) : NULL;
-		for (int i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-			GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-			char one[64];
-			one[0] = '\0';
-			if (g->type == GEN_DNS) {
-				const unsigned char *d = ASN1_STRING_get0_data(g->d.dNSName);
-				snprintf(one, sizeof(one), "%.*s", ASN1_STRING_length(g->d.dNSName) > 60 ? 60 :
-				         ASN1_STRING_length(g->d.dNSName), (const char *)d);
-			} else if (g->type == GEN_IPADD) {
-				int l = ASN1_STRING_length(g->d.iPAddress);
-				const unsigned char *d = ASN1_STRING_get0_data(g->d.iPAddress);
-				if (l == 4 || l == 16)
-					inet_ntop(l == 4 ? AF_INET : AF_INET6, d, one, sizeof(one));
-			}
-			if (one[0] == '\0')
-				continue;
-			int w = snprintf(tc->cert_names + n, sizeof(tc->cert_names) - n, "%s%s",
-			                 n ? ", " : "", one);
-			if (w < 0 || (size_t)w >= sizeof(tc->cert_names) - n)
-				break;
-			n += (size_t)w;
-		}
-		GENERAL_NAMES_free(gens);
-		if (n == 0 && x != NULL) {
-			X509_NAME *sub = X509_get_subject_name(x);
-			int idx = X509_NAME_get_index_by_NID(sub, NID_commonName, -1);
-			ASN1_STRING *cn = idx >= 0 ? X509_NAME_ENTRY_get_data(
-			                                 X509_NAME_get_entry(sub, idx)) : NULL;
-			if (cn != NULL)
-				snprintf(tc->cert_names, sizeof(tc->cert_names), "%.*s",
-				         ASN1_STRING_length(cn) > 100 ? 100 : ASN1_STRING_length(cn),
-				         (const char *)ASN1_STRING_get0_data(cn));
-		}
-		if (tc->cert_names[0] == '\0')
-			snprintf(tc->cert_names, sizeof(tc->cert_names), "no name");
-	}
+	    tc->cert_names[0] == '\0' && x != NULL)
+		tls_cert_names(x, tc->cert_names, sizeof(tc->cert_names));
 	return ok;
 }
 
@@ -646,7 +654,8 @@ tls_set_server(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	}
 	static const unsigned char sid[] = "gatehouse";
 	SSL_CTX_set_session_id_context(x, sid, sizeof(sid) - 1);
-	SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF); /* tickets only: workers share none */
+	/* tickets only: a server-side cache would be per worker and lost at a reload */
+	SSL_CTX_set_session_cache_mode(x, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_num_tickets(x, 2);
 	SSL_CTX_set_tlsext_ticket_key_evp_cb(x, tls_ticket_cb);
 	SSL_CTX_set_alpn_select_cb(x, tls_alpn_cb, NULL);
@@ -667,6 +676,15 @@ tls_set_client(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	                   "SSLProxyCipherSuite", err, errlen) < 0)
 		return -1;
 	if (c->ssl_proxy_ca_path != NULL) {
+		struct stat st;
+		/* OpenSSL looks into the directory only when it verifies: say now if it cannot */
+		int sr = stat(c->ssl_proxy_ca_path, &st);
+		if (sr < 0 || !S_ISDIR(st.st_mode)) {
+			const char *why = sr < 0 ? strerror(errno) : "not a directory";
+			tls_errf(err, errlen, NULL, "SSLProxyCACertificatePath %s: %s",
+			         c->ssl_proxy_ca_path, why);
+			return -1;
+		}
 		if (!SSL_CTX_load_verify_locations(x, NULL, c->ssl_proxy_ca_path)) {
 			tls_errf(err, errlen, NULL, "SSLProxyCACertificatePath %s: %s",
 			         c->ssl_proxy_ca_path, tls_ossl_reason(NULL));
@@ -678,8 +696,9 @@ tls_set_client(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	if (c->ssl_proxy_ca_file != NULL) {
 		FILE *f = fopen(c->ssl_proxy_ca_file, "r");
 		if (f == NULL) {
-			tls_errf(err, errlen, c->ssl_proxy_ca_where, "SSLProxyCACertificateFile %s: %s",
-			         c->ssl_proxy_ca_file, strerror(errno));
+			tls_errf(err, errlen, c->ssl_proxy_ca_where,
+			         "SSLProxyCACertificateFile %s: %s", c->ssl_proxy_ca_file,
+			         strerror(errno));
 			return -1;
 		}
 		fclose(f);
@@ -722,10 +741,8 @@ tls_set_build(const struct cfg *c, char *err, size_t errlen)
 {
 	if (errlen > 0)
 		err[0] = '\0';
-	if (tls_ex_conn < 0) {
-		tls_errf(err, errlen, NULL, "TLS: tls_global_init was not called");
+	if (tls_ex_conn < 0 && tls_global_init(err, errlen) < 0)
 		return NULL;
-	}
 	struct tls_set *t = calloc(1, sizeof(*t));
 	if (t == NULL) {
 		tls_errf(err, errlen, NULL, "TLS: out of memory");
@@ -813,16 +830,19 @@ tls_fail(struct stream *s, struct tls_conn *tc, int sslerr, int ret)
 		what = "";
 		saved = ECONNRESET;
 	} else {
+		/* under SSLProxyVerify none the chain is still checked, its result ignored: then
+		 * it is not why the handshake failed */
+		int checked = !tc->server && SSL_get_verify_mode(tc->ssl) != SSL_VERIFY_NONE;
 		long vr = SSL_get_verify_result(tc->ssl);
-		if (!tc->hs_done && !tc->server && tc->verify_err == X509_V_OK && vr != X509_V_OK)
+		if (!tc->hs_done && checked && tc->verify_err == X509_V_OK && vr != X509_V_OK)
 			tc->verify_err = (int)vr;
-		int ve = tc->verify_err;
+		int ve = checked ? tc->verify_err : X509_V_OK;
 		why = tls_ossl_reason(&code);
 		int reason = ERR_GET_REASON(code);
 		if (!tc->hs_done && ve != X509_V_OK &&
 		    (ve == X509_V_ERR_HOSTNAME_MISMATCH || ve == X509_V_ERR_IP_ADDRESS_MISMATCH)) {
-			snprintf(buf, sizeof(buf), "certificate is for %.80s, not %.50s", tc->cert_names,
-			         tc->host);
+			snprintf(buf, sizeof(buf), "certificate is for %.80s, not %.50s",
+			         tc->cert_names, tc->host);
 			why = buf;
 			what = "";
 		} else if (!tc->hs_done && ve != X509_V_OK) {
@@ -948,8 +968,13 @@ tls_read(struct stream *s, struct buf *b)
 	}
 	b->end += got;
 	b->more = got > 0 && got == avail;
-	if (got > 0)
+	if (got > 0) {
+		/* what a write was waiting to read may have come: let it try again on
+		 * writability (it says WANT_READ again if not) rather than wait for bytes that
+		 * may never come */
+		tc->wr_wait = EV_WRITE;
 		return (ssize_t)got;
+	}
 	switch (e) {
 	case SSL_ERROR_WANT_READ:
 		errno = EAGAIN;
@@ -998,6 +1023,7 @@ tls_write(struct stream *s, struct buf *b, size_t max)
 		int r = SSL_write_ex(tc->ssl, buf_head(b), len, &n);
 		if (r == 1) {
 			tc->wr_retry = 0;
+			tc->rd_wait = EV_READ; /* as in tls_read: a read waiting to write retries */
 			buf_consume(b, n);
 			sent += n;
 			continue;
@@ -1046,6 +1072,7 @@ static unsigned
 tls_interest(struct stream *s, unsigned want)
 {
 	struct tls_conn *tc = tls_conn_of(s);
+	tc->want = want;
 	if (!tc->hs_done && !tc->hs_failed)
 		return tc->hs_wait;
 	unsigned i = 0;
@@ -1056,19 +1083,25 @@ tls_interest(struct stream *s, unsigned want)
 	return i;
 }
 
+/* The loop's readiness back into what the owner may try. As with TCP, only what it asked for
+ * in its last stream_interest (a TCP descriptor reports nothing else); during the handshake
+ * an owner that asked for nothing (a client driving tls_handshake) gets whatever moved. */
 static unsigned
 tls_ready(struct stream *s, unsigned revents)
 {
 	struct tls_conn *tc = tls_conn_of(s);
-	if (!tc->hs_done && !tc->hs_failed)
-		/* a read or a write drives the handshake: let the owner try both */
-		return (revents & (tc->hs_wait | EV_ERROR)) ? EV_READ | EV_WRITE : 0;
 	unsigned r = 0;
+	if (!tc->hs_done && !tc->hs_failed) {
+		/* a read or a write drives the handshake */
+		if (revents & (tc->hs_wait | EV_ERROR))
+			r = EV_READ | EV_WRITE;
+		return tc->want ? r & tc->want : r;
+	}
 	if (revents & (tc->rd_wait | EV_ERROR))
 		r |= EV_READ;
 	if (revents & (tc->wr_wait | EV_ERROR))
 		r |= EV_WRITE;
-	return r;
+	return r & tc->want;
 }
 
 static int
@@ -1205,7 +1238,8 @@ tls_connect(struct stream *s, struct tls_set *t, const char *host, const char *s
 	} else if (ok && resume_from != NULL && resume_from->tls != NULL) {
 		struct tls_conn *from = tls_conn_of(resume_from);
 		SSL_SESSION *shared = SSL_get0_session(from->ssl);
-		SSL_SESSION *sess = shared != NULL ? SSL_SESSION_dup(shared) : NULL; /* see tls_sess_get */
+		/* a copy, as in tls_sess_get */
+		SSL_SESSION *sess = shared != NULL ? SSL_SESSION_dup(shared) : NULL;
 		if (sess != NULL) {
 			SSL_set_session(tc->ssl, sess);
 			SSL_SESSION_free(sess);
@@ -1286,7 +1320,8 @@ tls_ktls_probe(char *why, size_t whylen)
 		snprintf(why, whylen, "probe socket: %s", strerror(errno));
 	} else if (setsockopt(c, IPPROTO_TCP, TCP_ULP, "tls", 3) < 0) {
 		snprintf(why, whylen, "%s",
-		         errno == ENOENT ? "no tls module in the kernel (modprobe tls)" : strerror(errno));
+		         errno == ENOENT ? "no tls module in the kernel (modprobe tls)"
+		                         : strerror(errno));
 	} else {
 		ok = 1;
 	}
@@ -1319,7 +1354,7 @@ tls_global_init(char *err, size_t errlen)
 		log_notice("TLS: %s; kernel TLS available, used where the cipher allows",
 		           OpenSSL_version(OPENSSL_VERSION));
 	else
-		log_notice("TLS: %s; kernel TLS not available: %s", OpenSSL_version(OPENSSL_VERSION),
-		           why);
+		log_notice("TLS: %s; kernel TLS not available: %s",
+		           OpenSSL_version(OPENSSL_VERSION), why);
 	return 0;
 }
