@@ -2473,8 +2473,8 @@ conn_tunnel(struct conn *c, size_t *sent)
 		}
 	}
 	if (c->up_eof && buf_len(&u->in) == 0 && buf_len(&c->out) == 0 && !c->tun_c_shut &&
-	    stream_shutdown_wr(&c->s) == 0) {
-		c->tun_c_shut = 1;
+	    (stream_shutdown_wr(&c->s) == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))) {
+		c->tun_c_shut = 1; /* done, or failed: then no write interest waits for it */
 		progress = 1;
 	}
 	if (c->tun_c_shut && c->tun_u_shut) {

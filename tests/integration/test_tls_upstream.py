@@ -232,7 +232,8 @@ def test_explain_shows_the_tls_route(start_daemon, ctx, tlsca, nginx_tls):
 
 # ---- HTTPS parents: a second Gatehouse with a TLS listener ----
 
-def _tls_parent(start_daemon, ctx, tlsca, cert, key, name="tlsparent", access_log=None):
+def _tls_parent(start_daemon, ctx, tlsca, cert, key, name="tlsparent", access_log=None,
+                extra=()):
     """A Gatehouse whose proxy listener speaks TLS (`Listen PORT https`)."""
     lines = ["# written by tests/integration/test_tls_upstream.py",
              "Listen 127.0.0.1:{port} https",
@@ -243,6 +244,7 @@ def _tls_parent(start_daemon, ctx, tlsca, cert, key, name="tlsparent", access_lo
              "AllowCONNECT 443 {echo_port}"]
     if access_log:
         lines.append("AccessLog %s" % access_log)
+    lines += list(extra)
     lines += ["<Proxy *>", "    Require ip 127.0.0.1 ::1", "</Proxy>"]
     return start_daemon(name, text="\n".join(lines) + "\n")
 
@@ -258,6 +260,26 @@ def test_get_through_an_https_parent(start_daemon, ctx, tlsca):
     assert r.status == 200 and len(r.body) == 1000, r
     assert len(ctx.origin.requests_with(t)) == 1
     assert ghtest.poll(lambda: t in _read(plog), timeout=10), _read(plog)
+
+
+def test_tls_connection_to_an_https_parent_is_reused(start_daemon, ctx, tlsca):
+    klog = _access_log(ctx, "tlsparentka")
+    parent = _tls_parent(start_daemon, ctx, tlsca, tlsca.good_pem, tlsca.good_key,
+                         extra=['CustomLog %s "%%k %%r"' % klog])
+    front = _front(start_daemon, tlsca, ["ProxyRemote * https://127.0.0.1:%d" % parent.port],
+                   workers=1)
+    t = _tok()
+    for i in range(3):
+        r = ghtest.get(front.port, "http://127.0.0.1:%d/size/10?t=%s&i=%d"
+                       % (ctx.origin_port, t, i))
+        assert r.status == 200, r
+
+    def counts():
+        return [int(ln.split()[0]) for ln in _read(klog).splitlines() if t in ln]
+    assert ghtest.poll(lambda: len(counts()) == 3, timeout=10), _read(klog)
+    # %k: the requests before this one on the same connection: one TLS connection for all
+    k = counts()
+    assert k == [k[0], k[0] + 1, k[0] + 2], k
 
 
 def test_https_url_through_an_https_parent(start_daemon, ctx, tlsca, nginx_tls):
@@ -331,3 +353,33 @@ def test_https_parent_without_a_tls_listener_fails_over(start_daemon, ctx, tlsca
     assert r.status == 200, r
     assert ghtest.poll(lambda: "TLS handshake with 127.0.0.1:%d failed" % plain.port
                        in front.stderr_text(), timeout=10), front.stderr_tail()
+
+
+def test_ftp_url_through_an_https_parent_goes_in_absolute_form(start_daemon, ctx, tlsca):
+    plog = _access_log(ctx, "tlsparentftp")
+    parent = _tls_parent(start_daemon, ctx, tlsca, tlsca.good_pem, tlsca.good_key,
+                         access_log=plog)
+    front = _front(start_daemon, tlsca, ["ProxyRemote ftp https://127.0.0.1:%d" % parent.port])
+    t = _tok()
+    # nothing listens there: the parent's own FTP gateway answers, over the parent's TLS
+    url = "ftp://127.0.0.1:%d/pub/%s.txt" % (ctx.refused_port, t)
+    r = ghtest.get(front.port, url)
+    assert r.status in (502, 504), r
+    assert b"TLS handshake" not in r.body, r
+    assert ghtest.poll(lambda: url in _read(plog), timeout=10), _read(plog)
+
+
+def test_stalled_handshake_is_a_timeout_within_proxytimeout(start_daemon, ctx, tlsca):
+    # a server that accepts TCP (the kernel's backlog) and never says a TLS word
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(8)
+    try:
+        port = hole.getsockname()[1]
+        d = _front(start_daemon, tlsca, timeout=2)
+        r = ghtest.get(d.port, "https://127.0.0.1:%d/x" % port, timeout=30)
+        assert r.status == 504, r
+        assert b"TLS handshake with 127.0.0.1:%d timed out" % port in r.body, r
+        assert d.alive()
+    finally:
+        hole.close()
