@@ -99,18 +99,13 @@ fi
 # ---- squid, on request
 SQ_PORT=""
 if [ -n "${BENCH_SQUID:-}" ]; then
-	if ! command -v squid >/dev/null; then
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends squid >"$DIR/apt.log" 2>&1 || {
-			echo "could not install squid (see $DIR/apt.log)"; BENCH_KEEP=1; exit 1; }
-		# the package starts its own service; this benchmark runs its own instance
-		systemctl stop squid 2>/dev/null || service squid stop 2>/dev/null || true
-	fi
+	bench_squid_install squid "$DIR/apt.log" || {
+		echo "could not install squid (see $DIR/apt.log)"; BENCH_KEEP=1; exit 1; }
 	SQ_PORT=$(bench_free_port)
 	chmod 0777 "$DIR"
 	fill "$BENCH/squid.conf.in" "$DIR/squid.conf" DIR="$DIR" PORT="$SQ_PORT"
 	if [ -n "${BENCH_CACHE:-}" ]; then # a caching Squid: memory and disk cache
-		sed -i -e '/^cache deny all$/d' -e "s|^cache_mem .*|cache_mem 64 MB\nmaximum_object_size_in_memory 1 MB\ncache_dir ufs $DIR/squid-disk 256 16 256|" "$DIR/squid.conf"
-		squid -N -z -f "$DIR/squid.conf" >>"$DIR/squid.out" 2>&1
+		bench_squid_caching "$DIR/squid.conf" "$DIR"
 	fi
 	squid -N -f "$DIR/squid.conf" >"$DIR/squid.out" 2>&1 &
 	PIDS+=($!)
