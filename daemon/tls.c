@@ -602,14 +602,21 @@ tls_verify_cb(int ok, X509_STORE_CTX *xs)
 
 /* --- sets ----------------------------------------------------------------------------- */
 
+/* Set by tls_global_init's probe. Without it, SSL_OP_ENABLE_KTLS would cost every handshake
+ * two failing setsockopt(TCP_ULP) calls, and, for a process that may load modules (the
+ * daemon before it drops privileges, tests running as root), a modprobe attempt each. */
+static int tls_ktls_ok;
+
 static SSL_CTX *
 tls_ctx_new(int server)
 {
 	SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
 	if (ctx == NULL)
 		return NULL;
-	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS |
-	                             SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION |
+	                             SSL_OP_NO_COMPRESSION);
+	if (tls_ktls_ok)
+		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                          SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_read_ahead(ctx, 0);
@@ -1350,7 +1357,8 @@ tls_global_init(char *err, size_t errlen)
 	}
 	tls_tick(time(NULL));
 	char why[128];
-	if (tls_ktls_probe(why, sizeof(why)))
+	tls_ktls_ok = tls_ktls_probe(why, sizeof(why));
+	if (tls_ktls_ok)
 		log_notice("TLS: %s; kernel TLS available, used where the cipher allows",
 		           OpenSSL_version(OPENSSL_VERSION));
 	else
