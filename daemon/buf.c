@@ -196,8 +196,8 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	return 0;
 }
 
-ssize_t
-buf_read_fd(struct buf *b, int fd)
+char *
+buf_read_room(struct buf *b, size_t *avail)
 {
 	size_t len = buf_len(b), want;
 	if (b->size == 0)
@@ -206,12 +206,19 @@ buf_read_fd(struct buf *b, int fd)
 		want = b->size - len + 1; /* more than there is room for: the buffer doubles */
 	else
 		want = b->size / 2;
-	size_t avail;
-	char *dst = buf_reserve(b, want, &avail);
-	if (dst == NULL) {
+	char *dst = buf_reserve(b, want, avail);
+	if (dst == NULL)
 		errno = ENOBUFS;
+	return dst;
+}
+
+ssize_t
+buf_read_fd(struct buf *b, int fd)
+{
+	size_t avail;
+	char *dst = buf_read_room(b, &avail);
+	if (dst == NULL)
 		return -1;
-	}
 	ssize_t n;
 	do
 		n = read(fd, dst, avail);

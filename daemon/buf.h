@@ -81,6 +81,10 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
  * doubles the buffer for the next one, up to 64 KiB a read, so a sender with more to say gets
  * big reads and a small request stays in BUF_MIN. */
 ssize_t buf_read_fd(struct buf *b, int fd);
+/* The room buf_read_fd reads into, by the same growth rule, for a reader that is not read(2)
+ * (a TLS stream): *avail bytes at the returned pointer; the caller then adds what it got to
+ * b->end and sets b->more = (got == *avail). NULL with errno ENOBUFS when there is none. */
+char *buf_read_room(struct buf *b, size_t *avail);
 /* write(2)/send(2) from the buffer: returns bytes written or -1 with errno. */
 ssize_t buf_write_fd(struct buf *b, int fd);
 /* The same, sending at most max bytes (max > 0): a connection's share of a loop turn. */

@@ -268,17 +268,27 @@ tls_no_pass_cb(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-/* The certificate (and the chain after it) of path into ctx. */
-static int
-tls_load_cert(SSL_CTX *ctx, const char *path, const char *where, const char *dname, char *err,
+/* Open path for reading; NULL with "DIRECTIVE PATH: why" in err. */
+static BIO *
+tls_file_open(const char *path, const char *where, const char *dname, char *err,
               size_t errlen)
 {
 	BIO *b = BIO_new_file(path, "r");
 	if (b == NULL) {
 		ERR_clear_error();
 		tls_errf(err, errlen, where, "%s %s: %s", dname, path, strerror(errno));
-		return -1;
 	}
+	return b;
+}
+
+/* The certificate (and the chain after it) of path into ctx. */
+static int
+tls_load_cert(SSL_CTX *ctx, const char *path, const char *where, const char *dname, char *err,
+              size_t errlen)
+{
+	BIO *b = tls_file_open(path, where, dname, err, errlen);
+	if (b == NULL)
+		return -1;
 	X509 *x = PEM_read_bio_X509_AUX(b, NULL, tls_no_pass_cb, NULL);
 	if (x == NULL) {
 		ERR_clear_error();
@@ -305,13 +315,9 @@ tls_load_cert(SSL_CTX *ctx, const char *path, const char *where, const char *dna
 static int
 tls_load_chain(SSL_CTX *ctx, const char *path, const char *where, char *err, size_t errlen)
 {
-	BIO *b = BIO_new_file(path, "r");
-	if (b == NULL) {
-		ERR_clear_error();
-		tls_errf(err, errlen, where, "SSLCertificateChainFile %s: %s", path,
-		         strerror(errno));
+	BIO *b = tls_file_open(path, where, "SSLCertificateChainFile", err, errlen);
+	if (b == NULL)
 		return -1;
-	}
 	X509 *x;
 	int n = 0;
 	while ((x = PEM_read_bio_X509(b, NULL, tls_no_pass_cb, NULL)) != NULL) {
@@ -333,12 +339,9 @@ static int
 tls_load_key(SSL_CTX *ctx, const char *path, const char *where, const char *dname, char *err,
              size_t errlen)
 {
-	BIO *b = BIO_new_file(path, "r");
-	if (b == NULL) {
-		ERR_clear_error();
-		tls_errf(err, errlen, where, "%s %s: %s", dname, path, strerror(errno));
+	BIO *b = tls_file_open(path, where, dname, err, errlen);
+	if (b == NULL)
 		return -1;
-	}
 	EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, tls_no_pass_cb, NULL);
 	BIO_free(b);
 	if (k == NULL) {
@@ -944,20 +947,10 @@ tls_read(struct stream *s, struct buf *b)
 	int h = tls_hs_step(s, tc);
 	if (h <= 0)
 		return -1;
-	/* the room the way buf_read_fd takes it: grow when the last read filled it all */
-	size_t len = buf_len(b), want;
-	if (b->size == 0)
-		want = BUF_MIN;
-	else if (b->more && b->size < 65536)
-		want = b->size - len + 1;
-	else
-		want = b->size / 2;
-	size_t avail;
-	char *dst = buf_reserve(b, want, &avail);
-	if (dst == NULL) {
-		errno = ENOBUFS;
+	size_t avail; /* the room the way buf_read_fd takes it */
+	char *dst = buf_read_room(b, &avail);
+	if (dst == NULL)
 		return -1;
-	}
 	size_t got = 0;
 	int e = SSL_ERROR_NONE, r = 1;
 	tc->rd_wait = EV_READ;

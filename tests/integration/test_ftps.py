@@ -14,7 +14,6 @@ URLs name 127.0.0.1, which the test certificates carry (origin.test, which the o
 use, is not in them).
 """
 
-import hashlib
 import os
 import re
 import socket
@@ -26,6 +25,7 @@ import pytest
 
 import ghtest
 from ftp_vsftpd import Vsftpd
+from test_ftp_gateway import payload as gateway_payload
 from tlsca import tlsca  # noqa: F401
 
 T = 60  # seconds: every client timeout here (the machine is shared and loaded)
@@ -33,13 +33,8 @@ MTIME = 1700000000
 
 
 def payload(n, seed=b"ftps"):
-    """n bytes that are not a repeated short pattern (a misplaced block changes the hash)."""
-    out = bytearray()
-    i = 0
-    while len(out) < n:
-        out += hashlib.sha256(seed + b"%d" % i).digest()
-        i += 1
-    return bytes(out[:n])
+    """n bytes that are not a repeated short pattern (test_ftp_gateway's, another seed)."""
+    return gateway_payload(n, seed)
 
 
 def furl(server, path):

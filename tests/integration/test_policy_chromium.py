@@ -15,8 +15,6 @@ fresh profile and HOME under tmp_path; the browser's process group is killed aft
 import json
 import os
 import re
-import signal
-import subprocess
 import uuid
 
 import pytest
@@ -39,22 +37,8 @@ def dump_dom(tmp_path, pac_url, resolver_rules, url, proxy_server=None):
             ("--proxy-server=%s" % proxy_server),
             "--host-resolver-rules=%s" % resolver_rules,
             "--dump-dom", url]
-    env = ghtest.clean_env(HOME=str(run))
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=CHROMIUM_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate(timeout=10)
-        pytest.fail("chromium did not finish loading %s within %d s; stderr:\n%s"
-                    % (url, CHROMIUM_TIMEOUT, err.decode("latin-1")[-3000:]), pytrace=False)
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # helpers (zygote, renderer) the browser left
-        except OSError:
-            pass
-    return p.returncode, out.decode("utf-8", "replace"), err.decode("latin-1")
+    return uibrowser.run_group(args, ghtest.clean_env(HOME=str(run)), CHROMIUM_TIMEOUT,
+                               "chromium loading %s" % url)
 
 
 def echo_doc(dom):

@@ -25,12 +25,10 @@ import base64
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import uuid
 
-import pytest
 
 import ghtest
 import uibrowser
@@ -66,22 +64,8 @@ def load(home, pac_url, url):
     args = [uibrowser.chromium_path()] + uibrowser.CHROMIUM_BASE_ARGS + [
         "--user-data-dir=%s" % (home / "profile"), "--proxy-pac-url=%s" % pac_url,
         "--host-resolver-rules=%s" % RULES, "--dump-dom", url]
-    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         stdin=subprocess.DEVNULL, env=ghtest.clean_env(HOME=str(home)),
-                         start_new_session=True)
-    try:
-        out, err = p.communicate(timeout=CHROMIUM_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate(timeout=10)
-        pytest.fail("chromium did not finish loading %s within %d s; stderr:\n%s"
-                    % (url, CHROMIUM_TIMEOUT, err.decode("latin-1")[-3000:]), pytrace=False)
-    finally:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)  # helpers (zygote, renderer) the browser left
-        except OSError:
-            pass
-    return p.returncode, out.decode("utf-8", "replace"), err.decode("latin-1")
+    return uibrowser.run_group(args, ghtest.clean_env(HOME=str(home)), CHROMIUM_TIMEOUT,
+                               "chromium loading %s" % url)
 
 
 def tls_only_daemon(start_policy_daemon, tlsca, log):

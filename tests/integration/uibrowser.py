@@ -49,7 +49,7 @@ def chromium_path():
     pytest.skip("chromium is not installed (scripts/test-deps.sh installs Debian's chromium)")
 
 
-def _run_group(args, env, timeout, what):
+def run_group(args, env, timeout, what):
     """Run args in a new process group; kill the whole group afterwards. Returns (rc, stdout,
     stderr) as text."""
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -81,7 +81,7 @@ def dump_dom(tmp_path, url, extra_args=()):
     run = _fresh_run_dir(tmp_path, "chromium")
     args = [chromium_path()] + CHROMIUM_ARGS + list(extra_args) + [
         "--user-data-dir=%s" % os.path.join(run, "profile"), "--dump-dom", url]
-    rc, out, err = _run_group(args, ghtest.clean_env(HOME=run), BROWSER_TIMEOUT,
+    rc, out, err = run_group(args, ghtest.clean_env(HOME=run), BROWSER_TIMEOUT,
                               "chromium --dump-dom %s" % url)
     assert rc == 0, "chromium --dump-dom %s: exit %s\n%s" % (url, rc, err[-3000:])
     return out
@@ -115,7 +115,7 @@ def screenshot(tmp_path, url, name, size=(1280, 900)):
     args = [chromium_path()] + CHROMIUM_ARGS + [
         "--user-data-dir=%s" % os.path.join(run, "profile"),
         "--window-size=%d,%d" % size, "--screenshot=%s" % path, url]
-    rc, _, err = _run_group(args, ghtest.clean_env(HOME=run), BROWSER_TIMEOUT,
+    rc, _, err = run_group(args, ghtest.clean_env(HOME=run), BROWSER_TIMEOUT,
                             "chromium --screenshot %s" % url)
     assert rc == 0 and os.path.exists(path), \
         "chromium --screenshot %s: exit %s\n%s" % (url, rc, err[-3000:])
@@ -145,7 +145,7 @@ def flow(tmp_path, steps, auth=None, viewport=(1280, 900)):
     spec_path = os.path.join(run, "spec.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f)
-    rc, out, err = _run_group(["node", os.path.join(NODE_DIR, "flow.js"), spec_path],
+    rc, out, err = run_group(["node", os.path.join(NODE_DIR, "flow.js"), spec_path],
                               ghtest.clean_env(HOME=run), BROWSER_TIMEOUT, "node flow.js")
     try:
         res = json.loads(out.strip().splitlines()[-1])
