@@ -47,15 +47,36 @@ def clean_env(**extra):
 
 # ---------------------------------------------------------------- ports
 
+# Ports this test process has handed out.  The kernel may hand the same ephemeral port out
+# again once it is closed, so a port given to one fixture could come back as another's listener
+# (CI once saw a test's "dead parent" port become the daemon's own listener).  Remembering them
+# makes every port unique within a run.
+_handed_out = set()
+
+# Sockets bound, never listening, that hold the refused ports for the life of the process: a
+# connect() to them is refused, and nothing else can bind them meanwhile.
+_refusers = []
+
+
+def _fresh(port):
+    if port in _handed_out:
+        return False
+    if len(_handed_out) > 16000:       # a very long run: forget the oldest half of the range
+        _handed_out.clear()
+    _handed_out.add(port)
+    return True
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1", udp_too=False):
-    """A port the kernel just handed out (free for TCP, and for UDP when udp_too)."""
-    for _ in range(50):
+    """A port the kernel just handed out (free for TCP, and for UDP when udp_too), never one
+    this process handed out before."""
+    for _ in range(200):
         s = socket.socket(family, socket.SOCK_STREAM)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, 0))
         port = s.getsockname()[1]
-        ok = True
-        if udp_too:
+        ok = port not in _handed_out
+        if ok and udp_too:
             u = socket.socket(family, socket.SOCK_DGRAM)
             try:
                 u.bind((host, port))
@@ -63,18 +84,34 @@ def free_port(family=socket.AF_INET, host="127.0.0.1", udp_too=False):
                 ok = False
             u.close()
         s.close()
-        if ok:
+        if ok and _fresh(port):
             return port
     raise RuntimeError("no free port")
 
 
 def refused_port():
-    """A port that was bound and closed: nobody listens there."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port where nobody listens: a socket stays bound to it without listen() for the rest of
+    the process, so connections are refused and no later listener can take the port over."""
+    for _ in range(200):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        if _fresh(port):
+            _refusers.append(s)
+            if len(_refusers) > 400:
+                _refusers.pop(0).close()
+            return port
+        s.close()
+    raise RuntimeError("no free port")
+
+
+def revive_port(port):
+    """Let go of a port refused_port() holds, for a test that brings a dead peer back to life
+    on it."""
+    for s in list(_refusers):
+        if s.getsockname()[1] == port:
+            _refusers.remove(s)
+            s.close()
 
 
 def ipv6_loopback_ok():

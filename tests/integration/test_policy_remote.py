@@ -285,6 +285,7 @@ def test_failover_skips_a_dead_parent_and_uses_it_again_after_the_backoff(start_
         marked = time.monotonic()
         # The first parent comes back to life. Within its backoff (5 s from the failure) it is
         # not tried: the requests keep going to the second one.
+        ghtest.revive_port(dead)
         with StubParent(port=dead).start() as first:
             for i in range(3):
                 t = tok()
@@ -320,6 +321,7 @@ def test_parent_health_is_kept_across_a_reload(start_policy_daemon, pctx):
         assert ghtest.get(d.port, url_for(pctx, "www.outside.test", "/echo?t=" + t)).status == 200
         assert len(second.requests_with(t)) == 1
         marked = time.monotonic()
+        ghtest.revive_port(dead)
         with StubParent(port=dead).start() as first:
             ok0 = d.stderr_text().count("configuration reloaded")
             d.proc.send_signal(signal.SIGHUP)
