@@ -24,6 +24,7 @@
 struct cachecfg;
 struct errdoc;
 struct pol_authz;
+struct pauth_cfg;
 
 /* <Location PATH> (issue 11): only "SetHandler gatehouse-status" is served there (the status
  * page), to requests addressed to the proxy itself. Access: the Require lines (policy/
@@ -135,6 +136,12 @@ struct cfg {
 	                                * autotuning for all) or bytes for every client */
 
 	struct pol_acl *acl;           /* <Proxy>/<ProxyMatch> sections */
+	/* Proxy authentication (daemon/pauth.h, issue 14): the Auth* settings of the sections
+	 * that have some (pol_acl_set_authn points at them), owned here, freed by cfg_free. */
+	struct pauth_cfg **auths;
+	size_t nauths;
+	unsigned auth_fail_burst;      /* AuthFailureLimit BURST SECONDS: failed logins per client */
+	unsigned auth_fail_refill_s;   /* address before it must wait; default 10, one back per 6 s */
 
 	/* Intranet policy (issue 3): ProxyBlock, NoProxy, ProxyRemote, ProxyRemoteMatch,
 	 * ProxyDomain, ProxyRemoteFallback, compiled when loading ends. */

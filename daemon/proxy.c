@@ -37,6 +37,7 @@
 #include "daemon/history.h"
 #include "daemon/local.h"
 #include "daemon/logfmt.h"
+#include "daemon/pauth.h"
 #include "daemon/polres.h"
 #include "daemon/rsrc.h"
 #include "daemon/status.h"
@@ -119,6 +120,8 @@ struct conn {
 	size_t scan;         /* h1_head_complete resume offset */
 
 	char *client_name;   /* double-reverse name for host ACLs; "" none; NULL unknown */
+	struct pauth_conn pa; /* proxy authentication (pauth.h): the user this connection
+	                       * proved, a helper request in flight */
 	struct res_query *dnsq;
 	struct cfg *cfg;     /* snapshot of the current request */
 

@@ -26,6 +26,8 @@
 struct conn;
 struct up;
 struct worker_lop;
+struct pauth;
+struct pauth_wk;
 
 /* Counters, per worker, summed when read (status page later). */
 struct worker_stats {
@@ -85,6 +87,8 @@ struct worker {
 	struct alog_buf alog;
 	struct worker_stats st;
 	struct stats stats;           /* the status page's counters (stats.h) */
+	struct pauth *pauth;          /* proxy authentication, process-wide (pauth.h; main.c) */
+	struct pauth_wk *pauth_wk;    /* this worker's helper pools (pauth.h) */
 	char date[40];                /* IMF-fixdate of date_sec, for Date fields */
 	int64_t date_sec;
 

@@ -138,7 +138,57 @@ int pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t
  * unchanged). Returns 0, or -1 when out of memory. */
 int pol_acl_rule_line(struct pol_acl_section *s, const char *line);
 
-enum pol_verdict { POL_ALLOW = 0, POL_DENY = 1, POL_NEED_NAME = 2 };
+enum pol_verdict { POL_ALLOW = 0, POL_DENY = 1, POL_NEED_NAME = 2,
+                   POL_NEED_USER = 3  /* issue 14: the answer depends on a user and who->user
+                                       * is NULL: the daemon asks for credentials (407) */ };
+
+/* ---- the request identity (ARCHITECTURE.md, "Seams for what comes next"; issue 14) ----
+ *
+ * Who is asking: filled by the daemon before the <Proxy> decision and read by the ACL, the
+ * policy, the logs and the status page. Authentication (daemon/pauth.c) is the only code that
+ * parses Proxy-Authorization; it sets user and groups. The strings belong to the caller (the
+ * connection) and live at least as long as the call. */
+struct who {
+	const struct sockaddr *addr;    /* the client's address (never NULL) */
+	const char *name;               /* its double-reverse-confirmed host name: NULL not looked
+	                                 * up yet, "" none */
+	const char *user;               /* the authenticated user, NULL: none (yet) */
+	const char *const *groups;      /* the user's groups (AuthGroupFile, or the helper's
+	                                 * group= keys), ngroups of them; NULL when none */
+	size_t ngroups;
+	int exempt;                     /* PAC/WPAD: reachable without credentials. User terms
+	                                 * (valid-user, user, group) count as granted, so host and
+	                                 * ip terms still decide, and POL_NEED_USER never comes */
+};
+
+/* The authentication settings of a section (AuthType, AuthName, providers: daemon/pauth.h's
+ * struct pauth_cfg), opaque here: the config loader attaches them with pol_acl_set_authn and
+ * the decision returns the ones in force for the URL. The acl does not own or free them. */
+int pol_acl_set_authn(struct pol_acl_section *s, const void *authn);
+
+/* Decide for who (see struct who) whether it may use the proxy for method (NULL: GET) on url,
+ * as pol_acl_check_why does, with the Apache 2.4 rules of issue 14 inside <Proxy>,
+ * <ProxyMatch>, <Limit> and <LimitExcept>: <RequireAll>, <RequireAny>, <RequireNone>
+ * containers, and Require valid-user, user NAME..., group NAME... beside ip, host, local, all.
+ * Returns:
+ *   POL_ALLOW / POL_DENY   (*why: the deciding rule, as for pol_acl_check_why);
+ *   POL_NEED_NAME          the answer depends on who->name, which is NULL: look it up, ask again;
+ *   POL_NEED_USER          the answer depends on a user and who->user is NULL: authenticate
+ *                          (credentials, or a 407 asking for them), then ask again.
+ * A host term and a user term both undecided: POL_NEED_NAME first.
+ * *authn (authn may be NULL) is set to the authentication settings in force for url: those of
+ * the last section in config order that matches url and has some (pol_acl_set_authn), so that
+ * <Proxy *> can hold AuthType... and a later <Proxy http://payroll/> only "Require group hr";
+ * NULL when no matching section has any. When POL_NEED_USER comes back with *authn NULL, the
+ * config is broken (the loader refuses user terms without authentication in force), and the
+ * daemon denies. */
+enum pol_verdict pol_acl_decide(const struct pol_acl *acl, const char *method, const char *url,
+                                size_t url_len, const struct who *who,
+                                const struct pol_why **why, const void **authn);
+
+/* Does any section's rule use valid-user, user or group? (cfg: refuse such a config when no
+ * section has authentication settings.) */
+int pol_acl_uses_user(const struct pol_acl *acl);
 
 /* Decide whether client may use the proxy for method (NULL: GET) on url (the request target
  * as an absolute URL, or "host:port" for CONNECT). Sections whose pattern matches url are
