@@ -28,6 +28,43 @@ else
 	apt-get install -y --no-install-recommends $missing
 fi
 
+# Servers the proxy-authentication tests (issue 14) start themselves, on loopback, from files
+# in the test's temporary directory: squid-openssl for Squid's authentication helpers
+# (/usr/lib/squid/basic_ldap_auth, negotiate_kerberos_auth), slapd + ldap-utils for the LDAP
+# directory, krb5-kdc + krb5-admin-server + krb5-user for a throwaway Kerberos realm, and
+# fail2ban for fail2ban-regex (the packaged filter's test). Their packages would start system
+# services (Squid on port 3128, slapd, the KDC, fail2ban) that nothing here uses: a
+# policy-rc.d that refuses every start is in place while they install, and removed after.
+SVC_PKGS="squid-openssl slapd ldap-utils krb5-kdc krb5-admin-server krb5-user fail2ban"
+svc_missing=""
+for p in $SVC_PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		svc_missing="$svc_missing $p"
+	fi
+done
+if [ -n "$svc_missing" ]; then
+	echo "test-deps: installing (services not started):$svc_missing"
+	rcd=/usr/sbin/policy-rc.d
+	made_rcd=0
+	if [ ! -e "$rcd" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$rcd"
+		chmod 755 "$rcd"
+		made_rcd=1
+	fi
+	export DEBIAN_FRONTEND=noninteractive
+	[ -n "$missing" ] || apt-get update -q
+	# shellcheck disable=SC2086
+	rc=0
+	apt-get install -y --no-install-recommends $svc_missing || rc=$?
+	[ "$made_rcd" = 1 ] && rm -f "$rcd"
+	[ "$rc" = 0 ] || exit "$rc"
+fi
+# A squid the package started before this script guarded it (an older checkout) would hold
+# port 3128, the proxy's default: stop it.
+if pgrep -x squid >/dev/null 2>&1; then
+	(systemctl stop squid || service squid stop) >/dev/null 2>&1 || true
+fi
+
 # puppeteer-core (npm) for the status page's browser flows, in tests/integration/node/ (never
 # a global install; it drives Debian's chromium, so no browser is downloaded). npm ci runs
 # only when node_modules is missing or older than package-lock.json.
