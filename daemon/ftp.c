@@ -1340,6 +1340,21 @@ ftp_xfer_final(struct ftp *f)
 
 /* ---- replies ---- */
 
+/* The session can take requests: greeted (in TLS when it was asked for and given). Start the
+ * waiting request, if any. interest: the control connection's loop interest is set first
+ * (after a handshake, which may have changed what the stream waits for). */
+static void
+ftp_session_ready(struct ftp *f, int interest)
+{
+	f->greeted = 1;
+	f->step = FS_READY;
+	ev_timer_stop(&f->tmo);
+	if (interest)
+		ftp_ctl_interest(f);
+	if (f->have_req && f->rmode == RM_NONE)
+		ftp_req_begin(f);
+}
+
 static void
 ftp_on_reply(struct ftp *f)
 {
@@ -1367,11 +1382,7 @@ ftp_on_reply(struct ftp *f)
 		if (code == 220) {
 			if (ftp_tls_begin(f))
 				return;
-			f->greeted = 1;
-			f->step = FS_READY;
-			ev_timer_stop(&f->tmo);
-			if (f->have_req && f->rmode == RM_NONE)
-				ftp_req_begin(f);
+			ftp_session_ready(f, 0);
 			return;
 		}
 		f->broken = 1;
@@ -1405,11 +1416,7 @@ ftp_on_reply(struct ftp *f)
 			return;
 		}
 		/* FTPTLS Try: no TLS here, plain FTP as without it */
-		f->greeted = 1;
-		f->step = FS_READY;
-		ev_timer_stop(&f->tmo);
-		if (f->have_req && f->rmode == RM_NONE)
-			ftp_req_begin(f);
+		ftp_session_ready(f, 0);
 		return;
 	case FS_PBSZ:
 		/* whatever the reply, PROT P decides (some servers take it without PBSZ) */
@@ -1671,12 +1678,7 @@ ftp_auth_drive(struct ftp *f)
 		return;
 	}
 	f->tls_ctl = 1;
-	f->greeted = 1;
-	f->step = FS_READY;
-	ev_timer_stop(&f->tmo);
-	ftp_ctl_interest(f);
-	if (f->have_req && f->rmode == RM_NONE)
-		ftp_req_begin(f);
+	ftp_session_ready(f, 1);
 	if (!f->dead && stream_pending(&u->s))
 		ev_post_start(u->w->loop, &f->spost);
 }
