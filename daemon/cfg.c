@@ -2204,11 +2204,14 @@ cfg_pauth_cmd(struct cfg_parse *ps, struct cfg_src *src, const char *name, const
 	if (prog[0] != '/')
 		return cfg_fail(ps, src, "%s: \"%.200s\" is not an absolute path (helpers run "
 		                "without a shell or PATH)", name, prog);
-	if (access(prog, X_OK) != 0)
+	struct stat st;
+	if (stat(prog, &st) != 0)
 		return cfg_fail(ps, src, "%s: %.200s: %s", name, prog,
 		                errno == ENOENT ? "no such file (is the helper installed? Debian's "
-		                "squid package ships them in /usr/lib/squid)" :
-		                "not executable");
+		                "squid package ships them in /usr/lib/squid)" : strerror(errno));
+	/* root passes access(X_OK) for any file with one execute bit: check the bits too */
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111) || access(prog, X_OK) != 0)
+		return cfg_fail(ps, src, "%s: %.200s: not an executable file", name, prog);
 	return 0;
 }
 
