@@ -786,8 +786,8 @@ struct bld_case {
 };
 
 static const struct bld_case bld_cases[] = {
-	{ "", BLD_REQUIRE, "", "missing provider (ip, host, all, local)" },
-	{ "", BLD_REQUIRE, "not", "missing provider (ip, host, all, local)" },
+	{ "", BLD_REQUIRE, "", "missing provider (ip, host, all, local, valid-user, user, group)" },
+	{ "", BLD_REQUIRE, "not", "missing provider (ip, host, all, local, valid-user, user, group)" },
 	{ "", BLD_REQUIRE, "ip", "\"ip\" needs at least one address or subnet" },
 	{ "", BLD_REQUIRE, "host", "\"host\" needs at least one host name or domain" },
 	{ "", BLD_REQUIRE, "ip 10.0.0.300",
@@ -805,12 +805,13 @@ static const struct bld_case bld_cases[] = {
 	  "expected \"all granted\" or \"all denied\", got \"all maybe\"" },
 	{ "", BLD_REQUIRE, "not all granted", "\"Require not all\" is not supported" },
 	{ "", BLD_REQUIRE, "local x", "\"local\" takes no arguments" },
-	{ "", BLD_REQUIRE, "user bob",
-	  "unsupported provider \"user\" (supported: ip, host, all, local; there is no "
-	  "authentication)" },
-	{ "", BLD_REQUIRE, "valid-user",
-	  "unsupported provider \"valid-user\" (supported: ip, host, all, local; there is no "
-	  "authentication)" },
+	{ "", BLD_REQUIRE, "env X",
+	  "unsupported provider \"env\" (supported: ip, host, all, local, valid-user, user, "
+	  "group)" },
+	{ "", BLD_REQUIRE, "user", "\"user\" needs at least one user name" },
+	{ "", BLD_REQUIRE, "group", "\"group\" needs at least one group name" },
+	{ "", BLD_REQUIRE, "valid-user x", "\"valid-user\" takes no arguments" },
+	{ "", BLD_REQUIRE, "not all denied", "\"Require not all\" is not supported" },
 	{ "Order deny,allow", BLD_REQUIRE, "all granted",
 	  "cannot mix Require with Order/Allow/Deny in one section" },
 	{ "Allow from all", BLD_REQUIRE, "all granted",
