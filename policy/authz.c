@@ -582,8 +582,9 @@ pol_az_listed(const struct pol_az_node *n, const char *name)
 	return 0;
 }
 
+/* flip: the leaf sits under an odd number of <RequireNone> (exempt reads it, see below). */
 static void
-pol_az_leaf(const struct pol_az_node *n, const struct who *who, struct pol_az_out *o)
+pol_az_leaf(const struct pol_az_node *n, const struct who *who, int flip, struct pol_az_out *o)
 {
 	const struct pol_why *line = n->why;
 
@@ -626,9 +627,10 @@ pol_az_leaf(const struct pol_az_node *n, const struct who *who, struct pol_az_ou
 	case POL_AZ_USER:
 	case POL_AZ_GROUP:
 		if (who->exempt) {
-			/* counts as granted; a negated one as not matching, so that "not user bob"
-			 * does not veto the PAC file for everybody */
-			pol_az_one(o, n->negate ? AZ_D : AZ_G, line, 0);
+			/* counts as granted where granted helps, and as not matching where a match
+			 * would refuse ("Require not user bob", a user in <RequireNone>): a user term
+			 * never refuses the PAC file */
+			pol_az_one(o, (n->negate ^ flip) ? AZ_D : AZ_G, line, 0);
 			return;
 		}
 		if (who->user == NULL) {
@@ -730,14 +732,14 @@ pol_az_fold(struct pol_az_out *acc, const struct pol_az_out *kid, int all)
 	*acc = r;
 }
 
-static void pol_az_eval(const struct pol_az_node *n, const struct who *who,
+static void pol_az_eval(const struct pol_az_node *n, const struct who *who, int flip,
                         struct pol_az_out *o);
 
 /* A container's children (skip: those with negate set at a section's top, which veto). Stops
  * as soon as the set cannot change: RequireAny at {G}, RequireAll at {D}. */
 static void
-pol_az_kids(const struct pol_az_node *n, const struct who *who, int all, int positives_only,
-            struct pol_az_out *o)
+pol_az_kids(const struct pol_az_node *n, const struct who *who, int flip, int all,
+            int positives_only, struct pol_az_out *o)
 {
 	struct pol_az_out kid;
 
@@ -747,7 +749,7 @@ pol_az_kids(const struct pol_az_node *n, const struct who *who, int all, int pos
 
 		if (positives_only && (k->negate || k->kind == POL_AZ_NONE))
 			continue;
-		pol_az_eval(k, who, &kid);
+		pol_az_eval(k, who, flip, &kid);
 		pol_az_fold(o, &kid, all);
 		if (o->set == AZ_BIT(all ? AZ_D : AZ_G))
 			break;
@@ -755,12 +757,12 @@ pol_az_kids(const struct pol_az_node *n, const struct who *who, int all, int pos
 }
 
 static void
-pol_az_eval(const struct pol_az_node *n, const struct who *who, struct pol_az_out *o)
+pol_az_eval(const struct pol_az_node *n, const struct who *who, int flip, struct pol_az_out *o)
 {
 	switch (n->kind) {
 	case POL_AZ_ANY:
 	case POL_AZ_NONE:
-		pol_az_kids(n, who, 0, 0, o);
+		pol_az_kids(n, who, flip ^ (n->kind == POL_AZ_NONE), 0, 0, o);
 		/* a container's verdict is a reason of its own, even when its children only
 		 * failed to match */
 		o->weak = 0;
@@ -768,11 +770,11 @@ pol_az_eval(const struct pol_az_node *n, const struct who *who, struct pol_az_ou
 			pol_az_negate(o);
 		break;
 	case POL_AZ_ALL:
-		pol_az_kids(n, who, 1, 0, o);
+		pol_az_kids(n, who, flip, 1, 0, o);
 		o->weak = 0;
 		break;
 	default:
-		pol_az_leaf(n, who, o);
+		pol_az_leaf(n, who, flip, o);
 		if (n->negate)
 			pol_az_negate(o);
 		break;
@@ -788,16 +790,16 @@ pol_az_top(const struct pol_authz *a, const struct who *who, struct pol_az_out *
 	struct pol_az_out veto;
 
 	if (!a->section) {
-		pol_az_kids(&a->root, who, 0, 0, o);
+		pol_az_kids(&a->root, who, 0, 0, 0, o);
 		return;
 	}
-	pol_az_kids(&a->root, who, 0, 1, o);
+	pol_az_kids(&a->root, who, 0, 0, 1, o);
 	for (size_t i = 0; i < a->root.nkids && o->set != AZ_BIT(AZ_D); i++) {
 		const struct pol_az_node *k = a->root.kids[i];
 
 		if (!k->negate && k->kind != POL_AZ_NONE)
 			continue;
-		pol_az_eval(k, who, &veto);
+		pol_az_eval(k, who, 0, &veto);
 		pol_az_fold(o, &veto, 1);
 	}
 	if ((o->set & (o->set - 1)) == 0)
