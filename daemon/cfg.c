@@ -2871,13 +2871,17 @@ cfg_section_open_loc(struct cfg_parse *ps, struct cfg_src *src, char *line, cons
 
 		if (canon == NULL)
 			return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
-		if (!src->in_loc)
-			return cfg_fail(ps, src, "<%s> is only allowed inside <Location> (Gatehouse "
-			                "has no authentication for <Proxy> yet)", canon);
+		if (!src->in_loc && !src->sec)
+			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy>, <ProxyMatch>, "
+			                "<Limit>, <LimitExcept> or <Location>", canon);
 		if (argc != 0)
 			return cfg_fail(ps, src, "<%s> takes no arguments", canon);
-		if (pol_authz_open(ps->c->locations[src->loc_i].authz, canon, &why) != 0)
+		if (src->in_loc) {
+			if (pol_authz_open(ps->c->locations[src->loc_i].authz, canon, &why) != 0)
+				return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		} else if (pol_acl_container_open(cfg_rules_sec(src), canon, &why) != 0) {
 			return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		}
 		if (ps->dump) {
 			cfg_dump_indent(ps->dump, src);
 			fprintf(ps->dump, "<%s>\n", canon);
@@ -2965,6 +2969,9 @@ cfg_section_open_acl(struct cfg_parse *ps, struct cfg_src *src, char *line)
 			                canon);
 		if (src->lim)
 			return cfg_fail(ps, src, "<%s> not allowed in <%s>", canon, src->lim_name);
+		if (src->nframes > 0 && src->frames[src->nframes - 1].kind == CFG_FR_AUTHZ)
+			return cfg_fail(ps, src, "<%s> not allowed in <%s>", canon,
+			                src->frames[src->nframes - 1].name);
 		argc = cfg_tokenize(line + 1 + nlen, src->argv, CFG_MAX_ARGS, &why);
 		if (argc < 0)
 			return cfg_fail(ps, src, "<%s>: %s", canon, why);
@@ -3132,9 +3139,15 @@ cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 	top = &src->frames[src->nframes - 1];
 	if (strcasecmp(name, top->name) != 0)
 		return cfg_fail(ps, src, "expected </%s> but saw </%s>", top->name, name);
-	if ((top->kind == CFG_FR_LOCATION || top->kind == CFG_FR_AUTHZ) &&
-	    cfg_section_close_loc(ps, src, top) != 0)
+	if (top->kind == CFG_FR_AUTHZ && !src->in_loc) {
+		const char *why;
+
+		if (pol_acl_container_close(cfg_rules_sec(src), &why) != 0)
+			return cfg_fail(ps, src, "</%s>: %s", top->name, why);
+	} else if ((top->kind == CFG_FR_LOCATION || top->kind == CFG_FR_AUTHZ) &&
+	           cfg_section_close_loc(ps, src, top) != 0) {
 		return -1;
+	}
 	if (top->kind == CFG_FR_LIMIT) {
 		src->lim = NULL;
 		src->lim_name = NULL;
@@ -3782,10 +3795,9 @@ cfg_parents_check(struct cfg *c, char *errbuf, size_t errlen)
 }
 
 /* After the whole file: AuthExternalChildren and AuthNegotiateChildren count processes in
- * all, shared out among the workers (at least one each; Workers may come after the section);
- * and a user term needs authentication somewhere. */
-static int
-cfg_pauth_workers(struct cfg *c, char *errbuf, size_t errlen)
+ * all, shared out among the workers (at least one each; Workers may come after the section). */
+static void
+cfg_pauth_workers(struct cfg *c)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned nw = c->workers ? c->workers : ncpu > 0 ? (unsigned)ncpu : 1;
@@ -3804,19 +3816,6 @@ cfg_pauth_workers(struct cfg *c, char *errbuf, size_t errlen)
 		                         (pc->external.concurrency ? pc->external.concurrency : 1);
 		pc->negotiate_helper.queue_max = 64 * pc->negotiate_helper.children;
 	}
-	if (pol_acl_uses_user(c->acl)) {
-		int any = 0;
-
-		for (size_t i = 0; i < c->nauths; i++)
-			any |= c->auths[i]->basic || c->auths[i]->negotiate;
-		if (!any) {
-			snprintf(errbuf, errlen, "%s: Require valid-user, user or group needs "
-			         "authentication: AuthType Basic with AuthUserFile or AuthExternal (or "
-			         "AuthType Negotiate) in a <Proxy> section", c->path ? c->path : "config");
-			return -1;
-		}
-	}
-	return 0;
 }
 
 static int
@@ -3875,8 +3874,20 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 			break;
 		}
 	}
-	if (rc == 0 && cfg_pauth_workers(c, errbuf, errlen) != 0)
-		rc = -1;
+	if (rc == 0)
+		cfg_pauth_workers(c);
+	/* Require valid-user/user/group where no authentication can be in force: the decision
+	 * would answer "needs a user" with nobody to ask. Once every section is complete, since a
+	 * later <Proxy *> may hold the Auth* lines for an earlier section. */
+	if (rc == 0) {
+		const struct pol_why *u = pol_acl_authn_missing(c->acl);
+
+		if (u != NULL) {
+			snprintf(errbuf, errlen, "%s: %s needs AuthType in this or an enclosing "
+			         "<Proxy *> section", u->line ? u->line : name, u->text);
+			rc = -1;
+		}
+	}
 	if (rc == 0 && dump)
 		cfg_dump_defaults(&ps, cfg_directives,
 		                  sizeof(cfg_directives) / sizeof(cfg_directives[0]));

@@ -1,13 +1,11 @@
 /*
- * pauth_stubs.c - TEMPORARY (branch a2 only): link-time stand-ins for what a1 (policy/acl.c:
- * pol_acl_decide, pol_acl_set_authn, pol_acl_uses_user) and a3 (daemon/helper.c: hpool_*)
- * deliver. Each part is deleted when their published commit is merged.
+ * pauth_stubs.c - TEMPORARY (branch a2 only): link-time stand-ins for what a3 (daemon/helper.c:
+ * hpool_*) delivers. Deleted when a3's published commit is merged.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "daemon/helper.h"
-#include "policy/pol.h"
 
 #ifndef PAUTH_HAVE_HELPER
 struct hpool_set {
@@ -69,31 +67,6 @@ size_t
 hreq_basic_line(const char *user, const char *pass, char *out, size_t cap)
 {
 	(void)user; (void)pass; (void)out; (void)cap;
-	return 0;
-}
-#endif
-
-#ifndef PAUTH_HAVE_POLICY
-int
-pol_acl_set_authn(struct pol_acl_section *s, const void *authn)
-{
-	(void)s; (void)authn;
-	return 0;
-}
-
-enum pol_verdict
-pol_acl_decide(const struct pol_acl *acl, const char *method, const char *url, size_t url_len,
-               const struct who *who, const struct pol_why **why, const void **authn)
-{
-	if (authn)
-		*authn = NULL;
-	return pol_acl_check_why(acl, method, url, url_len, who->addr, who->name, why);
-}
-
-int
-pol_acl_uses_user(const struct pol_acl *acl)
-{
-	(void)acl;
 	return 0;
 }
 #endif
