@@ -735,6 +735,11 @@ reply_negotiate_forms(void **state)
 	hr = t_parse("AF token=xyz user=erin", 0);
 	assert_string_equal(hr.token, "xyz");
 	assert_string_equal(hr.user, "erin");
+	/* negotiate_kerberos_auth outside Active Directory: an empty group= (no PAC) */
+	hr = t_parse("OK token=oYGB user=alice@GATEHOUSE.TEST group=", 0);
+	assert_int_equal(hr.code, HR_OK);
+	assert_string_equal(hr.user, "alice@GATEHOUSE.TEST");
+	assert_int_equal(hr.ngroups, 0);
 	hr = t_parse("KK tok2", 0);
 	assert_int_equal(hr.code, HR_KK);
 	assert_string_equal(hr.token, "tok2");
