@@ -103,10 +103,39 @@ def test_407_keeps_the_keepalive_connection_for_the_retry(start_daemon, ctx, tmp
         assert r.status == 407
         assert r.header("Proxy-Authenticate").startswith("Basic realm=")
         assert (r.header("Connection") or "").lower() != "close"
+        assert b"proxy authentication required" in r.body, r.body
         c.send(ghtest.build(url(ctx, "/size/5"), headers=[("Proxy-Authorization",
                                                               "Basic " + cred)]))
         r = c.read_response()
         assert r.status == 200 and r.body == ghtest_body(5)
+    finally:
+        c.close()
+
+
+def test_connect_needs_credentials_too(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    import base64
+    target = "127.0.0.1:%d" % ctx.echo_port
+    raw = "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)
+    r, c = ghtest.request(d.port, raw.encode(), method="CONNECT")
+    c.close()
+    assert r.status == 407, r.status
+    assert r.header("Proxy-Authenticate").startswith('Basic realm="Office proxy"')
+    bad = base64.b64encode(b"alice:nope").decode()
+    r, c = ghtest.request(d.port, ("CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: "
+                                   "Basic %s\r\n\r\n" % (target, target, bad)).encode(),
+                          method="CONNECT")
+    c.close()
+    assert r.status == 407
+    good = base64.b64encode(("alice:" + P_ALICE).encode()).decode()
+    r, c = ghtest.request(d.port, ("CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: "
+                                   "Basic %s\r\n\r\n" % (target, target, good)).encode(),
+                          method="CONNECT")
+    try:
+        assert r.status == 200, r.status
+        c.send(b"ping through the tunnel\n")
+        assert c.read_until(b"\n") == b"ping through the tunnel\n"
     finally:
         c.close()
 
