@@ -50,7 +50,10 @@
 #define HS_MAGIC 0x4e195e7au
 #define HP_LINE_MAX (64u * 1024u)   /* a reply line longer than this kills the child */
 #define HP_RBUF_MIN 1024u
-#define HP_RESTART_MS 1000u         /* a slot starts a child at most once a second */
+#define HP_RESTART_MS 1000u         /* a slot starts a child at most once a second... */
+#define HP_BACKOFF_MAX_MS 60000u    /* ...or less often while its children keep failing */
+#define HP_QUICK_MS 10000u          /* a child gone this soon without an answer failed */
+#define HP_CRASH_MS 2000u           /* gone this soon: the pool is failing (see failing) */
 #define HP_REAP_MS 100u             /* a killed child is looked for this often */
 #define HP_CHILDREN_MAX 1024u
 #define HP_ARGS_MAX 64u
@@ -98,7 +101,9 @@ struct hp_child {
 	struct hq_list inflight;
 	struct hreq **chan;           /* concurrency > 0: the request on each channel */
 	uint64_t started_ms, restart_at_ms;
+	unsigned backoff_ms;          /* the least time between two starts of this slot */
 	int started_once;
+	int answered;                 /* the child answered a line since it started */
 };
 
 struct hpool {
@@ -116,7 +121,11 @@ struct hpool {
 	struct ev_post post;
 	pid_t *reap;                  /* killed, not reaped yet */
 	size_t nreap, capreap;
-	int spawn_failing;            /* the last start of a child failed */
+	int failing;                  /* the last start of a child failed, or a child died right
+	                               * after its start without answering (a crash loop: wrong
+	                               * arguments, a missing library); with no child up, requests
+	                               * fail at once instead of waiting for the timeout. Cleared
+	                               * by the next answer. */
 	int closing;                  /* inside hpool_free */
 	uint64_t requests, replies, timeouts, deaths, restarts, overloads;
 	/* membership of a struct hpool_set */
@@ -394,16 +403,16 @@ hp_child_start(struct hp_child *c, char *err, size_t errlen)
 		close(in[1]);
 		close(out[0]);
 		snprintf(err, errlen, "cannot start helper %s: %s", p->argv[0], strerror(rc));
-		p->spawn_failing = 1;
+		p->failing = 1;
 		return -1;
 	}
-	p->spawn_failing = 0;
 	c->pid = pid;
 	c->wfd = in[1];
 	c->rfd = out[0];
 	c->wlen = 0;
 	c->rlen = 0;
 	c->started_ms = ev_now(p->loop);
+	c->answered = 0;
 	ev_io_init(&c->wio, c->wfd, hp_child_wcb, c);
 	ev_io_init(&c->rio, c->rfd, hp_child_rcb, c);
 	if (ev_io_set(p->loop, &c->rio, EV_READ) < 0 || ev_io_set(p->loop, &c->wio, 0) < 0) {
@@ -501,6 +510,20 @@ hp_child_close(struct hp_child *c, int kill_it, char *how, size_t howlen)
 	c->gen++;
 }
 
+/* Start c again; when that fails, try again after its backoff. */
+static void
+hp_child_restart(struct hp_child *c, uint64_t now)
+{
+	char err[256];
+
+	if (hp_child_start(c, err, sizeof(err)) < 0) {
+		log_warn("%s; trying again in %u s", err, c->backoff_ms / 1000u);
+		c->restart_at_ms = now + c->backoff_ms;
+		c->backoff_ms = c->backoff_ms * 2 > HP_BACKOFF_MAX_MS ? HP_BACKOFF_MAX_MS :
+		                c->backoff_ms * 2;
+	}
+}
+
 /* c is lost (why says how, for the log). Its in-flight requests fail with st, except those
  * whose callback ran already. A new child starts now, or once a second has passed since the
  * last start. Only from the pool's own callbacks. */
@@ -518,18 +541,20 @@ hp_child_down(struct hp_child *c, const char *why, int kill_it, enum hp_status s
 	if (c->chan)
 		memset(c->chan, 0, p->conc * sizeof(*c->chan));
 	p->deaths++;
-	c->restart_at_ms = c->started_ms + HP_RESTART_MS > now ? c->started_ms + HP_RESTART_MS : now;
+	c->restart_at_ms = c->started_ms + c->backoff_ms > now ? c->started_ms + c->backoff_ms : now;
+	if (!c->answered && now - c->started_ms < HP_CRASH_MS)
+		p->failing = 1;
+	/* a child that keeps failing soon after its start waits longer each time */
+	if (!c->answered && now - c->started_ms < HP_QUICK_MS)
+		c->backoff_ms = c->backoff_ms * 2 > HP_BACKOFF_MAX_MS ? HP_BACKOFF_MAX_MS :
+		                c->backoff_ms * 2;
+	else
+		c->backoff_ms = HP_RESTART_MS;
 	log_warn("helper %s: child %u (pid %ld) %s: %s; %u request%s in flight failed; restarting "
-	         "it%s", p->name, c->slot, pid, why, how, l.n, l.n == 1 ? "" : "s",
-	         c->restart_at_ms > now ? " in a second" : "");
-	if (c->restart_at_ms <= now) {
-		char err[256];
-
-		if (hp_child_start(c, err, sizeof(err)) < 0) {
-			log_warn("%s; trying again in a second", err);
-			c->restart_at_ms = now + HP_RESTART_MS;
-		}
-	}
+	         "it in %llu ms", p->name, c->slot, pid, why, how, l.n, l.n == 1 ? "" : "s",
+	         (unsigned long long)(c->restart_at_ms - now));
+	if (c->restart_at_ms <= now)
+		hp_child_restart(c, now);
 	while (l.head) {
 		struct hreq *r = l.head;
 
@@ -613,6 +638,8 @@ hp_child_line(struct hp_child *c, char *line, size_t len)
 	hq_remove(&c->inflight, r);
 	r->child = NULL;
 	p->replies++;
+	c->answered = 1;
+	p->failing = 0;
 	hp_finish(r, HP_OK, line, len, hp_child_id(c));
 	return 0;
 }
@@ -851,7 +878,7 @@ hpool_submit(struct hpool *p, uint32_t child, const char *line, size_t len, hpoo
 	if (c != NULL) {
 		/* in queue order: pinned requests waiting for their busy children stay ahead */
 		hp_dispatch(p);
-	} else if (!hp_any_up(p) && p->spawn_failing) {
+	} else if (!hp_any_up(p) && p->failing) {
 		hq_remove(&p->queue, r);
 		hp_fail_later(p, r, HP_DIED);
 		return r;
@@ -920,36 +947,50 @@ hp_arm(struct hpool *p)
 	ev_timer_start(p->loop, &p->tick, next > now ? next - now : 0);
 }
 
-/* Deliver HP_TIMEOUT to the first request found whose deadline passed. Returns 1 when it did
- * (the lists may have changed: look again), 0 when none is left. */
-static int
-hp_expire_one(struct hpool *p, uint64_t now)
+/* Deliver HP_TIMEOUT to the requests whose deadline passed: queued ones leave the queue (it
+ * is in submit order); those in flight stay there, cancelled, until answered or until their
+ * child is judged by when it got them. Callbacks run after their requests are marked, in
+ * batches, so that a callback that submits or cancels never meets a half-walked list. */
+static void
+hp_expire(struct hpool *p, uint64_t now)
 {
 	uint64_t t = p->cfg.timeout_ms;
 
-	for (struct hreq *r = p->queue.head; r; r = r->next) {
-		if (r->submit_ms + t <= now) {
-			hq_remove(&p->queue, r);
-			p->timeouts++;
-			hp_finish(r, HP_TIMEOUT, NULL, 0, HPOOL_ANY);
-			return 1;
-		}
-	}
-	for (unsigned i = 0; i < p->nkids; i++) {
-		for (struct hreq *r = p->kids[i].inflight.head; r; r = r->next) {
-			if (r->cb && r->submit_ms + t <= now) {
-				/* it stays in flight, cancelled: its child is judged by when it got it */
-				hpool_cb *cb = r->cb;
-				struct hpool_reply rep = { HP_TIMEOUT, "", 0, hp_child_id(&p->kids[i]) };
+	while (p->queue.head && p->queue.head->submit_ms + t <= now) {
+		struct hreq *r = p->queue.head;
 
-				r->cb = NULL;
-				p->timeouts++;
-				cb(r->arg, &rep);
-				return 1;
+		hq_remove(&p->queue, r);
+		p->timeouts++;
+		hp_finish(r, HP_TIMEOUT, NULL, 0, HPOOL_ANY);
+	}
+	for (;;) {
+		struct {
+			hpool_cb *cb;
+			void *arg;
+			uint32_t child;
+		} due[64];
+		size_t n = 0;
+
+		for (unsigned i = 0; i < p->nkids && n < 64; i++) {
+			for (struct hreq *r = p->kids[i].inflight.head; r && n < 64; r = r->next) {
+				if (r->cb && r->submit_ms + t <= now) {
+					due[n].cb = r->cb;
+					due[n].arg = r->arg;
+					due[n].child = hp_child_id(&p->kids[i]);
+					n++;
+					r->cb = NULL;
+					p->timeouts++;
+				}
 			}
 		}
+		for (size_t k = 0; k < n; k++) {
+			struct hpool_reply rep = { HP_TIMEOUT, "", 0, due[k].child };
+
+			due[k].cb(due[k].arg, &rep);
+		}
+		if (n < 64)
+			break;
 	}
-	return 0;
 }
 
 static void
@@ -962,8 +1003,7 @@ hp_tick_cb(struct ev_timer *tm)
 	hp_reap(p);
 	(void)hp_orphans_reap();
 	/* first the callers, then the hung children: a caller learns HP_TIMEOUT either way */
-	for (unsigned guard = 0; guard < 100000 && hp_expire_one(p, now); guard++)
-		;
+	hp_expire(p, now);
 	for (unsigned i = 0; i < p->nkids; i++) {
 		struct hp_child *c = &p->kids[i];
 		struct hreq *r = c->inflight.head;
@@ -977,14 +1017,8 @@ hp_tick_cb(struct ev_timer *tm)
 	for (unsigned i = 0; i < p->nkids; i++) {
 		struct hp_child *c = &p->kids[i];
 
-		if (c->pid <= 0 && c->restart_at_ms <= now) {
-			char err[256];
-
-			if (hp_child_start(c, err, sizeof(err)) < 0) {
-				log_warn("%s; trying again in a second", err);
-				c->restart_at_ms = now + HP_RESTART_MS;
-			}
-		}
+		if (c->pid <= 0 && c->restart_at_ms <= now)
+			hp_child_restart(c, now);
 	}
 	hp_dispatch(p);
 	hp_arm(p);
@@ -1047,6 +1081,7 @@ hpool_new(struct ev_loop *loop, const struct hpool_cfg *cfg, struct hpool **out,
 		c->pool = p;
 		c->slot = i;
 		c->wfd = c->rfd = -1;
+		c->backoff_ms = HP_RESTART_MS;
 		if (cfg->concurrency > 0) {
 			c->chan = calloc(p->conc, sizeof(*c->chan));
 			if (c->chan == NULL) {

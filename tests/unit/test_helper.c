@@ -140,6 +140,15 @@ t_stats_reach(void *arg)
 	return st.deaths >= w->deaths && st.restarts >= w->restarts && st.children_up >= w->up;
 }
 
+static int
+t_down(void *arg)
+{
+	struct hpool_stats st;
+
+	hpool_get_stats(arg, &st);
+	return st.deaths >= 1 && st.children_up == 0;
+}
+
 /* ---- fixtures ---- */
 
 static char *
@@ -367,6 +376,65 @@ hung_child_times_out_and_is_replaced(void **state)
 	struct hpool_stats st;
 	hpool_get_stats(p, &st);
 	assert_int_equal(st.timeouts, 2);
+	hpool_free(&p);
+}
+
+/* Many requests in flight and queued time out together: every caller hears HP_TIMEOUT once
+ * (more than one batch of the expiry's 64). */
+static void
+many_requests_time_out_together(void **state)
+{
+	static struct t_ans many[150];
+
+	(void)state;
+	const char *cmd = t_script("mute3.sh", "while read -r l; do :; done");
+	struct hpool *p = t_pool(cmd, 1, 100, 300, 200);
+	for (int i = 0; i < 150; i++) {
+		memset(&many[i], 0, sizeof(many[i]));
+		assert_non_null(hpool_submit(p, HPOOL_ANY, "x", 1, t_cb, &many[i]));
+	}
+	struct hpool_stats st;
+	hpool_get_stats(p, &st);
+	assert_int_equal(st.queued, 50);
+	for (int k = 0; k < 1000; k++) {
+		int all = 1;
+
+		for (int i = 0; i < 150; i++)
+			all &= many[i].called > 0;
+		if (all)
+			break;
+		t_run(NULL, NULL, 10);
+	}
+	for (int i = 0; i < 150; i++) {
+		assert_int_equal(many[i].called, 1);
+		assert_int_equal(many[i].st, HP_TIMEOUT);
+	}
+	hpool_get_stats(p, &st);
+	assert_int_equal(st.timeouts, 150);
+	hpool_free(&p);
+}
+
+/* A helper that dies right after its start (wrong arguments, say) fails requests at once
+ * instead of after the timeout, and is restarted less and less often. */
+static void
+crash_loop_fails_fast_and_backs_off(void **state)
+{
+	(void)state;
+	const char *cmd = t_script("crash.sh", "exit 1");
+	struct hpool *p = t_pool(cmd, 1, 0, 30000, 10);
+	struct hpool_stats st;
+
+	/* down, waiting for its restart (a second or more after its start) */
+	assert_true(t_run(t_down, p, 10000));
+	t_submit(p, HPOOL_ANY, "x", &t_ans[0]);
+	assert_true(t_run(t_called, &t_ans[0], 5000)); /* not the 30 s timeout */
+	assert_int_equal(t_ans[0].st, HP_DIED);
+	/* restarts after 1 s, then 2 s more, then 4 s more: two at most in 4 s (one a second
+	 * without the backoff would be four) */
+	t_run(NULL, NULL, 4000);
+	hpool_get_stats(p, &st);
+	assert_true(st.restarts >= 1);
+	assert_true(st.restarts <= 2);
 	hpool_free(&p);
 }
 
@@ -809,6 +877,8 @@ main(void)
 		                                teardown),
 		cmocka_unit_test_setup_teardown(hung_child_times_out_and_is_replaced, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(many_requests_time_out_together, setup, teardown),
+		cmocka_unit_test_setup_teardown(crash_loop_fails_fast_and_backs_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(stopped_child_is_killed_on_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_and_extra_lines_put_a_child_out_of_step, setup,
 		                                teardown),
