@@ -12,6 +12,9 @@ the test (ldapfix.py). Real client: curl --proxy-user.
   directory (slapd's BIND count stays), and no password is in the daemon's log;
 - the helper killed (SIGKILL on the daemon's child) mid-run: a new one is started and the
   next request that needs it works;
+- the helper killed while it holds the request (stopped first, the request line seen in its
+  stdin pipe, then SIGKILL): that request gets 503 at once (not after the 60 s timeout), the
+  next one works;
 - the helper hung (SIGSTOP): the request gets 503 naming the helper (never a stalled
   connection) about AuthExternalTimeout later, the hung child is replaced (killed even
   stopped), and the next request works; the stopped process is continued at cleanup.
@@ -192,3 +195,56 @@ def test_hung_helper_gives_503_and_is_replaced(start_daemon, ctx, slapd):
             os.kill(old, signal.SIGCONT)
         except OSError:
             pass
+
+
+def pipe_unread(pid):
+    """Bytes written to pid's stdin (a pipe) and not read yet."""
+    import fcntl
+    import termios
+    import array
+    try:
+        fd = os.open("/proc/%d/fd/0" % pid, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return 0
+    try:
+        buf = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+        return buf[0]
+    finally:
+        os.close(fd)
+
+
+def test_helper_dying_with_the_request_in_flight_gives_503(start_daemon, ctx, slapd):
+    # a long timeout: the request fails because its helper died, not because it timed out
+    d = start_daemon(workers=1, proxy_section=ldap_section(slapd, timeout=60, children=1))
+    code, out, _ = curl(d.port, url(ctx, "/size/60"), "--proxy-user",
+                        "alice:" + ldapfix.USERS["alice"])
+    assert code == 200, out
+    old = helper_pids(d)[0]
+    os.kill(old, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        c = subprocess.Popen(["curl", "-sS", "-D", "-", "-o", "/dev/null", "-w", "\n%{http_code}",
+                              "--proxy", "http://127.0.0.1:%d" % d.port, "--max-time", "40",
+                              "--noproxy", "", "--proxy-user", "bob:" + ldapfix.USERS["bob"],
+                              url(ctx, "/size/61")],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=ghtest.clean_env())
+        # the request line sits in the stopped helper's stdin: it is in flight
+        assert ghtest.poll(lambda: pipe_unread(old) > 0, timeout=15), "nothing sent to the helper"
+        os.kill(old, signal.SIGKILL)
+        out, err = c.communicate(timeout=60)
+        took = time.monotonic() - t0
+        text = out.decode("latin-1")
+        assert text.endswith("503"), (text, err)
+        assert took < 40, took
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+        except OSError:
+            pass
+    assert ghtest.poll(lambda: [p for p in helper_pids(d) if p != old], timeout=15)
+    code, out, _ = curl(d.port, url(ctx, "/size/62"), "--proxy-user",
+                        "bob:" + ldapfix.USERS["bob"])
+    assert code == 200, out
+    assert "was killed by signal 9" in d.stderr_text() or "sent SIGKILL" in d.stderr_text()
