@@ -8,6 +8,9 @@
  * connection's memory of its last credential hold an HMAC-SHA256 (a random key made at
  * start) of the settings' id and the whole field; decoded passwords live on the stack and are
  * wiped. The cache mutex is held for a probe or an insert, never while hashing a password.
+ * Passwords are hashed (bcrypt: milliseconds) on one verifier thread, never on a worker's
+ * loop: the worker gets PAUTH_WAIT and its connection is woken through the loop's ev_async
+ * (pauth_wk_poll), as for an external helper's answer.
  * Callers: daemon/proxy.c (conn_route), main.c (pauth_new), worker.c (pauth_wk_new).
  */
 #include "daemon/pauth.h"
