@@ -419,7 +419,7 @@ pauth_set_limit(struct pauth *pa, unsigned fail_burst, unsigned fail_refill_s)
 	struct auth_limit *old = pa->limit;
 	pa->limit = l;
 	pa->old[pa->nold++] = old;
-	pa->burst = fail_burst ? fail_burst : AUTH_LIMIT_BURST;
+	__atomic_store_n(&pa->burst, fail_burst ? fail_burst : AUTH_LIMIT_BURST, __ATOMIC_RELAXED);
 	pa->refill_s = fail_refill_s ? fail_refill_s : AUTH_LIMIT_REFILL;
 	pthread_mutex_unlock(&pa->mu);
 }
@@ -820,8 +820,9 @@ pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user, const char *
 	if (auth_limit_blocked(l, r->addr_text, now_s)) {
 		unsigned w = auth_limit_wait(l, r->addr_text, now_s);
 
-		log_notice("proxy authentication blocked for %s: too many failures, retry in %u s",
-		           r->addr_text, w);
+		/* The words of pauth.h: the packaged fail2ban filter matches them. */
+		log_notice("proxy authentication blocked for %s: %u failures, retry in %u s",
+		           r->addr_text, __atomic_load_n(&pa->burst, __ATOMIC_RELAXED), w ? w : 1);
 		r->retry_s = w ? w : 1;
 		snprintf(r->msg, sizeof(r->msg), "too many failed logins from %s: try again in %u s",
 		         r->addr_text, r->retry_s);
