@@ -17,7 +17,11 @@
  * Children: started when the pool is made (all of them, so the first request does not pay a
  * start), each with stdin/stdout on pipes and stderr inherited (the daemon's error log).
  *   - a child that exits or closes its stdout is reaped and started again, at most once a
- *     second per slot; its requests in flight fail with HP_DIED;
+ *     second per slot (longer, up to a minute, while it keeps failing right after its start);
+ *     its requests in flight fail with HP_DIED, and so do new ones at once while no child is
+ *     up because the last one could not start or died at once (a crash loop);
+ *   - a child that answers what nobody asked (no request in flight, an unknown channel ID)
+ *     or a line longer than 64 KiB is out of step: killed and started again;
  *   - a request unanswered for timeout_ms fails with HP_TIMEOUT, and its child (hung, or
  *     out of step) is killed (SIGKILL) and started again;
  *   - more than queue_max requests waiting: HP_OVERLOAD at once.
@@ -66,7 +70,8 @@ struct hreq;
 int hpool_new(struct ev_loop *loop, const struct hpool_cfg *cfg, struct hpool **out,
               char *err, size_t errlen);
 /* Kill the children and free the pool. Requests in flight fail with HP_DIED (their callbacks
- * run inside this call): call it only from the pool's loop thread. */
+ * run inside this call): call it only from the pool's loop thread, never from inside one of
+ * the pool's callbacks, and before ev_loop_free (the memory goes through ev_defer). */
 void hpool_free(struct hpool **p);
 
 /* Send line (len bytes, no newline; the pool adds channel ID and newline) to a child: any free
@@ -83,7 +88,7 @@ void hpool_cancel(struct hreq *r);
 
 struct hpool_stats {
 	uint64_t requests, replies, timeouts, deaths, restarts, overloads;
-	unsigned children_up, busy, queued;
+	unsigned children_up, busy, queued;  /* busy: children with a request in flight */
 };
 void hpool_get_stats(const struct hpool *p, struct hpool_stats *out);
 
@@ -116,7 +121,10 @@ enum hr_code { HR_OK, HR_ERR, HR_BH, HR_TT, HR_AF, HR_NA, HR_LD, HR_KK, HR_UNKNO
  *    token and user (or message for NA) from the positional words;
  *  - keys (Squid 3.4+, any code): user=, group= (repeatable), token=, message=, log=;
  *    values are a word or "quoted" with \-escapes, then %-decoded as Squid's helpers
- *    encode them. Unknown keys are ignored.
+ *    encode them. Unknown keys are ignored, and so is an empty group=.
+ *  - a user, group or token that is empty or holds a control byte (it would reach a header or
+ *    a log line), a %00, or an unclosed quote make the line malformed; control bytes in a
+ *    message become blanks. line[len] is never read or written.
  * Returns 0, or -1 when the line is empty or malformed (then code is HR_UNKNOWN). */
 struct hreply {
 	enum hr_code code;

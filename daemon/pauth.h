@@ -123,6 +123,9 @@ struct pauth_wk;
 int pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out);
 void pauth_wk_free(struct pauth_wk **wk);
 void pauth_wk_helper_stats(const struct pauth_wk *wk, struct hpool_stats *out);
+/* The worker's loop was woken (ev_async): deliver finished verifications (their wake
+ * callbacks run here). worker.c calls it from its async callback. */
+void pauth_wk_poll(struct pauth_wk *wk);
 
 /* ---- per connection ---- */
 
@@ -134,6 +137,8 @@ struct pauth_conn {
 	int64_t cred_expires_ms;       /* 0: none remembered */
 	const struct pauth_cfg *cred_cfg;
 	struct hreq *pending;          /* a helper request in flight, or NULL */
+	struct pauth_job *job;         /* an htpasswd verification on the verifier thread (bcrypt
+	                                * costs milliseconds: never on the worker's loop), or NULL */
 	int pending_done;              /* its answer arrived: pauth_identify reads it */
 	char *answer;                  /* that answer (owned), or NULL */
 	int answer_status;             /* enum hp_status */
@@ -181,5 +186,23 @@ enum pauth_res pauth_identify(struct pauth *pa, struct pauth_wk *wk, struct paut
  * small. pc may carry a Negotiate continuation token ("Negotiate TOKEN"). */
 size_t pauth_challenge(const struct pauth_cfg *cfg, const struct pauth_conn *pc, char *out,
                        size_t cap);
+
+/* ---- internal: pauth.c <-> pauth_neg.c ---- */
+
+/* Negotiate's exchange (pauth_neg.c): token is what follows "Negotiate " (NULL, 0 when the
+ * field is absent: OK when the connection already proved a user by Negotiate). Called by
+ * pauth_identify, again with the same arguments after PAUTH_WAIT. Never uses the cache. */
+enum pauth_res pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
+                               struct pauth_req *r, const char *token, size_t len,
+                               struct who *who);
+/* hpool_set_get on the worker's set. */
+struct hpool *pauth_wk_pool(struct pauth_wk *wk, const struct hpool_cfg *hc, char *err,
+                            size_t errlen);
+/* Nonzero when r->addr_text is blocked now (sets r->retry_s and r->msg, counts nothing). */
+int pauth_limit_check(struct pauth *pa, struct pauth_req *r);
+/* A failed attempt: limiter, counter, the notice line; PAUTH_LIMITED (retry_s set) or
+ * PAUTH_CHALLENGE; user may be NULL. */
+enum pauth_res pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user,
+                          const char *why);
 
 #endif
