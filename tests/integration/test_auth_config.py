@@ -10,8 +10,11 @@ a SIGHUP with a broken container keeps the rules in force.
 (The Auth* directives' own errors join this file with their part of the issue.)
 """
 
+import base64
+import json
 import signal
 import subprocess
+import urllib.parse
 import time
 import uuid
 
@@ -239,3 +242,122 @@ def test_reload_with_a_broken_container_keeps_the_rules(start_daemon, ctx):
     finally:
         with open(conf, "w") as f:
             f.write(text)
+
+
+# ---- with authentication in force (AuthType in <Proxy *>) ----
+
+def htpasswd(tmp_path, users):
+    """An AuthUserFile of SHA-512 crypt hashes made by openssl, and an AuthGroupFile."""
+    lines = []
+    for user, password in users.items():
+        h = subprocess.run(["openssl", "passwd", "-6", "-salt", "a1salt" + user, password],
+                           capture_output=True, timeout=30, check=True).stdout.decode().strip()
+        lines.append("%s:%s" % (user, h))
+    p = tmp_path / "users.htpasswd"
+    p.write_text("\n".join(lines) + "\n")
+    g = tmp_path / "groups"
+    g.write_text("hr: alice\nstaff: alice bob\n")
+    return str(p), str(g)
+
+
+def auth_lines(users, groups):
+    return ["    AuthType Basic", "    AuthName \"Office proxy\"", "    AuthBasicProvider file",
+            "    AuthUserFile %s" % users, "    AuthGroupFile %s" % groups]
+
+
+def test_issue_example_is_accepted_with_authtype_in_proxy_star(gh_bin, tmp_path):
+    users, groups = htpasswd(tmp_path, {"alice": "a"})
+    # the group rule's section has no Auth* lines: <Proxy *>'s are in force for it
+    conf = write_conf(tmp_path, ["<Proxy http://payroll.corp.example/>",
+                                 "    Require group hr", "</Proxy>", "<Proxy *>"] +
+                      auth_lines(users, groups) +
+                      ["    <RequireAll>", "        Require ip 10.0.0.0/8",
+                       "        Require valid-user", "    </RequireAll>", "</Proxy>"])
+    rc, out, err = run(gh_bin, ["-t", "-f", conf])
+    assert rc == 0 and "Syntax OK" in out + err, err
+    # the same rule under a section that only covers another site is refused
+    conf = write_conf(tmp_path, ["<Proxy http://payroll.corp.example/>",
+                                 "    Require group hr", "</Proxy>",
+                                 "<Proxy http://www.corp.example/>"] +
+                      auth_lines(users, groups) + ["    Require valid-user", "</Proxy>"],
+                      name="other.conf")
+    rc, out, err = run(gh_bin, ["-t", "-f", conf])
+    assert rc == 1, (out, err)
+    assert ("%s:%d: Require group hr needs AuthType in this or an enclosing <Proxy *> section"
+            % (conf, line_of(conf, "Require group hr"))) in err, err
+
+
+def curl(port, target, *args, source="127.0.0.1"):
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--proxy",
+                        "http://127.0.0.1:%d" % port, "--interface", source, "--max-time", "20",
+                        "--noproxy", ""] + list(args) + [target],
+                       capture_output=True, timeout=30, env=ghtest.clean_env())
+    return int(p.stdout.decode()[-3:] or 0)
+
+
+def test_address_grants_without_asking_others_must_log_in(start_daemon, ctx, tmp_path):
+    # RequireAny at the top: 127.0.0.2 is served with no credentials, others get 407
+    users, groups = htpasswd(tmp_path, {"alice": "pw-a"})
+    section = "\n".join(["<Proxy *>"] + auth_lines(users, groups) +
+                        ["    Require ip 127.0.0.2", "    Require valid-user", "</Proxy>"])
+    d = start_daemon(proxy_section=section)
+    target = url(ctx, "/size/4")
+    assert curl(d.port, target, source="127.0.0.2") == 200
+    assert curl(d.port, target, source="127.0.0.1") == 407
+    assert curl(d.port, target, "--proxy-user", "alice:pw-a", source="127.0.0.1") == 200
+    assert curl(d.port, target, "--proxy-user", "alice:wrong", source="127.0.0.1") == 407
+
+
+def test_requireall_outside_the_subnet_is_403_never_407(start_daemon, ctx, tmp_path):
+    users, groups = htpasswd(tmp_path, {"alice": "pw-a", "bob": "pw-b"})
+    section = "\n".join(["<Proxy *>"] + auth_lines(users, groups) +
+                        ["    <RequireAll>", "        Require ip 127.0.0.0/30",
+                         "        Require valid-user", "        <RequireNone>",
+                         "            Require user bob", "        </RequireNone>",
+                         "    </RequireAll>", "</Proxy>"])
+    d = start_daemon(proxy_section=section)
+    target = url(ctx, "/size/4")
+    # outside 127.0.0.0/30 no password can help: refused without a challenge
+    r = ghtest.get(d.port, target, source="127.0.0.5")
+    assert r.status == 403, r
+    assert r.header("Proxy-Authenticate") is None
+    assert b"Require ip 127.0.0.0/30" in r.body, r.body[:2000]
+    assert curl(d.port, target, "--proxy-user", "alice:pw-a", source="127.0.0.5") == 403
+    # inside: asked, then served; bob is vetoed by the RequireNone, with the rule named
+    assert curl(d.port, target, source="127.0.0.1") == 407
+    assert curl(d.port, target, "--proxy-user", "alice:pw-a", source="127.0.0.1") == 200
+    r = ghtest.get(d.port, target, source="127.0.0.1", headers=[
+        ("Proxy-Authorization", "Basic " + base64.b64encode(b"bob:pw-b").decode())])
+    assert r.status == 403, r
+    assert b"Require user bob" in r.body, r.body[:2000]
+
+
+def test_explain_names_the_rule_that_needs_credentials(start_daemon, ctx, tmp_path):
+    users, groups = htpasswd(tmp_path, {"alice": "a"})
+    section = "\n".join(["<Proxy *>"] + auth_lines(users, groups) +
+                        ["    Require ip 127.0.0.2", "    Require valid-user", "</Proxy>"])
+    loc = ["<Location /gatehouse/>", "    SetHandler gatehouse-status",
+           "    Require ip 127.0.0.1", "</Location>"]
+    d = start_daemon(proxy_section=section, extra=loc)
+    target = url(ctx, "/size/4")
+
+    def explain(client):
+        q = urllib.parse.urlencode({"url": target, "client": client})
+        raw = ("GET /gatehouse/api/explain?%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+               "Connection: close\r\n\r\n" % (q, d.port)).encode()
+        r, c = ghtest.request(d.port, raw, timeout=20)
+        c.close()
+        assert r.status == 200, (r.status, r.body)
+        return json.loads(r.body)
+
+    j = explain("127.0.0.9")
+    acc = [s for s in j["steps"] if s["name"] == "<Proxy> access"][-1]
+    assert acc["verdict"] == "needs credentials", j
+    assert acc["detail"] == "needs credentials (Require valid-user)", acc
+    line = line_of(d.conf, "Require valid-user")
+    assert acc["where"].startswith("%s:%d in <Proxy *> at " % (d.conf, line)), acc
+    assert j["outcome"].startswith("407 Proxy Authentication Required"), j
+    # the address that grants needs nobody's credentials
+    j = explain("127.0.0.2")
+    acc = [s for s in j["steps"] if s["name"] == "<Proxy> access"][-1]
+    assert acc["verdict"] == "allowed" and acc["detail"] == "Require ip 127.0.0.2", acc
