@@ -38,8 +38,8 @@
  * Decisions that differ from Apache, documented in the default text as well:
  *  - no Listen at all means 127.0.0.1:3128 (Apache refuses to start); "Listen 3128" and
  *    "Listen *:3128" mean 0.0.0.0:3128; host names are not accepted (no blocking lookups).
- *  - Satisfy Any|All is accepted inside sections but has no effect: there is no
- *    authentication, so only the host rules exist.
+ *  - Satisfy Any|All is accepted inside sections but has no effect: a section holds 2.4 or 2.2
+ *    rules, never both, and 2.4's containers combine rules (issue 14).
  *  - relative AccessLog/ErrorLog/CustomLog/TransferLog paths are relative to the config file's
  *    directory; stored absolute. "-" means standard error; "|program" is a piped log run by
  *    /bin/sh -c; "syslog[:FACILITY]" (ErrorLog only) goes to syslog(3).
@@ -117,7 +117,7 @@ const char cfg_default_text[] =
 	"\n"
 	"# Who may use the proxy: loopback and the private (RFC 1918) networks. Require host\n"
 	"# would match the client's double-reverse-confirmed name; Satisfy is accepted but has no\n"
-	"# effect, as there is no authentication. Without any <Proxy> section that applies to a\n"
+	"# effect (use <RequireAll>/<RequireAny>). Without any <Proxy> section that applies to a\n"
 	"# request, only loopback clients are served.\n"
 	"<Proxy *>\n"
 	"    Require ip 127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16\n"
@@ -1415,7 +1415,8 @@ cfg_d_satisfy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 	static const char *const words[] = { "Any", "All", NULL };
 
 	(void)argc;
-	/* Accepted for Apache compatibility; without authentication it changes nothing. */
+	/* Accepted for Apache compatibility; it changes nothing: 2.2 and 2.4 rules never meet in
+	 * one section, and the containers combine 2.4 rules. */
 	if (cfg_keyword(argv[1], words) < 0)
 		return cfg_fail(ps, src, "%s: expected Any or All, got \"%.200s\"", d->name,
 		                argv[1]);
