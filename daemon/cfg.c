@@ -2873,8 +2873,8 @@ cfg_section_open_loc(struct cfg_parse *ps, struct cfg_src *src, char *line, cons
 		if (canon == NULL)
 			return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
 		if (!src->in_loc && !src->sec)
-			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy>, <ProxyMatch>, "
-			                "<Limit>, <LimitExcept> or <Location>", canon);
+			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy>, "
+			                "<ProxyMatch>, <Limit>, <LimitExcept> or <Location>", canon);
 		if (argc != 0)
 			return cfg_fail(ps, src, "<%s> takes no arguments", canon);
 		if (src->in_loc) {
