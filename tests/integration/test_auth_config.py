@@ -361,3 +361,24 @@ def test_explain_names_the_rule_that_needs_credentials(start_daemon, ctx, tmp_pa
     j = explain("127.0.0.2")
     acc = [s for s in j["steps"] if s["name"] == "<Proxy> access"][-1]
     assert acc["verdict"] == "allowed" and acc["detail"] == "Require ip 127.0.0.2", acc
+
+
+def test_name_is_looked_up_before_asking_for_credentials(start_daemon, ctx, tmp_path):
+    # the session dnsmasq: 127.0.0.3 is client3.test (confirmed both ways), 127.0.0.4 claims
+    # liar.test, which resolves elsewhere (no confirmed name)
+    users, groups = htpasswd(tmp_path, {"alice": "pw-a"})
+    section = "\n".join(["<Proxy *>"] + auth_lines(users, groups) +
+                        ["    <RequireAll>", "        Require host client3.test",
+                         "        Require valid-user", "    </RequireAll>", "</Proxy>"])
+    d = start_daemon(proxy_section=section)
+    target = url(ctx, "/size/4")
+    # no confirmed name: the host rule refuses, no password is asked for
+    r = ghtest.get(d.port, target, source="127.0.0.4")
+    assert r.status == 403, r
+    assert r.header("Proxy-Authenticate") is None
+    assert b"Require host client3.test" in r.body, r.body[:2000]
+    # the right name: now the user decides
+    r = ghtest.get(d.port, target, source="127.0.0.3")
+    assert r.status == 407, r
+    assert r.header("Proxy-Authenticate").startswith("Basic realm=")
+    assert curl(d.port, target, "--proxy-user", "alice:pw-a", source="127.0.0.3") == 200
