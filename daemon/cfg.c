@@ -38,8 +38,8 @@
  * Decisions that differ from Apache, documented in the default text as well:
  *  - no Listen at all means 127.0.0.1:3128 (Apache refuses to start); "Listen 3128" and
  *    "Listen *:3128" mean 0.0.0.0:3128; host names are not accepted (no blocking lookups).
- *  - Satisfy Any|All is accepted inside sections but has no effect: there is no
- *    authentication, so only the host rules exist.
+ *  - Satisfy Any|All is accepted inside sections but has no effect: a section holds 2.4 or 2.2
+ *    rules, never both, and 2.4's containers combine rules (issue 14).
  *  - relative AccessLog/ErrorLog/CustomLog/TransferLog paths are relative to the config file's
  *    directory; stored absolute. "-" means standard error; "|program" is a piped log run by
  *    /bin/sh -c; "syslog[:FACILITY]" (ErrorLog only) goes to syslog(3).
@@ -1415,7 +1415,8 @@ cfg_d_satisfy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 	static const char *const words[] = { "Any", "All", NULL };
 
 	(void)argc;
-	/* Accepted for Apache compatibility; Apache 2.4's <RequireAny>/<RequireAll> replace it. */
+	/* Accepted for Apache compatibility; it changes nothing: 2.2 and 2.4 rules never meet in
+	 * one section, and the containers combine 2.4 rules. */
 	if (cfg_keyword(argv[1], words) < 0)
 		return cfg_fail(ps, src, "%s: expected Any or All, got \"%.200s\"", d->name,
 		                argv[1]);
@@ -2872,8 +2873,8 @@ cfg_section_open_loc(struct cfg_parse *ps, struct cfg_src *src, char *line, cons
 		if (canon == NULL)
 			return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
 		if (!src->in_loc && !src->sec)
-			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy>, <ProxyMatch>, "
-			                "<Limit>, <LimitExcept> or <Location>", canon);
+			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy>, "
+			                "<ProxyMatch>, <Limit>, <LimitExcept> or <Location>", canon);
 		if (argc != 0)
 			return cfg_fail(ps, src, "<%s> takes no arguments", canon);
 		if (src->in_loc) {

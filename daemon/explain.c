@@ -2,7 +2,8 @@
  * explain.c - "Explain this URL" for the status page (webui/ui_explain.h): walk the decision
  * the running config snapshot takes for a URL, a client and a method, in the proxy's order
  * (daemon/proxy.c conn_parse_head, conn_route, conn_decide, conn_next_parent), calling the
- * same functions: url_normalize, pol_acl_check_why, pol_ports_has, pol_decide with the live
+ * same functions: url_normalize, pol_acl_check_why (no user: a rule that needs one is shown
+ * as "needs credentials", the proxy's 407), pol_ports_has, pol_decide with the live
  * ProxyBlock/NoProxy address sets, health_peek, cachereq_probe (the cache's own decision,
  * cachereq_judge, without acting on it). Each step names the config line that decided.
  *
@@ -314,6 +315,16 @@ explain_acl(struct explain *x)
 		snprintf(s->verdict, sizeof(s->verdict), "%s", *x->client_name ? "found" : "none");
 		snprintf(s->detail + strlen(s->detail), sizeof(s->detail) - strlen(s->detail),
 		         ": %s", *x->client_name ? x->client_name : "no confirmed name");
+	}
+	if (v == POL_NEED_USER) {
+		/* The proxy would answer 407 and decide again with the user it proves; explain has
+		 * no user to try, so it stops here, naming the rule that asks. */
+		explain_step(x, "<Proxy> access", "needs credentials", explain_why_where(why),
+		             "needs credentials (%s)", why->text);
+		explain_outcome(x, "407 Proxy Authentication Required: %s needs credentials (%s)",
+		                x->r.url, why->text);
+		explain_finish(x);
+		return;
 	}
 	if (v != POL_ALLOW) {
 		explain_step(x, "<Proxy> access", "denied", explain_why_where(why), "%s", why->text);

@@ -8,9 +8,14 @@
  * loopback clients only.
  *
  * Semantics of one section:
- *  - 2.4: the Require lines form a RequireAny; "Require not ..." lines veto. Allowed when no
- *    "not" rule matches and at least one positive rule matches. "Require all denied" never
- *    grants; a section with only "not" rules therefore denies everybody.
+ *  - 2.4: a tree of policy/authz.c (the one evaluator, shared with <Location>): the Require
+ *    lines and containers at the top form a RequireAny; "Require not ..." lines and
+ *    <RequireNone> there veto. Allowed when no veto matches and at least one positive rule
+ *    matches. "Require all denied" never grants; a section with only "not" rules therefore
+ *    denies everybody. <RequireAll>/<RequireAny>/<RequireNone>, valid-user, user and group
+ *    (issue 14) as in Apache 2.4; user terms are three-valued like host terms (POL_NEED_USER).
+ *    The authentication settings (pol_acl_set_authn) are chosen apart from the rules: the last
+ *    matching section that has some, whichever section decides.
  *  - 2.2: Order deny,allow (also the default when Order is absent): allowed unless in Deny and
  *    not in Allow. Order allow,deny and mutual-failure: allowed only if in Allow and not in
  *    Deny. A section with only "Order allow,deny" denies everybody.
@@ -53,7 +58,6 @@
 #define POL_REGEX_MAX 4096          /* pattern length */
 #define POL_REGEX_COST_MAX 2000     /* estimated compiled size, see pol_acl_regex_check() */
 #define POL_REGEX_DEPTH 32          /* nested groups */
-#define POL_HOST_MAX 253
 
 enum pol_rule_kind { POL_R_IP, POL_R_HOST, POL_R_ALL, POL_R_LOCAL };
 

@@ -215,10 +215,10 @@ pol_az_negative_refused(const struct pol_authz *a, int container)
 	if (c == &a->root && a->section)
 		return NULL; /* a section's top: a veto */
 	if (container)
-		return NULL; /* <RequireNone> in <RequireAny>: allowed as before (neutral at most) */
+		return NULL; /* <RequireNone> in <RequireAny>: allowed (neutral at most) */
 	if (c->kind == POL_AZ_ANY)
-		return "a negative Require has no effect in <RequireAny> (or outside any container): "
-		       "put it in <RequireAll> or <RequireNone>";
+		return "a negative Require has no effect in <RequireAny> (or outside any "
+		       "container): put it in <RequireAll> or <RequireNone>";
 	if (c->kind == POL_AZ_NONE)
 		return "a negative Require has no effect in <RequireNone>: it could never grant "
 		       "(write the positive rule there)";
@@ -342,7 +342,8 @@ pol_az_args(struct pol_authz *a, struct pol_az_node *n, char *const *args, size_
 		for (size_t i = 0; i < nargs; i++) {
 			const char *why;
 			if (pol_net_parse(args[i], &n->nets[i], &why) != 0)
-				return pol_az_fail(a, err, "bad address \"%.200s\": %s", args[i], why);
+				return pol_az_fail(a, err, "bad address \"%.200s\": %s", args[i],
+				                   why);
 		}
 		n->nnets = nargs;
 		return 0;
@@ -356,8 +357,8 @@ pol_az_args(struct pol_authz *a, struct pol_az_node *n, char *const *args, size_
 
 		if (n->kind == POL_AZ_HOST && !pol_host_valid(args[i])) {
 			if (pol_net_parse(args[i], &net, &why) == 0)
-				return pol_az_fail(a, err, "\"%.200s\" is an address: use Require ip",
-				                   args[i]);
+				return pol_az_fail(a, err, "\"%.200s\" is an address: use "
+				                   "Require ip", args[i]);
 			return pol_az_fail(a, err, "bad host name \"%.200s\"", args[i]);
 		}
 		if (n->kind != POL_AZ_HOST && (args[i][0] == '\0' || strlen(args[i]) > 255))
@@ -395,8 +396,8 @@ pol_az_describe(struct pol_authz *a, struct pol_az_node *n, char *const *args, s
 	if ((n->arg_why = calloc(nargs - 1, sizeof(*n->arg_why))) == NULL)
 		return -1;
 	for (size_t i = 1; i < nargs; i++) {
-		snprintf(text, sizeof(text), "Require%s %s %.250s", n->negate ? " not" : "", args[0],
-		         args[i]);
+		snprintf(text, sizeof(text), "Require%s %s %.250s", n->negate ? " not" : "",
+		         args[0], args[i]);
 		if ((n->arg_why[i - 1] = pol_az_why_new(text, where, line)) == NULL)
 			return -1;
 	}
@@ -430,8 +431,8 @@ pol_az_require(struct pol_authz *a, char *const *args, size_t nargs, const char 
 		if (nargs != 2)
 			return pol_az_fail(a, err, "expected \"all granted\" or \"all denied\"");
 		if (strcasecmp(args[1], "granted") && strcasecmp(args[1], "denied"))
-			return pol_az_fail(a, err, "expected \"all granted\" or \"all denied\", got "
-			                   "\"all %.200s\"", args[1]);
+			return pol_az_fail(a, err, "expected \"all granted\" or \"all denied\", "
+			                   "got \"all %.200s\"", args[1]);
 		k = strcasecmp(args[1], "granted") == 0 ? POL_AZ_GRANTED : POL_AZ_DENIED;
 	} else if (strcasecmp(p, "valid-user") == 0)
 		k = POL_AZ_VALID_USER;
@@ -442,7 +443,8 @@ pol_az_require(struct pol_authz *a, char *const *args, size_t nargs, const char 
 	else if (strcasecmp(p, "host") == 0 && a->section)
 		k = POL_AZ_HOST;
 	else if (strcasecmp(p, "host") == 0)
-		return pol_az_fail(a, err, "\"Require host\" is not supported here (use Require ip)");
+		return pol_az_fail(a, err, "\"Require host\" is not supported here (use "
+		                   "Require ip)");
 	else
 		return pol_az_fail(a, err, "unsupported provider \"%.100s\" (supported: %s)", p,
 		                   supported);
@@ -627,9 +629,9 @@ pol_az_leaf(const struct pol_az_node *n, const struct who *who, int flip, struct
 	case POL_AZ_USER:
 	case POL_AZ_GROUP:
 		if (who->exempt) {
-			/* counts as granted where granted helps, and as not matching where a match
-			 * would refuse ("Require not user bob", a user in <RequireNone>): a user term
-			 * never refuses the PAC file */
+			/* counts as granted where granted helps, and as not matching where a
+			 * match would refuse ("Require not user bob", a user in <RequireNone>):
+			 * a user term never refuses the PAC file */
 			pol_az_one(o, (n->negate ^ flip) ? AZ_D : AZ_G, line, 0);
 			return;
 		}

@@ -38,8 +38,11 @@ char *pol_net_format(const struct pol_net *net, char *buf, size_t len);
  *
  * Apache 2.4 mod_authz_core: Require lines, an implicit <RequireAny> at the top, and
  * <RequireAny>/<RequireAll>/<RequireNone> containers; terms ip, local, all granted|denied,
- * valid-user, user NAME..., each optionally "not". Built by the config loader, then read-only
- * (any thread may check). See policy/authz.c for the evaluation. */
+ * valid-user, user NAME..., each optionally "not" (a <Proxy> section's tree, built through
+ * pol_acl_require, also has host and group). Built by the config loader, then read-only
+ * (any thread may check). See policy/authz.c for the evaluation: one evaluator for both,
+ * three-valued while the user is not known, so POL_AUTHZ_NO_USER comes back only when a user
+ * could change the outcome (a <RequireNone> of users alone refuses without asking). */
 struct pol_authz;
 enum pol_authz_res {
 	POL_AUTHZ_DENIED = 0, POL_AUTHZ_GRANTED, POL_AUTHZ_NEUTRAL,

@@ -111,17 +111,36 @@ fz_exercise(struct cfg *c)
 			v = pol_acl_check(c->acl, m, urls[u], strlen(urls[u]), (struct sockaddr *)&ss,
 			                  NULL, &rule);
 			fz_check(rule != NULL);
-			fz_check(v == POL_ALLOW || v == POL_DENY || v == POL_NEED_NAME);
+			fz_check(v == POL_ALLOW || v == POL_DENY || v == POL_NEED_NAME ||
+			         v == POL_NEED_USER);
 			for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
-				enum pol_verdict w;
+				static const char *const groups[] = { "hr", "staff" };
+				enum pol_verdict w, x, e;
+				const struct pol_why *why = NULL;
 
 				w = pol_acl_check(c->acl, m, urls[u], strlen(urls[u]),
 				                  (struct sockaddr *)&ss, names[n], &rule);
 
-				/* with a name the answer is final, and it cannot contradict a final
-				 * answer given without one */
-				fz_check(w == POL_ALLOW || w == POL_DENY);
+				/* with a name only a user may still be missing, and the answer cannot
+				 * contradict a final answer given without one; a rule that needed a
+				 * user without the name still needs it with one */
+				fz_check(w == POL_ALLOW || w == POL_DENY || w == POL_NEED_USER);
 				fz_check(v == POL_NEED_NAME || v == w);
+				/* with a name and a user (issue 14) the answer is final, and agrees
+				 * with every final answer given with less */
+				struct who who = { .addr = (struct sockaddr *)&ss, .name = names[n],
+				                   .user = "alice", .groups = groups, .ngroups = 2 };
+				x = pol_acl_decide(c->acl, m, urls[u], strlen(urls[u]), &who, &why, NULL);
+				fz_check(why != NULL && why->full != NULL);
+				fz_check(x == POL_ALLOW || x == POL_DENY);
+				fz_check(w == POL_NEED_USER || w == x);
+				/* exempt (the PAC file) never asks for a user */
+				who.user = NULL;
+				who.groups = NULL;
+				who.ngroups = 0;
+				who.exempt = 1;
+				e = pol_acl_decide(c->acl, m, urls[u], strlen(urls[u]), &who, &why, NULL);
+				fz_check(e == POL_ALLOW || e == POL_DENY);
 			}
 		}
 	}

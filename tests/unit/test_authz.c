@@ -127,6 +127,23 @@ decisions(void **state)
 		  "Require ip 10.2.0.0/24\n</RequireAny>\n</RequireAll>", "10.3.0.5", "a", D },
 		/* a RequireNone alone never grants: neutral, which the caller refuses */
 		{ "<RequireNone>\nRequire ip 192.0.2.0/24\n</RequireNone>", "203.0.113.3", NULL, N },
+		/* issue 14, one evaluator: a user term is asked for only when it can change the
+		 * outcome; a RequireNone of users cannot grant, so nobody is asked */
+		{ "<RequireNone>\nRequire valid-user\n</RequireNone>", "127.0.0.1", NULL, D },
+		{ "<RequireAll>\nRequire all denied\nRequire valid-user\n</RequireAll>", "127.0.0.1",
+		  NULL, D },
+		{ "<RequireAll>\nRequire local\nRequire not user mallory\n</RequireAll>", "127.0.0.1",
+		  NULL, U },
+		{ "<RequireAll>\nRequire local\nRequire not user mallory\n</RequireAll>", "127.0.0.1",
+		  "alice", G },
+		{ "<RequireAll>\nRequire local\nRequire not user mallory\n</RequireAll>", "10.0.0.1",
+		  NULL, D },
+		{ "<RequireAny>\n<RequireAll>\nRequire ip 10.0.0.0/8\nRequire user a\n</RequireAll>\n"
+		  "Require local\n</RequireAny>", "127.0.0.1", NULL, G },
+		{ "<RequireAny>\n<RequireAll>\nRequire ip 10.0.0.0/8\nRequire user a\n</RequireAll>\n"
+		  "Require local\n</RequireAny>", "192.0.2.1", NULL, D },
+		{ "<RequireAny>\n<RequireAll>\nRequire ip 10.0.0.0/8\nRequire user a\n</RequireAll>\n"
+		  "Require local\n</RequireAny>", "10.0.0.1", NULL, U },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *err, *rule = NULL;
