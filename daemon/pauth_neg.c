@@ -284,8 +284,8 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 	struct hpool *pool = pauth_wk_pool(wk, &cfg->negotiate_helper, err, sizeof err);
 	if (pool == NULL) {
 		neg_helper_name(cfg, name, sizeof name);
-		snprintf(r->msg, sizeof r->msg, "the Negotiate helper %.48s cannot be started: %.100s",
-		         name, err);
+		snprintf(r->msg, sizeof r->msg,
+		         "the Negotiate helper %.48s cannot be started: %.100s", name, err);
 		return PAUTH_UNAVAILABLE;
 	}
 

@@ -8,7 +8,11 @@ asks for HTTP@localhost, because the proxy is addressed as "localhost".
 """
 
 import os
+import re
+import signal
 import socket
+import time
+import uuid
 import subprocess
 import threading
 
@@ -76,15 +80,18 @@ class _Capture(threading.Thread):
             self.sock.close()
 
 
-def curl_negotiate(kdc, port, url, ccache=None, extra=(), timeout=30):
-    """curl --proxy-negotiate through localhost:port; (status, headers text, body)."""
+def curl_negotiate(kdc, port, url, ccache=None, extra=(), timeout=30, env=None):
+    """curl --proxy-negotiate through localhost:port with the ticket cache ccache (None: an
+    empty one). Returns (exit code, final status or None, everything curl printed: the heads
+    of every response with -D -, then the body)."""
     argv = ["curl", "-sS", "--max-time", str(timeout), "-D", "-", "--proxy-negotiate", "-U",
             ":", "--proxy", "http://localhost:%d" % port] + list(extra) + [url]
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=kdc.env(ccache), timeout=timeout + 10)
+    e = env or kdc.env(ccache or os.path.join(kdc.dir, "no-such-ccache"))
+    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=e,
+                       timeout=timeout + 10)
     out = r.stdout.decode("latin-1")
-    heads = [b for b in out.split("\r\n\r\n")]
-    return r.returncode, out, r.stderr.decode("latin-1", "replace")
+    codes = re.findall(r"^HTTP/1\.[01] (\d{3})", out, re.M)
+    return r.returncode, (int(codes[-1]) if codes else None), out
 
 
 def test_kdc_fixture_issues_tickets_the_squid_helper_accepts(kdc, tmp_path):
@@ -108,3 +115,189 @@ def test_kdc_fixture_issues_tickets_the_squid_helper_accepts(kdc, tmp_path):
                        input=b"YR YIIBAAAAAAAAAAAAAAAA\n", stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, env=kdc.env(), timeout=30)
     assert not r.stdout.decode().startswith(("OK", "AF")), r.stdout
+
+
+# ---------------------------------------------------------------- through Gatehouse
+
+HELPER_ARGS = "-s HTTP/localhost@GATEHOUSE.TEST"
+
+
+def section(basic_file=None, children=2, require="Require valid-user"):
+    lines = ["<Proxy *>",
+             "    AuthType Negotiate",
+             '    AuthName "Gatehouse Kerberos test"',
+             '    AuthNegotiateExternal "%s %s"' % (krb5kdc.NEGOTIATE_HELPER, HELPER_ARGS),
+             "    AuthNegotiateChildren %d" % children]
+    if basic_file:
+        lines += ["    AuthBasicProvider file", "    AuthUserFile %s" % basic_file]
+    lines += ["    " + require, "</Proxy>"]
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def negd(kdc, start_daemon, ctx, monkeypatch):
+    """Start a daemon whose helper children find the realm's keytab and krb5.conf (the
+    daemon's environment, which its children inherit; restored after the test)."""
+    for k, v in kdc.env().items():
+        if k.startswith("KRB5") and k != "KRB5CCNAME":
+            monkeypatch.setenv(k, v)
+    monkeypatch.delenv("KRB5CCNAME", raising=False)
+
+    def start(**kw):
+        log = os.path.join(ctx.workdir, "neg-%s.access.log" % uuid.uuid4().hex[:8])
+        kw.setdefault("proxy_section", section())
+        d = start_daemon(access_log=log, **kw)
+        d.access_log = log
+        return d
+    return start
+
+
+def log_users(d, token):
+    """The user field of the Squid-format access log lines whose URL contains token."""
+    lines = ghtest.poll_lines(d.access_log, lambda ln: token in ln, timeout=10)
+    out = []
+    for ln in lines:
+        m = ghtest.SQUID_RE.match(ln)
+        assert m, ln
+        out.append((m.group(5), m.group(9)))
+    return out
+
+
+def helper_pids(d):
+    return [p for p in d.tree_pids() if _comm(p) == "negotiate_kerb"]
+
+
+def _comm(pid):
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()[:14]
+    except OSError:
+        return ""
+
+
+def test_ticket_gets_200_and_the_user_in_the_access_log(negd, kdc, ctx):
+    d = negd()
+    tok = uuid.uuid4().hex
+    url = "http://origin.test:%d/size/100?neg=%s" % (ctx.origin_port, tok)
+    rc, status, out = curl_negotiate(kdc, d.port, url, kdc.alice_cc)
+    assert status == 200, out[:2000]
+    # curl first sends no credentials, gets the challenge, then the token.
+    assert re.search(r"^Proxy-Authenticate: Negotiate\s*$", out, re.M | re.I), out[:2000]
+    users = log_users(d, tok)
+    # negotiate_kerberos_auth reports the whole principal (no -r option given).
+    assert ("200", "alice@GATEHOUSE.TEST") in users, users
+    assert ("407", "-") in users, users
+
+
+def test_no_ticket_gets_407_with_a_negotiate_challenge(negd, kdc, ctx):
+    d = negd()
+    rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/size/10"
+                                     % ctx.origin_port, None)
+    assert status == 407, out[:2000]
+    r = ghtest.get(d.port, "http://origin.test:%d/size/10" % ctx.origin_port)
+    assert r.status == 407
+    assert r.headers_all("Proxy-Authenticate") == ["Negotiate"], r.headers_all(
+        "Proxy-Authenticate")
+
+
+def test_malformed_token_gets_407_and_never_reaches_the_helper(negd, kdc, ctx):
+    d = negd()
+    for bad in ("!!notbase64!!", "YII= x", "A"):
+        r = ghtest.get(d.port, "http://origin.test:%d/size/10" % ctx.origin_port,
+                       headers=[("Proxy-Authorization", "Negotiate " + bad)])
+        assert r.status == 407, (bad, r.status)
+        assert "Negotiate" in r.headers_all("Proxy-Authenticate")
+    assert "malformed Negotiate token" in d.stderr_text()
+
+
+def test_ticket_of_another_realm_gets_407(negd, kdc, ctx, workdir):
+    """bob@OTHER.TEST gets a real ticket for HTTP/localhost@OTHER.TEST; the helper has no key
+    for it: refused, 407, counted as a failure."""
+    other = krb5kdc.Kdc(workdir, realm="OTHER.TEST", name="kdc-other").start()
+    try:
+        other.add_user("bob", "Bob-pw-77")
+        other.add_service("HTTP/localhost", keytab=os.path.join(other.dir, "other.keytab"))
+        cc = other.kinit("bob", "Bob-pw-77", os.path.join(other.dir, "bob.cc"))
+        d = negd()
+        off = d.stderr_size()
+        rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/size/10"
+                                         % ctx.origin_port, env=other.env(cc))
+        assert status == 407, out[:2000]
+        # The token did reach the helper and was refused there (not merely absent).
+        assert ghtest.poll(lambda: "Negotiate refused" in d.stderr_text(off), timeout=10), \
+            d.stderr_tail(3000, off)
+    finally:
+        other.stop()
+
+
+def test_expired_ticket_gets_407(negd, kdc, ctx, tmp_path):
+    """A TGT that has expired cannot get a service ticket: curl sends nothing usable."""
+    cc = kdc.kinit("alice", ALICE_PW, str(tmp_path / "short.cc"), lifetime="2s")
+    time.sleep(3)
+    d = negd()
+    rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/size/10"
+                                     % ctx.origin_port, cc)
+    assert status == 407, out[:2000]
+
+
+def test_connect_through_negotiate(negd, kdc, ctx):
+    d = negd(allow_connect="443 %d" % ctx.origin_port)
+    tok = uuid.uuid4().hex
+    rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/size/100?t=%s"
+                                     % (ctx.origin_port, tok), kdc.alice_cc,
+                                     extra=["--proxytunnel"])
+    assert status == 200, out[:2000]
+    assert re.search(r"^HTTP/1\.[01] 200", out, re.M)
+    users = [u for _, u in log_users(d, "origin.test:%d" % ctx.origin_port)]
+    assert "alice@GATEHOUSE.TEST" in users, users
+
+
+def test_basic_offered_beside_negotiate(negd, kdc, ctx, tmp_path):
+    pw = tmp_path / "users.htpasswd"
+    subprocess.run(["htpasswd", "-cbB", str(pw), "carol", "Carol-pw-9"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    d = negd(proxy_section=section(basic_file=str(pw)))
+    r = ghtest.get(d.port, "http://origin.test:%d/size/10" % ctx.origin_port)
+    assert r.status == 407
+    ch = r.headers_all("Proxy-Authenticate")
+    assert len(ch) == 2 and ch[0] == "Negotiate" and ch[1].startswith("Basic realm="), ch
+    assert "Gatehouse Kerberos test" in ch[1]
+    tok = uuid.uuid4().hex
+    r = subprocess.run(["curl", "-sS", "--max-time", "30", "-o", "/dev/null", "-w",
+                        "%{http_code}", "--proxy-user", "carol:Carol-pw-9", "--proxy",
+                        "http://localhost:%d" % d.port,
+                        "http://origin.test:%d/size/10?b=%s" % (ctx.origin_port, tok)],
+                       stdout=subprocess.PIPE, env=ghtest.clean_env(), timeout=40)
+    assert r.stdout == b"200"
+    assert ("200", "carol") in log_users(d, tok)
+    # Kerberos still works on the same section.
+    tok = uuid.uuid4().hex
+    rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/size/10?k=%s"
+                                     % (ctx.origin_port, tok), kdc.alice_cc)
+    assert status == 200, out[:2000]
+    assert ("200", "alice@GATEHOUSE.TEST") in log_users(d, tok)
+
+
+def test_killed_helper_is_restarted(negd, kdc, ctx):
+    d = negd(workers=1, proxy_section=section(children=1))
+    url = "http://origin.test:%d/size/10" % ctx.origin_port
+    rc, status, out = curl_negotiate(kdc, d.port, url, kdc.alice_cc)
+    assert status == 200, out[:2000]
+    before = helper_pids(d)
+    assert before, "no negotiate_kerberos_auth child under the daemon"
+    for p in before:
+        os.kill(p, signal.SIGKILL)
+    # The pool restarts a slot at most once a second; a request may meet the dead child
+    # (503, never a hang) before the new one is up.
+    got = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rc, status, out = curl_negotiate(kdc, d.port, url, kdc.alice_cc)
+        got.append(status)
+        if status == 200:
+            break
+        assert status in (503, 407), out[:2000]
+        time.sleep(0.5)
+    assert got[-1] == 200, got
+    after = helper_pids(d)
+    assert after and not set(after) & set(before), (before, after)
