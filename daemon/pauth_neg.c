@@ -169,7 +169,7 @@ neg_finish(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, struct 
 		h.code = HR_UNKNOWN;
 	switch (h.code) {
 	case HR_TT:
-		if (h.token == NULL || *h.token == '\0' || !neg_token_valid(h.token, strlen(h.token)))
+		if (h.token == NULL || !neg_token_valid(h.token, strlen(h.token)))
 			goto garbled;
 		free(pc->neg_token);
 		pc->neg_token = strdup(h.token);
