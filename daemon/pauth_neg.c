@@ -251,7 +251,9 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 	}
 
 	if (token == NULL) {
-		if (pc->neg_user_ok && pc->user && pc->cred_cfg == cfg) {
+		/* cred_expires_ms is 0 after a Negotiate success; a Basic success since then
+		 * (a section offering both) set it, and Basic needs its field on every request. */
+		if (pc->neg_user_ok && pc->user && pc->cred_cfg == cfg && pc->cred_expires_ms == 0) {
 			neg_fill_who(pc, who);
 			return PAUTH_OK;
 		}
