@@ -188,25 +188,19 @@ size_t pauth_challenge(const struct pauth_cfg *cfg, const struct pauth_conn *pc,
 
 /* ---- internal: pauth.c <-> pauth_neg.c ---- */
 
-/* Negotiate (daemon/pauth_neg.c), called by pauth_identify when cfg->negotiate and the field
- * is "Negotiate TOKEN" (token: the len bytes after the blank), or absent (token NULL: PAUTH_OK
- * when this connection already authenticated with Negotiate under r->cfg, else
- * PAUTH_CHALLENGE), and again with the same arguments after PAUTH_WAIT. Squid's helper
- * protocol: "YR TOKEN" starts an exchange on any child, "KK TOKEN" continues it on the child
- * that began it; TT -> PAUTH_CHALLENGE with pc->neg_token set (pauth_challenge sends it);
- * AF/OK -> PAUTH_OK (user, group= keys and AuthGroupFile groups in pc and who); NA/ERR/BH ->
- * a failure for the limiter (pauth_fail); the helper dead, hung or not startable ->
- * PAUTH_UNAVAILABLE. Tokens are one-time: never in the result cache. */
+/* Negotiate's exchange (pauth_neg.c): token is what follows "Negotiate " (NULL, 0 when the
+ * field is absent: OK when the connection already proved a user by Negotiate). Called by
+ * pauth_identify, again with the same arguments after PAUTH_WAIT. Never uses the cache. */
 enum pauth_res pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
                                struct pauth_req *r, const char *token, size_t len,
                                struct who *who);
-/* The worker's pool for these helper settings (hpool_set_get on wk's set); NULL with err. */
+/* hpool_set_get on the worker's set. */
 struct hpool *pauth_wk_pool(struct pauth_wk *wk, const struct hpool_cfg *hc, char *err,
                             size_t errlen);
-/* Nonzero when r->addr_text is blocked by the limiter now (r->retry_s set); counts nothing. */
+/* Nonzero when r->addr_text is blocked now (sets r->retry_s and r->msg, counts nothing). */
 int pauth_limit_check(struct pauth *pa, struct pauth_req *r);
-/* A failed attempt: the limiter, the counter and the notice line (user may be NULL, why says
- * what failed). Returns PAUTH_LIMITED (r->retry_s set) or PAUTH_CHALLENGE. */
+/* A failed attempt: limiter, counter, the notice line; PAUTH_LIMITED (retry_s set) or
+ * PAUTH_CHALLENGE; user may be NULL. */
 enum pauth_res pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user,
                           const char *why);
 
