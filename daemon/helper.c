@@ -1480,8 +1480,8 @@ hreply_parse(char *line, size_t len, struct hreply *out)
 			goto bad;
 		if (k == 1)
 			out->user = v;
-		else if (k == 2 && out->ngroups < HREPLY_MAX_GROUPS)
-			out->groups[out->ngroups++] = v;
+		else if (k == 2 && v[0] != '\0' && out->ngroups < HREPLY_MAX_GROUPS)
+			out->groups[out->ngroups++] = v;  /* "group=": none (no PAC) */
 		else if (k == 3)
 			out->token = v;
 		else if (k == 4)
