@@ -299,3 +299,41 @@ def test_killed_helper_is_restarted(negd, kdc, ctx):
     assert got[-1] == 200, got
     after = helper_pids(d)
     assert after and not set(after) & set(before), (before, after)
+
+
+def fresh_token(kdc):
+    """A real SPNEGO token for HTTP/localhost from alice's ticket (curl made it)."""
+    cap = _Capture()
+    cap.start()
+    curl_negotiate(kdc, cap.port, "http://www.example.test/", kdc.alice_cc)
+    cap.join(30)
+    assert cap.tokens and cap.tokens[0].startswith("Negotiate "), cap.tokens
+    return cap.tokens[0].split(" ", 1)[1]
+
+
+def test_identity_belongs_to_the_connection_and_tokens_are_never_reused(negd, kdc, ctx):
+    d = negd()
+    token = fresh_token(kdc)
+    tok = uuid.uuid4().hex
+    url = "http://origin.test:%d/size/10?c=%s&n=" % (ctx.origin_port, tok)
+    with ghtest.Conn("127.0.0.1", d.port) as c:
+        c.send(ghtest.build(url + "1", headers=[("Proxy-Authorization", "Negotiate " + token)]))
+        assert c.read_response().status == 200
+        # SPNEGO is connection-oriented: the next request on it needs no credentials.
+        c.send(ghtest.build(url + "2"))
+        assert c.read_response().status == 200
+    # Another connection without credentials is nobody.
+    r = ghtest.get(d.port, url + "3")
+    assert r.status == 407
+    # The same token again (a replay) is refused by the acceptor: Gatehouse kept no result
+    # for it that would let it in without asking the helper.
+    off = d.stderr_size()
+    r = ghtest.get(d.port, url + "4", headers=[("Proxy-Authorization", "Negotiate " + token)])
+    assert r.status == 407, r.status
+    assert ghtest.poll(lambda: "Negotiate refused" in d.stderr_text(off), timeout=10), \
+        d.stderr_tail(3000, off)
+    users = dict((ln.split("&n=")[1].split()[0], u) for ln, u in
+                 ((ln, ghtest.SQUID_RE.match(ln).group(9)) for ln in
+                  ghtest.poll_lines(d.access_log, lambda ln: tok in ln, count=4, timeout=10)))
+    assert users == {"1": "alice@GATEHOUSE.TEST", "2": "alice@GATEHOUSE.TEST", "3": "-",
+                     "4": "-"}, users
