@@ -257,6 +257,10 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 			neg_fill_who(pc, who);
 			return PAUTH_OK;
 		}
+		/* The client dropped an exchange in progress: the next challenge is a plain one. */
+		free(pc->neg_token);
+		pc->neg_token = NULL;
+		pc->neg_child = HPOOL_ANY;
 		snprintf(r->msg, sizeof r->msg, "proxy authentication required");
 		return PAUTH_CHALLENGE;
 	}

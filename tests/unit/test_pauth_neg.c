@@ -120,6 +120,11 @@ tt_continues_on_the_same_child(void **state)
 	assert_null(f->pc.user);
 	assert_null(f->who.user);
 	assert_false(f->pc.pending_done);
+	/* The client gives up (no token on its next request): a plain challenge again. */
+	assert_int_equal(pauth_negotiate(f->pa, NULL, &f->pc, &f->r, NULL, 0, &f->who),
+	                 PAUTH_CHALLENGE);
+	assert_null(f->pc.neg_token);
+	assert_int_equal(f->pc.neg_child, HPOOL_ANY);
 }
 
 static void
