@@ -122,7 +122,7 @@ def test_kdc_fixture_issues_tickets_the_squid_helper_accepts(kdc, tmp_path):
 HELPER_ARGS = "-s HTTP/localhost@GATEHOUSE.TEST"
 
 
-def section(basic_file=None, children=2, require="Require valid-user"):
+def section(basic_file=None, children=2, require="Require valid-user", group_file=None):
     lines = ["<Proxy *>",
              "    AuthType Negotiate",
              '    AuthName "Gatehouse Kerberos test"',
@@ -130,6 +130,8 @@ def section(basic_file=None, children=2, require="Require valid-user"):
              "    AuthNegotiateChildren %d" % children]
     if basic_file:
         lines += ["    AuthBasicProvider file", "    AuthUserFile %s" % basic_file]
+    if group_file:
+        lines.append("    AuthGroupFile %s" % group_file)
     lines += ["    " + require, "</Proxy>"]
     return "\n".join(lines)
 
@@ -337,3 +339,20 @@ def test_identity_belongs_to_the_connection_and_tokens_are_never_reused(negd, kd
                   ghtest.poll_lines(d.access_log, lambda ln: tok in ln, count=4, timeout=10)))
     assert users == {"1": "alice@GATEHOUSE.TEST", "2": "alice@GATEHOUSE.TEST", "3": "-",
                      "4": "-"}, users
+
+
+def test_groups_of_a_kerberos_user_decide_per_url(negd, kdc, ctx, tmp_path):
+    """AuthGroupFile lists the principal as the helper reports it."""
+    g = tmp_path / "groups"
+    g.write_text("kerb: alice@GATEHOUSE.TEST\nhr: carol\n")
+    sec = section(group_file=str(g)) + (
+        "\n<Proxy http://origin.test:%d/size/>\n    Require group kerb\n</Proxy>"
+        "\n<Proxy http://origin.test:%d/echo>\n    Require group hr\n</Proxy>"
+        % (ctx.origin_port, ctx.origin_port))
+    d = negd(proxy_section=sec)
+    rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/size/7"
+                                     % ctx.origin_port, kdc.alice_cc)
+    assert status == 200, out[:2000]
+    rc, status, out = curl_negotiate(kdc, d.port, "http://origin.test:%d/echo"
+                                     % ctx.origin_port, kdc.alice_cc)
+    assert status == 403, out[:2000]
