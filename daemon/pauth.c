@@ -917,18 +917,6 @@ pauth_conn_from_cent(struct pauth_conn *pc, const struct pauth_cent *e)
 	return pauth_conn_set(pc, e->user, g, ng);
 }
 
-/* Placeholder for a4's pauth_negotiate (daemon/pauth_neg.c): until it is merged, a
- * Negotiate token is answered with the challenge again (the client falls back to Basic when
- * the section offers it). Replace the call below with pauth_negotiate() when merging. */
-static enum pauth_res
-pauth_negotiate_placeholder(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
-                            struct pauth_req *r, const char *token, size_t len, struct who *who)
-{
-	(void)pa; (void)wk; (void)pc; (void)token; (void)len; (void)who;
-	snprintf(r->msg, sizeof(r->msg), "Negotiate authentication is not available");
-	return PAUTH_CHALLENGE;
-}
-
 static void
 pauth_hp_cb(void *arg, const struct hpool_reply *rep)
 {
@@ -1053,14 +1041,14 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 	while (f && flen > 0 && (*f == ' ' || *f == '\t'))
 		f++, flen--;
 	if (cfg->negotiate && (!f || flen == 0))
-		return pauth_negotiate_placeholder(pa, wk, pc, r, NULL, 0, who);
+		return pauth_negotiate(pa, wk, pc, r, NULL, 0, who);
 	if (!f || flen == 0) {
 		pc->pending_done = 0;
 		snprintf(r->msg, sizeof(r->msg), "proxy authentication required");
 		return PAUTH_CHALLENGE;
 	}
 	if (cfg->negotiate && flen > 10 && strncasecmp(f, "Negotiate ", 10) == 0)
-		return pauth_negotiate_placeholder(pa, wk, pc, r, f + 10, flen - 10, who);
+		return pauth_negotiate(pa, wk, pc, r, f + 10, flen - 10, who);
 	if (!cfg->basic || flen < 6 || strncasecmp(f, "Basic ", 6) != 0) {
 		pc->pending_done = 0;
 		snprintf(r->msg, sizeof(r->msg), "proxy authentication required (the credentials "

@@ -145,6 +145,10 @@ struct pauth_conn {
 	uint32_t neg_child;            /* Negotiate: the helper child of an exchange in progress
 	                                * (HPOOL_ANY: none) */
 	char *neg_token;               /* Negotiate: the token for the next Proxy-Authenticate */
+	int neg_user_ok;               /* Negotiate: this connection proved pc->user (under
+	                               * cred_cfg); later requests on it without
+	                               * Proxy-Authorization are that user (SPNEGO is
+	                               * connection-oriented). A new token starts over. */
 	void (*wake)(void *arg);
 	void *wake_arg;
 };
