@@ -116,7 +116,10 @@ def test_ten_thousand_bad_logins_do_not_stop_authenticated_users(start_daemon, c
     users = authfix.write_htpasswd(tmp_path / "users.htpasswd", USERS)
     d = start_daemon(proxy_section=authfix.section(users),
                      extra=["AuthFailureLimit %d %d" % (BURST, REFILL),
-                            "MaxKeepAliveRequests 0"])
+                            "MaxKeepAliveRequests 0",
+                            # notice: the level the failures are logged at, and no info line
+                            # per refused request
+                            "LogLevel notice"])
     base = "http://origin.test:%d/size/100?t=" % ctx.origin_port
     url_fn = lambda: base + uuid.uuid4().hex[:8]   # noqa: E731
     # alice is verified before the attack; bob's credentials are first seen during it
@@ -169,11 +172,12 @@ def test_ten_thousand_bad_logins_do_not_stop_authenticated_users(start_daemon, c
     bound = BURST + int(elapsed / REFILL) + 1 + CONNS * 2
     failed = failure_lines(d, ATTACKER)
     assert BURST <= len(failed) <= bound, (len(failed), bound, failed[-5:])
+    # the status page's counter (a6's AuthVerifications), where the build has it: alice's
+    # first request, bob's first, the attacker's few
     stats = auto_counters(d)
-    verif = [(k, v) for k, v in stats.items() if "verif" in k.lower() and v.isdigit()]
-    for k, v in verif:
-        # alice's first request, bob's first, plus the attacker's few
-        assert int(v) <= bound + 2, (k, v, bound)
+    if "AuthVerifications" in stats:
+        assert 2 + BURST <= int(stats["AuthVerifications"]) <= bound + 2, (stats, bound)
+        assert int(stats.get("AuthLimited", "0")) >= TOTAL // 2, stats
     # the blocked attempts are counted, not logged one by one
     blocked = [ln for ln in d.stderr_text().splitlines()
                if "proxy authentication blocked for %s" % ATTACKER in ln]
@@ -182,6 +186,7 @@ def test_ten_thousand_bad_logins_do_not_stop_authenticated_users(start_daemon, c
     # still serving, the attacker's address still limited
     assert ghtest.get(d.port, url_fn(), [("Proxy-Authorization",
                                           authfix.basic("alice", USERS["alice"]))]).status == 200
-    r = ghtest.get(d.port, url_fn(), [("Proxy-Authorization", authfix.basic("alice", "x"))],
-                   source=ATTACKER)
-    assert r.status == 429 and r.header("Retry-After"), r
+    # (a token may have come back since the attack ended: then one try is verified, 407)
+    got = [ghtest.get(d.port, url_fn(), [("Proxy-Authorization", authfix.basic("alice", "x"))],
+                      source=ATTACKER).status for _ in range(3)]
+    assert 429 in got and set(got) <= {407, 429}, got
