@@ -19,9 +19,9 @@ import ghtest
 REALM = "Gatehouse test"
 
 
-def _run(args, **kw):
+def _run(args, input=""):
     return subprocess.run(args, capture_output=True, text=True, timeout=60, check=True,
-                          stdin=subprocess.DEVNULL, env=ghtest.clean_env(), **kw)
+                          input=input, env=ghtest.clean_env())
 
 
 def crypt_line(user, password, algo="bcrypt"):
