@@ -98,6 +98,8 @@ def test_chromium_without_the_right_credentials_gets_no_page(authd, pctx, tmp_pa
     load = loads[0]
     assert load["status"] != 200, load
     assert load["status"] == 407 or load["error"], load
+    if load["status"] == 407:       # the proxy's own page, shown after the credentials failed
+        assert "Proxy Authentication Required" in load["text"], load
     assert pctx.origin.requests_with(t) == [], "the page reached the origin"
     lines = ghtest.poll(lambda: log_lines(authd, t))
     assert lines and all(m and m.group(5) == "407" for m in lines), lines
