@@ -19,6 +19,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import uuid
 
 import pytest
@@ -507,3 +508,80 @@ def test_reload_with_a_changed_group_file(start_policy_daemon, pctx, files):
     sighup_and_wait(d)
     assert get(d, pay, good("alice")).status == 403
     assert get(d, pay, good("bob")).status == 200
+
+
+# ---------------------------------------------------------------- the packaged examples
+
+SHIPPED = os.path.join(ghtest.REPO, "packaging", "gatehouse.conf")
+
+
+def shipped_examples():
+    """The commented-out configuration blocks of packaging/gatehouse.conf: runs of lines
+    "#<...", "#    ..." (an admin removes the "#"), uncommented."""
+    blocks, cur = [], []
+    with open(SHIPPED) as f:
+        for ln in f.read().splitlines():
+            if re.match(r"^#(<|    +\S)", ln):
+                cur.append(ln[1:])
+            elif cur:
+                blocks.append("\n".join(cur))
+                cur = []
+    return blocks
+
+
+def example(word):
+    found = [b for b in shipped_examples() if word in b]
+    assert len(found) == 1, "packaging/gatehouse.conf: %d examples with %s" % (len(found), word)
+    return found[0]
+
+
+def gh_t(gh_bin, path):
+    p = subprocess.run([gh_bin, "-t", "-f", path], capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL, env=ghtest.clean_env())
+    return p.returncode, p.stdout + p.stderr
+
+
+def test_packaged_htpasswd_example_works_as_documented(start_policy_daemon, pctx, files):
+    # The example, as an admin would switch it on: only the file names and the payroll host
+    # are this test's.
+    users, groups = files
+    payroll = "http://intranet.corp.test:%d/" % pctx.origin_port
+    block = example("AuthBasicProvider file")
+    assert "http://payroll.corp.example/" in block and "/etc/gatehouse/users.htpasswd" in block
+    block = block.replace("/etc/gatehouse/users.htpasswd", users) \
+                 .replace("/etc/gatehouse/groups", groups) \
+                 .replace("http://payroll.corp.example/", payroll)
+    d = start_policy_daemon(proxy_section=block)
+    other = "http://www.outside.test:%d/echo" % pctx.origin_port
+    assert authfix.challenge_realm(get(d, other)) == "Office proxy"
+    assert get(d, other, good("bob")).status == 200
+    assert get(d, payroll + "echo", good("alice")).status == 200
+    assert get(d, payroll + "echo", good("bob")).status == 403
+    assert get(d, other, good("bob"), source="127.0.0.2").status == 200   # 127/8 is listed
+    assert fetch_local(d, "/proxy.pac").status == 200
+
+
+def test_packaged_ldap_and_negotiate_examples_pass_gatehouse_t(gh_bin, ctx, tmp_path):
+    # basic_ldap_auth and negotiate_kerberos_auth are Squid's (squid-openssl here): -t checks
+    # the directives and that the helper programs exist and are executable.
+    for helper in ("/usr/lib/squid/basic_ldap_auth", "/usr/lib/squid/negotiate_kerberos_auth"):
+        assert os.access(helper, os.X_OK), "%s is missing: scripts/test-deps.sh installs " \
+                                           "squid-openssl" % helper
+    users = authfix.write_htpasswd(tmp_path / "t.htpasswd", {"alice": "x"})
+    ldap = example("basic_ldap_auth")
+    neg = example("AuthNegotiateExternal")
+    assert not neg.lstrip().startswith("<"), neg      # lines for a section, not a section
+    negotiate_section = "\n".join([
+        "<Proxy *>", neg, "    AuthName \"Office proxy\"", "    AuthBasicProvider file",
+        "    AuthUserFile %s" % users, "    Require valid-user", "</Proxy>"])
+    for name, section in (("ldap", ldap), ("negotiate", negotiate_section)):
+        conf = tmp_path / ("%s.conf" % name)
+        conf.write_text(ghtest.conf_text(ctx, ghtest.free_port(), proxy_section=section))
+        rc, out = gh_t(gh_bin, str(conf))
+        assert rc == 0 and out.endswith("Syntax OK\n"), (name, out)
+    # ... and -t does check the helper: a path that is not there is an error naming it
+    conf = tmp_path / "missing.conf"
+    conf.write_text(ghtest.conf_text(ctx, ghtest.free_port(), proxy_section=ldap.replace(
+        "/usr/lib/squid/basic_ldap_auth", "/usr/lib/squid/no_such_auth")))
+    rc, out = gh_t(gh_bin, str(conf))
+    assert rc != 0 and "no_such_auth" in out, out
