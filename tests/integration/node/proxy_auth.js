@@ -9,7 +9,9 @@
 //   "executable": "/usr/bin/chromium", "profile": "/tmp/...", "timeout_ms": 45000,
 //   "proxy": "http://127.0.0.1:PORT", "resolver_rules": "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 //   "auth": {"username": "...", "password": "..."} or null (no credentials offered),
-//   "urls": [URL, ...]
+//   "urls": [URL, ...],
+//   "ignore_cert_errors": true (optional: an https:// origin with a test certificate; the
+//                               tests of the proxy's CONNECT, not of certificate checks)
 // }
 // Output: {"ok": true, "loads": [{"url", "status", "text", "error"}...]}; a load that fails
 // (net::ERR_...) has "error" and status null. {"ok": false, "error": "..."} when the browser
@@ -32,7 +34,9 @@ async function run(spec) {
 		       '--disable-extensions', '--disable-background-networking',
 		       '--disable-component-update', '--disable-sync', '--no-default-browser-check',
 		       '--proxy-server=' + spec.proxy,
-		       '--host-resolver-rules=' + spec.resolver_rules],
+		       '--host-resolver-rules=' + spec.resolver_rules]
+			.concat(spec.ignore_cert_errors ? ['--ignore-certificate-errors'] : []),
+		acceptInsecureCerts: !!spec.ignore_cert_errors,
 		timeout,
 		protocolTimeout: timeout,
 	});
