@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import subprocess
+import urllib.parse
 import uuid
 
 import pytest
@@ -162,6 +163,25 @@ def test_unauthenticated_requests_log_no_user(start_daemon, ctx, files, tmp_path
     assert r.status == 200, r
     m = ghtest.SQUID_RE.match(ghtest.poll_lines(log, lambda ln: t in ln)[0])
     assert m and m.group(9) == "-", m
+
+
+def test_a_user_name_with_blanks_and_quotes_stays_one_log_field(start_daemon, ctx, tmp_path):
+    # The user name is the client's text: in the Squid and combined lines it must stay one
+    # field (escaped), or a report tool reads the wrong columns.
+    name = 'mary "mj" o\'neil 100%'
+    users = authfix.write_htpasswd(tmp_path / "odd.htpasswd", {name: ("pw-odd", "sha512")})
+    squid, combined = str(tmp_path / "odd-squid.log"), str(tmp_path / "odd-combined.log")
+    d = start_daemon(proxy_section=authfix.section(users), access_log=squid,
+                     extra=["CustomLog %s combined" % combined])
+    t = uuid.uuid4().hex
+    assert get(d, url(ctx, t), authfix.basic(name, "pw-odd")).status == 200
+    m = ghtest.SQUID_RE.match(ghtest.poll_lines(squid, lambda ln: t in ln)[0])
+    assert m, "the squid line does not parse"
+    m2 = ghtest.APACHE_COMBINED_RE.match(ghtest.poll_lines(combined, lambda ln: t in ln)[0])
+    assert m2, "the combined line does not parse"
+    for field in (m.group(9), m2.group(3)):
+        assert " " not in field and '"' not in field, field
+        assert urllib.parse.unquote(field) == name, field
 
 
 # ---------------------------------------------------------------- bad credentials
