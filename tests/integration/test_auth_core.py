@@ -297,3 +297,40 @@ def test_external_helper_that_dies_gets_503_and_is_restarted(start_daemon, ctx, 
         assert code == 503, head
         time.sleep(0.5)
     assert code == 200, head
+
+
+# ---- reload ----
+
+def _sighup(d):
+    import signal
+    n = d.stderr_text().count("configuration reloaded")
+    d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
+                       timeout=10), d.stderr_tail()
+
+
+@pytest.mark.skipif(not shutil.which("htpasswd"), reason="htpasswd (apache2-utils) missing")
+def test_reload_reads_the_user_file_again(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 200
+    # alice's password changes in the file; a reload reads it (cached results are of the
+    # old settings and never reused)
+    subprocess.run(["htpasswd", "-bB", "-C", "5", users, "alice", "new pass"],
+                   capture_output=True, timeout=30, check=True)
+    _sighup(d)
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 407
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
+    assert code == 200
+    # a broken user file fails the reload; the running settings stay
+    with open(users, "a") as f:
+        f.write("mallory:plaintext\n")
+    n = d.stderr_text().count("reload failed")
+    import signal
+    d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: d.stderr_text().count("reload failed") > n, timeout=10)
+    assert "users.htpasswd:" in d.stderr_text().split("reload failed")[-1][:600]
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
+    assert code == 200
