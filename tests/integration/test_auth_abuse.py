@@ -14,6 +14,8 @@ What must hold (no timing assertions: the machine may be loaded):
     counter when it shows one;
   - the blocked attempts do not flood the error log with a line each;
   - the daemon is alive and clean afterwards (conftest checks the sanitizer report).
+And the same spread over 500 addresses (2,000 bad logins, each address below the burst, so
+every one costs a password check): users with cached credentials are served throughout.
 """
 
 import re
@@ -194,3 +196,58 @@ def test_ten_thousand_bad_logins_do_not_stop_authenticated_users(start_daemon, c
     got = [ghtest.get(d.port, url_fn(), [("Proxy-Authorization", authfix.basic("alice", "x"))],
                       source=ATTACKER).status for _ in range(3)]
     assert 429 in got and set(got) <= {407, 429}, got
+
+
+def spread_attack(port, url, sources, tries, out, lock):
+    """tries bad logins from each source address (below the limiter's burst: every one costs
+    a password check), one keep-alive connection per address."""
+    tally = {}
+    for src in sources:
+        try:
+            with ghtest.Conn("127.0.0.1", port, source=src, timeout=60) as c:
+                c.send(b"".join(ghtest.build(url, [("Proxy-Authorization", authfix.basic(
+                    "alice", uuid.uuid4().hex))]) for _ in range(tries)))
+                for _ in range(tries):
+                    st = c.read_response(timeout=60).status
+                    tally[st] = tally.get(st, 0) + 1
+        except (ghtest.Closed, OSError) as e:
+            k = "error: %s" % type(e).__name__
+            tally[k] = tally.get(k, 0) + 1
+    with lock:
+        for k, v in tally.items():
+            out[k] = out.get(k, 0) + v
+
+
+def test_bad_logins_from_many_addresses_do_not_stop_cached_users(start_daemon, ctx, tmp_path):
+    # Spread over many addresses (2,000 bad logins, 4 from each of 500) the limiter lets
+    # every try through to a password check; a user whose credentials are in the result
+    # cache (or whose connection already proved them) is still served all along.
+    users = authfix.write_htpasswd(tmp_path / "users.htpasswd", USERS)
+    d = start_daemon(proxy_section=authfix.section(users),
+                     extra=["AuthFailureLimit %d %d" % (BURST, REFILL), "LogLevel notice"])
+    base = "http://origin.test:%d/size/100?t=" % ctx.origin_port
+    url_fn = lambda: base + uuid.uuid4().hex[:8]   # noqa: E731
+    assert ghtest.get(d.port, url_fn(), [("Proxy-Authorization",
+                                          authfix.basic("alice", USERS["alice"]))]).status == 200
+    sources = ["127.1.%d.%d" % (i // 250, 1 + i % 250) for i in range(500)]
+    tries = 4                                   # below BURST - 1: all answered 407
+    attacked, good, lock, stop = {}, {}, threading.Lock(), threading.Event()
+    attackers = [threading.Thread(target=spread_attack,
+                                  args=(d.port, base + "x", sources[i::CONNS], tries, attacked,
+                                        lock)) for i in range(CONNS)]
+    browser = threading.Thread(target=browse, args=(d.port, url_fn, "alice", stop, good,
+                                                    "127.0.0.1"))
+    for t in attackers + [browser]:
+        t.start()
+    for t in attackers:
+        t.join(timeout=900)
+    stop.set()
+    browser.join(timeout=120)
+    assert not any(t.is_alive() for t in attackers + [browser]), "a client hung"
+    assert attacked == {407: len(sources) * tries}, attacked
+    got = good.get("alice", [])
+    assert len(got) >= 20 and set(got) == {200}, got[:20]
+    # every bad try was checked (nothing blocked them): the test did load the checker
+    failed = [ln for ln in d.stderr_text().splitlines()
+              if re.search(r'proxy authentication failed for user "alice" from 127\.1\.', ln)]
+    assert len(failed) == len(sources) * tries, len(failed)
