@@ -517,7 +517,9 @@ def test_package_holds_the_daemon_config_unit_and_docs(deb):
     names = {ln.split()[-1].lstrip(".") for ln in run(["dpkg-deb", "-c", deb]).stdout.splitlines()}
     for path in (GATEHOUSE, CONF, "/etc/gatehouse/conf.d/", UNIT, "/etc/logrotate.d/gatehouse",
                  "/usr/share/man/man8/gatehouse.8.gz", "/usr/share/man/man5/gatehouse.conf.5.gz",
-                 "/usr/share/doc/gatehouse/copyright", "/usr/share/doc/gatehouse/changelog.gz"):
+                 "/usr/share/doc/gatehouse/copyright", "/usr/share/doc/gatehouse/changelog.gz",
+                 "/etc/fail2ban/filter.d/gatehouse-auth.conf",
+                 "/etc/fail2ban/jail.d/gatehouse-auth.conf"):
         assert path in names, "%s missing from the package" % path
     # Cache and log directories belong to _gatehouse: postinst makes them, the .deb does not.
     assert not any(n.startswith(CACHEDIR) or n.startswith(LOGDIR) for n in names)
