@@ -1007,11 +1007,22 @@ pauth_external_answer(struct pauth *pa, struct pauth_conn *pc, struct pauth_req 
 		pc->answer = NULL;
 		pauth_cache_store(pa, cfg, mac, r->now_ms, 0, user, NULL, 0, "rejected by the helper");
 		return pauth_fail(pa, r, user, "rejected by the helper");
+	case HR_BH:
+		/* Squid reads BH from a Basic helper as failed credentials, and Debian's
+		 * basic_ldap_auth answers BH for a wrong password or an unknown user. So: a 407,
+		 * counted by the limiter (the directory's only brute-force guard here), not in the
+		 * negative cache (a directory outage heals), and a warning with the helper's words
+		 * for the admin. */
+		log_warn("proxy authentication for %s: the authentication helper %s answered BH%s%s",
+		         r->addr_text, name, rep.message ? ": " : "", rep.message ? rep.message : "");
+		free(pc->answer);
+		pc->answer = NULL;
+		return pauth_fail(pa, r, user, "rejected by the helper (BH)");
 	default:
 		free(pc->answer);
 		pc->answer = NULL;
 		snprintf(r->msg, sizeof(r->msg), "the authentication helper %s %s", name,
-		         rep.code == HR_BH ? "failed (BH)" : "gave an answer that is not OK or ERR");
+		         "gave an answer that is not OK, ERR or BH");
 		log_warn("proxy authentication for %s: %s", r->addr_text, r->msg);
 		return PAUTH_UNAVAILABLE;
 	}
