@@ -9,7 +9,8 @@
  * counts in the hour it was noted in, and interleaved keys read between writes lose nothing.
  * Users (issue 14): only a name in the log entry's user field counts ("-" and NULL are no
  * user), by requests and bytes, their total is the authenticated traffic, runs of one user
- * interleaved with others lose nothing, and recent requests carry the user.
+ * interleaved with others lose nothing, recent requests carry the user, and thousands of
+ * names keep the list bounded with the heavy user on top.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -316,6 +317,22 @@ history_users_top_and_recent(void **state)
 	}
 	assert_int_equal(alice, 12);
 	assert_int_equal(nouser, 24);
+
+	/* bounded like the other lists: 3,000 distinct names (an office's worth and more) keep
+	 * at most SKETCH_CAP counters per worker and hour; the heavy user stays on top, exact
+	 * within its error bound */
+	char name[32];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "user%04d", i);
+		note_user(9, T3 + 100 + i / 100, "10.7.0.9", name, 1);
+		if (i % 10 == 0)
+			note_user(9, T3 + 100 + i / 100, "10.7.0.9", "heavy", 1);
+	}
+	assert_int_equal(ops->top(NULL, UI_TOP_USERS_REQ, T3 + 200, t), 0);
+	assert_int_equal(t->n, UI_TOP_MAX);
+	assert_string_equal(t->item[0].key, "heavy");
+	assert_true(t->item[0].count - t->item[0].err <= 300 && 300 <= t->item[0].count);
+	assert_int_equal(t->total, 17 + 3000 + 300);
 	free(r);
 	free(t);
 }
