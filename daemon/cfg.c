@@ -77,6 +77,7 @@
 #include <string.h>
 #include <strings.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -87,6 +88,7 @@
 #include "daemon/errdoc.h"
 #include "daemon/log.h"
 #include "daemon/logfmt.h"
+#include "daemon/pauth.h"
 #include "daemon/svc.h"
 #include "webui/auth.h"
 
@@ -178,6 +180,9 @@ struct cfg_src {
 	struct pol_acl_section *lim;     /* open <Limit>/<LimitExcept> inside sec, or NULL */
 	const char *lim_name;            /* "Limit" or "LimitExcept" */
 	unsigned lim_line;
+	struct pauth_cfg *auth;          /* the open section's Auth* settings (issue 14), or NULL;
+	                                 * already in c->auths, finished at the section's end */
+	unsigned auth_lines[8];          /* where each kind was given (cfg_pauth_*), for messages */
 	int in_loc;                      /* a <Location> is open: c->locations[loc_i] */
 	size_t loc_i;
 	unsigned line;                   /* line of the directive being handled */
@@ -2061,7 +2066,8 @@ static const char *const cfg_dump_path_args[] = { "AccessLog", "ErrorLog", "PidF
 	                                         "SSLCertificateKeyFile", "SSLCertificateChainFile",
 	                                         "SSLProxyCACertificateFile",
 	                                         "SSLProxyCACertificatePath",
-	                                         "SSLProxyMachineCertificateFile", NULL };
+	                                         "SSLProxyMachineCertificateFile",
+	                                         "AuthUserFile", "AuthGroupFile", NULL };
 
 static void
 cfg_dump_directive(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
@@ -2128,6 +2134,339 @@ cfg_d_error_document(struct cfg_parse *ps, struct cfg_src *src, const struct cfg
 	if (argv[2][0] == '/' && !strchr(argv[2], ' ') &&
 	    cfg_record(&ps->c->files, &ps->c->nfiles, argv[2]) != 0)
 		return cfg_nomem(ps, src);
+	return 0;
+}
+
+/* ---- proxy authentication in <Proxy>/<ProxyMatch> (issue 14, daemon/pauth.h) ---- */
+
+enum { CFG_PA_TYPE, CFG_PA_PROVIDER, CFG_PA_USERFILE, CFG_PA_GROUPFILE, CFG_PA_EXTERNAL,
+       CFG_PA_NEGOTIATE };
+
+/* The settings of the open section, made on its first Auth* directive. */
+static struct pauth_cfg *
+cfg_pauth_get(struct cfg_parse *ps, struct cfg_src *src)
+{
+	struct cfg *c = ps->c;
+	struct pauth_cfg *pc, **na;
+	char where[512];
+
+	if (src->auth)
+		return src->auth;
+	na = realloc(c->auths, (c->nauths + 1) * sizeof(*na));
+	if (!na)
+		return NULL;
+	c->auths = na;
+	pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return NULL;
+	pc->where = strdup(cfg_where(src, where, sizeof(where)));
+	if (!pc->where || RAND_bytes(pc->id, sizeof(pc->id)) != 1) {
+		free(pc->where);
+		free(pc);
+		return NULL;
+	}
+	pc->provider = PAUTH_PROV_NONE;
+	pc->external_children = PAUTH_CHILDREN_DEFAULT;
+	pc->external.timeout_ms = PAUTH_HELPER_TIMEOUT_DEFAULT * 1000;
+	pc->negotiate_children = PAUTH_CHILDREN_DEFAULT;
+	pc->negotiate_helper.timeout_ms = PAUTH_HELPER_TIMEOUT_DEFAULT * 1000;
+	pc->cache_ttl_s = PAUTH_CACHE_TTL_DEFAULT;
+	pc->negative_ttl_s = PAUTH_NEGATIVE_TTL_DEFAULT;
+	pc->basic = -1; /* AuthType not given yet */
+	c->auths[c->nauths++] = pc;
+	memset(src->auth_lines, 0, sizeof(src->auth_lines));
+	src->auth = pc;
+	return pc;
+}
+
+/* A helper command: the first word (blanks split, "..." quotes) is an absolute path to an
+ * executable, checked now so that the mistake is the config's, not a 503 at the first login. */
+static int
+cfg_pauth_cmd(struct cfg_parse *ps, struct cfg_src *src, const char *name, const char *cmd)
+{
+	char prog[1024];
+	const char *p = cmd;
+	size_t n = 0;
+
+	while (cfg_is_blank((unsigned char)*p))
+		p++;
+	if (*p == '"') {
+		p++;
+		while (*p && *p != '"' && n + 1 < sizeof(prog))
+			prog[n++] = *p++;
+	} else {
+		while (*p && !cfg_is_blank((unsigned char)*p) && n + 1 < sizeof(prog))
+			prog[n++] = *p++;
+	}
+	prog[n] = '\0';
+	if (n == 0)
+		return cfg_fail(ps, src, "%s: the command is empty", name);
+	if (prog[0] != '/')
+		return cfg_fail(ps, src, "%s: \"%.200s\" is not an absolute path (helpers run "
+		                "without a shell or PATH)", name, prog);
+	struct stat st;
+	if (stat(prog, &st) != 0)
+		return cfg_fail(ps, src, "%s: %.200s: %s", name, prog,
+		                errno == ENOENT ? "no such file (is the helper installed? Debian's "
+		                "squid package ships them in /usr/lib/squid)" : strerror(errno));
+	/* root passes access(X_OK) for any file with one execute bit: check the bits too */
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & 0111) || access(prog, X_OK) != 0)
+		return cfg_fail(ps, src, "%s: %.200s: not an executable file", name, prog);
+	return 0;
+}
+
+static int
+cfg_pauth_seconds(struct cfg_parse *ps, struct cfg_src *src, const char *name, const char *v,
+                  unsigned long lo, unsigned long hi, unsigned *out)
+{
+	unsigned long x;
+
+	if (cfg_number(v, lo, hi, &x) != 0)
+		return cfg_fail(ps, src, "%s: expected a number of seconds from %lu to %lu, got "
+		                "\"%.100s\"", name, lo, hi, v);
+	*out = (unsigned)x;
+	return 0;
+}
+
+/* "N [concurrency=C]" of AuthExternalChildren / AuthNegotiateChildren. */
+static int
+cfg_pauth_children(struct cfg_parse *ps, struct cfg_src *src, const char *name, char **argv,
+                   size_t argc, unsigned *children, unsigned *concurrency)
+{
+	unsigned long v;
+
+	if (cfg_number(argv[1], 1, 1000, &v) != 0)
+		return cfg_fail(ps, src, "%s: expected a number of processes from 1 to 1000, got "
+		                "\"%.100s\"", name, argv[1]);
+	*children = (unsigned)v;
+	for (size_t i = 2; i < argc; i++) {
+		if (!concurrency || strncasecmp(argv[i], "concurrency=", 12) != 0)
+			return cfg_fail(ps, src, "%s: unknown option \"%.100s\"%s", name, argv[i],
+			                concurrency ? " (expected concurrency=C)" : "");
+		if (cfg_number(argv[i] + 12, 0, 1000, &v) != 0)
+			return cfg_fail(ps, src, "%s: concurrency: expected a number from 0 to 1000, "
+			                "got \"%.100s\"", name, argv[i] + 12);
+		*concurrency = (unsigned)v;
+	}
+	return 0;
+}
+
+static int
+cfg_d_pauth(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+            char **argv, size_t argc)
+{
+	struct pauth_cfg *pc = cfg_pauth_get(ps, src);
+	const char *n = d->name;
+	char err[1024];
+
+	if (!pc)
+		return cfg_nomem(ps, src);
+	if (strcmp(n, "AuthType") == 0) {
+		if (strcasecmp(argv[1], "Basic") == 0)
+			pc->basic = 1, pc->negotiate = 0;
+		else if (strcasecmp(argv[1], "Negotiate") == 0)
+			pc->basic = 0, pc->negotiate = 1;
+		else if (strcasecmp(argv[1], "None") == 0)
+			pc->basic = 0, pc->negotiate = 0;
+		else
+			return cfg_fail(ps, src, "AuthType %.200s: expected Basic, Negotiate or None",
+			                argv[1]);
+		free(pc->where);
+		if ((pc->where = strdup(cfg_where(src, err, sizeof(err)))) == NULL)
+			return cfg_nomem(ps, src);
+		src->auth_lines[CFG_PA_TYPE] = src->line;
+		return 0;
+	}
+	if (strcmp(n, "AuthName") == 0) {
+		if (argv[1][0] == '\0' || strpbrk(argv[1], "\"\\\r\n") != NULL ||
+		    strlen(argv[1]) > 200)
+			return cfg_fail(ps, src, "AuthName: the realm must be non-empty, at most 200 "
+			                "bytes, without quotes or backslashes");
+		free(pc->realm);
+		if ((pc->realm = strdup(argv[1])) == NULL)
+			return cfg_nomem(ps, src);
+		return 0;
+	}
+	if (strcmp(n, "AuthBasicProvider") == 0) {
+		if (argc != 2)
+			return cfg_fail(ps, src, "AuthBasicProvider: expected one provider, file or "
+			                "external (Gatehouse does not chain providers)");
+		if (strcasecmp(argv[1], "file") == 0)
+			pc->provider = PAUTH_PROV_FILE;
+		else if (strcasecmp(argv[1], "external") == 0)
+			pc->provider = PAUTH_PROV_EXTERNAL;
+		else
+			return cfg_fail(ps, src, "AuthBasicProvider %.200s: unknown provider (expected "
+			                "file or external)", argv[1]);
+		src->auth_lines[CFG_PA_PROVIDER] = src->line;
+		return 0;
+	}
+	if (strcmp(n, "AuthUserFile") == 0 || strcmp(n, "AuthGroupFile") == 0) {
+		int users = n[4] == 'U';
+		char *path = cfg_join(src->dir, argv[1]);
+
+		if (!path || cfg_record(&ps->c->files, &ps->c->nfiles, path) != 0) {
+			free(path);
+			return cfg_nomem(ps, src);
+		}
+		if (users) {
+			struct auth_htpasswd *h = NULL;
+
+			if (auth_htpasswd_load(path, &h, err, sizeof(err)) != 0) {
+				free(path);
+				return cfg_fail(ps, src, "AuthUserFile: %s", err);
+			}
+			auth_htpasswd_free(&pc->users);
+			free(pc->user_file);
+			pc->users = h;
+			pc->user_file = path;
+			src->auth_lines[CFG_PA_USERFILE] = src->line;
+		} else {
+			struct pauth_groups *g = NULL;
+
+			if (pauth_groups_load(path, &g, err, sizeof(err)) != 0) {
+				free(path);
+				return cfg_fail(ps, src, "AuthGroupFile: %s", err);
+			}
+			pauth_groups_free(&pc->groups);
+			free(pc->group_file);
+			pc->groups = g;
+			pc->group_file = path;
+			src->auth_lines[CFG_PA_GROUPFILE] = src->line;
+		}
+		return 0;
+	}
+	if (strcmp(n, "AuthExternal") == 0 || strcmp(n, "AuthNegotiateExternal") == 0) {
+		int neg = n[4] == 'N';
+		struct hpool_cfg *hc = neg ? &pc->negotiate_helper : &pc->external;
+		char *cmd;
+
+		if (cfg_pauth_cmd(ps, src, n, argv[1]) != 0)
+			return -1;
+		if ((cmd = strdup(argv[1])) == NULL)
+			return cfg_nomem(ps, src);
+		free((char *)hc->cmd);
+		hc->cmd = cmd;
+		src->auth_lines[neg ? CFG_PA_NEGOTIATE : CFG_PA_EXTERNAL] = src->line;
+		return 0;
+	}
+	if (strcmp(n, "AuthExternalChildren") == 0)
+		return cfg_pauth_children(ps, src, n, argv, argc, &pc->external_children,
+		                          &pc->external.concurrency);
+	if (strcmp(n, "AuthNegotiateChildren") == 0)
+		return cfg_pauth_children(ps, src, n, argv, argc, &pc->negotiate_children, NULL);
+	if (strcmp(n, "AuthExternalTimeout") == 0) {
+		unsigned v = 0;
+
+		if (cfg_pauth_seconds(ps, src, n, argv[1], 1, 3600, &v) != 0)
+			return -1;
+		pc->external.timeout_ms = v * 1000;
+		pc->negotiate_helper.timeout_ms = v * 1000;
+		return 0;
+	}
+	if (strcmp(n, "AuthCacheTTL") == 0)
+		return cfg_pauth_seconds(ps, src, n, argv[1], 0, 86400, &pc->cache_ttl_s);
+	if (strcmp(n, "AuthNegativeCacheTTL") == 0)
+		return cfg_pauth_seconds(ps, src, n, argv[1], 0, 3600, &pc->negative_ttl_s);
+	return cfg_fail(ps, src, "%s: not handled", n);
+}
+
+/* The message of a finished section's check, at the line of the directive it names. */
+__attribute__((format(printf, 4, 5)))
+static int
+cfg_pauth_fail_at(struct cfg_parse *ps, struct cfg_src *src, unsigned line, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	unsigned here = src->line;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (line)
+		src->line = line;
+	cfg_fail(ps, src, "%s", msg);
+	src->line = here;
+	return -1;
+}
+
+/* The end of a <Proxy>/<ProxyMatch> with Auth* directives: the settings are whole, or an
+ * error names what is missing; then the ACL gets them (pol_acl_set_authn). */
+static int
+cfg_pauth_finish(struct cfg_parse *ps, struct cfg_src *src)
+{
+	struct pauth_cfg *pc = src->auth;
+	const unsigned *L = src->auth_lines;
+	unsigned at = L[CFG_PA_TYPE] ? L[CFG_PA_TYPE] : src->sec_line;
+
+	src->auth = NULL;
+	if (pc->basic < 0)
+		return cfg_pauth_fail_at(ps, src, src->sec_line, "<%s>: Auth* directives without "
+		                         "AuthType (Basic, Negotiate or None)", src->sec_name);
+	/* The provider: as written, else file when AuthUserFile is given, external when
+	 * AuthExternal is. */
+	if (pc->provider == PAUTH_PROV_NONE) {
+		if (pc->user_file)
+			pc->provider = PAUTH_PROV_FILE;
+		else if (pc->external.cmd)
+			pc->provider = PAUTH_PROV_EXTERNAL;
+	}
+	if (pc->provider == PAUTH_PROV_FILE && !pc->user_file)
+		return cfg_pauth_fail_at(ps, src, L[CFG_PA_PROVIDER] ? L[CFG_PA_PROVIDER] : at,
+		                         "AuthBasicProvider file needs AuthUserFile (an htpasswd "
+		                         "file made with htpasswd -B)");
+	if (pc->provider == PAUTH_PROV_EXTERNAL && !pc->external.cmd)
+		return cfg_pauth_fail_at(ps, src, L[CFG_PA_PROVIDER] ? L[CFG_PA_PROVIDER] : at,
+		                         "AuthBasicProvider external needs AuthExternal \"COMMAND "
+		                         "ARGS\" (a Squid Basic helper such as basic_ldap_auth)");
+	if (pc->provider == PAUTH_PROV_EXTERNAL && pc->user_file)
+		return cfg_pauth_fail_at(ps, src, L[CFG_PA_USERFILE], "AuthUserFile is for "
+		                         "AuthBasicProvider file; this section's provider is external "
+		                         "(AuthExternal)");
+	if (pc->provider == PAUTH_PROV_FILE && pc->external.cmd)
+		return cfg_pauth_fail_at(ps, src, L[CFG_PA_EXTERNAL], "AuthExternal is for "
+		                         "AuthBasicProvider external; this section's provider is file "
+		                         "(AuthUserFile)");
+	if (pc->negotiate) {
+		if (!pc->negotiate_helper.cmd)
+			return cfg_pauth_fail_at(ps, src, at, "AuthType Negotiate needs "
+			                         "AuthNegotiateExternal \"COMMAND ARGS\" (Squid's "
+			                         "negotiate_kerberos_auth)");
+		/* A Basic provider beside Negotiate is offered as the fallback. */
+		pc->basic = pc->provider != PAUTH_PROV_NONE;
+	} else if (pc->basic) {
+		if (pc->provider == PAUTH_PROV_NONE)
+			return cfg_pauth_fail_at(ps, src, at, "AuthType Basic needs a provider: "
+			                         "AuthUserFile (AuthBasicProvider file) or AuthExternal "
+			                         "(AuthBasicProvider external)");
+	} else if (L[CFG_PA_NEGOTIATE]) {
+		return cfg_pauth_fail_at(ps, src, L[CFG_PA_NEGOTIATE], "AuthNegotiateExternal needs "
+		                         "\"AuthType Negotiate\"");
+	}
+	if (pc->basic || pc->negotiate) {
+		if (pol_acl_set_authn(src->sec, pc) != 0)
+			return cfg_nomem(ps, src);
+	}
+	return 0;
+}
+
+/* AuthFailureLimit BURST SECONDS: failed logins per client address before it must wait, and
+ * the seconds that give one back. */
+static int
+cfg_d_auth_fail_limit(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
+                      char **argv, size_t argc)
+{
+	unsigned long b, r;
+
+	(void)argc;
+	if (cfg_number(argv[1], 1, 100000, &b) != 0)
+		return cfg_fail(ps, src, "%s: expected a number of failures from 1 to 100000, got "
+		                "\"%.100s\"", d->name, argv[1]);
+	if (cfg_number(argv[2], 1, 86400, &r) != 0)
+		return cfg_fail(ps, src, "%s: expected seconds from 1 to 86400, got \"%.100s\"",
+		                d->name, argv[2]);
+	ps->c->auth_fail_burst = (unsigned)b;
+	ps->c->auth_fail_refill_s = (unsigned)r;
 	return 0;
 }
 
@@ -2243,6 +2582,21 @@ static const struct cfg_directive cfg_directives[] = {
 	CFG_FN("Allow", cfg_d_allow, 2, -1, CFG_IN_SECTION),
 	CFG_FN("Deny", cfg_d_allow, 2, -1, CFG_IN_SECTION),
 	CFG_FN("Satisfy", cfg_d_satisfy, 1, 1, CFG_IN_SECTION),
+	/* issue 14: proxy authentication (pauth.h), per <Proxy>/<ProxyMatch> section */
+	CFG_FND("AuthType", cfg_d_pauth, 1, 1, CFG_IN_SECTION, "None"),
+	CFG_FND("AuthName", cfg_d_pauth, 1, 1, CFG_IN_SECTION, PAUTH_REALM_DEFAULT),
+	CFG_FND("AuthBasicProvider", cfg_d_pauth, 1, -1, CFG_IN_SECTION,
+	        "(file with AuthUserFile, external with AuthExternal)"),
+	CFG_FN("AuthUserFile", cfg_d_pauth, 1, 1, CFG_IN_SECTION),
+	CFG_FN("AuthGroupFile", cfg_d_pauth, 1, 1, CFG_IN_SECTION),
+	CFG_FN("AuthExternal", cfg_d_pauth, 1, 1, CFG_IN_SECTION),
+	CFG_FND("AuthExternalChildren", cfg_d_pauth, 1, 2, CFG_IN_SECTION, "5"),
+	CFG_FND("AuthExternalTimeout", cfg_d_pauth, 1, 1, CFG_IN_SECTION, "10"),
+	CFG_FN("AuthNegotiateExternal", cfg_d_pauth, 1, 1, CFG_IN_SECTION),
+	CFG_FND("AuthNegotiateChildren", cfg_d_pauth, 1, 1, CFG_IN_SECTION, "5"),
+	CFG_FND("AuthCacheTTL", cfg_d_pauth, 1, 1, CFG_IN_SECTION, "300"),
+	CFG_FND("AuthNegativeCacheTTL", cfg_d_pauth, 1, 1, CFG_IN_SECTION, "10"),
+	CFG_FND("AuthFailureLimit", cfg_d_auth_fail_limit, 2, 2, CFG_IN_TOP, "10 6"),
 	/* Apache compatibility (issue 9, part 3): ServerName; accepted, without their effect */
 	CFG_FND("ServerName", cfg_d_server_name, 1, 1, CFG_IN_TOP,
 	        "(the host name of this machine)"),
@@ -2517,13 +2871,17 @@ cfg_section_open_loc(struct cfg_parse *ps, struct cfg_src *src, char *line, cons
 
 		if (canon == NULL)
 			return cfg_fail(ps, src, "unknown section \"<%s>\"", name);
-		if (!src->in_loc)
-			return cfg_fail(ps, src, "<%s> is only allowed inside <Location> (Gatehouse "
-			                "has no authentication for <Proxy> yet)", canon);
+		if (!src->in_loc && !src->sec)
+			return cfg_fail(ps, src, "<%s> is only allowed inside <Proxy>, <ProxyMatch>, "
+			                "<Limit>, <LimitExcept> or <Location>", canon);
 		if (argc != 0)
 			return cfg_fail(ps, src, "<%s> takes no arguments", canon);
-		if (pol_authz_open(ps->c->locations[src->loc_i].authz, canon, &why) != 0)
+		if (src->in_loc) {
+			if (pol_authz_open(ps->c->locations[src->loc_i].authz, canon, &why) != 0)
+				return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		} else if (pol_acl_container_open(cfg_rules_sec(src), canon, &why) != 0) {
 			return cfg_fail(ps, src, "<%s>: %s", canon, why);
+		}
 		if (ps->dump) {
 			cfg_dump_indent(ps->dump, src);
 			fprintf(ps->dump, "<%s>\n", canon);
@@ -2611,6 +2969,9 @@ cfg_section_open_acl(struct cfg_parse *ps, struct cfg_src *src, char *line)
 			                canon);
 		if (src->lim)
 			return cfg_fail(ps, src, "<%s> not allowed in <%s>", canon, src->lim_name);
+		if (src->nframes > 0 && src->frames[src->nframes - 1].kind == CFG_FR_AUTHZ)
+			return cfg_fail(ps, src, "<%s> not allowed in <%s>", canon,
+			                src->frames[src->nframes - 1].name);
 		argc = cfg_tokenize(line + 1 + nlen, src->argv, CFG_MAX_ARGS, &why);
 		if (argc < 0)
 			return cfg_fail(ps, src, "<%s>: %s", canon, why);
@@ -2778,13 +3139,21 @@ cfg_section_close(struct cfg_parse *ps, struct cfg_src *src, char *line)
 	top = &src->frames[src->nframes - 1];
 	if (strcasecmp(name, top->name) != 0)
 		return cfg_fail(ps, src, "expected </%s> but saw </%s>", top->name, name);
-	if ((top->kind == CFG_FR_LOCATION || top->kind == CFG_FR_AUTHZ) &&
-	    cfg_section_close_loc(ps, src, top) != 0)
+	if (top->kind == CFG_FR_AUTHZ && !src->in_loc) {
+		const char *why;
+
+		if (pol_acl_container_close(cfg_rules_sec(src), &why) != 0)
+			return cfg_fail(ps, src, "</%s>: %s", top->name, why);
+	} else if ((top->kind == CFG_FR_LOCATION || top->kind == CFG_FR_AUTHZ) &&
+	           cfg_section_close_loc(ps, src, top) != 0) {
 		return -1;
+	}
 	if (top->kind == CFG_FR_LIMIT) {
 		src->lim = NULL;
 		src->lim_name = NULL;
 	} else if (top->kind == CFG_FR_PROXY) {
+		if (src->auth && cfg_pauth_finish(ps, src) != 0)
+			return -1;
 		src->sec = NULL;
 		src->sec_name = NULL;
 	}
@@ -3039,6 +3408,8 @@ cfg_new_defaults(const char *name)
 	c->chain_auth = 0;
 	res_conf_default(&c->dns);
 	c->workers = 0;
+	c->auth_fail_burst = AUTH_LIMIT_BURST;
+	c->auth_fail_refill_s = AUTH_LIMIT_REFILL;
 	c->access_log_format = CFG_LOG_SQUID;
 	c->log_level = CFG_LL_WARN;
 	c->timeout_ms = 60 * 1000;
@@ -3423,6 +3794,30 @@ cfg_parents_check(struct cfg *c, char *errbuf, size_t errlen)
 	return 0;
 }
 
+/* After the whole file: AuthExternalChildren and AuthNegotiateChildren count processes in
+ * all, shared out among the workers (at least one each; Workers may come after the section). */
+static void
+cfg_pauth_workers(struct cfg *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned nw = c->workers ? c->workers : ncpu > 0 ? (unsigned)ncpu : 1;
+
+	for (size_t i = 0; i < c->nauths; i++) {
+		struct pauth_cfg *pc = c->auths[i];
+
+		pc->external.children = (pc->external_children + nw - 1) / nw;
+		if (pc->external.children == 0)
+			pc->external.children = 1;
+		pc->negotiate_helper.children = (pc->negotiate_children + nw - 1) / nw;
+		if (pc->negotiate_helper.children == 0)
+			pc->negotiate_helper.children = 1;
+		/* Waiting requests per pool: enough for a burst of browsers, bounded. */
+		pc->external.queue_max = 64 * pc->external.children *
+		                         (pc->external.concurrency ? pc->external.concurrency : 1);
+		pc->negotiate_helper.queue_max = 64 * pc->negotiate_helper.children;
+	}
+}
+
 static int
 cfg_load_common(const char *name, const char *path, const char *text, struct cfg **out,
                 char *errbuf, size_t errlen, FILE *dump)
@@ -3477,6 +3872,20 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 			         ps.https_where, c->listen[i].text);
 			rc = -1;
 			break;
+		}
+	}
+	if (rc == 0)
+		cfg_pauth_workers(c);
+	/* Require valid-user/user/group where no authentication can be in force: the decision
+	 * would answer "needs a user" with nobody to ask. Once every section is complete, since a
+	 * later <Proxy *> may hold the Auth* lines for an earlier section. */
+	if (rc == 0) {
+		const struct pol_why *u = pol_acl_authn_missing(c->acl);
+
+		if (u != NULL) {
+			snprintf(errbuf, errlen, "%s: %s needs AuthType in this or an enclosing "
+			         "<Proxy *> section", u->line ? u->line : name, u->text);
+			rc = -1;
 		}
 	}
 	if (rc == 0 && dump)
@@ -3652,6 +4061,11 @@ cfg_unref(struct cfg **cp)
 	free(c->group);
 	free(c->pid_file);
 	cachecfg_free(c->cache);
+	for (size_t i = 0; i < c->nauths; i++) {
+		pauth_cfg_free(c->auths[i]);
+		free(c->auths[i]);
+	}
+	free(c->auths);
 	free(c->server_name);
 	free(c->server_host);
 	free(c->notices);

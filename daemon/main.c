@@ -57,6 +57,7 @@
 #include "daemon/ftplist.h"
 #include "daemon/log.h"
 #include "daemon/logpipe.h"
+#include "daemon/pauth.h"
 #include "daemon/polres.h"
 #include "daemon/preflight.h"
 #include "daemon/svc.h"
@@ -365,6 +366,7 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 		           n->listen[j].https ? " (https)" : "");
 	}
 	polres_set_cfg(gh.polres, n);
+	pauth_set_limit(gh.pauth, n->auth_fail_burst, n->auth_fail_refill_s);
 	memcpy(fds, nfds, total * sizeof(*fds));
 	free(nfds);
 	if (!main_streq(cur->user, n->user) || !main_streq(cur->group, n->group) ||
@@ -894,6 +896,11 @@ main(int argc, char **argv)
 	/* Policy names resolve in the background; nothing waits for them. */
 	if (polres_start(&gh.polres, cfg) < 0)
 		return 1;
+	/* Proxy authentication's result cache and failed-login limiter, shared by the workers. */
+	if (pauth_new(&gh.pauth, cfg->auth_fail_burst, cfg->auth_fail_refill_s) < 0) {
+		log_error("proxy authentication: out of memory");
+		return 1;
+	}
 	for (unsigned i = 0; i < nw; i++) {
 		if (worker_start(&workers[i], i, cfg, &fds[i * CFG_MAX_LISTEN], cfg->nlisten) < 0) {
 			fprintf(stderr, "gatehouse: cannot start worker %u\n", i);
@@ -934,6 +941,7 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < nw; i++)
 		worker_join(&workers[i]);
 	polres_stop(&gh.polres);
+	pauth_free(&gh.pauth);
 	cachereq_close();
 	ftp_mime_free();
 	alog_close(&gh.alog);

@@ -182,4 +182,22 @@ enum pauth_res pauth_identify(struct pauth *pa, struct pauth_wk *wk, struct paut
 size_t pauth_challenge(const struct pauth_cfg *cfg, const struct pauth_conn *pc, char *out,
                        size_t cap);
 
+/* ---- internal: pauth.c <-> pauth_neg.c ---- */
+
+/* Negotiate's exchange (pauth_neg.c): token is what follows "Negotiate " (NULL, 0 when the
+ * field is absent: OK when the connection already proved a user by Negotiate). Called by
+ * pauth_identify, again with the same arguments after PAUTH_WAIT. Never uses the cache. */
+enum pauth_res pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
+                               struct pauth_req *r, const char *token, size_t len,
+                               struct who *who);
+/* hpool_set_get on the worker's set. */
+struct hpool *pauth_wk_pool(struct pauth_wk *wk, const struct hpool_cfg *hc, char *err,
+                            size_t errlen);
+/* Nonzero when r->addr_text is blocked now (sets r->retry_s and r->msg, counts nothing). */
+int pauth_limit_check(struct pauth *pa, struct pauth_req *r);
+/* A failed attempt: limiter, counter, the notice line; PAUTH_LIMITED (retry_s set) or
+ * PAUTH_CHALLENGE; user may be NULL. */
+enum pauth_res pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user,
+                          const char *why);
+
 #endif

@@ -56,6 +56,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #define CONN_MAGIC 0xc0de1e55u
 #define CONN_IN_CAP (96 * 1024)   /* must hold the largest head (max_head 64 KiB) */
 #define CONN_OUT_CAP (320 * 1024) /* local pages and a full response head fit over HIGH_WATER */
@@ -82,7 +84,8 @@ enum conn_phase {
 	CP_HEAD = 0, CP_NAME, CP_RESOLVE, CP_CONNECT, CP_EXCHANGE, CP_TUNNEL, CP_CLOSING,
 	CP_CACHE, /* serving a stored response (cachereq.c) */
 	CP_POLWAIT, /* waiting for the policy's blocked-address set (w->polwait list) */
-	CP_SOURCE /* a response source (rsrc.h) answers: c->src */
+	CP_SOURCE, /* a response source (rsrc.h) answers: c->src */
+	CP_AUTH /* an authentication helper was asked (pauth.h): conn_auth_wake resumes */
 };
 
 /* Body transfer from one buffer to another with framing conversion. */
@@ -122,6 +125,10 @@ struct conn {
 	char *client_name;   /* double-reverse name for host ACLs; "" none; NULL unknown */
 	struct pauth_conn pa; /* proxy authentication (pauth.h): the user this connection
 	                       * proved, a helper request in flight */
+	char *pa_field;      /* this request's Proxy-Authorization value (a credential: wiped
+	                      * when freed, never logged), or NULL */
+	size_t pa_field_len;
+	const char *req_user; /* the user this request proved (c->pa.user), NULL: none */
 	struct res_query *dnsq;
 	struct cfg *cfg;     /* snapshot of the current request */
 
@@ -306,10 +313,12 @@ conn_status_text(int status)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 407: return "Proxy Authentication Required";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
 	case 414: return "URI Too Long";
 	case 417: return "Expectation Failed";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
@@ -510,6 +519,13 @@ conn_req_reset(struct conn *c)
 	free(c->local_host);
 	free(c->inm);
 	c->local_host = c->inm = NULL;
+	if (c->pa_field != NULL) {
+		OPENSSL_cleanse(c->pa_field, c->pa_field_len);
+		free(c->pa_field);
+	}
+	c->pa_field = NULL;
+	c->pa_field_len = 0;
+	c->req_user = NULL;
 	c->resolved = 0;
 	c->dns_status = 0;
 	c->forced_direct = 0;
@@ -607,7 +623,9 @@ conn_log(struct conn *c)
 		.body_bytes = c->body_out + c->rs.data,
 		.method = c->method_str[0] ? c->method_str : "NONE",
 		.url = url,
-		.user = c->src && c->src->ops->user ? c->src->ops->user(c->src) : "-",
+		.user = c->req_user != NULL                  ? c->req_user
+		        : c->src && c->src->ops->user ? c->src->ops->user(c->src)
+		                                      : "-",
 		.hier = c->hier,
 		.peer = c->up_peer[0] ? c->up_peer : "-",
 		.ctype = c->ctype[0] ? c->ctype : "-",
@@ -670,6 +688,7 @@ conn_close(struct conn *c)
 		clim_give(c->clim_key);
 	c->clim_counted = 0;
 	conn_req_reset(c);
+	pauth_conn_fini(&c->pa); /* cancels a helper request in flight */
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1194,6 +1213,14 @@ conn_parse_head(struct conn *c)
 		c->referer = conn_field_dup(h, H1_F_REFERER);
 		c->user_agent = conn_field_dup(h, H1_F_USER_AGENT);
 	}
+	{
+		/* Kept for authentication (pauth.h), if a <Proxy> section asks for a user. */
+		const struct h1_field *pf = h1_field_get(h, H1_F_PROXY_AUTHORIZATION);
+		if (pf != NULL) {
+			c->pa_field = conn_strndup(pf->value.p, pf->value.n);
+			c->pa_field_len = c->pa_field ? pf->value.n : 0;
+		}
+	}
 
 	int local = LOCAL_NONE;
 	struct h1_url u;
@@ -1473,6 +1500,68 @@ static void conn_go_direct(struct conn *c);
 static void conn_next_parent(struct conn *c);
 static void conn_connect_upstream(struct conn *c);
 
+/* A helper answered (pauth.h PAUTH_WAIT): route again, which asks pauth_identify again. */
+static void
+conn_auth_wake(void *arg)
+{
+	struct conn *c = arg;
+	if (c->magic != CONN_MAGIC || c->dead || c->phase != CP_AUTH)
+		return;
+	c->phase = CP_HEAD;
+	conn_route(c);
+	conn_kick(c);
+}
+
+/* The request needs a user (POL_NEED_USER): authenticate with its Proxy-Authorization.
+ * Returns 1 when who->user is set (decide again), 0 when an answer was queued or a helper
+ * was asked (CP_AUTH). */
+static int
+conn_authenticate(struct conn *c, const struct pauth_cfg *authn, struct who *who)
+{
+	struct worker *w = c->w;
+	if (authn == NULL) {
+		/* The loader refuses user terms without authentication: a broken config. */
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied: a user is "
+		                "required but no authentication is configured", c->url);
+		return 0;
+	}
+	struct pauth_req r;
+	memset(&r, 0, sizeof(r));
+	r.cfg = authn;
+	r.field = c->pa_field;
+	r.field_len = c->pa_field_len;
+	r.addr = (const struct sockaddr *)&c->peer;
+	r.addr_text = c->peer_text;
+	r.now_ms = (int64_t)(ev_wall_us(w->loop) / 1000);
+	r.wake = conn_auth_wake;
+	r.wake_arg = c;
+	c->phase = CP_AUTH; /* before the call: the wake may come inside it */
+	enum pauth_res res = pauth_identify(w->pauth, w->pauth_wk, &c->pa, &r, who);
+	if (res == PAUTH_WAIT)
+		return 0; /* conn_auth_wake routes again */
+	c->phase = CP_HEAD;
+	char fields[1024];
+	switch (res) {
+	case PAUTH_OK:
+		c->req_user = c->pa.user;
+		return 1;
+	case PAUTH_CHALLENGE:
+		if (pauth_challenge(authn, &c->pa, fields, sizeof(fields)) == 0)
+			fields[0] = '\0';
+		conn_local_page(c, 407, "TCP_DENIED", fields, "%s", r.msg);
+		return 0;
+	case PAUTH_LIMITED:
+		snprintf(fields, sizeof(fields), "Retry-After: %u\r\n", r.retry_s ? r.retry_s : 1);
+		conn_local_page(c, 429, "TCP_DENIED", fields, "%s", r.msg);
+		return 0;
+	case PAUTH_UNAVAILABLE:
+	default:
+		conn_local_page(c, 503, "TCP_DENIED", NULL, "proxy authentication is unavailable: %s",
+		                r.msg[0] ? r.msg : "the authentication helper cannot answer");
+		return 0;
+	}
+}
+
 static void
 conn_route(struct conn *c)
 {
@@ -1484,9 +1573,26 @@ conn_route(struct conn *c)
 		conn_source_start(c);
 		return;
 	}
-	enum pol_verdict v = pol_acl_check_why(c->cfg->acl, c->method_str, c->url, strlen(c->url),
-	                                       (const struct sockaddr *)&c->peer, c->client_name,
-	                                       &why);
+	/* Who is asking (pol.h): the PAC file and WPAD stay reachable without credentials, as
+	 * browsers fetch them before they can authenticate. */
+	struct who who = {
+		.addr = (const struct sockaddr *)&c->peer, .name = c->client_name,
+		.exempt = c->local_kind == LOCAL_PAGE && local_pac_path(c->url),
+	};
+	const void *authn = NULL;
+	enum pol_verdict v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url),
+	                                    &who, &why, &authn);
+	if (v == POL_NEED_USER) {
+		if (!conn_authenticate(c, authn, &who))
+			return;
+		why = NULL;
+		v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url), &who, &why,
+		                   &authn);
+		if (v == POL_NEED_USER) { /* cannot happen with a user set; never a loop */
+			conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied", c->url);
+			return;
+		}
+	}
 	if (v == POL_NEED_NAME) {
 		c->phase = CP_NAME; /* before the call: the callback may run inside it */
 		struct res_query *q = res_reverse(w->res, (const struct sockaddr *)&c->peer, conn_name_cb, c);
@@ -1498,8 +1604,12 @@ conn_route(struct conn *c)
 		/* The rule's words on the page, its FILE:LINE in the error log only. */
 		c->pol_rule = why->full;
 		c->page_where = *why->where ? why->where : NULL;
-		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied by %s", c->url,
-		                why->text);
+		if (who.user != NULL)
+			conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied to user %s by %s",
+			                c->url, who.user, why->text);
+		else
+			conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied by %s", c->url,
+			                why->text);
 		return;
 	}
 	if (c->local_kind != LOCAL_NONE) {
@@ -2942,6 +3052,7 @@ conn_new(struct worker *w, int fd, const struct sockaddr_storage *peer,
 	c->peer = *peer;
 	c->local = *local;
 	gh_addr_text(peer, c->peer_text, sizeof(c->peer_text), 0);
+	pauth_conn_init(&c->pa);
 	buf_init(&c->in, CONN_IN_CAP);
 	buf_init(&c->out, CONN_OUT_CAP);
 	buf_init(&c->replay, CONN_REPLAY_CAP);

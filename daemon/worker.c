@@ -21,6 +21,7 @@
 #include "daemon/worker.h"
 
 #include "daemon/cachereq.h"
+#include "daemon/pauth.h"
 #include "daemon/polres.h"
 #include "daemon/status.h"
 #include "daemon/tls.h"
@@ -524,6 +525,9 @@ worker_main(void *arg)
 	snprintf(name, sizeof(name), "gh-worker-%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
 	ev_loop_run(w->loop);
+	/* Every connection is gone (worker_check_done): no helper request is in flight. The
+	 * helper children are ended on the loop's thread, as helper.h wants. */
+	pauth_wk_free(&w->pauth_wk);
 	alog_buf_fini(&w->alog);
 	buf_pool_drain();
 	return NULL;
@@ -547,6 +551,11 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 	const char *err = NULL;
 	if (res_new(&w->res, w->loop, &cfg->dns, &err) < 0) {
 		log_error("worker %u: resolver: %s", id, err ? err : "failed");
+		return -1;
+	}
+	w->pauth = gh.pauth;
+	if (pauth_wk_new(w->loop, gh.nworkers, &w->pauth_wk) < 0) {
+		log_error("worker %u: proxy authentication: out of memory", id);
 		return -1;
 	}
 	alog_buf_init(&w->alog, gh.alog);
@@ -623,6 +632,7 @@ void
 worker_join(struct worker *w)
 {
 	pthread_join(w->thread, NULL);
+	pauth_wk_free(&w->pauth_wk); /* a worker that never ran its loop */
 	cachereq_worker_detach(w->id);
 	polres_waker_remove(gh.polres, w);
 	res_free(&w->res);

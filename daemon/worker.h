@@ -102,6 +102,7 @@ struct polres;
 struct gh_shared {
 	struct alog *alog;
 	struct polres *polres;        /* background resolution of policy names */
+	struct pauth *pauth;          /* proxy authentication (pauth.h, issue 14): w->pauth */
 	unsigned nworkers;
 	/* Loop detection (issue 10): this process's pseudonym, sent in a CDN-Loop field (RFC 8586)
 	 * on every request to a parent proxy and looked for in every request received, whatever

@@ -46,6 +46,7 @@
 
 #include "daemon/url.h"
 #include "policy/pol.h"
+#include "policy/pol_priv.h"
 
 #define POL_ACL_MAGIC 0x41434c31u   /* "ACL1" */
 #define POL_SEC_MAGIC 0x53454331u   /* "SEC1" */
@@ -90,7 +91,8 @@ struct pol_acl_section {
 	char *where;          /* "<Proxy *> at gatehouse.conf:10" */
 	char *rule_line;      /* FILE:LINE of the rules being added (pol_acl_rule_line), or NULL */
 	enum pol_style style;
-	struct pol_rules req;            /* 2.4 */
+	struct pol_authz *az;            /* 2.4: the Require tree (authz.c), NULL until a Require */
+	const void *authn;               /* pol_acl_set_authn, not owned */
 	enum pol_order order;            /* 2.2 */
 	struct pol_rules allow, deny;    /* 2.2 */
 	struct pol_why *desc_none;    /* 2.4: nothing granted */
@@ -251,7 +253,7 @@ pol_acl_section_free(struct pol_acl_section *s)
 	free(s->rule_line);
 	free(s->desc_none);
 	free(s->desc_default);
-	pol_acl_rules_free(&s->req);
+	pol_authz_free(&s->az);
 	pol_acl_rules_free(&s->allow);
 	pol_acl_rules_free(&s->deny);
 	for (size_t i = 0; i < s->nmethods; i++)
@@ -575,37 +577,6 @@ pol_acl_limit_add(struct pol_acl_section *parent, int except, char *const *metho
 	return s;
 }
 
-/* Is text a plausible host name or domain suffix (letters, digits, '-', '_', dots between
- * labels, optional leading dot)? Names made only of digits and dots are refused: they are
- * address forms. */
-static int
-pol_acl_host_valid(const char *h)
-{
-	size_t len = strlen(h), i = 0;
-	int alpha = 0;
-
-	if (len == 0 || len > POL_HOST_MAX)
-		return 0;
-	if (h[0] == '.')
-		i = 1;
-	if (i == len || h[len - 1] == '.')
-		return 0;
-	for (; i < len; i++) {
-		char c = h[i];
-
-		if (c == '.') {
-			if (h[i + 1] == '.')
-				return 0;
-		} else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
-		           c == '_') {
-			alpha = 1;
-		} else if (c < '0' || c > '9') {
-			return 0;
-		}
-	}
-	return alpha;
-}
-
 /* Fill a host rule from h (validated). Returns 0 or -1 on allocation failure. */
 static int
 pol_acl_host_set(struct pol_rule *r, const char *h)
@@ -621,121 +592,59 @@ pol_acl_host_set(struct pol_rule *r, const char *h)
 	return 0;
 }
 
+/* The section's Require tree, made at its first Require or container. 0, or -1 with *err. */
+static int
+pol_acl_az(struct pol_acl_section *s, const char **err)
+{
+	if (s->style == POL_STYLE_22)
+		return pol_acl_fail(s->acl, err,
+		                    "cannot mix Require with Order/Allow/Deny in one section");
+	if (!s->az && pol_authz_new_section(&s->az, s->where, s->desc_none) != 0) {
+		*err = pol_acl_err_nomem;
+		return -1;
+	}
+	return 0;
+}
+
 int
 pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, const char **err)
 {
-	struct pol_acl *acl;
-	int negate = 0;
-	const char *provider;
-	size_t first, before;
-
 	assert(s && s->magic == POL_SEC_MAGIC);
-	acl = s->acl;
-	if (s->style == POL_STYLE_22)
-		return pol_acl_fail(acl, err,
-		                    "cannot mix Require with Order/Allow/Deny in one section");
-	if (nargs > 0 && strcasecmp(args[0], "not") == 0) {
-		negate = 1;
-		args++;
-		nargs--;
-	}
-	if (nargs == 0)
-		return pol_acl_fail(acl, err, "missing provider (ip, host, all, local)");
-	provider = args[0];
-	first = 1;
-	before = s->req.n;
-
-	if (strcasecmp(provider, "all") == 0) {
-		struct pol_rule *r;
-		int granted;
-
-		if (negate)
-			return pol_acl_fail(acl, err, "\"Require not all\" is not supported");
-		if (nargs != 2)
-			return pol_acl_fail(acl, err, "expected \"all granted\" or \"all denied\"");
-		if (strcasecmp(args[1], "granted") == 0)
-			granted = 1;
-		else if (strcasecmp(args[1], "denied") == 0)
-			granted = 0;
-		else
-			return pol_acl_fail(acl, err, "expected \"all granted\" or \"all denied\", "
-			                    "got \"all %.200s\"", args[1]);
-		r = pol_acl_rules_push(&s->req);
-		if (!r)
-			goto nomem;
-		r->kind = POL_R_ALL;
-		r->granted = granted;
-		r->desc = pol_acl_why(s->where, s->rule_line, "Require all %s", granted ? "granted" : "denied");
-		if (!r->desc)
-			goto nomem;
-	} else if (strcasecmp(provider, "local") == 0) {
-		struct pol_rule *r;
-
-		if (nargs != 1)
-			return pol_acl_fail(acl, err, "\"local\" takes no arguments");
-		r = pol_acl_rules_push(&s->req);
-		if (!r)
-			goto nomem;
-		r->kind = POL_R_LOCAL;
-		r->negate = negate;
-		r->desc = pol_acl_why(s->where, s->rule_line, "Require %slocal", negate ? "not " : "");
-		if (!r->desc)
-			goto nomem;
-	} else if (strcasecmp(provider, "ip") == 0 || strcasecmp(provider, "host") == 0) {
-		int is_ip = strcasecmp(provider, "ip") == 0;
-
-		if (nargs < 2)
-			return pol_acl_fail(acl, err, "\"%s\" needs at least one %s",
-			                    is_ip ? "ip" : "host",
-			                    is_ip ? "address or subnet" : "host name or domain");
-		for (size_t i = first; i < nargs; i++) {
-			struct pol_net net;
-			const char *why;
-			struct pol_rule *r;
-
-			if (is_ip) {
-				if (pol_net_parse(args[i], &net, &why) != 0) {
-					pol_acl_fail(acl, err, "bad address \"%.200s\": %s",
-					             args[i], why);
-					goto fail;
-				}
-			} else if (!pol_acl_host_valid(args[i])) {
-				if (pol_net_parse(args[i], &net, &why) == 0)
-					pol_acl_fail(acl, err, "\"%.200s\" is an address: "
-					             "use Require ip", args[i]);
-				else
-					pol_acl_fail(acl, err, "bad host name \"%.200s\"", args[i]);
-				goto fail;
-			}
-			r = pol_acl_rules_push(&s->req);
-			if (!r)
-				goto nomem;
-			r->negate = negate;
-			if (is_ip) {
-				r->kind = POL_R_IP;
-				r->net = net;
-			} else if (pol_acl_host_set(r, args[i]) != 0) {
-				goto nomem;
-			}
-			r->desc = pol_acl_why(s->where, s->rule_line, "Require %s%s %s", negate ? "not " : "",
-			                      is_ip ? "ip" : "host", args[i]);
-			if (!r->desc)
-				goto nomem;
-		}
-	} else {
-		return pol_acl_fail(acl, err, "unsupported provider \"%.200s\" (supported: ip, "
-		                    "host, all, local; there is no authentication)", provider);
-	}
+	if (pol_acl_az(s, err) != 0)
+		return -1;
+	if (pol_authz_require_line(s->az, args, nargs, s->rule_line, err) != 0)
+		return -1;
 	s->style = POL_STYLE_24;
 	return 0;
+}
 
-nomem:
-	*err = pol_acl_err_nomem;
-fail:
-	/* Undo this line's rules, including a half-filled last one. */
-	while (s->req.n > before)
-		pol_acl_rules_pop(&s->req);
-	return -1;
+int
+pol_acl_container_open(struct pol_acl_section *s, const char *container, const char **err)
+{
+	assert(s && s->magic == POL_SEC_MAGIC);
+	if (pol_acl_az(s, err) != 0 || pol_authz_open(s->az, container, err) != 0)
+		return -1;
+	s->style = POL_STYLE_24;
+	return 0;
+}
+
+int
+pol_acl_container_close(struct pol_acl_section *s, const char **err)
+{
+	assert(s && s->magic == POL_SEC_MAGIC);
+	if (!s->az) {
+		*err = "no open authorization container";
+		return -1;
+	}
+	return pol_authz_close(s->az, err);
+}
+
+int
+pol_acl_set_authn(struct pol_acl_section *s, const void *authn)
+{
+	assert(s && s->magic == POL_SEC_MAGIC);
+	s->authn = authn;
+	return 0;
 }
 
 int
@@ -807,7 +716,7 @@ pol_acl_allow(struct pol_acl_section *s, int deny, char *const *args, size_t nar
 		if (!is_all) {
 			if (pol_net_parse(args[i], &net, &why) == 0) {
 				is_net = 1;
-			} else if (!pol_acl_host_valid(args[i])) {
+			} else if (!pol_host_valid(args[i])) {
 				/* A colon, or only digits, dots and slashes: an address was
 				 * meant. */
 				if (strchr(args[i], ':') ||
@@ -873,28 +782,6 @@ pol_acl_is_loopback(const struct sockaddr *sa)
 	return 0;
 }
 
-/* mod_authz_host's in_domain(): name equals pattern, or ends with it on a label boundary;
- * a pattern with a leading dot needs at least one more label. Case-insensitive; a trailing
- * dot on the name is ignored. */
-static int
-pol_acl_host_match(const struct pol_rule *r, const char *name)
-{
-	size_t nl = strlen(name), hl = r->host_len;
-	const char *tail;
-
-	if (nl > 0 && name[nl - 1] == '.')
-		nl--;
-	if (nl < hl)
-		return 0;
-	tail = name + (nl - hl);
-	for (size_t i = 0; i < hl; i++)
-		if (pol_acl_lower((unsigned char)tail[i]) != r->host[i])
-			return 0;
-	if (nl == hl)
-		return r->host[0] != '.';
-	return r->host[0] == '.' || tail[-1] == '.';
-}
-
 static enum pol_tv
 pol_acl_rule_match(const struct pol_rule *r, const struct sockaddr *client, const char *name)
 {
@@ -908,7 +795,7 @@ pol_acl_rule_match(const struct pol_rule *r, const struct sockaddr *client, cons
 	case POL_R_HOST:
 		if (!name)
 			return POL_TV_UNKNOWN;
-		return pol_acl_host_match(r, name) ? POL_TV_YES : POL_TV_NO;
+		return pol_host_match(r->host, r->host_len, name) ? POL_TV_YES : POL_TV_NO;
 	}
 	return POL_TV_NO;
 }
@@ -977,61 +864,6 @@ pol_acl_eval22(const struct pol_acl_section *s, const struct sockaddr *client, c
 	}
 	*rule = (in_deny == POL_TV_UNKNOWN ? dr : ar)->desc;
 	return POL_NEED_NAME;
-}
-
-static enum pol_verdict
-pol_acl_eval24(const struct pol_acl_section *s, const struct sockaddr *client, const char *name,
-               const struct pol_why **rule)
-{
-	const struct pol_rule *grant_rule = NULL, *unknown_veto = NULL, *unknown_grant = NULL;
-	const struct pol_rule *denied_rule = NULL;
-
-	/* Vetoes first: a matching "Require not" denies whatever else matches. */
-	for (size_t i = 0; i < s->req.n; i++) {
-		const struct pol_rule *r = &s->req.v[i];
-		enum pol_tv m;
-
-		if (!r->negate)
-			continue;
-		m = pol_acl_rule_match(r, client, name);
-		if (m == POL_TV_YES) {
-			*rule = r->desc;
-			return POL_DENY;
-		}
-		if (m == POL_TV_UNKNOWN && !unknown_veto)
-			unknown_veto = r;
-	}
-	for (size_t i = 0; i < s->req.n && !grant_rule; i++) {
-		const struct pol_rule *r = &s->req.v[i];
-		enum pol_tv m;
-
-		if (r->negate)
-			continue;
-		if (r->kind == POL_R_ALL && !r->granted) {
-			if (!denied_rule)
-				denied_rule = r;
-			continue;
-		}
-		m = pol_acl_rule_match(r, client, name);
-		if (m == POL_TV_YES)
-			grant_rule = r;
-		else if (m == POL_TV_UNKNOWN && !unknown_grant)
-			unknown_grant = r;
-	}
-	if (grant_rule) {
-		if (unknown_veto) {
-			*rule = unknown_veto->desc;
-			return POL_NEED_NAME;
-		}
-		*rule = grant_rule->desc;
-		return POL_ALLOW;
-	}
-	if (unknown_grant) {
-		*rule = unknown_grant->desc;
-		return POL_NEED_NAME;
-	}
-	*rule = denied_rule ? denied_rule->desc : s->desc_none;
-	return POL_DENY;
 }
 
 /* Case-insensitive wildcard match of the whole of s[0..n) against pat ('*' any run, '?' any
@@ -1118,41 +950,148 @@ pol_acl_rules_for(const struct pol_acl_section *s, const char *method, int expli
 	return s;
 }
 
+/* The authentication settings in force for url and method: those of the last matching
+ * section that has some (a <Limit> block applying to the method, else the section's own). */
+static const void *
+pol_acl_authn_for(const struct pol_acl *acl, const char *method, const char *url,
+                  size_t url_len)
+{
+	for (size_t k = acl ? acl->n : 0; k > 0; k--) {
+		const struct pol_acl_section *s = acl->secs[k - 1];
+		const void *found = NULL;
+
+		if (!pol_acl_section_matches(s, url, url_len))
+			continue;
+		for (size_t i = s->nlimits; i > 0 && !found; i--)
+			if (s->limits[i - 1]->authn && pol_acl_limit_applies(s->limits[i - 1], method))
+				found = s->limits[i - 1]->authn;
+		if (!found)
+			found = s->authn;
+		if (found)
+			return found;
+	}
+	return NULL;
+}
+
 enum pol_verdict
-pol_acl_check_why(const struct pol_acl *acl, const char *method, const char *url,
-                  size_t url_len, const struct sockaddr *client, const char *client_name,
-                  const struct pol_why **rule)
+pol_acl_decide(const struct pol_acl *acl, const char *method, const char *url, size_t url_len,
+               const struct who *who, const struct pol_why **why, const void **authn)
 {
 	const struct pol_why *dummy;
 	/* PURGE empties the cache for everyone: only an explicit <Limit PURGE> (or a
 	 * <LimitExcept> not naming it) grants it, never the rules that admit ordinary use. */
 	int explicit_only = method && strcmp(method, "PURGE") == 0;
 
-	if (!rule)
-		rule = &dummy;
+	assert(who && who->addr);
+	if (!why)
+		why = &dummy;
 	if (!method)
 		method = "GET";
 	assert(!acl || acl->magic == POL_ACL_MAGIC);
-	if (!url)
+	if (!url) {
+		url = "";
 		url_len = 0;
+	}
+	if (authn)
+		*authn = pol_acl_authn_for(acl, method, url, url_len);
 	for (size_t k = acl ? acl->n : 0; k > 0; k--) {
 		const struct pol_acl_section *s = acl->secs[k - 1], *r;
 
-		if (!pol_acl_section_matches(s, url ? url : "", url_len))
+		if (!pol_acl_section_matches(s, url, url_len))
 			continue;
 		r = pol_acl_rules_for(s, method, explicit_only);
 		if (!r)
 			continue;
 		if (r->style == POL_STYLE_22)
-			return pol_acl_eval22(r, client, client_name, rule);
-		return pol_acl_eval24(r, client, client_name, rule);
+			return pol_acl_eval22(r, who->addr, who->name, why);
+		return pol_authz_decide(r->az, who, why);
 	}
 	if (explicit_only) {
-		*rule = &pol_acl_rule_purge;
+		*why = &pol_acl_rule_purge;
 		return POL_DENY;
 	}
-	*rule = &pol_acl_rule_default;
-	return pol_acl_is_loopback(client) ? POL_ALLOW : POL_DENY;
+	*why = &pol_acl_rule_default;
+	return pol_acl_is_loopback(who->addr) ? POL_ALLOW : POL_DENY;
+}
+
+enum pol_verdict
+pol_acl_check_why(const struct pol_acl *acl, const char *method, const char *url,
+                  size_t url_len, const struct sockaddr *client, const char *client_name,
+                  const struct pol_why **rule)
+{
+	struct who who = { .addr = client, .name = client_name };
+
+	return pol_acl_decide(acl, method, url, url_len, &who, rule, NULL);
+}
+
+static int
+pol_acl_sec_uses_user(const struct pol_acl_section *s)
+{
+	if (pol_authz_uses_user(s->az))
+		return 1;
+	for (size_t i = 0; i < s->nlimits; i++)
+		if (pol_authz_uses_user(s->limits[i]->az))
+			return 1;
+	return 0;
+}
+
+int
+pol_acl_uses_user(const struct pol_acl *acl)
+{
+	for (size_t k = 0; acl && k < acl->n; k++)
+		if (pol_acl_sec_uses_user(acl->secs[k]))
+			return 1;
+	return 0;
+}
+
+/* Could section a supply the authentication for section s? Itself; "*"; a prefix pattern
+ * that is a prefix of s's; and, since their reach cannot be compared, any regex or wildcard
+ * section or any section when s is one. */
+static int
+pol_acl_sec_covers(const struct pol_acl_section *a, const struct pol_acl_section *s)
+{
+	if (a == s || a->match_all || a->kind == POL_SEC_REGEX || a->wildcard ||
+	    s->kind == POL_SEC_REGEX || s->wildcard)
+		return 1;
+	if (a->pattern_len > s->pattern_len)
+		return 0;
+	for (size_t i = 0; i < a->pattern_len; i++)
+		if (pol_acl_lower((unsigned char)a->pattern[i]) !=
+		    pol_acl_lower((unsigned char)s->pattern[i]))
+			return 0;
+	return 1;
+}
+
+static int
+pol_acl_sec_has_authn(const struct pol_acl_section *s)
+{
+	if (s->authn)
+		return 1;
+	for (size_t i = 0; i < s->nlimits; i++)
+		if (s->limits[i]->authn)
+			return 1;
+	return 0;
+}
+
+const struct pol_why *
+pol_acl_authn_missing(const struct pol_acl *acl)
+{
+	for (size_t k = 0; acl && k < acl->n; k++) {
+		const struct pol_acl_section *s = acl->secs[k];
+		const struct pol_why *u = pol_authz_first_user(s->az);
+		int covered = 0;
+
+		for (size_t i = 0; !u && i < s->nlimits; i++)
+			u = pol_authz_first_user(s->limits[i]->az);
+		if (!u)
+			continue;
+		for (size_t j = 0; j < acl->n && !covered; j++)
+			covered = pol_acl_sec_has_authn(acl->secs[j]) &&
+			          pol_acl_sec_covers(acl->secs[j], s);
+		if (!covered)
+			return u;
+	}
+	return NULL;
 }
 
 enum pol_verdict

@@ -122,10 +122,20 @@ struct pol_acl_section *pol_acl_limit_add(struct pol_acl_section *parent, int ex
                                           const char *where, const char **err);
 
 /* Apache 2.4: "Require ip A B...", "Require host H...", "Require all granted|denied",
- * "Require not ip|host ...", "Require local". args are the words after "Require".
- * Several Require lines in a section mean any of them (RequireAny), with "not" lines vetoing.
- * Returns 0 or -1 with *err. */
+ * "Require local", "Require valid-user", "Require user U...", "Require group G...", each but
+ * "all" also as "Require not ...". args are the words after "Require". The lines go into the
+ * innermost open container (pol_acl_container_open), else the section's top, where several
+ * lines mean any of them (RequireAny) and "not" lines (and <RequireNone>) veto, as before
+ * issue 14. A negative line directly in <RequireAny> or <RequireNone> is refused, as Apache
+ * does. Returns 0 or -1 with *err. */
 int pol_acl_require(struct pol_acl_section *s, char *const *args, size_t nargs, const char **err);
+
+/* <RequireAll>, <RequireAny>, <RequireNone> (container: the name without brackets) inside s,
+ * nested at most 16 deep; close checks the innermost (not empty; a <RequireAll> must hold a
+ * positive rule). The config loader keeps the sections balanced; a section left with an open
+ * container is a loader bug. Return 0 or -1 with *err. (issue 14) */
+int pol_acl_container_open(struct pol_acl_section *s, const char *container, const char **err);
+int pol_acl_container_close(struct pol_acl_section *s, const char **err);
 
 /* Apache 2.2: "Order deny,allow|allow,deny|mutual-failure", "Allow from ...", "Deny from ..."
  * (args start after "from": "all", addresses/subnets in pol_net forms, host names or domain
@@ -189,6 +199,14 @@ enum pol_verdict pol_acl_decide(const struct pol_acl *acl, const char *method, c
 /* Does any section's rule use valid-user, user or group? (cfg: refuse such a config when no
  * section has authentication settings.) */
 int pol_acl_uses_user(const struct pol_acl *acl);
+
+/* The first user term (valid-user, user, group) of a section that no section with
+ * authentication settings can cover (the section itself, "*", a <Proxy> whose prefix is a
+ * prefix of its own, or any <ProxyMatch>/wildcard section, whose reach cannot be compared),
+ * or NULL when every one is covered. The config loader calls it once every section is
+ * complete and refuses the config with "LINE: TEXT needs AuthType in this or an enclosing
+ * <Proxy *> section" (line: the rule's "FILE:LINE"). */
+const struct pol_why *pol_acl_authn_missing(const struct pol_acl *acl);
 
 /* Decide whether client may use the proxy for method (NULL: GET) on url (the request target
  * as an absolute URL, or "host:port" for CONNECT). Sections whose pattern matches url are

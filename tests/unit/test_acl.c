@@ -48,10 +48,15 @@ acl_words(char *line, char **w, size_t max)
 	return n;
 }
 
+/* Stand-ins for daemon/pauth.h's settings: the acl only hands the pointers back. */
+static const int acl_authn[4] = { 0, 1, 2, 3 };
+
 /* Build an acl from a small script, one directive per line:
  *   "Proxy PATTERN" / "ProxyMatch REGEX" open a section (named "t:LINE" in descriptions),
  *   "Require ...", "Order X", "Allow from ...", "Deny from ..." add to the current section;
- *   "Limit M...", "LimitExcept M..." open a method block in it, "EndLimit" closes it.
+ *   "Limit M...", "LimitExcept M..." open a method block in it, "EndLimit" closes it;
+ *   "<RequireAll>", "<RequireAny>", "<RequireNone>" open a container, "</Require...>" closes
+ *   the innermost; "Authn N" attaches acl_authn[N]; "Line F:L" is pol_acl_rule_line.
  * Every directive must succeed. */
 static struct pol_acl *
 acl_build(const char *script)
@@ -95,7 +100,17 @@ acl_build(const char *script)
 			continue;
 		}
 		assert_non_null(sec);
-		if (strcmp(w[0], "Require") == 0)
+		if (strncmp(w[0], "<Require", 8) == 0) {
+			w[0][strlen(w[0]) - 1] = '\0';
+			rc = pol_acl_container_open(sec, w[0] + 1, &err);
+		} else if (strncmp(w[0], "</Require", 9) == 0) {
+			rc = pol_acl_container_close(sec, &err);
+		} else if (strcmp(w[0], "Authn") == 0) {
+			assert_int_equal(n, 2);
+			rc = pol_acl_set_authn(sec, &acl_authn[atoi(w[1])]);
+		} else if (strcmp(w[0], "Line") == 0) {
+			rc = pol_acl_rule_line(sec, w[1]);
+		} else if (strcmp(w[0], "Require") == 0)
 			rc = pol_acl_require(sec, w + 1, n - 1, &err);
 		else if (strcmp(w[0], "Order") == 0)
 			rc = pol_acl_order(sec, w[1], &err);
@@ -760,6 +775,307 @@ acl_check_honours_url_length(void **state)
 	pol_acl_free(&acl);
 }
 
+/* ---- issue 14: the request identity (struct who), containers, user terms ---- */
+
+struct who_case {
+	const char *script;
+	const char *method;        /* NULL: GET */
+	const char *url;
+	const char *client;
+	const char *name;          /* NULL: not looked up yet */
+	const char *user;          /* NULL: not authenticated (yet) */
+	const char *groups;        /* space-separated, or NULL */
+	int exempt;
+	enum pol_verdict expect;
+	const char *rule;          /* (*why)->full exactly, or NULL to skip */
+	int authn;                 /* index into acl_authn, -1: NULL */
+};
+
+/* The issue's example: an office subnet that must log in, and a payroll site for hr. */
+#define ISSUE_SCRIPT "Proxy *\nAuthn 1\n<RequireAll>\nRequire ip 10.0.0.0/8\nRequire valid-user\n" \
+	"</RequireAll>\nProxy http://payroll.corp.example/\nRequire group hr"
+#define PAYROLL "http://payroll.corp.example/pay"
+#define PAYROLL_WHERE "(<Proxy http://payroll.corp.example/> at t:7)"
+/* Any of: the subnet without a password, or anybody who logs in. */
+#define ANYOF_SCRIPT "Proxy *\nAuthn 2\nRequire ip 10.0.0.0/8\nRequire valid-user"
+/* Both a host and a user term undecided. */
+#define BOTH_SCRIPT "Proxy *\nAuthn 0\n<RequireAll>\nRequire host corp.example\n" \
+	"Require valid-user\n</RequireAll>"
+/* A host term that cannot matter here: only the user is asked for. */
+#define HOST_MOOT_SCRIPT "Proxy *\nAuthn 0\n<RequireAll>\nRequire ip 10.0.0.0/8\n" \
+	"Require host corp.example\n</RequireAll>\nRequire valid-user"
+/* A flat list with a user veto, as before issue 14 with "Require not ip". */
+#define VETO_SCRIPT "Proxy *\nAuthn 0\nRequire ip 10.0.0.0/8\nRequire not user mallory"
+/* A deny list of users and groups. */
+#define NONE_SCRIPT "Proxy *\nAuthn 0\n<RequireAll>\nRequire valid-user\n<RequireNone>\n" \
+	"Require user mallory eve\nRequire group banned\n</RequireNone>\n</RequireAll>"
+/* Authentication settings chosen per URL and method, independent of the deciding section. */
+#define AUTHN_SCRIPT "Proxy *\nAuthn 1\nRequire valid-user\nProxy http://a.example/\n" \
+	"Require all granted\nProxy http://b.example/\nAuthn 2\nRequire user bob\nLimit POST\n" \
+	"Authn 3\nRequire user alice\nEndLimit"
+/* A <Limit> block with users. */
+#define LIMIT_SCRIPT "Proxy *\nAuthn 0\nRequire ip 10.0.0.0/8\nLimit PURGE\nRequire user admin\n" \
+	"EndLimit"
+/* Nested containers, Apache's example shape. */
+#define NEST_SCRIPT "Proxy *\nAuthn 0\n<RequireAll>\n<RequireAny>\nRequire ip 10.0.0.0/8\n" \
+	"Require group remote\n</RequireAny>\n<RequireNone>\nRequire ip 10.6.0.0/16\n" \
+	"</RequireNone>\nRequire valid-user\n</RequireAll>"
+
+static const struct who_case who_cases[] = {
+	/* the issue's example */
+	{ ISSUE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require valid-user (<Proxy *> at t:1)", 1 },
+	{ ISSUE_SCRIPT, NULL, ANY, "192.168.1.1", NULL, NULL, NULL, 0, POL_DENY,
+	  "Require ip 10.0.0.0/8 (<Proxy *> at t:1)", 1 },
+	{ ISSUE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "alice", NULL, 0, POL_ALLOW, NULL, 1 },
+	{ ISSUE_SCRIPT, NULL, ANY, "192.168.1.1", NULL, "alice", NULL, 0, POL_DENY, NULL, 1 },
+	{ ISSUE_SCRIPT, NULL, PAYROLL, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require group hr " PAYROLL_WHERE, 1 },
+	{ ISSUE_SCRIPT, NULL, PAYROLL, "10.1.1.1", NULL, "alice", "staff it", 0, POL_DENY,
+	  "Require group hr " PAYROLL_WHERE, 1 },
+	{ ISSUE_SCRIPT, NULL, PAYROLL, "10.1.1.1", NULL, "alice", NULL, 0, POL_DENY,
+	  "Require group hr " PAYROLL_WHERE, 1 },
+	{ ISSUE_SCRIPT, NULL, PAYROLL, "192.168.1.1", NULL, "bob", "staff hr", 0, POL_ALLOW,
+	  "Require group hr " PAYROLL_WHERE, 1 },
+	/* group names compare with case, as Apache's */
+	{ ISSUE_SCRIPT, NULL, PAYROLL, "10.1.1.1", NULL, "bob", "HR", 0, POL_DENY, NULL, 1 },
+	/* exempt (the PAC file): user terms count as granted, the address still decides */
+	{ ISSUE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 1, POL_ALLOW, NULL, 1 },
+	{ ISSUE_SCRIPT, NULL, ANY, "192.168.1.1", NULL, NULL, NULL, 1, POL_DENY, NULL, 1 },
+	{ ISSUE_SCRIPT, NULL, PAYROLL, "192.168.1.1", NULL, NULL, NULL, 1, POL_ALLOW, NULL, 1 },
+
+	/* RequireAny at the top: the subnet grants without asking, others must log in */
+	{ ANYOF_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_ALLOW,
+	  "Require ip 10.0.0.0/8 (<Proxy *> at t:1)", 2 },
+	{ ANYOF_SCRIPT, NULL, ANY, "192.168.1.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require valid-user (<Proxy *> at t:1)", 2 },
+	{ ANYOF_SCRIPT, NULL, ANY, "192.168.1.1", NULL, "carol", NULL, 0, POL_ALLOW,
+	  "Require valid-user (<Proxy *> at t:1)", 2 },
+
+	/* both undecided: the name first, then the user */
+	{ BOTH_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_NAME,
+	  "Require host corp.example (<Proxy *> at t:1)", 0 },
+	{ BOTH_SCRIPT, NULL, ANY, "10.1.1.1", "pc.corp.example", NULL, NULL, 0, POL_NEED_USER,
+	  "Require valid-user (<Proxy *> at t:1)", 0 },
+	{ BOTH_SCRIPT, NULL, ANY, "10.1.1.1", "", NULL, NULL, 0, POL_DENY,
+	  "Require host corp.example (<Proxy *> at t:1)", 0 },
+	{ BOTH_SCRIPT, NULL, ANY, "10.1.1.1", "pc.corp.example", "u", NULL, 0, POL_ALLOW, NULL, 0 },
+	/* a user known and the name not: only the name is asked for */
+	{ BOTH_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "u", NULL, 0, POL_NEED_NAME, NULL, 0 },
+	/* a host term the address already settles is not looked up */
+	{ HOST_MOOT_SCRIPT, NULL, ANY, "192.168.1.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require valid-user (<Proxy *> at t:1)", 0 },
+	{ HOST_MOOT_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_NAME,
+	  "Require host corp.example (<Proxy *> at t:1)", 0 },
+
+	/* a flat "Require not user" vetoes, so the user must be known where it could */
+	{ VETO_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require not user mallory (<Proxy *> at t:1)", 0 },
+	{ VETO_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "mallory", NULL, 0, POL_DENY,
+	  "Require not user mallory (<Proxy *> at t:1)", 0 },
+	{ VETO_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "alice", NULL, 0, POL_ALLOW,
+	  "Require ip 10.0.0.0/8 (<Proxy *> at t:1)", 0 },
+	{ VETO_SCRIPT, NULL, ANY, "11.0.0.1", NULL, NULL, NULL, 0, POL_DENY,
+	  "no Require matched (<Proxy *> at t:1)", 0 },
+	/* exempt: a negated user term does not veto the PAC file */
+	{ VETO_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 1, POL_ALLOW, NULL, 0 },
+
+	/* RequireNone of users and groups */
+	{ NONE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_USER, NULL, 0 },
+	{ NONE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "eve", NULL, 0, POL_DENY,
+	  "Require user mallory eve (<Proxy *> at t:1)", 0 },
+	{ NONE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "x", "ok banned", 0, POL_DENY,
+	  "Require group banned (<Proxy *> at t:1)", 0 },
+	{ NONE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "x", "ok", 0, POL_ALLOW,
+	  "Require valid-user (<Proxy *> at t:1)", 0 },
+	{ NONE_SCRIPT, NULL, ANY, "10.1.1.1", NULL, "x", NULL, 1, POL_ALLOW, NULL, 0 },
+
+	/* nested: (10/8 or group remote) and not 10.6/16 and valid-user */
+	{ NEST_SCRIPT, NULL, ANY, "10.6.1.1", NULL, NULL, NULL, 0, POL_DENY,
+	  "Require ip 10.6.0.0/16 (<Proxy *> at t:1)", 0 },
+	{ NEST_SCRIPT, NULL, ANY, "10.7.1.1", NULL, NULL, NULL, 0, POL_NEED_USER, NULL, 0 },
+	{ NEST_SCRIPT, NULL, ANY, "10.7.1.1", NULL, "a", NULL, 0, POL_ALLOW, NULL, 0 },
+	{ NEST_SCRIPT, NULL, ANY, "192.0.2.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require group remote (<Proxy *> at t:1)", 0 },
+	{ NEST_SCRIPT, NULL, ANY, "192.0.2.1", NULL, "a", "staff", 0, POL_DENY,
+	  "Require group remote (<Proxy *> at t:1)", 0 },
+	{ NEST_SCRIPT, NULL, ANY, "192.0.2.1", NULL, "a", "remote", 0, POL_ALLOW, NULL, 0 },
+
+	/* the authentication settings: the last matching section with some */
+	{ AUTHN_SCRIPT, NULL, "http://a.example/x", "192.0.2.1", NULL, NULL, NULL, 0, POL_ALLOW,
+	  "Require all granted (<Proxy http://a.example/> at t:4)", 1 },
+	{ AUTHN_SCRIPT, NULL, "http://b.example/x", "192.0.2.1", NULL, NULL, NULL, 0,
+	  POL_NEED_USER, "Require user bob (<Proxy http://b.example/> at t:6)", 2 },
+	{ AUTHN_SCRIPT, "POST", "http://b.example/x", "192.0.2.1", NULL, NULL, NULL, 0,
+	  POL_NEED_USER, "Require user alice (<Limit POST> at t:9)", 3 },
+	{ AUTHN_SCRIPT, "POST", "http://b.example/x", "192.0.2.1", NULL, "bob", NULL, 0,
+	  POL_DENY, "Require user alice (<Limit POST> at t:9)", 3 },
+	{ AUTHN_SCRIPT, NULL, "http://c.example/x", "192.0.2.1", NULL, NULL, NULL, 0,
+	  POL_NEED_USER, "Require valid-user (<Proxy *> at t:1)", 1 },
+	{ "Proxy http://z/\nRequire all granted", NULL, ANY, "192.0.2.1", NULL, NULL, NULL, 0,
+	  POL_DENY, NULL, -1 },
+	{ "", NULL, ANY, "127.0.0.1", NULL, NULL, NULL, 0, POL_ALLOW, loopback_rule, -1 },
+
+	/* <Limit> blocks with users; PURGE still needs its own grant */
+	{ LIMIT_SCRIPT, "GET", ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_ALLOW, NULL, 0 },
+	{ LIMIT_SCRIPT, "PURGE", ANY, "10.1.1.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require user admin (<Limit PURGE> at t:4)", 0 },
+	{ LIMIT_SCRIPT, "PURGE", ANY, "10.1.1.1", NULL, "admin", NULL, 0, POL_ALLOW, NULL, 0 },
+	{ LIMIT_SCRIPT, "PURGE", ANY, "10.1.1.1", NULL, "bob", NULL, 0, POL_DENY, NULL, 0 },
+	/* exempt counts user terms as granted, PURGE included: the daemon exempts GETs only */
+	{ LIMIT_SCRIPT, "PURGE", ANY, "10.1.1.1", NULL, NULL, NULL, 1, POL_ALLOW, NULL, 0 },
+
+	/* 2.2 sections and existing 2.4 lists are unchanged by a user */
+	{ "Proxy *\nOrder deny,allow\nDeny from all\nAllow from 10.0.0.0/8", NULL, ANY,
+	  "10.1.1.1", NULL, "alice", NULL, 0, POL_ALLOW, NULL, -1 },
+	{ "Proxy *\nRequire ip 10.0.0.0/8", NULL, ANY, "11.1.1.1", NULL, "alice", NULL, 0,
+	  POL_DENY, "no Require matched (<Proxy *> at t:1)", -1 },
+};
+
+static void
+acl_who_decisions(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(who_cases) / sizeof(who_cases[0]); i++) {
+		const struct who_case *c = &who_cases[i];
+		struct pol_acl *acl = acl_build(c->script);
+		struct sockaddr_storage ss;
+		char gbuf[256], *gv[16], *save = NULL;
+		size_t ng = 0;
+		const struct pol_why *why = NULL;
+		const void *authn = &why; /* must be overwritten */
+
+		if (c->groups) {
+			snprintf(gbuf, sizeof(gbuf), "%s", c->groups);
+			for (char *t = strtok_r(gbuf, " ", &save); t && ng < 16;
+			     t = strtok_r(NULL, " ", &save))
+				gv[ng++] = t;
+		}
+		struct who who = { .addr = acl_addr(c->client, &ss), .name = c->name,
+		                   .user = c->user, .groups = ng ? (const char *const *)gv : NULL,
+		                   .ngroups = ng, .exempt = c->exempt };
+		enum pol_verdict v = pol_acl_decide(acl, c->method, c->url, strlen(c->url), &who,
+		                                    &why, &authn);
+		const void *want = c->authn < 0 ? NULL : &acl_authn[c->authn];
+
+		assert_non_null(why);
+		if (v != c->expect || (c->rule && strcmp(why->full, c->rule) != 0) || authn != want)
+			fail_msg("case %zu (%s %s from %s name %s user %s%s): got %d \"%s\" authn %d, "
+			         "want %d \"%s\" authn %d", i, c->method ? c->method : "GET", c->url,
+			         c->client, c->name ? c->name : "(unknown)",
+			         c->user ? c->user : "(none)", c->exempt ? " exempt" : "", v, why->full,
+			         authn ? *(const int *)authn : -1, c->expect,
+			         c->rule ? c->rule : "(any)", c->authn);
+		pol_acl_free(&acl);
+	}
+}
+
+/* pol_acl_check/_why are pol_acl_decide without a user: NEED_USER comes back as it is. */
+static void
+acl_check_reports_need_user(void **state)
+{
+	struct pol_acl *acl = acl_build(ANYOF_SCRIPT);
+	struct sockaddr_storage ss;
+	const char *rule = NULL;
+
+	(void)state;
+	assert_int_equal(pol_acl_check(acl, "GET", ANY, strlen(ANY), acl_addr("192.0.2.1", &ss),
+	                               NULL, &rule), POL_NEED_USER);
+	assert_string_equal(rule, "Require valid-user (<Proxy *> at t:1)");
+	assert_int_equal(pol_acl_check(acl, "GET", ANY, strlen(ANY), acl_addr("10.0.0.1", &ss),
+	                               NULL, &rule), POL_ALLOW);
+	assert_true(pol_acl_uses_user(acl));
+	pol_acl_free(&acl);
+	acl = acl_build("Proxy *\nRequire ip 10.0.0.0/8\nLimit POST\nRequire group g\nEndLimit");
+	assert_true(pol_acl_uses_user(acl));
+	pol_acl_free(&acl);
+	acl = acl_build("Proxy *\nRequire ip 10.0.0.0/8\nProxy http://x/\nRequire host a.example");
+	assert_false(pol_acl_uses_user(acl));
+	assert_null(pol_acl_authn_missing(acl));
+	pol_acl_free(&acl);
+}
+
+/* Which user terms no authentication can reach (the loader refuses those configs). */
+static void
+acl_authn_missing_names_the_rule(void **state)
+{
+	static const struct {
+		const char *script;
+		const char *text;     /* NULL: every user term covered */
+		const char *line;
+	} cases[] = {
+		{ "Proxy http://a/\nLine f:2\nRequire valid-user", "Require valid-user", "f:2" },
+		{ "Proxy *\nAuthn 1\nRequire ip 10.0.0.0/8\nProxy http://a/\nRequire valid-user",
+		  NULL, NULL },
+		/* a later <Proxy *> holds the settings for an earlier section */
+		{ "Proxy http://a/\nRequire valid-user\nProxy *\nAuthn 1\nRequire ip 10.0.0.0/8",
+		  NULL, NULL },
+		{ "Proxy http://b/\nAuthn 1\nRequire ip 10.0.0.0/8\nProxy http://a/\nLine f:5\n"
+		  "Require user x", "Require user x", "f:5" },
+		{ "Proxy http://a/\nAuthn 1\nRequire ip 10.0.0.0/8\nProxy http://a/x/\n"
+		  "Require group g", NULL, NULL },
+		{ "ProxyMatch ^http://a\nAuthn 1\nRequire ip 10.0.0.0/8\nProxy http://z/\n"
+		  "Require valid-user", NULL, NULL },
+		{ "Proxy http://a/\nLimit POST\nAuthn 1\nRequire valid-user\nEndLimit", NULL, NULL },
+		{ "Proxy http://a/\nRequire ip 10.0.0.0/8\nLimit POST\nLine f:3\n<RequireAll>\n"
+		  "Require ip 10.0.0.0/8\nRequire group g\n</RequireAll>\nEndLimit",
+		  "Require group g", "f:3" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct pol_acl *acl = acl_build(cases[i].script);
+		const struct pol_why *u = pol_acl_authn_missing(acl);
+
+		if (cases[i].text == NULL) {
+			if (u != NULL)
+				fail_msg("case %zu: refused %s", i, u->full);
+		} else if (u == NULL || strcmp(u->text, cases[i].text) != 0 ||
+		           strcmp(u->line, cases[i].line) != 0) {
+			fail_msg("case %zu: got %s at %s", i, u ? u->text : "(none)",
+			         u && u->line ? u->line : "-");
+		}
+		pol_acl_free(&acl);
+	}
+}
+
+/* Containers: builder refusals through the acl (cfg adds FILE:LINE). */
+static void
+acl_container_errors(void **state)
+{
+	struct pol_acl *acl;
+	struct pol_acl_section *s;
+	const char *err = NULL;
+	char *notip[] = { "not", "ip", "10.0.0.1" }, *ip[] = { "ip", "10.0.0.1" };
+
+	(void)state;
+	assert_int_equal(pol_acl_new(&acl), 0);
+	s = pol_acl_section_add(acl, POL_SEC_PREFIX, "*", NULL, &err);
+	assert_non_null(s);
+	/* at a section's top a negative line vetoes, as before */
+	assert_int_equal(pol_acl_require(s, notip, 3, &err), 0);
+	assert_int_equal(pol_acl_container_open(s, "RequireAny", &err), 0);
+	assert_int_equal(pol_acl_require(s, notip, 3, &err), -1);
+	assert_string_equal(err, "a negative Require has no effect in <RequireAny> (or outside "
+	                    "any container): put it in <RequireAll> or <RequireNone>");
+	assert_int_equal(pol_acl_container_close(s, &err), -1);
+	assert_string_equal(err, "the container holds no Require directive");
+	assert_int_equal(pol_acl_require(s, ip, 2, &err), 0);
+	assert_int_equal(pol_acl_container_close(s, &err), 0);
+	assert_int_equal(pol_acl_container_close(s, &err), -1);
+	assert_string_equal(err, "no open authorization container");
+	assert_int_equal(pol_acl_container_open(s, "RequireSome", &err), -1);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(pol_acl_container_open(s, "RequireAll", &err), 0);
+	assert_int_equal(pol_acl_container_open(s, "RequireAll", &err), -1);
+	assert_string_equal(err, "authorization containers nested too deep");
+	/* 2.2 lines cannot join */
+	char *all[] = { "all" };
+	assert_int_equal(pol_acl_allow(s, 0, all, 1, &err), -1);
+	pol_acl_free(&acl);
+	assert_null(acl);
+}
+
 static void
 acl_null_acl_means_loopback_only(void **state)
 {
@@ -786,8 +1102,8 @@ struct bld_case {
 };
 
 static const struct bld_case bld_cases[] = {
-	{ "", BLD_REQUIRE, "", "missing provider (ip, host, all, local)" },
-	{ "", BLD_REQUIRE, "not", "missing provider (ip, host, all, local)" },
+	{ "", BLD_REQUIRE, "", "missing provider (ip, host, all, local, valid-user, user, group)" },
+	{ "", BLD_REQUIRE, "not", "missing provider (ip, host, all, local, valid-user, user, group)" },
 	{ "", BLD_REQUIRE, "ip", "\"ip\" needs at least one address or subnet" },
 	{ "", BLD_REQUIRE, "host", "\"host\" needs at least one host name or domain" },
 	{ "", BLD_REQUIRE, "ip 10.0.0.300",
@@ -805,12 +1121,13 @@ static const struct bld_case bld_cases[] = {
 	  "expected \"all granted\" or \"all denied\", got \"all maybe\"" },
 	{ "", BLD_REQUIRE, "not all granted", "\"Require not all\" is not supported" },
 	{ "", BLD_REQUIRE, "local x", "\"local\" takes no arguments" },
-	{ "", BLD_REQUIRE, "user bob",
-	  "unsupported provider \"user\" (supported: ip, host, all, local; there is no "
-	  "authentication)" },
-	{ "", BLD_REQUIRE, "valid-user",
-	  "unsupported provider \"valid-user\" (supported: ip, host, all, local; there is no "
-	  "authentication)" },
+	{ "", BLD_REQUIRE, "env X",
+	  "unsupported provider \"env\" (supported: ip, host, all, local, valid-user, user, "
+	  "group)" },
+	{ "", BLD_REQUIRE, "user", "\"user\" needs at least one user name" },
+	{ "", BLD_REQUIRE, "group", "\"group\" needs at least one group name" },
+	{ "", BLD_REQUIRE, "valid-user x", "\"valid-user\" takes no arguments" },
+	{ "", BLD_REQUIRE, "not all denied", "\"Require not all\" is not supported" },
 	{ "Order deny,allow", BLD_REQUIRE, "all granted",
 	  "cannot mix Require with Order/Allow/Deny in one section" },
 	{ "Allow from all", BLD_REQUIRE, "all granted",
@@ -1004,6 +1321,10 @@ main(void)
 		cmocka_unit_test(acl_limit_builder_errors),
 		cmocka_unit_test(acl_check_honours_url_length),
 		cmocka_unit_test(acl_null_acl_means_loopback_only),
+		cmocka_unit_test(acl_who_decisions),
+		cmocka_unit_test(acl_check_reports_need_user),
+		cmocka_unit_test(acl_authn_missing_names_the_rule),
+		cmocka_unit_test(acl_container_errors),
 		cmocka_unit_test(acl_builder_errors),
 		cmocka_unit_test(acl_failed_line_adds_nothing),
 		cmocka_unit_test(acl_section_errors),

@@ -180,7 +180,11 @@ builder_refusals(void **state)
 		{ "Require ip 10.0.0.300", "bad address \"10.0.0.300\": not an IP address or subnet" },
 		{ "Require user", "\"user\" needs at least one user name" },
 		{ "Require valid-user x", "this provider takes no arguments" },
-		{ "Require all maybe", "expected \"all granted\" or \"all denied\"" },
+		{ "Require all maybe", "expected \"all granted\" or \"all denied\", got \"all maybe\"" },
+		{ "Require group staff", "unsupported provider \"group\" (supported: ip, local, all, "
+		  "valid-user, user)" },
+		{ "<RequireNone>\nRequire not ip 10.0.0.1", "a negative Require has no effect in "
+		  "<RequireNone>: it could never grant (write the positive rule there)" },
 		{ "Require env X", "unsupported provider \"env\" (supported: ip, local, all, "
 		  "valid-user, user)" },
 		{ "<RequireAll>\n</RequireAll>", "the container holds no Require directive" },

@@ -720,9 +720,41 @@ static const struct bad_case bad_cases[] = {
 	{ "<Proxy *>\nOrder deny, allow\n</Proxy>", "t.conf:2: Order: expected 1 argument, got 2" },
 	{ "<Proxy *>\nSatisfy maybe\n</Proxy>",
 	  "t.conf:2: Satisfy: expected Any or All, got \"maybe\"" },
+	/* issue 14: user terms need authentication in force; containers in sections */
 	{ "<Proxy *>\nRequire user bob\n</Proxy>",
-	  "t.conf:2: Require: unsupported provider \"user\" (supported: ip, host, all, local; "
-	  "there is no authentication)" },
+	  "t.conf:2: Require user bob needs AuthType in this or an enclosing <Proxy *> section" },
+	{ "<Proxy *>\nRequire ip 10.0.0.0/8\n</Proxy>\n<Proxy http://payroll/>\n"
+	  "<RequireAll>\nRequire ip 10.0.0.0/8\nRequire group hr\n</RequireAll>\n</Proxy>",
+	  "t.conf:7: Require group hr needs AuthType in this or an enclosing <Proxy *> section" },
+	{ "<Proxy *>\n<Limit POST>\nRequire valid-user\n</Limit>\n</Proxy>",
+	  "t.conf:3: Require valid-user needs AuthType in this or an enclosing <Proxy *> section" },
+	{ "<Proxy *>\nRequire env X\n</Proxy>",
+	  "t.conf:2: Require: unsupported provider \"env\" (supported: ip, host, all, local, "
+	  "valid-user, user, group)" },
+	{ "<Proxy *>\n<RequireAny>\nRequire not ip 10.0.0.1\n</RequireAny>\n</Proxy>",
+	  "t.conf:3: Require: a negative Require has no effect in <RequireAny> (or outside any "
+	  "container): put it in <RequireAll> or <RequireNone>" },
+	{ "<Proxy *>\n<RequireAll>\nRequire all granted\n<RequireNone>\n"
+	  "Require not host evil.example\n</RequireNone>\n</RequireAll>\n</Proxy>",
+	  "t.conf:5: Require: a negative Require has no effect in <RequireNone>: it could never "
+	  "grant (write the positive rule there)" },
+	{ "<Proxy *>\n<RequireAll>\nRequire not ip 10.0.0.1\n</RequireAll>\n</Proxy>",
+	  "t.conf:4: </RequireAll>: <RequireAll> holds only negative rules: it can never grant" },
+	{ "<Proxy *>\n<RequireAny>\n</RequireAny>\n</Proxy>",
+	  "t.conf:3: </RequireAny>: the container holds no Require directive" },
+	{ "<Proxy *>\n<RequireAll>\nRequire ip 10.0.0.1\n</Proxy>",
+	  "t.conf:4: expected </RequireAll> but saw </Proxy>" },
+	{ "<Proxy *>\n<RequireAll>\n<Limit GET>\n</Limit>\n</RequireAll>\n</Proxy>",
+	  "t.conf:3: <Limit> not allowed in <RequireAll>" },
+	{ "<Proxy *>\n<RequireAll x>\n</RequireAll>\n</Proxy>",
+	  "t.conf:2: <RequireAll> takes no arguments" },
+	{ "<Proxy *>\n<RequireSome>\n</RequireSome>\n</Proxy>",
+	  "t.conf:2: unknown section \"<RequireSome>\"" },
+	{ "<Proxy *>\nOrder deny,allow\n<RequireAll>\nRequire all granted\n</RequireAll>\n"
+	  "</Proxy>", "t.conf:3: <RequireAll>: cannot mix Require with Order/Allow/Deny in one "
+	  "section" },
+	{ "<Proxy *>\nRequire group\n</Proxy>",
+	  "t.conf:2: Require: \"group\" needs at least one group name" },
 	{ "<Proxy *>\nRequire\n</Proxy>",
 	  "t.conf:2: Require: expected at least 1 argument, got 0" },
 	{ "<Proxy *>\nRequire ip 10.0.0.0/33\n</Proxy>",
@@ -1350,7 +1382,7 @@ apache_directives_refused_with_reasons(void **state)
 		{ "<Location /g/>\nSetHandler gatehouse-status\n<Proxy *>\n</Proxy>\n</Location>",
 		  "t.conf:3: <Proxy> not allowed in <Location>" },
 		{ "<RequireAll>\n</RequireAll>", "t.conf:1: <RequireAll> is only allowed inside "
-		  "<Location> (Gatehouse has no authentication for <Proxy> yet)" },
+		  "<Proxy>, <ProxyMatch>, <Limit>, <LimitExcept> or <Location>" },
 		{ "<Location /g/>\nSetHandler gatehouse-status\nAuthType Basic\n"
 		  "AuthUserFile /nonexistent/h1.htpasswd\n</Location>", "t.conf:4: AuthUserFile: "
 		  "/nonexistent/h1.htpasswd: No such file or directory" },

@@ -1,0 +1,195 @@
+"""
+test_auth_core.py - proxy authentication's core path (issue 14, daemon/pauth.c and proxy.c):
+Basic with AuthUserFile through curl --proxy-user: 407 with Proxy-Authenticate naming the
+realm, 200 with the right password, the user in the access log, Proxy-Authorization not sent
+upstream, the 407 keeping a keep-alive connection open, 429 once the failure limit is reached,
+the PAC file exempt, and Auth* config errors naming FILE:LINE (gatehouse -t). a5 writes the
+thorough client tests (test_auth_basic.py ...); this is the smoke test of the core.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import ghtest
+
+# htpasswd -nbB -C 5 alice "open sesame" (apache2-utils, Debian 12)
+H_ALICE = "alice:$2y$05$2RoqHU7dunI3bx9UK4yM3.hJuY1bR7NIv6WqxYG02t.Ke.fhQeybG"
+P_ALICE = "open sesame"
+
+
+def users_file(tmp_path):
+    p = tmp_path / "users.htpasswd"
+    lines = [H_ALICE]
+    if shutil.which("htpasswd"):
+        out = subprocess.run(["htpasswd", "-nbB", "-C", "5", "bob", "b0b pass"],
+                             capture_output=True, timeout=30, check=True).stdout.decode()
+        lines.append(out.strip())
+    p.write_text("\n".join(lines) + "\n")
+    g = tmp_path / "groups"
+    g.write_text("hr: alice\nit: bob\n")
+    return str(p), str(g)
+
+
+def auth_section(users, groups, extra=""):
+    return ("<Proxy *>\n    AuthType Basic\n    AuthName \"Office proxy\"\n"
+            "    AuthBasicProvider file\n    AuthUserFile %s\n    AuthGroupFile %s\n"
+            "    <RequireAll>\n        Require ip 127.0.0.1 ::1\n        Require valid-user\n"
+            "    </RequireAll>\n%s</Proxy>" % (users, groups, extra))
+
+
+def curl(port, url, *args, timeout=30):
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-D", "-", "-w", "%{http_code}",
+                        "--proxy", "http://127.0.0.1:%d" % port, "--max-time", "20",
+                        "--noproxy", ""] + list(args) + [url],
+                       capture_output=True, timeout=timeout, env=ghtest.clean_env())
+    out = p.stdout.decode("latin-1")
+    return int(out[-3:]), out[:-3]
+
+
+def url(ctx, path):
+    return "http://origin.test:%d%s" % (ctx.origin_port, path)
+
+
+def test_curl_gets_407_then_200_and_user_is_logged(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    log = str(tmp_path / "access.log")
+    d = start_daemon(access_log=log, proxy_section=auth_section(users, groups))
+    code, head = curl(d.port, url(ctx, "/size/10"))
+    assert code == 407, head
+    assert 'Proxy-Authenticate: Basic realm="Office proxy", charset="UTF-8"' in head, head
+    code, head = curl(d.port, url(ctx, "/size/10"), "--proxy-user", "alice:wrong")
+    assert code == 407, head
+    code, head = curl(d.port, url(ctx, "/size/10"), "--proxy-user", "nobody:" + P_ALICE)
+    assert code == 407, head
+    code, head = curl(d.port, url(ctx, "/size/11"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 200, head
+    # the user in the access log (Squid's user field), "-" for the refused ones
+    lines = ghtest.poll_lines(log, lambda ln: "/size/11" in ln)
+    assert " alice " in lines[-1], lines
+    text = open(log).read()
+    assert "/size/10" in text and "TCP_DENIED/407" in text, text
+    # the failures are notice lines for fail2ban, never with the password
+    err = d.stderr_text()
+    assert 'proxy authentication failed for user "alice" from 127.0.0.1: wrong password' in err
+    assert 'proxy authentication failed for user "nobody" from 127.0.0.1: unknown user' in err
+    assert P_ALICE not in err and "open%20sesame" not in err
+
+
+def test_proxy_authorization_is_consumed_not_forwarded(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    code, _ = curl(d.port, url(ctx, "/echo?auth-consumed"), "--proxy-user",
+                   "alice:" + P_ALICE)
+    assert code == 200
+    reqs = ctx.origin.requests_with("auth-consumed")
+    assert reqs, "the origin saw no request"
+    names = [k.lower() for k, _ in reqs[-1]["headers"]]
+    assert "proxy-authorization" not in names, reqs[-1]["headers"]
+
+
+def test_407_keeps_the_keepalive_connection_for_the_retry(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    import base64
+    cred = base64.b64encode(("alice:" + P_ALICE).encode()).decode()
+    c = ghtest.Conn("127.0.0.1", d.port)
+    try:
+        c.send(ghtest.build(url(ctx, "/size/5")))
+        r = c.read_response()
+        assert r.status == 407
+        assert r.header("Proxy-Authenticate").startswith("Basic realm=")
+        assert (r.header("Connection") or "").lower() != "close"
+        c.send(ghtest.build(url(ctx, "/size/5"), headers=[("Proxy-Authorization",
+                                                              "Basic " + cred)]))
+        r = c.read_response()
+        assert r.status == 200 and r.body == ghtest_body(5)
+    finally:
+        c.close()
+
+
+def ghtest_body(n):
+    import origin
+    return origin.body_bytes(n)
+
+
+def test_failure_limit_answers_429_with_retry_after(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(extra=["AuthFailureLimit 3 60"], proxy_section=auth_section(users, groups))
+    codes = []
+    for i in range(5):
+        code, head = curl(d.port, url(ctx, "/size/3"), "--proxy-user", "alice:bad%d" % i)
+        codes.append(code)
+    assert codes[:2] == [407, 407], codes
+    assert codes[2:] == [429, 429, 429], codes
+    assert "Retry-After:" in head, head
+    # even the right password waits (no hashing for a blocked address)...
+    code, head = curl(d.port, url(ctx, "/size/3"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 429, head
+    assert "proxy authentication blocked for 127.0.0.1" in d.stderr_text()
+
+
+def test_pac_file_is_exempt(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    r = ghtest.get(d.port, "/proxy.pac", headers=[("Host", "127.0.0.1:%d" % d.port)])
+    assert r.status == 200, (r.status, r.body[:200])
+    assert b"FindProxyForURL" in r.body
+
+
+def test_group_rule_for_a_url(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    if "bob:" not in open(users).read():
+        pytest.skip("htpasswd (apache2-utils) not installed: only one user")
+    section = auth_section(users, groups) + (
+        "\n<Proxy http://origin.test:%d/size/>\n    Require group hr\n</Proxy>" % ctx.origin_port)
+    d = start_daemon(proxy_section=section)
+    code, _ = curl(d.port, url(ctx, "/size/7"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 200
+    code, head = curl(d.port, url(ctx, "/size/7"), "--proxy-user", "bob:b0b pass")
+    assert code == 403, head
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "bob:b0b pass")
+    assert code == 200
+
+
+# ---- config errors (gatehouse -t) ----
+
+def run_t(gh_bin, path):
+    p = subprocess.run([gh_bin, "-t", "-f", path], capture_output=True, timeout=20,
+                       env=ghtest.clean_env())
+    return p.returncode, (p.stdout + p.stderr).decode("latin-1")
+
+
+@pytest.mark.parametrize("body, line, want", [
+    ("AuthType Basic\n", 3, "AuthType Basic needs a provider"),
+    ("AuthType Basic\nAuthBasicProvider radius\n", 4, "unknown provider"),
+    ("AuthType Basic\nAuthBasicProvider external\n", 4, "needs AuthExternal"),
+    ("AuthType Negotiate\n", 3, "AuthType Negotiate needs AuthNegotiateExternal"),
+    ("AuthType Basic\nAuthUserFile {tmp}/missing.htpasswd\n", 4, "missing.htpasswd"),
+    ("AuthType Basic\nAuthExternal /usr/lib/squid/no_such_helper\n", 4, "no such file"),
+    ("AuthType Basic\nAuthBasicProvider external\nAuthExternal /bin/true\n"
+     "AuthUserFile {users}\n", 6, "AuthUserFile is for AuthBasicProvider file"),
+])
+def test_auth_config_errors_name_file_and_line(gh_bin, tmp_path, body, line, want):
+    users, _ = users_file(tmp_path)
+    conf = tmp_path / "auth.conf"
+    conf.write_text("Listen 127.0.0.1:3128\n<Proxy *>\n" +
+                    body.format(tmp=tmp_path, users=users) +
+                    "Require valid-user\n</Proxy>\n")
+    rc, out = run_t(gh_bin, str(conf))
+    assert rc != 0, out
+    assert "%s:%d:" % (conf, line) in out, out
+    assert want in out, out
+
+
+def test_auth_config_ok_is_syntax_ok(gh_bin, tmp_path):
+    users, groups = users_file(tmp_path)
+    conf = tmp_path / "ok.conf"
+    conf.write_text("Listen 127.0.0.1:3128\nUser root\nAuthFailureLimit 20 3\n" +
+                    auth_section(users, groups) + "\n")
+    rc, out = run_t(gh_bin, str(conf))
+    assert rc == 0, out
+    assert "Syntax OK" in out
