@@ -117,8 +117,9 @@ const char cfg_default_text[] =
 	"\n"
 	"# Who may use the proxy: loopback and the private (RFC 1918) networks. Require host\n"
 	"# would match the client's double-reverse-confirmed name; Satisfy is accepted but has no\n"
-	"# effect, as there is no authentication. Without any <Proxy> section that applies to a\n"
-	"# request, only loopback clients are served.\n"
+	"# effect (use <RequireAny>/<RequireAll>). Proxy authentication (AuthType, Require\n"
+	"# valid-user) is off. Without any <Proxy> section that applies to a request, only\n"
+	"# loopback clients are served.\n"
 	"<Proxy *>\n"
 	"    Require ip 127.0.0.0/8 ::1 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16\n"
 	"    # Emptying cache entries (the PURGE method) needs a grant of its own.\n"
@@ -1415,7 +1416,7 @@ cfg_d_satisfy(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direct
 	static const char *const words[] = { "Any", "All", NULL };
 
 	(void)argc;
-	/* Accepted for Apache compatibility; without authentication it changes nothing. */
+	/* Accepted for Apache compatibility; Apache 2.4's <RequireAny>/<RequireAll> replace it. */
 	if (cfg_keyword(argv[1], words) < 0)
 		return cfg_fail(ps, src, "%s: expected Any or All, got \"%.200s\"", d->name,
 		                argv[1]);

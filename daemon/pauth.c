@@ -23,6 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "daemon/ev.h"
 #include "daemon/log.h"
 #include "webui/auth.h"
 
@@ -288,6 +289,26 @@ struct pauth_cent {
 	uint16_t ngroups;
 };
 
+enum pauth_job_state { PJ_QUEUED, PJ_RUNNING, PJ_DONE, PJ_DELIVERED };
+
+struct pauth_job {
+	struct pauth_job *next;
+	struct pauth *pa;
+	struct pauth_wk *wk;
+	struct pauth_conn *pc;
+	const struct auth_htpasswd *users; /* the request's snapshot holds it: alive while the
+	                                    * connection is (pauth_conn_fini waits for a running
+	                                    * job) */
+	enum pauth_job_state state;
+	int cancelled;
+	int ok, known;
+	char user[AUTH_USER_MAX + 1];
+	char pass[AUTH_PASS_MAX + 1];
+};
+
+static void pauth_job_free(struct pauth_job *j);
+static void *pauth_verifier_main(void *arg);
+
 struct pauth {
 	pthread_mutex_t mu;        /* the cache table */
 	struct pauth_cent *t;
@@ -297,6 +318,14 @@ struct pauth {
 	                               * worker may still be inside a call on one */
 	unsigned nold;
 	unsigned burst, refill_s;     /* the limit in force */
+	/* The verifier thread: htpasswd checks off the workers' loops. mu guards the queue, the
+	 * workers' done lists and every job's state; cv wakes the thread and a pauth_conn_fini
+	 * waiting for a running job. */
+	pthread_t verifier;
+	int verifier_up, verifier_stop;
+	pthread_cond_t cv;
+	struct pauth_job *todo, **todo_tail;
+	unsigned queued;
 	struct pauth_stats st;     /* atomically updated (__atomic builtins) */
 };
 
@@ -319,6 +348,13 @@ pauth_new(struct pauth **out, unsigned fail_burst, unsigned fail_refill_s)
 		return -1;
 	}
 	pthread_mutex_init(&pa->mu, NULL);
+	pthread_cond_init(&pa->cv, NULL);
+	pa->todo_tail = &pa->todo;
+	/* Without the thread (thread limits), verification is inline: slower, still correct. */
+	pa->verifier_up = pthread_create(&pa->verifier, NULL, pauth_verifier_main, pa) == 0;
+	if (!pa->verifier_up)
+		log_warn("proxy authentication: no verifier thread: passwords are checked on the "
+		         "workers' loops");
 	pa->burst = fail_burst ? fail_burst : AUTH_LIMIT_BURST;
 	pa->refill_s = fail_refill_s ? fail_refill_s : AUTH_LIMIT_REFILL;
 	*out = pa;
@@ -334,6 +370,19 @@ pauth_free(struct pauth **pap)
 		return;
 	pa = *pap;
 	*pap = NULL;
+	if (pa->verifier_up) {
+		pthread_mutex_lock(&pa->mu);
+		pa->verifier_stop = 1;
+		pthread_cond_broadcast(&pa->cv);
+		pthread_mutex_unlock(&pa->mu);
+		pthread_join(pa->verifier, NULL);
+	}
+	while (pa->todo) { /* none: every connection is gone before pauth_free */
+		struct pauth_job *j = pa->todo;
+		pa->todo = j->next;
+		pauth_job_free(j);
+	}
+	pthread_cond_destroy(&pa->cv);
 	auth_limit_free(&pa->limit);
 	for (unsigned i = 0; i < pa->nold; i++)
 		auth_limit_free(&pa->old[i]);
@@ -463,7 +512,145 @@ pauth_cache_put(struct pauth *pa, const struct pauth_cent *ent)
 struct pauth_wk {
 	struct hpool_set *set;
 	unsigned nworkers;
+	struct ev_loop *loop;
+	struct pauth *pa;          /* set by the first job (there is one struct pauth) */
+	struct pauth_job *done;    /* finished jobs to deliver (pa->mu) */
 };
+
+/* ---- the verifier thread ---- */
+
+#define PAUTH_QUEUE_MAX 1024  /* verifications waiting; more: 503 (a flood of new logins) */
+
+static void
+pauth_job_free(struct pauth_job *j)
+{
+	OPENSSL_cleanse(j->pass, sizeof(j->pass));
+	free(j);
+}
+
+static void *
+pauth_verifier_main(void *arg)
+{
+	struct pauth *pa = arg;
+
+	pthread_mutex_lock(&pa->mu);
+	for (;;) {
+		while (!pa->todo && !pa->verifier_stop)
+			pthread_cond_wait(&pa->cv, &pa->mu);
+		if (pa->verifier_stop)
+			break;
+		struct pauth_job *j = pa->todo;
+		pa->todo = j->next;
+		if (!pa->todo)
+			pa->todo_tail = &pa->todo;
+		pa->queued--;
+		j->next = NULL;
+		j->state = PJ_RUNNING;
+		pthread_mutex_unlock(&pa->mu);
+		j->ok = auth_htpasswd_check(j->users, j->user, j->pass) == 1;
+		j->known = j->ok || auth_htpasswd_has(j->users, j->user);
+		OPENSSL_cleanse(j->pass, sizeof(j->pass));
+		pthread_mutex_lock(&pa->mu);
+		j->state = PJ_DONE;
+		if (j->cancelled) {
+			pthread_cond_broadcast(&pa->cv); /* the waiting pauth_conn_fini frees it */
+			continue;
+		}
+		j->next = j->wk->done;
+		j->wk->done = j;
+		ev_async_send(j->wk->loop);
+	}
+	pthread_mutex_unlock(&pa->mu);
+	return NULL;
+}
+
+void
+pauth_wk_poll(struct pauth_wk *wk)
+{
+	struct pauth_job *list, *j;
+
+	if (!wk || !wk->pa)
+		return;
+	pthread_mutex_lock(&wk->pa->mu);
+	list = wk->done;
+	wk->done = NULL;
+	for (j = list; j; j = j->next)
+		j->state = PJ_DELIVERED;
+	pthread_mutex_unlock(&wk->pa->mu);
+	while (list) {
+		j = list;
+		list = j->next;
+		j->next = NULL;
+		/* pauth_identify reads the result when the connection routes again */
+		if (j->pc->wake)
+			j->pc->wake(j->pc->wake_arg);
+	}
+}
+
+/* pauth_conn_fini: the job goes with the connection (waiting for it if the thread is hashing
+ * for it: the htpasswd it reads belongs to the connection's snapshot). */
+static void
+pauth_job_cancel(struct pauth_job *j)
+{
+	struct pauth *pa = j->pa;
+
+	pthread_mutex_lock(&pa->mu);
+	if (j->state == PJ_QUEUED) {
+		struct pauth_job **pp = &pa->todo;
+
+		while (*pp && *pp != j)
+			pp = &(*pp)->next;
+		if (*pp) {
+			*pp = j->next;
+			if (pa->todo_tail == &j->next)
+				pa->todo_tail = pp;
+			pa->queued--;
+		}
+	} else if (j->state == PJ_RUNNING) {
+		j->cancelled = 1;
+		while (j->state == PJ_RUNNING)
+			pthread_cond_wait(&pa->cv, &pa->mu);
+	} else if (j->state == PJ_DONE) {
+		struct pauth_job **pp = &j->wk->done;
+
+		while (*pp && *pp != j)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = j->next;
+	}
+	pthread_mutex_unlock(&pa->mu);
+	pauth_job_free(j);
+}
+
+/* Queue a verification for pc. 0, or -1 when the queue is full or memory is short. */
+static int
+pauth_job_submit(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
+                 const struct auth_htpasswd *users, const char *user, const char *pass)
+{
+	struct pauth_job *j;
+
+	if (!pa->verifier_up || !wk || !wk->loop || pa->queued >= PAUTH_QUEUE_MAX)
+		return -1;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -1;
+	j->pa = pa;
+	j->wk = wk;
+	j->pc = pc;
+	j->users = users;
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	snprintf(j->pass, sizeof(j->pass), "%s", pass);
+	pthread_mutex_lock(&pa->mu);
+	wk->pa = pa;
+	j->state = PJ_QUEUED;
+	*pa->todo_tail = j;
+	pa->todo_tail = &j->next;
+	pa->queued++;
+	pthread_cond_signal(&pa->cv);
+	pthread_mutex_unlock(&pa->mu);
+	pc->job = j;
+	return 0;
+}
 
 int
 pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out)
@@ -474,6 +661,7 @@ pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out)
 	if (!wk)
 		return -1;
 	wk->nworkers = nworkers ? nworkers : 1;
+	wk->loop = loop;
 	if (hpool_set_new(loop, &wk->set) != 0) {
 		free(wk);
 		return -1;
@@ -532,6 +720,9 @@ pauth_conn_fini(struct pauth_conn *pc)
 	if (pc->pending)
 		hpool_cancel(pc->pending);
 	pc->pending = NULL;
+	if (pc->job)
+		pauth_job_cancel(pc->job);
+	pc->job = NULL;
 	pauth_conn_forget(pc);
 	free(pc->answer);
 	free(pc->neg_token);
@@ -830,6 +1021,8 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 	r->user_tried = NULL;
 	if (pc->pending != NULL)
 		return PAUTH_WAIT; /* called again before the helper answered */
+	if (pc->job != NULL && pc->job->state != PJ_DELIVERED)
+		return PAUTH_WAIT; /* the verifier has not answered yet */
 	while (f && flen > 0 && (*f == ' ' || *f == '\t'))
 		f++, flen--;
 	if (cfg->negotiate && (!f || flen == 0))
@@ -883,6 +1076,9 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 		goto out;
 	}
 
+	/* The verifier answered for this very request (same arguments): use its result. */
+	if (pc->job != NULL)
+		goto verify;
 	/* The result cache: a known credential costs no hashing, even from a blocked address
 	 * (it proves nothing new to a guesser). */
 	if (pauth_cache_get(pa, mac, r->now_ms, &ce)) {
@@ -909,6 +1105,7 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 		goto limited;
 	}
 
+verify:
 	if (cfg->provider == PAUTH_PROV_EXTERNAL) {
 		char line[3 * (AUTH_USER_MAX + AUTH_PASS_MAX) + 8];
 		char err[256], name[112];
@@ -948,11 +1145,31 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 		const char *g[PAUTH_MAX_GROUPS];
 		size_t ng;
 
-		PAUTH_COUNT(pa, verifications);
-		ok = auth_htpasswd_check(cfg->users, user, pass) == 1;
-		OPENSSL_cleanse(pass, sizeof(pass));
+		if (pc->job) {
+			/* the verifier's answer (pauth_wk_poll delivered it) */
+			ok = pc->job->ok;
+			known = pc->job->known;
+			OPENSSL_cleanse(pass, sizeof(pass));
+			pauth_job_free(pc->job);
+			pc->job = NULL;
+		} else {
+			PAUTH_COUNT(pa, verifications);
+			if (pa->verifier_up && wk) {
+				pc->wake = r->wake;
+				pc->wake_arg = r->wake_arg;
+				int rc = pauth_job_submit(pa, wk, pc, cfg->users, user, pass);
+				OPENSSL_cleanse(pass, sizeof(pass));
+				if (rc == 0)
+					return PAUTH_WAIT;
+				snprintf(r->msg, sizeof(r->msg), "too many logins are being verified; "
+				         "try again");
+				return PAUTH_UNAVAILABLE;
+			}
+			ok = auth_htpasswd_check(cfg->users, user, pass) == 1;
+			known = ok || auth_htpasswd_has(cfg->users, user);
+			OPENSSL_cleanse(pass, sizeof(pass));
+		}
 		if (!ok) {
-			known = auth_htpasswd_has(cfg->users, user);
 			const char *why = known ? "wrong password" : "unknown user";
 
 			pauth_cache_store(pa, cfg, mac, r->now_ms, 0, user, NULL, 0, why);
@@ -989,8 +1206,16 @@ enum pauth_res
 pauth_identify(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
                struct pauth_req *r, struct who *who)
 {
+	who->user = NULL; /* set again only by a success */
+	who->groups = NULL;
+	who->ngroups = 0;
 	enum pauth_res res = pauth_identify_one(pa, wk, pc, r, who);
 
+	if (pc->job != NULL && pc->job->state == PJ_DELIVERED) {
+		/* an answer this call did not use (the request changed): never for another one */
+		pauth_job_free(pc->job);
+		pc->job = NULL;
+	}
 	switch (res) {
 	case PAUTH_OK: PAUTH_COUNT(pa, ok); break;
 	case PAUTH_CHALLENGE: PAUTH_COUNT(pa, challenged); break;

@@ -123,6 +123,9 @@ struct pauth_wk;
 int pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out);
 void pauth_wk_free(struct pauth_wk **wk);
 void pauth_wk_helper_stats(const struct pauth_wk *wk, struct hpool_stats *out);
+/* The worker's loop was woken (ev_async): deliver finished verifications (their wake
+ * callbacks run here). worker.c calls it from its async callback. */
+void pauth_wk_poll(struct pauth_wk *wk);
 
 /* ---- per connection ---- */
 
@@ -134,6 +137,8 @@ struct pauth_conn {
 	int64_t cred_expires_ms;       /* 0: none remembered */
 	const struct pauth_cfg *cred_cfg;
 	struct hreq *pending;          /* a helper request in flight, or NULL */
+	struct pauth_job *job;         /* an htpasswd verification on the verifier thread (bcrypt
+	                                * costs milliseconds: never on the worker's loop), or NULL */
 	int pending_done;              /* its answer arrived: pauth_identify reads it */
 	char *answer;                  /* that answer (owned), or NULL */
 	int answer_status;             /* enum hp_status */

@@ -128,7 +128,10 @@ struct conn {
 	char *pa_field;      /* this request's Proxy-Authorization value (a credential: wiped
 	                      * when freed, never logged), or NULL */
 	size_t pa_field_len;
-	const char *req_user; /* the user this request proved (c->pa.user), NULL: none */
+	const char *req_user; /* the user this request proved, for the logs (log_user), NULL:
+	                       * none */
+	char log_user[200];  /* c->pa.user with blanks, controls, '%', '"' and '\\' %-escaped
+	                      * (a log field is one word), clipped */
 	struct res_query *dnsq;
 	struct cfg *cfg;     /* snapshot of the current request */
 
@@ -1542,9 +1545,20 @@ conn_authenticate(struct conn *c, const struct pauth_cfg *authn, struct who *who
 	c->phase = CP_HEAD;
 	char fields[1024];
 	switch (res) {
-	case PAUTH_OK:
-		c->req_user = c->pa.user;
+	case PAUTH_OK: {
+		/* One word in the Squid and combined formats: escape what would split it. */
+		size_t k = 0;
+		for (const unsigned char *p = (const unsigned char *)c->pa.user;
+		     *p && k + 4 < sizeof(c->log_user); p++) {
+			if (*p <= 0x20 || *p == 0x7f || *p == '%' || *p == '"' || *p == '\\')
+				k += (size_t)snprintf(c->log_user + k, sizeof(c->log_user) - k, "%%%02X", *p);
+			else
+				c->log_user[k++] = (char)*p;
+		}
+		c->log_user[k] = '\0';
+		c->req_user = c->log_user;
 		return 1;
+	}
 	case PAUTH_CHALLENGE:
 		if (pauth_challenge(authn, &c->pa, fields, sizeof(fields)) == 0)
 			fields[0] = '\0';

@@ -485,6 +485,7 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 	atomic_store(&w->wd_pong, atomic_load(&w->wd_ping)); /* the loop turns: answer main */
 	cachereq_worker_poll(w->id);
 	status_worker_poll(w);
+	pauth_wk_poll(w->pauth_wk); /* finished password checks: their connections go on */
 	conn_polwait_wake(w);
 	/* The snapshot first, then the listeners: main publishes a reload's snapshot before it
 	 * posts the new listeners, so an https listener added here finds the TLS set it needs. */

@@ -103,10 +103,39 @@ def test_407_keeps_the_keepalive_connection_for_the_retry(start_daemon, ctx, tmp
         assert r.status == 407
         assert r.header("Proxy-Authenticate").startswith("Basic realm=")
         assert (r.header("Connection") or "").lower() != "close"
+        assert b"proxy authentication required" in r.body, r.body
         c.send(ghtest.build(url(ctx, "/size/5"), headers=[("Proxy-Authorization",
                                                               "Basic " + cred)]))
         r = c.read_response()
         assert r.status == 200 and r.body == ghtest_body(5)
+    finally:
+        c.close()
+
+
+def test_connect_needs_credentials_too(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    import base64
+    target = "127.0.0.1:%d" % ctx.echo_port
+    raw = "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)
+    r, c = ghtest.request(d.port, raw.encode(), method="CONNECT")
+    c.close()
+    assert r.status == 407, r.status
+    assert r.header("Proxy-Authenticate").startswith('Basic realm="Office proxy"')
+    bad = base64.b64encode(b"alice:nope").decode()
+    r, c = ghtest.request(d.port, ("CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: "
+                                   "Basic %s\r\n\r\n" % (target, target, bad)).encode(),
+                          method="CONNECT")
+    c.close()
+    assert r.status == 407
+    good = base64.b64encode(("alice:" + P_ALICE).encode()).decode()
+    r, c = ghtest.request(d.port, ("CONNECT %s HTTP/1.1\r\nHost: %s\r\nProxy-Authorization: "
+                                   "Basic %s\r\n\r\n" % (target, target, good)).encode(),
+                          method="CONNECT")
+    try:
+        assert r.status == 200, r.status
+        c.send(b"ping through the tunnel\n")
+        assert c.read_until(b"\n") == b"ping through the tunnel\n"
     finally:
         c.close()
 
@@ -193,3 +222,115 @@ def test_auth_config_ok_is_syntax_ok(gh_bin, tmp_path):
     rc, out = run_t(gh_bin, str(conf))
     assert rc == 0, out
     assert "Syntax OK" in out
+
+
+# ---- the external provider (a3's helper pools) ----
+
+NCSA = "/usr/lib/squid/basic_ncsa_auth"
+
+
+def external_section(cmd, groups=None, extra=""):
+    return ("<Proxy *>\n    AuthType Basic\n    AuthName \"Office proxy\"\n"
+            "    AuthBasicProvider external\n    AuthExternal \"%s\"\n"
+            "    AuthExternalChildren 2\n%s%s"
+            "    <RequireAll>\n        Require ip 127.0.0.1 ::1\n        Require valid-user\n"
+            "    </RequireAll>\n</Proxy>" % (cmd, "    AuthGroupFile %s\n" % groups if groups
+                                           else "", extra))
+
+
+@pytest.mark.skipif(not os.access(NCSA, os.X_OK), reason="squid's basic_ncsa_auth missing")
+def test_external_basic_ncsa_auth_407_then_200_and_groups(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    log = str(tmp_path / "access.log")
+    section = external_section("%s %s" % (NCSA, users), groups) + (
+        "\n<Proxy http://origin.test:%d/size/>\n    Require group hr\n</Proxy>" % ctx.origin_port)
+    d = start_daemon(access_log=log, proxy_section=section)
+    code, head = curl(d.port, url(ctx, "/echo"))
+    assert code == 407, head
+    code, head = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:wrong")
+    assert code == 407, head
+    code, head = curl(d.port, url(ctx, "/size/12"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 200, head
+    lines = ghtest.poll_lines(log, lambda ln: "/size/12" in ln)
+    assert " alice " in lines[-1], lines
+    err = d.stderr_text()
+    assert 'proxy authentication failed for user "alice" from 127.0.0.1: rejected by the ' \
+           'helper' in err, err
+    if "bob:" in open(users).read():
+        # bob is in "it", not "hr": /size/ is refused to him, the rest allowed
+        code, head = curl(d.port, url(ctx, "/size/7"), "--proxy-user", "bob:b0b pass")
+        assert code == 403, head
+        code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "bob:b0b pass")
+        assert code == 200
+
+
+def test_external_helper_that_hangs_gets_503_naming_it(start_daemon, ctx, tmp_path):
+    helper = tmp_path / "hang_auth"
+    helper.write_text("#!/bin/sh\nexec sleep 3600\n")
+    helper.chmod(0o755)
+    d = start_daemon(proxy_section=external_section(str(helper),
+                                                    extra="    AuthExternalTimeout 1\n"))
+    t0 = time.monotonic()
+    code, head = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:x")
+    assert code == 503, head
+    assert time.monotonic() - t0 < 15
+    r = ghtest.get(d.port, url(ctx, "/echo"), headers=[("Proxy-Authorization",
+                                                        "Basic YWxpY2U6eQ==")])
+    assert r.status == 503
+    assert b"hang_auth timed out" in r.body, r.body
+
+
+def test_external_helper_that_dies_gets_503_and_is_restarted(start_daemon, ctx, tmp_path):
+    helper = tmp_path / "die_auth"
+    # answers OK to "alice ..." and exits on anything else (a crash mid-request)
+    helper.write_text("#!/bin/sh\nwhile read u p; do\n  if [ \"$u\" = alice ]; then "
+                      "echo OK; else exit 3; fi\ndone\n")
+    helper.chmod(0o755)
+    d = start_daemon(proxy_section=external_section(str(helper)))
+    code, head = curl(d.port, url(ctx, "/echo"), "--proxy-user", "mallory:x")
+    assert code == 503, head
+    # restarted (at most once a second): alice gets through within a few tries
+    for _ in range(20):
+        code, head = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:any")
+        if code == 200:
+            break
+        assert code == 503, head
+        time.sleep(0.5)
+    assert code == 200, head
+
+
+# ---- reload ----
+
+def _sighup(d):
+    import signal
+    n = d.stderr_text().count("configuration reloaded")
+    d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
+                       timeout=10), d.stderr_tail()
+
+
+@pytest.mark.skipif(not shutil.which("htpasswd"), reason="htpasswd (apache2-utils) missing")
+def test_reload_reads_the_user_file_again(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups))
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 200
+    # alice's password changes in the file; a reload reads it (cached results are of the
+    # old settings and never reused)
+    subprocess.run(["htpasswd", "-bB", "-C", "5", users, "alice", "new pass"],
+                   capture_output=True, timeout=30, check=True)
+    _sighup(d)
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 407
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
+    assert code == 200
+    # a broken user file fails the reload; the running settings stay
+    with open(users, "a") as f:
+        f.write("mallory:plaintext\n")
+    n = d.stderr_text().count("reload failed")
+    import signal
+    d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: d.stderr_text().count("reload failed") > n, timeout=10)
+    assert "users.htpasswd:" in d.stderr_text().split("reload failed")[-1][:600]
+    code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
+    assert code == 200

@@ -415,6 +415,105 @@ limiter_blocks_guessing_without_hashing_but_not_known_users(void **state)
 	fx_fini(&f);
 }
 
+/* ---- the verifier thread: bcrypt off the worker's loop ---- */
+
+struct vt {
+	struct ev_loop *loop;
+	struct pauth_wk *wk;
+	int woken;
+	struct ev_timer guard;
+};
+
+static void
+vt_async(struct ev_loop *loop, void *arg)
+{
+	(void)loop;
+	struct vt *v = arg;
+	pauth_wk_poll(v->wk);
+}
+
+static void
+vt_wake(void *arg)
+{
+	struct vt *v = arg;
+	v->woken++;
+	ev_loop_break(v->loop);
+}
+
+static void
+vt_guard(struct ev_timer *t)
+{
+	struct vt *v = t->arg;
+	ev_loop_break(v->loop);
+}
+
+static void
+verifier_thread_answers_through_the_loop_and_cancels(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct vt v;
+	struct pauth_conn pc;
+	struct pauth_req r;
+	struct who who;
+	struct pauth_stats st;
+
+	fx_init(&f, 10, 6);
+	memset(&v, 0, sizeof(v));
+	assert_int_equal(ev_loop_new(&v.loop), 0);
+	assert_int_equal(pauth_wk_new(v.loop, 1, &v.wk), 0);
+	assert_int_equal(ev_async_start(v.loop, vt_async, &v), 0);
+	ev_timer_init(&v.guard, vt_guard, &v);
+	assert_true(f.pa->verifier_up);
+
+	pauth_conn_init(&pc);
+	const char *field = basic("alice", P_ALICE);
+	char fcopy[256];
+	snprintf(fcopy, sizeof(fcopy), "%s", field);
+	memset(&r, 0, sizeof(r));
+	memset(&who, 0, sizeof(who));
+	r.cfg = &f.cfg;
+	r.field = fcopy;
+	r.field_len = strlen(fcopy);
+	r.addr_text = "10.0.0.5";
+	r.now_ms = T0;
+	r.wake = vt_wake;
+	r.wake_arg = &v;
+	/* the first call queues the check and returns at once */
+	assert_int_equal(pauth_identify(f.pa, v.wk, &pc, &r, &who), PAUTH_WAIT);
+	assert_null(who.user);
+	/* asked again before the answer: still waiting, nothing queued twice */
+	assert_int_equal(pauth_identify(f.pa, v.wk, &pc, &r, &who), PAUTH_WAIT);
+	ev_timer_start(v.loop, &v.guard, 20000);
+	ev_loop_run(v.loop);
+	assert_int_equal(v.woken, 1);
+	assert_int_equal(pauth_identify(f.pa, v.wk, &pc, &r, &who), PAUTH_OK);
+	assert_string_equal(who.user, "alice");
+	pauth_get_stats(f.pa, &st);
+	assert_int_equal(st.verifications, 1);
+	/* a wrong password: the answer comes the same way, a failure */
+	snprintf(fcopy, sizeof(fcopy), "%s", basic("alice", "bad"));
+	r.field_len = strlen(fcopy);
+	assert_int_equal(pauth_identify(f.pa, v.wk, &pc, &r, &who), PAUTH_WAIT);
+	ev_loop_run(v.loop);
+	assert_int_equal(v.woken, 2);
+	assert_int_equal(pauth_identify(f.pa, v.wk, &pc, &r, &who), PAUTH_CHALLENGE);
+	assert_null(who.user);
+	/* the connection closes while its check is queued or running: no wake afterwards */
+	snprintf(fcopy, sizeof(fcopy), "%s", basic("alice", "bad2"));
+	r.field_len = strlen(fcopy);
+	assert_int_equal(pauth_identify(f.pa, v.wk, &pc, &r, &who), PAUTH_WAIT);
+	pauth_conn_fini(&pc);
+	ev_timer_stop(&v.guard);
+	ev_timer_start(v.loop, &v.guard, 300);
+	ev_loop_run(v.loop); /* only the guard ends it */
+	assert_int_equal(v.woken, 2);
+	ev_timer_stop(&v.guard);
+	pauth_wk_free(&v.wk);
+	ev_loop_free(&v.loop);
+	fx_fini(&f);
+}
+
 /* ---- the Auth* directives ---- */
 
 static int
@@ -535,6 +634,7 @@ main(void)
 		cmocka_unit_test(cache_keeps_no_password_and_expires),
 		cmocka_unit_test(cache_is_bounded),
 		cmocka_unit_test(limiter_blocks_guessing_without_hashing_but_not_known_users),
+		cmocka_unit_test(verifier_thread_answers_through_the_loop_and_cancels),
 		cmocka_unit_test(cfg_auth_directives_and_their_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
