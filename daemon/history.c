@@ -18,9 +18,9 @@
  * What a request adds is gathered first (struct hist_worker's pt/pv, host, client, user):
  * the counts of the current second, and the current run of requests for one host, for one
  * client and for one user; they go into the rings and sketches when the second, the key or
- * the hour changes, or when a reader takes the lock (hist_flush). The sums are the same as adding each
- * request on its own, and a reader always sees every request noted before it; but a run of
- * hits from one client for one host (keep-alive, a page's resources) costs two key
+ * the hour changes, or when a reader takes the lock (hist_flush). The sums are the same as
+ * adding each request on its own, and a reader always sees every request noted before it; but
+ * a run of hits from one client for one host (keep-alive, a page's resources) costs two key
  * comparisons instead of two hashes and four sketch updates (tests/bench/hitcost.sh: 1,160
  * -> about 650 instructions per 1 KiB hit for the page's counting; with a new host and
  * client on every request, build/bench/history_bench's worst case, about 4 % more than

@@ -1,8 +1,9 @@
 /*
  * statsui.c - the daemon's side of webui/ui_stats.h: fills struct ui_overview from the
  * workers' counters (stats.c; proxy authentication's too), the store (cachereq_store_stats),
- * the policy and its resolved addresses (polres), and the parents' health (health.c). Called by webui/ on the worker that
- * serves the status page, through struct ui_ops' stats table (stats_ui_ops()).
+ * the policy and its resolved addresses (polres), and the parents' health (health.c). Called
+ * by webui/ on the worker that serves the status page, through struct ui_ops' stats table
+ * (stats_ui_ops()).
  *
  * Reading takes the store's write mutex briefly (cache_store_stats) and this file's own
  * sampler mutex, which only page renders take: nothing on the request path waits for it.
