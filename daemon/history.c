@@ -13,7 +13,7 @@
  * yields the CPU after a few spins, not a pthread mutex: uncontended it costs one atomic
  * exchange and a store (tests/bench/hitcost.sh: 42 instructions per cache hit fewer than the
  * mutex), and contention only happens while a page copies out this worker's data.
- * (A seqlock would spare the writer the exchange but makes readers copy ~0.7 MB and retry.)
+ * (A seqlock would spare the writer the exchange but makes readers copy ~0.9 MB and retry.)
  *
  * What a request adds is gathered first (struct hist_worker's pt/pv, host, client, user):
  * the counts of the current second, and the current run of requests for one host, for one
