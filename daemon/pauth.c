@@ -8,6 +8,9 @@
  * connection's memory of its last credential hold an HMAC-SHA256 (a random key made at
  * start) of the settings' id and the whole field; decoded passwords live on the stack and are
  * wiped. The cache mutex is held for a probe or an insert, never while hashing a password.
+ * Passwords are hashed (bcrypt: milliseconds) on one verifier thread, never on a worker's
+ * loop: the worker gets PAUTH_WAIT and its connection is woken through the loop's ev_async
+ * (pauth_wk_poll), as for an external helper's answer.
  * Callers: daemon/proxy.c (conn_route), main.c (pauth_new), worker.c (pauth_wk_new).
  */
 #include "daemon/pauth.h"
@@ -16,6 +19,7 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -308,11 +312,14 @@ struct pauth_job {
 
 static void pauth_job_free(struct pauth_job *j);
 static void *pauth_verifier_main(void *arg);
+static void pauth_mac_init(struct pauth *pa);
 
 struct pauth {
 	pthread_mutex_t mu;        /* the cache table */
 	struct pauth_cent *t;
 	uint8_t key[32];           /* HMAC key, random */
+	SHA256_CTX mac_in, mac_out; /* HMAC-SHA256's inner and outer states with the key
+	                             * absorbed: a MAC per request costs two short hashes */
 	struct auth_limit *limit;
 	struct auth_limit *old[8];    /* replaced by pauth_set_limit: freed at pauth_free, as a
 	                               * worker may still be inside a call on one */
@@ -347,6 +354,7 @@ pauth_new(struct pauth **out, unsigned fail_burst, unsigned fail_refill_s)
 		free(pa);
 		return -1;
 	}
+	pauth_mac_init(pa);
 	pthread_mutex_init(&pa->mu, NULL);
 	pthread_cond_init(&pa->cv, NULL);
 	pa->todo_tail = &pa->todo;
@@ -411,7 +419,7 @@ pauth_set_limit(struct pauth *pa, unsigned fail_burst, unsigned fail_refill_s)
 	struct auth_limit *old = pa->limit;
 	pa->limit = l;
 	pa->old[pa->nold++] = old;
-	pa->burst = fail_burst ? fail_burst : AUTH_LIMIT_BURST;
+	__atomic_store_n(&pa->burst, fail_burst ? fail_burst : AUTH_LIMIT_BURST, __ATOMIC_RELAXED);
 	pa->refill_s = fail_refill_s ? fail_refill_s : AUTH_LIMIT_REFILL;
 	pthread_mutex_unlock(&pa->mu);
 }
@@ -441,27 +449,45 @@ pauth_limit(struct pauth *pa)
 	return l;
 }
 
+/* HMAC-SHA256 (RFC 2104) of the settings' id and the field under the process key, from the
+ * states pauth_mac_init prepared (the one-shot HMAC API would set the key up every time, a
+ * cost paid on every proxied request). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void
+pauth_mac_init(struct pauth *pa)
+{
+	uint8_t pad[64];
+
+	memset(pad, 0x36, sizeof(pad));
+	for (size_t i = 0; i < sizeof(pa->key); i++)
+		pad[i] ^= pa->key[i];
+	SHA256_Init(&pa->mac_in);
+	SHA256_Update(&pa->mac_in, pad, sizeof(pad));
+	memset(pad, 0x5c, sizeof(pad));
+	for (size_t i = 0; i < sizeof(pa->key); i++)
+		pad[i] ^= pa->key[i];
+	SHA256_Init(&pa->mac_out);
+	SHA256_Update(&pa->mac_out, pad, sizeof(pad));
+	OPENSSL_cleanse(pad, sizeof(pad));
+}
+
 static void
 pauth_mac(const struct pauth *pa, const struct pauth_cfg *cfg, const char *field, size_t len,
           uint8_t mac[32])
 {
-	HMAC_CTX *h;
-	unsigned mlen = 32;
+	SHA256_CTX c = pa->mac_in;
+	uint8_t inner[32];
 
-	/* HMAC() in one call would need the id and field joined; the EVP_MAC API is 3.0 only. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-	h = HMAC_CTX_new();
-	if (!h || HMAC_Init_ex(h, pa->key, sizeof(pa->key), EVP_sha256(), NULL) != 1 ||
-	    HMAC_Update(h, cfg->id, sizeof(cfg->id)) != 1 ||
-	    HMAC_Update(h, (const unsigned char *)field, len) != 1 ||
-	    HMAC_Final(h, mac, &mlen) != 1) {
-		/* Out of memory: a MAC nobody else gets (never matches, never stored usefully). */
-		RAND_bytes(mac, 32);
-	}
-	HMAC_CTX_free(h);
-#pragma GCC diagnostic pop
+	SHA256_Update(&c, cfg->id, sizeof(cfg->id));
+	SHA256_Update(&c, field, len);
+	SHA256_Final(inner, &c);
+	c = pa->mac_out;
+	SHA256_Update(&c, inner, sizeof(inner));
+	SHA256_Final(mac, &c);
+	OPENSSL_cleanse(&c, sizeof(c));
 }
+#pragma GCC diagnostic pop
 
 /* A positive or negative result for mac. 1 with the entry copied to *out, 0 on a miss. */
 static int
@@ -794,8 +820,9 @@ pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user, const char *
 	if (auth_limit_blocked(l, r->addr_text, now_s)) {
 		unsigned w = auth_limit_wait(l, r->addr_text, now_s);
 
-		log_notice("proxy authentication blocked for %s: too many failures, retry in %u s",
-		           r->addr_text, w);
+		/* The words of pauth.h: the packaged fail2ban filter matches them. */
+		log_notice("proxy authentication blocked for %s: %u failures, retry in %u s",
+		           r->addr_text, __atomic_load_n(&pa->burst, __ATOMIC_RELAXED), w ? w : 1);
 		r->retry_s = w ? w : 1;
 		snprintf(r->msg, sizeof(r->msg), "too many failed logins from %s: try again in %u s",
 		         r->addr_text, r->retry_s);

@@ -8,6 +8,7 @@ thorough client tests (test_auth_basic.py ...); this is the smoke test of the co
 """
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -158,7 +159,8 @@ def test_failure_limit_answers_429_with_retry_after(start_daemon, ctx, tmp_path)
     # even the right password waits (no hashing for a blocked address)...
     code, head = curl(d.port, url(ctx, "/size/3"), "--proxy-user", "alice:" + P_ALICE)
     assert code == 429, head
-    assert "proxy authentication blocked for 127.0.0.1" in d.stderr_text()
+    assert re.search(r"proxy authentication blocked for 127\.0\.0\.1: 3 failures, retry in "
+                     r"\d+ s", d.stderr_text()), d.stderr_tail()
 
 
 def test_pac_file_is_exempt(start_daemon, ctx, tmp_path):
@@ -334,3 +336,37 @@ def test_reload_reads_the_user_file_again(start_daemon, ctx, tmp_path):
     assert "users.htpasswd:" in d.stderr_text().split("reload failed")[-1][:600]
     code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
     assert code == 200
+
+
+def test_external_helper_keys_rename_the_user_and_give_groups(start_daemon, ctx, tmp_path):
+    helper = tmp_path / "keys_auth"
+    # Squid 3.4+ reply keys: user= renames (as an LDAP helper mapping a login to an account),
+    # group= (repeatable) gives the groups; ERR for "eve"
+    helper.write_text("#!/bin/sh\nwhile read u p; do\n  if [ \"$u\" = eve ]; then echo ERR; "
+                      "else echo \"OK user=acct-$u group=staff group=it%20ops\"; fi\ndone\n")
+    helper.chmod(0o755)
+    log = str(tmp_path / "access.log")
+    section = external_section(str(helper)) + (
+        "\n<Proxy http://origin.test:%d/size/>\n    Require group \"it ops\"\n</Proxy>"
+        % ctx.origin_port)
+    d = start_daemon(access_log=log, proxy_section=section)
+    code, head = curl(d.port, url(ctx, "/size/9"), "--proxy-user", "carol:pw")
+    assert code == 200, head
+    lines = ghtest.poll_lines(log, lambda ln: "/size/9" in ln)
+    assert " acct-carol " in lines[-1], lines
+    code, head = curl(d.port, url(ctx, "/size/9"), "--proxy-user", "eve:pw")
+    assert code == 407, head
+
+
+@pytest.mark.skipif(not shutil.which("htpasswd"), reason="htpasswd (apache2-utils) missing")
+def test_user_name_with_a_blank_is_one_log_field(start_daemon, ctx, tmp_path):
+    users, groups = users_file(tmp_path)
+    subprocess.run(["htpasswd", "-bB", "-C", "5", users, "john doe", "jd"],
+                   capture_output=True, timeout=30, check=True)
+    log = str(tmp_path / "access.log")
+    d = start_daemon(access_log=log, proxy_section=auth_section(users, groups))
+    code, head = curl(d.port, url(ctx, "/size/13"), "--proxy-user", "john doe:jd")
+    assert code == 200, head
+    lines = ghtest.poll_lines(log, lambda ln: "/size/13" in ln)
+    assert " john%20doe " in lines[-1], lines
+    assert lines[-1].split()[7] == "john%20doe", lines  # Squid's user field, one word

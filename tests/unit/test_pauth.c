@@ -345,6 +345,17 @@ cache_is_bounded(void **state)
 		assert_int_equal(pauth_cache_get(f.pa, mac, T0 + 3 * PAUTH_CACHE_SLOTS, &e), 1);
 		assert_string_equal(e.user, "u");
 	}
+	/* the MAC is HMAC-SHA256(key, id || field), as OpenSSL computes it */
+	{
+		unsigned char msg[16 + 7], ref[32];
+		unsigned rlen = 32;
+		memcpy(msg, f.cfg.id, 16);
+		memcpy(msg + 16, "Basic y", 7);
+		assert_non_null(HMAC(EVP_sha256(), f.pa->key, sizeof(f.pa->key), msg, sizeof(msg), ref,
+		                     &rlen));
+		pauth_mac(f.pa, &f.cfg, "Basic y", 7, mac);
+		assert_memory_equal(mac, ref, 32);
+	}
 	/* another section's settings (another id) never share a result */
 	struct pauth_cfg other = f.cfg;
 	uint8_t mac2[32];
