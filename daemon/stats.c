@@ -14,6 +14,7 @@
 
 #include "daemon/health.h"
 #include "daemon/log.h"
+#include "daemon/pauth.h"
 #include "daemon/worker.h"
 
 const uint64_t stats_bucket_us[STATS_NBUCKETS] = {
@@ -163,6 +164,21 @@ stats_dns_publish(struct worker *w)
 	__atomic_store_n(&s->dns_failures, rs.failures, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->dns_queries, rs.queries, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->dns_entries, rs.cache_entries, __ATOMIC_RELAXED);
+
+	struct hpool_stats hs;
+	memset(&hs, 0, sizeof(hs));
+	if (w->pauth_wk != NULL)
+		pauth_wk_helper_stats(w->pauth_wk, &hs);
+	struct stats_helpers *h = &s->helpers;
+	__atomic_store_n(&h->requests, hs.requests, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->replies, hs.replies, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->timeouts, hs.timeouts, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->deaths, hs.deaths, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->restarts, hs.restarts, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->overloads, hs.overloads, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->children_up, (uint64_t)hs.children_up, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->busy, (uint64_t)hs.busy, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->queued, (uint64_t)hs.queued, __ATOMIC_RELAXED);
 }
 
 /* ---- reading ---- */
@@ -220,6 +236,16 @@ stats_sum_of(struct stats_sum *out, const struct stats *const *v, size_t n, uint
 		out->dns_failures += LD(s->dns_failures);
 		out->dns_queries += LD(s->dns_queries);
 		out->dns_entries += LD(s->dns_entries);
+		const struct stats_helpers *h = &s->helpers;
+		out->helpers.requests += LD(h->requests);
+		out->helpers.replies += LD(h->replies);
+		out->helpers.timeouts += LD(h->timeouts);
+		out->helpers.deaths += LD(h->deaths);
+		out->helpers.restarts += LD(h->restarts);
+		out->helpers.overloads += LD(h->overloads);
+		out->helpers.children_up += LD(h->children_up);
+		out->helpers.busy += LD(h->busy);
+		out->helpers.queued += LD(h->queued);
 	}
 }
 
@@ -249,6 +275,20 @@ stats_sum(struct stats_sum *out, uint64_t mono_ms)
 		out->up_connects += LD(st->up_connects);
 		out->up_reused += LD(st->up_reused);
 		bytes_in += LD(st->bytes_in);
+	}
+	/* struct pauth is process-wide: every worker points at the same one (main.c) */
+	if (n > 0 && ws[0].pauth != NULL) {
+		struct pauth_stats ps;
+		pauth_get_stats(ws[0].pauth, &ps);
+		out->auth_ok = ps.ok;
+		out->auth_failed = ps.failed;
+		out->auth_challenged = ps.challenged;
+		out->auth_limited = ps.limited;
+		out->auth_unavailable = ps.unavailable;
+		out->auth_cache_hits = ps.cache_hits;
+		out->auth_cache_misses = ps.cache_misses;
+		out->auth_conn_hits = ps.conn_hits;
+		out->auth_verifications = ps.verifications;
 	}
 	/* bytes_in counts what the worker read from clients and upstreams alike */
 	out->bytes_client_in = bytes_in > out->bytes_upstream_in ? bytes_in - out->bytes_upstream_in

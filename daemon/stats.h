@@ -15,6 +15,11 @@
  * stats=0) the request-path counting compiles to nothing: the benchmark's baseline
  * (tests/bench/statscost.sh).
  *
+ * Proxy authentication (issue 14): its outcomes and result cache are counted by daemon/pauth.c
+ * in the process-wide struct pauth (read under its mutex by stats_sum); the helper pools are
+ * loop-local to each worker, so each worker copies their figures into its struct stats once
+ * a second (stats_dns_publish) and readers never touch a pool.
+ *
  * Process-wide facts (start time, the last reload) are written by main's thread under a
  * mutex that only main and page renders take.
  */
@@ -67,6 +72,12 @@ struct stats {
 	/* The worker's resolver counters, copied by the worker itself once a second
 	 * (stats_dns_publish): another thread never touches a resolver. */
 	uint64_t dns_lookups, dns_hits, dns_failures, dns_queries, dns_entries;
+	/* The worker's authentication helper pools (pauth_wk_helper_stats), copied the same way:
+	 * the pools live on the worker's loop. */
+	struct stats_helpers {
+		uint64_t requests, replies, timeouts, deaths, restarts, overloads;
+		uint64_t children_up, busy, queued;   /* gauges */
+	} helpers;
 	const char *memo_action;      /* the last action seen and its flags (stats.c) */
 	unsigned memo_flags;
 };
@@ -97,8 +108,8 @@ stats_upstream_in(struct stats *s, uint64_t n)
 #define stats_upstream_in(s, n) ((void)0)
 #endif
 
-/* Copy w's resolver counters where readers find them: the worker's once-a-second timer
- * (worker.c), off the request path, in every build. */
+/* Copy w's resolver counters and its helper pools' figures where readers find them: the
+ * worker's once-a-second timer (worker.c), off the request path, in every build. */
 void stats_dns_publish(struct worker *w);
 
 /* ---- reading (any thread) ---- */
@@ -116,6 +127,10 @@ struct stats_sum {
 	uint64_t blocked_1h;
 	uint64_t parent_req[STATS_PARENTS_MAX];
 	uint64_t dns_lookups, dns_hits, dns_failures, dns_queries, dns_entries;
+	struct stats_helpers helpers; /* summed over the workers' pools */
+	/* proxy authentication (pauth_get_stats) */
+	uint64_t auth_ok, auth_failed, auth_challenged, auth_limited, auth_unavailable;
+	uint64_t auth_cache_hits, auth_cache_misses, auth_conn_hits, auth_verifications;
 	/* gauges from the workers' own counters */
 	unsigned workers;
 	uint64_t conns_clients, conns_upstreams, conns_tunnels;

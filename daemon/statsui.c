@@ -1,8 +1,9 @@
 /*
  * statsui.c - the daemon's side of webui/ui_stats.h: fills struct ui_overview from the
- * workers' counters (stats.c), the store (cachereq_store_stats), the policy and its resolved
- * addresses (polres), and the parents' health (health.c). Called by webui/ on the worker that
- * serves the status page, through struct ui_ops' stats table (stats_ui_ops()).
+ * workers' counters (stats.c; proxy authentication's too), the store (cachereq_store_stats),
+ * the policy and its resolved addresses (polres), and the parents' health (health.c). Called
+ * by webui/ on the worker that serves the status page, through struct ui_ops' stats table
+ * (stats_ui_ops()).
  *
  * Reading takes the store's write mutex briefly (cache_store_stats) and this file's own
  * sampler mutex, which only page renders take: nothing on the request path waits for it.
@@ -159,6 +160,26 @@ statsui_overview(void *wctx, struct ui_overview *ov)
 	ov->dns_queries = s.dns_queries;
 	if (cfg != NULL)
 		statsui_dns_servers(&cfg->dns, ov->dns_servers, sizeof(ov->dns_servers));
+
+	ov->auth_sections = cfg ? (unsigned)cfg->nauths : 0;
+	ov->auth_ok = s.auth_ok;
+	ov->auth_failed = s.auth_failed;
+	ov->auth_challenged = s.auth_challenged;
+	ov->auth_limited = s.auth_limited;
+	ov->auth_unavailable = s.auth_unavailable;
+	ov->auth_cache_hits = s.auth_cache_hits;
+	ov->auth_cache_misses = s.auth_cache_misses;
+	ov->auth_conn_hits = s.auth_conn_hits;
+	ov->auth_verifications = s.auth_verifications;
+	ov->helper_up = s.helpers.children_up;
+	ov->helper_busy = s.helpers.busy;
+	ov->helper_queued = s.helpers.queued;
+	ov->helper_requests = s.helpers.requests;
+	ov->helper_replies = s.helpers.replies;
+	ov->helper_timeouts = s.helpers.timeouts;
+	ov->helper_deaths = s.helpers.deaths;
+	ov->helper_restarts = s.helpers.restarts;
+	ov->helper_overloads = s.helpers.overloads;
 
 	const struct pol_addrset *bl = polres_blocked(gh.polres);
 	ov->block_entries = cfg ? pol_block_count(cfg->pol) : 0;

@@ -376,6 +376,8 @@ static const struct {
 	[UI_TOP_HOSTS_BYTES] = {"hosts_by_bytes", "Hosts by bytes", "Host", 1},
 	[UI_TOP_CLIENTS_REQ] = {"clients_by_requests", "Clients by requests", "Client", 0},
 	[UI_TOP_CLIENTS_BYTES] = {"clients_by_bytes", "Clients by bytes", "Client", 1},
+	[UI_TOP_USERS_REQ] = {"users_by_requests", "Users by requests", "User", 0},
+	[UI_TOP_USERS_BYTES] = {"users_by_bytes", "Users by bytes", "User", 1},
 	[UI_TOP_BLOCKED] = {"blocked_hosts", "Blocked hosts", "Host", 0},
 };
 
@@ -530,6 +532,7 @@ ui_page_api_top(struct ui_call *call)
 
 struct ui_recent_filter {
 	char client[64];
+	char user[64];
 	char host[256];
 	int status;               /* 0 any; 100..599 exact */
 	int status_class;         /* 0 any; 1..5: 1xx..5xx */
@@ -547,6 +550,10 @@ ui_recent_filter_get(const struct ui_call *call, struct ui_recent_filter *f, con
 	}
 	if (ui_arg(call, "host", f->host, sizeof(f->host)) >= (long)sizeof(f->host)) {
 		*err = "host is too long";
+		return -1;
+	}
+	if (ui_arg(call, "user", f->user, sizeof(f->user)) >= (long)sizeof(f->user)) {
+		*err = "user is too long";
 		return -1;
 	}
 	long n = ui_arg(call, "status", st, sizeof(st));
@@ -574,6 +581,8 @@ ui_recent_match(const struct ui_recent_filter *f, const struct ui_recent *r)
 		return 0;
 	if (f->host[0] && strcasestr(r->host, f->host) == NULL)
 		return 0;
+	if (f->user[0] && strstr(r->user, f->user) == NULL)
+		return 0;
 	if (f->status && r->status != f->status)
 		return 0;
 	if (f->status_class && r->status / 100 != f->status_class)
@@ -588,7 +597,8 @@ ui_recent_rows(struct ui_out *o, const struct ui_recent *r, size_t n,
 	char t[32], b[32];
 	size_t shown = 0;
 	ui_out_puts(o, "<table id=\"recent-table\">\n<tr><th>time (UTC)</th><th>client</th>"
-	            "<th>method</th><th>URL</th><th class=\"num\">status</th><th>action</th>"
+	            "<th>user</th><th>method</th><th>URL</th><th class=\"num\">status</th>"
+	            "<th>action</th>"
 	            "<th class=\"num\">bytes</th><th class=\"num\">ms</th></tr>\n");
 	for (size_t i = 0; i < n; i++) {
 		if (!ui_recent_match(f, &r[i]))
@@ -597,6 +607,11 @@ ui_recent_rows(struct ui_out *o, const struct ui_recent *r, size_t n,
 		ui_hist_hhmm(t, sizeof(t), r[i].t_ms / 1000, 1);
 		ui_out_printf(o, "<tr><td>%s.%03d</td><td>", t, (int)(r[i].t_ms % 1000));
 		ui_out_html(o, r[i].client, strlen(r[i].client));
+		ui_out_puts(o, "</td><td class=\"user\">");
+		if (r[i].user[0])
+			ui_out_html(o, r[i].user, strlen(r[i].user));
+		else
+			ui_out_puts(o, "-");
 		ui_out_puts(o, "</td><td>");
 		ui_out_html(o, r[i].method, strlen(r[i].method));
 		ui_out_puts(o, "</td><td class=\"url\">");
@@ -610,7 +625,8 @@ ui_recent_rows(struct ui_out *o, const struct ui_recent *r, size_t n,
 		              (unsigned long long)r[i].dur_ms);
 	}
 	if (shown == 0)
-		ui_out_puts(o, "<tr><td colspan=\"8\" class=\"mute\">no request matches</td></tr>\n");
+		ui_out_puts(o, "<tr><td colspan=\"9\" class=\"mute\">no request matches</td>"
+		            "</tr>\n");
 	ui_out_puts(o, "</table>\n");
 	ui_out_printf(o, "<p class=\"mute\">%zu of the last %zu requests shown.</p>\n", shown, n);
 }
@@ -619,7 +635,7 @@ ui_recent_rows(struct ui_out *o, const struct ui_recent *r, size_t n,
 static void
 ui_recent_query(struct ui_out *o, const struct ui_call *call)
 {
-	static const char *const names[] = {"client", "host", "status"};
+	static const char *const names[] = {"client", "user", "host", "status"};
 	char v[256];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		long n = ui_arg(call, names[i], v, sizeof(v));
@@ -696,6 +712,7 @@ ui_page_recent(struct ui_call *call)
 	char st[16] = "";
 	ui_arg(call, "status", st, sizeof(st));
 	ui_recent_input(o, "client", "Client", f.client, "10.1.0.7");
+	ui_recent_input(o, "user", "User", f.user, "alice");
 	ui_recent_input(o, "host", "Host", f.host, "example.org");
 	ui_recent_input(o, "status", "Status", st, "404 or 5xx");
 	ui_out_puts(o, "<button type=\"submit\">Filter</button>\n</form>\n");
@@ -731,6 +748,11 @@ ui_page_api_recent(struct ui_call *call)
 		              (long long)r[i].t_ms);
 		first = 0;
 		ui_out_json_str(o, r[i].client, strlen(r[i].client));
+		ui_out_puts(o, ",\"user\":");
+		if (r[i].user[0])
+			ui_out_json_str(o, r[i].user, strlen(r[i].user));
+		else
+			ui_out_puts(o, "null");
 		ui_out_puts(o, ",\"method\":");
 		ui_out_json_str(o, r[i].method, strlen(r[i].method));
 		ui_out_puts(o, ",\"host\":");

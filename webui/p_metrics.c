@@ -183,6 +183,54 @@ ui_metrics_render(struct ui_out *o, const struct ui_overview *ov, const char *ve
 	               "TLS connections whose sending side the kernel encrypts (kernel TLS).",
 	               ov->tls_ktls);
 
+	ui_metrics_one(o, "gatehouse_auth_sections", "gauge",
+	               "<Proxy> sections of the running configuration with authentication "
+	               "settings.", ov->auth_sections);
+	ui_metrics_head(o, "gatehouse_auth_requests_total", "counter",
+	                "Proxy authentication outcomes: ok (a user proved), failed (wrong or "
+	                "unknown credentials), challenged (407 asking for credentials), limited "
+	                "(429 after too many failures from the address), unavailable (503, a "
+	                "helper could not answer).");
+	ui_out_printf(o, "gatehouse_auth_requests_total{result=\"ok\"} %" PRIu64 "\n"
+	              "gatehouse_auth_requests_total{result=\"failed\"} %" PRIu64 "\n"
+	              "gatehouse_auth_requests_total{result=\"challenged\"} %" PRIu64 "\n"
+	              "gatehouse_auth_requests_total{result=\"limited\"} %" PRIu64 "\n"
+	              "gatehouse_auth_requests_total{result=\"unavailable\"} %" PRIu64 "\n",
+	              ov->auth_ok, ov->auth_failed, ov->auth_challenged, ov->auth_limited,
+	              ov->auth_unavailable);
+	ui_metrics_head(o, "gatehouse_auth_cache_lookups_total", "counter",
+	                "Credential checks by where the answer came from: result (the result "
+	                "cache had it), connection (the connection's last accepted credential), "
+	                "miss (verified: a password hash or a helper request).");
+	ui_out_printf(o, "gatehouse_auth_cache_lookups_total{answer=\"result\"} %" PRIu64 "\n"
+	              "gatehouse_auth_cache_lookups_total{answer=\"connection\"} %" PRIu64 "\n"
+	              "gatehouse_auth_cache_lookups_total{answer=\"miss\"} %" PRIu64 "\n",
+	              ov->auth_cache_hits, ov->auth_conn_hits, ov->auth_cache_misses);
+	ui_metrics_one(o, "gatehouse_auth_verifications_total", "counter",
+	               "Password hashes computed and helper requests made.",
+	               ov->auth_verifications);
+	ui_metrics_head(o, "gatehouse_auth_helper_children", "gauge",
+	                "Authentication helper processes (AuthExternal, AuthNegotiateExternal) "
+	                "of all workers: state up (running), busy (answering a request).");
+	ui_out_printf(o, "gatehouse_auth_helper_children{state=\"up\"} %" PRIu64 "\n"
+	              "gatehouse_auth_helper_children{state=\"busy\"} %" PRIu64 "\n",
+	              ov->helper_up, ov->helper_busy);
+	ui_metrics_one(o, "gatehouse_auth_helper_queued", "gauge",
+	               "Requests waiting for a free helper process.", ov->helper_queued);
+	ui_metrics_head(o, "gatehouse_auth_helper_events_total", "counter",
+	                "Helper pool events: request (sent to a helper), reply (answered), "
+	                "timeout (unanswered in AuthExternalTimeout: the child is killed), death "
+	                "(a child exited), restart (a child started again), overload (the queue "
+	                "was full).");
+	ui_out_printf(o, "gatehouse_auth_helper_events_total{event=\"request\"} %" PRIu64 "\n"
+	              "gatehouse_auth_helper_events_total{event=\"reply\"} %" PRIu64 "\n"
+	              "gatehouse_auth_helper_events_total{event=\"timeout\"} %" PRIu64 "\n"
+	              "gatehouse_auth_helper_events_total{event=\"death\"} %" PRIu64 "\n"
+	              "gatehouse_auth_helper_events_total{event=\"restart\"} %" PRIu64 "\n"
+	              "gatehouse_auth_helper_events_total{event=\"overload\"} %" PRIu64 "\n",
+	              ov->helper_requests, ov->helper_replies, ov->helper_timeouts,
+	              ov->helper_deaths, ov->helper_restarts, ov->helper_overloads);
+
 	if (ov->nparents > 0) {
 		size_t n = ov->nparents < UI_PARENTS_MAX ? ov->nparents : UI_PARENTS_MAX;
 		static const struct {

@@ -30,6 +30,8 @@ enum ui_ov_id {
 	OV_DNS_ENTRIES, OV_DNS_HIT_RATIO, OV_DNS_FAILURES,
 	OV_BLOCK_ENTRIES, OV_BLOCKED_ADDRS, OV_BLOCKED_1H,
 	OV_TLS_SERVER, OV_TLS_CLIENT, OV_TLS_KTLS,
+	OV_AUTH_SECTIONS, OV_AUTH_OK, OV_AUTH_FAILED, OV_AUTH_CHALLENGED, OV_AUTH_LIMITED,
+	OV_AUTH_UNAVAILABLE, OV_AUTH_CACHE, OV_HELPERS, OV_HELPER_TIMEOUTS, OV_HELPER_RESTARTS,
 	OV__COUNT
 };
 
@@ -44,6 +46,8 @@ static const char *const ui_ov_keys[OV__COUNT] = {
 	"dns_entries", "dns_hit_ratio", "dns_failures",
 	"block_entries", "blocked_addrs", "blocked_1h",
 	"tls_server", "tls_client", "tls_ktls",
+	"auth_sections", "auth_ok", "auth_failed", "auth_challenged", "auth_limited",
+	"auth_unavailable", "auth_cache", "helpers", "helper_timeouts", "helper_restarts",
 };
 
 struct ui_ov_text {
@@ -165,6 +169,24 @@ ui_ov_format(const struct ui_overview *ov, struct ui_ov_text *x)
 	ui_ov_tls(T(OV_TLS_CLIENT), ov->tls_cli_handshakes, ov->tls_cli_resumed,
 	          ov->tls_cli_failed);
 	snprintf(T(OV_TLS_KTLS), "%" PRIu64 " connections", ov->tls_ktls);
+	if (ov->auth_sections == 0)
+		snprintf(T(OV_AUTH_SECTIONS), "none (no AuthType in a <Proxy> section)");
+	else
+		snprintf(T(OV_AUTH_SECTIONS), "%u", ov->auth_sections);
+	snprintf(T(OV_AUTH_OK), "%" PRIu64, ov->auth_ok);
+	snprintf(T(OV_AUTH_FAILED), "%" PRIu64, ov->auth_failed);
+	snprintf(T(OV_AUTH_CHALLENGED), "%" PRIu64, ov->auth_challenged);
+	snprintf(T(OV_AUTH_LIMITED), "%" PRIu64, ov->auth_limited);
+	snprintf(T(OV_AUTH_UNAVAILABLE), "%" PRIu64, ov->auth_unavailable);
+	ui_ov_pct(a, sizeof(a), ov->auth_cache_hits, ov->auth_cache_hits + ov->auth_cache_misses);
+	snprintf(T(OV_AUTH_CACHE), "%s (%" PRIu64 " hits, %" PRIu64 " misses; %" PRIu64
+	         " on the connection)", a, ov->auth_cache_hits, ov->auth_cache_misses,
+	         ov->auth_conn_hits);
+	snprintf(T(OV_HELPERS), "%" PRIu64 " running, %" PRIu64 " busy, %" PRIu64 " queued",
+	         ov->helper_up, ov->helper_busy, ov->helper_queued);
+	snprintf(T(OV_HELPER_TIMEOUTS), "%" PRIu64, ov->helper_timeouts);
+	snprintf(T(OV_HELPER_RESTARTS), "%" PRIu64 " (%" PRIu64 " died)", ov->helper_restarts,
+	         ov->helper_deaths);
 #undef T
 }
 
@@ -277,6 +299,22 @@ ui_ov_html(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 	ui_ov_row(o, "Handshakes with parents and origins", x, OV_TLS_CLIENT);
 	ui_ov_row(o, "Encrypted by the kernel (kernel TLS)", x, OV_TLS_KTLS);
 	ui_out_puts(o, "</table></section>\n");
+
+	ui_out_puts(o, "<section id=\"ov-auth\"><h2>Proxy authentication</h2>\n"
+	            "<table class=\"kv\">\n");
+	ui_ov_row(o, "Sections with authentication", x, OV_AUTH_SECTIONS);
+	ui_ov_row(o, "Users proved", x, OV_AUTH_OK);
+	ui_ov_row(o, "Failed (wrong or unknown credentials)", x, OV_AUTH_FAILED);
+	ui_ov_row(o, "Asked for credentials (407)", x, OV_AUTH_CHALLENGED);
+	ui_ov_row(o, "Refused after too many failures (429)", x, OV_AUTH_LIMITED);
+	ui_ov_row(o, "Helper could not answer (503)", x, OV_AUTH_UNAVAILABLE);
+	ui_ov_row(o, "Result cache hit ratio", x, OV_AUTH_CACHE);
+	ui_ov_row(o, "Helper processes", x, OV_HELPERS);
+	ui_ov_row(o, "Helper timeouts", x, OV_HELPER_TIMEOUTS);
+	ui_ov_row(o, "Helper restarts", x, OV_HELPER_RESTARTS);
+	ui_out_printf(o, "</table><p class=\"mute\">Who: <a href=\"%stop\">top users</a>, "
+	              "<a href=\"%srecent\">recent requests</a>.</p></section>\n",
+	              call->req.prefix, call->req.prefix);
 
 	ui_out_puts(o, "<section id=\"ov-policy\"><h2>Policy</h2>\n<table class=\"kv\">\n");
 	ui_ov_row(o, "ProxyBlock entries", x, OV_BLOCK_ENTRIES);
@@ -396,6 +434,20 @@ ui_ov_json(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 	              ov->tls_srv_handshakes, ov->tls_srv_resumed, ov->tls_srv_failed,
 	              ov->tls_cli_handshakes, ov->tls_cli_resumed, ov->tls_cli_failed,
 	              ov->tls_ktls);
+	ui_out_printf(o, "\"auth\":{\"sections\":%u,\"ok\":%" PRIu64 ",\"failed\":%" PRIu64
+	              ",\"challenged\":%" PRIu64 ",\"limited\":%" PRIu64 ",\"unavailable\":%"
+	              PRIu64 ",\"cache_hits\":%" PRIu64 ",\"cache_misses\":%" PRIu64
+	              ",\"conn_hits\":%" PRIu64 ",\"verifications\":%" PRIu64 ",",
+	              ov->auth_sections, ov->auth_ok, ov->auth_failed, ov->auth_challenged,
+	              ov->auth_limited, ov->auth_unavailable, ov->auth_cache_hits,
+	              ov->auth_cache_misses, ov->auth_conn_hits, ov->auth_verifications);
+	ui_out_printf(o, "\"helpers\":{\"children_up\":%" PRIu64 ",\"busy\":%" PRIu64
+	              ",\"queued\":%" PRIu64 ",\"requests\":%" PRIu64 ",\"replies\":%" PRIu64
+	              ",\"timeouts\":%" PRIu64 ",\"deaths\":%" PRIu64 ",\"restarts\":%" PRIu64
+	              ",\"overloads\":%" PRIu64 "}},",
+	              ov->helper_up, ov->helper_busy, ov->helper_queued, ov->helper_requests,
+	              ov->helper_replies, ov->helper_timeouts, ov->helper_deaths,
+	              ov->helper_restarts, ov->helper_overloads);
 	ui_out_printf(o, "\"nparents\":%zu,\"parents\":[", ov->nparents);
 	size_t n = ov->nparents < UI_PARENTS_MAX ? ov->nparents : UI_PARENTS_MAX;
 	for (size_t i = 0; i < n; i++) {
@@ -487,6 +539,21 @@ ui_overview_auto(struct ui_out *o, const struct ui_overview *ov, const char *ver
 	              ov->tls_srv_handshakes, ov->tls_srv_resumed, ov->tls_srv_failed,
 	              ov->tls_cli_handshakes, ov->tls_cli_resumed, ov->tls_cli_failed,
 	              ov->tls_ktls);
+	ui_out_printf(o, "AuthSections: %u\nAuthOK: %" PRIu64 "\nAuthFailed: %" PRIu64
+	              "\nAuthChallenged: %" PRIu64 "\nAuthLimited: %" PRIu64
+	              "\nAuthUnavailable: %" PRIu64 "\nAuthCacheHits: %" PRIu64
+	              "\nAuthCacheMisses: %" PRIu64 "\nAuthConnHits: %" PRIu64
+	              "\nAuthVerifications: %" PRIu64 "\n",
+	              ov->auth_sections, ov->auth_ok, ov->auth_failed, ov->auth_challenged,
+	              ov->auth_limited, ov->auth_unavailable, ov->auth_cache_hits,
+	              ov->auth_cache_misses, ov->auth_conn_hits, ov->auth_verifications);
+	ui_out_printf(o, "HelperChildren: %" PRIu64 "\nHelperBusy: %" PRIu64 "\nHelperQueued: %"
+	              PRIu64 "\nHelperRequests: %" PRIu64 "\nHelperReplies: %" PRIu64
+	              "\nHelperTimeouts: %" PRIu64 "\nHelperDeaths: %" PRIu64
+	              "\nHelperRestarts: %" PRIu64 "\nHelperOverloads: %" PRIu64 "\n",
+	              ov->helper_up, ov->helper_busy, ov->helper_queued, ov->helper_requests,
+	              ov->helper_replies, ov->helper_timeouts, ov->helper_deaths,
+	              ov->helper_restarts, ov->helper_overloads);
 	ui_out_printf(o, "BlockEntries: %" PRIu64 "\nBlockedAddresses: %" PRIu64
 	              "\nBlockedLastHour: %" PRIu64 "\nParents: %zu\n", ov->block_entries,
 	              ov->blocked_addrs, ov->blocked_1h, ov->nparents);

@@ -7,8 +7,9 @@
  * Charts: requests, hits, bytes to clients, bytes from upstreams and upstream errors (502
  * and 504 answers) per period, summed over the workers: the last hour at 10 s and the last
  * 24 h at 5 min. Top lists: the last hour, from per-worker heavy-hitters sketches merged on
- * read (estimates with an error bound). Recent requests: the last UI_RECENT_MAX access-log
- * lines of all workers, newest first.
+ * read (estimates with an error bound); users (issue 14) are the names proxy authentication
+ * verified, never a name a client merely sent. Recent requests: the last UI_RECENT_MAX
+ * access-log lines of all workers, newest first.
  */
 #ifndef GH_WEBUI_UI_SERIES_H
 #define GH_WEBUI_UI_SERIES_H
@@ -41,6 +42,8 @@ enum ui_top_kind {
 	UI_TOP_HOSTS_BYTES,
 	UI_TOP_CLIENTS_REQ,
 	UI_TOP_CLIENTS_BYTES,
+	UI_TOP_USERS_REQ,         /* authenticated users (issue 14) */
+	UI_TOP_USERS_BYTES,
 	UI_TOP_BLOCKED,           /* note: the rule that blocked the host, FILE:LINE included */
 	UI_TOP_NKIND
 };
@@ -48,7 +51,7 @@ enum ui_top_kind {
 #define UI_TOP_MAX 50u
 
 struct ui_top_item {
-	char key[128];            /* host name or client address */
+	char key[128];            /* host name, client address or user name */
 	char note[160];
 	uint64_t count;           /* requests or bytes, estimated */
 	uint64_t err;             /* the true value is within count +- err */
@@ -68,6 +71,7 @@ struct ui_recent {
 	uint64_t bytes;           /* to the client, head included */
 	int status;
 	char client[48];
+	char user[64];            /* the authenticated user, cut to fit; "" none */
 	char method[24];
 	char action[32];
 	char host[128];           /* "" unknown */

@@ -75,6 +75,24 @@ struct ui_overview {
 	uint64_t tls_cli_handshakes, tls_cli_resumed, tls_cli_failed;
 	uint64_t tls_ktls;          /* connections whose sending side the kernel encrypts */
 
+	/* Proxy authentication (issue 14; daemon/pauth.h), since start. auth_sections: <Proxy>
+	 * sections of the running configuration with authentication settings (0: none). */
+	unsigned auth_sections;
+	uint64_t auth_ok;           /* requests that proved a user */
+	uint64_t auth_failed;       /* wrong or unknown credentials */
+	uint64_t auth_challenged;   /* 407 answers (no, malformed or wrong credentials) */
+	uint64_t auth_limited;      /* 429: the client address failed too often */
+	uint64_t auth_unavailable;  /* 503: a helper could not answer */
+	uint64_t auth_cache_hits, auth_cache_misses; /* the result cache */
+	uint64_t auth_conn_hits;    /* the connection's last accepted credential again */
+	uint64_t auth_verifications; /* password hashes computed and helper requests made */
+	/* the helper pools of every worker (AuthExternal, AuthNegotiateExternal), as of the
+	 * workers' last once-a-second copy */
+	uint64_t helper_up, helper_busy, helper_queued;  /* children running, answering, waiting
+	                                                  * requests: now */
+	uint64_t helper_requests, helper_replies, helper_timeouts, helper_deaths;
+	uint64_t helper_restarts, helper_overloads;
+
 	size_t nparents;            /* all parents of the running configuration */
 	struct ui_parent parents[UI_PARENTS_MAX]; /* the first UI_PARENTS_MAX of them */
 };

@@ -23,7 +23,10 @@
 # HITCOST_LOGCONF (default "AccessLog @LOG@ squid": the access-log lines of the config, @LOG@
 # standing for the file, which must get one line per request; e.g. "CustomLog @LOG@ combined"),
 # HITCOST_PROFILE=PREFIX (write PREFIX.1k and PREFIX.64k: each function's own instructions per
-# hit, "Ir<TAB>function [object]", most first).
+# hit, "Ir<TAB>function [object]", most first), HITCOST_AUTH=1 (issue 14: the <Proxy *> section
+# asks for Basic credentials, AuthUserFile with one bcrypt user, and the client sends them on
+# every request: the cost of proxy authentication per hit with the result cache warm, the
+# figure tests/bench/auth.sh cannot give on a loaded machine).
 #   hitcost.sh --diff OLD.1k NEW.1k
 # compares two such profiles (of two builds): the functions whose cost per hit changed most.
 # Bounded: every wait has a limit; every process started here is ended on exit.
@@ -146,15 +149,33 @@ disown
 wait_port "$NGX_PORT" 10 || {
 	echo "nginx did not start:"; cat "$DIR/nginx.out" "$DIR/nginx-error.log"; exit 1; }
 ORIGIN="http://127.0.0.1:$NGX_PORT"
+AUTHCONF=""
+export HC_AUTH=""
+if [ -n "${HITCOST_AUTH:-}" ]; then
+	command -v htpasswd >/dev/null || {
+		echo "hitcost.sh: htpasswd is missing (apache2-utils)" >&2; exit 1; }
+	htpasswd -c -b -B -C 10 "$DIR/users.htpasswd" hcuser 'hc pass' 2>/dev/null
+	HC_AUTH="Basic $(printf 'hcuser:hc pass' | base64 -w0)"
+	AUTHCONF="<Proxy *>
+    AuthType Basic
+    AuthBasicProvider file
+    AuthUserFile $DIR/users.htpasswd
+    <RequireAll>
+        Require ip 127.0.0.1
+        Require valid-user
+    </RequireAll>
+</Proxy>"
+fi
 
 # ---- the client: warm-up, or N hits on one keep-alive connection; every answer checked
 cat >"$DIR/client.py" <<'EOF'
-import http.client, sys, time
+import http.client, os, sys, time
 port, origin, mode, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 sizes = {"1k": 1024, "64k": 65536}
+hdrs = {"Proxy-Authorization": os.environ["HC_AUTH"]} if os.environ.get("HC_AUTH") else {}
 
 def get(conn, name):
-    conn.request("GET", origin + "/" + name + ".bin")
+    conn.request("GET", origin + "/" + name + ".bin", headers=hdrs)
     r = conn.getresponse()
     body = r.read()
     if r.status != 200 or len(body) != sizes[name]:
@@ -194,6 +215,10 @@ run() {
 CacheSize 64M
 CacheEnable lmdb /"
 	sed -i 's/^Workers .*/Workers 1/' "$DIR/$name/gatehouse.conf"
+	if [ -n "$AUTHCONF" ]; then # the template's <Proxy *> gives way to the authenticated one
+		sed -i '/^<Proxy \*>$/,/^<\/Proxy>$/d' "$DIR/$name/gatehouse.conf"
+		printf '%s\n' "$AUTHCONF" >>"$DIR/$name/gatehouse.conf"
+	fi
 	valgrind --tool=callgrind --callgrind-out-file="$DIR/callgrind.out.$name" \
 		"$GH_BIN" -f "$DIR/$name/gatehouse.conf" >"$DIR/$name/stdout" 2>"$DIR/$name/stderr" &
 	pid=$!
@@ -226,7 +251,7 @@ CacheEnable lmdb /"
 	[ -s "$DIR/$name/ir" ] || { echo "$name: no total in callgrind.out.$name" >&2; exit 1; }
 }
 
-echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, $LOGCONF," \
+echo "hitcost: $GH_BIN, $N hits per size, $REPEAT rounds, $LOGCONF,${HC_AUTH:+ Basic auth,}" \
 	"valgrind $(valgrind --version | sed 's/valgrind-//')" >&2
 : >"$DIR/rounds"
 for ((r = 1; r <= REPEAT; r++)); do

@@ -8,6 +8,11 @@ tls.sh (issue 13): nginx over TLS, Gatehouse's TLS listener serving hits, Squid'
 when the installed Squid has OpenSSL (the test does not install packages), full and resumed
 handshakes (openssl s_time: Gatehouse's listener must resume sessions), the chain through an
 HTTPS parent and through a plain one.
+
+auth.sh (issue 14): Gatehouse without and with Basic authentication on hits and misses, and
+Squid without and with basic_ncsa_auth when installed: every pair has requests on both sides
+and no error (the script itself checks 407 without credentials, 200 with them, and that every
+request it sent was counted as authenticated), and the memory line is there.
 """
 
 import os
@@ -96,3 +101,54 @@ def test_tls_bench_fails_loudly_without_a_working_proxy(tmp_path):
     assert p.returncode == 1, p.stdout + p.stderr
     assert "gatehouse hits did not start" in p.stderr, p.stderr
     assert "requests/s" not in p.stdout, p.stdout
+
+
+AUTH_SH = os.path.join(ghtest.REPO, "tests", "bench", "auth.sh")
+AUTHBENCH = re.compile(r"^AUTHBENCH scenario=(\S+) plain_rps=(\d+) auth_rps=(\d+) ratio=([\d.]+) "
+                       r".*errors=(\d+)$")
+
+
+@pytest.mark.daemon
+@pytest.mark.slow
+def test_auth_bench_runs_every_pair_without_errors():
+    for tool in ("nginx", "wrk", "curl", "htpasswd"):
+        if not (shutil.which(tool) or os.path.exists("/usr/sbin/" + tool)):
+            pytest.fail("%s is missing: scripts/test-deps.sh installs it" % tool, pytrace=False)
+    squid = bool(shutil.which("squid") or os.path.exists("/usr/sbin/squid")) and \
+        os.access("/usr/lib/squid/basic_ncsa_auth", os.X_OK)
+    env = dict(os.environ)
+    env.update({"GH_BIN": ghtest.gh_binary(), "AUTHBENCH_DUR": "1", "AUTHBENCH_ROUNDS": "1",
+                "AUTHBENCH_CONNS": "2", "AUTHBENCH_SQUID": "1" if squid else "0"})
+    p = subprocess.run(["bash", AUTH_SH], capture_output=True, text=True, timeout=600, env=env,
+                       stdin=subprocess.DEVNULL)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    rows = {}
+    for line in p.stdout.splitlines():
+        m = AUTHBENCH.match(line.strip())
+        if m:
+            rows[m.group(1)] = (int(m.group(2)), int(m.group(3)), float(m.group(4)),
+                                int(m.group(5)))
+    want = ["hit", "miss"] + (["squid-miss"] if squid else [])
+    for sc in want:
+        assert sc in rows, "no AUTHBENCH row %s in:\n%s" % (sc, out)
+        plain, auth, ratio, errors = rows[sc]
+        assert plain > 0 and auth > 0 and ratio > 0 and errors == 0, (sc, rows[sc], out)
+    assert re.search(r"^AUTHBENCH memory hit-plain=\d+kB/\d+kB hit-auth=\d+kB/\d+kB ",
+                     p.stdout, re.M), out
+
+
+@pytest.mark.slow
+def test_auth_bench_fails_loudly_without_a_working_proxy(tmp_path):
+    """A daemon that does not start ends the run with status 1 and says so: no figures."""
+    fake = tmp_path / "gatehouse"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    env = dict(os.environ)
+    env.update({"GH_BIN": str(fake), "AUTHBENCH_SQUID": "0", "AUTHBENCH_DUR": "1",
+                "AUTHBENCH_ROUNDS": "1"})
+    p = subprocess.run(["bash", AUTH_SH], capture_output=True, text=True, timeout=120, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "did not start" in p.stderr, p.stderr
+    assert "AUTHBENCH" not in p.stdout, p.stdout

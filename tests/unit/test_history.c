@@ -7,6 +7,10 @@
  * once lose nothing and read only whole entries (run under ASan in the sanitizer build).
  * A run of requests for one host and client, gathered before it reaches the sketches,
  * counts in the hour it was noted in, and interleaved keys read between writes lose nothing.
+ * Users (issue 14): only a name in the log entry's user field counts ("-" and NULL are no
+ * user), by requests and bytes, their total is the authenticated traffic, runs of one user
+ * interleaved with others lose nothing, recent requests carry the user, and thousands of
+ * names keep the list bounded with the heavy user on top.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -245,6 +249,94 @@ history_runs_keep_their_hour(void **state)
 	free(t);
 }
 
+#define T3 2099998800LL     /* a fourth hour (a multiple of 3600), after every other one */
+
+static void
+note_user(unsigned id, int64_t t, const char *client, const char *user, uint64_t bytes)
+{
+	struct alog_entry e = {
+		.start_us = (uint64_t)t * 1000000, .elapsed_ms = 0, .client = client,
+		.action = "TCP_MISS", .status = 200, .bytes = bytes, .method = "GET",
+		.url = "http://users.example/", .user = user,
+	};
+	history_note(id, &e, "users.example", bytes, NULL);
+}
+
+static void
+history_users_top_and_recent(void **state)
+{
+	(void)state;
+	const struct ui_series_ops *ops = history_ui_ops();
+	/* alice on two workers, bob on one, interleaved with unauthenticated requests */
+	for (int i = 0; i < 12; i++) {
+		note_user(7 + i % 2, T3 + 10 + i, "10.7.0.1", "alice", 100);
+		if (i % 3 == 0)
+			note_user(7, T3 + 10 + i, "10.7.0.2", "bob", 1000);
+		note_user(8, T3 + 10 + i, "10.7.0.3", "-", 5);
+		note_user(8, T3 + 10 + i, "10.7.0.3", NULL, 5);
+	}
+	note_user(7, T3 + 30, "10.7.0.2", "<b>carol</b>", 1);
+
+	struct ui_top *t = calloc(1, sizeof(*t));
+	assert_non_null(t);
+	assert_int_equal(ops->top(NULL, UI_TOP_USERS_REQ, T3 + 60, t), 0);
+	assert_int_equal(t->n, 3);
+	assert_string_equal(t->item[0].key, "alice");
+	assert_int_equal(t->item[0].count, 12);
+	assert_int_equal(t->item[0].err, 0);
+	assert_string_equal(t->item[1].key, "bob");
+	assert_int_equal(t->item[1].count, 4);
+	assert_string_equal(t->item[2].key, "<b>carol</b>");  /* raw here: the page escapes */
+	assert_int_equal(t->total, 17);                        /* authenticated requests only */
+	for (size_t i = 0; i < t->n; i++)
+		assert_string_not_equal(t->item[i].key, "-");
+	assert_int_equal(ops->top(NULL, UI_TOP_USERS_BYTES, T3 + 60, t), 0);
+	assert_string_equal(t->item[0].key, "bob");
+	assert_int_equal(t->item[0].count, 4000);
+	assert_string_equal(t->item[1].key, "alice");
+	assert_int_equal(t->item[1].count, 1200);
+	/* the clients' lists still count every request */
+	assert_int_equal(ops->top(NULL, UI_TOP_CLIENTS_REQ, T3 + 60, t), 0);
+	assert_int_equal(t->total, 12 + 4 + 24 + 1);
+
+	struct ui_recent *r = calloc(UI_RECENT_MAX, sizeof(*r));
+	assert_non_null(r);
+	size_t n = ops->recent(NULL, r, UI_RECENT_MAX);
+	assert_true(n >= 41);
+	assert_string_equal(r[0].user, "<b>carol</b>");       /* the newest */
+	int alice = 0, nouser = 0;
+	for (size_t i = 0; i < 41; i++) {
+		if (strcmp(r[i].client, "10.7.0.1") == 0) {
+			assert_string_equal(r[i].user, "alice");
+			alice++;
+		}
+		if (strcmp(r[i].client, "10.7.0.3") == 0) {
+			assert_string_equal(r[i].user, "");
+			nouser++;
+		}
+	}
+	assert_int_equal(alice, 12);
+	assert_int_equal(nouser, 24);
+
+	/* bounded like the other lists: 3,000 distinct names (an office's worth and more) keep
+	 * at most SKETCH_CAP counters per worker and hour; the heavy user stays on top, exact
+	 * within its error bound */
+	char name[32];
+	for (int i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "user%04d", i);
+		note_user(9, T3 + 100 + i / 100, "10.7.0.9", name, 1);
+		if (i % 10 == 0)
+			note_user(9, T3 + 100 + i / 100, "10.7.0.9", "heavy", 1);
+	}
+	assert_int_equal(ops->top(NULL, UI_TOP_USERS_REQ, T3 + 200, t), 0);
+	assert_int_equal(t->n, UI_TOP_MAX);
+	assert_string_equal(t->item[0].key, "heavy");
+	assert_true(t->item[0].count - t->item[0].err <= 300 && 300 <= t->item[0].count);
+	assert_int_equal(t->total, 17 + 3000 + 300);
+	free(r);
+	free(t);
+}
+
 int
 main(void)
 {
@@ -252,6 +344,7 @@ main(void)
 		cmocka_unit_test(history_series_top_and_recent),
 		cmocka_unit_test(history_writers_and_a_reader_at_once),
 		cmocka_unit_test(history_runs_keep_their_hour),
+		cmocka_unit_test(history_users_top_and_recent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,7 +3,8 @@
  * ?auto lines of the overview (webui/p_overview.c): label values escaped (backslash, double
  * quote, line feed), HELP and TYPE before each family's samples, histogram buckets
  * cumulative with le="+Inf" equal to _count and _sum in seconds, every sample line
- * well-formed; ?auto one "Key: value" per line whatever the strings hold.
+ * well-formed; ?auto one "Key: value" per line whatever the strings hold. Proxy
+ * authentication's counters and the helper pools' figures (issue 14) appear in both.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,6 +61,25 @@ fill(struct ui_overview *ov)
 	ov->parents[1].backoff_left_ms = 4500;
 	snprintf(ov->reload_err, sizeof(ov->reload_err), "gh.conf:3: bad\r\nline");
 	ov->reload_at = 1000050;
+	ov->auth_sections = 2;
+	ov->auth_ok = 101;
+	ov->auth_failed = 102;
+	ov->auth_challenged = 103;
+	ov->auth_limited = 104;
+	ov->auth_unavailable = 105;
+	ov->auth_cache_hits = 106;
+	ov->auth_cache_misses = 107;
+	ov->auth_conn_hits = 108;
+	ov->auth_verifications = 109;
+	ov->helper_up = 5;
+	ov->helper_busy = 2;
+	ov->helper_queued = 3;
+	ov->helper_requests = 110;
+	ov->helper_replies = 111;
+	ov->helper_timeouts = 112;
+	ov->helper_deaths = 113;
+	ov->helper_restarts = 114;
+	ov->helper_overloads = 115;
 }
 
 static const char *
@@ -207,6 +227,56 @@ metrics_counters_and_gauges_carry_the_figures(void **state)
 }
 
 static void
+metrics_and_auto_carry_the_auth_counters(void **state)
+{
+	(void)state;
+	struct ui_overview ov;
+	fill(&ov);
+	char *t = render(&ov, "0.1.0", 0);
+	static const struct {
+		const char *series;
+		uint64_t v;
+	} want[] = {
+		{"gatehouse_auth_sections", 2},
+		{"gatehouse_auth_requests_total{result=\"ok\"}", 101},
+		{"gatehouse_auth_requests_total{result=\"failed\"}", 102},
+		{"gatehouse_auth_requests_total{result=\"challenged\"}", 103},
+		{"gatehouse_auth_requests_total{result=\"limited\"}", 104},
+		{"gatehouse_auth_requests_total{result=\"unavailable\"}", 105},
+		{"gatehouse_auth_cache_lookups_total{answer=\"result\"}", 106},
+		{"gatehouse_auth_cache_lookups_total{answer=\"miss\"}", 107},
+		{"gatehouse_auth_cache_lookups_total{answer=\"connection\"}", 108},
+		{"gatehouse_auth_verifications_total", 109},
+		{"gatehouse_auth_helper_children{state=\"up\"}", 5},
+		{"gatehouse_auth_helper_children{state=\"busy\"}", 2},
+		{"gatehouse_auth_helper_queued", 3},
+		{"gatehouse_auth_helper_events_total{event=\"request\"}", 110},
+		{"gatehouse_auth_helper_events_total{event=\"reply\"}", 111},
+		{"gatehouse_auth_helper_events_total{event=\"timeout\"}", 112},
+		{"gatehouse_auth_helper_events_total{event=\"death\"}", 113},
+		{"gatehouse_auth_helper_events_total{event=\"restart\"}", 114},
+		{"gatehouse_auth_helper_events_total{event=\"overload\"}", 115},
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		assert_int_equal(sample(t, want[i].series), want[i].v);
+	free(t);
+	t = render(&ov, "0.1.0", 1);
+	static const struct {
+		const char *key;
+		uint64_t v;
+	} keys[] = {
+		{"AuthSections:", 2}, {"AuthOK:", 101}, {"AuthFailed:", 102},
+		{"AuthChallenged:", 103}, {"AuthLimited:", 104}, {"AuthUnavailable:", 105},
+		{"AuthCacheHits:", 106}, {"AuthCacheMisses:", 107}, {"AuthConnHits:", 108},
+		{"AuthVerifications:", 109}, {"HelperChildren:", 5}, {"HelperBusy:", 2},
+		{"HelperQueued:", 3}, {"HelperTimeouts:", 112}, {"HelperRestarts:", 114},
+	};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		assert_int_equal(sample(t, keys[i].key), keys[i].v);
+	free(t);
+}
+
+static void
 auto_is_one_key_value_per_line(void **state)
 {
 	(void)state;
@@ -244,6 +314,7 @@ main(void)
 		cmocka_unit_test(metrics_lines_are_well_formed),
 		cmocka_unit_test(metrics_histogram_is_cumulative),
 		cmocka_unit_test(metrics_counters_and_gauges_carry_the_figures),
+		cmocka_unit_test(metrics_and_auto_carry_the_auth_counters),
 		cmocka_unit_test(auto_is_one_key_value_per_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

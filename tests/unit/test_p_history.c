@@ -3,7 +3,8 @@
  * statics): the inline SVG chart (empty data draws axes and no NaN, every coordinate stays in
  * the view box whatever the values, a missing value breaks the line, text is escaped, the y
  * axis ends at a round number above the peak), and the recent-requests filter (client and
- * host substrings, an exact status or a class, bad values refused).
+ * host substrings, an exact status or a class, bad values refused; a user substring), and the
+ * recent table's user column (escaped, "-" without a user).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,6 +187,40 @@ recent_filter_by_client_host_status(void **state)
 	}
 }
 
+static void
+recent_filter_and_column_by_user(void **state)
+{
+	(void)state;
+	struct ui_call c;
+	struct ui_recent_filter f;
+	const char *err = NULL;
+	struct ui_recent r[2] = {{.status = 200}, {.status = 407}};
+	strcpy(r[0].client, "10.1.0.7");
+	strcpy(r[0].user, "<img src=x>alice");
+	strcpy(r[1].client, "10.1.0.8");
+
+	call_with(&c, "user=alice");
+	assert_int_equal(ui_recent_filter_get(&c, &f, &err), 0);
+	assert_true(ui_recent_match(&f, &r[0]));
+	assert_false(ui_recent_match(&f, &r[1]));
+	call_with(&c, "user=bob");
+	assert_int_equal(ui_recent_filter_get(&c, &f, &err), 0);
+	assert_false(ui_recent_match(&f, &r[0]));
+
+	call_with(&c, "");
+	assert_int_equal(ui_recent_filter_get(&c, &f, &err), 0);
+	struct ui_out o;
+	ui_out_init(&o);
+	ui_recent_rows(&o, r, 2, &f);
+	ui_out_put(&o, "", 1);
+	assert_false(o.oom);
+	assert_non_null(strstr(o.p, "<th>user</th>"));
+	assert_null(strstr(o.p, "<img"));
+	assert_non_null(strstr(o.p, "<td class=\"user\">&lt;img src=x&gt;alice</td>"));
+	assert_non_null(strstr(o.p, "<td class=\"user\">-</td>"));
+	ui_out_free(&o);
+}
+
 int
 main(void)
 {
@@ -195,6 +230,7 @@ main(void)
 		cmocka_unit_test(chart_peak_sets_a_round_axis),
 		cmocka_unit_test(chart_text_is_escaped),
 		cmocka_unit_test(recent_filter_by_client_host_status),
+		cmocka_unit_test(recent_filter_and_column_by_user),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
