@@ -738,6 +738,12 @@ pauth_conn_forget(struct pauth_conn *pc)
 	pc->ngroups = 0;
 	pc->cred_expires_ms = 0;
 	pc->cred_cfg = NULL;
+	if (pc->cred) {
+		OPENSSL_cleanse(pc->cred, pc->cred_len);
+		free(pc->cred);
+		pc->cred = NULL;
+	}
+	pc->cred_len = 0;
 }
 
 void
@@ -864,8 +870,19 @@ pauth_ok(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, const uin
          int64_t expires_ms, struct who *who)
 {
 	(void)pa;
-	memcpy(pc->cred_mac, mac, 32);
-	pc->cred_expires_ms = expires_ms;
+	(void)mac;
+	if (pc->cred) {
+		OPENSSL_cleanse(pc->cred, pc->cred_len);
+		free(pc->cred);
+	}
+	pc->cred = NULL;
+	pc->cred_len = 0;
+	pc->cred_expires_ms = 0;
+	if (r->field && r->field_len > 0 && (pc->cred = malloc(r->field_len)) != NULL) {
+		memcpy(pc->cred, r->field, r->field_len);
+		pc->cred_len = r->field_len;
+		pc->cred_expires_ms = expires_ms; /* without the copy: no fast path, no harm */
+	}
 	pc->cred_cfg = r->cfg;
 	pauth_who_fill(pc, who);
 	return PAUTH_OK;
@@ -1049,6 +1066,14 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 		return PAUTH_WAIT; /* called again before the helper answered */
 	if (pc->job != NULL && pc->job->state != PJ_DELIVERED)
 		return PAUTH_WAIT; /* the verifier has not answered yet */
+	/* The connection's last accepted credential, repeated: one memcmp, no hashing. */
+	if (!pc->pending_done && pc->cred && pc->cred_len == flen && f &&
+	    pc->cred_expires_ms > r->now_ms && pc->cred_cfg == cfg && pc->user &&
+	    CRYPTO_memcmp(pc->cred, f, flen) == 0) {
+		PAUTH_COUNT(pa, conn_hits);
+		pauth_who_fill(pc, who);
+		return PAUTH_OK;
+	}
 	while (f && flen > 0 && (*f == ' ' || *f == '\t'))
 		f++, flen--;
 	if (cfg->negotiate && (!f || flen == 0))
@@ -1067,14 +1092,6 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 		return PAUTH_CHALLENGE;
 	}
 	pauth_mac(pa, cfg, f, flen, mac);
-
-	/* The connection's last accepted credential: one memcmp. */
-	if (!pc->pending_done && pc->cred_expires_ms > r->now_ms && pc->cred_cfg == cfg &&
-	    pc->user && CRYPTO_memcmp(pc->cred_mac, mac, 32) == 0) {
-		PAUTH_COUNT(pa, conn_hits);
-		pauth_who_fill(pc, who);
-		return PAUTH_OK;
-	}
 	if (flen >= sizeof(fbuf)) {
 		pc->pending_done = 0;
 		return pauth_fail(pa, r, NULL, "malformed Basic credentials");

@@ -133,7 +133,13 @@ struct pauth_conn {
 	char *user;                    /* the identity the last request proved (owned) */
 	char *groups[PAUTH_MAX_GROUPS];
 	size_t ngroups;
-	uint8_t cred_mac[32];          /* MAC of the last accepted Proxy-Authorization value */
+	char *cred;                    /* the last accepted Proxy-Authorization value, as sent:
+	                               * the next request on the connection repeating it costs a
+	                               * memcmp (no hashing: a hit through an authenticated
+	                               * connection stays within a few % of one without). Wiped
+	                               * when forgotten. Never in the result cache, which keys
+	                               * on a MAC */
+	size_t cred_len;
 	int64_t cred_expires_ms;       /* 0: none remembered */
 	const struct pauth_cfg *cred_cfg;
 	struct hreq *pending;          /* a helper request in flight, or NULL */
