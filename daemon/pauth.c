@@ -789,6 +789,29 @@ pauth_who_fill(const struct pauth_conn *pc, struct who *who)
 
 /* ---- identify ---- */
 
+/* The connection's last accepted credential, repeated (pauth_identify_one checks it too). A
+ * plain memcmp: the stored value is what this same connection sent and had accepted, so its
+ * timing tells the sender nothing it does not know. */
+static int
+pauth_conn_same(const struct pauth_conn *pc, const struct pauth_cfg *cfg, const char *f,
+                size_t flen, int64_t now_ms)
+{
+	return !pc->pending_done && pc->pending == NULL && pc->job == NULL && pc->cred &&
+	       pc->cred_len == flen && f && pc->cred_expires_ms > now_ms &&
+	       (cfg == NULL || pc->cred_cfg == cfg) && pc->user && memcmp(pc->cred, f, flen) == 0;
+}
+
+int
+pauth_conn_repeat(struct pauth *pa, struct pauth_conn *pc, const char *field, size_t len,
+                  int64_t now_ms, struct who *who)
+{
+	if (!pauth_conn_same(pc, NULL, field, len, now_ms))
+		return 0;
+	PAUTH_COUNT(pa, conn_hits);
+	pauth_who_fill(pc, who);
+	return 1;
+}
+
 /* A user name for a log line: quotes and backslashes escaped, clipped (hostile bytes). */
 static void
 pauth_log_name(const char *user, char *out, size_t cap)
@@ -1067,9 +1090,7 @@ pauth_identify_one(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
 	if (pc->job != NULL && pc->job->state != PJ_DELIVERED)
 		return PAUTH_WAIT; /* the verifier has not answered yet */
 	/* The connection's last accepted credential, repeated: one memcmp, no hashing. */
-	if (!pc->pending_done && pc->cred && pc->cred_len == flen && f &&
-	    pc->cred_expires_ms > r->now_ms && pc->cred_cfg == cfg && pc->user &&
-	    CRYPTO_memcmp(pc->cred, f, flen) == 0) {
+	if (pauth_conn_same(pc, cfg, f, flen, r->now_ms)) {
 		PAUTH_COUNT(pa, conn_hits);
 		pauth_who_fill(pc, who);
 		return PAUTH_OK;

@@ -191,6 +191,15 @@ struct pauth_req {
 enum pauth_res pauth_identify(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
                               struct pauth_req *r, struct who *who);
 
+/* Before the <Proxy> decision: does this request repeat, byte for byte, the Basic credential
+ * its connection last had accepted (not expired, no exchange in progress)? Then who gets that
+ * user and groups, a connection hit is counted, and 1 comes back: the decision is made once,
+ * with the user, instead of once without and once with. The caller must check that the
+ * settings the decision returns are pc->cred_cfg, and decide again without the user when they
+ * are not (another section's realm). 0: decide without a user, as usual. */
+int pauth_conn_repeat(struct pauth *pa, struct pauth_conn *pc, const char *field, size_t len,
+                      int64_t now_ms, struct who *who);
+
 /* The Proxy-Authenticate field lines of a 407 for these settings, CRLF-terminated
  * ("Proxy-Authenticate: Negotiate\r\nProxy-Authenticate: Basic realm=\"Office\",
  * charset=\"UTF-8\"\r\n"). Returns the length written (NUL-terminated), 0 when cap is too

@@ -1515,6 +1515,23 @@ conn_auth_wake(void *arg)
 	conn_kick(c);
 }
 
+/* The request proved c->pa.user: its name for the logs, one word in the Squid and combined
+ * formats (what would split it is %-escaped). */
+static void
+conn_log_user(struct conn *c)
+{
+	size_t k = 0;
+	for (const unsigned char *p = (const unsigned char *)c->pa.user;
+	     *p && k + 4 < sizeof(c->log_user); p++) {
+		if (*p <= 0x20 || *p == 0x7f || *p == '%' || *p == '"' || *p == '\\')
+			k += (size_t)snprintf(c->log_user + k, sizeof(c->log_user) - k, "%%%02X", *p);
+		else
+			c->log_user[k++] = (char)*p;
+	}
+	c->log_user[k] = '\0';
+	c->req_user = c->log_user;
+}
+
 /* The request needs a user (POL_NEED_USER): authenticate with its Proxy-Authorization.
  * Returns 1 when who->user is set (decide again), 0 when an answer was queued or a helper
  * was asked (CP_AUTH). */
@@ -1545,20 +1562,9 @@ conn_authenticate(struct conn *c, const struct pauth_cfg *authn, struct who *who
 	c->phase = CP_HEAD;
 	char fields[1024];
 	switch (res) {
-	case PAUTH_OK: {
-		/* One word in the Squid and combined formats: escape what would split it. */
-		size_t k = 0;
-		for (const unsigned char *p = (const unsigned char *)c->pa.user;
-		     *p && k + 4 < sizeof(c->log_user); p++) {
-			if (*p <= 0x20 || *p == 0x7f || *p == '%' || *p == '"' || *p == '\\')
-				k += (size_t)snprintf(c->log_user + k, sizeof(c->log_user) - k, "%%%02X", *p);
-			else
-				c->log_user[k++] = (char)*p;
-		}
-		c->log_user[k] = '\0';
-		c->req_user = c->log_user;
+	case PAUTH_OK:
+		conn_log_user(c);
 		return 1;
-	}
 	case PAUTH_CHALLENGE:
 		if (pauth_challenge(authn, &c->pa, fields, sizeof(fields)) == 0)
 			fields[0] = '\0';
@@ -1594,8 +1600,24 @@ conn_route(struct conn *c)
 		.exempt = c->local_kind == LOCAL_PAGE && local_pac_path(c->url),
 	};
 	const void *authn = NULL;
+	/* A request repeating its connection's accepted credential is decided once, with the
+	 * user; if another section's settings turn out to be in force, once more without. */
+	int known = c->pa_field != NULL &&
+	            pauth_conn_repeat(w->pauth, &c->pa, c->pa_field, c->pa_field_len,
+	                              (int64_t)(ev_wall_us(w->loop) / 1000), &who);
 	enum pol_verdict v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url),
 	                                    &who, &why, &authn);
+	if (known && authn != (const void *)c->pa.cred_cfg) {
+		who.user = NULL;
+		who.groups = NULL;
+		who.ngroups = 0;
+		known = 0;
+		why = NULL;
+		v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url), &who, &why,
+		                   &authn);
+	}
+	if (known)
+		conn_log_user(c);
 	if (v == POL_NEED_USER) {
 		if (!conn_authenticate(c, authn, &who))
 			return;
