@@ -586,8 +586,13 @@ hp_child_wcb(struct ev_io *io, unsigned revents)
 	struct hp_child *c = io->arg;
 	struct hpool *p = c->pool;
 
-	(void)revents;
 	assert(p->magic == HP_MAGIC);
+	if ((revents & EV_ERROR) && c->wlen == 0) {
+		/* the read end is gone: epoll says so even with no interest, on every turn */
+		hp_child_down(c, "closed its stdin", 0, HP_DIED);
+		hp_arm(p);
+		return;
+	}
 	while (c->wlen > 0) {
 		ssize_t w = write(c->wfd, c->wbuf, c->wlen);
 
