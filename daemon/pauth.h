@@ -149,7 +149,8 @@ struct pauth_conn {
 	void *wake_arg;
 };
 void pauth_conn_init(struct pauth_conn *pc);
-/* The connection closes: cancel a helper request, free what it holds. */
+/* The connection closes: cancel a helper request or a queued password check (a check being
+ * computed is waited for: its htpasswd belongs to the connection's snapshot), free the rest. */
 void pauth_conn_fini(struct pauth_conn *pc);
 
 enum pauth_res {
