@@ -525,8 +525,9 @@ hp_child_restart(struct hp_child *c, uint64_t now)
 }
 
 /* c is lost (why says how, for the log). Its in-flight requests fail with st, except those
- * whose callback ran already. A new child starts now, or once a second has passed since the
- * last start. Only from the pool's own callbacks. */
+ * whose callback ran already. A new child starts on the timer: at once, or once its backoff
+ * (a second at first) has passed since the last start. Only from the pool's own callbacks;
+ * the caller re-arms the timer (hp_arm). */
 static void
 hp_child_down(struct hp_child *c, const char *why, int kill_it, enum hp_status st)
 {
@@ -553,8 +554,8 @@ hp_child_down(struct hp_child *c, const char *why, int kill_it, enum hp_status s
 	log_warn("helper %s: child %u (pid %ld) %s: %s; %u request%s in flight failed; restarting "
 	         "it in %llu ms", p->name, c->slot, pid, why, how, l.n, l.n == 1 ? "" : "s",
 	         (unsigned long long)(c->restart_at_ms - now));
-	if (c->restart_at_ms <= now)
-		hp_child_restart(c, now);
+	/* the new child starts on the pool's timer, never here: inside an I/O batch, the old
+	 * pipes' pending events (EPOLLERR, EPOLLHUP) would reach the new child's watchers */
 	while (l.head) {
 		struct hreq *r = l.head;
 
@@ -586,8 +587,13 @@ hp_child_wcb(struct ev_io *io, unsigned revents)
 	struct hp_child *c = io->arg;
 	struct hpool *p = c->pool;
 
-	(void)revents;
 	assert(p->magic == HP_MAGIC);
+	if ((revents & EV_ERROR) && c->wlen == 0) {
+		/* the read end is gone: epoll says so even with no interest, on every turn */
+		hp_child_down(c, "closed its stdin", 0, HP_DIED);
+		hp_arm(p);
+		return;
+	}
 	while (c->wlen > 0) {
 		ssize_t w = write(c->wfd, c->wbuf, c->wlen);
 

@@ -1043,6 +1043,9 @@ pauth_external_answer(struct pauth *pa, struct pauth_conn *pc, struct pauth_req 
 		return res;
 	}
 	case HR_ERR:
+	case HR_BH:
+		/* Squid reads a Basic helper's BH as failed credentials, and Debian's basic_ldap_auth
+		 * answers "BH Success" for a wrong password and for an unknown user */
 		free(pc->answer);
 		pc->answer = NULL;
 		pauth_cache_store(pa, cfg, mac, r->now_ms, 0, user, NULL, 0, "rejected by the helper");

@@ -501,6 +501,24 @@ garbage_and_extra_lines_put_a_child_out_of_step(void **state)
 	hpool_free(&p);
 }
 
+/* A helper that closes its stdin but keeps running (stdout open) is taken down: epoll's error
+ * on our write end is noticed (it would otherwise be reported on every loop turn). */
+static void
+closed_stdin_takes_the_child_down(void **state)
+{
+	(void)state;
+	const char *cmd = t_script("nostdin.sh", "exec 0<&-\nexec sleep 30");
+	struct hpool *p = t_pool(cmd, 1, 0, 60000, 10);
+	pid_t first = t_pid(p, 0);
+	struct t_statw w = { p, 1, 0, 0 };
+
+	assert_true(t_run(t_stats_reach, &w, 10000));
+	for (int i = 0; i < 100 && p->nreap > 0; i++)
+		t_run(NULL, NULL, 20);
+	assert_true(kill(first, 0) < 0); /* killed and reaped, not left sleeping */
+	hpool_free(&p);
+}
+
 /* An answer longer than 64 KiB kills the child; memory stays bounded. */
 static void
 overlong_answer_kills_the_child(void **state)
@@ -882,6 +900,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(stopped_child_is_killed_on_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_and_extra_lines_put_a_child_out_of_step, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(closed_stdin_takes_the_child_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(overlong_answer_kills_the_child, setup, teardown),
 		cmocka_unit_test_setup_teardown(full_queue_overloads, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancelled_requests_get_no_callback, setup, teardown),
