@@ -807,6 +807,7 @@ pauth_conn_repeat(struct pauth *pa, struct pauth_conn *pc, const char *field, si
 {
 	if (!pauth_conn_same(pc, NULL, field, len, now_ms))
 		return 0;
+	PAUTH_COUNT(pa, ok);          /* an authenticated request, as pauth_identify counts it */
 	PAUTH_COUNT(pa, conn_hits);
 	pauth_who_fill(pc, who);
 	return 1;
@@ -1043,13 +1044,6 @@ pauth_external_answer(struct pauth *pa, struct pauth_conn *pc, struct pauth_req 
 		return res;
 	}
 	case HR_ERR:
-	case HR_BH:
-		/* Squid reads a Basic helper's BH as failed credentials, and Debian's basic_ldap_auth
-		 * answers "BH Success" for a wrong password and for an unknown user */
-		free(pc->answer);
-		pc->answer = NULL;
-		pauth_cache_store(pa, cfg, mac, r->now_ms, 0, user, NULL, 0, "rejected by the helper");
-		return pauth_fail(pa, r, user, "rejected by the helper");
 	case HR_BH:
 		/* Squid reads BH from a Basic helper as failed credentials, and Debian's
 		 * basic_ldap_auth answers BH for a wrong password or an unknown user. So: a 407,

@@ -700,12 +700,11 @@ pol_az_fold(struct pol_az_out *acc, const struct pol_az_out *kid, int all)
 {
 	struct pol_az_out r = { 0 };
 
-	for (int x = 0; x < 3; x++) {
-		if (!(acc->set & AZ_BIT(x)))
-			continue;
-		for (int y = 0; y < 3; y++) {
-			if (!(kid->set & AZ_BIT(y)))
-				continue;
+	/* Only the values present (one each, mostly: everything known, the request path). */
+	for (unsigned xs = acc->set; xs != 0; xs &= xs - 1) {
+		int x = __builtin_ctz(xs);
+		for (unsigned ys = kid->set; ys != 0; ys &= ys - 1) {
+			int y = __builtin_ctz(ys);
 			int from_acc = pol_az_rank(all, x) >= pol_az_rank(all, y);
 			int v = from_acc ? x : y;
 			const struct pol_why *why = from_acc ? acc->why[x] : kid->why[y];
