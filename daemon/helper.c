@@ -823,40 +823,34 @@ hpool_submit(struct hpool *p, uint32_t child, const char *line, size_t len, hpoo
 		hp_fail_later(p, r, HP_DIED);
 		return r;
 	}
+	/* the child to send r to now; NULL: r waits in the queue */
+	struct hp_child *c;
 	if (child != HPOOL_ANY) {
-		struct hp_child *c = hp_pinned(p, child);
-
+		c = hp_pinned(p, child);
 		if (c == NULL) {
 			hp_fail_later(p, r, HP_DIED);
 			return r;
 		}
-		r->where = HQ_QUEUED;
-		hq_append(&p->queue, r);
-		if (c->inflight.n < p->conc) {
-			if (hp_send(c, r) < 0) {
-				hq_remove(&p->queue, r);
-				hp_fail_later(p, r, HP_DIED);
-				return r;
-			}
-		} else if (p->queue.n > p->cfg.queue_max) {
-			hq_remove(&p->queue, r);
-			p->overloads++;
-			hp_fail_later(p, r, HP_OVERLOAD);
+		if (c->inflight.n >= p->conc)
+			c = NULL;
+	} else {
+		c = hp_free_child(p);
+		if (c == NULL && !hp_any_up(p) && p->failing) {
+			hp_fail_later(p, r, HP_DIED);
 			return r;
 		}
-		hp_arm(p);
-		return r;
 	}
-	struct hp_child *c = hp_free_child(p);
 	r->where = HQ_QUEUED;
 	hq_append(&p->queue, r);
-	if (c != NULL) {
+	if (c != NULL && child == HPOOL_ANY) {
 		/* in queue order: pinned requests waiting for their busy children stay ahead */
 		hp_dispatch(p);
-	} else if (!hp_any_up(p) && p->failing) {
-		hq_remove(&p->queue, r);
-		hp_fail_later(p, r, HP_DIED);
-		return r;
+	} else if (c != NULL) {
+		if (hp_send(c, r) < 0) {
+			hq_remove(&p->queue, r);
+			hp_fail_later(p, r, HP_DIED);
+			return r;
+		}
 	} else if (p->queue.n > p->cfg.queue_max) {
 		hq_remove(&p->queue, r);
 		p->overloads++;
