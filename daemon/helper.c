@@ -35,7 +35,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +43,7 @@
 
 #include "daemon/ev.h"
 #include "daemon/log.h"
+#include "daemon/spawn.h"
 
 #define HP_MAGIC 0x4e19e11bu
 #define HQ_MAGIC 0x4e19e0aau
@@ -57,8 +57,6 @@
 #define HP_REAP_MS 100u             /* a killed child is looked for this often */
 #define HP_CHILDREN_MAX 1024u
 #define HP_ARGS_MAX 64u
-
-extern char **environ;
 
 /* A pool nobody asked for during this long is freed when idle. A variable so that the unit
  * test (which includes this file) can shorten it. */
@@ -354,9 +352,6 @@ hp_child_start(struct hp_child *c, char *err, size_t errlen)
 {
 	struct hpool *p = c->pool;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, def;
 	pid_t pid;
 	int rc;
 
@@ -370,33 +365,7 @@ hp_child_start(struct hp_child *c, char *err, size_t errlen)
 	}
 	(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
 	(void)fcntl(out[0], F_SETFL, O_NONBLOCK);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-	/* stderr stays the daemon's (its error log); nothing else of the daemon's (client
-	 * sockets, other helpers' pipes, LMDB) may reach the helper */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigaddset(&def, SIGTERM);
-	sigaddset(&def, SIGINT);
-	sigaddset(&def, SIGHUP);
-	sigaddset(&def, SIGUSR1);
-	sigaddset(&def, SIGUSR2);
-	sigaddset(&def, SIGCHLD);
-	/* the workers block every signal: the helper must not inherit that mask */
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	/* its own process group: a ^C at the daemon's terminal is the daemon's to handle; the
-	 * helper goes when its stdin closes or we kill it */
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-	                         POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawn(&pid, p->argv[0], &fa, &at, p->argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	rc = spawn_child(&pid, p->argv[0], p->argv, in[0], out[1]);
 	close(in[0]);
 	close(out[1]);
 	if (rc != 0) {
@@ -854,40 +823,34 @@ hpool_submit(struct hpool *p, uint32_t child, const char *line, size_t len, hpoo
 		hp_fail_later(p, r, HP_DIED);
 		return r;
 	}
+	/* the child to send r to now; NULL: r waits in the queue */
+	struct hp_child *c;
 	if (child != HPOOL_ANY) {
-		struct hp_child *c = hp_pinned(p, child);
-
+		c = hp_pinned(p, child);
 		if (c == NULL) {
 			hp_fail_later(p, r, HP_DIED);
 			return r;
 		}
-		r->where = HQ_QUEUED;
-		hq_append(&p->queue, r);
-		if (c->inflight.n < p->conc) {
-			if (hp_send(c, r) < 0) {
-				hq_remove(&p->queue, r);
-				hp_fail_later(p, r, HP_DIED);
-				return r;
-			}
-		} else if (p->queue.n > p->cfg.queue_max) {
-			hq_remove(&p->queue, r);
-			p->overloads++;
-			hp_fail_later(p, r, HP_OVERLOAD);
+		if (c->inflight.n >= p->conc)
+			c = NULL;
+	} else {
+		c = hp_free_child(p);
+		if (c == NULL && !hp_any_up(p) && p->failing) {
+			hp_fail_later(p, r, HP_DIED);
 			return r;
 		}
-		hp_arm(p);
-		return r;
 	}
-	struct hp_child *c = hp_free_child(p);
 	r->where = HQ_QUEUED;
 	hq_append(&p->queue, r);
-	if (c != NULL) {
+	if (c != NULL && child == HPOOL_ANY) {
 		/* in queue order: pinned requests waiting for their busy children stay ahead */
 		hp_dispatch(p);
-	} else if (!hp_any_up(p) && p->failing) {
-		hq_remove(&p->queue, r);
-		hp_fail_later(p, r, HP_DIED);
-		return r;
+	} else if (c != NULL) {
+		if (hp_send(c, r) < 0) {
+			hq_remove(&p->queue, r);
+			hp_fail_later(p, r, HP_DIED);
+			return r;
+		}
 	} else if (p->queue.n > p->cfg.queue_max) {
 		hq_remove(&p->queue, r);
 		p->overloads++;

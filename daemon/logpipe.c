@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +21,12 @@
 #include <unistd.h>
 
 #include "daemon/log.h"
+#include "daemon/spawn.h"
 
 #define LOGPIPE_MAGIC 0x10691e5eu
 #define LOGPIPE_BACKOFF_MIN_MS 1000u
 #define LOGPIPE_BACKOFF_MAX_MS 60000u
 #define LOGPIPE_STABLE_MS 60000u
-
-extern char **environ;
 
 struct logpipe {
 	unsigned magic;
@@ -93,9 +91,6 @@ static int
 logpipe_spawn(struct logpipe *p, char *err, size_t errlen)
 {
 	int fds[2];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, def;
 	char *argv[] = { "/bin/sh", "-c", p->cmd, NULL };
 	pid_t pid;
 	int rc;
@@ -105,26 +100,7 @@ logpipe_spawn(struct logpipe *p, char *err, size_t errlen)
 		return -1;
 	}
 	(void)fcntl(fds[1], F_SETFL, O_NONBLOCK);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
-	/* nothing of the daemon's (client sockets, c-ares, LMDB) may outlive it in the program */
-	posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&def);
-	sigaddset(&def, SIGPIPE);
-	sigaddset(&def, SIGTERM);
-	sigaddset(&def, SIGINT);
-	sigaddset(&def, SIGHUP);
-	sigaddset(&def, SIGUSR1);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setpgroup(&at, 0);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-	                         POSIX_SPAWN_SETPGROUP);
-	rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
+	rc = spawn_child(&pid, "/bin/sh", argv, fds[0], -1);
 	close(fds[0]);
 	if (rc != 0) {
 		close(fds[1]);

@@ -726,8 +726,8 @@ pauth_conn_init(struct pauth_conn *pc)
 	pc->neg_child = HPOOL_ANY;
 }
 
-static void
-pauth_conn_forget(struct pauth_conn *pc)
+void
+pauth_conn_forget_user(struct pauth_conn *pc)
 {
 	free(pc->user);
 	pc->user = NULL;
@@ -738,6 +738,12 @@ pauth_conn_forget(struct pauth_conn *pc)
 	pc->ngroups = 0;
 	pc->cred_expires_ms = 0;
 	pc->cred_cfg = NULL;
+}
+
+static void
+pauth_conn_forget(struct pauth_conn *pc)
+{
+	pauth_conn_forget_user(pc);
 	if (pc->cred) {
 		OPENSSL_cleanse(pc->cred, pc->cred_len);
 		free(pc->cred);
@@ -779,7 +785,7 @@ pauth_conn_set(struct pauth_conn *pc, const char *user, const char *const *group
 	return 0;
 }
 
-static void
+void
 pauth_who_fill(const struct pauth_conn *pc, struct who *who)
 {
 	who->user = pc->user;

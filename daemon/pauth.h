@@ -224,5 +224,9 @@ int pauth_limit_check(struct pauth *pa, struct pauth_req *r);
  * PAUTH_CHALLENGE; user may be NULL. */
 enum pauth_res pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user,
                           const char *why);
+/* who's user and groups are pc's (borrowed: valid until pc forgets them). */
+void pauth_who_fill(const struct pauth_conn *pc, struct who *who);
+/* Free pc's user and groups and drop their expiry and config (the credential stays). */
+void pauth_conn_forget_user(struct pauth_conn *pc);
 
 #endif

@@ -81,26 +81,10 @@ neg_token_valid(const char *t, size_t len)
 static void
 neg_forget(struct pauth_conn *pc)
 {
-	free(pc->user);
-	pc->user = NULL;
-	for (size_t i = 0; i < pc->ngroups; i++) {
-		free(pc->groups[i]);
-		pc->groups[i] = NULL;
-	}
-	pc->ngroups = 0;
+	pauth_conn_forget_user(pc);
 	pc->neg_user_ok = 0;
-	pc->cred_expires_ms = 0;
-	pc->cred_cfg = NULL;
 	free(pc->neg_token);
 	pc->neg_token = NULL;
-}
-
-static void
-neg_fill_who(const struct pauth_conn *pc, struct who *who)
-{
-	who->user = pc->user;
-	who->groups = pc->ngroups ? (const char *const *)pc->groups : NULL;
-	who->ngroups = pc->ngroups;
 }
 
 static void
@@ -201,7 +185,7 @@ neg_finish(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, struct 
 		 * comes from the origin, and clients do not require it. */
 		pc->neg_user_ok = 1;
 		pc->cred_cfg = cfg;
-		neg_fill_who(pc, who);
+		pauth_who_fill(pc, who);
 		r->msg[0] = '\0';
 		res = PAUTH_OK;
 		break;
@@ -254,7 +238,7 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 		/* cred_expires_ms is 0 after a Negotiate success; a Basic success since then
 		 * (a section offering both) set it, and Basic needs its field on every request. */
 		if (pc->neg_user_ok && pc->user && pc->cred_cfg == cfg && pc->cred_expires_ms == 0) {
-			neg_fill_who(pc, who);
+			pauth_who_fill(pc, who);
 			return PAUTH_OK;
 		}
 		/* The client dropped an exchange in progress: the next challenge is a plain one. */

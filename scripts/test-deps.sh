@@ -12,12 +12,20 @@ dpkg-dev debhelper lintian apt-utils logrotate dpkg-repack slowhttptest
 apache2-utils prometheus
 vsftpd python3-pyftpdlib media-types
 libnss3-tools sslscan"
-missing=""
-for p in $PKGS; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		missing="$missing $p"
-	fi
-done
+
+# The packages among the arguments that are not installed, each after a space ("" when none).
+missing_of() {
+	m=""
+	for p in "$@"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+			m="$m $p"
+		fi
+	done
+	printf '%s' "$m"
+}
+
+# shellcheck disable=SC2086
+missing="$(missing_of $PKGS)"
 if [ -z "$missing" ]; then
 	echo "test-deps: all packages installed"
 else
@@ -36,12 +44,8 @@ fi
 # services (Squid on port 3128, slapd, the KDC, fail2ban) that nothing here uses: a
 # policy-rc.d that refuses every start is in place while they install, and removed after.
 SVC_PKGS="squid-openssl slapd ldap-utils krb5-kdc krb5-admin-server krb5-user fail2ban"
-svc_missing=""
-for p in $SVC_PKGS; do
-	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-		svc_missing="$svc_missing $p"
-	fi
-done
+# shellcheck disable=SC2086
+svc_missing="$(missing_of $SVC_PKGS)"
 if [ -n "$svc_missing" ]; then
 	echo "test-deps: installing (services not started):$svc_missing"
 	rcd=/usr/sbin/policy-rc.d
@@ -53,8 +57,8 @@ if [ -n "$svc_missing" ]; then
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	[ -n "$missing" ] || apt-get update -q
-	# shellcheck disable=SC2086
 	rc=0
+	# shellcheck disable=SC2086
 	apt-get install -y --no-install-recommends $svc_missing || rc=$?
 	[ "$made_rcd" = 1 ] && rm -f "$rcd"
 	[ "$rc" = 0 ] || exit "$rc"
