@@ -9,6 +9,7 @@ is killed by its stop() (and conftest's teardown calls stop()).
 
 import contextlib
 import errno
+import http.client
 import os
 import re
 import signal
@@ -375,6 +376,17 @@ def build(url, headers=(), method="GET", body=None, version="HTTP/1.1", close=Fa
     if body is not None:
         data += body if isinstance(body, bytes) else body.encode("latin-1")
     return data
+
+
+def status_page(port, path, timeout=10):
+    """GET /gatehouse/PATH from the status pages: (status, headers by lower-case name, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", "/gatehouse/" + path, headers={"Host": "127.0.0.1:%d" % port})
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        c.close()
 
 
 def chunk_encode(body, sizes=(3, 1000, 1, 4096)):
