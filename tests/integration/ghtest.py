@@ -389,6 +389,18 @@ def status_page(port, path, timeout=10):
         c.close()
 
 
+def tail_files(paths, n=3000):
+    """The last n characters of each file that can be read, joined (for error messages)."""
+    text = ""
+    for p in paths:
+        try:
+            with open(p, errors="replace") as f:
+                text += f.read()[-n:]
+        except OSError:
+            pass
+    return text
+
+
 def chunk_encode(body, sizes=(3, 1000, 1, 4096)):
     out = b""
     off = 0
