@@ -401,6 +401,18 @@ def tail_files(paths, n=3000):
     return text
 
 
+def recv_head(sock, buf):
+    """Read from sock until buf holds a whole message head: (head, what follows it), or
+    (None, buf) when the peer closed first."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
 def chunk_encode(body, sizes=(3, 1000, 1, 4096)):
     out = b""
     off = 0

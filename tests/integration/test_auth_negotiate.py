@@ -61,12 +61,9 @@ class _Capture(threading.Thread):
         buf = b""
         try:
             for _ in range(8):
-                while b"\r\n\r\n" not in buf:
-                    d = c.recv(65536)
-                    if not d:
-                        return
-                    buf += d
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = ghtest.recv_head(c, buf)
+                if head is None:
+                    return
                 for line in head.split(b"\r\n"):
                     k, _, v = line.partition(b":")
                     if k.strip().lower() == b"proxy-authorization":
