@@ -75,16 +75,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # ---- origin and credentials
-mkdir -p "$DIR/www"
-chmod 0755 "$DIR" # nginx's (and Squid's helper's) unprivileged users read below it
-head -c 1024 /dev/urandom >"$DIR/www/1k.bin"
-touch -d '1 year ago' "$DIR/www/1k.bin"
-NGX_PORT=$(bench_free_port)
-bench_fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
-"$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
-PIDS+=($!)
-bench_wait_port "$NGX_PORT" 10 || { echo "nginx did not start" >&2; cat "$DIR/nginx.out" >&2; exit 1; }
-TARGET="http://127.0.0.1:$NGX_PORT/1k.bin"
+bench_origin_1k
 htpasswd -c -b -B -C 10 "$DIR/users.htpasswd" "$BUSER" "$BPASS" 2>"$DIR/htpasswd.out" || {
 	echo "auth.sh: htpasswd failed" >&2; cat "$DIR/htpasswd.out" >&2; exit 1; }
 chmod 0644 "$DIR/users.htpasswd"

@@ -38,6 +38,22 @@ bench_wait_port() {
 	return 1
 }
 
+# bench_origin_1k: nginx (nginx.conf.in) serving one 1 KiB file, a year old, from $DIR/www;
+# sets NGX_PORT and TARGET (its URL). Run in the script's shell, not in $(...): nginx's pid
+# joins PIDS, which the script's cleanup ends. Needs BENCH, DIR, NGINX and PIDS.
+bench_origin_1k() {
+	mkdir -p "$DIR/www"
+	chmod 0755 "$DIR" # unprivileged users (nginx's, a Squid helper's) read below it
+	head -c 1024 /dev/urandom >"$DIR/www/1k.bin"
+	touch -d '1 year ago' "$DIR/www/1k.bin"
+	NGX_PORT=$(bench_free_port)
+	bench_fill "$BENCH/nginx.conf.in" "$DIR/nginx.conf" DIR="$DIR" ROOT="$DIR/www" PORT="$NGX_PORT"
+	"$NGINX" -c "$DIR/nginx.conf" -p "$DIR" >"$DIR/nginx.out" 2>&1 &
+	PIDS+=($!)
+	bench_wait_port "$NGX_PORT" 10 || { echo "nginx did not start" >&2; cat "$DIR/nginx.out" >&2; exit 1; }
+	TARGET="http://127.0.0.1:$NGX_PORT/1k.bin"
+}
+
 # bench_fill TEMPLATE OUTPUT KEY=VALUE...: the template with each @KEY@ replaced by VALUE.
 bench_fill() {
 	local tpl=$1 out=$2 text kv

@@ -9,6 +9,7 @@ is killed by its stop() (and conftest's teardown calls stop()).
 
 import contextlib
 import errno
+import http.client
 import os
 import re
 import signal
@@ -375,6 +376,41 @@ def build(url, headers=(), method="GET", body=None, version="HTTP/1.1", close=Fa
     if body is not None:
         data += body if isinstance(body, bytes) else body.encode("latin-1")
     return data
+
+
+def status_page(port, path, timeout=10):
+    """GET /gatehouse/PATH from the status pages: (status, headers by lower-case name, body)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", "/gatehouse/" + path, headers={"Host": "127.0.0.1:%d" % port})
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+    finally:
+        c.close()
+
+
+def tail_files(paths, n=3000):
+    """The last n characters of each file that can be read, joined (for error messages)."""
+    text = ""
+    for p in paths:
+        try:
+            with open(p, errors="replace") as f:
+                text += f.read()[-n:]
+        except OSError:
+            pass
+    return text
+
+
+def recv_head(sock, buf):
+    """Read from sock until buf holds a whole message head: (head, what follows it), or
+    (None, buf) when the peer closed first."""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            return None, buf
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
 
 
 def chunk_encode(body, sizes=(3, 1000, 1, 4096)):

@@ -146,14 +146,7 @@ class Kdc:
         return self
 
     def output(self):
-        text = ""
-        for p in (self.out, self.log):
-            try:
-                with open(p, errors="replace") as f:
-                    text += f.read()[-3000:]
-            except OSError:
-                pass
-        return text
+        return ghtest.tail_files((self.out, self.log))
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:

@@ -136,14 +136,7 @@ http {
         raise RuntimeError("unreachable")
 
     def output(self):
-        text = ""
-        for p in (os.path.join(self.dir, "nginx.out"), self.error_log):
-            try:
-                with open(p, errors="replace") as f:
-                    text += f.read()[-3000:]
-            except OSError:
-                pass
-        return text
+        return ghtest.tail_files((os.path.join(self.dir, "nginx.out"), self.error_log))
 
     def stop(self):
         if self.proc is not None:

@@ -295,6 +295,14 @@ def curl(port, target, *args, source="127.0.0.1"):
     return int(p.stdout.decode()[-3:] or 0)
 
 
+def refused_unasked(d, target, source, rule):
+    """From source: 403 naming the rule, and no challenge (no password could help)."""
+    r = ghtest.get(d.port, target, source=source)
+    assert r.status == 403, r
+    assert r.header("Proxy-Authenticate") is None
+    assert rule in r.body, r.body[:2000]
+
+
 def test_address_grants_without_asking_others_must_log_in(start_daemon, ctx, tmp_path):
     # RequireAny at the top: 127.0.0.2 is served with no credentials, others get 407
     users, groups = htpasswd(tmp_path, {"alice": "pw-a"})
@@ -318,10 +326,7 @@ def test_requireall_outside_the_subnet_is_403_never_407(start_daemon, ctx, tmp_p
     d = start_daemon(proxy_section=section)
     target = url(ctx, "/size/4")
     # outside 127.0.0.0/30 no password can help: refused without a challenge
-    r = ghtest.get(d.port, target, source="127.0.0.5")
-    assert r.status == 403, r
-    assert r.header("Proxy-Authenticate") is None
-    assert b"Require ip 127.0.0.0/30" in r.body, r.body[:2000]
+    refused_unasked(d, target, "127.0.0.5", b"Require ip 127.0.0.0/30")
     assert curl(d.port, target, "--proxy-user", "alice:pw-a", source="127.0.0.5") == 403
     # inside: asked, then served; bob is vetoed by the RequireNone, with the rule named
     assert curl(d.port, target, source="127.0.0.1") == 407
@@ -373,10 +378,7 @@ def test_name_is_looked_up_before_asking_for_credentials(start_daemon, ctx, tmp_
     d = start_daemon(proxy_section=section)
     target = url(ctx, "/size/4")
     # no confirmed name: the host rule refuses, no password is asked for
-    r = ghtest.get(d.port, target, source="127.0.0.4")
-    assert r.status == 403, r
-    assert r.header("Proxy-Authenticate") is None
-    assert b"Require host client3.test" in r.body, r.body[:2000]
+    refused_unasked(d, target, "127.0.0.4", b"Require host client3.test")
     # the right name: now the user decides
     r = ghtest.get(d.port, target, source="127.0.0.3")
     assert r.status == 407, r

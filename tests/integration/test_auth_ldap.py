@@ -145,13 +145,17 @@ def test_cached_credentials_do_not_reach_the_directory(start_daemon, ctx, slapd)
     assert ghtest.poll(lambda: slapd.binds("alice") > first, timeout=10)
 
 
-def test_killed_helper_is_restarted_and_the_next_request_works(start_daemon, ctx, slapd):
-    d = start_daemon(workers=1, proxy_section=ldap_section(slapd, children=1))
-    code, out, _ = curl(d.port, url(ctx, "/size/40"), "--proxy-user",
-                        "alice:" + ldapfix.USERS["alice"])
+def alice_through_one_helper(d, ctx, path):
+    """alice is served through the pool's one child; returns that child's pid."""
+    code, out, _ = curl(d.port, url(ctx, path), "--proxy-user", "alice:" + ldapfix.USERS["alice"])
     assert code == 200, out
     assert len(helper_pids(d)) == 1, helper_pids(d)
-    old = helper_pids(d)[0]
+    return helper_pids(d)[0]
+
+
+def test_killed_helper_is_restarted_and_the_next_request_works(start_daemon, ctx, slapd):
+    d = start_daemon(workers=1, proxy_section=ldap_section(slapd, children=1))
+    old = alice_through_one_helper(d, ctx, "/size/40")
     os.kill(old, signal.SIGKILL)
     new = ghtest.poll(lambda: [p for p in helper_pids(d) if p != old], timeout=15)
     assert new, "no new basic_ldap_auth after the old one was killed: %s" % d.stderr_tail()
@@ -169,11 +173,7 @@ def test_killed_helper_is_restarted_and_the_next_request_works(start_daemon, ctx
 def test_hung_helper_gives_503_and_is_replaced(start_daemon, ctx, slapd):
     timeout = 2
     d = start_daemon(workers=1, proxy_section=ldap_section(slapd, timeout=timeout, children=1))
-    code, out, _ = curl(d.port, url(ctx, "/size/49"), "--proxy-user",
-                        "alice:" + ldapfix.USERS["alice"])
-    assert code == 200, out
-    assert len(helper_pids(d)) == 1, helper_pids(d)
-    old = helper_pids(d)[0]
+    old = alice_through_one_helper(d, ctx, "/size/49")
     os.kill(old, signal.SIGSTOP)
     try:
         code, out, took = curl(d.port, url(ctx, "/size/50"), "--proxy-user",

@@ -29,6 +29,17 @@ ROW = re.compile(r"^(hit|close|full|resumed|parent)\s+(\S+)\s+(\S+)\s+(\d+)\s+\S
                  r"\s+(\d+)\s+(-?\d+)(?:\s+resumed (\d+) of (\d+))?$")
 
 
+def installed(tool):
+    return bool(shutil.which(tool) or os.path.exists("/usr/sbin/" + tool))
+
+
+def require_tools(*tools):
+    """Fail, not skip, when a tool the bench needs is missing."""
+    for tool in tools:
+        if not installed(tool):
+            pytest.fail("%s is missing: scripts/test-deps.sh installs it" % tool, pytrace=False)
+
+
 def squid_has_openssl():
     squid = shutil.which("squid") or ("/usr/sbin/squid" if os.path.exists("/usr/sbin/squid") else None)
     if not squid:
@@ -49,9 +60,7 @@ def run_tls_sh(env_extra, timeout=600):
 @pytest.mark.daemon
 @pytest.mark.slow
 def test_tls_bench_runs_every_part_without_errors():
-    for tool in ("nginx", "wrk", "curl", "openssl"):
-        if not (shutil.which(tool) or os.path.exists("/usr/sbin/" + tool)):
-            pytest.fail("%s is missing: scripts/test-deps.sh installs it" % tool, pytrace=False)
+    require_tools("nginx", "wrk", "curl", "openssl")
     squid = squid_has_openssl()
     p = run_tls_sh({"TLSBENCH_SQUID": "1" if squid else "0"})
     out = p.stdout + p.stderr
@@ -111,10 +120,8 @@ AUTHBENCH = re.compile(r"^AUTHBENCH scenario=(\S+) plain_rps=(\d+) auth_rps=(\d+
 @pytest.mark.daemon
 @pytest.mark.slow
 def test_auth_bench_runs_every_pair_without_errors():
-    for tool in ("nginx", "wrk", "curl", "htpasswd"):
-        if not (shutil.which(tool) or os.path.exists("/usr/sbin/" + tool)):
-            pytest.fail("%s is missing: scripts/test-deps.sh installs it" % tool, pytrace=False)
-    squid = bool(shutil.which("squid") or os.path.exists("/usr/sbin/squid")) and \
+    require_tools("nginx", "wrk", "curl", "htpasswd")
+    squid = installed("squid") and \
         os.access("/usr/lib/squid/basic_ncsa_auth", os.X_OK)
     env = dict(os.environ)
     env.update({"GH_BIN": ghtest.gh_binary(), "AUTHBENCH_DUR": "1", "AUTHBENCH_ROUNDS": "1",

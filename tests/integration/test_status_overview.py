@@ -11,7 +11,6 @@ its request, the metrics accepted by promtool, and ?auto parseable. A failed rel
 error line; a good one clears it.
 """
 
-import http.client
 import json
 import os
 import re
@@ -29,18 +28,8 @@ N_MISS = 5
 M_HIT = 3
 
 
-def page(port, path, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", "/gatehouse/" + path, headers={"Host": "127.0.0.1:%d" % port})
-        r = c.getresponse()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
-    finally:
-        c.close()
-
-
 def auto(port):
-    st, hdrs, body = page(port, "?auto")
+    st, hdrs, body = ghtest.status_page(port, "?auto")
     assert st == 200, body
     assert hdrs["content-type"].startswith("text/plain")
     out = {}
@@ -162,7 +151,7 @@ def test_overview_views_show_the_traffic(stats_env, ctx):
     assert parents[d.dead_parent]["requests"] == "0"
 
     # api/overview: the same figures as JSON
-    st, hdrs, body = page(d.port, "api/overview")
+    st, hdrs, body = ghtest.status_page(d.port, "api/overview")
     assert st == 200 and hdrs["content-type"].startswith("application/json")
     j = json.loads(body)
     assert j["requests"]["hit"] == M_HIT and j["requests"]["blocked"] == 1
@@ -173,7 +162,7 @@ def test_overview_views_show_the_traffic(stats_env, ctx):
     assert j["reload_ok"] is None
 
     # the HTML page: works without JS, figures in data-ov spans
-    st, hdrs, body = page(d.port, "")
+    st, hdrs, body = ghtest.status_page(d.port, "")
     html = body.decode()
     assert st == 200 and hdrs["content-type"].startswith("text/html")
     assert '<span data-ov="req_hit">%d</span>' % M_HIT in html
@@ -185,7 +174,7 @@ def test_overview_views_show_the_traffic(stats_env, ctx):
     assert "none since start" in html
 
     # /metrics: promtool accepts it; the counters match
-    st, hdrs, body = page(d.port, "metrics")
+    st, hdrs, body = ghtest.status_page(d.port, "metrics")
     assert st == 200 and hdrs["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: scripts/test-deps.sh installs Debian's prometheus"
@@ -216,11 +205,11 @@ def test_reload_outcome_is_shown(stats_env):
         a = wait_auto(d.port, lambda a: a["LastReload"] != "0")
         assert a["LastReloadOK"] == "0", a
         assert "ProxyBlock" in a["LastReloadError"] and d.conf in a["LastReloadError"]
-        st, _, body = page(d.port, "")
+        st, _, body = ghtest.status_page(d.port, "")
         html = body.decode()
         assert "failed" in html and "ProxyBlock" in html
         assert "<script>alert" not in html and "&lt;script&gt;alert(1)" in html
-        st, _, body = page(d.port, "metrics")
+        st, _, body = ghtest.status_page(d.port, "metrics")
         assert "gatehouse_config_last_reload_successful 0\n" in body.decode()
     finally:
         with open(d.conf, "w") as f:

@@ -14,7 +14,6 @@ child process), the helper pool's figures show on the overview and in /metrics.
 """
 
 import base64
-import http.client
 import json
 import os
 import re
@@ -33,24 +32,14 @@ NCSA = "/usr/lib/squid/basic_ncsa_auth"
 EVE = "<i>eve</i>&x"
 
 
-def page(port, path, timeout=10):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        c.request("GET", "/gatehouse/" + path, headers={"Host": "127.0.0.1:%d" % port})
-        r = c.getresponse()
-        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
-    finally:
-        c.close()
-
-
 def api(port, path):
-    st, _, body = page(port, path)
+    st, _, body = ghtest.status_page(port, path)
     assert st == 200, (path, body[:500])
     return json.loads(body)
 
 
 def auto(port):
-    st, _, body = page(port, "?auto")
+    st, _, body = ghtest.status_page(port, "?auto")
     assert st == 200, body
     out = {}
     for line in body.decode().splitlines():
@@ -161,14 +150,14 @@ def test_top_users_recent_requests_and_counters_show_verified_users_only(auth_da
     assert top_items(top, "clients_by_requests")["127.0.0.1"] >= 7
 
     # the pages
-    st, _, body = page(d.port, "top")
+    st, _, body = ghtest.status_page(d.port, "top")
     html = body.decode()
     assert st == 200
     sect = html[html.index('id="top-users_by_requests"'):]
     sect = sect[:sect.index("</table>")]
     assert ">alice<" in sect and ">bob<" in sect, sect
     assert "mallory" not in html
-    st, _, body = page(d.port, "recent?user=bob")
+    st, _, body = ghtest.status_page(d.port, "recent?user=bob")
     html = body.decode()
     assert st == 200 and "<th>user</th>" in html
     assert '<td class="user">bob</td>' in html
@@ -189,13 +178,13 @@ def test_top_users_recent_requests_and_counters_show_verified_users_only(auth_da
     assert ov["auth"]["ok"] >= int(a["AuthOK"])
     assert ov["auth"]["failed"] >= int(a["AuthFailed"])
     assert ov["display"]["auth_ok"] == str(ov["auth"]["ok"])
-    st, _, body = page(d.port, "")
+    st, _, body = ghtest.status_page(d.port, "")
     html = body.decode()
     assert 'id="ov-auth"' in html
     assert re.search(r'<span data-ov="auth_ok">(\d+)</span>', html), html[-3000:]
     assert int(re.search(r'<span data-ov="auth_ok">(\d+)</span>', html).group(1)) >= 4
 
-    st, hdrs, body = page(d.port, "metrics")
+    st, hdrs, body = ghtest.status_page(d.port, "metrics")
     assert st == 200
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: scripts/test-deps.sh installs Debian's prometheus"
@@ -226,7 +215,7 @@ def test_user_names_are_escaped_on_every_page(auth_daemon, ctx):
     assert top_items(api(d.port, "api/top"), "users_by_requests") == {EVE: 1}
     escaped = "&lt;i&gt;eve&lt;/i&gt;&amp;x"
     for path in ("top", "recent", "top?part=1", "recent?part=1"):
-        st, _, body = page(d.port, path)
+        st, _, body = ghtest.status_page(d.port, path)
         html = body.decode()
         assert st == 200
         assert "<i>eve" not in html, path
@@ -259,7 +248,7 @@ def test_helper_pool_figures_on_the_overview_and_metrics(start_daemon, users_fil
     assert ov["auth"]["helpers"]["children_up"] == up
     assert ov["auth"]["helpers"]["replies"] >= 2
     assert ov["display"]["helpers"].startswith("%d running" % up), ov["display"]
-    st, _, body = page(d.port, "metrics")
+    st, _, body = ghtest.status_page(d.port, "metrics")
     assert st == 200
     p = subprocess.run([shutil.which("promtool"), "check", "metrics"], input=body,
                        capture_output=True, timeout=60)

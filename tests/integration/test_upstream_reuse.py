@@ -68,12 +68,9 @@ class RacyOrigin:
         buf = b""
         try:
             for _ in range(100000):
-                while b"\r\n\r\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, buf = buf.split(b"\r\n\r\n", 1)
+                head, buf = ghtest.recv_head(conn, buf)
+                if head is None:
+                    return
                 lines = head.split(b"\r\n")
                 target = lines[0].split(b" ")[1].decode("latin-1")
                 length = 0

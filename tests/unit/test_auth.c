@@ -29,36 +29,20 @@
 #define H_RITA  "rita:$5$rounds=6000$rjV5TLSVS9Su96ms$uPpHPfMdOJo4YlJIMkjZ5/aWeRqhj02yUZ3ujRNDM49\n"
 #define P_RITA  "r"
 
-static char tmpdir[64];
+#include "tests/unit/tmpdir.h"
 
 static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(tmpdir, "/tmp/gh-test-auth-XXXXXX");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make("/tmp/gh-test-auth-XXXXXX");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-/* Write text to a fresh file under tmpdir; returns its path (static buffer). */
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char path[128];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	return path;
+	return tmpdir_remove();
 }
 
 static struct auth_htpasswd *

@@ -113,6 +113,21 @@ t_called(void *arg)
 	return ((struct t_ans *)arg)->called > 0;
 }
 
+/* Submit "x" to p and wait for its answer: HP_DIED, the pool counting one death. Returns the
+ * pool's stats then. */
+static struct hpool_stats
+t_dies_on(struct hpool *p)
+{
+	struct hpool_stats st;
+
+	t_submit(p, HPOOL_ANY, "x", &t_ans[0]);
+	assert_true(t_run(t_called, &t_ans[0], 10000));
+	assert_int_equal(t_ans[0].st, HP_DIED);
+	hpool_get_stats(p, &st);
+	assert_int_equal(st.deaths, 1);
+	return st;
+}
+
 static int
 t_all_called(void *arg)
 {
@@ -341,12 +356,7 @@ request_in_flight_fails_when_child_dies(void **state)
 	const char *cmd = t_script("die.sh", "read -r l; exit 1");
 	struct hpool *p = t_pool(cmd, 1, 0, 30000, 10);
 
-	t_submit(p, HPOOL_ANY, "x", &t_ans[0]);
-	assert_true(t_run(t_called, &t_ans[0], 10000));
-	assert_int_equal(t_ans[0].st, HP_DIED);
-	struct hpool_stats st;
-	hpool_get_stats(p, &st);
-	assert_int_equal(st.deaths, 1);
+	t_dies_on(p);
 	hpool_free(&p);
 }
 
@@ -474,12 +484,7 @@ garbage_and_extra_lines_put_a_child_out_of_step(void **state)
 	(void)state;
 	const char *cmd = t_script("junk.sh", "while read -r l; do echo 'garbage here'; done");
 	struct hpool *p = t_pool(cmd, 1, 2, 5000, 10);
-	t_submit(p, HPOOL_ANY, "x", &t_ans[0]);
-	assert_true(t_run(t_called, &t_ans[0], 10000));
-	assert_int_equal(t_ans[0].st, HP_DIED);
-	struct hpool_stats st;
-	hpool_get_stats(p, &st);
-	assert_int_equal(st.deaths, 1);
+	t_dies_on(p);
 	hpool_free(&p);
 
 	p = t_pool(cmd, 1, 0, 5000, 10);
@@ -528,12 +533,7 @@ overlong_answer_kills_the_child(void **state)
 	        "while read -r l; do head -c 70000 /dev/zero | tr '\\0' x; echo; done");
 	struct hpool *p = t_pool(cmd, 1, 0, 5000, 10);
 
-	t_submit(p, HPOOL_ANY, "x", &t_ans[0]);
-	assert_true(t_run(t_called, &t_ans[0], 10000));
-	assert_int_equal(t_ans[0].st, HP_DIED);
-	struct hpool_stats st;
-	hpool_get_stats(p, &st);
-	assert_int_equal(st.deaths, 1);
+	struct hpool_stats st = t_dies_on(p);
 	assert_int_equal(st.replies, 0);
 	hpool_free(&p);
 }

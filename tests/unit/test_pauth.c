@@ -24,35 +24,20 @@
 #define H_ALICE "alice:$2y$05$2RoqHU7dunI3bx9UK4yM3.hJuY1bR7NIv6WqxYG02t.Ke.fhQeybG\n"
 #define P_ALICE "open sesame"
 
-static char tmpdir[64];
+#include "tests/unit/tmpdir.h"
 
 static int
 setup(void **state)
 {
 	(void)state;
-	strcpy(tmpdir, "/tmp/gh-test-pauth-XXXXXX");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tmpdir_make("/tmp/gh-test-pauth-XXXXXX");
 }
 
 static int
 teardown(void **state)
 {
 	(void)state;
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *
-write_file(const char *name, const char *text)
-{
-	static char path[128];
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-	return path;
+	return tmpdir_remove();
 }
 
 /* "Basic " + base64(user:pass) */

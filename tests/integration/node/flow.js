@@ -28,7 +28,7 @@
 // The page's text is document.body.innerText, its html document.documentElement.outerHTML.
 'use strict';
 
-const fs = require('fs');
+const cli = require('./cli');
 const puppeteer = require('puppeteer-core');
 
 async function snapshot(page, step, resp) {
@@ -109,12 +109,4 @@ async function run(spec) {
 	return out;
 }
 
-const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-// Exit only once the JSON is written: stdout is a pipe, where node writes asynchronously, and
-// process.exit() right after write() cut a long flow's output at 64 KiB.
-function finish(obj, status) {
-	process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(status));
-}
-
-run(spec).then((out) => finish(out, out.ok ? 0 : 1),
-	(e) => finish({ ok: false, error: String(e), pages: [] }, 1));
+cli.main(run, { pages: [] });

@@ -19,7 +19,7 @@
 // not report the 407 that Chromium answered itself.)
 'use strict';
 
-const fs = require('fs');
+const cli = require('./cli');
 const puppeteer = require('puppeteer-core');
 
 async function run(spec) {
@@ -66,10 +66,4 @@ async function run(spec) {
 	return out;
 }
 
-const spec = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
-function finish(obj, status) {
-	process.stdout.write(JSON.stringify(obj) + '\n', () => process.exit(status));
-}
-
-run(spec).then((out) => finish(out, out.ok ? 0 : 1),
-	(e) => finish({ ok: false, error: String(e), loads: [] }, 1));
+cli.main(run, { loads: [] });
