@@ -795,6 +795,12 @@ pauth_who_fill(const struct pauth_conn *pc, struct who *who)
 
 /* ---- identify ---- */
 
+int
+pauth_conn_under(const struct pauth_conn *pc, const struct pauth_cfg *cfg)
+{
+	return cfg != NULL && pc->cred_cfg == cfg && memcmp(pc->cred_id, cfg->id, 16) == 0;
+}
+
 /* The connection's last accepted credential, repeated (pauth_identify_one checks it too). A
  * plain memcmp: the stored value is what this same connection sent and had accepted, so its
  * timing tells the sender nothing it does not know. */
@@ -804,7 +810,8 @@ pauth_conn_same(const struct pauth_conn *pc, const struct pauth_cfg *cfg, const 
 {
 	return !pc->pending_done && pc->pending == NULL && pc->job == NULL && pc->cred &&
 	       pc->cred_len == flen && f && pc->cred_expires_ms > now_ms &&
-	       (cfg == NULL || pc->cred_cfg == cfg) && pc->user && memcmp(pc->cred, f, flen) == 0;
+	       (cfg == NULL || pauth_conn_under(pc, cfg)) && pc->user &&
+	       memcmp(pc->cred, f, flen) == 0;
 }
 
 int
@@ -914,6 +921,7 @@ pauth_ok(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, const uin
 		pc->cred_expires_ms = expires_ms; /* without the copy: no fast path, no harm */
 	}
 	pc->cred_cfg = r->cfg;
+	memcpy(pc->cred_id, r->cfg->id, sizeof(pc->cred_id));
 	pauth_who_fill(pc, who);
 	return PAUTH_OK;
 }

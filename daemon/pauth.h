@@ -142,6 +142,9 @@ struct pauth_conn {
 	size_t cred_len;
 	int64_t cred_expires_ms;       /* 0: none remembered */
 	const struct pauth_cfg *cred_cfg;
+	uint8_t cred_id[16];           /* cred_cfg's id: the settings may be freed by a reload
+	                                * between two requests and others made at the same
+	                                * address; pauth_conn_under compares both */
 	struct hreq *pending;          /* a helper request in flight, or NULL */
 	struct pauth_job *job;         /* an htpasswd verification on the verifier thread (bcrypt
 	                                * costs milliseconds: never on the worker's loop), or NULL */
@@ -191,11 +194,15 @@ struct pauth_req {
 enum pauth_res pauth_identify(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc,
                               struct pauth_req *r, struct who *who);
 
+/* Was pc's remembered identity proved under cfg (the same settings object, not one a reload
+ * made at a freed one's address)? */
+int pauth_conn_under(const struct pauth_conn *pc, const struct pauth_cfg *cfg);
+
 /* Before the <Proxy> decision: does this request repeat, byte for byte, the Basic credential
  * its connection last had accepted (not expired, no exchange in progress)? Then who gets that
  * user and groups, a connection hit is counted, and 1 comes back: the decision is made once,
  * with the user, instead of once without and once with. The caller must check that the
- * settings the decision returns are pc->cred_cfg, and decide again without the user when they
+ * settings the decision returns are pc's (pauth_conn_under), and decide again without the user when they
  * are not (another section's realm). 0: decide without a user, as usual. */
 int pauth_conn_repeat(struct pauth *pa, struct pauth_conn *pc, const char *field, size_t len,
                       int64_t now_ms, struct who *who);

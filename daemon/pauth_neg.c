@@ -185,6 +185,7 @@ neg_finish(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, struct 
 		 * comes from the origin, and clients do not require it. */
 		pc->neg_user_ok = 1;
 		pc->cred_cfg = cfg;
+		memcpy(pc->cred_id, cfg->id, sizeof(pc->cred_id));
 		pauth_who_fill(pc, who);
 		r->msg[0] = '\0';
 		res = PAUTH_OK;
@@ -237,7 +238,8 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 	if (token == NULL) {
 		/* cred_expires_ms is 0 after a Negotiate success; a Basic success since then
 		 * (a section offering both) set it, and Basic needs its field on every request. */
-		if (pc->neg_user_ok && pc->user && pc->cred_cfg == cfg && pc->cred_expires_ms == 0) {
+		if (pc->neg_user_ok && pc->user && pauth_conn_under(pc, cfg) &&
+		    pc->cred_expires_ms == 0) {
 			pauth_who_fill(pc, who);
 			return PAUTH_OK;
 		}

@@ -1607,7 +1607,7 @@ conn_route(struct conn *c)
 	                              (int64_t)(ev_wall_us(w->loop) / 1000), &who);
 	enum pol_verdict v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url),
 	                                    &who, &why, &authn);
-	if (known && authn != (const void *)c->pa.cred_cfg) {
+	if (known && !pauth_conn_under(&c->pa, authn)) {
 		who.user = NULL;
 		who.groups = NULL;
 		who.ngroups = 0;

@@ -245,6 +245,57 @@ identify_file_provider_ok_wrong_and_groups(void **state)
 	fx_fini(&f);
 }
 
+/* pauth_conn_repeat: the connection's accepted credential, repeated byte for byte, gives its
+ * user before the decision; another value, an expired one, or settings a reload made at the
+ * freed settings' address (same pointer, new id) do not. */
+static void
+repeat_is_the_same_value_under_the_same_settings(void **state)
+{
+	(void)state;
+	struct fx f;
+	struct pauth_conn pc;
+	struct pauth_req r;
+	struct who who;
+	struct pauth_stats st;
+	char good[256];
+
+	fx_init(&f, 10, 6);
+	pauth_conn_init(&pc);
+	snprintf(good, sizeof(good), "%s", basic("alice", P_ALICE));
+	memset(&who, 0, sizeof(who));
+	assert_int_equal(pauth_conn_repeat(f.pa, &pc, good, strlen(good), T0, &who), 0);
+	assert_int_equal(ident(&f, &pc, good, "10.0.0.5", T0, &who, &r), PAUTH_OK);
+	assert_true(pauth_conn_under(&pc, &f.cfg));
+	memset(&who, 0, sizeof(who));
+	assert_int_equal(pauth_conn_repeat(f.pa, &pc, good, strlen(good), T0 + 1000, &who), 1);
+	assert_string_equal(who.user, "alice");
+	assert_int_equal(who.ngroups, 2);
+	pauth_get_stats(f.pa, &st);
+	assert_int_equal(st.ok, 2);         /* counted as an authenticated request */
+	assert_int_equal(st.conn_hits, 1);
+	/* one byte off, or a prefix: not the same credential */
+	char other[256];
+	snprintf(other, sizeof(other), "%s", good);
+	other[strlen(other) - 2] ^= 1;
+	memset(&who, 0, sizeof(who));
+	assert_int_equal(pauth_conn_repeat(f.pa, &pc, other, strlen(other), T0 + 1000, &who), 0);
+	assert_int_equal(pauth_conn_repeat(f.pa, &pc, good, strlen(good) - 1, T0 + 1000, &who), 0);
+	assert_null(who.user);
+	/* past AuthCacheTTL: asked again */
+	assert_int_equal(pauth_conn_repeat(f.pa, &pc, good, strlen(good), T0 + 301000, &who), 0);
+	/* a reload's new settings at the same address: not the settings alice proved under */
+	f.cfg.id[0] ^= 0xff;
+	assert_false(pauth_conn_under(&pc, &f.cfg));
+	assert_int_equal(ident(&f, &pc, good, "10.0.0.5", T0 + 2000, &who, &r), PAUTH_OK);
+	pauth_get_stats(f.pa, &st);
+	assert_int_equal(st.conn_hits, 1);  /* not the connection's shortcut: the result cache's
+	                                     * key has the new id too, so the password was checked */
+	assert_int_equal(st.verifications, 2);
+	assert_true(pauth_conn_under(&pc, &f.cfg));
+	pauth_conn_fini(&pc);
+	fx_fini(&f);
+}
+
 static int
 mem_has(const void *hay, size_t n, const char *needle)
 {
@@ -627,6 +678,7 @@ main(void)
 		cmocka_unit_test(groups_file_parsed_merged_and_errors_name_the_line),
 		cmocka_unit_test(challenge_names_the_realm_and_negotiate_first),
 		cmocka_unit_test(identify_file_provider_ok_wrong_and_groups),
+		cmocka_unit_test(repeat_is_the_same_value_under_the_same_settings),
 		cmocka_unit_test(cache_keeps_no_password_and_expires),
 		cmocka_unit_test(cache_is_bounded),
 		cmocka_unit_test(limiter_blocks_guessing_without_hashing_but_not_known_users),
