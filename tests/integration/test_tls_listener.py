@@ -376,7 +376,7 @@ def test_start_line_names_the_https_listener_and_kernel_tls(tls_proxy):
 
 def test_status_page_and_metrics_count_tls_handshakes(tls_proxy, nginx_tls, tlsca,  # noqa: F811
                                                       tmp_path):
-    from test_status_overview import auto, metrics_map, page
+    from test_status_overview import auto, metrics_map
     n = nginx_tls(tlsca.good_pem, tlsca.good_key, name="counted")
     url = n.put("counted.txt", b"counted over TLS\n")
     p = tls_proxy(extra=[LOCATION, "SSLProxyCACertificateFile %s" % tlsca.ca_pem])
@@ -405,12 +405,12 @@ def test_status_page_and_metrics_count_tls_handshakes(tls_proxy, nginx_tls, tlsc
     assert grew(a, "TLSClientFailed") == 0, a
     assert int(a["TLSKernel"]) >= 0
     # the overview page shows them, and /metrics agrees with ?auto (promtool accepts it)
-    st, _, html = page(p.port, "")
+    st, _, html = ghtest.status_page(p.port, "")
     assert st == 200
     html = html.decode()
     m = re.search(r'<span data-ov="tls_server">([^<]*)</span>', html)
     assert m and "(%s resumed)" % a["TLSServerResumed"] in m.group(1), html
-    st, _, body = page(p.port, "metrics")
+    st, _, body = ghtest.status_page(p.port, "metrics")
     assert st == 200
     promtool = shutil.which("promtool")
     assert promtool
