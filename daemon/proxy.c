@@ -1536,13 +1536,26 @@ conn_log_user(struct conn *c)
  * Returns 1 when who->user is set (decide again), 0 when an answer was queued or a helper
  * was asked (CP_AUTH). */
 static int
-conn_authenticate(struct conn *c, const struct pauth_cfg *authn, struct who *who)
+conn_authenticate(struct conn *c, const struct pauth_cfg *authn, const struct pol_why *why,
+                  struct who *who)
 {
 	struct worker *w = c->w;
 	if (authn == NULL) {
 		/* The loader refuses user terms without authentication: a broken config. */
 		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied: a user is "
 		                "required but no authentication is configured", c->url);
+		return 0;
+	}
+	if (!authn->basic && !authn->negotiate) {
+		/* AuthType None in force (a later section switched off what <Proxy *> set up) and
+		 * a rule of another section wants a user: nobody can be asked. The loader refuses
+		 * this within one section; across sections it is the request's 403, as Apache
+		 * refuses (with a 500) rather than asking. */
+		c->pol_rule = why ? why->full : NULL;
+		c->page_where = authn->where;
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied: %s needs a user, "
+		                "and authentication is off here (AuthType None)", c->url,
+		                why ? why->text : "a Require line");
 		return 0;
 	}
 	struct pauth_req r;
@@ -1619,7 +1632,7 @@ conn_route(struct conn *c)
 	if (known)
 		conn_log_user(c);
 	if (v == POL_NEED_USER) {
-		if (!conn_authenticate(c, authn, &who))
+		if (!conn_authenticate(c, authn, why, &who))
 			return;
 		why = NULL;
 		v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url), &who, &why,

@@ -186,6 +186,74 @@ def test_group_rule_for_a_url(start_daemon, ctx, tmp_path):
     assert code == 200
 
 
+# ---- AuthType None (Apache: authentication switched off in a section) ----
+
+def none_section(ctx, body):
+    return "\n<Proxy http://origin.test:%d/size/>\n    AuthType None\n%s</Proxy>" % (
+        ctx.origin_port, body)
+
+
+def test_authtype_none_switches_off_the_login_of_an_earlier_section(start_daemon, ctx,
+                                                                       tmp_path):
+    """<Proxy *> asks for a login; a later section with AuthType None and Require all granted
+    needs none, and there the user a client still sends is not taken (Apache sets no user
+    under AuthType None): the access log says "-" even on a connection that proved alice."""
+    users, groups = users_file(tmp_path)
+    log = str(tmp_path / "access.log")
+    d = start_daemon(access_log=log, proxy_section=auth_section(users, groups) + none_section(
+        ctx, "    Require all granted\n"))
+    code, head = curl(d.port, url(ctx, "/size/21"))
+    assert code == 200, head
+    code, head = curl(d.port, url(ctx, "/echo?none-1"))
+    assert code == 407, head
+    # one connection: alice proved on /echo, then /size/ under AuthType None
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "-w",
+                        "%{http_code} %{num_connects}\n", "--proxy",
+                        "http://127.0.0.1:%d" % d.port, "--max-time", "20", "--noproxy", "",
+                        "--proxy-user", "alice:" + P_ALICE, url(ctx, "/echo?none-2"),
+                        url(ctx, "/size/22")], capture_output=True, timeout=30,
+                       env=ghtest.clean_env())
+    out = p.stdout.decode().split()
+    assert out == ["200", "1", "200", "0"], (out, p.stderr)
+    lines = ghtest.poll_lines(log, lambda ln: "/size/22" in ln or "none-2" in ln, count=2)
+    assert len(lines) == 2, lines
+    assert " alice " in [ln for ln in lines if "none-2" in ln][0], lines
+    size = [ln for ln in lines if "/size/22" in ln][0]
+    assert " alice " not in size and " - " in size, size
+
+
+def test_authtype_none_with_an_inherited_user_rule_is_403_not_407(start_daemon, ctx, tmp_path):
+    """AuthType None alone: the rules are still <Proxy *>'s (Require valid-user), but nobody
+    may be asked for a password there: 403 naming the rule and AuthType None, never 407."""
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups) + none_section(ctx, ""))
+    code, head = curl(d.port, url(ctx, "/size/23"))
+    assert code == 403, head
+    assert "Proxy-Authenticate" not in head, head
+    r = ghtest.get(d.port, url(ctx, "/size/23"))
+    assert r.status == 403
+    assert b"Require valid-user" in r.body and b"AuthType None" in r.body, r.body[:600]
+    code, head = curl(d.port, url(ctx, "/size/23"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 403, head
+    # elsewhere the login is still asked for
+    code, head = curl(d.port, url(ctx, "/echo?none-3"))
+    assert code == 407, head
+
+
+def test_authtype_none_with_a_user_rule_in_the_same_section_names_file_and_line(gh_bin,
+                                                                                tmp_path):
+    users, groups = users_file(tmp_path)
+    conf = tmp_path / "none.conf"
+    conf.write_text("Listen 127.0.0.1:3128\nUser root\n" + auth_section(users, groups) +
+                    "\n<Proxy http://intranet.example/>\n    AuthType None\n"
+                    "    Require ip 10.0.0.0/8\n    Require valid-user\n</Proxy>\n")
+    line = conf.read_text().splitlines().index("    Require valid-user", 12) + 1
+    rc, out = run_t(gh_bin, str(conf))
+    assert rc != 0, out
+    assert "%s:%d: Require valid-user: AuthType None" % (conf, line) in out, out
+    assert "switches authentication off" in out, out
+
+
 # ---- config errors (gatehouse -t) ----
 
 def run_t(gh_bin, path):
