@@ -125,9 +125,16 @@ struct conn {
 	char *client_name;   /* double-reverse name for host ACLs; "" none; NULL unknown */
 	struct pauth_conn pa; /* proxy authentication (pauth.h): the user this connection
 	                       * proved, a helper request in flight */
-	char *pa_field;      /* this request's Proxy-Authorization value (a credential: wiped
-	                      * when freed, never logged), or NULL */
+	const char *pa_field; /* this request's Proxy-Authorization value, never logged, or
+	                       * NULL. It points into the parsed head in c->in, which stays in
+	                       * place while the request is routed synchronously (the head is
+	                       * consumed, not moved: nothing reads into c->in meanwhile), so a
+	                       * request that needs no user, or repeats its connection's
+	                       * credential (the cache-hit path), costs no copy. Before routing
+	                       * waits (a reverse lookup, a helper or the password verifier) and
+	                       * reads may reuse the buffer, conn_pa_keep copies it to pa_owned */
 	size_t pa_field_len;
+	char *pa_owned;      /* that copy (a credential: wiped when freed), or NULL */
 	const char *req_user; /* the user this request proved, for the logs (log_user), NULL:
 	                       * none */
 	char log_user[200];  /* c->pa.user with blanks, controls, '%', '"' and '\\' %-escaped
@@ -522,10 +529,11 @@ conn_req_reset(struct conn *c)
 	free(c->local_host);
 	free(c->inm);
 	c->local_host = c->inm = NULL;
-	if (c->pa_field != NULL) {
-		OPENSSL_cleanse(c->pa_field, c->pa_field_len);
-		free(c->pa_field);
+	if (c->pa_owned != NULL) {
+		OPENSSL_cleanse(c->pa_owned, c->pa_field_len);
+		free(c->pa_owned);
 	}
+	c->pa_owned = NULL;
 	c->pa_field = NULL;
 	c->pa_field_len = 0;
 	c->req_user = NULL;
@@ -1217,11 +1225,12 @@ conn_parse_head(struct conn *c)
 		c->user_agent = conn_field_dup(h, H1_F_USER_AGENT);
 	}
 	{
-		/* Kept for authentication (pauth.h), if a <Proxy> section asks for a user. */
+		/* For authentication (pauth.h), if a <Proxy> section asks for a user: a pointer
+		 * into the head, copied only if routing must wait (conn_pa_keep). */
 		const struct h1_field *pf = h1_field_get(h, H1_F_PROXY_AUTHORIZATION);
 		if (pf != NULL) {
-			c->pa_field = conn_strndup(pf->value.p, pf->value.n);
-			c->pa_field_len = c->pa_field ? pf->value.n : 0;
+			c->pa_field = pf->value.p;
+			c->pa_field_len = pf->value.n;
 		}
 	}
 
@@ -1532,6 +1541,21 @@ conn_log_user(struct conn *c)
 	c->req_user = c->log_user;
 }
 
+/* Routing is about to wait (a reverse lookup, a helper, the verifier thread): the
+ * Proxy-Authorization value must outlive the head it points into, since the connection may
+ * read into c->in meanwhile. 0, or -1 when memory is short. */
+static int
+conn_pa_keep(struct conn *c)
+{
+	if (c->pa_field == NULL || c->pa_owned != NULL)
+		return 0;
+	c->pa_owned = conn_strndup(c->pa_field, c->pa_field_len);
+	if (c->pa_owned == NULL)
+		return -1;
+	c->pa_field = c->pa_owned;
+	return 0;
+}
+
 /* The request needs a user (POL_NEED_USER): authenticate with its Proxy-Authorization.
  * Returns 1 when who->user is set (decide again), 0 when an answer was queued or a helper
  * was asked (CP_AUTH). */
@@ -1570,8 +1594,16 @@ conn_authenticate(struct conn *c, const struct pauth_cfg *authn, const struct po
 	r.wake_arg = c;
 	c->phase = CP_AUTH; /* before the call: the wake may come inside it */
 	enum pauth_res res = pauth_identify(w->pauth, w->pauth_wk, &c->pa, &r, who);
-	if (res == PAUTH_WAIT)
-		return 0; /* conn_auth_wake routes again */
+	if (res == PAUTH_WAIT) {
+		/* conn_auth_wake routes again, later (unless it already ran inside the call: then
+		 * the phase moved on and the head was still in place) */
+		if (c->phase == CP_AUTH && conn_pa_keep(c) != 0) {
+			c->phase = CP_HEAD;
+			c->close_after = 1; /* closing cancels the helper request (pauth_conn_fini) */
+			conn_local_page(c, 500, "TCP_DENIED", NULL, "out of memory");
+		}
+		return 0;
+	}
 	c->phase = CP_HEAD;
 	char fields[1024];
 	switch (res) {
@@ -1643,6 +1675,10 @@ conn_route(struct conn *c)
 		}
 	}
 	if (v == POL_NEED_NAME) {
+		if (conn_pa_keep(c) != 0) {
+			conn_local_page(c, 500, "NONE", NULL, "out of memory");
+			return;
+		}
 		c->phase = CP_NAME; /* before the call: the callback may run inside it */
 		struct res_query *q = res_reverse(w->res, (const struct sockaddr *)&c->peer, conn_name_cb, c);
 		if (c->phase == CP_NAME && q != NULL)
