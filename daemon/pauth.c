@@ -738,6 +738,18 @@ pauth_conn_forget_user(struct pauth_conn *pc)
 	pc->ngroups = 0;
 	pc->cred_expires_ms = 0;
 	pc->cred_cfg = NULL;
+	if (pc->neg_accepted) {
+		OPENSSL_cleanse(pc->neg_accepted, pc->neg_accepted_len);
+		free(pc->neg_accepted);
+	}
+	pc->neg_accepted = NULL;
+	pc->neg_accepted_len = 0;
+}
+
+void
+pauth_count_conn_hit(struct pauth *pa)
+{
+	PAUTH_COUNT(pa, conn_hits);
 }
 
 static void

@@ -154,6 +154,11 @@ struct pauth_conn {
 	uint32_t neg_child;            /* Negotiate: the helper child of an exchange in progress
 	                                * (HPOOL_ANY: none) */
 	char *neg_token;               /* Negotiate: the token for the next Proxy-Authenticate */
+	char *neg_accepted;            /* Negotiate: the client's token that proved user on this
+	                               * connection; a request repeating it byte for byte is that
+	                               * user without asking the helper (pauth_neg.c says why
+	                               * this is safe). Freed with the user, never shared */
+	size_t neg_accepted_len;
 	int neg_user_ok;               /* Negotiate: this connection proved pc->user (under
 	                               * cred_cfg); later requests on it without
 	                               * Proxy-Authorization are that user (SPNEGO is
@@ -231,6 +236,8 @@ int pauth_limit_check(struct pauth *pa, struct pauth_req *r);
  * PAUTH_CHALLENGE; user may be NULL. */
 enum pauth_res pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user,
                           const char *why);
+/* A request was decided by its connection's remembered identity (AuthConnHits). */
+void pauth_count_conn_hit(struct pauth *pa);
 /* who's user and groups are pc's (borrowed: valid until pc forgets them). */
 void pauth_who_fill(const struct pauth_conn *pc, struct who *who);
 /* Free pc's user and groups and drop their expiry and config (the credential stays). */
