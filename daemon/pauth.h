@@ -123,6 +123,13 @@ struct pauth_wk;
 int pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out);
 void pauth_wk_free(struct pauth_wk **wk);
 void pauth_wk_helper_stats(const struct pauth_wk *wk, struct hpool_stats *out);
+/* A config was loaded (the worker's start, a reload): start the helper pools its sections
+ * use, on wk's loop thread, so that the first login after a start or a reload does not pay
+ * the helpers' start. Unchanged helper lines keep their pool and running children (the set
+ * matches by settings); a pool no longer named idles out as before. Spawning does not wait
+ * for the children; one that cannot start is logged and retried at the first request (503
+ * naming it). */
+void pauth_wk_start(struct pauth_wk *wk, struct pauth_cfg *const *auths, size_t nauths);
 /* The worker's loop was woken (ev_async): deliver finished verifications (their wake
  * callbacks run here). worker.c calls it from its async callback. */
 void pauth_wk_poll(struct pauth_wk *wk);

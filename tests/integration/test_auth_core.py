@@ -369,6 +369,51 @@ def test_external_helper_that_dies_gets_503_and_is_restarted(start_daemon, ctx, 
     assert code == 200, head
 
 
+def helper_children(d, path):
+    """The daemon's live children running path (a script: /bin/sh PATH)."""
+    out = []
+    for pid in d.tree_pids():
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")[:2]
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if path.encode() in argv and st[st.rindex(")") + 2] not in "ZX":
+            out.append(pid)
+    return sorted(out)
+
+
+def test_helper_children_start_with_the_config_not_at_the_first_login(start_daemon, ctx,
+                                                                       tmp_path):
+    """The pool starts when the worker gets its config: the children are there before any
+    request. A reload that changes the helper's settings starts the new pool at once, also
+    before any request; one that keeps them keeps the very same children."""
+    helper = tmp_path / "ok_auth"
+    helper.write_text("#!/bin/sh\nwhile read u p; do echo OK; done\n")
+    helper.chmod(0o755)
+    d = start_daemon(workers=1, proxy_section=external_section(str(helper)))
+    first = ghtest.poll(lambda: len(helper_children(d, str(helper))) == 2 and
+                        helper_children(d, str(helper)), timeout=10)
+    assert first, (helper_children(d, str(helper)), d.stderr_tail())
+    # an unchanged helper line: the same children
+    _sighup(d)
+    time.sleep(0.5)
+    assert helper_children(d, str(helper)) == first
+    # AuthExternalChildren 2 -> 3: a new pool, started by the reload itself
+    text = open(d.conf).read()
+    assert "AuthExternalChildren 2" in text
+    with open(d.conf, "w") as f:
+        f.write(text.replace("AuthExternalChildren 2", "AuthExternalChildren 3"))
+    _sighup(d)
+    new = ghtest.poll(lambda: [p for p in helper_children(d, str(helper)) if p not in first],
+                      timeout=10)
+    assert new and len(new) == 3, (new, first, d.stderr_tail())
+    code, head = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:any")
+    assert code == 200, head
+
+
 # ---- reload ----
 
 def _sighup(d):
