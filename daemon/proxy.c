@@ -128,11 +128,12 @@ struct conn {
 	const char *pa_field; /* this request's Proxy-Authorization value, never logged, or
 	                       * NULL. It points into the parsed head in c->in, which stays in
 	                       * place while the request is routed synchronously (the head is
-	                       * consumed, not moved: nothing reads into c->in meanwhile), so a
-	                       * request that needs no user, or repeats its connection's
-	                       * credential (the cache-hit path), costs no copy. Before routing
-	                       * waits (a reverse lookup, a helper or the password verifier) and
-	                       * reads may reuse the buffer, conn_pa_keep copies it to pa_owned */
+	                       * consumed, not moved), so a request that needs no user, or
+	                       * repeats its connection's credential (the cache-hit path), costs
+	                       * no copy. Before routing waits (a reverse lookup, a helper or the
+	                       * password verifier), conn_pa_keep copies it to pa_owned: an empty
+	                       * c->in goes back to the buffer pool (conn_buf_release), and
+	                       * another connection's head may be written there meanwhile */
 	size_t pa_field_len;
 	char *pa_owned;      /* that copy (a credential: wiped when freed), or NULL */
 	const char *req_user; /* the user this request proved, for the logs (log_user), NULL:
@@ -1542,8 +1543,9 @@ conn_log_user(struct conn *c)
 }
 
 /* Routing is about to wait (a reverse lookup, a helper, the verifier thread): the
- * Proxy-Authorization value must outlive the head it points into, since the connection may
- * read into c->in meanwhile. 0, or -1 when memory is short. */
+ * Proxy-Authorization value must outlive the head it points into, whose buffer is released
+ * to the pool while the connection waits and may hold another client's head when it wakes
+ * (test_auth_core ..._waiting_for_the_helper_are_its_own). 0, or -1 when memory is short. */
 static int
 conn_pa_keep(struct conn *c)
 {

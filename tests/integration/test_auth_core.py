@@ -414,6 +414,45 @@ def test_helper_children_start_with_the_config_not_at_the_first_login(start_daem
     assert code == 200, head
 
 
+def test_credentials_of_a_request_waiting_for_the_helper_are_its_own(start_daemon, ctx,
+                                                                       tmp_path):
+    """The Proxy-Authorization value is read in place in the request head, whose buffer goes
+    back to the worker's pool while a slow helper checks it; another client's request (the
+    same layout, mallory's credentials where alice's were) may get that memory meanwhile.
+    The answer for alice must stay alice's, and mallory be checked on his own: 200 as
+    alice, 407 for mallory (never alice's OK applied to mallory's bytes)."""
+    import base64
+    helper = tmp_path / "slow_auth"
+    helper.write_text("#!/bin/sh\nwhile read u p; do sleep 1; if [ \"$u\" = alice ]; then "
+                      "echo OK; else echo ERR; fi; done\n")
+    helper.chmod(0o755)
+    log = str(tmp_path / "access.log")
+    d = start_daemon(workers=1, access_log=log, proxy_section=external_section(str(helper)))
+
+    def req(n, who):
+        cred = base64.b64encode(who.encode()).decode()
+        return ghtest.build(url(ctx, "/echo?slow=%d" % n),
+                            headers=[("Proxy-Authorization", "Basic " + cred)])
+
+    assert len(base64.b64encode(b"alice:secret1")) == len(base64.b64encode(b"mallory:pw123"))
+    a = ghtest.Conn("127.0.0.1", d.port)
+    m = ghtest.Conn("127.0.0.1", d.port)
+    try:
+        a.send(req(1, "alice:secret1"))
+        time.sleep(0.4)  # the helper is thinking about alice
+        m.send(req(2, "mallory:pw123"))
+        ra = a.read_response(timeout=30)
+        rm = m.read_response(timeout=30)
+        assert (ra.status, rm.status) == (200, 407), (ra.status, rm.status, ra.body[:300])
+    finally:
+        a.close()
+        m.close()
+    lines = ghtest.poll_lines(log, lambda ln: "slow=" in ln, count=2)
+    first = [ln for ln in lines if "slow=1" in ln]
+    assert first and " alice " in first[0], lines
+    assert 'failed for user "mallory"' in d.stderr_text(), d.stderr_tail()
+
+
 # ---- reload ----
 
 def _sighup(d):
