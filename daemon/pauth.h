@@ -82,7 +82,11 @@ struct pauth_cfg {
 	char *where;                   /* "FILE:LINE" of the section's AuthType */
 	int basic;                     /* Basic offered: AuthType Basic, or AuthType Negotiate
 	                                * with an AuthBasicProvider as the fallback */
-	int negotiate;                 /* AuthType Negotiate (needs AuthNegotiateExternal) */
+	int negotiate;                 /* AuthType Negotiate (needs AuthNegotiateExternal).
+	                                * basic and negotiate both 0: AuthType None, settings
+	                                * that ask nobody (pol_acl_set_authn off): where they are
+	                                * in force no user is taken, and a user rule inherited
+	                                * from another section answers 403 (proxy.c) */
 	char *realm;                   /* AuthName; NULL: PAUTH_REALM_DEFAULT */
 	enum pauth_provider provider;  /* AuthBasicProvider (file when AuthUserFile is given) */
 	char *user_file;               /* AuthUserFile, absolute */
