@@ -2444,10 +2444,25 @@ cfg_pauth_finish(struct cfg_parse *ps, struct cfg_src *src)
 		return cfg_pauth_fail_at(ps, src, L[CFG_PA_NEGOTIATE], "AuthNegotiateExternal needs "
 		                         "\"AuthType Negotiate\"");
 	}
-	if (pc->basic || pc->negotiate) {
-		if (pol_acl_set_authn(src->sec, pc) != 0)
-			return cfg_nomem(ps, src);
+	if (!pc->basic && !pc->negotiate) {
+		/* AuthType None: Apache's way to switch off, in this section, what an earlier one
+		 * set up. A user term here could only fail (Apache answers 500 "Authentication not
+		 * configured?"): the mistake is the config's. */
+		const struct pol_why *u = pol_acl_sec_first_user(src->sec);
+
+		if (u != NULL) {
+			if (u->line)
+				snprintf(ps->err, ps->errlen, "%s: %s: AuthType None (%s) switches "
+				         "authentication off in this section: no user can be asked for",
+				         u->line, u->text, pc->where);
+			else
+				cfg_pauth_fail_at(ps, src, at, "%s: AuthType None switches authentication "
+				                  "off in this section: no user can be asked for", u->text);
+			return -1;
+		}
 	}
+	if (pol_acl_set_authn(src->sec, pc, !pc->basic && !pc->negotiate) != 0)
+		return cfg_nomem(ps, src);
 	return 0;
 }
 

@@ -129,6 +129,8 @@ struct hpool {
 	/* membership of a struct hpool_set */
 	struct hpool *set_next;
 	uint64_t last_used_ms;
+	int named;                    /* the config in force names it (hpool_set_start): it is
+	                               * kept however long it goes unused */
 };
 
 struct hpool_set {
@@ -1182,7 +1184,7 @@ hp_set_idle_cb(struct ev_timer *t)
 	for (struct hpool **pp = &s->pools; *pp;) {
 		struct hpool *p = *pp;
 
-		if (now - p->last_used_ms >= hp_idle_ms && hp_idle(p)) {
+		if (!p->named && now - p->last_used_ms >= hp_idle_ms && hp_idle(p)) {
 			*pp = p->set_next;
 			log_info("helper %s: pool unused for %llu s, stopped", p->name,
 			         (unsigned long long)(hp_idle_ms / 1000));
@@ -1261,6 +1263,28 @@ hpool_set_get(struct hpool_set *s, const struct hpool_cfg *cfg, char *err, size_
 	if (!ev_timer_active(&s->idle))
 		ev_timer_start(s->loop, &s->idle, hp_idle_ms / 4 + 1);
 	return p;
+}
+
+unsigned
+hpool_set_start(struct hpool_set *s, const struct hpool_cfg *const *cfgs, size_t n)
+{
+	unsigned failed = 0;
+
+	assert(s->magic == HS_MAGIC);
+	for (struct hpool *p = s->pools; p; p = p->set_next)
+		p->named = 0;
+	for (size_t i = 0; i < n; i++) {
+		char err[256];
+		struct hpool *p = hpool_set_get(s, cfgs[i], err, sizeof(err));
+
+		if (p == NULL) {
+			log_warn("%s; tried again at the first request", err);
+			failed++;
+			continue;
+		}
+		p->named = 1;
+	}
+	return failed;
 }
 
 void

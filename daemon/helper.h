@@ -98,7 +98,7 @@ void hpool_get_stats(const struct hpool *p, struct hpool_stats *out);
  * a reload may change them. A set hands out one pool per distinct struct hpool_cfg (command,
  * children, concurrency, timeout, queue): the same settings after a reload get the same pool
  * and its running children; a pool nobody asked for during the last 60 s is freed once it has
- * nothing in flight. */
+ * nothing in flight, unless the config in force names it (hpool_set_start). */
 struct hpool_set;
 int hpool_set_new(struct ev_loop *loop, struct hpool_set **out);
 void hpool_set_free(struct hpool_set **s);
@@ -106,6 +106,12 @@ void hpool_set_free(struct hpool_set **s);
  * request using it fails: the caller answers 503 with err). */
 struct hpool *hpool_set_get(struct hpool_set *s, const struct hpool_cfg *cfg, char *err,
                             size_t errlen);
+/* A config was loaded: make (and so start the children of) the pools cfgs name, before any
+ * request asks, and keep them while that config is in force: they never idle out, while the
+ * pools it no longer names idle out as before (60 s unused, nothing in flight). The same
+ * settings keep their pool and its running children. A pool that cannot start is logged at
+ * warn (hpool_set_get tries again at the first request). Returns how many could not. */
+unsigned hpool_set_start(struct hpool_set *s, const struct hpool_cfg *const *cfgs, size_t n);
 /* The sum over the set's pools (for the status page). */
 void hpool_set_stats(const struct hpool_set *s, struct hpool_stats *out);
 

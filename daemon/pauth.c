@@ -697,6 +697,27 @@ pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out)
 }
 
 void
+pauth_wk_start(struct pauth_wk *wk, struct pauth_cfg *const *auths, size_t nauths)
+{
+	const struct hpool_cfg *hc[64];
+	size_t n = 0;
+
+	if (!wk || !wk->set)
+		return;
+	/* Two helpers per section at most; more sections than fit is a config nobody writes:
+	 * those start at their first login, as before. */
+	for (size_t i = 0; i < nauths && n + 2 <= sizeof(hc) / sizeof(hc[0]); i++) {
+		const struct pauth_cfg *pc = auths[i];
+
+		if (pc->basic && pc->provider == PAUTH_PROV_EXTERNAL && pc->external.cmd)
+			hc[n++] = &pc->external;
+		if (pc->negotiate && pc->negotiate_helper.cmd)
+			hc[n++] = &pc->negotiate_helper;
+	}
+	(void)hpool_set_start(wk->set, hc, n);
+}
+
+void
 pauth_wk_free(struct pauth_wk **wkp)
 {
 	struct pauth_wk *wk;
@@ -738,6 +759,18 @@ pauth_conn_forget_user(struct pauth_conn *pc)
 	pc->ngroups = 0;
 	pc->cred_expires_ms = 0;
 	pc->cred_cfg = NULL;
+	if (pc->neg_accepted) {
+		OPENSSL_cleanse(pc->neg_accepted, pc->neg_accepted_len);
+		free(pc->neg_accepted);
+	}
+	pc->neg_accepted = NULL;
+	pc->neg_accepted_len = 0;
+}
+
+void
+pauth_count_conn_hit(struct pauth *pa)
+{
+	PAUTH_COUNT(pa, conn_hits);
 }
 
 static void

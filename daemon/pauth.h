@@ -82,7 +82,11 @@ struct pauth_cfg {
 	char *where;                   /* "FILE:LINE" of the section's AuthType */
 	int basic;                     /* Basic offered: AuthType Basic, or AuthType Negotiate
 	                                * with an AuthBasicProvider as the fallback */
-	int negotiate;                 /* AuthType Negotiate (needs AuthNegotiateExternal) */
+	int negotiate;                 /* AuthType Negotiate (needs AuthNegotiateExternal).
+	                                * basic and negotiate both 0: AuthType None, settings
+	                                * that ask nobody (pol_acl_set_authn off): where they are
+	                                * in force no user is taken, and a user rule inherited
+	                                * from another section answers 403 (proxy.c) */
 	char *realm;                   /* AuthName; NULL: PAUTH_REALM_DEFAULT */
 	enum pauth_provider provider;  /* AuthBasicProvider (file when AuthUserFile is given) */
 	char *user_file;               /* AuthUserFile, absolute */
@@ -123,6 +127,13 @@ struct pauth_wk;
 int pauth_wk_new(struct ev_loop *loop, unsigned nworkers, struct pauth_wk **out);
 void pauth_wk_free(struct pauth_wk **wk);
 void pauth_wk_helper_stats(const struct pauth_wk *wk, struct hpool_stats *out);
+/* A config was loaded (the worker's start, a reload): start the helper pools its sections
+ * use, on wk's loop thread, so that the first login after a start or a reload does not pay
+ * the helpers' start. Unchanged helper lines keep their pool and running children (the set
+ * matches by settings); a pool no longer named idles out as before. Spawning does not wait
+ * for the children; one that cannot start is logged and retried at the first request (503
+ * naming it). */
+void pauth_wk_start(struct pauth_wk *wk, struct pauth_cfg *const *auths, size_t nauths);
 /* The worker's loop was woken (ev_async): deliver finished verifications (their wake
  * callbacks run here). worker.c calls it from its async callback. */
 void pauth_wk_poll(struct pauth_wk *wk);
@@ -154,6 +165,11 @@ struct pauth_conn {
 	uint32_t neg_child;            /* Negotiate: the helper child of an exchange in progress
 	                                * (HPOOL_ANY: none) */
 	char *neg_token;               /* Negotiate: the token for the next Proxy-Authenticate */
+	char *neg_accepted;            /* Negotiate: the client's token that proved user on this
+	                               * connection; a request repeating it byte for byte is that
+	                               * user without asking the helper (pauth_neg.c says why
+	                               * this is safe). Freed with the user, never shared */
+	size_t neg_accepted_len;
 	int neg_user_ok;               /* Negotiate: this connection proved pc->user (under
 	                               * cred_cfg); later requests on it without
 	                               * Proxy-Authorization are that user (SPNEGO is
@@ -231,6 +247,8 @@ int pauth_limit_check(struct pauth *pa, struct pauth_req *r);
  * PAUTH_CHALLENGE; user may be NULL. */
 enum pauth_res pauth_fail(struct pauth *pa, struct pauth_req *r, const char *user,
                           const char *why);
+/* A request was decided by its connection's remembered identity (AuthConnHits). */
+void pauth_count_conn_hit(struct pauth *pa);
 /* who's user and groups are pc's (borrowed: valid until pc forgets them). */
 void pauth_who_fill(const struct pauth_conn *pc, struct who *who);
 /* Free pc's user and groups and drop their expiry and config (the credential stays). */

@@ -15,12 +15,22 @@
  *   - SPNEGO is connection-oriented: the identity belongs to the client connection
  *     (pc->neg_user_ok), never to the process-wide result cache. Tokens are one-time (the
  *     acceptor keeps a replay cache); caching them would only keep garbage.
+ *   - Except on their own connection: curl (and other clients that send the header
+ *     pre-emptively) repeats the token that succeeded on every request. Such a request is
+ *     the connection's user without a helper round trip (pc->neg_accepted, compared whole).
+ *     Safe because it grants nothing new: whoever can send bytes on this connection already
+ *     is that user, as a request without Proxy-Authorization is (RFC 4559 binds the
+ *     identity to the connection). A replay of the token on another connection still goes
+ *     to the helper, whose replay cache refuses it; a different token on this connection
+ *     (another user, a renewed ticket) goes to the helper and starts over; a reload's new
+ *     settings (pauth_conn_under) or a Basic login since (cred_expires_ms) forget it.
  *   - A helper request in flight is pc->pending; its answer lands in pc->answer and
  *     pc->pending_done, then pc->wake runs on the worker's loop and the caller calls again.
  *   - The token is never logged (it is a credential for its lifetime).
  */
 #include "daemon/pauth.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,9 +131,12 @@ neg_reply_cb(void *arg, const struct hpool_reply *rep)
 		pc->wake(pc->wake_arg);
 }
 
-/* Map the answer to a result. The line is modified (hreply_parse splits it in place). */
+/* Map the answer to a result. The line is modified (hreply_parse splits it in place). token:
+ * what the request sent (the caller calls again with the same arguments after PAUTH_WAIT), kept
+ * on success as pc->neg_accepted. */
 static enum pauth_res
-neg_finish(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, struct who *who)
+neg_finish(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, const char *token,
+           size_t len, struct who *who)
 {
 	const struct pauth_cfg *cfg = r->cfg;
 	char name[64];
@@ -184,6 +197,11 @@ neg_finish(struct pauth *pa, struct pauth_conn *pc, struct pauth_req *r, struct 
 		/* The final leg's token (mutual authentication) is not sent back: a proxy's 200
 		 * comes from the origin, and clients do not require it. */
 		pc->neg_user_ok = 1;
+		/* Out of memory: no shortcut, the next request asks the helper as before. */
+		if (token && len > 0 && (pc->neg_accepted = malloc(len)) != NULL) {
+			memcpy(pc->neg_accepted, token, len);
+			pc->neg_accepted_len = len;
+		}
 		pc->cred_cfg = cfg;
 		memcpy(pc->cred_id, cfg->id, sizeof(pc->cred_id));
 		pauth_who_fill(pc, who);
@@ -227,7 +245,7 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 	const struct pauth_cfg *cfg = r->cfg;
 
 	if (pc->pending_done)
-		return neg_finish(pa, pc, r, who);
+		return neg_finish(pa, pc, r, token, len, who);
 	if (pc->pending) {
 		/* Called before the answer (a spurious wake): keep waiting, with the new wake. */
 		pc->wake = r->wake;
@@ -249,6 +267,15 @@ pauth_negotiate(struct pauth *pa, struct pauth_wk *wk, struct pauth_conn *pc, st
 		pc->neg_child = HPOOL_ANY;
 		snprintf(r->msg, sizeof r->msg, "proxy authentication required");
 		return PAUTH_CHALLENGE;
+	}
+
+	/* The very token that proved the connection's user, repeated (see the top). */
+	if (pc->neg_user_ok && pc->user && pc->neg_accepted && pauth_conn_under(pc, cfg) &&
+	    pc->cred_expires_ms == 0 && len == pc->neg_accepted_len &&
+	    CRYPTO_memcmp(token, pc->neg_accepted, len) == 0) {
+		pauth_count_conn_hit(pa);
+		pauth_who_fill(pc, who);
+		return PAUTH_OK;
 	}
 
 	if (pauth_limit_check(pa, r))

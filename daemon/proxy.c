@@ -125,9 +125,17 @@ struct conn {
 	char *client_name;   /* double-reverse name for host ACLs; "" none; NULL unknown */
 	struct pauth_conn pa; /* proxy authentication (pauth.h): the user this connection
 	                       * proved, a helper request in flight */
-	char *pa_field;      /* this request's Proxy-Authorization value (a credential: wiped
-	                      * when freed, never logged), or NULL */
+	const char *pa_field; /* this request's Proxy-Authorization value, never logged, or
+	                       * NULL. It points into the parsed head in c->in, which stays in
+	                       * place while the request is routed synchronously (the head is
+	                       * consumed, not moved), so a request that needs no user, or
+	                       * repeats its connection's credential (the cache-hit path), costs
+	                       * no copy. Before routing waits (a reverse lookup, a helper or the
+	                       * password verifier), conn_pa_keep copies it to pa_owned: an empty
+	                       * c->in goes back to the buffer pool (conn_buf_release), and
+	                       * another connection's head may be written there meanwhile */
 	size_t pa_field_len;
+	char *pa_owned;      /* that copy (a credential: wiped when freed), or NULL */
 	const char *req_user; /* the user this request proved, for the logs (log_user), NULL:
 	                       * none */
 	char log_user[200];  /* c->pa.user with blanks, controls, '%', '"' and '\\' %-escaped
@@ -522,10 +530,11 @@ conn_req_reset(struct conn *c)
 	free(c->local_host);
 	free(c->inm);
 	c->local_host = c->inm = NULL;
-	if (c->pa_field != NULL) {
-		OPENSSL_cleanse(c->pa_field, c->pa_field_len);
-		free(c->pa_field);
+	if (c->pa_owned != NULL) {
+		OPENSSL_cleanse(c->pa_owned, c->pa_field_len);
+		free(c->pa_owned);
 	}
+	c->pa_owned = NULL;
 	c->pa_field = NULL;
 	c->pa_field_len = 0;
 	c->req_user = NULL;
@@ -1217,11 +1226,12 @@ conn_parse_head(struct conn *c)
 		c->user_agent = conn_field_dup(h, H1_F_USER_AGENT);
 	}
 	{
-		/* Kept for authentication (pauth.h), if a <Proxy> section asks for a user. */
+		/* For authentication (pauth.h), if a <Proxy> section asks for a user: a pointer
+		 * into the head, copied only if routing must wait (conn_pa_keep). */
 		const struct h1_field *pf = h1_field_get(h, H1_F_PROXY_AUTHORIZATION);
 		if (pf != NULL) {
-			c->pa_field = conn_strndup(pf->value.p, pf->value.n);
-			c->pa_field_len = c->pa_field ? pf->value.n : 0;
+			c->pa_field = pf->value.p;
+			c->pa_field_len = pf->value.n;
 		}
 	}
 
@@ -1532,17 +1542,46 @@ conn_log_user(struct conn *c)
 	c->req_user = c->log_user;
 }
 
+/* Routing is about to wait (a reverse lookup, a helper, the verifier thread): the
+ * Proxy-Authorization value must outlive the head it points into, whose buffer is released
+ * to the pool while the connection waits and may hold another client's head when it wakes
+ * (test_auth_core ..._waiting_for_the_helper_are_its_own). 0, or -1 when memory is short. */
+static int
+conn_pa_keep(struct conn *c)
+{
+	if (c->pa_field == NULL || c->pa_owned != NULL)
+		return 0;
+	c->pa_owned = conn_strndup(c->pa_field, c->pa_field_len);
+	if (c->pa_owned == NULL)
+		return -1;
+	c->pa_field = c->pa_owned;
+	return 0;
+}
+
 /* The request needs a user (POL_NEED_USER): authenticate with its Proxy-Authorization.
  * Returns 1 when who->user is set (decide again), 0 when an answer was queued or a helper
  * was asked (CP_AUTH). */
 static int
-conn_authenticate(struct conn *c, const struct pauth_cfg *authn, struct who *who)
+conn_authenticate(struct conn *c, const struct pauth_cfg *authn, const struct pol_why *why,
+                  struct who *who)
 {
 	struct worker *w = c->w;
 	if (authn == NULL) {
 		/* The loader refuses user terms without authentication: a broken config. */
 		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied: a user is "
 		                "required but no authentication is configured", c->url);
+		return 0;
+	}
+	if (!authn->basic && !authn->negotiate) {
+		/* AuthType None in force (a later section switched off what <Proxy *> set up) and
+		 * a rule of another section wants a user: nobody can be asked. The loader refuses
+		 * this within one section; across sections it is the request's 403, as Apache
+		 * refuses (with a 500) rather than asking. */
+		c->pol_rule = why ? why->full : NULL;
+		c->page_where = authn->where;
+		conn_local_page(c, 403, "TCP_DENIED", NULL, "access to %s denied: %s needs a user, "
+		                "and authentication is off here (AuthType None)", c->url,
+		                why ? why->text : "a Require line");
 		return 0;
 	}
 	struct pauth_req r;
@@ -1557,8 +1596,16 @@ conn_authenticate(struct conn *c, const struct pauth_cfg *authn, struct who *who
 	r.wake_arg = c;
 	c->phase = CP_AUTH; /* before the call: the wake may come inside it */
 	enum pauth_res res = pauth_identify(w->pauth, w->pauth_wk, &c->pa, &r, who);
-	if (res == PAUTH_WAIT)
-		return 0; /* conn_auth_wake routes again */
+	if (res == PAUTH_WAIT) {
+		/* conn_auth_wake routes again, later (unless it already ran inside the call: then
+		 * the phase moved on and the head was still in place) */
+		if (c->phase == CP_AUTH && conn_pa_keep(c) != 0) {
+			c->phase = CP_HEAD;
+			c->close_after = 1; /* closing cancels the helper request (pauth_conn_fini) */
+			conn_local_page(c, 500, "TCP_DENIED", NULL, "out of memory");
+		}
+		return 0;
+	}
 	c->phase = CP_HEAD;
 	char fields[1024];
 	switch (res) {
@@ -1619,7 +1666,7 @@ conn_route(struct conn *c)
 	if (known)
 		conn_log_user(c);
 	if (v == POL_NEED_USER) {
-		if (!conn_authenticate(c, authn, &who))
+		if (!conn_authenticate(c, authn, why, &who))
 			return;
 		why = NULL;
 		v = pol_acl_decide(c->cfg->acl, c->method_str, c->url, strlen(c->url), &who, &why,
@@ -1630,6 +1677,10 @@ conn_route(struct conn *c)
 		}
 	}
 	if (v == POL_NEED_NAME) {
+		if (conn_pa_keep(c) != 0) {
+			conn_local_page(c, 500, "NONE", NULL, "out of memory");
+			return;
+		}
 		c->phase = CP_NAME; /* before the call: the callback may run inside it */
 		struct res_query *q = res_reverse(w->res, (const struct sockaddr *)&c->peer, conn_name_cb, c);
 		if (c->phase == CP_NAME && q != NULL)

@@ -495,6 +495,7 @@ worker_async_cb(struct ev_loop *loop, void *arg)
 		w->cfg = n; /* new requests take this snapshot; running ones keep theirs */
 		if (res_conf_differs(&old->dns, &n->dns))
 			worker_res_replace(w, &n->dns);
+		pauth_wk_start(w->pauth_wk, n->auths, n->nauths);
 		cfg_unref(&old);
 	}
 	worker_lops_apply(w);
@@ -525,6 +526,8 @@ worker_main(void *arg)
 	 * thread itself: prctl, no /proc access, which a hardened unit may restrict. */
 	snprintf(name, sizeof(name), "gh-worker-%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
+	/* The helpers of proxy authentication start now, not at the first login. */
+	pauth_wk_start(w->pauth_wk, w->cfg->auths, w->cfg->nauths);
 	ev_loop_run(w->loop);
 	/* Every connection is gone (worker_check_done): no helper request is in flight. The
 	 * helper children are ended on the loop's thread, as helper.h wants. */

@@ -15,7 +15,8 @@
  *    denies everybody. <RequireAll>/<RequireAny>/<RequireNone>, valid-user, user and group
  *    (issue 14) as in Apache 2.4; user terms are three-valued like host terms (POL_NEED_USER).
  *    The authentication settings (pol_acl_set_authn) are chosen apart from the rules: the last
- *    matching section that has some, whichever section decides.
+ *    matching section that has some, whichever section decides. AuthType None counts as
+ *    settings (that ask nobody), so that it switches off what an earlier section set up.
  *  - 2.2: Order deny,allow (also the default when Order is absent): allowed unless in Deny and
  *    not in Allow. Order allow,deny and mutual-failure: allowed only if in Allow and not in
  *    Deny. A section with only "Order allow,deny" denies everybody.
@@ -97,6 +98,7 @@ struct pol_acl_section {
 	enum pol_style style;
 	struct pol_authz *az;            /* 2.4: the Require tree (authz.c), NULL until a Require */
 	const void *authn;               /* pol_acl_set_authn, not owned */
+	int authn_off;                   /* AuthType None: authn are settings that ask nobody */
 	enum pol_order order;            /* 2.2 */
 	struct pol_rules allow, deny;    /* 2.2 */
 	struct pol_why *desc_none;    /* 2.4: nothing granted */
@@ -644,11 +646,24 @@ pol_acl_container_close(struct pol_acl_section *s, const char **err)
 }
 
 int
-pol_acl_set_authn(struct pol_acl_section *s, const void *authn)
+pol_acl_set_authn(struct pol_acl_section *s, const void *authn, int off)
 {
 	assert(s && s->magic == POL_SEC_MAGIC);
 	s->authn = authn;
+	s->authn_off = off != 0;
 	return 0;
+}
+
+const struct pol_why *
+pol_acl_sec_first_user(const struct pol_acl_section *s)
+{
+	const struct pol_why *u;
+
+	assert(s && s->magic == POL_SEC_MAGIC);
+	u = pol_authz_first_user(s->az);
+	for (size_t i = 0; !u && i < s->nlimits; i++)
+		u = pol_authz_first_user(s->limits[i]->az);
+	return u;
 }
 
 int
@@ -1066,13 +1081,14 @@ pol_acl_sec_covers(const struct pol_acl_section *a, const struct pol_acl_section
 	return 1;
 }
 
+/* Settings that can ask for a user (AuthType None's cannot: they cover nothing). */
 static int
 pol_acl_sec_has_authn(const struct pol_acl_section *s)
 {
-	if (s->authn)
+	if (s->authn && !s->authn_off)
 		return 1;
 	for (size_t i = 0; i < s->nlimits; i++)
-		if (s->limits[i]->authn)
+		if (s->limits[i]->authn && !s->limits[i]->authn_off)
 			return 1;
 	return 0;
 }

@@ -176,8 +176,16 @@ struct who {
 
 /* The authentication settings of a section (AuthType, AuthName, providers: daemon/pauth.h's
  * struct pauth_cfg), opaque here: the config loader attaches them with pol_acl_set_authn and
- * the decision returns the ones in force for the URL. The acl does not own or free them. */
-int pol_acl_set_authn(struct pol_acl_section *s, const void *authn);
+ * the decision returns the ones in force for the URL. The acl does not own or free them.
+ * off: they are AuthType None's (Apache: authentication switched off in this section). They
+ * are still "settings" for the choice of the last matching section that has some, so a
+ * <Proxy http://intranet/> with AuthType None switches off what <Proxy *> set up; they cover
+ * no user term (pol_acl_authn_missing), and the daemon asks nobody under them. */
+int pol_acl_set_authn(struct pol_acl_section *s, const void *authn, int off);
+
+/* The first user term (valid-user, user, group) of s's own rules and its <Limit> blocks', or
+ * NULL (cfg: a section with AuthType None cannot have one). */
+const struct pol_why *pol_acl_sec_first_user(const struct pol_acl_section *s);
 
 /* Decide for who (see struct who) whether it may use the proxy for method (NULL: GET) on url,
  * as pol_acl_check_why does, with the Apache 2.4 rules of issue 14 inside <Proxy>,

@@ -186,6 +186,74 @@ def test_group_rule_for_a_url(start_daemon, ctx, tmp_path):
     assert code == 200
 
 
+# ---- AuthType None (Apache: authentication switched off in a section) ----
+
+def none_section(ctx, body):
+    return "\n<Proxy http://origin.test:%d/size/>\n    AuthType None\n%s</Proxy>" % (
+        ctx.origin_port, body)
+
+
+def test_authtype_none_switches_off_the_login_of_an_earlier_section(start_daemon, ctx,
+                                                                       tmp_path):
+    """<Proxy *> asks for a login; a later section with AuthType None and Require all granted
+    needs none, and there the user a client still sends is not taken (Apache sets no user
+    under AuthType None): the access log says "-" even on a connection that proved alice."""
+    users, groups = users_file(tmp_path)
+    log = str(tmp_path / "access.log")
+    d = start_daemon(access_log=log, proxy_section=auth_section(users, groups) + none_section(
+        ctx, "    Require all granted\n"))
+    code, head = curl(d.port, url(ctx, "/size/21"))
+    assert code == 200, head
+    code, head = curl(d.port, url(ctx, "/echo?none-1"))
+    assert code == 407, head
+    # one connection: alice proved on /echo, then /size/ under AuthType None
+    p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-o", "/dev/null", "-w",
+                        "%{http_code} %{num_connects}\n", "--proxy",
+                        "http://127.0.0.1:%d" % d.port, "--max-time", "20", "--noproxy", "",
+                        "--proxy-user", "alice:" + P_ALICE, url(ctx, "/echo?none-2"),
+                        url(ctx, "/size/22")], capture_output=True, timeout=30,
+                       env=ghtest.clean_env())
+    out = p.stdout.decode().split()
+    assert out == ["200", "1", "200", "0"], (out, p.stderr)
+    lines = ghtest.poll_lines(log, lambda ln: "/size/22" in ln or "none-2" in ln, count=2)
+    assert len(lines) == 2, lines
+    assert " alice " in [ln for ln in lines if "none-2" in ln][0], lines
+    size = [ln for ln in lines if "/size/22" in ln][0]
+    assert " alice " not in size and " - " in size, size
+
+
+def test_authtype_none_with_an_inherited_user_rule_is_403_not_407(start_daemon, ctx, tmp_path):
+    """AuthType None alone: the rules are still <Proxy *>'s (Require valid-user), but nobody
+    may be asked for a password there: 403 naming the rule and AuthType None, never 407."""
+    users, groups = users_file(tmp_path)
+    d = start_daemon(proxy_section=auth_section(users, groups) + none_section(ctx, ""))
+    code, head = curl(d.port, url(ctx, "/size/23"))
+    assert code == 403, head
+    assert "Proxy-Authenticate" not in head, head
+    r = ghtest.get(d.port, url(ctx, "/size/23"))
+    assert r.status == 403
+    assert b"Require valid-user" in r.body and b"AuthType None" in r.body, r.body[:600]
+    code, head = curl(d.port, url(ctx, "/size/23"), "--proxy-user", "alice:" + P_ALICE)
+    assert code == 403, head
+    # elsewhere the login is still asked for
+    code, head = curl(d.port, url(ctx, "/echo?none-3"))
+    assert code == 407, head
+
+
+def test_authtype_none_with_a_user_rule_in_the_same_section_names_file_and_line(gh_bin,
+                                                                                tmp_path):
+    users, groups = users_file(tmp_path)
+    conf = tmp_path / "none.conf"
+    conf.write_text("Listen 127.0.0.1:3128\nUser root\n" + auth_section(users, groups) +
+                    "\n<Proxy http://intranet.example/>\n    AuthType None\n"
+                    "    Require ip 10.0.0.0/8\n    Require valid-user\n</Proxy>\n")
+    line = conf.read_text().splitlines().index("    Require valid-user", 12) + 1
+    rc, out = run_t(gh_bin, str(conf))
+    assert rc != 0, out
+    assert "%s:%d: Require valid-user: AuthType None" % (conf, line) in out, out
+    assert "switches authentication off" in out, out
+
+
 # ---- config errors (gatehouse -t) ----
 
 def run_t(gh_bin, path):
@@ -299,6 +367,90 @@ def test_external_helper_that_dies_gets_503_and_is_restarted(start_daemon, ctx, 
         assert code == 503, head
         time.sleep(0.5)
     assert code == 200, head
+
+
+def helper_children(d, path):
+    """The daemon's live children running path (a script: /bin/sh PATH)."""
+    out = []
+    for pid in d.tree_pids():
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")[:2]
+            with open("/proc/%d/stat" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if path.encode() in argv and st[st.rindex(")") + 2] not in "ZX":
+            out.append(pid)
+    return sorted(out)
+
+
+def test_helper_children_start_with_the_config_not_at_the_first_login(start_daemon, ctx,
+                                                                       tmp_path):
+    """The pool starts when the worker gets its config: the children are there before any
+    request. A reload that changes the helper's settings starts the new pool at once, also
+    before any request; one that keeps them keeps the very same children."""
+    helper = tmp_path / "ok_auth"
+    helper.write_text("#!/bin/sh\nwhile read u p; do echo OK; done\n")
+    helper.chmod(0o755)
+    d = start_daemon(workers=1, proxy_section=external_section(str(helper)))
+    first = ghtest.poll(lambda: len(helper_children(d, str(helper))) == 2 and
+                        helper_children(d, str(helper)), timeout=10)
+    assert first, (helper_children(d, str(helper)), d.stderr_tail())
+    # an unchanged helper line: the same children
+    _sighup(d)
+    time.sleep(0.5)
+    assert helper_children(d, str(helper)) == first
+    # AuthExternalChildren 2 -> 3: a new pool, started by the reload itself
+    text = open(d.conf).read()
+    assert "AuthExternalChildren 2" in text
+    with open(d.conf, "w") as f:
+        f.write(text.replace("AuthExternalChildren 2", "AuthExternalChildren 3"))
+    _sighup(d)
+    new = ghtest.poll(lambda: [p for p in helper_children(d, str(helper)) if p not in first],
+                      timeout=10)
+    assert new and len(new) == 3, (new, first, d.stderr_tail())
+    code, head = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:any")
+    assert code == 200, head
+
+
+def test_credentials_of_a_request_waiting_for_the_helper_are_its_own(start_daemon, ctx,
+                                                                       tmp_path):
+    """The Proxy-Authorization value is read in place in the request head, whose buffer goes
+    back to the worker's pool while a slow helper checks it; another client's request (the
+    same layout, mallory's credentials where alice's were) may get that memory meanwhile.
+    The answer for alice must stay alice's, and mallory be checked on his own: 200 as
+    alice, 407 for mallory (never alice's OK applied to mallory's bytes)."""
+    import base64
+    helper = tmp_path / "slow_auth"
+    helper.write_text("#!/bin/sh\nwhile read u p; do sleep 1; if [ \"$u\" = alice ]; then "
+                      "echo OK; else echo ERR; fi; done\n")
+    helper.chmod(0o755)
+    log = str(tmp_path / "access.log")
+    d = start_daemon(workers=1, access_log=log, proxy_section=external_section(str(helper)))
+
+    def req(n, who):
+        cred = base64.b64encode(who.encode()).decode()
+        return ghtest.build(url(ctx, "/echo?slow=%d" % n),
+                            headers=[("Proxy-Authorization", "Basic " + cred)])
+
+    assert len(base64.b64encode(b"alice:secret1")) == len(base64.b64encode(b"mallory:pw123"))
+    a = ghtest.Conn("127.0.0.1", d.port)
+    m = ghtest.Conn("127.0.0.1", d.port)
+    try:
+        a.send(req(1, "alice:secret1"))
+        time.sleep(0.4)  # the helper is thinking about alice
+        m.send(req(2, "mallory:pw123"))
+        ra = a.read_response(timeout=30)
+        rm = m.read_response(timeout=30)
+        assert (ra.status, rm.status) == (200, 407), (ra.status, rm.status, ra.body[:300])
+    finally:
+        a.close()
+        m.close()
+    lines = ghtest.poll_lines(log, lambda ln: "slow=" in ln, count=2)
+    first = [ln for ln in lines if "slow=1" in ln]
+    assert first and " alice " in first[0], lines
+    assert 'failed for user "mallory"' in d.stderr_text(), d.stderr_tail()
 
 
 # ---- reload ----

@@ -367,6 +367,63 @@ def test_identity_belongs_to_the_connection_and_tokens_are_never_reused(negd, kd
                      "4": "-"}, users
 
 
+def auto_counters(d):
+    """The status page's ?auto as {key: int} (the numeric lines)."""
+    status, _, body = ghtest.status_page(d.port, "?auto")
+    assert status == 200, status
+    out = {}
+    for ln in body.decode("latin-1").splitlines():
+        k, sep, v = ln.partition(": ")
+        if sep and v.strip().isdigit():
+            out[k.strip()] = int(v)
+    return out
+
+
+def settled(d, key, base, want):
+    """counter key's growth since base once it has reached want (waited for: the workers
+    publish their helper counters once a second) and one more publication has passed."""
+    ghtest.poll(lambda: auto_counters(d)[key] - base >= want, timeout=10)
+    time.sleep(2.5)
+    return auto_counters(d)[key] - base
+
+
+def test_the_token_that_proved_the_connection_repeated_on_it_skips_the_helper(negd, kdc, ctx):
+    """curl sends its token on every request: on the connection it proved, the very same
+    token is that user without a helper round trip (HelperRequests stays), counted as a
+    connection hit. Another connection with it still asks the helper (which refuses the
+    replay), and a different token on the proved connection asks the helper again."""
+    d = negd(extra=["<Location /gatehouse/>", "    SetHandler gatehouse-status",
+                    "    Require ip 127.0.0.1", "</Location>"])
+    token = fresh_token(kdc)
+    tok = uuid.uuid4().hex
+    url = "http://origin.test:%d/size/10?r=%s&n=" % (ctx.origin_port, tok)
+    before = auto_counters(d)
+    with ghtest.Conn("127.0.0.1", d.port) as c:
+        for i in range(1, 6):
+            c.send(ghtest.build(url + str(i),
+                                headers=[("Proxy-Authorization", "Negotiate " + token)]))
+            r = c.read_response()
+            assert r.status == 200, (i, r.status, r.body[:300])
+        assert settled(d, "HelperRequests", before["HelperRequests"], 1) == 1
+        assert auto_counters(d)["AuthConnHits"] - before["AuthConnHits"] >= 4
+        # a different token (padding changed: still base64, not the accepted one) goes to
+        # the helper, which cannot use it: the connection starts over as nobody
+        other = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        c.send(ghtest.build(url + "6", headers=[("Proxy-Authorization", "Negotiate " + other)]))
+        assert c.read_response().status == 407
+    assert settled(d, "HelperRequests", before["HelperRequests"], 2) == 2
+    # the token on another connection: the helper is asked and refuses the replay
+    r = ghtest.get(d.port, url + "7", headers=[("Proxy-Authorization", "Negotiate " + token)])
+    assert r.status == 407, r.status
+    assert settled(d, "HelperRequests", before["HelperRequests"], 3) == 3
+    users = dict((ln.split("&n=")[1].split()[0], u) for ln, u in
+                 ((ln, ghtest.SQUID_RE.match(ln).group(9)) for ln in
+                  ghtest.poll_lines(d.access_log, lambda ln: tok in ln, count=7, timeout=10)))
+    assert users == {"1": "alice@GATEHOUSE.TEST", "2": "alice@GATEHOUSE.TEST",
+                     "3": "alice@GATEHOUSE.TEST", "4": "alice@GATEHOUSE.TEST",
+                     "5": "alice@GATEHOUSE.TEST", "6": "-", "7": "-"}, users
+
+
 def test_groups_of_a_kerberos_user_decide_per_url(negd, kdc, ctx, tmp_path):
     """AuthGroupFile lists the principal as the helper reports it."""
     g = tmp_path / "groups"

@@ -56,7 +56,7 @@ static const int acl_authn[4] = { 0, 1, 2, 3 };
  *   "Require ...", "Order X", "Allow from ...", "Deny from ..." add to the current section;
  *   "Limit M...", "LimitExcept M..." open a method block in it, "EndLimit" closes it;
  *   "<RequireAll>", "<RequireAny>", "<RequireNone>" open a container, "</Require...>" closes
- *   the innermost; "Authn N" attaches acl_authn[N]; "Line F:L" is pol_acl_rule_line.
+ *   the innermost; "Authn N" attaches acl_authn[N] ("AuthnOff N": as AuthType None's); "Line F:L" is pol_acl_rule_line.
  * Every directive must succeed. */
 static struct pol_acl *
 acl_build(const char *script)
@@ -105,9 +105,9 @@ acl_build(const char *script)
 			rc = pol_acl_container_open(sec, w[0] + 1, &err);
 		} else if (strncmp(w[0], "</Require", 9) == 0) {
 			rc = pol_acl_container_close(sec, &err);
-		} else if (strcmp(w[0], "Authn") == 0) {
+		} else if (strcmp(w[0], "Authn") == 0 || strcmp(w[0], "AuthnOff") == 0) {
 			assert_int_equal(n, 2);
-			rc = pol_acl_set_authn(sec, &acl_authn[atoi(w[1])]);
+			rc = pol_acl_set_authn(sec, &acl_authn[atoi(w[1])], w[0][5] == 'O');
 		} else if (strcmp(w[0], "Line") == 0) {
 			rc = pol_acl_rule_line(sec, w[1]);
 		} else if (strcmp(w[0], "Require") == 0)
@@ -912,6 +912,10 @@ static const struct who_case who_cases[] = {
 	  POL_DENY, "Require user alice (<Limit POST> at t:9)", 3 },
 	{ AUTHN_SCRIPT, NULL, "http://c.example/x", "192.0.2.1", NULL, NULL, NULL, 0,
 	  POL_NEED_USER, "Require valid-user (<Proxy *> at t:1)", 1 },
+	/* AuthType None in a later section is the setting in force there (it asks nobody) */
+	{ "Proxy *\nAuthn 1\nRequire valid-user\nProxy http://i/\nAuthnOff 2", NULL,
+	  "http://i/x", "192.0.2.1", NULL, NULL, NULL, 0, POL_NEED_USER,
+	  "Require valid-user (<Proxy *> at t:1)", 2 },
 	{ "Proxy http://z/\nRequire all granted", NULL, ANY, "192.0.2.1", NULL, NULL, NULL, 0,
 	  POL_DENY, NULL, -1 },
 	{ "", NULL, ANY, "127.0.0.1", NULL, NULL, NULL, 0, POL_ALLOW, loopback_rule, -1 },
@@ -1020,6 +1024,11 @@ acl_authn_missing_names_the_rule(void **state)
 		{ "Proxy http://a/\nRequire ip 10.0.0.0/8\nLimit POST\nLine f:3\n<RequireAll>\n"
 		  "Require ip 10.0.0.0/8\nRequire group g\n</RequireAll>\nEndLimit",
 		  "Require group g", "f:3" },
+		/* AuthType None's settings ask nobody: they cover no user term */
+		{ "Proxy *\nAuthnOff 1\nRequire ip 10.0.0.0/8\nProxy http://a/\nLine f:4\n"
+		  "Require valid-user", "Require valid-user", "f:4" },
+		{ "Proxy *\nAuthn 1\nRequire ip 10.0.0.0/8\nProxy http://a/\nAuthnOff 2\n"
+		  "Require all granted\nProxy http://a/x/\nRequire valid-user", NULL, NULL },
 	};
 
 	(void)state;

@@ -732,6 +732,53 @@ set_shares_pools_and_frees_idle_ones(void **state)
 	hp_idle_ms = 60000;
 }
 
+/* hpool_set_start: the pools a config names start at once and never idle out while it is in
+ * force; a later config that no longer names one lets it idle out; the same settings keep
+ * the same pool (and children). */
+static void
+set_start_keeps_named_pools(void **state)
+{
+	struct hpool_set *s = NULL;
+	char err[256];
+
+	(void)state;
+	hp_idle_ms = 300;
+	const char *cmd = t_script("echo3.sh", "while read -r l; do echo \"OK $l\"; done");
+	struct hpool_cfg a = { cmd, 1, 0, 5000, 10 }, b = { cmd, 2, 0, 5000, 10 };
+	const struct hpool_cfg *first[] = { &a, &b }, *second[] = { &b };
+	struct hpool_stats st;
+
+	assert_int_equal(hpool_set_new(t_loop, &s), 0);
+	assert_int_equal(hpool_set_start(s, first, 2), 0);
+	hpool_set_stats(s, &st);
+	assert_int_equal(st.children_up, 3); /* before any request */
+	struct hpool *pa = hpool_set_get(s, &a, err, sizeof(err));
+	struct hpool *pb = hpool_set_get(s, &b, err, sizeof(err));
+	assert_non_null(pa);
+	assert_non_null(pb);
+	pid_t child_a = t_pid(pa, 0), child_b = t_pid(pb, 0);
+	/* unused for several idle periods: both named, both kept */
+	t_run(NULL, NULL, 1000);
+	hpool_set_stats(s, &st);
+	assert_int_equal(st.children_up, 3);
+	assert_int_equal(kill(child_a, 0), 0);
+	/* a reload that names b only: b keeps its children, a idles out */
+	assert_int_equal(hpool_set_start(s, second, 1), 0);
+	assert_ptr_equal(hpool_set_get(s, &b, err, sizeof(err)), pb);
+	assert_int_equal(t_pid(pb, 0), child_b);
+	for (int i = 0; i < 100 && kill(child_a, 0) == 0; i++)
+		t_run(NULL, NULL, 20);
+	assert_true(kill(child_a, 0) < 0);
+	hpool_set_stats(s, &st);
+	assert_int_equal(st.children_up, 2);
+	/* a command that cannot start is counted, the rest still start */
+	struct hpool_cfg bad = { "/nonexistent/x", 1, 0, 5000, 10 };
+	const struct hpool_cfg *third[] = { &bad, &b };
+	assert_int_equal(hpool_set_start(s, third, 2), 1);
+	hpool_set_free(&s);
+	hp_idle_ms = 60000;
+}
+
 /* ---- replies ---- */
 
 static struct hreply
@@ -910,6 +957,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(bad_commands_are_refused_with_a_reason, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(set_shares_pools_and_frees_idle_ones, setup, teardown),
+		cmocka_unit_test_setup_teardown(set_start_keeps_named_pools, setup, teardown),
 		cmocka_unit_test(reply_basic_forms),
 		cmocka_unit_test(reply_negotiate_forms),
 		cmocka_unit_test(reply_malformed_lines_are_refused),
