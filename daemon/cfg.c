@@ -735,24 +735,39 @@ cfg_d_ssl_protocol(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_d
 	                         cfg_args_join(argv, argc));
 }
 
-/* SSLCipherSuite / SSLProxyCipherSuite [SSL|TLSv1.3] SPEC: kept as written; tls_set_build
- * gives the string to OpenSSL and names this line when OpenSSL refuses it. */
+/* SSLCipherSuite / SSLProxyCipherSuite [SSL|TLSv1.3] SPEC: one list per protocol, as in
+ * Apache 2.4 (SSL, the default, is TLS 1.2 and below; TLSv1.3 the TLS 1.3 suites, which
+ * OpenSSL sets apart), so that a TLS 1.2 line and a TLS 1.3 line combine and a later line
+ * replaces only its own protocol's. The list is kept as written; tls_set_build gives it to
+ * OpenSSL and names this line when OpenSSL refuses it. */
 static int
 cfg_d_ssl_ciphers(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
                   char **argv, size_t argc)
 {
 	struct cfg *c = ps->c;
+	int proxy = strcasecmp(d->name, "SSLProxyCipherSuite") == 0;
+	int tls13 = 0;
 
-	if (argc == 3 && strcasecmp(argv[1], "SSL") != 0 && strcasecmp(argv[1], "TLSv1.3") != 0)
-		return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher list, got "
-		                "\"%.100s\"", d->name, argv[1]);
+	if (argc == 3) {
+		if (strcasecmp(argv[1], "TLSv1.3") == 0)
+			tls13 = 1;
+		else if (strcasecmp(argv[1], "SSL") != 0)
+			return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher list, "
+			                "got \"%.100s\"", d->name, argv[1]);
+	}
 	if (argv[argc - 1][0] == '\0')
 		return cfg_fail(ps, src, "%s: empty cipher list", d->name);
-	if (strcasecmp(d->name, "SSLProxyCipherSuite") == 0)
+	if (proxy && tls13)
+		return cfg_set_str_where(ps, src, &c->ssl_proxy_ciphers13,
+		                         &c->ssl_proxy_ciphers13_where, strdup(argv[argc - 1]));
+	if (proxy)
 		return cfg_set_str_where(ps, src, &c->ssl_proxy_ciphers, &c->ssl_proxy_ciphers_where,
-		                         cfg_args_join(argv, argc));
+		                         strdup(argv[argc - 1]));
+	if (tls13)
+		return cfg_set_str_where(ps, src, &c->ssl_ciphers13, &c->ssl_ciphers13_where,
+		                         strdup(argv[argc - 1]));
 	return cfg_set_str_where(ps, src, &c->ssl_ciphers, &c->ssl_ciphers_where,
-	                         cfg_args_join(argv, argc));
+	                         strdup(argv[argc - 1]));
 }
 
 /* SSLProxyVerify require|none: Apache's optional and optional_no_ca would accept what fails
@@ -4052,11 +4067,13 @@ cfg_unref(struct cfg **cp)
 	free(c->ssl_chain_file); free(c->ssl_chain_where);
 	free(c->ssl_protocol); free(c->ssl_protocol_where);
 	free(c->ssl_ciphers); free(c->ssl_ciphers_where);
+	free(c->ssl_ciphers13); free(c->ssl_ciphers13_where);
 	free(c->ssl_proxy_ca_file); free(c->ssl_proxy_ca_where);
 	free(c->ssl_proxy_ca_path);
 	free(c->ssl_proxy_machine_cert); free(c->ssl_proxy_machine_where);
 	free(c->ssl_proxy_protocol); free(c->ssl_proxy_protocol_where);
 	free(c->ssl_proxy_ciphers); free(c->ssl_proxy_ciphers_where);
+	free(c->ssl_proxy_ciphers13); free(c->ssl_proxy_ciphers13_where);
 	free(c->error_log);
 	free(c->user);
 	free(c->group);

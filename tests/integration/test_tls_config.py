@@ -151,6 +151,20 @@ def test_cipher_list_openssl_refuses(gh_bin, tlsca, tmp_path):  # noqa: F811
     refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCipherSuite" % (re.escape(conf), n))
 
 
+def test_cipher_list_error_names_the_line_of_its_protocol(gh_bin, tlsca, tmp_path):  # noqa: F811
+    # the bad TLS 1.3 list stays in force beside a later TLS 1.2 line: its own line is named
+    for name in ("SSLCipherSuite", "SSLProxyCipherSuite"):
+        conf, port = write_conf(tmp_path, "c13-%s.conf" % name, [
+            "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+            "SSLCertificateFile %s" % tlsca.good_pem,
+            "SSLCertificateKeyFile %s" % tlsca.good_key,
+            "%s TLSv1.3 TLS_NO_SUCH_SUITE" % name,
+            "%s ECDHE-RSA-AES128-GCM-SHA256" % name])
+        n = line_of(conf, "%s TLSv1.3" % name)
+        refused_everywhere(gh_bin, conf, port, r"%s:%d: %s TLSv1.3 TLS_NO_SUCH_SUITE: no usable"
+                           % (re.escape(conf), n, name))
+
+
 def test_an_error_in_an_included_file_names_that_file(gh_bin, tlsca, tmp_path):  # noqa: F811
     inc = tmp_path / "tls.conf"
     inc.write_text("# TLS\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\n"

@@ -193,6 +193,38 @@ def test_weak_cipher_refused(tls_proxy):
     assert rc == 0 and "ECDHE-RSA-AES128-GCM-SHA256" in out, out
 
 
+def test_cipher_lists_for_tls12_and_tls13_combine(tls_proxy, tlsca, tmp_path):  # noqa: F811
+    # Apache 2.4: one SSLCipherSuite list per protocol; the TLS 1.3 line must not undo the
+    # TLS 1.2 one (it did: the last line replaced the other), a later SSL line replaces the first
+    p = tls_proxy(["SSLCipherSuite ECDHE-RSA-AES128-GCM-SHA256",
+                   "SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256",
+                   "SSLCipherSuite SSL ECDHE-RSA-AES256-GCM-SHA384"])
+    for proto, offer, ok in (
+            ("-tls1_2", ["-cipher", "ECDHE-RSA-AES256-GCM-SHA384"], True),
+            ("-tls1_2", ["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], False),
+            ("-tls1_2", ["-cipher", "ECDHE-RSA-CHACHA20-POLY1305"], False),
+            ("-tls1_3", ["-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"], True),
+            ("-tls1_3", ["-ciphersuites", "TLS_AES_256_GCM_SHA384"], False),
+            ("-tls1_3", ["-ciphersuites", "TLS_AES_128_GCM_SHA256"], False)):
+        rc, out = s_client(p.tport, [proto, "-CAfile", tlsca.ca_pem] + offer)
+        if ok:
+            assert rc == 0 and ("Cipher is %s" % offer[1]) in out, (proto, offer, out)
+        else:
+            assert rc != 0 and "Cipher is" not in out.replace("Cipher is (NONE)", ""), \
+                (proto, offer, out)
+    # gatehouse -M prints both lines, and what it prints loads again with the same lists
+    dump = subprocess.run([p.d.binary, "-M", "-f", p.d.conf], capture_output=True, text=True,
+                          timeout=30, env=ghtest.clean_env())
+    assert dump.returncode == 0, dump.stderr
+    assert "SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256" in dump.stdout, dump.stdout
+    assert "SSLCipherSuite SSL ECDHE-RSA-AES256-GCM-SHA384" in dump.stdout, dump.stdout
+    again = tmp_path / "dumped.conf"
+    again.write_text(dump.stdout)
+    chk = subprocess.run([p.d.binary, "-t", "-f", str(again)], capture_output=True, text=True,
+                         timeout=30, env=ghtest.clean_env())
+    assert chk.returncode == 0 and "Syntax OK" in chk.stderr, chk.stdout + chk.stderr
+
+
 @pytest.mark.parametrize("proto", ["-tls1_2", "-tls1_3"])
 def test_session_resumption(tls_proxy, tlsca, tmp_path, proto):  # noqa: F811
     p = tls_proxy()

@@ -123,6 +123,25 @@ def test_bad_origin_certificate_is_502_naming_the_reason(start_daemon, ctx, tlsc
     assert "/502 " in line and url in line, line
 
 
+def test_proxy_cipher_lists_for_tls12_and_tls13_combine(start_daemon, ctx, tlsca, nginx_tls):
+    # SSLProxyCipherSuite keeps one list per protocol (Apache 2.4): the TLS 1.3 line must not
+    # replace the TLS 1.2 one. Two TLS 1.2 origins, each with one suite: only the one the
+    # TLS 1.2 list allows is reached, the other fails with the reason.
+    n_ok = nginx_tls(tlsca.good_pem, tlsca.good_key, name="c256", tls12_only=True,
+                     ciphers="ECDHE-RSA-AES256-GCM-SHA384")
+    n_no = nginx_tls(tlsca.good_pem, tlsca.good_key, name="c128", tls12_only=True,
+                     ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+    ok_url, no_url = n_ok.put("ok.txt", BODY), n_no.put("no.txt", BODY)
+    d = _front(start_daemon, tlsca, ["SSLProxyCipherSuite ECDHE-RSA-AES256-GCM-SHA384",
+                                     "SSLProxyCipherSuite TLSv1.3 TLS_AES_256_GCM_SHA384"])
+    r = ghtest.get(d.port, ok_url)
+    assert r.status == 200 and r.body == BODY, r
+    r = ghtest.get(d.port, no_url)
+    assert r.status == 502, r
+    assert "TLS handshake with 127.0.0.1:%d failed" % n_no.port in r.body.decode(), r
+    assert n_no.log_entries() == []
+
+
 def test_verify_none_accepts_a_self_signed_origin(start_daemon, ctx, tlsca, nginx_tls):
     n = nginx_tls(tlsca.selfsigned_pem, tlsca.selfsigned_key, name="selfsigned")
     url = n.put("s.txt", BODY)
