@@ -14,6 +14,7 @@ certificate (tlsca.py) beside a plain listener, driven by real clients:
   - the start line names the https listener and the kernel TLS line is logged.
 """
 
+import json
 import os
 import re
 import shutil
@@ -365,6 +366,62 @@ def test_reload_with_a_broken_certificate_keeps_the_old_one(tls_proxy, ctx, tlsc
     assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
                        timeout=10), p.d.stderr_tail()
     assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
+
+
+def _auto(port):
+    st, _, body = ghtest.status_page(port, "?auto")
+    assert st == 200, body
+    return dict(ln.split(": ", 1) for ln in body.decode().splitlines() if ": " in ln)
+
+
+def test_reload_that_keeps_the_old_certificate_is_reported_as_failed(tls_proxy, ctx,  # noqa: F811
+                                                                     tlsca):  # noqa: F811
+    p = tls_proxy(extra=[LOCATION])
+    good = serial(tlsca.good_pem)
+    url = "http://origin.test:%d/size/10" % ctx.origin_port
+    assert ghtest.get(p.port, url).status == 200
+    # a certificate whose key was not renewed with it, and a change beside it that does apply
+    shutil.copy(tlsca.renewed_pem, p.cert)
+    with open(p.d.conf, "a") as f:
+        f.write("ProxyBlock origin.test\n")
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    off = p.d.stderr_size()
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    m = re.search(r"\[error\] (TLS: .*; keeping the certificates and settings in use)$",
+                  p.d.stderr_text(off), re.M)
+    assert m, p.d.stderr_text(off)
+    logged = m.group(1)
+    assert served_serial(p.tport, tlsca.ca_pem) == good
+    assert ghtest.get(p.port, url).status == 403   # the rest of the new file runs
+    a = _auto(p.port)
+    assert a["LastReload"] != "0" and a["LastReloadOK"] == "0", a
+    assert a["LastReloadError"] == logged, (a, logged)
+    assert a["LastReloadApplied"] == "1", a
+    st, _, body = ghtest.status_page(p.port, "api/overview")
+    j = json.loads(body)
+    assert j["reload_ok"] is False and j["reload_error"] == logged, j
+    assert j["reload_applied"] is True, j
+    st, _, body = ghtest.status_page(p.port, "metrics")
+    assert "gatehouse_config_last_reload_successful 0\n" in body.decode()
+    st, _, body = ghtest.status_page(p.port, "")
+    html = body.decode()
+    row = html[html.index('id="ov-reload"'):]
+    row = row[:row.index("</tr>")]
+    assert "failed" in row and "SSLCertificate" in row, row
+    assert "the TLS certificates and settings of the previous one were kept" in row, row
+    assert "the previous configuration keeps running" not in row, row
+    # the good pair: the reload succeeds again
+    shutil.copy(tlsca.renewed_key, p.key)
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
+    a = _auto(p.port)
+    assert a["LastReloadOK"] == "1" and a["LastReloadError"] == "", a
+    assert a["LastReloadApplied"] == "1", a
 
 
 def test_reload_turns_a_plain_listener_into_an_https_one(tls_proxy, ctx, tlsca):  # noqa: F811
