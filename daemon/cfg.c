@@ -3534,11 +3534,14 @@ cfg_listen_override(const char *const *addrs, size_t n, unsigned port, char *err
 }
 
 /* After the file: the command line's listeners replace the Listen lines (-l), or their port
- * (-p; addresses that become equal are kept once). */
+ * (-p; addresses that become equal are kept once). -p is the proxy's port: beside plain
+ * listeners the https ones keep theirs (moving both to one port would drop one of them, and
+ * a PAC offers each on its own port); with https listeners only, -p moves them. */
 static int
 cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 {
 	size_t k = 0;
+	int plain = 0;
 
 	if (cfg_ov.n == 0 && cfg_ov.port == 0)
 		return 0;
@@ -3549,16 +3552,23 @@ cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 	}
 	if (cfg_ov.port == 0)
 		return 0;
+	for (size_t i = 0; i < c->nlisten; i++)
+		plain |= !c->listen[i].https;
 	for (size_t i = 0; i < c->nlisten; i++) {
 		struct cfg_listen l = c->listen[i];
 		int dup = 0;
 
-		cfg_listen_set_port(&l, cfg_ov.port);
+		if (!(plain && l.https))
+			cfg_listen_set_port(&l, cfg_ov.port);
 		for (size_t j = 0; j < k && !dup; j++) {
-			dup = strcmp(c->listen[j].text, l.text) == 0;
-			if (!dup && cfg_listen_overlaps(&c->listen[j], &l)) {
-				snprintf(errbuf, errlen, "%s: -p %u: %s overlaps %s", c->path, cfg_ov.port,
-				         l.text, c->listen[j].text);
+			int same = strcmp(c->listen[j].text, l.text) == 0;
+
+			dup = same && c->listen[j].https == l.https;
+			if (!dup && (same || cfg_listen_overlaps(&c->listen[j], &l))) {
+				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s (the https "
+				         "listener keeps its port: give another, or use -l)", c->path,
+				         cfg_ov.port, l.text, l.https ? " https" : "",
+				         c->listen[j].text, c->listen[j].https ? " https" : "");
 				return -1;
 			}
 		}
@@ -3935,7 +3945,8 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		/* -M: the command line's listeners, as directives that mean the same. */
 		fputs("\n# The command line (-l, -p) replaces the listeners\nListenReset\n", dump);
 		for (size_t i = 0; i < c->nlisten; i++)
-			fprintf(dump, "Listen %s\n", c->listen[i].text);
+			fprintf(dump, "Listen %s%s\n", c->listen[i].text,
+			        c->listen[i].https ? " https" : "");
 	}
 	/* Compile the intranet policy; conflicts it sees are warnings for -t and the log. */
 	{

@@ -11,11 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
 import ghtest
 from tlsca import tlsca  # noqa: F401
+
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 
 def write_conf(tmp_path, name, lines):
@@ -193,3 +196,63 @@ def test_relative_certificate_paths_are_relative_to_the_file(gh_bin, tlsca, tmp_
     os.remove(d / "key.pem")
     rc, out = check(gh_bin, str(conf))
     assert rc == 1 and "%s:4: SSLCertificateKeyFile" % conf in out, out
+
+
+# ---------------------------------------------------------------- -p beside an https listener
+
+def test_dash_p_moves_the_plain_listener_and_keeps_the_https_port(gh_bin, ctx, tlsca,  # noqa: F811
+                                                                  tmp_path):
+    # -p is the proxy's port: it used to put the https listener on it too, where the plain
+    # one (same address, same port) swallowed it
+    tport, newport = ghtest.free_port(), ghtest.free_port()
+    conf, port = write_conf(tmp_path, "dashp.conf", [
+        "Listen 127.0.0.1:%d https" % tport,
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "DNSServer 127.0.0.1:%d" % ctx.dns_port,
+        "<Proxy *>", "    Require ip 127.0.0.1", "</Proxy>"])
+    dump = subprocess.run([gh_bin, "-M", "-p", str(newport), "-f", conf], capture_output=True,
+                          text=True, timeout=30, env=ghtest.clean_env())
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout.endswith("\nListenReset\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d https\n"
+                                % (newport, tport)), dump.stdout[-500:]
+    err = tmp_path / "dashp.stderr"
+    with open(err, "w") as ef:
+        proc = subprocess.Popen([gh_bin, "-p", str(newport), "-f", conf], stdout=ef, stderr=ef,
+                                stdin=subprocess.DEVNULL, env=ghtest.clean_env())
+    try:
+        deadline = time.monotonic() + 10
+        assert ghtest.wait_listening("127.0.0.1", newport, deadline, proc), err.read_text()
+        assert ghtest.wait_listening("127.0.0.1", tport, deadline, proc), err.read_text()
+        assert not ghtest.can_connect("127.0.0.1", port)
+        url = "http://origin.test:%d/size/10" % ctx.origin_port
+        assert ghtest.get(newport, url).status == 200   # plain HTTP on -p's port
+        p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % tport,
+                            "-servername", "localhost", "-CAfile", tlsca.ca_pem,
+                            "-verify_return_error"], input=b"", capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr  # TLS on the https listener's own port
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=30)
+    text = err.read_text()
+    assert rc == 0 and "Sanitizer" not in text, text
+    # -p onto the https listener's port: an error naming both, before anything listens
+    p = subprocess.run([gh_bin, "-t", "-p", str(tport), "-f", conf], capture_output=True,
+                       text=True, timeout=30, env=ghtest.clean_env())
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert ("-p %d: 127.0.0.1:%d https overlaps 127.0.0.1:%d" % (tport, tport, tport)
+            in p.stderr), p.stderr
+    assert "use -l" in p.stderr, p.stderr
+
+
+def test_dash_p_with_https_listeners_only_moves_them(gh_bin, tlsca, tmp_path):  # noqa: F811
+    conf, port = write_conf(tmp_path, "dashp2.conf", [
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key])
+    text = open(conf).read().replace("Listen 127.0.0.1:%d\n" % port,
+                                     "Listen 127.0.0.1:%d https\n" % port)
+    open(conf, "w").write(text)
+    newport = ghtest.free_port()
+    dump = subprocess.run([gh_bin, "-M", "-p", str(newport), "-f", conf], capture_output=True,
+                          text=True, timeout=30, env=ghtest.clean_env())
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout.endswith("\nListenReset\nListen 127.0.0.1:%d https\n" % newport), \
+        dump.stdout[-500:]
