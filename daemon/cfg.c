@@ -3565,8 +3565,8 @@ cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 
 			dup = same && c->listen[j].https == l.https;
 			if (!dup && (same || cfg_listen_overlaps(&c->listen[j], &l))) {
-				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s (the https "
-				         "listener keeps its port: give another, or use -l)", c->path,
+				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s (beside a "
+				         "plain listener an https one keeps its port: choose another)", c->path,
 				         cfg_ov.port, l.text, l.https ? " https" : "",
 				         c->listen[j].text, c->listen[j].https ? " https" : "");
 				return -1;

@@ -22,7 +22,7 @@ extern const char *const ui_outcome_names[UI_OUTCOMES]; /* "hit", "miss", "refre
 #define UI_PARENTS_MAX 32   /* parents listed (nparents counts them all) */
 
 struct ui_parent {
-	char name[300];          /* "host:port" */
+	char name[300];          /* "host:port", "https://host:port" (pol_parent.key) */
 	int up;
 	unsigned backoff_left_ms;   /* while down */
 	unsigned fails;             /* consecutive failures */

@@ -241,7 +241,7 @@ def test_dash_p_moves_the_plain_listener_and_keeps_the_https_port(gh_bin, ctx, t
     assert p.returncode == 1, p.stdout + p.stderr
     assert ("-p %d: 127.0.0.1:%d https overlaps 127.0.0.1:%d" % (tport, tport, tport)
             in p.stderr), p.stderr
-    assert "use -l" in p.stderr, p.stderr
+    assert "an https one keeps its port" in p.stderr, p.stderr
 
 
 def test_dash_p_with_https_listeners_only_moves_them(gh_bin, tlsca, tmp_path):  # noqa: F811
