@@ -206,6 +206,8 @@ struct cfg_parse {
 	unsigned long dir_levels, dir_length; /* CacheDirLevels, CacheDirLength (0: not given) */
 	char notice_first_enable[512];   /* FILE:LINE of the first CacheEnable */
 	char https_where[512];           /* FILE:LINE of the last "Listen ... https" */
+	unsigned ssl_ncert, ssl_nkey;    /* SSLCertificateFile / SSLCertificateKeyFile lines so
+	                                  * far: the n-th key goes with the n-th certificate */
 };
 
 struct cfg_directive;
@@ -671,11 +673,30 @@ cfg_d_ssl_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direc
 	(void)argc;
 	if (argv[1][0] == '\0')
 		return cfg_fail(ps, src, "%s: empty file name", d->name);
-	if (strcasecmp(d->name, "SSLCertificateFile") == 0)
-		field = &c->ssl_cert_file, where = &c->ssl_cert_where;
-	else if (strcasecmp(d->name, "SSLCertificateKeyFile") == 0)
-		field = &c->ssl_key_file, where = &c->ssl_key_where;
-	else if (strcasecmp(d->name, "SSLCertificateChainFile") == 0)
+	if (strcasecmp(d->name, "SSLCertificateFile") == 0) {
+		/* Apache: repeated, one certificate per key type, each with its own key line */
+		unsigned n = ps->ssl_ncert++;
+		if (n > CFG_SSL_MORE_MAX)
+			return cfg_fail(ps, src, "%s: more than %d certificates (one per key type: "
+			                "RSA, ECDSA ...)", d->name, CFG_SSL_MORE_MAX + 1);
+		if (n == 0)
+			field = &c->ssl_cert_file, where = &c->ssl_cert_where;
+		else
+			field = &c->ssl_more[n - 1].cert, where = &c->ssl_more[n - 1].cert_where;
+		if (n > 0 && c->nssl_more < n)
+			c->nssl_more = n;
+	} else if (strcasecmp(d->name, "SSLCertificateKeyFile") == 0) {
+		unsigned n = ps->ssl_nkey++;
+		if (n > CFG_SSL_MORE_MAX)
+			return cfg_fail(ps, src, "%s: more than %d keys (one per SSLCertificateFile)",
+			                d->name, CFG_SSL_MORE_MAX + 1);
+		if (n == 0)
+			field = &c->ssl_key_file, where = &c->ssl_key_where;
+		else
+			field = &c->ssl_more[n - 1].key, where = &c->ssl_more[n - 1].key_where;
+		if (n > 0 && c->nssl_more < n)
+			c->nssl_more = n;
+	} else if (strcasecmp(d->name, "SSLCertificateChainFile") == 0)
 		field = &c->ssl_chain_file, where = &c->ssl_chain_where;
 	else if (strcasecmp(d->name, "SSLProxyCACertificateFile") == 0)
 		field = &c->ssl_proxy_ca_file, where = &c->ssl_proxy_ca_where;
@@ -3565,10 +3586,13 @@ cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 
 			dup = same && c->listen[j].https == l.https;
 			if (!dup && (same || cfg_listen_overlaps(&c->listen[j], &l))) {
-				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s (beside a "
-				         "plain listener an https one keeps its port: choose another)", c->path,
+				int tls = l.https || c->listen[j].https;
+
+				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s%s", c->path,
 				         cfg_ov.port, l.text, l.https ? " https" : "",
-				         c->listen[j].text, c->listen[j].https ? " https" : "");
+				         c->listen[j].text, c->listen[j].https ? " https" : "",
+				         tls ? " (beside a plain listener an https one keeps its port: "
+				               "choose another)" : "");
 				return -1;
 			}
 		}
@@ -3888,6 +3912,14 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		snprintf(errbuf, errlen, "%s: out of memory", name);
 		rc = -1;
 	}
+	/* The n-th key goes with the n-th certificate (Apache): one too many has no certificate. */
+	if (rc == 0 && ps.ssl_nkey > ps.ssl_ncert) {
+		const char *w = ps.ssl_nkey == 1 ? c->ssl_key_where
+		                                 : c->ssl_more[ps.ssl_nkey - 2].key_where;
+		snprintf(errbuf, errlen, "%s: SSLCertificateKeyFile: no SSLCertificateFile to go with "
+		         "(the n-th key belongs to the n-th certificate)", w ? w : name);
+		rc = -1;
+	}
 	/* A TLS listener presents a certificate: without one it could only fail every client. */
 	if (rc == 0 && !c->ssl_cert_file) {
 		for (size_t i = 0; i < c->nlisten; i++) {
@@ -4076,6 +4108,10 @@ cfg_unref(struct cfg **cp)
 	free(c->ssl_cert_file); free(c->ssl_cert_where);
 	free(c->ssl_key_file); free(c->ssl_key_where);
 	free(c->ssl_chain_file); free(c->ssl_chain_where);
+	for (size_t i = 0; i < c->nssl_more; i++) {
+		free(c->ssl_more[i].cert); free(c->ssl_more[i].cert_where);
+		free(c->ssl_more[i].key); free(c->ssl_more[i].key_where);
+	}
 	free(c->ssl_protocol); free(c->ssl_protocol_where);
 	free(c->ssl_ciphers); free(c->ssl_ciphers_where);
 	free(c->ssl_ciphers13); free(c->ssl_ciphers13_where);

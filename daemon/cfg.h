@@ -41,6 +41,8 @@ struct cfg_location {
 	void *users;           /* the loaded htpasswd file (webui/auth.h), or NULL */
 };
 
+#define CFG_SSL_MORE_MAX 3 /* SSLCertificateFile lines after the first (key types) */
+
 struct cfg_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -90,7 +92,16 @@ struct cfg {
 	char *ssl_cert_file, *ssl_cert_where;   /* SSLCertificateFile PATH (for https listeners) */
 	char *ssl_key_file, *ssl_key_where;     /* SSLCertificateKeyFile PATH; NULL: the key is in
 	                                         * the certificate file */
-	char *ssl_chain_file, *ssl_chain_where; /* SSLCertificateChainFile PATH */
+	/* More SSLCertificateFile lines (Apache 2.4): another pair each, for another key type (an
+	 * RSA and an ECDSA certificate; OpenSSL presents the one the client's signature
+	 * algorithms take). The n-th SSLCertificateKeyFile goes with the n-th certificate; the
+	 * first pair is ssl_cert_file/ssl_key_file. */
+	struct cfg_ssl_pair {
+		char *cert, *cert_where, *key, *key_where; /* key NULL: in the certificate file */
+	} ssl_more[CFG_SSL_MORE_MAX];
+	size_t nssl_more;
+	char *ssl_chain_file, *ssl_chain_where; /* SSLCertificateChainFile PATH (for the first
+	                                         * certificate) */
 	char *ssl_protocol, *ssl_protocol_where;/* SSLProtocol as written ("-all +TLSv1.3"); NULL:
 	                                         * TLSv1.2 and TLSv1.3 */
 	char *ssl_ciphers, *ssl_ciphers_where;  /* SSLCipherSuite [SSL] LIST: TLS 1.2 and below

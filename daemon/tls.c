@@ -345,6 +345,19 @@ tls_load_key(SSL_CTX *ctx, const char *path, const char *where, const char *dnam
 	return 0;
 }
 
+/* Another certificate and its key (the key in the certificate file when key is NULL) into
+ * ctx: OpenSSL keeps one per key type, and the current one, whose key is checked, is the one
+ * just loaded. A second pair of the same type replaces the first. */
+static int
+tls_load_pair(SSL_CTX *ctx, const struct cfg_ssl_pair *p, char *err, size_t errlen)
+{
+	if (tls_load_cert(ctx, p->cert, p->cert_where, "SSLCertificateFile", err, errlen) < 0)
+		return -1;
+	if (p->key != NULL)
+		return tls_load_key(ctx, p->key, p->key_where, "SSLCertificateKeyFile", err, errlen);
+	return tls_load_key(ctx, p->cert, p->cert_where, "SSLCertificateFile", err, errlen);
+}
+
 /* --- ticket keys (server) ------------------------------------------------------------- */
 
 struct tls_tkey {
@@ -646,6 +659,9 @@ tls_set_server(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	                        errlen) < 0) {
 		return -1;
 	}
+	for (size_t i = 0; i < c->nssl_more; i++) /* other key types (Apache 2.4) */
+		if (tls_load_pair(x, &c->ssl_more[i], err, errlen) < 0)
+			return -1;
 	static const unsigned char sid[] = "gatehouse";
 	SSL_CTX_set_session_id_context(x, sid, sizeof(sid) - 1);
 	/* tickets only: a server-side cache would be per worker and lost at a reload */

@@ -168,6 +168,35 @@ def test_cipher_list_error_names_the_line_of_its_protocol(gh_bin, tlsca, tmp_pat
                            % (re.escape(conf), n, name))
 
 
+def test_second_certificate_pair_errors_name_their_lines(gh_bin, tlsca, tmp_path):  # noqa: F811
+    # the second SSLCertificateFile goes with the second SSLCertificateKeyFile
+    conf, port = write_conf(tmp_path, "pair2.conf", [
+        "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "SSLCertificateFile %s" % tlsca.renewed_pem,
+        "SSLCertificateKeyFile %s" % tlsca.wrongname_key])
+    n = line_of(conf, "SSLCertificateKeyFile %s" % tlsca.wrongname_key)
+    refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCertificateKeyFile .*the key does not "
+                       r"match the certificate" % (re.escape(conf), n))
+    # a missing second certificate names its own line
+    gone = str(tmp_path / "gone.pem")
+    conf, port = write_conf(tmp_path, "pair3.conf", [
+        "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "SSLCertificateFile %s" % gone])
+    n = line_of(conf, "SSLCertificateFile %s" % gone)
+    refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCertificateFile %s: No such file"
+                       % (re.escape(conf), n, re.escape(gone)))
+    # one key more than certificates
+    conf, port = write_conf(tmp_path, "pair4.conf", [
+        "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "SSLCertificateKeyFile %s" % tlsca.renewed_key])
+    n = line_of(conf, "SSLCertificateKeyFile %s" % tlsca.renewed_key)
+    refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCertificateKeyFile: no "
+                       r"SSLCertificateFile to go with" % (re.escape(conf), n))
+
+
 def test_an_error_in_an_included_file_names_that_file(gh_bin, tlsca, tmp_path):  # noqa: F811
     inc = tmp_path / "tls.conf"
     inc.write_text("# TLS\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\n"

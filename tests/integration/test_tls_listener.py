@@ -226,6 +226,52 @@ def test_cipher_lists_for_tls12_and_tls13_combine(tls_proxy, tlsca, tmp_path):  
     assert chk.returncode == 0 and "Syntax OK" in chk.stderr, chk.stdout + chk.stderr
 
 
+def ecdsa_leaf(tlsca, d):  # noqa: F811
+    """A P-256 certificate for localhost signed by the test CA, and its key, in d."""
+    d.mkdir(exist_ok=True)
+    key, csr, pem, ext = (str(d / n) for n in ("ec.key", "ec.csr", "ec.pem", "ec.ext"))
+    (d / "ec.ext").write_text("[leaf]\nbasicConstraints=critical,CA:FALSE\n"
+                              "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                              "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for args in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-out", key],
+                 ["req", "-new", "-key", key, "-subj", "/O=Gatehouse tests/CN=localhost",
+                  "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", tlsca.ca_pem, "-CAkey", tlsca.ca_key,
+                  "-set_serial", "0x4ec", "-sha256", "-days", "30", "-extfile", ext,
+                  "-extensions", "leaf", "-out", pem]):
+        subprocess.run([OPENSSL] + args, check=True, capture_output=True, timeout=60)
+    return pem, key
+
+
+def presented_key_type(port, ca, args):
+    """The public key algorithm of the certificate the listener presents to s_client args."""
+    rc, out = s_client(port, ["-CAfile", ca, "-verify_return_error"] + args)
+    assert rc == 0, out
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+    assert m, out
+    p = subprocess.run([OPENSSL, "x509", "-noout", "-text"], input=m.group(0).encode(),
+                       capture_output=True, timeout=30)
+    t = p.stdout.decode()
+    return "ec" if "id-ecPublicKey" in t else "rsa" if "rsaEncryption" in t else t
+
+
+def test_an_rsa_and_an_ecdsa_certificate_by_the_clients_signature_algorithms(
+        tls_proxy, tlsca, tmp_path):  # noqa: F811
+    # Apache 2.4: SSLCertificateFile repeated, one per key type, the n-th key file with the
+    # n-th certificate; the client's signature algorithms pick (a second line used to replace
+    # the first: only one certificate was ever presented)
+    ec_pem, ec_key = ecdsa_leaf(tlsca, tmp_path / "ec")
+    p = tls_proxy(["SSLCertificateFile %s" % ec_pem, "SSLCertificateKeyFile %s" % ec_key])
+    for proto in ("-tls1_2", "-tls1_3"):
+        assert presented_key_type(p.tport, tlsca.ca_pem,
+                                  [proto, "-sigalgs", "RSA-PSS+SHA256"]) == "rsa"
+        assert presented_key_type(p.tport, tlsca.ca_pem,
+                                  [proto, "-sigalgs", "ECDSA+SHA256"]) == "ec"
+    # a client that takes either still gets a verified certificate
+    assert presented_key_type(p.tport, tlsca.ca_pem, []) in ("rsa", "ec")
+
+
 @pytest.mark.parametrize("proto", ["-tls1_2", "-tls1_3"])
 def test_session_resumption(tls_proxy, tlsca, tmp_path, proto):  # noqa: F811
     p = tls_proxy()

@@ -824,6 +824,20 @@ tls_directives_set_their_fields(void **state)
 	assert_int_equal(c->ssl_proxy_verify, 1);
 	assert_null(c->ssl_protocol);
 	cfg_unref(&c);
+	/* SSLCertificateFile repeated (one per key type): the n-th key goes with the n-th */
+	c = cfg_ok("Listen 3128\nSSLCertificateFile /r.pem\nSSLCertificateKeyFile /r.key\n"
+	           "SSLCertificateFile /e.pem\nSSLCertificateFile /d.pem\n"
+	           "SSLCertificateKeyFile /e.key\n");
+	assert_string_equal(c->ssl_cert_file, "/r.pem");
+	assert_string_equal(c->ssl_key_file, "/r.key");
+	assert_int_equal(c->nssl_more, 2);
+	assert_string_equal(c->ssl_more[0].cert, "/e.pem");
+	assert_string_equal(c->ssl_more[0].cert_where, "t.conf:4");
+	assert_string_equal(c->ssl_more[0].key, "/e.key");
+	assert_string_equal(c->ssl_more[0].key_where, "t.conf:6");
+	assert_string_equal(c->ssl_more[1].cert, "/d.pem");
+	assert_null(c->ssl_more[1].key);
+	cfg_unref(&c);
 	/* one cipher list per protocol, as Apache: a TLS 1.2 and a TLS 1.3 line combine, a later
 	 * line replaces its own protocol's only */
 	c = cfg_ok("Listen 3128\nSSLCipherSuite ECDHE+AESGCM\nSSLCipherSuite TLSv1.3 "
