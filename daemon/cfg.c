@@ -688,8 +688,8 @@ cfg_d_ssl_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direc
 	} else if (strcasecmp(d->name, "SSLCertificateKeyFile") == 0) {
 		unsigned n = ps->ssl_nkey++;
 		if (n > CFG_SSL_MORE_MAX)
-			return cfg_fail(ps, src, "%s: more than %d keys (one per SSLCertificateFile)",
-			                d->name, CFG_SSL_MORE_MAX + 1);
+			return cfg_fail(ps, src, "%s: more than %d keys (one per "
+			                "SSLCertificateFile)", d->name, CFG_SSL_MORE_MAX + 1);
 		if (n == 0)
 			field = &c->ssl_key_file, where = &c->ssl_key_where;
 		else
@@ -773,8 +773,8 @@ cfg_d_ssl_ciphers(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_di
 		if (strcasecmp(argv[1], "TLSv1.3") == 0)
 			tls13 = 1;
 		else if (strcasecmp(argv[1], "SSL") != 0)
-			return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher list, "
-			                "got \"%.100s\"", d->name, argv[1]);
+			return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher "
+			                "list, got \"%.100s\"", d->name, argv[1]);
 	}
 	if (argv[argc - 1][0] == '\0')
 		return cfg_fail(ps, src, "%s: empty cipher list", d->name);
@@ -3591,8 +3591,8 @@ cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s%s", c->path,
 				         cfg_ov.port, l.text, l.https ? " https" : "",
 				         c->listen[j].text, c->listen[j].https ? " https" : "",
-				         tls ? " (beside a plain listener an https one keeps its port: "
-				               "choose another)" : "");
+				         tls ? " (beside a plain listener an https one keeps its "
+				               "port: choose another)" : "");
 				return -1;
 			}
 		}
@@ -3916,8 +3916,8 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 	if (rc == 0 && ps.ssl_nkey > ps.ssl_ncert) {
 		const char *w = ps.ssl_nkey == 1 ? c->ssl_key_where
 		                                 : c->ssl_more[ps.ssl_nkey - 2].key_where;
-		snprintf(errbuf, errlen, "%s: SSLCertificateKeyFile: no SSLCertificateFile to go with "
-		         "(the n-th key belongs to the n-th certificate)", w ? w : name);
+		snprintf(errbuf, errlen, "%s: SSLCertificateKeyFile: no SSLCertificateFile to go "
+		         "with (the n-th key belongs to the n-th certificate)", w ? w : name);
 		rc = -1;
 	}
 	/* A TLS listener presents a certificate: without one it could only fail every client. */

@@ -805,7 +805,8 @@ main(int argc, char **argv)
 	main_log_notices(cfg);
 	/* TLS: the library and kernel TLS line in the error log, then the certificates and keys,
 	 * read as root (before the drop). A bad one stops the start, saying why. */
-	if (tls_global_init(err, sizeof(err)) < 0 || main_tls_build(cfg, NULL, err, sizeof(err), NULL, 0) < 0) {
+	if (tls_global_init(err, sizeof(err)) < 0 ||
+	    main_tls_build(cfg, NULL, err, sizeof(err), NULL, 0) < 0) {
 		log_error("%s", err);
 		fprintf(stderr, "%s\n", err);
 		svc_pidfile_close(&pidf);

@@ -354,7 +354,8 @@ tls_load_pair(SSL_CTX *ctx, const struct cfg_ssl_pair *p, char *err, size_t errl
 	if (tls_load_cert(ctx, p->cert, p->cert_where, "SSLCertificateFile", err, errlen) < 0)
 		return -1;
 	if (p->key != NULL)
-		return tls_load_key(ctx, p->key, p->key_where, "SSLCertificateKeyFile", err, errlen);
+		return tls_load_key(ctx, p->key, p->key_where, "SSLCertificateKeyFile", err,
+		                    errlen);
 	return tls_load_key(ctx, p->cert, p->cert_where, "SSLCertificateFile", err, errlen);
 }
 

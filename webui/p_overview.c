@@ -236,8 +236,8 @@ ui_ov_html(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 			ui_out_puts(o, " <code class=\"err\">");
 			ui_out_html(o, ov->reload_err, strlen(ov->reload_err));
 			ui_out_puts(o, ov->reload_applied
-			            ? "</code> (the rest of the new configuration is running; the TLS "
-			              "certificates and settings of the previous one were kept)"
+			            ? "</code> (the rest of the new configuration is running; the "
+			              "TLS certificates and settings of the previous one were kept)"
 			            : "</code> (the previous configuration keeps running)");
 		}
 	}
