@@ -206,6 +206,8 @@ struct cfg_parse {
 	unsigned long dir_levels, dir_length; /* CacheDirLevels, CacheDirLength (0: not given) */
 	char notice_first_enable[512];   /* FILE:LINE of the first CacheEnable */
 	char https_where[512];           /* FILE:LINE of the last "Listen ... https" */
+	unsigned ssl_ncert, ssl_nkey;    /* SSLCertificateFile / SSLCertificateKeyFile lines so
+	                                  * far: the n-th key goes with the n-th certificate */
 };
 
 struct cfg_directive;
@@ -671,11 +673,30 @@ cfg_d_ssl_file(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_direc
 	(void)argc;
 	if (argv[1][0] == '\0')
 		return cfg_fail(ps, src, "%s: empty file name", d->name);
-	if (strcasecmp(d->name, "SSLCertificateFile") == 0)
-		field = &c->ssl_cert_file, where = &c->ssl_cert_where;
-	else if (strcasecmp(d->name, "SSLCertificateKeyFile") == 0)
-		field = &c->ssl_key_file, where = &c->ssl_key_where;
-	else if (strcasecmp(d->name, "SSLCertificateChainFile") == 0)
+	if (strcasecmp(d->name, "SSLCertificateFile") == 0) {
+		/* Apache: repeated, one certificate per key type, each with its own key line */
+		unsigned n = ps->ssl_ncert++;
+		if (n > CFG_SSL_MORE_MAX)
+			return cfg_fail(ps, src, "%s: more than %d certificates (one per key type: "
+			                "RSA, ECDSA ...)", d->name, CFG_SSL_MORE_MAX + 1);
+		if (n == 0)
+			field = &c->ssl_cert_file, where = &c->ssl_cert_where;
+		else
+			field = &c->ssl_more[n - 1].cert, where = &c->ssl_more[n - 1].cert_where;
+		if (n > 0 && c->nssl_more < n)
+			c->nssl_more = n;
+	} else if (strcasecmp(d->name, "SSLCertificateKeyFile") == 0) {
+		unsigned n = ps->ssl_nkey++;
+		if (n > CFG_SSL_MORE_MAX)
+			return cfg_fail(ps, src, "%s: more than %d keys (one per "
+			                "SSLCertificateFile)", d->name, CFG_SSL_MORE_MAX + 1);
+		if (n == 0)
+			field = &c->ssl_key_file, where = &c->ssl_key_where;
+		else
+			field = &c->ssl_more[n - 1].key, where = &c->ssl_more[n - 1].key_where;
+		if (n > 0 && c->nssl_more < n)
+			c->nssl_more = n;
+	} else if (strcasecmp(d->name, "SSLCertificateChainFile") == 0)
 		field = &c->ssl_chain_file, where = &c->ssl_chain_where;
 	else if (strcasecmp(d->name, "SSLProxyCACertificateFile") == 0)
 		field = &c->ssl_proxy_ca_file, where = &c->ssl_proxy_ca_where;
@@ -735,24 +756,39 @@ cfg_d_ssl_protocol(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_d
 	                         cfg_args_join(argv, argc));
 }
 
-/* SSLCipherSuite / SSLProxyCipherSuite [SSL|TLSv1.3] SPEC: kept as written; tls_set_build
- * gives the string to OpenSSL and names this line when OpenSSL refuses it. */
+/* SSLCipherSuite / SSLProxyCipherSuite [SSL|TLSv1.3] SPEC: one list per protocol, as in
+ * Apache 2.4 (SSL, the default, is TLS 1.2 and below; TLSv1.3 the TLS 1.3 suites, which
+ * OpenSSL sets apart), so that a TLS 1.2 line and a TLS 1.3 line combine and a later line
+ * replaces only its own protocol's. The list is kept as written; tls_set_build gives it to
+ * OpenSSL and names this line when OpenSSL refuses it. */
 static int
 cfg_d_ssl_ciphers(struct cfg_parse *ps, struct cfg_src *src, const struct cfg_directive *d,
                   char **argv, size_t argc)
 {
 	struct cfg *c = ps->c;
+	int proxy = strcasecmp(d->name, "SSLProxyCipherSuite") == 0;
+	int tls13 = 0;
 
-	if (argc == 3 && strcasecmp(argv[1], "SSL") != 0 && strcasecmp(argv[1], "TLSv1.3") != 0)
-		return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher list, got "
-		                "\"%.100s\"", d->name, argv[1]);
+	if (argc == 3) {
+		if (strcasecmp(argv[1], "TLSv1.3") == 0)
+			tls13 = 1;
+		else if (strcasecmp(argv[1], "SSL") != 0)
+			return cfg_fail(ps, src, "%s: expected SSL or TLSv1.3 before the cipher "
+			                "list, got \"%.100s\"", d->name, argv[1]);
+	}
 	if (argv[argc - 1][0] == '\0')
 		return cfg_fail(ps, src, "%s: empty cipher list", d->name);
-	if (strcasecmp(d->name, "SSLProxyCipherSuite") == 0)
+	if (proxy && tls13)
+		return cfg_set_str_where(ps, src, &c->ssl_proxy_ciphers13,
+		                         &c->ssl_proxy_ciphers13_where, strdup(argv[argc - 1]));
+	if (proxy)
 		return cfg_set_str_where(ps, src, &c->ssl_proxy_ciphers, &c->ssl_proxy_ciphers_where,
-		                         cfg_args_join(argv, argc));
+		                         strdup(argv[argc - 1]));
+	if (tls13)
+		return cfg_set_str_where(ps, src, &c->ssl_ciphers13, &c->ssl_ciphers13_where,
+		                         strdup(argv[argc - 1]));
 	return cfg_set_str_where(ps, src, &c->ssl_ciphers, &c->ssl_ciphers_where,
-	                         cfg_args_join(argv, argc));
+	                         strdup(argv[argc - 1]));
 }
 
 /* SSLProxyVerify require|none: Apache's optional and optional_no_ca would accept what fails
@@ -3534,11 +3570,14 @@ cfg_listen_override(const char *const *addrs, size_t n, unsigned port, char *err
 }
 
 /* After the file: the command line's listeners replace the Listen lines (-l), or their port
- * (-p; addresses that become equal are kept once). */
+ * (-p; addresses that become equal are kept once). -p is the proxy's port: beside plain
+ * listeners the https ones keep theirs (moving both to one port would drop one of them, and
+ * a PAC offers each on its own port); with https listeners only, -p moves them. */
 static int
 cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 {
 	size_t k = 0;
+	int plain = 0;
 
 	if (cfg_ov.n == 0 && cfg_ov.port == 0)
 		return 0;
@@ -3549,16 +3588,26 @@ cfg_listen_apply(struct cfg *c, char *errbuf, size_t errlen)
 	}
 	if (cfg_ov.port == 0)
 		return 0;
+	for (size_t i = 0; i < c->nlisten; i++)
+		plain |= !c->listen[i].https;
 	for (size_t i = 0; i < c->nlisten; i++) {
 		struct cfg_listen l = c->listen[i];
 		int dup = 0;
 
-		cfg_listen_set_port(&l, cfg_ov.port);
+		if (!(plain && l.https))
+			cfg_listen_set_port(&l, cfg_ov.port);
 		for (size_t j = 0; j < k && !dup; j++) {
-			dup = strcmp(c->listen[j].text, l.text) == 0;
-			if (!dup && cfg_listen_overlaps(&c->listen[j], &l)) {
-				snprintf(errbuf, errlen, "%s: -p %u: %s overlaps %s", c->path, cfg_ov.port,
-				         l.text, c->listen[j].text);
+			int same = strcmp(c->listen[j].text, l.text) == 0;
+
+			dup = same && c->listen[j].https == l.https;
+			if (!dup && (same || cfg_listen_overlaps(&c->listen[j], &l))) {
+				int tls = l.https || c->listen[j].https;
+
+				snprintf(errbuf, errlen, "%s: -p %u: %s%s overlaps %s%s%s", c->path,
+				         cfg_ov.port, l.text, l.https ? " https" : "",
+				         c->listen[j].text, c->listen[j].https ? " https" : "",
+				         tls ? " (beside a plain listener an https one keeps its "
+				               "port: choose another)" : "");
 				return -1;
 			}
 		}
@@ -3878,6 +3927,14 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		snprintf(errbuf, errlen, "%s: out of memory", name);
 		rc = -1;
 	}
+	/* The n-th key goes with the n-th certificate (Apache): one too many has no certificate. */
+	if (rc == 0 && ps.ssl_nkey > ps.ssl_ncert) {
+		const char *w = ps.ssl_nkey == 1 ? c->ssl_key_where
+		                                 : c->ssl_more[ps.ssl_nkey - 2].key_where;
+		snprintf(errbuf, errlen, "%s: SSLCertificateKeyFile: no SSLCertificateFile to go "
+		         "with (the n-th key belongs to the n-th certificate)", w ? w : name);
+		rc = -1;
+	}
 	/* A TLS listener presents a certificate: without one it could only fail every client. */
 	if (rc == 0 && !c->ssl_cert_file) {
 		for (size_t i = 0; i < c->nlisten; i++) {
@@ -3935,7 +3992,8 @@ cfg_load_common(const char *name, const char *path, const char *text, struct cfg
 		/* -M: the command line's listeners, as directives that mean the same. */
 		fputs("\n# The command line (-l, -p) replaces the listeners\nListenReset\n", dump);
 		for (size_t i = 0; i < c->nlisten; i++)
-			fprintf(dump, "Listen %s\n", c->listen[i].text);
+			fprintf(dump, "Listen %s%s\n", c->listen[i].text,
+			        c->listen[i].https ? " https" : "");
 	}
 	/* Compile the intranet policy; conflicts it sees are warnings for -t and the log. */
 	{
@@ -4065,13 +4123,19 @@ cfg_unref(struct cfg **cp)
 	free(c->ssl_cert_file); free(c->ssl_cert_where);
 	free(c->ssl_key_file); free(c->ssl_key_where);
 	free(c->ssl_chain_file); free(c->ssl_chain_where);
+	for (size_t i = 0; i < c->nssl_more; i++) {
+		free(c->ssl_more[i].cert); free(c->ssl_more[i].cert_where);
+		free(c->ssl_more[i].key); free(c->ssl_more[i].key_where);
+	}
 	free(c->ssl_protocol); free(c->ssl_protocol_where);
 	free(c->ssl_ciphers); free(c->ssl_ciphers_where);
+	free(c->ssl_ciphers13); free(c->ssl_ciphers13_where);
 	free(c->ssl_proxy_ca_file); free(c->ssl_proxy_ca_where);
 	free(c->ssl_proxy_ca_path);
 	free(c->ssl_proxy_machine_cert); free(c->ssl_proxy_machine_where);
 	free(c->ssl_proxy_protocol); free(c->ssl_proxy_protocol_where);
 	free(c->ssl_proxy_ciphers); free(c->ssl_proxy_ciphers_where);
+	free(c->ssl_proxy_ciphers13); free(c->ssl_proxy_ciphers13_where);
 	free(c->error_log);
 	free(c->user);
 	free(c->group);

@@ -41,6 +41,8 @@ struct cfg_location {
 	void *users;           /* the loaded htpasswd file (webui/auth.h), or NULL */
 };
 
+#define CFG_SSL_MORE_MAX 3 /* SSLCertificateFile lines after the first (key types) */
+
 struct cfg_listen {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
@@ -90,18 +92,31 @@ struct cfg {
 	char *ssl_cert_file, *ssl_cert_where;   /* SSLCertificateFile PATH (for https listeners) */
 	char *ssl_key_file, *ssl_key_where;     /* SSLCertificateKeyFile PATH; NULL: the key is in
 	                                         * the certificate file */
-	char *ssl_chain_file, *ssl_chain_where; /* SSLCertificateChainFile PATH */
+	/* More SSLCertificateFile lines (Apache 2.4): another pair each, for another key type (an
+	 * RSA and an ECDSA certificate; OpenSSL presents the one the client's signature
+	 * algorithms take). The n-th SSLCertificateKeyFile goes with the n-th certificate; the
+	 * first pair is ssl_cert_file/ssl_key_file. */
+	struct cfg_ssl_pair {
+		char *cert, *cert_where, *key, *key_where; /* key NULL: in the certificate file */
+	} ssl_more[CFG_SSL_MORE_MAX];
+	size_t nssl_more;
+	char *ssl_chain_file, *ssl_chain_where; /* SSLCertificateChainFile PATH (for the first
+	                                         * certificate) */
 	char *ssl_protocol, *ssl_protocol_where;/* SSLProtocol as written ("-all +TLSv1.3"); NULL:
 	                                         * TLSv1.2 and TLSv1.3 */
-	char *ssl_ciphers, *ssl_ciphers_where;  /* SSLCipherSuite (TLS 1.2 list); NULL: Mozilla
-	                                         * intermediate */
+	char *ssl_ciphers, *ssl_ciphers_where;  /* SSLCipherSuite [SSL] LIST: TLS 1.2 and below
+	                                         * (the list alone); NULL: Mozilla intermediate */
+	char *ssl_ciphers13, *ssl_ciphers13_where; /* SSLCipherSuite TLSv1.3 LIST; NULL: OpenSSL's
+	                                         * (every TLS 1.3 suite). One list per protocol,
+	                                         * as Apache: a later line replaces its own */
 	char *ssl_proxy_ca_file, *ssl_proxy_ca_where; /* SSLProxyCACertificateFile; NULL: system */
 	char *ssl_proxy_ca_path;                /* SSLProxyCACertificatePath; NULL: /etc/ssl/certs */
 	int ssl_proxy_verify;                   /* SSLProxyVerify require (1, default) | none (0) */
 	char *ssl_proxy_machine_cert, *ssl_proxy_machine_where; /* SSLProxyMachineCertificateFile:
 	                                         * PEM with the client certificate and its key */
 	char *ssl_proxy_protocol, *ssl_proxy_protocol_where; /* SSLProxyProtocol; NULL: 1.2 + 1.3 */
-	char *ssl_proxy_ciphers, *ssl_proxy_ciphers_where;   /* SSLProxyCipherSuite */
+	char *ssl_proxy_ciphers, *ssl_proxy_ciphers_where;   /* SSLProxyCipherSuite [SSL] */
+	char *ssl_proxy_ciphers13, *ssl_proxy_ciphers13_where; /* SSLProxyCipherSuite TLSv1.3 */
 	int ftp_tls;                            /* FTPTLS Off|Try|Require: CFG_FTPTLS_*; Try */
 	struct tls_set *tls;                    /* built by main.c (tls_set_build) after parsing;
 	                                         * released by cfg_free; NULL until built */

@@ -465,7 +465,7 @@ explain_parents(struct explain *x, const struct pol_decision *d)
 			first = (int)i;
 		snprintf(name, sizeof(name), "parent %zu", i + 1);
 		explain_step(x, name, down ? "down" : first == (int)i ? "up: tried first" : "up",
-		             pp->where, "%s%s%s: %s", pp->tls ? "https://" : "", pp->key,
+		             pp->where, "%s%s: %s", pp->key,
 		             pp->auth ? " (with credentials)" : "", down ? "marked down, " : "up");
 		struct ui_explain_step *s = &x->r.step[x->r.nsteps - 1];
 		size_t n = strlen(s->detail);
@@ -479,8 +479,7 @@ explain_parents(struct explain *x, const struct pol_decision *d)
 			         fails, fails == 1 ? "" : "s", *err ? ", last: " : "", err);
 	}
 	if (first >= 0)
-		explain_outcome(x, "forwarded through parent %s%s%s",
-		                d->parents[first]->tls ? "https://" : "", d->parents[first]->key,
+		explain_outcome(x, "forwarded through parent %s%s", d->parents[first]->key,
 		                d->parents[first]->tls ? " (TLS to the parent)" : "");
 	else if (d->fallback_direct)
 		explain_outcome(x, "every parent is down: sent direct (ProxyRemoteFallback direct)");

@@ -19,7 +19,9 @@
  * (main_tls_build): at the start, as root before the drop, a failure is fatal (and -t says
  * it); at a reload, a failure (a renewed certificate that does not match its key, say) is
  * logged and the new snapshot keeps the running set, so the listener goes on presenting the
- * old certificate. Connections keep the set they started with.
+ * old certificate; the reload counts as failed (status page, ?auto, /metrics) with that line
+ * as its reason, while the rest of the new file is running. Connections keep the set they
+ * started with.
  *
  * Privileges: started as root, the daemon refuses to run unless the config names a User
  * ("User root" keeps root on purpose). Everything that needs root happens before the drop:
@@ -251,14 +253,18 @@ main_has_https(const struct cfg *c)
 
 /*
  * Give c its TLS set (tls_set_build). old NULL: the start, where a failure is an error (-1,
- * err). old given: a reload; a failure keeps old's set in c (logged with the reason) unless
- * old's set cannot serve c's https listeners, which fails the reload (-1).
+ * err). old given: a reload; a failure keeps old's set in c (logged with the reason, the
+ * same line in kept, for the status page: the reload did not fully succeed) unless old's
+ * set cannot serve c's https listeners, which fails the reload (-1). kept is "" otherwise.
  */
 static int
-main_tls_build(struct cfg *c, const struct cfg *old, char *err, size_t errlen)
+main_tls_build(struct cfg *c, const struct cfg *old, char *err, size_t errlen, char *kept,
+               size_t keptlen)
 {
 	char why[1024];
 
+	if (keptlen > 0)
+		kept[0] = '\0';
 	c->tls = tls_set_build(c, why, sizeof(why));
 	if (c->tls != NULL)
 		return 0;
@@ -269,7 +275,8 @@ main_tls_build(struct cfg *c, const struct cfg *old, char *err, size_t errlen)
 	}
 	tls_set_ref(old->tls);
 	c->tls = old->tls;
-	log_error("TLS: %s; keeping the certificates and settings in use", why);
+	snprintf(kept, keptlen, "TLS: %s; keeping the certificates and settings in use", why);
+	log_error("%s", kept);
 	return 0;
 }
 
@@ -287,6 +294,7 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	int kept[CFG_MAX_LISTEN];      /* new listen index -> old index, or -1: new address */
 	int wanted[CFG_MAX_LISTEN];    /* old listen index still in the new config */
 	char err[1024], state[128];
+	char tls_kept[1200] = "";      /* main_tls_build: the TLS settings were kept, and why */
 	size_t total = (size_t)nw * CFG_MAX_LISTEN;
 	int *nfds = NULL;
 
@@ -295,7 +303,7 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	main_notify(state);
 	if (cfg_load(path, &n, err, sizeof(err)) < 0)
 		goto refuse;
-	if (main_tls_build(n, cur, err, sizeof(err)) < 0) {
+	if (main_tls_build(n, cur, err, sizeof(err), tls_kept, sizeof(tls_kept)) < 0) {
 		cfg_unref(&n);
 		goto refuse;
 	}
@@ -380,8 +388,10 @@ main_reload(const char *path, struct cfg **cfgp, struct worker *workers, unsigne
 	cfg_unref(&cur);
 	*cfgp = n;
 	log_notice("configuration reloaded from %s", n->path);
-	stats_reload_note(NULL);
-	main_notify("READY=1\nSTATUS=configuration reloaded");
+	stats_reload_note(tls_kept[0] != '\0' ? tls_kept : NULL, 1);
+	main_notify(tls_kept[0] != '\0' ? "READY=1\nSTATUS=configuration reloaded, but the TLS "
+	            "certificates and settings in use were kept (see the log)"
+	            : "READY=1\nSTATUS=configuration reloaded");
 	return;
 
 undo:
@@ -393,7 +403,7 @@ undo:
 	cfg_unref(&n);
 refuse:
 	log_error("reload failed, keeping the running configuration: %s", err);
-	stats_reload_note(err);
+	stats_reload_note(err, 0);
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=reload failed, running the previous "
 	         "configuration");
 	main_notify(state);
@@ -756,7 +766,7 @@ main(int argc, char **argv)
 	}
 	/* -t reads the certificates and keys too (a start does below, once its log is open). */
 	if (test_only && (tls_global_init(err, sizeof(err)) < 0 ||
-	                  main_tls_build(cfg, NULL, err, sizeof(err)) < 0)) {
+	                  main_tls_build(cfg, NULL, err, sizeof(err), NULL, 0) < 0)) {
 		fprintf(stderr, "%s\n", err);
 		cfg_unref(&cfg);
 		return 1;
@@ -795,7 +805,8 @@ main(int argc, char **argv)
 	main_log_notices(cfg);
 	/* TLS: the library and kernel TLS line in the error log, then the certificates and keys,
 	 * read as root (before the drop). A bad one stops the start, saying why. */
-	if (tls_global_init(err, sizeof(err)) < 0 || main_tls_build(cfg, NULL, err, sizeof(err)) < 0) {
+	if (tls_global_init(err, sizeof(err)) < 0 ||
+	    main_tls_build(cfg, NULL, err, sizeof(err), NULL, 0) < 0) {
 		log_error("%s", err);
 		fprintf(stderr, "%s\n", err);
 		svc_pidfile_close(&pidf);

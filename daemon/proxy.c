@@ -2143,8 +2143,8 @@ static void
 conn_parent_note(struct conn *c, const struct pol_parent *pp, const char *why)
 {
 	size_t n = strlen(c->par_errs);
-	snprintf(c->par_errs + n, sizeof(c->par_errs) - n, "%s%s:%u (%s)", n ? ", " : "", pp->host,
-	         pp->port, why);
+	snprintf(c->par_errs + n, sizeof(c->par_errs) - n, "%s%s (%s)", n ? ", " : "", pp->key,
+	         why);
 }
 
 static void
@@ -2216,7 +2216,7 @@ conn_connect_upstream(struct conn *c)
 	const char *fmt = strchr(c->host, ':') ? "%s[%s]:%u" : "%s%s:%u";
 	if (c->via_parent) {
 		const struct pol_parent *pp = c->via_parent;
-		snprintf(key, sizeof(key), "parent|%s%s", pp->tls ? "https|" : "", pp->key);
+		snprintf(key, sizeof(key), "parent|%s", pp->key); /* "https://" in a TLS one's */
 		addrs = &c->paddrs;
 		tls_host = pp->tls ? pp->host : NULL;
 	} else if (c->is_ftp) {

@@ -309,13 +309,14 @@ stats_set_workers(struct worker *w, unsigned n)
 }
 
 void
-stats_reload_note(const char *err)
+stats_reload_note(const char *err, int applied)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	pthread_mutex_lock(&stats_g.lock);
 	stats_g.proc.reload_at = ts.tv_sec;
 	stats_g.proc.reload_ok = err == NULL;
+	stats_g.proc.reload_applied = err == NULL || applied;
 	snprintf(stats_g.proc.reload_err, sizeof(stats_g.proc.reload_err), "%s", err ? err : "");
 	pthread_mutex_unlock(&stats_g.lock);
 }

@@ -148,14 +148,17 @@ void stats_sum_of(struct stats_sum *out, const struct stats *const *v, size_t n,
 
 /* The workers (main.c, before they start) and the start time. */
 void stats_set_workers(struct worker *w, unsigned n);
-/* Record a reload's outcome: err NULL when it succeeded, else the error line. */
-void stats_reload_note(const char *err);
+/* Record a reload's outcome: err NULL when it succeeded, else the error line. applied: the
+ * new configuration runs all the same, but for what err says was kept (a broken certificate
+ * keeps the TLS settings in use); 0: the previous configuration keeps running. */
+void stats_reload_note(const char *err, int applied);
 
 struct stats_proc {
 	int64_t started;              /* wall clock, seconds */
 	uint64_t started_ms;          /* monotonic ms */
 	int64_t reload_at;            /* wall clock of the last reload, 0: none */
 	int reload_ok;
+	int reload_applied;           /* reload_ok 0, and yet the new configuration runs */
 	char reload_err[512];
 };
 void stats_proc_get(struct stats_proc *out);

@@ -107,6 +107,7 @@ statsui_overview(void *wctx, struct ui_overview *ov)
 	snprintf(ov->config, sizeof(ov->config), "%s", cfg && cfg->path ? cfg->path : "-");
 	ov->reload_at = proc.reload_at;
 	ov->reload_ok = proc.reload_ok;
+	ov->reload_applied = proc.reload_applied;
 	snprintf(ov->reload_err, sizeof(ov->reload_err), "%s", proc.reload_err);
 
 	ov->workers = s.workers;

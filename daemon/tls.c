@@ -203,11 +203,13 @@ tls_protocol_parse(const char *spec, int *min, int *max, char *err, size_t errle
 	return 0;
 }
 
-/* Protocols and ciphers on ctx from the SSLProtocol/SSLCipherSuite pair (or the proxy pair). */
+/* Protocols and ciphers on ctx from SSLProtocol and the two SSLCipherSuite lists (or the
+ * proxy side's). ciphers is the TLS 1.2 list (NULL: Mozilla intermediate), ciphers13 the
+ * TLS 1.3 suites (NULL: OpenSSL's, every one); OpenSSL keeps them apart, so does Apache. */
 static int
 tls_ctx_params(SSL_CTX *ctx, const char *proto, const char *proto_where, const char *proto_name,
-               const char *ciphers, const char *ciphers_where, const char *ciphers_name,
-               char *err, size_t errlen)
+               const char *ciphers, const char *ciphers_where, const char *ciphers13,
+               const char *ciphers13_where, const char *ciphers_name, char *err, size_t errlen)
 {
 	int min = TLS1_2_VERSION, max = TLS1_3_VERSION;
 	char why[160];
@@ -219,35 +221,16 @@ tls_ctx_params(SSL_CTX *ctx, const char *proto, const char *proto_where, const c
 		tls_errf(err, errlen, proto_where, "%s: %s", proto_name, tls_ossl_reason(NULL));
 		return -1;
 	}
-	const char *list = TLS_DEFAULT_CIPHERS;
-	int tls13 = 0;
-	if (ciphers != NULL) {
-		/* Apache: an optional protocol word first ("TLSv1.3 TLS_AES_128_GCM_SHA256") */
-		list = ciphers;
-		while (*list == ' ' || *list == '\t')
-			list++;
-		const char *sp = strpbrk(list, " \t");
-		if (sp != NULL) {
-			size_t n = (size_t)(sp - list);
-			if (n == 7 && strncasecmp(list, "TLSv1.3", 7) == 0)
-				tls13 = 1;
-			else if (!((n == 3 && strncasecmp(list, "SSL", 3) == 0) ||
-			           (n == 7 && strncasecmp(list, "TLSv1.2", 7) == 0))) {
-				tls_errf(err, errlen, ciphers_where,
-				         "%s %s: the protocol before the list is SSL or TLSv1.3",
-				         ciphers_name, ciphers);
-				return -1;
-			}
-			list = sp;
-			while (*list == ' ' || *list == '\t')
-				list++;
-		}
-	}
-	int ok = tls13 ? SSL_CTX_set_ciphersuites(ctx, list) : SSL_CTX_set_cipher_list(ctx, list);
-	if (!ok) {
+	if (!SSL_CTX_set_cipher_list(ctx, ciphers != NULL ? ciphers : TLS_DEFAULT_CIPHERS)) {
 		ERR_clear_error();
 		tls_errf(err, errlen, ciphers_where, "%s %s: no usable cipher in it", ciphers_name,
-		         ciphers != NULL ? ciphers : list);
+		         ciphers != NULL ? ciphers : TLS_DEFAULT_CIPHERS);
+		return -1;
+	}
+	if (ciphers13 != NULL && !SSL_CTX_set_ciphersuites(ctx, ciphers13)) {
+		ERR_clear_error();
+		tls_errf(err, errlen, ciphers13_where, "%s TLSv1.3 %s: no usable cipher in it",
+		         ciphers_name, ciphers13);
 		return -1;
 	}
 	if (!SSL_CTX_set1_groups_list(ctx, TLS_DEFAULT_GROUPS))
@@ -360,6 +343,20 @@ tls_load_key(SSL_CTX *ctx, const char *path, const char *where, const char *dnam
 		return -1;
 	}
 	return 0;
+}
+
+/* Another certificate and its key (the key in the certificate file when key is NULL) into
+ * ctx: OpenSSL keeps one per key type, and the current one, whose key is checked, is the one
+ * just loaded. A second pair of the same type replaces the first. */
+static int
+tls_load_pair(SSL_CTX *ctx, const struct cfg_ssl_pair *p, char *err, size_t errlen)
+{
+	if (tls_load_cert(ctx, p->cert, p->cert_where, "SSLCertificateFile", err, errlen) < 0)
+		return -1;
+	if (p->key != NULL)
+		return tls_load_key(ctx, p->key, p->key_where, "SSLCertificateKeyFile", err,
+		                    errlen);
+	return tls_load_key(ctx, p->cert, p->cert_where, "SSLCertificateFile", err, errlen);
 }
 
 /* --- ticket keys (server) ------------------------------------------------------------- */
@@ -645,7 +642,8 @@ tls_set_server(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	}
 	SSL_CTX *x = t->srv;
 	if (tls_ctx_params(x, c->ssl_protocol, c->ssl_protocol_where, "SSLProtocol", c->ssl_ciphers,
-	                   c->ssl_ciphers_where, "SSLCipherSuite", err, errlen) < 0)
+	                   c->ssl_ciphers_where, c->ssl_ciphers13, c->ssl_ciphers13_where,
+	                   "SSLCipherSuite", err, errlen) < 0)
 		return -1;
 	SSL_CTX_set_dh_auto(x, 1);
 	if (tls_load_cert(x, c->ssl_cert_file, c->ssl_cert_where, "SSLCertificateFile", err,
@@ -662,6 +660,9 @@ tls_set_server(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	                        errlen) < 0) {
 		return -1;
 	}
+	for (size_t i = 0; i < c->nssl_more; i++) /* other key types (Apache 2.4) */
+		if (tls_load_pair(x, &c->ssl_more[i], err, errlen) < 0)
+			return -1;
 	static const unsigned char sid[] = "gatehouse";
 	SSL_CTX_set_session_id_context(x, sid, sizeof(sid) - 1);
 	/* tickets only: a server-side cache would be per worker and lost at a reload */
@@ -683,6 +684,7 @@ tls_set_client(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	SSL_CTX *x = t->cli;
 	if (tls_ctx_params(x, c->ssl_proxy_protocol, c->ssl_proxy_protocol_where,
 	                   "SSLProxyProtocol", c->ssl_proxy_ciphers, c->ssl_proxy_ciphers_where,
+	                   c->ssl_proxy_ciphers13, c->ssl_proxy_ciphers13_where,
 	                   "SSLProxyCipherSuite", err, errlen) < 0)
 		return -1;
 	if (c->ssl_proxy_ca_path != NULL) {
@@ -736,7 +738,8 @@ tls_set_client(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	unsigned long h = 5381;
 	const char *parts[] = { c->ssl_proxy_verify ? "v1" : "v0", c->ssl_proxy_ca_file,
 		                c->ssl_proxy_ca_path, c->ssl_proxy_machine_cert,
-		                c->ssl_proxy_protocol, c->ssl_proxy_ciphers };
+		                c->ssl_proxy_protocol, c->ssl_proxy_ciphers,
+		                c->ssl_proxy_ciphers13 };
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		for (const char *p = parts[i] ? parts[i] : "-"; *p; p++)
 			h = h * 33 + (unsigned char)*p;

@@ -294,7 +294,7 @@ enum pol_verdict pol_acl_check_why(const struct pol_acl *acl, const char *method
  *     "https://host:port/", scheme "https".
  *   - remote is http://[user:pass@]host[:port][/]; the port defaults to 80 as in Apache.
  *     https://... is an HTTPS parent (pol_parent.tls: TLS to it, port 443 by default), another
- *     parent than http:// to the same host and port, with the same health key. Credentials (the
+ *     parent than http:// to the same host and port, with its own health key. Credentials (the
  *     percent-decoded userinfo, or the third argument, not both) become the
  *     "Basic <base64(user:pass)>" value of Proxy-Authorization.
  *   - Every line that matches a request adds its parent to the request's failover list, in
@@ -368,7 +368,8 @@ struct pol_parent {
 	unsigned id;        /* 0 .. pol_parent_count()-1: index for the daemon's health table */
 	const char *host;   /* host name or address literal (IPv6 without brackets) */
 	unsigned port;
-	const char *key;    /* "host:port" ("[v6]:port"): identity to keep health across reloads */
+	const char *key;    /* "host:port" ("[v6]:port"), "https://host:port" for a TLS parent:
+	                     * identity to keep health across reloads, and its name for admins */
 	int tls;            /* https://: TLS to the parent (SNI and the certificate check name
 	                     * host); the default port is then 443 */
 	const char *auth;   /* Proxy-Authorization value "Basic ...", or NULL */

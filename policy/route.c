@@ -218,7 +218,8 @@ pol_route_pct_decode(const char *s, size_t n, char *out)
 
 /* Parse "http[s]://[user:pass@]host[:port][/]" and find or make its parent. An https parent
  * is reached over TLS (port 443 unless given); the same host and port over http is another
- * parent (the health key, "host:port", is shared: it is the same machine). */
+ * parent with its own health key ("https://host:port" beside "host:port"): a TLS failure says
+ * nothing of the plain service, and a reload that turns one into the other starts afresh. */
 static int
 pol_parent_parse(struct pol *p, const char *remote, const char *userpass, const char *where,
                  struct pol_parent **out, const char **err)
@@ -360,7 +361,8 @@ pol_parent_parse(struct pol *p, const char *remote, const char *userpass, const 
 	q->id = (unsigned)p->nparents;
 	q->host = pol_arena_strndup(&p->arena, host, strlen(host));
 	q->port = (unsigned)port;
-	q->key = pol_arena_printf(&p->arena, strchr(host, ':') ? "[%s]:%lu" : "%s:%lu", host, port);
+	q->key = pol_arena_printf(&p->arena, strchr(host, ':') ? "%s[%s]:%lu" : "%s%s:%lu",
+	                          tls ? "https://" : "", host, port);
 	q->tls = tls;
 	q->auth = auth;
 	q->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
@@ -479,8 +481,8 @@ pol_remote_add(struct pol *p, const char *match, const char *remote, const char 
 	r->pat_len = mlen;
 	r->icase_len = icase;
 	r->parent = parent;
-	r->desc = pol_why_new(p, where, "ProxyRemote %s %s://%s", match,
-	                      parent->tls ? "https" : "http", parent->key);
+	r->desc = pol_why_new(p, where, "ProxyRemote %s %s%s", match,
+	                      parent->tls ? "" : "http://", parent->key);
 	if (!r->desc)
 		goto nomem;
 	r->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
@@ -526,8 +528,8 @@ pol_remote_match_add(struct pol *p, const char *regex, const char *remote,
 	r->parent = parent;
 	r->pat = pol_arena_strndup(&p->arena, regex, strlen(regex));
 	r->pat_len = strlen(regex);
-	r->desc = pol_why_new(p, where, "ProxyRemoteMatch %s %s://%s", regex,
-	                      parent->tls ? "https" : "http", parent->key);
+	r->desc = pol_why_new(p, where, "ProxyRemoteMatch %s %s%s", regex,
+	                      parent->tls ? "" : "http://", parent->key);
 	r->where = where ? pol_arena_strndup(&p->arena, where, strlen(where)) : "";
 	p->nremotes++;   /* counted now so that pol_free releases the regex */
 	if (!r->pat || !r->desc || !r->where)

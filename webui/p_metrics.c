@@ -73,7 +73,8 @@ ui_metrics_render(struct ui_out *o, const struct ui_overview *ov, const char *ve
 	               (uint64_t)ov->started);
 	ui_metrics_head(o, "gatehouse_config_last_reload_successful", "gauge",
 	                "1 when the last configuration reload succeeded (or none was asked), 0 "
-	                "when it failed.");
+	                "when it failed, also when the rest of the new configuration runs but "
+	                "the TLS certificates in use were kept.");
 	ui_out_printf(o, "gatehouse_config_last_reload_successful %d\n",
 	              ov->reload_at == 0 || ov->reload_ok);
 	ui_metrics_one(o, "gatehouse_config_last_reload_timestamp_seconds", "gauge",

@@ -235,7 +235,10 @@ ui_ov_html(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 		if (!ov->reload_ok) {
 			ui_out_puts(o, " <code class=\"err\">");
 			ui_out_html(o, ov->reload_err, strlen(ov->reload_err));
-			ui_out_puts(o, "</code> (the previous configuration keeps running)");
+			ui_out_puts(o, ov->reload_applied
+			            ? "</code> (the rest of the new configuration is running; the "
+			              "TLS certificates and settings of the previous one were kept)"
+			            : "</code> (the previous configuration keeps running)");
 		}
 	}
 	ui_out_puts(o, "</td></tr>\n</table></section>\n");
@@ -389,6 +392,8 @@ ui_ov_json(struct ui_call *call, const struct ui_overview *ov, const struct ui_o
 	ui_out_printf(o, "\"reload_at\":%" PRId64 ",\"reload_ok\":%s,", ov->reload_at,
 	              ov->reload_at == 0 ? "null" : ov->reload_ok ? "true" : "false");
 	ui_ov_jstr(o, "reload_error", ov->reload_err);
+	ui_out_printf(o, "\"reload_applied\":%s,",
+	              ov->reload_at == 0 ? "null" : ov->reload_applied ? "true" : "false");
 	ui_out_printf(o, "\"workers\":%u,\"connections\":{\"clients\":%" PRIu64
 	              ",\"upstreams\":%" PRIu64 ",\"tunnels\":%" PRIu64 "},\"accepted\":%" PRIu64
 	              ",", ov->workers, ov->conns_clients, ov->conns_upstreams, ov->conns_tunnels,
@@ -501,6 +506,7 @@ ui_overview_auto(struct ui_out *o, const struct ui_overview *ov, const char *ver
 	ui_out_printf(o, "LastReload: %" PRId64 "\nLastReloadOK: %d\n", ov->reload_at,
 	              ov->reload_at == 0 || ov->reload_ok);
 	ui_ov_auto_str(o, "LastReloadError", ov->reload_err);
+	ui_out_printf(o, "LastReloadApplied: %d\n", ov->reload_at == 0 || ov->reload_applied);
 	ui_out_printf(o, "Workers: %u\nConnsClients: %" PRIu64 "\nConnsUpstreams: %" PRIu64
 	              "\nConnsTunnels: %" PRIu64 "\nConnsAccepted: %" PRIu64 "\n",
 	              ov->workers, ov->conns_clients, ov->conns_upstreams, ov->conns_tunnels,

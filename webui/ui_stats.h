@@ -22,7 +22,7 @@ extern const char *const ui_outcome_names[UI_OUTCOMES]; /* "hit", "miss", "refre
 #define UI_PARENTS_MAX 32   /* parents listed (nparents counts them all) */
 
 struct ui_parent {
-	char name[300];          /* "host:port" */
+	char name[300];          /* "host:port", "https://host:port" (pol_parent.key) */
 	int up;
 	unsigned backoff_left_ms;   /* while down */
 	unsigned fails;             /* consecutive failures */
@@ -37,6 +37,8 @@ struct ui_overview {
 	char config[512];           /* the configuration file ("(built-in)") */
 	int64_t reload_at;          /* the last reload, 0: none since start */
 	int reload_ok;
+	int reload_applied;         /* reload_ok 0, yet the new configuration runs but for what
+	                             * reload_err says was kept (the TLS certificates) */
 	char reload_err[512];       /* the error line of a failed reload */
 
 	unsigned workers;

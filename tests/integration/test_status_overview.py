@@ -205,6 +205,7 @@ def test_reload_outcome_is_shown(stats_env):
         a = wait_auto(d.port, lambda a: a["LastReload"] != "0")
         assert a["LastReloadOK"] == "0", a
         assert "ProxyBlock" in a["LastReloadError"] and d.conf in a["LastReloadError"]
+        assert a["LastReloadApplied"] == "0", a   # the previous configuration runs
         st, _, body = ghtest.status_page(d.port, "")
         html = body.decode()
         assert "failed" in html and "ProxyBlock" in html

@@ -11,11 +11,14 @@ import os
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
 import ghtest
 from tlsca import tlsca  # noqa: F401
+
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
 
 def write_conf(tmp_path, name, lines):
@@ -151,6 +154,49 @@ def test_cipher_list_openssl_refuses(gh_bin, tlsca, tmp_path):  # noqa: F811
     refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCipherSuite" % (re.escape(conf), n))
 
 
+def test_cipher_list_error_names_the_line_of_its_protocol(gh_bin, tlsca, tmp_path):  # noqa: F811
+    # the bad TLS 1.3 list stays in force beside a later TLS 1.2 line: its own line is named
+    for name in ("SSLCipherSuite", "SSLProxyCipherSuite"):
+        conf, port = write_conf(tmp_path, "c13-%s.conf" % name, [
+            "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+            "SSLCertificateFile %s" % tlsca.good_pem,
+            "SSLCertificateKeyFile %s" % tlsca.good_key,
+            "%s TLSv1.3 TLS_NO_SUCH_SUITE" % name,
+            "%s ECDHE-RSA-AES128-GCM-SHA256" % name])
+        n = line_of(conf, "%s TLSv1.3" % name)
+        refused_everywhere(gh_bin, conf, port, r"%s:%d: %s TLSv1.3 TLS_NO_SUCH_SUITE: no usable"
+                           % (re.escape(conf), n, name))
+
+
+def test_second_certificate_pair_errors_name_their_lines(gh_bin, tlsca, tmp_path):  # noqa: F811
+    # the second SSLCertificateFile goes with the second SSLCertificateKeyFile
+    conf, port = write_conf(tmp_path, "pair2.conf", [
+        "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "SSLCertificateFile %s" % tlsca.renewed_pem,
+        "SSLCertificateKeyFile %s" % tlsca.wrongname_key])
+    n = line_of(conf, "SSLCertificateKeyFile %s" % tlsca.wrongname_key)
+    refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCertificateKeyFile .*the key does not "
+                       r"match the certificate" % (re.escape(conf), n))
+    # a missing second certificate names its own line
+    gone = str(tmp_path / "gone.pem")
+    conf, port = write_conf(tmp_path, "pair3.conf", [
+        "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "SSLCertificateFile %s" % gone])
+    n = line_of(conf, "SSLCertificateFile %s" % gone)
+    refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCertificateFile %s: No such file"
+                       % (re.escape(conf), n, re.escape(gone)))
+    # one key more than certificates
+    conf, port = write_conf(tmp_path, "pair4.conf", [
+        "Listen 127.0.0.1:%d https" % ghtest.free_port(),
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "SSLCertificateKeyFile %s" % tlsca.renewed_key])
+    n = line_of(conf, "SSLCertificateKeyFile %s" % tlsca.renewed_key)
+    refused_everywhere(gh_bin, conf, port, r"%s:%d: SSLCertificateKeyFile: no "
+                       r"SSLCertificateFile to go with" % (re.escape(conf), n))
+
+
 def test_an_error_in_an_included_file_names_that_file(gh_bin, tlsca, tmp_path):  # noqa: F811
     inc = tmp_path / "tls.conf"
     inc.write_text("# TLS\nSSLCertificateFile %s\nSSLCertificateKeyFile %s\n"
@@ -179,3 +225,63 @@ def test_relative_certificate_paths_are_relative_to_the_file(gh_bin, tlsca, tmp_
     os.remove(d / "key.pem")
     rc, out = check(gh_bin, str(conf))
     assert rc == 1 and "%s:4: SSLCertificateKeyFile" % conf in out, out
+
+
+# ---------------------------------------------------------------- -p beside an https listener
+
+def test_dash_p_moves_the_plain_listener_and_keeps_the_https_port(gh_bin, ctx, tlsca,  # noqa: F811
+                                                                  tmp_path):
+    # -p is the proxy's port: it used to put the https listener on it too, where the plain
+    # one (same address, same port) swallowed it
+    tport, newport = ghtest.free_port(), ghtest.free_port()
+    conf, port = write_conf(tmp_path, "dashp.conf", [
+        "Listen 127.0.0.1:%d https" % tport,
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key,
+        "DNSServer 127.0.0.1:%d" % ctx.dns_port,
+        "<Proxy *>", "    Require ip 127.0.0.1", "</Proxy>"])
+    dump = subprocess.run([gh_bin, "-M", "-p", str(newport), "-f", conf], capture_output=True,
+                          text=True, timeout=30, env=ghtest.clean_env())
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout.endswith("\nListenReset\nListen 127.0.0.1:%d\nListen 127.0.0.1:%d https\n"
+                                % (newport, tport)), dump.stdout[-500:]
+    err = tmp_path / "dashp.stderr"
+    with open(err, "w") as ef:
+        proc = subprocess.Popen([gh_bin, "-p", str(newport), "-f", conf], stdout=ef, stderr=ef,
+                                stdin=subprocess.DEVNULL, env=ghtest.clean_env())
+    try:
+        deadline = time.monotonic() + 10
+        assert ghtest.wait_listening("127.0.0.1", newport, deadline, proc), err.read_text()
+        assert ghtest.wait_listening("127.0.0.1", tport, deadline, proc), err.read_text()
+        assert not ghtest.can_connect("127.0.0.1", port)
+        url = "http://origin.test:%d/size/10" % ctx.origin_port
+        assert ghtest.get(newport, url).status == 200   # plain HTTP on -p's port
+        p = subprocess.run([OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % tport,
+                            "-servername", "localhost", "-CAfile", tlsca.ca_pem,
+                            "-verify_return_error"], input=b"", capture_output=True, timeout=30)
+        assert p.returncode == 0, p.stdout + p.stderr  # TLS on the https listener's own port
+    finally:
+        proc.terminate()
+        rc = proc.wait(timeout=30)
+    text = err.read_text()
+    assert rc == 0 and "Sanitizer" not in text, text
+    # -p onto the https listener's port: an error naming both, before anything listens
+    p = subprocess.run([gh_bin, "-t", "-p", str(tport), "-f", conf], capture_output=True,
+                       text=True, timeout=30, env=ghtest.clean_env())
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert ("-p %d: 127.0.0.1:%d https overlaps 127.0.0.1:%d" % (tport, tport, tport)
+            in p.stderr), p.stderr
+    assert "an https one keeps its port" in p.stderr, p.stderr
+
+
+def test_dash_p_with_https_listeners_only_moves_them(gh_bin, tlsca, tmp_path):  # noqa: F811
+    conf, port = write_conf(tmp_path, "dashp2.conf", [
+        "SSLCertificateFile %s" % tlsca.good_pem, "SSLCertificateKeyFile %s" % tlsca.good_key])
+    text = open(conf).read().replace("Listen 127.0.0.1:%d\n" % port,
+                                     "Listen 127.0.0.1:%d https\n" % port)
+    open(conf, "w").write(text)
+    newport = ghtest.free_port()
+    dump = subprocess.run([gh_bin, "-M", "-p", str(newport), "-f", conf], capture_output=True,
+                          text=True, timeout=30, env=ghtest.clean_env())
+    assert dump.returncode == 0, dump.stderr
+    assert dump.stdout.endswith("\nListenReset\nListen 127.0.0.1:%d https\n" % newport), \
+        dump.stdout[-500:]

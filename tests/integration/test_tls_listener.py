@@ -14,6 +14,7 @@ certificate (tlsca.py) beside a plain listener, driven by real clients:
   - the start line names the https listener and the kernel TLS line is logged.
 """
 
+import json
 import os
 import re
 import shutil
@@ -193,6 +194,84 @@ def test_weak_cipher_refused(tls_proxy):
     assert rc == 0 and "ECDHE-RSA-AES128-GCM-SHA256" in out, out
 
 
+def test_cipher_lists_for_tls12_and_tls13_combine(tls_proxy, tlsca, tmp_path):  # noqa: F811
+    # Apache 2.4: one SSLCipherSuite list per protocol; the TLS 1.3 line must not undo the
+    # TLS 1.2 one (it did: the last line replaced the other), a later SSL line replaces the first
+    p = tls_proxy(["SSLCipherSuite ECDHE-RSA-AES128-GCM-SHA256",
+                   "SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256",
+                   "SSLCipherSuite SSL ECDHE-RSA-AES256-GCM-SHA384"])
+    for proto, offer, ok in (
+            ("-tls1_2", ["-cipher", "ECDHE-RSA-AES256-GCM-SHA384"], True),
+            ("-tls1_2", ["-cipher", "ECDHE-RSA-AES128-GCM-SHA256"], False),
+            ("-tls1_2", ["-cipher", "ECDHE-RSA-CHACHA20-POLY1305"], False),
+            ("-tls1_3", ["-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"], True),
+            ("-tls1_3", ["-ciphersuites", "TLS_AES_256_GCM_SHA384"], False),
+            ("-tls1_3", ["-ciphersuites", "TLS_AES_128_GCM_SHA256"], False)):
+        rc, out = s_client(p.tport, [proto, "-CAfile", tlsca.ca_pem] + offer)
+        if ok:
+            assert rc == 0 and ("Cipher is %s" % offer[1]) in out, (proto, offer, out)
+        else:
+            assert rc != 0 and "Cipher is" not in out.replace("Cipher is (NONE)", ""), \
+                (proto, offer, out)
+    # gatehouse -M prints both lines, and what it prints loads again with the same lists
+    dump = subprocess.run([p.d.binary, "-M", "-f", p.d.conf], capture_output=True, text=True,
+                          timeout=30, env=ghtest.clean_env())
+    assert dump.returncode == 0, dump.stderr
+    assert "SSLCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256" in dump.stdout, dump.stdout
+    assert "SSLCipherSuite SSL ECDHE-RSA-AES256-GCM-SHA384" in dump.stdout, dump.stdout
+    again = tmp_path / "dumped.conf"
+    again.write_text(dump.stdout)
+    chk = subprocess.run([p.d.binary, "-t", "-f", str(again)], capture_output=True, text=True,
+                         timeout=30, env=ghtest.clean_env())
+    assert chk.returncode == 0 and "Syntax OK" in chk.stderr, chk.stdout + chk.stderr
+
+
+def ecdsa_leaf(tlsca, d):  # noqa: F811
+    """A P-256 certificate for localhost signed by the test CA, and its key, in d."""
+    d.mkdir(exist_ok=True)
+    key, csr, pem, ext = (str(d / n) for n in ("ec.key", "ec.csr", "ec.pem", "ec.ext"))
+    (d / "ec.ext").write_text("[leaf]\nbasicConstraints=critical,CA:FALSE\n"
+                              "keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
+                              "subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for args in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+                  "-out", key],
+                 ["req", "-new", "-key", key, "-subj", "/O=Gatehouse tests/CN=localhost",
+                  "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", tlsca.ca_pem, "-CAkey", tlsca.ca_key,
+                  "-set_serial", "0x4ec", "-sha256", "-days", "30", "-extfile", ext,
+                  "-extensions", "leaf", "-out", pem]):
+        subprocess.run([OPENSSL] + args, check=True, capture_output=True, timeout=60)
+    return pem, key
+
+
+def presented_key_type(port, ca, args):
+    """The public key algorithm of the certificate the listener presents to s_client args."""
+    rc, out = s_client(port, ["-CAfile", ca, "-verify_return_error"] + args)
+    assert rc == 0, out
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", out, re.S)
+    assert m, out
+    p = subprocess.run([OPENSSL, "x509", "-noout", "-text"], input=m.group(0).encode(),
+                       capture_output=True, timeout=30)
+    t = p.stdout.decode()
+    return "ec" if "id-ecPublicKey" in t else "rsa" if "rsaEncryption" in t else t
+
+
+def test_an_rsa_and_an_ecdsa_certificate_by_the_clients_signature_algorithms(
+        tls_proxy, tlsca, tmp_path):  # noqa: F811
+    # Apache 2.4: SSLCertificateFile repeated, one per key type, the n-th key file with the
+    # n-th certificate; the client's signature algorithms pick (a second line used to replace
+    # the first: only one certificate was ever presented)
+    ec_pem, ec_key = ecdsa_leaf(tlsca, tmp_path / "ec")
+    p = tls_proxy(["SSLCertificateFile %s" % ec_pem, "SSLCertificateKeyFile %s" % ec_key])
+    for proto in ("-tls1_2", "-tls1_3"):
+        assert presented_key_type(p.tport, tlsca.ca_pem,
+                                  [proto, "-sigalgs", "RSA-PSS+SHA256"]) == "rsa"
+        assert presented_key_type(p.tport, tlsca.ca_pem,
+                                  [proto, "-sigalgs", "ECDSA+SHA256"]) == "ec"
+    # a client that takes either still gets a verified certificate
+    assert presented_key_type(p.tport, tlsca.ca_pem, []) in ("rsa", "ec")
+
+
 @pytest.mark.parametrize("proto", ["-tls1_2", "-tls1_3"])
 def test_session_resumption(tls_proxy, tlsca, tmp_path, proto):  # noqa: F811
     p = tls_proxy()
@@ -335,6 +414,62 @@ def test_reload_with_a_broken_certificate_keeps_the_old_one(tls_proxy, ctx, tlsc
     assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
 
 
+def _auto(port):
+    st, _, body = ghtest.status_page(port, "?auto")
+    assert st == 200, body
+    return dict(ln.split(": ", 1) for ln in body.decode().splitlines() if ": " in ln)
+
+
+def test_reload_that_keeps_the_old_certificate_is_reported_as_failed(tls_proxy, ctx,  # noqa: F811
+                                                                     tlsca):  # noqa: F811
+    p = tls_proxy(extra=[LOCATION])
+    good = serial(tlsca.good_pem)
+    url = "http://origin.test:%d/size/10" % ctx.origin_port
+    assert ghtest.get(p.port, url).status == 200
+    # a certificate whose key was not renewed with it, and a change beside it that does apply
+    shutil.copy(tlsca.renewed_pem, p.cert)
+    with open(p.d.conf, "a") as f:
+        f.write("ProxyBlock origin.test\n")
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    off = p.d.stderr_size()
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    m = re.search(r"\[error\] (TLS: .*; keeping the certificates and settings in use)$",
+                  p.d.stderr_text(off), re.M)
+    assert m, p.d.stderr_text(off)
+    logged = m.group(1)
+    assert served_serial(p.tport, tlsca.ca_pem) == good
+    assert ghtest.get(p.port, url).status == 403   # the rest of the new file runs
+    a = _auto(p.port)
+    assert a["LastReload"] != "0" and a["LastReloadOK"] == "0", a
+    assert a["LastReloadError"] == logged, (a, logged)
+    assert a["LastReloadApplied"] == "1", a
+    st, _, body = ghtest.status_page(p.port, "api/overview")
+    j = json.loads(body)
+    assert j["reload_ok"] is False and j["reload_error"] == logged, j
+    assert j["reload_applied"] is True, j
+    st, _, body = ghtest.status_page(p.port, "metrics")
+    assert "gatehouse_config_last_reload_successful 0\n" in body.decode()
+    st, _, body = ghtest.status_page(p.port, "")
+    html = body.decode()
+    row = html[html.index('id="ov-reload"'):]
+    row = row[:row.index("</tr>")]
+    assert "failed" in row and "SSLCertificate" in row, row
+    assert "the TLS certificates and settings of the previous one were kept" in row, row
+    assert "the previous configuration keeps running" not in row, row
+    # the good pair: the reload succeeds again
+    shutil.copy(tlsca.renewed_key, p.key)
+    n0 = p.d.stderr_text().count("configuration reloaded")
+    p.d.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), p.d.stderr_tail()
+    assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
+    a = _auto(p.port)
+    assert a["LastReloadOK"] == "1" and a["LastReloadError"] == "", a
+    assert a["LastReloadApplied"] == "1", a
+
+
 def test_reload_turns_a_plain_listener_into_an_https_one(tls_proxy, ctx, tlsca):  # noqa: F811
     p = tls_proxy()
     extra = ghtest.free_port()
@@ -366,8 +501,10 @@ def test_reload_turns_a_plain_listener_into_an_https_one(tls_proxy, ctx, tlsca):
 
 def test_start_line_names_the_https_listener_and_kernel_tls(tls_proxy):
     p = tls_proxy()
+    # the start line follows the listeners' readiness (a slow sanitizer build writes it late)
+    assert ghtest.poll(lambda: "127.0.0.1:%d (https)" % p.tport in p.d.stderr_text(),
+                       timeout=10), p.d.stderr_text()
     log = p.d.stderr_text()
-    assert "127.0.0.1:%d (https)" % p.tport in log, log
     assert "127.0.0.1:%d (https)" % p.port not in log, log
     assert re.search(r"\[notice\] TLS: .*kernel TLS (available|not available)", log), log
 

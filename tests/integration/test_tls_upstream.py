@@ -12,6 +12,7 @@ absolute-form requests (`GET https://... HTTP/1.1`, ghtest.get) sent to the prox
 """
 
 import os
+import signal
 import socket
 
 import pytest
@@ -121,6 +122,25 @@ def test_bad_origin_certificate_is_502_naming_the_reason(start_daemon, ctx, tlsc
     assert ghtest.poll(lambda: "/x.txt" in _read(log), timeout=10)
     line = [ln for ln in _read(log).splitlines() if "/x.txt" in ln][-1]
     assert "/502 " in line and url in line, line
+
+
+def test_proxy_cipher_lists_for_tls12_and_tls13_combine(start_daemon, ctx, tlsca, nginx_tls):
+    # SSLProxyCipherSuite keeps one list per protocol (Apache 2.4): the TLS 1.3 line must not
+    # replace the TLS 1.2 one. Two TLS 1.2 origins, each with one suite: only the one the
+    # TLS 1.2 list allows is reached, the other fails with the reason.
+    n_ok = nginx_tls(tlsca.good_pem, tlsca.good_key, name="c256", tls12_only=True,
+                     ciphers="ECDHE-RSA-AES256-GCM-SHA384")
+    n_no = nginx_tls(tlsca.good_pem, tlsca.good_key, name="c128", tls12_only=True,
+                     ciphers="ECDHE-RSA-AES128-GCM-SHA256")
+    ok_url, no_url = n_ok.put("ok.txt", BODY), n_no.put("no.txt", BODY)
+    d = _front(start_daemon, tlsca, ["SSLProxyCipherSuite ECDHE-RSA-AES256-GCM-SHA384",
+                                     "SSLProxyCipherSuite TLSv1.3 TLS_AES_256_GCM_SHA384"])
+    r = ghtest.get(d.port, ok_url)
+    assert r.status == 200 and r.body == BODY, r
+    r = ghtest.get(d.port, no_url)
+    assert r.status == 502, r
+    assert "TLS handshake with 127.0.0.1:%d failed" % n_no.port in r.body.decode(), r
+    assert n_no.log_entries() == []
 
 
 def test_verify_none_accepts_a_self_signed_origin(start_daemon, ctx, tlsca, nginx_tls):
@@ -353,6 +373,72 @@ def test_https_parent_without_a_tls_listener_fails_over(start_daemon, ctx, tlsca
     assert r.status == 200, r
     assert ghtest.poll(lambda: "TLS handshake with 127.0.0.1:%d failed" % plain.port
                        in front.stderr_text(), timeout=10), front.stderr_tail()
+
+
+STATUS_SECTION = ("<Proxy *>\n    Require ip 127.0.0.1 ::1\n</Proxy>\n<Location /gatehouse/>\n"
+                  "    SetHandler gatehouse-status\n    Require ip 127.0.0.1 ::1\n</Location>")
+
+
+def _parents(port):
+    st, _, body = ghtest.status_page(port, "?auto")
+    assert st == 200, body
+    out = {}
+    for ln in body.decode().splitlines():
+        if ln.startswith("Parent: "):
+            f = ln[len("Parent: "):].split()
+            out[f[0]] = dict(kv.split("=", 1) for kv in f[1:])
+    return out
+
+
+def test_plain_and_tls_parent_on_one_port_have_their_own_health(start_daemon, ctx, tlsca):
+    # https://P and http://P are two parents: a failed handshake marks the TLS one down, not
+    # the plain one (they shared the health key "127.0.0.1:P": the failover skipped the plain
+    # one as down and answered 502)
+    plain = _front(start_daemon, tlsca, name="plainboth")  # speaks HTTP, not TLS
+    front = _front(start_daemon, tlsca, ["ProxyRemote * https://127.0.0.1:%d" % plain.port,
+                                         "ProxyRemote * http://127.0.0.1:%d" % plain.port],
+                   proxy_section=STATUS_SECTION)
+    t = _tok()
+    r = ghtest.get(front.port, "http://127.0.0.1:%d/size/10?t=%s" % (ctx.origin_port, t))
+    assert r.status == 200 and len(r.body) == 10, r
+    assert len(ctx.origin.requests_with(t)) == 1
+    par = _parents(front.port)
+    tls_key, plain_key = "https://127.0.0.1:%d" % plain.port, "127.0.0.1:%d" % plain.port
+    assert set(par) == {tls_key, plain_key}, par
+    assert par[tls_key]["up"] == "0" and int(par[tls_key]["fails"]) >= 1, par
+    assert par[plain_key]["up"] == "1" and par[plain_key]["fails"] == "0", par
+    assert ghtest.poll(lambda: "parent proxy %s failed" % tls_key in front.stderr_text(),
+                       timeout=10), front.stderr_tail()
+
+
+def test_reload_from_https_to_http_parent_starts_with_a_fresh_health(start_daemon, ctx, tlsca):
+    # the same host:port turned from https:// into http:// by a reload is another parent: the
+    # TLS one's down state does not carry over
+    plain = _front(start_daemon, tlsca, name="plainreload")
+    front = _front(start_daemon, tlsca, ["ProxyRemote * https://127.0.0.1:%d" % plain.port],
+                   proxy_section=STATUS_SECTION)
+    url = "http://127.0.0.1:%d/size/10?t=%s" % (ctx.origin_port, _tok())
+    r = ghtest.get(front.port, url)
+    assert r.status == 502, r
+    page502 = r.body.decode(errors="replace")
+    with open(front.conf) as f:
+        text = f.read()
+    with open(front.conf, "w") as f:
+        f.write(text.replace("https://127.0.0.1:%d" % plain.port,
+                             "http://127.0.0.1:%d" % plain.port))
+    n0 = front.stderr_text().count("configuration reloaded")
+    front.proc.send_signal(signal.SIGHUP)
+    assert ghtest.poll(lambda: front.stderr_text().count("configuration reloaded") > n0,
+                       timeout=10), front.stderr_tail()
+    t = _tok()
+    r = ghtest.get(front.port, "http://127.0.0.1:%d/size/10?t=%s" % (ctx.origin_port, t))
+    assert r.status == 200 and len(r.body) == 10, r
+    assert len(ctx.origin.requests_with(t)) == 1
+    par = _parents(front.port)
+    assert set(par) == {"127.0.0.1:%d" % plain.port}, par
+    assert par["127.0.0.1:%d" % plain.port]["up"] == "1", par
+    # the 502 named the parent as the admin wrote it, scheme included
+    assert "https://127.0.0.1:%d (TLS handshake" % plain.port in page502, page502
 
 
 def test_ftp_url_through_an_https_parent_goes_in_absolute_form(start_daemon, ctx, tlsca):

@@ -803,8 +803,9 @@ tls_directives_set_their_fields(void **state)
 	assert_string_equal(c->ssl_proxy_machine_where, "t.conf:12");
 	assert_string_equal(c->ssl_proxy_protocol, "-all +TLSv1.3");
 	assert_string_equal(c->ssl_proxy_protocol_where, "t.conf:13");
-	assert_string_equal(c->ssl_proxy_ciphers, "TLSv1.3 TLS_AES_128_GCM_SHA256");
-	assert_string_equal(c->ssl_proxy_ciphers_where, "t.conf:14");
+	assert_null(c->ssl_proxy_ciphers);
+	assert_string_equal(c->ssl_proxy_ciphers13, "TLS_AES_128_GCM_SHA256");
+	assert_string_equal(c->ssl_proxy_ciphers13_where, "t.conf:14");
 	assert_int_equal(c->ftp_tls, CFG_FTPTLS_REQUIRE);
 	cfg_unref(&c);
 	/* defaults: verify, FTPTLS Try, nothing set; a later line replaces an earlier one */
@@ -822,6 +823,35 @@ tls_directives_set_their_fields(void **state)
 	assert_int_equal(c->ftp_tls, CFG_FTPTLS_TRY);
 	assert_int_equal(c->ssl_proxy_verify, 1);
 	assert_null(c->ssl_protocol);
+	cfg_unref(&c);
+	/* SSLCertificateFile repeated (one per key type): the n-th key goes with the n-th */
+	c = cfg_ok("Listen 3128\nSSLCertificateFile /r.pem\nSSLCertificateKeyFile /r.key\n"
+	           "SSLCertificateFile /e.pem\nSSLCertificateFile /d.pem\n"
+	           "SSLCertificateKeyFile /e.key\n");
+	assert_string_equal(c->ssl_cert_file, "/r.pem");
+	assert_string_equal(c->ssl_key_file, "/r.key");
+	assert_int_equal(c->nssl_more, 2);
+	assert_string_equal(c->ssl_more[0].cert, "/e.pem");
+	assert_string_equal(c->ssl_more[0].cert_where, "t.conf:4");
+	assert_string_equal(c->ssl_more[0].key, "/e.key");
+	assert_string_equal(c->ssl_more[0].key_where, "t.conf:6");
+	assert_string_equal(c->ssl_more[1].cert, "/d.pem");
+	assert_null(c->ssl_more[1].key);
+	cfg_unref(&c);
+	/* one cipher list per protocol, as Apache: a TLS 1.2 and a TLS 1.3 line combine, a later
+	 * line replaces its own protocol's only */
+	c = cfg_ok("Listen 3128\nSSLCipherSuite ECDHE+AESGCM\nSSLCipherSuite TLSv1.3 "
+	           "TLS_AES_256_GCM_SHA384\nSSLCipherSuite SSL ECDHE+CHACHA20\n"
+	           "SSLProxyCipherSuite TLSv1.3 TLS_CHACHA20_POLY1305_SHA256\n"
+	           "SSLProxyCipherSuite HIGH:!aNULL\n");
+	assert_string_equal(c->ssl_ciphers, "ECDHE+CHACHA20");
+	assert_string_equal(c->ssl_ciphers_where, "t.conf:4");
+	assert_string_equal(c->ssl_ciphers13, "TLS_AES_256_GCM_SHA384");
+	assert_string_equal(c->ssl_ciphers13_where, "t.conf:3");
+	assert_string_equal(c->ssl_proxy_ciphers, "HIGH:!aNULL");
+	assert_string_equal(c->ssl_proxy_ciphers_where, "t.conf:6");
+	assert_string_equal(c->ssl_proxy_ciphers13, "TLS_CHACHA20_POLY1305_SHA256");
+	assert_string_equal(c->ssl_proxy_ciphers13_where, "t.conf:5");
 	cfg_unref(&c);
 	/* SSLEngine / SSLProxyEngine: accepted, with a notice that says what does it instead */
 	c = cfg_ok("Listen 3128\nSSLProxyEngine on\n");

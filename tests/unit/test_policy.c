@@ -880,7 +880,7 @@ test_remote_server_forms_and_credentials(void **state)
 }
 
 /* https:// parents: TLS, port 443 by default, distinct from http:// to the same host and port
- * (which keeps the same health key), routed for https:// URLs by the scheme "https". */
+ * (each with its own health key), routed for https:// URLs by the scheme "https". */
 static void
 test_remote_https_parents(void **state)
 {
@@ -899,11 +899,11 @@ test_remote_https_parents(void **state)
 	assert_int_equal(a->tls, 1);
 	assert_string_equal(a->host, "fw.corp.example");
 	assert_int_equal(a->port, 3129);
-	assert_string_equal(a->key, "fw.corp.example:3129");
+	assert_string_equal(a->key, "https://fw.corp.example:3129");
 	a = pol_parent_get(p, 1);
 	assert_int_equal(a->tls, 1);
 	assert_int_equal(a->port, 443);
-	assert_string_equal(a->key, "fw2:443");
+	assert_string_equal(a->key, "https://fw2:443");
 	a = pol_parent_get(p, 2);
 	assert_int_equal(a->tls, 0);
 	assert_string_equal(a->key, "fw.corp.example:3129");
@@ -912,7 +912,7 @@ test_remote_https_parents(void **state)
 	assert_string_equal(a->auth, "Basic dTpw");
 	a = pol_parent_get(p, 4);
 	assert_int_equal(a->tls, 1);
-	assert_string_equal(a->key, "[2001:db8::1]:443");
+	assert_string_equal(a->key, "https://[2001:db8::1]:443");
 	a = pol_parent_get(p, 5);
 	assert_int_equal(a->tls, 0);
 

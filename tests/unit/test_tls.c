@@ -679,8 +679,9 @@ tls_set_errors_name_the_line(void **state)
 	c->ssl_ciphers_where = strdup("t.conf:9");
 	t_set_fails(c, "t.conf:9: SSLCipherSuite NOSUCHCIPHER: no usable cipher in it");
 	c = t_cfg(p_both, NULL);
-	c->ssl_ciphers = strdup("TLSv1.3 TLS_NOPE");
-	t_set_fails(c, "SSLCipherSuite TLSv1.3 TLS_NOPE: no usable cipher in it");
+	c->ssl_ciphers13 = strdup("TLS_NOPE");
+	c->ssl_ciphers13_where = strdup("t.conf:10");
+	t_set_fails(c, "t.conf:10: SSLCipherSuite TLSv1.3 TLS_NOPE: no usable cipher in it");
 	c = t_cfg(p_both, NULL);
 	free(c->ssl_proxy_ca_file);
 	c->ssl_proxy_ca_file = strdup("/nonexistent/ca.pem");
@@ -692,7 +693,7 @@ tls_set_errors_name_the_line(void **state)
 
 	/* accepted: cipher lists in Apache's forms; no https listener: no server side */
 	c = t_cfg(p_both, NULL);
-	c->ssl_ciphers = strdup("TLSv1.3 TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256");
+	c->ssl_ciphers13 = strdup("TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256");
 	c->ssl_proxy_ciphers = strdup("HIGH:!aNULL");
 	struct tls_set *t = t_set(c);
 	tls_set_release(t);
