@@ -387,3 +387,60 @@ def test_html_page_escapes_everything(env):
     assert "&lt;script&gt;" in body or "%3Cscript%3E" in body
     assert "<table class=\"explain\">" in body
     assert where(env, "NoProxy .intranet.test") in body
+
+
+def test_explain_query_never_logs_the_password(start_policy_daemon, pctx):
+    """An admin explains ftp://user:secret@host/ (form-encoded, as a browser sends it, and
+    raw, as curl may): no access log (squid, combined, a LogFormat with %r, %U%q and the
+    Referer), no recent-requests list and no JSON answer shows the password; the user name
+    is still there. A proxied URL carrying such a URL in its query is masked in the log too."""
+    root = os.path.join(pctx.workdir, "explain-mask-" + uuid.uuid4().hex[:8])
+    logs = [os.path.join(root, n) for n in ("squid.log", "combined.log", "custom.log")]
+    os.makedirs(root)
+    text = (CONF.replace("@ROOT@", os.path.join(root, "cache"))
+            .replace("@OPORT@", str(pctx.origin_port)).replace("@P1@", "1").replace("@P2@", "2")
+            + "AccessLog %s\nCustomLog %s combined\n"
+              "CustomLog %s \"%%r|%%U%%q|%%{{Referer}}i\"\n" % tuple(logs))
+    d = start_policy_daemon("explain-mask", text=text)
+    secret_url = "ftp://user:secret@ftp.intranet.test/pub/"
+    enc = urllib.parse.quote(secret_url, safe="")
+    referer = "http://127.0.0.1:%d/gatehouse/explain?url=%s" % (d.port, enc)
+    j = explain(d, secret_url)
+    assert j["url"] == "ftp://user@ftp.intranet.test/pub/", j
+    sent = [
+        "GET /gatehouse/explain?url=%s&client=&method=GET HTTP/1.1" % enc,
+        "GET /gatehouse/explain?url=%s HTTP/1.1" % secret_url,
+        "GET /gatehouse/assets/ui.css HTTP/1.1",
+    ]
+    for line in sent:
+        raw = ("%s\r\nHost: 127.0.0.1:%d\r\nReferer: %s\r\nConnection: close\r\n\r\n"
+               % (line, d.port, referer)).encode()
+        r, c = ghtest.request(d.port, raw, timeout=20)
+        c.close()
+        assert r.status in (200, 404), (line, r.status)
+        assert b"secret" not in r.body
+    proxied = "http://origin.test:%d/echo?next=%s" % (pctx.origin_port, enc)
+    assert ghtest.get(d.port, proxied, headers=[("Referer", referer)]).status == 200
+    total = len(sent) + 2
+    for path in logs:
+        lines = ghtest.poll_lines(path, lambda ln: True, count=total, timeout=10)
+        assert len(lines) >= total, (path, lines)
+        text = "\n".join(lines)
+        assert "secret" not in text, text
+        assert "user%40ftp.intranet.test" in text or "user@ftp.intranet.test" in text, text
+    custom = open(logs[2]).read()
+    assert ("GET /gatehouse/explain?url=ftp://user@ftp.intranet.test/pub/ HTTP/1.1" in custom
+            ), custom
+    assert "ftp%3A%2F%2Fuser%40ftp.intranet.test%2Fpub%2F" in custom, custom
+    for page in ("api/recent", "recent", "api/overview", "api/explain?url=" + enc):
+        raw = ("GET /gatehouse/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+               % page).encode()
+        r, c = ghtest.request(d.port, raw, timeout=20)
+        c.close()
+        assert r.status in (200, 404), (page, r.status)
+        assert b"secret" not in r.body, (page, r.body[:2000])
+    raw = ("GET /gatehouse/api/recent HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+           ).encode()
+    r, c = ghtest.request(d.port, raw, timeout=20)
+    c.close()
+    assert b"/echo?next=ftp%3A%2F%2Fuser%40ftp.intranet.test" in r.body, r.body[:2000]
