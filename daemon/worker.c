@@ -25,6 +25,7 @@
 #include "daemon/polres.h"
 #include "daemon/status.h"
 #include "daemon/tls.h"
+#include "daemon/uicache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -525,6 +526,8 @@ worker_main(void *arg)
 	 * thread itself: prctl, no /proc access, which a hardened unit may restrict. */
 	snprintf(name, sizeof(name), "gh-worker-%u", w->id);
 	(void)pthread_setname_np(pthread_self(), name);
+	if (w->id == 0)
+		uicache_purge_resume(w->loop); /* purges by prefix the last exit stopped */
 	ev_loop_run(w->loop);
 	/* Every connection is gone (worker_check_done): no helper request is in flight. The
 	 * helper children are ended on the loop's thread, as helper.h wants. */
