@@ -6,6 +6,8 @@
  * as "needs credentials", the proxy's 407), pol_ports_has, pol_decide with the live
  * ProxyBlock/NoProxy address sets, health_peek, cachereq_probe (the cache's own decision,
  * cachereq_judge, without acting on it). Each step names the config line that decided.
+ * The request carries the form's header fields (explain_fields_parse), so that a Vary'd
+ * URL's variant is chosen as the proxy would, and the stored variants are listed.
  *
  * It runs on the worker thread of the status page call and does real lookups on that
  * worker's resolver: the client's reverse lookup when a Require host rule needs it (as the

@@ -230,7 +230,9 @@ uicache_purge(void *wctx, const char *key)
  * about that long plus one commit). The job reports to the page
  * once (finished, or still running at UI_CACHE_PURGE_ANSWER_MS), then runs to the end on its
  * own; its progress is kept in a small process-wide table, under a mutex taken once per batch
- * and by the pages that show it (never on the request path).
+ * and by the pages that show it (never on the request path). It is durable: recorded in the
+ * store when it starts (cache_purge_pending_add), its cursor saved by every batch, so that a
+ * stop or a crash leaves it to uicache_purge_resume at the next start.
  *
  * GATEHOUSE_TEST_PURGE_PACE=URLS:MS (tests only) fixes the batch size and pauses MS between
  * batches, so that a test can watch a purge of a few thousand entries in progress. */
