@@ -740,6 +740,7 @@ struct cache_purge_cursor {
 	int started;
 	int done;                /* out: nothing is left under the prefix after key */
 	uint64_t urls;           /* out: URL keys examined so far (purged or skipped) */
+	uint64_t pending;        /* a durable purge's id (cache_purge_pending_add), 0: none */
 };
 
 /* One batch of a purge by prefix: one write transaction that examines at most max_urls URL
@@ -748,6 +749,28 @@ struct cache_purge_cursor {
  * or a CACHE_E* error (cur unchanged: the batch can be retried). */
 long cache_purge_prefix_step(struct cache_store *s, const char *prefix, size_t plen,
                              struct cache_purge_cursor *cur, size_t max_urls);
+
+/* Durable purges by prefix. A purge recorded with cache_purge_pending_add() (it gets *id:
+ * put it in its cursor's pending) survives a stop or a crash: each cache_purge_prefix_step
+ * of that cursor saves the cursor and the count in the store in the batch's own transaction,
+ * and the last one deletes the record. At start, cache_purge_pending_list() gives the purges
+ * to resume, each with its cursor ready for cache_purge_prefix_step (in start order; the
+ * callback runs under the store's write lock: call no store function from it; nonzero stops).
+ * The prefix is at most 2048 bytes. */
+struct cache_purge_pending {
+	uint64_t id;
+	const char *prefix;      /* valid during the callback */
+	size_t plen;
+	int64_t started;         /* as given to cache_purge_pending_add */
+	long estimate;
+	uint64_t removed;        /* records removed before the stop */
+	struct cache_purge_cursor cur;
+};
+typedef int cache_pending_f(void *arg, const struct cache_purge_pending *p);
+
+int cache_purge_pending_add(struct cache_store *s, const char *prefix, size_t plen,
+                            int64_t started, long estimate, uint64_t *id);
+long cache_purge_pending_list(struct cache_store *s, cache_pending_f *cb, void *arg);
 
 /* Remove everything. Fills in progress fail at their next append or commit. */
 int cache_clear(struct cache_store *s);

@@ -115,6 +115,7 @@ struct cache_store {
 	uint32_t magic;
 	MDB_env *env;
 	MDB_dbi db_meta, db_body, db_lru, db_url;
+	MDB_dbi db_purge;          /* purges by prefix in progress (cache_purge_pending_add) */
 	int lock_fd;
 	unsigned psize;            /* LMDB page size */
 	const unsigned char *map;  /* the LMDB map (cache_map_learn; atomic; it never moves) */

@@ -1291,7 +1291,7 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	else if (conf->sync == CACHE_SYNC_NONE)
 		flags |= MDB_NOSYNC;
 	if ((rc = mdb_env_create(&s->env)) != 0 ||
-	    (rc = mdb_env_set_maxdbs(s->env, 4)) != 0 ||
+	    (rc = mdb_env_set_maxdbs(s->env, 5)) != 0 ||
 	    (rc = mdb_env_set_mapsize(s->env, (size_t)conf->size)) != 0 ||
 	    (rc = mdb_env_set_maxreaders(s->env, conf->max_readers ? conf->max_readers
 	                                                            : 256)) != 0 ||
@@ -1306,7 +1306,8 @@ cache_store_open(const struct cache_store_conf *conf, struct cache_store **out, 
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->db_meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "body", MDB_CREATE, &s->db_body)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &s->db_lru)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "url", MDB_CREATE, &s->db_url)) != 0) {
+	    (rc = mdb_dbi_open(txn, "url", MDB_CREATE, &s->db_url)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "purge", MDB_CREATE, &s->db_purge)) != 0) {
 		if (txn)
 			mdb_txn_abort(txn);
 		cache_errf(err, errlen, "%s: LMDB: %s", conf->root, mdb_strerror(rc));
@@ -1633,6 +1634,199 @@ cache_meta_url_prefix(MDB_txn *txn, struct cache_store *s, const MDB_val *h, con
 	return m.url.n >= plen && memcmp(m.url.p, prefix, plen) == 0;
 }
 
+/* ---- durable purges: the "purge" database ----
+ *
+ * One record per purge by prefix in progress, keyed by its id (8 bytes, big-endian: the
+ * order they started in). The value is struct cache_pending_rec, then the prefix, then the
+ * cursor's key. Each batch saves its cursor in its own transaction, so after a crash or a
+ * stop the purge resumes exactly after the last URL a committed batch handled. */
+#define CACHE_PENDING_MAGIC 0x50524731u
+
+struct cache_pending_rec {
+	uint32_t magic;
+	uint32_t plen;
+	uint32_t keylen;
+	uint32_t started_cur;
+	int64_t started;
+	int64_t estimate;
+	uint64_t removed;
+	uint64_t urls;
+};
+
+static void
+cache_pending_id(uint64_t id, unsigned char k[8])
+{
+	for (int i = 7; i >= 0; i--, id >>= 8)
+		k[i] = (unsigned char)id;
+}
+
+/* Write the record of purge cur->pending after a batch that removed count records, or delete
+ * it when the walk is over. Inside the batch's transaction. */
+static int
+cache_pending_save(struct cache_wtx *w, const char *prefix, size_t plen,
+                   const struct cache_purge_cursor *cur, long count)
+{
+	struct cache_store *s = w->s;
+	unsigned char kb[8];
+	MDB_val k = {8, kb}, v;
+	int rc;
+
+	cache_pending_id(cur->pending, kb);
+	if (cur->done) {
+		rc = mdb_del(w->txn, s->db_purge, &k, NULL);
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	}
+	struct cache_pending_rec r;
+	rc = mdb_get(w->txn, s->db_purge, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0; /* not durable (the record could not be written at the start) */
+	if (rc)
+		return rc;
+	if (v.mv_size < sizeof(r))
+		return MDB_CORRUPTED;
+	memcpy(&r, v.mv_data, sizeof(r));
+	if (r.magic != CACHE_PENDING_MAGIC || r.plen != plen)
+		return MDB_CORRUPTED;
+	r.keylen = (uint32_t)cur->keylen;
+	r.started_cur = (uint32_t)cur->started;
+	r.removed += count > 0 ? (uint64_t)count : 0;
+	r.urls = cur->urls;
+	unsigned char buf[sizeof(r) + 2048 + sizeof(cur->key)];
+	if (plen > 2048)
+		return MDB_BAD_VALSIZE;
+	memcpy(buf, &r, sizeof(r));
+	memcpy(buf + sizeof(r), prefix, plen);
+	memcpy(buf + sizeof(r) + plen, cur->key, cur->keylen);
+	v = (MDB_val){sizeof(r) + plen + cur->keylen, buf};
+	return mdb_put(w->txn, s->db_purge, &k, &v, 0);
+}
+
+struct cache_pending_add_arg {
+	const char *prefix;
+	size_t plen;
+	int64_t started;
+	long estimate;
+	uint64_t id;
+};
+
+static int
+cache_op_pending_add(struct cache_wtx *w, void *arg)
+{
+	struct cache_pending_add_arg *a = arg;
+	struct cache_store *s = w->s;
+	MDB_cursor *c;
+	MDB_val k, v;
+	unsigned char kb[8];
+	int rc = mdb_cursor_open(w->txn, s->db_purge, &c);
+
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	a->id = 1;
+	if (rc == 0 && k.mv_size == 8) {
+		const unsigned char *p = k.mv_data;
+		uint64_t last = 0;
+		for (int i = 0; i < 8; i++)
+			last = last << 8 | p[i];
+		a->id = last + 1;
+	}
+	mdb_cursor_close(c);
+	if (rc && rc != MDB_NOTFOUND)
+		return rc;
+	struct cache_pending_rec r = {CACHE_PENDING_MAGIC, (uint32_t)a->plen, 0, 0, a->started,
+	                              a->estimate, 0, 0};
+	unsigned char buf[sizeof(r) + 2048];
+	memcpy(buf, &r, sizeof(r));
+	memcpy(buf + sizeof(r), a->prefix, a->plen);
+	cache_pending_id(a->id, kb);
+	k = (MDB_val){8, kb};
+	v = (MDB_val){sizeof(r) + a->plen, buf};
+	return mdb_put(w->txn, s->db_purge, &k, &v, 0);
+}
+
+int
+cache_purge_pending_add(struct cache_store *s, const char *prefix, size_t plen, int64_t started,
+                        long estimate, uint64_t *id)
+{
+	struct cache_pending_add_arg a = {prefix, plen, started, estimate, 0};
+	int rc;
+
+	if (!s || s->magic != CACHE_STORE_MAGIC || plen > 2048 || (plen && !prefix))
+		return CACHE_EINVAL;
+	pthread_mutex_lock(&s->wmu);
+	rc = cache_wrun(s, cache_op_pending_add, &a, CACHE_W_NOEVICT | CACHE_W_NOTOUCH);
+	pthread_mutex_unlock(&s->wmu);
+	if (rc)
+		return rc;
+	*id = a.id;
+	return CACHE_OK;
+}
+
+struct cache_pending_list_arg {
+	cache_pending_f *cb;
+	void *arg;
+	long n;
+};
+
+static int
+cache_op_pending_list(struct cache_wtx *w, void *arg)
+{
+	struct cache_pending_list_arg *a = arg;
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc = mdb_cursor_open(w->txn, w->s->db_purge, &c);
+
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct cache_pending_rec r;
+		struct cache_purge_pending p;
+		char prefix[2049];
+
+		if (k.mv_size != 8 || v.mv_size < sizeof(r))
+			continue;
+		memcpy(&r, v.mv_data, sizeof(r));
+		if (r.magic != CACHE_PENDING_MAGIC || r.plen > 2048 ||
+		    r.keylen > sizeof(p.cur.key) || sizeof(r) + r.plen + r.keylen != v.mv_size)
+			continue; /* not ours: skipped, never trusted */
+		memset(&p, 0, sizeof(p));
+		for (int i = 0; i < 8; i++)
+			p.id = p.id << 8 | ((const unsigned char *)k.mv_data)[i];
+		memcpy(prefix, (const char *)v.mv_data + sizeof(r), r.plen);
+		prefix[r.plen] = '\0';
+		p.prefix = prefix;
+		p.plen = r.plen;
+		p.started = r.started;
+		p.estimate = r.estimate;
+		p.removed = r.removed;
+		memcpy(p.cur.key, (const char *)v.mv_data + sizeof(r) + r.plen, r.keylen);
+		p.cur.keylen = r.keylen;
+		p.cur.started = r.started_cur != 0;
+		p.cur.urls = r.urls;
+		p.cur.pending = p.id;
+		a->n++;
+		if (a->cb(a->arg, &p))
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == MDB_NOTFOUND || rc == 0 ? 0 : rc;
+}
+
+long
+cache_purge_pending_list(struct cache_store *s, cache_pending_f *cb, void *arg)
+{
+	struct cache_pending_list_arg a = {cb, arg, 0};
+	int rc;
+
+	if (!s || s->magic != CACHE_STORE_MAGIC || !cb)
+		return CACHE_EINVAL;
+	pthread_mutex_lock(&s->wmu);
+	rc = cache_wrun(s, cache_op_pending_list, &a, CACHE_W_NOEVICT | CACHE_W_NOTOUCH);
+	pthread_mutex_unlock(&s->wmu);
+	return rc ? rc : a.n;
+}
+
 struct cache_purge_step_arg {
 	const char *prefix;
 	size_t plen;
@@ -1726,6 +1920,8 @@ cache_op_purge_prefix_step(struct cache_wtx *w, void *arg)
 		rc = 0;
 	}
 	mdb_cursor_close(c);
+	if (rc == 0 && cur->pending != 0)
+		rc = cache_pending_save(w, a->prefix, a->plen, cur, a->count);
 	return rc;
 }
 

@@ -1899,6 +1899,8 @@ cachereq_probe(unsigned wid, const struct cfg *cfg, const char *method, const ch
 		out->body_size = m->body_size;
 		snprintf(out->vary, sizeof(out->vary), "%.*s", (int)m->vary.n, m->vary.p);
 		snprintf(out->etag, sizeof(out->etag), "%.*s", (int)m->etag.n, m->etag.p);
+		out->mkeylen = q->e->keylen <= sizeof(out->mkey) ? q->e->keylen : 0;
+		memcpy(out->mkey, q->e->key, out->mkeylen);
 	}
 	snprintf(out->cache_status, sizeof(out->cache_status), "%s", cachereq_status_line(q));
 	size_t n = strlen(out->cache_status);

@@ -175,6 +175,9 @@ struct cachereq_probe {
 	uint64_t body_size;
 	char vary[256];          /* its normalised Vary spec, "" when none */
 	char etag[128];
+	unsigned char mkey[64];  /* the record it hit (a Vary'd URL's variant: hash || Vary
+	                          * hash), so that a listing of the variants can say which */
+	size_t mkeylen;
 	/* "Gatehouse; hit; ttl=12" as the answer would carry it (a forwarded request's later
 	 * fwd-status and stored are added when the origin answers) */
 	char cache_status[256];

@@ -6,6 +6,8 @@
  * as "needs credentials", the proxy's 407), pol_ports_has, pol_decide with the live
  * ProxyBlock/NoProxy address sets, health_peek, cachereq_probe (the cache's own decision,
  * cachereq_judge, without acting on it). Each step names the config line that decided.
+ * The request carries the form's header fields (explain_fields_parse), so that a Vary'd
+ * URL's variant is chosen as the proxy would, and the stored variants are listed.
  *
  * It runs on the worker thread of the status page call and does real lookups on that
  * worker's resolver: the client's reverse lookup when a Require host rule needs it (as the
@@ -30,6 +32,7 @@
 #include "daemon/status.h"
 #include "daemon/url.h"
 #include "daemon/worker.h"
+#include "cache/cache.h"
 #include "policy/pol.h"
 #include "resolver/res.h"
 
@@ -55,6 +58,7 @@ struct explain {
 	int resolved;
 	int dns_status;
 	struct res_addrs addrs;
+	char *fields;                  /* the request header fields, "Name: value\r\n" lines */
 	struct pol_decision dec0;      /* decided before the lookup */
 	struct ui_explain_result r;
 };
@@ -105,6 +109,7 @@ explain_free(struct explain *x)
 	cfg_unref(&x->cfg);
 	free(x->client_name);
 	free(x->host);
+	free(x->fields);
 	x->magic = 0;
 	free(x);
 }
@@ -184,6 +189,84 @@ explain_client_parse(const char *text, struct sockaddr_storage *ss)
 		return 0;
 	}
 	return -1;
+}
+
+/* RFC 9110 tchar */
+static int
+explain_tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+int
+explain_fields_parse(const char *text, char *head, size_t cap, char *err, size_t errcap)
+{
+	size_t o = 0;
+	int nf = 0, line = 0;
+	*err = '\0';
+	if (cap > 0)
+		head[0] = '\0';
+	for (const char *p = text ? text : ""; *p != '\0';) {
+		const char *eol = p + strcspn(p, "\n");
+		const char *end = eol;
+		line++;
+		if (end > p && end[-1] == '\r')
+			end--;
+		const char *q = p;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q == end) { /* a blank line */
+			p = *eol ? eol + 1 : eol;
+			continue;
+		}
+		if (q != p) {
+			snprintf(err, errcap, "line %d: a field line cannot start with white space "
+			         "(no folding)", line);
+			return -1;
+		}
+		const char *colon = p;
+		while (colon < end && explain_tchar((unsigned char)*colon))
+			colon++;
+		if (colon == p || colon == end || *colon != ':') {
+			snprintf(err, errcap, "line %d: not \"Name: value\" (%s)", line,
+			         memchr(p, ':', (size_t)(end - p)) == NULL ? "no colon"
+			         : colon == p ? "no field name" : "bad character in the field name");
+			return -1;
+		}
+		size_t nl = (size_t)(colon - p);
+		if (nl > 64) {
+			snprintf(err, errcap, "line %d: field name longer than 64 bytes", line);
+			return -1;
+		}
+		if (nl == 4 && strncasecmp(p, "Host", 4) == 0) {
+			snprintf(err, errcap, "line %d: Host comes from the URL", line);
+			return -1;
+		}
+		const char *v = colon + 1, *ve = end;
+		while (v < ve && (*v == ' ' || *v == '\t'))
+			v++;
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			ve--;
+		for (const char *c = v; c < ve; c++)
+			if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f) {
+				snprintf(err, errcap, "line %d: control character in the value of %.*s",
+				         line, (int)nl, p);
+				return -1;
+			}
+		if (++nf > EXPLAIN_FIELDS_MAX) {
+			snprintf(err, errcap, "more than %d fields", EXPLAIN_FIELDS_MAX);
+			return -1;
+		}
+		int w = snprintf(head + o, cap - o, "%.*s: %.*s\r\n", (int)nl, p, (int)(ve - v), v);
+		if (w < 0 || (size_t)w >= cap - o) {
+			snprintf(err, errcap, "the fields are too long (%zu bytes at most)", cap - 1);
+			return -1;
+		}
+		o += (size_t)w;
+		p = *eol ? eol + 1 : eol;
+	}
+	return nf;
 }
 
 int
@@ -487,6 +570,109 @@ explain_parents(struct explain *x, const struct pol_decision *d)
 		explain_outcome(x, "502 Bad Gateway: no parent proxy is available");
 }
 
+/* The stored variants of a Vary'd URL, one step each (at most EXPLAIN_VARIANTS_SHOWN), so
+ * that the admin sees which one this request's fields select, or why none: each with its
+ * Vary field as stored, the fields that tell variants apart (Content-Encoding, -Language,
+ * -Type) and this request's values of the fields it varies on. */
+#define EXPLAIN_VARIANTS_SHOWN 8
+
+struct explain_variants {
+	struct explain *x;
+	const struct cachereq_probe *p;
+	struct cache_hdrs req;
+	unsigned n;
+};
+
+/* The value of field name in a stored "Name: value\r\n" block, into out ("" when absent). */
+static void
+explain_stored_field(const struct cache_meta *m, const char *name, char *out, size_t cap)
+{
+	size_t nl = strlen(name);
+	const char *p = m->headers.p, *end = p + m->headers.n;
+	*out = '\0';
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end;
+		if ((size_t)(le - p) > nl && p[nl] == ':' && strncasecmp(p, name, nl) == 0) {
+			const char *v = p + nl + 1;
+			while (v < le && (*v == ' ' || *v == '\t'))
+				v++;
+			size_t vn = (size_t)(le - v);
+			while (vn > 0 && (v[vn - 1] == '\r' || v[vn - 1] == ' '))
+				vn--;
+			snprintf(out, cap, "%.*s", (int)(vn < 200 ? vn : 200), v);
+			return;
+		}
+		p = le + 1;
+	}
+}
+
+static int
+explain_variant_cb(void *arg, const struct cache_item *it)
+{
+	struct explain_variants *a = arg;
+	if (!it->variant)
+		return 0;
+	if (++a->n > EXPLAIN_VARIANTS_SHOWN)
+		return 0; /* counted, not shown */
+	const struct cache_meta *m = it->meta;
+	int mine = a->p->mkeylen == it->mkeylen && it->mkeylen > 0 &&
+	           memcmp(a->p->mkey, it->mkey, it->mkeylen) == 0;
+	char name[32], vary[208], ce[208], cl[208], ct[208], mineval[300] = "";
+	snprintf(name, sizeof(name), "variant %u", a->n);
+	explain_stored_field(m, "Vary", vary, sizeof(vary));
+	explain_stored_field(m, "Content-Encoding", ce, sizeof(ce));
+	explain_stored_field(m, "Content-Language", cl, sizeof(cl));
+	explain_stored_field(m, "Content-Type", ct, sizeof(ct));
+	/* this request's values of the fields the variant varies on */
+	size_t o = 0;
+	for (const char *f = m->vary.p, *fe = m->vary.p + m->vary.n; f < fe && o < 240;) {
+		const char *c = memchr(f, ',', (size_t)(fe - f));
+		size_t fl = (size_t)((c ? c : fe) - f);
+		char v[64];
+		long vl = cache_vary_value(&a->req, f, fl, v, sizeof(v));
+		o += (size_t)snprintf(mineval + o, sizeof(mineval) - o, "%s%.*s%s%s%s",
+		                      o ? ", " : "", (int)fl, f, vl < 0 ? " absent" : "=\"",
+		                      vl < 0 ? "" : v, vl < 0 ? "" : vl >= (long)sizeof(v)
+		                                                   ? "...\"" : "\"");
+		if (o >= sizeof(mineval))
+			o = sizeof(mineval) - 1;
+		f = c ? c + 1 : fe;
+	}
+	explain_step(a->x, name, mine ? "this request's" : "other values", NULL,
+	             "Vary: %s; status %d, %llu bytes%s%s%s%s%s%s; this request: %s",
+	             *vary ? vary : "(none)", m->status, (unsigned long long)m->body_size,
+	             *ce ? ", Content-Encoding: " : "", ce, *cl ? ", Content-Language: " : "", cl,
+	             *ct ? ", Content-Type: " : "", ct, *mineval ? mineval : "no fields");
+	return 0;
+}
+
+static void
+explain_variants(struct explain *x, const struct cachereq_probe *p)
+{
+	struct cache_store *st = cachereq_store();
+	struct cache_hdr v[EXPLAIN_FIELDS_MAX];
+	struct explain_variants a = { x, p, { v, 0 }, 0 };
+	/* x->fields was checked by explain_fields_parse: "Name: value\r\n" lines */
+	for (const char *f = x->fields ? x->fields : ""; *f && a.req.n < EXPLAIN_FIELDS_MAX;) {
+		const char *colon = strchr(f, ':'), *eol = strstr(f, "\r\n");
+		if (colon == NULL || eol == NULL || colon > eol)
+			break;
+		v[a.req.n].name = (struct cache_str){ f, (size_t)(colon - f) };
+		v[a.req.n].value = (struct cache_str){ colon + 2, (size_t)(eol - colon - 2) };
+		a.req.n++;
+		f = eol + 2;
+	}
+	if (st == NULL || cache_entry_records(st, p->key, strlen(p->key), explain_variant_cb,
+	                                      &a) < 0) {
+		explain_step(x, "variants", "unknown", NULL, "the store could not be read");
+		return;
+	}
+	if (a.n > EXPLAIN_VARIANTS_SHOWN)
+		explain_step(x, "variants", "more", NULL, "%u variants stored, %u shown", a.n,
+		             EXPLAIN_VARIANTS_SHOWN);
+}
+
 /* The cache (conn_cache_consult), with the cache's own decision. */
 static void
 explain_cache(struct explain *x, int going_direct)
@@ -495,14 +681,18 @@ explain_cache(struct explain *x, int going_direct)
 		explain_step(x, "cache", "not consulted", NULL, "CONNECT requests are not cached");
 		return;
 	}
-	char head[600];
-	snprintf(head, sizeof(head), "Host: %s\r\n", x->host);
+	size_t hcap = strlen(x->host) + 16 + (x->fields ? strlen(x->fields) : 0);
+	char *head = malloc(hcap);
 	struct cachereq_probe *p = malloc(sizeof(*p));
-	if (p == NULL) {
+	if (p == NULL || head == NULL) {
+		free(p);
+		free(head);
 		explain_step(x, "cache", "unknown", NULL, "out of memory");
 		return;
 	}
+	snprintf(head, hcap, "Host: %s\r\n%s", x->host, x->fields ? x->fields : "");
 	int rc = cachereq_probe(x->w->id, x->cfg, x->r.method, x->r.url, head, strlen(head), p);
+	free(head);
 	if (!p->configured) {
 		explain_step(x, "cache", "no cache", x->cfg->cache_root_where,
 		             "no CacheRoot: nothing is cached");
@@ -543,11 +733,14 @@ explain_cache(struct explain *x, int going_direct)
 	             "%s%s", p->key, p->key_truncated ? "..." : "");
 	if (p->lookup == CACHE_VARY_MISS)
 		explain_step(x, "Vary", "no variant", NULL,
-		             "responses for this URL vary, and none is stored for a request without "
-		             "those fields");
+		             "responses for this URL vary, and none is stored for a request with "
+		             "%s", x->fields && *x->fields ? "these fields' values"
+		                                          : "none of those fields");
 	else if (p->lookup == CACHE_HIT)
 		explain_step(x, "Vary", *p->vary ? "varies" : "none", NULL, "%s",
 		             *p->vary ? p->vary : "the stored response has no Vary");
+	if (p->lookup == CACHE_VARY_MISS || (p->lookup == CACHE_HIT && *p->vary))
+		explain_variants(x, p);
 	const struct cache_decision *dc = &p->dec;
 	const char *verdict = "miss";
 	switch (dc->action) {
@@ -686,7 +879,7 @@ explain_after_lookup(struct explain *x)
 
 void *
 explain_start(struct worker *w, struct cfg *cfg, const char *url, const char *client,
-              const char *method, ui_explain_done_f *done, void *arg)
+              const char *method, const char *fields, ui_explain_done_f *done, void *arg)
 {
 	struct explain *x = calloc(1, sizeof(*x));
 	if (x == NULL) {
@@ -706,8 +899,24 @@ explain_start(struct worker *w, struct cfg *cfg, const char *url, const char *cl
 	snprintf(x->r.method, sizeof(x->r.method), "%s", method);
 	snprintf(x->r.client, sizeof(x->r.client), "%s", client ? client : "");
 	snprintf(x->r.url, sizeof(x->r.url), "%s", url ? url : "");
+	snprintf(x->r.fields, sizeof(x->r.fields), "%s", fields ? fields : "");
+	char ferr[160];
+	int nf = 0;
+	if (fields != NULL && *fields != '\0') {
+		size_t fcap = strlen(fields) + 4 * EXPLAIN_FIELDS_MAX + 1; /* LF -> CRLF, ": " */
+		x->fields = malloc(fcap);
+		nf = x->fields ? explain_fields_parse(fields, x->fields, fcap, ferr, sizeof(ferr))
+		               : -2;
+	}
 
-	if (!explain_method_ok(method))
+	if (strlen(fields ? fields : "") >= sizeof(x->r.fields))
+		explain_fail(x, 400, "bad request header fields: longer than %zu bytes",
+		             sizeof(x->r.fields) - 1);
+	else if (nf == -2)
+		explain_fail(x, 500, "out of memory");
+	else if (nf < 0)
+		explain_fail(x, 400, "bad request header fields: %s", ferr);
+	else if (!explain_method_ok(method))
 		explain_fail(x, 400, "unknown method \"%.40s\" (GET, HEAD, POST, PUT, DELETE, OPTIONS, "
 		             "TRACE, PATCH, CONNECT or PURGE)", method);
 	else if (client == NULL || explain_client_parse(client, &x->client) != 0)
@@ -753,10 +962,10 @@ explain_cancel(void *handle)
 
 static void *
 explain_ui_start(void *wctx, const char *url, const char *client, const char *method,
-                 ui_explain_done_f *done, void *arg)
+                 const char *fields, ui_explain_done_f *done, void *arg)
 {
 	struct status_ctx *sc = wctx;
-	return explain_start(sc->w, sc->cfg, url, client, method, done, arg);
+	return explain_start(sc->w, sc->cfg, url, client, method, fields, done, arg);
 }
 
 static const struct ui_explain_ops explain_ops = {

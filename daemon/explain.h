@@ -21,7 +21,8 @@ const struct ui_explain_ops *explain_ui_ops(void);
 /* Start a walk on worker w's thread for snapshot cfg (a reference is taken). See
  * ui_explain.h for done, the handle and cancel. */
 void *explain_start(struct worker *w, struct cfg *cfg, const char *url, const char *client,
-                    const char *method, ui_explain_done_f *done, void *arg);
+                    const char *method, const char *fields, ui_explain_done_f *done,
+                    void *arg);
 void explain_cancel(void *handle);
 
 /* Is m a method explain knows (GET ... CONNECT, PURGE; compared with case)? */
@@ -36,5 +37,12 @@ int explain_client_parse(const char *text, struct sockaddr_storage *ss);
 int explain_target_normalize(const char *target, int is_connect, char *out, size_t cap,
                              char *host, size_t hostcap, unsigned *port, int *is_ftp,
                              const char **reason);
+
+/* The form's request header fields: "Name: value" lines (LF or CRLF, blank lines skipped),
+ * at most EXPLAIN_FIELDS_MAX of them, names tokens, values without control characters, no
+ * Host (the URL gives it). head (cap bytes) gets them as "Name: value\r\n" lines. Returns
+ * the number of fields, or -1 with err naming the line and the cause. */
+#define EXPLAIN_FIELDS_MAX 32
+int explain_fields_parse(const char *text, char *head, size_t cap, char *err, size_t errcap);
 
 #endif

@@ -31,6 +31,7 @@
 #include "daemon/ftp.h"
 #include "daemon/ftplist.h"
 #include "daemon/tls.h"
+#include "daemon/url.h"
 #include "daemon/worker.h"
 #include "cache/cache.h"
 #include "webui/ui.h"
@@ -608,31 +609,19 @@ ftp_range_parse(struct h1_str v, int64_t *start, int64_t *end)
 	return 0;
 }
 
-/* Copy the URL's text into f->url without the ":password" of its userinfo. */
+/* Copy the URL's text into f->url without the ":password" of its userinfo (the one masker,
+ * url_password_mask, masks it before the copy is cut to f->url's size). */
 static void
 ftp_url_mask(struct ftp *f, struct h1_str target)
 {
-	const char *s = target.p;
-	size_t n = target.n;
-	const char *auth = memmem(s, n, "://", 3);
-	size_t cut_a = 0, cut_b = 0;
-	if (auth != NULL) {
-		auth += 3;
-		size_t alen = 0;
-		while (auth + alen < s + n && auth[alen] != '/' && auth[alen] != '?')
-			alen++;
-		const char *at = memrchr(auth, '@', alen);
-		const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-		if (colon != NULL) {
-			cut_a = (size_t)(colon - s);
-			cut_b = (size_t)(at - s);
-		}
-	}
-	if (cut_b > cut_a)
-		snprintf(f->url, sizeof(f->url), "%.*s%.*s", (int)cut_a, s, (int)(n - cut_b),
-		         s + cut_b);
-	else
-		snprintf(f->url, sizeof(f->url), "%.*s", (int)n, s);
+	char *m = malloc(target.n + 1);
+	if (m == NULL)
+		return; /* f->url stays "ftp://host/" (ftp_req_parse): no password in it */
+	memcpy(m, target.p, target.n);
+	m[target.n] = '\0';
+	size_t n = url_password_mask(m, target.n, 0);
+	snprintf(f->url, sizeof(f->url), "%.*s", (int)n, m);
+	free(m);
 }
 
 /* A complete request head: take what the FTP side needs. Returns 0, or -1 when a page was

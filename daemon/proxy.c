@@ -584,24 +584,6 @@ conn_req_reset(struct conn *c)
 	c->src_head_done = c->src_body = 0;
 }
 
-/* Copy s into out (of size n) without the password of a "scheme://user:password@host" URL
- * inside it, so that ftp logins do not reach the logs. Returns s when there is none. */
-static const char *
-conn_mask_password(const char *s, char *out, size_t n)
-{
-	const char *auth = s ? strstr(s, "://") : NULL;
-	if (auth == NULL)
-		return s;
-	auth += 3;
-	size_t alen = strcspn(auth, "/? ");
-	const char *at = memrchr(auth, '@', alen);
-	const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-	if (colon == NULL)
-		return s;
-	snprintf(out, n, "%.*s%s", (int)(colon - s), s, at);
-	return out;
-}
-
 /* Write the access-log line of the current request, once. */
 static void
 conn_log(struct conn *c)
@@ -610,7 +592,6 @@ conn_log(struct conn *c)
 		return;
 	c->logged = 1;
 	struct worker *w = c->w;
-	char mline[8192];
 	if (c->log_resphead != NULL && c->cq != NULL) {
 		/* %{Cache-Status}o: "stored" as it turned out, not as the head foretold */
 		size_t n = 0;
@@ -621,10 +602,22 @@ conn_log(struct conn *c)
 			c->log_resphead_len = n;
 		}
 	}
-	const char *url = c->url ? c->url : "error:invalid-request"; /* never has a password */
-	const char *line = c->request_line;
-	if (c->is_ftp)
-		line = conn_mask_password(line, mline, sizeof(mline));
+	/* c->url has no ftp login's password (conn_url_normalize), but a URL inside it may:
+	 * the status page's explain query ("?url=ftp%3A%2F%2Fuser%3Asecret%40host"), a bad
+	 * target kept as sent. The log line and the recent requests get a masked copy; c->url
+	 * itself is the cache key and stays as it is. */
+	const char *url = c->url ? c->url : "error:invalid-request";
+	char *murl = NULL;
+	if (strchr(url, '@') != NULL || strcasestr(url, "%40") != NULL) {
+		murl = strdup(url);
+		if (murl == NULL)
+			url = "error:out-of-memory";
+		else
+			url_password_mask(murl, strlen(murl), URL_MASK_EVERY);
+	}
+	if (murl != NULL)
+		url = murl;
+	const char *line = c->request_line; /* masked when kept (conn_parse_head) */
 	struct alog_entry e = {
 		.start_us = c->t_start_us,
 		.elapsed_ms = ev_now(w->loop) - c->t_start_ms,
@@ -665,6 +658,7 @@ conn_log(struct conn *c)
 	if (c->src == NULL || !(c->src->ops->flags & RSRC_F_NOT_TRAFFIC))
 		history_note(w->id, &e, c->host, c->rs.data, c->pol_rule);
 #endif
+	free(murl);
 }
 
 static void conn_polwait_leave(struct conn *c);
@@ -1141,12 +1135,12 @@ conn_url_normalize(struct conn *c, struct h1_str target, struct h1_url *u, const
 	if (memchr(u->userinfo.p, ':', u->userinfo.n) != NULL) {
 		/* A password (an ftp:// login): kept for the request line upstream only; every
 		 * page, log line, cache key and rule sees the URL without it. u stays on url_full. */
-		char *m = malloc(un.len + 1);
+		char *m = conn_strndup(s, un.len);
 		if (m == NULL)
 			return -1;
 		c->url_full = s;
 		c->url = m;
-		if (conn_mask_password(s, m, un.len + 1) != m)
+		if (url_password_mask(m, un.len, 0) == un.len)
 			return -1; /* not found where the parser saw it: never keep it in c->url */
 	}
 	return 0;
@@ -1214,6 +1208,11 @@ conn_parse_head(struct conn *c)
 	if (alog_needs(gh.alog) & LOGFMT_NEED_REQHEAD) {
 		c->log_reqhead = conn_strndup(buf_head(&c->in), head_len);
 		c->log_reqhead_len = c->log_reqhead ? head_len : 0;
+		/* As the request line below: no password of a URL reaches the log (a Referer of
+		 * the status page's explain form holds the URL the admin typed). */
+		if (c->log_reqhead != NULL)
+			c->log_reqhead_len = url_password_mask(c->log_reqhead, c->log_reqhead_len,
+			                                       URL_MASK_EVERY);
 	}
 	if (c->cfg->access_log_format == CFG_LOG_COMBINED ||
 	    (alog_needs(gh.alog) & LOGFMT_NEED_LINE)) {
@@ -1224,6 +1223,12 @@ conn_parse_head(struct conn *c)
 		c->request_line = conn_strndup(buf_head(&c->in), n);
 		c->referer = conn_field_dup(h, H1_F_REFERER);
 		c->user_agent = conn_field_dup(h, H1_F_USER_AGENT);
+		/* kept for the log only: without the password of an ftp:// login, or of a URL
+		 * in a query (the status page's explain form) or in the Referer */
+		if (c->request_line != NULL)
+			url_password_mask(c->request_line, n, URL_MASK_EVERY);
+		if (c->referer != NULL)
+			url_password_mask(c->referer, strlen(c->referer), URL_MASK_EVERY);
 	}
 	{
 		/* For authentication (pauth.h), if a <Proxy> section asks for a user: a pointer

@@ -230,7 +230,9 @@ uicache_purge(void *wctx, const char *key)
  * about that long plus one commit). The job reports to the page
  * once (finished, or still running at UI_CACHE_PURGE_ANSWER_MS), then runs to the end on its
  * own; its progress is kept in a small process-wide table, under a mutex taken once per batch
- * and by the pages that show it (never on the request path).
+ * and by the pages that show it (never on the request path). It is durable: recorded in the
+ * store when it starts (cache_purge_pending_add), its cursor saved by every batch, so that a
+ * stop or a crash leaves it to uicache_purge_resume at the next start.
  *
  * GATEHOUSE_TEST_PURGE_PACE=URLS:MS (tests only) fixes the batch size and pauses MS between
  * batches, so that a test can watch a purge of a few thousand entries in progress. */
@@ -384,31 +386,30 @@ uicache_job_run(struct uicache_job *j)
 		ev_post_start(j->loop, &j->post);
 }
 
-static void *
-uicache_purge_prefix_start(void *wctx, const char *prefix, long estimate, char *used,
-                           size_t cap, ui_cache_purge_done_f *done, void *arg,
-                           const char **why)
+/* A job for prefix on loop, registered in the table; resumed (a purge recorded in the store
+ * before a stop) when from is not NULL. Returns NULL with *why. */
+static struct uicache_job *
+uicache_job_new(struct ev_loop *loop, const char *prefix, long estimate, int64_t started,
+                const struct cache_purge_pending *from, const char **why)
 {
-	const struct status_ctx *sc = wctx;
-	struct cache_store *s = uicache_store(wctx);
 	const char *pace = getenv("GATEHOUSE_TEST_PURGE_PACE");
 	struct uicache_job *j;
 
-	uicache_prefix(prefix, used, cap);
-	*why = "no cache store";
-	if (!s || !sc || !sc->w)
-		return NULL;
 	*why = "the prefix is too long";
-	if (strlen(used) >= sizeof(j->prefix))
+	if (strlen(prefix) >= sizeof(j->prefix))
 		return NULL;
 	*why = "out of memory";
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return NULL;
-	j->loop = sc->w->loop;
-	snprintf(j->prefix, sizeof(j->prefix), "%s", used);
+	j->loop = loop;
+	snprintf(j->prefix, sizeof(j->prefix), "%s", prefix);
 	j->plen = strlen(j->prefix);
 	j->batch = UICACHE_PURGE_FIRST;
+	if (from) {
+		j->cur = from->cur;
+		j->removed = (long)from->removed;
+	}
 	if (pace) {
 		unsigned b = 0, ms = 0;
 
@@ -418,8 +419,6 @@ uicache_purge_prefix_start(void *wctx, const char *prefix, long estimate, char *
 			j->fixed = 1;
 		}
 	}
-	j->done = done;
-	j->arg = arg;
 	j->answer_at = ev_now_update(j->loop) + UI_CACHE_PURGE_ANSWER_MS;
 	ev_post_init(&j->post, uicache_job_post_cb, j);
 	ev_timer_init(&j->pause, uicache_job_timer_cb, j);
@@ -437,13 +436,76 @@ uicache_purge_prefix_start(void *wctx, const char *prefix, long estimate, char *
 	j->slot->job = j;
 	j->id = j->slot->info.id = ++uicache_next_id;
 	j->slot->info.estimate = estimate;
-	j->slot->info.started = (int64_t)time(NULL);
+	j->slot->info.started = started;
+	j->slot->info.removed = j->removed;
+	j->slot->info.urls = j->cur.urls;
 	memcpy(j->slot->prefix, j->prefix, j->plen + 1);
 	pthread_mutex_unlock(&uicache_mu);
+	return j;
+}
+
+static void *
+uicache_purge_prefix_start(void *wctx, const char *prefix, long estimate, char *used,
+                           size_t cap, ui_cache_purge_done_f *done, void *arg,
+                           const char **why)
+{
+	const struct status_ctx *sc = wctx;
+	struct cache_store *s = uicache_store(wctx);
+	struct uicache_job *j;
+
+	uicache_prefix(prefix, used, cap);
+	*why = "no cache store";
+	if (!s || !sc || !sc->w)
+		return NULL;
+	j = uicache_job_new(sc->w->loop, used, estimate, (int64_t)time(NULL), NULL, why);
+	if (!j)
+		return NULL;
+	j->done = done;
+	j->arg = arg;
+	/* recorded in the store before the first batch: a stop or a crash from here on leaves
+	 * it to be resumed at the next start (uicache_purge_resume) */
+	int rc = cache_purge_pending_add(s, j->prefix, j->plen, j->slot->info.started, estimate,
+	                                 &j->cur.pending);
+	if (rc != CACHE_OK)
+		log_warn("status page: purge %u of %s cannot be recorded in the store (%s): a stop "
+		         "before it ends leaves it partial", j->id, j->prefix, cache_strerror(rc));
 	log_notice("status page: purge %u of everything under %s started", j->id, j->prefix);
 	/* the first batch runs on the next turn: done is never called from here */
 	ev_post_start(j->loop, &j->post);
 	return j;
+}
+
+static int
+uicache_resume_cb(void *arg, const struct cache_purge_pending *p)
+{
+	struct ev_loop *loop = arg;
+	const char *why = NULL;
+	struct uicache_job *j = uicache_job_new(loop, p->prefix, p->estimate, p->started, p, &why);
+
+	if (!j) {
+		log_warn("status page: the purge of %s stopped by the last exit cannot be resumed "
+		         "now (%s); it is tried again at the next start", p->prefix, why);
+		return 0;
+	}
+	log_notice("status page: purge %u of everything under %s resumed (stopped by the last "
+	           "exit after %llu records)", j->id, j->prefix,
+	           (unsigned long long)p->removed);
+	ev_post_start(j->loop, &j->post);
+	return 0;
+}
+
+void
+uicache_purge_resume(struct ev_loop *loop)
+{
+	struct cache_store *s = cachereq_store();
+	long n;
+
+	if (!s)
+		return;
+	n = cache_purge_pending_list(s, uicache_resume_cb, loop);
+	if (n < 0)
+		log_warn("status page: cannot read the purges to resume: %s",
+		         cache_strerror((int)n));
 }
 
 static void

@@ -11,4 +11,11 @@ struct ui_cache_ops;
 /* The table; its ops take a struct status_ctx (daemon/status.h) as wctx. */
 const struct ui_cache_ops *uicache_ops(void);
 
+struct ev_loop;
+
+/* Resume, on loop (one worker's, at start), the purges by prefix that the last exit stopped
+ * (recorded in the store: cache_purge_pending_list). They show on the status page as
+ * running, and end as any purge does. */
+void uicache_purge_resume(struct ev_loop *loop);
+
 #endif

@@ -378,3 +378,70 @@ url_normalize(const char *in, size_t n, unsigned flags, char *out, size_t cap,
 		*res = r;
 	return 0;
 }
+
+/* The character at s[i] for url_password_mask: a byte, or with decode the byte of a valid
+ * escape ("%40" is '@'); *len gets how many bytes it takes. */
+static int
+url_mask_at(const char *s, size_t n, size_t i, int decode, size_t *len)
+{
+	int e = decode && s[i] == '%' ? url_escape_at(s, n, i) : -1;
+	*len = e < 0 ? 1 : 3;
+	return e < 0 ? (unsigned char)s[i] : e;
+}
+
+/* Is there a "://" at s[i], raw or (with URL_MASK_EVERY) with any of its three characters
+ * escaped? Sets *end past it and *encoded when one was escaped. */
+static int
+url_mask_sep(const char *s, size_t n, size_t i, unsigned flags, size_t *end, int *encoded)
+{
+	static const char sep[] = "://";
+	*encoded = 0;
+	for (size_t k = 0; k < 3; k++) {
+		size_t l;
+		if (i >= n || url_mask_at(s, n, i, (flags & URL_MASK_EVERY) != 0, &l) != sep[k])
+			return 0;
+		*encoded |= l > 1;
+		i += l;
+	}
+	*end = i;
+	return 1;
+}
+
+size_t
+url_password_mask(char *s, size_t n, unsigned flags)
+{
+	size_t i = 0;
+	while (i < n) {
+		size_t a;
+		int enc;
+		if (!url_mask_sep(s, n, i, flags, &a, &enc)) {
+			i++;
+			continue;
+		}
+		/* The authority: up to the first delimiter written as the separator was (an escaped
+		 * URL inside a query ends at its own escaped '/', or at the next raw '&'). */
+		size_t j = a, colon = n, at = n, l;
+		while (j < n) {
+			int ch = url_mask_at(s, n, j, enc, &l);
+			if (ch == '/' || ch == '?' || ch == '#' || ch == ' ' || ch == '\t' ||
+			    ch == '\r' || ch == '\n' || ch == '\0' || (enc && l == 1 && ch == '&'))
+				break;
+			if (ch == ':' && colon == n)
+				colon = j;
+			else if (ch == '@')
+				at = j;
+			j += l;
+		}
+		if (at < n && colon < at) {
+			/* keep "user", drop ":password", keep "@host" */
+			memmove(s + colon, s + at, n - at);
+			n -= at - colon;
+			j -= at - colon;
+			s[n] = '\0';
+		}
+		if (!(flags & URL_MASK_EVERY))
+			break;
+		i = j;
+	}
+	return n;
+}

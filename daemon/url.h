@@ -58,4 +58,15 @@ int url_normalize(const char *in, size_t n, unsigned flags, char *out, size_t ca
 long url_host_normalize(const char *in, size_t n, int is_ip6, char *out, size_t cap,
                         const char **reason);
 
+/* url_password_mask() flags */
+#define URL_MASK_EVERY 0x1u /* every URL inside s (a query, a Referer, a request line), also
+                             * percent-encoded ones ("ftp%3A%2F%2Fu%3Apw%40h") as a form sends
+                             * them; without it only the first, raw one */
+
+/* Remove the ":password" of "scheme://user:password@host" from s[0..n) in place, so that it
+ * reaches no log, page or key: "ftp://user@host/". s must have a NUL at s[n] (conn_strndup's
+ * copies do); the result is NUL-terminated. Returns the new length (n when nothing was
+ * removed). Every place that keeps a request's text uses this one function. */
+size_t url_password_mask(char *s, size_t n, unsigned flags);
+
 #endif

@@ -25,6 +25,7 @@
 #include "daemon/polres.h"
 #include "daemon/status.h"
 #include "daemon/tls.h"
+#include "daemon/uicache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -528,6 +529,8 @@ worker_main(void *arg)
 	(void)pthread_setname_np(pthread_self(), name);
 	/* The helpers of proxy authentication start now, not at the first login. */
 	pauth_wk_start(w->pauth_wk, w->cfg->auths, w->cfg->nauths);
+	if (w->id == 0)
+		uicache_purge_resume(w->loop); /* purges by prefix the last exit stopped */
 	ev_loop_run(w->loop);
 	/* Every connection is gone (worker_check_done): no helper request is in flight. The
 	 * helper children are ended on the loop's thread, as helper.h wants. */

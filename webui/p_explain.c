@@ -1,6 +1,7 @@
 /*
- * p_explain.c - "Explain this URL" (issue 11, page 5): a GET form (url, client, method) and
- * the walk's steps as a table, and api/explain?url=...&client=...&method=... as JSON. The
+ * p_explain.c - "Explain this URL" (issue 11, page 5): a GET form (url, client, method,
+ * request header fields) and the walk's steps as a table, and
+ * api/explain?url=...&client=...&method=...&fields=... as JSON. The
  * walk itself is the daemon's (webui/ui_explain.h): it does live DNS lookups, so both routes
  * are asynchronous (UI_ASYNC) unless the answer is known at once. Everything shown comes from
  * the request or the config and is escaped.
@@ -29,7 +30,8 @@ px_is_api(const struct ui_call *call)
 }
 
 static void
-px_form(struct ui_call *call, const char *url, const char *client, const char *method)
+px_form(struct ui_call *call, const char *url, const char *client, const char *method,
+        const char *fields)
 {
 	static const char *const methods[] = { "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS",
 	                                       "TRACE", "PATCH", "CONNECT", "PURGE", NULL };
@@ -46,7 +48,11 @@ px_form(struct ui_call *call, const char *url, const char *client, const char *m
 	for (size_t i = 0; methods[i]; i++)
 		ui_out_printf(o, "<option%s>%s</option>", strcmp(methods[i], method) == 0
 		              ? " selected" : "", methods[i]);
-	ui_out_puts(o, "</select></label>\n<button type=\"submit\">Explain</button>\n</form>\n");
+	ui_out_puts(o, "</select></label>\n<label>Request header fields <textarea name=\"fields\" "
+	            "rows=\"3\" cols=\"60\" placeholder=\"Name: value, one a line (e.g. "
+	            "Accept-Encoding: gzip): matched against a Vary'd response's variants\">");
+	ui_out_html(o, fields, strlen(fields));
+	ui_out_puts(o, "</textarea></label>\n<button type=\"submit\">Explain</button>\n</form>\n");
 }
 
 static void
@@ -54,13 +60,15 @@ px_html(struct ui_call *call, const struct ui_explain_result *r)
 {
 	struct ui_out *o = &call->resp.body;
 	ui_page_begin(call, "Explain this URL", "explain");
-	px_form(call, r->url, r->client, r->method);
+	px_form(call, r->url, r->client, r->method, r->fields);
 	ui_out_puts(o, "<h2>");
 	ui_out_html(o, r->method, strlen(r->method));
 	ui_out_puts(o, " ");
 	ui_out_html(o, r->url, strlen(r->url));
 	ui_out_puts(o, " from ");
 	ui_out_html(o, r->client, strlen(r->client));
+	if (*r->fields)
+		ui_out_puts(o, " with the request header fields given");
 	ui_out_puts(o, "</h2>\n<p class=\"outcome\"><strong>Outcome:</strong> ");
 	ui_out_html(o, r->outcome, strlen(r->outcome));
 	ui_out_puts(o, "</p>\n");
@@ -107,6 +115,7 @@ px_json(struct ui_call *call, const struct ui_explain_result *r)
 	px_json_field(o, "url", r->url, 0);
 	px_json_field(o, "method", r->method, 1);
 	px_json_field(o, "client", r->client, 1);
+	px_json_field(o, "fields", r->fields, 1);
 	px_json_field(o, "outcome", r->outcome, 1);
 	px_json_field(o, "cache_status", r->cache_status, 1);
 	ui_out_puts(o, ",\"steps\":[");
@@ -154,8 +163,22 @@ px_cancel(struct ui_call *call)
 	call->hctx = NULL;
 }
 
+static int px_run_with(struct ui_call *call, int api, char *fields, long fl);
+
 static int
 px_run(struct ui_call *call, int api)
+{
+	char *fields = malloc(UI_EXPLAIN_FIELDS_MAX);
+	if (fields == NULL)
+		return ui_page_error(call, 500, "out of memory");
+	long fl = ui_arg(call, "fields", fields, UI_EXPLAIN_FIELDS_MAX);
+	int rc = px_run_with(call, api, fields, fl);
+	free(fields);
+	return rc;
+}
+
+static int
+px_run_with(struct ui_call *call, int api, char *fields, long fl)
 {
 	char url[PX_URL_MAX], client[128], method[32];
 	long ul = ui_arg(call, "url", url, sizeof(url));
@@ -167,6 +190,11 @@ px_run(struct ui_call *call, int api)
 		return ui_page_error(call, 400, "bad client address: too long");
 	if (ml >= (long)sizeof(method))
 		return ui_page_error(call, 400, "unknown method: too long");
+	if (fl >= UI_EXPLAIN_FIELDS_MAX)
+		return ui_page_error(call, 400, "bad request header fields: longer than %d bytes",
+		                     UI_EXPLAIN_FIELDS_MAX - 1);
+	if (fl < 0)
+		fields[0] = '\0';
 	if (cl <= 0)
 		snprintf(client, sizeof(client), "%s", call->req.client ? call->req.client : "");
 	if (ml <= 0)
@@ -176,7 +204,7 @@ px_run(struct ui_call *call, int api)
 			return ui_page_error(call, 400, "missing parameter url");
 		/* the empty form */
 		ui_page_begin(call, "Explain this URL", "explain");
-		px_form(call, "", client, method);
+		px_form(call, "", client, method, fields);
 		ui_out_puts(&call->resp.body, "<p>Walks the running configuration's decision for a "
 		            "URL, a client address and a method, step by step, with the config line "
 		            "that decided each step.</p>\n");
@@ -192,7 +220,8 @@ px_run(struct ui_call *call, int api)
 	st->in_start = 1;
 	call->hctx = st;
 	call->cancel = px_cancel;
-	st->handle = call->ops->explain->start(call->wctx, url, client, method, px_done, st);
+	st->handle = call->ops->explain->start(call->wctx, url, client, method, fields, px_done,
+	                                       st);
 	st->in_start = 0;
 	if (st->answered) {
 		free(st);

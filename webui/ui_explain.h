@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #define UI_EXPLAIN_STEPS_MAX 32
+#define UI_EXPLAIN_FIELDS_MAX 4096 /* the request header fields' text, bytes (NUL included) */
 
 struct ui_explain_step {
 	char name[48];        /* what is decided: "URL", "<Proxy> access", "ProxyBlock", ... */
@@ -31,6 +32,7 @@ struct ui_explain_result {
 	char url[2048];       /* the URL as normalised (as given when it could not be) */
 	char method[24];
 	char client[64];
+	char fields[UI_EXPLAIN_FIELDS_MAX]; /* the request header fields as given ("" none) */
 	char outcome[512];    /* the end of the walk: "403 blocked by ...", "served from the cache
 	                       * (fresh)", "forwarded through parent fw:3128" ... */
 	char cache_status[256]; /* the Cache-Status field the answer would carry, "" when none */
@@ -42,10 +44,12 @@ typedef void ui_explain_done_f(void *arg, const struct ui_explain_result *r);
 
 struct ui_explain_ops {
 	/* url: an absolute http:// or ftp:// URL, or host:port for CONNECT; client: an IPv4 or
-	 * IPv6 address as text; method: "GET" ... "CONNECT" ("" means GET). wctx is the call's
-	 * (struct ui_call's wctx). */
+	 * IPv6 address as text; method: "GET" ... "CONNECT" ("" means GET); fields: request
+	 * header fields, "Name: value" a line (LF or CRLF; "" or NULL: none), which the cache
+	 * step matches a Vary'd response's variants with (a bad line is a 400 naming it). wctx
+	 * is the call's (struct ui_call's wctx). */
 	void *(*start)(void *wctx, const char *url, const char *client, const char *method,
-	               ui_explain_done_f *done, void *arg);
+	               const char *fields, ui_explain_done_f *done, void *arg);
 	void (*cancel)(void *handle);
 };
 

@@ -387,3 +387,134 @@ def test_html_page_escapes_everything(env):
     assert "&lt;script&gt;" in body or "%3Cscript%3E" in body
     assert "<table class=\"explain\">" in body
     assert where(env, "NoProxy .intranet.test") in body
+
+
+def test_explain_query_never_logs_the_password(start_policy_daemon, pctx):
+    """An admin explains ftp://user:secret@host/ (form-encoded, as a browser sends it, and
+    raw, as curl may): no access log (squid, combined, a LogFormat with %r, %U%q and the
+    Referer), no recent-requests list and no JSON answer shows the password; the user name
+    is still there. A proxied URL carrying such a URL in its query is masked in the log too."""
+    root = os.path.join(pctx.workdir, "explain-mask-" + uuid.uuid4().hex[:8])
+    logs = [os.path.join(root, n) for n in ("squid.log", "combined.log", "custom.log")]
+    os.makedirs(root)
+    text = (CONF.replace("@ROOT@", os.path.join(root, "cache"))
+            .replace("@OPORT@", str(pctx.origin_port)).replace("@P1@", "1").replace("@P2@", "2")
+            + "AccessLog %s\nCustomLog %s combined\n"
+              "CustomLog %s \"%%r|%%U%%q|%%{{Referer}}i\"\n" % tuple(logs))
+    d = start_policy_daemon("explain-mask", text=text)
+    secret_url = "ftp://user:secret@ftp.intranet.test/pub/"
+    enc = urllib.parse.quote(secret_url, safe="")
+    referer = "http://127.0.0.1:%d/gatehouse/explain?url=%s" % (d.port, enc)
+    j = explain(d, secret_url)
+    assert j["url"] == "ftp://user@ftp.intranet.test/pub/", j
+    sent = [
+        "GET /gatehouse/explain?url=%s&client=&method=GET HTTP/1.1" % enc,
+        "GET /gatehouse/explain?url=%s HTTP/1.1" % secret_url,
+        "GET /gatehouse/assets/ui.css HTTP/1.1",
+    ]
+    for line in sent:
+        raw = ("%s\r\nHost: 127.0.0.1:%d\r\nReferer: %s\r\nConnection: close\r\n\r\n"
+               % (line, d.port, referer)).encode()
+        r, c = ghtest.request(d.port, raw, timeout=20)
+        c.close()
+        assert r.status in (200, 404), (line, r.status)
+        assert b"secret" not in r.body
+    proxied = "http://origin.test:%d/echo?next=%s" % (pctx.origin_port, enc)
+    assert ghtest.get(d.port, proxied, headers=[("Referer", referer)]).status == 200
+    total = len(sent) + 2
+    for path in logs:
+        lines = ghtest.poll_lines(path, lambda ln: True, count=total, timeout=10)
+        assert len(lines) >= total, (path, lines)
+        text = "\n".join(lines)
+        assert "secret" not in text, text
+        assert "user%40ftp.intranet.test" in text or "user@ftp.intranet.test" in text, text
+    custom = open(logs[2]).read()
+    assert ("GET /gatehouse/explain?url=ftp://user@ftp.intranet.test/pub/ HTTP/1.1" in custom
+            ), custom
+    assert "ftp%3A%2F%2Fuser%40ftp.intranet.test%2Fpub%2F" in custom, custom
+    for page in ("api/recent", "recent", "api/overview", "api/explain?url=" + enc):
+        raw = ("GET /gatehouse/%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+               % page).encode()
+        r, c = ghtest.request(d.port, raw, timeout=20)
+        c.close()
+        assert r.status in (200, 404), (page, r.status)
+        assert b"secret" not in r.body, (page, r.body[:2000])
+    raw = ("GET /gatehouse/api/recent HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+           ).encode()
+    r, c = ghtest.request(d.port, raw, timeout=20)
+    c.close()
+    assert b"/echo?next=ftp%3A%2F%2Fuser%40ftp.intranet.test" in r.body, r.body[:2000]
+
+
+def explain_fields(d, url, fields, path="api/explain"):
+    q = {"url": url, "fields": fields}
+    raw = ("GET /gatehouse/%s?%s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+           % (path, urllib.parse.urlencode(q))).encode()
+    r, c = ghtest.request(d.port, raw, timeout=20)
+    c.close()
+    return r
+
+
+def variants(j):
+    return [s for s in j["steps"] if s["name"].startswith("variant ")]
+
+
+def test_cache_vary_with_request_fields(env, pctx):
+    """A real origin answers with Vary: Accept-Language; explain with the form's request
+    header fields selects the stored variant (a hit), without them or with other values it
+    is no variant, and every stored variant is listed with its Vary field, its distinguishing
+    fields and this request's values, marking the one this request gets."""
+    t = uuid.uuid4().hex
+    url = "http://origin.test:%d/cache?t=%s&cc=max-age=600&vary=Accept-Language" % (
+        pctx.origin_port, t)
+    assert ghtest.get(env.port, url, headers=[("Accept-Language", "de")]).status == 200
+    j = explain(env, url)  # no fields: the stored "de" variant is not this request's
+    assert step(j, "Vary")["verdict"] == "no variant"
+    assert step(j, "cache decision")["verdict"] == "miss"
+    (v,) = variants(j)
+    assert v["verdict"] == "other values", v
+    assert "Vary: Accept-Language" in v["detail"] and "accept-language absent" in v["detail"]
+    r = explain_fields(env, url, "Accept-Language: de\r\n")
+    assert r.status == 200, r.body
+    j = json.loads(r.body)
+    assert j["fields"] == "Accept-Language: de\r\n"
+    assert step(j, "Vary")["verdict"] == "varies"
+    assert step(j, "cache decision")["verdict"] == "hit"
+    assert j["outcome"].startswith("served from the cache")
+    (v,) = variants(j)
+    assert v["verdict"] == "this request's" and 'accept-language="de"' in v["detail"], v
+    # the proxy agrees: a request with the field is a hit
+    r = ghtest.get(env.port, url, headers=[("Accept-Language", "de")])
+    values_agree(j["cache_status"], r.header("Cache-Status"))
+    # a second variant (no field); "fr" selects neither of the two
+    assert ghtest.get(env.port, url).status == 200
+    j = json.loads(explain_fields(env, url, "accept-language:   fr  \n\nX-Other: 1").body)
+    assert step(j, "Vary")["verdict"] == "no variant"
+    vs = variants(j)
+    assert len(vs) == 2 and all(v["verdict"] == "other values" for v in vs), vs
+    assert all('accept-language="fr"' in v["detail"] for v in vs), vs
+    j = explain(env, url)
+    assert step(j, "cache decision")["verdict"] == "hit"
+    assert sorted(v["verdict"] for v in variants(j)) == ["other values", "this request's"]
+    # the HTML page shows the fields in its form, escaped
+    r = explain_fields(env, url, "Accept-Language: <b>de</b>", path="explain")
+    assert r.status == 200 and b"<b>de</b>" not in r.body
+    assert b"&lt;b&gt;de&lt;/b&gt;</textarea>" in r.body
+
+
+@pytest.mark.parametrize("fields,cause", [
+    ("Accept-Language de", "line 1: not \"Name: value\" (no colon)"),
+    ("Accept: */*\n: x", "line 2: not \"Name: value\" (no field name)"),
+    ("Bad Name: x", "line 1: not \"Name: value\" (bad character in the field name)"),
+    (" folded: x", "line 1: a field line cannot start with white space"),
+    ("Host: elsewhere.test", "line 1: Host comes from the URL"),
+    ("A: x\x01y", "line 1: control character in the value of A"),
+    ("\n".join("F%d: v" % i for i in range(33)), "more than 32 fields"),
+    ("A: " + "x" * 5000, "longer than 4095 bytes"),
+])
+def test_bad_request_fields_are_a_400_naming_the_line(env, fields, cause):
+    r = explain_fields(env, "http://www.intranet.test/", fields)
+    assert r.status == 400, (r.status, r.body)
+    assert cause in json.loads(r.body)["error"], r.body
+    r = explain_fields(env, "http://www.intranet.test/", fields, path="explain")
+    assert r.status == 400

@@ -416,3 +416,58 @@ def test_without_a_cache_the_pages_say_so(start_daemon, ctx):
     assert st == 503 and "CacheRoot" in page
     st, hdrs, body = b.get("api/cache")
     assert st == 503 and "json" in hdrs["Content-Type"] and "error" in json.loads(body)
+
+
+def test_purge_stopped_by_sigterm_is_resumed_at_the_next_start(start_daemon, ctx, monkeypatch):
+    """A paced purge by prefix (GATEHOUSE_TEST_PURGE_PACE: 5 URLs a batch, 50 ms between
+    batches) of 600 entries is recorded in the store when it starts; the daemon is
+    stopped (SIGTERM) in the middle of it; at the next start on the same store the purge is
+    resumed where it stopped, shown as running on the status page, and finishes: every entry
+    under the prefix is gone (the origin is asked again), the others are still hits."""
+    monkeypatch.setenv("GATEHOUSE_TEST_PURGE_PACE", "5:50")
+    n = 600
+    root = os.path.join(ctx.workdir, "uicache-resume-" + uuid.uuid4().hex[:8])
+    extra = status_conf(ctx)
+    extra[0] = "CacheRoot %s" % root
+    d = start_daemon("uicacheresume", extra=extra, workers=1)
+    tok, other = uuid.uuid4().hex, uuid.uuid4().hex
+    urls = [curl_url(ctx, tok, i) for i in range(n)]
+    keep = [curl_url(ctx, other, i) for i in range(10)]
+    fill_keepalive(d.port, urls + keep)
+    prefix = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok)
+    b = Browser(d.port)
+    st, _, page = b.get("cache", prefix=prefix)
+    assert st == 200
+    st, _, out = b.post("api/purge", prefix=prefix, csrf=Browser.csrf(page), confirm="1",
+                        count=str(n))
+    assert st == 202, out  # 6 s at least: still running after 3 s
+    r = json.loads(out)
+    assert r["finished"] is False and 0 < r["purged"] < n, r
+    assert d.stop() == 0
+    # a second daemon on the same store
+    d2 = start_daemon("uicacheresume2", extra=extra, workers=1)
+    b2 = Browser(d2.port)
+    purges = b2.json("api/purges")["purges"]
+    assert len(purges) == 1, purges
+    p = purges[0]
+    assert p["prefix"] == prefix and p["estimate"] == n, p
+    # resumed where it stopped, not from zero: 3 s of the 6 s it needs at least are left
+    assert p["finished"] is False and r["purged"] <= p["purged"] < n, (r, p)
+    st, _, page = b2.get("cache")
+    assert st == 200 and 'id="purges"' in page and "running" in page
+    assert "resumed" in d2.stderr_text()
+    assert ghtest.poll(lambda: b2.json("api/purges")["purges"][0]["finished"], timeout=120)
+    p = b2.json("api/purges")["purges"][0]
+    assert p["purged"] == n and p["failed"] is False, p
+    assert b2.json("api/cache/count", prefix=prefix)["count"] == 0
+    for u in keep:
+        assert fetch(d2.port, u).header("Cache-Status").startswith("Gatehouse; hit")
+    n0 = len(ctx.origin.requests_with(tok))
+    for u in urls[::100] + urls[-1:]:
+        assert "fwd=" in fetch(d2.port, u).header("Cache-Status")
+    assert len(ctx.origin.requests_with(tok)) == n0 + len(urls[::100]) + 1
+    # done: nothing is resumed at a third start
+    assert d2.stop() == 0
+    d3 = start_daemon("uicacheresume3", extra=extra, workers=1)
+    assert Browser(d3.port).json("api/purges")["purges"] == []
+    assert "resumed" not in d3.stderr_text()

@@ -1844,6 +1844,85 @@ store_record_v1_decodes(void **state)
 	assert_int_equal(cache_rec_decode(v1, n - 17, &d), -1);
 }
 
+struct pending_seen {
+	int n;
+	struct cache_purge_pending p;
+	char prefix[64];
+};
+
+static int
+pending_cb(void *arg, const struct cache_purge_pending *p)
+{
+	struct pending_seen *s = arg;
+
+	s->n++;
+	s->p = *p;
+	snprintf(s->prefix, sizeof(s->prefix), "%.*s", (int)p->plen, p->prefix);
+	return 0;
+}
+
+/* A durable purge: recorded, its cursor saved by each batch, found again after a reopen
+ * with its cursor and count, resumed to the end from there, then gone. */
+static void
+store_purge_pending_resumes(void **state)
+{
+	struct cache_purge_cursor cur;
+	struct pending_seen seen;
+	struct ts t;
+	char url[64];
+	long total = 0, n;
+
+	(void)state;
+	ts_open(&t, 32 * MiB);
+	for (int i = 0; i < 100; i++) {
+		snprintf(url, sizeof(url), "http://p.test/x/%04d", i);
+		assert_int_equal(ts_store(&t, url, 50, (uint64_t)i), CACHE_OK);
+	}
+	assert_int_equal(ts_store(&t, "http://p.test/y", 50, 1), CACHE_OK);
+	memset(&cur, 0, sizeof(cur));
+	assert_int_equal(cache_purge_pending_add(t.s, "http://p.test/x/", 16, 1234, 100,
+	                                         &cur.pending), CACHE_OK);
+	assert_true(cur.pending > 0);
+	for (int i = 0; i < 4; i++) {
+		n = cache_purge_prefix_step(t.s, "http://p.test/x/", 16, &cur, 10);
+		assert_int_equal(n, 10);
+		total += n;
+	}
+	ts_reopen(&t);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(cache_purge_pending_list(t.s, pending_cb, &seen), 1);
+	assert_int_equal(seen.n, 1);
+	assert_string_equal(seen.prefix, "http://p.test/x/");
+	assert_int_equal(seen.p.started, 1234);
+	assert_int_equal(seen.p.estimate, 100);
+	assert_int_equal(seen.p.removed, 40);
+	assert_int_equal(seen.p.cur.urls, 40);
+	assert_int_equal(seen.p.cur.pending, cur.pending);
+	assert_int_equal(seen.p.cur.keylen, cur.keylen);
+	assert_memory_equal(seen.p.cur.key, cur.key, cur.keylen);
+	cur = seen.p.cur;
+	for (int i = 0; i < 100 && !cur.done; i++) {
+		n = cache_purge_prefix_step(t.s, "http://p.test/x/", 16, &cur, 7);
+		assert_true(n >= 0);
+		total += n;
+	}
+	assert_true(cur.done);
+	assert_int_equal(total, 100);
+	assert_int_equal(ts_verify(&t, "http://p.test/x/0099", 50, 99), 0);
+	assert_int_equal(ts_verify(&t, "http://p.test/y", 50, 1), 1);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(cache_purge_pending_list(t.s, pending_cb, &seen), 0);
+	ts_reopen(&t);
+	assert_int_equal(cache_purge_pending_list(t.s, pending_cb, &seen), 0);
+	/* ids go on from the last one recorded */
+	uint64_t id2 = 0;
+	assert_int_equal(cache_purge_pending_add(t.s, "http://p.test/", 14, 1, 1, &id2), CACHE_OK);
+	assert_true(id2 > 0);
+	assert_int_equal(cache_purge_pending_list(t.s, pending_cb, &seen), 1);
+	ts_consistent(&t);
+	ts_cleanup(&t);
+}
+
 int
 main(void)
 {
@@ -1873,6 +1952,7 @@ main(void)
 		cmocka_unit_test(store_hits_and_variants_recorded),
 		cmocka_unit_test(store_count_prefix_matches_purge),
 		cmocka_unit_test(store_purge_prefix_steps),
+		cmocka_unit_test(store_purge_pending_resumes),
 		cmocka_unit_test(store_record_v1_decodes),
 	};
 

@@ -113,6 +113,28 @@ test_targets(void **state)
 	assert_int_equal(norm("http://h_t\x01.test/", 0, out, host, &port, &ftp, &reason), -1);
 }
 
+static void
+test_fields(void **state)
+{
+	char head[256], err[160];
+	(void)state;
+	assert_int_equal(explain_fields_parse("", head, sizeof(head), err, sizeof(err)), 0);
+	assert_string_equal(head, "");
+	assert_int_equal(explain_fields_parse("Accept-Language:de\n\r\n  \nX-A:  v w \t\r\n",
+	                                      head, sizeof(head), err, sizeof(err)), 2);
+	assert_string_equal(head, "Accept-Language: de\r\nX-A: v w\r\n");
+	assert_int_equal(explain_fields_parse("A: 1\nB", head, sizeof(head), err, sizeof(err)),
+	                 -1);
+	assert_string_equal(err, "line 2: not \"Name: value\" (no colon)");
+	assert_int_equal(explain_fields_parse("HOST: x", head, sizeof(head), err, sizeof(err)), -1);
+	assert_string_equal(err, "line 1: Host comes from the URL");
+	assert_int_equal(explain_fields_parse("A: \x7f\x01", head, sizeof(head), err,
+	                                      sizeof(err)), -1);
+	assert_string_equal(err, "line 1: control character in the value of A");
+	assert_int_equal(explain_fields_parse("A: 0123456789", head, 8, err, sizeof(err)), -1);
+	assert_string_equal(err, "the fields are too long (7 bytes at most)");
+}
+
 int
 main(void)
 {
@@ -120,6 +142,7 @@ main(void)
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_client_addresses),
 		cmocka_unit_test(test_targets),
+		cmocka_unit_test(test_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

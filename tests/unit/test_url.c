@@ -202,6 +202,54 @@ test_url_host_normalize(void **state)
 	assert_string_equal(why, "invalid character in host");
 }
 
+struct mask_case {
+	const char *in;
+	unsigned flags;
+	const char *out;
+};
+
+static const struct mask_case mask_cases[] = {
+	/* the first raw URL only: a proxied ftp:// login */
+	{ "ftp://user:secret@host/a", 0, "ftp://user@host/a" },
+	{ "ftp://user@host:21/a", 0, "ftp://user@host:21/a" },
+	{ "ftp://host:21/a:b@c", 0, "ftp://host:21/a:b@c" },
+	{ "ftp://us:er:pw@x@host/", 0, "ftp://us@host/" },
+	{ "ftp://user:p%2Fw@host/", 0, "ftp://user@host/" },
+	{ "ftp://a:b@h/ ftp://c:d@h/", 0, "ftp://a@h/ ftp://c:d@h/" },
+	{ "/x?u=ftp%3A%2F%2Fa%3Ab%40h", 0, "/x?u=ftp%3A%2F%2Fa%3Ab%40h" },
+	/* every URL, raw or escaped: the status page's explain query, a Referer */
+	{ "GET /gatehouse/explain?url=ftp://user:secret@host/&client= HTTP/1.1", URL_MASK_EVERY,
+	  "GET /gatehouse/explain?url=ftp://user@host/&client= HTTP/1.1" },
+	{ "/gatehouse/explain?url=ftp%3A%2F%2Fuser%3Asecret%40host%2F&method=GET",
+	  URL_MASK_EVERY, "/gatehouse/explain?url=ftp%3A%2F%2Fuser%40host%2F&method=GET" },
+	{ "/e?url=http%3a%2f%2fu%3as%40h&x=ftp%3A%2F%2Fv%3At%40g%2F", URL_MASK_EVERY,
+	  "/e?url=http%3a%2f%2fu%40h&x=ftp%3A%2F%2Fv%40g%2F" },
+	{ "/e?url=ftp%3A%2F%2Fhost%2Fa%3Ab%40c", URL_MASK_EVERY,
+	  "/e?url=ftp%3A%2F%2Fhost%2Fa%3Ab%40c" },
+	{ "/e?url=ftp%3A%2F%2Fu%3Apw&n=1@2", URL_MASK_EVERY, "/e?url=ftp%3A%2F%2Fu%3Apw&n=1@2" },
+	{ "ftp://a:b@h/?r=http://c:d@i/", URL_MASK_EVERY, "ftp://a@h/?r=http://c@i/" },
+	{ "Referer: http://p/e?url=ftp%3A%2F%2Fu%3Ap%40h\r\nHost: p\r\n", URL_MASK_EVERY,
+	  "Referer: http://p/e?url=ftp%3A%2F%2Fu%40h\r\nHost: p\r\n" },
+	{ "no url here: a:b@c", URL_MASK_EVERY, "no url here: a:b@c" },
+	{ "://", URL_MASK_EVERY, "://" },
+	{ "x%3A%2F%2", URL_MASK_EVERY, "x%3A%2F%2" },
+	{ "", URL_MASK_EVERY, "" },
+};
+
+static void
+test_url_password_mask(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(mask_cases) / sizeof(mask_cases[0]); i++) {
+		char buf[256];
+		snprintf(buf, sizeof(buf), "%s", mask_cases[i].in);
+		size_t n = url_password_mask(buf, strlen(buf), mask_cases[i].flags);
+		if (strcmp(buf, mask_cases[i].out) != 0 || n != strlen(mask_cases[i].out))
+			fail_msg("case %zu: %s -> %s (%zu), want %s", i, mask_cases[i].in, buf, n,
+			         mask_cases[i].out);
+	}
+}
+
 int
 main(void)
 {
@@ -210,6 +258,7 @@ main(void)
 		cmocka_unit_test(test_url_normalize_reports_parts),
 		cmocka_unit_test(test_url_normalize_refuses_small_buffer),
 		cmocka_unit_test(test_url_host_normalize),
+		cmocka_unit_test(test_url_password_mask),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
