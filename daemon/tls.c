@@ -6,10 +6,14 @@
  * kernel TLS can take the records over) and never blocks: SSL_ERROR_WANT_READ/WANT_WRITE are
  * remembered per direction (what the last read, write or handshake step waits for) and
  * turned into loop interest by tls_interest, and the loop's readiness back into what the
- * owner may try by tls_ready. read_ahead stays off, so bytes of a record OpenSSL has not
- * asked for stay in the kernel where epoll sees them; tls_pending reports only decrypted
- * bytes (SSL_pending), never a partial record, so an owner that reads again on "pending"
- * always makes progress.
+ * owner may try by tls_ready. read_ahead is on: OpenSSL reads what the socket has in one
+ * read() instead of a record header and then its body (a handshake took nine reads, six of
+ * them only because of that; syscalls are what a handshake costs Gatehouse beyond OpenSSL's
+ * own work). Bytes it read ahead are in no descriptor's readiness, so tls_pending reports
+ * them, decrypted or not, unless the last read or handshake step ended in WANT_READ: then
+ * the socket was empty and what OpenSSL holds is at most part of a record that only more
+ * bytes from the socket can complete, and epoll announces those. An owner that reads again
+ * on "pending" therefore always makes progress, or learns it must wait.
  *
  * Thread safety: a stream lives on one worker. What workers share is locked: the client
  * session cache (a mutex, bounded, oldest out) and the ticket keys (a mutex, copied out
@@ -77,6 +81,7 @@ struct tls_conn {
 	int server;
 	int hs_done;          /* handshake finished (counted) */
 	int hs_failed;
+	int rd_starved;       /* the last read or handshake step said WANT_READ (tls_pending) */
 	unsigned hs_wait;     /* EV_READ/EV_WRITE the handshake waits for */
 	unsigned rd_wait;     /* what the last read waits for (EV_READ, or EV_WRITE) */
 	unsigned wr_wait;     /* what the last write waits for (EV_WRITE, or EV_READ) */
@@ -622,7 +627,7 @@ tls_ctx_new(int server)
 		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                          SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_read_ahead(ctx, 0);
+	SSL_CTX_set_read_ahead(ctx, 1); /* see the top of this file (tls_pending) */
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_pass_cb);
 	return ctx;
 }
@@ -914,12 +919,14 @@ tls_hs_step(struct stream *s, struct tls_conn *tc)
 	ERR_clear_error();
 	errno = 0;
 	int r = SSL_do_handshake(tc->ssl);
+	tc->rd_starved = 0;
 	if (r == 1) {
 		tls_hs_finished(tc);
 		return 1;
 	}
 	int e = SSL_get_error(tc->ssl, r);
 	if (e == SSL_ERROR_WANT_READ) {
+		tc->rd_starved = 1;
 		tc->hs_wait = EV_READ;
 		errno = EAGAIN;
 		return 0;
@@ -966,6 +973,7 @@ tls_read(struct stream *s, struct buf *b)
 		e = SSL_get_error(tc->ssl, r);
 		break;
 	}
+	tc->rd_starved = e == SSL_ERROR_WANT_READ;
 	b->end += got;
 	b->more = got > 0 && got == avail;
 	if (got > 0) {
@@ -1108,7 +1116,10 @@ static int
 tls_pending(struct stream *s)
 {
 	struct tls_conn *tc = tls_conn_of(s);
-	return tc->hs_done && SSL_pending(tc->ssl) > 0;
+	if (!tc->hs_done)
+		return 0;
+	/* decrypted bytes; or records read ahead, unless the socket was found empty since */
+	return SSL_pending(tc->ssl) > 0 || (!tc->rd_starved && SSL_has_pending(tc->ssl));
 }
 
 static void
