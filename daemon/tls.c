@@ -377,6 +377,10 @@ struct tls_tkey {
 
 static pthread_mutex_t tls_tkey_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_tkey tls_tkey_cur, tls_tkey_prev;
+/* AES-256-CBC fetched once (tls_global_init): EVP_aes_256_cbc() is a legacy handle that
+ * OpenSSL 3 looks up in its provider store, under its locks, at every init (three per full
+ * handshake: two tickets made, and one opened per resumption). */
+static EVP_CIPHER *tls_tkey_cipher;
 
 static int
 tls_tkey_make(struct tls_tkey *k, time_t now)
@@ -439,12 +443,12 @@ tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[16], EVP_CIPHER
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
 		OSSL_PARAM_construct_end(),
 	};
+	const EVP_CIPHER *aes = tls_tkey_cipher != NULL ? tls_tkey_cipher : EVP_aes_256_cbc();
 	if (enc) {
 		memcpy(name, k.name, 16);
-		if (RAND_bytes(iv, 16) != 1 ||
-		    !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv))
+		if (RAND_bytes(iv, 16) != 1 || !EVP_EncryptInit_ex(cctx, aes, NULL, k.aes, iv))
 			ret = -1;
-	} else if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) {
+	} else if (!EVP_DecryptInit_ex(cctx, aes, NULL, k.aes, iv)) {
 		ret = -1;
 	}
 	if (ret > 0 && !EVP_MAC_CTX_set_params(hctx, params))
@@ -667,6 +671,10 @@ tls_set_server(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	                        errlen) < 0) {
 		return -1;
 	}
+	/* The chain sent is what the files hold. Without this OpenSSL, finding no chain
+	 * certificate, would build one at every handshake (an X509_verify_cert against this
+	 * context's store), and that store holds no CA: it would only ever find the leaf. */
+	SSL_CTX_set_mode(x, SSL_MODE_NO_AUTO_CHAIN);
 	static const unsigned char sid[] = "gatehouse";
 	SSL_CTX_set_session_id_context(x, sid, sizeof(sid) - 1);
 	/* tickets only: a server-side cache would be per worker and lost at a reload */
@@ -1359,6 +1367,8 @@ tls_global_init(char *err, size_t errlen)
 		tls_errf(err, errlen, NULL, "TLS: %s", tls_ossl_reason(NULL));
 		return -1;
 	}
+	tls_tkey_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL); /* NULL: fetched per use */
+	ERR_clear_error();
 	tls_tick(time(NULL));
 	char why[128];
 	tls_ktls_ok = tls_ktls_probe(why, sizeof(why));

@@ -240,6 +240,28 @@ def test_part_of_a_record_read_ahead_waits_for_the_rest_without_spinning(tls_pro
     assert p.d.alive()
 
 
+def test_listener_sends_the_chain_its_files_hold(tls_proxy, tlsca, tmp_path):  # noqa: F811
+    """The chain is what SSLCertificateFile (after the leaf) and SSLCertificateChainFile
+    hold, built once (tls.c sets SSL_MODE_NO_AUTO_CHAIN rather than let OpenSSL build one per
+    handshake): the leaf alone, or the leaf and the CA from either place."""
+    def certs_sent(port):
+        rc, out = s_client(port, ["-showcerts", "-CAfile", tlsca.ca_pem,
+                                  "-verify_return_error"])
+        assert rc == 0, out
+        return out.count("-----BEGIN CERTIFICATE-----")
+
+    assert certs_sent(tls_proxy().tport) == 1
+    full = tls_proxy()
+    shutil.copy(tlsca.good_chain_pem, full.cert)
+    full.d.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while certs_sent(full.tport) != 2:
+        assert time.monotonic() < deadline, "the reloaded chain was never sent"
+        time.sleep(0.2)
+    p = tls_proxy(extra=["SSLCertificateChainFile %s" % tlsca.ca_pem])
+    assert certs_sent(p.tport) == 2
+
+
 def test_status_page_and_pac_over_tls(tls_proxy, tlsca):  # noqa: F811
     p = tls_proxy(extra=[LOCATION])
     base = "https://127.0.0.1:%d" % p.tport
