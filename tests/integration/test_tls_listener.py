@@ -491,6 +491,10 @@ def test_reload_turns_a_plain_listener_into_an_https_one(tls_proxy, ctx, tlsca):
 
 def test_start_line_names_the_https_listener_and_kernel_tls(tls_proxy):
     p = tls_proxy()
+    # the start line comes once every worker is up, which may be after the port listens
+    deadline = time.monotonic() + 30
+    while "listening on" not in p.d.stderr_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
     log = p.d.stderr_text()
     assert "127.0.0.1:%d (https)" % p.tport in log, log
     assert "127.0.0.1:%d (https)" % p.port not in log, log
