@@ -6,10 +6,14 @@
  * kernel TLS can take the records over) and never blocks: SSL_ERROR_WANT_READ/WANT_WRITE are
  * remembered per direction (what the last read, write or handshake step waits for) and
  * turned into loop interest by tls_interest, and the loop's readiness back into what the
- * owner may try by tls_ready. read_ahead stays off, so bytes of a record OpenSSL has not
- * asked for stay in the kernel where epoll sees them; tls_pending reports only decrypted
- * bytes (SSL_pending), never a partial record, so an owner that reads again on "pending"
- * always makes progress.
+ * owner may try by tls_ready. read_ahead is on: OpenSSL reads what the socket has in one
+ * read() instead of a record header and then its body (a handshake took nine reads, six of
+ * them only because of that; syscalls are what a handshake costs Gatehouse beyond OpenSSL's
+ * own work). Bytes it read ahead are in no descriptor's readiness, so tls_pending reports
+ * them, decrypted or not, unless the last read or handshake step ended in WANT_READ: then
+ * the socket was empty and what OpenSSL holds is at most part of a record that only more
+ * bytes from the socket can complete, and epoll announces those. An owner that reads again
+ * on "pending" therefore always makes progress, or learns it must wait.
  *
  * Thread safety: a stream lives on one worker. What workers share is locked: the client
  * session cache (a mutex, bounded, oldest out) and the ticket keys (a mutex, copied out
@@ -77,6 +81,7 @@ struct tls_conn {
 	int server;
 	int hs_done;          /* handshake finished (counted) */
 	int hs_failed;
+	int rd_starved;       /* the last read or handshake step said WANT_READ (tls_pending) */
 	unsigned hs_wait;     /* EV_READ/EV_WRITE the handshake waits for */
 	unsigned rd_wait;     /* what the last read waits for (EV_READ, or EV_WRITE) */
 	unsigned wr_wait;     /* what the last write waits for (EV_WRITE, or EV_READ) */
@@ -369,6 +374,10 @@ struct tls_tkey {
 
 static pthread_mutex_t tls_tkey_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_tkey tls_tkey_cur, tls_tkey_prev;
+/* AES-256-CBC fetched once (tls_global_init): EVP_aes_256_cbc() is a legacy handle that
+ * OpenSSL 3 looks up in its provider store, under its locks, at every init (three per full
+ * handshake: two tickets made, and one opened per resumption). */
+static EVP_CIPHER *tls_tkey_cipher;
 
 static int
 tls_tkey_make(struct tls_tkey *k, time_t now)
@@ -431,12 +440,12 @@ tls_ticket_cb(SSL *ssl, unsigned char name[16], unsigned char iv[16], EVP_CIPHER
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
 		OSSL_PARAM_construct_end(),
 	};
+	const EVP_CIPHER *aes = tls_tkey_cipher != NULL ? tls_tkey_cipher : EVP_aes_256_cbc();
 	if (enc) {
 		memcpy(name, k.name, 16);
-		if (RAND_bytes(iv, 16) != 1 ||
-		    !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv))
+		if (RAND_bytes(iv, 16) != 1 || !EVP_EncryptInit_ex(cctx, aes, NULL, k.aes, iv))
 			ret = -1;
-	} else if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv)) {
+	} else if (!EVP_DecryptInit_ex(cctx, aes, NULL, k.aes, iv)) {
 		ret = -1;
 	}
 	if (ret > 0 && !EVP_MAC_CTX_set_params(hctx, params))
@@ -619,7 +628,7 @@ tls_ctx_new(int server)
 		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                          SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_read_ahead(ctx, 0);
+	SSL_CTX_set_read_ahead(ctx, 1); /* see the top of this file (tls_pending) */
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_pass_cb);
 	return ctx;
 }
@@ -663,6 +672,10 @@ tls_set_server(struct tls_set *t, const struct cfg *c, char *err, size_t errlen)
 	for (size_t i = 0; i < c->nssl_more; i++) /* other key types (Apache 2.4) */
 		if (tls_load_pair(x, &c->ssl_more[i], err, errlen) < 0)
 			return -1;
+	/* The chain sent is what the files hold. Without this OpenSSL, finding no chain
+	 * certificate, would build one at every handshake (an X509_verify_cert against this
+	 * context's store), and that store holds no CA: it would only ever find the leaf. */
+	SSL_CTX_set_mode(x, SSL_MODE_NO_AUTO_CHAIN);
 	static const unsigned char sid[] = "gatehouse";
 	SSL_CTX_set_session_id_context(x, sid, sizeof(sid) - 1);
 	/* tickets only: a server-side cache would be per worker and lost at a reload */
@@ -917,12 +930,14 @@ tls_hs_step(struct stream *s, struct tls_conn *tc)
 	ERR_clear_error();
 	errno = 0;
 	int r = SSL_do_handshake(tc->ssl);
+	tc->rd_starved = 0;
 	if (r == 1) {
 		tls_hs_finished(tc);
 		return 1;
 	}
 	int e = SSL_get_error(tc->ssl, r);
 	if (e == SSL_ERROR_WANT_READ) {
+		tc->rd_starved = 1;
 		tc->hs_wait = EV_READ;
 		errno = EAGAIN;
 		return 0;
@@ -969,6 +984,7 @@ tls_read(struct stream *s, struct buf *b)
 		e = SSL_get_error(tc->ssl, r);
 		break;
 	}
+	tc->rd_starved = e == SSL_ERROR_WANT_READ;
 	b->end += got;
 	b->more = got > 0 && got == avail;
 	if (got > 0) {
@@ -1111,7 +1127,10 @@ static int
 tls_pending(struct stream *s)
 {
 	struct tls_conn *tc = tls_conn_of(s);
-	return tc->hs_done && SSL_pending(tc->ssl) > 0;
+	if (!tc->hs_done)
+		return 0;
+	/* decrypted bytes; or records read ahead, unless the socket was found empty since */
+	return SSL_pending(tc->ssl) > 0 || (!tc->rd_starved && SSL_has_pending(tc->ssl));
 }
 
 static void
@@ -1351,6 +1370,8 @@ tls_global_init(char *err, size_t errlen)
 		tls_errf(err, errlen, NULL, "TLS: %s", tls_ossl_reason(NULL));
 		return -1;
 	}
+	tls_tkey_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL); /* NULL: fetched per use */
+	ERR_clear_error();
 	tls_tick(time(NULL));
 	char why[128];
 	tls_ktls_ok = tls_ktls_probe(why, sizeof(why));

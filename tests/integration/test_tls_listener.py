@@ -14,12 +14,14 @@ certificate (tlsca.py) beside a plain listener, driven by real clients:
   - the start line names the https listener and the kernel TLS line is logged.
 """
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -136,6 +138,131 @@ def test_connect_through_the_https_proxy_to_a_tls_origin(start_daemon, nginx_tls
     # nginx saw a TLS client through the tunnel (TLS inside TLS, never decrypted by the proxy)
     entries = n.wait_entries(1)
     assert entries and entries[-1]["request"].startswith("GET /tunnel.bin"), entries
+
+
+def tls_post_echo(port, cafile, origin_port, body):
+    """POST body to origin.py's /echo through the https listener at port, all of it written
+    before reading anything; the decoded JSON answer, or the failure."""
+    ctx = ssl.create_default_context(cafile=cafile)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as t:
+        t.sendall(b"POST http://origin.test:%d/echo HTTP/1.1\r\nHost: origin.test\r\n"
+                  b"Content-Length: %d\r\nConnection: close\r\n\r\n"
+                  % (origin_port, len(body)) + body)
+        got = b""
+        while True:
+            try:
+                chunk = t.recv(65536)
+            except socket.timeout:
+                return "no answer after %d bytes: %r" % (len(got), got[:200])
+            if not chunk:
+                break
+            got += chunk
+    head, _, doc = got.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/1.1 200"):
+        return "answer: %r" % got[:300]
+    return json.loads(doc)
+
+
+def test_upload_whose_last_records_openssl_read_ahead_completes(tls_proxy, ctx,
+                                                                tlsca):  # noqa: F811
+    """OpenSSL reads ahead (tls.c): records it took from the socket while the connection's
+    buffer was full are in no descriptor's readiness. A client that has sent its whole request
+    and waits must still get its answer: the stream reports them pending. Sizes around the
+    input buffer (96 KiB) and TLS records (16 KiB), so that some reads stop at a record's
+    edge."""
+    p = tls_proxy()
+    for size in (96 * 1024, 96 * 1024 + 16 * 1024, 5 * 16384, 1 << 20, (1 << 20) + 7):
+        body = os.urandom(size)
+        doc = tls_post_echo(p.tport, tlsca.ca_pem, ctx.origin_port, body)
+        assert isinstance(doc, dict), (size, doc)
+        assert doc["body_len"] == size and \
+            doc["body_sha256"] == hashlib.sha256(body).hexdigest(), (size, doc["body_len"])
+    assert p.d.alive()
+
+
+def proc_cpu_seconds(pid):
+    """User and system CPU time of a process so far, all its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_part_of_a_record_read_ahead_waits_for_the_rest_without_spinning(tls_proxy, ctx,
+                                                                         tlsca):  # noqa: F811
+    """Half a TLS record that OpenSSL read ahead is "pending" in its buffer but cannot be
+    decrypted before the rest comes: the connection must wait for the socket, not read again
+    and again (a busy loop). The request completes once the rest arrives."""
+    p = tls_proxy()
+    sctx = ssl.create_default_context(cafile=tlsca.ca_pem)
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = sctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+    sock = socket.create_connection(("127.0.0.1", p.tport), timeout=30)
+    try:
+        for _ in range(20):  # the handshake, by hand over the socket
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(out.read())
+                inc.write(sock.recv(65536))
+        sock.sendall(out.read())
+        obj.write(b"GET http://origin.test:%d/size/100 HTTP/1.1\r\nHost: origin.test\r\n"
+                  b"Connection: close\r\n\r\n" % ctx.origin_port)
+        record = out.read()
+        assert len(record) > 40, record
+        sock.sendall(record[:len(record) // 2])
+        time.sleep(0.5)  # the daemon reads the half record
+        cpu0 = proc_cpu_seconds(p.d.proc.pid)
+        time.sleep(3)
+        used = proc_cpu_seconds(p.d.proc.pid) - cpu0
+        assert used < 0.5, "the daemon used %.2f s of CPU waiting for half a record" % used
+        sock.sendall(record[len(record) // 2:])
+        got = b""
+        while True:
+            try:
+                data = sock.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            inc.write(data)
+            try:
+                for _ in range(64):
+                    plain = obj.read(65536)
+                    if not plain:
+                        break  # close_notify
+                    got += plain
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+            if got.endswith(body_bytes(100)):
+                break
+        assert got.startswith(b"HTTP/1.1 200") and got.endswith(body_bytes(100)), got[:300]
+    finally:
+        sock.close()
+    assert p.d.alive()
+
+
+def test_listener_sends_the_chain_its_files_hold(tls_proxy, tlsca, tmp_path):  # noqa: F811
+    """The chain is what SSLCertificateFile (after the leaf) and SSLCertificateChainFile
+    hold, built once (tls.c sets SSL_MODE_NO_AUTO_CHAIN rather than let OpenSSL build one per
+    handshake): the leaf alone, or the leaf and the CA from either place."""
+    def certs_sent(port):
+        rc, out = s_client(port, ["-showcerts", "-CAfile", tlsca.ca_pem,
+                                  "-verify_return_error"])
+        assert rc == 0, out
+        return out.count("-----BEGIN CERTIFICATE-----")
+
+    assert certs_sent(tls_proxy().tport) == 1
+    full = tls_proxy()
+    shutil.copy(tlsca.good_chain_pem, full.cert)
+    full.d.proc.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while certs_sent(full.tport) != 2:
+        assert time.monotonic() < deadline, "the reloaded chain was never sent"
+        time.sleep(0.2)
+    p = tls_proxy(extra=["SSLCertificateChainFile %s" % tlsca.ca_pem])
+    assert certs_sent(p.tport) == 2
 
 
 def test_status_page_and_pac_over_tls(tls_proxy, tlsca):  # noqa: F811
@@ -503,7 +630,7 @@ def test_start_line_names_the_https_listener_and_kernel_tls(tls_proxy):
     p = tls_proxy()
     # the start line follows the listeners' readiness (a slow sanitizer build writes it late)
     assert ghtest.poll(lambda: "127.0.0.1:%d (https)" % p.tport in p.d.stderr_text(),
-                       timeout=10), p.d.stderr_text()
+                       timeout=30), p.d.stderr_text()
     log = p.d.stderr_text()
     assert "127.0.0.1:%d (https)" % p.port not in log, log
     assert re.search(r"\[notice\] TLS: .*kernel TLS (available|not available)", log), log
