@@ -303,6 +303,7 @@ def test_data_connection_lost_before_its_first_byte_is_502_and_not_stored(
         text = body.decode("utf-8", "replace")
         assert status == 502, (attempt, status, hdrs, text[:300], s.lines())
         assert all(w in text for w in words), text
+        assert "<title>502 Bad Gateway</title>" in text, text
         assert len(body) == int(hdrs["content-length"]), hdrs
         assert ghtest.poll(lambda: len(s.commands("RETR")) >= attempt, timeout=10), s.lines()
         assert [ln for ln in s.lines() if ln.startswith("-> 1")], s.lines()

@@ -290,3 +290,20 @@ def test_idle_control_connection_closed_by_the_server_is_retired(start_daemon):
         assert r.status == 200 and r.body == s.data, r
     finally:
         s.stop()
+
+
+def test_empty_file_is_an_empty_200_binary_and_ascii(ftpd, gw):
+    # no body byte ever comes: the binary one is answered at the 1xx (SIZE said 0), the ASCII
+    # one (chunked, no length) once the data connection ended and the server said 226
+    with open(os.path.join(ftpd.root, "pub", "empty.bin"), "wb"):
+        pass
+    r = ghtest.get(gw.port, url(ftpd, "/empty.bin"), timeout=30)
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Content-Length") == "0", r.headers
+    r = ghtest.get(gw.port, url(ftpd, "/empty.bin;type=a"), timeout=30)
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Transfer-Encoding") == "chunked", r.headers
+    assert len(ftpd.server.commands("RETR")) == 2, ftpd.server.lines()
+    # the connection is still good for the next file
+    r = ghtest.get(gw.port, url(ftpd, "/file.bin"), timeout=30)
+    assert r.status == 200 and r.body == ftpd.data, r
