@@ -311,6 +311,20 @@ def test_data_connection_lost_before_its_first_byte_is_502_and_not_stored(
     assert_alive(d, good, ftp_root)
 
 
+def test_stall_before_the_first_byte_is_504_within_proxy_timeout(start_daemon, tmp_path, ftpd,
+                                                                 ftp_root):
+    # 150, a data connection, and never a byte: a 504 page, not a 200 head and then nothing
+    # (the gateway's page or proxy.c's, whichever timer fires first)
+    s = ftpd("--stall-after", "0")
+    d = gateway(start_daemon, tmp_path)
+    status, hdrs, body, closed, took = fetch_raw(d.port, url(s, "/big.bin"), timeout=60)
+    text = body.decode("utf-8", "replace")
+    assert status == 504, (status, hdrs, text[:300], s.lines())
+    assert ("sent no data for RETR within %d s" % PROXY_TIMEOUT in text or
+            "no response within %d s" % PROXY_TIMEOUT in text), text
+    assert took < PROXY_TIMEOUT + SLACK, took
+
+
 def test_data_connection_refused_after_the_1xx_is_502(start_daemon, tmp_path, ftpd, ftp_root):
     # PASV names a port where nothing listens: the server says 150 and waits for a data
     # connection that never comes
