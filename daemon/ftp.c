@@ -139,6 +139,7 @@ struct ftp {
 	struct ev_io dio, lio;
 	int dconnecting, deof, xfer_ok, xfer_started;
 	int head_wait;                /* RETR's 1xx came: the head waits for the first body bytes */
+	int ctl_gone;                 /* the control connection ended (no final reply will come) */
 	int dhs;                      /* the data connection's TLS handshake is in progress */
 	int dwant_write;              /* what the data watcher was last asked for */
 	int dshut;                    /* a TLS upload's close_notify is sent */
@@ -1355,6 +1356,11 @@ ftp_retr_first(struct ftp *f)
 	if (n == 0) {
 		ftp_data_end(f);
 		f->deof = 1;
+		if (f->ctl_gone) {
+			ftp_page(f, 502, NULL, NULL, "the FTP server %s closed the control connection",
+			         f->u->addr_text);
+			return;
+		}
 		ftp_xfer_check_end(f);
 		return;
 	}
@@ -1807,6 +1813,9 @@ ftp_ctl_gone(struct ftp *f)
 		return;
 	}
 	ev_io_stop(&u->io);
+	f->ctl_gone = 1;
+	if (f->head_wait && f->ds.fd >= 0 && ftp_body_length(f) > 0)
+		return; /* its data decides, as for a body under way (below): complete or cut */
 	if (f->rmode == RM_NONE && f->have_req) {
 		enum ftp_step st = f->step;
 		int early = st == FS_USER || st == FS_CWD_HOME || st == FS_TYPE ||
