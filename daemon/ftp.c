@@ -17,7 +17,8 @@
  * Readiness to proxy.c: proxy.c states its interest through want(); what the gateway has for
  * it (a response head or page in f->resp, the end or failure of a body) is reported by a
  * posted event (f->post) that calls proxy_up_io, never synchronously; a file body being
- * streamed is reported by the data socket's own watcher.
+ * streamed is reported by the data socket's own watcher. A RETR's response head waits for the
+ * body's first bytes (head_wait), so a data connection that fails before them is a 502 page.
  *
  * Logins: a connection keeps its login while pooled; a request for another login ends the
  * stream before any byte, which proxy.c answers by sending it again on a fresh connection
@@ -138,6 +139,8 @@ struct ftp {
 	int lfd;
 	struct ev_io dio, lio;
 	int dconnecting, deof, xfer_ok, xfer_started;
+	int head_wait;                /* RETR's 1xx came: the head waits for the first body bytes */
+	int ctl_gone;                 /* the control connection ended (no final reply will come) */
 	int dhs;                      /* the data connection's TLS handshake is in progress */
 	int dwant_write;              /* what the data watcher was last asked for */
 	int dshut;                    /* a TLS upload's close_notify is sent */
@@ -202,11 +205,25 @@ ftp_http_date(int64_t t, char out[40])
 	snprintf(out, 40, "%s", d);
 }
 
+/* The reason phrase: the gateway's own statuses, which the web UI's table does not have. */
+static const char *
+ftp_status_text(int status)
+{
+	switch (status) {
+	case 206: return "Partial Content";
+	case 416: return "Range Not Satisfiable";
+	case 431: return "Request Header Fields Too Large";
+	case 502: return "Bad Gateway";
+	case 504: return "Gateway Timeout";
+	default: return ui_status_text(status);
+	}
+}
+
 /* The response head's common start: status line, then the fields every answer has. */
 static void
 ftp_head_start(struct ftp *f, int status)
 {
-	buf_printf(&f->resp, "HTTP/1.1 %d %s\r\n", status, ui_status_text(status));
+	buf_printf(&f->resp, "HTTP/1.1 %d %s\r\n", status, ftp_status_text(status));
 	if (f->broken)
 		buf_append(&f->resp, "Connection: close\r\n", 19);
 }
@@ -222,6 +239,7 @@ static void
 ftp_req_finish(struct ftp *f)
 {
 	f->have_req = 0;
+	f->head_wait = 0;
 	f->step = FS_DONE;
 	if (!f->pending_final)
 		ev_timer_stop(&f->tmo);
@@ -287,7 +305,7 @@ ftp_page(struct ftp *f, int status, const char *extra, const char *quote, const 
 	ftp_data_close(f);
 	struct buf body;
 	buf_init(&body, 16 * 1024);
-	const char *title = ui_status_text(status);
+	const char *title = ftp_status_text(status);
 	buf_printf(&body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
 	           "<title>%d %s</title></head>\n<body><h1>%s</h1>\n<p>", status, title, title);
 	ftp_html_esc(&body, msg);
@@ -506,8 +524,9 @@ ftp_data_hs(struct ftp *f)
 	if (r < 0) {
 		const char *why = stream_error(&f->ds);
 		f->broken = 1;
-		ftp_page(f, 502, NULL, NULL, "TLS on the data connection to %s failed: %s",
-		         f->u->addr_text, why[0] ? why : "the handshake failed");
+		ftp_page(f, 502, NULL, NULL,
+		         "TLS handshake on the data connection to %s failed: %s", f->u->addr_text,
+		         why[0] ? why : "the handshake failed");
 		return -1;
 	}
 	f->dhs = 0;
@@ -646,7 +665,7 @@ ftp_req_parse(struct ftp *f, size_t hl)
 	f->bframe = H1_BODY_NONE;
 	f->bleft = 0;
 	f->bdone = 1;
-	f->deof = f->xfer_ok = f->xfer_started = 0;
+	f->deof = f->xfer_ok = f->xfer_started = f->head_wait = 0;
 	f->rmode = RM_NONE;
 	f->chunked = 0;
 	f->body_left = -1;
@@ -1237,41 +1256,130 @@ ftp_listing_answer(struct ftp *f)
 	ftp_req_finish(f);
 }
 
-/* The 1xx to RETR: the response head goes out now. */
+/* The length of a RETR's body as its head states it: the range's, else SIZE's; -1 when unknown
+ * (ASCII, no SIZE: chunked). */
+static int64_t
+ftp_body_length(const struct ftp *f)
+{
+	if (f->rng_start >= 0)
+		return f->rng_end - f->rng_start + 1;
+	return f->size >= 0 && f->path.type != 'a' ? f->size : -1;
+}
+
+/* A RETR's response head, into f->resp: sent once the first body bytes are in
+ * (ftp_retr_first), or at the 1xx for an empty file. */
 static void
 ftp_retr_head(struct ftp *f)
 {
 	char etag[80] = "";
 	if (f->size >= 0 && f->mtime >= 0 && f->path.type != 'a')
 		ftp_etag(etag, sizeof(etag), f->size, f->mtime);
-	if (f->rng_start >= 0) {
-		ftp_head_start(f, 206);
-		ftp_file_fields(f, etag);
-		f->body_left = f->rng_end - f->rng_start + 1;
-		buf_printf(&f->resp, "Content-Range: bytes %" PRId64 "-%" PRId64 "/%" PRId64 "\r\n"
-		           "Content-Length: %" PRId64 "\r\n\r\n", f->rng_start, f->rng_end, f->size,
-		           f->body_left);
+	f->body_left = ftp_body_length(f);
+	ftp_head_start(f, f->rng_start >= 0 ? 206 : 200);
+	ftp_file_fields(f, etag);
+	if (f->rng_start >= 0)
+		buf_printf(&f->resp, "Content-Range: bytes %" PRId64 "-%" PRId64 "/%" PRId64 "\r\n",
+		           f->rng_start, f->rng_end, f->size);
+	if (f->body_left >= 0) {
+		buf_printf(&f->resp, "Content-Length: %" PRId64 "\r\n\r\n", f->body_left);
 	} else {
-		ftp_head_start(f, 200);
-		ftp_file_fields(f, etag);
-		if (f->size >= 0 && f->path.type != 'a') {
-			f->body_left = f->size;
-			buf_printf(&f->resp, "Content-Length: %" PRId64 "\r\n\r\n", f->size);
-		} else {
-			f->chunked = 1;
-			f->body_left = -1;
-			buf_append(&f->resp, "Transfer-Encoding: chunked\r\n\r\n", 30);
-		}
+		f->chunked = 1;
+		buf_append(&f->resp, "Transfer-Encoding: chunked\r\n\r\n", 30);
 	}
 	f->rmode = RM_STREAM;
-	if (f->body_left == 0) {
-		f->rmode = RM_DONE;
+}
+
+/* All of a Content-Length body is read: a range stops here (the server's 426 is expected);
+ * the whole file's 226 may still be on its way. */
+static void
+ftp_body_complete(struct ftp *f)
+{
+	ftp_data_close(f);
+	f->deof = 1;
+	f->rmode = RM_DONE;
+	if (f->step == FS_XFER_END && !f->xfer_ok) {
+		f->pending_final = 1;
+		f->step = FS_DONE;
+	}
+	ftp_req_finish(f);
+}
+
+/* The 1xx to RETR. The head waits for the body's first bytes, so that a data connection that
+ * fails before them (refused, reset, a TLS handshake or certificate check that fails after the
+ * 1xx) is a 502 page naming why and not a 200 cut short, and nothing of it reaches the cache.
+ * No wait beyond what the body needs anyway; an empty file is answered at once. */
+static void
+ftp_retr_begin(struct ftp *f)
+{
+	if (ftp_body_length(f) == 0) {
+		ftp_retr_head(f);
 		ftp_data_close(f);
-		f->pending_final = !f->xfer_ok;
+		f->rmode = RM_DONE;
+		f->pending_final = f->rep.code < 200; /* a 226 without a 1xx is this one */
 		ftp_req_finish(f);
 		return;
 	}
+	f->head_wait = 1;
+	if (f->ds.fd >= 0 && !f->dconnecting && !f->dhs)
+		ftp_data_go(f); /* else when it is connected (and its TLS handshake done) */
+}
+
+/* head_wait: the data connection is readable. The first bytes commit the head and follow it
+ * in f->resp (chunk-framed for a chunked body); the data ending first waits for the final
+ * reply (ftp_xfer_check_end); an error first is the 502. */
+static void
+ftp_retr_first(struct ftp *f)
+{
+	char tmp[16384];
+	size_t cap = sizeof(tmp);
+	int64_t len = ftp_body_length(f);
+	if (len >= 0 && (uint64_t)len < cap)
+		cap = (size_t)len;
+	struct buf v;
+	ftp_buf_view(&v, tmp, 0, cap);
+	ssize_t n = stream_read(&f->ds, &v);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		ftp_dio_set(f, EV_READ);
+		return;
+	}
+	if (n == 0) {
+		ftp_data_end(f);
+		f->deof = 1;
+		if (f->ctl_gone) {
+			ftp_page(f, 502, NULL, NULL, "the FTP server %s closed the control connection",
+			         f->u->addr_text);
+			return;
+		}
+		ftp_xfer_check_end(f);
+		return;
+	}
+	if (n < 0) {
+		const char *why = stream_error(&f->ds);
+		f->broken = 1;
+		ftp_page(f, 502, NULL, NULL, "the data connection to %s failed before any data: %s",
+		         f->u->addr_text, why[0] ? why : strerror(errno));
+		return;
+	}
+	ftp_timer_arm(f);
+	f->head_wait = 0;
+	ftp_retr_head(f);
+	if (f->chunked) {
+		buf_printf(&f->resp, "%zx\r\n", (size_t)n);
+		buf_append(&f->resp, tmp, (size_t)n);
+		buf_append(&f->resp, "\r\n", 2);
+	} else {
+		buf_append(&f->resp, tmp, (size_t)n);
+		f->body_left -= n;
+		if (f->body_left == 0) {
+			ftp_body_complete(f);
+			return;
+		}
+	}
+	/* the rest is read by ftp_read once f->resp is drained */
+	ftp_dio_set(f, 0);
 	ftp_kick(f);
+	if (stream_pending(&f->ds))
+		ev_post_start(f->u->w->loop, &f->spost);
 }
 
 /* Both the data's end and the final reply are needed to call a transfer complete. */
@@ -1294,6 +1402,17 @@ ftp_xfer_check_end(struct ftp *f)
 		f->rmode = RM_DONE;
 		ftp_req_finish(f);
 		return;
+	}
+	if (f->head_wait) {
+		/* the data ended before any byte, and the server calls the transfer complete */
+		int64_t len = ftp_body_length(f);
+		if (len > 0) {
+			ftp_page(f, 502, NULL, NULL, "the data connection to %s ended before any "
+			         "data (%" PRId64 " bytes expected)", f->u->addr_text, len);
+			return;
+		}
+		f->head_wait = 0;
+		ftp_retr_head(f); /* an empty body of unknown length: chunked */
 	}
 	if (f->rmode == RM_STREAM && f->chunked) {
 		buf_append(&f->resp, "0\r\n\r\n", 5);
@@ -1612,7 +1731,7 @@ ftp_on_reply(struct ftp *f)
 				if (f->ds.fd >= 0 && !f->dconnecting)
 					ftp_data_go(f);
 			} else {
-				ftp_retr_head(f);
+				ftp_retr_begin(f);
 			}
 			if (code >= 200 && !f->dead)
 				ftp_xfer_final(f);
@@ -1683,6 +1802,9 @@ ftp_ctl_gone(struct ftp *f)
 		return;
 	}
 	ev_io_stop(&u->io);
+	f->ctl_gone = 1;
+	if (f->head_wait && f->ds.fd >= 0 && ftp_body_length(f) > 0)
+		return; /* its data decides, as for a body under way (below): complete or cut */
 	if (f->rmode == RM_NONE && f->have_req) {
 		enum ftp_step st = f->step;
 		int early = st == FS_USER || st == FS_CWD_HOME || st == FS_TYPE ||
@@ -1892,7 +2014,8 @@ ftp_data_go(struct ftp *f)
 {
 	unsigned ev = 0;
 	if (f->xfer_started)
-		ev = f->listing ? EV_READ : f->method == H1_M_PUT ? EV_WRITE : (f->want & EV_READ);
+		ev = f->listing || f->head_wait ? EV_READ
+		     : f->method == H1_M_PUT ? EV_WRITE : (f->want & EV_READ);
 	ftp_dio_set(f, ev);
 	if (stream_pending(&f->ds))
 		ev_post_start(f->u->w->loop, &f->spost);
@@ -1932,6 +2055,10 @@ ftp_dio_cb(struct ev_io *io, unsigned revents)
 	}
 	if (f->method == H1_M_PUT) {
 		ftp_dio_put(f);
+		return;
+	}
+	if (f->head_wait) {
+		ftp_retr_first(f);
 		return;
 	}
 	/* a file body: proxy.c reads it (ftp_read) */
@@ -1997,6 +2124,11 @@ ftp_tmo_cb(struct ev_timer *t)
 		 * proxy.c sends it again on a fresh connection */
 		f->rmode = RM_EOF;
 		ftp_kick(f);
+		return;
+	}
+	if (f->rmode == RM_NONE && f->have_req && f->head_wait) {
+		ftp_page(f, 504, NULL, NULL, "the FTP server %s sent no data for %s within %u s",
+		         u->addr_text, f->last_cmd, secs);
 		return;
 	}
 	if (f->rmode == RM_NONE && f->have_req) {
@@ -2120,18 +2252,8 @@ ftp_read(struct up *u, struct buf *b)
 		}
 		buf_commit(b, (size_t)n);
 		f->body_left -= n;
-		if (f->body_left == 0) {
-			/* The body is complete: a range stops here (the server's 426 is expected);
-			 * the whole file's 226 may still be on its way. */
-			ftp_data_close(f);
-			f->deof = 1;
-			f->rmode = RM_DONE;
-			if (f->step == FS_XFER_END && !f->xfer_ok) {
-				f->pending_final = 1;
-				f->step = FS_DONE;
-			}
-			ftp_req_finish(f);
-		}
+		if (f->body_left == 0)
+			ftp_body_complete(f);
 		return n;
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -2287,6 +2409,8 @@ ftp_spost_cb(struct ev_post *p)
 		ftp_dio_listing(f);
 	else if (f->method == H1_M_PUT)
 		ftp_dio_put(f);
+	else if (f->head_wait)
+		ftp_retr_first(f);
 	else if (f->u->state == UP_BUSY && f->u->owner != NULL && (f->want & EV_READ))
 		proxy_up_io(f->u, EV_READ);
 }

@@ -1,8 +1,21 @@
 """
-ftp_scripted.py - an FTP server that misbehaves on purpose, for the FTP gateway's fault tests
-(issue 12). It is Debian's python3-pyftpdlib with a handler subclass whose faults the test
-chooses on the command line, run in its own process (ScriptedFTP starts and stops it) on a
-loopback port the kernel picks, so a stuck or hostile server never blocks the test itself.
+ftp_scripted.py - the pyftpdlib server of the FTP gateway's tests (issues 12 and 13): well
+behaved by default, misbehaving on purpose when asked. It is Debian's python3-pyftpdlib with a
+handler subclass whose logins and faults the test chooses on the command line, run in its own
+process (ScriptedFTP starts and stops it) on a loopback port the kernel picks, so a stuck or
+hostile server never blocks the test itself. test_ftp_smoke.py, test_ftp_config.py,
+test_ftp_faults.py and test_ftps.py use it.
+
+Logins:
+  (default)           anonymous, read-only, rooted at --root
+  --anon-home DIR     anonymous is rooted at --root/DIR instead; --anon-perm PERM its rights
+                      (pyftpdlib's letters, default "elr")
+  --user U:P[:HOME[:PERM]]  a login, rooted at --root/HOME (default --root), with PERM
+                      (default: every right); repeatable
+  --no-anonymous      anonymous gets 530 (after --auth-delay s)
+  --idle-timeout S    an idle control connection is closed after S seconds (default 120)
+  --tls CERT:KEY      AUTH TLS, PBSZ and PROT (pyftpdlib's TLS_FTPHandler) with this
+                      certificate; data connections after PROT P are TLS with it too
 
 Faults (any combination):
   --refuse CMD        the command is unknown to the server (500) and not announced in FEAT:
@@ -22,22 +35,33 @@ Faults (any combination):
                       a listing whose first line never ends
   --greeting-421      the greeting is 421 and the server hangs up
   --silent-at AT      at AT ("greeting" or a command name) the server says nothing, ever
-  --user U:P          a login; --no-anonymous: anonymous gets 530 (after --auth-delay s)
+  --data-fault KIND   RETR's data connection fails before its first byte, --data-delay s
+                      (default 0.5) after the 1xx reply (so a client has read the 1xx first):
+                      "reset" (a TCP reset, then 426), "close" (closed, then 426), or, with
+                      --tls, "cert:CERT:KEY" (its TLS handshake starts only then, presenting
+                      that certificate from a context of its own, so no session resumes and
+                      the client has to check it). With --tls and --data-fault, data
+                      connections are TLS only from the fault on: serve RETR only.
 Everything endless stops at a cap (--cap BYTES, default 256 MiB) or when the peer goes away.
 
 The server logs, one line each, what it received ("<- RETR name", passwords masked), what it
-answered ("-> 226 ..."), the data connections ("DATA from ip:port") and decoy hits ("DECOY
-from ip:port") to --log; ScriptedFTP.commands() reads it back.
+answered ("-> 226 ..."), the logins it was asked for with the password it was given ("LOGIN
+user password") and those it accepted ("LOGGED IN user"), the files it sent whole ("SENT
+/path", relative to --root), the data connections ("DATA from ip:port"), the faults ("FAULT
+..."), and decoy hits ("DECOY from ip:port") to --log; ScriptedFTP.commands() and .events()
+read it back.
 """
 
 import argparse
 import os
 import select
 import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
+import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -122,8 +146,11 @@ class ScriptedFTP:
 def _serve(opts):
     # Imported here: the test side above needs only the standard library.
     from pyftpdlib.authorizers import DummyAuthorizer
-    from pyftpdlib.handlers import DTPHandler, FTPHandler
+    from pyftpdlib.handlers import DTPHandler, FTPHandler, TLS_DTPHandler, TLS_FTPHandler
     from pyftpdlib.servers import FTPServer
+
+    FTPBase = TLS_FTPHandler if opts.tls else FTPHandler
+    DTPBase = TLS_DTPHandler if opts.tls else DTPHandler
 
     lock = threading.Lock()
     logf = open(opts.log, "a", encoding="utf-8")
@@ -202,11 +229,19 @@ def _serve(opts):
     if opts.pasv_address:
         threading.Thread(target=decoy_loop, daemon=True).start()
 
-    class FaultDTP(DTPHandler):
+    class FaultDTP(DTPBase):
         """Data connection that cuts a RETR after opts' byte count (stall, drop, short)."""
 
         def __init__(self, sock, cmd_channel):
-            DTPHandler.__init__(self, sock, cmd_channel)
+            if opts.tls and opts.data_fault:
+                # no TLS yet: Handler._data_fault starts it (TLS_DTPHandler's own __init__
+                # would start it now). Off the loop until then: the client's ClientHello
+                # would look like a hang-up to DTPHandler.readable(), which closes
+                super(TLS_DTPHandler, self).__init__(sock, cmd_channel)
+                if not self._closed:
+                    self.del_channel()
+            else:
+                super().__init__(sock, cmd_channel)
             self._stalled = False
             try:
                 log("DATA from %s:%d" % sock.getpeername()[:2])
@@ -225,12 +260,12 @@ def _serve(opts):
         def send(self, data):
             limit = self._limit()
             if limit is None:
-                return DTPHandler.send(self, data)
+                return super().send(data)
             room = limit - self.tot_bytes_sent
             if room <= 0:
                 self._fault()
                 return 0
-            n = DTPHandler.send(self, data[:room])
+            n = super().send(data[:room])
             if self.tot_bytes_sent >= limit:
                 self._fault()
             return n
@@ -258,17 +293,25 @@ def _serve(opts):
             self.close()
 
         def writable(self):
-            return not self._stalled and DTPHandler.writable(self)
+            return not self._stalled and super().writable()
 
         def close(self):
             if self._resp and self._resp[1] is None:
-                # our own 226: respond() wants a log function
+                # our own reply: respond() wants a log function
                 self._resp = (self._resp[0], lambda *a, **k: None)
-            DTPHandler.close(self)
+            super().close()
 
-    proto = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in refused}
+    def data_context():
+        from OpenSSL import SSL
+        cert, key = opts.data_fault.split(":", 2)[1:]
+        ctx = SSL.Context(SSL.TLS_METHOD)
+        ctx.use_certificate_chain_file(cert)
+        ctx.use_privatekey_file(key)
+        return ctx
 
-    class Handler(FTPHandler):
+    proto = {k: v for k, v in FTPBase.proto_cmds.items() if k not in refused}
+
+    class Handler(FTPBase):
         proto_cmds = proto
         dtp_handler = FaultDTP
         use_sendfile = False
@@ -288,7 +331,7 @@ def _serve(opts):
                 self.on_connect()
                 self._endless()
                 return
-            FTPHandler.handle(self)
+            FTPBase.handle(self)
 
         def _endless(self):
             if opts.endless_line:
@@ -307,7 +350,7 @@ def _serve(opts):
             if at and cmd == at:
                 self._endless()
                 return
-            return FTPHandler.pre_process_command(self, line, cmd, arg)
+            return FTPBase.pre_process_command(self, line, cmd, arg)
 
         def respond(self, resp, logfun=None):
             if opts.pasv_reply and resp.startswith("227 "):
@@ -318,9 +361,47 @@ def _serve(opts):
                 port = int(nums[4]) * 256 + int(nums[5])
                 add_decoy(port)
             if logfun is None:
-                FTPHandler.respond(self, resp)
+                FTPBase.respond(self, resp)
             else:
-                FTPHandler.respond(self, resp, logfun)
+                FTPBase.respond(self, resp, logfun)
+
+        def on_login(self, username):
+            log("LOGGED IN %s" % username)
+
+        def on_file_sent(self, file):
+            log("SENT /%s" % os.path.relpath(file, opts.root))
+
+        def push_dtp_data(self, data, isproducer=False, file=None, cmd=None):
+            if cmd != "RETR" or not opts.data_fault:
+                return FTPBase.push_dtp_data(self, data, isproducer, file, cmd)
+            # the 1xx now, the fault later: by then the client has read the 1xx
+            self.respond("150 File status okay. About to open data connection.")
+            self.ioloop.call_later(opts.data_delay, self._data_fault, data, file, 0)
+
+        def _data_fault(self, data, file, tries):
+            dc = self.data_channel
+            if dc is None:
+                # the client has not connected yet: wait for it (bounded)
+                if tries < 200 and self.connected:
+                    self.ioloop.call_later(0.05, self._data_fault, data, file, tries + 1)
+                elif file is not None:
+                    file.close()
+                return
+            kind = opts.data_fault.split(":")[0]
+            log("FAULT data %s" % kind)
+            dc.file_obj = file
+            dc.cmd = "RETR"
+            if kind in ("reset", "close"):
+                if kind == "reset":
+                    dc.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                         struct.pack("ii", 1, 0))
+                dc._resp = ("426 Data connection %s by the script; transfer aborted." %
+                            ("reset" if kind == "reset" else "closed"), None)
+                dc.close()
+                return
+            dc.secure_connection(data_context())
+            dc.push_with_producer(data)
+            dc.close_when_done()
 
         def _endless_listing(self, cmd):
             if opts.endless_listing_line:
@@ -337,7 +418,7 @@ def _serve(opts):
                 log("FAULT endless listing")
                 self.push_dtp_data(ListingProducer(), isproducer=True, cmd="LIST")
                 return path
-            return FTPHandler.ftp_LIST(self, path)
+            return FTPBase.ftp_LIST(self, path)
 
         def ftp_MLSD(self, path):
             if self._endless_listing("MLSD"):
@@ -346,19 +427,32 @@ def _serve(opts):
                 log("FAULT endless listing")
                 self.push_dtp_data(ListingProducer(), isproducer=True, cmd="MLSD")
                 return path
-            return FTPHandler.ftp_MLSD(self, path)
+            return FTPBase.ftp_MLSD(self, path)
 
     if opts.pasv_address:
         Handler.masquerade_address = opts.pasv_address
 
-    auth = DummyAuthorizer()
+    class Authorizer(DummyAuthorizer):
+        def validate_authentication(self, username, password, handler):
+            log("LOGIN %s %s" % (username, password))
+            return DummyAuthorizer.validate_authentication(self, username, password, handler)
+
+    auth = Authorizer()
+    # --anon-perm with "w" is on purpose (the PUT tests); pyftpdlib would warn on the output
+    # ScriptedFTP reads its READY line from
+    warnings.filterwarnings("ignore", "write permissions assigned to anonymous user")
     if not opts.no_anonymous:
-        auth.add_anonymous(opts.root)
-    for up in opts.user:
-        u, p = up.split(":", 1)
-        auth.add_user(u, p, opts.root, perm="elradfmwMT")
+        auth.add_anonymous(os.path.join(opts.root, opts.anon_home) if opts.anon_home
+                           else opts.root, perm=opts.anon_perm)
+    for spec in opts.user:
+        parts = spec.split(":", 3)
+        home = os.path.join(opts.root, parts[2]) if len(parts) > 2 else opts.root
+        auth.add_user(parts[0], parts[1], home,
+                      perm=parts[3] if len(parts) > 3 else "elradfmwMT")
     Handler.authorizer = auth
-    Handler.timeout = 120
+    Handler.timeout = opts.idle_timeout
+    if opts.tls:
+        Handler.certfile, Handler.keyfile = opts.tls.split(":", 1)
     # pyftpdlib waits 3 s before a 530 (vsftpd 1 s): less than the tests' ProxyTimeout
     Handler.auth_failed_timeout = opts.auth_delay
     FaultDTP.timeout = 120
@@ -390,6 +484,12 @@ def main(argv=None):
     ap.add_argument("--silent-at")
     ap.add_argument("--user", action="append", default=[])
     ap.add_argument("--no-anonymous", action="store_true")
+    ap.add_argument("--anon-home", default="")
+    ap.add_argument("--anon-perm", default="elr")
+    ap.add_argument("--idle-timeout", type=float, default=120)
+    ap.add_argument("--tls")
+    ap.add_argument("--data-fault")
+    ap.add_argument("--data-delay", type=float, default=0.5)
     ap.add_argument("--auth-delay", type=float, default=0.5)
     ap.add_argument("--cap", type=int, default=256 << 20)
     opts = ap.parse_args(argv)

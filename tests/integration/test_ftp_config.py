@@ -23,6 +23,7 @@ import uuid
 import pytest
 
 import ghtest
+from ftp_scripted import ScriptedFTP
 
 AS_ROOT = "\nUser root\n"  # -t refuses a root start without User (the suite runs as root)
 
@@ -266,37 +267,10 @@ def test_explain_never_shows_the_ftp_password(xenv):
 
 # ---------------------------------------------------------------- live, through the gateway
 
-# pyftpdlib (Debian's python3-pyftpdlib) on a free loopback port: anonymous read of ROOT/pub,
-# every login ("USER PASS") and every file sent appended to RECORD, so that the tests see what
+# ftp_scripted.py (Debian's python3-pyftpdlib) without faults on a free loopback port:
+# anonymous read of ROOT; its log (RECORD) has every login with the password the server got
+# ("LOGIN user password") and every file sent whole ("SENT /path"), so that the tests see what
 # the gateway said and how often it fetched.
-FTPD = r'''
-import sys
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-root, port, record = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-
-def note(line):
-    with open(record, "a") as f:
-        f.write(line + "\n")
-
-class Authorizer(DummyAuthorizer):
-    def validate_authentication(self, username, password, handler):
-        note("LOGIN %s %s" % (username, password))
-        return DummyAuthorizer.validate_authentication(self, username, password, handler)
-
-class Handler(FTPHandler):
-    def on_file_sent(self, file):
-        note("SENT %s" % file[len(root):])
-
-a = Authorizer()
-a.add_anonymous(root)
-Handler.authorizer = a
-Handler.passive_ports = range(port + 1, port + 30)
-FTPServer(("127.0.0.1", port), Handler).serve_forever()
-'''
-
-
 class Ftpd:
     def __init__(self, workdir):
         self.root = os.path.join(workdir, "ftpcfg-" + uuid.uuid4().hex[:8])
@@ -311,32 +285,19 @@ class Ftpd:
             # a year old: MDTM makes the copy heuristically fresh (a day, CacheMaxExpire)
             t = time.time() - 365 * 86400
             os.utime(full, (t, t))
-        self.proc = None
+        self.server = ScriptedFTP(self.root, self.record)
+        self.port = None
 
     def start(self):
-        for _ in range(5):
-            # the control port and the 29 passive ports after it
-            self.port = ghtest.free_port()
-            self.proc = subprocess.Popen(["/usr/bin/python3", "-c", FTPD, self.root,
-                                          str(self.port), self.record],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if ghtest.wait_listening("127.0.0.1", self.port, time.monotonic() + 10, self.proc):
-                return self
-            self.proc.kill()
-            self.proc.wait()
-        raise RuntimeError("pyftpdlib did not start")
+        self.server.start()
+        self.port = self.server.port
+        return self
 
     def stop(self):
-        if self.proc:
-            self.proc.kill()
-            self.proc.wait()
+        self.server.stop()
 
     def lines(self, prefix):
-        try:
-            with open(self.record) as f:
-                return [ln.rstrip("\n") for ln in f if ln.startswith(prefix)]
-        except FileNotFoundError:
-            return []
+        return self.server.events(prefix)
 
     def sent(self, path, n):
         """How many times path was sent, once at least n were (the server notes a transfer

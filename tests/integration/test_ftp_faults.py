@@ -285,6 +285,60 @@ def test_transfer_cut_short_is_cut_for_the_client_and_not_stored(start_daemon, t
     assert len(good.commands("RETR")) == 2, good.lines()    # hello.txt and big.bin once
 
 
+@pytest.mark.parametrize("args,words", [
+    (["--data-fault", "reset"], ("failed before any data", "reset")),
+    (["--data-fault", "close"], ("the transfer failed", "Data connection closed by the script")),
+    (["--short-after", "0"], ("ended before any data", "%d bytes expected" % BIG)),
+], ids=["reset", "close-426", "close-226"])
+def test_data_connection_lost_before_its_first_byte_is_502_and_not_stored(
+        start_daemon, tmp_path, ftpd, ftp_root, args, words):
+    # The server's 1xx came first (the gateway has read it), then the data connection is reset
+    # or closed without a byte, and the server says 426, or 226 as if all were well: a 502
+    # naming it, not a 200 cut short, and nothing stored (each request makes its own RETR).
+    s = ftpd(*args)
+    good = ftpd()
+    d = gateway(start_daemon, tmp_path, cache=True)
+    for attempt in (1, 2):
+        status, hdrs, body, closed, took = fetch_raw(d.port, url(s, "/big.bin"))
+        text = body.decode("utf-8", "replace")
+        assert status == 502, (attempt, status, hdrs, text[:300], s.lines())
+        assert all(w in text for w in words), text
+        assert "<title>502 Bad Gateway</title>" in text, text
+        assert len(body) == int(hdrs["content-length"]), hdrs
+        assert ghtest.poll(lambda: len(s.commands("RETR")) >= attempt, timeout=10), s.lines()
+        assert [ln for ln in s.lines() if ln.startswith("-> 1")], s.lines()
+    assert len(s.commands("RETR")) == 2, s.lines()
+    assert_alive(d, good, ftp_root)
+
+
+def test_stall_before_the_first_byte_is_504_within_proxy_timeout(start_daemon, tmp_path, ftpd,
+                                                                 ftp_root):
+    # 150, a data connection, and never a byte: a 504 page, not a 200 head and then nothing
+    # (the gateway's page or proxy.c's, whichever timer fires first)
+    s = ftpd("--stall-after", "0")
+    d = gateway(start_daemon, tmp_path)
+    status, hdrs, body, closed, took = fetch_raw(d.port, url(s, "/big.bin"), timeout=60)
+    text = body.decode("utf-8", "replace")
+    assert status == 504, (status, hdrs, text[:300], s.lines())
+    assert ("sent no data for RETR within %d s" % PROXY_TIMEOUT in text or
+            "no response within %d s" % PROXY_TIMEOUT in text), text
+    assert took < PROXY_TIMEOUT + SLACK, took
+
+
+def test_data_connection_refused_after_the_1xx_is_502(start_daemon, tmp_path, ftpd, ftp_root):
+    # PASV names a port where nothing listens: the server says 150 and waits for a data
+    # connection that never comes
+    dead = ghtest.refused_port()
+    s = ftpd("--refuse", "EPSV", "--pasv-reply",
+             "227 Entering Passive Mode (127,0,0,1,%d,%d)." % (dead >> 8, dead & 255))
+    d = gateway(start_daemon, tmp_path)
+    status, hdrs, body, closed, took = fetch_raw(d.port, url(s, "/big.bin"))
+    text = body.decode("utf-8", "replace")
+    assert status == 502, (status, hdrs, text[:300], s.lines())
+    assert "data connection" in text and "refused" in text, text
+    assert len(body) == int(hdrs["content-length"]), hdrs
+
+
 def test_stall_ends_within_proxy_timeout(start_daemon, tmp_path, ftpd, ftp_root):
     # A stall, not a close: only the gateway's timeout can end it (the server waits 120 s).
     s = ftpd("--stall-after", str(CUT))
@@ -458,5 +512,11 @@ def test_scripted_faults_catch_a_naive_client(ftpd):
         s = ftpd(fault, str(CUT))
         p = _curl_direct("-m", "4", url(s, "/big.bin"))
         assert p.returncode == rc and p.stdout == str(CUT).encode(), (fault, p)
+    # the data faults: curl gets no byte, and an error
+    for kind in ("reset", "close"):
+        s = ftpd("--data-fault", kind)
+        p = _curl_direct("-m", "10", url(s, "/big.bin"))
+        assert p.returncode != 0 and p.stdout == b"0", (kind, p)
+        assert s.events("FAULT data %s" % kind), s.lines()
     s = ftpd("--no-anonymous", "--user", "alice:pw")
     assert _curl_direct(url(s, "/hello.txt")).returncode == 67

@@ -1,7 +1,7 @@
 """
 test_ftp_smoke.py - the FTP gateway's own smoke test (issue 12): a pyftpdlib server on a free
-loopback port (anonymous read, one user with write rights), the real daemon, requests through
-the proxy. The real suites are test_ftp_gateway.py (vsftpd) and test_ftp_faults.py (scripted
+loopback port (ftp_scripted.py without faults: anonymous read and write in pub/, a user with
+every right and a read-only one in alice/), the real daemon, requests through the proxy. The real suites are test_ftp_gateway.py (vsftpd) and test_ftp_faults.py (scripted
 faults); this file checks the gateway's main paths end to end: RETR byte for byte with SIZE and
 MDTM validators, a listing, 404, the directory redirect, login and 401, 304, Range, PUT.
 """
@@ -10,38 +10,20 @@ import base64
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
 import ghtest
-
-SERVER = r'''
-import sys, logging
-from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
-from pyftpdlib.servers import FTPServer
-root, port, log = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-logging.basicConfig(filename=log, level=logging.INFO)
-a = DummyAuthorizer()
-a.add_anonymous(root + "/pub", perm="elrw")
-a.add_user("alice", "s3cret-pw", root + "/alice", perm="elradfmwMT")
-a.add_user("reader", "r-pw", root + "/alice", perm="elr")
-h = FTPHandler
-h.authorizer = a
-h.passive_ports = range(port + 1, port + 40)
-if len(sys.argv) > 4:
-    h.timeout = float(sys.argv[4])  # idle control connections are closed after this
-s = FTPServer(("127.0.0.1", port), h)
-s.serve_forever()
-'''
+from ftp_scripted import ScriptedFTP
 
 
 class FtpServer:
+    """The smoke test's files, served by ftp_scripted.py: .port, .data (pub/file.bin), .server
+    (the ScriptedFTP, whose log shows the commands and logins)."""
+
     def __init__(self, idle_timeout=None):
-        self.idle_timeout = idle_timeout
         self.root = tempfile.mkdtemp(prefix="gh-ftp-")
         os.makedirs(os.path.join(self.root, "pub", "dir", "sub"))
         os.makedirs(os.path.join(self.root, "alice"))
@@ -52,27 +34,21 @@ class FtpServer:
             f.write("hello\n")
         with open(os.path.join(self.root, "alice", "secret.txt"), "w") as f:
             f.write("alice's\n")
-        self.log = os.path.join(self.root, "ftpd.log")
-        self.proc = None
+        args = ["--anon-home", "pub", "--anon-perm", "elrw",
+                "--user", "alice:s3cret-pw:alice:elradfmwMT", "--user", "reader:r-pw:alice:elr"]
+        if idle_timeout:
+            # idle control connections are closed after this
+            args += ["--idle-timeout", str(idle_timeout)]
+        self.server = ScriptedFTP(self.root, os.path.join(self.root, "ftpd.log"), args)
+        self.port = None
 
     def start(self):
-        for _ in range(5):
-            self.port = ghtest.free_port()
-            args = [sys.executable, "-c", SERVER, self.root, str(self.port), self.log]
-            if self.idle_timeout:
-                args.append(str(self.idle_timeout))
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.DEVNULL)
-            if ghtest.wait_listening("127.0.0.1", self.port, time.time() + 10, self.proc):
-                return self
-            self.proc.kill()
-            self.proc.wait()
-        raise RuntimeError("pyftpdlib did not start")
+        self.server.start()
+        self.port = self.server.port
+        return self
 
     def stop(self):
-        if self.proc:
-            self.proc.kill()
-            self.proc.wait()
+        self.server.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -209,8 +185,7 @@ def test_pooled_control_connection_serves_several_requests(ftpd, gw):
         assert r.status == 206 and r.body == ftpd.data[i * 10:i * 10 + 10], r
         r = ghtest.get(gw.port, url(ftpd, "/dir/a%20%3Cb%3E.txt"), timeout=30)
         assert r.status == 200 and r.body == b"hello\n", r
-    with open(ftpd.log, errors="replace") as f:
-        logins = sum(1 for ln in f if "USER 'anonymous' logged in" in ln)
+    logins = len(ftpd.server.events("LOGGED IN anonymous"))
     assert 1 <= logins <= 2, logins  # two workers may each open one
 
 
@@ -231,8 +206,8 @@ def test_head_has_the_fields_without_a_transfer(ftpd, gw):
     r = ghtest.get(gw.port, url(ftpd, "/file.bin"), method="HEAD", timeout=30)
     assert r.status == 200 and r.body == b"", r
     assert r.header("Content-Length") == str(len(ftpd.data))
-    with open(ftpd.log, errors="replace") as f:
-        assert "RETR" not in f.read()
+    assert ftpd.server.commands("SIZE"), ftpd.server.lines()  # the log does show commands
+    assert not any("RETR" in ln for ln in ftpd.server.lines()), ftpd.server.lines()
 
 
 def test_put_invalidates_the_cached_copy(ftpd, start_daemon, ctx):
@@ -315,3 +290,20 @@ def test_idle_control_connection_closed_by_the_server_is_retired(start_daemon):
         assert r.status == 200 and r.body == s.data, r
     finally:
         s.stop()
+
+
+def test_empty_file_is_an_empty_200_binary_and_ascii(ftpd, gw):
+    # no body byte ever comes: the binary one is answered at the 1xx (SIZE said 0), the ASCII
+    # one (chunked, no length) once the data connection ended and the server said 226
+    with open(os.path.join(ftpd.root, "pub", "empty.bin"), "wb"):
+        pass
+    r = ghtest.get(gw.port, url(ftpd, "/empty.bin"), timeout=30)
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Content-Length") == "0", r.headers
+    r = ghtest.get(gw.port, url(ftpd, "/empty.bin;type=a"), timeout=30)
+    assert r.status == 200 and r.body == b"", r
+    assert r.header("Transfer-Encoding") == "chunked", r.headers
+    assert len(ftpd.server.commands("RETR")) == 2, ftpd.server.lines()
+    # the connection is still good for the next file
+    r = ghtest.get(gw.port, url(ftpd, "/file.bin"), timeout=30)
+    assert r.status == 200 and r.body == ftpd.data, r

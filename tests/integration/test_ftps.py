@@ -10,6 +10,10 @@ evidence that bytes were encrypted is vsftpd's own log: with debug_ssl=YES it wr
 version: ..." line per TLS handshake, marked "reused" for a data connection that resumed the
 control session, and a plain command from a client that skipped AUTH TLS is refused there.
 
+A data connection whose TLS fails after the 1xx reply (a certificate of its own, or closed
+during the handshake) comes from ftp_scripted.py (pyftpdlib's TLS handler, --data-fault): vsftpd
+cannot be made to do that.
+
 URLs name 127.0.0.1, which the test certificates carry (origin.test, which the other FTP tests
 use, is not in them).
 """
@@ -24,6 +28,7 @@ import uuid
 import pytest
 
 import ghtest
+from ftp_scripted import ScriptedFTP
 from ftp_vsftpd import Vsftpd
 from test_ftp_gateway import payload as gateway_payload
 from tlsca import tlsca  # noqa: F401
@@ -389,3 +394,56 @@ def test_local_login_over_ftps_keeps_the_password_out_of_logs(
                     assert ftp_vsftpd.TEST_PASSWORD.encode() not in f.read()
             finally:
                 s.stop()
+
+
+# ---------------------------------------------------------------- data connection failing after 1xx
+
+@pytest.mark.parametrize("fault,words", [
+    ("selfsigned", ("self-signed", "self signed")),
+    ("wrongname", ("www.example.net",)),
+    ("close", ("closed", "reset", "EOF", "eof")),
+])
+def test_data_tls_failing_after_the_1xx_is_502_naming_it_and_not_stored(
+        start_daemon, ctx, tlsca, tmp_path, fault, words):  # noqa: F811
+    # The server answers RETR with 150 and only then starts the data connection's TLS (with a
+    # certificate the gateway must refuse, from a context that resumes no session) or closes
+    # it: the gateway has read the 150 by then, and must still answer 502 naming the TLS
+    # failure, not a 200 cut short, and store nothing.
+    root = tmp_path / "root"
+    root.mkdir()
+    data = payload(200000, b"dtls")
+    (root / "f.bin").write_bytes(data)
+    os.utime(str(root / "f.bin"), (MTIME, MTIME))  # old: a whole copy is stored fresh
+    tls = "%s:%s" % (tlsca.good_pem, tlsca.good_key)
+    kinds = tlsca.kinds()
+    kind = "close" if fault == "close" else "cert:%s:%s" % kinds[fault]
+    servers = []
+    try:
+        for args in (["--tls", tls, "--data-fault", kind], ["--tls", tls]):
+            log = str(tmp_path / ("ftp-%s.log" % uuid.uuid4().hex[:8]))
+            servers.append(ScriptedFTP(str(root), log, args).start())
+        bad, good = servers
+        d = daemon(start_daemon, ctx, tlsca, cache=True)
+        for attempt in (1, 2):
+            r = get(d, furl(bad, "f.bin"))
+            text = body_text(r)
+            assert r.status == 502, (attempt, r.status, r.headers, text[:300], bad.lines())
+            assert "TLS handshake on the data connection to 127.0.0.1:" in text, text
+            assert any(w in text for w in words), text
+            # the 150 was sent before the failure, and every request made its own RETR:
+            # nothing was stored
+            assert ghtest.poll(lambda: len(bad.commands("RETR")) >= attempt, timeout=10)
+            assert bad.events("-> 150 "), bad.lines()
+            assert bad.events("FAULT data"), bad.lines()
+        assert len(bad.commands("RETR")) == 2, bad.lines()
+        assert ("PROT", "P") in bad.commands("PROT"), bad.lines()
+        # the control: the same server without the fault serves the file over TLS, stored
+        for attempt in (1, 2):
+            r = get(d, furl(good, "f.bin"))
+            assert r.status == 200 and r.body == data, (attempt, r, good.lines())
+        assert (r.header("Cache-Status") or "").startswith("Gatehouse; hit"), r.headers
+        assert ("PROT", "P") in good.commands("PROT"), good.lines()
+        assert len(good.commands("RETR")) == 1, good.lines()
+    finally:
+        for s in servers:
+            s.stop()
