@@ -205,25 +205,11 @@ ftp_http_date(int64_t t, char out[40])
 	snprintf(out, 40, "%s", d);
 }
 
-/* The reason phrase: the gateway's own statuses, which the web UI's table does not have. */
-static const char *
-ftp_status_text(int status)
-{
-	switch (status) {
-	case 206: return "Partial Content";
-	case 416: return "Range Not Satisfiable";
-	case 431: return "Request Header Fields Too Large";
-	case 502: return "Bad Gateway";
-	case 504: return "Gateway Timeout";
-	default: return ui_status_text(status);
-	}
-}
-
 /* The response head's common start: status line, then the fields every answer has. */
 static void
 ftp_head_start(struct ftp *f, int status)
 {
-	buf_printf(&f->resp, "HTTP/1.1 %d %s\r\n", status, ftp_status_text(status));
+	buf_printf(&f->resp, "HTTP/1.1 %d %s\r\n", status, ui_status_text(status));
 	if (f->broken)
 		buf_append(&f->resp, "Connection: close\r\n", 19);
 }
@@ -305,7 +291,7 @@ ftp_page(struct ftp *f, int status, const char *extra, const char *quote, const 
 	ftp_data_close(f);
 	struct buf body;
 	buf_init(&body, 16 * 1024);
-	const char *title = ftp_status_text(status);
+	const char *title = ui_status_text(status);
 	buf_printf(&body, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
 	           "<title>%d %s</title></head>\n<body><h1>%s</h1>\n<p>", status, title, title);
 	ftp_html_esc(&body, msg);

@@ -42,6 +42,7 @@
 #include "daemon/rsrc.h"
 #include "daemon/status.h"
 #include "daemon/url.h"
+#include "webui/ui.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -315,33 +316,6 @@ conn_log_keep_resp(struct conn *c, size_t before)
 	c->log_resphead_len = c->log_resphead ? n : 0;
 }
 
-static const char *
-conn_status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 400: return "Bad Request";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 407: return "Proxy Authentication Required";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 417: return "Expectation Failed";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	case 505: return "HTTP Version Not Supported";
-	case 508: return "Loop Detected";
-	default: return "Error";
-	}
-}
-
 static void
 conn_set_ctype(struct conn *c, const char *p, size_t n)
 {
@@ -416,7 +390,7 @@ conn_local_page(struct conn *c, int status, const char *action, const char *extr
 	char csbuf[96];
 	const char *cache_status = conn_page_cache_status(c, extra_headers, csbuf, sizeof(csbuf));
 
-	const char *title = conn_status_text(status);
+	const char *title = ui_status_text(status);
 	const struct cfg *cfg = c->cfg != NULL ? c->cfg : c->w->cfg;
 	struct errdoc_vars vars = {
 		.status = status, .status_text = title, .reason = msg, .url = c->url,

@@ -102,8 +102,8 @@ int ui_handle(struct ui_call *call);
  * call->ops must be set. */
 void ui_refuse(struct ui_call *call, int status, const char *msg);
 
-/* The reason phrase of an HTTP status code the pages answer with ("Not Found"; "Status"
- * for others): the daemon's status line and the pages' error titles. */
+/* The reason phrase of a status code the daemon answers with ("Not Found"; "Status" for
+ * others): the one table for the status pages, the proxy's own pages and the FTP gateway. */
 const char *ui_status_text(int status);
 
 /* Header lines every status page response carries (CSP default-src 'self', nosniff,
