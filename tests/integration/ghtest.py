@@ -1,7 +1,8 @@
 """
 ghtest.py - helpers for the Gatehouse integration suite: free ports, a strict raw-socket HTTP/1.1
-client, the dnsmasq and gatehouse process wrappers, config text, access-log polling and
-process-tree memory sampling. Used by conftest.py and the test_*.py files; stdlib only.
+client, the dnsmasq and gatehouse process wrappers, config text, access-log polling,
+process-tree memory sampling and SIGHUP-and-wait. Used by conftest.py and the test_*.py files;
+stdlib only.
 
 Invariants: every socket has a timeout, every wait has a deadline, every process started here
 is killed by its stop() (and conftest's teardown calls stop()).
@@ -755,3 +756,20 @@ def poll(fn, timeout=5.0, interval=0.05):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def sighup_and_wait(d, expect_ok=True, timeout=10.0):
+    """Send SIGHUP to daemon d and wait (bounded) until it logged one more "configuration
+    reloaded" (expect_ok) or one more "reload failed"; fails the test with the log's tail when
+    that line does not come. d is a Daemon, or anything with .proc, .stderr_text() and
+    .stderr_tail(). The counts are taken just before the signal, so an earlier reload's line
+    cannot satisfy the wait."""
+    ok0 = d.stderr_text().count("configuration reloaded")
+    bad0 = d.stderr_text().count("reload failed")
+    d.proc.send_signal(signal.SIGHUP)
+    if expect_ok:
+        assert poll(lambda: d.stderr_text().count("configuration reloaded") > ok0,
+                    timeout=timeout), d.stderr_tail()
+    else:
+        assert poll(lambda: d.stderr_text().count("reload failed") > bad0,
+                    timeout=timeout), d.stderr_tail()

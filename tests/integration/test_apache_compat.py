@@ -20,7 +20,6 @@ lookup confirms it for a client connecting from 127.0.0.6.
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import tempfile
@@ -298,13 +297,6 @@ def _wrapper(tmp_path, gh_bin, *args):
     return path
 
 
-def _reload(d, timeout=5.0):
-    n = d.stderr_text().count("configuration reloaded")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
-                       timeout=timeout), d.stderr_tail()
-
-
 DEFINED = """\
 ProxyVia On
 <IfDefine CORP>
@@ -329,7 +321,7 @@ def test_ifdefine_follows_dash_d_and_reload_keeps_defines_and_servername(
     with open(d.conf) as f:
         text = f.read()
     write(d.conf, text.replace("first.corp.example", "second.corp.example"))
-    _reload(d)
+    ghtest.sighup_and_wait(d)
     assert ghtest.get(d.port, u).header("Via") == "1.1 second.corp.example"
     # without -D the other branch applies
     d2 = start_compat_daemon("undefined", PLUMBING + DEFINED % "first")

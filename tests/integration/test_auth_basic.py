@@ -18,7 +18,6 @@ result cache is keyed by the settings' id, so old results do not outlive their c
 import json
 import os
 import re
-import signal
 import subprocess
 import urllib.parse
 import uuid
@@ -476,13 +475,6 @@ def test_pipelined_requests_with_and_without_credentials(start_daemon, ctx, file
 
 # ---------------------------------------------------------------- reload
 
-def sighup_and_wait(d):
-    n = d.stderr_text().count("configuration reloaded")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
-                       timeout=10), d.stderr_tail()
-
-
 def test_reload_with_a_user_removed_refuses_that_user_at_once(start_daemon, ctx, files):
     users, groups = files
     d = start(start_daemon, files)
@@ -495,7 +487,7 @@ def test_reload_with_a_user_removed_refuses_that_user_at_once(start_daemon, ctx,
         assert keep.read_response().status == 200
 
         authfix.write_htpasswd(users, {"bob": PW["bob"]})
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
 
         assert_challenge(get(d, url(ctx), good("alice")))
         assert get(d, url(ctx), good("bob")).status == 200
@@ -511,7 +503,7 @@ def test_reload_with_a_changed_password(start_daemon, ctx, files):
     d = start(start_daemon, files)
     assert get(d, url(ctx), good("alice")).status == 200
     authfix.write_htpasswd(users, {"alice": "new-password", "bob": PW["bob"]})
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     assert_challenge(get(d, url(ctx), good("alice")))
     assert get(d, url(ctx), authfix.basic("alice", "new-password")).status == 200
 
@@ -525,7 +517,7 @@ def test_reload_with_a_changed_group_file(start_policy_daemon, pctx, files):
     assert get(d, pay, good("alice")).status == 200
     assert get(d, pay, good("bob")).status == 403
     authfix.write_groups(groups, {"hr": ["bob"]})
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     assert get(d, pay, good("alice")).status == 403
     assert get(d, pay, good("bob")).status == 200
 

@@ -398,7 +398,7 @@ def test_helper_children_start_with_the_config_not_at_the_first_login(start_daem
                         helper_children(d, str(helper)), timeout=10)
     assert first, (helper_children(d, str(helper)), d.stderr_tail())
     # an unchanged helper line: the same children
-    _sighup(d)
+    ghtest.sighup_and_wait(d)
     time.sleep(0.5)
     assert helper_children(d, str(helper)) == first
     # AuthExternalChildren 2 -> 3: a new pool, started by the reload itself
@@ -406,7 +406,7 @@ def test_helper_children_start_with_the_config_not_at_the_first_login(start_daem
     assert "AuthExternalChildren 2" in text
     with open(d.conf, "w") as f:
         f.write(text.replace("AuthExternalChildren 2", "AuthExternalChildren 3"))
-    _sighup(d)
+    ghtest.sighup_and_wait(d)
     new = ghtest.poll(lambda: [p for p in helper_children(d, str(helper)) if p not in first],
                       timeout=10)
     assert new and len(new) == 3, (new, first, d.stderr_tail())
@@ -455,14 +455,6 @@ def test_credentials_of_a_request_waiting_for_the_helper_are_its_own(start_daemo
 
 # ---- reload ----
 
-def _sighup(d):
-    import signal
-    n = d.stderr_text().count("configuration reloaded")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
-                       timeout=10), d.stderr_tail()
-
-
 @pytest.mark.skipif(not shutil.which("htpasswd"), reason="htpasswd (apache2-utils) missing")
 def test_reload_reads_the_user_file_again(start_daemon, ctx, tmp_path):
     users, groups = users_file(tmp_path)
@@ -473,7 +465,7 @@ def test_reload_reads_the_user_file_again(start_daemon, ctx, tmp_path):
     # old settings and never reused)
     subprocess.run(["htpasswd", "-bB", "-C", "5", users, "alice", "new pass"],
                    capture_output=True, timeout=30, check=True)
-    _sighup(d)
+    ghtest.sighup_and_wait(d)
     code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:" + P_ALICE)
     assert code == 407
     code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
@@ -481,10 +473,7 @@ def test_reload_reads_the_user_file_again(start_daemon, ctx, tmp_path):
     # a broken user file fails the reload; the running settings stay
     with open(users, "a") as f:
         f.write("mallory:plaintext\n")
-    n = d.stderr_text().count("reload failed")
-    import signal
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("reload failed") > n, timeout=10)
+    ghtest.sighup_and_wait(d, expect_ok=False)
     assert "users.htpasswd:" in d.stderr_text().split("reload failed")[-1][:600]
     code, _ = curl(d.port, url(ctx, "/echo"), "--proxy-user", "alice:new pass")
     assert code == 200

@@ -14,7 +14,6 @@ and their rule's FILE:LINE are written.
 
 import os
 import re
-import signal
 import subprocess
 import urllib.parse
 import uuid
@@ -245,16 +244,11 @@ def test_error_document_file_is_read_again_on_reload(start_daemon, ctx):
         f.write("<p>second %{STATUS}</p>")
     # not re-read per request: the snapshot holds the text read at load time
     assert ghtest.get(d.port, "http://www.casino.test/").text() == "<p>first 403</p>"
-    n = d.stderr_text().count("configuration reloaded")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n), \
-        d.stderr_tail()
+    ghtest.sighup_and_wait(d)
     assert ghtest.get(d.port, "http://www.casino.test/").text() == "<p>second 403</p>"
     # a reload that cannot read the file fails with FILE:LINE and keeps the running page
     os.unlink(page)
-    bad = d.stderr_text().count("reload failed")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("reload failed") > bad), d.stderr_tail()
+    ghtest.sighup_and_wait(d, expect_ok=False)
     where = conf_line(d, "ErrorDocument 403")
     assert "%s: ErrorDocument: cannot read %s" % (where, page) in d.stderr_text()
     assert ghtest.get(d.port, "http://www.casino.test/").text() == "<p>second 403</p>"

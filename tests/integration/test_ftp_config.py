@@ -14,7 +14,6 @@ never holds the login's password.
 import json
 import os
 import re
-import signal
 import subprocess
 import time
 import urllib.parse
@@ -316,13 +315,6 @@ def ftpd(workdir):
     s.stop()
 
 
-def _reload(d, timeout=10.0):
-    n = d.stderr_text().count("configuration reloaded")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n,
-                       timeout=timeout), d.stderr_tail()
-
-
 def test_anonymous_password_reaches_the_server_and_a_reload_changes_it(start_daemon, ftpd):
     d = start_daemon("ftpanon", timeout=10)
     r = ghtest.get(d.port, ftpd.url("pub/a.bin"), timeout=30)
@@ -332,7 +324,7 @@ def test_anonymous_password_reaches_the_server_and_a_reload_changes_it(start_dae
         text = f.read()
     with open(d.conf, "w") as f:
         f.write(text.replace("<Proxy *>", "FTPAnonymousPassword audit@corp.example\n<Proxy *>"))
-    _reload(d)
+    ghtest.sighup_and_wait(d)
     r = ghtest.get(d.port, ftpd.url("other/c.bin"), timeout=30)
     assert r.status == 200 and r.body == ftpd.files["other/c.bin"], r
     assert ftpd.lines("LOGIN")[-1] == "LOGIN anonymous audit@corp.example", ftpd.lines("LOGIN")

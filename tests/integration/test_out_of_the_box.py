@@ -81,6 +81,13 @@ class Proc:
         except OSError:
             return ""
 
+    # What ghtest.sighup_and_wait() reads, as on ghtest.Daemon.
+    def stderr_text(self):
+        return self.stderr()
+
+    def stderr_tail(self, n=4000):
+        return self.stderr()[-n:]
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -274,7 +281,7 @@ def test_builtin_config_as_root_creates_its_directories_for_nobody(gh_bin, ctx, 
         assert os.stat("/var/log/gatehouse/access.log").st_uid == nobody.pw_uid
         # A reload, now as nobody, loads root's built-in text again: nothing moves, so
         # nothing is said to wait for the next start.
-        reload_and_wait(p, 1)
+        ghtest.sighup_and_wait(p)
         assert "take effect at the next start" not in p.stderr(), p.stderr()
         assert p.stop() == 0, p.stderr()
     finally:
@@ -291,12 +298,6 @@ def listening(port):
     return ghtest.can_connect("127.0.0.1", port)
 
 
-def reload_and_wait(p, count):
-    p.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.stderr().count("configuration reloaded") >= count, timeout=10), \
-        p.stderr()
-
-
 def test_port_option_keeps_the_addresses_and_survives_reloads(gh_bin, ctx, procs, tmp_path):
     a, b, newport = ghtest.free_port(), ghtest.free_port(), ghtest.free_port()
     conf = str(tmp_path / "p.conf")
@@ -311,7 +312,7 @@ def test_port_option_keeps_the_addresses_and_survives_reloads(gh_bin, ctx, procs
     assert want in p.wait_stderr(re.escape(want)), p.stderr()
     # The file changes its ports; a reload keeps -p.
     write(conf, text.replace(str(a), str(ghtest.free_port())))
-    reload_and_wait(p, 1)
+    ghtest.sighup_and_wait(p)
     assert listening(newport) and not listening(a)
     assert ghtest.get(newport, "http://origin.test:%d/size/10" % ctx.origin_port).status == 200
     assert p.stop() == 0, p.stderr()
@@ -328,7 +329,7 @@ def test_listen_option_replaces_the_listen_lines_and_survives_reloads(gh_bin, ct
     p.wait_listening(l1).wait_listening(l2)
     assert not listening(x)
     write(conf, ghtest.conf_text(ctx, y))
-    reload_and_wait(p, 1)
+    ghtest.sighup_and_wait(p)
     assert listening(l1) and listening(l2) and not listening(y) and not listening(x)
     assert p.stop() == 0, p.stderr()
 
@@ -375,7 +376,7 @@ def test_listen_reset_in_conf_d_narrows_the_main_files_listeners(gh_bin, ctx, pr
     assert not listening(a)
     # Without the reset the two add up.
     write(str(confd / "local.conf"), "Listen 127.0.0.1:%d\n" % b)
-    reload_and_wait(p, 1)
+    ghtest.sighup_and_wait(p)
     assert ghtest.poll(lambda: listening(a)) and listening(b)
     assert p.stop() == 0, p.stderr()
 

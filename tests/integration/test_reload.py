@@ -32,22 +32,6 @@ from origin import body_bytes
 IS_ROOT = os.geteuid() == 0
 
 
-def reloads(d):
-    return d.stderr_text().count("configuration reloaded")
-
-
-def sighup_and_wait(d, expect_ok=True, timeout=5.0):
-    """Send SIGHUP and wait until the daemon logged the outcome."""
-    ok0 = reloads(d)
-    bad0 = d.stderr_text().count("reload failed")
-    d.proc.send_signal(signal.SIGHUP)
-    if expect_ok:
-        assert ghtest.poll(lambda: reloads(d) > ok0, timeout=timeout), d.stderr_tail()
-    else:
-        assert ghtest.poll(lambda: d.stderr_text().count("reload failed") > bad0,
-                           timeout=timeout), d.stderr_tail()
-
-
 def rewrite(d, text):
     with open(d.conf, "w") as f:
         f.write(text)
@@ -93,7 +77,7 @@ def test_reload_applies_a_new_access_rule_while_a_download_in_flight_completes(s
     time.sleep(0.5)
     deny = "<Proxy http://origin.test:%d/size/>\n    Require all denied\n</Proxy>\n" % ctx.origin_port
     rewrite(d, d.text + deny)
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     r = ghtest.poll(lambda: (lambda x: x if x.status == 403 else None)(ghtest.get(d.port, url)),
                     timeout=3)
     assert r and r.status == 403, "the new rule did not apply"
@@ -107,7 +91,7 @@ def test_reload_with_a_broken_file_keeps_the_running_configuration(start_daemon,
     d = start_daemon()
     url = "http://origin.test:%d/size/10" % ctx.origin_port
     rewrite(d, d.text + "ProxyTimeout 5\nNoSuchDirective on\n")
-    sighup_and_wait(d, expect_ok=False)
+    ghtest.sighup_and_wait(d, expect_ok=False)
     line = len(d.text.splitlines()) + 2
     assert "%s:%d: unknown directive \"NoSuchDirective\"" % (d.conf, line) in d.stderr_text()
     assert "keeping the running configuration" in d.stderr_text()
@@ -115,7 +99,7 @@ def test_reload_with_a_broken_file_keeps_the_running_configuration(start_daemon,
     assert ghtest.get(d.port, url).status == 200
     # and a good file afterwards is taken
     rewrite(d, d.text)
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     assert ghtest.get(d.port, url).status == 200
 
 
@@ -129,13 +113,13 @@ def test_reload_adds_and_removes_listeners_without_dropping_connections(start_da
     t, result = start_slow(a, ctx)
     rewrite(d, d.text.replace("Listen 127.0.0.1:%d\n" % a,
                               "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d\n" % (a, b)))
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     assert "now listening on 127.0.0.1:%d" % b in d.stderr_text()
     url = "http://origin.test:%d/size/10" % ctx.origin_port
     for port in (a, b):
         assert ghtest.get(d.port if port == a else b, url).status == 200
     rewrite(d, d.text.replace("Listen 127.0.0.1:%d\n" % a, "Listen 127.0.0.1:%d\n" % b))
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     assert "no longer listening on 127.0.0.1:%d" % a in d.stderr_text()
     assert ghtest.poll(lambda: not ghtest.can_connect("127.0.0.1", a), timeout=3), \
         "port %d still accepts after its Listen was removed" % a
@@ -147,7 +131,7 @@ def test_reload_adds_and_removes_listeners_without_dropping_connections(start_da
     # Re-adding the first address works too (slots are reused).
     rewrite(d, d.text.replace("Listen 127.0.0.1:%d\n" % a,
                               "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d\n" % (a, b)))
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     assert ghtest.get(a, url).status == 200
     assert ghtest.get(b, url).status == 200
 
@@ -164,7 +148,7 @@ def test_reload_whose_new_address_cannot_be_bound_changes_nothing(start_daemon, 
         rewrite(d, d.text.replace("Listen 127.0.0.1:%d\n" % d.port,
                                   "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d\n" % (d.port, busy))
                 + deny)
-        sighup_and_wait(d, expect_ok=False)
+        ghtest.sighup_and_wait(d, expect_ok=False)
         assert "cannot listen on 127.0.0.1:%d" % busy in d.stderr_text()
         # The access rule of the refused file did not apply either.
         assert ghtest.get(d.port, url).status == 200
@@ -239,7 +223,7 @@ def test_sd_notify_ready_reloading_and_stopping(start_daemon, ctx, notify):
     assert "listening on 127.0.0.1:%d" % d.port in fields(ready).get("STATUS", "")
 
     t0 = time.monotonic()
-    sighup_and_wait(d)
+    ghtest.sighup_and_wait(d)
     rel = notify.wait(lambda m: "RELOADING=1" in m)
     assert rel, "no RELOADING=1 on SIGHUP"
     usec = int(fields(rel)["MONOTONIC_USEC"])
@@ -248,7 +232,7 @@ def test_sd_notify_ready_reloading_and_stopping(start_daemon, ctx, notify):
     assert again and "reloaded" in fields(again).get("STATUS", "")
 
     rewrite(d, d.text + "Bogus\n")
-    sighup_and_wait(d, expect_ok=False)
+    ghtest.sighup_and_wait(d, expect_ok=False)
     assert notify.wait(lambda m: "RELOADING=1" in m)
     after_bad = notify.wait(lambda m: "READY=1" in m)
     assert after_bad and "failed" in fields(after_bad).get("STATUS", "")
@@ -422,7 +406,7 @@ def test_reload_switches_dns_servers(start_daemon, ctx, tmp_path):
         d = start_daemon(extra=["DNSCacheTTL 60 3600", "DNSNegativeTTL 60"])
         d.ctx_dns_port = ctx.dns_port
         rewrite(d, _dns_conf(d, a.port))
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
         one = "http://switch.test:%d/size/10?%s" % (ctx.origin_port, uuid.uuid4().hex)
         two = "http://bonly.test:%d/size/10?%s" % (ctx.origin_port, uuid.uuid4().hex)
         # Under A: switch.test resolves, bonly.test does not (and both answers are cached for
@@ -432,7 +416,7 @@ def test_reload_switches_dns_servers(start_daemon, ctx, tmp_path):
             assert ghtest.get(d.port, two).status != 200
         assert a.queried("switch.test") >= 1 and b.queried("switch.test") == 0
         rewrite(d, _dns_conf(d, b.port))
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
         # Under B: the other way round, at once (the caches went with the old resolvers).
         for _ in range(4):
             assert ghtest.get(d.port, two).status == 200, "bonly.test: the new DNSServer is unused"
@@ -451,7 +435,7 @@ def test_reload_lets_a_lookup_in_flight_finish_on_the_old_servers(start_daemon, 
         d = start_daemon(extra=["DNSTimeout 5000"], timeout=10)
         d.ctx_dns_port = ctx.dns_port
         rewrite(d, _dns_conf(d, slow.port))
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
         result = {}
 
         def fetch():
@@ -466,7 +450,7 @@ def test_reload_lets_a_lookup_in_flight_finish_on_the_old_servers(start_daemon, 
         t.start()
         assert ghtest.poll(lambda: slow.asked, timeout=5), "the lookup did not start"
         rewrite(d, _dns_conf(d, b.port))
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
         assert not result, "the lookup ended before the reload: %s" % result
         t.join(timeout=15)
         assert "error" not in result, result.get("error")
@@ -490,11 +474,11 @@ def test_reload_switches_the_dns_servers_of_proxyblock_lookups(start_daemon, ctx
         d = start_daemon()
         d.ctx_dns_port = ctx.dns_port
         rewrite(d, _dns_conf(d, a.port))
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
         lit = "http://127.0.0.1:%d/size/10" % ctx.origin_port
         assert ghtest.get(d.port, lit).status == 200
         rewrite(d, _dns_conf(d, b.port) + "ProxyBlock bonly.test\n")
-        sighup_and_wait(d)
+        ghtest.sighup_and_wait(d)
         r = ghtest.poll(lambda: (lambda x: x if x.status == 403 else None)(ghtest.get(d.port, lit)),
                         timeout=5)
         assert r, "127.0.0.1 (bonly.test at the new DNSServer) is not blocked"

@@ -15,7 +15,6 @@ through a forward back to the proxy (another listener by address, a name resolvi
 import base64
 import json
 import os
-import signal
 import subprocess
 import threading
 import time
@@ -375,10 +374,7 @@ def test_reload_reads_the_htpasswd_file_again(start_daemon, users):
     assert fetch(d.port, "/gatehouse/", headers=[basic("alice", "s3cret alice")]).status == 200
     htpasswd(users, "carol", "carol pw")
     assert fetch(d.port, "/gatehouse/", headers=[basic("carol", "carol pw")]).status == 401
-    n0 = d.stderr_text().count("configuration reloaded")
-    d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), d.stderr_tail()
+    ghtest.sighup_and_wait(d)
     assert fetch(d.port, "/gatehouse/", headers=[basic("carol", "carol pw")]).status == 200
 
 

@@ -489,10 +489,7 @@ def test_reload_with_a_renewed_certificate_during_a_download(tls_proxy, ctx, tls
                                 if r["time"] >= t0], timeout=10), "download did not start"
     shutil.copy(tlsca.renewed_pem, p.cert)
     shutil.copy(tlsca.renewed_key, p.key)
-    n0 = p.d.stderr_text().count("configuration reloaded")
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
     assert "rc" not in result, "the download ended before the reload could matter"
     t.join(timeout=90)
@@ -508,11 +505,8 @@ def test_reload_with_a_broken_certificate_keeps_the_old_one(tls_proxy, ctx, tlsc
     assert served_serial(p.tport, tlsca.ca_pem) == good
     # a renewed certificate whose key was not renewed with it
     shutil.copy(tlsca.renewed_pem, p.cert)
-    n0 = p.d.stderr_text().count("configuration reloaded")
     off = p.d.stderr_size()
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     log = p.d.stderr_text(off)
     assert re.search(r"\[error\] TLS: %s:\d+: SSLCertificate" % re.escape(p.d.conf), log), log
     assert "keeping the certificates" in log, log
@@ -526,18 +520,12 @@ def test_reload_with_a_broken_certificate_keeps_the_old_one(tls_proxy, ctx, tlsc
     # garbage instead of a certificate: the same
     with open(p.cert, "w") as f:
         f.write("not a certificate\n")
-    n0 = p.d.stderr_text().count("configuration reloaded")
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     assert served_serial(p.tport, tlsca.ca_pem) == good
     # the good pair back: taken
     shutil.copy(tlsca.renewed_pem, p.cert)
     shutil.copy(tlsca.renewed_key, p.key)
-    n0 = p.d.stderr_text().count("configuration reloaded")
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
 
 
@@ -557,11 +545,8 @@ def test_reload_that_keeps_the_old_certificate_is_reported_as_failed(tls_proxy, 
     shutil.copy(tlsca.renewed_pem, p.cert)
     with open(p.d.conf, "a") as f:
         f.write("ProxyBlock origin.test\n")
-    n0 = p.d.stderr_text().count("configuration reloaded")
     off = p.d.stderr_size()
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     m = re.search(r"\[error\] (TLS: .*; keeping the certificates and settings in use)$",
                   p.d.stderr_text(off), re.M)
     assert m, p.d.stderr_text(off)
@@ -587,10 +572,7 @@ def test_reload_that_keeps_the_old_certificate_is_reported_as_failed(tls_proxy, 
     assert "the previous configuration keeps running" not in row, row
     # the good pair: the reload succeeds again
     shutil.copy(tlsca.renewed_key, p.key)
-    n0 = p.d.stderr_text().count("configuration reloaded")
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     assert served_serial(p.tport, tlsca.ca_pem) == serial(tlsca.renewed_pem)
     a = _auto(p.port)
     assert a["LastReloadOK"] == "1" and a["LastReloadError"] == "", a
@@ -606,10 +588,7 @@ def test_reload_turns_a_plain_listener_into_an_https_one(tls_proxy, ctx, tlsca):
         f.write(text.replace("Listen 127.0.0.1:%d https\n" % p.tport,
                              "Listen 127.0.0.1:%d\nListen 127.0.0.1:%d https\n"
                              % (p.tport, extra)))
-    n0 = p.d.stderr_text().count("configuration reloaded")
-    p.d.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: p.d.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), p.d.stderr_tail()
+    ghtest.sighup_and_wait(p.d)
     assert "now listening on 127.0.0.1:%d (https)" % extra in p.d.stderr_text()
     url = "http://origin.test:%d/size/10" % ctx.origin_port
     # the former https port speaks plain HTTP now, the new one TLS. A connection that reached

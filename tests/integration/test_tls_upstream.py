@@ -12,7 +12,6 @@ absolute-form requests (`GET https://... HTTP/1.1`, ghtest.get) sent to the prox
 """
 
 import os
-import signal
 import socket
 
 import pytest
@@ -426,10 +425,7 @@ def test_reload_from_https_to_http_parent_starts_with_a_fresh_health(start_daemo
     with open(front.conf, "w") as f:
         f.write(text.replace("https://127.0.0.1:%d" % plain.port,
                              "http://127.0.0.1:%d" % plain.port))
-    n0 = front.stderr_text().count("configuration reloaded")
-    front.proc.send_signal(signal.SIGHUP)
-    assert ghtest.poll(lambda: front.stderr_text().count("configuration reloaded") > n0,
-                       timeout=10), front.stderr_tail()
+    ghtest.sighup_and_wait(front)
     t = _tok()
     r = ghtest.get(front.port, "http://127.0.0.1:%d/size/10?t=%s" % (ctx.origin_port, t))
     assert r.status == 200 and len(r.body) == 10, r

@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import time
+import types
 import urllib.parse
 import uuid
 
@@ -237,6 +238,25 @@ def fill_keepalive(port, urls):
         c.close()
 
 
+def start_big_purge(start_daemon, ctx, name, extra, n, n_keep):
+    """The set-up of a large purge by prefix: a daemon with one worker (Workers 1, so the
+    purge and the requests meanwhile share its loop), n entries under a fresh prefix and n_keep
+    under another filled through it, and a Browser that opened the cache page for the prefix.
+    Returns a namespace: d, b (the Browser), page (that cache page, for its CSRF token), tok
+    and other (the two URL tokens), urls, keep and prefix."""
+    d = start_daemon(name, extra=extra, workers=1)
+    tok, other = uuid.uuid4().hex, uuid.uuid4().hex
+    urls = [curl_url(ctx, tok, i) for i in range(n)]
+    keep = [curl_url(ctx, other, i) for i in range(n_keep)]
+    fill_keepalive(d.port, urls + keep)
+    prefix = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok)
+    b = Browser(d.port)
+    st, _, page = b.get("cache", prefix=prefix)
+    assert st == 200
+    return types.SimpleNamespace(d=d, b=b, page=page, tok=tok, other=other, urls=urls,
+                                 keep=keep, prefix=prefix)
+
+
 PURGE_N = 1500
 
 
@@ -247,15 +267,8 @@ def test_large_purge_by_prefix_does_not_hold_the_worker(start_daemon, ctx, monke
     answers proxied requests and the status page, and that the purge is still running after
     they were answered. Afterwards everything under the prefix is gone, the rest is there."""
     monkeypatch.setenv("GATEHOUSE_TEST_PURGE_PACE", "10:50")
-    d = start_daemon("uicachebig", extra=status_conf(ctx), workers=1)
-    tok, other = uuid.uuid4().hex, uuid.uuid4().hex
-    urls = [curl_url(ctx, tok, i) for i in range(PURGE_N)]
-    keep = [curl_url(ctx, other, i) for i in range(20)]
-    fill_keepalive(d.port, urls + keep)
-    prefix = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok)
-    b = Browser(d.port)
-    st, _, page = b.get("cache", prefix=prefix)
-    assert st == 200
+    big = start_big_purge(start_daemon, ctx, "uicachebig", status_conf(ctx), PURGE_N, 20)
+    d, b, page, prefix, urls, keep = big.d, big.b, big.page, big.prefix, big.urls, big.keep
     # the confirmation step counts first
     st, _, page = b.post("cache/purge", prefix=prefix, csrf=Browser.csrf(page))
     assert st == 200 and re.search(r'id="count">%d</strong>' % PURGE_N, page), page[:2000]
@@ -273,7 +286,7 @@ def test_large_purge_by_prefix_does_not_hold_the_worker(start_daemon, ctx, monke
     for u in keep[:5]:
         r = fetch(d.port, u)
         assert r.header("Cache-Status").startswith("Gatehouse; hit"), r.header("Cache-Status")
-    fetch(d.port, curl_url(ctx, other, 999))
+    fetch(d.port, curl_url(ctx, big.other, 999))
     purges = b.json("api/purges")["purges"]
     assert len(purges) == 1, purges
     p = purges[0]
@@ -290,10 +303,10 @@ def test_large_purge_by_prefix_does_not_hold_the_worker(start_daemon, ctx, monke
     assert b.json("api/cache", prefix=prefix)["items"] == []
     for u in keep:
         assert fetch(d.port, u).header("Cache-Status").startswith("Gatehouse; hit")
-    n0 = len(ctx.origin.requests_with(tok))
+    n0 = len(ctx.origin.requests_with(big.tok))
     for u in urls[::400]:
         assert "fwd=" in fetch(d.port, u).header("Cache-Status")
-    assert len(ctx.origin.requests_with(tok)) == n0 + len(urls[::400])
+    assert len(ctx.origin.requests_with(big.tok)) == n0 + len(urls[::400])
     st, _, page = b.get("cache")
     assert st == 200 and "done" in page
 
@@ -429,15 +442,8 @@ def test_purge_stopped_by_sigterm_is_resumed_at_the_next_start(start_daemon, ctx
     root = os.path.join(ctx.workdir, "uicache-resume-" + uuid.uuid4().hex[:8])
     extra = status_conf(ctx)
     extra[0] = "CacheRoot %s" % root
-    d = start_daemon("uicacheresume", extra=extra, workers=1)
-    tok, other = uuid.uuid4().hex, uuid.uuid4().hex
-    urls = [curl_url(ctx, tok, i) for i in range(n)]
-    keep = [curl_url(ctx, other, i) for i in range(10)]
-    fill_keepalive(d.port, urls + keep)
-    prefix = "http://origin.test:%d/cache?t=%s" % (ctx.origin_port, tok)
-    b = Browser(d.port)
-    st, _, page = b.get("cache", prefix=prefix)
-    assert st == 200
+    big = start_big_purge(start_daemon, ctx, "uicacheresume", extra, n, 10)
+    d, b, page, prefix, urls, keep = big.d, big.b, big.page, big.prefix, big.urls, big.keep
     st, _, out = b.post("api/purge", prefix=prefix, csrf=Browser.csrf(page), confirm="1",
                         count=str(n))
     assert st == 202, out  # 6 s at least: still running after 3 s
@@ -462,10 +468,10 @@ def test_purge_stopped_by_sigterm_is_resumed_at_the_next_start(start_daemon, ctx
     assert b2.json("api/cache/count", prefix=prefix)["count"] == 0
     for u in keep:
         assert fetch(d2.port, u).header("Cache-Status").startswith("Gatehouse; hit")
-    n0 = len(ctx.origin.requests_with(tok))
+    n0 = len(ctx.origin.requests_with(big.tok))
     for u in urls[::100] + urls[-1:]:
         assert "fwd=" in fetch(d2.port, u).header("Cache-Status")
-    assert len(ctx.origin.requests_with(tok)) == n0 + len(urls[::100]) + 1
+    assert len(ctx.origin.requests_with(big.tok)) == n0 + len(urls[::100]) + 1
     # done: nothing is resumed at a third start
     assert d2.stop() == 0
     d3 = start_daemon("uicacheresume3", extra=extra, workers=1)
