@@ -266,6 +266,20 @@ worker_addr_wildcard(const struct sockaddr_storage *ss)
 	return 1;
 }
 
+/* A listener bound to one address: every client's local address is the listener's, so
+ * accepting saves a getsockname per connection. A wildcard (0.0.0.0, ::) leaves addrlen 0:
+ * there the address a client reached is only known per connection. */
+static void
+worker_listener_local(struct listener *ls)
+{
+	socklen_t alen = sizeof(ls->addr);
+
+	ls->addrlen = 0;
+	if (getsockname(ls->fd, (struct sockaddr *)&ls->addr, &alen) == 0 &&
+	    !worker_addr_wildcard(&ls->addr))
+		ls->addrlen = alen;
+}
+
 /* Start accepting on fd in a free slot (worker thread). */
 static void
 worker_listener_add(struct worker *w, int fd, int https)
@@ -290,13 +304,7 @@ worker_listener_add(struct worker *w, int fd, int https)
 	ls->fd = fd;
 	ls->https = https;
 	ls->w = w;
-	/* A listener bound to one address: every client's local address is the listener's, so
-	 * accepting saves a getsockname per connection. A wildcard (0.0.0.0, ::) leaves addrlen
-	 * 0: there the address a client reached is only known per connection. */
-	socklen_t alen = sizeof(ls->addr);
-	if (getsockname(fd, (struct sockaddr *)&ls->addr, &alen) == 0 &&
-	    !worker_addr_wildcard(&ls->addr))
-		ls->addrlen = alen;
+	worker_listener_local(ls);
 	ev_io_init(&ls->io, fd, worker_accept_cb, ls);
 	/* While accepting is paused a new listener waits too: the resume watches it. */
 	if (!w->accept_paused && ev_io_set(w->loop, &ls->io, EV_READ) < 0) {
@@ -617,6 +625,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 		ls->fd = listen_fds[i];
 		ls->https = cfg->listen[i].https;
 		ls->w = w;
+		worker_listener_local(ls);
 		ev_io_init(&ls->io, ls->fd, worker_accept_cb, ls);
 		if (ev_io_set(w->loop, &ls->io, EV_READ) < 0)
 			return -1;
