@@ -97,6 +97,12 @@ worker_listen_open(const struct cfg_listen *l, const char **err)
 	}
 	if (l->addr.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Set once here rather than per client: Linux gives an accepted socket a copy of its
+	 * listener's TCP options (tests/integration/test_keepalive.py checks both). Best effort:
+	 * TCP_NOTSENT_LOWAT is unknown before Linux 3.12. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	int lowat = WORKER_NOTSENT_LOWAT;
+	setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
 	if (bind(fd, (const struct sockaddr *)&l->addr, l->addrlen) < 0 || listen(fd, 1024) < 0) {
 		*err = strerror(errno);
 		close(fd);
@@ -228,12 +234,11 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 			close(fd);
 			continue;
 		}
-		int one = 1;
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		int lowat = WORKER_NOTSENT_LOWAT; /* best effort: unknown before Linux 3.12 */
-		setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+		/* TCP_NODELAY and TCP_NOTSENT_LOWAT come from the listener (worker_listen_open). */
 		worker_sndbuf_set(fd, w->cfg->send_buffer_size);
-		if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
+		if (ls->addrlen != 0)
+			memcpy(&local, &ls->addr, sizeof(local));
+		else if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0)
 			memset(&local, 0, sizeof(local));
 		struct tls_set *tls = NULL;
 		if (ls->https) {
@@ -248,6 +253,31 @@ worker_accept_cb(struct ev_io *io, unsigned revents)
 		}
 		conn_accept(w, fd, &peer, plen, &local, tls);
 	}
+}
+
+/* Whether a bound address is a wildcard (or of a family this file does not know). */
+static int
+worker_addr_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return 1;
+}
+
+/* A listener bound to one address: every client's local address is the listener's, so
+ * accepting saves a getsockname per connection. A wildcard (0.0.0.0, ::) leaves addrlen 0:
+ * there the address a client reached is only known per connection. */
+static void
+worker_listener_local(struct listener *ls)
+{
+	socklen_t alen = sizeof(ls->addr);
+
+	ls->addrlen = 0;
+	if (getsockname(ls->fd, (struct sockaddr *)&ls->addr, &alen) == 0 &&
+	    !worker_addr_wildcard(&ls->addr))
+		ls->addrlen = alen;
 }
 
 /* Start accepting on fd in a free slot (worker thread). */
@@ -274,6 +304,7 @@ worker_listener_add(struct worker *w, int fd, int https)
 	ls->fd = fd;
 	ls->https = https;
 	ls->w = w;
+	worker_listener_local(ls);
 	ev_io_init(&ls->io, fd, worker_accept_cb, ls);
 	/* While accepting is paused a new listener waits too: the resume watches it. */
 	if (!w->accept_paused && ev_io_set(w->loop, &ls->io, EV_READ) < 0) {
@@ -594,6 +625,7 @@ worker_start(struct worker *w, unsigned id, struct cfg *cfg, int *listen_fds, si
 		ls->fd = listen_fds[i];
 		ls->https = cfg->listen[i].https;
 		ls->w = w;
+		worker_listener_local(ls);
 		ev_io_init(&ls->io, ls->fd, worker_accept_cb, ls);
 		if (ev_io_set(w->loop, &ls->io, EV_READ) < 0)
 			return -1;

@@ -40,8 +40,8 @@ struct worker_stats {
 struct listener {
 	int fd;
 	struct ev_io io;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	struct sockaddr_storage addr; /* bound address, every client's local one (worker.c) */
+	socklen_t addrlen;            /* 0: a wildcard, getsockname per client */
 	int https;                    /* "Listen ... https": clients get the snapshot's TLS set */
 	struct worker *w;
 };

@@ -4,12 +4,17 @@ connection (sequential and pipelined), curl reusing its proxy connection, and th
 (the origin sees fewer connections than requests).
 """
 
+import ctypes
 import json
+import os
+import socket
 import subprocess
 import uuid
 
 import ghtest
 from origin import body_bytes
+
+TCP_NOTSENT_LOWAT = 25  # linux/tcp.h; the socket module does not name it
 
 
 def url(ctx, path):
@@ -123,3 +128,43 @@ def test_different_origins_on_one_client_connection(proxy, ctx):
             assert r.status == 200, (host, r)
             hosts = [v for k, v in json.loads(r.body)["headers"] if k.lower() == "host"]
             assert hosts == ["%s:%d" % (host, ctx.origin_port)]
+
+
+def _daemon_socket_for(pid, client):
+    """A duplicate (pidfd_getfd) of the daemon's socket whose peer is the client socket, or None.
+    Needs ptrace rights over the daemon (its parent, this test process, has them)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        for name in os.listdir("/proc/%d/fd" % pid):
+            try:
+                if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                    continue
+            except OSError:
+                continue
+            fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
+            if fd < 0:
+                continue
+            s = socket.socket(fileno=fd)
+            try:
+                if s.type == socket.SOCK_STREAM and s.getpeername() == client.getsockname():
+                    return s
+            except OSError:
+                pass
+            s.close()
+    finally:
+        os.close(pidfd)
+    return None
+
+
+def test_accepted_client_socket_has_nodelay_and_notsent_lowat(proxy, ctx):
+    # worker.c sets TCP_NODELAY and TCP_NOTSENT_LOWAT on the listener only: the kernel copies
+    # them to each accepted socket. Checked on the daemon's own socket for a live client.
+    with ghtest.Conn("127.0.0.1", proxy.port) as c:
+        c.send(ghtest.build(url(ctx, "/size/10")))
+        assert c.read_response().body == body_bytes(10)
+        s = _daemon_socket_for(proxy.proc.pid, c.sock)
+        assert s is not None, "the daemon's socket for this client was not found"
+        with s:
+            assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            assert s.getsockopt(socket.IPPROTO_TCP, TCP_NOTSENT_LOWAT) == 128 * 1024
