@@ -678,8 +678,19 @@ def test_client_over_its_connection_limit_is_closed_without_a_cleartext_page(tls
     held = []
     try:
         for _ in range(2):
-            s = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
-            held.append(sctx.wrap_socket(s, server_hostname="localhost"))
+            # the fixture's own readiness probe may still be counted for a moment (the
+            # daemon's lingering close): a refused one is retried until that has ended
+            deadline = time.monotonic() + 10
+            while True:
+                s = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
+                try:
+                    held.append(sctx.wrap_socket(s, server_hostname="localhost"))
+                    break
+                except (ssl.SSLError, ConnectionResetError):
+                    s.close()
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
         raw = socket.create_connection(("127.0.0.1", p.tport), timeout=10)
         held.append(raw)
         raw.settimeout(10)
